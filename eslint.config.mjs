@@ -1,0 +1,33 @@
+// Lint: typescript-eslint recommended, plus the layer rule of STYLE.md:
+// cli → train → parallel → {observe, optim, data, model} → tensor. errors.ts is allowed everywhere.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const layer = (folder, forbidden) => ({
+  files: [`src/${folder}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': ['error', {
+      patterns: forbidden.map((f) => ({ group: [`../${f}`, `../${f}/*`, `../../${f}/*`], message: `src/${folder} must not import src/${f} (layers point down)` })),
+    }],
+  },
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'build/**', 'scripts/*.js', 'scripts/*.mjs', 'bin/**', '*.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  layer('tensor', ['model', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
+  layer('model', ['optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
+  layer('optim', ['model', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
+  layer('data', ['model', 'optim', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
+  layer('observe', ['parallel', 'train', 'cli', 'config']),
+  layer('parallel', ['train', 'cli', 'config']),
+  layer('train', ['cli']),
+);

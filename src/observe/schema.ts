@@ -1,0 +1,109 @@
+/**
+ * schema.ts — the log record schema (version LOG_SCHEMA_VERSION), as TypeScript types.
+ *
+ * Every record is one pino NDJSON line with pino's own keys (level, time, pid, hostname, msg)
+ * plus `schema` (this version) and `run` (the run id). `msg` tells the kind:
+ *   'start'  once, before the first step: config summary, dataset, model, kernel, threads.
+ *   'step'   once per optimizer step: StepRecord.
+ *   'eval'   after each epoch (and at the end) when there is held-out data: EvalRecord.
+ *   'end'    once: the summary (steps, loss, accuracy, paramsSha256).
+ * Other messages (warnings about executors, checkpoints, …) may appear; readers must skip
+ * records they do not know. docs in README.md ("Log schema") mirror this file.
+ * Not here: writing records (logger.ts), reading them (tail.ts).
+ */
+
+export const LOG_SCHEMA_VERSION = 1;
+
+export interface LayerRecord {
+  /** Layer index, 0 = first hidden layer. */
+  layer: number;
+  activation: string;
+  /** ‖dJdW‖₂ of the reduced gradient this step (after reduction and weight decay, before clipping). */
+  dJdW: number;
+  /** ‖dJdWb‖₂, likewise. */
+  dJdWb: number;
+  /** ‖W‖₂ before the update. */
+  W: number;
+  /** ‖ΔW‖₂ / ‖W‖₂ for this step's update (0 when ‖W‖ = 0). */
+  updateRatio: number;
+  /** Fraction of (unit, example) pairs whose activation derivative is below 1 % of its maximum (tanh, sigmoid; else 0). */
+  saturated: number;
+  /** Fraction of units with z ≤ 0 for every example of the batch (relu; else 0). */
+  dead: number;
+}
+
+export interface ExecutorRecord {
+  /** Stable id, e.g. 'main', 'thread-1', 'remote-ab12'. */
+  id: string;
+  kind: 'main' | 'thread' | 'remote';
+  /** Leaves [lo, hi) of the reduction tree it computed. */
+  leaves: [number, number];
+  /** Examples it computed. */
+  examples: number;
+  /** Wall time of its compute, ms. */
+  computeMs: number;
+  /** Set on the executor that finished last. */
+  slowest?: boolean;
+  /** Set when its range had to be recomputed elsewhere (crash, timeout). */
+  failed?: string;
+}
+
+export interface StepRecord {
+  msg: 'step';
+  schema: number;
+  run: string;
+  /** 1-based optimizer step. */
+  step: number;
+  /** 0-based epoch. */
+  epoch: number;
+  /** Mean loss per example over this step's batch (before the update). */
+  loss: number;
+  /** Examples in this step's batch. */
+  examples: number;
+  lr: number;
+  /** Global ‖g‖₂ over all parameters, after reduction and weight decay, before clipping. */
+  gradNorm: number;
+  /** True when clipping scaled the gradient this step. */
+  clipped: boolean;
+  layers: LayerRecord[];
+  /** Examples per second over this step's wall time. */
+  throughput: number;
+  /** Wall time of the step, ms, and its split. */
+  stepMs: number;
+  split?: { computeMs: number; encodeMs?: number; handoffMs?: number; reduceMs: number; updateMs: number };
+  executors: ExecutorRecord[];
+  /** The diagnosis after this step (observe/diagnose.ts). */
+  diagnosis: Diagnosis;
+  /** Set when the step was skipped (non-finite gradient or loss) and the weights were not changed. */
+  skipped?: string;
+}
+
+export type DiagnosisState =
+  | 'ok'
+  | 'converged'
+  | 'vanishing'
+  | 'saturated'
+  | 'target-out-of-range'
+  | 'exploding'
+  | 'diverged'
+  | 'dead-relus';
+
+export interface Diagnosis {
+  /** The most important state first; 'ok' alone when nothing is flagged. */
+  states: DiagnosisState[];
+  /** Numbers behind each state, keyed by state, as short human-readable sentences. */
+  evidence: Partial<Record<DiagnosisState, string>>;
+}
+
+export interface EvalRecord {
+  msg: 'eval';
+  schema: number;
+  run: string;
+  step: number;
+  epoch: number;
+  /** Mean loss per held-out example. */
+  loss: number;
+  /** Classification only. */
+  accuracy?: number;
+  examples: number;
+}
