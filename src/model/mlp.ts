@@ -155,6 +155,21 @@ export class Mlp {
     return lossSum;
   }
 
+  /**
+   * A fingerprint of which relu units are active (z > 0) for the first `rows` examples after
+   * forward(): gradcheck compares it between θ+ε and θ−ε to detect a perturbation that
+   * crosses a kink, where the central difference is meaningless.
+   */
+  reluPattern(rows: number): number {
+    let h = 0;
+    this.layout.layers.forEach((s, l) => {
+      if (this.spec.layers[l]!.activation !== 'relu') return;
+      const z = this.z[l]!;
+      for (let i = 0; i < rows * s.nOut; i++) if (z[i]! > 0) h = (Math.imul(h, 31) + i + l * 7919 + 1) | 0;
+    });
+    return h;
+  }
+
   private addStats(rows: number, stats: Float64Array): void {
     this.layout.layers.forEach((s, l) => {
       const act = this.spec.layers[l]!.activation;

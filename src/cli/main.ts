@@ -1,0 +1,112 @@
+/**
+ * cli/main.ts — argv → command. The only code that turns errors into exit codes.
+ *
+ * Exit codes: 0 success; 1 a failed check or a runtime failure (gradcheck mismatch,
+ * non-finite stop); 2 bad input (usage, config, data, checkpoint).
+ * Commander parses the flags (well-kept, typed, generates --help): hand-written argv
+ * parsing is where CLIs go wrong.
+ */
+
+import { Command, CommanderError } from 'commander';
+import { GradsyncError } from '../errors';
+import { kernelInfo } from '../tensor/select';
+import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
+import { gradcheckCommand, type GradcheckFlags } from './gradcheck';
+import { predictCommand, type PredictFlags } from './predict';
+import { trainCommand, type TrainFlags } from './train';
+import { tailCommand } from './tail';
+import { processIo, type Io } from './io';
+import { packageRoot } from './paths';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+function version(): string {
+  const pj = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  const k = kernelInfo();
+  return `gradsync ${pj.version} (kernel spec v${KERNEL_SPEC_VERSION}; active kernel ${k.active}; available: ${k.available.join(', ')})`;
+}
+
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  let code = 0;
+  const program = new Command();
+  program
+    .name('gradsync')
+    .description('Data-parallel neural-network trainer: provable gradients, bit-identical across threads and machines')
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+
+  program.command('train')
+    .description('train a model (no config: the embedded digits run)')
+    .argument('[config]', 'JSON config file (see config/)')
+    .option('--threads <n>', 'pool threads computing partials (0: the main thread alone)')
+    .option('--steps <n>', 'total optimizer steps (overrides epochs)')
+    .option('--epochs <n>', 'epochs')
+    .option('--lr <x>', 'learning rate')
+    .option('--batch <n>', 'examples per step, or "full"')
+    .option('--micro-batch <n>', 'examples per reduction-tree leaf')
+    .option('--seed <n>', 'seed of init, data order and split')
+    .option('--dtype <t>', 'float32 or float64')
+    .option('--run-dir <dir>', 'folder for log.ndjson and checkpoints (default runs/<id>)')
+    .option('--resume <checkpoint>', 'continue from a checkpoint file')
+    .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
+    .option('--listen <[host:]port>', 'accept remote workers (not built yet: issue 4)')
+    .option('--monitor <[host:]port>', 'serve the live record stream for `gradsync tail ws://…`')
+    .option('--no-progress', 'plain lines instead of a progress bar')
+    .option('--json', 'print one JSON summary object on stdout at the end')
+    .action(async (config: string | undefined, f: TrainFlags) => { code = await trainCommand(config, f, io); });
+
+  program.command('gradcheck')
+    .description('check backward() against central differences, per tensor, in float64')
+    .argument('[config]', 'JSON config file')
+    .option('--eps <x>', 'perturbation ε (default 1e-6)')
+    .option('--threshold <x>', 'largest max relative error that passes (default 1e-5)')
+    .option('--samples <k>', 'entries checked per large tensor (default 25)')
+    .option('--examples <n>', 'training examples in the objective (default 32)')
+    .option('--seed <n>', 'seed of the initial weights and the sample')
+    .option('--sweep', 'also report the error for ε = 1e-2 … 1e-9')
+    .option('--json', 'print the result as one JSON object on stdout')
+    .action(async (config: string | undefined, f: GradcheckFlags) => { code = await gradcheckCommand(config, f, io); });
+
+  program.command('predict')
+    .description('outputs of a trained model for rows of numbers read from stdin (or --input)')
+    .requiredOption('--checkpoint <file>', 'checkpoint written by train')
+    .option('--input <file>', 'CSV/whitespace rows instead of stdin')
+    .option('--json', 'print all outputs as one JSON object on stdout')
+    .action(async (f: PredictFlags) => { code = await predictCommand(f, io); });
+
+  program.command('tail')
+    .description('follow a run\'s gradient-norm log (file or ws://host:port) with a live diagnosis')
+    .argument('<target>', 'log.ndjson path, or ws://HOST:PORT of a coordinator started with --monitor')
+    .option('--json', 'pass records through, one per line (for jq)')
+    .option('--once', 'print the summary of what is there now and exit')
+    .option('--window <n>', 'steps in the sparklines', '60')
+    .option('--token-file <file>', 'token for a non-loopback coordinator (or GRADSYNC_TOKEN)')
+    .action(async (target: string, f: { json?: boolean; once?: boolean; window: string; tokenFile?: string }) => {
+      const token = f.tokenFile ? fs.readFileSync(f.tokenFile, 'utf8').trim() : process.env.GRADSYNC_TOKEN;
+      code = await tailCommand(target, { json: f.json === true, once: f.once === true, window: Number(f.window), ...(token ? { token } : {}) }, io);
+    });
+
+  program.command('worker')
+    .description('join a coordinator as a remote worker node (not built yet: issue 4)')
+    .requiredOption('--join <url>', 'ws://HOST:PORT or wss://HOST:PORT')
+    .option('--threads <n>', 'local pool threads')
+    .option('--token-file <file>', 'file holding the shared token (or GRADSYNC_TOKEN)')
+    .action(() => { throw new GradsyncError('GS_ERR_NOT_IMPLEMENTED', 'gradsync worker: remote worker nodes are not built yet (issue 4)', undefined, 1); });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return 0;
+      return 2; // commander already printed the message
+    }
+    if (e instanceof GradsyncError) {
+      io.stderr.write(`gradsync: error ${e.code}: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      return e.exitCode;
+    }
+    io.stderr.write(`gradsync: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+  return code;
+}

@@ -1,0 +1,69 @@
+/**
+ * cli/predict.ts — `gradsync predict --checkpoint F [--input file.csv]`: one output line per
+ * input row (the original's input loop), rows from stdin or a CSV file.
+ */
+
+import * as fs from 'node:fs';
+import * as readline from 'node:readline';
+import { Errors } from '../errors';
+import { selectKernels } from '../tensor/select';
+import { Mlp } from '../model/mlp';
+import { readCheckpoint } from '../train/checkpoint';
+import { inputScaleOf } from '../train/setup';
+import { humanOut, type Io } from './io';
+
+export interface PredictFlags {
+  checkpoint?: string;
+  input?: string;
+  json?: boolean;
+}
+
+/** Parses one row of numbers separated by commas and/or white space; names line and field on error. */
+export function parseRow(line: string, where: string, expected: number): number[] | null {
+  const t = line.trim();
+  if (t === '') return null;
+  const parts = t.split(/[\s,]+/);
+  if (parts.length !== expected) throw Errors.data(where, '', `expected ${expected} number${expected === 1 ? '' : 's'}, found ${parts.length}`);
+  return parts.map((p, i) => {
+    const v = Number(p);
+    if (!Number.isFinite(v)) throw Errors.data(where, `field ${i + 1}`, `"${p.slice(0, 40)}" is not a finite number`);
+    return v;
+  });
+}
+
+export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
+  if (!f.checkpoint) throw Errors.usage('predict needs --checkpoint FILE');
+  const ck = readCheckpoint(f.checkpoint);
+  const spec = ck.header.spec;
+  const scale = inputScaleOf(ck.header.config);
+  const { kernels } = selectKernels(spec.dtype, 'auto');
+  const model = new Mlp(spec, kernels, 1);
+  const classify = spec.layers[spec.layers.length - 1]!.activation === 'softmax';
+  const json = f.json === true;
+  const out = humanOut(io, json);
+  const results: { output: number[]; class?: number }[] = [];
+  const source = f.input ?? '(stdin)';
+  let input: NodeJS.ReadableStream;
+  if (f.input) {
+    if (!fs.existsSync(f.input)) throw Errors.data(f.input, '', 'no such file');
+    input = fs.createReadStream(f.input);
+  } else {
+    input = io.stdin;
+  }
+  const rl = readline.createInterface({ input, crlfDelay: Infinity });
+  let lineNo = 0;
+  for await (const line of rl) {
+    lineNo++;
+    const row = parseRow(line, `${source} line ${lineNo}`, spec.inputs);
+    if (row === null) continue;
+    const X = model.input();
+    for (let i = 0; i < row.length; i++) X[i] = row[i]! * scale;
+    const y = Array.from(model.forward(ck.params, 1));
+    const r: { output: number[]; class?: number } = { output: y };
+    if (classify) r.class = y.indexOf(Math.max(...y));
+    results.push(r);
+    out.write(classify ? `class ${r.class}  (p = ${y[r.class!]!.toFixed(4)})\n` : `${y.join(', ')}\n`);
+  }
+  if (json) io.stdout.write(`${JSON.stringify({ checkpoint: f.checkpoint, rows: results.length, results })}\n`);
+  return 0;
+}

@@ -1,0 +1,111 @@
+/**
+ * cli/train.ts — `gradsync train [config]`: flags over the config, progress, summary.
+ */
+
+import * as cliProgress from 'cli-progress';
+import { loadConfigFile, validate, type RunConfig } from '../config';
+import { Errors } from '../errors';
+import { train, type TrainSummary } from '../train/loop';
+import { envFault } from '../env';
+import { defaultConfigPath } from './paths';
+import { fmt, humanOut, type Io } from './io';
+
+export interface TrainFlags {
+  threads?: string;
+  steps?: string;
+  epochs?: string;
+  lr?: string;
+  batch?: string;
+  microBatch?: string;
+  seed?: string;
+  dtype?: string;
+  runDir?: string;
+  resume?: string;
+  kernels?: string;
+  json?: boolean;
+  progress?: boolean;
+  listen?: string;
+  monitor?: string;
+}
+
+/** Parses an integer flag, naming it on error. */
+export function intFlag(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw Errors.usage(`--${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+function numFlag(name: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw Errors.usage(`--${name} must be a positive number, got "${v}"`);
+  return n;
+}
+
+/** The config file (or the embedded default) with the flags applied, validated again. */
+export function configWithFlags(file: string | undefined, f: TrainFlags): RunConfig {
+  const cfg = loadConfigFile(file ?? defaultConfigPath());
+  const o: Record<string, unknown> = JSON.parse(JSON.stringify(cfg));
+  if (f.threads !== undefined) o.threads = f.threads === 'auto' ? 'auto' : intFlag('threads', f.threads, 0);
+  if (f.steps !== undefined) o.steps = intFlag('steps', f.steps, 1);
+  if (f.epochs !== undefined) { o.epochs = intFlag('epochs', f.epochs, 1); o.steps = null; }
+  if (f.lr !== undefined) (o.optimizer as Record<string, unknown>).lr = numFlag('lr', f.lr);
+  if (f.batch !== undefined) o.batch = f.batch === 'full' ? 'full' : intFlag('batch', f.batch, 1);
+  if (f.microBatch !== undefined) o.microBatch = intFlag('micro-batch', f.microBatch, 1);
+  if (f.seed !== undefined) o.seed = intFlag('seed', f.seed, 0);
+  if (f.dtype !== undefined) o.dtype = f.dtype;
+  try {
+    return validate(o);
+  } catch (e) {
+    throw Errors.usage((e as Error).message);
+  }
+}
+
+export function kernelFlag(v: string | undefined): 'auto' | 'native' | 'wasm' | 'ref' {
+  const k = v ?? 'auto';
+  if (k !== 'auto' && k !== 'native' && k !== 'wasm' && k !== 'ref') throw Errors.usage(`--kernels must be one of auto, native, wasm, ref, got "${k}"`);
+  return k;
+}
+
+export async function trainCommand(file: string | undefined, f: TrainFlags, io: Io): Promise<number> {
+  if (f.listen !== undefined) throw Errors.notImplemented('--listen (remote worker nodes, issue 4)');
+  if (f.monitor !== undefined) throw Errors.notImplemented('--monitor (live record stream)');
+  const cfg = configWithFlags(file, f);
+  const json = f.json === true;
+  const out = humanOut(io, json);
+  const tty = out.isTTY === true && f.progress !== false;
+  let bar: cliProgress.SingleBar | null = null;
+  let total = 0;
+  let lastLine = 0;
+  const summary: TrainSummary = await train(cfg, {
+    ...(f.runDir !== undefined ? { runDir: f.runDir } : {}),
+    ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
+    kernels: kernelFlag(f.kernels),
+    fault: envFault(),
+    onStart: (s) => {
+      total = s.totalSteps;
+      out.write(`gradsync run ${s.run}: ${s.trainExamples} training examples${s.heldOutExamples ? `, ${s.heldOutExamples} held out` : ''}, ${s.totalSteps} steps, kernel ${s.kernel}, executors ${s.executors.join(', ')}\n`);
+      if (s.kernelNote) out.write(`note: ${s.kernelNote}\n`);
+      out.write(`log: ${s.logFile ?? '(custom logger)'}\n`);
+      if (tty) {
+        bar = new cliProgress.SingleBar({ format: 'train [{bar}] {value}/{total} steps | loss {loss} | ‖g‖ {gnorm} | {diag}', stream: out as NodeJS.WriteStream, hideCursor: true }, cliProgress.Presets.shades_classic);
+        bar.start(s.totalSteps, s.startStep, { loss: '-', gnorm: '-', diag: '' });
+      }
+    },
+    onStep: (r) => {
+      if (bar) { bar.update(r.step, { loss: fmt(r.loss, 4), gnorm: fmt(r.gradNorm, 3), diag: r.diagnosis.states.join(',') }); return; }
+      // plain lines: about 20 per run, plus the last step
+      if (r.step === total || r.step - lastLine >= Math.max(1, Math.floor(total / 20))) {
+        lastLine = r.step;
+        out.write(`step ${r.step}/${total} epoch ${r.epoch} loss ${fmt(r.loss)} gradNorm ${fmt(r.gradNorm)} ${r.diagnosis.states.join(',')}\n`);
+      }
+    },
+  });
+  if (bar) (bar as cliProgress.SingleBar).stop();
+  out.write(`done: ${summary.steps} steps in ${summary.seconds.toFixed(2)} s (${Math.round(summary.samplesPerSecond)} samples/s); loss ${fmt(summary.loss)}`
+    + `${summary.accuracy !== null ? `; ${summary.heldOutLoss !== null ? 'held-out ' : ''}accuracy ${(summary.accuracy * 100).toFixed(2)} %` : ''}\n`);
+  out.write(`diagnosis: ${summary.diagnosis.states.join(', ')}\n`);
+  for (const [k, v] of Object.entries(summary.diagnosis.evidence)) out.write(`  ${k}: ${v}\n`);
+  out.write(`paramsSha256 ${summary.paramsSha256}\ncheckpoint: ${summary.checkpoint}\n`);
+  if (json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  return 0;
+}

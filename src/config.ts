@@ -1,0 +1,390 @@
+/**
+ * config.ts — the run configuration: its type, its defaults, and validate() naming the field.
+ *
+ * A config file is JSON; every field is optional and falls back to DEFAULTS below (the
+ * embedded digits run lives in config/default.json). Unknown keys are rejected at every
+ * level. validate() throws GradsyncError GS_ERR_CONFIG naming the field path
+ * (e.g. `optimizer.lr`) and the allowed values. Only cli/ and train/ import this file.
+ * Not here: reading env vars (env.ts), applying the config (train/).
+ */
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Errors, GradsyncError } from './errors';
+import { DTYPES, type DType } from './tensor/dtype';
+import { ACTIVATIONS } from './tensor/kernels';
+import type { InitSpec } from './model/params';
+import { LOSSES, type LayerSpec, type LossKind } from './model/spec';
+import type { OptimizerSpec } from './optim/optimizer';
+import { DIAGNOSIS_DEFAULTS, type DiagnosisOptions } from './observe/diagnose';
+
+export type DataConfig =
+  /** The vendored 8×8 digits (1,797 examples, 10 classes), pixels scaled to [0, 1]. */
+  | { source: 'digits'; heldOut: number; shuffle: boolean }
+  /** The original problem: x = 0.025…0.5, y = 2x. */
+  | { source: 'doubling'; heldOut: number; shuffle: boolean }
+  /** A CSV file (optionally gzipped); `path` is relative to the config file. */
+  | { source: 'csv'; path: string; label: 'last' | 'first' | 'none'; targets: number; classes: number | null; scale: number; heldOut: number; shuffle: boolean }
+  /** Gzipped IDX files (MNIST / Fashion-MNIST layout) in `dir`; held-out data is the t10k split. */
+  | { source: 'idx'; dir: string; scale: number; shuffle: boolean; heldOut: number };
+
+export interface ModelConfig {
+  /** Dense layers, first hidden to output. Default: 64 tanh, 10 softmax. */
+  layers: LayerSpec[];
+  /** 'half-sse' (½·Σ(y−ŷ)², the original) or 'cross-entropy' (softmax output). Default 'cross-entropy'. */
+  loss: LossKind;
+  /** Initialisation. Default { scheme: 'glorot-uniform' }. */
+  init: InitSpec;
+}
+
+export interface CheckpointConfig {
+  /** Write a checkpoint every N steps (0: only at the end). Default 0. */
+  every: number;
+  /** Keep the newest K checkpoints. Default 2. */
+  keep: number;
+}
+
+export interface RunConfig {
+  /** Element type of weights and arithmetic: 'float32' or 'float64'. Default 'float64'. */
+  dtype: DType;
+  data: DataConfig;
+  model: ModelConfig;
+  /** { kind: 'sgd'|'momentum'|'adam', lr, … }. Default SGD with lr 0.1. */
+  optimizer: OptimizerSpec;
+  /** λ in dJdW += λ·W, dJdWb += λ·b (the original's form). Default 0. */
+  weightDecay: number;
+  /** Clip the global gradient norm to this (null: off). Default null. */
+  clipNorm: number | null;
+  /** 'sum' over the batch (the original) or 'mean' (PyTorch's default). Default 'mean'. */
+  reduction: 'sum' | 'mean';
+  /** Examples per step, or 'full' for full-batch steps. Default 32. */
+  batch: number | 'full';
+  /** Examples per leaf of the reduction tree (fixes the summation order). Default 16 (capped at the batch). */
+  microBatch: number;
+  /** Epochs to train. Default 10. Ignored when `steps` is set. */
+  epochs: number;
+  /** Total optimizer steps (overrides epochs when not null). Default null. */
+  steps: number | null;
+  /** Seed of initialisation, data order and held-out split. Default 1. */
+  seed: number;
+  /** Pool threads computing partials (the main thread coordinates); 0: the main thread computes alone; 'auto': the machine's cores. Default 'auto'. */
+  threads: number | 'auto';
+  checkpoint: CheckpointConfig;
+  /** What to do with a non-finite gradient or loss: skip the step (weights unchanged) or stop. Default 'skip'. */
+  nonFinite: 'skip' | 'stop';
+  /** Stop after this many consecutive skipped steps. Default 10. */
+  maxSkips: number;
+  /** Thresholds of the gradient diagnosis (observe/diagnose.ts); unset fields keep their defaults. */
+  diagnosis: Partial<DiagnosisOptions>;
+}
+
+export const DEFAULTS: RunConfig = {
+  dtype: 'float64',
+  data: { source: 'digits', heldOut: 0.2, shuffle: true },
+  model: {
+    layers: [{ units: 64, activation: 'tanh' }, { units: 10, activation: 'softmax' }],
+    loss: 'cross-entropy',
+    init: { scheme: 'glorot-uniform' },
+  },
+  optimizer: { kind: 'sgd', lr: 0.1 },
+  weightDecay: 0,
+  clipNorm: null,
+  reduction: 'mean',
+  batch: 32,
+  microBatch: 16,
+  epochs: 10,
+  steps: null,
+  seed: 1,
+  threads: 'auto',
+  checkpoint: { every: 0, keep: 2 },
+  nonFinite: 'skip',
+  maxSkips: 10,
+  diagnosis: {},
+};
+
+type Json = unknown;
+const isObj = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function keys(p: string, v: Json, allowed: string[]): Record<string, Json> {
+  if (!isObj(v)) throw Errors.config(p, `must be an object, got ${show(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!allowed.includes(k)) throw Errors.config(p ? `${p}.${k}` : k, `unknown key (allowed: ${allowed.join(', ')})`);
+  }
+  return v;
+}
+
+function show(v: Json): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+interface NumOpts { min?: number; max?: number; int?: boolean; gt?: number }
+function num(p: string, v: Json, o: NumOpts = {}): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw Errors.config(p, `must be a finite number, got ${show(v)}`);
+  if (o.int && !Number.isInteger(v)) throw Errors.config(p, `must be an integer, got ${v}`);
+  if (o.gt !== undefined && !(v > o.gt)) throw Errors.config(p, `must be > ${o.gt}, got ${v}`);
+  if (o.min !== undefined && v < o.min) throw Errors.config(p, `must be ≥ ${o.min}, got ${v}`);
+  if (o.max !== undefined && v > o.max) throw Errors.config(p, `must be ≤ ${o.max}, got ${v}`);
+  return v;
+}
+
+function oneOf<T extends string>(p: string, v: Json, allowed: readonly T[]): T {
+  if (typeof v !== 'string' || !allowed.includes(v as T)) throw Errors.config(p, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${show(v)}`);
+  return v as T;
+}
+
+function bool(p: string, v: Json): boolean {
+  if (typeof v !== 'boolean') throw Errors.config(p, `must be true or false, got ${show(v)}`);
+  return v;
+}
+
+function str(p: string, v: Json): string {
+  if (typeof v !== 'string' || v.length === 0) throw Errors.config(p, `must be a non-empty string, got ${show(v)}`);
+  if (v.includes('\0')) throw Errors.config(p, 'must not contain a NUL byte');
+  return v;
+}
+
+function validateData(v: Json): DataConfig {
+  const base = isObj(v) ? v : keys('data', v, []);
+  const source = oneOf('data.source', base.source ?? 'digits', ['digits', 'doubling', 'csv', 'idx'] as const);
+  const frac = (x: Json, d: number): number => (x === undefined ? d : num('data.heldOut', x, { min: 0, max: 0.9 }));
+  const shuffle = base.shuffle === undefined ? true : bool('data.shuffle', base.shuffle);
+  switch (source) {
+    case 'digits':
+      keys('data', v, ['source', 'heldOut', 'shuffle']);
+      return { source, heldOut: frac(base.heldOut, 0.2), shuffle };
+    case 'doubling':
+      keys('data', v, ['source', 'heldOut', 'shuffle']);
+      return { source, heldOut: frac(base.heldOut, 0), shuffle: base.shuffle === undefined ? false : shuffle };
+    case 'csv': {
+      keys('data', v, ['source', 'path', 'label', 'targets', 'classes', 'scale', 'heldOut', 'shuffle']);
+      return {
+        source,
+        path: str('data.path', base.path),
+        label: base.label === undefined ? 'last' : oneOf('data.label', base.label, ['last', 'first', 'none'] as const),
+        targets: base.targets === undefined ? 1 : num('data.targets', base.targets, { int: true, min: 1 }),
+        classes: base.classes === undefined || base.classes === null ? null : num('data.classes', base.classes, { int: true, min: 2 }),
+        scale: base.scale === undefined ? 1 : num('data.scale', base.scale, { gt: 0 }),
+        heldOut: frac(base.heldOut, 0.2),
+        shuffle,
+      };
+    }
+    case 'idx':
+      keys('data', v, ['source', 'dir', 'scale', 'shuffle', 'heldOut']);
+      return {
+        source,
+        dir: str('data.dir', base.dir),
+        scale: base.scale === undefined ? 1 / 255 : num('data.scale', base.scale, { gt: 0 }),
+        shuffle,
+        heldOut: 0,
+      };
+  }
+}
+
+function validateInit(v: Json): InitSpec {
+  const o = keys('model.init', v, ['scheme', 'gain', 'bias', 'layers']);
+  const scheme = oneOf('model.init.scheme', o.scheme, ['glorot-uniform', 'he-uniform', 'values'] as const);
+  if (scheme === 'values') {
+    keys('model.init', v, ['scheme', 'layers']);
+    if (!Array.isArray(o.layers)) throw Errors.config('model.init.layers', 'must be an array of {W, b}');
+    const layers = o.layers.map((l: Json, i: number) => {
+      const lo = keys(`model.init.layers[${i}]`, l, ['W', 'b']);
+      const arr = (name: string, a: Json): number[] => {
+        if (!Array.isArray(a)) throw Errors.config(`model.init.layers[${i}].${name}`, 'must be an array of numbers');
+        return a.map((x: Json, j: number) => num(`model.init.layers[${i}].${name}[${j}]`, x));
+      };
+      return { W: arr('W', lo.W), b: arr('b', lo.b) };
+    });
+    return { scheme, layers };
+  }
+  keys('model.init', v, ['scheme', 'gain', 'bias']);
+  const out: InitSpec = { scheme };
+  if (o.gain !== undefined) out.gain = num('model.init.gain', o.gain, { gt: 0 });
+  if (o.bias !== undefined) out.bias = num('model.init.bias', o.bias);
+  return out;
+}
+
+function validateOptimizer(v: Json): OptimizerSpec {
+  const o = keys('optimizer', v, ['kind', 'lr', 'momentum', 'nesterov', 'beta1', 'beta2', 'eps']);
+  const kind = oneOf('optimizer.kind', o.kind ?? 'sgd', ['sgd', 'momentum', 'adam'] as const);
+  const lr = num('optimizer.lr', o.lr ?? (kind === 'adam' ? 0.001 : 0.1), { gt: 0 });
+  const only = (allowed: string[]): void => {
+    for (const k of Object.keys(o)) if (!allowed.includes(k)) throw Errors.config(`optimizer.${k}`, `is not an option of "${kind}" (allowed: ${allowed.join(', ')})`);
+  };
+  if (kind === 'sgd') { only(['kind', 'lr']); return { kind, lr }; }
+  if (kind === 'momentum') {
+    only(['kind', 'lr', 'momentum', 'nesterov']);
+    return { kind, lr, momentum: num('optimizer.momentum', o.momentum ?? 0.9, { min: 0, max: 1 }), nesterov: o.nesterov === undefined ? false : bool('optimizer.nesterov', o.nesterov) };
+  }
+  only(['kind', 'lr', 'beta1', 'beta2', 'eps']);
+  return {
+    kind, lr,
+    beta1: num('optimizer.beta1', o.beta1 ?? 0.9, { min: 0, max: 0.999999 }),
+    beta2: num('optimizer.beta2', o.beta2 ?? 0.999, { min: 0, max: 0.999999999 }),
+    eps: num('optimizer.eps', o.eps ?? 1e-8, { gt: 0 }),
+  };
+}
+
+const TOP_KEYS = ['$schema', 'name', 'dtype', 'data', 'model', 'optimizer', 'weightDecay', 'clipNorm', 'reduction', 'batch', 'microBatch', 'epochs', 'steps', 'seed', 'threads', 'checkpoint', 'nonFinite', 'maxSkips', 'diagnosis'];
+
+/** Validates a parsed config (partial; defaults fill the rest) and returns the full RunConfig. */
+export function validate(input: Json): RunConfig {
+  const o = keys('', input, TOP_KEYS);
+  const d = DEFAULTS;
+  const model = o.model === undefined ? d.model : (() => {
+    const m = keys('model', o.model, ['layers', 'loss', 'init']);
+    const layersIn = m.layers ?? d.model.layers;
+    if (!Array.isArray(layersIn) || layersIn.length === 0) throw Errors.config('model.layers', 'must be a non-empty array of {units, activation}');
+    const layers = layersIn.map((l: Json, i: number) => {
+      const lo = keys(`model.layers[${i}]`, l, ['units', 'activation']);
+      return {
+        units: num(`model.layers[${i}].units`, lo.units, { int: true, min: 1, max: 1 << 20 }),
+        activation: oneOf(`model.layers[${i}].activation`, lo.activation, ACTIVATIONS),
+      };
+    });
+    const loss = m.loss === undefined ? d.model.loss : oneOf('model.loss', m.loss, LOSSES);
+    if (loss === 'cross-entropy' && layers[layers.length - 1]!.activation !== 'softmax') {
+      throw Errors.config('model.loss', `"cross-entropy" needs the last layer's activation to be "softmax", got "${layers[layers.length - 1]!.activation}"`);
+    }
+    return { layers, loss, init: m.init === undefined ? d.model.init : validateInit(m.init) };
+  })();
+  const batch = o.batch === undefined ? d.batch : o.batch === 'full' ? 'full' : num('batch', o.batch, { int: true, min: 1 });
+  const diagnosis: Partial<DiagnosisOptions> = {};
+  if (o.diagnosis !== undefined) {
+    const dg = keys('diagnosis', o.diagnosis, Object.keys(DIAGNOSIS_DEFAULTS));
+    for (const [k, val] of Object.entries(dg)) (diagnosis as Record<string, number>)[k] = num(`diagnosis.${k}`, val);
+  }
+  const ck = o.checkpoint === undefined ? d.checkpoint : (() => {
+    const c = keys('checkpoint', o.checkpoint, ['every', 'keep']);
+    return {
+      every: c.every === undefined ? d.checkpoint.every : num('checkpoint.every', c.every, { int: true, min: 0 }),
+      keep: c.keep === undefined ? d.checkpoint.keep : num('checkpoint.keep', c.keep, { int: true, min: 1, max: 1000 }),
+    };
+  })();
+  const cfg: RunConfig = {
+    dtype: o.dtype === undefined ? d.dtype : oneOf('dtype', o.dtype, DTYPES),
+    data: o.data === undefined ? d.data : validateData(o.data),
+    model,
+    optimizer: o.optimizer === undefined ? d.optimizer : validateOptimizer(o.optimizer),
+    weightDecay: o.weightDecay === undefined ? d.weightDecay : num('weightDecay', o.weightDecay, { min: 0 }),
+    clipNorm: o.clipNorm === undefined || o.clipNorm === null ? null : num('clipNorm', o.clipNorm, { gt: 0 }),
+    reduction: o.reduction === undefined ? d.reduction : oneOf('reduction', o.reduction, ['sum', 'mean'] as const),
+    batch,
+    microBatch: o.microBatch === undefined ? d.microBatch : num('microBatch', o.microBatch, { int: true, min: 1 }),
+    epochs: o.epochs === undefined ? d.epochs : num('epochs', o.epochs, { int: true, min: 1 }),
+    steps: o.steps === undefined || o.steps === null ? null : num('steps', o.steps, { int: true, min: 1 }),
+    seed: o.seed === undefined ? d.seed : num('seed', o.seed, { int: true, min: 0, max: 0xffffffff }),
+    threads: o.threads === undefined ? d.threads : o.threads === 'auto' ? 'auto' : num('threads', o.threads, { int: true, min: 0, max: 256 }),
+    checkpoint: ck,
+    nonFinite: o.nonFinite === undefined ? d.nonFinite : oneOf('nonFinite', o.nonFinite, ['skip', 'stop'] as const),
+    maxSkips: o.maxSkips === undefined ? d.maxSkips : num('maxSkips', o.maxSkips, { int: true, min: 1 }),
+    diagnosis,
+  };
+  if (model.init.scheme === 'values' && model.init.layers.length !== model.layers.length) {
+    throw Errors.config('model.init.layers', `has ${model.init.layers.length} entries, model.layers has ${model.layers.length}`);
+  }
+  return cfg;
+}
+
+/** The pool size a config asks for ('auto': the machine's cores). */
+export function resolveThreads(t: number | 'auto'): number {
+  return t === 'auto' ? os.availableParallelism() : t;
+}
+
+/** Reads and validates a JSON config file; relative data paths become relative to its folder. */
+export function loadConfigFile(file: string): RunConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw Errors.config('(file)', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let json: Json;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    const pos = jsonErrorOffset(text);
+    const before = text.slice(0, pos).split('\n');
+    const where = ` at line ${before.length}, column ${before[before.length - 1]!.length + 1}`;
+    throw new GradsyncError('GS_ERR_CONFIG', `${file}: not valid JSON${where}: ${(e as Error).message}`);
+  }
+  let cfg: RunConfig;
+  try {
+    cfg = validate(json);
+  } catch (e) {
+    if (e instanceof GradsyncError) throw new GradsyncError(e.code, `${file}: ${e.message}`, e.hint, e.exitCode);
+    throw e;
+  }
+  const dir = path.dirname(path.resolve(file));
+  if (cfg.data.source === 'csv') cfg.data = { ...cfg.data, path: path.resolve(dir, cfg.data.path) };
+  if (cfg.data.source === 'idx') cfg.data = { ...cfg.data, dir: path.resolve(dir, cfg.data.dir) };
+  return cfg;
+}
+
+/**
+ * The offset of the first JSON syntax error in `text` (Node 20's JSON.parse messages do not
+ * always carry a position). A minimal recursive-descent recogniser of RFC 8259.
+ */
+export function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const ws = (): void => { while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++; };
+  const fail = (): never => { throw i; };
+  const lit = (w: string): void => { if (text.startsWith(w, i)) i += w.length; else fail(); };
+  const str = (): void => {
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text.charCodeAt(i) < 0x20) fail();
+      if (text[i] === '\\') {
+        i++;
+        if (text[i] === 'u') { if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail(); i += 4; } else if (!'"\\/bfnrt'.includes(text[i] ?? '')) fail();
+      }
+      i++;
+    }
+    if (i >= text.length) fail();
+    i++;
+  };
+  const num = (): void => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
+    if (!m) fail();
+    i += m![0].length;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++; ws();
+      if (text[i] === '}') { i++; return; }
+      for (;;) {
+        ws(); if (text[i] !== '"') fail(); str(); ws();
+        if (text[i] !== ':') fail(); i++; value(); ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === '}') { i++; return; }
+        fail();
+      }
+    }
+    if (c === '[') {
+      i++; ws();
+      if (text[i] === ']') { i++; return; }
+      for (;;) {
+        value(); ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === ']') { i++; return; }
+        fail();
+      }
+    }
+    if (c === '"') return str();
+    if (c === 't') return lit('true');
+    if (c === 'f') return lit('false');
+    if (c === 'n') return lit('null');
+    return num();
+  };
+  try {
+    value(); ws();
+    if (i < text.length) fail();
+  } catch (at) {
+    if (typeof at === 'number') return at;
+    throw at;
+  }
+  return text.length;
+}

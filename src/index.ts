@@ -1,0 +1,20 @@
+/**
+ * index.ts — the typed API of gradsync for people who use it from their own code.
+ * The CLI is built on exactly these functions.
+ */
+
+export { GradsyncError, Errors, type ErrorCode } from './errors';
+export { validate as validateConfig, loadConfigFile, DEFAULTS, type RunConfig } from './config';
+export { alloc, type DType, type Float } from './tensor/dtype';
+export { Rng } from './tensor/rng';
+export { referenceKernels, KERNEL_SPEC_VERSION, type KernelSet, type Activation } from './tensor/kernels';
+export { selectKernels, kernelInfo } from './tensor/select';
+export { Mlp } from './model/mlp';
+export { type ModelSpec, type LayerSpec, type LossKind } from './model/spec';
+export { layoutOf, initParams, paramsSha256, type InitSpec } from './model/params';
+export { gradcheck, type GradcheckOptions, type GradcheckResult } from './model/gradcheck';
+export { train, type TrainOptions, type TrainSummary } from './train/loop';
+export { readCheckpoint, writeCheckpoint, type Checkpoint } from './train/checkpoint';
+export { loadRunData, modelSpecOf } from './train/setup';
+export { evaluate } from './train/evaluate';
+export type { StepRecord, LayerRecord, Diagnosis } from './observe/schema';

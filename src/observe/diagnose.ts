@@ -1,0 +1,309 @@
+/**
+ * diagnose.ts — what the gradients are doing: a named diagnosis, with its numbers, after every step.
+ *
+ * A Diagnoser is fed one step record at a time and returns the diagnosis after it. It is a
+ * pure function of the records pushed so far: it keeps the start values, a sliding window
+ * of `window` steps (O(window × layers) memory, constant in the number of steps) and the
+ * first non-finite value it saw. States, most severe first (DIAGNOSIS_ORDER):
+ *
+ *   diverged            NaN/±Inf in the loss or any norm; names the first step and layers; sticky.
+ *   exploding           global ‖g‖ grew by orders of magnitude over the window while the loss did
+ *                       not fall, or a layer's update/weight ratio is far above the healthy ~1e-3.
+ *   vanishing           the first layer's ‖dJdW‖ orders of magnitude below a later layer's while
+ *                       the loss is still high relative to its start.
+ *   dead-relus          a large fraction of a relu layer's units never active over the batch.
+ *   saturated           a large fraction of a tanh/sigmoid layer's units in the flat tails.
+ *   target-out-of-range targets outside the output activation's range (known at construction).
+ *   converged           loss on a plateau over a full window and the global ‖g‖ small relative
+ *                       to its start: every layer's gradient is small, a stationary point — not
+ *                       vanishing. Never before a full window; never together with vanishing or
+ *                       diverged.
+ *
+ * Numbers read from a log may be null (JSON has no NaN/Infinity): null counts as non-finite.
+ * Not here: computing per-layer norms (grad-stats.ts), rendering (render.ts).
+ */
+
+import type { Diagnosis, DiagnosisState, LayerRecord, StepRecord } from './schema';
+
+export interface DiagnosisOptions {
+  /** Steps kept in the sliding window; the plateau (converged) and the growth (exploding) are measured over it. Integer ≥ 4. Default 50. */
+  window: number;
+  /** Finite steps seen before vanishing and exploding may be reported (converged needs a full window). Integer ≥ 1. Default 10. */
+  warmupSteps: number;
+  /** Recent steps averaged for per-layer values (gradient norms, update ratios, saturated and dead fractions); also the steps that define the start values. Integer ≥ 1. Default 5. */
+  smoothSteps: number;
+  /** converged: |mean loss of the window's second half − first half| / the larger of the two is below this. Default 1e-3. */
+  plateauRelChange: number;
+  /** converged: the recent global gradient norm is at most this fraction of its start (the largest of the first smoothSteps steps). Default 1e-2. */
+  convergedGradRatio: number;
+  /** vanishing: the first layer's ‖dJdW‖ / the largest later layer's ‖dJdW‖ is at most this (three orders of magnitude). Default 1e-3. */
+  vanishingLayerRatio: number;
+  /** vanishing: only while the recent loss is at least this fraction of the start loss (the mean of the first smoothSteps steps). Default 0.5. */
+  vanishingLossRatio: number;
+  /** saturated: a tanh/sigmoid layer's saturated fraction (LayerRecord.saturated) is at least this. Default 0.5. */
+  saturatedFraction: number;
+  /** dead-relus: a relu layer's dead fraction (LayerRecord.dead) is at least this. Default 0.5. */
+  deadFraction: number;
+  /** exploding: the recent global gradient norm / the smallest in the window is at least this, and the loss is not lower than at that smallest point. Default 1e2. */
+  explodingGrowth: number;
+  /** exploding: a layer's recent update/weight ratio ‖ΔW‖/‖W‖ is at least this (healthy training sits near 1e-3). Default 1. */
+  explodingUpdateRatio: number;
+}
+
+export const DIAGNOSIS_DEFAULTS: DiagnosisOptions = Object.freeze({
+  window: 50,
+  warmupSteps: 10,
+  smoothSteps: 5,
+  plateauRelChange: 1e-3,
+  convergedGradRatio: 1e-2,
+  vanishingLayerRatio: 1e-3,
+  vanishingLossRatio: 0.5,
+  saturatedFraction: 0.5,
+  deadFraction: 0.5,
+  explodingGrowth: 1e2,
+  explodingUpdateRatio: 1,
+});
+
+export interface DiagnosisContext {
+  /** Activation of the output layer: 'tanh', 'sigmoid', 'softmax', 'relu', 'linear'. */
+  outputActivation: string;
+  loss: 'half-sse' | 'cross-entropy';
+  /** Smallest and largest target value of the training set (NaN when unknown: no range check). */
+  targetMin: number;
+  targetMax: number;
+  /** Activation of every layer, first hidden to output (used when a record's layer lacks one). */
+  layerActivations: string[];
+}
+
+/** States from the most to the least severe; a diagnosis lists its states in this order. */
+export const DIAGNOSIS_ORDER: readonly DiagnosisState[] = [
+  'diverged', 'exploding', 'vanishing', 'dead-relus', 'saturated', 'target-out-of-range', 'converged',
+];
+
+/** A number for evidence sentences: 3 significant digits, exponent form outside [1e-3, 1e4). */
+export function fmtNum(v: number | null | undefined): string {
+  if (v === null || v === undefined) return 'null';
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e-3 && a < 1e4) return String(Number(v.toPrecision(3)));
+  return v.toExponential(1);
+}
+
+const pct = (f: number): string => `${Number((f * 100).toPrecision(3))} %`;
+const fin = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** Output range of an activation: [lo, hi] with open/closed ends; null when unbounded on both sides or unknown. */
+function rangeOf(act: string): { lo: number; hi: number; open: boolean; text: string } | null {
+  switch (act) {
+    case 'tanh': return { lo: -1, hi: 1, open: true, text: '(-1, 1)' };
+    case 'sigmoid': return { lo: 0, hi: 1, open: true, text: '(0, 1)' };
+    case 'softmax': return { lo: 0, hi: 1, open: false, text: '[0, 1]' };
+    case 'relu': return { lo: 0, hi: Infinity, open: false, text: '[0, inf)' };
+    default: return null;
+  }
+}
+
+/** Evidence for target-out-of-range, or null when the targets fit (or are unknown). */
+export function targetRangeEvidence(ctx: DiagnosisContext): string | null {
+  const r = rangeOf(ctx.outputActivation);
+  if (!r || !fin(ctx.targetMin) || !fin(ctx.targetMax)) return null;
+  const below = r.open ? ctx.targetMin <= r.lo : ctx.targetMin < r.lo;
+  const above = r.open ? ctx.targetMax >= r.hi : ctx.targetMax > r.hi;
+  if (!below && !above) return null;
+  const bad = [below ? `min ${fmtNum(ctx.targetMin)}` : '', above ? `max ${fmtNum(ctx.targetMax)}` : ''].filter(Boolean).join(', ');
+  return `targets span [${fmtNum(ctx.targetMin)}, ${fmtNum(ctx.targetMax)}] (${bad}) but the ${ctx.outputActivation} output's range is ${r.text}: `
+    + 'the fit can never be exact and the loss cannot reach 0 (a model limit, not a gradient bug); rescale the targets or change the output activation';
+}
+
+interface Entry {
+  step: number;
+  loss: number;
+  gradNorm: number;
+  dJdW: Float64Array;
+  updateRatio: Float64Array;
+  saturated: Float64Array;
+  dead: Float64Array;
+  activations: string[];
+}
+
+const NORM_FIELDS = ['dJdW', 'dJdWb', 'W', 'updateRatio'] as const;
+
+function checkOptions(o: DiagnosisOptions): void {
+  for (const [k, v] of Object.entries(o)) {
+    if (!(k in DIAGNOSIS_DEFAULTS)) throw new TypeError(`diagnosis option "${k}" is unknown (allowed: ${Object.keys(DIAGNOSIS_DEFAULTS).join(', ')})`);
+    if (!fin(v) || v < 0) throw new RangeError(`diagnosis option "${k}" must be a finite number ≥ 0, got ${String(v)}`);
+  }
+  const ints: [keyof DiagnosisOptions, number][] = [['window', 4], ['warmupSteps', 1], ['smoothSteps', 1]];
+  for (const [k, min] of ints) {
+    if (!Number.isInteger(o[k]) || o[k] < min || o[k] > 100_000) throw new RangeError(`diagnosis option "${k}" must be an integer in [${min}, 100000], got ${o[k]}`);
+  }
+}
+
+export class Diagnoser {
+  private readonly opts: DiagnosisOptions;
+  private readonly ctx: DiagnosisContext;
+  private readonly targetEvidence: string | null;
+  /** Ring of the last `window` finite steps. */
+  private readonly ring: (Entry | undefined)[];
+  private head = 0;
+  /** Finite steps seen so far. */
+  private finite = 0;
+  private startLossSum = 0;
+  private startLossCount = 0;
+  private startGrad = 0;
+  private divergedAt: string | null = null;
+  private nonFiniteSteps = 0;
+
+  constructor(ctx: DiagnosisContext, opts: Partial<DiagnosisOptions> = {}) {
+    const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+    this.opts = { ...DIAGNOSIS_DEFAULTS, ...defined };
+    checkOptions(this.opts);
+    this.ctx = ctx;
+    this.targetEvidence = targetRangeEvidence(ctx);
+    this.ring = new Array<Entry | undefined>(this.opts.window);
+  }
+
+  push(rec: Omit<StepRecord, 'diagnosis'>): Diagnosis {
+    const layers: LayerRecord[] = Array.isArray(rec.layers) ? rec.layers : [];
+    const bad = nonFiniteParts(rec, layers);
+    if (bad) {
+      this.nonFiniteSteps++;
+      if (this.divergedAt === null) this.divergedAt = `step ${rec.step}: ${bad}`;
+    } else {
+      this.add(rec, layers);
+    }
+    return this.diagnose();
+  }
+
+  private add(rec: Omit<StepRecord, 'diagnosis'>, layers: LayerRecord[]): void {
+    const f = (k: 'dJdW' | 'updateRatio' | 'saturated' | 'dead'): Float64Array => Float64Array.from(layers, (l) => (fin(l[k]) ? l[k] : 0));
+    const e: Entry = {
+      step: rec.step, loss: rec.loss, gradNorm: rec.gradNorm,
+      dJdW: f('dJdW'), updateRatio: f('updateRatio'), saturated: f('saturated'), dead: f('dead'),
+      activations: layers.map((l, i) => (typeof l.activation === 'string' ? l.activation : this.ctx.layerActivations[i] ?? '')),
+    };
+    this.ring[this.head] = e;
+    this.head = (this.head + 1) % this.ring.length;
+    this.finite++;
+    if (this.finite <= this.opts.smoothSteps) {
+      this.startLossSum += rec.loss;
+      this.startLossCount++;
+      this.startGrad = Math.max(this.startGrad, rec.gradNorm);
+    }
+  }
+
+  /** The last n finite entries, oldest first. */
+  private recent(n: number): Entry[] {
+    const k = Math.min(n, this.finite, this.ring.length);
+    const out: Entry[] = [];
+    for (let i = k; i >= 1; i--) out.push(this.ring[(this.head - i + this.ring.length) % this.ring.length]!);
+    return out;
+  }
+
+  private diagnose(): Diagnosis {
+    const o = this.opts;
+    const evidence: Partial<Record<DiagnosisState, string>> = {};
+    if (this.divergedAt !== null) {
+      evidence.diverged = `first non-finite value at ${this.divergedAt}; ${this.nonFiniteSteps} step(s) non-finite so far`;
+    }
+    if (this.targetEvidence) evidence['target-out-of-range'] = this.targetEvidence;
+
+    const win = this.recent(o.window);
+    const last = win.slice(-o.smoothSteps);
+    if (last.length > 0) {
+      const nLayers = last[last.length - 1]!.dJdW.length;
+      const mean = (get: (e: Entry) => number): number => last.reduce((s, e) => s + get(e), 0) / last.length;
+      const layerMean = (k: 'dJdW' | 'updateRatio' | 'saturated' | 'dead', l: number): number => mean((e) => e[k][l] ?? 0);
+      const acts = last[last.length - 1]!.activations;
+      const span = last.length > 1 ? `over steps ${last[0]!.step}-${last[last.length - 1]!.step}` : `at step ${last[0]!.step}`;
+
+      // saturated and dead-relus are direct measurements: reported from the first step
+      const sat: string[] = [];
+      const dead: string[] = [];
+      for (let l = 0; l < nLayers; l++) {
+        const s = layerMean('saturated', l);
+        if ((acts[l] === 'tanh' || acts[l] === 'sigmoid') && s >= o.saturatedFraction) sat.push(`layer ${l} (${acts[l]}) ${pct(s)}`);
+        const d = layerMean('dead', l);
+        if (acts[l] === 'relu' && d >= o.deadFraction) dead.push(`layer ${l} ${pct(d)}`);
+      }
+      if (sat.length > 0) {
+        evidence.saturated = `${sat.join(', ')} of (unit, example) pairs saturated (derivative < 1 % of its maximum) ${span} (threshold ${pct(o.saturatedFraction)}): their gradients barely flow`;
+      }
+      if (dead.length > 0) {
+        evidence['dead-relus'] = `${dead.join(', ')} of units inactive for every example of the batch ${span} (threshold ${pct(o.deadFraction)}): they get no gradient`;
+      }
+
+      const lossNow = mean((e) => e.loss);
+      const gradNow = mean((e) => e.gradNorm);
+      const lossStart = this.startLossSum / Math.max(1, this.startLossCount);
+      let vanishing = false;
+      if (this.finite >= o.warmupSteps) {
+        // exploding, by growth over the window (loss not lower than where the gradient was smallest)
+        let minE = win[0]!;
+        for (const e of win) if (e.gradNorm < minE.gradNorm) minE = e;
+        const growth = minE.gradNorm > 0 ? gradNow / minE.gradNorm : (gradNow > 0 ? Infinity : 0);
+        const why: string[] = [];
+        if (growth >= o.explodingGrowth && lossNow >= minE.loss) {
+          why.push(`global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`);
+        }
+        const big: string[] = [];
+        for (let l = 0; l < nLayers; l++) {
+          const u = layerMean('updateRatio', l);
+          if (u >= o.explodingUpdateRatio) big.push(`layer ${l} ${fmtNum(u)}`);
+        }
+        if (big.length > 0) {
+          why.push(`update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`);
+        }
+        if (why.length > 0) evidence.exploding = `${why.join('; ')}: lower the learning rate or clip the gradient norm`;
+
+        // vanishing: the first layer against the strongest later layer, while the loss is still high
+        if (nLayers >= 2 && lossStart > 0) {
+          const first = layerMean('dJdW', 0);
+          let maxL = 1;
+          for (let l = 2; l < nLayers; l++) if (layerMean('dJdW', l) > layerMean('dJdW', maxL)) maxL = l;
+          const later = layerMean('dJdW', maxL);
+          const ratio = later > 0 ? first / later : NaN;
+          if (ratio <= o.vanishingLayerRatio && lossNow >= o.vanishingLossRatio * lossStart) {
+            vanishing = true;
+            evidence.vanishing = `|dJdW| of layer 0 is ${fmtNum(first)}, of layer ${maxL} ${fmtNum(later)} (ratio ${fmtNum(ratio)} <= ${fmtNum(o.vanishingLayerRatio)}) ${span}, `
+              + `while the loss ${fmtNum(lossNow)} is still ${pct(lossNow / lossStart)} of its start ${fmtNum(lossStart)}: the early layers are barely learning`;
+          }
+        }
+      }
+
+      // converged: a full window, a plateau, and a small gradient everywhere (not vanishing, not diverged)
+      if (this.finite >= Math.max(o.window, o.warmupSteps) && !vanishing && this.divergedAt === null && this.startGrad > 0) {
+        const half = Math.floor(win.length / 2);
+        const m1 = win.slice(0, half).reduce((s, e) => s + e.loss, 0) / half;
+        const m2 = win.slice(win.length - half).reduce((s, e) => s + e.loss, 0) / half;
+        const denom = Math.max(Math.abs(m1), Math.abs(m2));
+        const rel = denom > 0 ? Math.abs(m2 - m1) / denom : 0;
+        const gradRatio = gradNow / this.startGrad;
+        if (rel < o.plateauRelChange && gradRatio <= o.convergedGradRatio) {
+          let worst = 0;
+          for (let l = 1; l < nLayers; l++) if (layerMean('dJdW', l) > layerMean('dJdW', worst)) worst = l;
+          evidence.converged = `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${win.length} steps (threshold ${fmtNum(o.plateauRelChange)}), `
+            + `global |g| ${fmtNum(gradNow)} is ${fmtNum(gradRatio)} of its start ${fmtNum(this.startGrad)} (threshold ${fmtNum(o.convergedGradRatio)}); `
+            + `largest layer |dJdW| ${fmtNum(layerMean('dJdW', worst))} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`;
+        }
+      }
+    }
+    const states = DIAGNOSIS_ORDER.filter((s) => evidence[s] !== undefined);
+    return states.length > 0 ? { states, evidence } : { states: ['ok'], evidence: {} };
+  }
+}
+
+/** "layer 2 dJdW = NaN, loss = null"-style list of the non-finite parts of a record, or null when all are finite. */
+function nonFiniteParts(rec: Omit<StepRecord, 'diagnosis'>, layers: LayerRecord[]): string | null {
+  const parts: string[] = [];
+  for (let l = 0; l < layers.length; l++) {
+    const lr = layers[l]!;
+    const fields = NORM_FIELDS.filter((k) => !fin(lr[k]));
+    if (fields.length > 0) parts.push(`layer ${typeof lr.layer === 'number' ? lr.layer : l} ${fields.map((k) => `${k} = ${fmtNum(lr[k])}`).join(', ')}`);
+  }
+  const shown = parts.length > 3 ? [...parts.slice(0, 3), `${parts.length - 3} more layer(s)`] : parts;
+  if (!fin(rec.loss)) shown.push(`loss = ${fmtNum(rec.loss)}`);
+  if (!fin(rec.gradNorm)) shown.push(`global |g| = ${fmtNum(rec.gradNorm)}`);
+  return shown.length > 0 ? shown.join('; ') : null;
+}

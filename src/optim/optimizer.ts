@@ -1,0 +1,81 @@
+/**
+ * optimizer.ts — SGD (the original), momentum and Adam over one flat parameter buffer.
+ *
+ * Each step writes the update u into `update` and applies p ← p − u, so that the caller can
+ * report ‖ΔW‖ without a second copy of the weights. The formulas are PyTorch's:
+ *   sgd       u = lr·g                                   (the original: W −= lr·dJdW)
+ *   momentum  v = μ·v + g;  u = lr·v  (nesterov: u = lr·(g + μ·v))
+ *   adam      m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  m̂ = m/(1−β1ᵗ);  v̂ = v/(1−β2ᵗ);
+ *             u = lr·m̂/(√v̂ + ε)
+ * β1ᵗ and β2ᵗ are kept as running products (no Math.pow, whose last bit is engine-dependent).
+ * Arithmetic is float64; storing into a Float32Array rounds once.
+ * Not here: weight decay and clipping (clip.ts), reduction (train/step.ts).
+ */
+
+import { alloc, type DType, type Float } from '../tensor/dtype';
+
+export type OptimizerSpec =
+  | { kind: 'sgd'; lr: number }
+  | { kind: 'momentum'; lr: number; momentum: number; nesterov: boolean }
+  | { kind: 'adam'; lr: number; beta1: number; beta2: number; eps: number };
+
+/** Serialisable state: scalars here, buffers in the same layout as the parameters. */
+export interface OptimizerState {
+  kind: OptimizerSpec['kind'];
+  /** Steps taken. */
+  t: number;
+  /** adam: running β1ᵗ, β2ᵗ. */
+  beta1Pow: number;
+  beta2Pow: number;
+  /** momentum: [v]; adam: [m, v]; sgd: []. */
+  buffers: Float[];
+}
+
+export function newOptimizerState(spec: OptimizerSpec, dtype: DType, size: number): OptimizerState {
+  const n = spec.kind === 'sgd' ? 0 : spec.kind === 'momentum' ? 1 : 2;
+  return { kind: spec.kind, t: 0, beta1Pow: 1, beta2Pow: 1, buffers: Array.from({ length: n }, () => alloc(dtype, size)) };
+}
+
+/** One optimizer step: params ← params − update, update written into `update`. */
+export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float): void {
+  if (state.kind !== spec.kind) throw new TypeError(`optimizer state is ${state.kind}, spec is ${spec.kind}`);
+  const n = params.length;
+  const lr = spec.lr;
+  state.t += 1;
+  switch (spec.kind) {
+    case 'sgd':
+      for (let i = 0; i < n; i++) {
+        update[i] = lr * grads[i]!;
+        params[i] = params[i]! - update[i]!;
+      }
+      break;
+    case 'momentum': {
+      const v = state.buffers[0]!;
+      const mu = spec.momentum;
+      for (let i = 0; i < n; i++) {
+        v[i] = state.t === 1 ? grads[i]! : mu * v[i]! + grads[i]!; // PyTorch: the first step sets v = g
+        update[i] = spec.nesterov ? lr * (grads[i]! + mu * v[i]!) : lr * v[i]!;
+        params[i] = params[i]! - update[i]!;
+      }
+      break;
+    }
+    case 'adam': {
+      const [m, v] = state.buffers as [Float, Float];
+      const { beta1: b1, beta2: b2, eps } = spec;
+      state.beta1Pow *= b1;
+      state.beta2Pow *= b2;
+      const c1 = 1 - state.beta1Pow;
+      const c2 = 1 - state.beta2Pow;
+      for (let i = 0; i < n; i++) {
+        const g = grads[i]!;
+        m[i] = b1 * m[i]! + (1 - b1) * g;
+        v[i] = b2 * v[i]! + (1 - b2) * (g * g);
+        const mHat = m[i]! / c1;
+        const vHat = v[i]! / c2;
+        update[i] = (lr * mHat) / (Math.sqrt(vHat) + eps);
+        params[i] = params[i]! - update[i]!;
+      }
+      break;
+    }
+  }
+}

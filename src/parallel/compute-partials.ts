@@ -1,0 +1,103 @@
+/**
+ * compute-partials.ts — the one function every executor runs: the partial of a tree node.
+ *
+ * A step's batch is positions [start, end) of the epoch order; leaf j is the micro-batch of
+ * positions start + j·mb … min(start + (j+1)·mb, end). A node's partial is computed leaf by
+ * leaf and combined in the tree's order (tree.ts), so it is the same bits on the main
+ * thread, a pool thread or a remote machine. Buffers come from a small free list: one per
+ * tree level at most, allocated once.
+ * Not here: who computes which nodes (planner.ts), the transport (pool/remote executors).
+ */
+
+import type { Float } from '../tensor/dtype';
+import type { KernelSet } from '../tensor/kernels';
+import { Mlp } from '../model/mlp';
+import type { ModelSpec } from '../model/spec';
+import { addPartial, newPartial, type Partial } from './partial';
+import { ReductionTree, type TreeNode } from './tree';
+
+/** The examples, in the model's dtype: x (n, inputs), y (n, outputs). */
+export interface ExampleSource {
+  x: Float;
+  y: Float;
+}
+
+/** What a step's batch is. */
+export interface BatchRef {
+  /** The epoch's example order. */
+  order: Uint32Array;
+  /** Positions [start, end) of the order. */
+  start: number;
+  end: number;
+  microBatch: number;
+}
+
+export function leavesOf(b: BatchRef): number {
+  return Math.ceil((b.end - b.start) / b.microBatch);
+}
+
+export class PartialComputer {
+  readonly model: Mlp;
+  private readonly data: ExampleSource;
+  private readonly free: Partial[] = [];
+
+  constructor(spec: ModelSpec, kernels: KernelSet, data: ExampleSource, microBatch: number) {
+    this.model = new Mlp(spec, kernels, microBatch);
+    this.data = data;
+  }
+
+  /** A zeroed partial from the free list (or new); give it back with release(). */
+  acquire(): Partial {
+    const p = this.free.pop() ?? newPartial(this.model.spec.dtype, this.model.layout.size, this.model.statsLayout.size);
+    p.stats.fill(0);
+    p.lossSum = 0;
+    p.count = 0;
+    return p;
+  }
+
+  release(p: Partial): void {
+    this.free.push(p);
+  }
+
+  /** Computes node `n` of the batch's tree into a fresh partial (caller releases it). */
+  computeNode(params: Float, batch: BatchRef, n: TreeNode): Partial {
+    const tree = new ReductionTree(leavesOf(batch));
+    if (!tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not in a tree of ${tree.leaves} leaves`);
+    return this.visit(params, batch, tree, n);
+  }
+
+  private visit(params: Float, batch: BatchRef, tree: ReductionTree, n: TreeNode): Partial {
+    if (n.h === 0) return this.leaf(params, batch, n.i);
+    const kids = tree.children(n);
+    const left = this.visit(params, batch, tree, kids[0]!);
+    if (kids.length === 2) {
+      const right = this.visit(params, batch, tree, kids[1]!);
+      addPartial(left, right);
+      this.release(right);
+    }
+    return left;
+  }
+
+  private leaf(params: Float, batch: BatchRef, j: number): Partial {
+    const m = this.model;
+    const from = batch.start + j * batch.microBatch;
+    const to = Math.min(from + batch.microBatch, batch.end);
+    const rows = to - from;
+    const nIn = m.spec.inputs;
+    const nOut = m.outputs;
+    const X = m.input();
+    const Y = m.target();
+    const { x, y } = this.data;
+    for (let r = 0; r < rows; r++) {
+      const e = batch.order[from + r]!;
+      // element copies, not subarray views: no allocation per example
+      for (let c = 0, src = e * nIn, dst = r * nIn; c < nIn; c++) X[dst + c] = x[src + c]!;
+      for (let c = 0, src = e * nOut, dst = r * nOut; c < nOut; c++) Y[dst + c] = y[src + c]!;
+    }
+    const p = this.acquire();
+    m.forward(params, rows);
+    p.lossSum = m.backward(params, rows, p.grads, p.stats);
+    p.count = rows;
+    return p;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * main-executor.ts — the coordinator's own thread as an executor (and the fallback that
+ * recomputes a range whose executor failed). Runs compute-partials.ts synchronously.
+ * Not here: threads (pool-executor.ts).
+ */
+
+import type { KernelSet } from '../tensor/kernels';
+import type { ModelSpec } from '../model/spec';
+import { PartialComputer, type ExampleSource } from './compute-partials';
+import type { Executor, StepTask } from './executor';
+import type { Partial } from './partial';
+import type { TreeNode } from './tree';
+
+export class MainExecutor implements Executor {
+  readonly id = 'main';
+  readonly kind = 'main' as const;
+  private readonly computer: PartialComputer;
+
+  constructor(spec: ModelSpec, kernels: KernelSet, data: ExampleSource, microBatch: number) {
+    this.computer = new PartialComputer(spec, kernels, data, microBatch);
+  }
+
+  /** Synchronous form, for callers that do not need a promise. */
+  computeSync(task: StepTask, nodes: TreeNode[]): Partial[] {
+    return nodes.map((n) => this.computer.computeNode(task.params, task.batch, n));
+  }
+
+  compute(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
+    try {
+      return Promise.resolve(this.computeSync(task, nodes));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  recycle(partials: Partial[]): void {
+    for (const p of partials) this.computer.release(p);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * partial.ts — the value of a reduction-tree node: summed gradients and statistics.
+ *
+ * grads: Σ dJdW, Σ dJdWb of every layer over the node's examples, in the parameter layout
+ * (model/params.ts). stats: activation counts (model/mlp.ts StatsLayout). lossSum: Σ of the
+ * per-example loss (float64). count: examples. Adding two partials is element-wise in the
+ * dtype (a Float32Array store rounds the float64 sum once, which is the float32 sum).
+ * Not here: the wire encoding (codec.ts), the order of additions (tree.ts).
+ */
+
+import { alloc, type DType, type Float } from '../tensor/dtype';
+
+export interface Partial {
+  grads: Float;
+  stats: Float64Array;
+  lossSum: number;
+  count: number;
+}
+
+export function newPartial(dtype: DType, params: number, stats: number): Partial {
+  return { grads: alloc(dtype, params), stats: new Float64Array(stats), lossSum: 0, count: 0 };
+}
+
+/** into ← into + from. */
+export function addPartial(into: Partial, from: Partial): void {
+  const a = into.grads;
+  const b = from.grads;
+  for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]!;
+  const s = into.stats;
+  const t = from.stats;
+  for (let i = 0; i < s.length; i++) s[i] = s[i]! + t[i]!;
+  into.lossSum += from.lossSum;
+  into.count += from.count;
+}
+
+export function resetPartial(p: Partial): void {
+  p.grads.fill(0);
+  p.stats.fill(0);
+  p.lossSum = 0;
+  p.count = 0;
+}
+
+/** First non-finite value of a partial, named, or null. */
+export function firstNonFinite(p: Partial): { where: 'grads' | 'loss'; index: number; value: number } | null {
+  if (!Number.isFinite(p.lossSum)) return { where: 'loss', index: 0, value: p.lossSum };
+  const g = p.grads;
+  for (let i = 0; i < g.length; i++) if (!Number.isFinite(g[i]!)) return { where: 'grads', index: i, value: g[i]! };
+  return null;
+}

@@ -1,0 +1,266 @@
+/**
+ * loop.ts — a training run: data, model, executors, epochs of steps, logs, checkpoints.
+ *
+ * train() is the library entry point the CLI is built on. Per step it runs Stepper (step.ts),
+ * writes one 'step' record (observe/schema.ts) and hands it to onStep (progress bar, live
+ * stream). After each epoch with held-out data it writes an 'eval' record. At the end it
+ * writes a checkpoint and an 'end' record and returns the summary.
+ * The data order of epoch e is epochOrder(n, seed, e): a pure function, so a run's weights
+ * depend only on the config (and resume needs only the epoch and the cursor).
+ * Not here: printing (cli/), the step's protocol (step.ts).
+ */
+
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as crypto from 'node:crypto';
+import type pino from 'pino';
+import { resolveThreads, type RunConfig } from '../config';
+import { Errors } from '../errors';
+import type { Float } from '../tensor/dtype';
+import { Rng } from '../tensor/rng';
+import { selectKernels } from '../tensor/select';
+import { initParams, layoutOf, newParams, paramsSha256, paramsToArrays } from '../model/params';
+import { statsLayoutOf } from '../model/mlp';
+import type { ModelSpec } from '../model/spec';
+import { newOptimizerState, type OptimizerState } from '../optim/optimizer';
+import { epochOrder, stepsPerEpoch, batchRange } from '../data/batching';
+import { targetRange, toDtype, type Dataset } from '../data/dataset';
+import { fileLogger } from '../observe/logger';
+import { Diagnoser } from '../observe/diagnose';
+import type { Diagnosis, StepRecord } from '../observe/schema';
+import type { LayerGeometry } from '../observe/grad-stats';
+import type { Executor } from '../parallel/executor';
+import { MainExecutor } from '../parallel/main-executor';
+import { ThreadPool } from '../parallel/pool-executor';
+import type { FaultSpec } from '../parallel/pool-protocol';
+import { Stepper } from './step';
+import { evaluate } from './evaluate';
+import { loadRunData, modelSpecOf, type RunData } from './setup';
+import { checkpointName, pruneCheckpoints, readCheckpoint, assertCompatible, writeCheckpoint } from './checkpoint';
+
+export interface TrainOptions {
+  /** Folder for the log and checkpoints. Default: runs/<time>-<random> under the current folder. */
+  runDir?: string;
+  /** Logger to use instead of the run's file logger (tests pass a collecting one). */
+  logger?: pino.Logger;
+  /** Called with every step record after it is logged. */
+  onStep?: (rec: StepRecord) => void;
+  /** Called once before the first step with what the run is about to do. */
+  onStart?: (info: StartInfo) => void;
+  /** Kernel implementation preference. Default 'auto'. */
+  kernels?: 'auto' | 'native' | 'wasm' | 'ref';
+  /** Continue from this checkpoint file. */
+  resumeFrom?: string;
+  /** Pre-loaded data (the API's callers and tests); default: loaded from cfg.data. */
+  data?: RunData;
+  /** Extra executors (pool threads, remote nodes), created by the caller. Default: the main thread alone. */
+  executors?: (ctx: ExecutorContext) => Promise<Executor[]>;
+  /** Stop after the step in progress when aborted. */
+  signal?: AbortSignal;
+  /** Test-only fault injection for pool threads (GRADSYNC_FAULT). */
+  fault?: FaultSpec | null;
+}
+
+export interface ExecutorContext {
+  spec: ModelSpec;
+  cfg: RunConfig;
+  data: Dataset;
+  params: Float;
+  logger: pino.Logger;
+}
+
+export interface StartInfo {
+  run: string;
+  runDir: string;
+  logFile: string | null;
+  totalSteps: number;
+  startStep: number;
+  kernel: string;
+  kernelNote: string | null;
+  executors: string[];
+  trainExamples: number;
+  heldOutExamples: number;
+}
+
+export interface TrainSummary {
+  run: string;
+  runDir: string;
+  logFile: string | null;
+  checkpoint: string;
+  steps: number;
+  epochs: number;
+  /** The objective over the whole training set at the final weights (run's reduction). */
+  loss: number;
+  /** The objective of the last step's batch, before its update. */
+  lastStepLoss: number;
+  /** Held-out accuracy (classification with held-out data), else training accuracy, else null. */
+  accuracy: number | null;
+  heldOutLoss: number | null;
+  paramsSha256: string;
+  /** The parameters, per layer, for models of at most 1,000 parameters. */
+  params?: { W: number[]; b: number[] }[];
+  diagnosis: Diagnosis;
+  skippedSteps: number;
+  seconds: number;
+  samplesPerSecond: number;
+  kernel: string;
+}
+
+export function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${t}-${crypto.randomBytes(2).toString('hex')}`;
+}
+
+export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
+  const run = newRunId();
+  const runDir = path.resolve(opts.runDir ?? path.join('runs', run));
+  const logFile = opts.logger ? null : path.join(runDir, 'log.ndjson');
+  const log = opts.logger ?? fileLogger(logFile!, run);
+  const threads = resolveThreads(cfg.threads);
+  // pool threads read the training examples from shared memory
+  const data = opts.data ?? loadRunData(cfg, threads > 0);
+  const trainSet = data.train;
+  const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs);
+  const layout = layoutOf(spec);
+  const { kernels, fallbackNote } = selectKernels(spec.dtype, opts.kernels ?? 'auto');
+
+  // parameters live in shared memory so pool threads read them without a copy
+  const params = newParams(spec, layout, true);
+  let opt: OptimizerState = newOptimizerState(cfg.optimizer, spec.dtype, layout.size);
+  let startStep = 0;
+  if (opts.resumeFrom) {
+    const ck = readCheckpoint(opts.resumeFrom);
+    assertCompatible(opts.resumeFrom, ck, spec);
+    if (ck.header.dataSha256 !== trainSet.sha256) {
+      throw Errors.checkpoint(opts.resumeFrom, `was written for data ${ck.header.dataSha256.slice(0, 12)}…, this run's data is ${trainSet.sha256.slice(0, 12)}…`);
+    }
+    params.set(ck.params);
+    opt = ck.optimizer;
+    startStep = ck.header.step;
+  } else {
+    initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
+  }
+
+  const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);
+  const microBatch = Math.min(cfg.microBatch, batch);
+  const perEpoch = stepsPerEpoch(trainSet.n, batch);
+  const totalSteps = cfg.steps ?? cfg.epochs * perEpoch;
+  const statsLayout = statsLayoutOf(spec);
+  const geometry: LayerGeometry[] = layout.layers.map((s, l) => ({ ...s, activation: spec.layers[l]!.activation, statsOffset: statsLayout.offsets[l]! }));
+
+  const main = new MainExecutor(spec, kernels, trainSet, microBatch);
+  let pool: ThreadPool | null = null;
+  let extra: Executor[] = [];
+  if (opts.executors) extra = await opts.executors({ spec, cfg, data: trainSet, params, logger: log });
+  else if (threads > 0) {
+    const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
+    pool = new ThreadPool({ threads, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null });
+    extra = pool.executors;
+  }
+  const executors: Executor[] = extra.length > 0 ? extra : [main];
+  const stepper = new Stepper(
+    { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry },
+    executors, main, opt, layout.size, params,
+  );
+  const range = targetRange(trainSet);
+  const diagnoser = new Diagnoser({
+    outputActivation: spec.layers[spec.layers.length - 1]!.activation, loss: spec.loss,
+    targetMin: range.min, targetMax: range.max, layerActivations: spec.layers.map((l) => l.activation),
+  }, cfg.diagnosis);
+
+  const startInfo: StartInfo = {
+    run, runDir, logFile, totalSteps, startStep, kernel: kernels.id, kernelNote: fallbackNote,
+    executors: executors.map((e) => e.id), trainExamples: trainSet.n, heldOutExamples: data.heldOut?.n ?? 0,
+  };
+  log.info({
+    config: cfg, model: spec, params: layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: data.heldOut?.n ?? 0 },
+    kernel: kernels.id, kernelNote: fallbackNote, executors: startInfo.executors, totalSteps, startStep, batch, microBatch, host: os.hostname(),
+  }, 'start');
+  opts.onStart?.(startInfo);
+
+  const t0 = performance.now();
+  let lastStepLoss = NaN;
+  let diagnosis: Diagnosis = { states: ['ok'], evidence: {} };
+  let skippedSteps = 0;
+  let consecutiveSkips = 0;
+  let orderEpoch = -1;
+  let order = new Uint32Array(0);
+  let stepsDone = startStep;
+  try {
+    for (let step = startStep + 1; step <= totalSteps; step++) {
+      if (opts.signal?.aborted) break;
+      const epoch = Math.floor((step - 1) / perEpoch);
+      const inEpoch = (step - 1) % perEpoch;
+      if (epoch !== orderEpoch) {
+        order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
+        orderEpoch = epoch;
+      }
+      const { start, end } = batchRange(trainSet.n, batch, inEpoch);
+      const ts = performance.now();
+      const r = await stepper.run({ step, epoch, params, batch: { order, start, end, microBatch } });
+      const stepMs = performance.now() - ts;
+      if (r.skipped !== undefined) {
+        skippedSteps++;
+        consecutiveSkips++;
+      } else {
+        consecutiveSkips = 0;
+      }
+      lastStepLoss = r.loss;
+      const base = {
+        msg: 'step' as const, step, epoch, loss: r.loss, examples: r.examples, lr: cfg.optimizer.lr, gradNorm: r.gradNorm,
+        clipped: r.clipped, layers: r.layers, throughput: r.examples / (stepMs / 1000), stepMs: Math.round(stepMs * 1000) / 1000,
+        split: r.split, executors: r.executors,
+      };
+      diagnosis = diagnoser.push({ ...base, schema: 0, run });
+      const rec: Omit<StepRecord, 'schema' | 'run' | 'msg'> = { ...base, diagnosis, ...(r.skipped !== undefined ? { skipped: r.skipped } : {}) };
+      const { msg: _m, ...fields } = rec as StepRecord;
+      if (r.skipped !== undefined) log.warn(fields, 'step');
+      else log.info(fields, 'step');
+      opts.onStep?.({ ...(rec as StepRecord), msg: 'step', schema: 1, run });
+      if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
+        throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
+      }
+      stepsDone = step;
+      const endOfEpoch = inEpoch === perEpoch - 1 || step === totalSteps;
+      if (endOfEpoch && data.heldOut && data.heldOut.n > 0) {
+        const ev = evaluate(spec, kernels, params, data.heldOut);
+        log.info({ step, epoch, loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1), accuracy: ev.accuracy ?? undefined, examples: ev.examples }, 'eval');
+      }
+      if (cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0 && step !== totalSteps) {
+        saveCheckpoint(runDir, cfg, spec, trainSet, params, opt, step, perEpoch, log);
+      }
+    }
+  } finally {
+    await Promise.all(executors.filter((e) => e !== main).map((e) => e.close()));
+    await pool?.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const checkpoint = saveCheckpoint(runDir, cfg, spec, trainSet, params, opt, stepsDone, perEpoch, log);
+  const trainEval = evaluate(spec, kernels, params, trainSet);
+  const heldEval = data.heldOut && data.heldOut.n > 0 ? evaluate(spec, kernels, params, data.heldOut) : null;
+  const div = (e: { lossSum: number; examples: number }): number => e.lossSum / (cfg.reduction === 'mean' ? e.examples : 1);
+  const summary: TrainSummary = {
+    run, runDir, logFile, checkpoint, steps: stepsDone, epochs: stepsDone / perEpoch,
+    loss: div(trainEval), lastStepLoss, accuracy: heldEval?.accuracy ?? trainEval.accuracy,
+    heldOutLoss: heldEval ? div(heldEval) : null, paramsSha256: paramsSha256(params), diagnosis, skippedSteps,
+    seconds, samplesPerSecond: ((stepsDone - startStep) * batch) / Math.max(seconds, 1e-9), kernel: kernels.id,
+  };
+  if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
+  log.info({ steps: summary.steps, loss: summary.loss, accuracy: summary.accuracy ?? undefined, heldOutLoss: summary.heldOutLoss ?? undefined, paramsSha256: summary.paramsSha256, seconds, checkpoint }, 'end');
+  return summary;
+}
+
+function saveCheckpoint(
+  runDir: string, cfg: RunConfig, spec: ModelSpec, data: Dataset, params: Float, opt: OptimizerState, step: number, perEpoch: number, log: pino.Logger,
+): string {
+  const dir = path.join(runDir, 'checkpoints');
+  const file = path.join(dir, checkpointName(step));
+  writeCheckpoint(file, {
+    dtype: spec.dtype, spec, config: cfg, step, epoch: Math.floor(step / perEpoch), cursor: step % perEpoch,
+    paramsSha256: paramsSha256(params), dataSha256: data.sha256,
+  }, params, opt);
+  pruneCheckpoints(dir, cfg.checkpoint.keep);
+  log.info({ step, file }, 'checkpoint');
+  return file;
+}
+

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULTS, loadConfigFile, validate } from '../src/config';
+import { GradsyncError } from '../src/errors';
+import { repoRoot, tempDir } from './helpers/paths';
+
+describe('config', () => {
+  it('an empty config is the defaults', () => {
+    assert.deepEqual(validate({}), DEFAULTS);
+  });
+
+  it('the shipped configs validate', () => {
+    for (const f of ['default.json', 'doubling.json']) loadConfigFile(path.join(repoRoot(), 'config', f));
+  });
+
+  // [config, field named in the message, a part of the message]
+  const bad: [unknown, string, RegExp][] = [
+    [[], '', /must be an object/],
+    [{ lr: 0.1 }, 'lr', /unknown key \(allowed: .*optimizer/],
+    [{ optimizer: { kind: 'sgd', lr: -1 } }, 'optimizer.lr', /must be > 0, got -1/],
+    [{ optimizer: { kind: 'rmsprop' } }, 'optimizer.kind', /must be one of "sgd", "momentum", "adam", got "rmsprop"/],
+    [{ optimizer: { kind: 'sgd', lr: 0.1, beta1: 0.9 } }, 'optimizer.beta1', /is not an option of "sgd"/],
+    [{ dtype: 'float16' }, 'dtype', /must be one of "float64", "float32"/],
+    [{ batch: 0 }, 'batch', /must be ≥ 1, got 0/],
+    [{ batch: 2.5 }, 'batch', /must be an integer/],
+    [{ batch: 'half' }, 'batch', /must be a finite number, got "half"/],
+    [{ microBatch: -3 }, 'microBatch', /must be ≥ 1/],
+    [{ epochs: null }, 'epochs', /must be a finite number, got null/],
+    [{ model: { layers: [] } }, 'model.layers', /non-empty array/],
+    [{ model: { layers: [{ units: 10, activation: 'swish' }] } }, 'model.layers[0].activation', /must be one of "tanh", "sigmoid", "relu", "linear", "softmax", got "swish"/],
+    [{ model: { layers: [{ units: 0, activation: 'tanh' }] } }, 'model.layers[0].units', /must be ≥ 1/],
+    [{ model: { layers: [{ units: 3, activation: 'tanh' }], loss: 'cross-entropy' } }, 'model.loss', /needs the last layer's activation to be "softmax"/],
+    [{ model: { init: { scheme: 'values', layers: [{ W: [1, 'x'], b: [0] }] } } }, 'model.init.layers[0].W[1]', /finite number/],
+    [{ data: { source: 'csv' } }, 'data.path', /non-empty string/],
+    [{ data: { source: 'digits', heldOut: 1.5 } }, 'data.heldOut', /must be ≤ 0.9/],
+    [{ data: { source: 'digits', path: 'x' } }, 'data.path', /unknown key/],
+    [{ weightDecay: -0.1 }, 'weightDecay', /must be ≥ 0/],
+    [{ clipNorm: 0 }, 'clipNorm', /must be > 0/],
+    [{ reduction: 'avg' }, 'reduction', /must be one of "sum", "mean"/],
+    [{ threads: 1000 }, 'threads', /must be ≤ 256/],
+    [{ nonFinite: 'ignore' }, 'nonFinite', /"skip", "stop"/],
+    [{ diagnosis: { noSuchThreshold: 1 } }, 'diagnosis.noSuchThreshold', /unknown key/],
+    [{ checkpoint: { every: -1 } }, 'checkpoint.every', /must be ≥ 0/],
+  ];
+  for (const [cfg, field, msg] of bad) {
+    it(`rejects ${JSON.stringify(cfg)} naming "${field}"`, () => {
+      assert.throws(() => validate(cfg), (e: unknown) => {
+        assert.ok(e instanceof GradsyncError);
+        assert.equal(e.code, 'GS_ERR_CONFIG');
+        assert.equal(e.exitCode, 2);
+        assert.ok(e.message.startsWith(`config field "${field}"`), e.message);
+        assert.match(e.message, msg);
+        return true;
+      });
+    });
+  }
+
+  it('names the file, line and column of malformed JSON', () => {
+    const dir = tempDir();
+    const f = path.join(dir, 'bad.json');
+    fs.writeFileSync(f, '{\n  "batch": 4,\n  "seed": ,\n}\n');
+    assert.throws(() => loadConfigFile(f), (e: unknown) => {
+      assert.ok(e instanceof GradsyncError);
+      assert.equal(e.code, 'GS_ERR_CONFIG');
+      assert.match(e.message, /bad\.json: not valid JSON at line 3, column 11/);
+      return true;
+    });
+  });
+
+  it('names the file of an invalid config and resolves data paths relative to it', () => {
+    const dir = tempDir();
+    const f = path.join(dir, 'c.json');
+    fs.writeFileSync(f, JSON.stringify({ batch: -1 }));
+    assert.throws(() => loadConfigFile(f), /c\.json: config field "batch": must be ≥ 1/);
+    fs.writeFileSync(f, JSON.stringify({ data: { source: 'csv', path: 'sub/d.csv' } }));
+    const c = loadConfigFile(f);
+    assert.equal(c.data.source === 'csv' && c.data.path, path.join(dir, 'sub', 'd.csv'));
+  });
+
+  it('a missing file is a config error naming it', () => {
+    assert.throws(() => loadConfigFile('/nonexistent/x.json'), { code: 'GS_ERR_CONFIG', message: /cannot read \/nonexistent\/x\.json: ENOENT/ });
+  });
+});

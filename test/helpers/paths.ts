@@ -1,0 +1,38 @@
+/** paths.ts — the repository root and fixture files, from the compiled test folder. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export function repoRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+
+export function fixture(name: string): string {
+  return path.join(repoRoot(), 'test', 'fixtures', name);
+}
+
+export function readReference(): Reference {
+  return JSON.parse(fs.readFileSync(fixture('reference.json'), 'utf8')) as Reference;
+}
+
+export function tempDir(prefix = 'gradsync-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface MlpCase {
+  sizes: number[];
+  activations: string[];
+  loss: 'half-sse' | 'cross-entropy';
+  rows: number;
+  init: { layers: { W: number[]; b: number[] }[] };
+  step0: { loss: number; layers: { dJdW: number[]; dJdWb: number[] }[] };
+  sgd_losses: number[];
+}
+
+export interface Reference {
+  doubling: { grad_step1: [number, number]; grad_norm_step1000: number; final: { W: number; b: number; loss: number } };
+  mlp: MlpCase;
+  mlp_sse: MlpCase;
+}
