@@ -32,4 +32,6 @@ export interface Executor {
   /** Gives partials it returned back once the step is done with them (buffer reuse). */
   recycle(partials: Partial[]): void;
   close(): Promise<void>;
+  /** Time the last compute() spent computing where it ran (ms); the rest of its wall time is hand-off. */
+  readonly lastThreadMs?: number;
 }

@@ -51,7 +51,7 @@ export interface StepResult {
   clipped: boolean;
   layers: LayerRecord[];
   executors: ExecutorRecord[];
-  split: { computeMs: number; reduceMs: number; updateMs: number };
+  split: { computeMs: number; handoffMs: number; reduceMs: number; updateMs: number };
   /** Set when the update was skipped; says what was non-finite and where. */
   skipped?: string;
 }
@@ -64,6 +64,8 @@ interface Assignment {
   partials: Partial[];
   owner: Executor;
   ms: number;
+  /** Examples computed, counted before combining (which reuses partials as accumulators). */
+  examples: number;
   failed?: string;
 }
 
@@ -99,7 +101,7 @@ export class Stepper {
     const tree = new ReductionTree(leavesOf(task.batch));
     const plan = planRanges(tree.leaves, this.executors.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) })));
     const work: Assignment[] = plan.map((p, i) => ({
-      exec: this.executors[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: this.executors[i]!, ms: 0,
+      exec: this.executors[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: this.executors[i]!, ms: 0, examples: 0,
     }));
     // 2. Gather
     await Promise.all(work.map(async (w) => {
@@ -122,6 +124,12 @@ export class Stepper {
       w.partials = this.main.computeSync(task, w.nodes);
       w.owner = this.main;
       w.ms += now() - s;
+    }
+    let handoffMs = 0;
+    for (const w of work) {
+      w.examples = w.partials.reduce((n, p) => n + p.count, 0);
+      // hand-off: the part of an executor's wall time not spent computing (queueing, messages, copies)
+      if (w.failed === undefined && w.exec.lastThreadMs !== undefined) handoffMs = Math.max(handoffMs, w.ms - w.exec.lastThreadMs);
     }
     const tGathered = now();
     // 3. Check
@@ -172,7 +180,7 @@ export class Stepper {
     const executors: ExecutorRecord[] = work.map((w, i) => {
       const r: ExecutorRecord = {
         id: w.exec.id, kind: w.exec.kind, leaves: [w.lo, w.hi],
-        examples: w.partials.reduce((s, p) => s + p.count, 0), computeMs: round3(w.ms),
+        examples: w.examples, computeMs: round3(w.ms),
       };
       if (i === slowest && work.length > 1) r.slowest = true;
       if (w.failed !== undefined) r.failed = w.failed;
@@ -180,7 +188,7 @@ export class Stepper {
     });
     const out: StepResult = {
       loss, examples, gradNorm, clipped, layers, executors,
-      split: { computeMs: round3(tGathered - t0), reduceMs: round3(tReduced - tGathered), updateMs: round3(tUpdated - tReduced) },
+      split: { computeMs: round3(tGathered - t0), handoffMs: round3(handoffMs), reduceMs: round3(tReduced - tGathered), updateMs: round3(tUpdated - tReduced) },
     };
     if (skipped !== undefined) out.skipped = skipped;
     return out;

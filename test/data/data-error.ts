@@ -22,8 +22,3 @@ export function assertDataError(fn: () => unknown, ...patterns: (RegExp | string
   }
   return caught;
 }
-
-/** Escapes `s` for use inside a RegExp. */
-export function re(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}

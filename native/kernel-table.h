@@ -1,0 +1,33 @@
+// kernel-table.h — the function table one instruction-set build of the kernels exports.
+// Each isa-*.cc compiles kernels-impl.h with its own target flags into an anonymous namespace
+// and hands out one of these tables; addon.cc picks a table at run time by CPUID.
+#ifndef GRADSYNC_KERNEL_TABLE_H
+#define GRADSYNC_KERNEL_TABLE_H
+#include <stddef.h>
+
+// Activation codes, in the order of ACTIVATIONS in src/tensor/kernels.ts.
+enum GsAct { GS_TANH = 0, GS_SIGMOID = 1, GS_RELU = 2, GS_LINEAR = 3, GS_SOFTMAX = 4 };
+
+template <typename T>
+struct GsOps {
+  void (*gemm_nt)(size_t m, size_t n, size_t k, const T* A, const T* B, T* C);
+  void (*gemm_tn)(size_t m, size_t n, size_t k, const T* A, const T* B, T* C);
+  void (*gemm_nn)(size_t m, size_t n, size_t k, const T* A, const T* B, T* C);
+  void (*add_bias)(size_t m, size_t n, T* C, const T* b);
+  void (*col_sum)(size_t m, size_t n, const T* A, T* out);
+  void (*activate)(int f, size_t m, size_t n, const T* z, T* a);
+  void (*activate_backward)(int f, size_t m, size_t n, const T* z, const T* a, T* g);
+};
+
+struct GsKernelTable {
+  const char* name;  // "avx512", "avx2", "scalar"
+  GsOps<float> f32;
+  GsOps<double> f64;
+};
+
+extern "C" {
+const GsKernelTable* gs_table_avx512(void);
+const GsKernelTable* gs_table_avx2(void);
+const GsKernelTable* gs_table_scalar(void);
+}
+#endif

@@ -1,0 +1,153 @@
+/**
+ * The gradsync command end to end: a real process per case, exit codes, parsed JSON output.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { repoRoot, tempDir } from '../helpers/paths';
+
+function gradsync(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'bin', 'gradsync.js'), ...args], { cwd: tempDir(), input, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const cfg = (name: string): string => path.join(repoRoot(), 'config', name);
+
+describe('gradsync CLI', function () {
+  this.timeout(120_000);
+
+  it('train --json prints one summary object with steps, loss, paramsSha256 and the parameters of a small model', () => {
+    const dir = tempDir();
+    const r = gradsync(['train', cfg('doubling.json'), '--json', '--steps', '200', '--run-dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, 'stdout holds only the JSON summary');
+    const s = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.equal(s.steps, 200);
+    assert.equal(typeof s.loss, 'number');
+    assert.match(String(s.paramsSha256), /^[0-9a-f]{64}$/);
+    assert.equal((s.params as { W: number[] }[])[0]!.W.length, 1);
+    assert.ok(r.stderr.includes(`log: ${path.join(dir, 'log.ndjson')}`), 'the log path is printed at start');
+    assert.ok(fs.existsSync(path.join(dir, 'log.ndjson')));
+  });
+
+  it('train with flags overriding the config: --lr changes the result, --threads 0 and 2 do not', () => {
+    const run = (...extra: string[]): string => {
+      const r = gradsync(['train', '--json', '--steps', '60', '--run-dir', tempDir(), ...extra]);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { paramsSha256: string }).paramsSha256;
+    };
+    const a = run('--threads', '0');
+    assert.equal(run('--threads', '2'), a);
+    assert.notEqual(run('--threads', '0', '--lr', '0.01'), a);
+  });
+
+  const badFlags: [string[], RegExp][] = [
+    [['train', '--threads', '-1'], /--threads must be an integer ≥ 0, got "-1"/],
+    [['train', '--steps', 'abc'], /--steps must be an integer ≥ 1, got "abc"/],
+    [['train', '--lr', '0'], /--lr must be a positive number, got "0"/],
+    [['train', '--dtype', 'float16'], /config field "dtype": must be one of "float64", "float32", got "float16"/],
+    [['train', '--kernels', 'gpu'], /--kernels must be one of auto, native, wasm, ref, got "gpu"/],
+    [['train', '--no-such-flag'], /unknown option '--no-such-flag'/],
+    [['predict'], /required option '--checkpoint <file>' not specified/],
+  ];
+  for (const [args, msg] of badFlags) {
+    it(`exits 2 naming the flag: gradsync ${args.join(' ')}`, () => {
+      const r = gradsync(args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, msg);
+      assert.equal(r.stdout, '');
+    });
+  }
+
+  it('exits 2 on a bad config file, naming the file and the field, and writes nothing', () => {
+    const dir = tempDir();
+    const f = path.join(dir, 'bad.json');
+    fs.writeFileSync(f, JSON.stringify({ optimizer: { kind: 'sgd', lr: -1 } }));
+    const runDir = path.join(dir, 'run');
+    const r = gradsync(['train', f, '--run-dir', runDir]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /GS_ERR_USAGE|GS_ERR_CONFIG/);
+    assert.match(r.stderr, /bad\.json: config field "optimizer\.lr": must be > 0, got -1/);
+    assert.equal(fs.existsSync(runDir), false, 'no run folder is created');
+  });
+
+  it('exits 2 on a CSV with a wrong column count, naming the file and line', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'd.csv'), '1,2,0\n3,4,1\n5,1\n');
+    fs.writeFileSync(path.join(dir, 'c.json'), JSON.stringify({ data: { source: 'csv', path: 'd.csv', heldOut: 0 }, model: { layers: [{ units: 2, activation: 'softmax' }] } }));
+    const r = gradsync(['train', path.join(dir, 'c.json'), '--threads', '0', '--run-dir', path.join(dir, 'run')]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /GS_ERR_DATA/);
+    assert.match(r.stderr, /d\.csv/);
+    assert.match(r.stderr, /line 3/);
+  });
+
+  it('gradcheck passes on the shipped configs and prints a JSON result with --json', () => {
+    for (const c of ['doubling.json', 'default.json']) {
+      const r = gradsync(['gradcheck', cfg(c), '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const res = JSON.parse(r.stdout) as { pass: boolean; tensors: { tensor: string; maxRelError: number }[] };
+      assert.equal(res.pass, true);
+      assert.ok(res.tensors.some((t) => t.tensor === 'dJdW[0]'));
+      assert.match(r.stderr, /gradcheck passed/);
+    }
+  });
+
+  it('gradcheck --sweep reports the error for each ε', () => {
+    const r = gradsync(['gradcheck', cfg('doubling.json'), '--sweep']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ε sweep/);
+    assert.match(r.stdout, /1e-9/);
+  });
+
+  it('predict reads rows from stdin like the original input loop and answers from the checkpoint', () => {
+    const dir = tempDir();
+    const t = gradsync(['train', cfg('doubling.json'), '--json', '--run-dir', dir]);
+    assert.equal(t.code, 0, t.stderr);
+    const s = JSON.parse(t.stdout) as { checkpoint: string; params: { W: number[]; b: number[] }[] };
+    const r = gradsync(['predict', '--checkpoint', s.checkpoint, '--json'], '0.3\n\n0.1\n');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { rows: number; results: { output: number[] }[] };
+    assert.equal(out.rows, 2);
+    const [W, b] = [s.params[0]!.W[0]!, s.params[0]!.b[0]!];
+    assert.ok(Math.abs(out.results[0]!.output[0]! - Math.tanh(W * 0.3 + b)) < 1e-14);
+    assert.ok(Math.abs(out.results[0]!.output[0]! - 0.6) < 0.05, 'it learned to double');
+    const bad = gradsync(['predict', '--checkpoint', s.checkpoint], '0.3\n0.1 0.2\n');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /\(stdin\) line 2: expected 1 number, found 2/);
+    const nan = gradsync(['predict', '--checkpoint', s.checkpoint], 'abc\n');
+    assert.match(nan.stderr, /line 1 \(field 1\): "abc" is not a finite number/);
+  });
+
+  it('predict refuses a corrupt checkpoint with exit 2', () => {
+    const dir = tempDir();
+    const f = path.join(dir, 'x.gsck');
+    fs.writeFileSync(f, Buffer.alloc(100, 7));
+    const r = gradsync(['predict', '--checkpoint', f], '1\n');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /GS_ERR_CHECKPOINT: checkpoint .*x\.gsck: bad magic at byte 0/);
+  });
+
+  it('worker says clearly that remote workers are not built yet', () => {
+    const r = gradsync(['worker', '--join', 'ws://127.0.0.1:1']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /GS_ERR_NOT_IMPLEMENTED: gradsync worker: remote worker nodes are not built yet/);
+  });
+
+  it('--version names the kernel spec and the active kernel; --help lists the commands', () => {
+    const v = gradsync(['--version']);
+    assert.equal(v.code, 0);
+    assert.match(v.stdout, /^gradsync \d+\.\d+\.\d+ \(kernel spec v1; active kernel [\w-]+; available: /);
+    const h = gradsync(['--help']);
+    assert.equal(h.code, 0);
+    for (const c of ['train', 'gradcheck', 'predict', 'tail', 'worker']) assert.match(h.stdout, new RegExp(`\\b${c}\\b`));
+  });
+
+  it('GRADSYNC_FAULT with a bad value is a usage error naming the variable', () => {
+    const r = gradsync(['train', '--steps', '1'], undefined, { GRADSYNC_FAULT: 'nonsense' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /GRADSYNC_FAULT must look like "executor=1,step=5,mode=throw"/);
+  });
+});

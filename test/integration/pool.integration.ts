@@ -1,0 +1,50 @@
+/**
+ * The bit-identical invariant on real piscina threads: the digits default trained with 0
+ * (main thread alone), 1, 2, 3 and 4 pool threads ends with the same paramsSha256, and so
+ * does a run whose thread throws, exits or runs out of memory mid-run.
+ */
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { loadConfigFile, type RunConfig } from '../../src/config';
+import type { StepRecord } from '../../src/observe/schema';
+import { train } from '../../src/train/loop';
+import { collectingLogger } from '../helpers/log-sink';
+import { repoRoot, tempDir } from '../helpers/paths';
+
+describe('local thread pool (integration)', function () {
+  this.timeout(120_000);
+  // a few hundred steps of the digits default, float32 so that rounding order matters most
+  const base = (): RunConfig => ({ ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')), steps: 240, dtype: 'float32', batch: 64, microBatch: 8 });
+  let reference = '';
+
+  before(async () => {
+    reference = (await train({ ...base(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256;
+  });
+
+  for (const threads of [1, 2, 3, 4]) {
+    it(`${threads} thread${threads > 1 ? 's end' : ' ends'} with the single-thread trainer's paramsSha256`, async () => {
+      const { logger, records } = collectingLogger();
+      const s = await train({ ...base(), threads }, { runDir: tempDir(), logger, kernels: 'ref' });
+      assert.equal(s.paramsSha256, reference);
+      const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+      const ex = steps[10]!.executors;
+      assert.deepEqual(ex.map((e) => e.id), Array.from({ length: threads }, (_, i) => `thread-${i + 1}`));
+      assert.equal(ex.reduce((n, e) => n + e.examples, 0), 64, 'the executors together cover the batch');
+      if (threads > 1) assert.equal(ex.filter((e) => e.slowest).length, 1, 'exactly one executor is flagged slowest');
+      for (const e of ex) assert.ok(e.computeMs >= 0 && e.leaves[1] >= e.leaves[0]);
+    });
+  }
+
+  for (const mode of ['throw', 'exit', 'oom'] as const) {
+    it(`a thread that fails by "${mode}" mid-run costs time, not the result`, async () => {
+      const { logger, records } = collectingLogger();
+      const s = await train({ ...base(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 2, step: 100, mode } });
+      assert.equal(s.paramsSha256, reference);
+      const st = records.find((r) => r.msg === 'step' && r.step === 100) as unknown as StepRecord;
+      const failed = st.executors.find((e) => e.id === 'thread-2')!;
+      assert.ok(failed.failed !== undefined && failed.failed.length > 0, 'the failure is recorded on the step record');
+      const later = records.find((r) => r.msg === 'step' && r.step === 120) as unknown as StepRecord;
+      assert.ok(later.executors.every((e) => e.failed === undefined), 'the pool recovered');
+    });
+  }
+});
