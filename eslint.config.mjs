@@ -13,12 +13,12 @@ const layer = (folder, forbidden) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'build/**', 'scripts/*.js', 'scripts/*.mjs', 'bin/**', '*.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'build/**', 'runs/**', 'scripts/*.js', 'scripts/*.mjs', 'bin/**', '*.mjs', 'wasm/**', 'native/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
       '@typescript-eslint/no-non-null-assertion': 'off',
       'no-constant-condition': ['error', { checkLoops: false }],
     },

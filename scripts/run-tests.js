@@ -15,7 +15,7 @@ function run(cmd, args) {
   }
 }
 run(bin('tsc'), ['-p', 'tsconfig.json']);
-run(bin('eslint'), ['src', 'workers', 'test', 'scripts']);
+run(bin('eslint'), ['.']);
 const extra = process.argv.slice(2);
 const r = spawnSync(bin('mocha'), extra, { cwd: root, stdio: 'inherit' });
 process.exit(r.status === null ? 1 : r.status);

@@ -4,7 +4,6 @@
  * Not here: the diagnosis over many steps (diagnose.ts), writing records (logger.ts).
  */
 
-import type { Float } from '../tensor/dtype';
 import type { LayerRecord } from './schema';
 
 export interface LayerGeometry {
@@ -18,23 +17,14 @@ export interface LayerGeometry {
   statsOffset: number;
 }
 
-function norm(a: Float, from: number, to: number): number {
-  let s = 0;
-  for (let i = from; i < to; i++) { const v = a[i]!; s += v * v; }
-  return Math.sqrt(s);
-}
-
 /**
- * grads: the reduced gradient; paramsBefore: θ before the update; update: θ_before − θ_after;
- * stats: summed activation counts over `examples` examples.
+ * Layer records from sums of squares computed during the step (optim/clip.ts reduceInPlace):
+ * norms[4l..4l+3] = Σg²(W), Σg²(b), Σθ²(W) before the update, Σ(ΔW)². stats: summed
+ * activation counts over `examples` examples.
  */
-export function layerStats(
-  layers: LayerGeometry[], grads: Float, paramsBefore: Float, update: Float | null, stats: Float64Array, examples: number,
-): LayerRecord[] {
+export function layerRecords(layers: LayerGeometry[], norms: Float64Array, stats: Float64Array, examples: number): LayerRecord[] {
   return layers.map((s, l) => {
-    const wEnd = s.w + s.nOut * s.nIn;
-    const W = norm(paramsBefore, s.w, wEnd);
-    const dW = update ? norm(update, s.w, wEnd) : 0;
+    const W = Math.sqrt(norms[4 * l + 2]!);
     let dead = 0;
     if (s.activation === 'relu' && examples > 0) {
       for (let j = 0; j < s.nOut; j++) if (stats[s.statsOffset + 1 + j] === 0) dead++;
@@ -43,10 +33,10 @@ export function layerStats(
     return {
       layer: l,
       activation: s.activation,
-      dJdW: norm(grads, s.w, wEnd),
-      dJdWb: norm(grads, s.b, s.b + s.nOut),
+      dJdW: Math.sqrt(norms[4 * l]!),
+      dJdWb: Math.sqrt(norms[4 * l + 1]!),
       W,
-      updateRatio: W > 0 ? dW / W : 0,
+      updateRatio: W > 0 ? Math.sqrt(norms[4 * l + 3]!) / W : 0,
       saturated: sat && examples > 0 ? stats[s.statsOffset]! / (examples * s.nOut) : 0,
       dead: dead / s.nOut,
     };

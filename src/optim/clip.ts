@@ -33,3 +33,51 @@ export function clipByGlobalNorm(g: Float, norm: number, maxNorm: number): boole
   for (let i = 0; i < g.length; i++) g[i] = g[i]! * scale;
   return true;
 }
+
+/** [from, to) element ranges of one layer's W and b in the flat buffers. */
+export interface LayerRange {
+  w: number;
+  wEnd: number;
+  b: number;
+  bEnd: number;
+}
+
+/**
+ * The whole of reduction and weight decay in one pass, with the norms the step reports:
+ *   g ← g / divisor + λ·θ   (divisor 1 for 'sum')
+ * and per layer l into norms[4l..4l+2]: Σg²(W), Σg²(b), Σθ²(W). Returns Σg² over all.
+ * A non-finite gradient shows as a non-finite sum (NaN and ±Infinity propagate).
+ */
+export function reduceInPlace(g: Float, params: Float, divisor: number, lambda: number, layers: LayerRange[], norms: Float64Array): number {
+  let total = 0;
+  const scale = divisor === 1 ? 0 : divisor; // 0: no division
+  for (let l = 0; l < layers.length; l++) {
+    const r = layers[l]!;
+    let gw = 0;
+    let ww = 0;
+    for (let i = r.w; i < r.wEnd; i++) {
+      const t = params[i]!;
+      let v = g[i]!;
+      if (scale !== 0) v = v / scale;
+      if (lambda !== 0) v = v + lambda * t;
+      g[i] = v;
+      const s = g[i]!; // the stored (dtype-rounded) value is the one the update uses
+      gw += s * s;
+      ww += t * t;
+    }
+    let gb = 0;
+    for (let i = r.b; i < r.bEnd; i++) {
+      let v = g[i]!;
+      if (scale !== 0) v = v / scale;
+      if (lambda !== 0) v = v + lambda * params[i]!;
+      g[i] = v;
+      const s = g[i]!;
+      gb += s * s;
+    }
+    norms[4 * l] = gw;
+    norms[4 * l + 1] = gb;
+    norms[4 * l + 2] = ww;
+    total += gw + gb;
+  }
+  return total;
+}

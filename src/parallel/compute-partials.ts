@@ -13,7 +13,7 @@ import type { Float } from '../tensor/dtype';
 import type { KernelSet } from '../tensor/kernels';
 import { Mlp } from '../model/mlp';
 import type { ModelSpec } from '../model/spec';
-import { addPartial, newPartial, type Partial } from './partial';
+import { addPartial, firstBadIndex, newPartial, type Partial } from './partial';
 import { ReductionTree, type TreeNode } from './tree';
 
 /** The examples, in the model's dtype: x (n, inputs), y (n, outputs). */
@@ -52,6 +52,7 @@ export class PartialComputer {
     p.stats.fill(0);
     p.lossSum = 0;
     p.count = 0;
+    p.bad = -1;
     return p;
   }
 
@@ -63,7 +64,9 @@ export class PartialComputer {
   computeNode(params: Float, batch: BatchRef, n: TreeNode): Partial {
     const tree = new ReductionTree(leavesOf(batch));
     if (!tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not in a tree of ${tree.leaves} leaves`);
-    return this.visit(params, batch, tree, n);
+    const p = this.visit(params, batch, tree, n);
+    p.bad = firstBadIndex(p.grads);
+    return p;
   }
 
   private visit(params: Float, batch: BatchRef, tree: ReductionTree, n: TreeNode): Partial {

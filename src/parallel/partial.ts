@@ -15,10 +15,17 @@ export interface Partial {
   stats: Float64Array;
   lossSum: number;
   count: number;
+  /**
+   * Index of the first non-finite gradient element as computed by whoever produced this
+   * partial in this process (compute-partials for the main thread and pool threads; the
+   * codec for a remote peer's frame), or −1. Read before combining: addPartial reuses
+   * partials as accumulators and does not update it.
+   */
+  bad: number;
 }
 
 export function newPartial(dtype: DType, params: number, stats: number): Partial {
-  return { grads: alloc(dtype, params), stats: new Float64Array(stats), lossSum: 0, count: 0 };
+  return { grads: alloc(dtype, params), stats: new Float64Array(stats), lossSum: 0, count: 0, bad: -1 };
 }
 
 /** into ← into + from. */
@@ -38,12 +45,11 @@ export function resetPartial(p: Partial): void {
   p.stats.fill(0);
   p.lossSum = 0;
   p.count = 0;
+  p.bad = -1;
 }
 
-/** First non-finite value of a partial, named, or null. */
-export function firstNonFinite(p: Partial): { where: 'grads' | 'loss'; index: number; value: number } | null {
-  if (!Number.isFinite(p.lossSum)) return { where: 'loss', index: 0, value: p.lossSum };
-  const g = p.grads;
-  for (let i = 0; i < g.length; i++) if (!Number.isFinite(g[i]!)) return { where: 'grads', index: i, value: g[i]! };
-  return null;
+/** Index of the first non-finite element, or −1. (x − x is 0 for finite x, NaN otherwise.) */
+export function firstBadIndex(g: Float): number {
+  for (let i = 0; i < g.length; i++) { const v = g[i]!; if (v - v !== 0) return i; }
+  return -1;
 }

@@ -5,7 +5,7 @@
  * passes the memory, not a copy), the step's batch reference and tree nodes, and a result
  * buffer to fill (transferred, reused step after step).
  * Out: that buffer, transferred back, holding one partial per node:
- *   Float64 region: per node [lossSum, count, stats…]  (2 + S values)
+ *   Float64 region: per node [lossSum, count, bad, stats…]  (3 + S values)
  *   then, 8-byte aligned, per node the grads in the dtype   (P values)
  * The remote wire carries the same fields as PartialMessage (messages.ts), msgpack-encoded.
  * Not here: the thread's code (workers/pool-task.ts), the executor (pool-executor.ts).
@@ -53,13 +53,13 @@ export interface PoolResult {
 }
 
 export function resultBytes(dtype: DType, nodes: number, statsSize: number, paramCount: number): number {
-  const meta = nodes * (2 + statsSize) * 8;
+  const meta = nodes * (3 + statsSize) * 8;
   return meta + nodes * paramCount * bytesPerElement(dtype);
 }
 
 /** Views of node k's partial inside a result buffer (no copy). */
 export function partialView(buf: ArrayBuffer, dtype: DType, nodes: number, k: number, statsSize: number, paramCount: number): { meta: Float64Array; grads: Float } {
-  const metaLen = 2 + statsSize;
+  const metaLen = 3 + statsSize;
   const meta = new Float64Array(buf, k * metaLen * 8, metaLen);
   const gradsOff = nodes * metaLen * 8 + k * paramCount * bytesPerElement(dtype);
   return { meta, grads: view(dtype, buf, gradsOff, paramCount) };
@@ -70,12 +70,13 @@ export function writePartial(buf: ArrayBuffer, dtype: DType, nodes: number, k: n
   const v = partialView(buf, dtype, nodes, k, p.stats.length, p.grads.length);
   v.meta[0] = p.lossSum;
   v.meta[1] = p.count;
-  v.meta.set(p.stats, 2);
+  v.meta[2] = p.bad;
+  v.meta.set(p.stats, 3);
   v.grads.set(p.grads);
 }
 
 /** Node k of a result buffer as a Partial whose arrays view the buffer. */
 export function readPartial(buf: ArrayBuffer, dtype: DType, nodes: number, k: number, statsSize: number, paramCount: number): Partial {
   const v = partialView(buf, dtype, nodes, k, statsSize, paramCount);
-  return { grads: v.grads, stats: v.meta.subarray(2), lossSum: v.meta[0]!, count: v.meta[1]! };
+  return { grads: v.grads, stats: v.meta.subarray(3), lossSum: v.meta[0]!, count: v.meta[1]!, bad: v.meta[2]! };
 }

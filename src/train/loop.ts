@@ -55,6 +55,11 @@ export interface TrainOptions {
   data?: RunData;
   /** Extra executors (pool threads, remote nodes), created by the caller. Default: the main thread alone. */
   executors?: (ctx: ExecutorContext) => Promise<Executor[]>;
+  /**
+   * Executors that join and leave while the run trains (remote nodes: parallel/coordinator-server.ts).
+   * Started before the first step; read at every step's plan, beside the local ones; closed at the end.
+   */
+  joinable?: (ctx: ExecutorContext) => Promise<ExecutorSource>;
   /** Stop after the step in progress when aborted. */
   signal?: AbortSignal;
   /** Test-only fault injection for pool threads (GRADSYNC_FAULT). */
@@ -67,6 +72,17 @@ export interface ExecutorContext {
   data: Dataset;
   params: Float;
   logger: pino.Logger;
+  /** The run id. */
+  run: string;
+  /** Examples per tree leaf, as the run uses it (cfg.microBatch capped by the batch). */
+  microBatch: number;
+}
+
+/** A changing set of executors (remote nodes joining and leaving). */
+export interface ExecutorSource {
+  /** The executors available now; read before every step. */
+  current(): readonly Executor[];
+  close(): Promise<void>;
 }
 
 export interface StartInfo {
@@ -151,16 +167,25 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const main = new MainExecutor(spec, kernels, trainSet, microBatch);
   let pool: ThreadPool | null = null;
   let extra: Executor[] = [];
-  if (opts.executors) extra = await opts.executors({ spec, cfg, data: trainSet, params, logger: log });
+  const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
+  if (opts.executors) extra = await opts.executors(ctx);
   else if (threads > 0) {
     const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
     pool = new ThreadPool({ threads, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null });
     extra = pool.executors;
   }
   const executors: Executor[] = extra.length > 0 ? extra : [main];
+  let joinable: ExecutorSource | null = null;
+  try {
+    joinable = opts.joinable ? await opts.joinable(ctx) : null;
+  } catch (e) {
+    await pool?.close();
+    throw e;
+  }
+  const source = joinable;
   const stepper = new Stepper(
     { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry },
-    executors, main, opt, layout.size, params,
+    source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params,
   );
   const range = targetRange(trainSet);
   const diagnoser = new Diagnoser({
@@ -170,7 +195,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
 
   const startInfo: StartInfo = {
     run, runDir, logFile, totalSteps, startStep, kernel: kernels.id, kernelNote: fallbackNote,
-    executors: executors.map((e) => e.id), trainExamples: trainSet.n, heldOutExamples: data.heldOut?.n ?? 0,
+    executors: [...executors, ...(source?.current() ?? [])].map((e) => e.id), trainExamples: trainSet.n, heldOutExamples: data.heldOut?.n ?? 0,
   };
   log.info({
     config: cfg, model: spec, params: layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: data.heldOut?.n ?? 0 },
@@ -233,6 +258,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   } finally {
     await Promise.all(executors.filter((e) => e !== main).map((e) => e.close()));
     await pool?.close();
+    await source?.close();
   }
   const seconds = (performance.now() - t0) / 1000;
   const checkpoint = saveCheckpoint(runDir, cfg, spec, trainSet, params, opt, stepsDone, perEpoch, log);

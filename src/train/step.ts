@@ -24,13 +24,13 @@ import type { Float } from '../tensor/dtype';
 import { alloc } from '../tensor/dtype';
 import type { OptimizerSpec, OptimizerState } from '../optim/optimizer';
 import { optimizerStep } from '../optim/optimizer';
-import { addWeightDecay, clipByGlobalNorm, divideInPlace, l2Norm } from '../optim/clip';
-import { layerStats, type LayerGeometry } from '../observe/grad-stats';
+import { clipByGlobalNorm, reduceInPlace, type LayerRange } from '../optim/clip';
+import { layerRecords, type LayerGeometry } from '../observe/grad-stats';
 import type { ExecutorRecord, LayerRecord } from '../observe/schema';
 import { leavesOf } from '../parallel/compute-partials';
 import type { Executor, StepTask } from '../parallel/executor';
 import type { MainExecutor } from '../parallel/main-executor';
-import { addPartial, firstNonFinite, type Partial } from '../parallel/partial';
+import { addPartial, type Partial } from '../parallel/partial';
 import { planRanges, SpeedMeter } from '../parallel/planner';
 import { combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
 
@@ -74,16 +74,22 @@ const now = (): number => performance.now();
 export class Stepper {
   private readonly speeds = new SpeedMeter();
   private readonly update: Float;
+  private readonly ranges: LayerRange[];
+  /** Per layer: Σg²(W), Σg²(b), Σθ²(W), Σ(ΔW)² of the current step. */
+  private readonly norms: Float64Array;
 
   constructor(
     private readonly settings: StepSettings,
-    private readonly executors: Executor[],
+    /** The executors, or a function read at every step's plan (remote nodes join and leave between steps). */
+    private readonly executors: Executor[] | (() => readonly Executor[]),
     private readonly main: MainExecutor,
     private readonly opt: OptimizerState,
     paramCount: number,
     dtype: Float,
   ) {
     this.update = alloc(dtype instanceof Float64Array ? 'float64' : 'float32', paramCount);
+    this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.nOut * s.nIn, b: s.b, bEnd: s.b + s.nOut }));
+    this.norms = new Float64Array(4 * settings.layers.length);
   }
 
   /** Names a flat parameter index: 'dJdW[1]' or 'dJdWb[0]'. */
@@ -99,9 +105,12 @@ export class Stepper {
     const t0 = now();
     // 1. Plan
     const tree = new ReductionTree(leavesOf(task.batch));
-    const plan = planRanges(tree.leaves, this.executors.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) })));
+    // the set is fixed for this step: a node that joins now works from the next one
+    const listed = typeof this.executors === 'function' ? [...this.executors()] : this.executors;
+    const set = listed.length > 0 ? listed : [this.main];
+    const plan = planRanges(tree.leaves, set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) })));
     const work: Assignment[] = plan.map((p, i) => ({
-      exec: this.executors[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: this.executors[i]!, ms: 0, examples: 0,
+      exec: set[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: set[i]!, ms: 0, examples: 0,
     }));
     // 2. Gather
     await Promise.all(work.map(async (w) => {
@@ -132,33 +141,39 @@ export class Stepper {
       if (w.failed === undefined && w.exec.lastThreadMs !== undefined) handoffMs = Math.max(handoffMs, w.ms - w.exec.lastThreadMs);
     }
     const tGathered = now();
-    // 3. Check
+    // 3. Check: each partial's producer flagged its first non-finite element (p.bad); the
+    //    loss sums are checked here. O(partials), no pass over the gradients.
     let skipped: string | undefined;
     for (const w of work) {
       w.partials.forEach((p, k) => {
-        const bad = skipped === undefined ? firstNonFinite(p) : null;
-        if (bad) {
-          const where = bad.where === 'loss' ? 'the loss' : `${this.tensorAt(bad.index)} (element ${bad.index})`;
-          skipped = `non-finite ${bad.value} in ${where} from executor ${w.exec.id}, tree node ${nodeKey(w.nodes[k]!)}, step ${task.step}`;
-        }
+        if (skipped !== undefined) return;
+        const where = !Number.isFinite(p.lossSum) ? `the loss (${p.lossSum})` : p.bad >= 0 ? `${this.tensorAt(p.bad)} (element ${p.bad})` : null;
+        if (where !== null) skipped = `non-finite value in ${where} from executor ${w.exec.id}, tree node ${nodeKey(w.nodes[k]!)}, step ${task.step}`;
       });
     }
     // 4. Combine
     const byKey = new Map<string, Partial>();
     for (const w of work) w.partials.forEach((p, k) => byKey.set(nodeKey(w.nodes[k]!), p));
     const root = combineToRoot(tree, (n) => byKey.get(nodeKey(n)), addPartial);
-    // 5. Reduce
+    // 5. Reduce: one pass for reduction, weight decay and the per-layer norms
     const g = root.grads;
     const examples = root.count;
-    const scale = this.settings.reduction === 'mean' ? examples : 1;
-    const loss = root.lossSum / scale;
-    if (this.settings.reduction === 'mean') divideInPlace(g, examples);
+    const mean = this.settings.reduction === 'mean';
+    const loss = root.lossSum / (mean ? examples : 1);
     const params = task.params;
-    addWeightDecay(g, params, this.settings.weightDecay);
-    const gradNorm = l2Norm(g);
-    if (skipped === undefined && !Number.isFinite(gradNorm)) skipped = `non-finite gradient norm ${gradNorm} at step ${task.step}`;
-    const clipped = skipped === undefined && this.settings.clipNorm !== null && clipByGlobalNorm(g, gradNorm, this.settings.clipNorm);
-    const layers = layerStats(this.settings.layers, g, params, null, root.stats, examples);
+    const norms = this.norms;
+    const sumsq = reduceInPlace(g, params, mean ? examples : 1, this.settings.weightDecay, this.ranges, norms);
+    const gradNorm = Math.sqrt(sumsq);
+    if (skipped === undefined && !Number.isFinite(gradNorm)) skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
+    let clipped = false;
+    if (skipped === undefined && this.settings.clipNorm !== null) {
+      clipped = clipByGlobalNorm(g, gradNorm, this.settings.clipNorm);
+      if (clipped) {
+        // report the norms of what is applied
+        const f = this.settings.clipNorm / (gradNorm + 1e-6);
+        for (let l = 0; l < this.ranges.length; l++) { norms[4 * l] = norms[4 * l]! * f * f; norms[4 * l + 1] = norms[4 * l + 1]! * f * f; }
+      }
+    }
     const tReduced = now();
     // 6. Update
     if (skipped !== undefined) {
@@ -166,13 +181,16 @@ export class Stepper {
         this.recycle(work);
         throw Errors.nonFinite(`${skipped}; nonFinite policy is "stop"`);
       }
+      for (let l = 0; l < this.ranges.length; l++) norms[4 * l + 3] = 0;
     } else {
       optimizerStep(this.settings.optimizer, this.opt, params, g, this.update);
-      for (const [l, s] of this.settings.layers.entries()) {
-        const rec = layers[l]!;
-        rec.updateRatio = rec.W > 0 ? l2Norm(this.update, s.w, s.w + s.nOut * s.nIn) / rec.W : 0;
+      for (const [l, r] of this.ranges.entries()) {
+        // SGD: ΔW = lr·g exactly as applied, so ‖ΔW‖² = lr²·Σg²(W) (no extra pass); else measure it
+        const lr = this.settings.optimizer.lr;
+        norms[4 * l + 3] = this.settings.optimizer.kind === 'sgd' ? lr * lr * norms[4 * l]! : sumSquares(this.update, r.w, r.wEnd);
       }
     }
+    const layers = layerRecords(this.settings.layers, norms, root.stats, examples);
     const tUpdated = now();
     this.recycle(work);
     let slowest = -1;
@@ -184,6 +202,13 @@ export class Stepper {
       };
       if (i === slowest && work.length > 1) r.slowest = true;
       if (w.failed !== undefined) r.failed = w.failed;
+      // remote nodes: time on the wire (wall − the node's own compute) and bytes each way
+      const wire = (w.exec as { lastWire?: { bytesOut: number; bytesIn: number } }).lastWire;
+      if (wire !== undefined && w.nodes.length > 0) {
+        r.bytesOut = wire.bytesOut;
+        r.bytesIn = wire.bytesIn;
+        if (w.failed === undefined && w.exec.lastThreadMs !== undefined) r.transferMs = round3(Math.max(0, w.ms - w.exec.lastThreadMs));
+      }
       return r;
     });
     const out: StepResult = {
@@ -197,6 +222,12 @@ export class Stepper {
   private recycle(work: Assignment[]): void {
     for (const w of work) w.owner.recycle(w.partials);
   }
+}
+
+function sumSquares(a: Float, from: number, to: number): number {
+  let s = 0;
+  for (let i = from; i < to; i++) { const v = a[i]!; s += v * v; }
+  return s;
 }
 
 function round3(x: number): number {
