@@ -4,11 +4,13 @@
  * A Diagnoser is fed one step record at a time and returns the diagnosis after it. It is a
  * pure function of the records pushed so far: it keeps the start values, a sliding window
  * of `window` steps (O(window × layers) memory, constant in the number of steps) and the
- * first non-finite value it saw. States, most severe first (DIAGNOSIS_ORDER):
+ * first non-finite value it saw. "The start" is the first finite step. States, most severe
+ * first (DIAGNOSIS_ORDER):
  *
  *   diverged            NaN/±Inf in the loss or any norm; names the first step and layers; sticky.
  *   exploding           global ‖g‖ grew by orders of magnitude over the window while the loss did
- *                       not fall, or a layer's update/weight ratio is far above the healthy ~1e-3.
+ *                       not fall, or the loss rose to a multiple of its start, or a layer's
+ *                       update/weight ratio is far above the healthy ~1e-3 (from the first step).
  *   vanishing           the first layer's ‖dJdW‖ orders of magnitude below a later layer's while
  *                       the loss is still high relative to its start.
  *   dead-relus          a large fraction of a relu layer's units never active over the batch.
@@ -16,8 +18,9 @@
  *   target-out-of-range targets outside the output activation's range (known at construction).
  *   converged           loss on a plateau over a full window and the global ‖g‖ small relative
  *                       to its start: every layer's gradient is small, a stationary point — not
- *                       vanishing. Never before a full window; never together with vanishing or
- *                       diverged.
+ *                       vanishing. Never before a full window; never together with diverged,
+ *                       exploding, vanishing or dead-relus (a gradient that is small because
+ *                       the units are dead is not convergence: the dead-relus evidence says so).
  *
  * Numbers read from a log may be null (JSON has no NaN/Infinity): null counts as non-finite.
  * Not here: computing per-layer norms (grad-stats.ts), rendering (render.ts).
@@ -30,15 +33,15 @@ export interface DiagnosisOptions {
   window: number;
   /** Finite steps seen before vanishing and exploding may be reported (converged needs a full window). Integer ≥ 1. Default 10. */
   warmupSteps: number;
-  /** Recent steps averaged for per-layer values (gradient norms, update ratios, saturated and dead fractions); also the steps that define the start values. Integer ≥ 1. Default 5. */
+  /** Recent steps averaged for the "now" values (loss, gradient norms, update ratios, saturated and dead fractions). Integer ≥ 1. Default 5. */
   smoothSteps: number;
   /** converged: |mean loss of the window's second half − first half| / the larger of the two is below this. Default 1e-3. */
   plateauRelChange: number;
-  /** converged: the recent global gradient norm is at most this fraction of its start (the largest of the first smoothSteps steps). Default 1e-2. */
+  /** converged: the recent global gradient norm is at most this fraction of its start (the first finite step's). Default 1e-2. */
   convergedGradRatio: number;
   /** vanishing: the first layer's ‖dJdW‖ / the largest later layer's ‖dJdW‖ is at most this (three orders of magnitude). Default 1e-3. */
   vanishingLayerRatio: number;
-  /** vanishing: only while the recent loss is at least this fraction of the start loss (the mean of the first smoothSteps steps). Default 0.5. */
+  /** vanishing: only while the recent loss is at least this fraction of the start loss (the first finite step's). Default 0.5. */
   vanishingLossRatio: number;
   /** saturated: a tanh/sigmoid layer's saturated fraction (LayerRecord.saturated) is at least this. Default 0.5. */
   saturatedFraction: number;
@@ -46,8 +49,10 @@ export interface DiagnosisOptions {
   deadFraction: number;
   /** exploding: the recent global gradient norm / the smallest in the window is at least this, and the loss is not lower than at that smallest point. Default 1e2. */
   explodingGrowth: number;
-  /** exploding: a layer's recent update/weight ratio ‖ΔW‖/‖W‖ is at least this (healthy training sits near 1e-3). Default 1. */
+  /** exploding: a layer's recent update/weight ratio ‖ΔW‖/‖W‖ is at least this (healthy training sits near 1e-3). Reported from the first step. Default 1. */
   explodingUpdateRatio: number;
+  /** exploding: the recent loss is at least this multiple of the start loss (the steps overshoot). Default 3. */
+  explodingLossRatio: number;
 }
 
 export const DIAGNOSIS_DEFAULTS: DiagnosisOptions = Object.freeze({
@@ -62,6 +67,7 @@ export const DIAGNOSIS_DEFAULTS: DiagnosisOptions = Object.freeze({
   deadFraction: 0.5,
   explodingGrowth: 1e2,
   explodingUpdateRatio: 1,
+  explodingLossRatio: 3,
 });
 
 export interface DiagnosisContext {
@@ -149,9 +155,9 @@ export class Diagnoser {
   private head = 0;
   /** Finite steps seen so far. */
   private finite = 0;
-  private startLossSum = 0;
-  private startLossCount = 0;
-  private startGrad = 0;
+  /** Loss and global gradient norm of the first finite step ("the start"). */
+  private startLoss = NaN;
+  private startGrad = NaN;
   private divergedAt: string | null = null;
   private nonFiniteSteps = 0;
 
@@ -181,15 +187,14 @@ export class Diagnoser {
     const e: Entry = {
       step: rec.step, loss: rec.loss, gradNorm: rec.gradNorm,
       dJdW: f('dJdW'), updateRatio: f('updateRatio'), saturated: f('saturated'), dead: f('dead'),
-      activations: layers.map((l, i) => (typeof l.activation === 'string' ? l.activation : this.ctx.layerActivations[i] ?? '')),
+      activations: layers.map((l, i) => (typeof l.activation === 'string' && l.activation !== '' ? l.activation : this.ctx.layerActivations[i] ?? '')),
     };
     this.ring[this.head] = e;
     this.head = (this.head + 1) % this.ring.length;
     this.finite++;
-    if (this.finite <= this.opts.smoothSteps) {
-      this.startLossSum += rec.loss;
-      this.startLossCount++;
-      this.startGrad = Math.max(this.startGrad, rec.gradNorm);
+    if (this.finite === 1) {
+      this.startLoss = rec.loss;
+      this.startGrad = rec.gradNorm;
     }
   }
 
@@ -236,26 +241,29 @@ export class Diagnoser {
 
       const lossNow = mean((e) => e.loss);
       const gradNow = mean((e) => e.gradNorm);
-      const lossStart = this.startLossSum / Math.max(1, this.startLossCount);
+      const lossStart = this.startLoss;
+
+      // exploding: update ratios are a direct measurement (from the first step); growth needs a warm-up
+      const why: string[] = [];
+      const big: string[] = [];
+      for (let l = 0; l < nLayers; l++) {
+        const u = layerMean('updateRatio', l);
+        if (u >= o.explodingUpdateRatio) big.push(`layer ${l} ${fmtNum(u)}`);
+      }
+      if (big.length > 0) {
+        why.push(`update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`);
+      }
       let vanishing = false;
       if (this.finite >= o.warmupSteps) {
-        // exploding, by growth over the window (loss not lower than where the gradient was smallest)
         let minE = win[0]!;
         for (const e of win) if (e.gradNorm < minE.gradNorm) minE = e;
         const growth = minE.gradNorm > 0 ? gradNow / minE.gradNorm : (gradNow > 0 ? Infinity : 0);
-        const why: string[] = [];
         if (growth >= o.explodingGrowth && lossNow >= minE.loss) {
-          why.push(`global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`);
+          why.unshift(`global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`);
         }
-        const big: string[] = [];
-        for (let l = 0; l < nLayers; l++) {
-          const u = layerMean('updateRatio', l);
-          if (u >= o.explodingUpdateRatio) big.push(`layer ${l} ${fmtNum(u)}`);
+        if (lossStart > 0 && lossNow >= o.explodingLossRatio * lossStart) {
+          why.push(`the loss ${fmtNum(lossNow)} ${span} is ${fmtNum(lossNow / lossStart)}x its start ${fmtNum(lossStart)} (threshold ${fmtNum(o.explodingLossRatio)}x): the steps overshoot`);
         }
-        if (big.length > 0) {
-          why.push(`update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`);
-        }
-        if (why.length > 0) evidence.exploding = `${why.join('; ')}: lower the learning rate or clip the gradient norm`;
 
         // vanishing: the first layer against the strongest later layer, while the loss is still high
         if (nLayers >= 2 && lossStart > 0) {
@@ -271,21 +279,26 @@ export class Diagnoser {
           }
         }
       }
+      if (why.length > 0) evidence.exploding = `${why.join('; ')}: lower the learning rate or clip the gradient norm`;
 
-      // converged: a full window, a plateau, and a small gradient everywhere (not vanishing, not diverged)
-      if (this.finite >= Math.max(o.window, o.warmupSteps) && !vanishing && this.divergedAt === null && this.startGrad > 0) {
+      // converged: a full window, a plateau, and a small gradient everywhere
+      if (this.finite >= Math.max(o.window, o.warmupSteps) && this.startGrad > 0) {
         const half = Math.floor(win.length / 2);
-        const m1 = win.slice(0, half).reduce((s, e) => s + e.loss, 0) / half;
-        const m2 = win.slice(win.length - half).reduce((s, e) => s + e.loss, 0) / half;
+        const m1 = win.slice(0, half).reduce((sum, e) => sum + e.loss, 0) / half;
+        const m2 = win.slice(win.length - half).reduce((sum, e) => sum + e.loss, 0) / half;
         const denom = Math.max(Math.abs(m1), Math.abs(m2));
         const rel = denom > 0 ? Math.abs(m2 - m1) / denom : 0;
         const gradRatio = gradNow / this.startGrad;
         if (rel < o.plateauRelChange && gradRatio <= o.convergedGradRatio) {
-          let worst = 0;
-          for (let l = 1; l < nLayers; l++) if (layerMean('dJdW', l) > layerMean('dJdW', worst)) worst = l;
-          evidence.converged = `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${win.length} steps (threshold ${fmtNum(o.plateauRelChange)}), `
-            + `global |g| ${fmtNum(gradNow)} is ${fmtNum(gradRatio)} of its start ${fmtNum(this.startGrad)} (threshold ${fmtNum(o.convergedGradRatio)}); `
-            + `largest layer |dJdW| ${fmtNum(layerMean('dJdW', worst))} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`;
+          if (evidence['dead-relus'] !== undefined) {
+            evidence['dead-relus'] += `; the loss is flat and the gradient small (${fmtNum(gradRatio)} of its start) because the units are dead, not because the run converged`;
+          } else if (!vanishing && evidence.exploding === undefined && this.divergedAt === null) {
+            let worst = 0;
+            for (let l = 1; l < nLayers; l++) if (layerMean('dJdW', l) > layerMean('dJdW', worst)) worst = l;
+            evidence.converged = `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${win.length} steps (threshold ${fmtNum(o.plateauRelChange)}), `
+              + `global |g| ${fmtNum(gradNow)} is ${fmtNum(gradRatio)} of its start ${fmtNum(this.startGrad)} (threshold ${fmtNum(o.convergedGradRatio)}); `
+              + `largest layer |dJdW| ${fmtNum(layerMean('dJdW', worst))} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`;
+          }
         }
       }
     }

@@ -13,9 +13,16 @@ import { LOG_SCHEMA_VERSION } from './schema';
 /** Paths whose values never reach a log (pino redaction). */
 export const REDACT_PATHS = ['token', '*.token', 'auth', '*.auth', 'authorization', '*.authorization', 'headers.authorization', 'secret', '*.secret'];
 
-export function fileLogger(file: string, run: string, level: pino.LevelWithSilent = 'info'): pino.Logger {
+/**
+ * The run's logger. `tee` receives every serialised line after redaction (the live record
+ * stream publishes them); it must not throw or block.
+ */
+export function fileLogger(file: string, run: string, level: pino.LevelWithSilent = 'info', tee?: (line: string) => void): pino.Logger {
   const dest = pino.destination({ dest: file, sync: true, mkdir: true });
-  return pino({ level, base: { pid: process.pid, schema: LOG_SCHEMA_VERSION, run }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
+  return pino({
+    level, base: { pid: process.pid, schema: LOG_SCHEMA_VERSION, run }, redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    ...(tee ? { hooks: { streamWrite: (s: string): string => { tee(s); return s; } } } : {}),
+  }, dest);
 }
 
 /** A logger over any writable stream (tests collect records with it). */

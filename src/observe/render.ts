@@ -125,6 +125,9 @@ export class Summary {
     return this.fallbackDiagnosis;
   }
 
+  /** Steps available to the sparklines (at most the window). */
+  get stepsShown(): number { return Math.min(this.steps, this.window); }
+
   series(l: number, key: MetricKey, n: number): Float64Array { return this.layers[l]?.[key].values(n) ?? new Float64Array(0); }
   lossSeries(n: number): Float64Array { return this.loss.values(n); }
   gradSeries(n: number): Float64Array { return this.grad.values(n); }
@@ -209,30 +212,34 @@ export function fitWidth(s: string, width: number): string {
   if (visibleWidth(s) <= width) return s;
   let out = '';
   let w = 0;
+  let escaped = false;
   // eslint-disable-next-line no-control-regex
   for (const part of s.split(/(\x1b\[[0-9;?]*[A-Za-z])/)) {
-    if (part.startsWith('\x1b[')) { out += part; continue; }
+    if (w >= width) break;
+    if (part.startsWith('\x1b[')) { out += part; escaped = true; continue; }
     for (const ch of part) {
       if (w >= width) break;
       out += ch;
       w++;
     }
   }
-  return out.includes('\x1b[') ? `${out}\x1b[0m` : out;
+  return escaped ? `${out}\x1b[0m` : out;
 }
 
-/** Word-wraps text to `width` columns, each line after the first indented by `indent`. */
+/** Word-wraps text to `width` columns (runs of spaces kept), each line after the first starting with `indent`. */
 export function wrap(text: string, width: number, indent = ''): string[] {
   const out: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    const cand = line === '' ? word : `${line} ${word}`;
-    if (visibleWidth(cand) <= width || line === '') line = cand;
+  let line: string | null = null;
+  for (const word of text.split(' ')) {
+    const cand: string = line === null ? word : `${line} ${word}`;
+    if (line === null || visibleWidth(cand) <= width || line.trim() === '') line = cand;
     else { out.push(line); line = indent + word; }
   }
-  if (line !== '') out.push(line);
+  if (line !== null && line !== '') out.push(line);
   return out.map((l) => fitWidth(l, width));
 }
+
+const bytes = (n: number): string => (n >= 1 << 20 ? `${fmtNum(n / (1 << 20))} MiB` : n >= 1024 ? `${fmtNum(n / 1024)} KiB` : `${n} B`);
 
 function executorsText(ex: ExecutorRecord[] | undefined): string[] {
   if (!Array.isArray(ex) || ex.length === 0) return [];
@@ -241,7 +248,8 @@ function executorsText(ex: ExecutorRecord[] | undefined): string[] {
     const kind = clean(e.kind, 10);
     const mark = e.slowest ? ' slowest' : '';
     const failed = e.failed ? ` FAILED (${clean(e.failed, 80)})` : '';
-    return `${id} (${kind}) ${fmtNum(num(e.examples))} ex ${fmtNum(num(e.computeMs))} ms${mark}${failed}`;
+    const transfer = typeof e.transferMs === 'number' ? ` (transfer ${fmtNum(e.transferMs)} ms${typeof e.bytesIn === 'number' && typeof e.bytesOut === 'number' ? `, ${bytes(e.bytesOut)} out, ${bytes(e.bytesIn)} in` : ''})` : '';
+    return `${id} (${kind}) ${fmtNum(num(e.examples))} ex ${fmtNum(num(e.computeMs))} ms${transfer}${mark}${failed}`;
   });
 }
 
@@ -278,13 +286,13 @@ export function renderScreen(s: Summary, opts: ScreenOptions = {}): string[] {
   const color = opts.color ?? false;
   const r = s.latest;
   const head: string[] = [];
-  head.push(`gradsync tail  run ${clean(s.run, 60) || '-'}  step ${r ? r.step : '-'}${r ? ` (epoch ${fmtNum(num(r.epoch))})` : ''}  schema ${s.schema >= 0 ? s.schema : '-'}${s.ended ? '  [run ended]' : ''}`);
+  head.push(`gradsync tail  step ${r ? r.step : '-'}${r ? ` (epoch ${fmtNum(num(r.epoch))})` : ''}${s.ended ? '  [run ended]' : ''}  run ${clean(s.run, 60) || '-'}  schema ${s.schema >= 0 ? s.schema : '-'}`);
   if (s.model) head.push(`model  ${s.model}`);
   if (!r) {
     head.push('', 'no step records yet');
     return [...head, '', ...diagnosisLines(null, width, color), footer(s)].map((l) => fitWidth(l, width));
   }
-  const sparkW = Math.max(0, Math.min(s.window, width - 34));
+  const sparkW = Math.max(0, Math.min(s.window, width - 34));  // the loss and |g| lines
   head.push(`loss   ${pad(fmtNum(r.loss), 8)} ${sparkline(s.lossSeries(sparkW), 'log')}`);
   head.push(`|g|    ${pad(fmtNum(r.gradNorm), 8)} ${sparkline(s.gradSeries(sparkW), 'log')}${r.clipped ? '  (clipped)' : ''}`);
   head.push(`throughput ${rate(num(r.throughput))}   step ${fmtNum(num(r.stepMs))} ms   lr ${fmtNum(num(r.lr))}   batch ${fmtNum(num(r.examples))}${typeof r.skipped === 'string' ? `   SKIPPED: ${clean(r.skipped, 80)}` : ''}`);
@@ -299,12 +307,26 @@ export function renderScreen(s: Summary, opts: ScreenOptions = {}): string[] {
     : m.key === 'dead' ? acts.includes('relu') : true));
   const fixed = 14;
   const valueW = 8;
-  const cellSpark = Math.max(0, Math.min(s.window, Math.floor((width - fixed) / metrics.length) - valueW - 2));
-  const cellW = valueW + (cellSpark > 0 ? cellSpark + 1 : 0) + 1;
-  const table: string[] = [`${pad('layer', 6)}${pad('act', 8)}${metrics.map((m) => pad(m.head, cellW)).join('')}`.trimEnd()];
+  // sparkline columns per metric: an equal share of the room; when that is too narrow, the
+  // fractions (saturated, dead) give theirs to the norms. Never longer than the steps seen.
+  const room = width - fixed - metrics.length * (valueW + 2);
+  const most = Math.min(s.window, s.stepsShown);
+  const norms = metrics.filter((m) => m.scale !== 'fraction').length;
+  const equal = Math.floor(room / metrics.length);
+  const sparkOf = (m: (typeof metrics)[number]): number => {
+    const w = equal >= 6 ? equal : m.scale === 'fraction' ? 0 : Math.floor(room / norms);
+    return Math.max(0, Math.min(most, w));
+  };
+  const cellWOf = (m: (typeof metrics)[number]): number => Math.max(m.head.length + 1, valueW + (sparkOf(m) > 0 ? sparkOf(m) + 1 : 0) + 1);
+  const table: string[] = [`${pad('layer', 6)}${pad('act', 8)}${metrics.map((m) => pad(m.head, cellWOf(m))).join('')}`.trimEnd()];
   for (let l = 0; l < r.layers.length; l++) {
     const lr = r.layers[l]!;
     const cells = metrics.map((m) => {
+      const cellW = cellWOf(m);
+      const cellSpark = sparkOf(m);
+      // saturation is measured for tanh/sigmoid only, deadness for relu only
+      const applies = m.key === 'saturated' ? acts[l] === 'tanh' || acts[l] === 'sigmoid' : m.key === 'dead' ? acts[l] === 'relu' : true;
+      if (!applies) return pad(lpad('-', valueW - 1), cellW);
       const v = metricText(m.key, lr[m.key]);
       const spark = cellSpark > 0 ? ` ${lpad(sparkline(s.series(l, m.key, cellSpark), m.scale), cellSpark)}` : '';
       return pad(`${lpad(v, valueW - 1)}${spark}`, cellW);

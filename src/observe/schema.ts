@@ -46,6 +46,12 @@ export interface ExecutorRecord {
   slowest?: boolean;
   /** Set when its range had to be recomputed elsewhere (crash, timeout). */
   failed?: string;
+  /** Remote nodes: computeMs minus the node's own compute time (encode, transfer, decode), ms. */
+  transferMs?: number;
+  /** Remote nodes: bytes sent to it this step (weights, order slice, nodes). */
+  bytesOut?: number;
+  /** Remote nodes: bytes received from it this step (its partials). */
+  bytesIn?: number;
 }
 
 export interface StepRecord {

@@ -12,9 +12,10 @@
  * schema N and N+1 in SUPPORTED_SCHEMAS, and drop the upgrade of N−1 (readers keep exactly
  * two versions; `gradsync tail` of an older release ignores newer records and says so).
  *
- * Following. NdjsonFollower polls: a loop of await-poll-then-sleep on a single timer (not
- * fs.watchFile, whose stat timers per path are shared process-wide and harder to stop
- * deterministically; not fs.watch, which misses renames on some filesystems). Each poll:
+ * Following. NdjsonFollower polls: a loop of await-poll-then-sleep on one timer of its own
+ * (not fs.watchFile: its StatWatcher is shared by every listener of the path in the process
+ * and its callbacks are not awaited, so a slow consumer could overlap reads; not fs.watch,
+ * which misses renames on some filesystems). Polls never overlap. Each poll:
  *   1. no open file: open the path (ENOENT: wait — the file may not exist yet);
  *   2. fstat the open file: size < position → truncated: restart at 0, drop the partial line;
  *   3. read from the position to the size, split on '\n' (a partial line waits for its '\n');

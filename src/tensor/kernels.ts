@@ -10,6 +10,9 @@
  *  3. Column sums (dJdWb) accumulate rows in increasing row order from +0.
  *  4. Element-wise functions are spec-math.ts's, applied per element.
  *  5. float32: every operation is rounded to float32 (Math.fround here).
+ *  6. A NaN result is any NaN: its sign and payload are unspecified (engines and
+ *     instruction sets differ in which operand's NaN propagates); every other bit is exact.
+ * History: v1 first version; v2 exp64 is finite (not 0) for x in (709.43, 709.78].
  * All matrices are dense row-major; shapes are given as (rows, cols).
  * Not here: layers, losses (model/), anything that allocates in a hot loop.
  */
@@ -18,7 +21,7 @@ import type { DType, Float } from './dtype';
 import { exp32, exp64, log32, log64, sigmoid32, sigmoid64, tanh32, tanh64 } from './spec-math';
 
 /** Bumped whenever any formula or order above changes; compared at the worker handshake. */
-export const KERNEL_SPEC_VERSION = 1;
+export const KERNEL_SPEC_VERSION = 2;
 
 export type Activation = 'tanh' | 'sigmoid' | 'relu' | 'linear' | 'softmax';
 export const ACTIVATIONS: readonly Activation[] = ['tanh', 'sigmoid', 'relu', 'linear', 'softmax'];

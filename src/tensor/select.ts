@@ -1,16 +1,53 @@
 /**
- * select.ts — TEMPORARY: chooses the kernel implementation. Only the reference exists in
- * this version; the fast-kernel work (issue 6) replaces this file.
+ * select.ts — chooses the kernel implementation: native (AVX-512, AVX2 or baseline C, by
+ * CPUID at run time), then WebAssembly SIMD, then the TypeScript reference.
+ *
+ * Every implementation follows THE KERNEL SPEC bit for bit, so the choice changes the speed,
+ * never a result; a worker may run a different one than the coordinator. When the preferred
+ * implementation cannot run here, the next one is returned with a one-line note saying why;
+ * the caller logs or prints it once (tensor/ never does I/O for humans).
+ * Safe in worker threads: each thread loads the native addon for itself.
+ * Not here: the implementations (kernels.ts, fast/).
  */
 
 import type { DType } from './dtype';
 import { KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from './kernels';
+import { nativeIsas, nativeKernels, nativeLoadError } from './fast/native';
 
-export function selectKernels(dtype: DType, prefer: 'auto' | 'native' | 'wasm' | 'ref' = 'auto'): { kernels: KernelSet; fallbackNote: string | null } {
-  const kernels = referenceKernels(dtype);
-  return { kernels, fallbackNote: prefer === 'native' || prefer === 'wasm' ? `${prefer} kernels are not available; using ref-ts` : null };
+export type KernelPreference = 'auto' | 'native' | 'wasm' | 'ref';
+
+const WASM_UNAVAILABLE = 'WebAssembly SIMD kernels are not part of this build';
+
+/** Why native kernels cannot run here, or null when they can. */
+function nativeUnavailable(): string | null {
+  const err = nativeLoadError();
+  if (err !== null) return err;
+  return nativeIsas().length === 0 ? 'native addon has no build for this CPU' : null;
 }
 
+function bestNative(dtype: DType): KernelSet {
+  return nativeKernels(nativeIsas()[0]!, dtype);
+}
+
+/**
+ * The kernels for `dtype`: `prefer` names the implementation to try first ('auto' = the fastest
+ * available); `fallbackNote` is null when it was used, else one line saying what ran instead and why.
+ */
+export function selectKernels(dtype: DType, prefer: KernelPreference = 'auto'): { kernels: KernelSet; fallbackNote: string | null } {
+  if (prefer !== 'auto' && prefer !== 'native' && prefer !== 'wasm' && prefer !== 'ref') {
+    throw new RangeError(`kernels must be one of auto, native, wasm, ref; got ${String(prefer)}`);
+  }
+  if (prefer === 'ref') return { kernels: referenceKernels(dtype), fallbackNote: null };
+  const ref = referenceKernels(dtype);
+  if (prefer === 'wasm') return { kernels: ref, fallbackNote: `${WASM_UNAVAILABLE}; using ${ref.id}` };
+  const why = nativeUnavailable();
+  if (why === null) return { kernels: bestNative(dtype), fallbackNote: null };
+  return { kernels: ref, fallbackNote: `native kernels unavailable: ${why}; using ${ref.id} (${WASM_UNAVAILABLE})` };
+}
+
+/** What `selectKernels(…, 'auto')` runs here, every implementation that can run, and the spec version. */
 export function kernelInfo(): { active: string; available: string[]; specVersion: number } {
-  return { active: 'ref-ts', available: ['ref-ts'], specVersion: KERNEL_SPEC_VERSION };
+  const available = nativeUnavailable() === null ? nativeIsas().map((isa) => `native-${isa}`) : [];
+  available.push('ref-ts');
+  return { active: selectKernels('float32').kernels.id, available, specVersion: KERNEL_SPEC_VERSION };
 }

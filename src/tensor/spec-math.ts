@@ -44,7 +44,9 @@ const INV_FACT: number[] = [];
 }
 
 function scale2(p: number, k: number): number {
-  // p·2^k in two exact steps so that results near the subnormal range round only once
+  // p·2^k in two steps where one power of two would not be a normal double, so that the
+  // result rounds once: k = 1024 (x in (709.43, 709.78]) and the subnormal range
+  if (k > 1023) return p * POW2[1023 + 1100]! * 2;
   if (k >= -1022) return p * POW2[k + 1100]!;
   return p * POW2[k + 54 + 1100]! * POW2[-54 + 1100]!;
 }

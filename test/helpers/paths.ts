@@ -17,8 +17,18 @@ export function readReference(): Reference {
   return JSON.parse(fs.readFileSync(fixture('reference.json'), 'utf8')) as Reference;
 }
 
+const made: string[] = [];
+process.once('exit', () => {
+  for (const d of made) {
+    try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+});
+
+/** A fresh temp folder, removed when the test process exits. */
 export function tempDir(prefix = 'gradsync-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
 
 export interface MlpCase {

@@ -194,11 +194,18 @@ describe('observe/diagnose', () => {
       assert.match(last.evidence.exploding!, /global \|g\| grew/);
     });
 
-    it('fires when a layer update is as large as its weights', () => {
+    it('fires from the first step when a layer update is as large as its weights', () => {
       const rec = (s: number): StepInput => ({ ...healthy(s), layers: [layer(0, 'tanh', { updateRatio: 3, saturated: 0 }), layer(1, 'softmax')] });
       const all = run(new Diagnoser(MLP_CTX), 1, 20, rec);
-      assert.ok(all.slice(0, DIAGNOSIS_DEFAULTS.warmupSteps - 1).every((x) => !x.states.includes('exploding')));
-      assert.match(all[all.length - 1]!.evidence.exploding!, /layer 0 3 /);
+      assert.ok(all.every((x) => x.states.includes('exploding')));
+      assert.match(all[0]!.evidence.exploding!, /update\/weight ratio .*layer 0 3 at step 1/);
+    });
+
+    it('fires when the loss rises to a multiple of its start', () => {
+      const rec = (s: number): StepInput => ({ ...healthy(s), loss: s < 10 ? 2.3 : 50 });
+      const all = run(new Diagnoser(MLP_CTX), 1, 20, rec);
+      assert.ok(all.slice(0, 9).every((x) => !x.states.includes('exploding')));
+      assert.match(all[all.length - 1]!.evidence.exploding!, /the loss 50 .* is 21.7x its start 2.3/);
     });
 
     it('does not fire when the gradient grows while the loss falls (leaving a plateau)', () => {

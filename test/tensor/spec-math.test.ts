@@ -68,6 +68,9 @@ describe('spec-math: the kernel spec\'s own element-wise functions', () => {
     assert.equal(log64(Infinity), Infinity);
     assert.equal(exp64(0), 1);
   });
+  it('exp64 is finite and accurate just below overflow, where 2^k is 2^1024 (spec v2)', () => {
+    for (const x of [709.44, 709.5, 709.7, 709.78]) assert.ok(ulp64(exp64(x), Math.exp(x)) <= 2, `exp64(${x}) = ${exp64(x)}`);
+  });
   it('is odd (tanh) and monotone on a fine grid', () => {
     let prev = -Infinity;
     for (let x = -10; x <= 10; x += 0.001) {

@@ -1,0 +1,275 @@
+// addon.cc — the N-API face of the native kernels: CPUID dispatch and argument checking.
+//
+// Exports:
+//   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
+//   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward }
+// Each function takes the KernelSet method's arguments (activations as their index in
+// ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
+// typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
+// Context-aware (NAPI_MODULE_INIT), so worker_threads can load it; the only state is const.
+// Not here: the arithmetic (kernels-impl.h).
+
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kernel-table.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+namespace {
+
+// ---- CPU detection -----------------------------------------------------------------------
+
+#if defined(__x86_64__)
+static uint64_t xgetbv0() {
+  uint32_t eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return ((uint64_t)edx << 32) | eax;
+}
+
+static bool osAvx(uint64_t& xcr0) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+  if (!osxsave || !avx) return false;
+  xcr0 = xgetbv0();
+  return (xcr0 & 0x6) == 0x6;  // XMM and YMM state enabled by the OS
+}
+
+static bool hasAvx2() {
+  uint64_t xcr0;
+  if (!osAvx(xcr0)) return false;
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return (b >> 5) & 1;
+}
+
+static bool hasAvx512() {
+  uint64_t xcr0;
+  if (!osAvx(xcr0)) return false;
+  if ((xcr0 & 0xe6) != 0xe6) return false;  // opmask, ZMM_Hi256, Hi16_ZMM state enabled
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+  return f && dq && bw && vl;
+}
+#else
+static bool hasAvx2() { return false; }
+static bool hasAvx512() { return false; }
+#endif
+
+static const GsKernelTable* tableFor(const char* isa) {
+  if (strcmp(isa, "avx512") == 0) return hasAvx512() ? gs_table_avx512() : nullptr;
+  if (strcmp(isa, "avx2") == 0) return hasAvx2() ? gs_table_avx2() : nullptr;
+  if (strcmp(isa, "scalar") == 0) return gs_table_scalar();
+  return nullptr;
+}
+
+// ---- argument checking -------------------------------------------------------------------
+
+static const size_t MAX_DIM = (size_t)1 << 31;
+
+struct Args {
+  napi_env env;
+  napi_value argv[6];
+  size_t argc;
+  bool failed = false;
+
+  Args(napi_env e, napi_callback_info info, size_t want, void** data) : env(e), argc(want) {
+    napi_get_cb_info(env, info, &argc, argv, nullptr, data);
+    if (argc < want) fail("ERR_GS_NATIVE_ARGS", "expected more arguments");
+  }
+  void fail(const char* code, const char* msg) {
+    if (!failed) napi_throw_range_error(env, code, msg);
+    failed = true;
+  }
+  size_t dim(size_t i, const char* name) {
+    if (failed) return 0;
+    double v;
+    if (napi_get_value_double(env, argv[i], &v) != napi_ok || !(v >= 0 && v < (double)MAX_DIM) || v != (double)(int64_t)v) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "%s must be an integer in [0, 2^31)", name);
+      fail("ERR_GS_NATIVE_DIM", msg);
+      return 0;
+    }
+    return (size_t)v;
+  }
+  // The typed array's data (byteOffset applied), checked to be of `type` with ≥ need elements.
+  void* array(size_t i, napi_typedarray_type type, size_t need, const char* name) {
+    if (failed) return nullptr;
+    bool is = false;
+    napi_is_typedarray(env, argv[i], &is);
+    napi_typedarray_type t;
+    size_t len = 0;
+    void* data = nullptr;
+    if (!is || napi_get_typedarray_info(env, argv[i], &t, &len, &data, nullptr, nullptr) != napi_ok || t != type) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "%s must be a %s", name, type == napi_float32_array ? "Float32Array" : "Float64Array");
+      fail("ERR_GS_NATIVE_TYPE", msg);
+      return nullptr;
+    }
+    if (len < need) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "%s has %zu elements, needs %zu", name, len, need);
+      fail("ERR_GS_NATIVE_LENGTH", msg);
+      return nullptr;
+    }
+    return data;
+  }
+};
+
+template <typename T> struct TA;
+template <> struct TA<float> { static constexpr napi_typedarray_type type = napi_float32_array; };
+template <> struct TA<double> { static constexpr napi_typedarray_type type = napi_float64_array; };
+
+enum GemmKind { NT, TN, NN };
+
+// Products are bounded: each dim < 2^31, so m·k etc. fit in size_t on 64-bit targets.
+template <typename T, GemmKind G>
+static napi_value gemm(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 6, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t m = a.dim(0, "m"), n = a.dim(1, "n"), k = a.dim(2, "k");
+  const T* A = (const T*)a.array(3, TA<T>::type, m * k, "A");
+  const T* B = (const T*)a.array(4, TA<T>::type, n * k, "B");
+  T* C = (T*)a.array(5, TA<T>::type, m * n, "C");
+  if (a.failed) return nullptr;
+  if (G == NT) ops->gemm_nt(m, n, k, A, B, C);
+  if (G == TN) ops->gemm_tn(m, n, k, A, B, C);
+  if (G == NN) ops->gemm_nn(m, n, k, A, B, C);
+  return nullptr;
+}
+
+template <typename T>
+static napi_value addBias(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 4, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t m = a.dim(0, "m"), n = a.dim(1, "n");
+  T* C = (T*)a.array(2, TA<T>::type, m * n, "C");
+  const T* b = (const T*)a.array(3, TA<T>::type, n, "b");
+  if (a.failed) return nullptr;
+  ops->add_bias(m, n, C, b);
+  return nullptr;
+}
+
+template <typename T>
+static napi_value colSum(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 4, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t m = a.dim(0, "m"), n = a.dim(1, "n");
+  const T* A = (const T*)a.array(2, TA<T>::type, m * n, "A");
+  T* out = (T*)a.array(3, TA<T>::type, n, "out");
+  if (a.failed) return nullptr;
+  ops->col_sum(m, n, A, out);
+  return nullptr;
+}
+
+static int actCode(Args& a, size_t i) {
+  if (a.failed) return -1;
+  int32_t f = -1;
+  if (napi_get_value_int32(a.env, a.argv[i], &f) != napi_ok || f < GS_TANH || f > GS_SOFTMAX) {
+    a.fail("ERR_GS_NATIVE_ACTIVATION", "activation code must be 0..4");
+    return -1;
+  }
+  return f;
+}
+
+template <typename T>
+static napi_value activate(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 5, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const int f = actCode(a, 0);
+  const size_t m = a.dim(1, "m"), n = a.dim(2, "n");
+  const T* z = (const T*)a.array(3, TA<T>::type, m * n, "z");
+  T* out = (T*)a.array(4, TA<T>::type, m * n, "a");
+  if (a.failed) return nullptr;
+  if (m * n > 0) ops->activate(f, m, n, z, out);
+  return nullptr;
+}
+
+template <typename T>
+static napi_value activateBackward(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 6, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const int f = actCode(a, 0);
+  const size_t m = a.dim(1, "m"), n = a.dim(2, "n");
+  // z is read only by relu, a only by tanh, sigmoid and softmax
+  const T* z = (const T*)(f == GS_RELU ? a.array(3, TA<T>::type, m * n, "z") : nullptr);
+  const T* av = (const T*)(f == GS_TANH || f == GS_SIGMOID || f == GS_SOFTMAX ? a.array(4, TA<T>::type, m * n, "a") : nullptr);
+  T* g = (T*)a.array(5, TA<T>::type, m * n, "g");
+  if (a.failed) return nullptr;
+  if (m * n > 0) ops->activate_backward(f, m, n, z, av, g);
+  return nullptr;
+}
+
+static bool setFn(napi_env env, napi_value obj, const char* name, napi_callback cb, const void* data) {
+  napi_value fn;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, (void*)data, &fn) != napi_ok) return false;
+  return napi_set_named_property(env, obj, name, fn) == napi_ok;
+}
+
+template <typename T>
+static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
+  napi_value obj;
+  napi_create_object(env, &obj);
+  setFn(env, obj, "gemmNT", gemm<T, NT>, ops);
+  setFn(env, obj, "gemmTN", gemm<T, TN>, ops);
+  setFn(env, obj, "gemmNN", gemm<T, NN>, ops);
+  setFn(env, obj, "addBias", addBias<T>, ops);
+  setFn(env, obj, "colSum", colSum<T>, ops);
+  setFn(env, obj, "activate", activate<T>, ops);
+  setFn(env, obj, "activateBackward", activateBackward<T>, ops);
+  return obj;
+}
+
+static napi_value isas(napi_env env, napi_callback_info) {
+  napi_value arr, s;
+  napi_create_array(env, &arr);
+  uint32_t i = 0;
+  static const char* const names[] = {"avx512", "avx2", "scalar"};
+  for (const char* name : names) {
+    if (tableFor(name) == nullptr) continue;
+    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, arr, i++, s);
+  }
+  return arr;
+}
+
+static napi_value kernels(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  char isa[16] = {0}, dtype[16] = {0};
+  size_t len;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], isa, sizeof isa, &len) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], dtype, sizeof dtype, &len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_GS_NATIVE_ARGS", "kernels(isa, dtype) takes two strings");
+    return nullptr;
+  }
+  const GsKernelTable* t = tableFor(isa);
+  if (t == nullptr) {
+    napi_throw_error(env, "ERR_GS_NATIVE_ISA", "this CPU cannot run the requested instruction set");
+    return nullptr;
+  }
+  if (strcmp(dtype, "float32") == 0) return makeOps<float>(env, &t->f32);
+  if (strcmp(dtype, "float64") == 0) return makeOps<double>(env, &t->f64);
+  napi_throw_type_error(env, "ERR_GS_NATIVE_ARGS", "dtype must be float32 or float64");
+  return nullptr;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  setFn(env, exports, "isas", isas, nullptr);
+  setFn(env, exports, "kernels", kernels, nullptr);
+  return exports;
+}

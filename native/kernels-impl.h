@@ -1,0 +1,493 @@
+// kernels-impl.h — THE KERNEL SPEC (src/tensor/kernels.ts) in C++ with GCC vector extensions.
+//
+// Included once per instruction set by isa-*.cc, which define before the include:
+//   GS_VBYTES          vector width in bytes (64 AVX-512, 32 AVX2, 16 baseline)
+//   GS_MR32, GS_NV32   float32 GEMM register tile: GS_MR32 rows × GS_NV32 vectors
+//   GS_MR64, GS_NV64   float64 GEMM register tile
+//   GS_TABLE_FN        the exported function returning this build's GsKernelTable
+//   GS_TABLE_NAME      "avx512" | "avx2" | "scalar"
+// Everything here lives in an anonymous namespace: the same templates compiled with
+// different target flags in different files must never be merged by the linker.
+//
+// Bit-exactness rules followed throughout (compile with -ffp-contract=off, no -ffast-math):
+//  - float32 math is done in float, so every +, −, ×, ÷ rounds to float32, as the reference's
+//    Math.fround after each double operation does (double rounding is harmless for them);
+//  - vector lanes only ever hold independent output elements; each element's operations and
+//    their order are exactly the reference's; branches of spec-math are computed for all lanes
+//    and selected per lane;
+//  - spec-math's constants are built as JS builds them (decimal → double → float).
+// Not here: argument checking and the N-API glue (addon.cc).
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel-table.h"
+
+#ifndef GS_KC
+#define GS_KC 128
+#endif
+
+namespace {
+
+// ---- vector types ------------------------------------------------------------------------
+
+constexpr int W32 = GS_VBYTES / 4;  // float lanes
+constexpr int W64 = GS_VBYTES / 8;  // double lanes
+typedef float VF __attribute__((vector_size(GS_VBYTES)));
+typedef int32_t VFI __attribute__((vector_size(GS_VBYTES)));    // float compare masks
+typedef uint32_t VFU __attribute__((vector_size(GS_VBYTES)));
+typedef double VD __attribute__((vector_size(GS_VBYTES)));
+typedef int64_t VDI __attribute__((vector_size(GS_VBYTES)));    // double compare masks
+typedef uint64_t VDU __attribute__((vector_size(GS_VBYTES)));
+typedef int32_t VDH __attribute__((vector_size(GS_VBYTES / 2)));  // int32 lanes for doubles
+
+template <typename V> struct Lanes;
+template <> struct Lanes<VF> { typedef float T; static constexpr int W = W32; };
+template <> struct Lanes<VD> { typedef double T; static constexpr int W = W64; };
+
+template <typename V>
+static inline V splat(typename Lanes<V>::T x) {
+  V v;
+  for (int l = 0; l < Lanes<V>::W; l++) v[l] = x;
+  return v;
+}
+template <typename V>
+static inline V loadu(const typename Lanes<V>::T* p) {
+  V v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename V>
+static inline void storeu(typename Lanes<V>::T* p, V v) {
+  memcpy(p, &v, sizeof v);
+}
+
+// ---- spec-math constants, built as spec-math.ts builds them ----------------------------------
+
+struct Consts {
+  double invFact[20];   // 1/i!, i = 0..19
+  float invFact32[20];  // fround of the above
+  Consts() {
+    double f = 1;
+    for (int i = 0; i <= 19; i++) {
+      if (i > 0) f *= i;
+      invFact[i] = 1 / f;
+      invFact32[i] = (float)invFact[i];
+    }
+  }
+};
+static const Consts K;
+
+// float64
+static const double LN2_HI = 6.93147180369123816490e-1;
+static const double LN2_LO = 1.90821492927058770002e-10;
+static const double INV_LN2 = 1.44269504088896338700;
+static const double EXP_OVER = 709.782712893384;
+static const double EXP_UNDER = -745.1332191019412;
+// float32: Math.fround(<double literal>), i.e. decimal → double → float, as in JS
+static const float C1_32 = (float)0.693359375;
+static const float C2_32 = (float)-2.12194440e-4;
+static const float INV_LN2_32 = (float)1.4426950408889634;
+static const float EXP32_OVER = (float)88.72283;
+static const float EXP32_UNDER = (float)-103.97208;
+// tanh32's `ax > 9.1` compares a float with the double 9.1: true exactly when ax ≥ fround(9.1)
+static const float TANH32_ONE = (float)9.1;
+
+// ---- Math.round (ties toward +∞) of a value known to be in (−2^31, 2^31) ---------------------
+// floor(t + 0.5) is not the same for all t (t + 0.5 may round up), so: floor, then compare the
+// exactly computed fraction with ½. Out-of-range lanes are clamped first and masked by callers.
+
+template <typename V, typename M, typename VI>
+static inline V jsRound(V t, V limit) {
+  typedef typename Lanes<V>::T T;
+  V zero = splat<V>(0);
+  M inRange = (t > -limit) & (t < limit);
+  V tc = inRange ? t : zero;
+  V tr = __builtin_convertvector(__builtin_convertvector(tc, VI), V);  // trunc toward 0
+  V fl = tr > tc ? tr - splat<V>(1) : tr;                              // floor
+  V d = tc - fl;                                                      // exact
+  return d >= splat<V>((T)0.5) ? fl + splat<V>(1) : fl;
+}
+
+// ---- float32 element-wise (spec-math exp32, tanh32, sigmoid32) --------------------------------
+
+static inline VF exp32v(VF x) {
+  VFI isNan = x != x;
+  VFI over = x > EXP32_OVER;
+  VFI under = x < EXP32_UNDER;
+  VF k = jsRound<VF, VFI, VFI>(x * INV_LN2_32, splat<VF>(1e9f));
+  VF r = (x - k * C1_32) - k * C2_32;
+  VF p = splat<VF>(K.invFact32[7]);
+  for (int i = 6; i >= 0; i--) p = p * r + K.invFact32[i];
+  // scale2_32: p·2^k rounded once. k ∈ [−150, 128] on the lanes that are kept.
+  VFI lo = k < -126.0f;  // p·2^(k+30) exactly, then ·2^−30 rounds once
+  VFI hi = k > 127.0f;   // 2^128 is no float: p·2^127 exactly, then ·2
+  VF ka = lo ? k + 30.0f : (hi ? k - 1.0f : k);
+  ka = (ka >= -126.0f) & (ka <= 127.0f) ? ka : splat<VF>(0);  // keep the exponent field valid on masked lanes
+  VFU bits = (VFU)(__builtin_convertvector(ka, VFI) + 127) << 23;
+  VF m1 = (VF)bits;
+  VF m2 = lo ? splat<VF>(9.313225746154785e-10f) : (hi ? splat<VF>(2.0f) : splat<VF>(1.0f));
+  VF res = (p * m1) * m2;
+  res = under ? splat<VF>(0) : res;
+  res = over ? splat<VF>(__builtin_inff()) : res;
+  return isNan ? splat<VF>(__builtin_nanf("")) : res;
+}
+
+static inline VF expm1Small32v(VF u) {
+  VF p = splat<VF>(K.invFact32[11]);
+  for (int i = 10; i >= 1; i--) p = p * u + K.invFact32[i];
+  return p * u;
+}
+
+static inline VF tanh32v(VF x) {
+  VFI isNan = x != x;
+  VFI neg = x < 0.0f;
+  VF ax = neg ? -x : x;  // as spec-math: −0 stays −0 (not fabs)
+  VF u = 2.0f * ax;
+  VF em1 = expm1Small32v(u);
+  VF tSmall = em1 / (em1 + 2.0f);
+  VF tLarge = 1.0f - 2.0f / (exp32v(u) + 1.0f);
+  VF t = ax >= TANH32_ONE ? splat<VF>(1.0f) : (ax < 0.5f ? tSmall : tLarge);
+  t = neg ? -t : t;
+  return isNan ? splat<VF>(__builtin_nanf("")) : t;
+}
+
+static inline VF sigmoid32v(VF x) {
+  VFI isNan = x != x;
+  VFI pos = x >= 0.0f;
+  VF e = exp32v(pos ? -x : x);
+  VF s = pos ? 1.0f / (1.0f + e) : e / (1.0f + e);
+  return isNan ? splat<VF>(__builtin_nanf("")) : s;
+}
+
+// ---- float64 element-wise (spec-math exp64, tanh64, sigmoid64) --------------------------------
+
+static inline VD exp64v(VD x) {
+  VDI isNan = x != x;
+  VDI over = x > EXP_OVER;
+  VDI under = x < EXP_UNDER;
+  VD k = jsRound<VD, VDI, VDH>(x * INV_LN2, splat<VD>(1e9));
+  VD r = (x - k * LN2_HI) - k * LN2_LO;
+  VD p = splat<VD>(K.invFact[13]);
+  for (int i = 12; i >= 0; i--) p = p * r + K.invFact[i];
+  // scale2 (spec v2): p·2^k for k ∈ [−1075, 1024] on kept lanes: k < −1022 as p·2^(k+54)·2^−54,
+  // k = 1024 as p·2^1023·2, so each result rounds once.
+  VDI lo = k < -1022.0;
+  VDI top = k > 1023.0;
+  VD ka = lo ? k + 54.0 : k;
+  ka = top ? splat<VD>(1023.0) : ka;
+  ka = (ka >= -1022.0) & (ka <= 1023.0) ? ka : splat<VD>(0);
+  VDI ki = __builtin_convertvector(__builtin_convertvector(ka, VDH), VDI);
+  VDU bits = (VDU)(ki + 1023) << 52;
+  VD m1 = (VD)bits;
+  VD m2 = lo ? splat<VD>(5.551115123125783e-17) : top ? splat<VD>(2.0) : splat<VD>(1.0);
+  VD res = (p * m1) * m2;
+  res = under ? splat<VD>(0) : res;
+  res = over ? splat<VD>(__builtin_inf()) : res;
+  return isNan ? splat<VD>(__builtin_nan("")) : res;
+}
+
+static inline VD expm1Small64v(VD u) {
+  VD p = splat<VD>(K.invFact[19]);
+  for (int i = 18; i >= 1; i--) p = p * u + K.invFact[i];
+  return p * u;
+}
+
+static inline VD tanh64v(VD x) {
+  VDI isNan = x != x;
+  VDI neg = x < 0.0;
+  VD ax = neg ? -x : x;
+  VD u = 2.0 * ax;
+  VD em1 = expm1Small64v(u);
+  VD tSmall = em1 / (em1 + 2.0);
+  VD tLarge = 1.0 - 2.0 / (exp64v(u) + 1.0);
+  VD t = ax > 19.1 ? splat<VD>(1.0) : (ax < 0.5 ? tSmall : tLarge);
+  t = neg ? -t : t;
+  return isNan ? splat<VD>(__builtin_nan("")) : t;
+}
+
+static inline VD sigmoid64v(VD x) {
+  VDI isNan = x != x;
+  VDI pos = x >= 0.0;
+  VD e = exp64v(pos ? -x : x);
+  VD s = pos ? 1.0 / (1.0 + e) : e / (1.0 + e);
+  return isNan ? splat<VD>(__builtin_nan("")) : s;
+}
+
+// Applies a lane-wise function over len elements (in may equal out); the tail goes through a
+// zero-padded vector, and only its valid lanes are stored.
+template <typename V, typename F>
+static inline void mapv(size_t len, const typename Lanes<V>::T* in, typename Lanes<V>::T* out, F fn) {
+  typedef typename Lanes<V>::T T;
+  constexpr int W = Lanes<V>::W;
+  size_t i = 0;
+  for (; i + W <= len; i += W) storeu<V>(out + i, fn(loadu<V>(in + i)));
+  if (i < len) {
+    T buf[W] = {};
+    memcpy(buf, in + i, (len - i) * sizeof(T));
+    storeu<V>(buf, fn(loadu<V>(buf)));
+    memcpy(out + i, buf, (len - i) * sizeof(T));
+  }
+}
+
+struct Tanh32 { VF operator()(VF v) const { return tanh32v(v); } };
+struct Sigmoid32 { VF operator()(VF v) const { return sigmoid32v(v); } };
+struct Exp32 { VF operator()(VF v) const { return exp32v(v); } };
+struct Tanh64 { VD operator()(VD v) const { return tanh64v(v); } };
+struct Sigmoid64 { VD operator()(VD v) const { return sigmoid64v(v); } };
+struct Exp64 { VD operator()(VD v) const { return exp64v(v); } };
+
+template <typename T> struct Fns;
+template <> struct Fns<float> { typedef VF V; typedef Tanh32 Tanh; typedef Sigmoid32 Sigmoid; typedef Exp32 Exp; };
+template <> struct Fns<double> { typedef VD V; typedef Tanh64 Tanh; typedef Sigmoid64 Sigmoid; typedef Exp64 Exp; };
+
+// Copy for 'linear'. float32: the reference reads each value into a double and stores it back,
+// which quiets a signalling NaN; do the same with integer operations.
+static inline void copyLinear(size_t len, const float* z, float* a) {
+  for (size_t i = 0; i < len; i++) {
+    uint32_t b;
+    memcpy(&b, z + i, 4);
+    if ((b & 0x7f800000u) == 0x7f800000u && (b & 0x007fffffu) != 0) b |= 0x00400000u;
+    memcpy(a + i, &b, 4);
+  }
+}
+static inline void copyLinear(size_t len, const double* z, double* a) {
+  if (z != a) memmove(a, z, len * sizeof(double));
+}
+
+template <typename T>
+static void activate(int f, size_t m, size_t n, const T* z, T* a) {
+  typedef typename Fns<T>::V V;
+  const size_t len = m * n;
+  switch (f) {
+    case GS_TANH: mapv<V>(len, z, a, typename Fns<T>::Tanh()); break;
+    case GS_SIGMOID: mapv<V>(len, z, a, typename Fns<T>::Sigmoid()); break;
+    case GS_RELU:
+      for (size_t i = 0; i < len; i++) { T v = z[i]; a[i] = v > 0 ? v : (T)0; }
+      break;
+    case GS_LINEAR: copyLinear(len, z, a); break;
+    case GS_SOFTMAX:
+      // a = z − rowmax (in the dtype), then exp over the whole block, then per row the sum in
+      // increasing order and the division: the reference's operations, regrouped by pass.
+      for (size_t r = 0; r < m; r++) {
+        const T* zr = z + r * n;
+        T* ar = a + r * n;
+        T mx = zr[0];
+        for (size_t j = 1; j < n; j++) if (zr[j] > mx) mx = zr[j];
+        for (size_t j = 0; j < n; j++) ar[j] = zr[j] - mx;
+      }
+      mapv<V>(len, a, a, typename Fns<T>::Exp());
+      for (size_t r = 0; r < m; r++) {
+        T* ar = a + r * n;
+        T s = 0;
+        for (size_t j = 0; j < n; j++) s = s + ar[j];
+        for (size_t j = 0; j < n; j++) ar[j] = ar[j] / s;
+      }
+      break;
+  }
+}
+
+template <typename T>
+static void activateBackward(int f, size_t m, size_t n, const T* z, const T* a, T* g) {
+  const size_t len = m * n;
+  switch (f) {
+    case GS_TANH:
+      for (size_t i = 0; i < len; i++) { T v = a[i]; g[i] = g[i] * ((T)1 - v * v); }
+      break;
+    case GS_SIGMOID:
+      for (size_t i = 0; i < len; i++) { T v = a[i]; g[i] = g[i] * (v * ((T)1 - v)); }
+      break;
+    case GS_RELU:
+      for (size_t i = 0; i < len; i++) if (!(z[i] > 0)) g[i] = 0;
+      break;
+    case GS_LINEAR: break;
+    case GS_SOFTMAX:
+      for (size_t r = 0; r < m; r++) {
+        const T* ar = a + r * n;
+        T* gr = g + r * n;
+        T dot = 0;
+        for (size_t j = 0; j < n; j++) dot = dot + gr[j] * ar[j];
+        for (size_t j = 0; j < n; j++) gr[j] = ar[j] * (gr[j] - dot);
+      }
+      break;
+  }
+}
+
+template <typename T>
+static void addBias(size_t m, size_t n, T* C, const T* b) {
+  for (size_t i = 0; i < m; i++) {
+    T* c = C + i * n;
+    for (size_t j = 0; j < n; j++) c[j] = c[j] + b[j];
+  }
+}
+
+template <typename T>
+static void colSum(size_t m, size_t n, const T* A, T* out) {
+  for (size_t j = 0; j < n; j++) out[j] = 0;
+  for (size_t i = 0; i < m; i++) {
+    const T* a = A + i * n;
+    for (size_t j = 0; j < n; j++) out[j] = out[j] + a[j];
+  }
+}
+
+// ---- GEMM ------------------------------------------------------------------------------------
+// One micro-kernel on packed panels: Ap holds MR rows × k (for each p, MR values), Bp holds
+// k × NR columns (for each p, NR values), both zero-padded at ragged edges. Each of the MR×NR
+// outputs accumulates its k products from +0 in increasing p: acc = acc + a·b, mul then add.
+
+// Per-thread packing space (worker_threads are OS threads; thread_local keeps them apart).
+struct Scratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+  ~Scratch() { free(p); }
+  void* get(size_t want) {
+    if (want > bytes) {
+      free(p);
+      bytes = (want + 4095) & ~(size_t)4095;
+      p = aligned_alloc(64, bytes);
+      if (p == nullptr) bytes = 0;
+    }
+    return p;
+  }
+};
+static thread_local Scratch scratchA, scratchB;
+
+template <typename T, typename V, int MR, int NV>
+struct Gemm {
+  static constexpr int W = Lanes<V>::W;
+  static constexpr int NR = W * NV;
+
+  // load: continue the sums already in C (a later k block), else start from +0.
+  static void micro(size_t k, const T* __restrict ap, const T* __restrict bp, T* c, size_t ldc, size_t mr, size_t nr, bool load) {
+    V acc[MR][NV];
+    const bool full = mr == (size_t)MR && nr == (size_t)NR;
+    if (!load) {
+      for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) acc[i][v] = splat<V>(0);
+    } else if (full) {
+      for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) acc[i][v] = loadu<V>(c + i * ldc + v * W);
+    } else {
+      T tile[MR * NR] = {};
+      for (size_t i = 0; i < mr; i++) memcpy(tile + i * NR, c + i * ldc, nr * sizeof(T));
+      for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) acc[i][v] = loadu<V>(tile + i * NR + v * W);
+    }
+    for (size_t p = 0; p < k; p++) {
+      V b[NV];
+      for (int v = 0; v < NV; v++) b[v] = *(const V*)(bp + p * NR + v * W);
+      for (int i = 0; i < MR; i++) {
+        const T a = ap[p * MR + i];
+        for (int v = 0; v < NV; v++) acc[i][v] = acc[i][v] + a * b[v];
+      }
+    }
+    if (full) {
+      for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) storeu<V>(c + i * ldc + v * W, acc[i][v]);
+    } else {
+      T tile[MR * NR];
+      for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) storeu<V>(tile + i * NR + v * W, acc[i][v]);
+      for (size_t i = 0; i < mr; i++) memcpy(c + i * ldc, tile + i * NR, nr * sizeof(T));
+    }
+  }
+
+  // a(i, p) = A[i·rsa + p·csa]; packs all of A (m × k) into ceil(m/MR) panels.
+  static void packA(size_t m, size_t k, const T* A, size_t rsa, size_t csa, T* Ap) {
+    for (size_t i0 = 0; i0 < m; i0 += MR) {
+      const size_t mr = m - i0 < (size_t)MR ? m - i0 : MR;
+      T* dst = Ap + i0 * k;
+      if (csa == 1) {
+        for (size_t i = 0; i < (size_t)MR; i++) {
+          if (i < mr) {
+            const T* src = A + (i0 + i) * rsa;
+            for (size_t p = 0; p < k; p++) dst[p * MR + i] = src[p];
+          } else {
+            for (size_t p = 0; p < k; p++) dst[p * MR + i] = 0;
+          }
+        }
+      } else {
+        for (size_t p = 0; p < k; p++) {
+          const T* src = A + p * csa + i0 * rsa;
+          for (size_t i = 0; i < (size_t)MR; i++) dst[p * MR + i] = i < mr ? src[i * rsa] : (T)0;
+        }
+      }
+    }
+  }
+
+  // b(p, j) = B[p·rsb + j·csb]; packs all of B (k × n) into ceil(n/NR) panels.
+  static void packB(size_t n, size_t k, const T* B, size_t rsb, size_t csb, T* Bp) {
+    for (size_t j0 = 0; j0 < n; j0 += NR) {
+      const size_t nr = n - j0 < (size_t)NR ? n - j0 : NR;
+      T* dst = Bp + j0 * k;
+      if (csb == 1) {
+        for (size_t p = 0; p < k; p++) {
+          const T* src = B + p * rsb + j0;
+          size_t j = 0;
+          for (; j < nr; j++) dst[p * NR + j] = src[j];
+          for (; j < (size_t)NR; j++) dst[p * NR + j] = 0;
+        }
+      } else {
+        for (size_t j = 0; j < (size_t)NR; j++) {
+          if (j < nr) {
+            const T* src = B + (j0 + j) * csb;
+            for (size_t p = 0; p < k; p++) dst[p * NR + j] = src[p * rsb];
+          } else {
+            for (size_t p = 0; p < k; p++) dst[p * NR + j] = 0;
+          }
+        }
+      }
+    }
+  }
+
+  // k is cut into blocks of KC so that one B panel (KC × NR) stays in L1 while every A panel
+  // passes by; each output keeps accumulating in increasing k across blocks (via C).
+  static constexpr size_t KC = GS_KC;
+
+  static void run(size_t m, size_t n, size_t k, const T* A, size_t rsa, size_t csa, const T* B, size_t rsb, size_t csb, T* C) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+      for (size_t i = 0; i < m * n; i++) C[i] = 0;
+      return;
+    }
+    const size_t mPad = (m + MR - 1) / MR * MR;
+    const size_t nPad = (n + NR - 1) / NR * NR;
+    const size_t kcMax = k < KC ? k : KC;
+    T* Ap = (T*)scratchA.get(mPad * kcMax * sizeof(T));
+    T* Bp = (T*)scratchB.get(nPad * kcMax * sizeof(T));
+    if (Ap == nullptr || Bp == nullptr) abort();
+    for (size_t p0 = 0; p0 < k; p0 += KC) {
+      const size_t kc = k - p0 < KC ? k - p0 : KC;
+      packA(m, kc, A + p0 * csa, rsa, csa, Ap);
+      packB(n, kc, B + p0 * rsb, rsb, csb, Bp);
+      for (size_t j0 = 0; j0 < n; j0 += NR) {
+        const size_t nr = n - j0 < (size_t)NR ? n - j0 : NR;
+        for (size_t i0 = 0; i0 < m; i0 += MR) {
+          const size_t mr = m - i0 < (size_t)MR ? m - i0 : MR;
+          micro(kc, Ap + i0 * kc, Bp + j0 * kc, C + i0 * n + j0, n, mr, nr, p0 > 0);
+        }
+      }
+    }
+  }
+
+  // C (m, n) = A (m, k) · Bᵀ, B (n, k)
+  static void nt(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) { run(m, n, k, A, k, 1, B, 1, k, C); }
+  // C (m, n) = Aᵀ · B, A (k, m), B (k, n)
+  static void tn(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) { run(m, n, k, A, 1, m, B, n, 1, C); }
+  // C (m, n) = A (m, k) · B (k, n)
+  static void nn(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) { run(m, n, k, A, k, 1, B, n, 1, C); }
+};
+
+typedef Gemm<float, VF, GS_MR32, GS_NV32> Gemm32;
+typedef Gemm<double, VD, GS_MR64, GS_NV64> Gemm64;
+
+static const GsKernelTable TABLE = {
+  GS_TABLE_NAME,
+  { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float> },
+  { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double> },
+};
+
+}  // namespace
+
+extern "C" const GsKernelTable* GS_TABLE_FN(void) { return &TABLE; }

@@ -1,0 +1,145 @@
+/**
+ * bench-kernels.ts — speed of every kernel implementation on the benchmark workload's shapes.
+ *
+ * Prints (1) GEMM GFLOP/s per KernelSet for the float32 shapes of one training step of
+ * MLP 784-256-128-10 at batch 128, and (2) full-step samples/s per KernelSet on one thread
+ * (Mlp forward + backward + SGD lr 0.05 on the batch mean, random data of Fashion-MNIST's
+ * shape), side by side with PyTorch on one thread (scripts/bench_torch.py, run with
+ * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset) when a python3 with torch is found.
+ * Usage: node dist/scripts/bench-kernels.js [seconds per measurement, default 1.5]
+ * Timings are printed, never asserted.
+ */
+
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { alloc, type Float } from '../src/tensor/dtype';
+import { referenceKernels, type KernelSet } from '../src/tensor/kernels';
+import { Rng } from '../src/tensor/rng';
+import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
+import { Mlp } from '../src/model/mlp';
+import type { ModelSpec } from '../src/model/spec';
+
+const SECONDS = Number(process.argv[2] ?? 1.5);
+const BATCH = 128;
+const LR = 0.05;
+
+const SHAPES: [keyof Pick<KernelSet, 'gemmNT' | 'gemmTN' | 'gemmNN'>, number, number, number][] = [
+  ['gemmNT', 128, 256, 784], ['gemmNT', 128, 128, 256], ['gemmNT', 128, 10, 128],
+  ['gemmTN', 256, 784, 128], ['gemmTN', 128, 256, 128], ['gemmTN', 10, 128, 128],
+  ['gemmNN', 128, 784, 256], ['gemmNN', 128, 256, 128],
+];
+
+function kernelSets(): KernelSet[] {
+  return [...nativeIsas().map((isa) => nativeKernels(isa, 'float32')), referenceKernels('float32')];
+}
+
+/** Runs fn repeatedly for about `seconds` (at least twice); returns calls per second. */
+function rate(fn: () => void, seconds: number): number {
+  fn();
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  let dt = 0;
+  do {
+    fn();
+    n++;
+    dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  } while (dt < seconds || n < 2);
+  return n / dt;
+}
+
+function randomFill(a: Float, rng: Rng, lo: number, hi: number): void {
+  for (let i = 0; i < a.length; i++) a[i] = rng.uniform(lo, hi);
+}
+
+function gemmTable(sets: KernelSet[]): void {
+  const rng = new Rng(1);
+  const rows: string[][] = [];
+  for (const [g, m, n, k] of SHAPES) {
+    const A = alloc('float32', m * k);
+    const B = alloc('float32', n * k);
+    const C = alloc('float32', m * n);
+    randomFill(A, rng, -1, 1);
+    randomFill(B, rng, -1, 1);
+    const row = [`${g} (${m}, ${n}, ${k})`];
+    for (const ks of sets) {
+      const perS = rate(() => ks[g](m, n, k, A, B, C), ks.id === 'ref-ts' ? Math.min(SECONDS, 0.5) : SECONDS);
+      row.push(((2 * m * n * k * perS) / 1e9).toFixed(1));
+    }
+    rows.push(row);
+  }
+  printTable(['GEMM float32, GFLOP/s', ...sets.map((s) => s.id)], rows);
+}
+
+/** Samples/s of forward + backward + SGD on one thread. */
+function stepRate(ks: KernelSet): number {
+  const spec: ModelSpec = {
+    inputs: 784,
+    layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'tanh' }, { units: 10, activation: 'softmax' }],
+    loss: 'cross-entropy', dtype: 'float32',
+  };
+  const mlp = new Mlp(spec, ks, BATCH);
+  const rng = new Rng(2);
+  const params = alloc('float32', mlp.layout.size);
+  randomFill(params, rng, -0.05, 0.05);
+  const grads = alloc('float32', mlp.layout.size);
+  const data = alloc('float32', 16 * BATCH * 784); // 16 random batches, cycled
+  for (let i = 0; i < data.length; i++) data[i] = rng.nextFloat();
+  const labels = Array.from({ length: 16 * BATCH }, () => rng.nextInt(10));
+  const x = mlp.input();
+  const y = mlp.target();
+  const scale = Math.fround(LR / BATCH); // mean over the batch
+  let b = 0;
+  const step = (): void => {
+    x.set(data.subarray(b * BATCH * 784, (b + 1) * BATCH * 784));
+    y.fill(0);
+    for (let r = 0; r < BATCH; r++) y[r * 10 + labels[b * BATCH + r]!] = 1;
+    b = (b + 1) % 16;
+    mlp.forward(params, BATCH);
+    mlp.backward(params, BATCH, grads);
+    for (let i = 0; i < params.length; i++) params[i] -= scale * grads[i]!;
+  };
+  return rate(step, ks.id === 'ref-ts' ? Math.min(SECONDS, 1) : SECONDS * 2) * BATCH;
+}
+
+/** PyTorch's samples/s on one thread, or why it was not measured. */
+function torchRate(): { rate: number; version: string } | string {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const script = path.join(__dirname, '..', '..', 'scripts', 'bench_torch.py');
+  for (const py of ['python3', '/usr/bin/python3']) {
+    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env }).status !== 0) continue;
+    const r = spawnSync(py, [script, String(Math.max(3, SECONDS * 2))], { encoding: 'utf8', env });
+    if (r.status !== 0) return `bench_torch.py failed: ${(r.stderr || '').trim().split('\n').pop()}`;
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { samples_per_s: number; torch: string };
+    return { rate: out.samples_per_s, version: out.torch };
+  }
+  return 'no python3 with torch (apt-get install python3-torch libopenblas0-pthread)';
+}
+
+function printTable(head: string[], rows: string[][]): void {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
+  console.log(line(head));
+  console.log(w.map((n) => '-'.repeat(n)).join('  '));
+  for (const r of rows) console.log(line(r));
+  console.log('');
+}
+
+function main(): void {
+  const sets = kernelSets();
+  console.log(`kernels: ${sets.map((s) => s.id).join(', ')}; 1 thread; ${SECONDS}s per measurement\n`);
+  gemmTable(sets);
+  const torch = torchRate();
+  const rows: string[][] = [];
+  const torchSps = typeof torch === 'string' ? null : torch.rate;
+  for (const ks of sets) {
+    const sps = stepRate(ks);
+    rows.push([ks.id, sps.toFixed(0), torchSps === null ? '-' : (sps / torchSps).toFixed(2)]);
+  }
+  if (typeof torch === 'string') rows.push(['pytorch', torch, '-']);
+  else rows.push([`pytorch ${torch.version} (1 thread, OPENBLAS_CORETYPE/L2_SIZE unset)`, torch.rate.toFixed(0), '1.00']);
+  printTable(['MLP 784-256-128-10 step, batch 128, float32', 'samples/s', 'x PyTorch'], rows);
+}
+
+main();

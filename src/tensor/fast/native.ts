@@ -1,0 +1,102 @@
+/**
+ * native.ts — KernelSets backed by the native addon (native/, built at install into
+ * build/Release/gradsync_kernels.node): one per instruction set the CPU can run.
+ *
+ * The addon works on the typed arrays' memory in place (any byteOffset, plain or
+ * SharedArrayBuffer), checks every length, and follows THE KERNEL SPEC bit for bit. It is
+ * context-aware N-API, so each worker thread loads it for itself. The scalar exp/log stay in
+ * TypeScript (spec-math): one call into native code would cost more than the function.
+ * Not here: choosing among implementations (select.ts).
+ */
+
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import type { DType, Float } from '../dtype';
+import { ACTIVATIONS, type Activation, type KernelSet } from '../kernels';
+import { exp32, exp64, log32, log64 } from '../spec-math';
+import { packageRoot } from './package-root';
+
+/** Instruction-set builds of the addon, best first. */
+export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
+
+interface NativeOps {
+  gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
+  gemmTN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
+  gemmNN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
+  addBias(m: number, n: number, C: Float, b: Float): void;
+  colSum(m: number, n: number, A: Float, out: Float): void;
+  activate(f: number, m: number, n: number, z: Float, a: Float): void;
+  activateBackward(f: number, m: number, n: number, z: Float, a: Float, g: Float): void;
+}
+
+interface Addon {
+  isas(): NativeIsa[];
+  kernels(isa: NativeIsa, dtype: DType): NativeOps;
+}
+
+let addon: Addon | null = null;
+let loadError: string | null = null;
+
+/** Loads the addon once per thread; on failure remembers a one-line reason. */
+function load(): Addon | null {
+  if (addon !== null || loadError !== null) return addon;
+  const root = packageRoot();
+  if (root === null) {
+    loadError = 'cannot find the gradsync package folder';
+    return null;
+  }
+  const file = path.join(root, 'build', 'Release', 'gradsync_kernels.node');
+  try {
+    addon = createRequire(__filename)(file) as Addon;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    loadError = err.code === 'MODULE_NOT_FOUND'
+      ? `native addon not built (${path.relative(root, file)} missing; run \`node scripts/build-native.js\`)`
+      : `native addon failed to load: ${String(err.message).split('\n')[0]}`;
+  }
+  return addon;
+}
+
+/** The instruction sets this CPU can run with the built addon (best first); [] when not built. */
+export function nativeIsas(): NativeIsa[] {
+  return load()?.isas() ?? [];
+}
+
+/** Why the native addon is unavailable, or null when it loaded. */
+export function nativeLoadError(): string | null {
+  load();
+  return loadError;
+}
+
+const cache = new Map<string, KernelSet>();
+
+/** The native KernelSet for one instruction set and dtype (throws when it cannot run here). */
+export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
+  const key = `${isa}/${dtype}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const a = load();
+  if (a === null) throw new Error(loadError ?? 'native addon unavailable');
+  const ops = a.kernels(isa, dtype);
+  const code = new Map<Activation, number>(ACTIVATIONS.map((f, i) => [f, i]));
+  const act = (f: Activation): number => {
+    const c = code.get(f);
+    if (c === undefined) throw new RangeError(`unknown activation ${String(f)}`);
+    return c;
+  };
+  const ks: KernelSet = {
+    id: `native-${isa}`,
+    dtype,
+    gemmNT: ops.gemmNT,
+    gemmTN: ops.gemmTN,
+    gemmNN: ops.gemmNN,
+    addBias: ops.addBias,
+    colSum: ops.colSum,
+    activate: (f, m, n, z, out) => ops.activate(act(f), m, n, z, out),
+    activateBackward: (f, m, n, z, out, g) => ops.activateBackward(act(f), m, n, z, out, g),
+    exp: dtype === 'float64' ? exp64 : exp32,
+    log: dtype === 'float64' ? log64 : log32,
+  };
+  cache.set(key, ks);
+  return ks;
+}

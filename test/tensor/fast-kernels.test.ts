@@ -1,0 +1,381 @@
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { alloc, type DType, type Float } from '../../src/tensor/dtype';
+import { ACTIVATIONS, KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from '../../src/tensor/kernels';
+import { Rng } from '../../src/tensor/rng';
+import { nativeIsas, nativeKernels, nativeLoadError } from '../../src/tensor/fast/native';
+import { kernelInfo, selectKernels } from '../../src/tensor/select';
+import { Mlp } from '../../src/model/mlp';
+import type { ModelSpec } from '../../src/model/spec';
+
+const DTYPES: DType[] = ['float32', 'float64'];
+
+/** Every fast KernelSet this machine can run, per dtype. */
+function fastSets(dtype: DType): KernelSet[] {
+  return nativeIsas().map((isa) => nativeKernels(isa, dtype));
+}
+
+// ---- data --------------------------------------------------------------------------------
+
+const F32_MIN_NORMAL = 1.1754943508222875e-38;
+const F64_MIN_NORMAL = 2.2250738585072014e-308;
+
+/** Values at the edges of the spec's functions: signed zeros, subnormals, infinities, NaN, thresholds. */
+function specials(dtype: DType): number[] {
+  const f = dtype === 'float32' ? Math.fround : (x: number) => x;
+  const common = [0, -0, Infinity, -Infinity, NaN, 1, -1, 0.5, -0.5, 0.25, 2, -2, 1e-8, -1e-8, 10, -10, 30, -30, 100, -100];
+  const edge32 = [
+    1.4e-45, -1.4e-45, 1e-40, -1e-40, F32_MIN_NORMAL, -F32_MIN_NORMAL, 3.4e38, -3.4e38, 1e38, -1e38,
+    88.72283, 88.7228, 88.5, 88.376, 88.3762626647949, -87.33, -87.34, -100, -103.97208, -103.9721, -104, -150,
+    9.1, Math.fround(9.1), 9.0999994, -9.1, 4.55, 4.5500002, 0.49999997, 0.50000006, -0.49999997, 0.2499999, 44.36, -44.36,
+  ];
+  const edge64 = [
+    5e-324, -5e-324, 1e-310, -1e-310, F64_MIN_NORMAL, -F64_MIN_NORMAL, 1.7e308, -1.7e308, 1e300, -1e300,
+    709.782712893384, 709.78, 709.5, 709.437, 709.4, -708.4, -708.39, -740, -745.1332191019412, -745.14, -746,
+    19.1, 19.099999999999998, -19.1, 9.55, 0.49999999999999994, -0.49999999999999994, 354.89, -354.89, 372.5, -372.5,
+  ];
+  return [...common, ...(dtype === 'float32' ? edge32 : edge64)].map(f);
+}
+
+/** n values from several scales, with a `special` fraction drawn from specials(). */
+function data(dtype: DType, n: number, rng: Rng, special = 0): Float {
+  const sp = specials(dtype);
+  const a = alloc(dtype, n);
+  for (let i = 0; i < n; i++) {
+    const u = rng.nextFloat();
+    if (u < special) a[i] = sp[rng.nextInt(sp.length)]!;
+    else if (u < 0.5) a[i] = rng.uniform(-2, 2);
+    else if (u < 0.7) a[i] = rng.uniform(-20, 20);
+    else if (u < 0.85) a[i] = rng.uniform(-120, 120);
+    else if (u < 0.95) a[i] = rng.uniform(-800, 800);
+    else a[i] = (rng.nextFloat() < 0.5 ? -1 : 1) * Math.pow(10, rng.uniform(-46, 39));
+  }
+  return a;
+}
+
+type Storage = 'plain' | 'view' | 'shared view';
+const STORAGES: Storage[] = ['plain', 'view', 'shared view'];
+const GUARD = 5; // elements before and after a view, checked to stay untouched
+
+/** A copy of `src` in the given storage: its own buffer, or a view at an odd offset into a larger one. */
+function place(src: Float, storage: Storage): Float {
+  if (storage === 'plain') return src.slice();
+  const dtype: DType = src instanceof Float64Array ? 'float64' : 'float32';
+  const whole = alloc(dtype, src.length + 2 * GUARD + 3, storage === 'shared view');
+  whole.fill(-7.25);
+  const v = whole.subarray(GUARD + 3, GUARD + 3 + src.length);
+  v.set(src);
+  return v;
+}
+
+function bytes(a: Float): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * Bit comparison: byte by byte, so −0/+0, subnormals and every finite bit count; names the first
+ * difference. One exception: where both are NaN, the NaN's sign and payload are not compared.
+ * IEEE 754 does not say which operand's NaN an operation passes on, and V8 itself does not keep
+ * one rule (its JIT may swap the operands of a commutative +/×), so the reference's own NaN bits
+ * are not reproducible; NaN-ness is.
+ */
+function assertSameBits(actual: Float, expected: Float, label: string): void {
+  assert.equal(actual.length, expected.length, `${label}: length`);
+  const x = bytes(actual);
+  const y = bytes(expected);
+  const w = actual.BYTES_PER_ELEMENT;
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] !== y[i]) {
+      const e = Math.floor(i / w);
+      if (Number.isNaN(actual[e]) && Number.isNaN(expected[e])) {
+        i = (e + 1) * w - 1;
+        continue;
+      }
+      assert.fail(`${label}: element ${e} differs: got ${String(actual[e])}, expected ${String(expected[e])} (bits ${hex(actual, e)} vs ${hex(expected, e)})`);
+    }
+  }
+}
+
+function hex(a: Float, e: number): string {
+  return Array.from(bytes(a).subarray(e * a.BYTES_PER_ELEMENT, (e + 1) * a.BYTES_PER_ELEMENT)).reverse()
+    .map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A view's guard elements (around it in its buffer) still hold the fill value. */
+function assertGuards(v: Float, label: string): void {
+  if (v.byteOffset === 0) return;
+  const dtype: DType = v instanceof Float64Array ? 'float64' : 'float32';
+  const w = v.BYTES_PER_ELEMENT;
+  const before = dtype === 'float64' ? new Float64Array(v.buffer, v.byteOffset - GUARD * w, GUARD) : new Float32Array(v.buffer, v.byteOffset - GUARD * w, GUARD);
+  const after = dtype === 'float64' ? new Float64Array(v.buffer, v.byteOffset + v.byteLength, GUARD) : new Float32Array(v.buffer, v.byteOffset + v.byteLength, GUARD);
+  for (const g of [...before, ...after]) assert.equal(g, -7.25, `${label}: wrote outside its view`);
+}
+
+// ---- shapes ------------------------------------------------------------------------------
+
+const WORKLOAD = {
+  gemmNT: [[128, 256, 784], [128, 128, 256], [128, 10, 128]],
+  gemmTN: [[256, 784, 128], [128, 256, 128], [10, 128, 128]],
+  gemmNN: [[128, 784, 256]],
+} as const;
+/** Tiny, ragged (not multiples of any tile), primes, k spanning several k blocks, k = 0. */
+const SHAPES: number[][] = [
+  [1, 1, 1], [1, 1, 0], [3, 5, 0], [0, 4, 3], [4, 0, 3], [2, 3, 1], [1, 17, 2], [17, 1, 3], [7, 13, 17], [8, 32, 5], [9, 33, 31],
+  [6, 16, 8], [12, 48, 64], [17, 31, 129], [31, 37, 41], [13, 100, 3], [5, 67, 300], [1, 257, 260], [23, 29, 397],
+];
+const GEMMS = ['gemmNT', 'gemmTN', 'gemmNN'] as const;
+
+function hasFast(): boolean {
+  return nativeIsas().length > 0;
+}
+
+describe('fast kernels (bit for bit against the reference)', function () {
+  this.timeout(120000);
+
+  it('the native addon is built and runs on this machine (skipped when it cannot be)', function () {
+    if (!hasFast()) this.skip();
+    assert.ok(nativeIsas().includes('scalar'));
+    assert.equal(nativeLoadError(), null);
+  });
+
+  for (const dtype of DTYPES) {
+    describe(dtype, () => {
+      const ref = referenceKernels(dtype);
+
+      for (const g of GEMMS) {
+        it(`${g} matches on tiny, ragged, prime and k = 0 shapes, in every storage`, function () {
+          if (!hasFast()) this.skip();
+          const rng = new Rng(11);
+          for (const [m, n, k] of SHAPES) {
+            for (const special of [0, 0.02]) {
+              const A = data(dtype, m! * k!, rng, special);
+              const B = data(dtype, n! * k!, rng, special);
+              const want = alloc(dtype, m! * n!);
+              ref[g](m!, n!, k!, A, B, want);
+              for (const ks of fastSets(dtype)) {
+                for (const st of STORAGES) {
+                  const C = place(data(dtype, m! * n!, rng, 0.1), st); // stale contents must not leak in
+                  ks[g](m!, n!, k!, place(A, st), place(B, st), C);
+                  const label = `${ks.id} ${g} (${m}, ${n}, ${k}) special=${special} ${st}`;
+                  assertSameBits(C, want, label);
+                  assertGuards(C, label);
+                }
+              }
+            }
+          }
+        });
+
+        it(`${g} matches on the workload's shapes`, function () {
+          if (!hasFast()) this.skip();
+          const rng = new Rng(12);
+          for (const [m, n, k] of WORKLOAD[g]) {
+            const A = data(dtype, m * k, rng);
+            const B = data(dtype, n * k, rng);
+            for (let i = 0; i < A.length; i++) A[i] = A[i]! / 64; // mostly finite sums, like real activations
+            const want = alloc(dtype, m * n);
+            ref[g](m, n, k, A, B, want);
+            for (const ks of fastSets(dtype)) {
+              const C = place(alloc(dtype, m * n), 'shared view');
+              ks[g](m, n, k, A, place(B, 'view'), C);
+              assertSameBits(C, want, `${ks.id} ${g} (${m}, ${n}, ${k})`);
+            }
+          }
+        });
+      }
+
+      it('addBias and colSum match, in every storage', function () {
+        if (!hasFast()) this.skip();
+        const rng = new Rng(13);
+        for (const [m, n] of [[1, 1], [0, 3], [3, 0], [5, 7], [128, 256], [128, 10], [33, 129], [1000, 3]]) {
+          const C0 = data(dtype, m! * n!, rng, 0.05);
+          const b = data(dtype, n!, rng, 0.05);
+          const wantC = C0.slice();
+          ref.addBias(m!, n!, wantC, b);
+          const wantS = alloc(dtype, n!);
+          ref.colSum(m!, n!, C0, wantS);
+          for (const ks of fastSets(dtype)) {
+            for (const st of STORAGES) {
+              const C = place(C0, st);
+              ks.addBias(m!, n!, C, place(b, st));
+              assertSameBits(C, wantC, `${ks.id} addBias (${m}, ${n}) ${st}`);
+              assertGuards(C, 'addBias');
+              const s = place(data(dtype, n!, rng), st);
+              ks.colSum(m!, n!, place(C0, st), s);
+              assertSameBits(s, wantS, `${ks.id} colSum (${m}, ${n}) ${st}`);
+              assertGuards(s, 'colSum');
+            }
+          }
+        }
+      });
+
+      for (const f of ACTIVATIONS) {
+        it(`activate('${f}') and activateBackward('${f}') match on special values and dense grids`, function () {
+          if (!hasFast()) this.skip();
+          const rng = new Rng(14 + ACTIVATIONS.indexOf(f));
+          const sp = specials(dtype);
+          const shapes = [[1, 1], [1, sp.length], [sp.length, 1], [3, 7], [37, 13], [128, 10], [128, 256], [7, 1001]];
+          for (const [m, n] of shapes) {
+            const len = m! * n!;
+            const z = data(dtype, len, rng, 0.1);
+            if (len === sp.length) z.set(sp);
+            const wantA = alloc(dtype, len);
+            ref.activate(f, m!, n!, z, wantA);
+            // backward on the true a, and on arbitrary a (the kernels must not assume a = f(z))
+            const aIn = [wantA, data(dtype, len, rng, 0.1)];
+            const g0 = data(dtype, len, rng, 0.05);
+            for (const ks of fastSets(dtype)) {
+              for (const st of STORAGES) {
+                const a = place(alloc(dtype, len), st);
+                ks.activate(f, m!, n!, place(z, st), a);
+                assertSameBits(a, wantA, `${ks.id} activate ${f} (${m}, ${n}) ${st}`);
+                assertGuards(a, 'activate');
+                for (const av of aIn) {
+                  const wantG = g0.slice();
+                  ref.activateBackward(f, m!, n!, z, av, wantG);
+                  const g = place(g0, st);
+                  ks.activateBackward(f, m!, n!, place(z, st), place(av, st), g);
+                  assertSameBits(g, wantG, `${ks.id} activateBackward ${f} (${m}, ${n}) ${st}`);
+                  assertGuards(g, 'activateBackward');
+                }
+              }
+            }
+          }
+        });
+      }
+
+      it('tanh, sigmoid and softmax (exp) match on a dense sweep of every binade', function () {
+        if (!hasFast()) this.skip();
+        // every power of two from the smallest subnormal to the largest finite, 64 points each, both signs
+        const lo = dtype === 'float32' ? -149 : -1074;
+        const hi = dtype === 'float32' ? 127 : 1023;
+        const vals: number[] = [];
+        const rng = new Rng(21);
+        for (let e = lo; e <= hi; e++) {
+          for (let i = 0; i < 64; i++) {
+            const v = Math.pow(2, e) * (1 + rng.nextFloat());
+            vals.push(v, -v);
+          }
+        }
+        // and a fine uniform grid over the range where the branches of spec-math switch
+        for (let i = 0; i < 200000; i++) vals.push(rng.uniform(-50, 50));
+        const z = alloc(dtype, vals.length);
+        z.set(vals);
+        for (const f of ['tanh', 'sigmoid', 'softmax'] as const) {
+          const n = f === 'softmax' ? 8 : 1000;
+          const m = Math.floor(z.length / n);
+          const want = alloc(dtype, m * n);
+          ref.activate(f, m, n, z, want);
+          for (const ks of fastSets(dtype)) {
+            const a = alloc(dtype, m * n);
+            ks.activate(f, m, n, z, a);
+            assertSameBits(a, want, `${ks.id} ${f} sweep`);
+          }
+        }
+      });
+
+      it('a full forward and backward of the workload MLP gives the same loss and gradient bits', function () {
+        if (!hasFast()) this.skip();
+        const spec: ModelSpec = {
+          inputs: 784, layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }],
+          loss: 'cross-entropy', dtype,
+        };
+        const rows = 37;
+        const run = (ks: KernelSet): { loss: number; grads: Float } => {
+          const mlp = new Mlp(spec, ks, rows);
+          const rng = new Rng(31);
+          const params = alloc(dtype, mlp.layout.size);
+          for (let i = 0; i < params.length; i++) params[i] = rng.uniform(-0.1, 0.1);
+          const x = mlp.input();
+          for (let i = 0; i < rows * 784; i++) x[i] = rng.nextFloat();
+          const y = mlp.target();
+          for (let r = 0; r < rows; r++) y[r * 10 + rng.nextInt(10)] = 1;
+          mlp.forward(params, rows);
+          const grads = alloc(dtype, mlp.layout.size);
+          const loss = mlp.backward(params, rows, grads);
+          return { loss, grads };
+        };
+        const want = run(ref);
+        for (const ks of fastSets(dtype)) {
+          const got = run(ks);
+          assert.ok(Object.is(got.loss, want.loss), `${ks.id} loss ${got.loss} vs ${want.loss}`);
+          assertSameBits(got.grads, want.grads, `${ks.id} gradients`);
+        }
+      });
+
+      it('rejects arrays of the wrong dtype or too short, instead of touching memory', function () {
+        if (!hasFast()) this.skip();
+        const other = alloc(dtype === 'float32' ? 'float64' : 'float32', 16);
+        for (const ks of fastSets(dtype)) {
+          const a = alloc(dtype, 16);
+          assert.throws(() => ks.gemmNT(4, 4, 4, a, a, alloc(dtype, 15)), { name: 'RangeError', message: /C has 15 elements, needs 16/ });
+          assert.throws(() => ks.gemmTN(4, 4, 4, a, other as Float, alloc(dtype, 16)), { name: 'RangeError', message: /B must be a Float/ });
+          assert.throws(() => ks.gemmNN(-1, 4, 4, a, a, a), { name: 'RangeError', message: /m must be an integer/ });
+          assert.throws(() => ks.addBias(4, 5, a, a), { name: 'RangeError', message: /C has 16 elements, needs 20/ });
+          assert.throws(() => ks.activate('tanh', 4, 4, a, alloc(dtype, 3)), { name: 'RangeError', message: /a has 3 elements/ });
+        }
+      });
+    });
+  }
+});
+
+describe('selectKernels and kernelInfo', () => {
+  it("'auto' picks the best native instruction set when the addon is built, else the reference with a note", () => {
+    for (const dtype of DTYPES) {
+      const { kernels, fallbackNote } = selectKernels(dtype);
+      assert.equal(kernels.dtype, dtype);
+      if (hasFast()) {
+        assert.equal(kernels.id, `native-${nativeIsas()[0]!}`);
+        assert.equal(fallbackNote, null);
+      } else {
+        assert.equal(kernels.id, 'ref-ts');
+        assert.match(fallbackNote ?? '', /native kernels unavailable: .*; using ref-ts/);
+      }
+    }
+  });
+
+  it("falls back with a one-line note when 'wasm' is asked for (not part of this build)", () => {
+    const { kernels, fallbackNote } = selectKernels('float32', 'wasm');
+    assert.equal(kernels.id, 'ref-ts');
+    assert.match(fallbackNote!, /^WebAssembly SIMD kernels are not part of this build; using ref-ts$/);
+  });
+
+  it("'ref' returns the reference without a note, and an unknown preference is a RangeError naming the field", () => {
+    assert.deepEqual(selectKernels('float64', 'ref'), { kernels: referenceKernels('float64'), fallbackNote: null });
+    assert.throws(() => selectKernels('float32', 'gpu' as 'auto'), { name: 'RangeError', message: /kernels must be one of auto, native, wasm, ref; got gpu/ });
+  });
+
+  it('kernelInfo names the active implementation among the available ones, with the spec version', () => {
+    const info = kernelInfo();
+    assert.ok(info.available.includes(info.active));
+    assert.ok(info.available.includes('ref-ts'));
+    assert.equal(info.specVersion, KERNEL_SPEC_VERSION);
+  });
+
+  it('a KernelSet works inside a worker_thread and gives the same bits', async function () {
+    this.timeout(30000);
+    const [m, n, k] = [33, 70, 129];
+    const rng = new Rng(41);
+    const A = place(data('float32', m * k, rng), 'shared view');
+    const B = place(data('float32', n * k, rng), 'shared view');
+    const C = place(alloc('float32', m * n), 'shared view');
+    const selectJs = path.join(__dirname, '..', '..', 'src', 'tensor', 'select.js');
+    const code = `
+      const { parentPort, workerData: w } = require('node:worker_threads');
+      const { selectKernels } = require(w.selectJs);
+      const { kernels } = selectKernels('float32', 'native');
+      const view = (x) => new Float32Array(x.buffer, x.byteOffset, x.length);
+      kernels.gemmNT(w.m, w.n, w.k, view(w.A), view(w.B), view(w.C));
+      parentPort.postMessage(kernels.id);`;
+    const shared = (x: Float) => ({ buffer: x.buffer, byteOffset: x.byteOffset, length: x.length });
+    const id = await new Promise<string>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { selectJs, m, n, k, A: shared(A), B: shared(B), C: shared(C) } });
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    assert.equal(id, selectKernels('float32', 'native').kernels.id);
+    const want = alloc('float32', m * n);
+    referenceKernels('float32').gemmNT(m, n, k, A, B, want);
+    assertSameBits(C, want, `${id} gemmNT in a worker`);
+  });
+});
