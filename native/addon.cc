@@ -2,7 +2,8 @@
 //
 // Exports:
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
-//   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward }
+//   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
+//                                        addInto, firstNonFinite, sgdUpdate, reduceGrad }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -171,6 +172,75 @@ static napi_value colSum(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+static double num(Args& a, size_t i, const char* name) {
+  double v = 0;
+  if (a.failed) return 0;
+  if (napi_get_value_double(a.env, a.argv[i], &v) != napi_ok || !(v - v == 0)) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a finite number", name);
+    a.fail("ERR_GS_NATIVE_NUMBER", msg);
+  }
+  return v;
+}
+
+template <typename T>
+static napi_value addInto(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 3, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t n = a.dim(0, "n");
+  T* x = (T*)a.array(1, TA<T>::type, n, "a");
+  const T* y = (const T*)a.array(2, TA<T>::type, n, "b");
+  if (a.failed) return nullptr;
+  ops->add_into(n, x, y);
+  return nullptr;
+}
+
+template <typename T>
+static napi_value firstNonFinite(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 2, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t n = a.dim(0, "n");
+  const T* x = (const T*)a.array(1, TA<T>::type, n, "a");
+  if (a.failed) return nullptr;
+  napi_value r;
+  napi_create_double(env, (double)ops->first_nonfinite(n, x), &r);
+  return r;
+}
+
+template <typename T>
+static napi_value sgdUpdate(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 5, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t n = a.dim(0, "n");
+  const double lr = num(a, 1, "lr");
+  const T* g = (const T*)a.array(2, TA<T>::type, n, "g");
+  T* p = (T*)a.array(3, TA<T>::type, n, "p");
+  T* u = (T*)a.array(4, TA<T>::type, n, "u");
+  if (a.failed) return nullptr;
+  ops->sgd_update(n, lr, g, p, u);
+  return nullptr;
+}
+
+template <typename T>
+static napi_value reduceGrad(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 6, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t n = a.dim(0, "n");
+  T* g = (T*)a.array(1, TA<T>::type, n, "g");
+  const T* p = (const T*)a.array(2, TA<T>::type, n, "p");
+  const double divisor = num(a, 3, "divisor");
+  const double lambda = num(a, 4, "lambda");
+  double* out = (double*)a.array(5, napi_float64_array, 2, "out");
+  if (!a.failed && !(divisor >= 1 && divisor <= 16777216.0 && divisor == (double)(int64_t)divisor)) a.fail("ERR_GS_NATIVE_NUMBER", "divisor must be an integer in [1, 2^24]");
+  if (a.failed) return nullptr;
+  ops->reduce_grad(n, g, p, divisor, lambda, out);
+  return nullptr;
+}
+
 static int actCode(Args& a, size_t i) {
   if (a.failed) return -1;
   int32_t f = -1;
@@ -228,6 +298,10 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "colSum", colSum<T>, ops);
   setFn(env, obj, "activate", activate<T>, ops);
   setFn(env, obj, "activateBackward", activateBackward<T>, ops);
+  setFn(env, obj, "addInto", addInto<T>, ops);
+  setFn(env, obj, "firstNonFinite", firstNonFinite<T>, ops);
+  setFn(env, obj, "sgdUpdate", sgdUpdate<T>, ops);
+  setFn(env, obj, "reduceGrad", reduceGrad<T>, ops);
   return obj;
 }
 

@@ -17,6 +17,10 @@ struct GsOps {
   void (*col_sum)(size_t m, size_t n, const T* A, T* out);
   void (*activate)(int f, size_t m, size_t n, const T* z, T* a);
   void (*activate_backward)(int f, size_t m, size_t n, const T* z, const T* a, T* g);
+  void (*add_into)(size_t n, T* a, const T* b);
+  long (*first_nonfinite)(size_t n, const T* a);
+  void (*sgd_update)(size_t n, double lr, const T* g, T* p, T* u);
+  void (*reduce_grad)(size_t n, T* g, const T* p, double divisor, double lambda, double* out);
 };
 
 struct GsKernelTable {

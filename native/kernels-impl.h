@@ -331,6 +331,90 @@ static void colSum(size_t m, size_t n, const T* A, T* out) {
   }
 }
 
+// ---- vector passes over whole buffers (spec rules 7–9 in src/tensor/kernels.ts) --------------
+
+template <typename T>
+static void addInto(size_t n, T* a, const T* b) {
+  for (size_t i = 0; i < n; i++) a[i] = a[i] + b[i];
+}
+
+// x − x is 0 for a finite x, NaN for NaN and ±Inf (no -ffast-math: the compiler keeps it).
+template <typename T>
+static long firstNonFinite(size_t n, const T* a) {
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    int bad = 0;
+    for (size_t j = 0; j < 64; j++) { const T v = a[i + j]; bad |= !(v - v == 0); }
+    if (bad) break;
+  }
+  for (; i < n; i++) { const T v = a[i]; if (!(v - v == 0)) return (long)i; }
+  return -1;
+}
+
+// u = lr·g computed in double and rounded to T once; p = p − u in T.
+template <typename T>
+static void sgdUpdate(size_t n, double lr, const T* g, T* p, T* u) {
+  for (size_t i = 0; i < n; i++) {
+    const T ui = (T)(lr * (double)g[i]);
+    u[i] = ui;
+    p[i] = p[i] - ui;
+  }
+}
+
+// The 8-lane strided float64 sum of the spec: lane i mod 8, lanes combined pairwise.
+static inline double lanes8(const double* s) {
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+// g ← g/divisor + λ·p (double intermediates, one rounding to T); out = {Σg², Σp²} in 8 lanes.
+// For float, g/divisor in float equals the double quotient rounded to float (double rounding
+// is harmless for ÷ of float operands; divisor is an integer ≤ 2^24).
+template <typename T>
+static void reduceGrad(size_t n, T* g, const T* p, double divisor, double lambda, double* out) {
+  double sg[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const T d = (T)divisor;
+  size_t i = 0;
+  if (lambda == 0) {
+    for (; i + 8 <= n; i += 8) {
+      for (size_t j = 0; j < 8; j++) {
+        const T s = divisor == 1 ? g[i + j] : (T)(g[i + j] / d);
+        g[i + j] = s;
+        const double sd = (double)s, t = (double)p[i + j];
+        sg[j] = sg[j] + sd * sd;
+        sp[j] = sp[j] + t * t;
+      }
+    }
+  } else {
+    for (; i + 8 <= n; i += 8) {
+      for (size_t j = 0; j < 8; j++) {
+        double v = (double)g[i + j];
+        if (divisor != 1) v = v / divisor;
+        const double t = (double)p[i + j];
+        const double decay = lambda * t;
+        v = v + decay;
+        const T s = (T)v;
+        g[i + j] = s;
+        const double sd = (double)s;
+        sg[j] = sg[j] + sd * sd;
+        sp[j] = sp[j] + t * t;
+      }
+    }
+  }
+  for (; i < n; i++) {
+    double v = (double)g[i];
+    if (divisor != 1) v = v / divisor;
+    const double t = (double)p[i];
+    if (lambda != 0) { const double decay = lambda * t; v = v + decay; }
+    const T s = (T)v;
+    g[i] = s;
+    const double sd = (double)s;
+    sg[i & 7] = sg[i & 7] + sd * sd;
+    sp[i & 7] = sp[i & 7] + t * t;
+  }
+  out[0] = lanes8(sg);
+  out[1] = lanes8(sp);
+}
+
 // ---- GEMM ------------------------------------------------------------------------------------
 // One micro-kernel on packed panels: Ap holds MR rows × k (for each p, MR values), Bp holds
 // k × NR columns (for each p, NR values), both zero-padded at ragged edges. Each of the MR×NR
@@ -484,8 +568,10 @@ typedef Gemm<double, VD, GS_MR64, GS_NV64> Gemm64;
 
 static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
-  { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float> },
-  { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double> },
+  { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
+    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, reduceGrad<float> },
+  { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
+    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, reduceGrad<double> },
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
  */
 
 import { alloc, type DType, type Float } from '../tensor/dtype';
+import type { KernelSet } from '../tensor/kernels';
 
 export type OptimizerSpec =
   | { kind: 'sgd'; lr: number }
@@ -36,14 +37,18 @@ export function newOptimizerState(spec: OptimizerSpec, dtype: DType, size: numbe
   return { kind: spec.kind, t: 0, beta1Pow: 1, beta2Pow: 1, buffers: Array.from({ length: n }, () => alloc(dtype, size)) };
 }
 
-/** One optimizer step: params ← params − update, update written into `update`. */
-export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float): void {
+/**
+ * One optimizer step: params ← params − update, update written into `update`. SGD runs
+ * through the kernels' vector pass when `kernels` is given (the same bits, vectorised).
+ */
+export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float, kernels?: KernelSet): void {
   if (state.kind !== spec.kind) throw new TypeError(`optimizer state is ${state.kind}, spec is ${spec.kind}`);
   const n = params.length;
   const lr = spec.lr;
   state.t += 1;
   switch (spec.kind) {
     case 'sgd':
+      if (kernels) { kernels.sgdUpdate(n, lr, grads, params, update); break; }
       for (let i = 0; i < n; i++) {
         update[i] = lr * grads[i]!;
         params[i] = params[i]! - update[i]!;

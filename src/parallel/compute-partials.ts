@@ -13,7 +13,7 @@ import type { Float } from '../tensor/dtype';
 import type { KernelSet } from '../tensor/kernels';
 import { Mlp } from '../model/mlp';
 import type { ModelSpec } from '../model/spec';
-import { addPartial, firstBadIndex, newPartial, type Partial } from './partial';
+import { addPartial, newPartial, type Partial } from './partial';
 import { ReductionTree, type TreeNode } from './tree';
 
 /** The examples, in the model's dtype: x (n, inputs), y (n, outputs). */
@@ -65,7 +65,7 @@ export class PartialComputer {
     const tree = new ReductionTree(leavesOf(batch));
     if (!tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not in a tree of ${tree.leaves} leaves`);
     const p = this.visit(params, batch, tree, n);
-    p.bad = firstBadIndex(p.grads);
+    p.bad = this.model.kernels.firstNonFinite(p.grads.length, p.grads);
     return p;
   }
 
@@ -75,7 +75,7 @@ export class PartialComputer {
     const left = this.visit(params, batch, tree, kids[0]!);
     if (kids.length === 2) {
       const right = this.visit(params, batch, tree, kids[1]!);
-      addPartial(left, right);
+      addPartial(left, right, this.model.kernels);
       this.release(right);
     }
     return left;

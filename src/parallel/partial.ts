@@ -9,6 +9,7 @@
  */
 
 import { alloc, type DType, type Float } from '../tensor/dtype';
+import type { KernelSet } from '../tensor/kernels';
 
 export interface Partial {
   grads: Float;
@@ -28,11 +29,9 @@ export function newPartial(dtype: DType, params: number, stats: number): Partial
   return { grads: alloc(dtype, params), stats: new Float64Array(stats), lossSum: 0, count: 0, bad: -1 };
 }
 
-/** into ← into + from. */
-export function addPartial(into: Partial, from: Partial): void {
-  const a = into.grads;
-  const b = from.grads;
-  for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]!;
+/** into ← into + from (the gradients through the kernels' vector add). */
+export function addPartial(into: Partial, from: Partial, k: KernelSet): void {
+  k.addInto(into.grads.length, into.grads, from.grads);
   const s = into.stats;
   const t = from.stats;
   for (let i = 0; i < s.length; i++) s[i] = s[i]! + t[i]!;

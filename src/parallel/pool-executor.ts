@@ -56,6 +56,8 @@ export class ThreadPool {
   private sharedOrder: { source: Uint32Array; copy: Uint32Array } | null = null;
 
   constructor(readonly opts: PoolOptions) {
+    this.statsSize = statsLayoutOf(opts.spec).size;
+    this.paramCount = layoutOf(opts.spec).size;
     if (!isShared(opts.x) || !isShared(opts.y)) throw new TypeError('ThreadPool: x and y must be SharedArrayBuffer-backed (load the data with shared: true)');
     const limit = opts.maxOldGenerationSizeMb ?? (opts.fault?.mode === 'oom' ? 64 : undefined);
     this.pool = new Piscina({
@@ -63,6 +65,9 @@ export class ThreadPool {
       minThreads: opts.threads,
       maxThreads: opts.threads,
       idleTimeout: 60_000,
+      // 'disabled': threads wait on their message port, not in Atomics.wait. Measured here on a
+      // 2-thread round trip: 0.16 ms of overhead per task pair against 0.34 ms with 'sync'.
+      atomics: 'disabled',
       ...(limit !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: limit } } : {}),
     });
     // a thread that dies outside a task (e.g. replaced after an OOM) must not crash the coordinator
@@ -81,13 +86,16 @@ export class ThreadPool {
     return this.sharedOrder.copy;
   }
 
+  private readonly statsSize: number;
+  private readonly paramCount: number;
+
   taskFor(exec: number, t: StepTask, nodes: TreeNode[], out: ArrayBuffer | null): PoolTask {
     if (!isShared(t.params)) throw new TypeError('ThreadPool: params must be SharedArrayBuffer-backed');
     const o = this.opts;
     return {
       runKey: this.runKey, spec: o.spec, kernels: o.kernels, microBatch: o.microBatch, x: o.x, y: o.y, params: t.params,
       order: this.order(t.batch.order), start: t.batch.start, end: t.batch.end, step: t.step, nodes, executor: exec,
-      statsSize: statsLayoutOf(o.spec).size, paramCount: layoutOf(o.spec).size, out, fault: o.fault ?? null,
+      statsSize: this.statsSize, paramCount: this.paramCount, out, fault: o.fault ?? null,
     };
   }
 

@@ -12,7 +12,14 @@
  *  5. float32: every operation is rounded to float32 (Math.fround here).
  *  6. A NaN result is any NaN: its sign and payload are unspecified (engines and
  *     instruction sets differ in which operand's NaN propagates); every other bit is exact.
- * History: v1 first version; v2 exp64 is finite (not 0) for x in (709.43, 709.78].
+ *  7. Vector passes (addInto, sgdUpdate, reduceGrad) are element-wise: each element's
+ *     operations in the order written, rounded as written (float64 intermediates where the
+ *     TypeScript below computes in float64 before a Float32Array store).
+ *  8. Sums of squares (reduceGrad's norms) are float64, in 8 strided lanes (element i goes
+ *     to lane i mod 8, in increasing i), combined ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)):
+ *     a vector unit computes the same bits as this loop.
+ * History: v1 first version; v2 exp64 is finite (not 0) for x in (709.43, 709.78];
+ * v3 adds the vector passes (rules 7, 8).
  * All matrices are dense row-major; shapes are given as (rows, cols).
  * Not here: layers, losses (model/), anything that allocates in a hot loop.
  */
@@ -21,7 +28,7 @@ import type { DType, Float } from './dtype';
 import { exp32, exp64, log32, log64, sigmoid32, sigmoid64, tanh32, tanh64 } from './spec-math';
 
 /** Bumped whenever any formula or order above changes; compared at the worker handshake. */
-export const KERNEL_SPEC_VERSION = 2;
+export const KERNEL_SPEC_VERSION = 3;
 
 export type Activation = 'tanh' | 'sigmoid' | 'relu' | 'linear' | 'softmax';
 export const ACTIVATIONS: readonly Activation[] = ['tanh', 'sigmoid', 'relu', 'linear', 'softmax'];
@@ -47,8 +54,58 @@ export interface KernelSet {
   activate(f: Activation, m: number, n: number, z: Float, a: Float): void;
   /** g ← g ⊙ f′ expressed through a (and z for relu): turns dJ/da into dJ/dz, in place. */
   activateBackward(f: Activation, m: number, n: number, z: Float, a: Float, g: Float): void;
+  /** a ← a + b over the first n elements. */
+  addInto(n: number, a: Float, b: Float): void;
+  /** Index of the first non-finite element among the first n, or −1. */
+  firstNonFinite(n: number, a: Float): number;
+  /** SGD: u ← lr·g (rounded to the dtype), p ← p − u, over n elements. */
+  sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void;
+  /**
+   * Reduction and weight decay in one pass over n elements: g ← g/divisor + λ·p (divisor an
+   * integer in [1, 2^24]; float64 intermediates, one rounding to the dtype), and
+   * out[0] = Σg², out[1] = Σp² as rule 8 sums them.
+   */
+  reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
   exp(x: number): number;
   log(x: number): number;
+}
+
+// ---- vector passes, shared by both dtypes (a Float32Array store rounds once) -------------------
+
+function addInto(n: number, a: Float, b: Float): void {
+  for (let i = 0; i < n; i++) a[i] = a[i]! + b[i]!;
+}
+
+function firstNonFinite(n: number, a: Float): number {
+  for (let i = 0; i < n; i++) { const v = a[i]!; if (v - v !== 0) return i; }
+  return -1;
+}
+
+function sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void {
+  for (let i = 0; i < n; i++) {
+    u[i] = lr * g[i]!;
+    p[i] = p[i]! - u[i]!;
+  }
+}
+
+const LANES = new Float64Array(16);
+
+function reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void {
+  const s = LANES;
+  s.fill(0);
+  for (let i = 0; i < n; i++) {
+    let v = g[i]!;
+    if (divisor !== 1) v = v / divisor;
+    const t = p[i]!;
+    if (lambda !== 0) v = v + lambda * t;
+    g[i] = v;
+    const q = g[i]!; // the stored (dtype-rounded) value is what the update uses
+    const j = i & 7;
+    s[j] = s[j]! + q * q;
+    s[8 + j] = s[8 + j]! + t * t;
+  }
+  out[0] = ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
+  out[1] = ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
 }
 
 // ---- float64 ---------------------------------------------------------------------------
@@ -134,6 +191,7 @@ const ref64: KernelSet = {
         break;
     }
   },
+  addInto, firstNonFinite, sgdUpdate, reduceGrad,
   exp: exp64,
   log: log64,
 };
@@ -223,6 +281,7 @@ const ref32: KernelSet = {
         break;
     }
   },
+  addInto, firstNonFinite, sgdUpdate, reduceGrad,
   exp: exp32,
   log: log32,
 };

@@ -24,7 +24,8 @@ import type { Float } from '../tensor/dtype';
 import { alloc } from '../tensor/dtype';
 import type { OptimizerSpec, OptimizerState } from '../optim/optimizer';
 import { optimizerStep } from '../optim/optimizer';
-import { clipByGlobalNorm, reduceInPlace, type LayerRange } from '../optim/clip';
+import { clipByGlobalNorm, type LayerRange } from '../optim/clip';
+import type { KernelSet } from '../tensor/kernels';
 import { layerRecords, type LayerGeometry } from '../observe/grad-stats';
 import type { ExecutorRecord, LayerRecord } from '../observe/schema';
 import { leavesOf } from '../parallel/compute-partials';
@@ -86,10 +87,42 @@ export class Stepper {
     private readonly opt: OptimizerState,
     paramCount: number,
     dtype: Float,
+    private readonly kernels: KernelSet,
   ) {
     this.update = alloc(dtype instanceof Float64Array ? 'float64' : 'float32', paramCount);
     this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.nOut * s.nIn, b: s.b, bEnd: s.b + s.nOut }));
     this.norms = new Float64Array(4 * settings.layers.length);
+  }
+
+  /**
+   * Reduction, weight decay and the per-layer sums of squares, one vector pass per tensor
+   * (kernels.reduceGrad). Returns Σg² over all parameters.
+   */
+  private reduce(g: Float, params: Float, divisor: number): number {
+    const k = this.kernels;
+    const out = this.pair;
+    let total = 0;
+    for (const [l, r] of this.ranges.entries()) {
+      const v = this.views(g, params, l);
+      k.reduceGrad(r.wEnd - r.w, v.gW, v.pW, divisor, this.settings.weightDecay, out);
+      this.norms[4 * l] = out[0]!;
+      this.norms[4 * l + 2] = out[1]!;
+      k.reduceGrad(r.bEnd - r.b, v.gb, v.pb, divisor, this.settings.weightDecay, out);
+      this.norms[4 * l + 1] = out[0]!;
+      total += this.norms[4 * l]! + this.norms[4 * l + 1]!;
+    }
+    return total;
+  }
+
+  private readonly pair = new Float64Array(2);
+  private viewCache: { g: Float; p: Float; v: { gW: Float; pW: Float; gb: Float; pb: Float }[] } | null = null;
+
+  /** Per-layer subarray views of (g, params), cached while the buffers stay the same. */
+  private views(g: Float, p: Float, l: number): { gW: Float; pW: Float; gb: Float; pb: Float } {
+    if (this.viewCache === null || this.viewCache.g !== g || this.viewCache.p !== p) {
+      this.viewCache = { g, p, v: this.ranges.map((r) => ({ gW: g.subarray(r.w, r.wEnd), pW: p.subarray(r.w, r.wEnd), gb: g.subarray(r.b, r.bEnd), pb: p.subarray(r.b, r.bEnd) })) };
+    }
+    return this.viewCache.v[l]!;
   }
 
   /** Names a flat parameter index: 'dJdW[1]' or 'dJdWb[0]'. */
@@ -154,7 +187,8 @@ export class Stepper {
     // 4. Combine
     const byKey = new Map<string, Partial>();
     for (const w of work) w.partials.forEach((p, k) => byKey.set(nodeKey(w.nodes[k]!), p));
-    const root = combineToRoot(tree, (n) => byKey.get(nodeKey(n)), addPartial);
+    const k = this.kernels;
+    const root = combineToRoot(tree, (n) => byKey.get(nodeKey(n)), (a, b) => addPartial(a, b, k));
     // 5. Reduce: one pass for reduction, weight decay and the per-layer norms
     const g = root.grads;
     const examples = root.count;
@@ -162,7 +196,7 @@ export class Stepper {
     const loss = root.lossSum / (mean ? examples : 1);
     const params = task.params;
     const norms = this.norms;
-    const sumsq = reduceInPlace(g, params, mean ? examples : 1, this.settings.weightDecay, this.ranges, norms);
+    const sumsq = this.reduce(g, params, mean ? examples : 1);
     const gradNorm = Math.sqrt(sumsq);
     if (skipped === undefined && !Number.isFinite(gradNorm)) skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
     let clipped = false;
@@ -183,7 +217,7 @@ export class Stepper {
       }
       for (let l = 0; l < this.ranges.length; l++) norms[4 * l + 3] = 0;
     } else {
-      optimizerStep(this.settings.optimizer, this.opt, params, g, this.update);
+      optimizerStep(this.settings.optimizer, this.opt, params, g, this.update, k);
       for (const [l, r] of this.ranges.entries()) {
         // SGD: ΔW = lr·g exactly as applied, so ‖ΔW‖² = lr²·Σg²(W) (no extra pass); else measure it
         const lr = this.settings.optimizer.lr;

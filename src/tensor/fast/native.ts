@@ -27,6 +27,10 @@ interface NativeOps {
   colSum(m: number, n: number, A: Float, out: Float): void;
   activate(f: number, m: number, n: number, z: Float, a: Float): void;
   activateBackward(f: number, m: number, n: number, z: Float, a: Float, g: Float): void;
+  addInto(n: number, a: Float, b: Float): void;
+  firstNonFinite(n: number, a: Float): number;
+  sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void;
+  reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
 }
 
 interface Addon {
@@ -94,6 +98,10 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     colSum: ops.colSum,
     activate: (f, m, n, z, out) => ops.activate(act(f), m, n, z, out),
     activateBackward: (f, m, n, z, out, g) => ops.activateBackward(act(f), m, n, z, out, g),
+    addInto: ops.addInto,
+    firstNonFinite: ops.firstNonFinite,
+    sgdUpdate: ops.sgdUpdate,
+    reduceGrad: ops.reduceGrad,
     exp: dtype === 'float64' ? exp64 : exp32,
     log: dtype === 'float64' ? log64 : log32,
   };
