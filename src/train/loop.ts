@@ -62,6 +62,8 @@ export interface TrainOptions {
   joinable?: (ctx: ExecutorContext) => Promise<ExecutorSource>;
   /** Stop after the step in progress when aborted. */
   signal?: AbortSignal;
+  /** Receives every log line of the run after redaction (the live record stream). */
+  tee?: (line: string) => void;
   /** Test-only fault injection for pool threads (GRADSYNC_FAULT). */
   fault?: FaultSpec | null;
 }
@@ -131,7 +133,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const run = newRunId();
   const runDir = path.resolve(opts.runDir ?? path.join('runs', run));
   const logFile = opts.logger ? null : path.join(runDir, 'log.ndjson');
-  const log = opts.logger ?? fileLogger(logFile!, run);
+  const log = opts.logger ?? fileLogger(logFile!, run, 'info', opts.tee);
   const threads = resolveThreads(cfg.threads);
   // pool threads read the training examples from shared memory
   const data = opts.data ?? loadRunData(cfg, threads > 0);
@@ -185,7 +187,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const source = joinable;
   const stepper = new Stepper(
     { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry },
-    source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params,
+    source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params, kernels,
   );
   const range = targetRange(trainSet);
   const diagnoser = new Diagnoser({
