@@ -25,7 +25,7 @@ import type { ModelSpec } from '../model/spec';
 import { newOptimizerState, type OptimizerState } from '../optim/optimizer';
 import { epochOrder, stepsPerEpoch, batchRange } from '../data/batching';
 import { targetRange, toDtype, type Dataset } from '../data/dataset';
-import { fileLogger } from '../observe/logger';
+import { runLoggers } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
 import type { Diagnosis, StepRecord } from '../observe/schema';
 import type { LayerGeometry } from '../observe/grad-stats';
@@ -133,7 +133,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const run = newRunId();
   const runDir = path.resolve(opts.runDir ?? path.join('runs', run));
   const logFile = opts.logger ? null : path.join(runDir, 'log.ndjson');
-  const log = opts.logger ?? fileLogger(logFile!, run, 'info', opts.tee);
+  const { log, steps: stepLog } = opts.logger ? { log: opts.logger, steps: opts.logger } : runLoggers(logFile!, run, 'info', opts.tee);
   const threads = resolveThreads(cfg.threads);
   // pool threads read the training examples from shared memory
   const data = opts.data ?? loadRunData(cfg, threads > 0);
@@ -241,8 +241,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
       diagnosis = diagnoser.push({ ...base, schema: 0, run });
       const rec: Omit<StepRecord, 'schema' | 'run' | 'msg'> = { ...base, diagnosis, ...(r.skipped !== undefined ? { skipped: r.skipped } : {}) };
       const { msg: _m, ...fields } = rec as StepRecord;
-      if (r.skipped !== undefined) log.warn(fields, 'step');
-      else log.info(fields, 'step');
+      if (r.skipped !== undefined) stepLog.warn(fields, 'step');
+      else stepLog.info(fields, 'step');
       opts.onStep?.({ ...(rec as StepRecord), msg: 'step', schema: 1, run });
       if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
         throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
