@@ -133,7 +133,6 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const run = newRunId();
   const runDir = path.resolve(opts.runDir ?? path.join('runs', run));
   const logFile = opts.logger ? null : path.join(runDir, 'log.ndjson');
-  const { log, steps: stepLog } = opts.logger ? { log: opts.logger, steps: opts.logger } : runLoggers(logFile!, run, 'info', opts.tee);
   const threads = resolveThreads(cfg.threads);
   // pool threads read the training examples from shared memory
   const data = opts.data ?? loadRunData(cfg, threads > 0);
@@ -158,6 +157,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   } else {
     initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
   }
+  // the run folder and its log exist only once the data, model and checkpoint are known good
+  const { log, steps: stepLog } = opts.logger ? { log: opts.logger, steps: opts.logger } : runLoggers(logFile!, run, 'info', opts.tee);
 
   const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);
   const microBatch = Math.min(cfg.microBatch, batch);

@@ -82,6 +82,7 @@ describe('gradsync CLI', function () {
     assert.match(r.stderr, /GS_ERR_DATA/);
     assert.match(r.stderr, /d\.csv/);
     assert.match(r.stderr, /line 3/);
+    assert.equal(fs.existsSync(path.join(dir, 'run')), false, 'no run folder is created');
   });
 
   it('gradcheck passes on the shipped configs and prints a JSON result with --json', () => {
