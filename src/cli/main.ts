@@ -15,6 +15,7 @@ import { gradcheckCommand, type GradcheckFlags } from './gradcheck';
 import { predictCommand, type PredictFlags } from './predict';
 import { trainCommand, type TrainFlags } from './train';
 import { tailCommand } from './tail';
+import { workerCommand, type WorkerFlags } from './worker';
 import { processIo, type Io } from './io';
 import { packageRoot } from './paths';
 import * as fs from 'node:fs';
@@ -50,7 +51,11 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--run-dir <dir>', 'folder for log.ndjson and checkpoints (default runs/<id>)')
     .option('--resume <checkpoint>', 'continue from a checkpoint file')
     .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
-    .option('--listen <[host:]port>', 'accept remote workers (not built yet: issue 4)')
+    .option('--listen <[host:]port>', 'accept remote workers on this address (host default 127.0.0.1; off loopback a token is required)')
+    .option('--token-file <file>', 'shared token of remote workers (or GRADSYNC_TOKEN)')
+    .option('--tls-cert <file>', 'PEM certificate: remote workers join over wss://')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--wait-workers <n>', 'with --listen: wait (up to 10 min) for n workers before the first step')
     .option('--monitor <[host:]port>', 'serve the live record stream for `gradsync tail ws://…`')
     .option('--no-progress', 'plain lines instead of a progress bar')
     .option('--json', 'print one JSON summary object on stdout at the end')
@@ -88,11 +93,15 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     });
 
   program.command('worker')
-    .description('join a coordinator as a remote worker node (not built yet: issue 4)')
+    .description('join a coordinator as a remote worker node')
     .requiredOption('--join <url>', 'ws://HOST:PORT or wss://HOST:PORT')
-    .option('--threads <n>', 'local pool threads')
+    .option('--threads <n>', 'local pool threads (0: the main thread; default: the cores)')
     .option('--token-file <file>', 'file holding the shared token (or GRADSYNC_TOKEN)')
-    .action(() => { throw new GradsyncError('GS_ERR_NOT_IMPLEMENTED', 'gradsync worker: remote worker nodes are not built yet (issue 4)', undefined, 1); });
+    .option('--data-dir <dir>', 'cache of datasets by hash: used when it holds the run\'s data, filled otherwise')
+    .option('--id <name>', 'worker id ([A-Za-z0-9._-], default <hostname>-<pid>)')
+    .option('--ca <file>', 'PEM certificate to trust for wss:// (a self-signed coordinator)')
+    .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
+    .action(async (f: WorkerFlags) => { code = await workerCommand(f, io); });
 
   try {
     await program.parseAsync(argv);

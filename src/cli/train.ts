@@ -7,6 +7,11 @@ import { loadConfigFile, validate, type RunConfig } from '../config';
 import { Errors } from '../errors';
 import { train, type TrainSummary } from '../train/loop';
 import { envFault } from '../env';
+import * as fs from 'node:fs';
+import type { ExecutorContext, ExecutorSource } from '../train/loop';
+import { startCoordinator } from '../parallel/coordinator-server';
+import { isLoopback } from '../observe/live-server';
+import { readToken } from './worker';
 import { defaultConfigPath } from './paths';
 import { fmt, humanOut, type Io } from './io';
 
@@ -25,7 +30,19 @@ export interface TrainFlags {
   json?: boolean;
   progress?: boolean;
   listen?: string;
+  tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  waitWorkers?: string;
   monitor?: string;
+}
+
+/** Parses --listen [HOST:]PORT (HOST defaults to 127.0.0.1; IPv6 as [::1]:PORT). */
+export function parseListen(v: string): { host: string; port: number } {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(v.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw Errors.usage(`--listen must be [HOST:]PORT (e.g. 7070 or 0.0.0.0:7070), got "${v}"`);
+  return { host: m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1', port };
 }
 
 /** Parses an integer flag, naming it on error. */
@@ -67,7 +84,22 @@ export function kernelFlag(v: string | undefined): 'auto' | 'native' | 'wasm' | 
 }
 
 export async function trainCommand(file: string | undefined, f: TrainFlags, io: Io): Promise<number> {
-  if (f.listen !== undefined) throw Errors.notImplemented('--listen (remote worker nodes, issue 4)');
+  const listen = f.listen !== undefined ? parseListen(f.listen) : null;
+  const token = readToken(f.tokenFile);
+  if (listen && token === undefined && !isLoopback(listen.host)) {
+    throw Errors.auth(`refusing to accept remote workers on ${listen.host} without a token: set GRADSYNC_TOKEN or --token-file, or listen on 127.0.0.1`);
+  }
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw Errors.usage('--tls-cert and --tls-key go together');
+  const readPem = (flag: string, file: string): Buffer => {
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      throw Errors.usage(`--${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const tls = f.tlsCert !== undefined && f.tlsKey !== undefined ? { cert: readPem('tls-cert', f.tlsCert), key: readPem('tls-key', f.tlsKey) } : undefined;
+  const waitWorkers = f.waitWorkers !== undefined ? intFlag('wait-workers', f.waitWorkers, 0) : 0;
+  if (waitWorkers > 0 && !listen) throw Errors.usage('--wait-workers needs --listen');
   if (f.monitor !== undefined) throw Errors.notImplemented('--monitor (live record stream)');
   const cfg = configWithFlags(file, f);
   const json = f.json === true;
@@ -81,6 +113,25 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
     ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
     kernels: kernelFlag(f.kernels),
     fault: envFault(),
+    ...(listen ? {
+      joinable: async (ctx: ExecutorContext): Promise<ExecutorSource> => {
+        const c = await startCoordinator({
+          host: listen.host, port: listen.port, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger,
+          ...(token !== undefined ? { token } : {}), ...(tls ? { tls } : {}),
+        });
+        out.write(`listening for workers on ${c.url} (join: gradsync worker --join ${c.url}${token !== undefined ? ', token required' : ''})\n`);
+        if (waitWorkers > 0) {
+          out.write(`waiting for ${waitWorkers} worker${waitWorkers > 1 ? 's' : ''}…\n`);
+          try {
+            await c.waitForWorkers(waitWorkers, 600_000);
+          } catch (e) {
+            await c.close();
+            throw e;
+          }
+        }
+        return c;
+      },
+    } : {}),
     onStart: (s) => {
       total = s.totalSteps;
       out.write(`gradsync run ${s.run}: ${s.trainExamples} training examples${s.heldOutExamples ? `, ${s.heldOutExamples} held out` : ''}, ${s.totalSteps} steps, kernel ${s.kernel}, executors ${s.executors.join(', ')}\n`);

@@ -12,13 +12,17 @@
  *  4. every field is checked against an allow-list: type, version, step, node, dtype,
  *     shapes against the run's, lengths in bytes.
  * Errors are GS_ERR_WIRE with the field or byte offset named.
+ * The remote protocol's other messages (hello, run, need, chunk, ready, step, done, error)
+ * go through the same steps: decodeWorkerMessage, decodeCoordinatorMessage.
  * Not here: finiteness (the step checks and names the executor), transport (executors).
  */
 
 import { Packr, Unpackr } from 'msgpackr';
 import { Errors } from '../errors';
 import { bytesPerElement, type DType, type Float } from '../tensor/dtype';
-import { PROTOCOL_VERSION, type PartialMessage } from './messages';
+import { checkModelSpec, outputsOf, type LayerSpec, type ModelSpec } from '../model/spec';
+import { firstBadIndex } from './partial';
+import { PROTOCOL_VERSION, type CoordinatorMessage, type DataDescriptor, type PartialMessage, type WorkerMessage } from './messages';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
 
@@ -83,7 +87,7 @@ export function scanMsgpack(b: Uint8Array, limits: ScanLimits = { maxDepth: 4, m
   return end;
 }
 
-function le(a: Float | Float64Array): Uint8Array {
+function le(a: Float | Float64Array | Uint32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
@@ -116,20 +120,32 @@ function typedFrom(dtype: DType | 'float64', bin: Uint8Array, n: number): Float 
 
 /** Decodes and validates a partial frame from a peer; throws GS_ERR_WIRE naming the field. */
 export function decodePartial(frame: Uint8Array, lim: PartialLimits): PartialMessage {
-  if (frame.length > lim.maxBytes) throw Errors.wire(`frame of ${frame.length} bytes exceeds the limit of ${lim.maxBytes}`);
-  scanMsgpack(frame, { maxDepth: 2, maxItems: 64 });
+  const m = decodeMap(frame, lim.maxBytes, { maxDepth: 2, maxItems: 64 });
+  return partialFields(m, lim, (step) => {
+    if (step !== lim.step) throw Errors.wire(`field "step": ${String(step).slice(0, 20)} is not the current step ${lim.step} (stale or replayed)`);
+  });
+}
+
+/** Steps 1–3 of the header: size cap, structural scan, decode into a plain map. */
+function decodeMap(frame: Uint8Array, maxBytes: number, scan: ScanLimits): Record<string, unknown> {
+  if (frame.length > maxBytes) throw Errors.wire(`frame of ${frame.length} bytes exceeds the limit of ${maxBytes}`);
+  scanMsgpack(frame, scan);
   let o: unknown;
   try {
+    // a fresh Unpackr per frame: no record structures can carry over (RELIABILITY §2)
     o = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' }).unpack(frame);
   } catch (e) {
     throw Errors.wire(`msgpack does not decode: ${(e as Error).message}`);
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw Errors.wire('a message must be a msgpack map');
-  const m = o as Record<string, unknown>;
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || o instanceof Uint8Array) throw Errors.wire('a message must be a msgpack map');
+  return o as Record<string, unknown>;
+}
+
+function partialFields(m: Record<string, unknown>, lim: Omit<PartialLimits, 'step'>, checkStep: (step: unknown) => void): PartialMessage {
   for (const k of Object.keys(m)) if (!PARTIAL_KEYS.includes(k)) throw Errors.wire(`unknown field "${k.slice(0, 40)}"`);
   if (m.t !== 'partial') throw Errors.wire(`field "t" must be "partial", got ${JSON.stringify(m.t)?.slice(0, 40)}`);
   if (m.v !== PROTOCOL_VERSION) throw Errors.protocol(`field "v": protocol version ${String(m.v).slice(0, 20)} does not match this coordinator's ${PROTOCOL_VERSION}`);
-  if (m.step !== lim.step) throw Errors.wire(`field "step": ${String(m.step).slice(0, 20)} is not the current step ${lim.step} (stale or replayed)`);
+  checkStep(m.step);
   const node = m.node;
   if (!Array.isArray(node) || node.length !== 2 || !node.every((x) => Number.isInteger(x) && x >= 0) || node[0] > lim.maxHeight) {
     throw Errors.wire(`field "node" must be [h, i] with 0 ≤ h ≤ ${lim.maxHeight}, got ${JSON.stringify(node)?.slice(0, 40)}`);
@@ -145,5 +161,158 @@ export function decodePartial(frame: Uint8Array, lim: PartialLimits): PartialMes
   };
   const stats = typedFrom('float64', bin('stats', lim.statsSize, 8), lim.statsSize) as Float64Array;
   const grads = typedFrom(lim.dtype, bin('grads', lim.paramCount, bytesPerElement(lim.dtype)), lim.paramCount);
-  return { t: 'partial', v: PROTOCOL_VERSION, step: m.step as number, node: [node[0], node[1]], dtype: lim.dtype, count: m.count as number, lossSum: m.lossSum, stats, grads };
+  return { t: 'partial', v: PROTOCOL_VERSION, step: m.step as number, node: [node[0], node[1]], dtype: lim.dtype, count: m.count as number, lossSum: m.lossSum, stats, grads, bad: firstBadIndex(grads) };
+}
+
+// ---- remote worker nodes: the other message types (messages.ts), validated the same way ----
+
+/** Encodes any remote-protocol message as one msgpack map; typed arrays become little-endian bins. */
+export function encodeMessage(m: WorkerMessage | CoordinatorMessage): Buffer {
+  switch (m.t) {
+    case 'partial': return encodePartial(m);
+    case 'step': return packr.pack({ t: 'step', v: m.v, step: m.step, order: le(m.order), nodes: m.nodes, params: le(m.params) });
+    default: return packr.pack(m);
+  }
+}
+
+/** What a coordinator accepts from a worker. */
+export interface WorkerFrameLimits extends Omit<PartialLimits, 'step'> {
+  /** Highest step a partial or done may name (the last step sent); lower ones are the caller's to drop as stale. */
+  maxStep: number;
+}
+
+const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const str = (m: Record<string, unknown>, k: string, max: number): string => {
+  const v = m[k];
+  if (typeof v !== 'string' || v.length > max) throw Errors.wire(`field "${k}" must be a string of at most ${max} characters`);
+  return v;
+};
+const int = (m: Record<string, unknown>, k: string, min: number, max: number): number => {
+  const v = m[k];
+  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw Errors.wire(`field "${k}" must be an integer in [${min}, ${max}], got ${String(v).slice(0, 20)}`);
+  return v as number;
+};
+function allow(m: Record<string, unknown>, keys: readonly string[], what: string): void {
+  for (const k of Object.keys(m)) if (!keys.includes(k)) throw Errors.wire(`unknown field "${k.slice(0, 40)}" in a ${what} message`);
+}
+function version(m: Record<string, unknown>, mine: string): void {
+  if (m.v !== PROTOCOL_VERSION) {
+    throw Errors.protocol(`protocol version ${String(m.v).slice(0, 20)} of the ${mine === 'coordinator' ? 'worker' : 'coordinator'} does not match this ${mine}'s ${PROTOCOL_VERSION}`);
+  }
+}
+
+/** Decodes and validates a frame from a worker (hello, need, ready, done, partial, error). */
+export function decodeWorkerMessage(frame: Uint8Array, lim: WorkerFrameLimits): WorkerMessage {
+  const m = decodeMap(frame, lim.maxBytes, { maxDepth: 2, maxItems: 64 });
+  version(m, 'coordinator');
+  switch (m.t) {
+    case 'partial':
+      return partialFields(m, lim, (s) => { int(m, 'step', 1, lim.maxStep); void s; });
+    case 'hello': {
+      allow(m, ['t', 'v', 'id', 'kernelSpec', 'dtypes', 'threads'], 'hello');
+      const id = str(m, 'id', 64);
+      if (!ID_RE.test(id)) throw Errors.wire('field "id" must match [A-Za-z0-9._-]{1,64}');
+      const d = m.dtypes;
+      if (!Array.isArray(d) || d.length < 1 || d.length > 2 || !d.every((x) => x === 'float32' || x === 'float64')) throw Errors.wire('field "dtypes" must list float32 and/or float64');
+      return { t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: int(m, 'kernelSpec', 0, 1e6), dtypes: d as DType[], threads: int(m, 'threads', 0, 1024) };
+    }
+    case 'need': case 'ready':
+      allow(m, ['t', 'v'], m.t);
+      return { t: m.t, v: PROTOCOL_VERSION };
+    case 'done': {
+      allow(m, ['t', 'v', 'step', 'computeMs'], 'done');
+      const ms = m.computeMs;
+      if (typeof ms !== 'number' || !(ms >= 0) || ms > 1e9) throw Errors.wire('field "computeMs" must be a number in [0, 1e9]');
+      return { t: 'done', v: PROTOCOL_VERSION, step: int(m, 'step', 1, lim.maxStep), computeMs: ms };
+    }
+    case 'error':
+      allow(m, ['t', 'v', 'code', 'message'], 'error');
+      return { t: 'error', v: PROTOCOL_VERSION, code: str(m, 'code', 64), message: str(m, 'message', 1000) };
+    default:
+      throw Errors.wire(`field "t": ${JSON.stringify(m.t)?.slice(0, 40)} is not a message a worker sends`);
+  }
+}
+
+/** What a worker accepts from a coordinator; `run` is unset until the run message arrived. */
+export interface CoordinatorFrameLimits {
+  maxBytes: number;
+  /** Largest dataset a worker agrees to hold, bytes. */
+  maxDataBytes: number;
+  run?: { dtype: DType; paramCount: number; n: number; chunkBytes: number; chunks: number };
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Decodes and validates a frame from the coordinator (run, chunk, step, error). */
+export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFrameLimits): CoordinatorMessage {
+  const m = decodeMap(frame, lim.maxBytes, { maxDepth: 4, maxItems: 4096 });
+  version(m, 'worker');
+  switch (m.t) {
+    case 'run': {
+      allow(m, ['t', 'v', 'run', 'executor', 'spec', 'microBatch', 'data'], 'run');
+      const spec = m.spec as Record<string, unknown>;
+      if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw Errors.wire('field "spec" must be a map');
+      allow(spec, ['inputs', 'layers', 'loss', 'dtype'], 'run.spec');
+      if (!Array.isArray(spec.layers) || spec.layers.length > 64) throw Errors.wire('field "spec.layers" must be an array of at most 64 layers');
+      const layers = (spec.layers as unknown[]).map((l, i) => {
+        if (typeof l !== 'object' || l === null || Array.isArray(l)) throw Errors.wire(`field "spec.layers[${i}]" must be a map`);
+        allow(l as Record<string, unknown>, ['units', 'activation'], 'run.spec.layers');
+        return { units: (l as LayerSpec).units, activation: (l as LayerSpec).activation };
+      });
+      const ms: ModelSpec = { inputs: spec.inputs as number, layers, loss: spec.loss as ModelSpec['loss'], dtype: spec.dtype as DType };
+      try {
+        checkModelSpec(ms);
+      } catch (e) {
+        throw Errors.wire(`field "spec": ${(e as Error).message}`);
+      }
+      const d = m.data as Record<string, unknown>;
+      if (typeof d !== 'object' || d === null || Array.isArray(d)) throw Errors.wire('field "data" must be a map');
+      allow(d, ['name', 'sha256', 'payloadSha256', 'n', 'inputs', 'outputs', 'bytes', 'chunkBytes'], 'run.data');
+      const data: DataDescriptor = {
+        name: str(d, 'name', 200), sha256: str(d, 'sha256', 64), payloadSha256: str(d, 'payloadSha256', 64),
+        n: int(d, 'n', 1, 2 ** 32 - 1), inputs: int(d, 'inputs', 1, 1 << 24), outputs: int(d, 'outputs', 1, 1 << 24),
+        bytes: int(d, 'bytes', 1, lim.maxDataBytes), chunkBytes: int(d, 'chunkBytes', 1024, 64 << 20),
+      };
+      if (!HEX64.test(data.sha256) || !HEX64.test(data.payloadSha256)) throw Errors.wire('fields "data.sha256" and "data.payloadSha256" must be 64 lowercase hex digits');
+      if (data.inputs !== ms.inputs || data.outputs !== outputsOf(ms) || data.bytes !== data.n * (data.inputs + data.outputs) * bytesPerElement(ms.dtype)) {
+        throw Errors.wire('field "data": n, inputs, outputs and bytes do not agree with the model spec');
+      }
+      return {
+        t: 'run', v: PROTOCOL_VERSION, run: str(m, 'run', 200), executor: str(m, 'executor', 80), spec: ms,
+        microBatch: int(m, 'microBatch', 1, 1 << 20), data,
+      };
+    }
+    case 'chunk': {
+      allow(m, ['t', 'v', 'seq', 'bytes'], 'chunk');
+      if (!lim.run) throw Errors.wire('a chunk before the run');
+      const seq = int(m, 'seq', 0, lim.run.chunks - 1);
+      const b = m.bytes;
+      if (!(b instanceof Uint8Array) || b.length < 1 || b.length > lim.run.chunkBytes) throw Errors.wire(`field "bytes" must be bin of 1 … ${lim.run.chunkBytes} bytes`);
+      return { t: 'chunk', v: PROTOCOL_VERSION, seq, bytes: b };
+    }
+    case 'step': {
+      allow(m, ['t', 'v', 'step', 'order', 'nodes', 'params'], 'step');
+      const r = lim.run;
+      if (!r) throw Errors.wire('a step before the run');
+      const step = int(m, 'step', 1, Number.MAX_SAFE_INTEGER);
+      const ob = m.order;
+      if (!(ob instanceof Uint8Array) || ob.length < 4 || ob.length % 4 !== 0) throw Errors.wire('field "order" must be bin of uint32s');
+      const order = new Uint32Array(Uint8Array.prototype.slice.call(ob).buffer);
+      for (let i = 0; i < order.length; i++) if (order[i]! >= r.n) throw Errors.wire(`field "order": element ${i} is ${order[i]}, not a row of ${r.n}`);
+      const nodes = m.nodes;
+      if (!Array.isArray(nodes) || nodes.length < 1 || nodes.length > 128
+        || !nodes.every((x) => Array.isArray(x) && x.length === 2 && x.every((y) => Number.isInteger(y) && y >= 0 && y < 2 ** 32))) {
+        throw Errors.wire('field "nodes" must be 1 … 128 pairs [h, i] of integers');
+      }
+      const pb = m.params;
+      const bpe = bytesPerElement(r.dtype);
+      if (!(pb instanceof Uint8Array) || pb.length !== r.paramCount * bpe) throw Errors.wire(`field "params" must be bin of ${r.paramCount} × ${bpe} bytes`);
+      return { t: 'step', v: PROTOCOL_VERSION, step, order, nodes: nodes as [number, number][], params: typedFrom(r.dtype, pb, r.paramCount) };
+    }
+    case 'error':
+      allow(m, ['t', 'v', 'code', 'message'], 'error');
+      return { t: 'error', v: PROTOCOL_VERSION, code: str(m, 'code', 64), message: str(m, 'message', 1000) };
+    default:
+      throw Errors.wire(`field "t": ${JSON.stringify(m.t)?.slice(0, 40)} is not a message a coordinator sends`);
+  }
 }

@@ -9,6 +9,7 @@
  */
 
 import type { DType, Float } from '../tensor/dtype';
+import type { ModelSpec } from '../model/spec';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -29,4 +30,128 @@ export interface PartialMessage {
   stats: Float64Array;
   /** Σ dJdW, Σ dJdWb of every layer, in the parameter layout. */
   grads: Float;
+  /** Set by the decoder (never read from the wire): index of the first non-finite grad, or −1. */
+  bad?: number;
 }
+
+// ---- remote worker nodes (issue 4) ---------------------------------------------------
+//
+// The handshake, in order (coordinator-server.ts runs it; remote-worker.ts is the other side):
+//  0. HTTP, before any websocket exists: the worker GETs CHALLENGE_PATH → a one-time nonce;
+//     its upgrade request carries the nonce and HMAC(token, nonce) (auth.ts) plus its own
+//     nonce; a wrong or missing proof gets 401. The 101 answer carries the coordinator's
+//     proof over both nonces, so the worker knows it talks to the token's holder too.
+//  1. worker → hello   (protocol version, kernel spec version, dtypes, threads, worker id)
+//  2. coordinator → run (model spec, micro-batch, dataset descriptor with its hashes)
+//  3. worker → need     (it lacks the data) → coordinator → chunk × k → worker verifies
+//     worker → ready    (it has the data, verified by hash)
+//  4. per step: coordinator → step (weights as one bin, order slice, tree nodes);
+//     worker → done (its compute time) then one partial per node (PartialMessage).
+// Either side may send error before closing. Close codes: CLOSE below.
+
+/** The path of the one-time challenge nonce (HTTP GET) and of the websocket upgrade. */
+export const CHALLENGE_PATH = '/gradsync/challenge';
+export const JOIN_PATH = '/gradsync/join';
+
+/** Websocket close codes of the remote protocol (ws closes with 1009 on maxPayload itself). */
+export const CLOSE = {
+  /** The run ended (coordinator) or the worker is leaving. */
+  goingAway: 1001,
+  /** A frame failed validation (malformed msgpack, unknown field, wrong shape, step, node). */
+  badFrame: 1008,
+  /** Protocol versions differ. */
+  protocol: 4001,
+  /** Kernel spec version or dtype not supported. */
+  kernel: 4002,
+  /** Another connected worker already has this id. */
+  duplicateId: 4003,
+  /** The peer did not finish the handshake (or the data transfer) in time. */
+  handshakeTimeout: 4004,
+  /** The dataset did not arrive intact (hash mismatch). */
+  dataHash: 4005,
+  /** The worker missed too many step deadlines or its send queue overflowed. */
+  tooSlow: 4008,
+  /** The coordinator has as many workers as it accepts. */
+  full: 4009,
+} as const;
+
+export interface HelloMessage {
+  t: 'hello';
+  v: number;
+  /** Worker id, [A-Za-z0-9._-]{1,64}: unique among connected workers. */
+  id: string;
+  /** KERNEL_SPEC_VERSION of the worker's kernels. */
+  kernelSpec: number;
+  /** dtypes its kernels compute. */
+  dtypes: DType[];
+  /** Local compute threads (0: its main thread). */
+  threads: number;
+}
+
+/** What the dataset is, so a worker can find its own copy or receive it. */
+export interface DataDescriptor {
+  name: string;
+  /** The dataset's content hash (data/dataset.ts): names which rows. */
+  sha256: string;
+  /** sha256 of the payload bytes: x then y, little-endian, in the run's dtype. */
+  payloadSha256: string;
+  n: number;
+  inputs: number;
+  outputs: number;
+  /** Payload bytes (n·(inputs + outputs)·bytesPerElement). */
+  bytes: number;
+  /** Bytes per chunk frame when streamed (the last may be shorter). */
+  chunkBytes: number;
+}
+
+export interface RunMessage {
+  t: 'run';
+  v: number;
+  run: string;
+  /** The executor id the coordinator gave this worker ('remote-<id>'). */
+  executor: string;
+  spec: ModelSpec;
+  microBatch: number;
+  data: DataDescriptor;
+}
+
+export interface NeedMessage { t: 'need'; v: number }
+export interface ReadyMessage { t: 'ready'; v: number }
+
+export interface ChunkMessage {
+  t: 'chunk';
+  v: number;
+  /** 0-based chunk index. */
+  seq: number;
+  bytes: Uint8Array;
+}
+
+export interface StepMessage {
+  t: 'step';
+  v: number;
+  step: number;
+  /** The batch's slice of the epoch order (uint32 little-endian): leaf j is positions j·mb … */
+  order: Uint32Array;
+  /** Tree nodes to compute, [h, i] each, contiguous left to right. */
+  nodes: [number, number][];
+  /** θ_t in the run's dtype. */
+  params: Float;
+}
+
+export interface DoneMessage {
+  t: 'done';
+  v: number;
+  step: number;
+  /** Wall time the worker spent computing the step's nodes, ms. */
+  computeMs: number;
+}
+
+export interface ErrorMessage {
+  t: 'error';
+  v: number;
+  code: string;
+  message: string;
+}
+
+export type WorkerMessage = HelloMessage | NeedMessage | ReadyMessage | DoneMessage | PartialMessage | ErrorMessage;
+export type CoordinatorMessage = RunMessage | ChunkMessage | StepMessage | ErrorMessage;

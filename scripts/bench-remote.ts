@@ -1,0 +1,126 @@
+/**
+ * bench-remote.ts — remote worker nodes on loopback against local threads (issue 4).
+ *
+ *   node dist/scripts/bench-remote.js [--steps 100] [--batches 128,512] [--micro-batch 16] [--kernels auto]
+ *
+ * The bench workload (scripts/bench.ts: Fashion-MNIST, MLP 784-256-128-10 tanh/softmax-CE mean,
+ * SGD 0.05, float32, Glorot-uniform) for a fixed number of steps per mix, at each batch size:
+ *   - "2 threads":             the local pool with 2 threads;
+ *   - "1 thread + 1 remote":   the local pool with 1 thread + one `gradsync worker --threads 1`
+ *                              process joined over ws://127.0.0.1 (data from its cache after
+ *                              the first run; the first run streams it).
+ * Prints samples/s (median over steps after the first 10), the per-step time split, the
+ * remote node's transfer time and bytes per step, and whether the final weights agree.
+ * Timings are printed, never asserted.
+ */
+
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Writable } from 'node:stream';
+import type pino from 'pino';
+import { validate } from '../src/config';
+import { envDataDir } from '../src/env';
+import { defaultIdxDirs, findIdxFiles } from '../src/data/idx';
+import { streamLogger } from '../src/observe/logger';
+import type { StepRecord } from '../src/observe/schema';
+import { startCoordinator } from '../src/parallel/coordinator-server';
+import { train } from '../src/train/loop';
+
+function findData(): string | null {
+  for (const d of [envDataDir(), ...defaultIdxDirs()]) {
+    if (!d) continue;
+    try { findIdxFiles(d, 'train'); findIdxFiles(d, 'test'); return d; } catch { /* next */ }
+  }
+  return null;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+function recorder(): { logger: pino.Logger; steps: StepRecord[] } {
+  const steps: StepRecord[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.includes('"msg":"step"')) steps.push(JSON.parse(line) as StepRecord);
+      cb();
+    },
+  });
+  return { logger: streamLogger(sink as unknown as pino.DestinationStream, 'bench-remote'), steps };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      steps: { type: 'string', default: '100' },
+      batches: { type: 'string', default: '128,512' },
+      'micro-batch': { type: 'string', default: '16' },
+      kernels: { type: 'string', default: 'auto' },
+    },
+  });
+  const dir = findData();
+  if (!dir) {
+    process.stderr.write('bench-remote: Fashion-MNIST not found (apt-get install dataset-fashion-mnist, or GRADSYNC_DATA_DIR)\n');
+    process.exit(1);
+  }
+  const steps = Number(values.steps);
+  const mb = Number(values['micro-batch']);
+  const kernels = values.kernels as 'auto';
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-cache-'));
+  const root = path.resolve(__dirname, '..', '..');
+  process.stdout.write(`gradsync bench-remote — Fashion-MNIST MLP 784-256-128-10, float32, ${steps} steps per run (first 10 not timed), micro-batch ${mb}, kernels ${kernels}\n`);
+  process.stdout.write(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism()}, node ${process.version}; remote = a worker process on ws://127.0.0.1\n\n`);
+  process.stdout.write(`${'mix'.padEnd(22)}${'batch'.padStart(6)}${'samples/s'.padStart(11)}${'step ms'.padStart(9)}${'compute'.padStart(9)}${'hand-off'.padStart(9)}${'reduce'.padStart(8)}${'update'.padStart(8)}`
+    + `${'remote: leaves'.padStart(16)}${'own ms'.padStart(8)}${'wire ms'.padStart(9)}${'MB out'.padStart(8)}${'MB in'.padStart(7)}  sha\n`);
+  for (const batch of values.batches!.split(',').map(Number)) {
+    const results: { name: string; sps: number }[] = [];
+    for (const mix of ['2 threads', '1 thread + 1 remote'] as const) {
+      const remote = mix !== '2 threads';
+      const cfg = validate({
+        dtype: 'float32', data: { source: 'idx', dir },
+        model: { layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
+        optimizer: { kind: 'sgd', lr: 0.05 }, reduction: 'mean', batch, microBatch: mb, steps, seed: 1, threads: remote ? 1 : 2,
+      });
+      const { logger, steps: recs } = recorder();
+      const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-'));
+      let child: ReturnType<typeof spawn> | null = null;
+      const s = await train(cfg, {
+        logger, runDir, kernels,
+        ...(remote ? {
+          joinable: async (ctx) => {
+            const c = await startCoordinator({ host: '127.0.0.1', port: 0, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
+            child = spawn(process.execPath, [path.join(root, 'bin', 'gradsync.js'), 'worker', '--join', c.url, '--threads', '1', '--kernels', kernels, '--data-dir', cache, '--id', 'bench'], { stdio: 'ignore' });
+            await c.waitForWorkers(1, 300_000);
+            return c;
+          },
+        } : {}),
+      });
+      fs.rmSync(runDir, { recursive: true, force: true });
+      if (child) await new Promise((r) => (child as unknown as NodeJS.EventEmitter).once('exit', r));
+      const timed = recs.slice(10);
+      const sps = median(timed.map((r) => r.examples / (r.stepMs / 1000)));
+      const avg = (f: (r: StepRecord) => number): number => mean(timed.map(f));
+      const rem = timed.map((r) => r.executors.find((e) => e.kind === 'remote')).filter((e) => e !== undefined);
+      const leaves = Math.ceil(batch / mb);
+      const remCols = remote
+        ? `${`${mean(rem.map((e) => e.leaves[1] - e.leaves[0])).toFixed(1)}/${leaves}`.padStart(16)}${mean(rem.map((e) => e.computeMs - (e.transferMs ?? 0))).toFixed(2).padStart(8)}`
+          + `${mean(rem.map((e) => e.transferMs ?? 0)).toFixed(2).padStart(9)}${(mean(rem.map((e) => e.bytesOut ?? 0)) / 1e6).toFixed(2).padStart(8)}${(mean(rem.map((e) => e.bytesIn ?? 0)) / 1e6).toFixed(2).padStart(7)}`
+        : ''.padStart(48);
+      process.stdout.write(`${mix.padEnd(22)}${String(batch).padStart(6)}${Math.round(sps).toString().padStart(11)}${avg((r) => r.stepMs).toFixed(2).padStart(9)}`
+        + `${avg((r) => r.split?.computeMs ?? 0).toFixed(2).padStart(9)}${avg((r) => r.split?.handoffMs ?? 0).toFixed(2).padStart(9)}${avg((r) => r.split?.reduceMs ?? 0).toFixed(2).padStart(8)}${avg((r) => r.split?.updateMs ?? 0).toFixed(2).padStart(8)}`
+        + `${remCols}  ${s.paramsSha256.slice(0, 12)}${rem.some((e) => e.failed) ? ' (remote failures!)' : ''}\n`);
+      results.push({ name: mix, sps });
+    }
+    process.stdout.write(`  batch ${batch}: remote mix / 2 threads = ${(results[1]!.sps / results[0]!.sps).toFixed(2)}×\n`);
+  }
+  fs.rmSync(cache, { recursive: true, force: true });
+  process.stdout.write('\nremote: leaves = its mean share of the tree\'s leaves; own ms = its wall time minus wire time (the worker\'s compute);\n'
+    + 'wire ms = encode + send + receive + decode of its step frame and partials; MB out = weights + order slice per step, MB in = its partials.\n');
+}
+
+main().catch((e: unknown) => { process.stderr.write(`bench-remote: ${(e as Error).stack ?? String(e)}\n`); process.exit(1); });

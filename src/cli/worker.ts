@@ -1,0 +1,73 @@
+/**
+ * cli/worker.ts — `gradsync worker --join ws://HOST:PORT`: a remote worker node.
+ *
+ * Joins the coordinator, proves the token (GRADSYNC_TOKEN or --token-file; it never
+ * travels), takes the run's data (from --data-dir by hash, else streamed once), then
+ * computes its share of every step with --threads local pool threads until the run ends.
+ * Exit 0 when the coordinator ends the run; 1 when refused or cut off.
+ * Not here: the protocol (parallel/remote-worker.ts).
+ */
+
+import * as fs from 'node:fs';
+import { resolveThreads } from '../config';
+import { Errors } from '../errors';
+import { envToken } from '../env';
+import { runWorker } from '../parallel/remote-worker';
+import { CLOSE } from '../parallel/messages';
+import type { Io } from './io';
+import { intFlag, kernelFlag } from './train';
+
+export interface WorkerFlags {
+  join: string;
+  threads?: string;
+  tokenFile?: string;
+  dataDir?: string;
+  id?: string;
+  ca?: string;
+  kernels?: string;
+}
+
+/** The token from --token-file (first line, trimmed) or GRADSYNC_TOKEN; undefined when neither is set. */
+export function readToken(tokenFile: string | undefined): string | undefined {
+  if (tokenFile === undefined) return envToken();
+  let t: string;
+  try {
+    t = fs.readFileSync(tokenFile, 'utf8').split(/\r?\n/)[0]!.trim();
+  } catch (e) {
+    throw Errors.usage(`--token-file ${tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (t === '') throw Errors.usage(`--token-file ${tokenFile} is empty`);
+  return t;
+}
+
+export async function workerCommand(f: WorkerFlags, io: Io): Promise<number> {
+  const threads = f.threads === undefined || f.threads === 'auto' ? resolveThreads('auto') : intFlag('threads', f.threads, 0);
+  const token = readToken(f.tokenFile);
+  let ca: Buffer | undefined;
+  if (f.ca !== undefined) {
+    try {
+      ca = fs.readFileSync(f.ca);
+    } catch (e) {
+      throw Errors.usage(`--ca ${f.ca}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  let url: URL;
+  try {
+    url = new URL(f.join);
+  } catch {
+    throw Errors.usage(`--join must be a ws://HOST:PORT or wss://HOST:PORT URL, got "${f.join}"`);
+  }
+  if (token !== undefined && url.protocol === 'ws:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    io.stderr.write('gradsync worker: note: ws:// is unencrypted (the token does not travel, but weights and data do); prefer wss://\n');
+  }
+  const exit = await runWorker({
+    url: f.join, threads, kernels: kernelFlag(f.kernels),
+    ...(token !== undefined ? { token } : {}), ...(f.id !== undefined ? { id: f.id } : {}),
+    ...(f.dataDir !== undefined ? { dataDir: f.dataDir } : {}), ...(ca !== undefined ? { ca } : {}),
+    onEvent: (line) => io.stderr.write(`${line}\n`),
+  });
+  if (exit.code === CLOSE.goingAway || exit.code === 1000) return 0;
+  const why = exit.error ? `${exit.error.code}: ${exit.error.message}` : `connection closed (${exit.code}${exit.reason ? `: ${exit.reason}` : ''})`;
+  io.stderr.write(`gradsync worker: ${why}\n`);
+  return 1;
+}

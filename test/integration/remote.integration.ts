@@ -1,0 +1,213 @@
+/**
+ * Remote worker nodes keep the bit-identical invariant: the digits default trained by 1
+ * local thread + 2 remote worker processes ends with the single-thread paramsSha256; so
+ * does a run whose remote worker is killed (SIGKILL) mid-step and another joins mid-run,
+ * and a run whose remote peers send bad frames (each refused, logged, closed, recomputed).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import * as path from 'node:path';
+import { loadConfigFile, type RunConfig } from '../../src/config';
+import type { StepRecord } from '../../src/observe/schema';
+import { train } from '../../src/train/loop';
+import { startCoordinator, type Coordinator } from '../../src/parallel/coordinator-server';
+import { runWorker, type WorkerExit } from '../../src/parallel/remote-worker';
+import { encodePartial } from '../../src/parallel/codec';
+import { MainExecutor } from '../../src/parallel/main-executor';
+import type { Executor } from '../../src/parallel/executor';
+import { referenceKernels } from '../../src/tensor/kernels';
+import { CLOSE } from '../../src/parallel/messages';
+import { collectingLogger } from '../helpers/log-sink';
+import { repoRoot, tempDir } from '../helpers/paths';
+
+const TOKEN = 'integration-token-4f1c';
+
+const workerLog: string[] = [];
+
+function spawnWorker(url: string, id: string): ChildProcess {
+  const p = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'gradsync.js'), 'worker', '--join', url, '--threads', '1', '--kernels', 'ref', '--id', id],
+    { env: { ...process.env, GRADSYNC_TOKEN: TOKEN }, stdio: ['ignore', 'ignore', 'pipe'] });
+  p.stderr!.on('data', (c: Buffer) => workerLog.push(`[${id}] ${c.toString()}`));
+  return p;
+}
+
+/** Waits for n workers; on failure says what the worker processes printed. */
+async function joined(c: Coordinator, n: number): Promise<void> {
+  try {
+    await c.waitForWorkers(n, 60_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; worker output:\n${workerLog.join('')}`);
+  }
+}
+
+const steps = (records: Record<string, unknown>[]): StepRecord[] => records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+
+/** A main-thread executor that runs `hook` before computing step `at` (to act at a known point of the run). */
+function gate(ctx: { spec: never; data: never; microBatch: number }, hooks: Map<number, () => Promise<void>>): Executor {
+  const main = new MainExecutor(ctx.spec, referenceKernels('float32'), ctx.data, ctx.microBatch);
+  return {
+    id: 'gate', kind: 'main',
+    async compute(task, nodes) {
+      const h = hooks.get(task.step);
+      if (h) await h();
+      return main.computeSync(task, nodes);
+    },
+    recycle: (p) => main.recycle(p),
+    close: () => Promise.resolve(),
+  };
+}
+
+describe('remote worker nodes (integration)', function () {
+  this.timeout(120_000);
+  const base = (): RunConfig => ({ ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')), steps: 150, dtype: 'float32', batch: 64, microBatch: 8 });
+  let reference = '';
+  const children: ChildProcess[] = [];
+
+  before(async () => {
+    reference = (await train({ ...base(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256;
+  });
+  after(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
+
+  it('1 local thread + 2 remote worker processes end with the single-thread paramsSha256', async () => {
+    const { logger, records, lines } = collectingLogger();
+    const exits: Promise<unknown>[] = [];
+    const s = await train({ ...base(), threads: 1 }, {
+      runDir: tempDir(), logger, kernels: 'ref',
+      joinable: async (ctx) => {
+        const c = await startCoordinator({ host: '127.0.0.1', port: 0, token: TOKEN, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
+        for (const id of ['w1', 'w2']) {
+          const p = spawnWorker(c.url, id);
+          children.push(p);
+          exits.push(once(p, 'exit'));
+        }
+        await joined(c, 2);
+        return c;
+      },
+    });
+    assert.equal(s.paramsSha256, reference);
+    const st = steps(records);
+    for (const r of [st[0]!, st[149]!]) {
+      assert.deepEqual(r.executors.map((e) => e.id).sort(), ['remote-w1', 'remote-w2', 'thread-1']);
+      assert.equal(r.executors.reduce((n, e) => n + e.examples, 0), 64);
+    }
+    const remote = st[100]!.executors.filter((e) => e.kind === 'remote' && e.examples > 0);
+    assert.ok(remote.length > 0 && remote.every((e) => e.bytesOut! > 0 && e.bytesIn! > 0 && e.transferMs! >= 0), 'remote executors report bytes and transfer time');
+    assert.ok(!lines.some((l) => l.includes(TOKEN)));
+    const codes = (await Promise.all(exits)) as [number][];
+    assert.deepEqual(codes.map((c) => c[0]), [0, 0], 'the workers exit 0 when the run ends');
+  });
+
+  it('a worker killed (SIGKILL) mid-step, and one that joins mid-run: same paramsSha256', async () => {
+    const { logger, records } = collectingLogger();
+    let coord: Coordinator | null = null;
+    let victim: ChildProcess | null = null;
+    const hooks = new Map<number, () => Promise<void>>([
+      [40, async () => {
+        // the kill lands before this step's frame reaches the worker: its range must be recomputed
+        victim!.kill('SIGKILL');
+        await once(victim!, 'exit');
+      }],
+      [80, async () => {
+        const p = spawnWorker(coord!.url, 'late');
+        children.push(p);
+        await joined(coord!, 2);
+      }],
+    ]);
+    const s = await train({ ...base(), threads: 0 }, {
+      runDir: tempDir(), logger, kernels: 'ref',
+      executors: async (ctx) => [gate(ctx as never, hooks)],
+      joinable: async (ctx) => {
+        coord = await startCoordinator({ host: '127.0.0.1', port: 0, token: TOKEN, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
+        victim = spawnWorker(coord.url, 'victim');
+        const stay = spawnWorker(coord.url, 'stay');
+        children.push(victim, stay);
+        await joined(coord, 2);
+        return coord;
+      },
+    });
+    assert.equal(s.paramsSha256, reference);
+    const st = steps(records);
+    const killed = st[39]!.executors.find((e) => e.id === 'remote-victim')!;
+    // (the planner may have given it no leaves at that step: then there was nothing to recompute)
+    assert.ok(killed.failed !== undefined || killed.examples === 0, 'the killed worker\'s range is marked failed at step 40');
+    assert.ok(!st[41]!.executors.some((e) => e.id === 'remote-victim'), 'and it is gone from the next steps');
+    assert.ok(!st[79]!.executors.some((e) => e.id === 'remote-late'), 'the late worker is not in the step it joined during');
+    assert.ok(st[80]!.executors.some((e) => e.id === 'remote-late' && e.failed === undefined), 'it is planned from the next step');
+    assert.ok(st.slice(80).some((r) => r.executors.some((e) => e.id === 'remote-late' && e.examples > 0)), 'and computes');
+  });
+
+  it('bad frames from remote peers mid-run are refused, logged with the peer, closed and recomputed: same paramsSha256', async () => {
+    const { logger, records } = collectingLogger();
+    const workers: Promise<WorkerExit>[] = [];
+    let coord: Coordinator | null = null;
+    const firedAt = new Map<string, number>();
+    // misbehaves at the first step from `at` on in which it is given work (the planner may give a node none)
+    const bad = (id: string, at: number, f: (frames: Buffer[], ps: Parameters<typeof encodePartial>[0][]) => Buffer[]): void => {
+      workers.push(runWorker({
+        url: coord!.url, token: TOKEN, id, threads: 0, kernels: 'ref',
+        tamper: (step, frames, ps) => {
+          if (step < at || firedAt.has(id)) return frames;
+          firedAt.set(id, step);
+          return f(frames, ps);
+        },
+      }));
+    };
+    const s = await train({ ...base(), threads: 0 }, {
+      runDir: tempDir(), logger, kernels: 'ref',
+      joinable: async (ctx) => {
+        coord = await startCoordinator({ host: '127.0.0.1', port: 0, token: TOKEN, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
+        bad('shape', 10, (fr, ps) => [fr[0]!, encodePartial({ ...ps[0]!, grads: ps[0]!.grads.subarray(1) }), ...fr.slice(2)]);
+        bad('msgpack', 20, (fr) => [fr[0]!, Buffer.from([0x82, 0xa1, 0x74, 0xc1]), ...fr.slice(2)]);
+        bad('big', 30, (fr) => [fr[0]!, Buffer.alloc(fr[1]!.length + 2048), ...fr.slice(2)]);
+        bad('stale', 40, (fr, ps) => [encodePartial({ ...ps[0]!, step: ps[0]!.step - 1 }), ...fr]);
+        await coord.waitForWorkers(4, 30_000);
+        return coord;
+      },
+    });
+    assert.equal(s.paramsSha256, reference);
+    const exits = await Promise.all(workers);
+    assert.deepEqual(exits.map((e) => e.code), [CLOSE.badFrame, CLOSE.badFrame, 1009, CLOSE.goingAway]);
+    const st = steps(records);
+    for (const id of ['shape', 'msgpack', 'big']) {
+      const step = firedAt.get(id)!;
+      assert.ok(st[step - 1]!.executors.find((e) => e.id === `remote-${id}`)!.failed !== undefined, `${id} failed at step ${step}`);
+      const rec = records.find((r) => r.executor === `remote-${id}` && r.code === 'GS_ERR_WIRE');
+      assert.ok(rec !== undefined, `a GS_ERR_WIRE record names ${id}`);
+      assert.match(String(rec.peer), /^127\.0\.0\.1:\d+$/);
+    }
+    assert.match(String(records.find((r) => r.executor === 'remote-shape' && r.code === 'GS_ERR_WIRE')!.err), /field "grads" has \d+ bytes, expected/);
+    const stale = records.find((r) => r.executor === 'remote-stale' && r.msg === 'remote: partial for an earlier step dropped')!;
+    assert.equal(stale.step, firedAt.get('stale')! - 1);
+    assert.ok(st[firedAt.get('stale')! - 1]!.executors.find((e) => e.id === 'remote-stale')!.failed === undefined, 'a stale partial is dropped, not fatal');
+    assert.equal(s.skippedSteps, 0);
+  });
+
+  it('a partial with NaN is named by the step\'s check (executor, tensor) and the step is skipped', async () => {
+    const { logger, records } = collectingLogger();
+    let w: Promise<WorkerExit> | null = null;
+    let nanAt = 0;
+    const s = await train({ ...base(), threads: 0, steps: 20 }, {
+      runDir: tempDir(), logger, kernels: 'ref',
+      joinable: async (ctx) => {
+        const c = await startCoordinator({ host: '127.0.0.1', port: 0, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
+        w = runWorker({
+          url: c.url, id: 'nan', threads: 0, kernels: 'ref',
+          tamper: (step, frames, ps) => {
+            if (step < 10 || nanAt > 0) return frames;
+            nanAt = step;
+            const g = Float32Array.from(ps[0]!.grads);
+            g[3] = NaN;
+            return [frames[0]!, encodePartial({ ...ps[0]!, grads: g }), ...frames.slice(2)];
+          },
+        });
+        await c.waitForWorkers(1, 30_000);
+        return c;
+      },
+    });
+    assert.equal(s.skippedSteps, 1);
+    const st = steps(records);
+    assert.match(String(st[nanAt - 1]!.skipped), /dJdW\[0\] \(element 3\) from executor remote-nan/);
+    assert.equal((await w!).code, CLOSE.goingAway, 'the run went on with the worker');
+  });
+});
