@@ -89,7 +89,15 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--token-file <file>', 'token for a non-loopback coordinator (or GRADSYNC_TOKEN)')
     .action(async (target: string, f: { json?: boolean; once?: boolean; window: string; tokenFile?: string }) => {
       const token = f.tokenFile ? fs.readFileSync(f.tokenFile, 'utf8').trim() : process.env.GRADSYNC_TOKEN;
-      code = await tailCommand(target, { json: f.json === true, once: f.once === true, window: Number(f.window), ...(token ? { token } : {}) }, io);
+      // Ctrl-C ends following cleanly (exit 0, screen left in place)
+      const stop = new AbortController();
+      const onInt = (): void => stop.abort();
+      process.once('SIGINT', onInt);
+      try {
+        code = await tailCommand(target, { json: f.json === true, once: f.once === true, window: Number(f.window), ...(token ? { token } : {}) }, { ...io, signal: stop.signal });
+      } finally {
+        process.removeListener('SIGINT', onInt);
+      }
     });
 
   program.command('worker')

@@ -5,6 +5,7 @@
 import * as cliProgress from 'cli-progress';
 import { loadConfigFile, validate, type RunConfig } from '../config';
 import { Errors } from '../errors';
+import { startLiveServer, type LiveServer } from '../observe/live-server';
 import { train, type TrainSummary } from '../train/loop';
 import { envFault } from '../env';
 import * as fs from 'node:fs';
@@ -37,11 +38,11 @@ export interface TrainFlags {
   monitor?: string;
 }
 
-/** Parses --listen [HOST:]PORT (HOST defaults to 127.0.0.1; IPv6 as [::1]:PORT). */
-export function parseListen(v: string): { host: string; port: number } {
+/** Parses --listen / --monitor [HOST:]PORT (HOST defaults to 127.0.0.1; IPv6 as [::1]:PORT). */
+export function parseListen(v: string, flag = 'listen'): { host: string; port: number } {
   const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(v.trim());
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw Errors.usage(`--listen must be [HOST:]PORT (e.g. 7070 or 0.0.0.0:7070), got "${v}"`);
+  if (!m || port > 65535) throw Errors.usage(`--${flag} must be [HOST:]PORT (e.g. 7070 or 0.0.0.0:7070), got "${v}"`);
   return { host: m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1', port };
 }
 
@@ -100,57 +101,69 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
   const tls = f.tlsCert !== undefined && f.tlsKey !== undefined ? { cert: readPem('tls-cert', f.tlsCert), key: readPem('tls-key', f.tlsKey) } : undefined;
   const waitWorkers = f.waitWorkers !== undefined ? intFlag('wait-workers', f.waitWorkers, 0) : 0;
   if (waitWorkers > 0 && !listen) throw Errors.usage('--wait-workers needs --listen');
-  if (f.monitor !== undefined) throw Errors.notImplemented('--monitor (live record stream)');
+  const monitor = f.monitor !== undefined ? parseListen(f.monitor, 'monitor') : null;
   const cfg = configWithFlags(file, f);
   const json = f.json === true;
   const out = humanOut(io, json);
+  // the live record stream: every log line, as published, to `gradsync tail ws://…` subscribers
+  const live: LiveServer | null = monitor ? await startLiveServer({ host: monitor.host, port: monitor.port, ...(token !== undefined ? { token } : {}) }) : null;
+  if (live && monitor) out.write(`live record stream on ws://${monitor.host.includes(':') ? `[${monitor.host}]` : monitor.host}:${live.port} (watch: gradsync tail ws://…)\n`);
+  const tee = live ? (line: string): void => {
+    try { live.publish(JSON.parse(line) as object); } catch { /* a line that does not parse is not published */ }
+  } : undefined;
   const tty = out.isTTY === true && f.progress !== false;
   let bar: cliProgress.SingleBar | null = null;
   let total = 0;
   let lastLine = 0;
-  const summary: TrainSummary = await train(cfg, {
-    ...(f.runDir !== undefined ? { runDir: f.runDir } : {}),
-    ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
-    kernels: kernelFlag(f.kernels),
-    fault: envFault(),
-    ...(listen ? {
-      joinable: async (ctx: ExecutorContext): Promise<ExecutorSource> => {
-        const c = await startCoordinator({
-          host: listen.host, port: listen.port, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger,
-          ...(token !== undefined ? { token } : {}), ...(tls ? { tls } : {}),
-        });
-        out.write(`listening for workers on ${c.url} (join: gradsync worker --join ${c.url}${token !== undefined ? ', token required' : ''})\n`);
-        if (waitWorkers > 0) {
-          out.write(`waiting for ${waitWorkers} worker${waitWorkers > 1 ? 's' : ''}…\n`);
-          try {
-            await c.waitForWorkers(waitWorkers, 600_000);
-          } catch (e) {
-            await c.close();
-            throw e;
+  let summary: TrainSummary;
+  try {
+    summary = await train(cfg, {
+      ...(tee ? { tee } : {}),
+      ...(f.runDir !== undefined ? { runDir: f.runDir } : {}),
+      ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
+      kernels: kernelFlag(f.kernels),
+      fault: envFault(),
+      ...(listen ? {
+        joinable: async (ctx: ExecutorContext): Promise<ExecutorSource> => {
+          const c = await startCoordinator({
+            host: listen.host, port: listen.port, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger,
+            ...(token !== undefined ? { token } : {}), ...(tls ? { tls } : {}),
+          });
+          out.write(`listening for workers on ${c.url} (join: gradsync worker --join ${c.url}${token !== undefined ? ', token required' : ''})\n`);
+          if (waitWorkers > 0) {
+            out.write(`waiting for ${waitWorkers} worker${waitWorkers > 1 ? 's' : ''}…\n`);
+            try {
+              await c.waitForWorkers(waitWorkers, 600_000);
+            } catch (e) {
+              await c.close();
+              throw e;
+            }
           }
+          return c;
+        },
+      } : {}),
+      onStart: (s) => {
+        total = s.totalSteps;
+        out.write(`gradsync run ${s.run}: ${s.trainExamples} training examples${s.heldOutExamples ? `, ${s.heldOutExamples} held out` : ''}, ${s.totalSteps} steps, kernel ${s.kernel}, executors ${s.executors.join(', ')}\n`);
+        if (s.kernelNote) out.write(`note: ${s.kernelNote}\n`);
+        out.write(`log: ${s.logFile ?? '(custom logger)'}\n`);
+        if (tty) {
+          bar = new cliProgress.SingleBar({ format: 'train [{bar}] {value}/{total} steps | loss {loss} | ‖g‖ {gnorm} | {diag}', stream: out as NodeJS.WriteStream, hideCursor: true }, cliProgress.Presets.shades_classic);
+          bar.start(s.totalSteps, s.startStep, { loss: '-', gnorm: '-', diag: '' });
         }
-        return c;
       },
-    } : {}),
-    onStart: (s) => {
-      total = s.totalSteps;
-      out.write(`gradsync run ${s.run}: ${s.trainExamples} training examples${s.heldOutExamples ? `, ${s.heldOutExamples} held out` : ''}, ${s.totalSteps} steps, kernel ${s.kernel}, executors ${s.executors.join(', ')}\n`);
-      if (s.kernelNote) out.write(`note: ${s.kernelNote}\n`);
-      out.write(`log: ${s.logFile ?? '(custom logger)'}\n`);
-      if (tty) {
-        bar = new cliProgress.SingleBar({ format: 'train [{bar}] {value}/{total} steps | loss {loss} | ‖g‖ {gnorm} | {diag}', stream: out as NodeJS.WriteStream, hideCursor: true }, cliProgress.Presets.shades_classic);
-        bar.start(s.totalSteps, s.startStep, { loss: '-', gnorm: '-', diag: '' });
-      }
-    },
-    onStep: (r) => {
-      if (bar) { bar.update(r.step, { loss: fmt(r.loss, 4), gnorm: fmt(r.gradNorm, 3), diag: r.diagnosis.states.join(',') }); return; }
-      // plain lines: about 20 per run, plus the last step
-      if (r.step === total || r.step - lastLine >= Math.max(1, Math.floor(total / 20))) {
-        lastLine = r.step;
-        out.write(`step ${r.step}/${total} epoch ${r.epoch} loss ${fmt(r.loss)} gradNorm ${fmt(r.gradNorm)} ${r.diagnosis.states.join(',')}\n`);
-      }
-    },
-  });
+      onStep: (r) => {
+        if (bar) { bar.update(r.step, { loss: fmt(r.loss, 4), gnorm: fmt(r.gradNorm, 3), diag: r.diagnosis.states.join(',') }); return; }
+        // plain lines: about 20 per run, plus the last step
+        if (r.step === total || r.step - lastLine >= Math.max(1, Math.floor(total / 20))) {
+          lastLine = r.step;
+          out.write(`step ${r.step}/${total} epoch ${r.epoch} loss ${fmt(r.loss)} gradNorm ${fmt(r.gradNorm)} ${r.diagnosis.states.join(',')}\n`);
+        }
+      },
+    });
+  } finally {
+    await live?.close();
+  }
   if (bar) (bar as cliProgress.SingleBar).stop();
   out.write(`done: ${summary.steps} steps in ${summary.seconds.toFixed(2)} s (${Math.round(summary.samplesPerSecond)} samples/s); loss ${fmt(summary.loss)}`
     + `${summary.accuracy !== null ? `; ${summary.heldOutLoss !== null ? 'held-out ' : ''}accuracy ${(summary.accuracy * 100).toFixed(2)} %` : ''}\n`);

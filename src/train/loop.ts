@@ -215,7 +215,15 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   let order = new Uint32Array(0);
   let stepsDone = startStep;
   try {
+    let lastYield = performance.now();
     for (let step = startStep + 1; step <= totalSteps; step++) {
+      // A step computed on the main thread resolves through microtasks only; let the event
+      // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
+      // and timers are served while training.
+      if (performance.now() - lastYield > 5) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
       if (opts.signal?.aborted) break;
       const epoch = Math.floor((step - 1) / perEpoch);
       const inEpoch = (step - 1) % perEpoch;
