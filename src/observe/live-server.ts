@@ -24,6 +24,7 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocketServer, WebSocket } from 'ws';
+import { listenOn, startHeartbeat } from './ws-serve';
 import { Errors, GradsyncError } from '../errors';
 
 export interface LiveServerOptions {
@@ -109,7 +110,6 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
   const log = opts.logger;
 
   const history: string[] = [];
-  const alive = new WeakMap<WebSocket, boolean>();
   const server = http.createServer((_req, res) => {
     res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' });
     res.end('gradsync live record stream: connect with a websocket client, e.g. `gradsync tail ws://HOST:PORT`\n');
@@ -120,6 +120,8 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
   const wss = new WebSocketServer({
     noServer: true, perMessageDeflate: false, maxPayload: 1024, maxFragments: 4, maxBufferedChunks: 16, clientTracking: true,
   });
+
+  const heartbeat = startHeartbeat(wss, heartbeatMs, () => log?.warn('live: subscriber missed a pong, dropped'));
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -135,8 +137,7 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      alive.set(ws, true);
-      ws.on('pong', () => alive.set(ws, true));
+      heartbeat.track(ws);
       ws.on('message', () => ws.close(1008, 'read-only stream: clients send nothing'));
       ws.on('error', (err) => log?.warn({ remote, err: err.message }, 'live: subscriber error'));
       ws.on('close', () => log?.info({ remote, subscribers: wss.clients.size }, 'live: subscriber left'));
@@ -147,32 +148,14 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
     });
   });
 
-  const heartbeat = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (alive.get(ws) === false) {
-        log?.warn('live: subscriber missed a pong, dropped');
-        ws.terminate();
-        continue;
-      }
-      alive.set(ws, false);
-      ws.ping();
-    }
-  }, heartbeatMs);
-  heartbeat.unref();
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      clearInterval(heartbeat);
-      reject(Errors.io(`live stream cannot listen on ${opts.host}:${port}: ${err.code ?? err.message}`, err.code === 'EADDRINUSE' ? 'choose another port (0 picks a free one)' : undefined));
-    };
-    server.once('error', onError);
-    server.listen(port, opts.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  let actualPort: number;
+  try {
+    actualPort = await listenOn(server, opts.host, port, 'the live record stream');
+  } catch (e) {
+    heartbeat.stop();
+    throw e;
+  }
   server.on('error', (err) => log?.error({ err: err.message }, 'live: server error'));
-  const actualPort = (server.address() as net.AddressInfo).port;
   log?.info({ host: opts.host, port: actualPort, authRequired: tokenDigest !== null, history: historyCap }, 'live: listening');
 
   let closing: Promise<void> | null = null;
@@ -203,7 +186,7 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
     },
     close(): Promise<void> {
       closing ??= (async () => {
-        clearInterval(heartbeat);
+        heartbeat.stop();
         const clients = [...wss.clients];
         await Promise.all(clients.map((ws) => new Promise<void>((resolve) => {
           if (ws.readyState === WebSocket.CLOSED) { resolve(); return; }

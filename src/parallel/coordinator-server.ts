@@ -27,10 +27,10 @@
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
+import { listenOn, startHeartbeat } from '../observe/ws-serve';
 import { Errors, GradsyncError } from '../errors';
 import { bytesPerElement, dtypeOf } from '../tensor/dtype';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
@@ -154,7 +154,6 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const nonces = new NonceStore();
   const active: RemoteExecutor[] = [];
   const taken = new Set<string>();
-  const alive = new WeakMap<WebSocket, boolean>();
   const serverProofs = new WeakMap<http.IncomingMessage, string>();
   let waiters: { n: number; resolve: () => void }[] = [];
   const notify = (): void => {
@@ -221,13 +220,17 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     wss.handleUpgrade(req, socket, head, (ws) => handshake(ws, peer));
   });
 
+  const heartbeat = startHeartbeat(wss, heartbeatMs, (ws) => {
+    const ex = active.find((e) => e.socket === ws);
+    (ex ? log?.child({ executor: ex.id }) : log)?.warn({ code: 'GS_ERR_EXECUTOR' }, 'remote: worker missed a pong, terminated');
+  });
+
   /** Steps 3–6 of the header for one connection. */
   function handshake(ws: WebSocket, peer: string): void {
     let plog = log?.child({ peer });
     let state: 'hello' | 'data' | 'streaming' | 'ready' = 'hello';
     let id: string | null = null;
-    alive.set(ws, true);
-    ws.on('pong', () => alive.set(ws, true));
+    heartbeat.track(ws);
     ws.on('error', (e: Error & { code?: string }) => {
       // ws closes the connection itself (1009 over maxPayload, 1002 on a protocol error)
       plog?.warn({ code: 'GS_ERR_WIRE', wsCode: e.code ?? null, err: e.message }, 'remote: bad frame, connection closed');
@@ -318,33 +321,14 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     }
   }
 
-  const heartbeat = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (alive.get(ws) === false) {
-        const ex = active.find((e) => e.socket === ws);
-        (ex ? log?.child({ executor: ex.id }) : log)?.warn({ code: 'GS_ERR_EXECUTOR' }, 'remote: worker missed a pong, terminated');
-        ws.terminate();
-        continue;
-      }
-      alive.set(ws, false);
-      ws.ping();
-    }
-  }, heartbeatMs);
-  heartbeat.unref();
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      clearInterval(heartbeat);
-      reject(Errors.io(`cannot listen for workers on ${opts.host}:${port}: ${err.code ?? err.message}`, err.code === 'EADDRINUSE' ? 'choose another port (0 picks a free one)' : undefined));
-    };
-    server.once('error', onError);
-    server.listen(port, opts.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  let actualPort: number;
+  try {
+    actualPort = await listenOn(server, opts.host, port, 'the worker server');
+  } catch (e) {
+    heartbeat.stop();
+    throw e;
+  }
   server.on('error', (err) => log?.error({ err: err.message }, 'remote: server error'));
-  const actualPort = (server.address() as net.AddressInfo).port;
   const hostPart = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `${opts.tls ? 'wss' : 'ws'}://${hostPart}:${actualPort}`;
   log?.info({ url, authRequired: token !== undefined, tls: opts.tls !== undefined, maxPayload, data: { bytes: descriptor.bytes, payloadSha256: descriptor.payloadSha256 } }, 'remote: listening for workers');
@@ -367,7 +351,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     },
     close(): Promise<void> {
       closing ??= (async () => {
-        clearInterval(heartbeat);
+        heartbeat.stop();
         await Promise.all([...active].map((e) => e.close()));
         for (const ws of wss.clients) ws.terminate();
         await new Promise<void>((resolve) => wss.close(() => resolve()));

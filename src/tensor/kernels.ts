@@ -70,7 +70,17 @@ export interface KernelSet {
   log(x: number): number;
 }
 
-// ---- vector passes, shared by both dtypes (a Float32Array store rounds once) -------------------
+// ---- shared by both dtypes: a Float32Array store rounds the float64 sum of two float32
+// values once, which is the float32 sum --------------------------------------------------------
+
+function addBias(m: number, n: number, C: Float, b: Float): void {
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) C[i * n + j] += b[j]!;
+}
+
+function colSum(m: number, n: number, A: Float, out: Float): void {
+  out.fill(0, 0, n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j] += A[i * n + j]!;
+}
 
 function addInto(n: number, a: Float, b: Float): void {
   for (let i = 0; i < n; i++) a[i] = a[i]! + b[i]!;
@@ -147,13 +157,8 @@ const ref64: KernelSet = {
       }
     }
   },
-  addBias(m, n, C, b) {
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) C[i * n + j] += b[j]!;
-  },
-  colSum(m, n, A, out) {
-    out.fill(0, 0, n);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j] += A[i * n + j]!;
-  },
+  addBias,
+  colSum,
   activate(f, m, n, z, a) {
     const len = m * n;
     switch (f) {
@@ -238,13 +243,8 @@ const ref32: KernelSet = {
       }
     }
   },
-  addBias(m, n, C, b) {
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) C[i * n + j] += b[j]!;
-  },
-  colSum(m, n, A, out) {
-    out.fill(0, 0, n);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j] += A[i * n + j]!;
-  },
+  addBias,
+  colSum,
   activate(f, m, n, z, a) {
     const len = m * n;
     switch (f) {
