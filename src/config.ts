@@ -41,8 +41,20 @@ export interface ModelConfig {
 export interface CheckpointConfig {
   /** Write a checkpoint every N steps (0: only at the end). Default 0. */
   every: number;
+  /**
+   * Also write one when S seconds of wall time have passed since the last one (checked after
+   * each step; 0: off). With `every` as well, whichever comes first. Default 0.
+   */
+  everySeconds: number;
   /** Keep the newest K checkpoints. Default 2. */
   keep: number;
+  /**
+   * When a checkpoint cannot be written (disk full, permission, I/O error) — the previous one
+   * stays intact either way, and the error is logged with its code and file:
+   * 'stop' ends the run with GS_ERR_IO (what torch.save raising in a PyTorch loop does);
+   * 'continue' trains on and tries again at the next scheduled checkpoint. Default 'stop'.
+   */
+  onError: 'continue' | 'stop';
 }
 
 export interface RunConfig {
@@ -97,7 +109,7 @@ export const DEFAULTS: RunConfig = {
   steps: null,
   seed: 1,
   threads: 'auto',
-  checkpoint: { every: 0, keep: 2 },
+  checkpoint: { every: 0, everySeconds: 0, keep: 2, onError: 'stop' },
   nonFinite: 'skip',
   maxSkips: 10,
   diagnosis: {},
@@ -256,10 +268,12 @@ export function validate(input: Json): RunConfig {
     for (const [k, val] of Object.entries(dg)) (diagnosis as Record<string, number>)[k] = num(`diagnosis.${k}`, val);
   }
   const ck = o.checkpoint === undefined ? d.checkpoint : (() => {
-    const c = keys('checkpoint', o.checkpoint, ['every', 'keep']);
+    const c = keys('checkpoint', o.checkpoint, ['every', 'everySeconds', 'keep', 'onError']);
     return {
       every: c.every === undefined ? d.checkpoint.every : num('checkpoint.every', c.every, { int: true, min: 0 }),
+      everySeconds: c.everySeconds === undefined ? d.checkpoint.everySeconds : num('checkpoint.everySeconds', c.everySeconds, { min: 0, max: 31_536_000 }),
       keep: c.keep === undefined ? d.checkpoint.keep : num('checkpoint.keep', c.keep, { int: true, min: 1, max: 1000 }),
+      onError: c.onError === undefined ? d.checkpoint.onError : oneOf('checkpoint.onError', c.onError, ['continue', 'stop'] as const),
     };
   })();
   const cfg: RunConfig = {

@@ -49,7 +49,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--seed <n>', 'seed of init, data order and split')
     .option('--dtype <t>', 'float32 or float64')
     .option('--run-dir <dir>', 'folder for log.ndjson and checkpoints (default runs/<id>)')
-    .option('--resume <checkpoint>', 'continue from a checkpoint file')
+    .option('--resume <checkpoint|run-dir>', 'continue from a checkpoint file, or from the newest valid checkpoint of a run folder (same log, same config unless one is given)')
     .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
     .option('--listen <[host:]port>', 'accept remote workers on this address (host default 127.0.0.1; off loopback a token is required)')
     .option('--token-file <file>', 'shared token of remote workers (or GRADSYNC_TOKEN)')

@@ -9,6 +9,8 @@ import { startLiveServer, type LiveServer } from '../observe/live-server';
 import { train, type TrainSummary } from '../train/loop';
 import { envFault } from '../env';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findResumePoint } from '../train/checkpoint';
 import type { ExecutorContext, ExecutorSource } from '../train/loop';
 import { startCoordinator } from '../parallel/coordinator-server';
 import { isLoopback } from '../observe/live-server';
@@ -59,9 +61,9 @@ function numFlag(name: string, v: string): number {
   return n;
 }
 
-/** The config file (or the embedded default) with the flags applied, validated again. */
-export function configWithFlags(file: string | undefined, f: TrainFlags): RunConfig {
-  const cfg = loadConfigFile(file ?? defaultConfigPath());
+/** The config file (or `base`, or the embedded default) with the flags applied, validated again. */
+export function configWithFlags(file: string | undefined, f: TrainFlags, base?: RunConfig): RunConfig {
+  const cfg = file === undefined && base !== undefined ? base : loadConfigFile(file ?? defaultConfigPath());
   const o: Record<string, unknown> = JSON.parse(JSON.stringify(cfg));
   if (f.threads !== undefined) o.threads = f.threads === 'auto' ? 'auto' : intFlag('threads', f.threads, 0);
   if (f.steps !== undefined) o.steps = intFlag('steps', f.steps, 1);
@@ -102,7 +104,10 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
   const waitWorkers = f.waitWorkers !== undefined ? intFlag('wait-workers', f.waitWorkers, 0) : 0;
   if (waitWorkers > 0 && !listen) throw Errors.usage('--wait-workers needs --listen');
   const monitor = f.monitor !== undefined ? parseListen(f.monitor, 'monitor') : null;
-  const cfg = configWithFlags(file, f);
+  // --resume RUN_DIR: the run folder is also where it goes on (same log, same checkpoints),
+  // and without a config file the run's own config (from its checkpoint) applies
+  const resumeRunDir = f.resume !== undefined && fs.existsSync(path.join(f.resume, 'checkpoints')) ? f.resume : undefined;
+  const cfg = configWithFlags(file, f, f.resume !== undefined && file === undefined ? findResumePoint(f.resume).checkpoint.header.config : undefined);
   const json = f.json === true;
   const out = humanOut(io, json);
   // the live record stream: every log line, as published, to `gradsync tail ws://…` subscribers
@@ -119,7 +124,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
   try {
     summary = await train(cfg, {
       ...(tee ? { tee } : {}),
-      ...(f.runDir !== undefined ? { runDir: f.runDir } : {}),
+      ...(f.runDir !== undefined ? { runDir: f.runDir } : resumeRunDir !== undefined ? { runDir: resumeRunDir } : {}),
       ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
       kernels: kernelFlag(f.kernels),
       fault: envFault(),
@@ -146,6 +151,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
         total = s.totalSteps;
         out.write(`gradsync run ${s.run}: ${s.trainExamples} training examples${s.heldOutExamples ? `, ${s.heldOutExamples} held out` : ''}, ${s.totalSteps} steps, kernel ${s.kernel}, executors ${s.executors.join(', ')}\n`);
         if (s.kernelNote) out.write(`note: ${s.kernelNote}\n`);
+        for (const sk of s.resume?.skipped ?? []) io.stderr.write(`gradsync: warning: skipped corrupt checkpoint ${sk.file} (${sk.code}): ${sk.reason}\n`);
+        if (s.resume) out.write(`resumed from ${s.resume.file} at step ${s.resume.step}\n`);
         out.write(`log: ${s.logFile ?? '(custom logger)'}\n`);
         if (tty) {
           bar = new cliProgress.SingleBar({ format: 'train [{bar}] {value}/{total} steps | loss {loss} | ‖g‖ {gnorm} | {diag}', stream: out as NodeJS.WriteStream, hideCursor: true }, cliProgress.Presets.shades_classic);

@@ -82,6 +82,8 @@ export interface StepRecord {
   diagnosis: Diagnosis;
   /** Set when the step was skipped (non-finite gradient or loss) and the weights were not changed. */
   skipped?: string;
+  /** With skipped: the training-set rows whose own loss or gradient is non-finite (recomputed on the main thread; at most 256). */
+  nonFiniteExamples?: number[];
 }
 
 export type DiagnosisState =

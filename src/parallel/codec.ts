@@ -26,6 +26,16 @@ import { PROTOCOL_VERSION, type CoordinatorMessage, type DataDescriptor, type Pa
 
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
 
+/**
+ * A peer's value for an error message, at most 20 characters. Never String() of a map: a
+ * peer's map may carry a `toString` or `valueOf` key that is not a function, and String()
+ * would throw an uncoded TypeError (found by test/parallel/fuzz-codec.test.ts).
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'object' && v !== null) return Array.isArray(v) ? 'an array' : v instanceof Uint8Array ? 'bin' : 'a map';
+  return String(v).slice(0, 20);
+}
+
 export interface ScanLimits {
   maxDepth: number;
   maxItems: number;
@@ -122,7 +132,7 @@ function typedFrom(dtype: DType | 'float64', bin: Uint8Array, n: number): Float 
 export function decodePartial(frame: Uint8Array, lim: PartialLimits): PartialMessage {
   const m = decodeMap(frame, lim.maxBytes, { maxDepth: 2, maxItems: 64 });
   return partialFields(m, lim, (step) => {
-    if (step !== lim.step) throw Errors.wire(`field "step": ${String(step).slice(0, 20)} is not the current step ${lim.step} (stale or replayed)`);
+    if (step !== lim.step) throw Errors.wire(`field "step": ${shown(step)} is not the current step ${lim.step} (stale or replayed)`);
   });
 }
 
@@ -144,14 +154,14 @@ function decodeMap(frame: Uint8Array, maxBytes: number, scan: ScanLimits): Recor
 function partialFields(m: Record<string, unknown>, lim: Omit<PartialLimits, 'step'>, checkStep: (step: unknown) => void): PartialMessage {
   for (const k of Object.keys(m)) if (!PARTIAL_KEYS.includes(k)) throw Errors.wire(`unknown field "${k.slice(0, 40)}"`);
   if (m.t !== 'partial') throw Errors.wire(`field "t" must be "partial", got ${JSON.stringify(m.t)?.slice(0, 40)}`);
-  if (m.v !== PROTOCOL_VERSION) throw Errors.protocol(`field "v": protocol version ${String(m.v).slice(0, 20)} does not match this coordinator's ${PROTOCOL_VERSION}`);
+  if (m.v !== PROTOCOL_VERSION) throw Errors.protocol(`field "v": protocol version ${shown(m.v)} does not match this coordinator's ${PROTOCOL_VERSION}`);
   checkStep(m.step);
   const node = m.node;
   if (!Array.isArray(node) || node.length !== 2 || !node.every((x) => Number.isInteger(x) && x >= 0) || node[0] > lim.maxHeight) {
     throw Errors.wire(`field "node" must be [h, i] with 0 ≤ h ≤ ${lim.maxHeight}, got ${JSON.stringify(node)?.slice(0, 40)}`);
   }
   if (m.dtype !== lim.dtype) throw Errors.wire(`field "dtype": ${JSON.stringify(m.dtype)?.slice(0, 20)} is not the run's ${lim.dtype}`);
-  if (!Number.isInteger(m.count) || (m.count as number) < 1) throw Errors.wire(`field "count" must be a positive integer, got ${String(m.count).slice(0, 20)}`);
+  if (!Number.isInteger(m.count) || (m.count as number) < 1) throw Errors.wire(`field "count" must be a positive integer, got ${shown(m.count)}`);
   if (typeof m.lossSum !== 'number') throw Errors.wire('field "lossSum" must be a number');
   const bin = (k: 'stats' | 'grads', n: number, bpe: number): Uint8Array => {
     const v = m[k];
@@ -189,7 +199,7 @@ const str = (m: Record<string, unknown>, k: string, max: number): string => {
 };
 const int = (m: Record<string, unknown>, k: string, min: number, max: number): number => {
   const v = m[k];
-  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw Errors.wire(`field "${k}" must be an integer in [${min}, ${max}], got ${String(v).slice(0, 20)}`);
+  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw Errors.wire(`field "${k}" must be an integer in [${min}, ${max}], got ${shown(v)}`);
   return v as number;
 };
 function allow(m: Record<string, unknown>, keys: readonly string[], what: string): void {
@@ -197,7 +207,7 @@ function allow(m: Record<string, unknown>, keys: readonly string[], what: string
 }
 function version(m: Record<string, unknown>, mine: string): void {
   if (m.v !== PROTOCOL_VERSION) {
-    throw Errors.protocol(`protocol version ${String(m.v).slice(0, 20)} of the ${mine === 'coordinator' ? 'worker' : 'coordinator'} does not match this ${mine}'s ${PROTOCOL_VERSION}`);
+    throw Errors.protocol(`protocol version ${shown(m.v)} of the ${mine === 'coordinator' ? 'worker' : 'coordinator'} does not match this ${mine}'s ${PROTOCOL_VERSION}`);
   }
 }
 

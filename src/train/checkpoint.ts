@@ -11,6 +11,8 @@
  * Writes are atomic and durable: temp file in the same folder, write, fsync, close, rename,
  * fsync the folder (a crash leaves the old file or the new one, never half of one).
  * Reads verify the size, magic, version, checksum and payload length before using a byte.
+ * findResumePoint picks what a resumed run starts from: a file as given, or the newest
+ * checkpoint of a run folder that verifies (corrupt ones are skipped and named).
  * Not here: when to write (loop.ts).
  */
 
@@ -95,8 +97,19 @@ export function atomicWrite(file: string, parts: Uint8Array[]): void {
   } catch (e) {
     if (fd !== null) { try { fs.closeSync(fd); } catch { /* already failing */ } }
     try { fs.unlinkSync(tmp); } catch { /* may not exist */ }
-    throw Errors.io(`cannot write ${file}: ${(e as Error).message}`, 'the previous checkpoint, if any, is intact');
+    const err = Errors.io(`cannot write ${file}: ${(e as Error).message}`, 'the previous checkpoint, if any, is intact');
+    // the system error (its errno code: ENOSPC, EACCES, EIO…) stays reachable for the log
+    err.cause = e;
+    throw err;
   }
+}
+
+/** The errno code behind a failed write (ENOSPC, EACCES, EIO…), or the GradsyncError code. */
+export function errorCode(e: unknown): string {
+  const cause = (e as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
+  if (cause && typeof cause.code === 'string') return cause.code;
+  const own = (e as { code?: unknown }).code;
+  return typeof own === 'string' ? own : 'unknown';
 }
 
 /** Reads and verifies a checkpoint; throws GS_ERR_CHECKPOINT naming what is wrong. */
@@ -168,9 +181,63 @@ export function listCheckpoints(dir: string): string[] {
   return names.filter((n) => /^step-\d{8}\.gsck$/.test(n)).sort().reverse().map((n) => path.join(dir, n));
 }
 
-/** Deletes all but the newest `keep` checkpoints in `dir`. */
+/**
+ * Deletes all but the newest `keep` checkpoints in `dir`, and temp files that another
+ * process left there (a writer killed between open and rename).
+ */
 export function pruneCheckpoints(dir: string, keep: number): void {
   for (const f of listCheckpoints(dir).slice(keep)) {
     try { fs.unlinkSync(f); } catch { /* already gone */ }
   }
+  let names: string[] = [];
+  try { names = fs.readdirSync(dir); } catch { /* no folder */ }
+  for (const n of names) {
+    const m = /^\.step-\d{8}\.gsck\.tmp-(\d+)$/.exec(n);
+    if (m && Number(m[1]) !== process.pid) {
+      try { fs.unlinkSync(path.join(dir, n)); } catch { /* already gone */ }
+    }
+  }
+}
+
+/** A checkpoint that did not verify while looking for the newest valid one. */
+export interface SkippedCheckpoint {
+  file: string;
+  code: string;
+  reason: string;
+}
+
+export interface ResumePoint {
+  file: string;
+  checkpoint: Checkpoint;
+  /** Newer checkpoints that did not verify, newest first. */
+  skipped: SkippedCheckpoint[];
+}
+
+/**
+ * What `--resume TARGET` continues from. A file: that checkpoint, verified (no fallback —
+ * the user named it). A folder: a run folder (its checkpoints/ subfolder) or a folder of
+ * checkpoints; the newest one that verifies, skipping corrupt ones (RELIABILITY §6: on a
+ * failed verify, fall back). Throws GS_ERR_CHECKPOINT when there is none.
+ */
+export function findResumePoint(target: string): ResumePoint {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(target);
+  } catch (e) {
+    throw Errors.checkpoint(target, `cannot resume from it: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 'give a checkpoint file or a run folder (the --run-dir of the run)');
+  }
+  if (!st.isDirectory()) return { file: target, checkpoint: readCheckpoint(target), skipped: [] };
+  const sub = path.join(target, 'checkpoints');
+  const dir = fs.existsSync(sub) && fs.statSync(sub).isDirectory() ? sub : target;
+  const skipped: SkippedCheckpoint[] = [];
+  for (const file of listCheckpoints(dir)) {
+    try {
+      return { file, checkpoint: readCheckpoint(file), skipped };
+    } catch (e) {
+      if (!(e instanceof GradsyncError)) throw e;
+      skipped.push({ file, code: e.code, reason: e.message });
+    }
+  }
+  const tried = skipped.length === 0 ? 'it holds no checkpoint (step-*.gsck)' : `none of its ${skipped.length} checkpoints verifies: ${skipped.map((s) => s.reason).join('; ')}`;
+  throw Errors.checkpoint(dir, `nothing to resume from: ${tried}`, 'start the run afresh without --resume');
 }

@@ -7,9 +7,16 @@
  * writes a checkpoint and an 'end' record and returns the summary.
  * The data order of epoch e is epochOrder(n, seed, e): a pure function, so a run's weights
  * depend only on the config (and resume needs only the epoch and the cursor).
+ * Checkpoints: every cfg.checkpoint.every steps and/or everySeconds of wall time, and at the
+ * end; the newest `keep` are kept; a failed write logs 'checkpoint failed' and applies
+ * checkpoint.onError. Resume (opts.resumeFrom, a file or a run folder) restores the weights,
+ * the optimizer state and the step; a resumed run folder's log.ndjson is appended to, its
+ * 'start' record carrying resumedFrom — the steps after that checkpoint which the dead
+ * process had logged appear again, recomputed to the same values.
  * Not here: printing (cli/), the step's protocol (step.ts).
  */
 
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
@@ -36,7 +43,7 @@ import type { FaultSpec } from '../parallel/pool-protocol';
 import { Stepper } from './step';
 import { evaluate } from './evaluate';
 import { loadRunData, modelSpecOf, type RunData } from './setup';
-import { checkpointName, pruneCheckpoints, readCheckpoint, assertCompatible, writeCheckpoint } from './checkpoint';
+import { checkpointName, errorCode, findResumePoint, listCheckpoints, pruneCheckpoints, assertCompatible, writeCheckpoint, type SkippedCheckpoint } from './checkpoint';
 
 export interface TrainOptions {
   /** Folder for the log and checkpoints. Default: runs/<time>-<random> under the current folder. */
@@ -49,8 +56,14 @@ export interface TrainOptions {
   onStart?: (info: StartInfo) => void;
   /** Kernel implementation preference. Default 'auto'. */
   kernels?: 'auto' | 'native' | 'wasm' | 'ref';
-  /** Continue from this checkpoint file. */
+  /**
+   * Continue from a checkpoint file, or from a run folder: its newest checkpoint that
+   * verifies (corrupt ones are skipped and named in a 'checkpoint skipped' warn record and
+   * in StartInfo.resume.skipped). Resuming into the same run folder appends to its log.
+   */
   resumeFrom?: string;
+  /** Milliseconds clock of the checkpoint.everySeconds schedule. Default performance.now (tests pass a fake one). */
+  clock?: () => number;
   /** Pre-loaded data (the API's callers and tests); default: loaded from cfg.data. */
   data?: RunData;
   /** Extra executors (pool threads, remote nodes), created by the caller. Default: the main thread alone. */
@@ -98,13 +111,18 @@ export interface StartInfo {
   executors: string[];
   trainExamples: number;
   heldOutExamples: number;
+  /** Set when the run resumed: from which checkpoint, at which step, and the newer ones skipped as corrupt. */
+  resume: { file: string; step: number; skipped: SkippedCheckpoint[] } | null;
 }
 
 export interface TrainSummary {
   run: string;
   runDir: string;
   logFile: string | null;
+  /** The newest checkpoint written ('' when none could be written under checkpoint.onError 'continue'). */
   checkpoint: string;
+  /** Checkpoint writes that failed (only non-zero under checkpoint.onError 'continue'). */
+  checkpointErrors: number;
   steps: number;
   epochs: number;
   /** The objective over the whole training set at the final weights (run's reduction). */
@@ -145,20 +163,27 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const params = newParams(spec, layout, true);
   let opt: OptimizerState = newOptimizerState(cfg.optimizer, spec.dtype, layout.size);
   let startStep = 0;
+  let resume: StartInfo['resume'] = null;
   if (opts.resumeFrom) {
-    const ck = readCheckpoint(opts.resumeFrom);
-    assertCompatible(opts.resumeFrom, ck, spec);
+    const found = findResumePoint(opts.resumeFrom);
+    const ck = found.checkpoint;
+    assertCompatible(found.file, ck, spec);
     if (ck.header.dataSha256 !== trainSet.sha256) {
-      throw Errors.checkpoint(opts.resumeFrom, `was written for data ${ck.header.dataSha256.slice(0, 12)}…, this run's data is ${trainSet.sha256.slice(0, 12)}…`);
+      throw Errors.checkpoint(found.file, `was written for data ${ck.header.dataSha256.slice(0, 12)}…, this run's data is ${trainSet.sha256.slice(0, 12)}…`);
     }
     params.set(ck.params);
     opt = ck.optimizer;
     startStep = ck.header.step;
+    resume = { file: found.file, step: startStep, skipped: found.skipped };
   } else {
     initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
   }
-  // the run folder and its log exist only once the data, model and checkpoint are known good
+  // the run folder and its log exist only once the data, model and checkpoint are known good;
+  // a resumed run appends to the log: a line torn by the crash is ended first, so it stays one
+  // bad line that readers skip rather than swallowing this run's first record
+  if (logFile !== null && resume !== null) endTornLine(logFile);
   const { log, steps: stepLog } = opts.logger ? { log: opts.logger, steps: opts.logger } : runLoggers(logFile!, run, 'info', opts.tee);
+  for (const sk of resume?.skipped ?? []) log.warn({ file: sk.file, code: sk.code, reason: sk.reason }, 'checkpoint skipped');
 
   const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);
   const microBatch = Math.min(cfg.microBatch, batch);
@@ -199,10 +224,12 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const startInfo: StartInfo = {
     run, runDir, logFile, totalSteps, startStep, kernel: kernels.id, kernelNote: fallbackNote,
     executors: [...executors, ...(source?.current() ?? [])].map((e) => e.id), trainExamples: trainSet.n, heldOutExamples: data.heldOut?.n ?? 0,
+    resume,
   };
   log.info({
     config: cfg, model: spec, params: layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: data.heldOut?.n ?? 0 },
     kernel: kernels.id, kernelNote: fallbackNote, executors: startInfo.executors, totalSteps, startStep, batch, microBatch, host: os.hostname(),
+    ...(resume ? { resumedFrom: resume.file } : {}),
   }, 'start');
   opts.onStart?.(startInfo);
 
@@ -214,6 +241,14 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   let orderEpoch = -1;
   let order = new Uint32Array(0);
   let stepsDone = startStep;
+  // checkpoint schedule: every N steps and/or every S seconds since the last one
+  const clock = opts.clock ?? ((): number => performance.now());
+  let lastCheckpointAt = clock();
+  const ckpt: CheckpointState = { last: '', errors: 0 };
+  const save = (step: number): void => {
+    saveCheckpoint({ runDir, cfg, spec, data: trainSet, params, opt, step, perEpoch, log }, ckpt);
+    lastCheckpointAt = clock();
+  };
   try {
     let lastYield = performance.now();
     for (let step = startStep + 1; step <= totalSteps; step++) {
@@ -248,7 +283,9 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         split: r.split, executors: r.executors,
       };
       diagnosis = diagnoser.push({ ...base, schema: 0, run });
-      const rec: Omit<StepRecord, 'schema' | 'run' | 'msg'> = { ...base, diagnosis, ...(r.skipped !== undefined ? { skipped: r.skipped } : {}) };
+      const rec: Omit<StepRecord, 'schema' | 'run' | 'msg'> = {
+        ...base, diagnosis, ...(r.skipped !== undefined ? { skipped: r.skipped } : {}), ...(r.nonFiniteExamples !== undefined ? { nonFiniteExamples: r.nonFiniteExamples } : {}),
+      };
       const { msg: _m, ...fields } = rec as StepRecord;
       if (r.skipped !== undefined) stepLog.warn(fields, 'step');
       else stepLog.info(fields, 'step');
@@ -262,9 +299,9 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         const ev = evaluate(spec, kernels, params, data.heldOut);
         log.info({ step, epoch, loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1), accuracy: ev.accuracy ?? undefined, examples: ev.examples }, 'eval');
       }
-      if (cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0 && step !== totalSteps) {
-        saveCheckpoint(runDir, cfg, spec, trainSet, params, opt, step, perEpoch, log);
-      }
+      const dueSteps = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0;
+      const dueTime = cfg.checkpoint.everySeconds > 0 && clock() - lastCheckpointAt >= cfg.checkpoint.everySeconds * 1000;
+      if ((dueSteps || dueTime) && step !== totalSteps) save(step);
     }
   } finally {
     await Promise.all(executors.filter((e) => e !== main).map((e) => e.close()));
@@ -272,12 +309,13 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     await source?.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  const checkpoint = saveCheckpoint(runDir, cfg, spec, trainSet, params, opt, stepsDone, perEpoch, log);
+  save(stepsDone);
+  const checkpoint = ckpt.last;
   const trainEval = evaluate(spec, kernels, params, trainSet);
   const heldEval = data.heldOut && data.heldOut.n > 0 ? evaluate(spec, kernels, params, data.heldOut) : null;
   const div = (e: { lossSum: number; examples: number }): number => e.lossSum / (cfg.reduction === 'mean' ? e.examples : 1);
   const summary: TrainSummary = {
-    run, runDir, logFile, checkpoint, steps: stepsDone, epochs: stepsDone / perEpoch,
+    run, runDir, logFile, checkpoint, checkpointErrors: ckpt.errors, steps: stepsDone, epochs: stepsDone / perEpoch,
     loss: div(trainEval), lastStepLoss, accuracy: heldEval?.accuracy ?? trainEval.accuracy,
     heldOutLoss: heldEval ? div(heldEval) : null, paramsSha256: paramsSha256(params), diagnosis, skippedSteps,
     seconds, samplesPerSecond: ((stepsDone - startStep) * batch) / Math.max(seconds, 1e-9), kernel: kernels.id,
@@ -287,17 +325,62 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   return summary;
 }
 
-function saveCheckpoint(
-  runDir: string, cfg: RunConfig, spec: ModelSpec, data: Dataset, params: Float, opt: OptimizerState, step: number, perEpoch: number, log: pino.Logger,
-): string {
-  const dir = path.join(runDir, 'checkpoints');
-  const file = path.join(dir, checkpointName(step));
-  writeCheckpoint(file, {
-    dtype: spec.dtype, spec, config: cfg, step, epoch: Math.floor(step / perEpoch), cursor: step % perEpoch,
-    paramsSha256: paramsSha256(params), dataSha256: data.sha256,
-  }, params, opt);
-  pruneCheckpoints(dir, cfg.checkpoint.keep);
-  log.info({ step, file }, 'checkpoint');
-  return file;
+interface CheckpointState {
+  /** The newest checkpoint written by this run ('' before the first). */
+  last: string;
+  errors: number;
+}
+
+interface SaveArgs {
+  runDir: string; cfg: RunConfig; spec: ModelSpec; data: Dataset; params: Float; opt: OptimizerState; step: number; perEpoch: number; log: pino.Logger;
+}
+
+/**
+ * Writes checkpoint `step` atomically, then keeps the newest cfg.checkpoint.keep. A failed
+ * write leaves the previous checkpoints untouched (atomicWrite) and is logged as an error
+ * record naming the errno code and the file; then checkpoint.onError applies: 'stop'
+ * rethrows (the run ends with GS_ERR_IO), 'continue' trains on.
+ */
+function saveCheckpoint(a: SaveArgs, st: CheckpointState): void {
+  const dir = path.join(a.runDir, 'checkpoints');
+  const file = path.join(dir, checkpointName(a.step));
+  try {
+    writeCheckpoint(file, {
+      dtype: a.spec.dtype, spec: a.spec, config: a.cfg, step: a.step, epoch: Math.floor(a.step / a.perEpoch), cursor: a.step % a.perEpoch,
+      paramsSha256: paramsSha256(a.params), dataSha256: a.data.sha256,
+    }, a.params, a.opt);
+  } catch (e) {
+    st.errors++;
+    const policy = a.cfg.checkpoint.onError;
+    const previous = st.last !== '' ? st.last : (listCheckpoints(dir)[0] ?? null);
+    a.log.error({ step: a.step, file, code: errorCode(e), error: (e as Error).message, previous, onError: policy }, 'checkpoint failed');
+    if (policy === 'stop') {
+      throw Errors.io(`checkpoint at step ${a.step} failed (${errorCode(e)}): ${(e as Error).message}; checkpoint.onError is "stop"`,
+        previous !== null ? `the previous checkpoint ${previous} is intact: free space (or fix the folder) and resume with --resume ${a.runDir}` : 'no earlier checkpoint exists');
+    }
+    return;
+  }
+  st.last = file;
+  pruneCheckpoints(dir, a.cfg.checkpoint.keep);
+  a.log.info({ step: a.step, file }, 'checkpoint');
+}
+
+/** Ends a last line without '\n' (a write torn by a crash) so that appended records start on their own line. */
+function endTornLine(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r+');
+  } catch {
+    return; // no log yet
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    fs.readSync(fd, last, 0, 1, size - 1);
+    if (last[0] !== 0x0a) fs.writeSync(fd, '\n', size);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 

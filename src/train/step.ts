@@ -9,7 +9,9 @@
  *     its thread dies, its peer vanishes) has its nodes recomputed on the main thread; the
  *     failure is recorded, the result is unchanged.
  *  3. Check. Each partial is checked for non-finite values before anything is summed; the
- *     first one found is named (executor, tree node, tensor and layer).
+ *     first one found is named (executor, tree node, tensor and layer). Only then (never on
+ *     a clean step) that node is recomputed on the main thread leaf by leaf, and each
+ *     example of a non-finite leaf alone, to name the training-set rows at fault.
  *  4. Combine. Node partials are added in the tree's fixed order into the root: the same
  *     bits whatever the executors, their number, speed or arrival order.
  *  5. Reduce. 'mean' divides by the batch's example count; weight decay adds λ·θ;
@@ -55,7 +57,12 @@ export interface StepResult {
   split: { computeMs: number; handoffMs: number; reduceMs: number; updateMs: number };
   /** Set when the update was skipped; says what was non-finite and where. */
   skipped?: string;
+  /** Training-set rows whose own loss or gradient is non-finite (first MAX_PINNED), when pinned down. */
+  nonFiniteExamples?: number[];
 }
+
+/** Rows named at most per non-finite step (in the record; the text lists fewer). */
+export const MAX_PINNED = 256;
 
 interface Assignment {
   exec: Executor;
@@ -177,12 +184,22 @@ export class Stepper {
     // 3. Check: each partial's producer flagged its first non-finite element (p.bad); the
     //    loss sums are checked here. O(partials), no pass over the gradients.
     let skipped: string | undefined;
+    let badNode: { node: TreeNode; exec: string } | null = null;
     for (const w of work) {
       w.partials.forEach((p, k) => {
         if (skipped !== undefined) return;
         const where = !Number.isFinite(p.lossSum) ? `the loss (${p.lossSum})` : p.bad >= 0 ? `${this.tensorAt(p.bad)} (element ${p.bad})` : null;
-        if (where !== null) skipped = `non-finite value in ${where} from executor ${w.exec.id}, tree node ${nodeKey(w.nodes[k]!)}, step ${task.step}`;
+        if (where !== null) {
+          skipped = `non-finite value in ${where} from executor ${w.owner.id}, tree node ${nodeKey(w.nodes[k]!)}, step ${task.step}`;
+          badNode = { node: w.nodes[k]!, exec: w.owner.id };
+        }
       });
+    }
+    let nonFiniteExamples: number[] | undefined;
+    if (badNode !== null) {
+      const pin = this.pinExamples(task, tree, badNode);
+      skipped += pin.note;
+      if (pin.rows.length > 0) nonFiniteExamples = pin.rows;
     }
     // 4. Combine
     const byKey = new Map<string, Partial>();
@@ -250,7 +267,45 @@ export class Stepper {
       split: { computeMs: round3(tGathered - t0), handoffMs: round3(handoffMs), reduceMs: round3(tReduced - tGathered), updateMs: round3(tUpdated - tReduced) },
     };
     if (skipped !== undefined) out.skipped = skipped;
+    if (nonFiniteExamples !== undefined) out.nonFiniteExamples = nonFiniteExamples;
     return out;
+  }
+
+  /**
+   * Names the examples behind a non-finite node (only on a non-finite step: the clean path
+   * never comes here). Recomputes the node's leaves on the main thread (same kernels, same
+   * bits as any executor), then each example of a non-finite leaf alone, and returns the
+   * training-set rows whose own loss or gradient is non-finite, with a note for the text.
+   */
+  private pinExamples(task: StepTask, tree: ReductionTree, bad: { node: TreeNode; exec: string }): { rows: number[]; note: string } {
+    const b = task.batch;
+    const [lo, hi] = tree.range(bad.node);
+    const nonFinite = (p: Partial): boolean => p.bad >= 0 || !Number.isFinite(p.lossSum);
+    const rows: number[] = [];
+    const badLeaves: number[] = [];
+    for (let j = lo; j < hi && rows.length < MAX_PINNED; j++) {
+      const leaf = this.main.computeSync(task, [{ h: 0, i: j }]);
+      const isBad = nonFinite(leaf[0]!);
+      this.main.recycle(leaf);
+      if (!isBad) continue;
+      badLeaves.push(j);
+      const from = b.start + j * b.microBatch;
+      const to = Math.min(from + b.microBatch, b.end);
+      for (let pos = from; pos < to && rows.length < MAX_PINNED; pos++) {
+        const one = this.main.computeSync({ ...task, batch: { order: b.order, start: pos, end: pos + 1, microBatch: 1 } }, [{ h: 0, i: 0 }]);
+        if (nonFinite(one[0]!)) rows.push(b.order[pos]!);
+        this.main.recycle(one);
+      }
+    }
+    if (badLeaves.length === 0) {
+      return { rows, note: `; recomputed on the main thread, node ${nodeKey(bad.node)} is finite: executor ${bad.exec} returned values the kernels do not produce (a faulty executor)` };
+    }
+    if (rows.length === 0) {
+      return { rows, note: `; leaf ${badLeaves[0]} is non-finite but none of its examples alone is (their sum overflows)` };
+    }
+    const shown = rows.slice(0, 8).join(', ');
+    const more = rows.length > 8 ? ` (+${rows.length - 8} more${rows.length >= MAX_PINNED ? ', search stopped' : ''})` : '';
+    return { rows, note: `; non-finite on its own: training example${rows.length > 1 ? 's' : ''} ${shown}${more} (leaf ${badLeaves[0]}${badLeaves.length > 1 ? ` and ${badLeaves.length - 1} more` : ''})` };
   }
 
   private recycle(work: Assignment[]): void {

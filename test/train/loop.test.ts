@@ -101,7 +101,9 @@ describe('train(): the single-thread trainer', () => {
     });
     const skipped = records.filter((r) => r.msg === 'step' && r.skipped !== undefined);
     assert.equal(skipped.length, 3);
-    assert.match(String(skipped[0]!.skipped), /^non-finite value in (the loss \((Infinity|NaN)\)|dJdW\[0\]|dJdWb\[0\]).* from executor main, tree node \d+:\d+, step \d+$/);
+    assert.match(String(skipped[0]!.skipped), /^non-finite value in (the loss \((Infinity|NaN)\)|dJdW\[0\]|dJdWb\[0\]).* from executor main, tree node \d+:\d+, step \d+; non-finite on its own: training examples 0, 1, 2/);
+    // diverged weights: every example of the full batch is non-finite on its own
+    assert.deepEqual(skipped[0]!.nonFiniteExamples, Array.from({ length: 20 }, (_, i) => i));
     const lastGood = records.filter((r) => r.msg === 'step' && r.skipped === undefined).length;
     assert.ok(lastGood > 5 && lastGood < 100);
   });
