@@ -21,6 +21,10 @@ import { Packr, Unpackr } from 'msgpackr';
 import { Errors } from '../errors';
 import { bytesPerElement, type DType, type Float } from '../tensor/dtype';
 import { checkModelSpec, outputsOf, type LayerSpec, type ModelSpec } from '../model/spec';
+import { layoutOf } from '../model/params';
+
+/** Largest model (parameters) and workspace (values) a run on the wire may ask a worker for: 2^24. */
+export const MAX_RUN_PARAMS = 1 << 24;
 import { firstBadIndex } from './partial';
 import { PROTOCOL_VERSION, type CoordinatorMessage, type DataDescriptor, type PartialMessage, type WorkerMessage } from './messages';
 
@@ -275,6 +279,12 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
       } catch (e) {
         throw Errors.wire(`field "spec": ${(e as Error).message}`);
       }
+      // a run the worker could never hold is refused before it allocates anything
+      const params = layoutOf(ms).size;
+      if (params > MAX_RUN_PARAMS) throw Errors.wire(`field "spec": ${params} parameters exceed the wire's limit of ${MAX_RUN_PARAMS}`);
+      const microBatch = int(m, 'microBatch', 1, 1 << 20);
+      const units = ms.inputs + ms.layers.reduce((a, l) => a + l.units, 0);
+      if (microBatch * units > MAX_RUN_PARAMS) throw Errors.wire(`fields "microBatch" × units (${microBatch} × ${units}) exceed the workspace limit of ${MAX_RUN_PARAMS} values`);
       const d = m.data as Record<string, unknown>;
       if (typeof d !== 'object' || d === null || Array.isArray(d)) throw Errors.wire('field "data" must be a map');
       allow(d, ['name', 'sha256', 'payloadSha256', 'n', 'inputs', 'outputs', 'bytes', 'chunkBytes'], 'run.data');
@@ -289,7 +299,7 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
       }
       return {
         t: 'run', v: PROTOCOL_VERSION, run: str(m, 'run', 200), executor: str(m, 'executor', 80), spec: ms,
-        microBatch: int(m, 'microBatch', 1, 1 << 20), data,
+        microBatch, data,
       };
     }
     case 'chunk': {

@@ -221,3 +221,23 @@ describe('fuzzing the wire: every decoder of codec.ts (issue 7)', function () {
     assert.ok(grown < 64 * 2 ** 20, `heap grew by ${(grown / 2 ** 20).toFixed(1)} MB`);
   });
 });
+
+describe('run messages a worker could never hold', () => {
+  const expectRefused = (msg: CoordinatorMessage, re: RegExp): void => {
+    assert.throws(() => decodeCoordinatorMessage(encodeMessage(msg), coordLim), (e: unknown) => {
+      assert.ok(e instanceof GradsyncError, String(e));
+      assert.equal(e.code, 'GS_ERR_WIRE');
+      assert.match(e.message, re);
+      return true;
+    });
+  };
+  const run = coordMsgs.run as Extract<CoordinatorMessage, { t: 'run' }>;
+
+  it('refuses a model over 2^24 parameters before allocating', () => {
+    expectRefused({ ...run, spec: { ...run.spec, inputs: 1 << 24, layers: [{ units: 1 << 24, activation: 'tanh' }, { units: 1, activation: 'linear' }] }, data: { ...run.data, inputs: 1 << 24, bytes: 20 * ((1 << 24) + 1) * 4 } }, /parameters exceed the wire's limit of 16777216/);
+  });
+
+  it('refuses a micro-batch whose workspace would exceed 2^24 values', () => {
+    expectRefused({ ...run, microBatch: 1 << 20, spec: { ...run.spec, layers: [{ units: 100, activation: 'tanh' }, { units: 1, activation: 'linear' }] } }, /exceed the workspace limit/);
+  });
+});
