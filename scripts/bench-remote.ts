@@ -61,6 +61,10 @@ async function main(): Promise<void> {
       batches: { type: 'string', default: '128,512' },
       'micro-batch': { type: 'string', default: '16' },
       kernels: { type: 'string', default: 'auto' },
+      /** Threads of the coordinator's pool in the remote mix (0: its main thread computes). */
+      'local-threads': { type: 'string', default: '1' },
+      /** --threads of the worker process (0: its main thread computes). */
+      'worker-threads': { type: 'string', default: '1' },
     },
   });
   const dir = findData();
@@ -84,7 +88,7 @@ async function main(): Promise<void> {
       const cfg = validate({
         dtype: 'float32', data: { source: 'idx', dir },
         model: { layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
-        optimizer: { kind: 'sgd', lr: 0.05 }, reduction: 'mean', batch, microBatch: mb, steps, seed: 1, threads: remote ? 1 : 2,
+        optimizer: { kind: 'sgd', lr: 0.05 }, reduction: 'mean', batch, microBatch: mb, steps, seed: 1, threads: remote ? Number(values['local-threads']) : 2,
       });
       const { logger, steps: recs } = recorder();
       const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-'));
@@ -94,7 +98,7 @@ async function main(): Promise<void> {
         ...(remote ? {
           joinable: async (ctx) => {
             const c = await startCoordinator({ host: '127.0.0.1', port: 0, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
-            child = spawn(process.execPath, [path.join(root, 'bin', 'gradsync.js'), 'worker', '--join', c.url, '--threads', '1', '--kernels', kernels, '--data-dir', cache, '--id', 'bench'], { stdio: 'ignore' });
+            child = spawn(process.execPath, [path.join(root, 'bin', 'gradsync.js'), 'worker', '--join', c.url, '--threads', values['worker-threads']!, '--kernels', kernels, '--data-dir', cache, '--id', 'bench'], { stdio: 'ignore' });
             await c.waitForWorkers(1, 300_000);
             return c;
           },
