@@ -19,40 +19,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Writable } from 'node:stream';
-import type pino from 'pino';
 import { validate } from '../src/config';
-import { envDataDir } from '../src/env';
-import { defaultIdxDirs, findIdxFiles } from '../src/data/idx';
-import { streamLogger } from '../src/observe/logger';
 import type { StepRecord } from '../src/observe/schema';
 import { startCoordinator } from '../src/parallel/coordinator-server';
 import { train } from '../src/train/loop';
+import { findData, mean, median, recorder } from './bench-common';
 
-function findData(): string | null {
-  for (const d of [envDataDir(), ...defaultIdxDirs()]) {
-    if (!d) continue;
-    try { findIdxFiles(d, 'train'); findIdxFiles(d, 'test'); return d; } catch { /* next */ }
-  }
-  return null;
-}
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
-function recorder(): { logger: pino.Logger; steps: StepRecord[] } {
-  const steps: StepRecord[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.includes('"msg":"step"')) steps.push(JSON.parse(line) as StepRecord);
-      cb();
-    },
-  });
-  return { logger: streamLogger(sink as unknown as pino.DestinationStream, 'bench-remote'), steps };
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -90,7 +64,7 @@ async function main(): Promise<void> {
         model: { layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
         optimizer: { kind: 'sgd', lr: 0.05 }, reduction: 'mean', batch, microBatch: mb, steps, seed: 1, threads: remote ? Number(values['local-threads']) : 2,
       });
-      const { logger, steps: recs } = recorder();
+      const { logger, steps: recs } = recorder('bench-remote');
       const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-'));
       let child: ReturnType<typeof spawn> | null = null;
       const s = await train(cfg, {

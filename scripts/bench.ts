@@ -15,41 +15,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { Writable } from 'node:stream';
-import type pino from 'pino';
 import { validate } from '../src/config';
-import { envDataDir } from '../src/env';
-import { defaultIdxDirs, findIdxFiles } from '../src/data/idx';
-import { streamLogger } from '../src/observe/logger';
 import type { StepRecord } from '../src/observe/schema';
 import { train } from '../src/train/loop';
+import { findData, median, recorder } from './bench-common';
 import { kernelInfo } from '../src/tensor/select';
 
-function findData(): string | null {
-  for (const d of [envDataDir(), ...defaultIdxDirs()]) {
-    if (!d) continue;
-    try { findIdxFiles(d, 'train'); findIdxFiles(d, 'test'); return d; } catch { /* next */ }
-  }
-  return null;
-}
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
-function recorder(): { logger: pino.Logger; steps: StepRecord[] } {
-  const steps: StepRecord[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.includes('"msg":"step"')) steps.push(JSON.parse(line) as StepRecord);
-      }
-      cb();
-    },
-  });
-  return { logger: streamLogger(sink as unknown as pino.DestinationStream, 'bench'), steps };
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -79,7 +52,7 @@ async function main(): Promise<void> {
       optimizer: { kind: 'sgd', lr: 0.05 }, reduction: 'mean', batch, microBatch: Number(values['micro-batch']),
       epochs: Number(values.epochs), ...(values.steps ? { steps: Number(values.steps) } : {}), seed: 1, threads: t,
     });
-    const { logger, steps } = recorder();
+    const { logger, steps } = recorder('bench');
     const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
     const s = await train(cfg, { logger, runDir, kernels: values.kernels as 'auto' });
     fs.rmSync(runDir, { recursive: true, force: true });

@@ -1,0 +1,41 @@
+/**
+ * bench-common.ts — what the benches share: finding Fashion-MNIST, a logger that keeps the
+ * step records in memory, and the statistics. Not a bench itself.
+ */
+
+import { Writable } from 'node:stream';
+import type pino from 'pino';
+import { envDataDir } from '../src/env';
+import { defaultIdxDirs, findIdxFiles } from '../src/data/idx';
+import { streamLogger } from '../src/observe/logger';
+import type { StepRecord } from '../src/observe/schema';
+
+/** The first folder holding the four Fashion-MNIST IDX files: GRADSYNC_DATA_DIR, then Debian's. */
+export function findData(): string | null {
+  for (const d of [envDataDir(), ...defaultIdxDirs()]) {
+    if (!d) continue;
+    try { findIdxFiles(d, 'train'); findIdxFiles(d, 'test'); return d; } catch { /* next */ }
+  }
+  return null;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+export function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+/** A run logger that keeps the parsed step records (and drops the rest). */
+export function recorder(run: string): { logger: pino.Logger; steps: StepRecord[] } {
+  const steps: StepRecord[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.includes('"msg":"step"')) steps.push(JSON.parse(line) as StepRecord);
+      cb();
+    },
+  });
+  return { logger: streamLogger(sink as unknown as pino.DestinationStream, run), steps };
+}
