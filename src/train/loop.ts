@@ -155,6 +155,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   // pool threads read the training examples from shared memory
   const data = opts.data ?? loadRunData(cfg, threads > 0);
   const trainSet = data.train;
+  if (trainSet.n === 0) throw Errors.config('data', `the training set "${trainSet.name}" has no examples`);
   const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs);
   const layout = layoutOf(spec);
   const { kernels, fallbackNote } = selectKernels(spec.dtype, opts.kernels ?? 'auto');

@@ -6,6 +6,8 @@ import { GradsyncError } from '../../src/errors';
 import type { StepRecord } from '../../src/observe/schema';
 import { readCheckpoint } from '../../src/train/checkpoint';
 import { train } from '../../src/train/loop';
+import { doubling } from '../../src/data/datasets';
+import { subset } from '../../src/data/dataset';
 import { collectingLogger } from '../helpers/log-sink';
 import { readReference, repoRoot, tempDir } from '../helpers/paths';
 
@@ -111,5 +113,13 @@ describe('train(): the single-thread trainer', () => {
   it('stops at the first non-finite step under nonFinite "stop"', async () => {
     const cfg = diverging({ nonFinite: 'stop' });
     await assert.rejects(train(cfg, { logger: collectingLogger().logger, runDir: tempDir() }), { code: 'GS_ERR_NONFINITE', message: /nonFinite policy is "stop"/ });
+  });
+});
+
+describe('train(): bad input', () => {
+  it('refuses an empty training set with a config error naming the data', async () => {
+    const empty = subset(doubling('float64'), [], 'empty');
+    await assert.rejects(train(validate({ data: { source: 'doubling' }, model: { layers: [{ units: 1, activation: 'tanh' }], loss: 'half-sse' }, threads: 0 }), { data: { train: empty, heldOut: null }, runDir: tempDir() }),
+      { code: 'GS_ERR_CONFIG', message: /config field "data": the training set "empty" has no examples/ });
   });
 });
