@@ -14,18 +14,6 @@ import { LOG_SCHEMA_VERSION } from './schema';
 export const REDACT_PATHS = ['token', '*.token', 'auth', '*.auth', 'authorization', '*.authorization', 'headers.authorization', 'secret', '*.secret'];
 
 /**
- * The run's logger. `tee` receives every serialised line after redaction (the live record
- * stream publishes them); it must not throw or block.
- */
-export function fileLogger(file: string, run: string, level: pino.LevelWithSilent = 'info', tee?: (line: string) => void): pino.Logger {
-  const dest = pino.destination({ dest: file, sync: true, mkdir: true });
-  return pino({
-    level, base: { pid: process.pid, schema: LOG_SCHEMA_VERSION, run }, redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    ...(tee ? { hooks: { streamWrite: (s: string): string => { tee(s); return s; } } } : {}),
-  }, dest);
-}
-
-/**
  * The run's two loggers over one file: `log` (redacted) for everything, and `steps`, the same
  * but without redaction, for step records — they hold only numbers and the executors' ids,
  * and redaction's deep clone of every record was the largest cost of a small model's step

@@ -39,14 +39,6 @@ export function addPartial(into: Partial, from: Partial, k: KernelSet): void {
   into.count += from.count;
 }
 
-export function resetPartial(p: Partial): void {
-  p.grads.fill(0);
-  p.stats.fill(0);
-  p.lossSum = 0;
-  p.count = 0;
-  p.bad = -1;
-}
-
 /** Index of the first non-finite element, or −1. (x − x is 0 for finite x, NaN otherwise.) */
 export function firstBadIndex(g: Float): number {
   for (let i = 0; i < g.length; i++) { const v = g[i]!; if (v - v !== 0) return i; }
