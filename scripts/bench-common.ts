@@ -9,6 +9,8 @@ import { envDataDir } from '../src/env';
 import { defaultIdxDirs, findIdxFiles } from '../src/data/idx';
 import { streamLogger } from '../src/observe/logger';
 import type { StepRecord } from '../src/observe/schema';
+import { validate, type RunConfig } from '../src/config';
+import type { LayerSpec } from '../src/model/spec';
 
 /** The first folder holding the four Fashion-MNIST IDX files: GRADSYNC_DATA_DIR, then Debian's. */
 export function findData(): string | null {
@@ -38,4 +40,22 @@ export function recorder(run: string): { logger: pino.Logger; steps: StepRecord[
     },
   });
   return { logger: streamLogger(sink as unknown as pino.DestinationStream, run), steps };
+}
+
+/** The project's fixed benchmark model: MLP 784-256-128-10, tanh hidden, softmax output. */
+export const WORKLOAD_LAYERS: LayerSpec[] = [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'tanh' }, { units: 10, activation: 'softmax' }];
+
+/**
+ * The fixed benchmark workload on the Fashion-MNIST IDX files in `dir`: WORKLOAD_LAYERS,
+ * softmax cross-entropy averaged over the batch, SGD lr 0.05, float32, Glorot-uniform, seed 1.
+ * `run` sets what a bench varies: batch, micro-batch, epochs or steps, threads.
+ */
+export function workloadConfig(dir: string, run: { batch: number; microBatch: number; threads: number; epochs?: number; steps?: number }): RunConfig {
+  return validate({
+    dtype: 'float32', data: { source: 'idx', dir },
+    model: { layers: WORKLOAD_LAYERS, loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
+    optimizer: { kind: 'sgd', lr: 0.05 }, reduction: 'mean', seed: 1,
+    batch: run.batch, microBatch: run.microBatch, threads: run.threads,
+    ...(run.epochs !== undefined ? { epochs: run.epochs } : {}), ...(run.steps !== undefined ? { steps: run.steps } : {}),
+  });
 }

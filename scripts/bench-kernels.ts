@@ -18,6 +18,7 @@ import { Rng } from '../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
 import { Mlp } from '../src/model/mlp';
 import type { ModelSpec } from '../src/model/spec';
+import { WORKLOAD_LAYERS } from './bench-common';
 
 const SECONDS = Number(process.argv[2] ?? 1.5);
 const BATCH = 128;
@@ -74,7 +75,7 @@ function gemmTable(sets: KernelSet[]): void {
 function stepRate(ks: KernelSet): number {
   const spec: ModelSpec = {
     inputs: 784,
-    layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'tanh' }, { units: 10, activation: 'softmax' }],
+    layers: WORKLOAD_LAYERS,
     loss: 'cross-entropy', dtype: 'float32',
   };
   const mlp = new Mlp(spec, ks, BATCH);

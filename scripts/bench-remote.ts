@@ -19,11 +19,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { validate } from '../src/config';
 import type { StepRecord } from '../src/observe/schema';
 import { startCoordinator } from '../src/parallel/coordinator-server';
 import { train } from '../src/train/loop';
-import { findData, mean, median, recorder } from './bench-common';
+import { findData, mean, median, recorder, workloadConfig } from './bench-common';
 
 
 
@@ -59,11 +58,7 @@ async function main(): Promise<void> {
     const results: { name: string; sps: number }[] = [];
     for (const mix of ['2 threads', '1 thread + 1 remote'] as const) {
       const remote = mix !== '2 threads';
-      const cfg = validate({
-        dtype: 'float32', data: { source: 'idx', dir },
-        model: { layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
-        optimizer: { kind: 'sgd', lr: 0.05 }, reduction: 'mean', batch, microBatch: mb, steps, seed: 1, threads: remote ? Number(values['local-threads']) : 2,
-      });
+      const cfg = workloadConfig(dir, { batch, microBatch: mb, steps, threads: remote ? Number(values['local-threads']) : 2 });
       const { logger, steps: recs } = recorder('bench-remote');
       const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-'));
       let child: ReturnType<typeof spawn> | null = null;

@@ -15,10 +15,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { validate } from '../src/config';
 import type { StepRecord } from '../src/observe/schema';
 import { train } from '../src/train/loop';
-import { findData, median, recorder } from './bench-common';
+import { findData, median, recorder, workloadConfig } from './bench-common';
 import { kernelInfo } from '../src/tensor/select';
 
 
@@ -46,11 +45,8 @@ async function main(): Promise<void> {
   process.stdout.write(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism()}, node ${process.version}; kernels: ${values.kernels} (available ${k.available.join(', ')})\n\n`);
   const rows: { name: string; threads: number; sps: number; acc: number | null; split: Record<string, number>; kernel: string; sha: string }[] = [];
   for (const t of values.threads!.split(',').map(Number)) {
-    const cfg = validate({
-      dtype: 'float32', data: { source: 'idx', dir },
-      model: { layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
-      optimizer: { kind: 'sgd', lr: 0.05 }, reduction: 'mean', batch, microBatch: Number(values['micro-batch']),
-      epochs: Number(values.epochs), ...(values.steps ? { steps: Number(values.steps) } : {}), seed: 1, threads: t,
+    const cfg = workloadConfig(dir, {
+      batch, microBatch: Number(values['micro-batch']), threads: t, epochs: Number(values.epochs), ...(values.steps ? { steps: Number(values.steps) } : {}),
     });
     const { logger, steps } = recorder('bench');
     const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);

@@ -14,7 +14,7 @@ import type { KernelSet } from '../tensor/kernels';
 import { Mlp } from '../model/mlp';
 import type { ModelSpec } from '../model/spec';
 import { addPartial, newPartial, type Partial } from './partial';
-import { ReductionTree, type TreeNode } from './tree';
+import { combineNode, ReductionTree, type TreeNode } from './tree';
 
 /** The examples, in the model's dtype: x (n, inputs), y (n, outputs). */
 export interface ExampleSource {
@@ -64,21 +64,14 @@ export class PartialComputer {
   computeNode(params: Float, batch: BatchRef, n: TreeNode): Partial {
     const tree = new ReductionTree(leavesOf(batch));
     if (!tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not in a tree of ${tree.leaves} leaves`);
-    const p = this.visit(params, batch, tree, n);
-    p.bad = this.model.kernels.firstNonFinite(p.grads.length, p.grads);
+    const k = this.model.kernels;
+    // leaves are computed as the walk reaches them; a right operand's buffer is reused at once
+    const p = combineNode(tree, n, (m) => (m.h === 0 ? this.leaf(params, batch, m.i) : undefined), (into, from) => {
+      addPartial(into, from, k);
+      this.release(from);
+    });
+    p.bad = k.firstNonFinite(p.grads.length, p.grads);
     return p;
-  }
-
-  private visit(params: Float, batch: BatchRef, tree: ReductionTree, n: TreeNode): Partial {
-    if (n.h === 0) return this.leaf(params, batch, n.i);
-    const kids = tree.children(n);
-    const left = this.visit(params, batch, tree, kids[0]!);
-    if (kids.length === 2) {
-      const right = this.visit(params, batch, tree, kids[1]!);
-      addPartial(left, right, this.model.kernels);
-      this.release(right);
-    }
-    return left;
   }
 
   private leaf(params: Float, batch: BatchRef, j: number): Partial {

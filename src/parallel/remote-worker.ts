@@ -41,7 +41,7 @@ import { CHALLENGE_PATH, CLOSE, JOIN_PATH, PROTOCOL_VERSION, type PartialMessage
 import { addPartial, type Partial } from './partial';
 import { planRanges } from './planner';
 import { ThreadPool } from './pool-executor';
-import { nodeKey, ReductionTree, type TreeNode } from './tree';
+import { combineNode, nodeKey, ReductionTree, type TreeNode } from './tree';
 
 export interface WorkerOptions {
   /** ws://HOST:PORT or wss://HOST:PORT of the coordinator. */
@@ -174,16 +174,9 @@ export async function computeSplit(execs: Executor[], task: StepTask, tree: Redu
   const byKey = new Map<string, Partial>();
   for (const p of pieces) p.cover.forEach((n, k) => byKey.set(nodeKey(n), p.partials[k]!));
   // a given node = left + right, recursively, down to the computed pieces: the tree's own order
-  const visit = (n: TreeNode): Partial => {
-    const v = byKey.get(nodeKey(n));
-    if (v !== undefined) return v;
-    const kids = tree.children(n);
-    if (kids.length === 0) throw Errors.executor(`leaf ${n.i} was not computed`);
-    const left = visit(kids[0]!);
-    if (kids.length === 2) addPartial(left, visit(kids[1]!), selectKernels(dtypeOf(left.grads)).kernels);
-    return left;
-  };
-  return { partials: nodes.map(visit), pieces };
+  const k = selectKernels(dtypeOf(pieces[0]!.partials[0]!.grads)).kernels;
+  const partials = nodes.map((n) => combineNode(tree, n, (m) => byKey.get(nodeKey(m)), (into, from) => addPartial(into, from, k)));
+  return { partials, pieces };
 }
 
 /** Joins the coordinator at opts.url and works until the session ends; resolves with how it ended. */

@@ -79,19 +79,23 @@ export class ReductionTree {
 }
 
 /**
- * Combines node values into the root in the tree's fixed order. `get(node)` returns a
- * computed value for that node or undefined; `add(into, from)` adds in place. Values are
- * consumed (the left operand is reused as the sum). Throws when some leaf is missing.
+ * The value of node `n` in the tree's fixed order: `get(m)` returns a value already known for
+ * node m (a computed leaf, a partial received for a whole node) or undefined; unknown nodes
+ * are left + right, the left computed first, summed by `add(into, from)` in place (the left
+ * operand becomes the sum). Every executor and the coordinator combine through this one walk.
+ * Throws when a leaf has no value.
  */
+export function combineNode<T>(tree: ReductionTree, n: TreeNode, get: (m: TreeNode) => T | undefined, add: (into: T, from: T) => void): T {
+  const v = get(n);
+  if (v !== undefined) return v;
+  const kids = tree.children(n);
+  if (kids.length === 0) throw new Error(`reduction tree: leaf ${n.i} has no value`);
+  const left = combineNode(tree, kids[0]!, get, add);
+  if (kids.length === 2) add(left, combineNode(tree, kids[1]!, get, add));
+  return left;
+}
+
+/** The root's value: combineNode from the root. */
 export function combineToRoot<T>(tree: ReductionTree, get: (n: TreeNode) => T | undefined, add: (into: T, from: T) => void): T {
-  const visit = (n: TreeNode): T => {
-    const v = get(n);
-    if (v !== undefined) return v;
-    const kids = tree.children(n);
-    if (kids.length === 0) throw new Error(`reduction tree: leaf ${n.i} has no value`);
-    const left = visit(kids[0]!);
-    if (kids.length === 2) add(left, visit(kids[1]!));
-    return left;
-  };
-  return visit(tree.root());
+  return combineNode(tree, tree.root(), get, add);
 }
