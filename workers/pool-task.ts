@@ -1,43 +1,69 @@
 /**
- * pool-task.ts — the piscina entry: decode the task → computePartials → transfer back.
- * No logic of its own: compute-partials.ts does the work, pool-protocol.ts the layout.
- * The model and its workspace are built once per run (runKey) and kept by the thread.
+ * pool-task.ts — the piscina entry: one serve loop per thread for the whole run.
+ * Waits on the control block (Atomics.wait), computes the posted tree nodes into its shared
+ * partial slots with compute-partials.ts, signals DONE. No logic of its own beyond that;
+ * pool-protocol.ts describes the block.
  */
 
-import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { PartialComputer } from '../src/parallel/compute-partials';
-import { resultBytes, writePartial, type PoolResult, type PoolTask } from '../src/parallel/pool-protocol';
+import {
+  C, publishScalars, slotPartial, writeError, type ServeResult, type ServeTask, type SlotPartial,
+} from '../src/parallel/pool-protocol';
 import { selectKernels } from '../src/tensor/select';
 
-let cached: { key: string; computer: PartialComputer; kernel: string } | null = null;
-
-function injectFault(t: PoolTask): void {
+function injectFault(t: ServeTask, step: number): void {
   const f = t.fault;
-  if (!f || f.executor !== t.executor || f.step !== t.step) return;
-  if (f.mode === 'throw') throw new Error(`injected fault: executor ${t.executor} throws at step ${t.step}`);
+  if (!f || f.executor !== t.executor || f.step !== step) return;
+  if (f.mode === 'throw') throw new Error(`injected fault: executor ${t.executor} throws at step ${step}`);
   if (f.mode === 'exit') process.exit(1);
   // 'oom': grow the heap until the thread's resourceLimits end it
   const hog: number[][] = [];
   for (;;) hog.push(new Array(1 << 20).fill(Math.random()));
 }
 
-export default function poolTask(t: PoolTask): unknown {
-  injectFault(t);
-  const t0 = performance.now();
-  if (cached === null || cached.key !== t.runKey) {
-    const { kernels } = selectKernels(t.spec.dtype, t.kernels);
-    cached = { key: t.runKey, computer: new PartialComputer(t.spec, kernels, { x: t.x, y: t.y }, t.microBatch), kernel: kernels.id };
+export default function serve(t: ServeTask): ServeResult {
+  const { kernels } = selectKernels(t.spec.dtype, t.kernels);
+  const slots = t.slots.map((b) => slotPartial(b, t.spec.dtype, t.statsSize, t.paramCount));
+  const slotOf = new Map<SlotPartial, number>(slots.map((p, i) => [p, i]));
+  const fresh = (): PartialComputer => new PartialComputer(t.spec, kernels, { x: t.x, y: t.y }, t.microBatch, slots);
+  let computer = fresh();
+  const ctl = t.control;
+  // tasks are numbered from 1; the first may be posted before this loop starts
+  let seen = 0;
+  let lent: SlotPartial[] = [];
+  let tasks = 0;
+  for (;;) {
+    Atomics.wait(ctl, C.SEQ, seen);
+    const seq = Atomics.load(ctl, C.SEQ);
+    if (seq === seen) continue;
+    seen = seq;
+    if (Atomics.load(ctl, C.STOP) !== 0) return { kernel: kernels.id, tasks };
+    // the coordinator is done with the previous step's partials
+    for (const p of lent) computer.release(p);
+    lent = [];
+    const t0 = performance.now();
+    try {
+      const step = ctl[C.STEP]!;
+      injectFault(t, step);
+      const batch = { order: t.order, start: ctl[C.START]!, end: ctl[C.END]!, microBatch: t.microBatch };
+      const n = ctl[C.NODES]!;
+      for (let k = 0; k < n; k++) {
+        const p = computer.computeNode(t.params, batch, { h: ctl[C.NODE_LIST + 2 * k]!, i: ctl[C.NODE_LIST + 2 * k + 1]! }) as SlotPartial;
+        lent.push(p);
+        publishScalars(p);
+        ctl[C.RESULT_SLOTS + k] = slotOf.get(p)!;
+      }
+      ctl[C.STATUS] = 0;
+    } catch (e) {
+      // slots taken by the failed computation are lost to its free list: start over with all
+      lent = [];
+      computer = fresh();
+      writeError(ctl, t.error, (e as Error).message ?? String(e));
+      ctl[C.STATUS] = 1;
+    }
+    ctl[C.COMPUTE_US] = Math.round((performance.now() - t0) * 1000);
+    tasks++;
+    Atomics.store(ctl, C.DONE, seq);
+    Atomics.notify(ctl, C.DONE);
   }
-  const c = cached.computer;
-  const need = resultBytes(t.spec.dtype, t.nodes.length, t.statsSize, t.paramCount);
-  const buffer = t.out !== null && t.out.byteLength === need ? t.out : new ArrayBuffer(need);
-  const batch = { order: t.order, start: t.start, end: t.end, microBatch: t.microBatch };
-  t.nodes.forEach((n, k) => {
-    const p = c.computeNode(t.params, batch, n);
-    writePartial(buffer, t.spec.dtype, t.nodes.length, k, p);
-    c.release(p);
-  });
-  const result: PoolResult = { buffer, nodes: t.nodes.length, computeMs: performance.now() - t0, kernel: cached.kernel };
-  // the result buffer is transferred, not cloned
-  return move({ [transferableSymbol]: [buffer], [valueSymbol]: result } as never);
 }

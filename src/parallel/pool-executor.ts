@@ -1,14 +1,16 @@
 /**
  * pool-executor.ts — executors backed by a piscina thread pool.
  *
- * One Piscina pool of N threads; N executors ('thread-1' … 'thread-N') submit to it, so a
- * step's N ranges run in parallel. Weights, data and the epoch order are SharedArrayBuffer
- * views: a task carries references, not copies. Results come back in one transferred
- * ArrayBuffer per task that the executor hands back with its next task (no allocation in
- * the steady state).
- * A task that throws, a thread that exits or runs out of memory rejects its run(); the
- * step recomputes that range on the main thread (train/step.ts) and piscina starts a new
- * thread. The pool's own 'error' event (a thread dying with no task) is logged, never thrown.
+ * One Piscina pool of N threads; N executors ('thread-1' … 'thread-N'), each owning one
+ * thread for the run: its first compute() starts a serve loop there (one long piscina task,
+ * workers/pool-task.ts) and every step after that is posted through shared memory and
+ * atomics (pool-protocol.ts): no message, no structured clone, no copy of the partials.
+ * Weights, data and the epoch order are SharedArrayBuffer views.
+ * A task that throws is reported in the control block; a thread that exits or runs out of
+ * memory rejects its serve task. Either way compute() rejects, the step recomputes that
+ * range on the main thread (train/step.ts), and the executor starts a new serve loop (on
+ * the thread piscina starts in place of a dead one) at its next step. The pool's own
+ * 'error' event (a thread dying with no task) is logged, never thrown.
  * Not here: the thread's code (workers/pool-task.ts), planning (planner.ts).
  */
 
@@ -22,7 +24,10 @@ import { layoutOf } from '../model/params';
 import { Errors } from '../errors';
 import type { Executor, StepTask } from './executor';
 import type { Partial } from './partial';
-import { readPartial, resultBytes, type FaultSpec, type PoolResult, type PoolTask } from './pool-protocol';
+import {
+  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial,
+  type FaultSpec, type ServeResult, type ServeTask, type SlotPartial,
+} from './pool-protocol';
 import type { TreeNode } from './tree';
 
 export interface PoolOptions {
@@ -49,11 +54,18 @@ function isShared(a: Float | Uint32Array): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
 }
 
+/** Atomics.waitAsync (Node 16+; typed in lib ES2024, which this project does not target yet). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}).waitAsync;
+
 export class ThreadPool {
   readonly pool: Piscina;
   readonly executors: PoolExecutor[];
-  private readonly runKey = `${process.pid}-${Date.now()}-${Math.random()}`;
-  private sharedOrder: { source: Uint32Array; copy: Uint32Array } | null = null;
+  /** The epoch order, in one shared buffer for the run (copied in when the epoch changes). */
+  private sharedOrder: { source: Uint32Array | null; copy: Uint32Array } = { source: null, copy: new Uint32Array(new SharedArrayBuffer(4)) };
+  readonly statsSize: number;
+  readonly paramCount: number;
 
   constructor(readonly opts: PoolOptions) {
     this.statsSize = statsLayoutOf(opts.spec).size;
@@ -64,9 +76,9 @@ export class ThreadPool {
       filename: poolTaskPath(),
       minThreads: opts.threads,
       maxThreads: opts.threads,
-      idleTimeout: 60_000,
-      // 'disabled': threads wait on their message port, not in Atomics.wait, so their timers run
-      // (RELIABILITY §3). The hand-off measured the same either way here (0.35–0.55 ms per step).
+      // a serve loop holds its thread for the run: never reap it as idle
+      idleTimeout: 2 ** 31 - 1,
+      // piscina's own atomics are for its task hand-off, which serve loops use once per run
       atomics: 'disabled',
       // piscina's own run/wait histograms: the step records already time every task
       recordTiming: false,
@@ -77,67 +89,130 @@ export class ThreadPool {
     this.executors = Array.from({ length: opts.threads }, (_, i) => new PoolExecutor(this, i + 1));
   }
 
-  /** The epoch order in shared memory (copied once per epoch when it is not shared already). */
+  /**
+   * The epoch order in the run's shared order buffer. Copied when the epoch's order changes
+   * (between steps, while no thread computes); a longer order needs a new buffer, which
+   * makes every serve loop restart with it.
+   */
   order(o: Uint32Array): Uint32Array {
-    if (isShared(o)) return o;
-    if (this.sharedOrder?.source !== o) {
-      const copy = new Uint32Array(new SharedArrayBuffer(o.byteLength));
+    if (this.sharedOrder.source !== o) {
+      let copy = this.sharedOrder.copy;
+      if (copy.length < o.length) copy = new Uint32Array(new SharedArrayBuffer(o.byteLength));
       copy.set(o);
       this.sharedOrder = { source: o, copy };
     }
     return this.sharedOrder.copy;
   }
 
-  private readonly statsSize: number;
-  private readonly paramCount: number;
-
-  taskFor(exec: number, t: StepTask, nodes: TreeNode[], out: ArrayBuffer | null): PoolTask {
-    if (!isShared(t.params)) throw new TypeError('ThreadPool: params must be SharedArrayBuffer-backed');
-    const o = this.opts;
-    return {
-      runKey: this.runKey, spec: o.spec, kernels: o.kernels, microBatch: o.microBatch, x: o.x, y: o.y, params: t.params,
-      order: this.order(t.batch.order), start: t.batch.start, end: t.batch.end, step: t.step, nodes, executor: exec,
-      statsSize: this.statsSize, paramCount: this.paramCount, out, fault: o.fault ?? null,
-    };
-  }
-
   async close(): Promise<void> {
+    await Promise.all(this.executors.map((e) => e.stop()));
     await this.pool.destroy();
   }
+}
+
+interface Serving {
+  control: Int32Array;
+  error: Uint8Array;
+  slots: SlotPartial[];
+  params: Float;
+  order: Uint32Array;
+  /** Rejects when the serve task ends (a thread that died, or stop()). */
+  ended: Promise<never>;
+  done: Promise<ServeResult | null>;
 }
 
 export class PoolExecutor implements Executor {
   readonly id: string;
   readonly kind = 'thread' as const;
-  private spare: ArrayBuffer | null = null;
-  private readonly statsSize: number;
-  private readonly paramCount: number;
   /** Wall time inside the thread of the last task (ms): the rest of computeMs is hand-off. */
   lastThreadMs = 0;
+  private serving: Serving | null = null;
+  private seq = 0;
 
   constructor(private readonly owner: ThreadPool, private readonly index: number) {
     this.id = `thread-${index}`;
-    this.statsSize = statsLayoutOf(owner.opts.spec).size;
-    this.paramCount = layoutOf(owner.opts.spec).size;
+  }
+
+  /** Starts a serve loop on a pool thread with `slotCount` partial slots. */
+  private start(slotCount: number, params: Float, order: Uint32Array): Serving {
+    const o = this.owner.opts;
+    const control = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
+    const error = new Uint8Array(new SharedArrayBuffer(ERROR_BYTES));
+    const bytes = slotBytes(o.spec.dtype, this.owner.statsSize, this.owner.paramCount);
+    const buffers = Array.from({ length: slotCount }, () => new SharedArrayBuffer(bytes));
+    const task: ServeTask = {
+      control, error, slots: buffers, spec: o.spec, kernels: o.kernels, microBatch: o.microBatch, x: o.x, y: o.y, params, order,
+      executor: this.index, statsSize: this.owner.statsSize, paramCount: this.owner.paramCount, fault: o.fault ?? null,
+    };
+    this.seq = 0;
+    const run = this.owner.pool.run(task) as Promise<ServeResult>;
+    const s: Serving = {
+      control, error, params, order,
+      slots: buffers.map((b) => slotPartial(b, o.spec.dtype, this.owner.statsSize, this.owner.paramCount)),
+      ended: run.then(
+        () => { throw Errors.executor(`${this.id}: its serve loop ended`); },
+        (e: unknown) => { throw Errors.executor(`${this.id}: its thread failed (${(e as Error).message})`); },
+      ),
+      done: run.catch(() => null),
+    };
+    s.ended.catch(() => undefined);
+    s.done.then(() => { if (this.serving === s) this.serving = null; }, () => undefined);
+    return s;
   }
 
   async compute(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
-    const dtype = this.owner.opts.spec.dtype;
-    const need = resultBytes(dtype, nodes.length, this.statsSize, this.paramCount);
-    const out = this.spare !== null && this.spare.byteLength === need ? this.spare : null;
-    this.spare = null;
-    const t = this.owner.taskFor(this.index, task, nodes, out);
-    const r = (await this.owner.pool.run(t, out ? { transferList: [out] } : {})) as PoolResult;
-    if (!(r && r.buffer instanceof ArrayBuffer) || r.nodes !== nodes.length || r.buffer.byteLength !== need) {
-      throw Errors.executor(`${this.id}: malformed result from the pool thread`);
+    if (nodes.length > MAX_NODES) throw Errors.executor(`${this.id}: ${nodes.length} tree nodes in one task (at most ${MAX_NODES})`);
+    if (!isShared(task.params)) throw new TypeError('ThreadPool: params must be SharedArrayBuffer-backed');
+    const order = this.owner.order(task.batch.order);
+    // live at once: the nodes' results, plus one accumulator per level and a leaf while walking
+    const need = nodes.length + Math.max(...nodes.map((n) => n.h)) + 2;
+    let s = this.serving;
+    if (s === null || s.slots.length < need || s.params !== task.params || s.order !== order) {
+      if (s !== null) await this.stop();
+      s = this.serving = this.start(Math.max(need, 4), task.params, order);
     }
-    this.lastThreadMs = r.computeMs;
-    return nodes.map((_, k) => readPartial(r.buffer, dtype, nodes.length, k, this.statsSize, this.paramCount));
+    const c = s.control;
+    c[C.STEP] = task.step;
+    c[C.START] = task.batch.start;
+    c[C.END] = task.batch.end;
+    c[C.NODES] = nodes.length;
+    nodes.forEach((n, k) => { c[C.NODE_LIST + 2 * k] = n.h; c[C.NODE_LIST + 2 * k + 1] = n.i; });
+    const seq = ++this.seq;
+    Atomics.store(c, C.SEQ, seq);
+    Atomics.notify(c, C.SEQ);
+    await this.finished(s, seq);
+    this.lastThreadMs = c[C.COMPUTE_US]! / 1000;
+    if (c[C.STATUS] !== 0) throw Errors.executor(`${this.id}: ${readError(c, s.error)}`);
+    return nodes.map((_, k) => {
+      const slot = c[C.RESULT_SLOTS + k]!;
+      if (!(slot >= 0 && slot < s.slots.length)) throw Errors.executor(`${this.id}: result slot ${slot} out of range`);
+      return readScalars(s.slots[slot]!);
+    });
   }
 
-  recycle(partials: Partial[]): void {
-    const b = partials[0]?.grads.buffer;
-    if (b instanceof ArrayBuffer) this.spare = b;
+  /** Resolves when the thread has finished task `seq`; rejects if the thread dies first. */
+  private async finished(s: Serving, seq: number): Promise<void> {
+    for (;;) {
+      const d = Atomics.load(s.control, C.DONE);
+      if (d === seq) return;
+      const w = waitAsync(s.control, C.DONE, d);
+      if (w.async) await Promise.race([w.value, s.ended]);
+    }
+  }
+
+  recycle(_partials: Partial[]): void {
+    // the slots go back to the thread's free list when it takes its next task
+  }
+
+  /** Ends the serve loop (if any) and waits for its thread to leave it. */
+  async stop(): Promise<void> {
+    const s = this.serving;
+    if (s === null) return;
+    this.serving = null;
+    Atomics.store(s.control, C.STOP, 1);
+    Atomics.add(s.control, C.SEQ, 1);
+    Atomics.notify(s.control, C.SEQ);
+    await s.done;
   }
 
   async close(): Promise<void> {

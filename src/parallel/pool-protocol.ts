@@ -1,20 +1,29 @@
 /**
- * pool-protocol.ts — what a pool task carries to a piscina thread and back.
+ * pool-protocol.ts — how the coordinator and a pool thread talk: shared memory and atomics.
  *
- * In: the run's shared buffers (SharedArrayBuffer-backed typed arrays: structured clone
- * passes the memory, not a copy), the step's batch reference and tree nodes, and a result
- * buffer to fill (transferred, reused step after step).
- * Out: that buffer, transferred back, holding one partial per node:
- *   Float64 region: per node [lossSum, count, bad, stats…]  (3 + S values)
- *   then, 8-byte aligned, per node the grads in the dtype   (P values)
- * The remote wire carries the same fields as PartialMessage (messages.ts), msgpack-encoded.
+ * A pool thread runs one long piscina task (workers/pool-task.ts `serve`) for the whole run.
+ * Per step there is no message at all: the coordinator writes the step's batch and tree
+ * nodes into the thread's control block (an Int32Array on a SharedArrayBuffer), bumps SEQ
+ * and notifies; the thread computes each node's partial straight into one of its partial
+ * slots (SharedArrayBuffers the coordinator allocated and reads in place: no copy, no
+ * transfer), writes which slot holds which node, stores DONE = SEQ and notifies. The
+ * coordinator waits with Atomics.waitAsync, so its event loop keeps running meanwhile.
+ * A slot lent to the coordinator for a step is taken back by the thread when the next task
+ * arrives: by then the coordinator has finished combining that step.
+ *
+ * Weights, examples and the epoch order are SharedArrayBuffer views given once, when the
+ * thread starts serving; the weights are updated in place between steps, while no thread
+ * is computing.
+ *
+ * Slot layout: Float64 [lossSum, count, bad, stats…] (3 + S values), then, 8-byte aligned,
+ * the grads in the model's dtype (P values). The remote wire carries the same fields as
+ * PartialMessage (messages.ts), msgpack-encoded.
  * Not here: the thread's code (workers/pool-task.ts), the executor (pool-executor.ts).
  */
 
 import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
 import type { Partial } from './partial';
-import type { TreeNode } from './tree';
 
 /** A test-only fault: the task of executor `executor` at step `step` fails as `mode`. */
 export interface FaultSpec {
@@ -23,9 +32,41 @@ export interface FaultSpec {
   mode: 'throw' | 'exit' | 'oom';
 }
 
-export interface PoolTask {
-  /** Identifies the run's buffers; a thread rebuilds its model when it changes. */
-  runKey: string;
+/** Most tree nodes one task can carry (a range's canonical cover has ≤ 2·height nodes). */
+export const MAX_NODES = 64;
+
+/** Control block fields (Int32 indices). */
+export const C = {
+  /** Task sequence number: the coordinator bumps it to post a task. */
+  SEQ: 0,
+  /** The last task the thread finished (equal to SEQ when done). */
+  DONE: 1,
+  /** 0: the task succeeded; 1: it threw (message in the error block). */
+  STATUS: 2,
+  STEP: 3,
+  START: 4,
+  END: 5,
+  NODES: 6,
+  /** Non-zero: leave the serve loop at the next wake-up. */
+  STOP: 7,
+  /** Wall time of the last task inside the thread, in microseconds. */
+  COMPUTE_US: 8,
+  /** Bytes of the error message. */
+  ERROR_LEN: 9,
+  /** (h, i) of each node, from here. */
+  NODE_LIST: 16,
+  /** The slot holding each node's partial, from here. */
+  RESULT_SLOTS: 16 + 2 * MAX_NODES,
+} as const;
+
+export const CONTROL_INTS = 16 + 3 * MAX_NODES;
+export const ERROR_BYTES = 1024;
+
+/** What starts a thread's serve loop (structured-cloned once; the buffers are shared). */
+export interface ServeTask {
+  control: Int32Array;
+  error: Uint8Array;
+  slots: SharedArrayBuffer[];
   spec: ModelSpec;
   kernels: 'auto' | 'native' | 'wasm' | 'ref';
   microBatch: number;
@@ -33,50 +74,56 @@ export interface PoolTask {
   y: Float;
   params: Float;
   order: Uint32Array;
-  start: number;
-  end: number;
-  step: number;
-  nodes: TreeNode[];
   executor: number;
   statsSize: number;
   paramCount: number;
-  /** Buffer to write the result into (may be too small or absent: the thread allocates). */
-  out: ArrayBuffer | null;
   fault: FaultSpec | null;
 }
 
-export interface PoolResult {
-  buffer: ArrayBuffer;
-  nodes: number;
-  computeMs: number;
+/** What the serve task resolves with when it is stopped. */
+export interface ServeResult {
   kernel: string;
+  tasks: number;
 }
 
-export function resultBytes(dtype: DType, nodes: number, statsSize: number, paramCount: number): number {
-  const meta = nodes * (3 + statsSize) * 8;
-  return meta + nodes * paramCount * bytesPerElement(dtype);
+export function slotBytes(dtype: DType, statsSize: number, paramCount: number): number {
+  return (3 + statsSize) * 8 + paramCount * bytesPerElement(dtype);
 }
 
-/** Views of node k's partial inside a result buffer (no copy). */
-export function partialView(buf: ArrayBuffer, dtype: DType, nodes: number, k: number, statsSize: number, paramCount: number): { meta: Float64Array; grads: Float } {
-  const metaLen = 3 + statsSize;
-  const meta = new Float64Array(buf, k * metaLen * 8, metaLen);
-  const gradsOff = nodes * metaLen * 8 + k * paramCount * bytesPerElement(dtype);
-  return { meta, grads: view(dtype, buf, gradsOff, paramCount) };
+/** A slot's memory as a Partial: stats and grads view the buffer; meta holds the scalars. */
+export interface SlotPartial extends Partial {
+  meta: Float64Array;
 }
 
-/** Writes a partial into node slot k of a result buffer. */
-export function writePartial(buf: ArrayBuffer, dtype: DType, nodes: number, k: number, p: Partial): void {
-  const v = partialView(buf, dtype, nodes, k, p.stats.length, p.grads.length);
-  v.meta[0] = p.lossSum;
-  v.meta[1] = p.count;
-  v.meta[2] = p.bad;
-  v.meta.set(p.stats, 3);
-  v.grads.set(p.grads);
+export function slotPartial(buf: ArrayBufferLike, dtype: DType, statsSize: number, paramCount: number): SlotPartial {
+  const meta = new Float64Array(buf, 0, 3 + statsSize);
+  return { meta, grads: view(dtype, buf, meta.byteLength, paramCount), stats: meta.subarray(3), lossSum: 0, count: 0, bad: -1 };
 }
 
-/** Node k of a result buffer as a Partial whose arrays view the buffer. */
-export function readPartial(buf: ArrayBuffer, dtype: DType, nodes: number, k: number, statsSize: number, paramCount: number): Partial {
-  const v = partialView(buf, dtype, nodes, k, statsSize, paramCount);
-  return { grads: v.grads, stats: v.meta.subarray(3), lossSum: v.meta[0]!, count: v.meta[1]!, bad: v.meta[2]! };
+/** Thread side: the scalars of a computed partial into its slot. */
+export function publishScalars(p: SlotPartial): void {
+  p.meta[0] = p.lossSum;
+  p.meta[1] = p.count;
+  p.meta[2] = p.bad;
+}
+
+/** Coordinator side: the slot's scalars as the thread published them. */
+export function readScalars(p: SlotPartial): SlotPartial {
+  p.lossSum = p.meta[0]!;
+  p.count = p.meta[1]!;
+  p.bad = p.meta[2]!;
+  return p;
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+export function writeError(control: Int32Array, error: Uint8Array, message: string): void {
+  const r = utf8.encodeInto(message.slice(0, ERROR_BYTES), error);
+  control[C.ERROR_LEN] = r.written;
+}
+
+export function readError(control: Int32Array, error: Uint8Array): string {
+  // TextDecoder refuses views of shared memory: copy the few bytes out first
+  return fromUtf8.decode(error.slice(0, Math.min(control[C.ERROR_LEN]!, ERROR_BYTES)));
 }
