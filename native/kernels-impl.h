@@ -369,37 +369,54 @@ static inline double lanes8(const double* s) {
 // g ← g/divisor + λ·p (double intermediates, one rounding to T); out = {Σg², Σp²} in 8 lanes.
 // For float, g/divisor in float equals the double quotient rounded to float (double rounding
 // is harmless for ÷ of float operands; divisor is an integer ≤ 2^24).
+// The 8 lanes as one 8-double vector (GCC lowers it to what the ISA has: one zmm, two ymm,
+// or scalars); a float block converts exactly to double.
+typedef double V8D __attribute__((vector_size(64)));
+typedef float V8F __attribute__((vector_size(32)));
+static inline V8D load8(const double* p) { V8D v; memcpy(&v, p, sizeof v); return v; }
+static inline V8D load8(const float* p) { V8F v; memcpy(&v, p, sizeof v); return __builtin_convertvector(v, V8D); }
+static inline void store8(double* p, V8D v) { memcpy(p, &v, sizeof v); }
+static inline void store8(float* p, V8D v) { const V8F f = __builtin_convertvector(v, V8F); memcpy(p, &f, sizeof f); }
+// g/d in T: float ÷ float for float (the spec's rounding), double ÷ double for double
+static inline V8D divide8(const float* g, float d) {
+  V8F v; memcpy(&v, g, sizeof v); v = v / d; return __builtin_convertvector(v, V8D);
+}
+static inline V8D divide8(const double* g, double d) { return load8(g) / d; }
+
 template <typename T>
 static void reduceGrad(size_t n, T* g, const T* p, double divisor, double lambda, double* out) {
-  double sg[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  V8D vg = {0, 0, 0, 0, 0, 0, 0, 0}, vp = vg;
   const T d = (T)divisor;
   size_t i = 0;
-  if (lambda == 0) {
+  // one branch-free loop per case; lane j of vg/vp is lane j of the spec's strided sums
+  if (lambda == 0 && divisor == 1) {
     for (; i + 8 <= n; i += 8) {
-      for (size_t j = 0; j < 8; j++) {
-        const T s = divisor == 1 ? g[i + j] : (T)(g[i + j] / d);
-        g[i + j] = s;
-        const double sd = (double)s, t = (double)p[i + j];
-        sg[j] = sg[j] + sd * sd;
-        sp[j] = sp[j] + t * t;
-      }
+      const V8D s = load8(g + i), t = load8(p + i);
+      vg = vg + s * s;
+      vp = vp + t * t;
+    }
+  } else if (lambda == 0) {
+    for (; i + 8 <= n; i += 8) {
+      const V8D s = divide8(g + i, d), t = load8(p + i);
+      store8(g + i, s);
+      vg = vg + s * s;
+      vp = vp + t * t;
     }
   } else {
     for (; i + 8 <= n; i += 8) {
-      for (size_t j = 0; j < 8; j++) {
-        double v = (double)g[i + j];
-        if (divisor != 1) v = v / divisor;
-        const double t = (double)p[i + j];
-        const double decay = lambda * t;
-        v = v + decay;
-        const T s = (T)v;
-        g[i + j] = s;
-        const double sd = (double)s;
-        sg[j] = sg[j] + sd * sd;
-        sp[j] = sp[j] + t * t;
-      }
+      V8D v = load8(g + i);
+      if (divisor != 1) v = v / divisor;
+      const V8D t = load8(p + i);
+      v = v + lambda * t;
+      store8(g + i, v);
+      const V8D sd = load8(g + i);  // the stored value, rounded to T
+      vg = vg + sd * sd;
+      vp = vp + t * t;
     }
   }
+  double sg[8], sp[8];
+  memcpy(sg, &vg, sizeof sg);
+  memcpy(sp, &vp, sizeof sp);
   for (; i < n; i++) {
     double v = (double)g[i];
     if (divisor != 1) v = v / divisor;
