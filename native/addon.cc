@@ -3,7 +3,7 @@
 // Exports:
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
-//                                        addInto, firstNonFinite, sgdUpdate, reduceGrad }
+//                                        addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -281,6 +281,21 @@ static napi_value activateBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+template <typename T>
+static napi_value activationStats(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 6, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const int f = actCode(a, 0);
+  const size_t m = a.dim(1, "m"), n = a.dim(2, "n");
+  const T* z = (const T*)a.array(3, TA<T>::type, m * n, "z");
+  const T* av = (const T*)a.array(4, TA<T>::type, m * n, "a");
+  double* out = (double*)a.array(5, napi_float64_array, 1 + n, "out");
+  if (a.failed) return nullptr;
+  ops->activation_stats(f, m, n, z, av, out);
+  return nullptr;
+}
+
 static bool setFn(napi_env env, napi_value obj, const char* name, napi_callback cb, const void* data) {
   napi_value fn;
   if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, (void*)data, &fn) != napi_ok) return false;
@@ -302,6 +317,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "firstNonFinite", firstNonFinite<T>, ops);
   setFn(env, obj, "sgdUpdate", sgdUpdate<T>, ops);
   setFn(env, obj, "reduceGrad", reduceGrad<T>, ops);
+  setFn(env, obj, "activationStats", activationStats<T>, ops);
   return obj;
 }
 

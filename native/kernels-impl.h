@@ -432,6 +432,33 @@ static void reduceGrad(size_t n, T* g, const T* p, double divisor, double lambda
   out[1] = lanes8(sp);
 }
 
+// Activation statistics of one layer (rule 9): out[0] += the rows×units outputs that are
+// saturated (tanh: 1 − a² < 0.01; sigmoid: a·(1 − a) < 0.0025; in double, as the reference),
+// out[1 + j] += the rows whose z[·, j] > 0. Counts: exact whatever the order.
+template <typename T>
+static void activationStats(int f, size_t m, size_t n, const T* z, const T* a, double* out) {
+  const size_t len = m * n;
+  if (f == GS_TANH || f == GS_SIGMOID) {
+    long c = 0;
+    if (f == GS_TANH) {
+      for (size_t i = 0; i < len; i++) { const double v = (double)a[i]; c += (1.0 - v * v < 0.01) ? 1 : 0; }
+    } else {
+      for (size_t i = 0; i < len; i++) { const double v = (double)a[i]; c += (v * (1.0 - v) < 0.25 * 0.01) ? 1 : 0; }
+    }
+    out[0] = out[0] + (double)c;
+  }
+  int32_t cnt[256];
+  for (size_t j0 = 0; j0 < n; j0 += 256) {
+    const size_t w = n - j0 < 256 ? n - j0 : 256;
+    for (size_t j = 0; j < w; j++) cnt[j] = 0;
+    for (size_t r = 0; r < m; r++) {
+      const T* zr = z + r * n + j0;
+      for (size_t j = 0; j < w; j++) cnt[j] += zr[j] > 0 ? 1 : 0;
+    }
+    for (size_t j = 0; j < w; j++) out[1 + j0 + j] = out[1 + j0 + j] + (double)cnt[j];
+  }
+}
+
 // ---- GEMM ------------------------------------------------------------------------------------
 // One micro-kernel on packed panels: Ap holds MR rows × k (for each p, MR values), Bp holds
 // k × NR columns (for each p, NR values), both zero-padded at ragged edges. Each of the MR×NR
@@ -586,9 +613,9 @@ typedef Gemm<double, VD, GS_MR64, GS_NV64> Gemm64;
 static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
-    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, reduceGrad<float> },
+    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, reduceGrad<float>, activationStats<float> },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
-    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, reduceGrad<double> },
+    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, reduceGrad<double>, activationStats<double> },
 };
 
 }  // namespace

@@ -31,15 +31,35 @@ export function mean(xs: number[]): number {
 }
 
 /** A run logger that keeps the parsed step records (and drops the rest). */
-export function recorder(run: string): { logger: pino.Logger; steps: StepRecord[] } {
+export function recorder(run: string): { logger: pino.Logger; steps: StepRecord[]; arrived: number[] } {
   const steps: StepRecord[] = [];
+  /** performance.now() when each step record was logged (the step's end, give or take the logging). */
+  const arrived: number[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.includes('"msg":"step"')) steps.push(JSON.parse(line) as StepRecord);
+      const t = performance.now();
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.includes('"msg":"step"')) { steps.push(JSON.parse(line) as StepRecord); arrived.push(t); }
+      }
       cb();
     },
   });
-  return { logger: streamLogger(sink as unknown as pino.DestinationStream, run), steps };
+  return { logger: streamLogger(sink as unknown as pino.DestinationStream, run), steps, arrived };
+}
+
+/**
+ * Samples/s of each epoch from the wall clock: from the first step's start to the last step's
+ * record, so it includes everything the loop does between steps (logging, diagnosis), but not
+ * the held-out evaluation after an epoch's last step.
+ */
+export function epochRates(steps: StepRecord[], arrived: number[]): number[] {
+  const byEpoch = new Map<number, { ex: number; from: number; to: number }>();
+  steps.forEach((r, i) => {
+    const e = byEpoch.get(r.epoch);
+    if (e === undefined) byEpoch.set(r.epoch, { ex: r.examples, from: arrived[i]! - r.stepMs, to: arrived[i]! });
+    else { e.ex += r.examples; e.to = arrived[i]!; }
+  });
+  return [...byEpoch.values()].map((e) => e.ex / ((e.to - e.from) / 1000));
 }
 
 /** The project's fixed benchmark model: MLP 784-256-128-10, tanh hidden, softmax output. */

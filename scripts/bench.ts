@@ -4,7 +4,7 @@
  * Workload (keep it fixed; every issue's figures refer to it): Fashion-MNIST, MLP
  * 784-256-128-10, tanh hidden, softmax cross-entropy averaged over the batch, SGD lr 0.05,
  * batch 128, float32, Glorot-uniform init, 3 epochs. Reports per executor mix: samples/s
- * (median epoch, from the step records' wall times), test accuracy after the run, the 2/1
+ * (median epoch, wall clock from its first step's start to its last step's record), test accuracy after the run, the 2/1
  * scaling ratio, and the per-step time split (compute = gather wall time, of which
  * hand-off = queueing and messages; reduce; update).
  * Flags: --epochs N, --steps N (cap, for a quick look), --threads LIST (default "0,1,2":
@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { StepRecord } from '../src/observe/schema';
 import { train } from '../src/train/loop';
-import { findData, median, recorder, workloadConfig } from './bench-common';
+import { epochRates, findData, median, recorder, workloadConfig } from './bench-common';
 import { kernelInfo } from '../src/tensor/select';
 
 
@@ -48,17 +48,11 @@ async function main(): Promise<void> {
     const cfg = workloadConfig(dir, {
       batch, microBatch: Number(values['micro-batch']), threads: t, epochs: Number(values.epochs), ...(values.steps ? { steps: Number(values.steps) } : {}),
     });
-    const { logger, steps } = recorder('bench');
+    const { logger, steps, arrived } = recorder('bench');
     const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
     const s = await train(cfg, { logger, runDir, kernels: values.kernels as 'auto' });
     fs.rmSync(runDir, { recursive: true, force: true });
-    const byEpoch = new Map<number, { ex: number; ms: number }>();
-    for (const r of steps) {
-      const e = byEpoch.get(r.epoch) ?? { ex: 0, ms: 0 };
-      e.ex += r.examples; e.ms += r.stepMs;
-      byEpoch.set(r.epoch, e);
-    }
-    const sps = median([...byEpoch.values()].map((e) => e.ex / (e.ms / 1000)));
+    const sps = median(epochRates(steps, arrived));
     const avg = (f: (r: StepRecord) => number): number => steps.reduce((a, r) => a + f(r), 0) / steps.length;
     const split = {
       stepMs: avg((r) => r.stepMs), computeMs: avg((r) => r.split?.computeMs ?? 0), handoffMs: avg((r) => r.split?.handoffMs ?? 0),

@@ -26,9 +26,9 @@ import { checkModelSpec, outputsOf, type ModelSpec } from './spec';
 
 /**
  * A unit counts as saturated when its activation's derivative is below 1 % of its maximum:
- * tanh′ = 1 − a² < 0.01, sigmoid′ = a(1 − a) < 0.0025.
+ * tanh′ = 1 − a² < 0.01, sigmoid′ = a(1 − a) < 0.0025 (counted by kernels.activationStats).
  */
-export const SATURATION_RATIO = 0.01;
+export { SATURATION_RATIO } from '../tensor/kernels';
 
 /**
  * Per-layer activation statistics, summed over examples, in one Float64Array (counts are
@@ -171,25 +171,17 @@ export class Mlp {
   }
 
   private addStats(rows: number, stats: Float64Array): void {
-    this.layout.layers.forEach((s, l) => {
-      const act = this.spec.layers[l]!.activation;
-      const off = this.statsLayout.offsets[l]!;
-      const a = this.a[l + 1]!;
-      const z = this.z[l]!;
-      const len = rows * s.nOut;
-      if (act === 'tanh') {
-        let c = 0;
-        for (let i = 0; i < len; i++) { const v = a[i]!; if (1 - v * v < SATURATION_RATIO) c++; }
-        stats[off] += c;
-      } else if (act === 'sigmoid') {
-        let c = 0;
-        for (let i = 0; i < len; i++) { const v = a[i]!; if (v * (1 - v) < 0.25 * SATURATION_RATIO) c++; }
-        stats[off] += c;
-      }
-      for (let r = 0; r < rows; r++) {
-        const o = r * s.nOut;
-        for (let j = 0; j < s.nOut; j++) if (z[o + j]! > 0) stats[off + 1 + j] += 1;
-      }
-    });
+    const layers = this.layout.layers;
+    let v = this.statViews.get(stats);
+    if (v === undefined) {
+      v = layers.map((s, l) => stats.subarray(this.statsLayout.offsets[l]!, this.statsLayout.offsets[l]! + 1 + s.nOut));
+      this.statViews.set(stats, v);
+    }
+    for (let l = 0; l < layers.length; l++) {
+      this.kernels.activationStats(this.spec.layers[l]!.activation, rows, layers[l]!.nOut, this.z[l]!, this.a[l + 1]!, v[l]!);
+    }
   }
+
+  private readonly statViews = new WeakMap<Float64Array, Float64Array[]>();
+
 }

@@ -18,6 +18,7 @@
  *  8. Sums of squares (reduceGrad's norms) are float64, in 8 strided lanes (element i goes
  *     to lane i mod 8, in increasing i), combined ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)):
  *     a vector unit computes the same bits as this loop.
+ *  9. Activation statistics (activationStats) are counts: exact in any order.
  * History: v1 first version; v2 exp64 is finite (not 0) for x in (709.43, 709.78];
  * v3 adds the vector passes (rules 7, 8).
  * All matrices are dense row-major; shapes are given as (rows, cols).
@@ -29,6 +30,9 @@ import { exp32, exp64, log32, log64, sigmoid32, sigmoid64, tanh32, tanh64 } from
 
 /** Bumped whenever any formula or order above changes; compared at the worker handshake. */
 export const KERNEL_SPEC_VERSION = 3;
+
+/** An output counts as saturated when its derivative is below this fraction of its maximum. */
+export const SATURATION_RATIO = 0.01;
 
 export type Activation = 'tanh' | 'sigmoid' | 'relu' | 'linear' | 'softmax';
 export const ACTIVATIONS: readonly Activation[] = ['tanh', 'sigmoid', 'relu', 'linear', 'softmax'];
@@ -66,6 +70,13 @@ export interface KernelSet {
    * out[0] = Σg², out[1] = Σp² as rule 8 sums them.
    */
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
+  /**
+   * One layer's activation statistics over its first m rows (rule 9), added into out
+   * (length 1 + n): out[0] += outputs in saturation (tanh: 1 − a² < SATURATION_RATIO;
+   * sigmoid: a·(1 − a) < SATURATION_RATIO/4; computed in float64; other activations add 0),
+   * out[1 + j] += rows with z[·, j] > 0.
+   */
+  activationStats(f: Activation, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
   exp(x: number): number;
   log(x: number): number;
 }
@@ -99,6 +110,23 @@ function sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void {
 }
 
 const LANES = new Float64Array(16);
+
+function activationStats(f: Activation, m: number, n: number, z: Float, a: Float, out: Float64Array): void {
+  const len = m * n;
+  if (f === 'tanh') {
+    let c = 0;
+    for (let i = 0; i < len; i++) { const v = a[i]!; if (1 - v * v < SATURATION_RATIO) c++; }
+    out[0] += c;
+  } else if (f === 'sigmoid') {
+    let c = 0;
+    for (let i = 0; i < len; i++) { const v = a[i]!; if (v * (1 - v) < 0.25 * SATURATION_RATIO) c++; }
+    out[0] += c;
+  }
+  for (let r = 0; r < m; r++) {
+    const o = r * n;
+    for (let j = 0; j < n; j++) if (z[o + j]! > 0) out[1 + j] += 1;
+  }
+}
 
 function reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void {
   const s = LANES;
@@ -196,7 +224,7 @@ const ref64: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, reduceGrad,
+  addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats,
   exp: exp64,
   log: log64,
 };
@@ -281,7 +309,7 @@ const ref32: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, reduceGrad,
+  addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats,
   exp: exp32,
   log: log32,
 };

@@ -1,6 +1,6 @@
 /**
  * The vector passes of the kernel spec (rules 7 and 8): addInto, firstNonFinite, sgdUpdate,
- * reduceGrad — every native build against the reference, bit for bit, and the reference
+ * reduceGrad, and the activation statistics (rule 9) — every native build against the reference, bit for bit, and the reference
  * against the plain formulas.
  */
 import assert from 'node:assert/strict';
@@ -40,6 +40,23 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
       lanes[i % 8] += q * q;
     });
     assert.equal(out[0], ((lanes[0]! + lanes[1]!) + (lanes[2]! + lanes[3]!)) + ((lanes[4]! + lanes[5]!) + (lanes[6]! + lanes[7]!)));
+  });
+
+  it('reference activationStats counts saturated outputs (tanh, sigmoid) and rows with z > 0 per unit', () => {
+    const k = referenceKernels('float64');
+    const z = Float64Array.from([1, -1, 0, 2, 3, -0]);
+    const a = Float64Array.from([0.999, 0.5, 0.99, -0.9999, 0.2, 0.0001]);
+    const t = new Float64Array(4);
+    k.activationStats('tanh', 2, 3, z, a, t);
+    // 1 − a² < 0.01: 0.999 and −0.9999 only (1 − 0.99² = 0.0199)
+    assert.deepEqual([...t], [2, 2, 1, 0]);
+    const s = new Float64Array(4);
+    k.activationStats('sigmoid', 2, 3, z, a, s);
+    // a(1 − a) < 0.0025: 0.999, −0.9999 (negative) and 0.0001
+    assert.deepEqual([...s], [3, 2, 1, 0]);
+    const r = new Float64Array(4);
+    k.activationStats('relu', 2, 3, z, a, r);
+    assert.deepEqual([...r], [0, 2, 1, 0]);
   });
 
   it('reference firstNonFinite finds NaN and ±Infinity, and −1 on finite data', () => {
@@ -100,6 +117,24 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
             }
           }
           assert.equal(nat.firstNonFinite(n, data(dtype, n, 1)), -1);
+        }
+      });
+      it(`native-${isa} ${dtype}: activationStats counts what the reference counts, for every activation`, () => {
+        for (const [m, n] of [[1, 1], [3, 7], [16, 256], [5, 300], [64, 10]] as const) {
+          // z around 0 (±0 and NaN included); a near the saturation thresholds of tanh and sigmoid
+          const z = data(dtype, m * n, m + n);
+          z[0] = 0;
+          if (m * n > 2) { z[1] = -0; z[2] = NaN; }
+          const a = alloc(dtype, m * n);
+          const rng = new Rng(m * n);
+          for (let i = 0; i < a.length; i++) a[i] = [0.99498743710662, -0.995, 0.9975, 0.5, 0.0025, 0.99749, 1, 0][rng.nextInt(8)]! + (rng.nextInt(3) - 1) * 1e-7;
+          for (const f of ['tanh', 'sigmoid', 'relu', 'linear', 'softmax'] as const) {
+            const or = Float64Array.from({ length: 1 + n }, (_, j) => j);
+            const on = Float64Array.from(or);
+            ref.activationStats(f, m, n, z, a, or);
+            nat.activationStats(f, m, n, z, a, on);
+            assertBitEqual(on, or, `activationStats ${f} (${m}, ${n})`);
+          }
         }
       });
       it(`native-${isa} ${dtype}: refuses a short array and a bad divisor with a RangeError`, () => {

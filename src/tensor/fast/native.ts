@@ -31,6 +31,7 @@ interface NativeOps {
   firstNonFinite(n: number, a: Float): number;
   sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void;
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
+  activationStats(f: number, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
 }
 
 interface Addon {
@@ -102,6 +103,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     firstNonFinite: ops.firstNonFinite,
     sgdUpdate: ops.sgdUpdate,
     reduceGrad: ops.reduceGrad,
+    activationStats: (f, m, n, z, a, out) => ops.activationStats(act(f), m, n, z, a, out),
     exp: dtype === 'float64' ? exp64 : exp32,
     log: dtype === 'float64' ? log64 : log32,
   };
