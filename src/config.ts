@@ -87,6 +87,12 @@ export interface RunConfig {
   nonFinite: 'skip' | 'stop';
   /** Stop after this many consecutive skipped steps. Default 10. */
   maxSkips: number;
+  /**
+   * Duplicate a straggling remote node's range on the main thread when everyone else is done
+   * and it is 2× slower than measured (train/step.ts); the first valid answer wins, the
+   * result is the same. Default true.
+   */
+  duplicateStragglers: boolean;
   /** Thresholds of the gradient diagnosis (observe/diagnose.ts); unset fields keep their defaults. */
   diagnosis: Partial<DiagnosisOptions>;
 }
@@ -112,6 +118,7 @@ export const DEFAULTS: RunConfig = {
   checkpoint: { every: 0, everySeconds: 0, keep: 2, onError: 'stop' },
   nonFinite: 'skip',
   maxSkips: 10,
+  duplicateStragglers: true,
   diagnosis: {},
 };
 
@@ -238,7 +245,7 @@ function validateOptimizer(v: Json): OptimizerSpec {
   };
 }
 
-const TOP_KEYS = ['$schema', 'name', 'dtype', 'data', 'model', 'optimizer', 'weightDecay', 'clipNorm', 'reduction', 'batch', 'microBatch', 'epochs', 'steps', 'seed', 'threads', 'checkpoint', 'nonFinite', 'maxSkips', 'diagnosis'];
+const TOP_KEYS = ['$schema', 'name', 'dtype', 'data', 'model', 'optimizer', 'weightDecay', 'clipNorm', 'reduction', 'batch', 'microBatch', 'epochs', 'steps', 'seed', 'threads', 'checkpoint', 'nonFinite', 'maxSkips', 'duplicateStragglers', 'diagnosis'];
 
 /** Validates a parsed config (partial; defaults fill the rest) and returns the full RunConfig. */
 export function validate(input: Json): RunConfig {
@@ -293,6 +300,7 @@ export function validate(input: Json): RunConfig {
     checkpoint: ck,
     nonFinite: o.nonFinite === undefined ? d.nonFinite : oneOf('nonFinite', o.nonFinite, ['skip', 'stop'] as const),
     maxSkips: o.maxSkips === undefined ? d.maxSkips : num('maxSkips', o.maxSkips, { int: true, min: 1 }),
+    duplicateStragglers: o.duplicateStragglers === undefined ? d.duplicateStragglers : bool('duplicateStragglers', o.duplicateStragglers),
     diagnosis,
   };
   if (model.init.scheme === 'values' && model.init.layers.length !== model.layers.length) {

@@ -8,7 +8,8 @@
  *      whatever the lengths). A wrong or missing token gets `401` and the socket is destroyed
  *      before any websocket exists; a full house gets `503`. Plain HTTP requests get `426`.
  *   2. A hello frame `{"gradsyncLive":1,"history":N}` (no `schema` key: it is not a record).
- *   3. The last N published records (N ≤ `history`), oldest first: the snapshot.
+ *   3. The snapshot: the run's start record (kept for the run: a late subscriber needs its
+ *      config and model), then the last N other published records (N ≤ `history`), oldest first.
  *   4. Every record published from then on, until the server closes (close code 1001).
  * Without a token the server only starts on a loopback host (127.0.0.0/8, ::1, localhost).
  * publish() never blocks: a subscriber whose bufferedAmount exceeds maxBufferedBytes is
@@ -110,6 +111,7 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
   const log = opts.logger;
 
   const history: string[] = [];
+  let startFrame: string | null = null;
   const server = http.createServer((_req, res) => {
     res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' });
     res.end('gradsync live record stream: connect with a websocket client, e.g. `gradsync tail ws://HOST:PORT`\n');
@@ -141,8 +143,9 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
       ws.on('message', () => ws.close(1008, 'read-only stream: clients send nothing'));
       ws.on('error', (err) => log?.warn({ remote, err: err.message }, 'live: subscriber error'));
       ws.on('close', () => log?.info({ remote, subscribers: wss.clients.size }, 'live: subscriber left'));
-      const hello: LiveHello = { gradsyncLive: 1, history: history.length };
+      const hello: LiveHello = { gradsyncLive: 1, history: history.length + (startFrame === null ? 0 : 1) };
       ws.send(JSON.stringify(hello));
+      if (startFrame !== null) ws.send(startFrame);
       for (const frame of history) ws.send(frame);
       log?.info({ remote, replayed: history.length, subscribers: wss.clients.size }, 'live: subscriber joined');
     });
@@ -170,7 +173,8 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
         log?.warn({ err: (err as Error).message }, 'live: record not serialisable, not published');
         return;
       }
-      if (historyCap > 0) {
+      if ((record as { msg?: unknown }).msg === 'start') startFrame = frame;
+      else if (historyCap > 0) {
         history.push(frame);
         if (history.length > historyCap) history.shift();
       }

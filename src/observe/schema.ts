@@ -46,6 +46,8 @@ export interface ExecutorRecord {
   slowest?: boolean;
   /** Set when its range had to be recomputed elsewhere (crash, timeout). */
   failed?: string;
+  /** Set when it was a straggler whose range was duplicated on the main thread (the first answer won); says how late. */
+  straggler?: string;
   /** Remote nodes: computeMs minus the node's own compute time (encode, transfer, decode), ms. */
   transferMs?: number;
   /** Remote nodes: bytes sent to it this step (weights, order slice, nodes). */

@@ -213,7 +213,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   }
   const source = joinable;
   const stepper = new Stepper(
-    { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry },
+    { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry, duplicateStragglers: cfg.duplicateStragglers },
     source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params, kernels,
   );
   const range = targetRange(trainSet);

@@ -44,6 +44,8 @@ export interface StepSettings {
   optimizer: OptimizerSpec;
   nonFinite: 'skip' | 'stop';
   layers: LayerGeometry[];
+  /** Duplicate a straggling remote executor's range on the main thread (see gather()). */
+  duplicateStragglers: boolean;
 }
 
 export interface StepResult {
@@ -75,12 +77,24 @@ interface Assignment {
   /** Examples computed, counted before combining (which reuses partials as accumulators). */
   examples: number;
   failed?: string;
+  /** Set when this straggler's range was computed on the main thread instead (its late answer is dropped). */
+  duplicated?: boolean;
+  straggler?: string;
 }
+
+/** A remote executor still computing when everyone else is done is duplicated on the main thread after STRAGGLER_FACTOR × its expected time… */
+export const STRAGGLER_FACTOR = 2;
+/** …and at least this long (ms) after the step began, so that jitter never triggers it. */
+export const STRAGGLER_MIN_MS = 25;
 
 const now = (): number => performance.now();
 
 export class Stepper {
   private readonly speeds = new SpeedMeter();
+  /** Executors with a compute() still running (stragglers whose range was duplicated). */
+  private readonly busy = new Set<Executor>();
+  /** Executors whose speed has been measured at least once. */
+  private readonly measured = new Set<string>();
   private readonly update: Float;
   private readonly ranges: LayerRange[];
   /** Per layer: Σg²(W), Σg²(b), Σθ²(W), Σ(ΔW)² of the current step. */
@@ -147,25 +161,42 @@ export class Stepper {
     const tree = new ReductionTree(leavesOf(task.batch));
     // the set is fixed for this step: a node that joins now works from the next one
     const listed = typeof this.executors === 'function' ? [...this.executors()] : this.executors;
-    const set = listed.length > 0 ? listed : [this.main];
+    // an executor still busy with an earlier step (a straggler whose range was duplicated) sits this one out
+    const free = listed.filter((e) => !this.busy.has(e));
+    const set = free.length > 0 ? free : [this.main];
     const plan = planRanges(tree.leaves, set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) })));
     const work: Assignment[] = plan.map((p, i) => ({
       exec: set[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: set[i]!, ms: 0, examples: 0,
     }));
     // 2. Gather
-    await Promise.all(work.map(async (w) => {
+    const settled = work.map((w) => w.nodes.length === 0);
+    const runs = work.map(async (w, i) => {
       if (w.nodes.length === 0) return;
       const s = now();
+      let partials: Partial[] = [];
+      let failed: string | undefined;
+      this.busy.add(w.exec);
       try {
-        w.partials = await w.exec.compute(task, w.nodes);
-        if (w.partials.length !== w.nodes.length) throw Errors.executor(`${w.exec.id} returned ${w.partials.length} partials for ${w.nodes.length} nodes`);
-        w.ms = now() - s;
-        this.speeds.observe(w.exec.id, w.hi - w.lo, w.ms);
+        partials = await w.exec.compute(task, w.nodes);
+        if (partials.length !== w.nodes.length) throw Errors.executor(`${w.exec.id} returned ${partials.length} partials for ${w.nodes.length} nodes`);
+        this.speeds.observe(w.exec.id, w.hi - w.lo, now() - s);
+        this.measured.add(w.exec.id);
       } catch (e) {
-        w.failed = (e as Error).message;
-        w.ms = now() - s;
+        failed = (e as Error).message;
+      } finally {
+        this.busy.delete(w.exec);
       }
-    }));
+      if (w.duplicated) {
+        // the main thread's copy of this range was used: this late answer only frees its buffers
+        if (failed === undefined) w.exec.recycle(partials);
+        return;
+      }
+      w.partials = partials;
+      if (failed !== undefined) w.failed = failed;
+      w.ms = now() - s;
+      settled[i] = true;
+    });
+    await this.gather(task, work, runs, settled, t0);
     for (const w of work) {
       if (w.failed === undefined) continue;
       // recompute on the coordinator: same function, same bits
@@ -178,7 +209,7 @@ export class Stepper {
     for (const w of work) {
       w.examples = w.partials.reduce((n, p) => n + p.count, 0);
       // hand-off: the part of an executor's wall time not spent computing (queueing, messages, copies)
-      if (w.failed === undefined && w.exec.lastThreadMs !== undefined) handoffMs = Math.max(handoffMs, w.ms - w.exec.lastThreadMs);
+      if (w.failed === undefined && !w.duplicated && w.exec.lastThreadMs !== undefined) handoffMs = Math.max(handoffMs, w.ms - w.exec.lastThreadMs);
     }
     const tGathered = now();
     // 3. Check: each partial's producer flagged its first non-finite element (p.bad); the
@@ -253,12 +284,13 @@ export class Stepper {
       };
       if (i === slowest && work.length > 1) r.slowest = true;
       if (w.failed !== undefined) r.failed = w.failed;
+      if (w.straggler !== undefined) r.straggler = w.straggler;
       // remote nodes: time on the wire (wall − the node's own compute) and bytes each way
       const wire = (w.exec as { lastWire?: { bytesOut: number; bytesIn: number } }).lastWire;
       if (wire !== undefined && w.nodes.length > 0) {
         r.bytesOut = wire.bytesOut;
         r.bytesIn = wire.bytesIn;
-        if (w.failed === undefined && w.exec.lastThreadMs !== undefined) r.transferMs = round3(Math.max(0, w.ms - w.exec.lastThreadMs));
+        if (w.failed === undefined && !w.duplicated && w.exec.lastThreadMs !== undefined) r.transferMs = round3(Math.max(0, w.ms - w.exec.lastThreadMs));
       }
       return r;
     });
@@ -269,6 +301,44 @@ export class Stepper {
     if (skipped !== undefined) out.skipped = skipped;
     if (nonFiniteExamples !== undefined) out.nonFiniteExamples = nonFiniteExamples;
     return out;
+  }
+
+  /**
+   * Waits for every assignment to settle — except a straggler: when one remote executor is
+   * all that is left and it is STRAGGLER_FACTOR × slower than its measured speed predicts
+   * (and STRAGGLER_MIN_MS into the step), its nodes are computed on the main thread and the
+   * first valid answer wins. The main thread's copy is computed synchronously, so it always
+   * finishes first once started; the remote answer, when it comes, is dropped. Same
+   * function, same bits: the result is unchanged, only the wait is shorter.
+   */
+  private async gather(task: StepTask, work: Assignment[], runs: Promise<void>[], settled: boolean[], t0: number): Promise<void> {
+    const all = Promise.all(runs);
+    for (;;) {
+      const left = work.flatMap((_, i) => (settled[i] ? [] : [i]));
+      if (left.length === 0) break;
+      const w = work[left[0]!]!;
+      const known = this.measured.has(w.exec.id);
+      if (!this.settings.duplicateStragglers || left.length > 1 || w.exec.kind !== 'remote' || !known || w.failed !== undefined) {
+        await Promise.race([all, ...left.map((i) => runs[i]!)]);
+        continue;
+      }
+      const expected = (w.hi - w.lo) / this.speeds.get(w.exec.id);
+      const waitMs = Math.max(STRAGGLER_MIN_MS, STRAGGLER_FACTOR * expected) - (now() - t0);
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        runs[left[0]!]!.then(() => false),
+        new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), Math.max(0, waitMs)); }),
+      ]);
+      clearTimeout(timer);
+      if (!late || settled[left[0]!]) continue;
+      const s = now();
+      w.duplicated = true;
+      w.partials = this.main.computeSync(task, w.nodes);
+      w.owner = this.main;
+      w.ms = now() - t0;
+      w.straggler = `still computing after ${round3(s - t0)} ms (expected ${round3(expected)} ms): duplicated on the main thread in ${round3(now() - s)} ms, its late answer dropped`;
+      settled[left[0]!] = true;
+    }
   }
 
   /**

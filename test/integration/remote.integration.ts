@@ -60,7 +60,9 @@ function gate(ctx: { spec: never; data: never; microBatch: number }, hooks: Map<
 
 describe('remote worker nodes (integration)', function () {
   this.timeout(120_000);
-  const base = (): RunConfig => ({ ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')), steps: 150, dtype: 'float32', batch: 64, microBatch: 8 });
+  // stragglers are not duplicated here: these tests follow each remote frame's fate exactly
+  // (a loaded machine would otherwise let the main thread answer first, now and then)
+  const base = (): RunConfig => ({ ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')), steps: 150, dtype: 'float32', batch: 64, microBatch: 8, duplicateStragglers: false });
   let reference = '';
   const children: ChildProcess[] = [];
 

@@ -92,6 +92,23 @@ describe('observe/live-server and live-client', () => {
     assert.equal(closed.code, 1001);
   });
 
+  it('keeps the run\'s start record at the head of every snapshot, however many steps passed', async () => {
+    server = await startLiveServer({ host: '127.0.0.1', port: 0, history: 2 });
+    server.publish({ schema: 1, msg: 'start', run: 'r' });
+    for (let s = 1; s <= 5; s++) server.publish(rec(s));
+    const lines: { msg: string; step?: number }[] = [];
+    let hello = -1;
+    const live = server;
+    const done = subscribeLive(`ws://127.0.0.1:${server.port}`, {
+      onHello: (h) => { hello = h.history; },
+      onLine: (line) => { lines.push(JSON.parse(line) as { msg: string; step?: number }); },
+      onSnapshot: () => { void live.close(); },
+    });
+    await done;
+    assert.equal(hello, 3);
+    assert.deepEqual(lines.map((l) => l.step ?? l.msg), ['start', 4, 5]);
+  });
+
   it('calls onSnapshot at once when there is no history yet', async () => {
     server = await startLiveServer({ host: '127.0.0.1', port: 0 });
     const ac = new AbortController();
