@@ -31,10 +31,11 @@ export function mean(xs: number[]): number {
 }
 
 /** A run logger that keeps the parsed step records (and drops the rest). */
-export function recorder(run: string): { logger: pino.Logger; steps: StepRecord[]; arrived: number[] } {
+export function recorder(run: string): { logger: pino.Logger; steps: StepRecord[]; arrived: number[]; onStep: (r: StepRecord) => void } {
   const steps: StepRecord[] = [];
   /** performance.now() when each step record was logged (the step's end, give or take the logging). */
   const arrived: number[] = [];
+  // either give train() the logger (records parsed back from its lines, on this thread)…
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
       const t = performance.now();
@@ -44,7 +45,9 @@ export function recorder(run: string): { logger: pino.Logger; steps: StepRecord[
       cb();
     },
   });
-  return { logger: streamLogger(sink as unknown as pino.DestinationStream, run), steps, arrived };
+  // …or onStep, and let train() log to its run folder as a real run does (no parsing cost)
+  const onStep = (r: StepRecord): void => { steps.push(r); arrived.push(performance.now()); };
+  return { logger: streamLogger(sink as unknown as pino.DestinationStream, run), steps, arrived, onStep };
 }
 
 /**

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '0,1,2' },
       kernels: { type: 'string', default: 'auto' },
       batch: { type: 'string', default: '128' },
-      'micro-batch': { type: 'string', default: '16' },
+      'micro-batch': { type: 'string', default: '64' },
     },
   });
   const dir = findData();
@@ -48,9 +48,10 @@ async function main(): Promise<void> {
     const cfg = workloadConfig(dir, {
       batch, microBatch: Number(values['micro-batch']), threads: t, epochs: Number(values.epochs), ...(values.steps ? { steps: Number(values.steps) } : {}),
     });
-    const { logger, steps, arrived } = recorder('bench');
+    // train() logs to its run folder, as a real run does; the records come through onStep
+    const { onStep, steps, arrived } = recorder('bench');
     const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
-    const s = await train(cfg, { logger, runDir, kernels: values.kernels as 'auto' });
+    const s = await train(cfg, { onStep, runDir, kernels: values.kernels as 'auto' });
     fs.rmSync(runDir, { recursive: true, force: true });
     const sps = median(epochRates(steps, arrived));
     const avg = (f: (r: StepRecord) => number): number => steps.reduce((a, r) => a + f(r), 0) / steps.length;
