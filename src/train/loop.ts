@@ -250,6 +250,13 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     saveCheckpoint({ runDir, cfg, spec, data: trainSet, params, opt, step, perEpoch, log }, ckpt);
     lastCheckpointAt = clock();
   };
+  /** The last step's record, written by flush(): at the next step's dispatch, or before anything else is logged. */
+  let pending: (() => void) | null = null;
+  const flush = (): void => {
+    const p = pending;
+    pending = null;
+    p?.();
+  };
   try {
     let lastYield = performance.now();
     for (let step = startStep + 1; step <= totalSteps; step++) {
@@ -269,7 +276,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
       }
       const { start, end } = batchRange(trainSet.n, batch, inEpoch);
       const ts = performance.now();
-      const r = await stepper.run({ step, epoch, params, batch: { order, start, end, microBatch } });
+      // the previous step's record is written while this step's executors compute (flush)
+      const r = await stepper.run({ step, epoch, params, batch: { order, start, end, microBatch } }, flush);
       const stepMs = performance.now() - ts;
       if (r.skipped !== undefined) {
         skippedSteps++;
@@ -283,28 +291,40 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         clipped: r.clipped, layers: r.layers, throughput: r.examples / (stepMs / 1000), stepMs: Math.round(stepMs * 1000) / 1000,
         split: r.split, executors: r.executors,
       };
-      diagnosis = diagnoser.push({ ...base, schema: 0, run });
-      const rec: Omit<StepRecord, 'schema' | 'run' | 'msg'> = {
-        ...base, diagnosis, ...(r.skipped !== undefined ? { skipped: r.skipped } : {}), ...(r.nonFiniteExamples !== undefined ? { nonFiniteExamples: r.nonFiniteExamples } : {}),
+      pending = (): void => {
+        diagnosis = diagnoser.push({ ...base, schema: 0, run });
+        const rec: Omit<StepRecord, 'schema' | 'run' | 'msg'> = {
+          ...base, diagnosis, ...(r.skipped !== undefined ? { skipped: r.skipped } : {}), ...(r.nonFiniteExamples !== undefined ? { nonFiniteExamples: r.nonFiniteExamples } : {}),
+        };
+        const { msg: _m, ...fields } = rec as StepRecord;
+        if (r.skipped !== undefined) stepLog.warn(fields, 'step');
+        else stepLog.info(fields, 'step');
+        opts.onStep?.({ ...(rec as StepRecord), msg: 'step', schema: 1, run });
       };
-      const { msg: _m, ...fields } = rec as StepRecord;
-      if (r.skipped !== undefined) stepLog.warn(fields, 'step');
-      else stepLog.info(fields, 'step');
-      opts.onStep?.({ ...(rec as StepRecord), msg: 'step', schema: 1, run });
       if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
+        flush();
         throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
       }
       stepsDone = step;
       const endOfEpoch = inEpoch === perEpoch - 1 || step === totalSteps;
       if (endOfEpoch && data.heldOut && data.heldOut.n > 0) {
+        flush();
         const ev = evaluate(spec, kernels, params, data.heldOut);
         log.info({ step, epoch, loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1), accuracy: ev.accuracy ?? undefined, examples: ev.examples }, 'eval');
       }
+      // a time schedule reads the clock after this step's record (its onStep), as the record says
+      if (cfg.checkpoint.everySeconds > 0) flush();
       const dueSteps = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0;
       const dueTime = cfg.checkpoint.everySeconds > 0 && clock() - lastCheckpointAt >= cfg.checkpoint.everySeconds * 1000;
-      if ((dueSteps || dueTime) && step !== totalSteps) save(step);
+      if ((dueSteps || dueTime) && step !== totalSteps) {
+        flush();
+        save(step);
+      }
     }
+    flush();
   } finally {
+    // a step that failed before dispatching its work leaves the previous record unwritten
+    try { flush(); } catch { /* the step's own error is the one to report */ }
     await Promise.all(executors.filter((e) => e !== main).map((e) => e.close()));
     await pool?.close();
     await source?.close();

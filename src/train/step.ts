@@ -155,7 +155,8 @@ export class Stepper {
     return `index ${index}`;
   }
 
-  async run(task: StepTask): Promise<StepResult> {
+  /** `dispatched`: called once every executor has its work, while they compute (the loop writes the previous step's record then). */
+  async run(task: StepTask, dispatched?: () => void): Promise<StepResult> {
     const t0 = now();
     // 1. Plan
     const tree = new ReductionTree(leavesOf(task.batch));
@@ -196,6 +197,7 @@ export class Stepper {
       w.ms = now() - s;
       settled[i] = true;
     });
+    dispatched?.();
     await this.gather(task, work, runs, settled, t0);
     for (const w of work) {
       if (w.failed === undefined) continue;

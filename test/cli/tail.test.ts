@@ -151,7 +151,11 @@ describe('cli/tail', () => {
       for (const l of src) server.publish(JSON.parse(l) as object);
       const o = io();
       assert.equal(await tailCommand(`ws://127.0.0.1:${server.port}`, { once: true, json: true, token: 'tok-abc' }, o), 0);
-      assert.deepEqual(o.stdout.lines.map((l) => JSON.parse(l)), src.slice(-10).map((l) => JSON.parse(l)));
+      // the run's start record heads the snapshot, then the last 10 others
+      const start = src.filter((l) => l.includes('"msg":"start"'));
+      const rest = src.filter((l) => !l.includes('"msg":"start"'));
+      assert.equal(start.length, 1);
+      assert.deepEqual(o.stdout.lines.map((l) => JSON.parse(l)), [...start, ...rest.slice(-10)].map((l) => JSON.parse(l)));
     });
 
     it('follows the stream until the coordinator closes it', async () => {
