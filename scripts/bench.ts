@@ -3,25 +3,46 @@
  *
  * Workload (keep it fixed; every issue's figures refer to it): Fashion-MNIST, MLP
  * 784-256-128-10, tanh hidden, softmax cross-entropy averaged over the batch, SGD lr 0.05,
- * batch 128, float32, Glorot-uniform init, 3 epochs. Reports per executor mix: samples/s
- * (median epoch, wall clock from its first step's start to its last step's record), test accuracy after the run, the 2/1
- * scaling ratio, and the per-step time split (compute = gather wall time, of which
- * hand-off = queueing and messages; reduce; update).
- * Flags: --epochs N, --steps N (cap, for a quick look), --threads LIST (default "0,1,2":
- * 0 = the main thread alone), --kernels auto|native|wasm|ref, --batch N, --micro-batch N.
+ * batch 128, float32, Glorot-uniform init, 3 epochs. Reports per kernel and executor mix:
+ * samples/s (median epoch, wall clock from its first step's start to its last step's
+ * record), test accuracy after the run, the 2/1 scaling ratio, and the per-step time split
+ * (compute = gather wall time, of which hand-off = posting and waking; reduce; update).
+ * Then, when a python3 with torch is found, the same workload in PyTorch on 1 and 2 threads
+ * in the same invocation (scripts/bench_torch_train.py, OPENBLAS_CORETYPE/L2_SIZE unset),
+ * and the ratios. The GEMM table per kernel is scripts/bench-kernels.ts (npm run bench runs both).
+ * Flags: --epochs N, --steps N (cap, for a quick look), --threads LIST (default "0,1,2": 0 =
+ * the main thread alone), --kernels LIST (default "native,wasm,ref"; ref is capped at
+ * --ref-steps, it is ~60× slower), --batch N, --micro-batch N (default 64), --no-torch.
  * Timings are printed, never asserted: this is where speed lives.
  */
 
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StepRecord } from '../src/observe/schema';
 import { train } from '../src/train/loop';
 import { epochRates, findData, median, recorder, workloadConfig } from './bench-common';
 import { kernelInfo } from '../src/tensor/select';
 
+interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string }
 
-
+/** PyTorch on the same workload, or why it was not measured. */
+function torchRun(dir: string, threads: number, epochs: number, steps: number | undefined): { rates: number[]; accuracy: number; version: string } | string {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const script = path.join(__dirname, '..', '..', 'scripts', 'bench_torch_train.py');
+  for (const py of ['python3', '/usr/bin/python3']) {
+    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env }).status !== 0) continue;
+    const r = spawnSync(py, [script, dir, '--epochs', String(epochs), '--threads', String(threads), ...(steps ? ['--steps', String(steps)] : [])], { encoding: 'utf8', env });
+    if (r.status !== 0) return `bench_torch_train.py failed: ${(r.stderr || '').trim().split('\n').pop()}`;
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { epochs: number[]; accuracy: number; torch: string };
+    return { rates: out.epochs, accuracy: out.accuracy, version: out.torch };
+  }
+  return 'no python3 with torch (apt-get install python3-torch libopenblas0-pthread)';
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -29,9 +50,11 @@ async function main(): Promise<void> {
       epochs: { type: 'string', default: '3' },
       steps: { type: 'string' },
       threads: { type: 'string', default: '0,1,2' },
-      kernels: { type: 'string', default: 'auto' },
+      kernels: { type: 'string', default: 'native,wasm,ref' },
+      'ref-steps': { type: 'string', default: '150' },
       batch: { type: 'string', default: '128' },
       'micro-batch': { type: 'string', default: '64' },
+      'no-torch': { type: 'boolean', default: false },
     },
   });
   const dir = findData();
@@ -40,36 +63,64 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const batch = Number(values.batch);
+  const epochs = Number(values.epochs);
   const k = kernelInfo();
-  process.stdout.write(`gradsync bench — Fashion-MNIST (${dir}), MLP 784-256-128-10 tanh/softmax-CE mean, SGD 0.05, batch ${batch}, micro-batch ${values['micro-batch']}, float32\n`);
-  process.stdout.write(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism()}, node ${process.version}; kernels: ${values.kernels} (available ${k.available.join(', ')})\n\n`);
-  const rows: { name: string; threads: number; sps: number; acc: number | null; split: Record<string, number>; kernel: string; sha: string }[] = [];
-  for (const t of values.threads!.split(',').map(Number)) {
-    const cfg = workloadConfig(dir, {
-      batch, microBatch: Number(values['micro-batch']), threads: t, epochs: Number(values.epochs), ...(values.steps ? { steps: Number(values.steps) } : {}),
-    });
-    // train() logs to its run folder, as a real run does; the records come through onStep
-    const { onStep, steps, arrived } = recorder('bench');
-    const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
-    const s = await train(cfg, { onStep, runDir, kernels: values.kernels as 'auto' });
-    fs.rmSync(runDir, { recursive: true, force: true });
-    const sps = median(epochRates(steps, arrived));
-    const avg = (f: (r: StepRecord) => number): number => steps.reduce((a, r) => a + f(r), 0) / steps.length;
-    const split = {
-      stepMs: avg((r) => r.stepMs), computeMs: avg((r) => r.split?.computeMs ?? 0), handoffMs: avg((r) => r.split?.handoffMs ?? 0),
-      reduceMs: avg((r) => r.split?.reduceMs ?? 0), updateMs: avg((r) => r.split?.updateMs ?? 0),
-    };
-    const name = t === 0 ? 'main thread alone' : `pool, ${t} thread${t > 1 ? 's' : ''}`;
-    rows.push({ name, threads: t, sps, acc: s.accuracy, split, kernel: s.kernel, sha: s.paramsSha256 });
-    process.stdout.write(`${name.padEnd(20)} ${Math.round(sps).toString().padStart(8)} samples/s  test acc ${s.accuracy === null ? '-' : s.accuracy.toFixed(4)}  `
-      + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (hand-off ${split.handoffMs.toFixed(3)}) + reduce ${split.reduceMs.toFixed(3)} + update ${split.updateMs.toFixed(3)}  [${s.kernel}, ${s.steps} steps, sha ${s.paramsSha256.slice(0, 12)}]\n`);
+  process.stdout.write(`gradsync bench — Fashion-MNIST (${dir}), MLP 784-256-128-10 tanh/softmax-CE mean, SGD 0.05, batch ${batch}, micro-batch ${values['micro-batch']}, float32, ${values.steps ? `${values.steps} steps` : `${epochs} epochs`}\n`);
+  process.stdout.write(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism()}, node ${process.version}; kernels available: ${k.available.join(', ')}\n\n`);
+  const rows: Row[] = [];
+  for (const want of values.kernels!.split(',')) {
+    for (const t of values.threads!.split(',').map(Number)) {
+      const steps = want === 'ref' ? Number(values['ref-steps']) : values.steps ? Number(values.steps) : undefined;
+      const cfg = workloadConfig(dir, { batch, microBatch: Number(values['micro-batch']), threads: t, epochs, ...(steps ? { steps } : {}) });
+      // train() logs to its run folder, as a real run does; the records come through onStep
+      const { onStep, steps: recs, arrived } = recorder('bench');
+      const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
+      const s = await train(cfg, { onStep, runDir, kernels: (want === 'native' ? 'native' : want) as 'auto' });
+      fs.rmSync(runDir, { recursive: true, force: true });
+      if (!s.kernel.startsWith(want === 'native' ? 'native' : want)) {
+        process.stdout.write(`${want}: not available here (ran ${s.kernel}); skipped\n`);
+        break;
+      }
+      const sps = median(epochRates(recs, arrived));
+      const avg = (f: (r: StepRecord) => number): number => recs.reduce((a, r) => a + f(r), 0) / recs.length;
+      const split = {
+        stepMs: avg((r) => r.stepMs), computeMs: avg((r) => r.split?.computeMs ?? 0), handoffMs: avg((r) => r.split?.handoffMs ?? 0),
+        reduceMs: avg((r) => r.split?.reduceMs ?? 0), updateMs: avg((r) => r.split?.updateMs ?? 0),
+      };
+      const name = t === 0 ? 'main thread alone' : `pool, ${t} thread${t > 1 ? 's' : ''}`;
+      rows.push({ name, kernels: want, threads: t, sps, acc: s.accuracy, kernel: s.kernel, sha: s.paramsSha256 });
+      process.stdout.write(`${s.kernel.padEnd(14)} ${name.padEnd(18)} ${Math.round(sps).toString().padStart(7)} samples/s  test acc ${s.accuracy === null ? '-' : s.accuracy.toFixed(4)}  `
+        + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (hand-off ${split.handoffMs.toFixed(3)}) + reduce ${split.reduceMs.toFixed(3)} + update ${split.updateMs.toFixed(3)}  [${s.steps} steps, sha ${s.paramsSha256.slice(0, 12)}]\n`);
+    }
   }
-  const one = rows.find((r) => r.threads === 0) ?? rows.find((r) => r.threads === 1);
-  const two = rows.find((r) => r.threads === 2);
-  if (one && two) process.stdout.write(`\n2 threads / 1 thread (${one.name}): ${(two.sps / one.sps).toFixed(2)}×\n`);
-  const shas = new Set(rows.map((r) => r.sha));
-  process.stdout.write(`final weights identical across mixes: ${shas.size === 1 ? 'yes' : 'NO'}\n`);
-  process.stdout.write('encode: none for the pool (buffers are shared or transferred, not serialised)\n');
+  process.stdout.write('\n');
+  for (const kern of [...new Set(rows.map((r) => r.kernels))]) {
+    const mine = rows.filter((r) => r.kernels === kern);
+    const one = mine.find((r) => r.threads === 0) ?? mine.find((r) => r.threads === 1);
+    const two = mine.find((r) => r.threads === 2);
+    if (one && two) process.stdout.write(`${one.kernel}: 2 threads / 1 thread (${one.name}): ${(two.sps / one.sps).toFixed(2)}×\n`);
+  }
+  const bySteps = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const key = r.kernels === 'ref' ? 'ref (capped)' : 'full runs';
+    bySteps.set(key, (bySteps.get(key) ?? new Set()).add(r.sha));
+  }
+  for (const [key, shas] of bySteps) process.stdout.write(`final weights identical across kernels and mixes, ${key}: ${shas.size === 1 ? 'yes' : 'NO'}\n`);
+  process.stdout.write('encode: none for the pool (shared memory: weights, data and partial slots; no message per step)\n');
+  if (values['no-torch']) return;
+  process.stdout.write('\nPyTorch, same workload and data, same invocation (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset):\n');
+  const best1 = rows.filter((r) => r.kernels !== 'ref' && r.threads <= 1).sort((a, b) => b.sps - a.sps)[0];
+  const best2 = rows.filter((r) => r.kernels !== 'ref' && r.threads === 2).sort((a, b) => b.sps - a.sps)[0];
+  for (const [threads, ours] of [[1, best1], [2, best2]] as const) {
+    const t = torchRun(dir, threads, epochs, values.steps ? Number(values.steps) : undefined);
+    if (typeof t === 'string') {
+      process.stdout.write(`  not measured: ${t}\n`);
+      return;
+    }
+    const sps = median(t.rates);
+    process.stdout.write(`pytorch ${t.version} ${threads} thread${threads > 1 ? 's' : ''}  ${Math.round(sps).toString().padStart(7)} samples/s  test acc ${t.accuracy.toFixed(4)}`
+      + (ours ? `   gradsync ${ours.kernel} ${ours.name}: ${Math.round(ours.sps)} samples/s = ${(ours.sps / sps).toFixed(2)}× PyTorch` : '') + '\n');
+  }
 }
 
 main().catch((e: unknown) => { process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`); process.exit(1); });
