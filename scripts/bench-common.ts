@@ -3,6 +3,7 @@
  * step records in memory, and the statistics. Not a bench itself.
  */
 
+import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import type pino from 'pino';
 import { envDataDir } from '../src/env';
@@ -82,3 +83,19 @@ export function workloadConfig(dir: string, run: { batch: number; microBatch: nu
     ...(run.epochs !== undefined ? { epochs: run.epochs } : {}), ...(run.steps !== undefined ? { steps: run.steps } : {}),
   });
 }
+
+/**
+ * A python3 that imports torch, with the environment to run it in (OPENBLAS_CORETYPE and
+ * OPENBLAS_L2_SIZE removed, so OpenBLAS detects the CPU itself), or null.
+ */
+export function torchPython(): { py: string; env: NodeJS.ProcessEnv } | null {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  for (const py of ['python3', '/usr/bin/python3']) {
+    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env }).status === 0) return { py, env };
+  }
+  return null;
+}
+
+export const NO_TORCH = 'no python3 with torch (apt-get install python3-torch libopenblas0-pthread)';

@@ -23,25 +23,20 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StepRecord } from '../src/observe/schema';
 import { train } from '../src/train/loop';
-import { epochRates, findData, median, recorder, workloadConfig } from './bench-common';
+import { epochRates, findData, median, NO_TORCH, recorder, torchPython, workloadConfig } from './bench-common';
 import { kernelInfo } from '../src/tensor/select';
 
 interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string }
 
 /** PyTorch on the same workload, or why it was not measured. */
 function torchRun(dir: string, threads: number, epochs: number, steps: number | undefined): { rates: number[]; accuracy: number; version: string } | string {
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
+  const t = torchPython();
+  if (t === null) return NO_TORCH;
   const script = path.join(__dirname, '..', '..', 'scripts', 'bench_torch_train.py');
-  for (const py of ['python3', '/usr/bin/python3']) {
-    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env }).status !== 0) continue;
-    const r = spawnSync(py, [script, dir, '--epochs', String(epochs), '--threads', String(threads), ...(steps ? ['--steps', String(steps)] : [])], { encoding: 'utf8', env });
-    if (r.status !== 0) return `bench_torch_train.py failed: ${(r.stderr || '').trim().split('\n').pop()}`;
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { epochs: number[]; accuracy: number; torch: string };
-    return { rates: out.epochs, accuracy: out.accuracy, version: out.torch };
-  }
-  return 'no python3 with torch (apt-get install python3-torch libopenblas0-pthread)';
+  const r = spawnSync(t.py, [script, dir, '--epochs', String(epochs), '--threads', String(threads), ...(steps ? ['--steps', String(steps)] : [])], { encoding: 'utf8', env: t.env });
+  if (r.status !== 0) return `bench_torch_train.py failed: ${(r.stderr || '').trim().split('\n').pop()}`;
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { epochs: number[]; accuracy: number; torch: string };
+  return { rates: out.epochs, accuracy: out.accuracy, version: out.torch };
 }
 
 async function main(): Promise<void> {
