@@ -80,7 +80,11 @@ export interface RunConfig {
   steps: number | null;
   /** Seed of initialisation, data order and held-out split. Default 1. */
   seed: number;
-  /** Pool threads computing partials (the main thread coordinates); 0: the main thread computes alone; 'auto': the machine's cores. Default 'auto'. */
+  /**
+   * Threads computing partials, the coordinator's own thread included: N ≥ 2 is the main
+   * thread and N − 1 pool threads; 1 (or 0) the main thread alone; 'auto' the machine's
+   * cores. Default 'auto'.
+   */
   threads: number | 'auto';
   checkpoint: CheckpointConfig;
   /** What to do with a non-finite gradient or loss: skip the step (weights unchanged) or stop. Default 'skip'. */

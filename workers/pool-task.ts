@@ -7,7 +7,7 @@
 
 import { PartialComputer } from '../src/parallel/compute-partials';
 import {
-  C, publishScalars, slotPartial, writeError, type ServeResult, type ServeTask, type SlotPartial,
+  C, publishScalars, slotPartial, SPIN_MS, writeError, type ServeResult, type ServeTask, type SlotPartial,
 } from '../src/parallel/pool-protocol';
 import { selectKernels } from '../src/tensor/select';
 
@@ -33,6 +33,10 @@ export default function serve(t: ServeTask): ServeResult {
   let lent: SlotPartial[] = [];
   let tasks = 0;
   for (;;) {
+    if (t.spin) {
+      const until = performance.now() + SPIN_MS;
+      while (Atomics.load(ctl, C.SEQ) === seen && performance.now() < until);
+    }
     Atomics.wait(ctl, C.SEQ, seen);
     const seq = Atomics.load(ctl, C.SEQ);
     if (seq === seen) continue;

@@ -45,3 +45,27 @@ export class SpeedMeter {
     this.speeds.set(id, prev === undefined ? s : prev + this.alpha * (s - prev));
   }
 }
+
+/**
+ * Gives every executor at least one leaf when there are as many leaves as executors (each
+ * taken from the largest share): an executor with no work is never measured again, so one
+ * slow step would otherwise keep it idle for the rest of the run — and every DDP rank works.
+ */
+export function everyoneWorks(plan: PlanEntry[]): PlanEntry[] {
+  const sizes = plan.map((p) => p.hi - p.lo);
+  const leaves = sizes.reduce((a, b) => a + b, 0);
+  if (leaves < plan.length) return plan;
+  for (let i = 0; i < sizes.length; i++) {
+    if (sizes[i]! > 0) continue;
+    let big = 0;
+    sizes.forEach((s, j) => { if (s > sizes[big]!) big = j; });
+    sizes[big]!--;
+    sizes[i] = 1;
+  }
+  let lo = 0;
+  return plan.map((p, i) => {
+    const e = { id: p.id, lo, hi: lo + sizes[i]! };
+    lo = e.hi;
+    return e;
+  });
+}

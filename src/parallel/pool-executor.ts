@@ -25,7 +25,7 @@ import { Errors } from '../errors';
 import type { Executor, StepTask } from './executor';
 import type { Partial } from './partial';
 import {
-  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial,
+  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, SPIN_MS,
   type FaultSpec, type ServeResult, type ServeTask, type SlotPartial,
 } from './pool-protocol';
 import type { TreeNode } from './tree';
@@ -43,6 +43,12 @@ export interface PoolOptions {
   fault?: FaultSpec | null;
   /** Heap limit per thread (MB); default none. The 'oom' fault sets one. */
   maxOldGenerationSizeMb?: number;
+  /**
+   * Poll instead of sleeping (SPIN_MS at most) while waiting: the threads for their next
+   * task, the coordinator for a result. Only when every compute thread has a core of its own
+   * (the coordinator computes its share too). Default false.
+   */
+  spin?: boolean;
 }
 
 /** The compiled worker module, found beside this file's compiled location (dist/src/parallel → dist/workers). */
@@ -142,7 +148,7 @@ export class PoolExecutor implements Executor {
     const buffers = Array.from({ length: slotCount }, () => new SharedArrayBuffer(bytes));
     const task: ServeTask = {
       control, error, slots: buffers, spec: o.spec, kernels: o.kernels, microBatch: o.microBatch, x: o.x, y: o.y, params, order,
-      executor: this.index, statsSize: this.owner.statsSize, paramCount: this.owner.paramCount, fault: o.fault ?? null,
+      executor: this.index, statsSize: this.owner.statsSize, paramCount: this.owner.paramCount, fault: o.fault ?? null, spin: o.spin ?? false,
     };
     this.seq = 0;
     const run = this.owner.pool.run(task) as Promise<ServeResult>;
@@ -192,6 +198,12 @@ export class PoolExecutor implements Executor {
 
   /** Resolves when the thread has finished task `seq`; rejects if the thread dies first. */
   private async finished(s: Serving, seq: number): Promise<void> {
+    if (this.owner.opts.spin) {
+      // after the step's synchronous part (the main thread computing its own share), poll
+      await null;
+      const until = performance.now() + SPIN_MS;
+      while (Atomics.load(s.control, C.DONE) !== seq && performance.now() < until);
+    }
     for (;;) {
       const d = Atomics.load(s.control, C.DONE);
       if (d === seq) return;

@@ -153,7 +153,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const logFile = opts.logger ? null : path.join(runDir, 'log.ndjson');
   const threads = resolveThreads(cfg.threads);
   // pool threads read the training examples from shared memory
-  const data = opts.data ?? loadRunData(cfg, threads > 0);
+  const data = opts.data ?? loadRunData(cfg, threads > 1);
   const trainSet = data.train;
   if (trainSet.n === 0) throw Errors.config('data', `the training set "${trainSet.name}" has no examples`);
   const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs);
@@ -198,10 +198,16 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   let extra: Executor[] = [];
   const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
   if (opts.executors) extra = await opts.executors(ctx);
-  else if (threads > 0) {
+  else if (threads > 1) {
+    // the main thread is one of the `threads` compute threads; it goes last, so that the pool
+    // threads have their work before it computes its own share. Spinning (instead of sleeping)
+    // between steps pays only when every compute thread has a core of its own.
     const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
-    pool = new ThreadPool({ threads, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null });
-    extra = pool.executors;
+    pool = new ThreadPool({
+      threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
+      spin: threads <= os.availableParallelism(),
+    });
+    extra = [...pool.executors, main];
   }
   const executors: Executor[] = extra.length > 0 ? extra : [main];
   let joinable: ExecutorSource | null = null;

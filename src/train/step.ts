@@ -34,7 +34,7 @@ import { leavesOf } from '../parallel/compute-partials';
 import type { Executor, StepTask } from '../parallel/executor';
 import type { MainExecutor } from '../parallel/main-executor';
 import { addPartial, type Partial } from '../parallel/partial';
-import { planRanges, SpeedMeter } from '../parallel/planner';
+import { everyoneWorks, planRanges, SpeedMeter } from '../parallel/planner';
 import { combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
 
 export interface StepSettings {
@@ -165,7 +165,7 @@ export class Stepper {
     // an executor still busy with an earlier step (a straggler whose range was duplicated) sits this one out
     const free = listed.filter((e) => !this.busy.has(e));
     const set = free.length > 0 ? free : [this.main];
-    const plan = planRanges(tree.leaves, set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) })));
+    const plan = everyoneWorks(planRanges(tree.leaves, set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) }))));
     const work: Assignment[] = plan.map((p, i) => ({
       exec: set[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: set[i]!, ms: 0, examples: 0,
     }));
@@ -180,7 +180,10 @@ export class Stepper {
       try {
         partials = await w.exec.compute(task, w.nodes);
         if (partials.length !== w.nodes.length) throw Errors.executor(`${w.exec.id} returned ${partials.length} partials for ${w.nodes.length} nodes`);
-        this.speeds.observe(w.exec.id, w.hi - w.lo, now() - s);
+        // a pool thread's speed is its time in the thread: its wall time also holds the main
+        // thread's own share, computed synchronously meanwhile, and would starve it of work
+        const own = w.exec.kind === 'thread' && w.exec.lastThreadMs !== undefined && w.exec.lastThreadMs > 0 ? w.exec.lastThreadMs : now() - s;
+        this.speeds.observe(w.exec.id, w.hi - w.lo, own);
         this.measured.add(w.exec.id);
       } catch (e) {
         failed = (e as Error).message;

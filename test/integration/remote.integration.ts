@@ -90,7 +90,7 @@ describe('remote worker nodes (integration)', function () {
     assert.equal(s.paramsSha256, reference);
     const st = steps(records);
     for (const r of [st[0]!, st[149]!]) {
-      assert.deepEqual(r.executors.map((e) => e.id).sort(), ['remote-w1', 'remote-w2', 'thread-1']);
+      assert.deepEqual(r.executors.map((e) => e.id).sort(), ['main', 'remote-w1', 'remote-w2']);
       assert.equal(r.executors.reduce((n, e) => n + e.examples, 0), 64);
     }
     const remote = st[100]!.executors.filter((e) => e.kind === 'remote' && e.examples > 0);

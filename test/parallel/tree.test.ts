@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { combineToRoot, nodeKey, ReductionTree } from '../../src/parallel/tree';
-import { planRanges } from '../../src/parallel/planner';
+import { everyoneWorks, planRanges } from '../../src/parallel/planner';
 
 /** Float32 leaf values chosen so that the order of additions matters. */
 function leafValues(n: number, seed: number): Float32Array {
@@ -100,5 +100,20 @@ describe('planRanges', () => {
     assert.deepEqual(planRanges(10, [{ id: 'a', speed: 1 }, { id: 'b', speed: 1 }]).map((p) => [p.lo, p.hi]), [[0, 5], [5, 10]]);
     assert.deepEqual(planRanges(10, [{ id: 'a', speed: 3 }, { id: 'b', speed: 1 }]).map((p) => [p.lo, p.hi]), [[0, 8], [8, 10]]);
     assert.deepEqual(planRanges(2, [{ id: 'a', speed: 1 }, { id: 'b', speed: 1 }, { id: 'c', speed: 1 }]).map((p) => p.hi - p.lo).reduce((a, b) => a + b), 2);
+  });
+});
+
+describe('everyoneWorks', () => {
+  it('gives an executor with no leaves one from the largest share, keeping the ranges contiguous and covering', () => {
+    const plan = planRanges(8, [{ id: 'a', speed: 0.01 }, { id: 'b', speed: 0.01 }, { id: 'c', speed: 10 }]);
+    assert.deepEqual(plan.map((p) => [p.lo, p.hi]), [[0, 0], [0, 0], [0, 8]]);
+    assert.deepEqual(everyoneWorks(plan).map((p) => [p.id, p.lo, p.hi]), [['a', 0, 1], ['b', 1, 2], ['c', 2, 8]]);
+  });
+
+  it('leaves a plan alone when every executor has work, or when there are fewer leaves than executors', () => {
+    const plan = planRanges(10, [{ id: 'a', speed: 3 }, { id: 'b', speed: 1 }]);
+    assert.deepEqual(everyoneWorks(plan), plan);
+    const few = planRanges(2, [{ id: 'a', speed: 1 }, { id: 'b', speed: 1 }, { id: 'c', speed: 1 }]);
+    assert.deepEqual(everyoneWorks(few), few);
   });
 });
