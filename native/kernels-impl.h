@@ -466,7 +466,7 @@ static thread_local Scratch scratchA, scratchB;
 // k is cut into blocks of KC so that a packed B panel (KC × NR) stays near L1 while the A side
 // passes by; each output keeps accumulating in increasing k across blocks (through C).
 #ifndef GS_KC
-#define GS_KC 256
+#define GS_KC 1024
 #endif
 
 template <typename T, int MR, int NV>
@@ -543,6 +543,10 @@ struct Gemm {
     T* Ap = aRows ? nullptr : (T*)scratchA.get(mPad * kcMax * sizeof(T));
     T* Bp = (T*)scratchB.get(NR * kcMax * sizeof(T));
     if ((!aRows && Ap == nullptr) || Bp == nullptr) abort();
+    // Read in place, a B panel's kc rows of one cache line each map to few L1 sets when the row
+    // stride is a multiple of a large power of two (1 KiB: 4 of 64 sets); when the panel serves
+    // more than one tile and would not fit those sets, copy it instead.
+    const bool copyB = bRows && M > (size_t)MR && kcMax > 4 * l1Sets(ldb * sizeof(T));
     for (size_t p0 = 0; p0 < K; p0 += KC) {
       const size_t kc = K - p0 < KC ? K - p0 : KC;
       if (!aRows) {
@@ -562,7 +566,7 @@ struct Gemm {
         const size_t nr = N - j0 < (size_t)NR ? N - j0 : NR;
         const T* bp;
         size_t ldbp;
-        if (bRows && nr == (size_t)NR) {
+        if (bRows && nr == (size_t)NR && !copyB) {
           bp = B + p0 * ldb + j0;
           ldbp = ldb;
         } else {
@@ -587,6 +591,14 @@ struct Gemm {
         }
       }
     }
+  }
+
+  // How many of a 64-set, 64-byte-line L1's sets rows at this byte stride fall into.
+  static size_t l1Sets(size_t strideBytes) {
+    if (strideBytes % 64 != 0) return 64;
+    size_t lines = (strideBytes / 64) % 64, sets = 64;
+    while (lines != 0 && lines % 2 == 0 && sets > 1) { lines /= 2; sets /= 2; }
+    return lines == 0 ? 1 : sets;
   }
 
   // dst[p·NR + j] = src[j·lds + p] for p < kc, j < nr; zero for nr ≤ j < NR.
