@@ -2,8 +2,9 @@
 //
 // Included once per instruction set by isa-*.cc, which define before the include:
 //   GS_VBYTES          vector width in bytes (64 AVX-512, 32 AVX2, 16 baseline)
-//   GS_MR32, GS_NV32   float32 GEMM register tile: GS_MR32 rows × GS_NV32 vectors
-//   GS_MR64, GS_NV64   float64 GEMM register tile
+//   GS_GEMM_VBYTES     GEMM vector width in bytes (default GS_VBYTES)
+//   GS_MR32, GS_MR32B, GS_NV32   float32 GEMM register tiles: GS_MR32 or GS_MR32B rows × GS_NV32 vectors
+//   GS_MR64, GS_MR64B, GS_NV64   float64 GEMM register tiles
 //   GS_TABLE_FN        the exported function returning this build's GsKernelTable
 //   GS_TABLE_NAME      "avx512" | "avx2" | "scalar"
 // Everything here lives in an anonymous namespace: the same templates compiled with
