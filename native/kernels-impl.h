@@ -2,8 +2,9 @@
 //
 // Included once per instruction set by isa-*.cc, which define before the include:
 //   GS_VBYTES          vector width in bytes (64 AVX-512, 32 AVX2, 16 baseline)
-//   GS_MR32, GS_NV32   float32 GEMM register tile: GS_MR32 rows × GS_NV32 vectors
-//   GS_MR64, GS_NV64   float64 GEMM register tile
+//   GS_GEMM_VBYTES     GEMM vector width in bytes (default GS_VBYTES)
+//   GS_MR32, GS_MR32B, GS_NV32   float32 GEMM register tiles: GS_MR32 or GS_MR32B rows × GS_NV32 vectors
+//   GS_MR64, GS_MR64B, GS_NV64   float64 GEMM register tiles
 //   GS_TABLE_FN        the exported function returning this build's GsKernelTable
 //   GS_TABLE_NAME      "avx512" | "avx2" | "scalar"
 // Everything here lives in an anonymous namespace: the same templates compiled with
@@ -23,10 +24,6 @@
 #include <string.h>
 
 #include "kernel-table.h"
-
-#ifndef GS_KC
-#define GS_KC 128
-#endif
 
 namespace {
 
@@ -460,9 +457,39 @@ static void activationStats(int f, size_t m, size_t n, const T* z, const T* a, d
 }
 
 // ---- GEMM ------------------------------------------------------------------------------------
-// One micro-kernel on packed panels: Ap holds MR rows × k (for each p, MR values), Bp holds
-// k × NR columns (for each p, NR values), both zero-padded at ragged edges. Each of the MR×NR
-// outputs accumulates its k products from +0 in increasing p: acc = acc + a·b, mul then add.
+// Every product is computed as C(i, j) = Σ_p a(i, p)·b(p, j) by one register-tile loop over
+// MR rows i (values broadcast from the "A side") × NR = NV·W lanes j (vectors from the "B side").
+// Each output starts from +0 (or, for a later k block, from the value the earlier blocks left in
+// C) and adds its products in increasing p, one multiply then one add. Which operand plays which
+// side, whether C is written transposed, and the tile height are chosen per call (pick() below):
+// that changes the work and the memory traffic, never an element's operations.
+//
+// The A side is read in place when its rows are contiguous in p (a(i, p) = A[i·lda + p]) and
+// packed into MR-row panels otherwise; the B side is read in place when its rows are contiguous
+// in j (b(p, j) = B[p·ldb + j]), and packed (transposed, or zero-padded at a ragged edge) otherwise.
+
+// GEMM vectors may be narrower than the element-wise ones: on Zen 4 a mix of 512-bit multiplies
+// and adds issues slower than the same work in 256-bit halves, and AVX-512VL still gives 32 ymm
+// registers for a larger tile.
+#ifndef GS_GEMM_VBYTES
+#define GS_GEMM_VBYTES GS_VBYTES
+#endif
+typedef float GVF __attribute__((vector_size(GS_GEMM_VBYTES)));
+typedef double GVD __attribute__((vector_size(GS_GEMM_VBYTES)));
+template <typename T> struct GemmVec;
+template <> struct GemmVec<float> { typedef GVF V; };
+template <> struct GemmVec<double> { typedef GVD V; };
+
+template <typename V, typename T>
+static inline V vload(const T* p) {
+  V v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename V, typename T>
+static inline void vstore(T* p, V v) {
+  memcpy(p, &v, sizeof v);
+}
 
 // Per-thread packing space (worker_threads are OS threads; thread_local keeps them apart).
 struct Scratch {
@@ -481,134 +508,238 @@ struct Scratch {
 };
 static thread_local Scratch scratchA, scratchB;
 
-template <typename T, typename V, int MR, int NV>
-struct Gemm {
-  static constexpr int W = Lanes<V>::W;
-  static constexpr int NR = W * NV;
+// k is cut into blocks of KC so that a packed B panel (KC × NR) stays near L1 while the A side
+// passes by; each output keeps accumulating in increasing k across blocks (through C).
+#ifndef GS_KC
+#define GS_KC 1024
+#endif
 
-  // load: continue the sums already in C (a later k block), else start from +0.
-  static void micro(size_t k, const T* __restrict ap, const T* __restrict bp, T* c, size_t ldc, size_t mr, size_t nr, bool load) {
+template <typename T, int MR, int NV>
+struct Gemm {
+  typedef typename GemmVec<T>::V V;
+  static constexpr int W = sizeof(V) / sizeof(T);
+  static constexpr int NR = W * NV;
+  static constexpr size_t KC = GS_KC;
+
+  // One MR × NR tile of C, at c[i·rsc + j·csc] (rsc or csc is 1), over k products:
+  // a(i, p) = AROWS ? a[i·lda + p] : a[p·lda + i], b(p, j) = b[p·ldb + j], all NR lanes readable.
+  // Rows i ≥ mr of an AROWS tile re-read row mr − 1 (never stored), so no row past A is touched.
+  template <bool AROWS>
+  static void tile(size_t k, const T* __restrict a, size_t lda, const T* __restrict b, size_t ldb, T* c, size_t rsc,
+                   size_t csc, size_t mr, size_t nr, bool load) {
     V acc[MR][NV];
     const bool full = mr == (size_t)MR && nr == (size_t)NR;
     if (!load) {
       for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NV; v++) acc[i][v] = splat<V>(0);
-    } else if (full) {
+        for (int v = 0; v < NV; v++) acc[i][v] = V{};
+    } else if (full && csc == 1) {
       for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NV; v++) acc[i][v] = loadu<V>(c + i * ldc + v * W);
+        for (int v = 0; v < NV; v++) acc[i][v] = vload<V>(c + i * rsc + v * W);
     } else {
-      T tile[MR * NR] = {};
-      for (size_t i = 0; i < mr; i++) memcpy(tile + i * NR, c + i * ldc, nr * sizeof(T));
+      T t[MR][NR] = {};
+      for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < nr; j++) t[i][j] = c[i * rsc + j * csc];
       for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NV; v++) acc[i][v] = loadu<V>(tile + i * NR + v * W);
+        for (int v = 0; v < NV; v++) acc[i][v] = vload<V>(&t[i][v * W]);
     }
-    for (size_t p = 0; p < k; p++) {
-      V b[NV];
-      for (int v = 0; v < NV; v++) b[v] = *(const V*)(bp + p * NR + v * W);
-      for (int i = 0; i < MR; i++) {
-        const T a = ap[p * MR + i];
-        for (int v = 0; v < NV; v++) acc[i][v] = acc[i][v] + a * b[v];
+    if (AROWS) {
+      const T* ar[MR];
+      for (int i = 0; i < MR; i++) ar[i] = a + ((size_t)i < mr ? (size_t)i : mr - 1) * lda;
+      for (size_t p = 0; p < k; p++) {
+        V bv[NV];
+        for (int v = 0; v < NV; v++) bv[v] = vload<V>(b + p * ldb + v * W);
+        for (int i = 0; i < MR; i++) {
+          const T x = ar[i][p];
+          for (int v = 0; v < NV; v++) acc[i][v] = acc[i][v] + x * bv[v];
+        }
+      }
+    } else {
+      for (size_t p = 0; p < k; p++) {
+        V bv[NV];
+        for (int v = 0; v < NV; v++) bv[v] = vload<V>(b + p * ldb + v * W);
+        for (int i = 0; i < MR; i++) {
+          const T x = a[p * lda + i];
+          for (int v = 0; v < NV; v++) acc[i][v] = acc[i][v] + x * bv[v];
+        }
       }
     }
-    if (full) {
+    if (full && csc == 1) {
       for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NV; v++) storeu<V>(c + i * ldc + v * W, acc[i][v]);
+        for (int v = 0; v < NV; v++) vstore<V>(c + i * rsc + v * W, acc[i][v]);
     } else {
-      T tile[MR * NR];
+      T t[MR][NR];
       for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NV; v++) storeu<V>(tile + i * NR + v * W, acc[i][v]);
-      for (size_t i = 0; i < mr; i++) memcpy(c + i * ldc, tile + i * NR, nr * sizeof(T));
+        for (int v = 0; v < NV; v++) vstore<V>(&t[i][v * W], acc[i][v]);
+      if (csc == 1) {
+        for (size_t i = 0; i < mr; i++) memcpy(c + i * rsc, t[i], nr * sizeof(T));
+      } else {
+        for (size_t j = 0; j < nr; j++)
+          for (size_t i = 0; i < mr; i++) c[j * csc + i] = t[i][j];
+      }
     }
   }
 
-  // a(i, p) = A[i·rsa + p·csa]; packs all of A (m × k) into ceil(m/MR) panels.
-  static void packA(size_t m, size_t k, const T* A, size_t rsa, size_t csa, T* Ap) {
-    for (size_t i0 = 0; i0 < m; i0 += MR) {
-      const size_t mr = m - i0 < (size_t)MR ? m - i0 : MR;
-      T* dst = Ap + i0 * k;
-      if (csa == 1) {
-        for (size_t i = 0; i < (size_t)MR; i++) {
-          if (i < mr) {
-            const T* src = A + (i0 + i) * rsa;
-            for (size_t p = 0; p < k; p++) dst[p * MR + i] = src[p];
-          } else {
-            for (size_t p = 0; p < k; p++) dst[p * MR + i] = 0;
+  // C(i, j) = Σ_p a(i, p)·b(p, j) for i < M, j < N, stored at C[i·rsc + j·csc];
+  // a(i, p) = aRows ? A[i·lda + p] : A[p·lda + i];  b(p, j) = bRows ? B[p·ldb + j] : B[j·ldb + p].
+  static void run(size_t M, size_t N, size_t K, const T* A, size_t lda, bool aRows, const T* B, size_t ldb, bool bRows,
+                  T* C, size_t rsc, size_t csc) {
+    const size_t mPad = (M + MR - 1) / MR * MR;
+    const size_t kcMax = K < KC ? K : KC;
+    T* Ap = aRows ? nullptr : (T*)scratchA.get(mPad * kcMax * sizeof(T));
+    T* Bp = (T*)scratchB.get(NR * kcMax * sizeof(T));
+    if ((!aRows && Ap == nullptr) || Bp == nullptr) abort();
+    // Read in place, a B panel's kc rows of one cache line each map to few L1 sets when the row
+    // stride is a multiple of a large power of two (1 KiB: 4 of 64 sets); when the panel serves
+    // more than one tile and would not fit those sets, copy it instead.
+    const bool copyB = bRows && M > (size_t)MR && kcMax > 4 * l1Sets(ldb * sizeof(T));
+    for (size_t p0 = 0; p0 < K; p0 += KC) {
+      const size_t kc = K - p0 < KC ? K - p0 : KC;
+      if (!aRows) {
+        // MR-row panels: Ap[i0·kc + p·MR + i] = a(i0 + i, p0 + p), zero past M
+        for (size_t i0 = 0; i0 < M; i0 += MR) {
+          const size_t mr = M - i0 < (size_t)MR ? M - i0 : MR;
+          T* dst = Ap + i0 * kc;
+          for (size_t p = 0; p < kc; p++) {
+            const T* src = A + (p0 + p) * lda + i0;
+            size_t i = 0;
+            for (; i < mr; i++) dst[p * MR + i] = src[i];
+            for (; i < (size_t)MR; i++) dst[p * MR + i] = 0;
           }
         }
-      } else {
-        for (size_t p = 0; p < k; p++) {
-          const T* src = A + p * csa + i0 * rsa;
-          for (size_t i = 0; i < (size_t)MR; i++) dst[p * MR + i] = i < mr ? src[i * rsa] : (T)0;
-        }
       }
-    }
-  }
-
-  // b(p, j) = B[p·rsb + j·csb]; packs all of B (k × n) into ceil(n/NR) panels.
-  static void packB(size_t n, size_t k, const T* B, size_t rsb, size_t csb, T* Bp) {
-    for (size_t j0 = 0; j0 < n; j0 += NR) {
-      const size_t nr = n - j0 < (size_t)NR ? n - j0 : NR;
-      T* dst = Bp + j0 * k;
-      if (csb == 1) {
-        for (size_t p = 0; p < k; p++) {
-          const T* src = B + p * rsb + j0;
-          size_t j = 0;
-          for (; j < nr; j++) dst[p * NR + j] = src[j];
-          for (; j < (size_t)NR; j++) dst[p * NR + j] = 0;
-        }
-      } else {
-        for (size_t j = 0; j < (size_t)NR; j++) {
-          if (j < nr) {
-            const T* src = B + (j0 + j) * csb;
-            for (size_t p = 0; p < k; p++) dst[p * NR + j] = src[p * rsb];
+      for (size_t j0 = 0; j0 < N; j0 += NR) {
+        const size_t nr = N - j0 < (size_t)NR ? N - j0 : NR;
+        const T* bp;
+        size_t ldbp;
+        if (bRows && nr == (size_t)NR && !copyB) {
+          bp = B + p0 * ldb + j0;
+          ldbp = ldb;
+        } else {
+          if (bRows) {
+            for (size_t p = 0; p < kc; p++) {
+              const T* src = B + (p0 + p) * ldb + j0;
+              size_t j = 0;
+              for (; j < nr; j++) Bp[p * NR + j] = src[j];
+              for (; j < (size_t)NR; j++) Bp[p * NR + j] = 0;
+            }
           } else {
-            for (size_t p = 0; p < k; p++) dst[p * NR + j] = 0;
+            packT(kc, nr, B + j0 * ldb + p0, ldb, Bp);
           }
+          bp = Bp;
+          ldbp = NR;
+        }
+        for (size_t i0 = 0; i0 < M; i0 += MR) {
+          const size_t mr = M - i0 < (size_t)MR ? M - i0 : MR;
+          T* c = C + i0 * rsc + j0 * csc;
+          if (aRows) tile<true>(kc, A + i0 * lda + p0, lda, bp, ldbp, c, rsc, csc, mr, nr, p0 > 0);
+          else tile<false>(kc, Ap + i0 * kc, MR, bp, ldbp, c, rsc, csc, mr, nr, p0 > 0);
         }
       }
     }
   }
 
-  // k is cut into blocks of KC so that one B panel (KC × NR) stays in L1 while every A panel
-  // passes by; each output keeps accumulating in increasing k across blocks (via C).
-  static constexpr size_t KC = GS_KC;
+  // How many of a 64-set, 64-byte-line L1's sets rows at this byte stride fall into.
+  static size_t l1Sets(size_t strideBytes) {
+    if (strideBytes % 64 != 0) return 64;
+    size_t lines = (strideBytes / 64) % 64, sets = 64;
+    while (lines != 0 && lines % 2 == 0 && sets > 1) { lines /= 2; sets /= 2; }
+    return lines == 0 ? 1 : sets;
+  }
 
-  static void run(size_t m, size_t n, size_t k, const T* A, size_t rsa, size_t csa, const T* B, size_t rsb, size_t csb, T* C) {
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-      for (size_t i = 0; i < m * n; i++) C[i] = 0;
-      return;
-    }
-    const size_t mPad = (m + MR - 1) / MR * MR;
-    const size_t nPad = (n + NR - 1) / NR * NR;
-    const size_t kcMax = k < KC ? k : KC;
-    T* Ap = (T*)scratchA.get(mPad * kcMax * sizeof(T));
-    T* Bp = (T*)scratchB.get(nPad * kcMax * sizeof(T));
-    if (Ap == nullptr || Bp == nullptr) abort();
-    for (size_t p0 = 0; p0 < k; p0 += KC) {
-      const size_t kc = k - p0 < KC ? k - p0 : KC;
-      packA(m, kc, A + p0 * csa, rsa, csa, Ap);
-      packB(n, kc, B + p0 * rsb, rsb, csb, Bp);
-      for (size_t j0 = 0; j0 < n; j0 += NR) {
-        const size_t nr = n - j0 < (size_t)NR ? n - j0 : NR;
-        for (size_t i0 = 0; i0 < m; i0 += MR) {
-          const size_t mr = m - i0 < (size_t)MR ? m - i0 : MR;
-          micro(kc, Ap + i0 * kc, Bp + j0 * kc, C + i0 * n + j0, n, mr, nr, p0 > 0);
-        }
+  // dst[p·NR + j] = src[j·lds + p] for p < kc, j < nr; zero for nr ≤ j < NR.
+  // Eight p at a time per row, so each row is read in runs and each dst line written whole.
+  static void packT(size_t kc, size_t nr, const T* src, size_t lds, T* dst) {
+    size_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      for (size_t j = 0; j < nr; j++) {
+        const T* s = src + j * lds + p;
+        for (int q = 0; q < 8; q++) dst[(p + q) * NR + j] = s[q];
       }
+      for (size_t j = nr; j < (size_t)NR; j++)
+        for (int q = 0; q < 8; q++) dst[(p + q) * NR + j] = 0;
+    }
+    for (; p < kc; p++) {
+      size_t j = 0;
+      for (; j < nr; j++) dst[p * NR + j] = src[j * lds + p];
+      for (; j < (size_t)NR; j++) dst[p * NR + j] = 0;
     }
   }
 
-  // C (m, n) = A (m, k) · Bᵀ, B (n, k)
-  static void nt(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) { run(m, n, k, A, k, 1, B, 1, k, C); }
-  // C (m, n) = Aᵀ · B, A (k, m), B (k, n)
-  static void tn(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) { run(m, n, k, A, 1, m, B, n, 1, C); }
-  // C (m, n) = A (m, k) · B (k, n)
-  static void nn(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) { run(m, n, k, A, k, 1, B, n, 1, C); }
+  // Estimated cycles of run() on one core, to choose between layouts and tile heights.
+  static double cost(size_t M, size_t N, size_t K, bool aRows, bool bRows, bool transposedC) {
+    const double mPad = (double)((M + MR - 1) / MR * MR), nPad = (double)((N + NR - 1) / NR * NR);
+    double c = mPad * nPad * (double)K / (2.0 * W);    // two multiply-adds per cycle on W lanes
+    c += (double)((M + MR - 1) / MR) * (double)((N + NR - 1) / NR) * (MR * NV) * (double)((K + KC - 1) / KC);  // tile loads/stores
+    if (!aRows) c += mPad * (double)K * 0.25;         // panel copy
+    if (!bRows) c += nPad * (double)K * 1.0;          // transposing pack
+    if (transposedC) c += (double)M * (double)N * (double)((K + KC - 1) / KC) * 2.0;
+    return c;
+  }
 };
 
-typedef Gemm<float, VF, GS_MR32, GS_NV32> Gemm32;
-typedef Gemm<double, VD, GS_MR64, GS_NV64> Gemm64;
+// The two tile heights of this build; pick() runs the cheaper layout with the cheaper height.
+template <typename T, int MR1, int MR2, int NV>
+struct GemmPick {
+  typedef Gemm<T, MR1, NV> G1;
+  typedef Gemm<T, MR2, NV> G2;
+
+  // The same arguments as Gemm::run; `alt` is the other layout (the roles swapped, C transposed).
+  struct Layout {
+    size_t M, N;
+    const T* A;
+    size_t lda;
+    bool aRows;
+    const T* B;
+    size_t ldb;
+    bool bRows;
+    size_t rsc, csc;
+  };
+
+  static void pick(size_t K, T* C, const Layout& x, const Layout& y) {
+    const Layout* ls[2] = {&x, &y};
+    double best = 0;
+    int bl = 0, bg = 0;
+    for (int l = 0; l < 2; l++) {
+      const Layout& L = *ls[l];
+      for (int g = 0; g < 2; g++) {
+        const bool tr = L.csc != 1;
+        const double c = g == 0 ? G1::cost(L.M, L.N, K, L.aRows, L.bRows, tr) : G2::cost(L.M, L.N, K, L.aRows, L.bRows, tr);
+        if ((l == 0 && g == 0) || c < best) { best = c; bl = l; bg = g; }
+      }
+    }
+    const Layout& L = *ls[bl];
+    if (bg == 0) G1::run(L.M, L.N, K, L.A, L.lda, L.aRows, L.B, L.ldb, L.bRows, C, L.rsc, L.csc);
+    else G2::run(L.M, L.N, K, L.A, L.lda, L.aRows, L.B, L.ldb, L.bRows, C, L.rsc, L.csc);
+  }
+
+  static bool trivial(size_t m, size_t n, size_t k, T* C) {
+    if (m == 0 || n == 0) return true;
+    if (k == 0) {
+      for (size_t i = 0; i < m * n; i++) C[i] = 0;
+      return true;
+    }
+    return false;
+  }
+
+  // C (m, n) = A (m, k) · Bᵀ, B (n, k).  Layout 2 computes Cᵀ = B · Aᵀ, lanes over i.
+  static void nt(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) {
+    if (trivial(m, n, k, C)) return;
+    pick(k, C, Layout{m, n, A, k, true, B, k, false, n, 1}, Layout{n, m, B, k, true, A, k, false, 1, n});
+  }
+  // C (m, n) = Aᵀ · B, A (k, m), B (k, n)
+  static void tn(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) {
+    if (trivial(m, n, k, C)) return;
+    pick(k, C, Layout{m, n, A, m, false, B, n, true, n, 1}, Layout{n, m, B, n, false, A, m, true, 1, n});
+  }
+  // C (m, n) = A (m, k) · B (k, n)
+  static void nn(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) {
+    if (trivial(m, n, k, C)) return;
+    pick(k, C, Layout{m, n, A, k, true, B, n, true, n, 1}, Layout{n, m, B, n, false, A, k, false, 1, n});
+  }
+};
+
+typedef GemmPick<float, GS_MR32, GS_MR32B, GS_NV32> Gemm32;
+typedef GemmPick<double, GS_MR64, GS_MR64B, GS_NV64> Gemm64;
 
 static const GsKernelTable TABLE = {
   GS_TABLE_NAME,

@@ -2,7 +2,8 @@
  * bench-kernels.ts — speed of every kernel implementation on the benchmark workload's shapes.
  *
  * Prints (1) GEMM GFLOP/s per KernelSet for the float32 shapes of one training step of
- * MLP 784-256-128-10 at batch 128, and (2) full-step samples/s per KernelSet on one thread
+ * MLP 784-256-128-10 (the calls Mlp makes) at 16, 64 and 128 rows per call (the micro-batch),
+ * with a line per row count for all eight calls together (total flops / total time), and (2) full-step samples/s per KernelSet on one thread
  * (Mlp forward + backward + SGD lr 0.05 on the batch mean, random data of Fashion-MNIST's
  * shape), side by side with PyTorch on one thread (scripts/bench_torch.py, run with
  * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset) when a python3 with torch is found.
@@ -24,11 +25,17 @@ const SECONDS = Number(process.argv[2] ?? 1.5);
 const BATCH = 128;
 const LR = 0.05;
 
-const SHAPES: [keyof Pick<KernelSet, 'gemmNT' | 'gemmTN' | 'gemmNN'>, number, number, number][] = [
-  ['gemmNT', 128, 256, 784], ['gemmNT', 128, 128, 256], ['gemmNT', 128, 10, 128],
-  ['gemmTN', 256, 784, 128], ['gemmTN', 128, 256, 128], ['gemmTN', 10, 128, 128],
-  ['gemmNN', 128, 784, 256], ['gemmNN', 128, 256, 128],
-];
+const GEMM_ROWS = [16, 64, 128];
+type GemmName = keyof Pick<KernelSet, 'gemmNT' | 'gemmTN' | 'gemmNN'>;
+
+/** The GEMMs of one Mlp step on r rows: forward gemmNT(r, nOut, nIn), backward gemmTN(nOut, nIn, r), gemmNN(r, nIn, nOut). */
+function stepShapes(r: number): [GemmName, number, number, number][] {
+  return [
+    ['gemmNT', r, 256, 784], ['gemmNT', r, 128, 256], ['gemmNT', r, 10, 128],
+    ['gemmTN', 256, 784, r], ['gemmTN', 128, 256, r], ['gemmTN', 10, 128, r],
+    ['gemmNN', r, 256, 128], ['gemmNN', r, 128, 10],
+  ];
+}
 
 function kernelSets(): KernelSet[] {
   return [...nativeIsas().map((isa) => nativeKernels(isa, 'float32')), referenceKernels('float32')];
@@ -55,18 +62,26 @@ function randomFill(a: Float, rng: Rng, lo: number, hi: number): void {
 function gemmTable(sets: KernelSet[]): void {
   const rng = new Rng(1);
   const rows: string[][] = [];
-  for (const [g, m, n, k] of SHAPES) {
-    const A = alloc('float32', m * k);
-    const B = alloc('float32', n * k);
-    const C = alloc('float32', m * n);
-    randomFill(A, rng, -1, 1);
-    randomFill(B, rng, -1, 1);
-    const row = [`${g} (${m}, ${n}, ${k})`];
-    for (const ks of sets) {
-      const perS = rate(() => ks[g](m, n, k, A, B, C), ks.id === 'ref-ts' ? Math.min(SECONDS, 0.5) : SECONDS);
-      row.push(((2 * m * n * k * perS) / 1e9).toFixed(1));
+  const gemmSeconds = SECONDS / 3;
+  for (const r of GEMM_ROWS) {
+    const total = sets.map(() => ({ flops: 0, seconds: 0 }));
+    for (const [g, m, n, k] of stepShapes(r)) {
+      const A = alloc('float32', m * k);
+      const B = alloc('float32', n * k);
+      const C = alloc('float32', m * n);
+      randomFill(A, rng, -1, 1);
+      randomFill(B, rng, -1, 1);
+      const row = [`${g} (${m}, ${n}, ${k})`];
+      sets.forEach((ks, s) => {
+        const perS = rate(() => ks[g](m, n, k, A, B, C), ks.id === 'ref-ts' ? Math.min(gemmSeconds, 0.2) : gemmSeconds);
+        total[s]!.flops += 2 * m * n * k;
+        total[s]!.seconds += 1 / perS;
+        row.push(((2 * m * n * k * perS) / 1e9).toFixed(1));
+      });
+      rows.push(row);
     }
-    rows.push(row);
+    rows.push([`all 8 above, ${r} rows`, ...total.map((t) => (t.flops / t.seconds / 1e9).toFixed(1))]);
+    if (r !== GEMM_ROWS[GEMM_ROWS.length - 1]) rows.push(sets.map(() => '').concat(['']));
   }
   printTable(['GEMM float32, GFLOP/s', ...sets.map((s) => s.id)], rows);
 }
