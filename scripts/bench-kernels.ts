@@ -19,7 +19,7 @@ import { Rng } from '../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
 import { Mlp } from '../src/model/mlp';
 import type { ModelSpec } from '../src/model/spec';
-import { WORKLOAD_LAYERS } from './bench-common';
+import { NO_TORCH, torchPython, WORKLOAD_LAYERS } from './bench-common';
 
 const SECONDS = Number(process.argv[2] ?? 1.5);
 const BATCH = 128;
@@ -119,18 +119,13 @@ function stepRate(ks: KernelSet): number {
 
 /** PyTorch's samples/s on one thread, or why it was not measured. */
 function torchRate(): { rate: number; version: string } | string {
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
+  const t = torchPython();
+  if (t === null) return NO_TORCH;
   const script = path.join(__dirname, '..', '..', 'scripts', 'bench_torch.py');
-  for (const py of ['python3', '/usr/bin/python3']) {
-    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env }).status !== 0) continue;
-    const r = spawnSync(py, [script, String(Math.max(3, SECONDS * 2))], { encoding: 'utf8', env });
-    if (r.status !== 0) return `bench_torch.py failed: ${(r.stderr || '').trim().split('\n').pop()}`;
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { samples_per_s: number; torch: string };
-    return { rate: out.samples_per_s, version: out.torch };
-  }
-  return 'no python3 with torch (apt-get install python3-torch libopenblas0-pthread)';
+  const r = spawnSync(t.py, [script, String(Math.max(3, SECONDS * 2))], { encoding: 'utf8', env: t.env });
+  if (r.status !== 0) return `bench_torch.py failed: ${(r.stderr || '').trim().split('\n').pop()}`;
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { samples_per_s: number; torch: string };
+  return { rate: out.samples_per_s, version: out.torch };
 }
 
 function printTable(head: string[], rows: string[][]): void {

@@ -83,11 +83,11 @@ export interface ServeTask {
 }
 
 /**
- * How long a spinning side polls before it sleeps, ms: longer than the coordinator's serial
+ * How long a spinning side polls before it sleeps, ms: about the coordinator's serial
  * part of a step (combine, reduce, update, ≈ 0.2–0.4 ms), far shorter than anything else.
  * A wake-up from Atomics.wait costs 50–200 µs on this VM; a poll, nothing.
  */
-export const SPIN_MS = 2;
+export const SPIN_MS = 0.5;
 
 /** What the serve task resolves with when it is stopped. */
 export interface ServeResult {
