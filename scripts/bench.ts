@@ -10,8 +10,8 @@
  * Then, when a python3 with torch is found, the same workload in PyTorch on 1 and 2 threads
  * in the same invocation (scripts/bench_torch_train.py, OPENBLAS_CORETYPE/L2_SIZE unset),
  * and the ratios. The GEMM table per kernel is scripts/bench-kernels.ts (npm run bench runs both).
- * Flags: --epochs N, --steps N (cap, for a quick look), --threads LIST (default "0,1,2": 0 =
- * the main thread alone), --kernels LIST (default "native,wasm,ref"; ref is capped at
+ * Flags: --epochs N, --steps N (cap, for a quick look), --threads LIST (default "1,2": compute
+ * threads, the main thread included), --kernels LIST (default "native,wasm,ref"; ref is capped at
  * --ref-steps, it is ~60× slower), --batch N, --micro-batch N (default 64), --no-torch.
  * Timings are printed, never asserted: this is where speed lives.
  */
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     options: {
       epochs: { type: 'string', default: '3' },
       steps: { type: 'string' },
-      threads: { type: 'string', default: '0,1,2' },
+      threads: { type: 'string', default: '1,2' },
       kernels: { type: 'string', default: 'native,wasm,ref' },
       'ref-steps': { type: 'string', default: '150' },
       batch: { type: 'string', default: '128' },
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
         stepMs: avg((r) => r.stepMs), computeMs: avg((r) => r.split?.computeMs ?? 0), handoffMs: avg((r) => r.split?.handoffMs ?? 0),
         reduceMs: avg((r) => r.split?.reduceMs ?? 0), updateMs: avg((r) => r.split?.updateMs ?? 0),
       };
-      const name = t === 0 ? 'main thread alone' : `pool, ${t} thread${t > 1 ? 's' : ''}`;
+      const name = t <= 1 ? '1 thread (main)' : `${t} threads (main + ${t - 1} pool)`;
       rows.push({ name, kernels: want, threads: t, sps, acc: s.accuracy, kernel: s.kernel, sha: s.paramsSha256 });
       process.stdout.write(`${s.kernel.padEnd(14)} ${name.padEnd(18)} ${Math.round(sps).toString().padStart(7)} samples/s  test acc ${s.accuracy === null ? '-' : s.accuracy.toFixed(4)}  `
         + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (hand-off ${split.handoffMs.toFixed(3)}) + reduce ${split.reduceMs.toFixed(3)} + update ${split.updateMs.toFixed(3)}  [${s.steps} steps, sha ${s.paramsSha256.slice(0, 12)}]\n`);
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   process.stdout.write('\n');
   for (const kern of [...new Set(rows.map((r) => r.kernels))]) {
     const mine = rows.filter((r) => r.kernels === kern);
-    const one = mine.find((r) => r.threads === 0) ?? mine.find((r) => r.threads === 1);
+    const one = mine.find((r) => r.threads <= 1);
     const two = mine.find((r) => r.threads === 2);
     if (one && two) process.stdout.write(`${one.kernel}: 2 threads / 1 thread (${one.name}): ${(two.sps / one.sps).toFixed(2)}×\n`);
   }
