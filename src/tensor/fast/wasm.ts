@@ -1,0 +1,164 @@
+/**
+ * wasm.ts — KernelSets backed by the hand-written WebAssembly SIMD128 kernels (wasm/kernels.wat,
+ * assembled at build time into dist/wasm/kernels.wasm by scripts/build-wasm.js).
+ *
+ * The three GEMMs run in WebAssembly and follow THE KERNEL SPEC bit for bit (lanes over output
+ * columns, mul then add, k in increasing order). Typed arrays live in JavaScript memory, so each
+ * call copies its operands into this thread's linear memory and the result out: O(mk + nk + mn)
+ * copies against O(mnk) arithmetic. The element-wise kernels and vector passes are the
+ * reference's own functions (the same bits by definition): a copy in and out would cost about
+ * what they do. Each thread compiles and instantiates the module once, synchronously.
+ * Not here: choosing among implementations (select.ts); the kernels themselves (wasm/).
+ */
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DType, Float } from '../dtype';
+import { referenceKernels, type KernelSet } from '../kernels';
+import { packageRoot } from './package-root';
+
+// The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
+interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+};
+
+/** Where build-wasm.js writes the module, relative to the package folder. */
+const WASM_FILE = path.join('dist', 'wasm', 'kernels.wasm');
+
+interface WasmExports {
+  memory: WasmMemory;
+  gemm_f32(m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, c: number): void;
+  gemm_f64(m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, c: number): void;
+  transpose_32(rows: number, cols: number, src: number, dst: number): void;
+  transpose_64(rows: number, cols: number, src: number, dst: number): void;
+}
+
+let wasm: WasmExports | null = null;
+let loadError: string | null = null;
+
+/** Compiles and instantiates the module once per thread; on failure remembers a one-line reason. */
+function load(): WasmExports | null {
+  if (wasm !== null || loadError !== null) return wasm;
+  const root = packageRoot();
+  if (root === null) {
+    loadError = 'cannot find the gradsync package folder';
+    return null;
+  }
+  const file = path.join(root, WASM_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch {
+    // build-wasm.js leaves the reason next to the module when it could not assemble it
+    let why = `${WASM_FILE} missing`;
+    try { why = `${fs.readFileSync(`${file}.error`, 'utf8').trim()}`; } catch { /* no reason recorded */ }
+    loadError = `not built (${why}; run \`node scripts/build-wasm.js\`)`;
+    return null;
+  }
+  try {
+    const exp = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmExports;
+    for (const name of ['gemm_f32', 'gemm_f64', 'transpose_32', 'transpose_64'] as const) {
+      if (typeof exp[name] !== 'function') throw new Error(`${WASM_FILE} exports no ${name}`);
+    }
+    wasm = exp;
+  } catch (e) {
+    loadError = `${WASM_FILE} does not run here: ${String((e as Error).message).split('\n')[0]}`;
+  }
+  return wasm;
+}
+
+/** Why the WebAssembly kernels are unavailable, or null when they loaded. */
+export function wasmLoadError(): string | null {
+  load();
+  return loadError;
+}
+
+// ---- linear memory ------------------------------------------------------------------------
+
+const SCRATCH = 256; // bytes 0..127 are the kernels' scratch tile
+const PAD = 32; // a ragged tile reads up to 7 floats past B's end
+
+let f32 = new Float32Array(0);
+let f64 = new Float64Array(0);
+
+/** Grows linear memory to at least `bytes` and refreshes the views (growing detaches the old buffer). */
+function ensure(w: WasmExports, bytes: number): void {
+  if (bytes > 0x7fff0000) throw new RangeError(`operands of ${bytes} bytes exceed WebAssembly's 2 GiB working set`);
+  const have = w.memory.buffer.byteLength;
+  if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
+  if (f32.buffer !== w.memory.buffer) {
+    f32 = new Float32Array(w.memory.buffer);
+    f64 = new Float64Array(w.memory.buffer);
+  }
+}
+
+const align = (x: number): number => (x + 15) & ~15;
+
+// ---- argument checks (the messages match the native addon's) ------------------------------
+
+function checkDim(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v >= 2 ** 31) throw new RangeError(`${name} must be an integer in [0, 2^31)`);
+}
+
+function checkArray(name: string, a: Float, dtype: DType, need: number): void {
+  const ok = dtype === 'float32' ? a instanceof Float32Array : a instanceof Float64Array;
+  if (!ok) throw new RangeError(`${name} must be a ${dtype === 'float32' ? 'Float32Array' : 'Float64Array'}`);
+  if (a.length < need) throw new RangeError(`${name} has ${a.length} elements, needs ${need}`);
+}
+
+type Gemm = 'NT' | 'TN' | 'NN';
+
+/**
+ * One GEMM: checks, copies A and B in, runs the kernel, copies C out.
+ * NT: C = A (m, k) · (B (n, k))ᵀ, B transposed in linear memory first; TN: A is (k, m); NN: B is (k, n).
+ */
+function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k: number, A: Float, B: Float, C: Float): void {
+  checkDim('m', m); checkDim('n', n); checkDim('k', k);
+  checkArray('A', A, dtype, m * k);
+  checkArray('B', B, dtype, n * k);
+  checkArray('C', C, dtype, m * n);
+  if (m === 0 || n === 0) return;
+  const es = dtype === 'float32' ? 4 : 8;
+  const aOff = SCRATCH;
+  const bOff = align(aOff + m * k * es);
+  const tOff = align(bOff + n * k * es + PAD); // Bᵀ, for NT only
+  const cOff = kind === 'NT' ? align(tOff + n * k * es + PAD) : tOff;
+  ensure(w, cOff + m * n * es);
+  const view = dtype === 'float32' ? f32 : f64;
+  const len = m * k;
+  view.set(A.length === len ? A : A.subarray(0, len), aOff / es);
+  view.set(B.length === n * k ? B : B.subarray(0, n * k), bOff / es);
+  const run = dtype === 'float32' ? w.gemm_f32 : w.gemm_f64;
+  switch (kind) {
+    case 'NT':
+      (dtype === 'float32' ? w.transpose_32 : w.transpose_64)(n, k, bOff, tOff);
+      run(m, n, k, aOff, k * es, es, tOff, n * es, cOff);
+      break;
+    case 'TN': run(m, n, k, aOff, es, m * es, bOff, n * es, cOff); break;
+    case 'NN': run(m, n, k, aOff, k * es, es, bOff, n * es, cOff); break;
+  }
+  C.set(view.subarray(cOff / es, cOff / es + m * n));
+}
+
+const cache = new Map<DType, KernelSet>();
+
+/** The WebAssembly KernelSet for a dtype (throws when the module cannot run here). */
+export function wasmKernels(dtype: DType): KernelSet {
+  const hit = cache.get(dtype);
+  if (hit) return hit;
+  const w = load();
+  if (w === null) throw new Error(`WebAssembly SIMD kernels unavailable: ${loadError ?? 'unknown reason'}`);
+  const ref = referenceKernels(dtype);
+  const ks: KernelSet = {
+    ...ref,
+    id: 'wasm-simd128',
+    dtype,
+    gemmNT: (m, n, k, A, B, C) => gemm(w, dtype, 'NT', m, n, k, A, B, C),
+    gemmTN: (m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C),
+    gemmNN: (m, n, k, A, B, C) => gemm(w, dtype, 'NN', m, n, k, A, B, C),
+  };
+  cache.set(dtype, ks);
+  return ks;
+}

@@ -1,0 +1,252 @@
+;; kernels.wat — gradsync's WebAssembly SIMD128 GEMM kernels, float32 (f32x4) and float64 (f64x2).
+;;
+;; THE KERNEL SPEC (src/tensor/kernels.ts) holds here bit for bit: every output element starts
+;; at +0 and accumulates its k terms in increasing k, one multiply then one add per term (an
+;; f32x4.mul then an f32x4.add, never fused; Wasm has no fused multiply-add outside relaxed
+;; SIMD), each rounded to the dtype. Vector lanes run over independent output columns j, so the
+;; lane count never changes a result.
+;;
+;; One generic kernel per dtype computes C (m, n) = A' (m, k) · B' (k, n), where the caller says
+;; where A'(i, p) lives (a + i·ars + p·acs bytes: row-major A for NN/NT, column-major for TN) and
+;; B' is row-major with row stride brs bytes (B for NN/TN, Bᵀ made by $transpose_* for NT).
+;; C is dense row-major (m, n). Register tile: 4 rows × 8 floats (f32) or 4 rows × 4 doubles
+;; (f64) = 8 accumulators, which with 2 B vectors and a broadcast A fit V8's 16 xmm registers.
+;;
+;; Edges: rows past m read row m−1 again (never outside A) and are not stored; columns past n
+;; read up to 7 elements past B's last row (the caller leaves 32 bytes there) and are not
+;; stored: such tiles go through the scratch tile at address 0 (128 bytes) and memory.copy.
+;; Not here: copying operands in and out, growing memory (src/tensor/fast/wasm.ts).
+
+(module
+  (memory (export "memory") 1)
+
+  ;; C (m, n) = A' · B', float32, tile 4 × 8.
+  (func (export "gemm_f32")
+    (param $m i32) (param $n i32) (param $k i32)
+    (param $a i32) (param $ars i32) (param $acs i32)
+    (param $b i32) (param $brs i32) (param $c i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $cols i32)
+    (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32)
+    (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
+    (local $b0 v128) (local $b1 v128) (local $av v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local.set $cs (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $iDone
+      (loop $iLoop
+        (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $rows (i32.sub (local.get $m) (local.get $i)))
+        (local.set $j (i32.const 0))
+        (block $jDone
+          (loop $jLoop
+            (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+            ;; A' row pointers; rows past m repeat the last row
+            (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $ars))))
+            (local.set $pa1 (select (i32.add (local.get $pa0) (local.get $ars)) (local.get $pa0)
+              (i32.gt_u (local.get $rows) (i32.const 1))))
+            (local.set $pa2 (select (i32.add (local.get $pa1) (local.get $ars)) (local.get $pa1)
+              (i32.gt_u (local.get $rows) (i32.const 2))))
+            (local.set $pa3 (select (i32.add (local.get $pa2) (local.get $ars)) (local.get $pa2)
+              (i32.gt_u (local.get $rows) (i32.const 3))))
+            (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $pbEnd (i32.add (local.get $pb) (i32.mul (local.get $k) (local.get $brs))))
+            (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
+            (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
+            (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
+            (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))
+            (block $pDone
+              (loop $pLoop
+                (br_if $pDone (i32.eq (local.get $pb) (local.get $pbEnd)))
+                (local.set $b0 (v128.load (local.get $pb)))
+                (local.set $b1 (v128.load offset=16 (local.get $pb)))
+                (local.set $av (v128.load32_splat (local.get $pa0)))
+                (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $av) (local.get $b0))))
+                (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $av) (local.get $b1))))
+                (local.set $av (v128.load32_splat (local.get $pa1)))
+                (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $av) (local.get $b0))))
+                (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $av) (local.get $b1))))
+                (local.set $av (v128.load32_splat (local.get $pa2)))
+                (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $av) (local.get $b0))))
+                (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $av) (local.get $b1))))
+                (local.set $av (v128.load32_splat (local.get $pa3)))
+                (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $av) (local.get $b0))))
+                (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $av) (local.get $b1))))
+                (local.set $pa0 (i32.add (local.get $pa0) (local.get $acs)))
+                (local.set $pa1 (i32.add (local.get $pa1) (local.get $acs)))
+                (local.set $pa2 (i32.add (local.get $pa2) (local.get $acs)))
+                (local.set $pa3 (i32.add (local.get $pa3) (local.get $acs)))
+                (local.set $pb (i32.add (local.get $pb) (local.get $brs)))
+                (br $pLoop)))
+            (local.set $pc (i32.add (local.get $c)
+              (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 2))))
+            (local.set $cols (i32.sub (local.get $n) (local.get $j)))
+            (if (i32.and (i32.ge_u (local.get $rows) (i32.const 4)) (i32.ge_u (local.get $cols) (i32.const 8)))
+              (then
+                (v128.store (local.get $pc) (local.get $c00))
+                (v128.store offset=16 (local.get $pc) (local.get $c01))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (v128.store (local.get $pc) (local.get $c10))
+                (v128.store offset=16 (local.get $pc) (local.get $c11))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (v128.store (local.get $pc) (local.get $c20))
+                (v128.store offset=16 (local.get $pc) (local.get $c21))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (v128.store (local.get $pc) (local.get $c30))
+                (v128.store offset=16 (local.get $pc) (local.get $c31)))
+              (else
+                ;; a ragged tile: through the scratch tile, only the rows and columns that exist
+                (v128.store (i32.const 0) (local.get $c00)) (v128.store (i32.const 16) (local.get $c01))
+                (v128.store (i32.const 32) (local.get $c10)) (v128.store (i32.const 48) (local.get $c11))
+                (v128.store (i32.const 64) (local.get $c20)) (v128.store (i32.const 80) (local.get $c21))
+                (v128.store (i32.const 96) (local.get $c30)) (v128.store (i32.const 112) (local.get $c31))
+                (if (i32.gt_u (local.get $rows) (i32.const 4)) (then (local.set $rows (i32.const 4))))
+                (if (i32.gt_u (local.get $cols) (i32.const 8)) (then (local.set $cols (i32.const 8))))
+                (local.set $r (i32.const 0))
+                (loop $rLoop
+                  (memory.copy (local.get $pc) (i32.shl (local.get $r) (i32.const 5))
+                    (i32.shl (local.get $cols) (i32.const 2)))
+                  (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                  (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                  (br_if $rLoop (i32.lt_u (local.get $r) (local.get $rows))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $jLoop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $iLoop))))
+
+  ;; C (m, n) = A' · B', float64, tile 4 × 4.
+  (func (export "gemm_f64")
+    (param $m i32) (param $n i32) (param $k i32)
+    (param $a i32) (param $ars i32) (param $acs i32)
+    (param $b i32) (param $brs i32) (param $c i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $cols i32)
+    (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32)
+    (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
+    (local $b0 v128) (local $b1 v128) (local $av v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local.set $cs (i32.shl (local.get $n) (i32.const 3)))
+    (local.set $i (i32.const 0))
+    (block $iDone
+      (loop $iLoop
+        (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $rows (i32.sub (local.get $m) (local.get $i)))
+        (local.set $j (i32.const 0))
+        (block $jDone
+          (loop $jLoop
+            (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+            (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $ars))))
+            (local.set $pa1 (select (i32.add (local.get $pa0) (local.get $ars)) (local.get $pa0)
+              (i32.gt_u (local.get $rows) (i32.const 1))))
+            (local.set $pa2 (select (i32.add (local.get $pa1) (local.get $ars)) (local.get $pa1)
+              (i32.gt_u (local.get $rows) (i32.const 2))))
+            (local.set $pa3 (select (i32.add (local.get $pa2) (local.get $ars)) (local.get $pa2)
+              (i32.gt_u (local.get $rows) (i32.const 3))))
+            (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))))
+            (local.set $pbEnd (i32.add (local.get $pb) (i32.mul (local.get $k) (local.get $brs))))
+            (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
+            (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
+            (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
+            (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))
+            (block $pDone
+              (loop $pLoop
+                (br_if $pDone (i32.eq (local.get $pb) (local.get $pbEnd)))
+                (local.set $b0 (v128.load (local.get $pb)))
+                (local.set $b1 (v128.load offset=16 (local.get $pb)))
+                (local.set $av (v128.load64_splat (local.get $pa0)))
+                (local.set $c00 (f64x2.add (local.get $c00) (f64x2.mul (local.get $av) (local.get $b0))))
+                (local.set $c01 (f64x2.add (local.get $c01) (f64x2.mul (local.get $av) (local.get $b1))))
+                (local.set $av (v128.load64_splat (local.get $pa1)))
+                (local.set $c10 (f64x2.add (local.get $c10) (f64x2.mul (local.get $av) (local.get $b0))))
+                (local.set $c11 (f64x2.add (local.get $c11) (f64x2.mul (local.get $av) (local.get $b1))))
+                (local.set $av (v128.load64_splat (local.get $pa2)))
+                (local.set $c20 (f64x2.add (local.get $c20) (f64x2.mul (local.get $av) (local.get $b0))))
+                (local.set $c21 (f64x2.add (local.get $c21) (f64x2.mul (local.get $av) (local.get $b1))))
+                (local.set $av (v128.load64_splat (local.get $pa3)))
+                (local.set $c30 (f64x2.add (local.get $c30) (f64x2.mul (local.get $av) (local.get $b0))))
+                (local.set $c31 (f64x2.add (local.get $c31) (f64x2.mul (local.get $av) (local.get $b1))))
+                (local.set $pa0 (i32.add (local.get $pa0) (local.get $acs)))
+                (local.set $pa1 (i32.add (local.get $pa1) (local.get $acs)))
+                (local.set $pa2 (i32.add (local.get $pa2) (local.get $acs)))
+                (local.set $pa3 (i32.add (local.get $pa3) (local.get $acs)))
+                (local.set $pb (i32.add (local.get $pb) (local.get $brs)))
+                (br $pLoop)))
+            (local.set $pc (i32.add (local.get $c)
+              (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 3))))
+            (local.set $cols (i32.sub (local.get $n) (local.get $j)))
+            (if (i32.and (i32.ge_u (local.get $rows) (i32.const 4)) (i32.ge_u (local.get $cols) (i32.const 4)))
+              (then
+                (v128.store (local.get $pc) (local.get $c00))
+                (v128.store offset=16 (local.get $pc) (local.get $c01))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (v128.store (local.get $pc) (local.get $c10))
+                (v128.store offset=16 (local.get $pc) (local.get $c11))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (v128.store (local.get $pc) (local.get $c20))
+                (v128.store offset=16 (local.get $pc) (local.get $c21))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (v128.store (local.get $pc) (local.get $c30))
+                (v128.store offset=16 (local.get $pc) (local.get $c31)))
+              (else
+                (v128.store (i32.const 0) (local.get $c00)) (v128.store (i32.const 16) (local.get $c01))
+                (v128.store (i32.const 32) (local.get $c10)) (v128.store (i32.const 48) (local.get $c11))
+                (v128.store (i32.const 64) (local.get $c20)) (v128.store (i32.const 80) (local.get $c21))
+                (v128.store (i32.const 96) (local.get $c30)) (v128.store (i32.const 112) (local.get $c31))
+                (if (i32.gt_u (local.get $rows) (i32.const 4)) (then (local.set $rows (i32.const 4))))
+                (if (i32.gt_u (local.get $cols) (i32.const 4)) (then (local.set $cols (i32.const 4))))
+                (local.set $r (i32.const 0))
+                (loop $rLoop
+                  (memory.copy (local.get $pc) (i32.shl (local.get $r) (i32.const 5))
+                    (i32.shl (local.get $cols) (i32.const 3)))
+                  (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                  (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                  (br_if $rLoop (i32.lt_u (local.get $r) (local.get $rows))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $jLoop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $iLoop))))
+
+  ;; dst (cols, rows) = src (rows, cols)ᵀ, elements of 4 bytes: the B of gemmNT made row-major in k.
+  (func (export "transpose_32")
+    (param $rows i32) (param $cols i32) (param $src i32) (param $dst i32)
+    (local $r i32) (local $p i32) (local $pd i32) (local $ds i32)
+    (local.set $ds (i32.shl (local.get $rows) (i32.const 2)))
+    (local.set $r (i32.const 0))
+    (block $rDone
+      (loop $rLoop
+        (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $pd (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
+        (local.set $p (i32.const 0))
+        (block $pDone
+          (loop $pLoop
+            (br_if $pDone (i32.ge_u (local.get $p) (local.get $cols)))
+            (i32.store (local.get $pd) (i32.load (local.get $src)))
+            (local.set $src (i32.add (local.get $src) (i32.const 4)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $ds)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $pLoop)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rLoop))))
+
+  ;; The same for elements of 8 bytes (float64).
+  (func (export "transpose_64")
+    (param $rows i32) (param $cols i32) (param $src i32) (param $dst i32)
+    (local $r i32) (local $p i32) (local $pd i32) (local $ds i32)
+    (local.set $ds (i32.shl (local.get $rows) (i32.const 3)))
+    (local.set $r (i32.const 0))
+    (block $rDone
+      (loop $rLoop
+        (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $pd (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 3))))
+        (local.set $p (i32.const 0))
+        (block $pDone
+          (loop $pLoop
+            (br_if $pDone (i32.ge_u (local.get $p) (local.get $cols)))
+            (i64.store (local.get $pd) (i64.load (local.get $src)))
+            (local.set $src (i32.add (local.get $src) (i32.const 8)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $ds)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $pLoop)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rLoop))))
+)
