@@ -7,14 +7,15 @@
 ;; lane count never changes a result.
 ;;
 ;; One generic kernel per dtype computes C (m, n) = A' (m, k) · B' (k, n), where the caller says
-;; where A'(i, p) lives (a + i·ars + p·acs bytes: row-major A for NN/NT, column-major for TN) and
-;; B' is row-major with row stride brs bytes (B for NN/TN, Bᵀ made by $transpose_* for NT).
-;; C is dense row-major (m, n). Register tile: 4 rows × 8 floats (f32) or 4 rows × 4 doubles
-;; (f64) = 8 accumulators, which with 2 B vectors and a broadcast A fit V8's 16 xmm registers.
+;; where A'(i, p) lives (a + i·ars + p·acs bytes: row-major A for NN and NT, column-major for TN)
+;; and B' comes packed in column panels ($pack_rows for NN and TN, $pack_cols_* for NT, which
+;; transposes): B'(p, j) at b + (j / NR)·bps + p·brs + (j mod NR)·size. C is dense row-major.
+;; Register tile: 4 rows × 8 floats (f32) or 4 rows × 4 doubles (f64) = 8 accumulators, which
+;; with 2 B vectors, a broadcast A value and a product fit V8's 16 xmm registers.
 ;;
 ;; Edges: rows past m read row m−1 again (never outside A) and are not stored; columns past n
-;; read up to 7 elements past B's last row (the caller leaves 32 bytes there) and are not
-;; stored: such tiles go through the scratch tile at address 0 (128 bytes) and memory.copy.
+;; read stale lanes of the last packed panel and are not stored: such tiles go through the
+;; scratch tile at address 0 (128 bytes) and memory.copy only what exists.
 ;; Not here: copying operands in and out, growing memory (src/tensor/fast/wasm.ts).
 
 (module
@@ -24,7 +25,7 @@
   (func (export "gemm_f32")
     (param $m i32) (param $n i32) (param $k i32)
     (param $a i32) (param $ars i32) (param $acs i32)
-    (param $b i32) (param $brs i32) (param $c i32)
+    (param $b i32) (param $brs i32) (param $bps i32) (param $c i32)
     (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $cols i32)
     (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32)
     (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
@@ -32,15 +33,16 @@
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local.set $cs (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $i (i32.const 0))
-    (block $iDone
-      (loop $iLoop
-        (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
-        (local.set $rows (i32.sub (local.get $m) (local.get $i)))
-        (local.set $j (i32.const 0))
-        (block $jDone
-          (loop $jLoop
-            (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+    ;; j outer: one packed B panel (k × 32 bytes) stays in L1 while A' streams past it
+    (local.set $j (i32.const 0))
+    (block $jDone
+      (loop $jLoop
+        (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $i (i32.const 0))
+        (block $iDone
+          (loop $iLoop
+            (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
+            (local.set $rows (i32.sub (local.get $m) (local.get $i)))
             ;; A' row pointers; rows past m repeat the last row
             (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $ars))))
             (local.set $pa1 (select (i32.add (local.get $pa0) (local.get $ars)) (local.get $pa0)
@@ -49,7 +51,7 @@
               (i32.gt_u (local.get $rows) (i32.const 2))))
             (local.set $pa3 (select (i32.add (local.get $pa2) (local.get $ars)) (local.get $pa2)
               (i32.gt_u (local.get $rows) (i32.const 3))))
-            (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $pb (i32.add (local.get $b) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $bps))))
             (local.set $pbEnd (i32.add (local.get $pb) (i32.mul (local.get $k) (local.get $brs))))
             (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
             (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
@@ -109,16 +111,16 @@
                   (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
                   (local.set $r (i32.add (local.get $r) (i32.const 1)))
                   (br_if $rLoop (i32.lt_u (local.get $r) (local.get $rows))))))
-            (local.set $j (i32.add (local.get $j) (i32.const 8)))
-            (br $jLoop)))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $iLoop))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $iLoop)))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $jLoop))))
 
   ;; C (m, n) = A' · B', float64, tile 4 × 4.
   (func (export "gemm_f64")
     (param $m i32) (param $n i32) (param $k i32)
     (param $a i32) (param $ars i32) (param $acs i32)
-    (param $b i32) (param $brs i32) (param $c i32)
+    (param $b i32) (param $brs i32) (param $bps i32) (param $c i32)
     (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $cols i32)
     (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32)
     (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
@@ -126,15 +128,16 @@
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local.set $cs (i32.shl (local.get $n) (i32.const 3)))
-    (local.set $i (i32.const 0))
-    (block $iDone
-      (loop $iLoop
-        (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
-        (local.set $rows (i32.sub (local.get $m) (local.get $i)))
-        (local.set $j (i32.const 0))
-        (block $jDone
-          (loop $jLoop
-            (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+    ;; j outer: one packed B panel (k × 32 bytes) stays in L1 while A' streams past it
+    (local.set $j (i32.const 0))
+    (block $jDone
+      (loop $jLoop
+        (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $i (i32.const 0))
+        (block $iDone
+          (loop $iLoop
+            (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
+            (local.set $rows (i32.sub (local.get $m) (local.get $i)))
             (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $ars))))
             (local.set $pa1 (select (i32.add (local.get $pa0) (local.get $ars)) (local.get $pa0)
               (i32.gt_u (local.get $rows) (i32.const 1))))
@@ -142,7 +145,7 @@
               (i32.gt_u (local.get $rows) (i32.const 2))))
             (local.set $pa3 (select (i32.add (local.get $pa2) (local.get $ars)) (local.get $pa2)
               (i32.gt_u (local.get $rows) (i32.const 3))))
-            (local.set $pb (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))))
+            (local.set $pb (i32.add (local.get $b) (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (local.get $bps))))
             (local.set $pbEnd (i32.add (local.get $pb) (i32.mul (local.get $k) (local.get $brs))))
             (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
             (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
@@ -201,52 +204,94 @@
                   (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
                   (local.set $r (i32.add (local.get $r) (i32.const 1)))
                   (br_if $rLoop (i32.lt_u (local.get $r) (local.get $rows))))))
-            (local.set $j (i32.add (local.get $j) (i32.const 4)))
-            (br $jLoop)))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $iLoop))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $iLoop)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $jLoop))))
 
-  ;; dst (cols, rows) = src (rows, cols)ᵀ, elements of 4 bytes: the B of gemmNT made row-major in k.
-  (func (export "transpose_32")
-    (param $rows i32) (param $cols i32) (param $src i32) (param $dst i32)
-    (local $r i32) (local $p i32) (local $pd i32) (local $ds i32)
-    (local.set $ds (i32.shl (local.get $rows) (i32.const 2)))
-    (local.set $r (i32.const 0))
-    (block $rDone
-      (loop $rLoop
-        (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
-        (local.set $pd (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
+;; ---- packing B' into panels: panel q holds columns [q·NR, q·NR + NR) of all k rows, one
+  ;; 32-byte row per p (NR = 8 floats or 4 doubles), contiguous, so the kernel reads it
+  ;; sequentially. Lanes past n in the last panel are left as they are: never stored.
+
+  ;; From row-major B (k, n) whose rows are rowBytes long (NN, TN); any element size.
+  (func (export "pack_rows")
+    (param $k i32) (param $rowBytes i32) (param $src i32) (param $dst i32)
+    (local $q i32) (local $p i32) (local $ps i32) (local $pd i32) (local $w i32)
+    (local.set $q (i32.const 0))
+    (block $qDone
+      (loop $qLoop
+        (br_if $qDone (i32.ge_u (local.get $q) (local.get $rowBytes)))
+        (local.set $w (i32.sub (local.get $rowBytes) (local.get $q)))
+        (local.set $ps (i32.add (local.get $src) (local.get $q)))
+        (local.set $pd (i32.add (local.get $dst) (i32.mul (i32.shr_u (local.get $q) (i32.const 5))
+          (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $p (i32.const 0))
+        (if (i32.ge_u (local.get $w) (i32.const 32))
+          (then
+            (block $pDone
+              (loop $pLoop
+                (br_if $pDone (i32.ge_u (local.get $p) (local.get $k)))
+                (v128.store (local.get $pd) (v128.load (local.get $ps)))
+                (v128.store offset=16 (local.get $pd) (v128.load offset=16 (local.get $ps)))
+                (local.set $ps (i32.add (local.get $ps) (local.get $rowBytes)))
+                (local.set $pd (i32.add (local.get $pd) (i32.const 32)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $pLoop))))
+          (else
+            (block $pDone
+              (loop $pLoop
+                (br_if $pDone (i32.ge_u (local.get $p) (local.get $k)))
+                (memory.copy (local.get $pd) (local.get $ps) (local.get $w))
+                (local.set $ps (i32.add (local.get $ps) (local.get $rowBytes)))
+                (local.set $pd (i32.add (local.get $pd) (i32.const 32)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $pLoop)))))
+        (local.set $q (i32.add (local.get $q) (i32.const 32)))
+        (br $qLoop))))
+
+  ;; From row-major B (n, k) of floats, read as B' = Bᵀ (k, n) (NT): a transpose into panels of 8.
+  (func (export "pack_cols_32")
+    (param $n i32) (param $k i32) (param $src i32) (param $dst i32)
+    (local $j i32) (local $p i32) (local $pd i32)
+    (local.set $j (i32.const 0))
+    (block $jDone
+      (loop $jLoop
+        (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $pd (i32.add (local.get $dst)
+          (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (i32.shl (local.get $k) (i32.const 5)))
+            (i32.shl (i32.and (local.get $j) (i32.const 7)) (i32.const 2)))))
         (local.set $p (i32.const 0))
         (block $pDone
           (loop $pLoop
-            (br_if $pDone (i32.ge_u (local.get $p) (local.get $cols)))
+            (br_if $pDone (i32.ge_u (local.get $p) (local.get $k)))
             (i32.store (local.get $pd) (i32.load (local.get $src)))
             (local.set $src (i32.add (local.get $src) (i32.const 4)))
-            (local.set $pd (i32.add (local.get $pd) (local.get $ds)))
+            (local.set $pd (i32.add (local.get $pd) (i32.const 32)))
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
             (br $pLoop)))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $rLoop))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jLoop))))
 
-  ;; The same for elements of 8 bytes (float64).
-  (func (export "transpose_64")
-    (param $rows i32) (param $cols i32) (param $src i32) (param $dst i32)
-    (local $r i32) (local $p i32) (local $pd i32) (local $ds i32)
-    (local.set $ds (i32.shl (local.get $rows) (i32.const 3)))
-    (local.set $r (i32.const 0))
-    (block $rDone
-      (loop $rLoop
-        (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
-        (local.set $pd (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 3))))
+  ;; The same for doubles, panels of 4.
+  (func (export "pack_cols_64")
+    (param $n i32) (param $k i32) (param $src i32) (param $dst i32)
+    (local $j i32) (local $p i32) (local $pd i32)
+    (local.set $j (i32.const 0))
+    (block $jDone
+      (loop $jLoop
+        (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $pd (i32.add (local.get $dst)
+          (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (i32.shl (local.get $k) (i32.const 5)))
+            (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 3)))))
         (local.set $p (i32.const 0))
         (block $pDone
           (loop $pLoop
-            (br_if $pDone (i32.ge_u (local.get $p) (local.get $cols)))
+            (br_if $pDone (i32.ge_u (local.get $p) (local.get $k)))
             (i64.store (local.get $pd) (i64.load (local.get $src)))
             (local.set $src (i32.add (local.get $src) (i32.const 8)))
-            (local.set $pd (i32.add (local.get $pd) (local.get $ds)))
+            (local.set $pd (i32.add (local.get $pd) (i32.const 32)))
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
             (br $pLoop)))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $rLoop))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jLoop))))
 )

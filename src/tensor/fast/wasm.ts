@@ -29,10 +29,11 @@ const WASM_FILE = path.join('dist', 'wasm', 'kernels.wasm');
 
 interface WasmExports {
   memory: WasmMemory;
-  gemm_f32(m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, c: number): void;
-  gemm_f64(m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, c: number): void;
-  transpose_32(rows: number, cols: number, src: number, dst: number): void;
-  transpose_64(rows: number, cols: number, src: number, dst: number): void;
+  gemm_f32(m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bps: number, c: number): void;
+  gemm_f64(m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bps: number, c: number): void;
+  pack_rows(k: number, rowBytes: number, src: number, dst: number): void;
+  pack_cols_32(n: number, k: number, src: number, dst: number): void;
+  pack_cols_64(n: number, k: number, src: number, dst: number): void;
 }
 
 let wasm: WasmExports | null = null;
@@ -59,7 +60,7 @@ function load(): WasmExports | null {
   }
   try {
     const exp = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmExports;
-    for (const name of ['gemm_f32', 'gemm_f64', 'transpose_32', 'transpose_64'] as const) {
+    for (const name of ['gemm_f32', 'gemm_f64', 'pack_rows', 'pack_cols_32', 'pack_cols_64'] as const) {
       if (typeof exp[name] !== 'function') throw new Error(`${WASM_FILE} exports no ${name}`);
     }
     wasm = exp;
@@ -78,7 +79,7 @@ export function wasmLoadError(): string | null {
 // ---- linear memory ------------------------------------------------------------------------
 
 const SCRATCH = 256; // bytes 0..127 are the kernels' scratch tile
-const PAD = 32; // a ragged tile reads up to 7 floats past B's end
+const PANEL_ROW = 32; // bytes per k-row of a packed B panel: 8 floats or 4 doubles
 
 let f32 = new Float32Array(0);
 let f64 = new Float64Array(0);
@@ -94,7 +95,7 @@ function ensure(w: WasmExports, bytes: number): void {
   }
 }
 
-const align = (x: number): number => (x + 15) & ~15;
+const align = (x: number): number => Math.ceil(x / 64) * 64; // cache lines
 
 // ---- argument checks (the messages match the native addon's) ------------------------------
 
@@ -111,8 +112,9 @@ function checkArray(name: string, a: Float, dtype: DType, need: number): void {
 type Gemm = 'NT' | 'TN' | 'NN';
 
 /**
- * One GEMM: checks, copies A and B in, runs the kernel, copies C out.
- * NT: C = A (m, k) · (B (n, k))ᵀ, B transposed in linear memory first; TN: A is (k, m); NN: B is (k, n).
+ * One GEMM: checks, copies A and B in, packs B into column panels, runs the kernel, copies C out.
+ * NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n); NN: C = A (m, k) · B (k, n).
+ * Linear memory: [scratch | A | B | B packed | C], each at a cache-line boundary.
  */
 function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k: number, A: Float, B: Float, C: Float): void {
   checkDim('m', m); checkDim('n', n); checkDim('k', k);
@@ -121,24 +123,20 @@ function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k:
   checkArray('C', C, dtype, m * n);
   if (m === 0 || n === 0) return;
   const es = dtype === 'float32' ? 4 : 8;
+  const panels = Math.ceil((n * es) / PANEL_ROW);
   const aOff = SCRATCH;
   const bOff = align(aOff + m * k * es);
-  const tOff = align(bOff + n * k * es + PAD); // Bᵀ, for NT only
-  const cOff = kind === 'NT' ? align(tOff + n * k * es + PAD) : tOff;
+  const pOff = align(bOff + n * k * es);
+  const cOff = align(pOff + panels * k * PANEL_ROW);
   ensure(w, cOff + m * n * es);
   const view = dtype === 'float32' ? f32 : f64;
-  const len = m * k;
-  view.set(A.length === len ? A : A.subarray(0, len), aOff / es);
+  view.set(A.length === m * k ? A : A.subarray(0, m * k), aOff / es);
   view.set(B.length === n * k ? B : B.subarray(0, n * k), bOff / es);
-  const run = dtype === 'float32' ? w.gemm_f32 : w.gemm_f64;
-  switch (kind) {
-    case 'NT':
-      (dtype === 'float32' ? w.transpose_32 : w.transpose_64)(n, k, bOff, tOff);
-      run(m, n, k, aOff, k * es, es, tOff, n * es, cOff);
-      break;
-    case 'TN': run(m, n, k, aOff, es, m * es, bOff, n * es, cOff); break;
-    case 'NN': run(m, n, k, aOff, k * es, es, bOff, n * es, cOff); break;
-  }
+  if (kind === 'NT') (dtype === 'float32' ? w.pack_cols_32 : w.pack_cols_64)(n, k, bOff, pOff);
+  else w.pack_rows(k, n * es, bOff, pOff);
+  // A'(i, p) is at aOff + i·ars + p·acs
+  const [ars, acs] = kind === 'TN' ? [es, m * es] : [k * es, es];
+  (dtype === 'float32' ? w.gemm_f32 : w.gemm_f64)(m, n, k, aOff, ars, acs, pOff, PANEL_ROW, k * PANEL_ROW, cOff);
   C.set(view.subarray(cOff / es, cOff / es + m * n));
 }
 
