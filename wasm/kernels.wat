@@ -6,16 +6,23 @@
 ;; SIMD), each rounded to the dtype. Vector lanes run over independent output columns j, so the
 ;; lane count never changes a result.
 ;;
-;; One generic kernel per dtype computes C (m, n) = A' (m, k) · B' (k, n), where the caller says
-;; where A'(i, p) lives (a + i·ars + p·acs bytes: row-major A for NN and NT, column-major for TN)
-;; and B' comes packed in column panels ($pack_rows for NN and TN, $pack_cols_* for NT, which
-;; transposes): B'(p, j) at b + (j / NR)·bps + p·brs + (j mod NR)·size. C is dense row-major.
+;; One kernel per dtype computes C (m, n) = A' (m, k) · B' (k, n) on packed operands:
+;;  - A' in blocks of 4 rows: A'(i, p) at a + (i / 4)·abs + p·acs + (i mod 4)·size, with
+;;    abs = 4·k·size, acs = 4·size: packed by $pack_cols_* from row-major A (NN, NT) or by
+;;    $pack_rows from column-major A (TN). (Reading TN's A in place, acs = m·size, measured
+;;    slower: a stride of 1 KiB puts the whole block into 4 of L1's 64 sets.)
+;;  - B' in panels of NR columns (8 floats or 4 doubles = 32 bytes): B'(p, j) at
+;;    b + (j / NR)·bps + p·32 + (j mod NR)·size, packed by $pack_rows (NN, TN) or, transposing,
+;;    by $pack_cols_* (NT); bps = 32·k.
+;;  - C dense row-major (m, n).
 ;; Register tile: 4 rows × 8 floats (f32) or 4 rows × 4 doubles (f64) = 8 accumulators, which
-;; with 2 B vectors, a broadcast A value and a product fit V8's 16 xmm registers.
+;; with 2 B vectors, a broadcast A value and a product fit V8's 16 xmm registers (5- and 6-row
+;; tiles measured slower: they spill; so did unrolling p by 2). The j loop is outside the i loop
+;; so that one B panel (32·k bytes) stays in L1 while A' streams past it.
 ;;
-;; Edges: rows past m read row m−1 again (never outside A) and are not stored; columns past n
-;; read stale lanes of the last packed panel and are not stored: such tiles go through the
-;; scratch tile at address 0 (128 bytes) and memory.copy only what exists.
+;; Edges: rows past m and columns past n compute on whatever the block or panel holds there and
+;; are never stored: such tiles go through the scratch tile at address 0 (128 bytes) and
+;; memory.copy only what exists.
 ;; Not here: copying operands in and out, growing memory (src/tensor/fast/wasm.ts).
 
 (module
@@ -24,16 +31,14 @@
   ;; C (m, n) = A' · B', float32, tile 4 × 8.
   (func (export "gemm_f32")
     (param $m i32) (param $n i32) (param $k i32)
-    (param $a i32) (param $ars i32) (param $acs i32)
-    (param $b i32) (param $brs i32) (param $bps i32) (param $c i32)
+    (param $a i32) (param $abs i32) (param $acs i32)
+    (param $b i32) (param $bps i32) (param $c i32)
     (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $cols i32)
-    (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32)
-    (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
+    (local $pa i32) (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
     (local $b0 v128) (local $b1 v128) (local $av v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local.set $cs (i32.shl (local.get $n) (i32.const 2)))
-    ;; j outer: one packed B panel (k × 32 bytes) stays in L1 while A' streams past it
     (local.set $j (i32.const 0))
     (block $jDone
       (loop $jLoop
@@ -42,46 +47,37 @@
         (block $iDone
           (loop $iLoop
             (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
-            (local.set $rows (i32.sub (local.get $m) (local.get $i)))
-            ;; A' row pointers; rows past m repeat the last row
-            (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $ars))))
-            (local.set $pa1 (select (i32.add (local.get $pa0) (local.get $ars)) (local.get $pa0)
-              (i32.gt_u (local.get $rows) (i32.const 1))))
-            (local.set $pa2 (select (i32.add (local.get $pa1) (local.get $ars)) (local.get $pa1)
-              (i32.gt_u (local.get $rows) (i32.const 2))))
-            (local.set $pa3 (select (i32.add (local.get $pa2) (local.get $ars)) (local.get $pa2)
-              (i32.gt_u (local.get $rows) (i32.const 3))))
+            (local.set $pa (i32.add (local.get $a) (i32.mul (i32.shr_u (local.get $i) (i32.const 2)) (local.get $abs))))
             (local.set $pb (i32.add (local.get $b) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $bps))))
-            (local.set $pbEnd (i32.add (local.get $pb) (i32.mul (local.get $k) (local.get $brs))))
+            (local.set $pbEnd (i32.add (local.get $pb) (i32.shl (local.get $k) (i32.const 5))))
             (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
             (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
             (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
             (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))
-            (block $pDone
-              (loop $pLoop
-                (br_if $pDone (i32.eq (local.get $pb) (local.get $pbEnd)))
-                (local.set $b0 (v128.load (local.get $pb)))
-                (local.set $b1 (v128.load offset=16 (local.get $pb)))
-                (local.set $av (v128.load32_splat (local.get $pa0)))
-                (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $av) (local.get $b0))))
-                (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $av) (local.get $b1))))
-                (local.set $av (v128.load32_splat (local.get $pa1)))
-                (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $av) (local.get $b0))))
-                (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $av) (local.get $b1))))
-                (local.set $av (v128.load32_splat (local.get $pa2)))
-                (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $av) (local.get $b0))))
-                (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $av) (local.get $b1))))
-                (local.set $av (v128.load32_splat (local.get $pa3)))
-                (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $av) (local.get $b0))))
-                (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $av) (local.get $b1))))
-                (local.set $pa0 (i32.add (local.get $pa0) (local.get $acs)))
-                (local.set $pa1 (i32.add (local.get $pa1) (local.get $acs)))
-                (local.set $pa2 (i32.add (local.get $pa2) (local.get $acs)))
-                (local.set $pa3 (i32.add (local.get $pa3) (local.get $acs)))
-                (local.set $pb (i32.add (local.get $pb) (local.get $brs)))
-                (br $pLoop)))
+            ;; the k terms in increasing p: four broadcast A values against two B vectors
+            (if (i32.ne (local.get $pb) (local.get $pbEnd))
+              (then
+                (loop $pLoop
+                  (local.set $b0 (v128.load (local.get $pb)))
+                  (local.set $b1 (v128.load offset=16 (local.get $pb)))
+                  (local.set $av (v128.load32_splat (local.get $pa)))
+                  (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $av) (local.get $b0))))
+                  (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $av) (local.get $b1))))
+                  (local.set $av (v128.load32_splat offset=4 (local.get $pa)))
+                  (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $av) (local.get $b0))))
+                  (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $av) (local.get $b1))))
+                  (local.set $av (v128.load32_splat offset=8 (local.get $pa)))
+                  (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $av) (local.get $b0))))
+                  (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $av) (local.get $b1))))
+                  (local.set $av (v128.load32_splat offset=12 (local.get $pa)))
+                  (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $av) (local.get $b0))))
+                  (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $av) (local.get $b1))))
+                  (local.set $pa (i32.add (local.get $pa) (local.get $acs)))
+                  (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
+                  (br_if $pLoop (i32.ne (local.get $pb) (local.get $pbEnd))))))
             (local.set $pc (i32.add (local.get $c)
               (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 2))))
+            (local.set $rows (i32.sub (local.get $m) (local.get $i)))
             (local.set $cols (i32.sub (local.get $n) (local.get $j)))
             (if (i32.and (i32.ge_u (local.get $rows) (i32.const 4)) (i32.ge_u (local.get $cols) (i32.const 8)))
               (then
@@ -119,16 +115,14 @@
   ;; C (m, n) = A' · B', float64, tile 4 × 4.
   (func (export "gemm_f64")
     (param $m i32) (param $n i32) (param $k i32)
-    (param $a i32) (param $ars i32) (param $acs i32)
-    (param $b i32) (param $brs i32) (param $bps i32) (param $c i32)
+    (param $a i32) (param $abs i32) (param $acs i32)
+    (param $b i32) (param $bps i32) (param $c i32)
     (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $cols i32)
-    (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32)
-    (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
+    (local $pa i32) (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
     (local $b0 v128) (local $b1 v128) (local $av v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local.set $cs (i32.shl (local.get $n) (i32.const 3)))
-    ;; j outer: one packed B panel (k × 32 bytes) stays in L1 while A' streams past it
     (local.set $j (i32.const 0))
     (block $jDone
       (loop $jLoop
@@ -137,45 +131,37 @@
         (block $iDone
           (loop $iLoop
             (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
-            (local.set $rows (i32.sub (local.get $m) (local.get $i)))
-            (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $ars))))
-            (local.set $pa1 (select (i32.add (local.get $pa0) (local.get $ars)) (local.get $pa0)
-              (i32.gt_u (local.get $rows) (i32.const 1))))
-            (local.set $pa2 (select (i32.add (local.get $pa1) (local.get $ars)) (local.get $pa1)
-              (i32.gt_u (local.get $rows) (i32.const 2))))
-            (local.set $pa3 (select (i32.add (local.get $pa2) (local.get $ars)) (local.get $pa2)
-              (i32.gt_u (local.get $rows) (i32.const 3))))
+            (local.set $pa (i32.add (local.get $a) (i32.mul (i32.shr_u (local.get $i) (i32.const 2)) (local.get $abs))))
             (local.set $pb (i32.add (local.get $b) (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (local.get $bps))))
-            (local.set $pbEnd (i32.add (local.get $pb) (i32.mul (local.get $k) (local.get $brs))))
+            (local.set $pbEnd (i32.add (local.get $pb) (i32.shl (local.get $k) (i32.const 5))))
             (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
             (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
             (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
             (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))
-            (block $pDone
-              (loop $pLoop
-                (br_if $pDone (i32.eq (local.get $pb) (local.get $pbEnd)))
-                (local.set $b0 (v128.load (local.get $pb)))
-                (local.set $b1 (v128.load offset=16 (local.get $pb)))
-                (local.set $av (v128.load64_splat (local.get $pa0)))
-                (local.set $c00 (f64x2.add (local.get $c00) (f64x2.mul (local.get $av) (local.get $b0))))
-                (local.set $c01 (f64x2.add (local.get $c01) (f64x2.mul (local.get $av) (local.get $b1))))
-                (local.set $av (v128.load64_splat (local.get $pa1)))
-                (local.set $c10 (f64x2.add (local.get $c10) (f64x2.mul (local.get $av) (local.get $b0))))
-                (local.set $c11 (f64x2.add (local.get $c11) (f64x2.mul (local.get $av) (local.get $b1))))
-                (local.set $av (v128.load64_splat (local.get $pa2)))
-                (local.set $c20 (f64x2.add (local.get $c20) (f64x2.mul (local.get $av) (local.get $b0))))
-                (local.set $c21 (f64x2.add (local.get $c21) (f64x2.mul (local.get $av) (local.get $b1))))
-                (local.set $av (v128.load64_splat (local.get $pa3)))
-                (local.set $c30 (f64x2.add (local.get $c30) (f64x2.mul (local.get $av) (local.get $b0))))
-                (local.set $c31 (f64x2.add (local.get $c31) (f64x2.mul (local.get $av) (local.get $b1))))
-                (local.set $pa0 (i32.add (local.get $pa0) (local.get $acs)))
-                (local.set $pa1 (i32.add (local.get $pa1) (local.get $acs)))
-                (local.set $pa2 (i32.add (local.get $pa2) (local.get $acs)))
-                (local.set $pa3 (i32.add (local.get $pa3) (local.get $acs)))
-                (local.set $pb (i32.add (local.get $pb) (local.get $brs)))
-                (br $pLoop)))
+            ;; the k terms in increasing p: four broadcast A values against two B vectors
+            (if (i32.ne (local.get $pb) (local.get $pbEnd))
+              (then
+                (loop $pLoop
+                  (local.set $b0 (v128.load (local.get $pb)))
+                  (local.set $b1 (v128.load offset=16 (local.get $pb)))
+                  (local.set $av (v128.load64_splat (local.get $pa)))
+                  (local.set $c00 (f64x2.add (local.get $c00) (f64x2.mul (local.get $av) (local.get $b0))))
+                  (local.set $c01 (f64x2.add (local.get $c01) (f64x2.mul (local.get $av) (local.get $b1))))
+                  (local.set $av (v128.load64_splat offset=8 (local.get $pa)))
+                  (local.set $c10 (f64x2.add (local.get $c10) (f64x2.mul (local.get $av) (local.get $b0))))
+                  (local.set $c11 (f64x2.add (local.get $c11) (f64x2.mul (local.get $av) (local.get $b1))))
+                  (local.set $av (v128.load64_splat offset=16 (local.get $pa)))
+                  (local.set $c20 (f64x2.add (local.get $c20) (f64x2.mul (local.get $av) (local.get $b0))))
+                  (local.set $c21 (f64x2.add (local.get $c21) (f64x2.mul (local.get $av) (local.get $b1))))
+                  (local.set $av (v128.load64_splat offset=24 (local.get $pa)))
+                  (local.set $c30 (f64x2.add (local.get $c30) (f64x2.mul (local.get $av) (local.get $b0))))
+                  (local.set $c31 (f64x2.add (local.get $c31) (f64x2.mul (local.get $av) (local.get $b1))))
+                  (local.set $pa (i32.add (local.get $pa) (local.get $acs)))
+                  (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
+                  (br_if $pLoop (i32.ne (local.get $pb) (local.get $pbEnd))))))
             (local.set $pc (i32.add (local.get $c)
               (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 3))))
+            (local.set $rows (i32.sub (local.get $m) (local.get $i)))
             (local.set $cols (i32.sub (local.get $n) (local.get $j)))
             (if (i32.and (i32.ge_u (local.get $rows) (i32.const 4)) (i32.ge_u (local.get $cols) (i32.const 4)))
               (then
@@ -191,6 +177,7 @@
                 (v128.store (local.get $pc) (local.get $c30))
                 (v128.store offset=16 (local.get $pc) (local.get $c31)))
               (else
+                ;; a ragged tile: through the scratch tile, only the rows and columns that exist
                 (v128.store (i32.const 0) (local.get $c00)) (v128.store (i32.const 16) (local.get $c01))
                 (v128.store (i32.const 32) (local.get $c10)) (v128.store (i32.const 48) (local.get $c11))
                 (v128.store (i32.const 64) (local.get $c20)) (v128.store (i32.const 80) (local.get $c21))
@@ -209,32 +196,35 @@
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $jLoop))))
 
-;; ---- packing B' into panels: panel q holds columns [q·NR, q·NR + NR) of all k rows, one
-  ;; 32-byte row per p (NR = 8 floats or 4 doubles), contiguous, so the kernel reads it
-  ;; sequentially. Lanes past n in the last panel are left as they are: never stored.
+  ;; ---- packing: a panel holds a few columns of all k rows, one short row per p, contiguous,
+  ;; so the kernel reads it sequentially. Lanes past the edge are left as they are: never stored.
 
-  ;; From row-major B (k, n) whose rows are rowBytes long (NN, TN); any element size.
+  ;; From row-major X (k, ·) whose rows are rowBytes long, into panels with rows of 2^lgpw bytes
+  ;; (16 or 32): the B of NN and TN (32: 8 floats or 4 doubles), the A of TN in blocks of 4 rows
+  ;; (16 for floats, 32 for doubles). Any element size.
   (func (export "pack_rows")
-    (param $k i32) (param $rowBytes i32) (param $src i32) (param $dst i32)
-    (local $q i32) (local $p i32) (local $ps i32) (local $pd i32) (local $w i32)
+    (param $k i32) (param $rowBytes i32) (param $src i32) (param $dst i32) (param $lgpw i32)
+    (local $q i32) (local $p i32) (local $ps i32) (local $pd i32) (local $w i32) (local $pw i32)
+    (local.set $pw (i32.shl (i32.const 1) (local.get $lgpw)))
     (local.set $q (i32.const 0))
     (block $qDone
       (loop $qLoop
         (br_if $qDone (i32.ge_u (local.get $q) (local.get $rowBytes)))
         (local.set $w (i32.sub (local.get $rowBytes) (local.get $q)))
         (local.set $ps (i32.add (local.get $src) (local.get $q)))
-        (local.set $pd (i32.add (local.get $dst) (i32.mul (i32.shr_u (local.get $q) (i32.const 5))
-          (i32.shl (local.get $k) (i32.const 5)))))
+        (local.set $pd (i32.add (local.get $dst) (i32.mul (i32.shr_u (local.get $q) (local.get $lgpw))
+          (i32.shl (local.get $k) (local.get $lgpw)))))
         (local.set $p (i32.const 0))
-        (if (i32.ge_u (local.get $w) (i32.const 32))
+        (if (i32.ge_u (local.get $w) (local.get $pw))
           (then
             (block $pDone
               (loop $pLoop
                 (br_if $pDone (i32.ge_u (local.get $p) (local.get $k)))
                 (v128.store (local.get $pd) (v128.load (local.get $ps)))
-                (v128.store offset=16 (local.get $pd) (v128.load offset=16 (local.get $ps)))
+                (if (i32.eq (local.get $pw) (i32.const 32))
+                  (then (v128.store offset=16 (local.get $pd) (v128.load offset=16 (local.get $ps)))))
                 (local.set $ps (i32.add (local.get $ps) (local.get $rowBytes)))
-                (local.set $pd (i32.add (local.get $pd) (i32.const 32)))
+                (local.set $pd (i32.add (local.get $pd) (local.get $pw)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $pLoop))))
           (else
@@ -243,53 +233,57 @@
                 (br_if $pDone (i32.ge_u (local.get $p) (local.get $k)))
                 (memory.copy (local.get $pd) (local.get $ps) (local.get $w))
                 (local.set $ps (i32.add (local.get $ps) (local.get $rowBytes)))
-                (local.set $pd (i32.add (local.get $pd) (i32.const 32)))
+                (local.set $pd (i32.add (local.get $pd) (local.get $pw)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $pLoop)))))
-        (local.set $q (i32.add (local.get $q) (i32.const 32)))
+        (local.set $q (i32.add (local.get $q) (local.get $pw)))
         (br $qLoop))))
 
-  ;; From row-major B (n, k) of floats, read as B' = Bᵀ (k, n) (NT): a transpose into panels of 8.
+  ;; From row-major X (rows, k) of 4-byte elements, read as Xᵀ (k, rows), into panels of
+  ;; 2^lgw rows: the B of NT (lgw = 3), or the A of NN and NT in blocks of 4 rows (lgw = 2).
   (func (export "pack_cols_32")
-    (param $n i32) (param $k i32) (param $src i32) (param $dst i32)
-    (local $j i32) (local $p i32) (local $pd i32)
+    (param $rows i32) (param $k i32) (param $src i32) (param $dst i32) (param $lgw i32)
+    (local $j i32) (local $p i32) (local $pd i32) (local $row i32)
+    (local.set $row (i32.shl (i32.const 1) (i32.add (local.get $lgw) (i32.const 2))))
     (local.set $j (i32.const 0))
     (block $jDone
       (loop $jLoop
-        (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+        (br_if $jDone (i32.ge_u (local.get $j) (local.get $rows)))
         (local.set $pd (i32.add (local.get $dst)
-          (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (i32.shl (local.get $k) (i32.const 5)))
-            (i32.shl (i32.and (local.get $j) (i32.const 7)) (i32.const 2)))))
+          (i32.add (i32.mul (i32.shr_u (local.get $j) (local.get $lgw)) (i32.mul (local.get $k) (local.get $row)))
+            (i32.shl (i32.and (local.get $j) (i32.sub (i32.shl (i32.const 1) (local.get $lgw)) (i32.const 1))) (i32.const 2)))))
         (local.set $p (i32.const 0))
         (block $pDone
           (loop $pLoop
             (br_if $pDone (i32.ge_u (local.get $p) (local.get $k)))
             (i32.store (local.get $pd) (i32.load (local.get $src)))
             (local.set $src (i32.add (local.get $src) (i32.const 4)))
-            (local.set $pd (i32.add (local.get $pd) (i32.const 32)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $row)))
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
             (br $pLoop)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $jLoop))))
 
-  ;; The same for doubles, panels of 4.
+  ;; From row-major X (rows, k) of 8-byte elements, read as Xᵀ (k, rows), into panels of
+  ;; 2^lgw rows: the B of NT (lgw = 2), or the A of NN and NT in blocks of 4 rows (lgw = 2).
   (func (export "pack_cols_64")
-    (param $n i32) (param $k i32) (param $src i32) (param $dst i32)
-    (local $j i32) (local $p i32) (local $pd i32)
+    (param $rows i32) (param $k i32) (param $src i32) (param $dst i32) (param $lgw i32)
+    (local $j i32) (local $p i32) (local $pd i32) (local $row i32)
+    (local.set $row (i32.shl (i32.const 1) (i32.add (local.get $lgw) (i32.const 3))))
     (local.set $j (i32.const 0))
     (block $jDone
       (loop $jLoop
-        (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+        (br_if $jDone (i32.ge_u (local.get $j) (local.get $rows)))
         (local.set $pd (i32.add (local.get $dst)
-          (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (i32.shl (local.get $k) (i32.const 5)))
-            (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 3)))))
+          (i32.add (i32.mul (i32.shr_u (local.get $j) (local.get $lgw)) (i32.mul (local.get $k) (local.get $row)))
+            (i32.shl (i32.and (local.get $j) (i32.sub (i32.shl (i32.const 1) (local.get $lgw)) (i32.const 1))) (i32.const 3)))))
         (local.set $p (i32.const 0))
         (block $pDone
           (loop $pLoop
             (br_if $pDone (i32.ge_u (local.get $p) (local.get $k)))
             (i64.store (local.get $pd) (i64.load (local.get $src)))
             (local.set $src (i32.add (local.get $src) (i32.const 8)))
-            (local.set $pd (i32.add (local.get $pd) (i32.const 32)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $row)))
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
             (br $pLoop)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))

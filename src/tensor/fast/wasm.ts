@@ -29,11 +29,11 @@ const WASM_FILE = path.join('dist', 'wasm', 'kernels.wasm');
 
 interface WasmExports {
   memory: WasmMemory;
-  gemm_f32(m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bps: number, c: number): void;
-  gemm_f64(m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bps: number, c: number): void;
-  pack_rows(k: number, rowBytes: number, src: number, dst: number): void;
-  pack_cols_32(n: number, k: number, src: number, dst: number): void;
-  pack_cols_64(n: number, k: number, src: number, dst: number): void;
+  gemm_f32(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number): void;
+  gemm_f64(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number): void;
+  pack_rows(k: number, rowBytes: number, src: number, dst: number, lgpw: number): void;
+  pack_cols_32(rows: number, k: number, src: number, dst: number, lgw: number): void;
+  pack_cols_64(rows: number, k: number, src: number, dst: number, lgw: number): void;
 }
 
 let wasm: WasmExports | null = null;
@@ -81,17 +81,17 @@ export function wasmLoadError(): string | null {
 const SCRATCH = 256; // bytes 0..127 are the kernels' scratch tile
 const PANEL_ROW = 32; // bytes per k-row of a packed B panel: 8 floats or 4 doubles
 
-let f32 = new Float32Array(0);
-let f64 = new Float64Array(0);
+let f32View = new Float32Array(0);
+let f64View = new Float64Array(0);
 
 /** Grows linear memory to at least `bytes` and refreshes the views (growing detaches the old buffer). */
 function ensure(w: WasmExports, bytes: number): void {
   if (bytes > 0x7fff0000) throw new RangeError(`operands of ${bytes} bytes exceed WebAssembly's 2 GiB working set`);
   const have = w.memory.buffer.byteLength;
   if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
-  if (f32.buffer !== w.memory.buffer) {
-    f32 = new Float32Array(w.memory.buffer);
-    f64 = new Float64Array(w.memory.buffer);
+  if (f32View.buffer !== w.memory.buffer) {
+    f32View = new Float32Array(w.memory.buffer);
+    f64View = new Float64Array(w.memory.buffer);
   }
 }
 
@@ -112,9 +112,10 @@ function checkArray(name: string, a: Float, dtype: DType, need: number): void {
 type Gemm = 'NT' | 'TN' | 'NN';
 
 /**
- * One GEMM: checks, copies A and B in, packs B into column panels, runs the kernel, copies C out.
- * NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n); NN: C = A (m, k) · B (k, n).
- * Linear memory: [scratch | A | B | B packed | C], each at a cache-line boundary.
+ * One GEMM: checks, copies A and B in, packs them as the kernel reads them (wasm/kernels.wat), runs
+ * the kernel, copies C out. NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n);
+ * NN: C = A (m, k) · B (k, n). Linear memory: [scratch | A | A packed (NN, NT) | B | B packed | C],
+ * each at a cache-line boundary.
  */
 function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k: number, A: Float, B: Float, C: Float): void {
   checkDim('m', m); checkDim('n', n); checkDim('k', k);
@@ -122,21 +123,25 @@ function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k:
   checkArray('B', B, dtype, n * k);
   checkArray('C', C, dtype, m * n);
   if (m === 0 || n === 0) return;
-  const es = dtype === 'float32' ? 4 : 8;
-  const panels = Math.ceil((n * es) / PANEL_ROW);
+  const f32 = dtype === 'float32';
+  const es = f32 ? 4 : 8;
+  const packCols = f32 ? w.pack_cols_32 : w.pack_cols_64;
   const aOff = SCRATCH;
-  const bOff = align(aOff + m * k * es);
+  const aPk = align(aOff + m * k * es);
+  const bOff = align(aPk + Math.ceil(m / 4) * 4 * k * es);
   const pOff = align(bOff + n * k * es);
-  const cOff = align(pOff + panels * k * PANEL_ROW);
+  const cOff = align(pOff + Math.ceil((n * es) / PANEL_ROW) * k * PANEL_ROW);
   ensure(w, cOff + m * n * es);
-  const view = dtype === 'float32' ? f32 : f64;
+  const view = f32 ? f32View : f64View;
   view.set(A.length === m * k ? A : A.subarray(0, m * k), aOff / es);
   view.set(B.length === n * k ? B : B.subarray(0, n * k), bOff / es);
-  if (kind === 'NT') (dtype === 'float32' ? w.pack_cols_32 : w.pack_cols_64)(n, k, bOff, pOff);
-  else w.pack_rows(k, n * es, bOff, pOff);
-  // A'(i, p) is at aOff + i·ars + p·acs
-  const [ars, acs] = kind === 'TN' ? [es, m * es] : [k * es, es];
-  (dtype === 'float32' ? w.gemm_f32 : w.gemm_f64)(m, n, k, aOff, ars, acs, pOff, PANEL_ROW, k * PANEL_ROW, cOff);
+  // A' in blocks of 4 rows, one 4-element row per p (16 or 32 bytes)
+  if (kind === 'TN') w.pack_rows(k, m * es, aOff, aPk, f32 ? 4 : 5);
+  else packCols(m, k, aOff, aPk, 2);
+  // B' in panels of 32-byte rows: 8 floats or 4 doubles
+  if (kind === 'NT') packCols(n, k, bOff, pOff, f32 ? 3 : 2);
+  else w.pack_rows(k, n * es, bOff, pOff, 5);
+  (f32 ? w.gemm_f32 : w.gemm_f64)(m, n, k, aPk, 4 * k * es, 4 * es, pOff, k * PANEL_ROW, cOff);
   C.set(view.subarray(cOff / es, cOff / es + m * n));
 }
 
