@@ -288,4 +288,72 @@
             (br $pLoop)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $jLoop))))
+
+  ;; ---- element-wise ------------------------------------------------------------------------
+
+  ;; dst = tanh(src) over n floats: spec-math.ts tanh32, operation for operation, four lanes at a
+  ;; time. Both of its branches (and the saturation) are computed for every lane and each lane
+  ;; selects its own; lanes of the branch not taken may hold anything, never a trap. The caller
+  ;; leaves room for a whole last vector at both ends.
+  (func (export "tanh_f32") (param $n i32) (param $src i32) (param $dst i32)
+    (local $end i32) (local $x v128) (local $neg v128) (local $ax v128) (local $u v128)
+    (local $p v128) (local $em1 v128) (local $q v128) (local $kf v128) (local $r v128)
+    (local $e v128) (local $t v128)
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+    (if (i32.lt_u (local.get $src) (local.get $end))
+      (then
+        (loop $lanes
+          (local.set $x (v128.load (local.get $src)))
+          ;; ax = x < 0 ? −x : x, so that −0 stays −0 as in the reference
+          (local.set $neg (f32x4.lt (local.get $x) (v128.const f32x4 0 0 0 0)))
+          (local.set $ax (v128.bitselect (f32x4.neg (local.get $x)) (local.get $x) (local.get $neg)))
+          (local.set $u (f32x4.mul (v128.const f32x4 2 2 2 2) (local.get $ax)))
+          ;; |x| < 0.5: em1 = expm1Small32(u), Horner from 1/11! down to 1/1!, then em1/(em1 + 2)
+          (local.set $p (v128.const f32x4 0x1.ae6456p-26 0x1.ae6456p-26 0x1.ae6456p-26 0x1.ae6456p-26))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 0x1.27e4fcp-22 0x1.27e4fcp-22 0x1.27e4fcp-22 0x1.27e4fcp-22)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 0x1.71de3ap-19 0x1.71de3ap-19 0x1.71de3ap-19 0x1.71de3ap-19)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 0x1.a01a02p-16 0x1.a01a02p-16 0x1.a01a02p-16 0x1.a01a02p-16)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 0x1.a01a02p-13 0x1.a01a02p-13 0x1.a01a02p-13 0x1.a01a02p-13)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 0x1.6c16c2p-10 0x1.6c16c2p-10 0x1.6c16c2p-10 0x1.6c16c2p-10)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 0x1.111112p-7 0x1.111112p-7 0x1.111112p-7 0x1.111112p-7)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 0x1.555556p-5 0x1.555556p-5 0x1.555556p-5 0x1.555556p-5)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 0x1.555556p-3 0x1.555556p-3 0x1.555556p-3 0x1.555556p-3)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $u)) (v128.const f32x4 1 1 1 1)))
+          (local.set $em1 (f32x4.mul (local.get $p) (local.get $u)))
+          (local.set $t (f32x4.div (local.get $em1) (f32x4.add (local.get $em1) (v128.const f32x4 2 2 2 2))))
+          ;; |x| ≥ 0.5: e = exp32(u); k = Math.round(u·(1/ln 2)), which breaks ties upwards where
+          ;; f32x4.nearest goes to even: a tie taken down (q − k = 0.5) is moved up
+          (local.set $q (f32x4.mul (local.get $u) (v128.const f32x4 0x1.715476p0 0x1.715476p0 0x1.715476p0 0x1.715476p0)))
+          (local.set $kf (f32x4.nearest (local.get $q)))
+          (local.set $kf (f32x4.add (local.get $kf)
+            (v128.and (f32x4.eq (f32x4.sub (local.get $q) (local.get $kf)) (v128.const f32x4 0.5 0.5 0.5 0.5))
+              (v128.const f32x4 1 1 1 1))))
+          ;; r = (u − k·C1) − k·C2 (Cody–Waite, cephes expf constants)
+          (local.set $r (f32x4.sub
+            (f32x4.sub (local.get $u) (f32x4.mul (local.get $kf) (v128.const f32x4 0x1.63p-1 0x1.63p-1 0x1.63p-1 0x1.63p-1)))
+            (f32x4.mul (local.get $kf) (v128.const f32x4 -0x1.bd0106p-13 -0x1.bd0106p-13 -0x1.bd0106p-13 -0x1.bd0106p-13))))
+          ;; e^r: Horner from 1/7! down to 1/0!
+          (local.set $p (v128.const f32x4 0x1.a01a02p-13 0x1.a01a02p-13 0x1.a01a02p-13 0x1.a01a02p-13))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0x1.6c16c2p-10 0x1.6c16c2p-10 0x1.6c16c2p-10 0x1.6c16c2p-10)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0x1.111112p-7 0x1.111112p-7 0x1.111112p-7 0x1.111112p-7)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0x1.555556p-5 0x1.555556p-5 0x1.555556p-5 0x1.555556p-5)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0x1.555556p-3 0x1.555556p-3 0x1.555556p-3 0x1.555556p-3)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+          ;; e = p·2^k (exact: u ∈ [1, 18.2] gives k ∈ [1, 27]), 2^k built from its exponent bits
+          (local.set $e (f32x4.mul (local.get $p)
+            (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $kf)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+          ;; t = |x| < 0.5 ? em1/(em1 + 2) : 1 − 2/(e + 1); 1 past 9.1 (the float32 below 9.1 is 9.0999994)
+          (local.set $t (v128.bitselect (local.get $t)
+            (f32x4.sub (v128.const f32x4 1 1 1 1)
+              (f32x4.div (v128.const f32x4 2 2 2 2) (f32x4.add (local.get $e) (v128.const f32x4 1 1 1 1))))
+            (f32x4.lt (local.get $ax) (v128.const f32x4 0.5 0.5 0.5 0.5))))
+          (local.set $t (v128.bitselect (v128.const f32x4 1 1 1 1) (local.get $t)
+            (f32x4.gt (local.get $ax) (v128.const f32x4 0x1.233332p3 0x1.233332p3 0x1.233332p3 0x1.233332p3))))
+          (v128.store (local.get $dst) (v128.bitselect (f32x4.neg (local.get $t)) (local.get $t) (local.get $neg)))
+          (local.set $src (i32.add (local.get $src) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $src) (local.get $end)))))))
 )

@@ -213,9 +213,47 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
     for (const dtype of DTYPES) {
       const ks = wasmKernels(dtype);
       const ref = referenceKernels(dtype);
-      for (const f of ['addBias', 'colSum', 'activate', 'activateBackward', 'addInto', 'firstNonFinite', 'sgdUpdate', 'reduceGrad', 'exp', 'log'] as const) {
+      for (const f of ['addBias', 'colSum', 'activateBackward', 'addInto', 'firstNonFinite', 'sgdUpdate', 'reduceGrad', 'exp', 'log'] as const) {
         assert.equal(ks[f], ref[f], f);
       }
+    }
+    assert.equal(wasmKernels('float64').activate, referenceKernels('float64').activate);
+  });
+
+  it("float32 activate('tanh') matches on special values, every binade, a dense grid and ragged lengths; the others too", function () {
+    if (!available()) this.skip();
+    const ks = wasmKernels('float32');
+    const ref = referenceKernels('float32');
+    const rng = new Rng(106);
+    const vals: number[] = [...specials('float32')];
+    for (let e = -149; e <= 127; e++) {
+      for (let i = 0; i < 64; i++) {
+        const v = Math.pow(2, e) * (1 + rng.nextFloat());
+        vals.push(v, -v);
+      }
+    }
+    for (let i = 0; i < 200000; i++) vals.push(rng.uniform(-12, 12));
+    // around the branch points (0.5, 9.1) and where k = round(2|x|/ln 2) has ties
+    for (const c of [0.5, 9.1, 9.0999994, 4.55]) for (let d = -40; d <= 40; d++) vals.push(c + d * 2 ** -22, -(c + d * 2 ** -22));
+    for (let k = 1; k <= 27; k++) for (let d = -8; d <= 8; d++) vals.push(((k + 0.5) * Math.LN2) / 2 + d * 2 ** -24);
+    const z = alloc('float32', vals.length);
+    z.set(vals);
+    for (const [m, n] of [[1, z.length], [Math.floor(z.length / 1000), 1000], [3, 7], [1, 1], [1, 5], [0, 9]]) {
+      const want = alloc('float32', m! * n!);
+      ref.activate('tanh', m!, n!, z, want);
+      for (const st of STORAGES) {
+        const a = place(data('float32', m! * n!, rng), st);
+        ks.activate('tanh', m!, n!, place(z.subarray(0, m! * n!), st), a);
+        assertSameBits(a, want, `tanh (${m}, ${n}) ${st}`);
+        assertGuards(a, 'tanh');
+      }
+    }
+    for (const f of ['sigmoid', 'relu', 'linear', 'softmax'] as const) {
+      const want = alloc('float32', 30 * 10);
+      ref.activate(f, 30, 10, z, want);
+      const a = alloc('float32', 30 * 10);
+      ks.activate(f, 30, 10, z, a);
+      assertSameBits(a, want, f);
     }
   });
 

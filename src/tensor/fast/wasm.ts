@@ -2,12 +2,12 @@
  * wasm.ts — KernelSets backed by the hand-written WebAssembly SIMD128 kernels (wasm/kernels.wat,
  * assembled at build time into dist/wasm/kernels.wasm by scripts/build-wasm.js).
  *
- * The three GEMMs run in WebAssembly and follow THE KERNEL SPEC bit for bit (lanes over output
- * columns, mul then add, k in increasing order). Typed arrays live in JavaScript memory, so each
- * call copies its operands into this thread's linear memory and the result out: O(mk + nk + mn)
- * copies against O(mnk) arithmetic. The element-wise kernels and vector passes are the
- * reference's own functions (the same bits by definition): a copy in and out would cost about
- * what they do. Each thread compiles and instantiates the module once, synchronously.
+ * The three GEMMs and float32 tanh run in WebAssembly and follow THE KERNEL SPEC bit for bit
+ * (GEMM lanes over output columns, mul then add, k in increasing order; tanh32's formula operation
+ * for operation). Typed arrays live in JavaScript memory, so each call copies its operands into
+ * this thread's linear memory and the result out: O(mk + nk + mn) copies against O(mnk)
+ * arithmetic. The other kernels are the reference's own functions (the same bits by definition):
+ * the simple vector passes are memory-bound, and a copy in and out would cost about what they do. Each thread compiles and instantiates the module once, synchronously.
  * Not here: choosing among implementations (select.ts); the kernels themselves (wasm/).
  */
 
@@ -34,6 +34,7 @@ interface WasmExports {
   pack_rows(k: number, rowBytes: number, src: number, dst: number, lgpw: number): void;
   pack_cols_32(rows: number, k: number, src: number, dst: number, lgw: number): void;
   pack_cols_64(rows: number, k: number, src: number, dst: number, lgw: number): void;
+  tanh_f32(n: number, src: number, dst: number): void;
 }
 
 let wasm: WasmExports | null = null;
@@ -60,7 +61,7 @@ function load(): WasmExports | null {
   }
   try {
     const exp = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmExports;
-    for (const name of ['gemm_f32', 'gemm_f64', 'pack_rows', 'pack_cols_32', 'pack_cols_64'] as const) {
+    for (const name of ['gemm_f32', 'gemm_f64', 'pack_rows', 'pack_cols_32', 'pack_cols_64', 'tanh_f32'] as const) {
       if (typeof exp[name] !== 'function') throw new Error(`${WASM_FILE} exports no ${name}`);
     }
     wasm = exp;
@@ -145,6 +146,21 @@ function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k:
   C.set(view.subarray(cOff / es, cOff / es + m * n));
 }
 
+/** a = tanh(z) over m·n floats (the workload's hidden activation; others stay in TypeScript). */
+function tanh32(w: WasmExports, m: number, n: number, z: Float, a: Float): void {
+  checkDim('m', m); checkDim('n', n);
+  const len = m * n;
+  checkArray('z', z, 'float32', len);
+  checkArray('a', a, 'float32', len);
+  if (len === 0) return;
+  const src = SCRATCH;
+  const dst = align(src + len * 4 + 16); // the last vector may read and write past len
+  ensure(w, dst + len * 4 + 16);
+  f32View.set(z.length === len ? z : z.subarray(0, len), src / 4);
+  w.tanh_f32(len, src, dst);
+  a.set(f32View.subarray(dst / 4, dst / 4 + len));
+}
+
 const cache = new Map<DType, KernelSet>();
 
 /** The WebAssembly KernelSet for a dtype (throws when the module cannot run here). */
@@ -161,6 +177,9 @@ export function wasmKernels(dtype: DType): KernelSet {
     gemmNT: (m, n, k, A, B, C) => gemm(w, dtype, 'NT', m, n, k, A, B, C),
     gemmTN: (m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C),
     gemmNN: (m, n, k, A, B, C) => gemm(w, dtype, 'NN', m, n, k, A, B, C),
+    activate: dtype === 'float32'
+      ? (f, m, n, z, a) => (f === 'tanh' ? tanh32(w, m, n, z, a) : ref.activate(f, m, n, z, a))
+      : ref.activate,
   };
   cache.set(dtype, ks);
   return ks;
