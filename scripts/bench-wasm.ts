@@ -2,7 +2,7 @@
  * bench-wasm.ts — speed of the WebAssembly SIMD kernels on the benchmark workload's GEMM shapes,
  * and what the copies in and out of linear memory cost.
  *
- * For each float32 shape prints GFLOP/s of: wasm-simd128 as the trainer calls it (copy A and B
+ * For each float32 shape (a step's GEMMs at 128 and at 16 rows) prints GFLOP/s of: wasm-simd128 as the trainer calls it (copy A and B
  * in, pack B into panels, run, copy C out); the kernel alone on operands already packed in
  * linear memory; the best native kernel and the reference, for scale. Timings are printed, never asserted.
  * Usage: node dist/scripts/bench-wasm.js [seconds per measurement, default 1]
@@ -19,11 +19,16 @@ import { wasmKernels, wasmLoadError } from '../src/tensor/fast/wasm';
 const SECONDS = Number(process.argv[2] ?? 1);
 
 type GemmName = 'gemmNT' | 'gemmTN' | 'gemmNN';
-const SHAPES: [GemmName, number, number, number][] = [
-  ['gemmNT', 128, 256, 784], ['gemmNT', 128, 128, 256], ['gemmNT', 128, 10, 128],
-  ['gemmTN', 256, 784, 128], ['gemmTN', 128, 256, 128], ['gemmTN', 10, 128, 128],
-  ['gemmNN', 128, 784, 256], ['gemmNN', 128, 256, 128],
-];
+/** The GEMMs of one forward + backward of MLP 784-256-128-10 on `rows` examples (model/mlp.ts). */
+function shapes(rows: number): [GemmName, number, number, number][] {
+  return [
+    ['gemmNT', rows, 256, 784], ['gemmNT', rows, 128, 256], ['gemmNT', rows, 10, 128],
+    ['gemmTN', 256, 784, rows], ['gemmTN', 128, 256, rows], ['gemmTN', 10, 128, rows],
+    ['gemmNN', rows, 256, 128], ['gemmNN', rows, 128, 10],
+  ];
+}
+// the whole batch (bench-kernels.ts's shapes), and the micro-batch npm run bench computes by default
+const SHAPES = [...shapes(128), ...shapes(16)];
 
 function rate(fn: () => void, seconds: number): number {
   fn();

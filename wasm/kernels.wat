@@ -243,9 +243,59 @@
   ;; 2^lgw rows: the B of NT (lgw = 3), or the A of NN and NT in blocks of 4 rows (lgw = 2).
   (func (export "pack_cols_32")
     (param $rows i32) (param $k i32) (param $src i32) (param $dst i32) (param $lgw i32)
-    (local $j i32) (local $p i32) (local $pd i32) (local $row i32)
+    (local $j i32) (local $p i32) (local $pd i32) (local $row i32) (local $ks i32)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     (local.set $row (i32.shl (i32.const 1) (i32.add (local.get $lgw) (i32.const 2))))
+    (local.set $ks (i32.shl (local.get $k) (i32.const 2)))
+    ;; four rows at a time (they share a panel: 2^lgw ≥ 4), in 4 × 4 blocks transposed in registers
     (local.set $j (i32.const 0))
+    (block $vDone
+      (loop $vLoop
+        (br_if $vDone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $rows)))
+        (local.set $pd (i32.add (local.get $dst)
+          (i32.add (i32.mul (i32.shr_u (local.get $j) (local.get $lgw)) (i32.mul (local.get $k) (local.get $row)))
+            (i32.shl (i32.and (local.get $j) (i32.sub (i32.shl (i32.const 1) (local.get $lgw)) (i32.const 1))) (i32.const 2)))))
+        (local.set $p (i32.const 0))
+        (block $qDone
+          (loop $qLoop
+            (br_if $qDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $k)))
+            (local.set $r0 (v128.load (local.get $src)))
+            (local.set $r1 (v128.load (i32.add (local.get $src) (local.get $ks))))
+            (local.set $r2 (v128.load (i32.add (local.get $src) (i32.shl (local.get $ks) (i32.const 1)))))
+            (local.set $r3 (v128.load (i32.add (local.get $src) (i32.mul (local.get $ks) (i32.const 3)))))
+            (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+            (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+            (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+            (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+            (v128.store (local.get $pd) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $row)))
+            (v128.store (local.get $pd) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $row)))
+            (v128.store (local.get $pd) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $row)))
+            (v128.store (local.get $pd) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $row)))
+            (local.set $src (i32.add (local.get $src) (i32.const 16)))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (br $qLoop)))
+        ;; the last k mod 4 columns of these four rows, one by one
+        (block $sDone
+          (loop $sLoop
+            (br_if $sDone (i32.ge_u (local.get $p) (local.get $k)))
+            (i32.store (local.get $pd) (i32.load (local.get $src)))
+            (i32.store offset=4 (local.get $pd) (i32.load (i32.add (local.get $src) (local.get $ks))))
+            (i32.store offset=8 (local.get $pd) (i32.load (i32.add (local.get $src) (i32.shl (local.get $ks) (i32.const 1)))))
+            (i32.store offset=12 (local.get $pd) (i32.load (i32.add (local.get $src) (i32.mul (local.get $ks) (i32.const 3)))))
+            (local.set $src (i32.add (local.get $src) (i32.const 4)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $row)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $sLoop)))
+        ;; src has crossed row j; skip the other three rows just packed
+        (local.set $src (i32.add (local.get $src) (i32.mul (local.get $ks) (i32.const 3))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $vLoop)))
+    ;; the last rows mod 4, one element at a time
     (block $jDone
       (loop $jLoop
         (br_if $jDone (i32.ge_u (local.get $j) (local.get $rows)))
