@@ -406,4 +406,181 @@
           (local.set $src (i32.add (local.get $src) (i32.const 16)))
           (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
           (br_if $lanes (i32.lt_u (local.get $src) (local.get $end)))))))
+
+  ;; ---- vector passes (kernels.ts rule 7): element by element, so four or two lanes at a time
+  ;; give the same bits. The caller leaves room for a whole last vector after each operand.
+
+  ;; a ← a + b over n floats.
+  (func (export "add_f32") (param $n i32) (param $a i32) (param $b i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))
+    (if (i32.lt_u (local.get $a) (local.get $end))
+      (then
+        (loop $lanes
+          (v128.store (local.get $a) (f32x4.add (v128.load (local.get $a)) (v128.load (local.get $b))))
+          (local.set $a (i32.add (local.get $a) (i32.const 16)))
+          (local.set $b (i32.add (local.get $b) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $a) (local.get $end)))))))
+
+  ;; a ← a + b over n doubles.
+  (func (export "add_f64") (param $n i32) (param $a i32) (param $b i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 3))))
+    (if (i32.lt_u (local.get $a) (local.get $end))
+      (then
+        (loop $lanes
+          (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (v128.load (local.get $b))))
+          (local.set $a (i32.add (local.get $a) (i32.const 16)))
+          (local.set $b (i32.add (local.get $b) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $a) (local.get $end)))))))
+
+  ;; SGD over n floats: u = lr·g rounded to float32, with the product taken in float64 as the
+  ;; reference takes it (lr is a double); p ← p − u.
+  (func (export "sgd_f32") (param $n i32) (param $lr f64) (param $g i32) (param $p i32) (param $u i32)
+    (local $end i32) (local $lrv v128) (local $gv v128) (local $uv v128)
+    (local.set $lrv (f64x2.splat (local.get $lr)))
+    (local.set $end (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
+    (if (i32.lt_u (local.get $g) (local.get $end))
+      (then
+        (loop $lanes
+          (local.set $gv (v128.load (local.get $g)))
+          (local.set $uv (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.mul (f64x2.promote_low_f32x4 (local.get $gv)) (local.get $lrv)))
+            (f32x4.demote_f64x2_zero (f64x2.mul (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $gv) (local.get $gv)))
+              (local.get $lrv)))))
+          (v128.store (local.get $u) (local.get $uv))
+          (v128.store (local.get $p) (f32x4.sub (v128.load (local.get $p)) (local.get $uv)))
+          (local.set $g (i32.add (local.get $g) (i32.const 16)))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (local.set $u (i32.add (local.get $u) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $g) (local.get $end)))))))
+
+  ;; SGD over n doubles: u = lr·g, p ← p − u.
+  (func (export "sgd_f64") (param $n i32) (param $lr f64) (param $g i32) (param $p i32) (param $u i32)
+    (local $end i32) (local $lrv v128) (local $uv v128)
+    (local.set $lrv (f64x2.splat (local.get $lr)))
+    (local.set $end (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 3))))
+    (if (i32.lt_u (local.get $g) (local.get $end))
+      (then
+        (loop $lanes
+          (local.set $uv (f64x2.mul (local.get $lrv) (v128.load (local.get $g))))
+          (v128.store (local.get $u) (local.get $uv))
+          (v128.store (local.get $p) (f64x2.sub (v128.load (local.get $p)) (local.get $uv)))
+          (local.set $g (i32.add (local.get $g) (i32.const 16)))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (local.set $u (i32.add (local.get $u) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $g) (local.get $end)))))))
+
+  ;; reduceGrad over n floats, n a multiple of 8 (the caller pads g and p with zeros, which add
+  ;; +0 to every sum): g ← g/divisor (+ λ·p) in float64, rounded once to float32; Σg² and Σp²
+  ;; in float64 in the 8 lanes of rule 8 (element i in lane i mod 8), left at address 0 as
+  ;; doubles [Σg² lanes 0..7, Σp² lanes 0..7] for the caller's fixed combination. Dividing by a
+  ;; divisor of 1 is exact, so it is done always.
+  (func (export "reduce_f32") (param $n i32) (param $g i32) (param $p i32)
+    (param $divisor f64) (param $lambda f64) (param $useLambda i32)
+    (local $end i32) (local $dv v128) (local $lv v128) (local $mask v128)
+    (local $gv v128) (local $pv v128) (local $t0 v128) (local $t1 v128) (local $v0 v128) (local $v1 v128) (local $q v128)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    (local $u0 v128) (local $u1 v128) (local $u2 v128) (local $u3 v128)
+    (local.set $dv (f64x2.splat (local.get $divisor)))
+    (local.set $lv (f64x2.splat (local.get $lambda)))
+    ;; λ = 0 adds nothing, not +0·p (which would turn −0 into +0 and ±∞·0 into NaN)
+    (local.set $mask (i32x4.splat (i32.sub (i32.const 0) (local.get $useLambda))))
+    (local.set $end (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
+    (if (i32.lt_u (local.get $g) (local.get $end))
+      (then
+        (loop $eights
+          ;; elements 0..3: two pairs in float64
+          (local.set $gv (v128.load offset=0 (local.get $g)))
+          (local.set $pv (v128.load offset=0 (local.get $p)))
+          (local.set $t0 (f64x2.promote_low_f32x4 (local.get $pv)))
+          (local.set $t1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $pv) (local.get $pv))))
+          (local.set $v0 (f64x2.div (f64x2.promote_low_f32x4 (local.get $gv)) (local.get $dv)))
+          (local.set $v1 (f64x2.div (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $gv) (local.get $gv))) (local.get $dv)))
+          (local.set $v0 (v128.bitselect (f64x2.add (local.get $v0) (f64x2.mul (local.get $lv) (local.get $t0))) (local.get $v0) (local.get $mask)))
+          (local.set $v1 (v128.bitselect (f64x2.add (local.get $v1) (f64x2.mul (local.get $lv) (local.get $t1))) (local.get $v1) (local.get $mask)))
+          (local.set $q (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (local.get $v0)) (f32x4.demote_f64x2_zero (local.get $v1))))
+          (v128.store offset=0 (local.get $g) (local.get $q))
+          ;; the squares of the stored (rounded) values, and of p
+          (local.set $v0 (f64x2.promote_low_f32x4 (local.get $q)))
+          (local.set $v1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $q) (local.get $q))))
+          (local.set $s0 (f64x2.add (local.get $s0) (f64x2.mul (local.get $v0) (local.get $v0))))
+          (local.set $s1 (f64x2.add (local.get $s1) (f64x2.mul (local.get $v1) (local.get $v1))))
+          (local.set $u0 (f64x2.add (local.get $u0) (f64x2.mul (local.get $t0) (local.get $t0))))
+          (local.set $u1 (f64x2.add (local.get $u1) (f64x2.mul (local.get $t1) (local.get $t1))))
+          ;; elements 4..7: two pairs in float64
+          (local.set $gv (v128.load offset=16 (local.get $g)))
+          (local.set $pv (v128.load offset=16 (local.get $p)))
+          (local.set $t0 (f64x2.promote_low_f32x4 (local.get $pv)))
+          (local.set $t1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $pv) (local.get $pv))))
+          (local.set $v0 (f64x2.div (f64x2.promote_low_f32x4 (local.get $gv)) (local.get $dv)))
+          (local.set $v1 (f64x2.div (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $gv) (local.get $gv))) (local.get $dv)))
+          (local.set $v0 (v128.bitselect (f64x2.add (local.get $v0) (f64x2.mul (local.get $lv) (local.get $t0))) (local.get $v0) (local.get $mask)))
+          (local.set $v1 (v128.bitselect (f64x2.add (local.get $v1) (f64x2.mul (local.get $lv) (local.get $t1))) (local.get $v1) (local.get $mask)))
+          (local.set $q (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (local.get $v0)) (f32x4.demote_f64x2_zero (local.get $v1))))
+          (v128.store offset=16 (local.get $g) (local.get $q))
+          ;; the squares of the stored (rounded) values, and of p
+          (local.set $v0 (f64x2.promote_low_f32x4 (local.get $q)))
+          (local.set $v1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $q) (local.get $q))))
+          (local.set $s2 (f64x2.add (local.get $s2) (f64x2.mul (local.get $v0) (local.get $v0))))
+          (local.set $s3 (f64x2.add (local.get $s3) (f64x2.mul (local.get $v1) (local.get $v1))))
+          (local.set $u2 (f64x2.add (local.get $u2) (f64x2.mul (local.get $t0) (local.get $t0))))
+          (local.set $u3 (f64x2.add (local.get $u3) (f64x2.mul (local.get $t1) (local.get $t1))))
+          (local.set $g (i32.add (local.get $g) (i32.const 32)))
+          (local.set $p (i32.add (local.get $p) (i32.const 32)))
+          (br_if $eights (i32.lt_u (local.get $g) (local.get $end))))))
+    (v128.store (i32.const 0) (local.get $s0)) (v128.store (i32.const 16) (local.get $s1))
+    (v128.store (i32.const 32) (local.get $s2)) (v128.store (i32.const 48) (local.get $s3))
+    (v128.store (i32.const 64) (local.get $u0)) (v128.store (i32.const 80) (local.get $u1))
+    (v128.store (i32.const 96) (local.get $u2)) (v128.store (i32.const 112) (local.get $u3)))
+
+  ;; The same over n doubles (no rounding step: the float64 value is the stored one).
+  (func (export "reduce_f64") (param $n i32) (param $g i32) (param $p i32)
+    (param $divisor f64) (param $lambda f64) (param $useLambda i32)
+    (local $end i32) (local $dv v128) (local $lv v128) (local $mask v128)
+    (local $gv v128) (local $pv v128) (local $t0 v128) (local $t1 v128) (local $v0 v128) (local $v1 v128) (local $q v128)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    (local $u0 v128) (local $u1 v128) (local $u2 v128) (local $u3 v128)
+    (local.set $dv (f64x2.splat (local.get $divisor)))
+    (local.set $lv (f64x2.splat (local.get $lambda)))
+    ;; λ = 0 adds nothing, not +0·p (which would turn −0 into +0 and ±∞·0 into NaN)
+    (local.set $mask (i32x4.splat (i32.sub (i32.const 0) (local.get $useLambda))))
+    (local.set $end (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 3))))
+    (if (i32.lt_u (local.get $g) (local.get $end))
+      (then
+        (loop $eights
+          (local.set $t0 (v128.load offset=0 (local.get $p)))
+          (local.set $v0 (f64x2.div (v128.load offset=0 (local.get $g)) (local.get $dv)))
+          (local.set $v0 (v128.bitselect (f64x2.add (local.get $v0) (f64x2.mul (local.get $lv) (local.get $t0))) (local.get $v0) (local.get $mask)))
+          (v128.store offset=0 (local.get $g) (local.get $v0))
+          (local.set $s0 (f64x2.add (local.get $s0) (f64x2.mul (local.get $v0) (local.get $v0))))
+          (local.set $u0 (f64x2.add (local.get $u0) (f64x2.mul (local.get $t0) (local.get $t0))))
+          (local.set $t0 (v128.load offset=16 (local.get $p)))
+          (local.set $v0 (f64x2.div (v128.load offset=16 (local.get $g)) (local.get $dv)))
+          (local.set $v0 (v128.bitselect (f64x2.add (local.get $v0) (f64x2.mul (local.get $lv) (local.get $t0))) (local.get $v0) (local.get $mask)))
+          (v128.store offset=16 (local.get $g) (local.get $v0))
+          (local.set $s1 (f64x2.add (local.get $s1) (f64x2.mul (local.get $v0) (local.get $v0))))
+          (local.set $u1 (f64x2.add (local.get $u1) (f64x2.mul (local.get $t0) (local.get $t0))))
+          (local.set $t0 (v128.load offset=32 (local.get $p)))
+          (local.set $v0 (f64x2.div (v128.load offset=32 (local.get $g)) (local.get $dv)))
+          (local.set $v0 (v128.bitselect (f64x2.add (local.get $v0) (f64x2.mul (local.get $lv) (local.get $t0))) (local.get $v0) (local.get $mask)))
+          (v128.store offset=32 (local.get $g) (local.get $v0))
+          (local.set $s2 (f64x2.add (local.get $s2) (f64x2.mul (local.get $v0) (local.get $v0))))
+          (local.set $u2 (f64x2.add (local.get $u2) (f64x2.mul (local.get $t0) (local.get $t0))))
+          (local.set $t0 (v128.load offset=48 (local.get $p)))
+          (local.set $v0 (f64x2.div (v128.load offset=48 (local.get $g)) (local.get $dv)))
+          (local.set $v0 (v128.bitselect (f64x2.add (local.get $v0) (f64x2.mul (local.get $lv) (local.get $t0))) (local.get $v0) (local.get $mask)))
+          (v128.store offset=48 (local.get $g) (local.get $v0))
+          (local.set $s3 (f64x2.add (local.get $s3) (f64x2.mul (local.get $v0) (local.get $v0))))
+          (local.set $u3 (f64x2.add (local.get $u3) (f64x2.mul (local.get $t0) (local.get $t0))))
+          (local.set $g (i32.add (local.get $g) (i32.const 64)))
+          (local.set $p (i32.add (local.get $p) (i32.const 64)))
+          (br_if $eights (i32.lt_u (local.get $g) (local.get $end))))))
+    (v128.store (i32.const 0) (local.get $s0)) (v128.store (i32.const 16) (local.get $s1))
+    (v128.store (i32.const 32) (local.get $s2)) (v128.store (i32.const 48) (local.get $s3))
+    (v128.store (i32.const 64) (local.get $u0)) (v128.store (i32.const 80) (local.get $u1))
+    (v128.store (i32.const 96) (local.get $u2)) (v128.store (i32.const 112) (local.get $u3)))
 )
