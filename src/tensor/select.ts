@@ -6,17 +6,16 @@
  * never a result; a worker may run a different one than the coordinator. When the preferred
  * implementation cannot run here, the next one is returned with a one-line note saying why;
  * the caller logs or prints it once (tensor/ never does I/O for humans).
- * Safe in worker threads: each thread loads the native addon for itself.
+ * Safe in worker threads: each thread loads the native addon and the WebAssembly module for itself.
  * Not here: the implementations (kernels.ts, fast/).
  */
 
 import type { DType } from './dtype';
 import { KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from './kernels';
 import { nativeIsas, nativeKernels, nativeLoadError } from './fast/native';
+import { wasmKernels, wasmLoadError } from './fast/wasm';
 
 export type KernelPreference = 'auto' | 'native' | 'wasm' | 'ref';
-
-const WASM_UNAVAILABLE = 'WebAssembly SIMD kernels are not part of this build';
 
 /** Why native kernels cannot run here, or null when they can. */
 function nativeUnavailable(): string | null {
@@ -31,23 +30,34 @@ function bestNative(dtype: DType): KernelSet {
 
 /**
  * The kernels for `dtype`: `prefer` names the implementation to try first ('auto' = the fastest
- * available); `fallbackNote` is null when it was used, else one line saying what ran instead and why.
+ * available: native, then wasm, then ref); `fallbackNote` is null when it was used, else one line
+ * saying what ran instead and why.
  */
 export function selectKernels(dtype: DType, prefer: KernelPreference = 'auto'): { kernels: KernelSet; fallbackNote: string | null } {
   if (prefer !== 'auto' && prefer !== 'native' && prefer !== 'wasm' && prefer !== 'ref') {
     throw new RangeError(`kernels must be one of auto, native, wasm, ref; got ${String(prefer)}`);
   }
   if (prefer === 'ref') return { kernels: referenceKernels(dtype), fallbackNote: null };
+  const why: string[] = [];
+  if (prefer !== 'wasm') {
+    const nativeWhy = nativeUnavailable();
+    if (nativeWhy === null) return { kernels: bestNative(dtype), fallbackNote: null };
+    why.push(`native kernels unavailable: ${nativeWhy}`);
+  }
+  const wasmWhy = wasmLoadError();
+  if (wasmWhy === null) {
+    const kernels = wasmKernels(dtype);
+    return { kernels, fallbackNote: why.length === 0 ? null : `${why.join('; ')}; using ${kernels.id}` };
+  }
+  why.push(`WebAssembly SIMD kernels unavailable: ${wasmWhy}`);
   const ref = referenceKernels(dtype);
-  if (prefer === 'wasm') return { kernels: ref, fallbackNote: `${WASM_UNAVAILABLE}; using ${ref.id}` };
-  const why = nativeUnavailable();
-  if (why === null) return { kernels: bestNative(dtype), fallbackNote: null };
-  return { kernels: ref, fallbackNote: `native kernels unavailable: ${why}; using ${ref.id} (${WASM_UNAVAILABLE})` };
+  return { kernels: ref, fallbackNote: `${why.join('; ')}; using ${ref.id}` };
 }
 
 /** What `selectKernels(…, 'auto')` runs here, every implementation that can run, and the spec version. */
 export function kernelInfo(): { active: string; available: string[]; specVersion: number } {
   const available = nativeUnavailable() === null ? nativeIsas().map((isa) => `native-${isa}`) : [];
+  if (wasmLoadError() === null) available.push('wasm-simd128');
   available.push('ref-ts');
   return { active: selectKernels('float32').kernels.id, available, specVersion: KERNEL_SPEC_VERSION };
 }

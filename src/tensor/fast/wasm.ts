@@ -1,0 +1,266 @@
+/**
+ * wasm.ts — KernelSets backed by the hand-written WebAssembly SIMD128 kernels (wasm/kernels.wat,
+ * assembled at build time into dist/wasm/kernels.wasm by scripts/build-wasm.js).
+ *
+ * The three GEMMs, float32 tanh, addInto, sgdUpdate and reduceGrad run in WebAssembly and
+ * follow THE KERNEL SPEC bit for bit (GEMM lanes over output columns, mul then add, k in
+ * increasing order; tanh32's formula operation for operation; the vector passes element by
+ * element, rule 7, with rule 8's eight float64 lanes). Typed arrays live in JavaScript memory,
+ * so each call copies its operands into this thread's linear memory and the results out: for a
+ * GEMM O(mk + nk + mn) copies against O(mnk) arithmetic; addInto on 235k floats measured 103 µs
+ * with its copies against the reference's 520. The other kernels are the reference's own
+ * functions (the same bits by definition). Each thread compiles and instantiates the module
+ * once, synchronously.
+ * Not here: choosing among implementations (select.ts); the kernels themselves (wasm/).
+ */
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DType, Float } from '../dtype';
+import { referenceKernels, type KernelSet } from '../kernels';
+import { packageRoot } from './package-root';
+
+// The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
+interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+};
+
+/** Where build-wasm.js writes the module, relative to the package folder. */
+const WASM_FILE = path.join('dist', 'wasm', 'kernels.wasm');
+
+interface WasmExports {
+  memory: WasmMemory;
+  gemm_f32(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number): void;
+  gemm_f64(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number): void;
+  pack_rows(k: number, rowBytes: number, src: number, dst: number, lgpw: number): void;
+  pack_cols_32(rows: number, k: number, src: number, dst: number, lgw: number): void;
+  pack_cols_64(rows: number, k: number, src: number, dst: number, lgw: number): void;
+  tanh_f32(n: number, src: number, dst: number): void;
+  add_f32(n: number, a: number, b: number): void;
+  add_f64(n: number, a: number, b: number): void;
+  sgd_f32(n: number, lr: number, g: number, p: number, u: number): void;
+  sgd_f64(n: number, lr: number, g: number, p: number, u: number): void;
+  reduce_f32(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number): void;
+  reduce_f64(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number): void;
+}
+
+const EXPORTS = ['gemm_f32', 'gemm_f64', 'pack_rows', 'pack_cols_32', 'pack_cols_64', 'tanh_f32',
+  'add_f32', 'add_f64', 'sgd_f32', 'sgd_f64', 'reduce_f32', 'reduce_f64'] as const;
+
+let wasm: WasmExports | null = null;
+let loadError: string | null = null;
+
+/** Compiles and instantiates the module once per thread; on failure remembers a one-line reason. */
+function load(): WasmExports | null {
+  if (wasm !== null || loadError !== null) return wasm;
+  const root = packageRoot();
+  if (root === null) {
+    loadError = 'cannot find the gradsync package folder';
+    return null;
+  }
+  const file = path.join(root, WASM_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch {
+    // build-wasm.js leaves the reason next to the module when it could not assemble it
+    let why = `${WASM_FILE} missing`;
+    try { why = fs.readFileSync(`${file}.error`, 'utf8').trim(); } catch { /* no reason recorded */ }
+    loadError = `not built (${why}; run \`node scripts/build-wasm.js\`)`;
+    return null;
+  }
+  try {
+    const exp = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmExports;
+    for (const name of EXPORTS) {
+      if (typeof exp[name] !== 'function') throw new Error(`${WASM_FILE} exports no ${name}`);
+    }
+    wasm = exp;
+  } catch (e) {
+    loadError = `${WASM_FILE} does not run here: ${String((e as Error).message).split('\n')[0]}`;
+  }
+  return wasm;
+}
+
+/** Why the WebAssembly kernels are unavailable, or null when they loaded. */
+export function wasmLoadError(): string | null {
+  load();
+  return loadError;
+}
+
+// ---- linear memory ------------------------------------------------------------------------
+
+const SCRATCH = 256; // bytes 0..127: the GEMMs' scratch tile, reduceGrad's 16 lane sums
+const PANEL_ROW = 32; // bytes per k-row of a packed B panel: 8 floats or 4 doubles
+
+let f32View = new Float32Array(0);
+let f64View = new Float64Array(0);
+
+/** Grows linear memory to at least `bytes` and refreshes the views (growing detaches the old buffer). */
+function ensure(w: WasmExports, bytes: number): void {
+  if (bytes > 0x7fff0000) throw new RangeError(`operands of ${bytes} bytes exceed WebAssembly's 2 GiB working set`);
+  const have = w.memory.buffer.byteLength;
+  if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
+  if (f32View.buffer !== w.memory.buffer) {
+    f32View = new Float32Array(w.memory.buffer);
+    f64View = new Float64Array(w.memory.buffer);
+  }
+}
+
+const align = (x: number): number => Math.ceil(x / 64) * 64; // cache lines
+
+// ---- argument checks (the messages match the native addon's) ------------------------------
+
+function checkDim(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v >= 2 ** 31) throw new RangeError(`${name} must be an integer in [0, 2^31)`);
+}
+
+function checkArray(name: string, a: Float, dtype: DType, need: number): void {
+  const ok = dtype === 'float32' ? a instanceof Float32Array : a instanceof Float64Array;
+  if (!ok) throw new RangeError(`${name} must be a ${dtype === 'float32' ? 'Float32Array' : 'Float64Array'}`);
+  if (a.length < need) throw new RangeError(`${name} has ${a.length} elements, needs ${need}`);
+}
+
+type Gemm = 'NT' | 'TN' | 'NN';
+
+/**
+ * One GEMM: checks, copies A and B in, packs them as the kernel reads them (wasm/kernels.wat), runs
+ * the kernel, copies C out. NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n);
+ * NN: C = A (m, k) · B (k, n). Linear memory: [scratch | A | A packed | B | B packed | C],
+ * each at a cache-line boundary.
+ */
+function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k: number, A: Float, B: Float, C: Float): void {
+  checkDim('m', m); checkDim('n', n); checkDim('k', k);
+  checkArray('A', A, dtype, m * k);
+  checkArray('B', B, dtype, n * k);
+  checkArray('C', C, dtype, m * n);
+  if (m === 0 || n === 0) return;
+  const f32 = dtype === 'float32';
+  const es = f32 ? 4 : 8;
+  const packCols = f32 ? w.pack_cols_32 : w.pack_cols_64;
+  const aOff = SCRATCH;
+  const aPk = align(aOff + m * k * es);
+  const bOff = align(aPk + Math.ceil(m / 4) * 4 * k * es);
+  const pOff = align(bOff + n * k * es);
+  const cOff = align(pOff + Math.ceil((n * es) / PANEL_ROW) * k * PANEL_ROW);
+  ensure(w, cOff + m * n * es);
+  const view = f32 ? f32View : f64View;
+  view.set(A.length === m * k ? A : A.subarray(0, m * k), aOff / es);
+  view.set(B.length === n * k ? B : B.subarray(0, n * k), bOff / es);
+  // A' in blocks of 4 rows, one 4-element row per p (16 or 32 bytes)
+  if (kind === 'TN') w.pack_rows(k, m * es, aOff, aPk, f32 ? 4 : 5);
+  else packCols(m, k, aOff, aPk, 2);
+  // B' in panels of 32-byte rows: 8 floats or 4 doubles
+  if (kind === 'NT') packCols(n, k, bOff, pOff, f32 ? 3 : 2);
+  else w.pack_rows(k, n * es, bOff, pOff, 5);
+  (f32 ? w.gemm_f32 : w.gemm_f64)(m, n, k, aPk, 4 * k * es, 4 * es, pOff, k * PANEL_ROW, cOff);
+  C.set(view.subarray(cOff / es, cOff / es + m * n));
+}
+
+/** a = tanh(z) over m·n floats (the workload's hidden activation; others stay in TypeScript). */
+function tanh32(w: WasmExports, m: number, n: number, z: Float, a: Float): void {
+  checkDim('m', m); checkDim('n', n);
+  const len = m * n;
+  checkArray('z', z, 'float32', len);
+  checkArray('a', a, 'float32', len);
+  if (len === 0) return;
+  const src = SCRATCH;
+  const dst = align(src + len * 4 + 16); // the last vector may read and write past len
+  ensure(w, dst + len * 4 + 16);
+  f32View.set(z.length === len ? z : z.subarray(0, len), src / 4);
+  w.tanh_f32(len, src, dst);
+  a.set(f32View.subarray(dst / 4, dst / 4 + len));
+}
+
+/** Places `count` operands of n elements one after another (each with room for a last vector). */
+function slots(w: WasmExports, es: number, n: number, count: number): number[] {
+  const size = align(n * es + 16);
+  ensure(w, SCRATCH + count * size);
+  return Array.from({ length: count }, (_, i) => SCRATCH + i * size);
+}
+
+function put(dtype: DType, off: number, x: Float, n: number): void {
+  (dtype === 'float32' ? f32View : f64View).set(x.length === n ? x : x.subarray(0, n), off / (dtype === 'float32' ? 4 : 8));
+}
+
+function get(dtype: DType, off: number, x: Float, n: number): void {
+  const es = dtype === 'float32' ? 4 : 8;
+  x.set((dtype === 'float32' ? f32View : f64View).subarray(off / es, off / es + n));
+}
+
+/** a ← a + b over n elements. */
+function addInto(w: WasmExports, dtype: DType, n: number, a: Float, b: Float): void {
+  checkDim('n', n);
+  checkArray('a', a, dtype, n);
+  checkArray('b', b, dtype, n);
+  if (n === 0) return;
+  const [ao, bo] = slots(w, dtype === 'float32' ? 4 : 8, n, 2) as [number, number];
+  put(dtype, ao, a, n);
+  put(dtype, bo, b, n);
+  (dtype === 'float32' ? w.add_f32 : w.add_f64)(n, ao, bo);
+  get(dtype, ao, a, n);
+}
+
+/** SGD: u ← lr·g (rounded to the dtype), p ← p − u, over n elements. */
+function sgdUpdate(w: WasmExports, dtype: DType, n: number, lr: number, g: Float, p: Float, u: Float): void {
+  checkDim('n', n);
+  checkArray('g', g, dtype, n);
+  checkArray('p', p, dtype, n);
+  checkArray('u', u, dtype, n);
+  if (n === 0) return;
+  const [go, po, uo] = slots(w, dtype === 'float32' ? 4 : 8, n, 3) as [number, number, number];
+  put(dtype, go, g, n);
+  put(dtype, po, p, n);
+  (dtype === 'float32' ? w.sgd_f32 : w.sgd_f64)(n, lr, go, po, uo);
+  get(dtype, uo, u, n);
+  get(dtype, po, p, n);
+}
+
+/** reduceGrad (kernels.ts): g ← g/divisor + λ·p, and out = [Σg², Σp²] summed as rule 8 says. */
+function reduceGrad(w: WasmExports, dtype: DType, n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void {
+  checkDim('n', n);
+  checkArray('g', g, dtype, n);
+  checkArray('p', p, dtype, n);
+  if (!(out instanceof Float64Array) || out.length < 2) throw new RangeError('out must be a Float64Array of 2 elements');
+  const n8 = Math.ceil(n / 8) * 8; // whole lane sets; the zeros past n add +0
+  const es = dtype === 'float32' ? 4 : 8;
+  const [go, po] = slots(w, es, n8, 2) as [number, number];
+  const view = dtype === 'float32' ? f32View : f64View;
+  put(dtype, go, g, n);
+  put(dtype, po, p, n);
+  view.fill(0, go / es + n, go / es + n8);
+  view.fill(0, po / es + n, po / es + n8);
+  (dtype === 'float32' ? w.reduce_f32 : w.reduce_f64)(n8, go, po, divisor, lambda, lambda !== 0 ? 1 : 0);
+  get(dtype, go, g, n);
+  const s = f64View; // the 16 lane sums, at address 0
+  out[0] = ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
+  out[1] = ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
+}
+
+const cache = new Map<DType, KernelSet>();
+
+/** The WebAssembly KernelSet for a dtype (throws when the module cannot run here). */
+export function wasmKernels(dtype: DType): KernelSet {
+  const hit = cache.get(dtype);
+  if (hit) return hit;
+  const w = load();
+  if (w === null) throw new Error(`WebAssembly SIMD kernels unavailable: ${loadError ?? 'unknown reason'}`);
+  const ref = referenceKernels(dtype);
+  const ks: KernelSet = {
+    ...ref,
+    id: 'wasm-simd128',
+    dtype,
+    gemmNT: (m, n, k, A, B, C) => gemm(w, dtype, 'NT', m, n, k, A, B, C),
+    gemmTN: (m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C),
+    gemmNN: (m, n, k, A, B, C) => gemm(w, dtype, 'NN', m, n, k, A, B, C),
+    activate: dtype === 'float32'
+      ? (f, m, n, z, a) => (f === 'tanh' ? tanh32(w, m, n, z, a) : ref.activate(f, m, n, z, a))
+      : ref.activate,
+    addInto: (n, a, b) => addInto(w, dtype, n, a, b),
+    sgdUpdate: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
+    reduceGrad: (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),
+  };
+  cache.set(dtype, ks);
+  return ks;
+}

@@ -1,0 +1,459 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { validate } from '../../src/config';
+import { alloc, type DType, type Float } from '../../src/tensor/dtype';
+import { referenceKernels, type KernelSet } from '../../src/tensor/kernels';
+import { Rng } from '../../src/tensor/rng';
+import { wasmKernels, wasmLoadError } from '../../src/tensor/fast/wasm';
+import { kernelInfo, selectKernels } from '../../src/tensor/select';
+import { Mlp } from '../../src/model/mlp';
+import type { ModelSpec } from '../../src/model/spec';
+import { train } from '../../src/train/loop';
+import { repoRoot, tempDir } from '../helpers/paths';
+
+const DTYPES: DType[] = ['float32', 'float64'];
+const GEMMS = ['gemmNT', 'gemmTN', 'gemmNN'] as const;
+const HINT = 'the WebAssembly module is built by `npm run build` (scripts/build-wasm.js)';
+
+// ---- data (as in fast-kernels.test.ts: several scales, and the values at the edges) --------
+
+function specials(dtype: DType): number[] {
+  const f = dtype === 'float32' ? Math.fround : (x: number) => x;
+  const v = [0, -0, Infinity, -Infinity, NaN, 1, -1, 0.5, -2, 1e-8, 100, -100];
+  const edge = dtype === 'float32'
+    ? [1.4e-45, -1.4e-45, 1e-40, 1.1754943508222875e-38, 3.4e38, -3.4e38, 1e38, 1e-20]
+    : [5e-324, -5e-324, 1e-310, 2.2250738585072014e-308, 1.7e308, -1.7e308, 1e300, 1e-160];
+  return [...v, ...edge].map(f);
+}
+
+function data(dtype: DType, n: number, rng: Rng, special = 0): Float {
+  const sp = specials(dtype);
+  const a = alloc(dtype, n);
+  for (let i = 0; i < n; i++) {
+    const u = rng.nextFloat();
+    if (u < special) a[i] = sp[rng.nextInt(sp.length)]!;
+    else if (u < 0.6) a[i] = rng.uniform(-2, 2);
+    else if (u < 0.9) a[i] = rng.uniform(-120, 120);
+    else a[i] = (rng.nextFloat() < 0.5 ? -1 : 1) * Math.pow(10, rng.uniform(-46, 39));
+  }
+  return a;
+}
+
+type Storage = 'plain' | 'view' | 'shared view';
+const STORAGES: Storage[] = ['plain', 'view', 'shared view'];
+const GUARD = 5;
+
+function place(src: Float, storage: Storage): Float {
+  if (storage === 'plain') return src.slice();
+  const dtype: DType = src instanceof Float64Array ? 'float64' : 'float32';
+  const whole = alloc(dtype, src.length + 2 * GUARD + 3, storage === 'shared view');
+  whole.fill(-7.25);
+  const v = whole.subarray(GUARD + 3, GUARD + 3 + src.length);
+  v.set(src);
+  return v;
+}
+
+/** Byte-for-byte equality; where both are NaN, sign and payload are not compared (spec rule 6). */
+function assertSameBits(actual: Float, expected: Float, label: string): void {
+  assert.equal(actual.length, expected.length, `${label}: length`);
+  for (let e = 0; e < actual.length; e++) {
+    const x = actual[e]!;
+    const y = expected[e]!;
+    if (Number.isNaN(x) && Number.isNaN(y)) continue;
+    if (!Object.is(x, y)) assert.fail(`${label}: element ${e} differs: got ${String(x)}, expected ${String(y)}`);
+  }
+}
+
+function assertGuards(v: Float, label: string): void {
+  if (v.byteOffset === 0) return;
+  const whole = v instanceof Float64Array ? new Float64Array(v.buffer) : new Float32Array(v.buffer);
+  const at = v.byteOffset / v.BYTES_PER_ELEMENT;
+  for (let i = 0; i < GUARD; i++) {
+    assert.equal(whole[at - 1 - i], -7.25, `${label}: wrote before its view`);
+    assert.equal(whole[at + v.length + i], -7.25, `${label}: wrote after its view`);
+  }
+}
+
+// ---- shapes ------------------------------------------------------------------------------
+
+const WORKLOAD = {
+  gemmNT: [[128, 256, 784], [128, 128, 256], [128, 10, 128]],
+  gemmTN: [[256, 784, 128], [128, 256, 128], [10, 128, 128]],
+  gemmNN: [[128, 784, 256], [128, 256, 128]],
+} as const;
+/** Tiny, ragged (m not a multiple of 4, n not of 8 or 4), primes, k = 0, empty. */
+const SHAPES: number[][] = [
+  [1, 1, 1], [1, 1, 0], [3, 5, 0], [0, 4, 3], [4, 0, 3], [2, 3, 1], [1, 17, 2], [17, 1, 3], [4, 8, 16], [4, 4, 1],
+  [5, 9, 7], [7, 13, 17], [8, 32, 5], [9, 33, 31], [3, 7, 64], [6, 16, 8], [12, 48, 64], [17, 31, 129], [31, 37, 41],
+  [13, 100, 3], [5, 67, 300], [1, 257, 260], [23, 29, 397], [130, 10, 11], [2, 1031, 3],
+];
+
+const available = (): boolean => wasmLoadError() === null;
+
+describe('WebAssembly SIMD kernels (bit for bit against the reference)', function () {
+  this.timeout(120000);
+
+  it('the module is assembled and instantiates on this machine', () => {
+    assert.equal(wasmLoadError(), null, HINT);
+    for (const dtype of DTYPES) {
+      const ks = wasmKernels(dtype);
+      assert.equal(ks.id, 'wasm-simd128');
+      assert.equal(ks.dtype, dtype);
+    }
+  });
+
+  for (const dtype of DTYPES) {
+    describe(dtype, () => {
+      const ref = referenceKernels(dtype);
+
+      for (const g of GEMMS) {
+        it(`${g} matches on tiny, ragged, prime, k = 0 and empty shapes, in every storage, over stale C`, function () {
+          if (!available()) this.skip();
+          const ks = wasmKernels(dtype);
+          const rng = new Rng(101);
+          for (const [m, n, k] of SHAPES) {
+            for (const special of [0, 0.03]) {
+              const A = data(dtype, m! * k!, rng, special);
+              const B = data(dtype, n! * k!, rng, special);
+              const want = alloc(dtype, m! * n!);
+              ref[g](m!, n!, k!, A, B, want);
+              for (const st of STORAGES) {
+                const C = place(data(dtype, m! * n!, rng, 0.1), st);
+                ks[g](m!, n!, k!, place(A, st), place(B, st), C);
+                const label = `${g} (${m}, ${n}, ${k}) special=${special} ${st}`;
+                assertSameBits(C, want, label);
+                assertGuards(C, label);
+              }
+            }
+          }
+        });
+
+        it(`${g} matches on 60 random shapes up to 70 × 70 × 90, after and between large ones`, function () {
+          if (!available()) this.skip();
+          const ks = wasmKernels(dtype);
+          const rng = new Rng(102 + GEMMS.indexOf(g));
+          const shapes: number[][] = [[300, 200, 500]];
+          for (let i = 0; i < 60; i++) shapes.push([1 + rng.nextInt(70), 1 + rng.nextInt(70), rng.nextInt(91)]);
+          shapes.splice(30, 0, [257, 129, 1100]); // linear memory grows mid-way
+          for (const [m, n, k] of shapes) {
+            const A = data(dtype, m! * k!, rng);
+            const B = data(dtype, n! * k!, rng);
+            for (let i = 0; i < A.length; i++) A[i] = A[i]! / 64;
+            const want = alloc(dtype, m! * n!);
+            ref[g](m!, n!, k!, A, B, want);
+            const C = alloc(dtype, m! * n!);
+            ks[g](m!, n!, k!, A, B, C);
+            assertSameBits(C, want, `${g} (${m}, ${n}, ${k})`);
+          }
+        });
+
+        it(`${g} matches on the workload's shapes`, function () {
+          if (!available()) this.skip();
+          const ks = wasmKernels(dtype);
+          const rng = new Rng(103);
+          for (const [m, n, k] of WORKLOAD[g]) {
+            const A = data(dtype, m * k, rng);
+            const B = data(dtype, n * k, rng);
+            for (let i = 0; i < A.length; i++) A[i] = A[i]! / 64;
+            const want = alloc(dtype, m * n);
+            ref[g](m, n, k, A, B, want);
+            const C = place(alloc(dtype, m * n), 'shared view');
+            ks[g](m, n, k, place(A, 'view'), B, C);
+            assertSameBits(C, want, `${g} (${m}, ${n}, ${k})`);
+          }
+        });
+      }
+
+      it('a full forward and backward of the workload MLP gives the same loss and gradient bits', function () {
+        if (!available()) this.skip();
+        const spec: ModelSpec = {
+          inputs: 784, layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }],
+          loss: 'cross-entropy', dtype,
+        };
+        const rows = 37;
+        const run = (ks: KernelSet): { loss: number; grads: Float } => {
+          const mlp = new Mlp(spec, ks, rows);
+          const rng = new Rng(104);
+          const params = alloc(dtype, mlp.layout.size);
+          for (let i = 0; i < params.length; i++) params[i] = rng.uniform(-0.1, 0.1);
+          const x = mlp.input();
+          for (let i = 0; i < rows * 784; i++) x[i] = rng.nextFloat();
+          const y = mlp.target();
+          for (let r = 0; r < rows; r++) y[r * 10 + rng.nextInt(10)] = 1;
+          mlp.forward(params, rows);
+          const grads = alloc(dtype, mlp.layout.size);
+          const loss = mlp.backward(params, rows, grads);
+          return { loss, grads };
+        };
+        const want = run(ref);
+        const got = run(wasmKernels(dtype));
+        assert.ok(Object.is(got.loss, want.loss), `loss ${got.loss} vs ${want.loss}`);
+        assertSameBits(got.grads, want.grads, 'gradients');
+      });
+
+      it('addInto and sgdUpdate match on special values, ragged lengths and every storage', function () {
+        if (!available()) this.skip();
+        const ks = wasmKernels(dtype);
+        const rng = new Rng(107);
+        for (const n of [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 1000, 235146]) {
+          const a0 = data(dtype, n, rng, 0.05);
+          const b = data(dtype, n, rng, 0.05);
+          const want = a0.slice();
+          ref.addInto(n, want, b);
+          for (const st of STORAGES) {
+            const a = place(a0, st);
+            ks.addInto(n, a, place(b, st));
+            assertSameBits(a, want, `addInto (${n}) ${st}`);
+            assertGuards(a, 'addInto');
+          }
+          for (const lr of [0.05, 0.1 + 1e-17, 1e10, -3, 1e-30, 0.7]) {
+            const g = data(dtype, n, rng, 0.05);
+            const p0 = data(dtype, n, rng, 0.05);
+            const wantP = p0.slice();
+            const wantU = alloc(dtype, n);
+            ref.sgdUpdate(n, lr, g, wantP, wantU);
+            for (const st of STORAGES) {
+              const p = place(p0, st);
+              const u = place(data(dtype, n, rng), st);
+              ks.sgdUpdate(n, lr, place(g, st), p, u);
+              assertSameBits(u, wantU, `sgdUpdate u (${n}, lr ${lr}) ${st}`);
+              assertSameBits(p, wantP, `sgdUpdate p (${n}, lr ${lr}) ${st}`);
+              assertGuards(p, 'sgdUpdate p');
+              assertGuards(u, 'sgdUpdate u');
+            }
+          }
+        }
+      });
+
+      it('reduceGrad matches: the reduced gradient bits and both sums of squares, with and without weight decay', function () {
+        if (!available()) this.skip();
+        const ks = wasmKernels(dtype);
+        const rng = new Rng(108);
+        for (const n of [0, 1, 7, 8, 9, 33, 1000, 235146]) {
+          for (const special of [0, 0.02]) {
+            for (const [divisor, lambda] of [[1, 0], [8, 0], [128, 1e-4], [3, -0], [1, 0.5], [16777216, 3e-7]] as const) {
+              const g0 = data(dtype, n, rng, special);
+              const p0 = data(dtype, n, rng, special);
+              for (let i = 0; i < n; i++) { g0[i] = g0[i]! / 1e3; p0[i] = p0[i]! / 1e3; } // mostly finite sums
+              const wantG = g0.slice();
+              const wantOut = new Float64Array(2);
+              ref.reduceGrad(n, wantG, p0, divisor, lambda, wantOut);
+              const st = STORAGES[rng.nextInt(STORAGES.length)]!;
+              const g = place(g0, st);
+              const out = new Float64Array([7, 7]);
+              ks.reduceGrad(n, g, place(p0, st), divisor, lambda, out);
+              const label = `reduceGrad (${n}, /${divisor}, λ ${lambda}, special ${special}) ${st}`;
+              assertSameBits(g, wantG, label);
+              assertGuards(g, label);
+              assertSameBits(out, wantOut, `${label} sums`);
+            }
+          }
+        }
+      });
+
+      it('rejects arrays of the wrong dtype or too short, and bad sizes, instead of reading past them', function () {
+        if (!available()) this.skip();
+        const ks = wasmKernels(dtype);
+        const other = alloc(dtype === 'float32' ? 'float64' : 'float32', 16);
+        const a = alloc(dtype, 16);
+        assert.throws(() => ks.gemmNT(4, 4, 4, a, a, alloc(dtype, 15)), { name: 'RangeError', message: /C has 15 elements, needs 16/ });
+        assert.throws(() => ks.gemmTN(4, 4, 4, a, other as Float, alloc(dtype, 16)), { name: 'RangeError', message: /B must be a Float(32|64)Array/ });
+        assert.throws(() => ks.gemmNN(4, 4, 5, a, a, a), { name: 'RangeError', message: /A has 16 elements, needs 20/ });
+        assert.throws(() => ks.gemmNN(-1, 4, 4, a, a, a), { name: 'RangeError', message: /m must be an integer/ });
+        assert.throws(() => ks.gemmNT(2, 2.5, 4, a, a, a), { name: 'RangeError', message: /n must be an integer/ });
+        assert.throws(() => ks.addInto(17, a, alloc(dtype, 17)), { name: 'RangeError', message: /a has 16 elements, needs 17/ });
+        assert.throws(() => ks.sgdUpdate(16, 0.1, a, a, other as Float), { name: 'RangeError', message: /u must be a Float(32|64)Array/ });
+      });
+    });
+  }
+
+  it('the other kernels are the reference functions themselves', function () {
+    if (!available()) this.skip();
+    for (const dtype of DTYPES) {
+      const ks = wasmKernels(dtype);
+      const ref = referenceKernels(dtype);
+      for (const f of ['addBias', 'colSum', 'activateBackward', 'firstNonFinite', 'exp', 'log'] as const) {
+        assert.equal(ks[f], ref[f], f);
+      }
+    }
+    assert.equal(wasmKernels('float64').activate, referenceKernels('float64').activate);
+  });
+
+  it("float32 activate('tanh') matches on special values, every binade, a dense grid and ragged lengths; the others too", function () {
+    if (!available()) this.skip();
+    const ks = wasmKernels('float32');
+    const ref = referenceKernels('float32');
+    const rng = new Rng(106);
+    const vals: number[] = [...specials('float32')];
+    for (let e = -149; e <= 127; e++) {
+      for (let i = 0; i < 64; i++) {
+        const v = Math.pow(2, e) * (1 + rng.nextFloat());
+        vals.push(v, -v);
+      }
+    }
+    for (let i = 0; i < 200000; i++) vals.push(rng.uniform(-12, 12));
+    // around the branch points (0.5, 9.1) and where k = round(2|x|/ln 2) has ties
+    for (const c of [0.5, 9.1, 9.0999994, 4.55]) for (let d = -40; d <= 40; d++) vals.push(c + d * 2 ** -22, -(c + d * 2 ** -22));
+    for (let k = 1; k <= 27; k++) for (let d = -8; d <= 8; d++) vals.push(((k + 0.5) * Math.LN2) / 2 + d * 2 ** -24);
+    const z = alloc('float32', vals.length);
+    z.set(vals);
+    for (const [m, n] of [[1, z.length], [Math.floor(z.length / 1000), 1000], [3, 7], [1, 1], [1, 5], [0, 9]]) {
+      const want = alloc('float32', m! * n!);
+      ref.activate('tanh', m!, n!, z, want);
+      for (const st of STORAGES) {
+        const a = place(data('float32', m! * n!, rng), st);
+        ks.activate('tanh', m!, n!, place(z.subarray(0, m! * n!), st), a);
+        assertSameBits(a, want, `tanh (${m}, ${n}) ${st}`);
+        assertGuards(a, 'tanh');
+      }
+    }
+    for (const f of ['sigmoid', 'relu', 'linear', 'softmax'] as const) {
+      const want = alloc('float32', 30 * 10);
+      ref.activate(f, 30, 10, z, want);
+      const a = alloc('float32', 30 * 10);
+      ks.activate(f, 30, 10, z, a);
+      assertSameBits(a, want, f);
+    }
+  });
+
+  it('works inside a worker_thread (its own instance and memory) and gives the same bits', async function () {
+    if (!available()) this.skip();
+    const [m, n, k] = [33, 70, 129];
+    const rng = new Rng(105);
+    const A = place(data('float32', m * k, rng), 'shared view');
+    const B = place(data('float32', n * k, rng), 'shared view');
+    const C = place(alloc('float32', m * n), 'shared view');
+    const selectJs = path.join(__dirname, '..', '..', 'src', 'tensor', 'select.js');
+    const code = `
+      const { parentPort, workerData: w } = require('node:worker_threads');
+      const { selectKernels } = require(w.selectJs);
+      const { kernels, fallbackNote } = selectKernels('float32', 'wasm');
+      const view = (x) => new Float32Array(x.buffer, x.byteOffset, x.length);
+      kernels.gemmNT(w.m, w.n, w.k, view(w.A), view(w.B), view(w.C));
+      parentPort.postMessage({ id: kernels.id, fallbackNote });`;
+    const shared = (x: Float) => ({ buffer: x.buffer, byteOffset: x.byteOffset, length: x.length });
+    const got = await new Promise<{ id: string; fallbackNote: string | null }>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { selectJs, m, n, k, A: shared(A), B: shared(B), C: shared(C) } });
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    assert.deepEqual(got, { id: 'wasm-simd128', fallbackNote: null });
+    const want = alloc('float32', m * n);
+    referenceKernels('float32').gemmNT(m, n, k, A, B, want);
+    assertSameBits(C, want, 'gemmNT in a worker');
+  });
+});
+
+describe('training with the WebAssembly kernels', function () {
+  this.timeout(120000);
+
+  for (const dtype of DTYPES) {
+    it(`gives the same paramsSha256 as the reference (${dtype}, digits MLP, 25 steps, main thread and 2 pool threads)`, async function () {
+      if (!available()) this.skip();
+      const cfg = validate({
+        dtype, data: { source: 'digits', heldOut: 0.2, shuffle: true },
+        model: { layers: [{ units: 24, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
+        optimizer: { kind: 'momentum', lr: 0.05, momentum: 0.9 }, reduction: 'mean', batch: 32, microBatch: 8, steps: 25, seed: 7, threads: 0,
+      });
+      const ref = await train(cfg, { runDir: tempDir(), kernels: 'ref' });
+      const wasm = await train(cfg, { runDir: tempDir(), kernels: 'wasm' });
+      assert.equal(ref.kernel, 'ref-ts');
+      assert.equal(wasm.kernel, 'wasm-simd128');
+      assert.equal(wasm.paramsSha256, ref.paramsSha256);
+      const pooled = await train({ ...cfg, threads: 2 }, { runDir: tempDir(), kernels: 'wasm' });
+      assert.equal(pooled.paramsSha256, ref.paramsSha256);
+    });
+  }
+});
+
+describe('selecting the WebAssembly kernels', () => {
+  it("'wasm' selects them without a note, and kernelInfo lists them between native and the reference", function () {
+    if (!available()) this.skip();
+    for (const dtype of DTYPES) assert.deepEqual(selectKernels(dtype, 'wasm'), { kernels: wasmKernels(dtype), fallbackNote: null });
+    const info = kernelInfo();
+    const i = info.available.indexOf('wasm-simd128');
+    assert.ok(i >= 0, info.available.join(', '));
+    assert.equal(info.available[info.available.length - 1], 'ref-ts');
+    assert.ok(info.available.slice(0, i).every((id) => id.startsWith('native-')));
+  });
+
+  /**
+   * The fallback runs for real: a copy of the compiled sources in a temporary package folder
+   * (found the way an installed gradsync finds itself) with the module missing, failed or broken,
+   * asked in a fresh process what it selects.
+   */
+  describe('when the module cannot run', function () {
+    this.timeout(60000);
+    let pkg = '';
+
+    before(() => {
+      pkg = tempDir('gradsync-nowasm-');
+      fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'gradsync', private: true }));
+      fs.cpSync(path.join(repoRoot(), 'dist', 'src'), path.join(pkg, 'dist', 'src'), { recursive: true, filter: (f) => !f.endsWith('.map') && !f.endsWith('.d.ts') });
+    });
+
+    const probe = (): { wasm: { id: string; note: string | null }; auto: { id: string; note: string | null }; available: string[] } => {
+      const select = path.join(pkg, 'dist', 'src', 'tensor', 'select.js');
+      const r = spawnSync(process.execPath, ['-e', `
+        const { selectKernels, kernelInfo } = require(${JSON.stringify(select)});
+        const w = selectKernels('float32', 'wasm');
+        const a = selectKernels('float64', 'auto');
+        process.stdout.write(JSON.stringify({ wasm: { id: w.kernels.id, note: w.fallbackNote }, auto: { id: a.kernels.id, note: a.fallbackNote }, available: kernelInfo().available }));`],
+      { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as ReturnType<typeof probe>;
+    };
+
+    it('falls back to the reference with one note naming the missing file and the command that builds it', () => {
+      const got = probe();
+      assert.deepEqual(got.wasm, {
+        id: 'ref-ts',
+        note: 'WebAssembly SIMD kernels unavailable: not built (dist/wasm/kernels.wasm missing; run `node scripts/build-wasm.js`); using ref-ts',
+      });
+      // there is no native addon in that folder either: 'auto' says why for both, in order
+      assert.equal(got.auto.id, 'ref-ts');
+      assert.match(got.auto.note!, /^native kernels unavailable: native addon not built .*; WebAssembly SIMD kernels unavailable: not built \(dist\/wasm\/kernels\.wasm missing; .*\); using ref-ts$/);
+      assert.deepEqual(got.available, ['ref-ts']);
+    });
+
+    it('says why the build could not assemble it, when build-wasm.js left a reason', () => {
+      fs.mkdirSync(path.join(pkg, 'dist', 'wasm'), { recursive: true });
+      fs.writeFileSync(path.join(pkg, 'dist', 'wasm', 'kernels.wasm.error'), 'the wabt package is not installed (a devDependency)\n');
+      try {
+        assert.equal(probe().wasm.note,
+          'WebAssembly SIMD kernels unavailable: not built (the wabt package is not installed (a devDependency); run `node scripts/build-wasm.js`); using ref-ts');
+      } finally {
+        fs.rmSync(path.join(pkg, 'dist', 'wasm'), { recursive: true, force: true });
+      }
+    });
+
+    it('says the module does not run here when the engine rejects it', () => {
+      fs.mkdirSync(path.join(pkg, 'dist', 'wasm'), { recursive: true });
+      fs.writeFileSync(path.join(pkg, 'dist', 'wasm', 'kernels.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0xff]));
+      try {
+        const got = probe();
+        assert.equal(got.wasm.id, 'ref-ts');
+        assert.match(got.wasm.note!, /^WebAssembly SIMD kernels unavailable: dist\/wasm\/kernels\.wasm does not run here: .+; using ref-ts$/);
+      } finally {
+        fs.rmSync(path.join(pkg, 'dist', 'wasm'), { recursive: true, force: true });
+      }
+    });
+
+    it('with the module in place, the copied package selects it: the seam is only the folder', function () {
+      if (!available()) this.skip();
+      fs.cpSync(path.join(repoRoot(), 'dist', 'wasm'), path.join(pkg, 'dist', 'wasm'), { recursive: true });
+      try {
+        const got = probe();
+        assert.deepEqual(got.wasm, { id: 'wasm-simd128', note: null });
+        assert.equal(got.auto.id, 'wasm-simd128');
+        assert.match(got.auto.note!, /^native kernels unavailable: .*; using wasm-simd128$/);
+        assert.deepEqual(got.available, ['wasm-simd128', 'ref-ts']);
+      } finally {
+        fs.rmSync(path.join(pkg, 'dist', 'wasm'), { recursive: true, force: true });
+      }
+    });
+  });
+});
