@@ -81,21 +81,23 @@ export class ReductionTree {
 /**
  * The value of node `n` in the tree's fixed order: `get(m)` returns a value already known for
  * node m (a computed leaf, a partial received for a whole node) or undefined; unknown nodes
- * are left + right, the left computed first, summed by `add(into, from)` in place (the left
- * operand becomes the sum). Every executor and the coordinator combine through this one walk.
+ * are left + right, the left computed first, summed by `add(left, right)` in place: the left
+ * operand becomes the sum, unless add returns the operand that holds it (IEEE addition is
+ * commutative, so either may: the coordinator sums into the buffer in its own cache).
+ * Every executor and the coordinator combine through this one walk.
  * Throws when a leaf has no value.
  */
-export function combineNode<T>(tree: ReductionTree, n: TreeNode, get: (m: TreeNode) => T | undefined, add: (into: T, from: T) => void): T {
+export function combineNode<T>(tree: ReductionTree, n: TreeNode, get: (m: TreeNode) => T | undefined, add: (into: T, from: T) => T | void): T {
   const v = get(n);
   if (v !== undefined) return v;
   const kids = tree.children(n);
   if (kids.length === 0) throw new Error(`reduction tree: leaf ${n.i} has no value`);
   const left = combineNode(tree, kids[0]!, get, add);
-  if (kids.length === 2) add(left, combineNode(tree, kids[1]!, get, add));
-  return left;
+  if (kids.length === 1) return left;
+  return add(left, combineNode(tree, kids[1]!, get, add)) ?? left;
 }
 
 /** The root's value: combineNode from the root. */
-export function combineToRoot<T>(tree: ReductionTree, get: (n: TreeNode) => T | undefined, add: (into: T, from: T) => void): T {
+export function combineToRoot<T>(tree: ReductionTree, get: (n: TreeNode) => T | undefined, add: (into: T, from: T) => T | void): T {
   return combineNode(tree, tree.root(), get, add);
 }

@@ -241,7 +241,17 @@ export class Stepper {
     const byKey = new Map<string, Partial>();
     for (const w of work) w.partials.forEach((p, k) => byKey.set(nodeKey(w.nodes[k]!), p));
     const k = this.kernels;
-    const root = combineToRoot(tree, (n) => byKey.get(nodeKey(n)), (a, b) => addPartial(a, b, k));
+    // a + b: summed into whichever operand is the coordinator's own (not a pool thread's shared
+    // slot, in another core's cache), where reduce and update then find it; the same bits
+    const local = (p: Partial): boolean => !(p.grads.buffer instanceof SharedArrayBuffer);
+    const root = combineToRoot(tree, (n) => byKey.get(nodeKey(n)), (a, b) => {
+      if (!local(a) && local(b)) {
+        addPartial(b, a, k);
+        return b;
+      }
+      addPartial(a, b, k);
+      return a;
+    });
     // 5. Reduce: one pass for reduction, weight decay and the per-layer norms
     const g = root.grads;
     const examples = root.count;
