@@ -85,6 +85,30 @@ export class PartialComputer {
     return p;
   }
 
+  /**
+   * computeNode with `pause()` awaited before each leaf, so that the caller's event loop runs
+   * in between (sockets to remote nodes keep flowing while the main thread computes). The
+   * leaves are computed first, in order, then combined by the same walk: the same bits, at
+   * the cost of holding the node's leaves at once.
+   */
+  async computeNodeYielding(params: Float, batch: BatchRef, n: TreeNode, pause: () => Promise<void>): Promise<Partial> {
+    const tree = new ReductionTree(leavesOf(batch));
+    if (!tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not in a tree of ${tree.leaves} leaves`);
+    const [lo, hi] = tree.range(n);
+    const leaves = new Map<number, Partial>();
+    for (let j = lo; j < hi; j++) {
+      await pause();
+      leaves.set(j, this.leaf(params, batch, j));
+    }
+    const k = this.model.kernels;
+    const p = combineNode(tree, n, (m) => (m.h === 0 ? leaves.get(m.i) : undefined), (into, from) => {
+      addPartial(into, from, k);
+      this.release(from);
+    });
+    p.bad = k.firstNonFinite(p.grads.length, p.grads);
+    return p;
+  }
+
   private leaf(params: Float, batch: BatchRef, j: number): Partial {
     const m = this.model;
     const from = batch.start + j * batch.microBatch;

@@ -25,12 +25,26 @@ export class MainExecutor implements Executor {
     return nodes.map((n) => this.computer.computeNode(task.params, task.batch, n));
   }
 
+  /**
+   * Set by the step when remote nodes take part: compute() then lets the event loop run before
+   * each leaf, so the weights reach the nodes and their partials come in while this thread
+   * computes its own share (a blocked loop would hold a node's 1 MB step frame until the end).
+   */
+  yielding = false;
+
   compute(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
+    if (this.yielding) return this.computeYielding(task, nodes);
     try {
       return Promise.resolve(this.computeSync(task, nodes));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  private async computeYielding(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
+    const out: Partial[] = [];
+    for (const n of nodes) out.push(await this.computer.computeNodeYielding(task.params, task.batch, n, pause));
+    return out;
   }
 
   recycle(partials: Partial[]): void {
@@ -41,3 +55,5 @@ export class MainExecutor implements Executor {
     return Promise.resolve();
   }
 }
+
+const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

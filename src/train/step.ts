@@ -166,6 +166,8 @@ export class Stepper {
     const free = listed.filter((e) => !this.busy.has(e));
     const set = free.length > 0 ? free : [this.main];
     const plan = everyoneWorks(planRanges(tree.leaves, set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) }))));
+    // with remote nodes in the step, the main thread lets its event loop run between leaves
+    this.main.yielding = set.some((e) => e.kind === 'remote');
     const work: Assignment[] = plan.map((p, i) => ({
       exec: set[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: set[i]!, ms: 0, examples: 0,
     }));
