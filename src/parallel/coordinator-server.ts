@@ -73,6 +73,13 @@ export interface CoordinatorOptions {
   maxMisses?: number;
   /** Data chunk size, bytes. Default 1 MiB. */
   chunkBytes?: number;
+  /**
+   * Time from a TCP connection to the end of its HTTP request headers (and the TLS handshake),
+   * ms; a peer that dribbles its upgrade request is dropped (408) after it. Default 10,000.
+   */
+  headersTimeoutMs?: number;
+  /** Open TCP connections at most (authenticated or not); more are refused by the kernel's accept. Default 1024. */
+  maxConnections?: number;
 }
 
 export interface Coordinator {
@@ -88,10 +95,18 @@ export interface Coordinator {
   close(): Promise<void>;
 }
 
+/** Request headers an upgrade may carry; a worker sends about ten. */
+const MAX_REQUEST_HEADERS = 64;
+
+/** Answers an HTTP status on a raw socket and destroys it once written (or after 1 s: a peer that does not read). */
 function refuse(socket: Duplex, status: string): void {
+  if (socket.destroyed) return;
+  socket.once('finish', () => socket.destroy());
+  setTimeout(() => socket.destroy(), 1000).unref();
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  socket.destroy();
 }
+
+const peerOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string => `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
 
 function intOption(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;
@@ -116,6 +131,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const heartbeatMs = intOption('heartbeatMs', opts.heartbeatMs, 10_000, 10, 3_600_000);
   const chunkBytes = intOption('chunkBytes', opts.chunkBytes, 1 << 20, 1024, 64 << 20);
   const maxMisses = intOption('maxMisses', opts.maxMisses, 3, 1, 1000);
+  const headersMs = intOption('headersTimeoutMs', opts.headersTimeoutMs, 10_000, 50, 600_000);
+  const maxConnections = intOption('maxConnections', opts.maxConnections, 1024, 1, 1_000_000);
   const deadline: DeadlineOptions = { floorMs: 2000, factor: 5, firstMs: 30_000, ...opts.deadline };
   const token = opts.token;
   if (token !== undefined && (typeof token !== 'string' || token.length === 0 || token.length > 4096)) {
@@ -156,14 +173,26 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const taken = new Set<string>();
   const serverProofs = new WeakMap<http.IncomingMessage, string>();
   let waiters: { n: number; resolve: () => void }[] = [];
+  // joined and still connected (a node whose close handshake is under way is not counted)
+  const connected = (): RemoteExecutor[] => active.filter((e) => e.connected);
   const notify = (): void => {
+    const n = connected().length;
     waiters = waiters.filter((w) => {
-      if (active.length >= w.n) w.resolve();
-      return active.length < w.n;
+      if (n >= w.n) w.resolve();
+      return n < w.n;
     });
   };
 
+  const tooManyHeaders = (req: http.IncomingMessage, peer: string): boolean => {
+    if (req.rawHeaders.length / 2 <= MAX_REQUEST_HEADERS) return false;
+    log?.warn({ code: 'GS_ERR_WIRE', peer, maxHeaders: MAX_REQUEST_HEADERS }, 'remote: request refused (431, too many headers)');
+    return true;
+  };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (tooManyHeaders(req, peerOf(req.socket))) {
+      res.writeHead(431, { Connection: 'close' }).end();
+      return;
+    }
     if (req.method === 'GET' && req.url === CHALLENGE_PATH) {
       const n = nonces.issue();
       if (n === null) {
@@ -176,14 +205,46 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' });
     res.end('gradsync coordinator: join with `gradsync worker --join ws://HOST:PORT`\n');
   };
-  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : http.createServer(onRequest);
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 10_000;
-  server.maxHeadersCount = 100;
+  // Slow peers (slowloris): node drops a connection whose request headers are not complete
+  // after headersTimeout (checked every connectionsCheckingInterval) with a 'clientError'
+  // (below); an upgrade request has no body, so the whole request gets the same time. Over
+  // TLS the handshake gets it too.
+  const httpOptions: http.ServerOptions = {
+    headersTimeout: headersMs, requestTimeout: headersMs + 1000,
+    connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersMs / 4))),
+  };
+  const server = opts.tls
+    ? https.createServer({ ...httpOptions, cert: opts.tls.cert, key: opts.tls.key, handshakeTimeout: headersMs }, onRequest)
+    : http.createServer(httpOptions, onRequest);
+  // node keeps only the first maxHeadersCount headers (silently): one more than we accept lets us tell
+  server.maxHeadersCount = MAX_REQUEST_HEADERS + 1;
+  server.maxConnections = maxConnections;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // node answers nothing itself once this listener exists: a coded record, a status, the socket destroyed
+    const code = err.code ?? '';
+    if (code === 'ECONNRESET' || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const status = code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout'
+      : code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    log?.warn({ code: 'GS_ERR_WIRE', peer: peerOf(socket as unknown as { remoteAddress?: string; remotePort?: number }), httpCode: code, status: Number(status.slice(0, 3)) }, `remote: bad HTTP request, connection refused (${status.slice(0, 3)})`);
+    refuse(socket, status);
+  });
+  if (opts.tls) {
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: { remoteAddress?: string; remotePort?: number }) => {
+      log?.warn({ code: 'GS_ERR_WIRE', peer: peerOf(socket), tlsCode: err.code ?? null, err: err.message.slice(0, 200) }, 'remote: TLS handshake failed, connection closed');
+    });
+  }
   const wss = new WebSocketServer({
     noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true,
     // a legitimate worker sends every message as one frame, in chunks of ≥ 1 KiB on average
     maxFragments: 4, maxBufferedChunks: Math.ceil(maxPayload / 1024) + 64,
+  });
+  // ws's own refusals of a malformed upgrade (no key, bad version…): logged like ours
+  wss.on('wsClientError', (err: Error, socket: Duplex, req: http.IncomingMessage) => {
+    log?.warn({ code: 'GS_ERR_WIRE', peer: peerOf(req.socket), err: err.message.slice(0, 200) }, 'remote: malformed upgrade request, refused (400)');
+    refuse(socket, '400 Bad Request');
   });
   wss.on('headers', (headers, req) => {
     const p = serverProofs.get(req);
@@ -192,7 +253,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const peer = peerOf(req.socket);
+    if (tooManyHeaders(req, peer)) {
+      refuse(socket, '431 Request Header Fields Too Large');
+      return;
+    }
     if (req.url !== JOIN_PATH) {
       refuse(socket, '404 Not Found');
       return;
@@ -220,9 +285,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     wss.handleUpgrade(req, socket, head, (ws) => handshake(ws, peer));
   });
 
+  const peers = new WeakMap<WebSocket, string>();
   const heartbeat = startHeartbeat(wss, heartbeatMs, (ws) => {
     const ex = active.find((e) => e.socket === ws);
-    (ex ? log?.child({ executor: ex.id }) : log)?.warn({ code: 'GS_ERR_EXECUTOR' }, 'remote: worker missed a pong, terminated');
+    log?.warn({ code: 'GS_ERR_EXECUTOR', peer: peers.get(ws) ?? null, ...(ex ? { executor: ex.id } : {}) }, 'remote: worker missed a pong, terminated');
   });
 
   /** Steps 3–6 of the header for one connection. */
@@ -230,6 +296,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     let plog = log?.child({ peer });
     let state: 'hello' | 'data' | 'streaming' | 'ready' = 'hello';
     let id: string | null = null;
+    peers.set(ws, peer);
     heartbeat.track(ws);
     ws.on('error', (e: Error & { code?: string }) => {
       // ws closes the connection itself (1009 over maxPayload, 1002 on a protocol error)
@@ -337,13 +404,13 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   return {
     port: actualPort,
     url,
-    current: () => active.filter((e) => e.connected),
+    current: connected,
     waitForWorkers(n: number, timeoutMs: number): Promise<void> {
-      if (active.length >= n) return Promise.resolve();
+      if (connected().length >= n) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => {
           waiters = waiters.filter((w) => w.resolve !== done);
-          reject(Errors.executor(`${active.length} of ${n} workers joined within ${timeoutMs} ms`));
+          reject(Errors.executor(`${connected().length} of ${n} workers joined within ${timeoutMs} ms`));
         }, timeoutMs);
         const done = (): void => { clearTimeout(t); resolve(); };
         waiters.push({ n, resolve: done });

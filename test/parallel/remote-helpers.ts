@@ -26,7 +26,7 @@ export function getNonce(port: number): Promise<string> {
 }
 
 /** A raw websocket peer that passed authentication (when a token is given). */
-export async function rawPeer(port: number, token?: string): Promise<WebSocket> {
+export async function rawPeer(port: number, token?: string, options: { autoPong?: boolean } = {}): Promise<WebSocket> {
   const headers: Record<string, string> = {};
   if (token !== undefined) {
     const n = await getNonce(port);
@@ -34,7 +34,7 @@ export async function rawPeer(port: number, token?: string): Promise<WebSocket> 
     headers[AUTH_HEADERS.proof] = workerProof(token, n);
     headers[AUTH_HEADERS.clientNonce] = newNonce();
   }
-  const ws = new WebSocket(`ws://127.0.0.1:${port}${JOIN_PATH}`, { headers, perMessageDeflate: false });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${JOIN_PATH}`, { headers, perMessageDeflate: false, ...options });
   await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
   return ws;
 }
