@@ -99,3 +99,17 @@ export function torchPython(): { py: string; env: NodeJS.ProcessEnv } | null {
 }
 
 export const NO_TORCH = 'no python3 with torch (apt-get install python3-torch libopenblas0-pthread)';
+
+/** Runs fn repeatedly for about `seconds` (at least twice, after one warm-up call); returns calls per second. */
+export function rate(fn: () => void, seconds: number): number {
+  fn();
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  let dt = 0;
+  do {
+    fn();
+    n++;
+    dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  } while (dt < seconds || n < 2);
+  return n / dt;
+}

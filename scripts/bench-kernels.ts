@@ -19,7 +19,7 @@ import { Rng } from '../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
 import { Mlp } from '../src/model/mlp';
 import type { ModelSpec } from '../src/model/spec';
-import { NO_TORCH, torchPython, WORKLOAD_LAYERS } from './bench-common';
+import { NO_TORCH, rate, torchPython, WORKLOAD_LAYERS } from './bench-common';
 
 const SECONDS = Number(process.argv[2] ?? 1.5);
 const BATCH = 128;
@@ -39,20 +39,6 @@ function stepShapes(r: number): [GemmName, number, number, number][] {
 
 function kernelSets(): KernelSet[] {
   return [...nativeIsas().map((isa) => nativeKernels(isa, 'float32')), referenceKernels('float32')];
-}
-
-/** Runs fn repeatedly for about `seconds` (at least twice); returns calls per second. */
-function rate(fn: () => void, seconds: number): number {
-  fn();
-  let n = 0;
-  const t0 = process.hrtime.bigint();
-  let dt = 0;
-  do {
-    fn();
-    n++;
-    dt = Number(process.hrtime.bigint() - t0) / 1e9;
-  } while (dt < seconds || n < 2);
-  return n / dt;
 }
 
 function randomFill(a: Float, rng: Rng, lo: number, hi: number): void {

@@ -15,6 +15,7 @@ import { referenceKernels, type KernelSet } from '../src/tensor/kernels';
 import { Rng } from '../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
 import { wasmKernels, wasmLoadError } from '../src/tensor/fast/wasm';
+import { rate } from './bench-common';
 
 const SECONDS = Number(process.argv[2] ?? 1);
 
@@ -29,19 +30,6 @@ function shapes(rows: number): [GemmName, number, number, number][] {
 }
 // the whole batch (bench-kernels.ts's shapes), and the micro-batch npm run bench computes by default
 const SHAPES = [...shapes(128), ...shapes(16)];
-
-function rate(fn: () => void, seconds: number): number {
-  fn();
-  let n = 0;
-  const t0 = process.hrtime.bigint();
-  let dt = 0;
-  do {
-    fn();
-    n++;
-    dt = Number(process.hrtime.bigint() - t0) / 1e9;
-  } while (dt < seconds || n < 2);
-  return n / dt;
-}
 
 interface Raw {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };

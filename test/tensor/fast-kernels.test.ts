@@ -6,8 +6,7 @@ import { ACTIVATIONS, KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } fr
 import { Rng } from '../../src/tensor/rng';
 import { nativeIsas, nativeKernels, nativeLoadError } from '../../src/tensor/fast/native';
 import { kernelInfo, selectKernels } from '../../src/tensor/select';
-import { Mlp } from '../../src/model/mlp';
-import type { ModelSpec } from '../../src/model/spec';
+import { workloadPass } from '../helpers/mlp-run';
 
 const DTYPES: DType[] = ['float32', 'float64'];
 
@@ -281,25 +280,7 @@ describe('fast kernels (bit for bit against the reference)', function () {
 
       it('a full forward and backward of the workload MLP gives the same loss and gradient bits', function () {
         if (!hasFast()) this.skip();
-        const spec: ModelSpec = {
-          inputs: 784, layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }],
-          loss: 'cross-entropy', dtype,
-        };
-        const rows = 37;
-        const run = (ks: KernelSet): { loss: number; grads: Float } => {
-          const mlp = new Mlp(spec, ks, rows);
-          const rng = new Rng(31);
-          const params = alloc(dtype, mlp.layout.size);
-          for (let i = 0; i < params.length; i++) params[i] = rng.uniform(-0.1, 0.1);
-          const x = mlp.input();
-          for (let i = 0; i < rows * 784; i++) x[i] = rng.nextFloat();
-          const y = mlp.target();
-          for (let r = 0; r < rows; r++) y[r * 10 + rng.nextInt(10)] = 1;
-          mlp.forward(params, rows);
-          const grads = alloc(dtype, mlp.layout.size);
-          const loss = mlp.backward(params, rows, grads);
-          return { loss, grads };
-        };
+        const run = (ks: KernelSet): { loss: number; grads: Float } => workloadPass(ks, dtype, 31);
         const want = run(ref);
         for (const ks of fastSets(dtype)) {
           const got = run(ks);

@@ -9,10 +9,9 @@ import { referenceKernels, type KernelSet } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 import { wasmKernels, wasmLoadError } from '../../src/tensor/fast/wasm';
 import { kernelInfo, selectKernels } from '../../src/tensor/select';
-import { Mlp } from '../../src/model/mlp';
-import type { ModelSpec } from '../../src/model/spec';
 import { train } from '../../src/train/loop';
 import { repoRoot, tempDir } from '../helpers/paths';
+import { workloadPass } from '../helpers/mlp-run';
 
 const DTYPES: DType[] = ['float32', 'float64'];
 const GEMMS = ['gemmNT', 'gemmTN', 'gemmNN'] as const;
@@ -169,25 +168,7 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
 
       it('a full forward and backward of the workload MLP gives the same loss and gradient bits', function () {
         if (!available()) this.skip();
-        const spec: ModelSpec = {
-          inputs: 784, layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }],
-          loss: 'cross-entropy', dtype,
-        };
-        const rows = 37;
-        const run = (ks: KernelSet): { loss: number; grads: Float } => {
-          const mlp = new Mlp(spec, ks, rows);
-          const rng = new Rng(104);
-          const params = alloc(dtype, mlp.layout.size);
-          for (let i = 0; i < params.length; i++) params[i] = rng.uniform(-0.1, 0.1);
-          const x = mlp.input();
-          for (let i = 0; i < rows * 784; i++) x[i] = rng.nextFloat();
-          const y = mlp.target();
-          for (let r = 0; r < rows; r++) y[r * 10 + rng.nextInt(10)] = 1;
-          mlp.forward(params, rows);
-          const grads = alloc(dtype, mlp.layout.size);
-          const loss = mlp.backward(params, rows, grads);
-          return { loss, grads };
-        };
+        const run = (ks: KernelSet): { loss: number; grads: Float } => workloadPass(ks, dtype, 104);
         const want = run(ref);
         const got = run(wasmKernels(dtype));
         assert.ok(Object.is(got.loss, want.loss), `loss ${got.loss} vs ${want.loss}`);
