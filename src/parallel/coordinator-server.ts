@@ -32,7 +32,8 @@ import type pino from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { listenOn, startHeartbeat } from '../observe/ws-serve';
 import { Errors, GradsyncError } from '../errors';
-import { bytesPerElement, dtypeOf } from '../tensor/dtype';
+import { bytesPerElement, dtypeOf, type Float } from '../tensor/dtype';
+import { selectKernels } from '../tensor/select';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
 import type { ModelSpec } from '../model/spec';
 import { layoutOf } from '../model/params';
@@ -42,7 +43,7 @@ import { isLoopback } from '../observe/live-server';
 import { AUTH_HEADERS, coordinatorProof, isNonce, NonceStore, proofMatches, workerProof } from './auth';
 import { decodeWorkerMessage, encodeMessage } from './codec';
 import type { Executor } from './executor';
-import { CHALLENGE_PATH, CLOSE, JOIN_PATH, PROTOCOL_VERSION, type DataDescriptor } from './messages';
+import { CHALLENGE_PATH, CLOSE, JOIN_PATH, PROTOCOL_VERSION, REMOTE_ID_PREFIX, type DataDescriptor } from './messages';
 import { RemoteExecutor, type DeadlineOptions } from './remote-executor';
 
 export interface CoordinatorOptions {
@@ -152,7 +153,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const bpe = bytesPerElement(spec.dtype);
   // the largest legal frame from a worker is one partial of this model: grads, stats, a few fields
   const maxPayload = paramCount * bpe + statsSize * 8 + 1024;
-  const limits = { maxBytes: maxPayload, dtype: spec.dtype, paramCount, statsSize, maxHeight: 40 };
+  // the scan for non-finite values of every arriving partial is on the step's critical path: the fast kernels do it
+  const scan = selectKernels(spec.dtype).kernels;
+  const limits = { maxBytes: maxPayload, dtype: spec.dtype, paramCount, statsSize, maxHeight: 40, firstNonFinite: (g: Float) => scan.firstNonFinite(g.length, g) };
   const xb = bytesOf(data.x);
   const yb = bytesOf(data.y);
   const descriptor: DataDescriptor = {
@@ -333,7 +336,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
           fail(CLOSE.kernel, Errors.protocol(`the worker's kernels (spec v${m.kernelSpec}, ${m.dtypes.join('/')}) cannot compute this run (spec v${KERNEL_SPEC_VERSION}, ${spec.dtype})`));
           return;
         }
-        const exec = `remote-${m.id}`;
+        const exec = `${REMOTE_ID_PREFIX}${m.id}`;
         if (taken.has(exec)) {
           fail(CLOSE.duplicateId, Errors.protocol(`a worker with id "${m.id}" is already connected`));
           return;

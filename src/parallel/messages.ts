@@ -49,6 +49,9 @@ export interface PartialMessage {
 //     worker → done (its compute time) then one partial per node (PartialMessage).
 // Either side may send error before closing. Close codes: CLOSE below.
 
+/** Executor ids of remote nodes are this prefix and the worker's own id (the planner tells them apart by it). */
+export const REMOTE_ID_PREFIX = 'remote-';
+
 /** The path of the one-time challenge nonce (HTTP GET) and of the websocket upgrade. */
 export const CHALLENGE_PATH = '/gradsync/challenge';
 export const JOIN_PATH = '/gradsync/join';

@@ -50,7 +50,7 @@ export interface WorkerOptions {
   token?: string;
   /** Worker id, [A-Za-z0-9._-]{1,64}. Default <hostname>-<pid>. */
   id?: string;
-  /** Local pool threads; 0: the worker's main thread computes. */
+  /** Compute threads: 0 or 1, the worker's main thread computes; N > 1, a local pool of N threads. */
   threads: number;
   kernels?: 'auto' | 'native' | 'wasm' | 'ref';
   /** Folder of cached datasets (named by payload hash); null: no cache. */
@@ -110,7 +110,7 @@ function defaultId(): string {
   return `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
 }
 
-/** The data a worker computes over, in the run's dtype (shared memory when threads > 0). */
+/** The data a worker computes over, in the run's dtype (shared memory when a pool computes). */
 interface HeldData {
   x: Float;
   y: Float;
@@ -230,13 +230,15 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
   const setUp = (r: RunMessage, buf: ArrayBufferLike): void => {
     held = dataViews(buf, r.spec.dtype, r.data.n, r.data.inputs, r.data.outputs);
     const { kernels } = selectKernels(r.spec.dtype, opts.kernels ?? 'auto');
-    if (opts.threads > 0) {
+    // one thread computes on the main thread itself: a pool of one only adds a hand-off (and a
+    // copy of every partial) per step, and the main thread has nothing else to do meanwhile
+    if (opts.threads > 1) {
       pool = new ThreadPool({ threads: opts.threads, spec: r.spec, kernels: opts.kernels ?? 'auto', microBatch: r.microBatch, x: held.x, y: held.y, ...(log ? { logger: log } : {}) });
       execs = pool.executors;
     } else execs = [new MainExecutor(r.spec, kernels, held, r.microBatch)];
-    params = alloc(r.spec.dtype, layoutOf(r.spec).size, opts.threads > 0);
+    params = alloc(r.spec.dtype, layoutOf(r.spec).size, opts.threads > 1);
     ws.send(encodeMessage({ t: 'ready', v: PROTOCOL_VERSION }));
-    say(`worker ${id}: ready for run ${r.run} as ${r.executor} (${opts.threads > 0 ? `${opts.threads} thread${opts.threads > 1 ? 's' : ''}` : 'main thread'})`);
+    say(`worker ${id}: ready for run ${r.run} as ${r.executor} (${opts.threads > 1 ? `${opts.threads} threads` : 'main thread'})`);
   };
 
   const onRun = (r: RunMessage): void => {
@@ -244,7 +246,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
     const d = r.data;
     limits.run = { dtype: r.spec.dtype, paramCount: layoutOf(r.spec).size, n: d.n, chunkBytes: d.chunkBytes, chunks: Math.ceil(d.bytes / d.chunkBytes) };
     const file = opts.dataDir ? path.join(opts.dataDir, `${d.payloadSha256}.gsdata`) : null;
-    const cached = file ? readCache(file, d.bytes, opts.threads > 0) : null;
+    const cached = file ? readCache(file, d.bytes, opts.threads > 1) : null;
     if (cached && sha256(new Uint8Array(cached)) === d.payloadSha256) {
       exit.dataFromCache = true;
       log?.info({ data: d.name, bytes: d.bytes }, 'worker: dataset from the cache');
@@ -253,7 +255,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
       return;
     }
     exit.dataFromCache = false;
-    received = new Uint8Array(opts.threads > 0 ? new SharedArrayBuffer(d.bytes) : new ArrayBuffer(d.bytes));
+    received = new Uint8Array(opts.threads > 1 ? new SharedArrayBuffer(d.bytes) : new ArrayBuffer(d.bytes));
     nextSeq = 0;
     ws.send(encodeMessage({ t: 'need', v: PROTOCOL_VERSION }));
     say(`worker ${id}: receiving dataset ${d.name} (${d.bytes} bytes)`);
