@@ -103,7 +103,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   program.command('worker')
     .description('join a coordinator as a remote worker node')
     .requiredOption('--join <url>', 'ws://HOST:PORT or wss://HOST:PORT')
-    .option('--threads <n>', 'local pool threads (0: the main thread; default: the cores)')
+    .option('--threads <n>', 'compute threads (0 or 1: the worker\'s main thread; N > 1: a pool of N threads while the main thread serves the socket; default: the cores)')
     .option('--token-file <file>', 'file holding the shared token (or GRADSYNC_TOKEN)')
     .option('--data-dir <dir>', 'cache of datasets by hash: used when it holds the run\'s data, filled otherwise')
     .option('--id <name>', 'worker id ([A-Za-z0-9._-], default <hostname>-<pid>)')
