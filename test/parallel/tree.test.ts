@@ -101,6 +101,31 @@ describe('planRanges', () => {
     assert.deepEqual(planRanges(10, [{ id: 'a', speed: 3 }, { id: 'b', speed: 1 }]).map((p) => [p.lo, p.hi]), [[0, 8], [8, 10]]);
     assert.deepEqual(planRanges(2, [{ id: 'a', speed: 1 }, { id: 'b', speed: 1 }, { id: 'c', speed: 1 }]).map((p) => p.hi - p.lo).reduce((a, b) => a + b), 2);
   });
+
+  it('moves a remote node\'s boundary (within a quarter of its share) to where its range is the fewest tree nodes; local boundaries stay', () => {
+    const speeds = [0.69, 0.31];
+    // ideal boundary 22.08: a remote [22, 32) would be 2 nodes (22–24, 24–32) on the wire; [24, 32) is 1
+    assert.deepEqual(planRanges(32, [{ id: 'main', speed: speeds[0]! }, { id: 'pool-1', speed: speeds[1]! }]).map((p) => [p.lo, p.hi]), [[0, 22], [22, 32]]);
+    assert.deepEqual(planRanges(32, [{ id: 'main', speed: speeds[0]! }, { id: 'remote-w1', speed: speeds[1]! }]).map((p) => [p.lo, p.hi]), [[0, 24], [24, 32]]);
+  });
+
+  it('property: with remote executors the ranges still tile every leaf, and no remote range has more nodes than unnudged', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 300 }),
+      fc.array(fc.record({ remote: fc.boolean(), speed: fc.double({ min: 0.01, max: 10, noNaN: true }) }), { minLength: 1, maxLength: 6 }),
+      (L, ex) => {
+        const tree = new ReductionTree(L);
+        const nodes = (lo: number, hi: number): number => (hi > lo ? tree.cover(lo, hi).length : 0);
+        const plan = planRanges(L, ex.map((e, i) => ({ id: `${e.remote ? 'remote-' : 'pool-'}${i}`, speed: e.speed })));
+        const flat = planRanges(L, ex.map((e, i) => ({ id: `pool-${i}`, speed: e.speed })));
+        assert.equal(plan[0]!.lo, 0);
+        assert.equal(plan[plan.length - 1]!.hi, L);
+        plan.forEach((p, i) => { assert.ok(p.lo <= p.hi); if (i > 0) assert.equal(p.lo, plan[i - 1]!.hi); });
+        const remoteNodes = (pl: typeof plan): number => pl.reduce((s, p, i) => s + (ex[i]!.remote ? nodes(p.lo, p.hi) : 0), 0);
+        assert.ok(remoteNodes(plan) <= remoteNodes(flat), `remote nodes ${remoteNodes(plan)} > ${remoteNodes(flat)}`);
+      },
+    ), { numRuns: 300 });
+  });
 });
 
 describe('everyoneWorks', () => {
