@@ -32,10 +32,20 @@ export class MainExecutor implements Executor {
    */
   yielding = false;
 
+  /**
+   * The last compute()'s own time (ms): the synchronous computation, without the wait for the
+   * other executors that follows it before the step reads the result, and without the event
+   * loop's turns when yielding. The planner's measure of this thread's speed.
+   */
+  lastThreadMs?: number;
+
   compute(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
     if (this.yielding) return this.computeYielding(task, nodes);
     try {
-      return Promise.resolve(this.computeSync(task, nodes));
+      const s = performance.now();
+      const out = this.computeSync(task, nodes);
+      this.lastThreadMs = performance.now() - s;
+      return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -43,7 +53,15 @@ export class MainExecutor implements Executor {
 
   private async computeYielding(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
     const out: Partial[] = [];
-    for (const n of nodes) out.push(await this.computer.computeNodeYielding(task.params, task.batch, n, pause));
+    const s = performance.now();
+    let paused = 0;
+    const timedPause = async (): Promise<void> => {
+      const p = performance.now();
+      await pause();
+      paused += performance.now() - p;
+    };
+    for (const n of nodes) out.push(await this.computer.computeNodeYielding(task.params, task.batch, n, timedPause));
+    this.lastThreadMs = performance.now() - s - paused;
     return out;
   }
 

@@ -182,9 +182,11 @@ export class Stepper {
       try {
         partials = await w.exec.compute(task, w.nodes);
         if (partials.length !== w.nodes.length) throw Errors.executor(`${w.exec.id} returned ${partials.length} partials for ${w.nodes.length} nodes`);
-        // a pool thread's speed is its time in the thread: its wall time also holds the main
-        // thread's own share, computed synchronously meanwhile, and would starve it of work
-        const own = w.exec.kind === 'thread' && w.exec.lastThreadMs !== undefined && w.exec.lastThreadMs > 0 ? w.exec.lastThreadMs : now() - s;
+        // a thread's speed is its own compute time: a pool thread's wall time also holds the
+        // main thread's share, computed synchronously meanwhile, and the main thread's holds
+        // its wait for the others (the step reads its result only then) — either way the
+        // planner would starve it of work
+        const own = w.exec.kind !== 'remote' && w.exec.lastThreadMs !== undefined && w.exec.lastThreadMs > 0 ? w.exec.lastThreadMs : now() - s;
         this.speeds.observe(w.exec.id, w.hi - w.lo, own);
         this.measured.add(w.exec.id);
       } catch (e) {
@@ -216,7 +218,7 @@ export class Stepper {
     for (const w of work) {
       w.examples = w.partials.reduce((n, p) => n + p.count, 0);
       // hand-off: the part of an executor's wall time not spent computing (queueing, messages, copies)
-      if (w.failed === undefined && !w.duplicated && w.exec.lastThreadMs !== undefined) handoffMs = Math.max(handoffMs, w.ms - w.exec.lastThreadMs);
+      if (w.failed === undefined && !w.duplicated && w.exec.kind !== 'main' && w.exec.lastThreadMs !== undefined) handoffMs = Math.max(handoffMs, w.ms - w.exec.lastThreadMs);
     }
     const tGathered = now();
     // 3. Check: each partial's producer flagged its first non-finite element (p.bad); the
