@@ -34,8 +34,8 @@ export class MainExecutor implements Executor {
 
   /**
    * The last compute()'s own time (ms): the synchronous computation, without the wait for the
-   * other executors that follows it before the step reads the result, and without the event
-   * loop's turns when yielding. The planner's measure of this thread's speed.
+   * other executors that follows it before the step reads the result (when yielding, its
+   * wall time). The planner's measure of this thread's speed.
    */
   lastThreadMs?: number;
 
@@ -54,14 +54,10 @@ export class MainExecutor implements Executor {
   private async computeYielding(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
     const out: Partial[] = [];
     const s = performance.now();
-    let paused = 0;
-    const timedPause = async (): Promise<void> => {
-      const p = performance.now();
-      await pause();
-      paused += performance.now() - p;
-    };
-    for (const n of nodes) out.push(await this.computer.computeNodeYielding(task.params, task.batch, n, timedPause));
-    this.lastThreadMs = performance.now() - s - paused;
+    for (const n of nodes) out.push(await this.computer.computeNodeYielding(task.params, task.batch, n, pause));
+    // the event loop's turns count: they serve the remote nodes' frames, work this thread
+    // must do in the step (without it the plan gives this thread too many leaves)
+    this.lastThreadMs = performance.now() - s;
     return out;
   }
 
