@@ -102,9 +102,19 @@ function fetchNonce(base: URL, ca: string | Buffer | undefined): Promise<string>
       });
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (e) => reject(Errors.io(`cannot reach the coordinator at ${u.host}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+    req.on('error', (e) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      // a certificate the worker does not trust: say which flag fixes it
+      const tls = code !== undefined && TLS_TRUST_CODES.has(code)
+        ? `: the coordinator's TLS certificate is not trusted here (${code}: ${e.message}); give its certificate (or its CA's) with --ca FILE`
+        : `: ${code ?? e.message}`;
+      reject(Errors.io(`cannot reach the coordinator at ${u.host}${tls}`));
+    });
   });
 }
+
+/** OpenSSL's verification failures that a --ca certificate resolves (Node's err.code). */
+const TLS_TRUST_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT']);
 
 function defaultId(): string {
   return `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);

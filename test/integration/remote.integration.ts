@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfigFile, type RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
@@ -183,6 +184,37 @@ describe('remote worker nodes (integration)', function () {
     assert.equal(stale.step, firedAt.get('stale')! - 1);
     assert.ok(st[firedAt.get('stale')! - 1]!.executors.find((e) => e.id === 'remote-stale')!.failed === undefined, 'a stale partial is dropped, not fatal');
     assert.equal(s.skippedSteps, 0);
+  });
+
+  it('over wss (TLS, a self-signed certificate the worker trusts by --ca): the single-thread paramsSha256; a worker that does not trust it is refused and the run goes on', async () => {
+    const tlsDir = path.join(repoRoot(), 'test', 'fixtures', 'tls');
+    const cert = fs.readFileSync(path.join(tlsDir, 'cert.pem'));
+    const key = fs.readFileSync(path.join(tlsDir, 'key.pem'));
+    const { logger, records } = collectingLogger();
+    let trusted: Promise<WorkerExit> | null = null;
+    let untrusted: unknown = null;
+    let url = '';
+    const s = await train({ ...base(), threads: 0 }, {
+      runDir: tempDir(), logger, kernels: 'ref',
+      joinable: async (ctx) => {
+        const c = await startCoordinator({ host: '127.0.0.1', port: 0, token: TOKEN, tls: { cert, key }, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
+        url = c.url;
+        // without the certificate in its trust store the worker fails the TLS handshake
+        untrusted = await runWorker({ url: c.url, token: TOKEN, id: 'no-ca', threads: 0, kernels: 'ref' }).then((x) => x, (e: unknown) => e);
+        trusted = runWorker({ url: c.url, token: TOKEN, id: 'tls', threads: 0, kernels: 'ref', ca: cert });
+        await joined(c, 1);
+        return c;
+      },
+    });
+    assert.match(url, /^wss:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(s.paramsSha256, reference);
+    assert.ok(untrusted instanceof Error, `a worker without --ca is refused (got ${JSON.stringify(untrusted)})`);
+    assert.match((untrusted as Error).message, /TLS certificate is not trusted here \(DEPTH_ZERO_SELF_SIGNED_CERT: .*--ca FILE/);
+    assert.equal((untrusted as { code?: string }).code, 'GS_ERR_IO');
+    const st = steps(records);
+    const remoteSteps = st.filter((r) => r.executors.some((e) => e.id === 'remote-tls' && e.leaves[1] > e.leaves[0] && e.failed === undefined));
+    assert.ok(remoteSteps.length >= 100, `the wss worker computed in most steps (${remoteSteps.length} of ${st.length})`);
+    assert.equal((await trusted!).code, CLOSE.goingAway);
   });
 
   it('a partial with NaN is named by the step\'s check (executor, tensor) and the step is skipped', async () => {
