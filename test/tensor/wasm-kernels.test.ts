@@ -12,69 +12,11 @@ import { kernelInfo, selectKernels } from '../../src/tensor/select';
 import { train } from '../../src/train/loop';
 import { repoRoot, tempDir } from '../helpers/paths';
 import { workloadPass } from '../helpers/mlp-run';
+import { assertGuards, assertSameBits, data, place, specials, STORAGES } from '../helpers/kernel-data';
 
 const DTYPES: DType[] = ['float32', 'float64'];
 const GEMMS = ['gemmNT', 'gemmTN', 'gemmNN'] as const;
 const HINT = 'the WebAssembly module is built by `npm run build` (scripts/build-wasm.js)';
-
-// ---- data (as in fast-kernels.test.ts: several scales, and the values at the edges) --------
-
-function specials(dtype: DType): number[] {
-  const f = dtype === 'float32' ? Math.fround : (x: number) => x;
-  const v = [0, -0, Infinity, -Infinity, NaN, 1, -1, 0.5, -2, 1e-8, 100, -100];
-  const edge = dtype === 'float32'
-    ? [1.4e-45, -1.4e-45, 1e-40, 1.1754943508222875e-38, 3.4e38, -3.4e38, 1e38, 1e-20]
-    : [5e-324, -5e-324, 1e-310, 2.2250738585072014e-308, 1.7e308, -1.7e308, 1e300, 1e-160];
-  return [...v, ...edge].map(f);
-}
-
-function data(dtype: DType, n: number, rng: Rng, special = 0): Float {
-  const sp = specials(dtype);
-  const a = alloc(dtype, n);
-  for (let i = 0; i < n; i++) {
-    const u = rng.nextFloat();
-    if (u < special) a[i] = sp[rng.nextInt(sp.length)]!;
-    else if (u < 0.6) a[i] = rng.uniform(-2, 2);
-    else if (u < 0.9) a[i] = rng.uniform(-120, 120);
-    else a[i] = (rng.nextFloat() < 0.5 ? -1 : 1) * Math.pow(10, rng.uniform(-46, 39));
-  }
-  return a;
-}
-
-type Storage = 'plain' | 'view' | 'shared view';
-const STORAGES: Storage[] = ['plain', 'view', 'shared view'];
-const GUARD = 5;
-
-function place(src: Float, storage: Storage): Float {
-  if (storage === 'plain') return src.slice();
-  const dtype: DType = src instanceof Float64Array ? 'float64' : 'float32';
-  const whole = alloc(dtype, src.length + 2 * GUARD + 3, storage === 'shared view');
-  whole.fill(-7.25);
-  const v = whole.subarray(GUARD + 3, GUARD + 3 + src.length);
-  v.set(src);
-  return v;
-}
-
-/** Byte-for-byte equality; where both are NaN, sign and payload are not compared (spec rule 6). */
-function assertSameBits(actual: Float, expected: Float, label: string): void {
-  assert.equal(actual.length, expected.length, `${label}: length`);
-  for (let e = 0; e < actual.length; e++) {
-    const x = actual[e]!;
-    const y = expected[e]!;
-    if (Number.isNaN(x) && Number.isNaN(y)) continue;
-    if (!Object.is(x, y)) assert.fail(`${label}: element ${e} differs: got ${String(x)}, expected ${String(y)}`);
-  }
-}
-
-function assertGuards(v: Float, label: string): void {
-  if (v.byteOffset === 0) return;
-  const whole = v instanceof Float64Array ? new Float64Array(v.buffer) : new Float32Array(v.buffer);
-  const at = v.byteOffset / v.BYTES_PER_ELEMENT;
-  for (let i = 0; i < GUARD; i++) {
-    assert.equal(whole[at - 1 - i], -7.25, `${label}: wrote before its view`);
-    assert.equal(whole[at + v.length + i], -7.25, `${label}: wrote after its view`);
-  }
-}
 
 // ---- shapes ------------------------------------------------------------------------------
 
