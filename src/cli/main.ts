@@ -109,6 +109,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--id <name>', 'worker id ([A-Za-z0-9._-], default <hostname>-<pid>)')
     .option('--ca <file>', 'PEM certificate to trust for wss:// (a self-signed coordinator)')
     .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
+    .option('--retry <seconds>', 'join again when the connection breaks or the coordinator is not up yet, for up to this long after the last session (0: never)', '0')
     .action(async (f: WorkerFlags) => { code = await workerCommand(f, io); });
 
   try {

@@ -4,6 +4,8 @@
  * Joins the coordinator, proves the token (GRADSYNC_TOKEN or --token-file; it never
  * travels), takes the run's data (from --data-dir by hash, else streamed once), then
  * computes its share of every step with --threads local pool threads until the run ends.
+ * With --retry S it joins again when the connection breaks (or the coordinator is not up
+ * yet), for up to S seconds after its last session.
  * Exit 0 when the coordinator ends the run; 1 when refused or cut off.
  * Not here: the protocol (parallel/remote-worker.ts).
  */
@@ -12,7 +14,7 @@ import * as fs from 'node:fs';
 import { resolveThreads } from '../config';
 import { Errors } from '../errors';
 import { envToken } from '../env';
-import { runWorker } from '../parallel/remote-worker';
+import { runWorkerRetrying } from '../parallel/remote-worker';
 import { CLOSE } from '../parallel/messages';
 import type { Io } from './io';
 import { intFlag, kernelFlag } from './train';
@@ -25,6 +27,7 @@ export interface WorkerFlags {
   id?: string;
   ca?: string;
   kernels?: string;
+  retry?: string;
 }
 
 /** The token from --token-file (first line, trimmed) or GRADSYNC_TOKEN; undefined when neither is set. */
@@ -60,12 +63,13 @@ export async function workerCommand(f: WorkerFlags, io: Io): Promise<number> {
   if (token !== undefined && url.protocol === 'ws:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
     io.stderr.write('gradsync worker: note: ws:// is unencrypted (the token does not travel, but weights and data do); prefer wss://\n');
   }
-  const exit = await runWorker({
+  const retrySeconds = f.retry === undefined ? 0 : intFlag('retry', f.retry, 0);
+  const exit = await runWorkerRetrying({
     url: f.join, threads, kernels: kernelFlag(f.kernels),
     ...(token !== undefined ? { token } : {}), ...(f.id !== undefined ? { id: f.id } : {}),
     ...(f.dataDir !== undefined ? { dataDir: f.dataDir } : {}), ...(ca !== undefined ? { ca } : {}),
     onEvent: (line) => io.stderr.write(`${line}\n`),
-  });
+  }, { retryMs: retrySeconds * 1000 });
   if (exit.code === CLOSE.goingAway || exit.code === 1000) return 0;
   const why = exit.error ? `${exit.error.code}: ${exit.error.message}` : `connection closed (${exit.code}${exit.reason ? `: ${exit.reason}` : ''})`;
   io.stderr.write(`gradsync worker: ${why}\n`);

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +14,7 @@ import { loadConfigFile, type RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
 import { train } from '../../src/train/loop';
 import { startCoordinator, type Coordinator } from '../../src/parallel/coordinator-server';
-import { runWorker, type WorkerExit } from '../../src/parallel/remote-worker';
+import { runWorker, runWorkerRetrying, type WorkerExit } from '../../src/parallel/remote-worker';
 import { encodePartial } from '../../src/parallel/codec';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';
@@ -215,6 +216,59 @@ describe('remote worker nodes (integration)', function () {
     const remoteSteps = st.filter((r) => r.executors.some((e) => e.id === 'remote-tls' && e.leaves[1] > e.leaves[0] && e.failed === undefined));
     assert.ok(remoteSteps.length >= 100, `the wss worker computed in most steps (${remoteSteps.length} of ${st.length})`);
     assert.equal((await trusted!).code, CLOSE.goingAway);
+  });
+
+  it('--retry: a worker started before the coordinator listens joins once it does; cut off mid-run, it joins again and computes: same paramsSha256', async () => {
+    const { logger, records } = collectingLogger();
+    // a TCP proxy in front of the coordinator, listening before it exists, whose connections the test cuts
+    let target = 0;
+    const links = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      if (target === 0) { client.destroy(); return; } // nothing behind it yet: as a refused connection
+      const up = net.connect(target, '127.0.0.1');
+      links.add(client).add(up);
+      const drop = (): void => { client.destroy(); up.destroy(); links.delete(client); links.delete(up); };
+      client.on('error', drop).on('close', drop).pipe(up);
+      up.on('error', drop).on('close', drop).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const events: string[] = [];
+    const worker = runWorkerRetrying({ url, token: TOKEN, id: 'elastic', threads: 0, kernels: 'ref', onEvent: (l) => events.push(l) }, { retryMs: 30_000, firstDelayMs: 50, maxDelayMs: 400 });
+    let coord: Coordinator | null = null;
+    let cutAt = 0;
+    const hooks = new Map<number, () => Promise<void>>([
+      [40, async () => {
+        cutAt = 40;
+        for (const l of links) l.destroy(); // no close frame: the worker sees 1006
+      }],
+      [60, async () => { await joined(coord!, 1); }],
+    ]);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a few refused attempts first
+      const s = await train({ ...base(), threads: 0 }, {
+        runDir: tempDir(), logger, kernels: 'ref',
+        executors: async (ctx) => [gate(ctx as never, hooks)],
+        joinable: async (ctx) => {
+          coord = await startCoordinator({ host: '127.0.0.1', port: 0, token: TOKEN, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
+          target = Number(new URL(coord.url).port);
+          await joined(coord, 1);
+          return coord;
+        },
+      });
+      assert.equal(s.paramsSha256, reference);
+      const st = steps(records);
+      const works = (r: StepRecord): boolean => r.executors.some((e) => e.id === 'remote-elastic' && e.examples > 0 && e.failed === undefined);
+      assert.ok(st.slice(0, cutAt - 1).some(works), 'the worker computed before the cut');
+      assert.ok(!st[cutAt + 1]!.executors.some((e) => e.id === 'remote-elastic'), 'it is gone just after the cut');
+      assert.ok(st.slice(60).some(works), 'it computes again after joining again');
+      assert.ok(events.some((l) => /cannot reach the coordinator.*joining again in/.test(l)), `it said it retried before the coordinator was up: ${events.join(' | ')}`);
+      assert.ok(events.some((l) => /connection closed \(1006\); joining again in/.test(l) || /cannot join.*joining again in/.test(l)), `it said it retried after the cut: ${events.join(' | ')}`);
+      assert.equal((await worker).code, CLOSE.goingAway, 'the run\'s end stops it (no retry)');
+    } finally {
+      proxy.close();
+      for (const l of links) l.destroy();
+    }
   });
 
   it('a partial with NaN is named by the step\'s check (executor, tensor) and the step is skipped', async () => {
