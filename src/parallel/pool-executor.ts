@@ -202,7 +202,8 @@ export class PoolExecutor implements Executor {
       // after the step's synchronous part (the main thread computing its own share), poll
       await null;
       const until = performance.now() + SPIN_MS;
-      while (Atomics.load(s.control, C.DONE) !== seq && performance.now() < until);
+      // the clock every 256 polls (as the thread's own poll, workers/pool-task.ts)
+      for (let i = 1; Atomics.load(s.control, C.DONE) !== seq && ((i & 255) !== 0 || performance.now() < until); i++);
     }
     for (;;) {
       const d = Atomics.load(s.control, C.DONE);
