@@ -363,7 +363,8 @@ static inline double lanes8(const double* s) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-// g ← g/divisor + λ·p (double intermediates, one rounding to T); out = {Σg², Σp²} in 8 lanes.
+// One block of reduceGrad: g ← g/divisor + λ·p (double intermediates, one rounding to T);
+// out = {Σg², Σp²} in 8 lanes.
 // For float, g/divisor in float equals the double quotient rounded to float (double rounding
 // is harmless for ÷ of float operands; divisor is an integer ≤ 2^24).
 // The 8 lanes as one 8-double vector (GCC lowers it to what the ISA has: one zmm, two ymm,
@@ -381,7 +382,7 @@ static inline V8D divide8(const float* g, float d) {
 static inline V8D divide8(const double* g, double d) { return load8(g) / d; }
 
 template <typename T>
-static void reduceGrad(size_t n, T* g, const T* p, double divisor, double lambda, double* out) {
+static void reduceGradBlock(size_t n, T* g, const T* p, double divisor, double lambda, double* out) {
   V8D vg = {0, 0, 0, 0, 0, 0, 0, 0}, vp = vg;
   const T d = (T)divisor;
   size_t i = 0;
@@ -427,6 +428,21 @@ static void reduceGrad(size_t n, T* g, const T* p, double divisor, double lambda
   }
   out[0] = lanes8(sg);
   out[1] = lanes8(sp);
+}
+
+// Rule 8 (spec v4): the sums of squares per block of GS_NORM_BLOCK elements, the block sums
+// added in order from +0 (src/tensor/kernels.ts NORM_BLOCK).
+#define GS_NORM_BLOCK 16384
+template <typename T>
+static void reduceGrad(size_t n, T* g, const T* p, double divisor, double lambda, double* out) {
+  double sg = 0, sp = 0, b[2];
+  for (size_t i = 0; i < n; i += GS_NORM_BLOCK) {
+    reduceGradBlock(n - i < GS_NORM_BLOCK ? n - i : GS_NORM_BLOCK, g + i, p + i, divisor, lambda, b);
+    sg = sg + b[0];
+    sp = sp + b[1];
+  }
+  out[0] = sg;
+  out[1] = sp;
 }
 
 // Activation statistics of one layer (rule 9): out[0] += the rows×units outputs that are

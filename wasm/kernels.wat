@@ -477,7 +477,8 @@
   ;; reduceGrad over n floats, n a multiple of 8 (the caller pads g and p with zeros, which add
   ;; +0 to every sum): g ← g/divisor (+ λ·p) in float64, rounded once to float32; Σg² and Σp²
   ;; in float64 in the 8 lanes of rule 8 (element i in lane i mod 8), left at address 0 as
-  ;; doubles [Σg² lanes 0..7, Σp² lanes 0..7] for the caller's fixed combination. Dividing by a
+  ;; doubles [Σg² lanes 0..7, Σp² lanes 0..7] for the caller's fixed combination — one call per
+  ;; block of NORM_BLOCK elements (the caller adds the block sums). Dividing by a
   ;; divisor of 1 is exact, so it is done always.
   (func (export "reduce_f32") (param $n i32) (param $g i32) (param $p i32)
     (param $divisor f64) (param $lambda f64) (param $useLambda i32)

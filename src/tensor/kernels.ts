@@ -15,12 +15,16 @@
  *  7. Vector passes (addInto, sgdUpdate, reduceGrad) are element-wise: each element's
  *     operations in the order written, rounded as written (float64 intermediates where the
  *     TypeScript below computes in float64 before a Float32Array store).
- *  8. Sums of squares (reduceGrad's norms) are float64, in 8 strided lanes (element i goes
- *     to lane i mod 8, in increasing i), combined ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)):
- *     a vector unit computes the same bits as this loop.
+ *  8. Sums of squares (reduceGrad's norms) are float64, over blocks of NORM_BLOCK elements
+ *     of the tensor (the last block shorter): within a block, 8 strided lanes (element i goes
+ *     to lane i mod 8, in increasing i), combined ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); the
+ *     block sums added in increasing block order from +0. A vector unit computes the same
+ *     bits as this loop, and threads may each take whole blocks (a block's sum is the
+ *     kernel's result for that block alone).
  *  9. Activation statistics (activationStats) are counts: exact in any order.
  * History: v1 first version; v2 exp64 is finite (not 0) for x in (709.43, 709.78];
- * v3 adds the vector passes (rules 7, 8).
+ * v3 adds the vector passes (rules 7, 8); v4 sums squares per block of NORM_BLOCK (rule 8),
+ * so that the step's tail can be split between threads.
  * All matrices are dense row-major; shapes are given as (rows, cols).
  * Not here: layers, losses (model/), anything that allocates in a hot loop.
  */
@@ -29,7 +33,10 @@ import type { DType, Float } from './dtype';
 import { exp32, exp64, log32, log64, sigmoid32, sigmoid64, tanh32, tanh64 } from './spec-math';
 
 /** Bumped whenever any formula or order above changes; compared at the worker handshake. */
-export const KERNEL_SPEC_VERSION = 3;
+export const KERNEL_SPEC_VERSION = 4;
+
+/** Elements per block of the sums of squares (rule 8); a multiple of 8. */
+export const NORM_BLOCK = 16384;
 
 /** An output counts as saturated when its derivative is below this fraction of its maximum. */
 export const SATURATION_RATIO = 0.01;
@@ -130,20 +137,27 @@ function activationStats(f: Activation, m: number, n: number, z: Float, a: Float
 
 function reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void {
   const s = LANES;
-  s.fill(0);
-  for (let i = 0; i < n; i++) {
-    let v = g[i]!;
-    if (divisor !== 1) v = v / divisor;
-    const t = p[i]!;
-    if (lambda !== 0) v = v + lambda * t;
-    g[i] = v;
-    const q = g[i]!; // the stored (dtype-rounded) value is what the update uses
-    const j = i & 7;
-    s[j] = s[j]! + q * q;
-    s[8 + j] = s[8 + j]! + t * t;
+  let sg = 0;
+  let sp = 0;
+  for (let b = 0; b < n; b += NORM_BLOCK) {
+    const end = Math.min(n, b + NORM_BLOCK);
+    s.fill(0);
+    for (let i = b; i < end; i++) {
+      let v = g[i]!;
+      if (divisor !== 1) v = v / divisor;
+      const t = p[i]!;
+      if (lambda !== 0) v = v + lambda * t;
+      g[i] = v;
+      const q = g[i]!; // the stored (dtype-rounded) value is what the update uses
+      const j = i & 7;
+      s[j] = s[j]! + q * q;
+      s[8 + j] = s[8 + j]! + t * t;
+    }
+    sg += ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
+    sp += ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
   }
-  out[0] = ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
-  out[1] = ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
+  out[0] = sg;
+  out[1] = sp;
 }
 
 // ---- float64 ---------------------------------------------------------------------------

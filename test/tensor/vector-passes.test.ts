@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import { referenceKernels, type KernelSet } from '../../src/tensor/kernels';
+import { NORM_BLOCK, referenceKernels, type KernelSet } from '../../src/tensor/kernels';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { Rng } from '../../src/tensor/rng';
 import { assertBitEqual } from '../helpers/close';
 
-const SIZES = [0, 1, 7, 8, 9, 63, 64, 65, 129, 1000, 4099];
+const SIZES = [0, 1, 7, 8, 9, 63, 64, 65, 129, 1000, 4099, NORM_BLOCK - 1, NORM_BLOCK, NORM_BLOCK + 9, 3 * NORM_BLOCK + 17];
 
 function data(dtype: DType, n: number, seed: number, offset = 3): Float {
   const rng = new Rng(seed);
@@ -40,6 +40,32 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
       lanes[i % 8] += q * q;
     });
     assert.equal(out[0], ((lanes[0]! + lanes[1]!) + (lanes[2]! + lanes[3]!)) + ((lanes[4]! + lanes[5]!) + (lanes[6]! + lanes[7]!)));
+  });
+
+  it('reference reduceGrad sums squares per block of NORM_BLOCK (rule 8, spec v4): a block\'s sum is the kernel\'s result for it alone, added in order', () => {
+    const k = referenceKernels('float32');
+    const n = 2 * NORM_BLOCK + 100;
+    const g = data('float32', n, 5);
+    const p = data('float32', n, 6);
+    const whole = new Float64Array(2);
+    k.reduceGrad(n, copy(g), p, 3, 0.01, whole);
+    let sg = 0;
+    let sp = 0;
+    for (let b = 0; b < n; b += NORM_BLOCK) {
+      const m = Math.min(NORM_BLOCK, n - b);
+      const part = new Float64Array(2);
+      k.reduceGrad(m, copy(g.subarray(b, b + m)), p.subarray(b, b + m), 3, 0.01, part);
+      sg += part[0]!;
+      sp += part[1]!;
+    }
+    assert.equal(whole[0], sg);
+    assert.equal(whole[1], sp);
+    // and not the unblocked 8-lane sum over the whole tensor (the order is real)
+    const q = copy(g);
+    const lanes = new Float64Array(8);
+    k.reduceGrad(n, q, p, 3, 0.01, new Float64Array(2));
+    q.forEach((v, i) => { lanes[i % 8] += v * v; });
+    assert.notEqual(whole[0], ((lanes[0]! + lanes[1]!) + (lanes[2]! + lanes[3]!)) + ((lanes[4]! + lanes[5]!) + (lanes[6]! + lanes[7]!)));
   });
 
   it('reference activationStats counts saturated outputs (tanh, sigmoid) and rows with z > 0 per unit', () => {

@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { referenceKernels, type KernelSet } from '../kernels';
+import { NORM_BLOCK, referenceKernels, type KernelSet } from '../kernels';
 import { packageRoot } from './package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
@@ -231,11 +231,18 @@ function reduceGrad(w: WasmExports, dtype: DType, n: number, g: Float, p: Float,
   put(dtype, po, p, n);
   view.fill(0, go / es + n, go / es + n8);
   view.fill(0, po / es + n, po / es + n8);
-  (dtype === 'float32' ? w.reduce_f32 : w.reduce_f64)(n8, go, po, divisor, lambda, lambda !== 0 ? 1 : 0);
+  const s = f64View; // the 16 lane sums of a call, at address 0
+  let sg = 0;
+  let sp = 0;
+  // rule 8: one call per block (NORM_BLOCK is a multiple of 8), the block sums added in order
+  for (let b = 0; b < n8; b += NORM_BLOCK) {
+    (dtype === 'float32' ? w.reduce_f32 : w.reduce_f64)(Math.min(NORM_BLOCK, n8 - b), go + b * es, po + b * es, divisor, lambda, lambda !== 0 ? 1 : 0);
+    sg += ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
+    sp += ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
+  }
   get(dtype, go, g, n);
-  const s = f64View; // the 16 lane sums, at address 0
-  out[0] = ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
-  out[1] = ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
+  out[0] = sg;
+  out[1] = sp;
 }
 
 const cache = new Map<DType, KernelSet>();
