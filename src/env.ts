@@ -3,7 +3,7 @@
  *
  *   GRADSYNC_TOKEN      shared secret of remote workers and the live stream (never logged)
  *   GRADSYNC_DATA_DIR   a folder holding the Fashion-MNIST IDX files (bench, configs with "idx")
- *   GRADSYNC_FAULT      test-only fault injection: "executor=K,step=S,mode=throw|exit|oom"
+ *   GRADSYNC_FAULT      test-only fault injection: "executor=K,step=S,mode=throw|exit|oom[,phase=compute|tail]"
  *                       makes pool executor thread-K fail at step S. Unset: inert.
  * Only cli/ (and scripts/) read this file; lower layers take explicit options.
  */
@@ -35,8 +35,10 @@ export function envFault(env: NodeJS.ProcessEnv = process.env): FaultSpec | null
   const executor = Number(parts.executor);
   const step = Number(parts.step);
   const mode = parts.mode;
-  if (!Number.isInteger(executor) || executor < 1 || !Number.isInteger(step) || step < 1 || !(mode === 'throw' || mode === 'exit' || mode === 'oom')) {
-    throw Errors.usage(`${ENV.fault} must look like "executor=1,step=5,mode=throw" (mode: throw, exit or oom), got "${v}"`);
+  const phase = parts.phase ?? 'compute';
+  if (!Number.isInteger(executor) || executor < 1 || !Number.isInteger(step) || step < 1 || !(mode === 'throw' || mode === 'exit' || mode === 'oom')
+    || !(phase === 'compute' || phase === 'tail')) {
+    throw Errors.usage(`${ENV.fault} must look like "executor=1,step=5,mode=throw[,phase=tail]" (mode: throw, exit or oom; phase: compute or tail), got "${v}"`);
   }
-  return { executor, step, mode };
+  return { executor, step, mode, phase };
 }

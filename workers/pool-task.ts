@@ -7,18 +7,54 @@
 
 import { PartialComputer } from '../src/parallel/compute-partials';
 import {
-  C, publishScalars, slotPartial, SPIN_MS, writeError, type ServeResult, type ServeTask, type SlotPartial,
+  C, publishScalars, slotPartial, SPIN_MS, T, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
 } from '../src/parallel/pool-protocol';
+import { runTailShare, UnitViews } from '../src/parallel/tail';
+import { view, type Float } from '../src/tensor/dtype';
+import type { KernelSet } from '../src/tensor/kernels';
 import { selectKernels } from '../src/tensor/select';
 
-function injectFault(t: ServeTask, step: number): void {
+function injectFault(t: ServeTask, step: number, phase: 'compute' | 'tail'): void {
   const f = t.fault;
-  if (!f || f.executor !== t.executor || f.step !== step) return;
+  if (!f || f.executor !== t.executor || f.step !== step || (f.phase ?? 'compute') !== phase) return;
   if (f.mode === 'throw') throw new Error(`injected fault: executor ${t.executor} throws at step ${step}`);
   if (f.mode === 'exit') process.exit(1);
   // 'oom': grow the heap until the thread's resourceLimits end it
   const hog: number[][] = [];
   for (;;) hog.push(new Array(1 << 20).fill(Math.random()));
+}
+
+/** What a tail task works on, made once per serve loop (views of the shared buffers). */
+interface TailContext {
+  mainSlots: SlotPartial[];
+  old: Float;
+  views: UnitViews;
+}
+
+function tailContext(t: ServeTask): TailContext {
+  const tb = t.tail;
+  if (tb === null) throw new Error('a tail task, but this serve loop has no tail buffers');
+  return {
+    mainSlots: tb.mainSlots.map((b) => slotPartial(b, t.spec.dtype, t.statsSize, t.paramCount)),
+    old: view(t.spec.dtype, tb.old, 0, t.paramCount),
+    views: new UnitViews(tb.units),
+  };
+}
+
+/** The tail task: units of the step's tail, as long as any is left (pool-protocol.ts TailBuffers). */
+function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartial[], c: TailContext, fault: (unit: number) => void): void {
+  const tb = t.tail!;
+  const operand = (code: number): Float => {
+    const set = code >> 16;
+    const i = code & 0xffff;
+    const p = set === 0 ? slots[i] : c.mainSlots[i];
+    if (p === undefined) throw new Error(`tail operand ${set}:${i} is not a slot`);
+    return p.grads;
+  };
+  runTailShare(k, c.views, {
+    a: operand(ctl[C.A]!), b: operand(ctl[C.B]!), params: t.params, old: c.old,
+    divisor: tb.f64[0]!, lambda: tb.f64[1]!, lr: tb.f64[2]!, sums: tb.sums, sync: tb.sync,
+  }, fault);
 }
 
 export default function serve(t: ServeTask): ServeResult {
@@ -32,6 +68,7 @@ export default function serve(t: ServeTask): ServeResult {
   let seen = 0;
   let lent: SlotPartial[] = [];
   let tasks = 0;
+  let tail: TailContext | undefined;
   for (;;) {
     if (t.spin) {
       const until = performance.now() + SPIN_MS;
@@ -44,13 +81,35 @@ export default function serve(t: ServeTask): ServeResult {
     if (seq === seen) continue;
     seen = seq;
     if (Atomics.load(ctl, C.STOP) !== 0) return { kernel: kernels.id, tasks };
+    const t0 = performance.now();
+    if (ctl[C.KIND] === TASK_TAIL) {
+      // the step's partials are still in use: its tail adds them
+      try {
+        const step = ctl[C.STEP]!;
+        // a tail fault fires once, in the first unit this thread takes from its step on, once its weights have changed
+        tailTask(t, kernels, ctl, slots, tail ??= tailContext(t), () => {
+          if (step >= (t.fault?.step ?? Infinity) && t.fault!.executor === t.executor && Atomics.compareExchange(t.tail!.sync, T.FIRED, 0, 1) === 0) injectFault(t, t.fault!.step, 'tail');
+        });
+        ctl[C.STATUS] = 0;
+      } catch (e) {
+        // the units it took and did not finish: the main thread sees FAILED and puts their weights back
+        Atomics.store(t.tail!.sync, T.FAILED, 1);
+        Atomics.notify(t.tail!.sync, T.DONE);
+        writeError(ctl, t.error, (e as Error).message ?? String(e));
+        ctl[C.STATUS] = 1;
+      }
+      ctl[C.COMPUTE_US] = Math.round((performance.now() - t0) * 1000);
+      tasks++;
+      Atomics.store(ctl, C.DONE, seq);
+      Atomics.notify(ctl, C.DONE);
+      continue;
+    }
     // the coordinator is done with the previous step's partials
     for (const p of lent) computer.release(p);
     lent = [];
-    const t0 = performance.now();
     try {
       const step = ctl[C.STEP]!;
-      injectFault(t, step);
+      injectFault(t, step, 'compute');
       const batch = { order: t.order, start: ctl[C.START]!, end: ctl[C.END]!, microBatch: t.microBatch };
       const n = ctl[C.NODES]!;
       for (let k = 0; k < n; k++) {

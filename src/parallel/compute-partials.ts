@@ -42,24 +42,31 @@ export class PartialComputer {
   private readonly free: Partial[] = [];
 
   /**
-   * `slots`: the partials to work in instead of allocating (a pool thread's shared-memory
-   * slots, which the coordinator reads without a copy); acquire() throws when all are in use.
+   * `slots`: the partials to work in before allocating any (shared-memory slots another
+   * thread reads without a copy: a pool thread's own, or the main thread's for a shared
+   * tail); with `fixed`, acquire() throws when all are in use instead of allocating.
    */
-  constructor(spec: ModelSpec, kernels: KernelSet, data: ExampleSource, microBatch: number, slots?: Partial[]) {
+  constructor(spec: ModelSpec, kernels: KernelSet, data: ExampleSource, microBatch: number, slots?: Partial[], fixed = slots !== undefined) {
     this.model = new Mlp(spec, kernels, microBatch);
     this.data = data;
-    if (slots !== undefined) {
-      this.fixed = true;
-      this.free.push(...[...slots].reverse());
-    }
+    if (slots !== undefined) this.free.push(...[...slots].reverse());
+    this.fixed = fixed;
   }
 
-  private readonly fixed: boolean = false;
+  private readonly fixed: boolean;
+  /** The gradient buffers of every partial this computer has handed out. */
+  private readonly mine = new WeakSet<Float>();
+
+  /** Whether `p` is one of this computer's partials. */
+  owns(p: Partial): boolean {
+    return this.mine.has(p.grads);
+  }
 
   /** A zeroed partial from the free list (or new); give it back with release(). */
   acquire(): Partial {
     if (this.fixed && this.free.length === 0) throw new RangeError('compute-partials: every partial slot is in use');
     const p = this.free.pop() ?? newPartial(this.model.spec.dtype, this.model.layout.size, this.model.statsLayout.size);
+    this.mine.add(p.grads);
     p.stats.fill(0);
     p.lossSum = 0;
     p.count = 0;

@@ -16,8 +16,14 @@ export class MainExecutor implements Executor {
   readonly kind = 'main' as const;
   private readonly computer: PartialComputer;
 
-  constructor(spec: ModelSpec, kernels: KernelSet, data: ExampleSource, microBatch: number) {
-    this.computer = new PartialComputer(spec, kernels, data, microBatch);
+  /** `slots`: shared-memory partials to compute into first (a pool's main slots, for a shared tail). */
+  constructor(spec: ModelSpec, kernels: KernelSet, data: ExampleSource, microBatch: number, slots?: Partial[]) {
+    this.computer = new PartialComputer(spec, kernels, data, microBatch, slots, false);
+  }
+
+  /** Whether `p` is one of this thread's own partials (in its cache, not another thread's slot). */
+  owns(p: Partial): boolean {
+    return this.computer.owns(p);
   }
 
   /** Synchronous form, for callers that do not need a promise. */

@@ -25,9 +25,11 @@ import { Errors } from '../errors';
 import type { Executor, StepTask } from './executor';
 import type { Partial } from './partial';
 import {
-  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, SPIN_MS,
-  type FaultSpec, type ServeResult, type ServeTask, type SlotPartial,
+  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, SPIN_MS, TASK_COMPUTE, TASK_TAIL, waitAsync,
+  type FaultSpec, type ServeResult, type ServeTask, type SlotPartial, type TailBuffers,
 } from './pool-protocol';
+import { tailUnits } from './tail';
+import { bytesPerElement } from '../tensor/dtype';
 import type { TreeNode } from './tree';
 
 export interface PoolOptions {
@@ -49,7 +51,15 @@ export interface PoolOptions {
    * (the coordinator computes its share too). Default false.
    */
   spin?: boolean;
+  /**
+   * Share the step's tail with the threads (pool-protocol.ts TailBuffers): the parameter
+   * tensors' [from, to) ranges. Default: the main thread runs the tail alone.
+   */
+  tail?: { tensors: { from: number; to: number }[] };
 }
+
+/** Partial slots in shared memory for the main thread's own partials (a tail operand). */
+export const MAIN_SLOTS = 8;
 
 /** The compiled worker module, found beside this file's compiled location (dist/src/parallel → dist/workers). */
 export function poolTaskPath(): string {
@@ -60,10 +70,6 @@ function isShared(a: Float | Uint32Array): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
 }
 
-/** Atomics.waitAsync (Node 16+; typed in lib ES2024, which this project does not target yet). */
-const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
-}).waitAsync;
 
 export class ThreadPool {
   readonly pool: Piscina;
@@ -72,10 +78,28 @@ export class ThreadPool {
   private sharedOrder: { source: Uint32Array | null; copy: Uint32Array } = { source: null, copy: new Uint32Array(new SharedArrayBuffer(4)) };
   readonly statsSize: number;
   readonly paramCount: number;
+  /** The shared tail's buffers, and the main thread's slots as partials (null: no shared tail). */
+  readonly tail: TailBuffers | null;
+  readonly mainSlots: SlotPartial[];
 
   constructor(readonly opts: PoolOptions) {
     this.statsSize = statsLayoutOf(opts.spec).size;
     this.paramCount = layoutOf(opts.spec).size;
+    const dtype = opts.spec.dtype;
+    if (opts.tail) {
+      const units = tailUnits(opts.tail.tensors);
+      const shared = (bytes: number): SharedArrayBuffer => new SharedArrayBuffer(bytes);
+      this.tail = {
+        units, sums: new Float64Array(shared(units.length * 8)), f64: new Float64Array(shared(3 * 8)),
+        sync: new Int32Array(shared((4 + units.length / 2) * 4)),
+        old: shared(this.paramCount * bytesPerElement(dtype)),
+        mainSlots: Array.from({ length: MAIN_SLOTS }, () => shared(slotBytes(dtype, this.statsSize, this.paramCount))),
+      };
+      this.mainSlots = this.tail.mainSlots.map((b) => slotPartial(b, dtype, this.statsSize, this.paramCount));
+    } else {
+      this.tail = null;
+      this.mainSlots = [];
+    }
     if (!isShared(opts.x) || !isShared(opts.y)) throw new TypeError('ThreadPool: x and y must be SharedArrayBuffer-backed (load the data with shared: true)');
     const limit = opts.maxOldGenerationSizeMb ?? (opts.fault?.mode === 'oom' ? 64 : undefined);
     this.pool = new Piscina({
@@ -149,6 +173,7 @@ export class PoolExecutor implements Executor {
     const task: ServeTask = {
       control, error, slots: buffers, spec: o.spec, kernels: o.kernels, microBatch: o.microBatch, x: o.x, y: o.y, params, order,
       executor: this.index, statsSize: this.owner.statsSize, paramCount: this.owner.paramCount, fault: o.fault ?? null, spin: o.spin ?? false,
+      tail: this.owner.tail,
     };
     this.seq = 0;
     const run = this.owner.pool.run(task) as Promise<ServeResult>;
@@ -168,6 +193,17 @@ export class PoolExecutor implements Executor {
 
   async compute(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
     if (nodes.length > MAX_NODES) throw Errors.executor(`${this.id}: ${nodes.length} tree nodes in one task (at most ${MAX_NODES})`);
+    // the thread may not have left the last step's tail yet: almost always it has (every unit
+    // was done before the step went on); if not, a short poll, and only then an await — which
+    // would let the main thread's own share start first
+    const tailSeq = this.tailSeq;
+    this.tailSeq = 0;
+    if (tailSeq !== 0 && this.serving !== null && Atomics.load(this.serving.control, C.DONE) !== tailSeq) {
+      const c = this.serving.control;
+      const until = performance.now() + SPIN_MS;
+      for (let i = 1; Atomics.load(c, C.DONE) !== tailSeq && ((i & 255) !== 0 || performance.now() < until); i++);
+      if (Atomics.load(c, C.DONE) !== tailSeq) await this.finished(this.serving, tailSeq, false);
+    }
     if (!isShared(task.params)) throw new TypeError('ThreadPool: params must be SharedArrayBuffer-backed');
     const order = this.owner.order(task.batch.order);
     // live at once: the nodes' results, plus one accumulator per level and a leaf while walking
@@ -178,6 +214,7 @@ export class PoolExecutor implements Executor {
       s = this.serving = this.start(Math.max(need, 4), task.params, order);
     }
     const c = s.control;
+    c[C.KIND] = TASK_COMPUTE;
     c[C.STEP] = task.step;
     c[C.START] = task.batch.start;
     c[C.END] = task.batch.end;
@@ -196,9 +233,45 @@ export class PoolExecutor implements Executor {
     });
   }
 
+  /** A partial's tail operand code, (0 << 16 | slot) for this thread's slots, (1 << 16 | slot) for the main thread's; null otherwise. */
+  operand(p: Partial): number | null {
+    const own = this.serving?.slots.findIndex((q) => q.grads === p.grads) ?? -1;
+    if (own >= 0) return own;
+    const m = this.owner.mainSlots.findIndex((q) => q.grads === p.grads);
+    return m >= 0 ? (1 << 16) | m : null;
+  }
+
+  /** The last tail task's sequence number until a compute task has seen the thread leave it (0: none). */
+  private tailSeq = 0;
+
+  /**
+   * Posts a tail task for step `step` (pool-protocol.ts TailBuffers: the thread takes units
+   * until none is left): a ← a + b by operand codes, divisor, λ, lr already in the tail's f64
+   * and its sync reset. Nothing waits on the task itself: the step waits on the units (a
+   * thread that throws sets the tail's FAILED; one that dies rejects dead()), and the next
+   * compute() waits for the thread to have left it.
+   */
+  tail(step: number, a: number, b: number): void {
+    const s = this.serving;
+    if (s === null) throw Errors.executor(`${this.id}: no serve loop for the tail`);
+    const c = s.control;
+    c[C.KIND] = TASK_TAIL;
+    c[C.STEP] = step;
+    c[C.A] = a;
+    c[C.B] = b;
+    this.tailSeq = ++this.seq;
+    Atomics.store(c, C.SEQ, this.seq);
+    Atomics.notify(c, C.SEQ);
+  }
+
+  /** Rejects when this executor's thread dies (its serve loop ends); never resolves otherwise. */
+  dead(): Promise<never> {
+    return this.serving?.ended ?? Promise.reject(Errors.executor(`${this.id}: no serve loop`));
+  }
+
   /** Resolves when the thread has finished task `seq`; rejects if the thread dies first. */
-  private async finished(s: Serving, seq: number): Promise<void> {
-    if (this.owner.opts.spin) {
+  private async finished(s: Serving, seq: number, spin = this.owner.opts.spin ?? false): Promise<void> {
+    if (spin) {
       // after the step's synchronous part (the main thread computing its own share), poll
       await null;
       const until = performance.now() + SPIN_MS;

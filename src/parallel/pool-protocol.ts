@@ -25,11 +25,15 @@ import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
 import type { Partial } from './partial';
 
-/** A test-only fault: the task of executor `executor` at step `step` fails as `mode`. */
+/**
+ * A test-only fault: the task of executor `executor` at step `step` fails as `mode`, in its
+ * compute task (default) or in its share of the step's tail.
+ */
 export interface FaultSpec {
   executor: number;
   step: number;
   mode: 'throw' | 'exit' | 'oom';
+  phase?: 'compute' | 'tail';
 }
 
 /** Most tree nodes one task can carry (a range's canonical cover has ≤ 2·height nodes). */
@@ -53,6 +57,11 @@ export const C = {
   COMPUTE_US: 8,
   /** Bytes of the error message. */
   ERROR_LEN: 9,
+  /** The task: TASK_COMPUTE, or TASK_TAIL (its share of the step's tail, below). */
+  KIND: 10,
+  /** Tail: the two operands, each as set << 16 | index: set 0 this thread's slots, 1 the main thread's. */
+  A: 11,
+  B: 12,
   /** (h, i) of each node, from here. */
   NODE_LIST: 16,
   /** The slot holding each node's partial, from here. */
@@ -60,6 +69,44 @@ export const C = {
 } as const;
 
 export const CONTROL_INTS = 16 + 3 * MAX_NODES;
+
+/** Atomics.waitAsync (Node 16+; typed in lib ES2024, which this project does not target yet). */
+export const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}).waitAsync;
+
+export const TASK_COMPUTE = 0;
+export const TASK_TAIL = 1;
+
+/** Indices of TailBuffers.sync; FIRED (test-only: a tail fault has fired) outlives resets, and thread restarts. */
+export const T = { NEXT: 0, DONE: 1, FAILED: 2, FIRED: 3, STATE: 4 } as const;
+
+/**
+ * The step's tail shared between the main thread and a pool thread (plain SGD, no clipping):
+ * the parameter vector is cut into units — blocks of NORM_BLOCK elements of each tensor, in
+ * order (kernel spec rule 8) — which both sides claim one at a time from a shared counter
+ * (whoever is free takes the next: a thread that wakes late or is preempted leaves its share
+ * to the other). On each unit they run the passes the main thread would run alone: a ← a + b
+ * (the root's two children), reduceGrad (the unit's sums of squares into `sums`), the SGD
+ * update. Elementwise passes and per-block sums: the same bits however the units are shared.
+ * Before touching a unit's weights its taker copies them into `old` and marks the unit, so
+ * they can be put back if the other side fails or the sum is not finite.
+ * `f64[0..2]`: divisor, λ, lr of the current tail.
+ */
+export interface TailBuffers {
+  /** [start, end) of each unit in the flat parameters, flattened. */
+  units: Int32Array;
+  /** [NEXT, DONE, FAILED, FIRED, then a state per unit: 0 free, 1 taken (weights copied), 2 done] (SharedArrayBuffer). */
+  sync: Int32Array;
+  /** Two sums per unit: Σg², Σp² (SharedArrayBuffer). */
+  sums: Float64Array;
+  /** The weights before the update, where each side has copied them (SharedArrayBuffer). */
+  old: SharedArrayBuffer;
+  /** divisor, λ, lr (SharedArrayBuffer). */
+  f64: Float64Array;
+  /** The main thread's partial slots (SharedArrayBuffers), set 1 of a tail operand. */
+  mainSlots: SharedArrayBuffer[];
+}
 export const ERROR_BYTES = 1024;
 
 /** What starts a thread's serve loop (structured-cloned once; the buffers are shared). */
@@ -80,6 +127,8 @@ export interface ServeTask {
   fault: FaultSpec | null;
   /** Spin (up to SPIN_MS) for the next task before sleeping in Atomics.wait. */
   spin: boolean;
+  /** What a tail task works on (null: this pool does not share the tail). */
+  tail: TailBuffers | null;
 }
 
 /**

@@ -193,22 +193,29 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const statsLayout = statsLayoutOf(spec);
   const geometry: LayerGeometry[] = layout.layers.map((s, l) => ({ ...s, activation: spec.layers[l]!.activation, statsOffset: statsLayout.offsets[l]! }));
 
-  const main = new MainExecutor(spec, kernels, trainSet, microBatch);
+  let main: MainExecutor;
   let pool: ThreadPool | null = null;
   let extra: Executor[] = [];
   const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
-  if (opts.executors) extra = await opts.executors(ctx);
-  else if (threads > 1) {
+  if (opts.executors) {
+    main = new MainExecutor(spec, kernels, trainSet, microBatch);
+    extra = await opts.executors(ctx);
+  } else if (threads > 1) {
     // the main thread is one of the `threads` compute threads; it goes last, so that the pool
     // threads have their work before it computes its own share. Spinning (instead of sleeping)
-    // between steps pays only when every compute thread has a core of its own.
+    // between steps pays only when every compute thread has a core of its own. Plain SGD
+    // without clipping shares the step's tail with a pool thread (train/step.ts): the main
+    // thread then computes into shared slots the thread can read.
     const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
+    const shareTail = cfg.optimizer.kind === 'sgd' && cfg.clipNorm === null;
     pool = new ThreadPool({
       threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
       spin: threads <= os.availableParallelism(),
+      ...(shareTail ? { tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]) } } : {}),
     });
+    main = new MainExecutor(spec, kernels, trainSet, microBatch, pool.mainSlots);
     extra = [...pool.executors, main];
-  }
+  } else main = new MainExecutor(spec, kernels, trainSet, microBatch);
   const executors: Executor[] = extra.length > 0 ? extra : [main];
   let joinable: ExecutorSource | null = null;
   try {
@@ -220,7 +227,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   const source = joinable;
   const stepper = new Stepper(
     { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry, duplicateStragglers: cfg.duplicateStragglers },
-    source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params, kernels,
+    source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params, kernels, pool,
   );
   const range = targetRange(trainSet);
   const diagnoser = new Diagnoser({

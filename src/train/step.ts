@@ -18,6 +18,10 @@
  *     the global norm is measured and clipped if configured.
  *  6. Update. Non-finite → skip (weights untouched) or stop, per config; else the
  *     optimizer writes θ_{t+1} in place.
+ * With a pool that shares the tail (plain SGD, no clipping, no remote node in the step),
+ * 4's last add, 5 and 6 are split between the main thread and a pool thread by blocks of the
+ * parameters (parallel/tail.ts): the same bits. If that thread fails, the weights are put
+ * back and the whole step is recomputed on the main thread.
  * Not here: epochs, logging, checkpoints (loop.ts).
  */
 
@@ -35,7 +39,11 @@ import type { Executor, StepTask } from '../parallel/executor';
 import type { MainExecutor } from '../parallel/main-executor';
 import { addPartial, type Partial } from '../parallel/partial';
 import { everyoneWorks, planRanges, SpeedMeter } from '../parallel/planner';
-import { combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
+import { combineNode, combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
+import { PoolExecutor, type ThreadPool } from '../parallel/pool-executor';
+import { SPIN_MS, T, waitAsync } from '../parallel/pool-protocol';
+import { resetTail, restoreTaken, runTailShare, tailUnits, UnitViews } from '../parallel/tail';
+import { view } from '../tensor/dtype';
 
 export interface StepSettings {
   reduction: 'sum' | 'mean';
@@ -89,6 +97,8 @@ export const STRAGGLER_MIN_MS = 25;
 
 const now = (): number => performance.now();
 
+
+
 export class Stepper {
   private readonly speeds = new SpeedMeter();
   /** Executors with a compute() still running (stragglers whose range was duplicated). */
@@ -109,11 +119,113 @@ export class Stepper {
     paramCount: number,
     dtype: Float,
     private readonly kernels: KernelSet,
+    /** A pool whose threads can take a share of the tail (built with tail buffers). */
+    pool?: ThreadPool | null,
   ) {
     this.update = alloc(dtype instanceof Float64Array ? 'float64' : 'float32', paramCount);
     this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.nOut * s.nIn, b: s.b, bEnd: s.b + s.nOut }));
     this.norms = new Float64Array(4 * settings.layers.length);
+    this.tensorSums = new Float64Array(4 * settings.layers.length);
+    const tb = pool?.tail ?? null;
+    if (tb !== null && settings.optimizer.kind === 'sgd' && settings.clipNorm === null) {
+      const units = tailUnits(this.tensorRanges());
+      if (units.length !== tb.units.length || units.some((v, i) => v !== tb.units[i])) throw new Error('step: the pool\'s tail units are not this model\'s');
+      const dt = dtype instanceof Float64Array ? 'float64' : 'float32';
+      const tensorOf = new Int32Array(units.length / 2);
+      let t = 0;
+      const ranges = this.tensorRanges();
+      for (let i = 0; i < tensorOf.length; i++) {
+        while (units[2 * i]! >= ranges[t]!.to) t++;
+        tensorOf[i] = t;
+      }
+      this.shared = { buffers: tb, views: new UnitViews(units), old: view(dt, tb.old, 0, paramCount), tensorOf };
+    }
   }
+
+  /** W then b of each layer, as [from, to) of the flat parameters. */
+  private tensorRanges(): { from: number; to: number }[] {
+    return this.ranges.flatMap((r) => [{ from: r.w, to: r.wEnd }, { from: r.b, to: r.bEnd }]);
+  }
+
+  /** The shared tail's buffers and this thread's side of it (null: the tail is the main thread's alone). */
+  private readonly shared: {
+    buffers: NonNullable<ThreadPool['tail']>;
+    views: UnitViews;
+    old: Float;
+    /** The tensor (2l: W, 2l + 1: b of layer l) of each unit. */
+    tensorOf: Int32Array;
+  } | null = null;
+
+  /**
+   * Steps 4 (the root's add), 5 and 6 shared with `helper` (parallel/tail.ts): a ← a + b,
+   * reduce, SGD update, unit by unit, each unit taken by whichever thread is free. Returns
+   * Σg², or a failure when the helper failed — the weights are then back as they were, and
+   * the caller recomputes the step alone.
+   */
+  private async sharedTail(task: StepTask, helper: PoolExecutor, a: Partial, b: Partial, divisor: number, flush: () => void): Promise<{ sumsq: number } | { failed: string }> {
+    const sh = this.shared!;
+    const tb = sh.buffers;
+    const lr = this.settings.optimizer.lr;
+    const units = tb.units.length / 2;
+    tb.f64[0] = divisor;
+    tb.f64[1] = this.settings.weightDecay;
+    tb.f64[2] = lr;
+    resetTail(tb.sync);
+    helper.tail(task.step, helper.operand(a)!, helper.operand(b)!);
+    // the previous step's record first: the pool thread takes units meanwhile
+    flush();
+    runTailShare(this.kernels, sh.views, {
+      a: a.grads, b: b.grads, params: task.params, old: sh.old, divisor, lambda: this.settings.weightDecay, lr, sums: tb.sums, sync: tb.sync,
+    });
+    const failed = await this.unitsDone(tb.sync, units, helper);
+    if (failed !== null) {
+      restoreTaken(sh.views, task.params, sh.old, tb.sync);
+      return { failed: `its share of the tail failed (${failed}): weights put back, the step recomputed on the main thread` };
+    }
+    // the sums of squares per tensor, unit by unit in order (rule 8)
+    const norms = this.norms;
+    const per = this.tensorSums;
+    per.fill(0);
+    for (let i = 0; i < units; i++) {
+      const t = sh.tensorOf[i]!;
+      per[2 * t] = per[2 * t]! + tb.sums[2 * i]!;
+      per[2 * t + 1] = per[2 * t + 1]! + tb.sums[2 * i + 1]!;
+    }
+    let total = 0;
+    for (let l = 0; l < this.ranges.length; l++) {
+      norms[4 * l] = per[4 * l]!;
+      norms[4 * l + 2] = per[4 * l + 1]!;
+      norms[4 * l + 1] = per[4 * l + 2]!;
+      total += norms[4 * l]! + norms[4 * l + 1]!;
+    }
+    // not finite: no update this step (the caller says why)
+    if (!Number.isFinite(Math.sqrt(total))) restoreTaken(sh.views, task.params, sh.old, tb.sync);
+    return { sumsq: total };
+  }
+
+  /**
+   * Waits until all `units` are done; returns null, or why not: the helper failed (its task
+   * threw, setting FAILED, or its thread died). Polls SPIN_MS first, then sleeps.
+   */
+  private async unitsDone(sync: Int32Array, units: number, helper: PoolExecutor): Promise<string | null> {
+    const until = now() + SPIN_MS;
+    for (let i = 1; Atomics.load(sync, T.DONE) < units && Atomics.load(sync, T.FAILED) === 0 && ((i & 255) !== 0 || now() < until); i++);
+    for (;;) {
+      const d = Atomics.load(sync, T.DONE);
+      if (d >= units) return null;
+      if (Atomics.load(sync, T.FAILED) !== 0) return 'the thread stopped with an error';
+      const w = waitAsync(sync, T.DONE, d);
+      if (!w.async) continue;
+      try {
+        await Promise.race([w.value, helper.dead()]);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    }
+  }
+
+  /** Per tensor (W, b of each layer): Σg², Σp², summed from the units. */
+  private readonly tensorSums: Float64Array;
 
   /**
    * Reduction, weight decay and the per-layer sums of squares, one vector pass per tensor
@@ -204,7 +316,15 @@ export class Stepper {
       w.ms = now() - s;
       settled[i] = true;
     });
-    dispatched?.();
+    let flushed = false;
+    const flush = (): void => {
+      if (flushed) return;
+      flushed = true;
+      dispatched?.();
+    };
+    // with a shared tail ahead, the record is written during the tail, where the main thread has the smaller share
+    const mayShare = this.shared !== null && set.every((e) => e.kind !== 'remote') && set.some((e) => e instanceof PoolExecutor);
+    if (!mayShare) flush();
     await this.gather(task, work, runs, settled, t0);
     for (const w of work) {
       if (w.failed === undefined) continue;
@@ -247,23 +367,54 @@ export class Stepper {
     const k = this.kernels;
     // a + b: summed into whichever operand is the coordinator's own (not a pool thread's shared
     // slot, in another core's cache), where reduce and update then find it; the same bits
-    const local = (p: Partial): boolean => !(p.grads.buffer instanceof SharedArrayBuffer);
-    const root = combineToRoot(tree, (n) => byKey.get(nodeKey(n)), (a, b) => {
+    const local = (p: Partial): boolean => this.main.owns(p);
+    const get = (n: TreeNode): Partial | undefined => byKey.get(nodeKey(n));
+    const add = (a: Partial, b: Partial): Partial => {
       if (!local(a) && local(b)) {
         addPartial(b, a, k);
         return b;
       }
       addPartial(a, b, k);
       return a;
-    });
+    };
+    const mean = this.settings.reduction === 'mean';
+    const params = task.params;
+    const norms = this.norms;
+    // the shared tail: the root's two children, each in a slot the helper thread can read
+    let root: Partial | null = null;
+    let sumsq = NaN;
+    let tailDone = false;
+    const kids = tree.children(tree.root());
+    if (mayShare && skipped === undefined && kids.length === 2 && get(tree.root()) === undefined) {
+      const left = combineNode(tree, kids[0]!, get, add);
+      const right = combineNode(tree, kids[1]!, get, add);
+      const helper = set.find((e): e is PoolExecutor => e instanceof PoolExecutor && work.some((w) => w.exec === e && w.failed === undefined)
+        && e.operand(left) !== null && e.operand(right) !== null);
+      if (helper !== undefined) {
+        const r = await this.sharedTail(task, helper, left, right, mean ? left.count + right.count : 1, flush);
+        if ('sumsq' in r) {
+          for (let i = 0; i < left.stats.length; i++) left.stats[i] = left.stats[i]! + right.stats[i]!;
+          left.lossSum += right.lossSum;
+          left.count += right.count;
+          root = left;
+          sumsq = r.sumsq;
+          tailDone = true;
+        } else {
+          // the partials were summed in part: recompute the batch here, from the weights put back
+          const w = work.find((x) => x.exec === helper)!;
+          w.failed = r.failed;
+          root = this.main.computeSync(task, [tree.root()])[0]!;
+          this.extra.push(root);
+        }
+      } else root = add(left, right);
+    }
+    root ??= combineToRoot(tree, get, add);
+    flush();
     // 5. Reduce: one pass for reduction, weight decay and the per-layer norms
     const g = root.grads;
     const examples = root.count;
-    const mean = this.settings.reduction === 'mean';
     const loss = root.lossSum / (mean ? examples : 1);
-    const params = task.params;
-    const norms = this.norms;
-    const sumsq = this.reduce(g, params, mean ? examples : 1);
+    if (!tailDone) sumsq = this.reduce(g, params, mean ? examples : 1);
     const gradNorm = Math.sqrt(sumsq);
     if (skipped === undefined && !Number.isFinite(gradNorm)) skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
     let clipped = false;
@@ -284,7 +435,8 @@ export class Stepper {
       }
       for (let l = 0; l < this.ranges.length; l++) norms[4 * l + 3] = 0;
     } else {
-      optimizerStep(this.settings.optimizer, this.opt, params, g, this.update, k);
+      if (tailDone) this.opt.t += 1; // what optimizerStep counts for SGD: the shared tail did the rest
+      else optimizerStep(this.settings.optimizer, this.opt, params, g, this.update, k);
       for (const [l, r] of this.ranges.entries()) {
         // SGD: ΔW = lr·g exactly as applied, so ‖ΔW‖² = lr²·Σg²(W) (no extra pass); else measure it
         const lr = this.settings.optimizer.lr;
@@ -399,7 +551,11 @@ export class Stepper {
 
   private recycle(work: Assignment[]): void {
     for (const w of work) w.owner.recycle(w.partials);
+    this.main.recycle(this.extra.splice(0));
   }
+
+  /** Partials the main thread computed outside the plan this step (a recomputed root). */
+  private readonly extra: Partial[] = [];
 }
 
 function sumSquares(a: Float, from: number, to: number): number {

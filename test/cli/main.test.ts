@@ -149,6 +149,9 @@ describe('gradsync CLI', function () {
   it('GRADSYNC_FAULT with a bad value is a usage error naming the variable', () => {
     const r = gradsync(['train', '--steps', '1'], undefined, { GRADSYNC_FAULT: 'nonsense' });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /GRADSYNC_FAULT must look like "executor=1,step=5,mode=throw"/);
+    assert.match(r.stderr, /GRADSYNC_FAULT must look like "executor=1,step=5,mode=throw\[,phase=tail\]"/);
+    const p = gradsync(['train', '--steps', '1'], undefined, { GRADSYNC_FAULT: 'executor=1,step=2,mode=exit,phase=update' });
+    assert.equal(p.code, 2);
+    assert.match(p.stderr, /phase: compute or tail\), got "executor=1,step=2,mode=exit,phase=update"/);
   });
 });

@@ -49,4 +49,39 @@ describe('local thread pool (integration)', function () {
       assert.ok(later.executors.every((e) => e.failed === undefined), 'the pool recovered');
     });
   }
+
+  // plain SGD: the step's tail (the root's add, reduce, update) is shared with a pool thread,
+  // unit by unit (train/step.ts, parallel/tail.ts)
+  const sgd = (): RunConfig => ({ ...base(), optimizer: { kind: 'sgd', lr: 0.1 }, weightDecay: 1e-4 });
+  let sgdReference = '';
+
+  for (const threads of [2, 3]) {
+    it(`plain SGD with a shared tail, ${threads} threads: the single-thread paramsSha256 and the same gradient norms in every record`, async () => {
+      if (sgdReference === '') sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256;
+      const one = collectingLogger();
+      await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), logger: one.logger, kernels: 'ref' });
+      const { logger, records } = collectingLogger();
+      const s = await train({ ...sgd(), threads }, { runDir: tempDir(), logger, kernels: 'ref' });
+      assert.equal(s.paramsSha256, sgdReference);
+      const norms = (rs: Record<string, unknown>[]): string => JSON.stringify((rs.filter((r) => r.msg === 'step') as unknown as StepRecord[]).map((r) => [r.gradNorm, r.layers.map((l) => [l.dJdW, l.dJdWb, l.W])]));
+      assert.equal(norms(records), norms(one.records), 'the per-layer norms (blocks summed from both threads) are the single thread\'s, bit for bit');
+    });
+  }
+
+  // a thread that fails in the middle of its units (weights already changed) has them put back
+  // and the step recomputed
+  for (const mode of ['throw', 'exit', 'oom'] as const) {
+    it(`a thread that fails by "${mode}" in its share of the step's tail costs time, not the result`, async () => {
+      if (sgdReference === '') sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256;
+      const { logger, records } = collectingLogger();
+      const s = await train({ ...sgd(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 1, step: 100, mode, phase: 'tail' } });
+      assert.equal(s.paramsSha256, sgdReference);
+      const st = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+      // the fault fires in the first unit the thread takes from step 100 on (the main thread may take them all in a step)
+      const hit = st.find((r) => r.step >= 100 && r.executors.some((e) => e.id === 'thread-1' && e.failed !== undefined));
+      assert.ok(hit !== undefined, 'the failure is recorded on a step record');
+      assert.match(hit.executors.find((e) => e.id === 'thread-1')!.failed!, /its share of the tail failed .*weights put back, the step recomputed on the main thread/);
+      assert.ok(st.slice(hit.step + 20).every((r) => r.executors.every((e) => e.failed === undefined)), 'the pool recovered');
+    });
+  }
 });

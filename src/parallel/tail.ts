@@ -1,0 +1,102 @@
+/**
+ * tail.ts — the step's tail over a share of the parameters, the same on the main thread and
+ * on a pool thread (pool-protocol.ts TailBuffers says how the two share it).
+ *
+ * For plain SGD without clipping the tail is elementwise except for the sums of squares, and
+ * those are per block (kernel spec rule 8): so the parameters are cut into units — blocks of
+ * NORM_BLOCK elements of each tensor, in order — and whoever takes a unit runs on it exactly
+ * what the main thread would run alone: a ← a + b, reduceGrad (the unit's Σg², Σp²), the SGD
+ * update. The unit sums are then added per tensor, in unit order, by the main thread: the
+ * same bits as one reduceGrad over the tensor.
+ * Not here: who takes which units and what happens on failure (train/step.ts), the thread's
+ * task loop (workers/pool-task.ts).
+ */
+
+import { NORM_BLOCK, type KernelSet } from '../tensor/kernels';
+import type { Float } from '../tensor/dtype';
+import { T } from './pool-protocol';
+
+/** [start, end) of each unit, flattened: the blocks of each tensor range, in order. */
+export function tailUnits(tensors: readonly { from: number; to: number }[]): Int32Array {
+  const out: number[] = [];
+  for (const t of tensors) {
+    for (let s = t.from; s < t.to; s += NORM_BLOCK) out.push(s, Math.min(t.to, s + NORM_BLOCK));
+  }
+  return Int32Array.from(out);
+}
+
+/** Per-unit views of flat buffers, made once per buffer. */
+export class UnitViews {
+  private readonly cache = new Map<Float, Float[]>();
+  constructor(private readonly units: Int32Array) {}
+
+  of(buf: Float): Float[] {
+    let v = this.cache.get(buf);
+    if (v === undefined) {
+      v = [];
+      for (let k = 0; 2 * k < this.units.length; k++) v.push(buf.subarray(this.units[2 * k]!, this.units[2 * k + 1]!));
+      this.cache.set(buf, v);
+    }
+    return v;
+  }
+}
+
+export interface TailShare {
+  /** The root's two children's gradients (a receives the sum, then u = lr·g), the weights, and where the old weights go. */
+  a: Float;
+  b: Float;
+  params: Float;
+  old: Float;
+  divisor: number;
+  lambda: number;
+  lr: number;
+  /** Two per unit: Σg², Σp². */
+  sums: Float64Array;
+  /** The claim counter, the done count, the failure flag and the unit states (pool-protocol.ts T). */
+  sync: Int32Array;
+}
+
+const pair = new Float64Array(2);
+
+/** Sets the tail's counters and unit states back to zero (before a tail is posted). */
+export function resetTail(sync: Int32Array): void {
+  sync.fill(0, 0, T.FIRED);
+  sync.fill(0, T.STATE);
+}
+
+/**
+ * Takes units from the shared counter until none is left, and runs each: copies its weights
+ * into `old` and marks it taken (from then on its weights may change), then add, reduce and
+ * update, then marks it done. `taken(i)` (test-only fault injection) runs once a unit's
+ * weights have changed and before it is marked done. Returns the units it ran.
+ */
+export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken?: (unit: number) => void): number {
+  const [a, b, p, old] = [views.of(t.a), views.of(t.b), views.of(t.params), views.of(t.old)];
+  const sync = t.sync;
+  const n = p.length;
+  let ran = 0;
+  for (;;) {
+    const i = Atomics.add(sync, T.NEXT, 1);
+    if (i >= n) return ran;
+    old[i]!.set(p[i]!);
+    Atomics.store(sync, T.STATE + i, 1);
+    const m = a[i]!.length;
+    k.addInto(m, a[i]!, b[i]!);
+    k.reduceGrad(m, a[i]!, p[i]!, t.divisor, t.lambda, pair);
+    t.sums[2 * i] = pair[0]!;
+    t.sums[2 * i + 1] = pair[1]!;
+    // u = lr·g over g itself (each element read before it is written): g is not needed after, and one stream less
+    k.sgdUpdate(m, t.lr, a[i]!, p[i]!, a[i]!);
+    taken?.(i);
+    Atomics.store(sync, T.STATE + i, 2);
+    ran++;
+    if (Atomics.add(sync, T.DONE, 1) + 1 === n) Atomics.notify(sync, T.DONE);
+  }
+}
+
+/** Puts back the weights of every unit that was taken (its copy in `old` is whole). */
+export function restoreTaken(views: UnitViews, params: Float, old: Float, sync: Int32Array): void {
+  const p = views.of(params);
+  const o = views.of(old);
+  for (let i = 0; i < p.length; i++) if (Atomics.load(sync, T.STATE + i) !== 0) p[i]!.set(o[i]!);
+}
