@@ -1,8 +1,8 @@
 /**
  * pool-task.ts — the piscina entry: one serve loop per thread for the whole run.
  * Waits on the control block (Atomics.wait), computes the posted tree nodes into its shared
- * partial slots with compute-partials.ts, signals DONE. No logic of its own beyond that;
- * pool-protocol.ts describes the block.
+ * partial slots with compute-partials.ts — or takes units of the step's tail (parallel/tail.ts)
+ * — and signals DONE. No logic of its own beyond that; pool-protocol.ts describes the block.
  */
 
 import { PartialComputer } from '../src/parallel/compute-partials';
@@ -82,10 +82,10 @@ export default function serve(t: ServeTask): ServeResult {
     seen = seq;
     if (Atomics.load(ctl, C.STOP) !== 0) return { kernel: kernels.id, tasks };
     const t0 = performance.now();
+    const step = ctl[C.STEP]!;
     if (ctl[C.KIND] === TASK_TAIL) {
       // the step's partials are still in use: its tail adds them
       try {
-        const step = ctl[C.STEP]!;
         // a tail fault fires once, in the first unit this thread takes from its step on, once its weights have changed
         tailTask(t, kernels, ctl, slots, tail ??= tailContext(t), () => {
           if (step >= (t.fault?.step ?? Infinity) && t.fault!.executor === t.executor && Atomics.compareExchange(t.tail!.sync, T.FIRED, 0, 1) === 0) injectFault(t, t.fault!.step, 'tail');
@@ -98,33 +98,28 @@ export default function serve(t: ServeTask): ServeResult {
         writeError(ctl, t.error, (e as Error).message ?? String(e));
         ctl[C.STATUS] = 1;
       }
-      ctl[C.COMPUTE_US] = Math.round((performance.now() - t0) * 1000);
-      tasks++;
-      Atomics.store(ctl, C.DONE, seq);
-      Atomics.notify(ctl, C.DONE);
-      continue;
-    }
-    // the coordinator is done with the previous step's partials
-    for (const p of lent) computer.release(p);
-    lent = [];
-    try {
-      const step = ctl[C.STEP]!;
-      injectFault(t, step, 'compute');
-      const batch = { order: t.order, start: ctl[C.START]!, end: ctl[C.END]!, microBatch: t.microBatch };
-      const n = ctl[C.NODES]!;
-      for (let k = 0; k < n; k++) {
-        const p = computer.computeNode(t.params, batch, { h: ctl[C.NODE_LIST + 2 * k]!, i: ctl[C.NODE_LIST + 2 * k + 1]! }) as SlotPartial;
-        lent.push(p);
-        publishScalars(p);
-        ctl[C.RESULT_SLOTS + k] = slotOf.get(p)!;
-      }
-      ctl[C.STATUS] = 0;
-    } catch (e) {
-      // slots taken by the failed computation are lost to its free list: start over with all
+    } else {
+      // the coordinator is done with the previous step's partials
+      for (const p of lent) computer.release(p);
       lent = [];
-      computer = fresh();
-      writeError(ctl, t.error, (e as Error).message ?? String(e));
-      ctl[C.STATUS] = 1;
+      try {
+        injectFault(t, step, 'compute');
+        const batch = { order: t.order, start: ctl[C.START]!, end: ctl[C.END]!, microBatch: t.microBatch };
+        const n = ctl[C.NODES]!;
+        for (let k = 0; k < n; k++) {
+          const p = computer.computeNode(t.params, batch, { h: ctl[C.NODE_LIST + 2 * k]!, i: ctl[C.NODE_LIST + 2 * k + 1]! }) as SlotPartial;
+          lent.push(p);
+          publishScalars(p);
+          ctl[C.RESULT_SLOTS + k] = slotOf.get(p)!;
+        }
+        ctl[C.STATUS] = 0;
+      } catch (e) {
+        // slots taken by the failed computation are lost to its free list: start over with all
+        lent = [];
+        computer = fresh();
+        writeError(ctl, t.error, (e as Error).message ?? String(e));
+        ctl[C.STATUS] = 1;
+      }
     }
     ctl[C.COMPUTE_US] = Math.round((performance.now() - t0) * 1000);
     tasks++;

@@ -8,8 +8,9 @@
  * slots (SharedArrayBuffers the coordinator allocated and reads in place: no copy, no
  * transfer), writes which slot holds which node, stores DONE = SEQ and notifies. The
  * coordinator waits with Atomics.waitAsync, so its event loop keeps running meanwhile.
- * A slot lent to the coordinator for a step is taken back by the thread when the next task
- * arrives: by then the coordinator has finished combining that step.
+ * A slot lent to the coordinator for a step is taken back by the thread when the next compute
+ * task arrives: by then the coordinator has finished that step. A second kind of task, the
+ * tail (KIND = TASK_TAIL, TailBuffers below), has the thread take units of the step's tail.
  *
  * Weights, examples and the epoch order are SharedArrayBuffer views given once, when the
  * thread starts serving; the weights are updated in place between steps, while no thread
