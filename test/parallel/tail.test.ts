@@ -1,0 +1,100 @@
+/**
+ * parallel/tail.ts — the step's tail by units: the same bits as the main thread's three passes
+ * over whole tensors (add, reduceGrad, sgdUpdate), however the units are shared out, and the
+ * weights of taken units put back exactly. The threads themselves: test/integration/pool.integration.ts.
+ */
+import assert from 'node:assert/strict';
+import { alloc, type DType, type Float } from '../../src/tensor/dtype';
+import { NORM_BLOCK, referenceKernels } from '../../src/tensor/kernels';
+import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
+import { T } from '../../src/parallel/pool-protocol';
+import { resetTail, restoreTaken, runTailShare, tailUnits, UnitViews } from '../../src/parallel/tail';
+import { Rng } from '../../src/tensor/rng';
+import { assertSameBits } from '../helpers/kernel-data';
+
+/** Tensors of a small MLP whose first weight matrix spans several blocks (a ragged last one). */
+const TENSORS = [{ from: 0, to: 2 * NORM_BLOCK + 300 }, { from: 2 * NORM_BLOCK + 300, to: 2 * NORM_BLOCK + 364 }, { from: 2 * NORM_BLOCK + 364, to: 2 * NORM_BLOCK + 1004 }, { from: 2 * NORM_BLOCK + 1004, to: 2 * NORM_BLOCK + 1014 }];
+const N = TENSORS[TENSORS.length - 1]!.to;
+
+function values(dtype: DType, seed: number): Float {
+  const rng = new Rng(seed);
+  const a = alloc(dtype, N);
+  for (let i = 0; i < N; i++) a[i] = rng.uniform(-1, 1) * 10 ** rng.nextInt(4 - 2);
+  return a;
+}
+
+for (const dtype of ['float32', 'float64'] as DType[]) {
+  const sets = [referenceKernels(dtype), ...nativeIsas().slice(0, 1).map((isa) => nativeKernels(isa, dtype))];
+  for (const k of sets) {
+    describe(`step tail by units (${k.id}, ${dtype})`, () => {
+      const units = tailUnits(TENSORS);
+      const U = units.length / 2;
+
+      it('cuts each tensor into blocks of NORM_BLOCK, in order', () => {
+        assert.deepEqual([...units], [0, NORM_BLOCK, NORM_BLOCK, 2 * NORM_BLOCK, 2 * NORM_BLOCK, 2 * NORM_BLOCK + 300, ...TENSORS.slice(1).flatMap((t) => [t.from, t.to])]);
+      });
+
+      it('gives the three passes\' weights and per-tensor sums, bit for bit, whoever takes which unit', () => {
+        const [a0, b0, p0] = [values(dtype, 1), values(dtype, 2), values(dtype, 3)];
+        // the main thread alone: per tensor, a ← a + b, reduceGrad, sgdUpdate
+        const [a, p, u] = [a0.slice(), p0.slice(), alloc(dtype, N)];
+        const want: number[] = [];
+        const out = new Float64Array(2);
+        for (const t of TENSORS) {
+          const n = t.to - t.from;
+          const [av, bv, pv, uv] = [a.subarray(t.from, t.to), b0.subarray(t.from, t.to), p.subarray(t.from, t.to), u.subarray(t.from, t.to)];
+          k.addInto(n, av, bv);
+          k.reduceGrad(n, av, pv, 128, 1e-4, out);
+          k.sgdUpdate(n, 0.05, av, pv, uv);
+          want.push(out[0]!, out[1]!);
+        }
+        // by units, two takers interleaved through the shared counter (each call takes until none is left)
+        for (const firstTakes of [0, 1, 2, U]) {
+          const [a2, p2, old] = [a0.slice(), p0.slice(), alloc(dtype, N)];
+          const sums = new Float64Array(2 * U);
+          const sync = new Int32Array(T.STATE + U);
+          resetTail(sync);
+          const views = new UnitViews(units);
+          const share = { a: a2, b: b0, params: p2, old, divisor: 128, lambda: 1e-4, lr: 0.05, sums, sync };
+          // the first taker stops after `firstTakes` units (as a thread preempted), the second takes the rest
+          let taken = 0;
+          const stop = new Error('preempted');
+          try {
+            runTailShare(k, views, share, () => { if (++taken >= firstTakes) throw stop; });
+          } catch (e) {
+            if (e !== stop) throw e;
+            Atomics.store(sync, T.STATE + taken - 1, 2); // it finished that unit before stopping
+            Atomics.add(sync, T.DONE, 1);
+          }
+          const rest = runTailShare(k, views, share);
+          assert.equal(taken + rest, U, 'every unit is taken exactly once');
+          assert.equal(Atomics.load(sync, T.DONE), U);
+          assertSameBits(p2, p, `weights, first taker took ${firstTakes}`);
+          assertSameBits(old, p0, 'old holds every unit\'s weights from before');
+          const got: number[] = [];
+          let i = 0;
+          for (const t of TENSORS) {
+            let g = 0;
+            let q = 0;
+            for (; i < U && units[2 * i]! < t.to; i++) { g += sums[2 * i]!; q += sums[2 * i + 1]!; }
+            got.push(g, q);
+          }
+          assert.deepEqual(got, want, 'per-tensor sums of squares: the units\' block sums added in order');
+        }
+      });
+
+      it('puts back exactly the weights of the units that were taken', () => {
+        const [a0, b0, p0] = [values(dtype, 4), values(dtype, 5), values(dtype, 6)];
+        const p = p0.slice();
+        const old = alloc(dtype, N);
+        const sync = new Int32Array(T.STATE + U);
+        const views = new UnitViews(units);
+        const stop = new Error('died');
+        assert.throws(() => runTailShare(k, views, { a: a0.slice(), b: b0, params: p, old, divisor: 1, lambda: 0, lr: 0.5, sums: new Float64Array(2 * U), sync }, (i) => { if (i === 1) throw stop; }), (e) => e === stop);
+        assert.notDeepEqual([...p.subarray(0, 8)], [...p0.subarray(0, 8)], 'unit 0 was updated');
+        restoreTaken(views, p, old, sync);
+        assertSameBits(p, p0, 'all weights as before');
+      });
+    });
+  }
+}
