@@ -12,6 +12,7 @@ import {
 import { runTailShare, UnitViews } from '../src/parallel/tail';
 import { view, type Float } from '../src/tensor/dtype';
 import type { KernelSet } from '../src/tensor/kernels';
+import type { OptimizerState, StepScalars } from '../src/optim/optimizer';
 import { selectKernels } from '../src/tensor/select';
 
 function injectFault(t: ServeTask, step: number, phase: 'compute' | 'tail'): void {
@@ -29,15 +30,25 @@ interface TailContext {
   mainSlots: SlotPartial[];
   old: Float;
   views: UnitViews;
+  state: OptimizerState;
+  oldState: Float[];
+  u: Float;
+  sc: StepScalars;
 }
 
 function tailContext(t: ServeTask): TailContext {
   const tb = t.tail;
   if (tb === null) throw new Error('a tail task, but this serve loop has no tail buffers');
+  const vec = (b: SharedArrayBuffer): Float => view(t.spec.dtype, b, 0, t.paramCount);
   return {
     mainSlots: tb.mainSlots.map((b) => slotPartial(b, t.spec.dtype, t.statsSize, t.paramCount)),
-    old: view(t.spec.dtype, tb.old, 0, t.paramCount),
+    old: vec(tb.old),
     views: new UnitViews(tb.units),
+    // the buffers only: the thread never reads the state's scalars (the step's come in f64)
+    state: { kind: tb.optimizer.kind, t: 0, beta1Pow: 1, beta2Pow: 1, buffers: tb.state.map(vec) },
+    oldState: tb.oldState.map(vec),
+    u: vec(tb.u),
+    sc: { first: false, b1p: 1, b2p: 1, c1: 1, c2: 1 },
   };
 }
 
@@ -51,9 +62,13 @@ function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartia
     if (p === undefined) throw new Error(`tail operand ${set}:${i} is not a slot`);
     return p.grads;
   };
+  c.sc.first = tb.f64[3] === 1;
+  c.sc.c1 = tb.f64[4]!;
+  c.sc.c2 = tb.f64[5]!;
   runTailShare(k, c.views, {
     a: operand(ctl[C.A]!), b: operand(ctl[C.B]!), params: t.params, old: c.old,
     divisor: tb.f64[0]!, lambda: tb.f64[1]!, lr: tb.f64[2]!, sums: tb.sums, sync: tb.sync,
+    optimizer: tb.optimizer, state: c.state, oldState: c.oldState, u: c.u, sc: c.sc,
   }, fault);
 }
 

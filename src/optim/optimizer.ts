@@ -32,24 +32,46 @@ export interface OptimizerState {
   buffers: Float[];
 }
 
-export function newOptimizerState(spec: OptimizerSpec, dtype: DType, size: number): OptimizerState {
+export function newOptimizerState(spec: OptimizerSpec, dtype: DType, size: number, shared = false): OptimizerState {
   const n = spec.kind === 'sgd' ? 0 : spec.kind === 'momentum' ? 1 : 2;
-  return { kind: spec.kind, t: 0, beta1Pow: 1, beta2Pow: 1, buffers: Array.from({ length: n }, () => alloc(dtype, size)) };
+  return { kind: spec.kind, t: 0, beta1Pow: 1, beta2Pow: 1, buffers: Array.from({ length: n }, () => alloc(dtype, size, shared)) };
+}
+
+/** What one step's update needs besides the buffers, computed once per step (stepScalars). */
+export interface StepScalars {
+  /** Momentum: this is the first step (v = g). */
+  first: boolean;
+  /** Adam: β1ᵗ, β2ᵗ of this step, and 1 − each. */
+  b1p: number;
+  b2p: number;
+  c1: number;
+  c2: number;
+}
+
+/** The scalars of the state's next step; the state itself changes only at commitStep(). */
+export function stepScalars(spec: OptimizerSpec, state: OptimizerState): StepScalars {
+  const b1p = spec.kind === 'adam' ? state.beta1Pow * spec.beta1 : state.beta1Pow;
+  const b2p = spec.kind === 'adam' ? state.beta2Pow * spec.beta2 : state.beta2Pow;
+  return { first: state.t === 0, b1p, b2p, c1: 1 - b1p, c2: 1 - b2p };
+}
+
+/** Counts the step in the state (t, and Adam's running β products). */
+export function commitStep(state: OptimizerState, sc: StepScalars): void {
+  state.t += 1;
+  state.beta1Pow = sc.b1p;
+  state.beta2Pow = sc.b2p;
 }
 
 /**
- * One optimizer step: params ← params − update, update written into `update`. SGD runs
- * through the kernels' vector pass when `kernels` is given (the same bits, vectorised).
+ * Elements [from, to) of a step: params ← params − update, update written, the state's buffers
+ * advanced. Element-wise, so any split of [0, n) into ranges gives the bits of one call
+ * (the step's tail shared by threads, train/step.ts).
  */
-export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float, kernels?: KernelSet): void {
-  if (state.kind !== spec.kind) throw new TypeError(`optimizer state is ${state.kind}, spec is ${spec.kind}`);
-  const n = params.length;
+export function updateRange(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float, from: number, to: number, sc: StepScalars): void {
   const lr = spec.lr;
-  state.t += 1;
   switch (spec.kind) {
     case 'sgd':
-      if (kernels) { kernels.sgdUpdate(n, lr, grads, params, update); break; }
-      for (let i = 0; i < n; i++) {
+      for (let i = from; i < to; i++) {
         update[i] = lr * grads[i]!;
         params[i] = params[i]! - update[i]!;
       }
@@ -57,8 +79,8 @@ export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params
     case 'momentum': {
       const v = state.buffers[0]!;
       const mu = spec.momentum;
-      for (let i = 0; i < n; i++) {
-        v[i] = state.t === 1 ? grads[i]! : mu * v[i]! + grads[i]!; // PyTorch: the first step sets v = g
+      for (let i = from; i < to; i++) {
+        v[i] = sc.first ? grads[i]! : mu * v[i]! + grads[i]!; // PyTorch: the first step sets v = g
         update[i] = spec.nesterov ? lr * (grads[i]! + mu * v[i]!) : lr * v[i]!;
         params[i] = params[i]! - update[i]!;
       }
@@ -67,11 +89,8 @@ export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params
     case 'adam': {
       const [m, v] = state.buffers as [Float, Float];
       const { beta1: b1, beta2: b2, eps } = spec;
-      state.beta1Pow *= b1;
-      state.beta2Pow *= b2;
-      const c1 = 1 - state.beta1Pow;
-      const c2 = 1 - state.beta2Pow;
-      for (let i = 0; i < n; i++) {
+      const { c1, c2 } = sc;
+      for (let i = from; i < to; i++) {
         const g = grads[i]!;
         m[i] = b1 * m[i]! + (1 - b1) * g;
         v[i] = b2 * v[i]! + (1 - b2) * (g * g);
@@ -83,4 +102,16 @@ export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params
       break;
     }
   }
+}
+
+/**
+ * One optimizer step: params ← params − update, update written into `update`. SGD runs
+ * through the kernels' vector pass when `kernels` is given (the same bits, vectorised).
+ */
+export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float, kernels?: KernelSet): void {
+  if (state.kind !== spec.kind) throw new TypeError(`optimizer state is ${state.kind}, spec is ${spec.kind}`);
+  const sc = stepScalars(spec, state);
+  if (spec.kind === 'sgd' && kernels) kernels.sgdUpdate(params.length, spec.lr, grads, params, update);
+  else updateRange(spec, state, params, grads, update, 0, params.length, sc);
+  commitStep(state, sc);
 }

@@ -29,6 +29,7 @@ import {
   type FaultSpec, type ServeResult, type ServeTask, type SlotPartial, type TailBuffers,
 } from './pool-protocol';
 import { tailUnits } from './tail';
+import type { OptimizerSpec } from '../optim/optimizer';
 import { bytesPerElement } from '../tensor/dtype';
 import type { TreeNode } from './tree';
 
@@ -53,9 +54,10 @@ export interface PoolOptions {
   spin?: boolean;
   /**
    * Share the step's tail with the threads (pool-protocol.ts TailBuffers): the parameter
-   * tensors' [from, to) ranges. Default: the main thread runs the tail alone.
+   * tensors' [from, to) ranges, the optimizer and its state buffers (in shared memory).
+   * Default: the main thread runs the tail alone.
    */
-  tail?: { tensors: { from: number; to: number }[] };
+  tail?: { tensors: { from: number; to: number }[]; optimizer: OptimizerSpec; state: Float[] };
 }
 
 /** Partial slots in shared memory for the main thread's own partials (a tail operand). */
@@ -89,10 +91,15 @@ export class ThreadPool {
     if (opts.tail) {
       const units = tailUnits(opts.tail.tensors);
       const shared = (bytes: number): SharedArrayBuffer => new SharedArrayBuffer(bytes);
+      const vector = (): SharedArrayBuffer => shared(this.paramCount * bytesPerElement(dtype));
+      const state = opts.tail.state.map((b) => {
+        if (!(b.buffer instanceof SharedArrayBuffer) || b.byteOffset !== 0 || b.length !== this.paramCount) throw new TypeError('ThreadPool: the optimizer state must be whole SharedArrayBuffer-backed vectors');
+        return b.buffer;
+      });
       this.tail = {
-        units, sums: new Float64Array(shared(units.length * 8)), f64: new Float64Array(shared(3 * 8)),
+        units, sums: new Float64Array(shared(units.length * 8)), f64: new Float64Array(shared(6 * 8)),
         sync: new Int32Array(shared((4 + units.length / 2) * 4)),
-        old: shared(this.paramCount * bytesPerElement(dtype)),
+        old: vector(), optimizer: opts.tail.optimizer, state, oldState: state.map(() => vector()), u: vector(),
         mainSlots: Array.from({ length: MAIN_SLOTS }, () => shared(slotBytes(dtype, this.statsSize, this.paramCount))),
       };
       this.mainSlots = this.tail.mainSlots.map((b) => slotPartial(b, dtype, this.statsSize, this.paramCount));

@@ -25,6 +25,7 @@
 import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
 import type { Partial } from './partial';
+import type { OptimizerSpec } from '../optim/optimizer';
 
 /**
  * A test-only fault: the task of executor `executor` at step `step` fails as `mode`, in its
@@ -92,7 +93,7 @@ export const T = { NEXT: 0, DONE: 1, FAILED: 2, FIRED: 3, STATE: 4 } as const;
  * update. Elementwise passes and per-block sums: the same bits however the units are shared.
  * Before touching a unit's weights its taker copies them into `old` and marks the unit, so
  * they can be put back if the other side fails or the sum is not finite.
- * `f64[0..2]`: divisor, λ, lr of the current tail.
+ * `f64[0..5]`: divisor, λ, lr, then the optimizer's step scalars (first, c1, c2) of the current tail.
  */
 export interface TailBuffers {
   /** [start, end) of each unit in the flat parameters, flattened. */
@@ -103,6 +104,13 @@ export interface TailBuffers {
   sums: Float64Array;
   /** The weights before the update, where each side has copied them (SharedArrayBuffer). */
   old: SharedArrayBuffer;
+  /** The optimizer (momentum and Adam advance state buffers in the same units). */
+  optimizer: OptimizerSpec;
+  /** The optimizer's state buffers (the run's own, in shared memory), and their copies from before the update. */
+  state: SharedArrayBuffer[];
+  oldState: SharedArrayBuffer[];
+  /** The update u of every parameter (momentum, Adam: the step measures ‖ΔW‖ from it). */
+  u: SharedArrayBuffer;
   /** divisor, λ, lr (SharedArrayBuffer). */
   f64: Float64Array;
   /** The main thread's partial slots (SharedArrayBuffers), set 1 of a tail operand. */

@@ -14,6 +14,8 @@
 
 import { NORM_BLOCK, type KernelSet } from '../tensor/kernels';
 import type { Float } from '../tensor/dtype';
+import { updateRange, type OptimizerState, type StepScalars } from '../optim/optimizer';
+import type { OptimizerSpec } from '../optim/optimizer';
 import { T } from './pool-protocol';
 
 /** [start, end) of each unit, flattened: the blocks of each tensor range, in order. */
@@ -28,7 +30,7 @@ export function tailUnits(tensors: readonly { from: number; to: number }[]): Int
 /** Per-unit views of flat buffers, made once per buffer. */
 export class UnitViews {
   private readonly cache = new Map<Float, Float[]>();
-  constructor(private readonly units: Int32Array) {}
+  constructor(readonly units: Int32Array) {}
 
   of(buf: Float): Float[] {
     let v = this.cache.get(buf);
@@ -54,6 +56,12 @@ export interface TailShare {
   sums: Float64Array;
   /** The claim counter, the done count, the failure flag and the unit states (pool-protocol.ts T). */
   sync: Int32Array;
+  /** The optimizer: SGD runs the kernels' sgdUpdate; momentum and Adam updateRange, advancing `state`'s buffers (copied to `oldState` first) and writing u. */
+  optimizer: OptimizerSpec;
+  state: OptimizerState;
+  oldState: Float[];
+  u: Float;
+  sc: StepScalars;
 }
 
 const pair = new Float64Array(2);
@@ -72,6 +80,9 @@ export function resetTail(sync: Int32Array): void {
  */
 export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken?: (unit: number) => void): number {
   const [a, b, p, old] = [views.of(t.a), views.of(t.b), views.of(t.params), views.of(t.old)];
+  const state = t.state.buffers.map((x) => views.of(x));
+  const oldState = t.oldState.map((x) => views.of(x));
+  const sgd = t.optimizer.kind === 'sgd';
   const sync = t.sync;
   const n = p.length;
   let ran = 0;
@@ -79,14 +90,16 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
     const i = Atomics.add(sync, T.NEXT, 1);
     if (i >= n) return ran;
     old[i]!.set(p[i]!);
+    for (let j = 0; j < state.length; j++) oldState[j]![i]!.set(state[j]![i]!);
     Atomics.store(sync, T.STATE + i, 1);
     const m = a[i]!.length;
     k.addInto(m, a[i]!, b[i]!);
     k.reduceGrad(m, a[i]!, p[i]!, t.divisor, t.lambda, pair);
     t.sums[2 * i] = pair[0]!;
     t.sums[2 * i + 1] = pair[1]!;
-    // u = lr·g over g itself (each element read before it is written): g is not needed after, and one stream less
-    k.sgdUpdate(m, t.lr, a[i]!, p[i]!, a[i]!);
+    // SGD: u = lr·g over g itself (each element read before it is written), one stream less
+    if (sgd) k.sgdUpdate(m, t.lr, a[i]!, p[i]!, a[i]!);
+    else updateRange(t.optimizer, t.state, t.params, t.a, t.u, views.units[2 * i]!, views.units[2 * i + 1]!, t.sc);
     taken?.(i);
     Atomics.store(sync, T.STATE + i, 2);
     ran++;
@@ -94,9 +107,12 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
   }
 }
 
-/** Puts back the weights of every unit that was taken (its copy in `old` is whole). */
-export function restoreTaken(views: UnitViews, params: Float, old: Float, sync: Int32Array): void {
-  const p = views.of(params);
-  const o = views.of(old);
-  for (let i = 0; i < p.length; i++) if (Atomics.load(sync, T.STATE + i) !== 0) p[i]!.set(o[i]!);
+/** Puts back the weights (and optimizer buffers) of every unit that was taken (its copy in `old` is whole). */
+export function restoreTaken(views: UnitViews, params: Float, old: Float, sync: Int32Array, state: Float[] = [], oldState: Float[] = []): void {
+  const pairs = [[params, old], ...state.map((x, j) => [x, oldState[j]!])] as [Float, Float][];
+  for (const [cur, was] of pairs) {
+    const c = views.of(cur);
+    const o = views.of(was);
+    for (let i = 0; i < c.length; i++) if (Atomics.load(sync, T.STATE + i) !== 0) c[i]!.set(o[i]!);
+  }
 }

@@ -23,7 +23,7 @@ import * as crypto from 'node:crypto';
 import type pino from 'pino';
 import { resolveThreads, type RunConfig } from '../config';
 import { Errors } from '../errors';
-import type { Float } from '../tensor/dtype';
+import { alloc, type Float } from '../tensor/dtype';
 import { Rng } from '../tensor/rng';
 import { selectKernels } from '../tensor/select';
 import { initParams, layoutOf, newParams, paramsSha256, paramsToArrays } from '../model/params';
@@ -162,7 +162,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
 
   // parameters live in shared memory so pool threads read them without a copy
   const params = newParams(spec, layout, true);
-  let opt: OptimizerState = newOptimizerState(cfg.optimizer, spec.dtype, layout.size);
+  // the optimizer's buffers too: pool threads advance their share of them in a shared tail
+  let opt: OptimizerState = newOptimizerState(cfg.optimizer, spec.dtype, layout.size, true);
   let startStep = 0;
   let resume: StartInfo['resume'] = null;
   if (opts.resumeFrom) {
@@ -173,7 +174,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
       throw Errors.checkpoint(found.file, `was written for data ${ck.header.dataSha256.slice(0, 12)}…, this run's data is ${trainSet.sha256.slice(0, 12)}…`);
     }
     params.set(ck.params);
-    opt = ck.optimizer;
+    // into the run's shared buffers
+    opt = { ...ck.optimizer, buffers: ck.optimizer.buffers.map((b, i) => { const to = opt.buffers[i] ?? alloc(spec.dtype, layout.size, true); to.set(b); return to; }) };
     startStep = ck.header.step;
     resume = { file: found.file, step: startStep, skipped: found.skipped };
   } else {
@@ -203,15 +205,15 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   } else if (threads > 1) {
     // the main thread is one of the `threads` compute threads; it goes last, so that the pool
     // threads have their work before it computes its own share. Spinning (instead of sleeping)
-    // between steps pays only when every compute thread has a core of its own. Plain SGD
-    // without clipping shares the step's tail with a pool thread (train/step.ts): the main
-    // thread then computes into shared slots the thread can read.
+    // between steps pays only when every compute thread has a core of its own. Without
+    // clipping the step's tail is shared with a pool thread (train/step.ts): the main thread
+    // then computes into shared slots the thread can read.
     const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
-    const shareTail = cfg.optimizer.kind === 'sgd' && cfg.clipNorm === null;
+    const shareTail = cfg.clipNorm === null;
     pool = new ThreadPool({
       threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
       spin: threads <= os.availableParallelism(),
-      ...(shareTail ? { tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]) } } : {}),
+      ...(shareTail ? { tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]), optimizer: cfg.optimizer, state: opt.buffers } } : {}),
     });
     main = new MainExecutor(spec, kernels, trainSet, microBatch, pool.mainSlots);
     extra = [...pool.executors, main];

@@ -29,7 +29,7 @@ import { Errors } from '../errors';
 import type { Float } from '../tensor/dtype';
 import { alloc } from '../tensor/dtype';
 import type { OptimizerSpec, OptimizerState } from '../optim/optimizer';
-import { optimizerStep } from '../optim/optimizer';
+import { commitStep, optimizerStep, stepScalars, type StepScalars } from '../optim/optimizer';
 import { clipByGlobalNorm, type LayerRange } from '../optim/clip';
 import type { KernelSet } from '../tensor/kernels';
 import { layerRecords, type LayerGeometry } from '../observe/grad-stats';
@@ -127,7 +127,7 @@ export class Stepper {
     this.norms = new Float64Array(4 * settings.layers.length);
     this.tensorSums = new Float64Array(4 * settings.layers.length);
     const tb = pool?.tail ?? null;
-    if (tb !== null && settings.optimizer.kind === 'sgd' && settings.clipNorm === null) {
+    if (tb !== null && settings.clipNorm === null) {
       const units = tailUnits(this.tensorRanges());
       if (units.length !== tb.units.length || units.some((v, i) => v !== tb.units[i])) throw new Error('step: the pool\'s tail units are not this model\'s');
       const dt = dtype instanceof Float64Array ? 'float64' : 'float32';
@@ -138,7 +138,9 @@ export class Stepper {
         while (units[2 * i]! >= ranges[t]!.to) t++;
         tensorOf[i] = t;
       }
-      this.shared = { buffers: tb, views: new UnitViews(units), old: view(dt, tb.old, 0, paramCount), tensorOf };
+      const vec = (b: SharedArrayBuffer): Float => view(dt, b, 0, paramCount);
+      if (opt.buffers.some((b, j) => b.buffer !== tb.state[j])) throw new Error('step: the pool\'s optimizer buffers are not this run\'s');
+      this.shared = { buffers: tb, views: new UnitViews(units), old: vec(tb.old), oldState: tb.oldState.map(vec), u: vec(tb.u), tensorOf, sc: stepScalars(settings.optimizer, opt) };
     }
   }
 
@@ -152,8 +154,13 @@ export class Stepper {
     buffers: NonNullable<ThreadPool['tail']>;
     views: UnitViews;
     old: Float;
+    oldState: Float[];
+    /** The update of every parameter (momentum, Adam: ‖ΔW‖ is measured from it). */
+    u: Float;
     /** The tensor (2l: W, 2l + 1: b of layer l) of each unit. */
     tensorOf: Int32Array;
+    /** The optimizer's scalars of the step in progress. */
+    sc: StepScalars;
   } | null = null;
 
   /**
@@ -167,19 +174,24 @@ export class Stepper {
     const tb = sh.buffers;
     const lr = this.settings.optimizer.lr;
     const units = tb.units.length / 2;
+    const sc = sh.sc = stepScalars(this.settings.optimizer, this.opt);
     tb.f64[0] = divisor;
     tb.f64[1] = this.settings.weightDecay;
     tb.f64[2] = lr;
+    tb.f64[3] = sc.first ? 1 : 0;
+    tb.f64[4] = sc.c1;
+    tb.f64[5] = sc.c2;
     resetTail(tb.sync);
     helper.tail(task.step, helper.operand(a)!, helper.operand(b)!);
     // the previous step's record first: the pool thread takes units meanwhile
     flush();
     runTailShare(this.kernels, sh.views, {
       a: a.grads, b: b.grads, params: task.params, old: sh.old, divisor, lambda: this.settings.weightDecay, lr, sums: tb.sums, sync: tb.sync,
+      optimizer: this.settings.optimizer, state: this.opt, oldState: sh.oldState, u: sh.u, sc,
     });
     const failed = await this.unitsDone(tb.sync, units, helper);
     if (failed !== null) {
-      restoreTaken(sh.views, task.params, sh.old, tb.sync);
+      restoreTaken(sh.views, task.params, sh.old, tb.sync, this.opt.buffers, sh.oldState);
       return { failed: `its share of the tail failed (${failed}): weights put back, the step recomputed on the main thread` };
     }
     // the sums of squares per tensor, unit by unit in order (rule 8)
@@ -199,7 +211,7 @@ export class Stepper {
       total += norms[4 * l]! + norms[4 * l + 1]!;
     }
     // not finite: no update this step (the caller says why)
-    if (!Number.isFinite(Math.sqrt(total))) restoreTaken(sh.views, task.params, sh.old, tb.sync);
+    if (!Number.isFinite(Math.sqrt(total))) restoreTaken(sh.views, task.params, sh.old, tb.sync, this.opt.buffers, sh.oldState);
     return { sumsq: total };
   }
 
@@ -435,12 +447,12 @@ export class Stepper {
       }
       for (let l = 0; l < this.ranges.length; l++) norms[4 * l + 3] = 0;
     } else {
-      if (tailDone) this.opt.t += 1; // what optimizerStep counts for SGD: the shared tail did the rest
+      if (tailDone) commitStep(this.opt, this.shared!.sc); // what optimizerStep counts: the shared tail did the rest
       else optimizerStep(this.settings.optimizer, this.opt, params, g, this.update, k);
       for (const [l, r] of this.ranges.entries()) {
         // SGD: ΔW = lr·g exactly as applied, so ‖ΔW‖² = lr²·Σg²(W) (no extra pass); else measure it
         const lr = this.settings.optimizer.lr;
-        norms[4 * l + 3] = this.settings.optimizer.kind === 'sgd' ? lr * lr * norms[4 * l]! : sumSquares(this.update, r.w, r.wEnd);
+        norms[4 * l + 3] = this.settings.optimizer.kind === 'sgd' ? lr * lr * norms[4 * l]! : sumSquares(tailDone ? this.shared!.u : this.update, r.w, r.wEnd);
       }
     }
     const layers = layerRecords(this.settings.layers, norms, root.stats, examples);

@@ -50,32 +50,39 @@ describe('local thread pool (integration)', function () {
     });
   }
 
-  // plain SGD: the step's tail (the root's add, reduce, update) is shared with a pool thread,
-  // unit by unit (train/step.ts, parallel/tail.ts)
+  // without clipping, the step's tail (the root's add, reduce, update) is shared with a pool
+  // thread, unit by unit (train/step.ts, parallel/tail.ts)
   const sgd = (): RunConfig => ({ ...base(), optimizer: { kind: 'sgd', lr: 0.1 }, weightDecay: 1e-4 });
   let sgdReference = '';
+  const OPTIMIZERS: RunConfig['optimizer'][] = [
+    { kind: 'sgd', lr: 0.1 }, { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: true }, { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+  ];
+  const norms = (rs: Record<string, unknown>[]): string => JSON.stringify((rs.filter((r) => r.msg === 'step') as unknown as StepRecord[])
+    .map((r) => [r.gradNorm, r.layers.map((l) => [l.dJdW, l.dJdWb, l.W, l.updateRatio])]));
 
-  for (const threads of [2, 3]) {
-    it(`plain SGD with a shared tail, ${threads} threads: the single-thread paramsSha256 and the same gradient norms in every record`, async () => {
-      if (sgdReference === '') sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256;
+  for (const [optimizer, threads] of [[OPTIMIZERS[0]!, 2], [OPTIMIZERS[0]!, 3], [OPTIMIZERS[1]!, 2], [OPTIMIZERS[2]!, 2]] as const) {
+    it(`${optimizer.kind} with a shared tail, ${threads} threads: the single thread's paramsSha256, and its norms in every record`, async () => {
+      const cfg = { ...base(), optimizer, weightDecay: 1e-4 };
       const one = collectingLogger();
-      await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), logger: one.logger, kernels: 'ref' });
+      const alone = await train({ ...cfg, threads: 0 }, { runDir: tempDir(), logger: one.logger, kernels: 'ref' });
       const { logger, records } = collectingLogger();
-      const s = await train({ ...sgd(), threads }, { runDir: tempDir(), logger, kernels: 'ref' });
-      assert.equal(s.paramsSha256, sgdReference);
-      const norms = (rs: Record<string, unknown>[]): string => JSON.stringify((rs.filter((r) => r.msg === 'step') as unknown as StepRecord[]).map((r) => [r.gradNorm, r.layers.map((l) => [l.dJdW, l.dJdWb, l.W])]));
-      assert.equal(norms(records), norms(one.records), 'the per-layer norms (blocks summed from both threads) are the single thread\'s, bit for bit');
+      const s = await train({ ...cfg, threads }, { runDir: tempDir(), logger, kernels: 'ref' });
+      assert.equal(s.paramsSha256, alone.paramsSha256);
+      assert.equal(norms(records), norms(one.records), 'the per-layer norms (blocks summed from both threads, ‖ΔW‖ from the shared update) are the single thread\'s, bit for bit');
     });
   }
 
   // a thread that fails in the middle of its units (weights already changed) has them put back
   // and the step recomputed
-  for (const mode of ['throw', 'exit', 'oom'] as const) {
+  for (const mode of ['throw', 'exit', 'oom', 'exit with momentum'] as const) {
     it(`a thread that fails by "${mode}" in its share of the step's tail costs time, not the result`, async () => {
-      if (sgdReference === '') sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256;
+      // momentum: its buffer is put back too (the default config's optimizer)
+      const cfg = mode === 'exit with momentum' ? base() : sgd();
+      const reference = mode === 'exit with momentum' ? (await train({ ...cfg, threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256
+        : sgdReference || (sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256);
       const { logger, records } = collectingLogger();
-      const s = await train({ ...sgd(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 1, step: 100, mode, phase: 'tail' } });
-      assert.equal(s.paramsSha256, sgdReference);
+      const s = await train({ ...cfg, threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 1, step: 100, mode: mode === 'exit with momentum' ? 'exit' : mode, phase: 'tail' } });
+      assert.equal(s.paramsSha256, reference);
       const st = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
       // the fault fires in the first unit the thread takes from step 100 on (the main thread may take them all in a step)
       const hit = st.find((r) => r.step >= 100 && r.executors.some((e) => e.id === 'thread-1' && e.failed !== undefined));

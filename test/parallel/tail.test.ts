@@ -10,6 +10,7 @@ import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { T } from '../../src/parallel/pool-protocol';
 import { resetTail, restoreTaken, runTailShare, tailUnits, UnitViews } from '../../src/parallel/tail';
 import { Rng } from '../../src/tensor/rng';
+import { newOptimizerState, optimizerStep, stepScalars, type OptimizerSpec, type OptimizerState } from '../../src/optim/optimizer';
 import { assertSameBits } from '../helpers/kernel-data';
 
 /** Tensors of a small MLP whose first weight matrix spans several blocks (a ragged last one). */
@@ -34,28 +35,44 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
         assert.deepEqual([...units], [0, NORM_BLOCK, NORM_BLOCK, 2 * NORM_BLOCK, 2 * NORM_BLOCK, 2 * NORM_BLOCK + 300, ...TENSORS.slice(1).flatMap((t) => [t.from, t.to])]);
       });
 
-      it('gives the three passes\' weights and per-tensor sums, bit for bit, whoever takes which unit', () => {
+      const OPTIMIZERS: OptimizerSpec[] = [
+        { kind: 'sgd', lr: 0.05 }, { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: true }, { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+      ];
+      /** An optimizer state two steps in, with non-trivial buffers. */
+      const warmState = (o: OptimizerSpec): OptimizerState => {
+        const st = newOptimizerState(o, dtype, N);
+        for (const seed of [7, 8]) optimizerStep(o, st, values(dtype, 9), values(dtype, seed), alloc(dtype, N));
+        return st;
+      };
+      const copyState = (st: OptimizerState): OptimizerState => ({ ...st, buffers: st.buffers.map((b) => b.slice()) });
+
+      for (const o of OPTIMIZERS) it(`${o.kind}: gives the main thread's weights, optimizer buffers and per-tensor sums, bit for bit, whoever takes which unit`, () => {
         const [a0, b0, p0] = [values(dtype, 1), values(dtype, 2), values(dtype, 3)];
-        // the main thread alone: per tensor, a ← a + b, reduceGrad, sgdUpdate
+        const st0 = warmState(o);
+        // the main thread alone: per tensor, a ← a + b, reduceGrad; then the optimizer over the whole vector
         const [a, p, u] = [a0.slice(), p0.slice(), alloc(dtype, N)];
+        const st = copyState(st0);
         const want: number[] = [];
         const out = new Float64Array(2);
         for (const t of TENSORS) {
           const n = t.to - t.from;
-          const [av, bv, pv, uv] = [a.subarray(t.from, t.to), b0.subarray(t.from, t.to), p.subarray(t.from, t.to), u.subarray(t.from, t.to)];
+          const [av, bv, pv] = [a.subarray(t.from, t.to), b0.subarray(t.from, t.to), p.subarray(t.from, t.to)];
           k.addInto(n, av, bv);
           k.reduceGrad(n, av, pv, 128, 1e-4, out);
-          k.sgdUpdate(n, 0.05, av, pv, uv);
           want.push(out[0]!, out[1]!);
         }
+        const sc = stepScalars(o, st);
+        optimizerStep(o, st, p, a, u, k);
         // by units, two takers interleaved through the shared counter (each call takes until none is left)
         for (const firstTakes of [0, 1, 2, U]) {
-          const [a2, p2, old] = [a0.slice(), p0.slice(), alloc(dtype, N)];
+          const [a2, p2, old, u2] = [a0.slice(), p0.slice(), alloc(dtype, N), alloc(dtype, N)];
+          const st2 = copyState(st0);
+          const oldState = st2.buffers.map(() => alloc(dtype, N));
           const sums = new Float64Array(2 * U);
           const sync = new Int32Array(T.STATE + U);
           resetTail(sync);
           const views = new UnitViews(units);
-          const share = { a: a2, b: b0, params: p2, old, divisor: 128, lambda: 1e-4, lr: 0.05, sums, sync };
+          const share = { a: a2, b: b0, params: p2, old, divisor: 128, lambda: 1e-4, lr: o.lr, sums, sync, optimizer: o, state: st2, oldState, u: u2, sc };
           // the first taker stops after `firstTakes` units (as a thread preempted), the second takes the rest
           let taken = 0;
           const stop = new Error('preempted');
@@ -71,6 +88,11 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
           assert.equal(Atomics.load(sync, T.DONE), U);
           assertSameBits(p2, p, `weights, first taker took ${firstTakes}`);
           assertSameBits(old, p0, 'old holds every unit\'s weights from before');
+          st2.buffers.forEach((b, j) => {
+            assertSameBits(b, st.buffers[j]!, `optimizer buffer ${j}`);
+            assertSameBits(oldState[j]!, st0.buffers[j]!, `optimizer buffer ${j} from before`);
+          });
+          if (o.kind !== 'sgd') assertSameBits(u2, u, 'the update u');
           const got: number[] = [];
           let i = 0;
           for (const t of TENSORS) {
@@ -83,17 +105,25 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
         }
       });
 
-      it('puts back exactly the weights of the units that were taken', () => {
+      it('puts back exactly the weights and optimizer buffers of the units that were taken', () => {
         const [a0, b0, p0] = [values(dtype, 4), values(dtype, 5), values(dtype, 6)];
         const p = p0.slice();
         const old = alloc(dtype, N);
         const sync = new Int32Array(T.STATE + U);
         const views = new UnitViews(units);
         const stop = new Error('died');
-        assert.throws(() => runTailShare(k, views, { a: a0.slice(), b: b0, params: p, old, divisor: 1, lambda: 0, lr: 0.5, sums: new Float64Array(2 * U), sync }, (i) => { if (i === 1) throw stop; }), (e) => e === stop);
+        const o: OptimizerSpec = { kind: 'adam', lr: 0.5, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        const st = warmState(o);
+        const st0 = copyState(st);
+        const oldState = st.buffers.map(() => alloc(dtype, N));
+        assert.throws(() => runTailShare(k, views, {
+          a: a0.slice(), b: b0, params: p, old, divisor: 1, lambda: 0, lr: 0.5, sums: new Float64Array(2 * U), sync,
+          optimizer: o, state: st, oldState, u: alloc(dtype, N), sc: stepScalars(o, st),
+        }, (i) => { if (i === 1) throw stop; }), (e) => e === stop);
         assert.notDeepEqual([...p.subarray(0, 8)], [...p0.subarray(0, 8)], 'unit 0 was updated');
-        restoreTaken(views, p, old, sync);
+        restoreTaken(views, p, old, sync, st.buffers, oldState);
         assertSameBits(p, p0, 'all weights as before');
+        st.buffers.forEach((b, j) => assertSameBits(b, st0.buffers[j]!, `Adam buffer ${j} as before`));
       });
     });
   }
