@@ -84,7 +84,7 @@ export const TASK_TAIL = 1;
 export const T = { NEXT: 0, DONE: 1, FAILED: 2, FIRED: 3, STATE: 4 } as const;
 
 /**
- * The step's tail shared between the main thread and a pool thread (plain SGD, no clipping):
+ * The step's tail shared between the main thread and a pool thread (any optimizer, no clipping):
  * the parameter vector is cut into units — blocks of NORM_BLOCK elements of each tensor, in
  * order (kernel spec rule 8) — which both sides claim one at a time from a shared counter
  * (whoever is free takes the next: a thread that wakes late or is preempted leaves its share

@@ -2,7 +2,7 @@
  * tail.ts — the step's tail over a share of the parameters, the same on the main thread and
  * on a pool thread (pool-protocol.ts TailBuffers says how the two share it).
  *
- * For plain SGD without clipping the tail is elementwise except for the sums of squares, and
+ * Without clipping the tail is elementwise except for the sums of squares, and
  * those are per block (kernel spec rule 8): so the parameters are cut into units — blocks of
  * NORM_BLOCK elements of each tensor, in order — and whoever takes a unit runs on it exactly
  * what the main thread would run alone: a ← a + b, reduceGrad (the unit's Σg², Σp²), the SGD

@@ -18,7 +18,7 @@
  *     the global norm is measured and clipped if configured.
  *  6. Update. Non-finite → skip (weights untouched) or stop, per config; else the
  *     optimizer writes θ_{t+1} in place.
- * With a pool that shares the tail (plain SGD, no clipping, no remote node in the step),
+ * With a pool that shares the tail (no clipping, no remote node in the step),
  * 4's last add, 5 and 6 are split between the main thread and a pool thread by blocks of the
  * parameters (parallel/tail.ts): the same bits. If that thread fails, the weights are put
  * back and the whole step is recomputed on the main thread.
@@ -165,7 +165,7 @@ export class Stepper {
 
   /**
    * Steps 4 (the root's add), 5 and 6 shared with `helper` (parallel/tail.ts): a ← a + b,
-   * reduce, SGD update, unit by unit, each unit taken by whichever thread is free. Returns
+   * reduce, the optimizer's update, unit by unit, each unit taken by whichever thread is free. Returns
    * Σg², or a failure when the helper failed — the weights are then back as they were, and
    * the caller recomputes the step alone.
    */
