@@ -107,11 +107,11 @@ export default function serve(t: ServeTask): ServeResult {
         });
         ctl[C.STATUS] = 0;
       } catch (e) {
-        // the units it took and did not finish: the main thread sees FAILED and puts their weights back
-        Atomics.store(t.tail!.sync, T.FAILED, 1);
-        Atomics.notify(t.tail!.sync, T.DONE);
+        // the units it took and did not finish: the main thread sees FAILED (after the message) and puts their weights back
         writeError(ctl, t.error, (e as Error).message ?? String(e));
         ctl[C.STATUS] = 1;
+        Atomics.store(t.tail!.sync, T.FAILED, 1);
+        Atomics.notify(t.tail!.sync, T.DONE);
       }
     } else {
       // the coordinator is done with the previous step's partials

@@ -25,7 +25,7 @@ import { Errors } from '../errors';
 import type { Executor, StepTask } from './executor';
 import type { Partial } from './partial';
 import {
-  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, SPIN_MS, TASK_COMPUTE, TASK_TAIL, waitAsync,
+  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, SPIN_MS, T, TASK_COMPUTE, TASK_TAIL, waitAsync,
   type FaultSpec, type ServeResult, type ServeTask, type SlotPartial, type TailBuffers,
 } from './pool-protocol';
 import { tailUnits } from './tail';
@@ -153,8 +153,8 @@ interface Serving {
   slots: SlotPartial[];
   params: Float;
   order: Uint32Array;
-  /** Rejects when the serve task ends (a thread that died, or stop()). */
-  ended: Promise<never>;
+  /** Why the serve task ended (a thread that died, or stop()); null while it runs. */
+  deadReason: string | null;
   done: Promise<ServeResult | null>;
 }
 
@@ -164,6 +164,8 @@ export class PoolExecutor implements Executor {
   /** Wall time inside the thread of the last task (ms): the rest of computeMs is hand-off. */
   lastThreadMs = 0;
   private serving: Serving | null = null;
+  /** The last serve loop started, running or not (failure() reads why it ended). */
+  private lastServing: Serving | null = null;
   private seq = 0;
 
   constructor(private readonly owner: ThreadPool, private readonly index: number) {
@@ -185,16 +187,25 @@ export class PoolExecutor implements Executor {
     this.seq = 0;
     const run = this.owner.pool.run(task) as Promise<ServeResult>;
     const s: Serving = {
-      control, error, params, order,
+      control, error, params, order, deadReason: null,
       slots: buffers.map((b) => slotPartial(b, o.spec.dtype, this.owner.statsSize, this.owner.paramCount)),
-      ended: run.then(
-        () => { throw Errors.executor(`${this.id}: its serve loop ended`); },
-        (e: unknown) => { throw Errors.executor(`${this.id}: its thread failed (${(e as Error).message})`); },
-      ),
       done: run.catch(() => null),
     };
-    s.ended.catch(() => undefined);
-    s.done.then(() => { if (this.serving === s) this.serving = null; }, () => undefined);
+    // wake whoever waits on this thread (a flag and a notify, not a promise raced at every
+    // wait: a race leaves a reaction on the never-settling promise each time, for the run)
+    const end = (why: string): void => {
+      s.deadReason = why;
+      Atomics.store(control, C.DEAD, 1);
+      Atomics.notify(control, C.DONE);
+      const tail = this.owner.tail;
+      if (tail !== null) {
+        Atomics.store(tail.sync, T.FAILED, 1);
+        Atomics.notify(tail.sync, T.DONE);
+      }
+      if (this.serving === s) this.serving = null;
+    };
+    run.then(() => end('its serve loop ended'), (e: unknown) => end(`its thread failed (${(e as Error).message})`));
+    this.lastServing = s;
     return s;
   }
 
@@ -255,12 +266,12 @@ export class PoolExecutor implements Executor {
    * Posts a tail task for step `step` (pool-protocol.ts TailBuffers: the thread takes units
    * until none is left): a ← a + b by operand codes, divisor, λ, lr already in the tail's f64
    * and its sync reset. Nothing waits on the task itself: the step waits on the units (a
-   * thread that throws sets the tail's FAILED; one that dies rejects dead()), and the next
-   * compute() waits for the thread to have left it.
+   * thread that throws, or dies, sets the tail's FAILED), and the next compute() waits for
+   * the thread to have left it.
    */
   tail(step: number, a: number, b: number): void {
     const s = this.serving;
-    if (s === null) throw Errors.executor(`${this.id}: no serve loop for the tail`);
+    if (s === null) return; // its thread is gone: the main thread takes every unit
     const c = s.control;
     c[C.KIND] = TASK_TAIL;
     c[C.STEP] = step;
@@ -271,9 +282,11 @@ export class PoolExecutor implements Executor {
     Atomics.notify(c, C.SEQ);
   }
 
-  /** Rejects when this executor's thread dies (its serve loop ends); never resolves otherwise. */
-  dead(): Promise<never> {
-    return this.serving?.ended ?? Promise.reject(Errors.executor(`${this.id}: no serve loop`));
+  /** Why its thread or its last task failed, for the step record. */
+  failure(): string {
+    const s = this.lastServing;
+    if (s === null) return `${this.id}: no serve loop`;
+    return `${this.id}: ${s.deadReason ?? readError(s.control, s.error)}`;
   }
 
   /** Resolves when the thread has finished task `seq`; rejects if the thread dies first. */
@@ -288,8 +301,9 @@ export class PoolExecutor implements Executor {
     for (;;) {
       const d = Atomics.load(s.control, C.DONE);
       if (d === seq) return;
+      if (Atomics.load(s.control, C.DEAD) !== 0) throw Errors.executor(`${this.id}: ${s.deadReason ?? 'its thread failed'}`);
       const w = waitAsync(s.control, C.DONE, d);
-      if (w.async) await Promise.race([w.value, s.ended]);
+      if (w.async) await w.value;
     }
   }
 

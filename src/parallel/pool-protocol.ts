@@ -64,6 +64,8 @@ export const C = {
   /** Tail: the two operands, each as set << 16 | index: set 0 this thread's slots, 1 the main thread's. */
   A: 11,
   B: 12,
+  /** Set (and DONE notified) by the coordinator when the thread's serve task has ended: waiters stop waiting. */
+  DEAD: 13,
   /** (h, i) of each node, from here. */
   NODE_LIST: 16,
   /** The slot holding each node's partial, from here. */

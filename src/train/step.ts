@@ -225,14 +225,10 @@ export class Stepper {
     for (;;) {
       const d = Atomics.load(sync, T.DONE);
       if (d >= units) return null;
-      if (Atomics.load(sync, T.FAILED) !== 0) return 'the thread stopped with an error';
+      // set by the thread when its task throws, and by its executor when the thread dies
+      if (Atomics.load(sync, T.FAILED) !== 0) return helper.failure();
       const w = waitAsync(sync, T.DONE, d);
-      if (!w.async) continue;
-      try {
-        await Promise.race([w.value, helper.dead()]);
-      } catch (e) {
-        return (e as Error).message;
-      }
+      if (w.async) await w.value;
     }
   }
 
