@@ -78,7 +78,8 @@ export interface StepRecord {
   throughput: number;
   /** Wall time of the step, ms, and its split. */
   stepMs: number;
-  split?: { computeMs: number; encodeMs?: number; handoffMs?: number; reduceMs: number; updateMs: number };
+  /** tailShared: the step's tail (reduce and update, then in reduceMs) was shared with a pool thread. */
+  split?: { computeMs: number; encodeMs?: number; handoffMs?: number; reduceMs: number; updateMs: number; tailShared?: boolean };
   executors: ExecutorRecord[];
   /** The diagnosis after this step (observe/diagnose.ts). */
   diagnosis: Diagnosis;

@@ -12,6 +12,7 @@ import { resetTail, restoreTaken, runTailShare, tailUnits, UnitViews } from '../
 import { Rng } from '../../src/tensor/rng';
 import { newOptimizerState, optimizerStep, stepScalars, type OptimizerSpec, type OptimizerState } from '../../src/optim/optimizer';
 import { assertSameBits } from '../helpers/kernel-data';
+import { TailChoice } from '../../src/train/step';
 
 /** Tensors of a small MLP whose first weight matrix spans several blocks (a ragged last one). */
 const TENSORS = [{ from: 0, to: 2 * NORM_BLOCK + 300 }, { from: 2 * NORM_BLOCK + 300, to: 2 * NORM_BLOCK + 364 }, { from: 2 * NORM_BLOCK + 364, to: 2 * NORM_BLOCK + 1004 }, { from: 2 * NORM_BLOCK + 1004, to: 2 * NORM_BLOCK + 1014 }];
@@ -128,3 +129,24 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
     });
   }
 }
+
+describe('TailChoice (train/step.ts): share the tail or not, by measurement', () => {
+  it('tries both ways, keeps the faster by blocks, explores the other one block in EXPLORE_EVERY, and switches when the times cross', () => {
+    const c = new TailChoice();
+    const run = (blocks: number, shared: number, alone: number): boolean[] => Array.from({ length: blocks }, () => {
+      const ways = Array.from({ length: TailChoice.BLOCK }, () => {
+        const s = c.pick();
+        c.observe(s, s ? shared : alone);
+        return s;
+      });
+      assert.ok(ways.every((w) => w === ways[0]), 'a block goes one way');
+      return ways[0]!;
+    });
+    const first = run(24, 1.1, 1.5);
+    assert.deepEqual(first.slice(0, 4), [true, true, true, false], 'two blocks of warm-up, then both ways tried');
+    assert.equal(first.slice(4).filter((s) => !s).length, 2, 'then only the exploring blocks (8 and 16) go the slower way');
+    // the machine turns: sharing now costs more (its estimate catches up within a few explorations)
+    const after = run(48, 2.5, 1.5);
+    assert.ok(after.slice(24).every((s, i) => !s || (24 + 24 + i) % TailChoice.EXPLORE_EVERY === 0), `back to one thread, exploring sharing only: ${after.slice(24).map(Number).join('')}`);
+  });
+});
