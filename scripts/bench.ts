@@ -26,7 +26,7 @@ import { train } from '../src/train/loop';
 import { epochRates, findData, median, NO_TORCH, recorder, torchPython, workloadConfig } from './bench-common';
 import { kernelInfo } from '../src/tensor/select';
 
-interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string }
+interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string; medianStepMs: number }
 
 /** PyTorch on the same workload, or why it was not measured. */
 function torchRun(dir: string, threads: number, epochs: number, steps: number | undefined): { rates: number[]; accuracy: number; version: string } | string {
@@ -83,9 +83,11 @@ async function main(): Promise<void> {
         reduceMs: avg((r) => r.split?.reduceMs ?? 0), updateMs: avg((r) => r.split?.updateMs ?? 0),
       };
       const name = t <= 1 ? '1 thread (main)' : `${t} threads (main + ${t - 1} pool)`;
-      rows.push({ name, kernels: want, threads: t, sps, acc: s.accuracy, kernel: s.kernel, sha: s.paramsSha256 });
+      // also the median step (after the first 100): robust to the few steps a busy VM stretches
+      const medianStepMs = median(recs.slice(Math.min(100, recs.length >> 1)).map((r) => r.stepMs));
+      rows.push({ name, kernels: want, threads: t, sps, acc: s.accuracy, kernel: s.kernel, sha: s.paramsSha256, medianStepMs });
       process.stdout.write(`${s.kernel.padEnd(14)} ${name.padEnd(18)} ${Math.round(sps).toString().padStart(7)} samples/s  test acc ${s.accuracy === null ? '-' : s.accuracy.toFixed(4)}  `
-        + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (hand-off ${split.handoffMs.toFixed(3)}) + reduce ${split.reduceMs.toFixed(3)} + update ${split.updateMs.toFixed(3)}  [${s.steps} steps, sha ${s.paramsSha256.slice(0, 12)}]\n`);
+        + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (hand-off ${split.handoffMs.toFixed(3)}) + reduce ${split.reduceMs.toFixed(3)} + update ${split.updateMs.toFixed(3)}; median step ${medianStepMs.toFixed(3)} ms  [${s.steps} steps, sha ${s.paramsSha256.slice(0, 12)}]\n`);
     }
   }
   process.stdout.write('\n');
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
     const mine = rows.filter((r) => r.kernels === kern);
     const one = mine.find((r) => r.threads <= 1);
     const two = mine.find((r) => r.threads === 2);
-    if (one && two) process.stdout.write(`${one.kernel}: 2 threads / 1 thread (${one.name}): ${(two.sps / one.sps).toFixed(2)}×\n`);
+    if (one && two) process.stdout.write(`${one.kernel}: 2 threads / 1 thread (${one.name}): ${(two.sps / one.sps).toFixed(2)}× (by median step: ${(one.medianStepMs / two.medianStepMs).toFixed(2)}×)\n`);
   }
   const bySteps = new Map<string, Set<string>>();
   for (const r of rows) {
