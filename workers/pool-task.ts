@@ -7,7 +7,7 @@
 
 import { PartialComputer } from '../src/parallel/compute-partials';
 import {
-  C, publishScalars, slotPartial, SPIN_MS, T, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
+  C, pollUntil, publishScalars, slotPartial, T, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
 } from '../src/parallel/pool-protocol';
 import { runTailShare, UnitViews } from '../src/parallel/tail';
 import { view, type Float } from '../src/tensor/dtype';
@@ -53,7 +53,7 @@ function tailContext(t: ServeTask): TailContext {
 }
 
 /** The tail task: units of the step's tail, as long as any is left (pool-protocol.ts TailBuffers). */
-function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartial[], c: TailContext, fault: (unit: number) => void): void {
+function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartial[], c: TailContext, fault: (() => void) | undefined): void {
   const tb = t.tail!;
   const operand = (code: number): Float => {
     const set = code >> 16;
@@ -84,12 +84,15 @@ export default function serve(t: ServeTask): ServeResult {
   let lent: SlotPartial[] = [];
   let tasks = 0;
   let tail: TailContext | undefined;
+  // a tail fault (test-only) fires once, in the first unit this thread takes from its step on,
+  // once that unit's weights have changed — FIRED is shared, so a restarted thread does not fire again
+  const f = t.fault;
+  const tailFault = f && f.phase === 'tail' && f.executor === t.executor
+    ? (): void => { if (Atomics.compareExchange(t.tail!.sync, T.FIRED, 0, 1) === 0) injectFault(t, f.step, 'tail'); }
+    : undefined;
   for (;;) {
     if (t.spin) {
-      const until = performance.now() + SPIN_MS;
-      // the clock is read every 256 polls: each read makes a heap number, and a poll loop
-      // that reads it every time fills the young generation (a scavenge every dozen steps)
-      for (let i = 1; Atomics.load(ctl, C.SEQ) === seen && ((i & 255) !== 0 || performance.now() < until); i++);
+      pollUntil(() => Atomics.load(ctl, C.SEQ) !== seen);
     }
     Atomics.wait(ctl, C.SEQ, seen);
     const seq = Atomics.load(ctl, C.SEQ);
@@ -101,10 +104,7 @@ export default function serve(t: ServeTask): ServeResult {
     if (ctl[C.KIND] === TASK_TAIL) {
       // the step's partials are still in use: its tail adds them
       try {
-        // a tail fault fires once, in the first unit this thread takes from its step on, once its weights have changed
-        tailTask(t, kernels, ctl, slots, tail ??= tailContext(t), () => {
-          if (step >= (t.fault?.step ?? Infinity) && t.fault!.executor === t.executor && Atomics.compareExchange(t.tail!.sync, T.FIRED, 0, 1) === 0) injectFault(t, t.fault!.step, 'tail');
-        });
+        tailTask(t, kernels, ctl, slots, tail ??= tailContext(t), step >= (t.fault?.step ?? Infinity) ? tailFault : undefined);
         ctl[C.STATUS] = 0;
       } catch (e) {
         // the units it took and did not finish: the main thread sees FAILED (after the message) and puts their weights back

@@ -25,7 +25,7 @@ import { Errors } from '../errors';
 import type { Executor, StepTask } from './executor';
 import type { Partial } from './partial';
 import {
-  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, SPIN_MS, T, TASK_COMPUTE, TASK_TAIL, waitAsync,
+  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, pollUntil, T, TASK_COMPUTE, TASK_TAIL, waitAsync,
   type FaultSpec, type ServeResult, type ServeTask, type SlotPartial, type TailBuffers,
 } from './pool-protocol';
 import { tailUnits } from './tail';
@@ -71,7 +71,6 @@ export function poolTaskPath(): string {
 function isShared(a: Float | Uint32Array): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
 }
-
 
 export class ThreadPool {
   readonly pool: Piscina;
@@ -218,9 +217,7 @@ export class PoolExecutor implements Executor {
     this.tailSeq = 0;
     if (tailSeq !== 0 && this.serving !== null && Atomics.load(this.serving.control, C.DONE) !== tailSeq) {
       const c = this.serving.control;
-      const until = performance.now() + SPIN_MS;
-      for (let i = 1; Atomics.load(c, C.DONE) !== tailSeq && ((i & 255) !== 0 || performance.now() < until); i++);
-      if (Atomics.load(c, C.DONE) !== tailSeq) await this.finished(this.serving, tailSeq, false);
+      if (!pollUntil(() => Atomics.load(c, C.DONE) === tailSeq)) await this.finished(this.serving, tailSeq, false);
     }
     if (!isShared(task.params)) throw new TypeError('ThreadPool: params must be SharedArrayBuffer-backed');
     const order = this.owner.order(task.batch.order);
@@ -294,9 +291,7 @@ export class PoolExecutor implements Executor {
     if (spin) {
       // after the step's synchronous part (the main thread computing its own share), poll
       await null;
-      const until = performance.now() + SPIN_MS;
-      // the clock every 256 polls (as the thread's own poll, workers/pool-task.ts)
-      for (let i = 1; Atomics.load(s.control, C.DONE) !== seq && ((i & 255) !== 0 || performance.now() < until); i++);
+      pollUntil(() => Atomics.load(s.control, C.DONE) === seq);
     }
     for (;;) {
       const d = Atomics.load(s.control, C.DONE);

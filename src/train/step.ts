@@ -26,8 +26,7 @@
  */
 
 import { Errors } from '../errors';
-import type { Float } from '../tensor/dtype';
-import { alloc } from '../tensor/dtype';
+import { alloc, view, type Float } from '../tensor/dtype';
 import type { OptimizerSpec, OptimizerState } from '../optim/optimizer';
 import { commitStep, optimizerStep, stepScalars, type StepScalars } from '../optim/optimizer';
 import { clipByGlobalNorm, type LayerRange } from '../optim/clip';
@@ -41,9 +40,8 @@ import { addPartial, type Partial } from '../parallel/partial';
 import { everyoneWorks, planRanges, SpeedMeter } from '../parallel/planner';
 import { combineNode, combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
 import { PoolExecutor, type ThreadPool } from '../parallel/pool-executor';
-import { SPIN_MS, T, waitAsync } from '../parallel/pool-protocol';
+import { pollUntil, T, waitAsync } from '../parallel/pool-protocol';
 import { resetTail, restoreTaken, runTailShare, tailUnits, UnitViews } from '../parallel/tail';
-import { view } from '../tensor/dtype';
 
 export interface StepSettings {
   reduction: 'sum' | 'mean';
@@ -97,8 +95,6 @@ export const STRAGGLER_MIN_MS = 25;
 
 const now = (): number => performance.now();
 
-
-
 export class Stepper {
   private readonly speeds = new SpeedMeter();
   /** Executors with a compute() still running (stragglers whose range was duplicated). */
@@ -128,25 +124,24 @@ export class Stepper {
     this.tensorSums = new Float64Array(4 * settings.layers.length);
     const tb = pool?.tail ?? null;
     if (tb !== null && settings.clipNorm === null) {
-      const units = tailUnits(this.tensorRanges());
+      // W then b of each layer, as [from, to) of the flat parameters
+      const ranges = this.ranges.flatMap((r) => [{ from: r.w, to: r.wEnd }, { from: r.b, to: r.bEnd }]);
+      const units = tailUnits(ranges);
       if (units.length !== tb.units.length || units.some((v, i) => v !== tb.units[i])) throw new Error('step: the pool\'s tail units are not this model\'s');
       const dt = dtype instanceof Float64Array ? 'float64' : 'float32';
       const tensorOf = new Int32Array(units.length / 2);
       let t = 0;
-      const ranges = this.tensorRanges();
       for (let i = 0; i < tensorOf.length; i++) {
         while (units[2 * i]! >= ranges[t]!.to) t++;
         tensorOf[i] = t;
       }
       const vec = (b: SharedArrayBuffer): Float => view(dt, b, 0, paramCount);
       if (opt.buffers.some((b, j) => b.buffer !== tb.state[j])) throw new Error('step: the pool\'s optimizer buffers are not this run\'s');
-      this.shared = { buffers: tb, views: new UnitViews(units), old: vec(tb.old), oldState: tb.oldState.map(vec), u: vec(tb.u), tensorOf, sc: stepScalars(settings.optimizer, opt) };
+      this.shared = {
+        buffers: tb, views: new UnitViews(units), old: vec(tb.old), oldState: tb.oldState.map(vec), u: vec(tb.u), tensorOf,
+        sc: stepScalars(settings.optimizer, opt), spin: pool!.opts.spin ?? false,
+      };
     }
-  }
-
-  /** W then b of each layer, as [from, to) of the flat parameters. */
-  private tensorRanges(): { from: number; to: number }[] {
-    return this.ranges.flatMap((r) => [{ from: r.w, to: r.wEnd }, { from: r.b, to: r.bEnd }]);
   }
 
   /** The shared tail's buffers and this thread's side of it (null: the tail is the main thread's alone). */
@@ -161,6 +156,8 @@ export class Stepper {
     tensorOf: Int32Array;
     /** The optimizer's scalars of the step in progress. */
     sc: StepScalars;
+    /** Poll before sleeping while the pool thread finishes its units (only when every thread has a core). */
+    spin: boolean;
   } | null = null;
 
   /**
@@ -189,7 +186,7 @@ export class Stepper {
       a: a.grads, b: b.grads, params: task.params, old: sh.old, divisor, lambda: this.settings.weightDecay, lr, sums: tb.sums, sync: tb.sync,
       optimizer: this.settings.optimizer, state: this.opt, oldState: sh.oldState, u: sh.u, sc,
     });
-    const failed = await this.unitsDone(tb.sync, units, helper);
+    const failed = await this.unitsDone(tb.sync, units, helper, sh.spin);
     if (failed !== null) {
       restoreTaken(sh.views, task.params, sh.old, tb.sync, this.opt.buffers, sh.oldState);
       return { failed: `its share of the tail failed (${failed}): weights put back, the step recomputed on the main thread` };
@@ -217,11 +214,11 @@ export class Stepper {
 
   /**
    * Waits until all `units` are done; returns null, or why not: the helper failed (its task
-   * threw, setting FAILED, or its thread died). Polls SPIN_MS first, then sleeps.
+   * threw, setting FAILED, or its thread died). Polls first when `spin` (a poll on a shared
+   * core would hold up the very thread it waits for), then sleeps.
    */
-  private async unitsDone(sync: Int32Array, units: number, helper: PoolExecutor): Promise<string | null> {
-    const until = now() + SPIN_MS;
-    for (let i = 1; Atomics.load(sync, T.DONE) < units && Atomics.load(sync, T.FAILED) === 0 && ((i & 255) !== 0 || now() < until); i++);
+  private async unitsDone(sync: Int32Array, units: number, helper: PoolExecutor, spin: boolean): Promise<string | null> {
+    if (spin) pollUntil(() => Atomics.load(sync, T.DONE) >= units || Atomics.load(sync, T.FAILED) !== 0);
     for (;;) {
       const d = Atomics.load(sync, T.DONE);
       if (d >= units) return null;
@@ -586,13 +583,13 @@ function round3(x: number): number {
 
 /**
  * Shares the step's tail or not, by measurement, in blocks of BLOCK steps: each block goes
- * one way, and its mean step time (without its first WARM steps, which pay for caches
- * and code the other way left cold) updates that way's estimate; the next block goes the
- * faster way, but one block in EXPLORE_EVERY goes the other way, so both stay measured. After
- * two blocks of warm-up (shared, not measured), two blocks try both ways. Sharing wins when both threads run (median step ≈ 10 % shorter
- * here); it loses when the machine preempts one of them mid-tail (the other then waits for
- * the unit it holds), and a VM moves between the two. Both ways give the same bits, so the
- * choice changes only the time.
+ * one way, and its mean step time (without its first WARM steps, which pay for caches and
+ * code the other way left cold) updates that way's estimate; the next block goes the faster
+ * way, but one block in EXPLORE_EVERY goes the other way, so both stay measured. After two
+ * blocks of warm-up (shared, not measured), two blocks try both ways. Sharing wins when both
+ * threads run (median step ≈ 10 % shorter here); it loses when the machine preempts one of
+ * them mid-tail (the other then waits for the unit it holds), and a VM moves between the
+ * two. Both ways give the same bits, so the choice changes only the time.
  */
 export class TailChoice {
   static readonly BLOCK = 64;
@@ -611,9 +608,9 @@ export class TailChoice {
     if (this.inBlock === 0) {
       const [alone, shared] = this.mean as [number, number];
       const better = !(alone < shared); // a way not measured yet loses no comparison
-      // blocks 0 and 1 are the run's warm-up (compiling, first touches): not measured;
-      // 2 and 3 try both ways
-      this.way = this.block < 2 ? true : this.block === 2 ? true : this.block === 3 ? false
+      // blocks 0 and 1 are the run's warm-up (compiling, first touches): shared, not
+      // measured; 2 and 3 try both ways
+      this.way = this.block <= 2 ? true : this.block === 3 ? false
         : this.block % TailChoice.EXPLORE_EVERY === 0 ? !better : better;
       this.sum = 0;
       this.n = 0;

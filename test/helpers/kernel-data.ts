@@ -5,8 +5,11 @@
  * comparison that names the first difference.
  */
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { referenceKernels } from '../../src/tensor/kernels';
+import { Rng } from '../../src/tensor/rng';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import type { Rng } from '../../src/tensor/rng';
 
 
 export const F32_MIN_NORMAL = 1.1754943508222875e-38;
@@ -101,4 +104,35 @@ export function assertGuards(v: Float, label: string): void {
   const before = dtype === 'float64' ? new Float64Array(v.buffer, v.byteOffset - GUARD * w, GUARD) : new Float32Array(v.buffer, v.byteOffset - GUARD * w, GUARD);
   const after = dtype === 'float64' ? new Float64Array(v.buffer, v.byteOffset + v.byteLength, GUARD) : new Float32Array(v.buffer, v.byteOffset + v.byteLength, GUARD);
   for (const g of [...before, ...after]) assert.equal(g, -7.25, `${label}: wrote outside its view`);
+}
+
+/**
+ * gemmNT (33×70×129, float32, shared views) computed by `kernels` selected inside a
+ * worker_thread; checks its bits against the reference here and returns what the worker
+ * reported: its kernel id and fallback note.
+ */
+export async function gemmInWorker(kernels: 'native' | 'wasm', seed: number): Promise<{ id: string; fallbackNote: string | null }> {
+  const [m, n, k] = [33, 70, 129];
+  const rng = new Rng(seed);
+  const A = place(data('float32', m * k, rng), 'shared view');
+  const B = place(data('float32', n * k, rng), 'shared view');
+  const C = place(alloc('float32', m * n), 'shared view');
+  const selectJs = path.join(__dirname, '..', '..', 'src', 'tensor', 'select.js');
+  const code = `
+    const { parentPort, workerData: w } = require('node:worker_threads');
+    const { selectKernels } = require(w.selectJs);
+    const { kernels, fallbackNote } = selectKernels('float32', w.kernels);
+    const view = (x) => new Float32Array(x.buffer, x.byteOffset, x.length);
+    kernels.gemmNT(w.m, w.n, w.k, view(w.A), view(w.B), view(w.C));
+    parentPort.postMessage({ id: kernels.id, fallbackNote });`;
+  const shared = (x: Float): { buffer: ArrayBufferLike; byteOffset: number; length: number } => ({ buffer: x.buffer, byteOffset: x.byteOffset, length: x.length });
+  const got = await new Promise<{ id: string; fallbackNote: string | null }>((resolve, reject) => {
+    const w = new Worker(code, { eval: true, workerData: { selectJs, kernels, m, n, k, A: shared(A), B: shared(B), C: shared(C) } });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  const want = alloc('float32', m * n);
+  referenceKernels('float32').gemmNT(m, n, k, A, B, want);
+  assertSameBits(C, want, `${got.id} gemmNT in a worker`);
+  return got;
 }

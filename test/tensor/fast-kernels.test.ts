@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { ACTIVATIONS, KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
@@ -15,7 +13,7 @@ function fastSets(dtype: DType): KernelSet[] {
   return nativeIsas().map((isa) => nativeKernels(isa, dtype));
 }
 
-import { assertGuards, assertSameBits, data, place, specials, STORAGES } from '../helpers/kernel-data';
+import { assertGuards, assertSameBits, data, gemmInWorker, place, specials, STORAGES } from '../helpers/kernel-data';
 
 // ---- shapes ------------------------------------------------------------------------------
 
@@ -241,28 +239,7 @@ describe('selectKernels and kernelInfo', () => {
 
   it('a KernelSet works inside a worker_thread and gives the same bits', async function () {
     this.timeout(30000);
-    const [m, n, k] = [33, 70, 129];
-    const rng = new Rng(41);
-    const A = place(data('float32', m * k, rng), 'shared view');
-    const B = place(data('float32', n * k, rng), 'shared view');
-    const C = place(alloc('float32', m * n), 'shared view');
-    const selectJs = path.join(__dirname, '..', '..', 'src', 'tensor', 'select.js');
-    const code = `
-      const { parentPort, workerData: w } = require('node:worker_threads');
-      const { selectKernels } = require(w.selectJs);
-      const { kernels } = selectKernels('float32', 'native');
-      const view = (x) => new Float32Array(x.buffer, x.byteOffset, x.length);
-      kernels.gemmNT(w.m, w.n, w.k, view(w.A), view(w.B), view(w.C));
-      parentPort.postMessage(kernels.id);`;
-    const shared = (x: Float) => ({ buffer: x.buffer, byteOffset: x.byteOffset, length: x.length });
-    const id = await new Promise<string>((resolve, reject) => {
-      const w = new Worker(code, { eval: true, workerData: { selectJs, m, n, k, A: shared(A), B: shared(B), C: shared(C) } });
-      w.once('message', resolve);
-      w.once('error', reject);
-    });
-    assert.equal(id, selectKernels('float32', 'native').kernels.id);
-    const want = alloc('float32', m * n);
-    referenceKernels('float32').gemmNT(m, n, k, A, B, want);
-    assertSameBits(C, want, `${id} gemmNT in a worker`);
+    const got = await gemmInWorker('native', 41);
+    assert.equal(got.id, selectKernels('float32', 'native').kernels.id);
   });
 });

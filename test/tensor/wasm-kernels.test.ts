@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { validate } from '../../src/config';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { referenceKernels, type KernelSet } from '../../src/tensor/kernels';
@@ -12,7 +11,7 @@ import { kernelInfo, selectKernels } from '../../src/tensor/select';
 import { train } from '../../src/train/loop';
 import { repoRoot, tempDir } from '../helpers/paths';
 import { workloadPass } from '../helpers/mlp-run';
-import { assertGuards, assertSameBits, data, place, specials, STORAGES } from '../helpers/kernel-data';
+import { assertGuards, assertSameBits, data, gemmInWorker, place, specials, STORAGES } from '../helpers/kernel-data';
 
 const DTYPES: DType[] = ['float32', 'float64'];
 const GEMMS = ['gemmNT', 'gemmTN', 'gemmNN'] as const;
@@ -244,29 +243,7 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
 
   it('works inside a worker_thread (its own instance and memory) and gives the same bits', async function () {
     if (!available()) this.skip();
-    const [m, n, k] = [33, 70, 129];
-    const rng = new Rng(105);
-    const A = place(data('float32', m * k, rng), 'shared view');
-    const B = place(data('float32', n * k, rng), 'shared view');
-    const C = place(alloc('float32', m * n), 'shared view');
-    const selectJs = path.join(__dirname, '..', '..', 'src', 'tensor', 'select.js');
-    const code = `
-      const { parentPort, workerData: w } = require('node:worker_threads');
-      const { selectKernels } = require(w.selectJs);
-      const { kernels, fallbackNote } = selectKernels('float32', 'wasm');
-      const view = (x) => new Float32Array(x.buffer, x.byteOffset, x.length);
-      kernels.gemmNT(w.m, w.n, w.k, view(w.A), view(w.B), view(w.C));
-      parentPort.postMessage({ id: kernels.id, fallbackNote });`;
-    const shared = (x: Float) => ({ buffer: x.buffer, byteOffset: x.byteOffset, length: x.length });
-    const got = await new Promise<{ id: string; fallbackNote: string | null }>((resolve, reject) => {
-      const w = new Worker(code, { eval: true, workerData: { selectJs, m, n, k, A: shared(A), B: shared(B), C: shared(C) } });
-      w.once('message', resolve);
-      w.once('error', reject);
-    });
-    assert.deepEqual(got, { id: 'wasm-simd128', fallbackNote: null });
-    const want = alloc('float32', m * n);
-    referenceKernels('float32').gemmNT(m, n, k, A, B, want);
-    assertSameBits(C, want, 'gemmNT in a worker');
+    assert.deepEqual(await gemmInWorker('wasm', 105), { id: 'wasm-simd128', fallbackNote: null });
   });
 });
 
