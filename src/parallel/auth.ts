@@ -57,37 +57,64 @@ export function isNonce(v: unknown): v is string {
 }
 
 /**
- * One-time nonces with a lifetime and a cap on how many may be outstanding (a peer asking
- * for nonces in a loop cannot grow the coordinator's memory).
+ * One-time nonces with a lifetime and caps on how many may be outstanding, so a peer asking
+ * for nonces in a loop can neither grow the coordinator's memory nor lock others out: past
+ * `perPeer` outstanding for one address, that address's oldest is forgotten; past `max` in
+ * all, the oldest of all. A worker answers its nonce within a round trip, so only a flood of
+ * more than `perPeer` requests from its own address (or `max` from everywhere) inside that
+ * round trip can cost it its nonce (it then asks again: `--retry`). `perPeer` is generous
+ * because honest workers share addresses too (NAT, one machine's several workers: the
+ * hostile-peer test's crowd of 77 joins from 127.0.0.1 at once).
  */
 export class NonceStore {
-  private readonly issued = new Map<string, number>();
+  /** Nonce → its expiry and the address it went to, oldest first (a Map keeps insertion order). */
+  private readonly issued = new Map<string, { until: number; peer: string }>();
+  private readonly perAddress = new Map<string, string[]>();
 
-  constructor(private readonly ttlMs = 30_000, private readonly max = 1024, private readonly clock: () => number = Date.now) {}
+  constructor(private readonly ttlMs = 30_000, private readonly max = 4096, private readonly clock: () => number = Date.now, private readonly perPeer = 256) {}
 
-  /** A fresh nonce, or null when `max` are outstanding. */
-  issue(): string | null {
+  /** A fresh nonce for `peer` (the requester's address), making room as the class comment says. */
+  issue(peer = ''): string {
     this.expire();
-    if (this.issued.size >= this.max) return null;
+    const mine = this.perAddress.get(peer);
+    if (mine !== undefined && mine.length >= this.perPeer) this.forget(mine[0]!);
+    if (this.issued.size >= this.max) this.forget(this.issued.keys().next().value!);
     const n = newNonce();
-    this.issued.set(n, this.clock() + this.ttlMs);
+    this.issued.set(n, { until: this.clock() + this.ttlMs, peer });
+    const list = this.perAddress.get(peer);
+    if (list === undefined) this.perAddress.set(peer, [n]);
+    else list.push(n);
     return n;
   }
 
   /** True once per issued, unexpired nonce; the nonce is forgotten either way. */
   consume(n: unknown): boolean {
     if (!isNonce(n)) return false;
-    const until = this.issued.get(n);
-    this.issued.delete(n);
-    return until !== undefined && until >= this.clock();
+    const e = this.issued.get(n);
+    if (e === undefined) return false;
+    this.forget(n);
+    return e.until >= this.clock();
   }
 
   get outstanding(): number {
     return this.issued.size;
   }
 
+  private forget(n: string): void {
+    const e = this.issued.get(n);
+    if (e === undefined) return;
+    this.issued.delete(n);
+    const list = this.perAddress.get(e.peer)!;
+    list.splice(list.indexOf(n), 1);
+    if (list.length === 0) this.perAddress.delete(e.peer);
+  }
+
   private expire(): void {
     const t = this.clock();
-    for (const [n, until] of this.issued) if (until < t) this.issued.delete(n);
+    // oldest first, and every nonce has the same lifetime: stop at the first live one
+    for (const [n, e] of this.issued) {
+      if (e.until >= t) break;
+      this.forget(n);
+    }
   }
 }

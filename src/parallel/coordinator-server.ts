@@ -4,7 +4,8 @@
  * RemoteExecutor (remote-executor.ts) that the step uses from the next step on.
  *
  * The handshake, per connection (message types in messages.ts):
- *  1. HTTP GET CHALLENGE_PATH → a one-time nonce (auth.ts; 503 when too many are outstanding).
+ *  1. HTTP GET CHALLENGE_PATH → a one-time nonce (auth.ts NonceStore: a flood of requests
+ *     makes room by forgetting the oldest nonces, its own first, never by refusing).
  *  2. HTTP upgrade on JOIN_PATH. With a token configured, the request must carry the nonce and
  *     HMAC(token, nonce); otherwise `401` and the socket is destroyed before any websocket
  *     exists. More connections than maxWorkers (+ a few handshaking) get `503`. The `101`
@@ -197,11 +198,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       return;
     }
     if (req.method === 'GET' && req.url === CHALLENGE_PATH) {
-      const n = nonces.issue();
-      if (n === null) {
-        res.writeHead(503, { Connection: 'close' }).end();
-        return;
-      }
+      const n = nonces.issue(req.socket.remoteAddress ?? '?');
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' }).end(n);
       return;
     }

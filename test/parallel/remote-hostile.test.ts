@@ -219,6 +219,33 @@ describe('remote: hostile peers', function () {
     }
   });
 
+  it('a peer asking for nonces in a loop (2000, more than the store holds) locks no one out: its oldest are forgotten, a worker from the same address joins', async () => {
+    const { logger, records } = collectingLogger();
+    const c = await smallCoordinator(logger, { token: TOKEN });
+    try {
+      const flood: string[] = [];
+      for (let i = 0; i < 2000; i += 50) flood.push(...await Promise.all(Array.from({ length: 50 }, () => getNonce(c.port))));
+      assert.equal(new Set(flood).size, 2000);
+      assert.ok(flood.every((n) => /^[0-9a-f]{64}$/.test(n)), 'every request got a nonce (none refused)');
+      // an honest worker from the same address still joins (before: 503 for 30 s)
+      await stillServes(c, 'after-nonce-flood');
+      /** Upgrade with a nonce and the right proof; resolves with the HTTP status. */
+      const upgrade = (n: string): Promise<number> => new Promise((resolve) => {
+        const headers = { [AUTH_HEADERS.nonce]: n, [AUTH_HEADERS.proof]: workerProof(TOKEN, n), [AUTH_HEADERS.clientNonce]: newNonce() };
+        const ws = new WebSocket(`ws://127.0.0.1:${c.port}${JOIN_PATH}`, { headers, perMessageDeflate: false });
+        ws.on('unexpected-response', (_q, res) => { res.resume(); resolve(res.statusCode ?? 0); ws.terminate(); });
+        ws.on('open', () => { resolve(101); ws.terminate(); });
+        ws.on('error', () => resolve(-1));
+      });
+      // the flood's first nonce was forgotten to make room; its newest is still good
+      assert.equal(await upgrade(flood[0]!), 401);
+      assert.equal(await upgrade(flood[flood.length - 1]!), 101);
+      assert.ok(records.some((r) => r.msg === 'remote: join refused (401)' && r.reason === 'unknown or expired nonce' && PEER.test(String(r.peer))));
+    } finally {
+      await c.close();
+    }
+  });
+
   it('peers that authenticate and then go silent: no need/ready (4004), no pongs (terminated), no answer to a step (deadline, 4008)', async () => {
     const { logger, records } = collectingLogger();
     const c = await smallCoordinator(logger, { token: TOKEN, handshakeTimeoutMs: 300, heartbeatMs: 100, maxMisses: 1, deadline: { firstMs: 300, floorMs: 300 } });
