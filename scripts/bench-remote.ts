@@ -6,9 +6,12 @@
  * The bench workload (scripts/bench.ts: Fashion-MNIST, MLP 784-256-128-10 tanh/softmax-CE mean,
  * SGD 0.05, float32, Glorot-uniform) for a fixed number of steps per mix, at each batch size:
  *   - "2 threads":             the local pool with 2 threads;
- *   - "1 thread + 1 remote":   the local pool with 1 thread + one `gradsync worker --threads 1`
+ *   - "1 thread + 1 remote":   one local computing thread + one `gradsync worker --threads 1`
  *                              process joined over ws://127.0.0.1 (data from its cache after
- *                              the first run; the first run streams it).
+ *                              the first run; the first run streams it). The local thread is a
+ *                              pool thread (--local-threads 2: the main thread serves the wire
+ *                              and computes nothing while the remote node takes part); with
+ *                              --local-threads 1 it is the main thread, yielding between leaves.
  * Prints samples/s (median over steps after the first 10), the per-step time split, the
  * remote node's transfer time and bytes per step, and whether the final weights agree.
  * Timings are printed, never asserted.
@@ -34,8 +37,8 @@ async function main(): Promise<void> {
       batches: { type: 'string', default: '128,512' },
       'micro-batch': { type: 'string', default: '16' },
       kernels: { type: 'string', default: 'auto' },
-      /** Threads of the coordinator's pool in the remote mix (0: its main thread computes). */
-      'local-threads': { type: 'string', default: '1' },
+      /** The coordinator's --threads in the remote mix (1: its main thread computes; 2: a pool thread does, main serves the wire). */
+      'local-threads': { type: 'string', default: '2' },
       /** --threads of the worker process (0: its main thread computes). */
       'worker-threads': { type: 'string', default: '1' },
     },

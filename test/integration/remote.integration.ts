@@ -102,6 +102,30 @@ describe('remote worker nodes (integration)', function () {
     assert.deepEqual(codes.map((c) => c[0]), [0, 0], 'the workers exit 0 when the run ends');
   });
 
+  it('with a pool thread and a remote node, the main thread serves the wire and computes nothing: the single-thread paramsSha256', async () => {
+    const { logger, records } = collectingLogger();
+    const exits: Promise<unknown>[] = [];
+    const s = await train({ ...base(), threads: 2 }, {
+      runDir: tempDir(), logger, kernels: 'ref',
+      joinable: async (ctx) => {
+        const c = await startCoordinator({ host: '127.0.0.1', port: 0, token: TOKEN, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
+        const p = spawnWorker(c.url, 'w-serve');
+        children.push(p);
+        exits.push(once(p, 'exit'));
+        await joined(c, 1);
+        return c;
+      },
+    });
+    assert.equal(s.paramsSha256, reference);
+    const st = steps(records);
+    assert.equal(st.length, 150);
+    for (const r of st) {
+      assert.deepEqual(r.executors.map((e) => e.id).sort(), ['remote-w-serve', 'thread-1'], `step ${r.step}`);
+      assert.equal(r.executors.reduce((n, e) => n + e.examples, 0), r.examples);
+    }
+    await Promise.all(exits);
+  });
+
   it('a worker killed (SIGKILL) mid-step, and one that joins mid-run: same paramsSha256', async () => {
     const { logger, records } = collectingLogger();
     let coord: Coordinator | null = null;
