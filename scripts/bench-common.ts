@@ -4,6 +4,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Writable } from 'node:stream';
 import type pino from 'pino';
 import { envDataDir } from '../src/env';
@@ -112,4 +113,23 @@ export function rate(fn: () => void, seconds: number): number {
     dt = Number(process.hrtime.bigint() - t0) / 1e9;
   } while (dt < seconds || n < 2);
   return n / dt;
+}
+
+/**
+ * A bench script's flags (node:util parseArgs, strict), with --help printing `usage` and a bad
+ * flag answered by its message and the usage (exit 2) instead of a stack trace.
+ */
+export function benchArgs<O extends NonNullable<ParseArgsConfig['options']>>(name: string, usage: string, options: O): ReturnType<typeof parseArgs<{ options: O }>>['values'] {
+  let values: ReturnType<typeof parseArgs<{ options: O }>>['values'];
+  try {
+    values = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h' } } as O }).values;
+  } catch (e) {
+    process.stderr.write(`${name}: ${(e as Error).message}\n${usage}\n`);
+    process.exit(2);
+  }
+  if ((values as { help?: boolean }).help === true) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  return values;
 }

@@ -21,27 +21,23 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { StepRecord } from '../src/observe/schema';
 import { startCoordinator } from '../src/parallel/coordinator-server';
 import { train } from '../src/train/loop';
-import { findData, mean, median, recorder, workloadConfig } from './bench-common';
-
-
-
+import { benchArgs, findData, mean, median, recorder, workloadConfig } from './bench-common';
+const USAGE = `usage: node dist/scripts/bench-remote.js [--steps 100] [--batches 128,512] [--micro-batch 16] [--kernels auto]
+                                          [--local-threads 2] [--worker-threads 1]`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      steps: { type: 'string', default: '100' },
-      batches: { type: 'string', default: '128,512' },
-      'micro-batch': { type: 'string', default: '16' },
-      kernels: { type: 'string', default: 'auto' },
-      /** The coordinator's --threads in the remote mix (1: its main thread computes; 2: a pool thread does, main serves the wire). */
-      'local-threads': { type: 'string', default: '2' },
-      /** --threads of the worker process (0: its main thread computes). */
-      'worker-threads': { type: 'string', default: '1' },
-    },
+  const values = benchArgs('bench-remote', USAGE, {
+    steps: { type: 'string', default: '100' },
+    batches: { type: 'string', default: '128,512' },
+    'micro-batch': { type: 'string', default: '16' },
+    kernels: { type: 'string', default: 'auto' },
+    /** The coordinator's --threads in the remote mix (1: its main thread computes; 2: a pool thread does, main serves the wire). */
+    'local-threads': { type: 'string', default: '2' },
+    /** --threads of the worker process (0: its main thread computes). */
+    'worker-threads': { type: 'string', default: '1' },
   });
   const dir = findData();
   if (!dir) {

@@ -20,11 +20,14 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { StepRecord } from '../src/observe/schema';
 import { train } from '../src/train/loop';
-import { epochRates, findData, median, NO_TORCH, recorder, torchPython, workloadConfig } from './bench-common';
+import { benchArgs, epochRates, findData, median, NO_TORCH, recorder, torchPython, workloadConfig } from './bench-common';
 import { kernelInfo } from '../src/tensor/select';
+
+const USAGE = `usage: node dist/scripts/bench.js [--epochs 3] [--steps N] [--threads 1,2] [--kernels native,wasm,ref]
+                                   [--ref-steps 150] [--batch 128] [--micro-batch 64] [--no-torch]
+(npm run bench runs this, then bench-kernels; the header of scripts/bench.ts says what each figure is)`;
 
 interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string; medianStepMs: number }
 
@@ -40,17 +43,15 @@ function torchRun(dir: string, threads: number, epochs: number, steps: number | 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      epochs: { type: 'string', default: '3' },
-      steps: { type: 'string' },
-      threads: { type: 'string', default: '1,2' },
-      kernels: { type: 'string', default: 'native,wasm,ref' },
-      'ref-steps': { type: 'string', default: '150' },
-      batch: { type: 'string', default: '128' },
-      'micro-batch': { type: 'string', default: '64' },
-      'no-torch': { type: 'boolean', default: false },
-    },
+  const values = benchArgs('bench', USAGE, {
+    epochs: { type: 'string', default: '3' },
+    steps: { type: 'string' },
+    threads: { type: 'string', default: '1,2' },
+    kernels: { type: 'string', default: 'native,wasm,ref' },
+    'ref-steps': { type: 'string', default: '150' },
+    batch: { type: 'string', default: '128' },
+    'micro-batch': { type: 'string', default: '64' },
+    'no-torch': { type: 'boolean', default: false },
   });
   const dir = findData();
   if (!dir) {
