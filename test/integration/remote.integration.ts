@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfigFile, type RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
-import { train } from '../../src/train/loop';
+import { train, type ExecutorContext } from '../../src/train/loop';
 import { startCoordinator, type Coordinator } from '../../src/parallel/coordinator-server';
 import { runWorker, runWorkerRetrying, type WorkerExit } from '../../src/parallel/remote-worker';
 import { encodePartial } from '../../src/parallel/codec';
@@ -67,6 +67,17 @@ describe('remote worker nodes (integration)', function () {
   const base = (): RunConfig => ({ ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')), steps: 150, dtype: 'float32', batch: 64, microBatch: 8, duplicateStragglers: false });
   let reference = '';
   const children: ChildProcess[] = [];
+  /** A joinable that starts a coordinator and waits for worker processes `ids`; their exits land in `exits`. */
+  const withWorkers = (ids: string[], exits: Promise<unknown>[]) => async (ctx: ExecutorContext): Promise<Coordinator> => {
+    const c = await startCoordinator({ host: '127.0.0.1', port: 0, token: TOKEN, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
+    for (const id of ids) {
+      const p = spawnWorker(c.url, id);
+      children.push(p);
+      exits.push(once(p, 'exit'));
+    }
+    await joined(c, ids.length);
+    return c;
+  };
 
   before(async () => {
     reference = (await train({ ...base(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256;
@@ -78,16 +89,7 @@ describe('remote worker nodes (integration)', function () {
     const exits: Promise<unknown>[] = [];
     const s = await train({ ...base(), threads: 1 }, {
       runDir: tempDir(), logger, kernels: 'ref',
-      joinable: async (ctx) => {
-        const c = await startCoordinator({ host: '127.0.0.1', port: 0, token: TOKEN, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
-        for (const id of ['w1', 'w2']) {
-          const p = spawnWorker(c.url, id);
-          children.push(p);
-          exits.push(once(p, 'exit'));
-        }
-        await joined(c, 2);
-        return c;
-      },
+      joinable: withWorkers(['w1', 'w2'], exits),
     });
     assert.equal(s.paramsSha256, reference);
     const st = steps(records);
@@ -107,14 +109,7 @@ describe('remote worker nodes (integration)', function () {
     const exits: Promise<unknown>[] = [];
     const s = await train({ ...base(), threads: 2 }, {
       runDir: tempDir(), logger, kernels: 'ref',
-      joinable: async (ctx) => {
-        const c = await startCoordinator({ host: '127.0.0.1', port: 0, token: TOKEN, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
-        const p = spawnWorker(c.url, 'w-serve');
-        children.push(p);
-        exits.push(once(p, 'exit'));
-        await joined(c, 1);
-        return c;
-      },
+      joinable: withWorkers(['w-serve'], exits),
     });
     assert.equal(s.paramsSha256, reference);
     const st = steps(records);
