@@ -25,6 +25,7 @@ import type { StepRecord } from '../src/observe/schema';
 import { startCoordinator } from '../src/parallel/coordinator-server';
 import { train } from '../src/train/loop';
 import { benchArgs, findData, mean, median, recorder, workloadConfig } from './bench-common';
+
 const USAGE = `usage: node dist/scripts/bench-remote.js [--steps 100] [--batches 128,512] [--micro-batch 16] [--kernels auto]
                                           [--local-threads 2] [--worker-threads 1]`;
 

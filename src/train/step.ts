@@ -589,9 +589,9 @@ function round3(x: number): number {
  * remote node): 66–70k samples/s against 53–63k with the main thread computing too. The main
  * thread alone (no pool) still computes, yielding between leaves.
  */
-export function withoutMainIfServing(set: readonly Executor[], main: Executor): Executor[] {
+export function withoutMainIfServing(set: Executor[], main: Executor): Executor[] {
   const serving = set.some((e) => e.kind === 'remote') && set.some((e) => e.kind === 'thread');
-  return serving ? set.filter((e) => e !== main) : [...set];
+  return serving ? set.filter((e) => e !== main) : set;
 }
 
 /**
