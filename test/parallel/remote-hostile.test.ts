@@ -30,6 +30,16 @@ const pack = (o: unknown): Buffer => new Packr({ useRecords: false }).pack(o);
 const hello = (id: string): Buffer => pack({ t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32'], threads: 0 });
 const PEER = /^127\.0\.0\.1:\d+$/;
 
+/** An upgrade to the join path with these headers; resolves with the HTTP status (101 when it opens, -1 on a socket error). */
+function upgradeStatus(port: number, headers: Record<string, string>): Promise<number> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${JOIN_PATH}`, { headers, perMessageDeflate: false });
+  return new Promise<number>((resolve) => {
+    ws.on('unexpected-response', (_q, res) => { res.resume(); resolve(res.statusCode ?? 0); ws.terminate(); });
+    ws.on('open', () => { resolve(101); ws.terminate(); });
+    ws.on('error', () => resolve(-1));
+  });
+}
+
 /** A raw peer through the whole handshake (hello → run → ready): the coordinator holds it as an executor. */
 async function joinRaw(c: Coordinator, id: string, options: { autoPong?: boolean } = {}): Promise<WebSocket> {
   const ws = await rawPeer(c.port, TOKEN, options);
@@ -175,7 +185,6 @@ describe('remote: hostile peers', function () {
     const c = await smallCoordinator(logger, { token: TOKEN });
     try {
       const heap0 = process.memoryUsage().heapUsed;
-      const url = `ws://127.0.0.1:${c.port}${JOIN_PATH}`;
       /** Upgrade attempt that must be refused; resolves with the HTTP status. */
       const badUpgrade = async (kind: number): Promise<number> => {
         const headers: Record<string, string> = {};
@@ -183,12 +192,7 @@ describe('remote: hostile peers', function () {
           const n = await getNonce(c.port);
           Object.assign(headers, { [AUTH_HEADERS.nonce]: n, [AUTH_HEADERS.proof]: workerProof('not the token', n), [AUTH_HEADERS.clientNonce]: newNonce() });
         }
-        const ws = new WebSocket(url, { headers, perMessageDeflate: false });
-        return new Promise<number>((resolve) => {
-          ws.on('unexpected-response', (_q, res) => { res.resume(); resolve(res.statusCode ?? 0); ws.terminate(); });
-          ws.on('open', () => { resolve(101); ws.terminate(); });
-          ws.on('error', () => resolve(-1));
-        });
+        return upgradeStatus(c.port, headers);
       };
       const bad: Promise<number>[] = [];
       const good: Promise<WorkerExit>[] = [];
@@ -229,14 +233,8 @@ describe('remote: hostile peers', function () {
       assert.ok(flood.every((n) => /^[0-9a-f]{64}$/.test(n)), 'every request got a nonce (none refused)');
       // an honest worker from the same address still joins (before: 503 for 30 s)
       await stillServes(c, 'after-nonce-flood');
-      /** Upgrade with a nonce and the right proof; resolves with the HTTP status. */
-      const upgrade = (n: string): Promise<number> => new Promise((resolve) => {
-        const headers = { [AUTH_HEADERS.nonce]: n, [AUTH_HEADERS.proof]: workerProof(TOKEN, n), [AUTH_HEADERS.clientNonce]: newNonce() };
-        const ws = new WebSocket(`ws://127.0.0.1:${c.port}${JOIN_PATH}`, { headers, perMessageDeflate: false });
-        ws.on('unexpected-response', (_q, res) => { res.resume(); resolve(res.statusCode ?? 0); ws.terminate(); });
-        ws.on('open', () => { resolve(101); ws.terminate(); });
-        ws.on('error', () => resolve(-1));
-      });
+      /** Upgrade with a nonce and the right proof. */
+      const upgrade = (n: string): Promise<number> => upgradeStatus(c.port, { [AUTH_HEADERS.nonce]: n, [AUTH_HEADERS.proof]: workerProof(TOKEN, n), [AUTH_HEADERS.clientNonce]: newNonce() });
       // the flood's first nonce was forgotten to make room; its newest is still good
       assert.equal(await upgrade(flood[0]!), 401);
       assert.equal(await upgrade(flood[flood.length - 1]!), 101);
