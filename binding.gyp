@@ -1,5 +1,6 @@
 # binding.gyp — the native kernels (native/). One static library per instruction set, each
-# compiled with its own target flags, linked into one N-API addon that picks one at run time.
+# compiled with its own target flags, linked into one N-API addon that picks one at run time;
+# and a small second addon for thread placement (native/threads.cc, src/parallel/affinity.ts).
 # -ffp-contract=off and no -ffast-math: THE KERNEL SPEC forbids FMA and reassociation.
 {
   "target_defaults": {
@@ -33,6 +34,10 @@
       "target_name": "gradsync_kernels",
       "sources": ["native/addon.cc"],
       "dependencies": ["gs_isa_scalar", "gs_isa_avx2", "gs_isa_avx512"]
+    },
+    {
+      "target_name": "gradsync_threads",
+      "sources": ["native/threads.cc"]
     }
   ]
 }

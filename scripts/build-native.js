@@ -72,7 +72,14 @@ function main() {
     fs.rmSync(addon, { force: true });
     skip('the built addon does not load');
   }
-  say(`native kernels built (${probe.stdout})`);
+  // the thread-placement addon (src/parallel/affinity.ts) is optional: without it threads float
+  const threads = path.join(root, 'build', 'Release', 'gradsync_threads.node');
+  const probeThreads = spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(threads)}).allowed() !== null))`], {
+    encoding: 'utf8', timeout: 20000,
+  });
+  const pinning = probeThreads.status === 0 && probeThreads.stdout === 'true';
+  if (probeThreads.status !== 0) fs.rmSync(threads, { force: true });
+  say(`native kernels built (${probe.stdout}); thread pinning ${pinning ? 'available' : 'not available here'}`);
 }
 
 main();

@@ -97,6 +97,13 @@ export interface RunConfig {
    * result is the same. Default true.
    */
   duplicateStragglers: boolean;
+  /**
+   * Pin each compute thread (the main thread and the pool's) to a CPU of its own, when the
+   * process may use at least as many CPUs as there are compute threads (Linux; the
+   * parallel/affinity.ts addon). Keeps the scheduler from stacking two of them on one CPU.
+   * Default true.
+   */
+  pinThreads: boolean;
   /** Thresholds of the gradient diagnosis (observe/diagnose.ts); unset fields keep their defaults. */
   diagnosis: Partial<DiagnosisOptions>;
 }
@@ -123,6 +130,7 @@ export const DEFAULTS: RunConfig = {
   nonFinite: 'skip',
   maxSkips: 10,
   duplicateStragglers: true,
+  pinThreads: true,
   diagnosis: {},
 };
 
@@ -249,7 +257,7 @@ function validateOptimizer(v: Json): OptimizerSpec {
   };
 }
 
-const TOP_KEYS = ['$schema', 'name', 'dtype', 'data', 'model', 'optimizer', 'weightDecay', 'clipNorm', 'reduction', 'batch', 'microBatch', 'epochs', 'steps', 'seed', 'threads', 'checkpoint', 'nonFinite', 'maxSkips', 'duplicateStragglers', 'diagnosis'];
+const TOP_KEYS = ['$schema', 'name', 'dtype', 'data', 'model', 'optimizer', 'weightDecay', 'clipNorm', 'reduction', 'batch', 'microBatch', 'epochs', 'steps', 'seed', 'threads', 'checkpoint', 'nonFinite', 'maxSkips', 'duplicateStragglers', 'pinThreads', 'diagnosis'];
 
 /** Validates a parsed config (partial; defaults fill the rest) and returns the full RunConfig. */
 export function validate(input: Json): RunConfig {
@@ -305,6 +313,7 @@ export function validate(input: Json): RunConfig {
     nonFinite: o.nonFinite === undefined ? d.nonFinite : oneOf('nonFinite', o.nonFinite, ['skip', 'stop'] as const),
     maxSkips: o.maxSkips === undefined ? d.maxSkips : num('maxSkips', o.maxSkips, { int: true, min: 1 }),
     duplicateStragglers: o.duplicateStragglers === undefined ? d.duplicateStragglers : bool('duplicateStragglers', o.duplicateStragglers),
+    pinThreads: o.pinThreads === undefined ? d.pinThreads : bool('pinThreads', o.pinThreads),
     diagnosis,
   };
   if (model.init.scheme === 'values' && model.init.layers.length !== model.layers.length) {

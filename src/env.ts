@@ -36,9 +36,9 @@ export function envFault(env: NodeJS.ProcessEnv = process.env): FaultSpec | null
   const step = Number(parts.step);
   const mode = parts.mode;
   const phase = parts.phase ?? 'compute';
-  if (!Number.isInteger(executor) || executor < 1 || !Number.isInteger(step) || step < 1 || !(mode === 'throw' || mode === 'exit' || mode === 'oom')
+  if (!Number.isInteger(executor) || executor < 1 || !Number.isInteger(step) || step < 1 || !(mode === 'throw' || mode === 'exit' || mode === 'oom' || mode === 'stall')
     || !(phase === 'compute' || phase === 'tail')) {
-    throw Errors.usage(`${ENV.fault} must look like "executor=1,step=5,mode=throw[,phase=tail]" (mode: throw, exit or oom; phase: compute or tail), got "${v}"`);
+    throw Errors.usage(`${ENV.fault} must look like "executor=1,step=5,mode=throw[,phase=tail]" (mode: throw, exit, oom or stall; phase: compute or tail), got "${v}"`);
   }
   return { executor, step, mode, phase };
 }

@@ -42,6 +42,7 @@ describe('config', () => {
     [{ nonFinite: 'ignore' }, 'nonFinite', /"skip", "stop"/],
     [{ diagnosis: { noSuchThreshold: 1 } }, 'diagnosis.noSuchThreshold', /unknown key/],
     [{ checkpoint: { every: -1 } }, 'checkpoint.every', /must be ≥ 0/],
+    [{ pinThreads: 'yes' }, 'pinThreads', /must be true or false, got "yes"/],
   ];
   for (const [cfg, field, msg] of bad) {
     it(`rejects ${JSON.stringify(cfg)} naming "${field}"`, () => {

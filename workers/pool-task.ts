@@ -7,17 +7,24 @@
 
 import { PartialComputer } from '../src/parallel/compute-partials';
 import {
-  C, pollUntil, publishScalars, slotPartial, T, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
+  C, pollUntil, publishScalars, slotPartial, STALL_MS, T, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
 } from '../src/parallel/pool-protocol';
 import { runTailShare, UnitViews } from '../src/parallel/tail';
+import { pinThisThread } from '../src/parallel/affinity';
 import { view, type Float } from '../src/tensor/dtype';
 import type { KernelSet } from '../src/tensor/kernels';
 import type { OptimizerState, StepScalars } from '../src/optim/optimizer';
 import { selectKernels } from '../src/tensor/select';
 
+/** Blocks this thread for `ms` (the 'stall' fault). */
+function stall(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 function injectFault(t: ServeTask, step: number, phase: 'compute' | 'tail'): void {
   const f = t.fault;
   if (!f || f.executor !== t.executor || f.step !== step || (f.phase ?? 'compute') !== phase) return;
+  if (f.mode === 'stall') return stall(STALL_MS);
   if (f.mode === 'throw') throw new Error(`injected fault: executor ${t.executor} throws at step ${step}`);
   if (f.mode === 'exit') process.exit(1);
   // 'oom': grow the heap until the thread's resourceLimits end it
@@ -73,6 +80,7 @@ function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartia
 }
 
 export default function serve(t: ServeTask): ServeResult {
+  if (t.cpu !== null) t.control[C.PIN] = pinThisThread([t.cpu]) === null ? t.cpu + 1 : -1;
   const { kernels } = selectKernels(t.spec.dtype, t.kernels);
   const slots = t.slots.map((b) => slotPartial(b, t.spec.dtype, t.statsSize, t.paramCount));
   const slotOf = new Map<SlotPartial, number>(slots.map((p, i) => [p, i]));
@@ -87,9 +95,11 @@ export default function serve(t: ServeTask): ServeResult {
   // a tail fault (test-only) fires once, in the first unit this thread takes from its step on,
   // once that unit's weights have changed — FIRED is shared, so a restarted thread does not fire again
   const f = t.fault;
-  const tailFault = f && f.phase === 'tail' && f.executor === t.executor
+  const tailFault = f && f.phase === 'tail' && f.executor === t.executor && f.mode !== 'stall'
     ? (): void => { if (Atomics.compareExchange(t.tail!.sync, T.FIRED, 0, 1) === 0) injectFault(t, f.step, 'tail'); }
     : undefined;
+  // the 'stall' fault in the tail: once, on waking for the first tail task from its step on, before claiming it
+  let stallTail = f && f.phase === 'tail' && f.executor === t.executor && f.mode === 'stall' ? f.step : undefined;
   for (;;) {
     if (t.spin) {
       pollUntil(() => Atomics.load(ctl, C.SEQ) !== seen);
@@ -99,6 +109,12 @@ export default function serve(t: ServeTask): ServeResult {
     if (seq === seen) continue;
     seen = seq;
     if (Atomics.load(ctl, C.STOP) !== 0) return { kernel: kernels.id, tasks };
+    if (stallTail !== undefined && ctl[C.KIND] === TASK_TAIL && ctl[C.STEP]! >= stallTail) {
+      stallTail = undefined;
+      stall(STALL_MS);
+    }
+    // claim the task before reading it: a tail the coordinator withdrew meanwhile is skipped
+    if (Atomics.compareExchange(ctl, C.CLAIM, seq - 1, seq) !== seq - 1) continue;
     const t0 = performance.now();
     const step = ctl[C.STEP]!;
     if (ctl[C.KIND] === TASK_TAIL) {

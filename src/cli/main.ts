@@ -57,6 +57,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--wait-workers <n>', 'with --listen: wait (up to 10 min) for n workers before the first step')
     .option('--monitor <[host:]port>', 'serve the live record stream for `gradsync tail ws://…`')
+    .option('--no-pin', 'let compute threads float between CPUs (default: each pinned to a CPU of its own when there is one for each; config pinThreads)')
     .option('--no-progress', 'plain lines instead of a progress bar')
     .option('--json', 'print one JSON summary object on stdout at the end')
     .action(async (config: string | undefined, f: TrainFlags) => { code = await trainCommand(config, f, io); });

@@ -32,6 +32,7 @@ export interface TrainFlags {
   kernels?: string;
   json?: boolean;
   progress?: boolean;
+  pin?: boolean;
   listen?: string;
   tokenFile?: string;
   tlsCert?: string;
@@ -73,6 +74,7 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   if (f.microBatch !== undefined) o.microBatch = intFlag('micro-batch', f.microBatch, 1);
   if (f.seed !== undefined) o.seed = intFlag('seed', f.seed, 0);
   if (f.dtype !== undefined) o.dtype = f.dtype;
+  if (f.pin === false) o.pinThreads = false;
   try {
     return validate(o);
   } catch (e) {

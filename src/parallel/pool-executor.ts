@@ -58,6 +58,8 @@ export interface PoolOptions {
    * Default: the main thread runs the tail alone.
    */
   tail?: { tensors: { from: number; to: number }[]; optimizer: OptimizerSpec; state: Float[] };
+  /** The CPU each pool thread pins itself to (index k − 1 for thread-k; parallel/affinity.ts). Default: they float. */
+  cpus?: number[] | null;
 }
 
 /** Partial slots in shared memory for the main thread's own partials (a tail operand). */
@@ -181,7 +183,7 @@ export class PoolExecutor implements Executor {
     const task: ServeTask = {
       control, error, slots: buffers, spec: o.spec, kernels: o.kernels, microBatch: o.microBatch, x: o.x, y: o.y, params, order,
       executor: this.index, statsSize: this.owner.statsSize, paramCount: this.owner.paramCount, fault: o.fault ?? null, spin: o.spin ?? false,
-      tail: this.owner.tail,
+      tail: this.owner.tail, cpu: o.cpus?.[this.index - 1] ?? null,
     };
     this.seq = 0;
     const run = this.owner.pool.run(task) as Promise<ServeResult>;
@@ -210,14 +212,17 @@ export class PoolExecutor implements Executor {
 
   async compute(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
     if (nodes.length > MAX_NODES) throw Errors.executor(`${this.id}: ${nodes.length} tree nodes in one task (at most ${MAX_NODES})`);
-    // the thread may not have left the last step's tail yet: almost always it has (every unit
-    // was done before the step went on); if not, a short poll, and only then an await — which
-    // would let the main thread's own share start first
+    // the last step's tail, if the thread has not finished it: every unit was done before the
+    // step went on, so a thread that has not claimed it yet (asleep when it was posted: waking
+    // can take milliseconds on a VM) has it withdrawn (C.CLAIM); one that has is leaving it:
+    // a short poll, and only then an await — which would let the main thread's own share start first
     const tailSeq = this.tailSeq;
     this.tailSeq = 0;
     if (tailSeq !== 0 && this.serving !== null && Atomics.load(this.serving.control, C.DONE) !== tailSeq) {
       const c = this.serving.control;
-      if (!pollUntil(() => Atomics.load(c, C.DONE) === tailSeq)) await this.finished(this.serving, tailSeq, false);
+      const withdrawn = Atomics.compareExchange(c, C.CLAIM, tailSeq - 1, tailSeq) === tailSeq - 1;
+      if (withdrawn) this.withdrawnTails++;
+      else if (!pollUntil(() => Atomics.load(c, C.DONE) === tailSeq)) await this.finished(this.serving, tailSeq, false);
     }
     if (!isShared(task.params)) throw new TypeError('ThreadPool: params must be SharedArrayBuffer-backed');
     const order = this.owner.order(task.batch.order);
@@ -254,6 +259,15 @@ export class PoolExecutor implements Executor {
     if (own >= 0) return own;
     const m = this.owner.mainSlots.findIndex((q) => q.grads === p.grads);
     return m >= 0 ? (1 << 16) | m : null;
+  }
+
+  /** Tail tasks withdrawn before its thread claimed them (C.CLAIM), over the run. */
+  withdrawnTails = 0;
+
+  /** The CPU its thread pinned itself to; null when it floats (not asked, not started yet, or the pin failed). */
+  pinnedCpu(): number | null {
+    const p = this.lastServing === null ? 0 : Atomics.load(this.lastServing.control, C.PIN);
+    return p > 0 ? p - 1 : null;
   }
 
   /** The last tail task's sequence number until a compute task has seen the thread leave it (0: none). */

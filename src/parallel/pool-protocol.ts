@@ -29,14 +29,19 @@ import type { OptimizerSpec } from '../optim/optimizer';
 
 /**
  * A test-only fault: the task of executor `executor` at step `step` fails as `mode`, in its
- * compute task (default) or in its share of the step's tail.
+ * compute task (default) or in its share of the step's tail. 'stall' does not fail: the
+ * thread takes STALL_MS longer to start the task, as a sleeping vCPU can on a busy host
+ * (phase 'tail': before it claims its tail task, C.CLAIM).
  */
 export interface FaultSpec {
   executor: number;
   step: number;
-  mode: 'throw' | 'exit' | 'oom';
+  mode: 'throw' | 'exit' | 'oom' | 'stall';
   phase?: 'compute' | 'tail';
 }
+
+/** How long the 'stall' fault holds a thread, ms. */
+export const STALL_MS = 200;
 
 /** Most tree nodes one task can carry (a range's canonical cover has ≤ 2·height nodes). */
 export const MAX_NODES = 64;
@@ -66,6 +71,16 @@ export const C = {
   B: 12,
   /** Set (and DONE notified) by the coordinator when the thread's serve task has ended: waiters stop waiting. */
   DEAD: 13,
+  /**
+   * The last task settled: claimed by the thread (compare-and-swap SEQ − 1 → SEQ before it
+   * reads the task's fields), or withdrawn by the coordinator before the thread claimed it
+   * (the same swap, from the other side). Only a step's tail is ever withdrawn: a thread that
+   * was asleep when its tail was posted can take milliseconds to wake on a VM, by when the
+   * main thread has done every unit, and the next step's compute task must not wait for it.
+   */
+  CLAIM: 14,
+  /** Where the serve loop pinned its thread: 0 not asked, CPU + 1 pinned, −1 the pin failed. */
+  PIN: 15,
   /** (h, i) of each node, from here. */
   NODE_LIST: 16,
   /** The slot holding each node's partial, from here. */
@@ -140,6 +155,8 @@ export interface ServeTask {
   spin: boolean;
   /** What a tail task works on (null: this pool does not share the tail). */
   tail: TailBuffers | null;
+  /** The CPU to pin the thread to (parallel/affinity.ts), or null: it floats. */
+  cpu: number | null;
 }
 
 /**

@@ -39,6 +39,7 @@ import type { LayerGeometry } from '../observe/grad-stats';
 import type { Executor } from '../parallel/executor';
 import { MainExecutor } from '../parallel/main-executor';
 import { ThreadPool } from '../parallel/pool-executor';
+import { allowedCpus, pinPlan, pinThisThread } from '../parallel/affinity';
 import type { FaultSpec } from '../parallel/pool-protocol';
 import { Stepper } from './step';
 import { evaluate } from './evaluate';
@@ -197,6 +198,10 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
 
   let main: MainExecutor;
   let pool: ThreadPool | null = null;
+  // each compute thread on a CPU of its own, when there is one for each (parallel/affinity.ts);
+  // the main thread gets its CPUs back when the pool closes
+  let pinned: number[] | null = null;
+  let unpinMain = (): void => {};
   let extra: Executor[] = [];
   const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
   if (opts.executors) {
@@ -210,7 +215,17 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     // then computes into shared slots the thread can read.
     const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
     const shareTail = cfg.clipNorm === null;
+    const before = allowedCpus();
+    const plan = cfg.pinThreads ? pinPlan(threads, before) : null;
+    if (plan !== null) {
+      const why = pinThisThread([plan[0]!]);
+      if (why === null) {
+        pinned = plan;
+        unpinMain = (): void => { pinThisThread(before!); };
+      } else log.warn({ why }, 'compute threads not pinned');
+    }
     pool = new ThreadPool({
+      cpus: pinned?.slice(1) ?? null,
       threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
       spin: threads <= os.availableParallelism(),
       ...(shareTail ? { tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]), optimizer: cfg.optimizer, state: opt.buffers } } : {}),
@@ -224,6 +239,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     joinable = opts.joinable ? await opts.joinable(ctx) : null;
   } catch (e) {
     await pool?.close();
+    unpinMain();
     throw e;
   }
   const source = joinable;
@@ -245,6 +261,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   log.info({
     config: cfg, model: spec, params: layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: data.heldOut?.n ?? 0 },
     kernel: kernels.id, kernelNote: fallbackNote, executors: startInfo.executors, totalSteps, startStep, batch, microBatch, host: os.hostname(),
+    ...(pinned ? { pinned } : {}),
     ...(resume ? { resumedFrom: resume.file } : {}),
   }, 'start');
   opts.onStart?.(startInfo);
@@ -342,6 +359,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     try { flush(); } catch { /* the step's own error is the one to report */ }
     await Promise.all(executors.filter((e) => e !== main).map((e) => e.close()));
     await pool?.close();
+    unpinMain();
     await source?.close();
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -357,7 +375,9 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     seconds, samplesPerSecond: ((stepsDone - startStep) * batch) / Math.max(seconds, 1e-9), kernel: kernels.id,
   };
   if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
-  log.info({ steps: summary.steps, loss: summary.loss, accuracy: summary.accuracy ?? undefined, heldOutLoss: summary.heldOutLoss ?? undefined, paramsSha256: summary.paramsSha256, seconds, checkpoint }, 'end');
+  // per pool thread: the CPU it was pinned to (null: it floated) and the tail tasks withdrawn before it woke
+  const poolInfo = pool?.executors.map((e) => ({ id: e.id, cpu: e.pinnedCpu(), tailsWithdrawn: e.withdrawnTails }));
+  log.info({ ...(poolInfo ? { pool: poolInfo } : {}), steps: summary.steps, loss: summary.loss, accuracy: summary.accuracy ?? undefined, heldOutLoss: summary.heldOutLoss ?? undefined, paramsSha256: summary.paramsSha256, seconds, checkpoint }, 'end');
   return summary;
 }
 

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot, tempDir } from '../helpers/paths';
 
@@ -41,6 +42,25 @@ describe('gradsync CLI', function () {
     const a = run('--threads', '0');
     assert.equal(run('--threads', '2'), a);
     assert.notEqual(run('--threads', '0', '--lr', '0.01'), a);
+  });
+
+  it('train --threads 2 pins the two compute threads to CPUs of their own (start record), --no-pin leaves them floating, same result', function () {
+    if (os.availableParallelism() < 2 || process.platform !== 'linux') this.skip();
+    const run = (...extra: string[]): { sha: string; start: Record<string, unknown>; end: Record<string, unknown> } => {
+      const dir = tempDir();
+      const r = gradsync(['train', '--json', '--steps', '60', '--threads', '2', '--run-dir', dir, ...extra]);
+      assert.equal(r.code, 0, r.stderr);
+      const recs = fs.readFileSync(path.join(dir, 'log.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      return { sha: (JSON.parse(r.stdout) as { paramsSha256: string }).paramsSha256, start: recs.find((x) => x.msg === 'start')!, end: recs.find((x) => x.msg === 'end')! };
+    };
+    const pinned = run();
+    const floating = run('--no-pin');
+    assert.equal(pinned.sha, floating.sha);
+    const cpus = pinned.start.pinned as number[];
+    assert.ok(Array.isArray(cpus) && cpus.length === 2 && cpus[0] !== cpus[1], `start.pinned: ${JSON.stringify(pinned.start.pinned)}`);
+    assert.deepEqual((pinned.end.pool as { id: string; cpu: number | null }[]).map((p) => [p.id, p.cpu]), [['thread-1', cpus[1]]]);
+    assert.equal(floating.start.pinned, undefined);
+    assert.deepEqual((floating.end.pool as { id: string; cpu: number | null }[]).map((p) => [p.id, p.cpu]), [['thread-1', null]]);
   });
 
   const badFlags: [string[], RegExp][] = [

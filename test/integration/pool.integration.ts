@@ -5,10 +5,12 @@
  * and so does a run whose pool thread throws, exits or runs out of memory mid-run.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfigFile, type RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
 import { train } from '../../src/train/loop';
+import { allowedCpus } from '../../src/parallel/affinity';
 import { collectingLogger } from '../helpers/log-sink';
 import { repoRoot, tempDir } from '../helpers/paths';
 
@@ -91,4 +93,42 @@ describe('local thread pool (integration)', function () {
       assert.ok(st.slice(hit.step + 20).every((r) => r.executors.every((e) => e.failed === undefined)), 'the pool recovered');
     });
   }
+
+  // a thread asleep when its tail is posted can take milliseconds to wake on a VM: by the next
+  // step the main thread has done every unit, and withdraws the task the thread has not claimed
+  it('a tail task the thread has not claimed by the next step is withdrawn (the thread wakes 200 ms late): same result', async () => {
+    const reference = sgdReference || (sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256);
+    const { logger, records } = collectingLogger();
+    const s = await train({ ...sgd(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 1, step: 100, mode: 'stall', phase: 'tail' } });
+    assert.equal(s.paramsSha256, reference);
+    const end = records.find((r) => r.msg === 'end') as { pool: { id: string; tailsWithdrawn: number }[] };
+    assert.deepEqual(end.pool.map((p) => [p.id, p.tailsWithdrawn >= 1]), [['thread-1', true]], JSON.stringify(end.pool));
+    const st = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+    assert.ok(st.every((r) => r.executors.every((e) => e.failed === undefined)), 'a late thread is not a failed one');
+  });
+
+  it('pins the main thread and its pool thread to CPUs of their own while it trains, and gives the main thread its CPUs back', async function () {
+    if (process.platform !== 'linux' || (allowedCpus()?.length ?? 0) < 2) this.skip();
+    const before = allowedCpus()!;
+    const seen: string[][] = [];
+    const { logger, records } = collectingLogger();
+    const s = await train({ ...base(), threads: 2 }, {
+      runDir: tempDir(), logger, kernels: 'ref',
+      onStep: (r) => {
+        // each thread of this process with its CPU list, as the kernel reports it
+        if (r.step === 50) seen.push(fs.readdirSync('/proc/self/task').map((t) => cpusOf(`/proc/self/task/${t}/status`)), [cpusOf('/proc/thread-self/status')]);
+      },
+    });
+    assert.equal(s.paramsSha256, reference);
+    const pinned = (records.find((r) => r.msg === 'start') as { pinned: number[] }).pinned;
+    assert.deepEqual(pinned, before.slice(0, 2));
+    assert.equal(seen[1]![0], String(pinned[0]), 'the main thread ran on its CPU alone');
+    assert.ok(seen[0]!.includes(String(pinned[1])), `a thread ran on CPU ${pinned[1]} alone: ${JSON.stringify(seen[0])}`);
+    assert.deepEqual(allowedCpus(), before, 'the main thread has its CPUs back');
+  });
 });
+
+/** Cpus_allowed_list of a /proc status file ("1", "0-1"). */
+function cpusOf(file: string): string {
+  return fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'))!.split(':')[1]!.trim();
+}
