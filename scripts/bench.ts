@@ -13,10 +13,14 @@
  * Flags: --epochs N, --steps N (cap, for a quick look), --threads LIST (default "1,2": compute
  * threads, the main thread included), --kernels LIST (default "native,wasm,ref"; ref is capped at
  * --ref-steps, it is ~60× slower), --batch N, --micro-batch N (default 64), --no-torch.
+ * With native on 1 and 2 threads it also measures the machine's ceiling for any 2-thread mix:
+ * two independent 1-thread trainers at once, in two processes (--solo: one of them), their
+ * samples/s summed against one alone. No synchronisation at all, so nothing 2 threads share
+ * a step with can beat it.
  * Timings are printed, never asserted: this is where speed lives.
  */
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,7 +30,7 @@ import { benchArgs, epochRates, findData, median, NO_TORCH, recorder, torchPytho
 import { kernelInfo } from '../src/tensor/select';
 
 const USAGE = `usage: node dist/scripts/bench.js [--epochs 3] [--steps N] [--threads 1,2] [--kernels native,wasm,ref]
-                                   [--ref-steps 150] [--batch 128] [--micro-batch 64] [--no-torch]
+                                   [--ref-steps 150] [--batch 128] [--micro-batch 64] [--no-torch] [--no-ceiling]
 (npm run bench runs this, then bench-kernels; the header of scripts/bench.ts says what each figure is)`;
 
 interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string; medianStepMs: number }
@@ -42,6 +46,20 @@ function torchRun(dir: string, threads: number, epochs: number, steps: number | 
   return { rates: out.epochs, accuracy: out.accuracy, version: out.torch };
 }
 
+/** Samples/s of one `--solo` trainer in a child process. */
+function soloRun(args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [__filename, '--solo', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`bench --solo exited with ${code}`));
+      resolve((JSON.parse(out.trim().split('\n').pop()!) as { sps: number }).sps);
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const values = benchArgs('bench', USAGE, {
     epochs: { type: 'string', default: '3' },
@@ -52,6 +70,9 @@ async function main(): Promise<void> {
     batch: { type: 'string', default: '128' },
     'micro-batch': { type: 'string', default: '64' },
     'no-torch': { type: 'boolean', default: false },
+    'no-ceiling': { type: 'boolean', default: false },
+    // one of the two trainers of the ceiling run: prints {"sps": …} and nothing else
+    solo: { type: 'boolean', default: false },
   });
   const dir = findData();
   if (!dir) {
@@ -60,6 +81,16 @@ async function main(): Promise<void> {
   }
   const batch = Number(values.batch);
   const epochs = Number(values.epochs);
+  const runArgs = ['--epochs', String(epochs), '--batch', String(batch), '--micro-batch', values['micro-batch']!, ...(values.steps ? ['--steps', values.steps] : [])];
+  if (values.solo) {
+    const cfg = workloadConfig(dir, { batch, microBatch: Number(values['micro-batch']), threads: 1, epochs, ...(values.steps ? { steps: Number(values.steps) } : {}) });
+    const { onStep, steps: recs, arrived } = recorder('bench-solo');
+    const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
+    await train(cfg, { onStep, runDir, kernels: 'native' });
+    fs.rmSync(runDir, { recursive: true, force: true });
+    process.stdout.write(`${JSON.stringify({ sps: median(epochRates(recs, arrived)) })}\n`);
+    return;
+  }
   const k = kernelInfo();
   process.stdout.write(`gradsync bench — Fashion-MNIST (${dir}), MLP 784-256-128-10 tanh/softmax-CE mean, SGD 0.05, batch ${batch}, micro-batch ${values['micro-batch']}, float32, ${values.steps ? `${values.steps} steps` : `${epochs} epochs`}\n`);
   process.stdout.write(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism()}, node ${process.version}; kernels available: ${k.available.join(', ')}\n\n`);
@@ -104,6 +135,13 @@ async function main(): Promise<void> {
     bySteps.set(key, (bySteps.get(key) ?? new Set()).add(r.sha));
   }
   for (const [key, shas] of bySteps) process.stdout.write(`final weights identical across kernels and mixes, ${key}: ${shas.size === 1 ? 'yes' : 'NO'}\n`);
+  const native1 = rows.find((r) => r.kernels === 'native' && r.threads <= 1);
+  if (native1 && rows.some((r) => r.kernels === 'native' && r.threads === 2) && !values['no-ceiling']) {
+    const pair = await Promise.all([0, 1].map(() => soloRun(runArgs)));
+    const sum = pair[0]! + pair[1]!;
+    process.stdout.write(`ceiling of any 2-thread mix here: two independent 1-thread ${native1.kernel} trainers at once (two processes, no synchronisation): `
+      + `${Math.round(pair[0]!)} + ${Math.round(pair[1]!)} = ${Math.round(sum)} samples/s = ${(sum / native1.sps).toFixed(2)}× one alone (${Math.round(native1.sps)})\n`);
+  }
   process.stdout.write('encode: none for the pool (shared memory: weights, data and partial slots; no message per step)\n');
   if (values['no-torch']) return;
   process.stdout.write('\nPyTorch, same workload and data, same invocation (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset):\n');
