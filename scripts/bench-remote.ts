@@ -27,7 +27,7 @@ import { train } from '../src/train/loop';
 import { benchArgs, findData, mean, median, recorder, workloadConfig } from './bench-common';
 
 const USAGE = `usage: node dist/scripts/bench-remote.js [--steps 100] [--batches 128,512] [--micro-batch 16] [--kernels auto]
-                                          [--local-threads 2] [--worker-threads 1]`;
+                                          [--local-threads 2] [--worker-threads 1] [--no-pin]`;
 
 async function main(): Promise<void> {
   const values = benchArgs('bench-remote', USAGE, {
@@ -39,6 +39,8 @@ async function main(): Promise<void> {
     'local-threads': { type: 'string', default: '2' },
     /** --threads of the worker process (0: its main thread computes). */
     'worker-threads': { type: 'string', default: '1' },
+    /** The coordinator's compute threads float instead of being pinned to CPUs of their own (config pinThreads). */
+    'no-pin': { type: 'boolean', default: false },
   });
   const dir = findData();
   if (!dir) {
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
     const results: { name: string; sps: number }[] = [];
     for (const mix of ['2 threads', '1 thread + 1 remote'] as const) {
       const remote = mix !== '2 threads';
-      const cfg = workloadConfig(dir, { batch, microBatch: mb, steps, threads: remote ? Number(values['local-threads']) : 2 });
+      const cfg = { ...workloadConfig(dir, { batch, microBatch: mb, steps, threads: remote ? Number(values['local-threads']) : 2 }), pinThreads: !values['no-pin'] };
       const { logger, steps: recs } = recorder('bench-remote');
       const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-'));
       let child: ReturnType<typeof spawn> | null = null;
