@@ -2,11 +2,12 @@
  * affinity.ts — pinning each compute thread to a CPU of its own (native/threads.cc: Linux
  * sched_setaffinity on the calling thread), as OMP_PROC_BIND=close does for OpenMP teams.
  *
- * Why: when one thread wakes another (a task posted, a result notified), the scheduler puts
- * the wakee on the waker's CPU if it looks cheaper, and on this 2-core VM the main thread and
- * its pool thread were seen sharing one CPU for seconds at a time while the other idled:
- * 2-thread steps then took ≈ 2.3 ms, slower than 1 thread alone (2.0 ms), until the load
- * balancer split them again. A thread pinned to its own CPU cannot be stacked.
+ * Why: when one thread wakes another (a task posted, a result notified), the scheduler may
+ * put the wakee on the waker's CPU, and on this 2-core VM the main thread and its pool thread
+ * were seen on one CPU in about half of the samples taken during a run whose 2-thread steps
+ * took ≈ 2.3 ms (1 thread alone: 2.0 ms). A thread pinned to its own CPU cannot be stacked.
+ * Stretches of equally slow steps still come and go with both threads pinned (the host's
+ * doing, as far as a guest can tell): pinning removes one cause of them, not all.
  * Pinning applies only when every compute thread has a CPU of its own among those the process
  * may use (taskset, cgroup cpusets are honoured); otherwise threads float as before.
  * Not here: when to pin (train/loop.ts, config `pinThreads`), the pool threads' side
