@@ -7,7 +7,7 @@
 
 import { PartialComputer } from '../src/parallel/compute-partials';
 import {
-  C, pollUntil, publishScalars, slotPartial, STALL_MS, T, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
+  C, pollUntil, publishScalars, slotPartial, STALL_MS, T, TASK_COMPUTE, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
 } from '../src/parallel/pool-protocol';
 import { runTailShare, UnitViews } from '../src/parallel/tail';
 import { pinThisThread } from '../src/parallel/affinity';
@@ -24,7 +24,7 @@ function stall(ms: number): void {
 function injectFault(t: ServeTask, step: number, phase: 'compute' | 'tail'): void {
   const f = t.fault;
   if (!f || f.executor !== t.executor || f.step !== step || (f.phase ?? 'compute') !== phase) return;
-  if (f.mode === 'stall') return stall(STALL_MS);
+  if (f.mode === 'stall') return; // before the claim, in the serve loop
   if (f.mode === 'throw') throw new Error(`injected fault: executor ${t.executor} throws at step ${step}`);
   if (f.mode === 'exit') process.exit(1);
   // 'oom': grow the heap until the thread's resourceLimits end it
@@ -98,8 +98,9 @@ export default function serve(t: ServeTask): ServeResult {
   const tailFault = f && f.phase === 'tail' && f.executor === t.executor && f.mode !== 'stall'
     ? (): void => { if (Atomics.compareExchange(t.tail!.sync, T.FIRED, 0, 1) === 0) injectFault(t, f.step, 'tail'); }
     : undefined;
-  // the 'stall' fault in the tail: once, on waking for the first tail task from its step on, before claiming it
-  let stallTail = f && f.phase === 'tail' && f.executor === t.executor && f.mode === 'stall' ? f.step : undefined;
+  // the 'stall' fault: once, on waking for the first task of its phase from its step on, before claiming it
+  const stallKind = f && f.executor === t.executor && f.mode === 'stall' ? (f.phase === 'tail' ? TASK_TAIL : TASK_COMPUTE) : -1;
+  let stallFrom = stallKind >= 0 ? f!.step : undefined;
   for (;;) {
     if (t.spin) {
       pollUntil(() => Atomics.load(ctl, C.SEQ) !== seen);
@@ -109,8 +110,8 @@ export default function serve(t: ServeTask): ServeResult {
     if (seq === seen) continue;
     seen = seq;
     if (Atomics.load(ctl, C.STOP) !== 0) return { kernel: kernels.id, tasks };
-    if (stallTail !== undefined && ctl[C.KIND] === TASK_TAIL && ctl[C.STEP]! >= stallTail) {
-      stallTail = undefined;
+    if (stallFrom !== undefined && ctl[C.KIND] === stallKind && ctl[C.STEP]! >= stallFrom) {
+      stallFrom = undefined;
       stall(STALL_MS);
     }
     // claim the task before reading it: a tail the coordinator withdrew meanwhile is skipped

@@ -46,6 +46,12 @@ export interface ExecutorRecord {
   slowest?: boolean;
   /** Set when its range had to be recomputed elsewhere (crash, timeout). */
   failed?: string;
+  /**
+   * Set when a pool thread had not started its task by the time the main thread had finished
+   * its own share (asleep or descheduled): the task was withdrawn and the main thread computed
+   * its range. Same function, same bits.
+   */
+  late?: string;
   /** Set when it was a straggler whose range was duplicated on the main thread (the first answer won); says how late. */
   straggler?: string;
   /** Remote nodes: computeMs minus the node's own compute time (encode, transfer, decode), ms. */

@@ -74,6 +74,9 @@ function isShared(a: Float | Uint32Array): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
 }
 
+/** A compute task taken back before its thread started it (PoolExecutor.withdrawCompute). */
+export class TaskWithdrawn extends Error {}
+
 export class ThreadPool {
   readonly pool: Piscina;
   readonly executors: PoolExecutor[];
@@ -156,6 +159,8 @@ interface Serving {
   order: Uint32Array;
   /** Why the serve task ended (a thread that died, or stop()); null while it runs. */
   deadReason: string | null;
+  /** The last compute task withdrawn from this serve loop (its sequence number; 0: none). */
+  withdrawn: number;
   done: Promise<ServeResult | null>;
 }
 
@@ -188,7 +193,7 @@ export class PoolExecutor implements Executor {
     this.seq = 0;
     const run = this.owner.pool.run(task) as Promise<ServeResult>;
     const s: Serving = {
-      control, error, params, order, deadReason: null,
+      control, error, params, order, deadReason: null, withdrawn: 0,
       slots: buffers.map((b) => slotPartial(b, o.spec.dtype, this.owner.statsSize, this.owner.paramCount)),
       done: run.catch(() => null),
     };
@@ -243,7 +248,12 @@ export class PoolExecutor implements Executor {
     const seq = ++this.seq;
     Atomics.store(c, C.SEQ, seq);
     Atomics.notify(c, C.SEQ);
-    await this.finished(s, seq);
+    this.inFlight = { s, seq };
+    try {
+      await this.finished(s, seq);
+    } finally {
+      this.inFlight = null;
+    }
     this.lastThreadMs = c[C.COMPUTE_US]! / 1000;
     if (c[C.STATUS] !== 0) throw Errors.executor(`${this.id}: ${readError(c, s.error)}`);
     return nodes.map((_, k) => {
@@ -263,6 +273,27 @@ export class PoolExecutor implements Executor {
 
   /** Tail tasks withdrawn before its thread claimed them (C.CLAIM), over the run. */
   withdrawnTails = 0;
+  /** Compute tasks withdrawn before its thread claimed them (withdrawCompute), over the run. */
+  withdrawnComputes = 0;
+  /** The compute task posted and not yet seen done. */
+  private inFlight: { s: Serving; seq: number } | null = null;
+
+  /**
+   * Takes back the compute task in flight if the thread has not claimed it yet (C.CLAIM): the
+   * pending compute() then rejects with TaskWithdrawn and the caller computes the nodes itself
+   * (the same function, the same bits). For a thread with a core of its own that has not
+   * started its task by the time the main thread has finished its own share: asleep or
+   * descheduled, it can take milliseconds on a VM. Returns whether it was withdrawn.
+   */
+  withdrawCompute(): boolean {
+    const f = this.inFlight;
+    if (f === null || Atomics.compareExchange(f.s.control, C.CLAIM, f.seq - 1, f.seq) !== f.seq - 1) return false;
+    f.s.withdrawn = f.seq;
+    this.withdrawnComputes++;
+    // finished() waits on DONE: wake it to see the withdrawal
+    Atomics.notify(f.s.control, C.DONE);
+    return true;
+  }
 
   /** The CPU its thread pinned itself to; null when it floats (not asked, not started yet, or the pin failed). */
   pinnedCpu(): number | null {
@@ -305,11 +336,12 @@ export class PoolExecutor implements Executor {
     if (spin) {
       // after the step's synchronous part (the main thread computing its own share), poll
       await null;
-      pollUntil(() => Atomics.load(s.control, C.DONE) === seq);
+      pollUntil(() => Atomics.load(s.control, C.DONE) === seq || s.withdrawn === seq);
     }
     for (;;) {
       const d = Atomics.load(s.control, C.DONE);
       if (d === seq) return;
+      if (s.withdrawn === seq) throw new TaskWithdrawn(`${this.id}: had not started its task when the main thread had finished its own share; the main thread computed it`);
       if (Atomics.load(s.control, C.DEAD) !== 0) throw Errors.executor(`${this.id}: ${s.deadReason ?? 'its thread failed'}`);
       const w = waitAsync(s.control, C.DONE, d);
       if (w.async) await w.value;

@@ -30,8 +30,8 @@ import type { OptimizerSpec } from '../optim/optimizer';
 /**
  * A test-only fault: the task of executor `executor` at step `step` fails as `mode`, in its
  * compute task (default) or in its share of the step's tail. 'stall' does not fail: the
- * thread takes STALL_MS longer to start the task, as a sleeping vCPU can on a busy host
- * (phase 'tail': before it claims its tail task, C.CLAIM).
+ * thread wakes STALL_MS late for its first task of that phase from that step on, before it
+ * claims it (C.CLAIM), as a descheduled vCPU can on a busy host.
  */
 export interface FaultSpec {
   executor: number;

@@ -215,6 +215,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     // then computes into shared slots the thread can read.
     const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
     const shareTail = cfg.clipNorm === null;
+    // read before the main thread is pinned: availableParallelism() is the calling thread's CPU count
+    const spin = threads <= os.availableParallelism();
     const before = allowedCpus();
     const plan = cfg.pinThreads ? pinPlan(threads, before) : null;
     if (plan !== null) {
@@ -227,7 +229,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     pool = new ThreadPool({
       cpus: pinned?.slice(1) ?? null,
       threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
-      spin: threads <= os.availableParallelism(),
+      spin,
       ...(shareTail ? { tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]), optimizer: cfg.optimizer, state: opt.buffers } } : {}),
     });
     main = new MainExecutor(spec, kernels, trainSet, microBatch, pool.mainSlots);
@@ -375,8 +377,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     seconds, samplesPerSecond: ((stepsDone - startStep) * batch) / Math.max(seconds, 1e-9), kernel: kernels.id,
   };
   if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
-  // per pool thread: the CPU it was pinned to (null: it floated) and the tail tasks withdrawn before it woke
-  const poolInfo = pool?.executors.map((e) => ({ id: e.id, cpu: e.pinnedCpu(), tailsWithdrawn: e.withdrawnTails }));
+  // per pool thread: the CPU it was pinned to (null: it floated) and the tasks withdrawn before it woke
+  const poolInfo = pool?.executors.map((e) => ({ id: e.id, cpu: e.pinnedCpu(), tailsWithdrawn: e.withdrawnTails, computesWithdrawn: e.withdrawnComputes }));
   log.info({ ...(poolInfo ? { pool: poolInfo } : {}), steps: summary.steps, loss: summary.loss, accuracy: summary.accuracy ?? undefined, heldOutLoss: summary.heldOutLoss ?? undefined, paramsSha256: summary.paramsSha256, seconds, checkpoint }, 'end');
   return summary;
 }

@@ -39,7 +39,7 @@ import type { MainExecutor } from '../parallel/main-executor';
 import { addPartial, type Partial } from '../parallel/partial';
 import { everyoneWorks, planRanges, SpeedMeter } from '../parallel/planner';
 import { combineNode, combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
-import { PoolExecutor, type ThreadPool } from '../parallel/pool-executor';
+import { PoolExecutor, TaskWithdrawn, type ThreadPool } from '../parallel/pool-executor';
 import { pollUntil, T, waitAsync } from '../parallel/pool-protocol';
 import { resetTail, restoreTaken, runTailShare, tailUnits, UnitViews } from '../parallel/tail';
 
@@ -83,6 +83,8 @@ interface Assignment {
   /** Examples computed, counted before combining (which reuses partials as accumulators). */
   examples: number;
   failed?: string;
+  /** With failed: it did not fail, it was late (its task withdrawn before it started, ExecutorRecord.late). */
+  late?: boolean;
   /** Set when this straggler's range was computed on the main thread instead (its late answer is dropped). */
   duplicated?: boolean;
   straggler?: string;
@@ -105,6 +107,8 @@ export class Stepper {
   private readonly ranges: LayerRange[];
   /** Per layer: Σg²(W), Σg²(b), Σθ²(W), Σ(ΔW)² of the current step. */
   private readonly norms: Float64Array;
+  /** Every pool thread has a core of its own (they spin between tasks): one that has not started its task is late. */
+  private readonly poolSpins: boolean;
 
   constructor(
     private readonly settings: StepSettings,
@@ -119,6 +123,7 @@ export class Stepper {
     pool?: ThreadPool | null,
   ) {
     this.update = alloc(dtype instanceof Float64Array ? 'float64' : 'float32', paramCount);
+    this.poolSpins = pool?.opts.spin === true;
     this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.nOut * s.nIn, b: s.b, bEnd: s.b + s.nOut }));
     this.norms = new Float64Array(4 * settings.layers.length);
     this.tensorSums = new Float64Array(4 * settings.layers.length);
@@ -308,6 +313,7 @@ export class Stepper {
         this.measured.add(w.exec.id);
       } catch (e) {
         failed = (e as Error).message;
+        if (e instanceof TaskWithdrawn) w.late = true;
       } finally {
         this.busy.delete(w.exec);
       }
@@ -331,6 +337,12 @@ export class Stepper {
     const canShare = this.shared !== null && set.every((e) => e.kind !== 'remote') && set.some((e) => e instanceof PoolExecutor);
     const mayShare = canShare && this.tailChoice.pick();
     if (!mayShare) flush();
+    // the main thread's own share is done (computed synchronously above): a pool thread with a
+    // core of its own that has not even started its task is asleep or descheduled, and can take
+    // milliseconds more; its task is withdrawn and computed here (recomputed below, as a failure is)
+    if (!this.main.yielding && this.poolSpins && work.some((w) => w.exec === this.main && w.nodes.length > 0)) {
+      for (const w of work) if (w.exec instanceof PoolExecutor) w.exec.withdrawCompute();
+    }
     await this.gather(task, work, runs, settled, t0);
     for (const w of work) {
       if (w.failed === undefined) continue;
@@ -460,7 +472,10 @@ export class Stepper {
         examples: w.examples, computeMs: round3(w.ms),
       };
       if (i === slowest && work.length > 1) r.slowest = true;
-      if (w.failed !== undefined) r.failed = w.failed;
+      if (w.failed !== undefined) {
+        if (w.late) r.late = w.failed;
+        else r.failed = w.failed;
+      }
       if (w.straggler !== undefined) r.straggler = w.straggler;
       // remote nodes: time on the wire (wall − the node's own compute) and bytes each way
       const wire = (w.exec as { lastWire?: { bytesOut: number; bytesIn: number } }).lastWire;

@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfigFile, type RunConfig } from '../../src/config';
-import type { StepRecord } from '../../src/observe/schema';
+import type { ExecutorRecord, StepRecord } from '../../src/observe/schema';
 import { train } from '../../src/train/loop';
 import { allowedCpus } from '../../src/parallel/affinity';
 import { collectingLogger } from '../helpers/log-sink';
@@ -105,6 +106,24 @@ describe('local thread pool (integration)', function () {
     assert.deepEqual(end.pool.map((p) => [p.id, p.tailsWithdrawn >= 1]), [['thread-1', true]], JSON.stringify(end.pool));
     const st = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
     assert.ok(st.every((r) => r.executors.every((e) => e.failed === undefined)), 'a late thread is not a failed one');
+  });
+
+  it('a compute task the thread has not started when the main thread has finished its own share is withdrawn and computed there (the thread wakes 200 ms late): same result', async function () {
+    // only for threads with a core each (they spin; a sleeping thread on a shared core is not late)
+    if (os.availableParallelism() < 2) this.skip();
+    const { logger, records } = collectingLogger();
+    const s = await train({ ...base(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 1, step: 20, mode: 'stall', phase: 'compute' } });
+    assert.equal(s.paramsSha256, reference);
+    const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+    const t1 = (r: StepRecord): ExecutorRecord => r.executors.find((e) => e.id === 'thread-1')!;
+    // the main thread carries on alone while the thread is held (≈ 200 ms of steps), then the thread works again
+    assert.match(t1(steps[19]!).late ?? '', /thread-1: had not started its task when the main thread had finished its own share; the main thread computed it/);
+    assert.equal(t1(steps[19]!).failed, undefined, 'late is not failed');
+    const back = steps.findIndex((r, i) => i > 19 && t1(r).late === undefined);
+    assert.ok(back > 19, 'the thread computes its own range again after its stall');
+    const end = records.find((r) => r.msg === 'end') as { pool: { id: string; computesWithdrawn: number }[] };
+    assert.equal(end.pool[0]!.computesWithdrawn, steps.filter((r) => t1(r).late !== undefined).length, 'one withdrawal per late step');
+    assert.ok(steps.every((r) => r.executors.every((e) => e.failed === undefined)));
   });
 
   it('pins the main thread and its pool thread to CPUs of their own while it trains, and gives the main thread its CPUs back', async function () {
