@@ -74,9 +74,10 @@ export const C = {
   /**
    * The last task settled: claimed by the thread (compare-and-swap SEQ − 1 → SEQ before it
    * reads the task's fields), or withdrawn by the coordinator before the thread claimed it
-   * (the same swap, from the other side). Only a step's tail is ever withdrawn: a thread that
-   * was asleep when its tail was posted can take milliseconds to wake on a VM, by when the
-   * main thread has done every unit, and the next step's compute task must not wait for it.
+   * (the same swap, from the other side). A thread asleep or descheduled when its task was
+   * posted can take milliseconds to start on a VM: its tail is withdrawn when the next step
+   * begins (the main thread has done every unit by then), its compute task once the main
+   * thread has finished its own share (which then computes it: PoolExecutor.withdrawCompute).
    */
   CLAIM: 14,
   /** Where the serve loop pinned its thread: 0 not asked, CPU + 1 pinned, −1 the pin failed. */
