@@ -31,7 +31,7 @@ import { kernelInfo } from '../src/tensor/select';
 
 const USAGE = `usage: node dist/scripts/bench.js [--epochs 3] [--steps N] [--threads 1,2] [--kernels native,wasm,ref]
                                    [--ref-steps 150] [--batch 128] [--micro-batch 64] [--no-torch] [--no-ceiling]
-(npm run bench runs this, then bench-kernels; the header of scripts/bench.ts says what each figure is)`;
+(npm run bench runs this, then bench-kernels and bench-xcore; the header of scripts/bench.ts says what each figure is)`;
 
 interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string; medianStepMs: number }
 

@@ -7,7 +7,7 @@
 
 import { PartialComputer } from '../src/parallel/compute-partials';
 import {
-  C, pollUntil, publishScalars, slotPartial, STALL_MS, T, TASK_COMPUTE, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
+  C, claim, pollUntil, publishScalars, slotPartial, STALL_MS, T, TASK_COMPUTE, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
 } from '../src/parallel/pool-protocol';
 import { runTailShare, UnitViews } from '../src/parallel/tail';
 import { pinThisThread } from '../src/parallel/affinity';
@@ -95,7 +95,7 @@ export default function serve(t: ServeTask): ServeResult {
   // a tail fault (test-only) fires once, in the first unit this thread takes from its step on,
   // once that unit's weights have changed — FIRED is shared, so a restarted thread does not fire again
   const f = t.fault;
-  const tailFault = f && f.phase === 'tail' && f.executor === t.executor && f.mode !== 'stall'
+  const tailFault = f && f.phase === 'tail' && f.executor === t.executor
     ? (): void => { if (Atomics.compareExchange(t.tail!.sync, T.FIRED, 0, 1) === 0) injectFault(t, f.step, 'tail'); }
     : undefined;
   // the 'stall' fault: once, on waking for the first task of its phase from its step on, before claiming it
@@ -114,8 +114,8 @@ export default function serve(t: ServeTask): ServeResult {
       stallFrom = undefined;
       stall(STALL_MS);
     }
-    // claim the task before reading it: a tail the coordinator withdrew meanwhile is skipped
-    if (Atomics.compareExchange(ctl, C.CLAIM, seq - 1, seq) !== seq - 1) continue;
+    // claim the task before reading it: one the coordinator withdrew meanwhile is skipped
+    if (!claim(ctl, seq)) continue;
     const t0 = performance.now();
     const step = ctl[C.STEP]!;
     if (ctl[C.KIND] === TASK_TAIL) {

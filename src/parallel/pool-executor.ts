@@ -25,7 +25,7 @@ import { Errors } from '../errors';
 import type { Executor, StepTask } from './executor';
 import type { Partial } from './partial';
 import {
-  C, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, pollUntil, T, TASK_COMPUTE, TASK_TAIL, waitAsync,
+  C, claim, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, pollUntil, T, TASK_COMPUTE, TASK_TAIL, waitAsync,
   type FaultSpec, type ServeResult, type ServeTask, type SlotPartial, type TailBuffers,
 } from './pool-protocol';
 import { tailUnits } from './tail';
@@ -225,8 +225,7 @@ export class PoolExecutor implements Executor {
     this.tailSeq = 0;
     if (tailSeq !== 0 && this.serving !== null && Atomics.load(this.serving.control, C.DONE) !== tailSeq) {
       const c = this.serving.control;
-      const withdrawn = Atomics.compareExchange(c, C.CLAIM, tailSeq - 1, tailSeq) === tailSeq - 1;
-      if (withdrawn) this.withdrawnTails++;
+      if (claim(c, tailSeq)) this.withdrawnTails++;
       else if (!pollUntil(() => Atomics.load(c, C.DONE) === tailSeq)) await this.finished(this.serving, tailSeq, false);
     }
     if (!isShared(task.params)) throw new TypeError('ThreadPool: params must be SharedArrayBuffer-backed');
@@ -287,7 +286,7 @@ export class PoolExecutor implements Executor {
    */
   withdrawCompute(): boolean {
     const f = this.inFlight;
-    if (f === null || Atomics.compareExchange(f.s.control, C.CLAIM, f.seq - 1, f.seq) !== f.seq - 1) return false;
+    if (f === null || !claim(f.s.control, f.seq)) return false;
     f.s.withdrawn = f.seq;
     this.withdrawnComputes++;
     // finished() waits on DONE: wake it to see the withdrawal

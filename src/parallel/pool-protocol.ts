@@ -95,6 +95,14 @@ export const waitAsync = (Atomics as unknown as {
   waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
 }).waitAsync;
 
+/**
+ * Settles task `seq` (C.CLAIM): true for whichever side swaps first — the thread, which then
+ * runs it, or the coordinator, which thereby withdraws it before the thread has started it.
+ */
+export function claim(control: Int32Array, seq: number): boolean {
+  return Atomics.compareExchange(control, C.CLAIM, seq - 1, seq) === seq - 1;
+}
+
 export const TASK_COMPUTE = 0;
 export const TASK_TAIL = 1;
 
