@@ -3,7 +3,8 @@
 // Exports:
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
-//                                        addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats }
+//                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, reduceGrad,
+//                                        activationStats }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -209,7 +210,7 @@ static napi_value firstNonFinite(napi_env env, napi_callback_info info) {
   return r;
 }
 
-template <typename T>
+template <typename T, bool Stream>
 static napi_value sgdUpdate(napi_env env, napi_callback_info info) {
   void* data;
   Args a(env, info, 5, &data);
@@ -220,7 +221,7 @@ static napi_value sgdUpdate(napi_env env, napi_callback_info info) {
   T* p = (T*)a.array(3, TA<T>::type, n, "p");
   T* u = (T*)a.array(4, TA<T>::type, n, "u");
   if (a.failed) return nullptr;
-  ops->sgd_update(n, lr, g, p, u);
+  (Stream ? ops->sgd_update_stream : ops->sgd_update)(n, lr, g, p, u);
   return nullptr;
 }
 
@@ -315,7 +316,8 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "activateBackward", activateBackward<T>, ops);
   setFn(env, obj, "addInto", addInto<T>, ops);
   setFn(env, obj, "firstNonFinite", firstNonFinite<T>, ops);
-  setFn(env, obj, "sgdUpdate", sgdUpdate<T>, ops);
+  setFn(env, obj, "sgdUpdate", sgdUpdate<T, false>, ops);
+  setFn(env, obj, "sgdUpdateShared", sgdUpdate<T, true>, ops);
   setFn(env, obj, "reduceGrad", reduceGrad<T>, ops);
   setFn(env, obj, "activationStats", activationStats<T>, ops);
   return obj;

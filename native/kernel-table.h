@@ -20,6 +20,7 @@ struct GsOps {
   void (*add_into)(size_t n, T* a, const T* b);
   long (*first_nonfinite)(size_t n, const T* a);
   void (*sgd_update)(size_t n, double lr, const T* g, T* p, T* u);
+  void (*sgd_update_stream)(size_t n, double lr, const T* g, T* p, T* u);
   void (*reduce_grad)(size_t n, T* g, const T* p, double divisor, double lambda, double* out);
   void (*activation_stats)(int f, size_t m, size_t n, const T* z, const T* a, double* out);
 };

@@ -7,6 +7,8 @@
  * and time, with the active kernels, median of ROUNDS:
  *   - the SGD update (kernels.sgdUpdate) of weights the other core has just read (as the main
  *     thread's update after a pool thread's compute), and the same update again, lines local;
+ *   - the same update of weights the other core has just read with kernels.sgdUpdateShared
+ *     (non-temporal stores: what the trainer runs when pool threads read its weights);
  *   - a read pass (kernels.firstNonFinite) over a vector the other core has just written (as
  *     reading a pool thread's partial), and the same pass again, lines local.
  * A 2-thread step pays the first kind two or three times (weights read by the pool thread and
@@ -64,8 +66,10 @@ async function main(): Promise<void> {
     return performance.now() - t;
   };
   const upd = (): void => k.sgdUpdate(N, 1e-9, d.g, d.p, d.u);
+  const updShared = (): void => k.sgdUpdateShared(N, 1e-9, d.g, d.p, d.u);
   const read = (): void => { k.firstNonFinite(N, d.p); };
   const remoteUpd: number[] = [];
+  const remoteShared: number[] = [];
   const localUpd: number[] = [];
   const remoteRead: number[] = [];
   const localRead: number[] = [];
@@ -73,6 +77,8 @@ async function main(): Promise<void> {
     other(1);
     remoteUpd.push(time(upd));
     localUpd.push(time(upd));
+    other(1);
+    remoteShared.push(time(updShared));
     other(2);
     remoteRead.push(time(read));
     localRead.push(time(read));
@@ -84,7 +90,7 @@ async function main(): Promise<void> {
   if (pinned) pinThisThread(before!);
   const f = (xs: number[]): string => `${median(xs).toFixed(3)} ms`;
   process.stdout.write(`cross-core cost of one parameter vector (${N} float32, ${(N * 4 / 1e6).toFixed(2)} MB; ${k.id}; ${pinned ? `threads pinned to CPUs ${cpus[0]} and ${cpus[1]}` : 'threads not pinned'}; median of ${rounds}):\n`
-    + `  update of weights the other core has just read: ${f(remoteUpd)}   (lines local: ${f(localUpd)})\n`
+    + `  update of weights the other core has just read: ${f(remoteUpd)}   (lines local: ${f(localUpd)}; streamed stores, sgdUpdateShared: ${f(remoteShared)})\n`
     + `  read of a vector the other core has just written: ${f(remoteRead)}   (lines local: ${f(localRead)})\n`);
 }
 

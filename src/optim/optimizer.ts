@@ -106,12 +106,13 @@ export function updateRange(spec: OptimizerSpec, state: OptimizerState, params: 
 
 /**
  * One optimizer step: params ← params − update, update written into `update`. SGD runs
- * through the kernels' vector pass when `kernels` is given (the same bits, vectorised).
+ * through the kernels' vector pass when `kernels` is given (the same bits, vectorised);
+ * `shared`: other threads read the params next (KernelSet.sgdUpdateShared).
  */
-export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float, kernels?: KernelSet): void {
+export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float, kernels?: KernelSet, shared = false): void {
   if (state.kind !== spec.kind) throw new TypeError(`optimizer state is ${state.kind}, spec is ${spec.kind}`);
   const sc = stepScalars(spec, state);
-  if (spec.kind === 'sgd' && kernels) kernels.sgdUpdate(params.length, spec.lr, grads, params, update);
+  if (spec.kind === 'sgd' && kernels) (shared ? kernels.sgdUpdateShared : kernels.sgdUpdate)(params.length, spec.lr, grads, params, update);
   else updateRange(spec, state, params, grads, update, 0, params.length, sc);
   commitStep(state, sc);
 }

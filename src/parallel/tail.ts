@@ -8,6 +8,7 @@
  * what the main thread would run alone: a ← a + b, reduceGrad (the unit's Σg², Σp²), the SGD
  * update. The unit sums are then added per tensor, in unit order, by the main thread: the
  * same bits as one reduceGrad over the tensor.
+ * The weights are written with sgdUpdateShared: both threads read them in the next step.
  * Not here: who takes which units and what happens on failure (train/step.ts), the thread's
  * task loop (workers/pool-task.ts).
  */
@@ -98,7 +99,7 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
     t.sums[2 * i] = pair[0]!;
     t.sums[2 * i + 1] = pair[1]!;
     // SGD: u = lr·g over g itself (each element read before it is written), one stream less
-    if (sgd) k.sgdUpdate(m, t.lr, a[i]!, p[i]!, a[i]!);
+    if (sgd) k.sgdUpdateShared(m, t.lr, a[i]!, p[i]!, a[i]!);
     else updateRange(t.optimizer, t.state, t.params, t.a, t.u, views.units[2 * i]!, views.units[2 * i + 1]!, t.sc);
     taken?.(i);
     Atomics.store(sync, T.STATE + i, 2);

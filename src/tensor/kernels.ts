@@ -72,6 +72,12 @@ export interface KernelSet {
   /** SGD: u ← lr·g (rounded to the dtype), p ← p − u, over n elements. */
   sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void;
   /**
+   * sgdUpdate, the same bits, for weights that another thread reads next (a pool's shared
+   * weights): the native kernels write p's cache lines with non-temporal stores, which need
+   * not first take each line back from the other core's cache. The others: sgdUpdate.
+   */
+  sgdUpdateShared(n: number, lr: number, g: Float, p: Float, u: Float): void;
+  /**
    * Reduction and weight decay in one pass over n elements: g ← g/divisor + λ·p (divisor an
    * integer in [1, 2^24]; float64 intermediates, one rounding to the dtype), and
    * out[0] = Σg², out[1] = Σp² as rule 8 sums them.
@@ -238,7 +244,7 @@ const ref64: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats,
+  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, reduceGrad, activationStats,
   exp: exp64,
   log: log64,
 };
@@ -323,7 +329,7 @@ const ref32: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats,
+  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, reduceGrad, activationStats,
   exp: exp32,
   log: log32,
 };

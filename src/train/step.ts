@@ -109,6 +109,8 @@ export class Stepper {
   private readonly norms: Float64Array;
   /** Every pool thread has a core of its own (they spin between tasks): one that has not started its task is late. */
   private readonly poolSpins: boolean;
+  /** Pool threads read the weights this thread updates (the update writes them with sgdUpdateShared). */
+  private readonly poolShares: boolean;
 
   constructor(
     private readonly settings: StepSettings,
@@ -124,6 +126,7 @@ export class Stepper {
   ) {
     this.update = alloc(dtype instanceof Float64Array ? 'float64' : 'float32', paramCount);
     this.poolSpins = pool?.opts.spin === true;
+    this.poolShares = pool !== undefined && pool !== null && pool.executors.length > 0;
     this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.nOut * s.nIn, b: s.b, bEnd: s.b + s.nOut }));
     this.norms = new Float64Array(4 * settings.layers.length);
     this.tensorSums = new Float64Array(4 * settings.layers.length);
@@ -454,7 +457,7 @@ export class Stepper {
       for (let l = 0; l < this.ranges.length; l++) norms[4 * l + 3] = 0;
     } else {
       if (tailDone) commitStep(this.opt, this.shared!.sc); // what optimizerStep counts: the shared tail did the rest
-      else optimizerStep(this.settings.optimizer, this.opt, params, g, this.update, k);
+      else optimizerStep(this.settings.optimizer, this.opt, params, g, this.update, k, this.poolShares);
       for (const [l, r] of this.ranges.entries()) {
         // SGD: ΔW = lr·g exactly as applied, so ‖ΔW‖² = lr²·Σg²(W) (no extra pass); else measure it
         const lr = this.settings.optimizer.lr;

@@ -131,6 +131,31 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
           assertBitEqual(un, ur, `sgdUpdate u n=${n}`);
         }
       });
+      it(`native-${isa} ${dtype}: sgdUpdateShared (streamed stores) equals sgdUpdate bit for bit at every alignment`, () => {
+        for (const n of SIZES) {
+          for (const off of [0, 1, 3, 7, 8, 15]) {
+            const g = data(dtype, n, 12);
+            const want = data(dtype, n, 13);
+            const wantU = alloc(dtype, n);
+            ref.sgdUpdate(n, 0.05, g, want, wantU);
+            // p and u at `off` elements into their buffers, guards around p
+            const pb = alloc(dtype, n + off + 16).fill(7);
+            const p = pb.subarray(off, off + n);
+            p.set(data(dtype, n, 13));
+            const u = alloc(dtype, n);
+            nat.sgdUpdateShared(n, 0.05, g, p, u);
+            assertBitEqual(p, want, `sgdUpdateShared p n=${n} offset ${off}`);
+            assertBitEqual(u, wantU, `sgdUpdateShared u n=${n} offset ${off}`);
+            assert.ok(pb.subarray(0, off).every((v) => v === 7) && pb.subarray(off + n).every((v) => v === 7), `sgdUpdateShared wrote outside p (n=${n}, offset ${off})`);
+            // u over g itself, as the shared tail calls it
+            const gg = data(dtype, n, 12);
+            const p2 = data(dtype, n, 13);
+            nat.sgdUpdateShared(n, 0.05, gg, p2, gg);
+            assertBitEqual(p2, want, `sgdUpdateShared p (u = g) n=${n}`);
+            assertBitEqual(gg, wantU, `sgdUpdateShared u = g n=${n}`);
+          }
+        }
+      });
       it(`native-${isa} ${dtype}: firstNonFinite agrees with the reference wherever the bad value is`, () => {
         for (const n of [1, 63, 64, 65, 200, 1000]) {
           for (const at of [0, n >> 1, n - 1]) {

@@ -30,6 +30,7 @@ interface NativeOps {
   addInto(n: number, a: Float, b: Float): void;
   firstNonFinite(n: number, a: Float): number;
   sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void;
+  sgdUpdateShared(n: number, lr: number, g: Float, p: Float, u: Float): void;
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
   activationStats(f: number, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
 }
@@ -102,6 +103,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     addInto: ops.addInto,
     firstNonFinite: ops.firstNonFinite,
     sgdUpdate: ops.sgdUpdate,
+    sgdUpdateShared: ops.sgdUpdateShared,
     reduceGrad: ops.reduceGrad,
     activationStats: (f, m, n, z, a, out) => ops.activationStats(act(f), m, n, z, a, out),
     exp: dtype === 'float64' ? exp64 : exp32,

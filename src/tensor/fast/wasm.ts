@@ -266,6 +266,8 @@ export function wasmKernels(dtype: DType): KernelSet {
       : ref.activate,
     addInto: (n, a, b) => addInto(w, dtype, n, a, b),
     sgdUpdate: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
+    // WebAssembly has no non-temporal store
+    sgdUpdateShared: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
     reduceGrad: (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),
   };
   cache.set(dtype, ks);
