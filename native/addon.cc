@@ -3,7 +3,7 @@
 // Exports:
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
-//                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, reduceGrad,
+//                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared, reduceGrad,
 //                                        activationStats }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
@@ -226,6 +226,19 @@ static napi_value sgdUpdate(napi_env env, napi_callback_info info) {
 }
 
 template <typename T>
+static napi_value copyShared(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 3, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t n = a.dim(0, "n");
+  const T* src = (const T*)a.array(1, TA<T>::type, n, "src");
+  T* dst = (T*)a.array(2, TA<T>::type, n, "dst");
+  if (a.failed) return nullptr;
+  ops->copy_stream(n, src, dst);
+  return nullptr;
+}
+
+template <typename T>
 static napi_value reduceGrad(napi_env env, napi_callback_info info) {
   void* data;
   Args a(env, info, 6, &data);
@@ -318,6 +331,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "firstNonFinite", firstNonFinite<T>, ops);
   setFn(env, obj, "sgdUpdate", sgdUpdate<T, false>, ops);
   setFn(env, obj, "sgdUpdateShared", sgdUpdate<T, true>, ops);
+  setFn(env, obj, "copyShared", copyShared<T>, ops);
   setFn(env, obj, "reduceGrad", reduceGrad<T>, ops);
   setFn(env, obj, "activationStats", activationStats<T>, ops);
   return obj;

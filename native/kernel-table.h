@@ -21,6 +21,7 @@ struct GsOps {
   long (*first_nonfinite)(size_t n, const T* a);
   void (*sgd_update)(size_t n, double lr, const T* g, T* p, T* u);
   void (*sgd_update_stream)(size_t n, double lr, const T* g, T* p, T* u);
+  void (*copy_stream)(size_t n, const T* src, T* dst);
   void (*reduce_grad)(size_t n, T* g, const T* p, double divisor, double lambda, double* out);
   void (*activation_stats)(int f, size_t m, size_t n, const T* z, const T* a, double* out);
 };

@@ -411,6 +411,22 @@ static void sgdUpdateStream(size_t n, double lr, const T* g, T* p, T* u) {
 #endif
 }
 
+// dst ← src over n elements, dst's whole cache lines written by non-temporal stores: for a
+// buffer another core reads next, filled from one only this core touches (a pool thread's
+// partial into its shared slot). The same bits as any copy.
+template <typename T>
+static void copyStream(size_t n, const T* src, T* dst) {
+  constexpr size_t L = 64 / sizeof(T);
+  size_t i = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(T);
+  if (i > n || ((uintptr_t)dst % sizeof(T)) != 0) i = n;
+  memcpy(dst, src, i * sizeof(T));
+  for (; i + L <= n; i += L) streamLine(dst + i, src + i);
+  memcpy(dst + i, src + i, (n - i) * sizeof(T));
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
 // The 8-lane strided float64 sum of the spec: lane i mod 8, lanes combined pairwise.
 static inline double lanes8(const double* s) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
@@ -813,9 +829,9 @@ typedef GemmPick<double, GS_MR64, GS_MR64B, GS_NV64> Gemm64;
 static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
-    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, reduceGrad<float>, activationStats<float> },
+    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, activationStats<float> },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
-    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, reduceGrad<double>, activationStats<double> },
+    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, activationStats<double> },
 };
 
 }  // namespace

@@ -230,8 +230,8 @@ export class PoolExecutor implements Executor {
     }
     if (!isShared(task.params)) throw new TypeError('ThreadPool: params must be SharedArrayBuffer-backed');
     const order = this.owner.order(task.batch.order);
-    // live at once: the nodes' results, plus one accumulator per level and a leaf while walking
-    const need = nodes.length + Math.max(...nodes.map((n) => n.h)) + 2;
+    // the nodes' results (the thread computes them in its own memory, then copies each into a slot)
+    const need = nodes.length;
     let s = this.serving;
     if (s === null || s.slots.length < need || s.params !== task.params || s.order !== order) {
       if (s !== null) await this.stop();

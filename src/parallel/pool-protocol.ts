@@ -4,9 +4,11 @@
  * A pool thread runs one long piscina task (workers/pool-task.ts `serve`) for the whole run.
  * Per step there is no message at all: the coordinator writes the step's batch and tree
  * nodes into the thread's control block (an Int32Array on a SharedArrayBuffer), bumps SEQ
- * and notifies; the thread computes each node's partial straight into one of its partial
- * slots (SharedArrayBuffers the coordinator allocated and reads in place: no copy, no
- * transfer), writes which slot holds which node, stores DONE = SEQ and notifies. The
+ * and notifies; the thread computes each node's partial in its own memory and copies it into
+ * one of its partial slots (SharedArrayBuffers the coordinator allocated and reads in place:
+ * no transfer) with the kernels' copyShared, whose non-temporal stores need not take the
+ * slot's lines back from the coordinator's cache (workers/pool-task.ts publish() has the
+ * figures); writes which slot holds which node, stores DONE = SEQ and notifies. The
  * coordinator waits with Atomics.waitAsync, so its event loop keeps running meanwhile.
  * A slot lent to the coordinator for a step is taken back by the thread when the next compute
  * task arrives: by then the coordinator has finished that step. A second kind of task, the

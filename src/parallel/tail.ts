@@ -90,8 +90,9 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
   for (;;) {
     const i = Atomics.add(sync, T.NEXT, 1);
     if (i >= n) return ran;
-    old[i]!.set(p[i]!);
-    for (let j = 0; j < state.length; j++) oldState[j]![i]!.set(state[j]![i]!);
+    // copyShared: `old` is read only after a failure, and its units' lines were written by either thread
+    k.copyShared(p[i]!.length, p[i]!, old[i]!);
+    for (let j = 0; j < state.length; j++) k.copyShared(p[i]!.length, state[j]![i]!, oldState[j]![i]!);
     Atomics.store(sync, T.STATE + i, 1);
     const m = a[i]!.length;
     k.addInto(m, a[i]!, b[i]!);

@@ -78,6 +78,12 @@ export interface KernelSet {
    */
   sgdUpdateShared(n: number, lr: number, g: Float, p: Float, u: Float): void;
   /**
+   * dst ← src over n elements, for a buffer another thread reads next, filled from one only
+   * this thread touches: the native kernels write dst's cache lines with non-temporal stores
+   * (see sgdUpdateShared). The others: a plain copy.
+   */
+  copyShared(n: number, src: Float, dst: Float): void;
+  /**
    * Reduction and weight decay in one pass over n elements: g ← g/divisor + λ·p (divisor an
    * integer in [1, 2^24]; float64 intermediates, one rounding to the dtype), and
    * out[0] = Σg², out[1] = Σp² as rule 8 sums them.
@@ -113,6 +119,10 @@ function addInto(n: number, a: Float, b: Float): void {
 function firstNonFinite(n: number, a: Float): number {
   for (let i = 0; i < n; i++) { const v = a[i]!; if (v - v !== 0) return i; }
   return -1;
+}
+
+function copyShared(n: number, src: Float, dst: Float): void {
+  dst.set(src.subarray(0, n));
 }
 
 function sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void {
@@ -244,7 +254,7 @@ const ref64: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, reduceGrad, activationStats,
+  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, activationStats,
   exp: exp64,
   log: log64,
 };
@@ -329,7 +339,7 @@ const ref32: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, reduceGrad, activationStats,
+  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, activationStats,
   exp: exp32,
   log: log32,
 };

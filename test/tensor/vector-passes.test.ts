@@ -156,6 +156,19 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
           }
         }
       });
+      it(`native-${isa} ${dtype}: copyShared (streamed stores) copies exactly, at every alignment, and nothing outside dst`, () => {
+        for (const n of SIZES) {
+          for (const off of [0, 1, 5, 8, 15]) {
+            const src = data(dtype, n, 14);
+            if (n > 2) { src[0] = -0; src[n - 1] = NaN; }
+            const db = alloc(dtype, n + off + 16).fill(7);
+            const dst = db.subarray(off, off + n);
+            nat.copyShared(n, src, dst);
+            assertBitEqual(dst, src, `copyShared n=${n} offset ${off}`);
+            assert.ok(db.subarray(0, off).every((v) => v === 7) && db.subarray(off + n).every((v) => v === 7), `copyShared wrote outside dst (n=${n}, offset ${off})`);
+          }
+        }
+      });
       it(`native-${isa} ${dtype}: firstNonFinite agrees with the reference wherever the bad value is`, () => {
         for (const n of [1, 63, 64, 65, 200, 1000]) {
           for (const at of [0, n >> 1, n - 1]) {

@@ -31,6 +31,7 @@ interface NativeOps {
   firstNonFinite(n: number, a: Float): number;
   sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void;
   sgdUpdateShared(n: number, lr: number, g: Float, p: Float, u: Float): void;
+  copyShared(n: number, src: Float, dst: Float): void;
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
   activationStats(f: number, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
 }
@@ -104,6 +105,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     firstNonFinite: ops.firstNonFinite,
     sgdUpdate: ops.sgdUpdate,
     sgdUpdateShared: ops.sgdUpdateShared,
+    copyShared: ops.copyShared,
     reduceGrad: ops.reduceGrad,
     activationStats: (f, m, n, z, a, out) => ops.activationStats(act(f), m, n, z, a, out),
     exp: dtype === 'float64' ? exp64 : exp32,
