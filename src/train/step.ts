@@ -298,38 +298,7 @@ export class Stepper {
     }));
     // 2. Gather
     const settled = work.map((w) => w.nodes.length === 0);
-    const runs = work.map(async (w, i) => {
-      if (w.nodes.length === 0) return;
-      const s = now();
-      let partials: Partial[] = [];
-      let failed: string | undefined;
-      this.busy.add(w.exec);
-      try {
-        partials = await w.exec.compute(task, w.nodes);
-        if (partials.length !== w.nodes.length) throw Errors.executor(`${w.exec.id} returned ${partials.length} partials for ${w.nodes.length} nodes`);
-        // a thread's speed is its own compute time: a pool thread's wall time also holds the
-        // main thread's share, computed synchronously meanwhile, and the main thread's holds
-        // its wait for the others (the step reads its result only then) — either way the
-        // planner would starve it of work
-        const own = w.exec.kind !== 'remote' && w.exec.lastThreadMs !== undefined && w.exec.lastThreadMs > 0 ? w.exec.lastThreadMs : now() - s;
-        this.speeds.observe(w.exec.id, w.hi - w.lo, own);
-        this.measured.add(w.exec.id);
-      } catch (e) {
-        failed = (e as Error).message;
-        if (e instanceof TaskWithdrawn) w.late = true;
-      } finally {
-        this.busy.delete(w.exec);
-      }
-      if (w.duplicated) {
-        // the main thread's copy of this range was used: this late answer only frees its buffers
-        if (failed === undefined) w.exec.recycle(partials);
-        return;
-      }
-      w.partials = partials;
-      if (failed !== undefined) w.failed = failed;
-      w.ms = now() - s;
-      settled[i] = true;
-    });
+    const runs = work.map((w, i) => this.runOne(task, w, i, settled));
     let flushed = false;
     const flush = (): void => {
       if (flushed) return;
@@ -362,75 +331,16 @@ export class Stepper {
       if (w.failed === undefined && !w.duplicated && w.exec.kind !== 'main' && w.exec.lastThreadMs !== undefined) handoffMs = Math.max(handoffMs, w.ms - w.exec.lastThreadMs);
     }
     const tGathered = now();
-    // 3. Check: each partial's producer flagged its first non-finite element (p.bad); the
-    //    loss sums are checked here. O(partials), no pass over the gradients.
-    let skipped: string | undefined;
-    let badNode: { node: TreeNode; exec: string } | null = null;
-    for (const w of work) {
-      w.partials.forEach((p, k) => {
-        if (skipped !== undefined) return;
-        const where = !Number.isFinite(p.lossSum) ? `the loss (${p.lossSum})` : p.bad >= 0 ? `${this.tensorAt(p.bad)} (element ${p.bad})` : null;
-        if (where !== null) {
-          skipped = `non-finite value in ${where} from executor ${w.owner.id}, tree node ${nodeKey(w.nodes[k]!)}, step ${task.step}`;
-          badNode = { node: w.nodes[k]!, exec: w.owner.id };
-        }
-      });
-    }
-    let nonFiniteExamples: number[] | undefined;
-    if (badNode !== null) {
-      const pin = this.pinExamples(task, tree, badNode);
-      skipped += pin.note;
-      if (pin.rows.length > 0) nonFiniteExamples = pin.rows;
-    }
-    // 4. Combine
-    const byKey = new Map<string, Partial>();
-    for (const w of work) w.partials.forEach((p, k) => byKey.set(nodeKey(w.nodes[k]!), p));
+    const { skipped: found, nonFiniteExamples } = this.check(task, tree, work);
+    let skipped = found;
+    const combined = await this.combine(task, tree, set, work, skipped === undefined && mayShare, flush);
+    const { root, tailDone } = combined;
+    let sumsq = combined.sumsq;
+    flush();
     const k = this.kernels;
-    // a + b: summed into whichever operand is the coordinator's own (not a pool thread's shared
-    // slot, in another core's cache), where reduce and update then find it; the same bits
-    const local = (p: Partial): boolean => this.main.owns(p);
-    const get = (n: TreeNode): Partial | undefined => byKey.get(nodeKey(n));
-    const add = (a: Partial, b: Partial): Partial => {
-      if (!local(a) && local(b)) {
-        addPartial(b, a, k);
-        return b;
-      }
-      addPartial(a, b, k);
-      return a;
-    };
     const mean = this.settings.reduction === 'mean';
     const params = task.params;
     const norms = this.norms;
-    // the shared tail: the root's two children, each in a slot the helper thread can read
-    let root: Partial | null = null;
-    let sumsq = NaN;
-    let tailDone = false;
-    const kids = tree.children(tree.root());
-    if (mayShare && skipped === undefined && kids.length === 2 && get(tree.root()) === undefined) {
-      const left = combineNode(tree, kids[0]!, get, add);
-      const right = combineNode(tree, kids[1]!, get, add);
-      const helper = set.find((e): e is PoolExecutor => e instanceof PoolExecutor && work.some((w) => w.exec === e && w.failed === undefined)
-        && e.operand(left) !== null && e.operand(right) !== null);
-      if (helper !== undefined) {
-        const r = await this.sharedTail(task, helper, left, right, mean ? left.count + right.count : 1, flush);
-        if ('sumsq' in r) {
-          for (let i = 0; i < left.stats.length; i++) left.stats[i] = left.stats[i]! + right.stats[i]!;
-          left.lossSum += right.lossSum;
-          left.count += right.count;
-          root = left;
-          sumsq = r.sumsq;
-          tailDone = true;
-        } else {
-          // the partials were summed in part: recompute the batch here, from the weights put back
-          const w = work.find((x) => x.exec === helper)!;
-          w.failed = r.failed;
-          root = this.main.computeSync(task, [tree.root()])[0]!;
-          this.extra.push(root);
-        }
-      } else root = add(left, right);
-    }
-    root ??= combineToRoot(tree, get, add);
-    flush();
     // 5. Reduce: one pass for reduction, weight decay and the per-layer norms
     const g = root.grads;
     const examples = root.count;
@@ -500,6 +410,120 @@ export class Stepper {
       out.split.tailShared = tailDone;
     }
     return out;
+  }
+
+  /** One executor's share of the gather: its compute(), timed and measured; a failure is recorded, not thrown. */
+  private async runOne(task: StepTask, w: Assignment, i: number, settled: boolean[]): Promise<void> {
+    if (w.nodes.length === 0) return;
+    const s = now();
+    let partials: Partial[] = [];
+    let failed: string | undefined;
+    this.busy.add(w.exec);
+    try {
+      partials = await w.exec.compute(task, w.nodes);
+      if (partials.length !== w.nodes.length) throw Errors.executor(`${w.exec.id} returned ${partials.length} partials for ${w.nodes.length} nodes`);
+      // a thread's speed is its own compute time: a pool thread's wall time also holds the
+      // main thread's share, computed synchronously meanwhile, and the main thread's holds
+      // its wait for the others (the step reads its result only then) — either way the
+      // planner would starve it of work
+      const own = w.exec.kind !== 'remote' && w.exec.lastThreadMs !== undefined && w.exec.lastThreadMs > 0 ? w.exec.lastThreadMs : now() - s;
+      this.speeds.observe(w.exec.id, w.hi - w.lo, own);
+      this.measured.add(w.exec.id);
+    } catch (e) {
+      failed = (e as Error).message;
+      if (e instanceof TaskWithdrawn) w.late = true;
+    } finally {
+      this.busy.delete(w.exec);
+    }
+    if (w.duplicated) {
+      // the main thread's copy of this range was used: this late answer only frees its buffers
+      if (failed === undefined) w.exec.recycle(partials);
+      return;
+    }
+    w.partials = partials;
+    if (failed !== undefined) w.failed = failed;
+    w.ms = now() - s;
+    settled[i] = true;
+  }
+
+  /**
+   * 3. Check: each partial's producer flagged its first non-finite element (p.bad); the loss
+   * sums are checked here. O(partials), no pass over the gradients.
+   */
+  private check(task: StepTask, tree: ReductionTree, work: Assignment[]): { skipped?: string; nonFiniteExamples?: number[] } {
+    let skipped: string | undefined;
+    let badNode: { node: TreeNode; exec: string } | null = null;
+    for (const w of work) {
+      w.partials.forEach((p, k) => {
+        if (skipped !== undefined) return;
+        const where = !Number.isFinite(p.lossSum) ? `the loss (${p.lossSum})` : p.bad >= 0 ? `${this.tensorAt(p.bad)} (element ${p.bad})` : null;
+        if (where !== null) {
+          skipped = `non-finite value in ${where} from executor ${w.owner.id}, tree node ${nodeKey(w.nodes[k]!)}, step ${task.step}`;
+          badNode = { node: w.nodes[k]!, exec: w.owner.id };
+        }
+      });
+    }
+    let nonFiniteExamples: number[] | undefined;
+    if (badNode !== null) {
+      const pin = this.pinExamples(task, tree, badNode);
+      skipped += pin.note;
+      if (pin.rows.length > 0) nonFiniteExamples = pin.rows;
+    }
+    return { ...(skipped !== undefined ? { skipped } : {}), ...(nonFiniteExamples !== undefined ? { nonFiniteExamples } : {}) };
+  }
+
+  /**
+   * 4. Combine: the node partials in the tree's fixed order into the root — with a shared tail
+   * (`mayShare`), the root's two children, then steps 5 and 6 shared with a pool thread
+   * (sharedTail; tailDone and Σg² say so).
+   */
+  private async combine(task: StepTask, tree: ReductionTree, set: readonly Executor[], work: Assignment[], mayShare: boolean, flush: () => void): Promise<{ root: Partial; sumsq: number; tailDone: boolean }> {
+    const byKey = new Map<string, Partial>();
+    for (const w of work) w.partials.forEach((p, k) => byKey.set(nodeKey(w.nodes[k]!), p));
+    const k = this.kernels;
+    // a + b: summed into whichever operand is the coordinator's own (not a pool thread's shared
+    // slot, in another core's cache), where reduce and update then find it; the same bits
+    const local = (p: Partial): boolean => this.main.owns(p);
+    const get = (n: TreeNode): Partial | undefined => byKey.get(nodeKey(n));
+    const add = (a: Partial, b: Partial): Partial => {
+      if (!local(a) && local(b)) {
+        addPartial(b, a, k);
+        return b;
+      }
+      addPartial(a, b, k);
+      return a;
+    };
+    const mean = this.settings.reduction === 'mean';
+    // the shared tail: the root's two children, each in a slot the helper thread can read
+    let root: Partial | null = null;
+    let sumsq = NaN;
+    let tailDone = false;
+    const kids = tree.children(tree.root());
+    if (mayShare && kids.length === 2 && get(tree.root()) === undefined) {
+      const left = combineNode(tree, kids[0]!, get, add);
+      const right = combineNode(tree, kids[1]!, get, add);
+      const helper = set.find((e): e is PoolExecutor => e instanceof PoolExecutor && work.some((w) => w.exec === e && w.failed === undefined)
+        && e.operand(left) !== null && e.operand(right) !== null);
+      if (helper !== undefined) {
+        const r = await this.sharedTail(task, helper, left, right, mean ? left.count + right.count : 1, flush);
+        if ('sumsq' in r) {
+          for (let i = 0; i < left.stats.length; i++) left.stats[i] = left.stats[i]! + right.stats[i]!;
+          left.lossSum += right.lossSum;
+          left.count += right.count;
+          root = left;
+          sumsq = r.sumsq;
+          tailDone = true;
+        } else {
+          // the partials were summed in part: recompute the batch here, from the weights put back
+          const w = work.find((x) => x.exec === helper)!;
+          w.failed = r.failed;
+          root = this.main.computeSync(task, [tree.root()])[0]!;
+          this.extra.push(root);
+        }
+      } else root = add(left, right);
+    }
+    root ??= combineToRoot(tree, get, add);
+    return { root, sumsq, tailDone };
   }
 
   /** Whether to share this step's tail: whichever way has been faster lately (TailChoice). */
