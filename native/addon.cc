@@ -3,8 +3,8 @@
 // Exports:
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
-//                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared, reduceGrad,
-//                                        activationStats }
+//                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
+//                                        reduceGrad, addReduceGrad, activationStats }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -14,6 +14,7 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernel-table.h"
@@ -77,11 +78,13 @@ static const size_t MAX_DIM = (size_t)1 << 31;
 
 struct Args {
   napi_env env;
-  napi_value argv[6];
+  static constexpr size_t MAX_ARGS = 8;
+  napi_value argv[MAX_ARGS];
   size_t argc;
   bool failed = false;
 
   Args(napi_env e, napi_callback_info info, size_t want, void** data) : env(e), argc(want) {
+    if (want > MAX_ARGS) abort();  // napi_get_cb_info writes `want` values into argv
     napi_get_cb_info(env, info, &argc, argv, nullptr, data);
     if (argc < want) fail("ERR_GS_NATIVE_ARGS", "expected more arguments");
   }
@@ -255,6 +258,25 @@ static napi_value reduceGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+template <typename T>
+static napi_value addReduceGrad(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 8, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t n = a.dim(0, "n");
+  const T* x = (const T*)a.array(1, TA<T>::type, n, "a");
+  const T* y = (const T*)a.array(2, TA<T>::type, n, "b");
+  const T* p = (const T*)a.array(3, TA<T>::type, n, "p");
+  const double divisor = num(a, 4, "divisor");
+  const double lambda = num(a, 5, "lambda");
+  double* out = (double*)a.array(6, napi_float64_array, 2, "out");
+  T* g = (T*)a.array(7, TA<T>::type, n, "g");
+  if (!a.failed && !(divisor >= 1 && divisor <= 16777216.0 && divisor == (double)(int64_t)divisor)) a.fail("ERR_GS_NATIVE_NUMBER", "divisor must be an integer in [1, 2^24]");
+  if (a.failed) return nullptr;
+  ops->add_reduce_grad(n, x, y, p, divisor, lambda, out, g);
+  return nullptr;
+}
+
 static int actCode(Args& a, size_t i) {
   if (a.failed) return -1;
   int32_t f = -1;
@@ -333,6 +355,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "sgdUpdateShared", sgdUpdate<T, true>, ops);
   setFn(env, obj, "copyShared", copyShared<T>, ops);
   setFn(env, obj, "reduceGrad", reduceGrad<T>, ops);
+  setFn(env, obj, "addReduceGrad", addReduceGrad<T>, ops);
   setFn(env, obj, "activationStats", activationStats<T>, ops);
   return obj;
 }

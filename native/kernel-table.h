@@ -23,6 +23,7 @@ struct GsOps {
   void (*sgd_update_stream)(size_t n, double lr, const T* g, T* p, T* u);
   void (*copy_stream)(size_t n, const T* src, T* dst);
   void (*reduce_grad)(size_t n, T* g, const T* p, double divisor, double lambda, double* out);
+  void (*add_reduce_grad)(size_t n, const T* a, const T* b, const T* p, double divisor, double lambda, double* out, T* g);
   void (*activation_stats)(int f, size_t m, size_t n, const T* z, const T* a, double* out);
 };
 

@@ -444,34 +444,51 @@ static inline V8D load8(const double* p) { V8D v; memcpy(&v, p, sizeof v); retur
 static inline V8D load8(const float* p) { V8F v; memcpy(&v, p, sizeof v); return __builtin_convertvector(v, V8D); }
 static inline void store8(double* p, V8D v) { memcpy(p, &v, sizeof v); }
 static inline void store8(float* p, V8D v) { const V8F f = __builtin_convertvector(v, V8F); memcpy(p, &f, sizeof f); }
-// g/d in T: float ÷ float for float (the spec's rounding), double ÷ double for double
-static inline V8D divide8(const float* g, float d) {
-  V8F v; memcpy(&v, g, sizeof v); v = v / d; return __builtin_convertvector(v, V8D);
-}
-static inline V8D divide8(const double* g, double d) { return load8(g) / d; }
 
-template <typename T>
-static void reduceGradBlock(size_t n, T* g, const T* p, double divisor, double lambda, double* out) {
+// 8 elements of T as one vector, and widened to double (exactly).
+template <typename T> struct V8Of;
+template <> struct V8Of<float> { typedef V8F V; };
+template <> struct V8Of<double> { typedef V8D V; };
+static inline V8D widen8(V8F v) { return __builtin_convertvector(v, V8D); }
+static inline V8D widen8(V8D v) { return v; }
+
+// ADD: the block's g is first (T)(a + b) — addInto's sum — and the result goes to g (which
+// may be a); otherwise g is a itself (b unused). The same bits either way as addInto then
+// reduceGrad. (The sum is taken as whole vectors: a scalar loop into a local array here was
+// miscompiled by GCC 12.2 at -O3 with AVX-512.)
+template <typename T, bool ADD>
+static void reduceGradBlock(size_t n, T* g, const T* a, const T* b, const T* p, double divisor, double lambda, double* out) {
+  typedef typename V8Of<T>::V VT;
   V8D vg = {0, 0, 0, 0, 0, 0, 0, 0}, vp = vg;
   const T d = (T)divisor;
   size_t i = 0;
+  // the block's 8 gradients from i: a + b rounded to T (ADD), or a's
+  auto grads = [&](size_t i) -> VT {
+    VT x;
+    memcpy(&x, a + i, sizeof x);
+    if (ADD) { VT y; memcpy(&y, b + i, sizeof y); x = x + y; }
+    return x;
+  };
   // one branch-free loop per case; lane j of vg/vp is lane j of the spec's strided sums
   if (lambda == 0 && divisor == 1) {
     for (; i + 8 <= n; i += 8) {
-      const V8D s = load8(g + i), t = load8(p + i);
+      const VT x = grads(i);
+      if (ADD) memcpy(g + i, &x, sizeof x);
+      const V8D s = widen8(x), t = load8(p + i);
       vg = vg + s * s;
       vp = vp + t * t;
     }
   } else if (lambda == 0) {
+    // g/d in T: float ÷ float for float (the spec's rounding), double ÷ double for double
     for (; i + 8 <= n; i += 8) {
-      const V8D s = divide8(g + i, d), t = load8(p + i);
+      const V8D s = widen8(grads(i) / d), t = load8(p + i);
       store8(g + i, s);
       vg = vg + s * s;
       vp = vp + t * t;
     }
   } else {
     for (; i + 8 <= n; i += 8) {
-      V8D v = load8(g + i);
+      V8D v = widen8(grads(i));
       if (divisor != 1) v = v / divisor;
       const V8D t = load8(p + i);
       v = v + lambda * t;
@@ -485,7 +502,7 @@ static void reduceGradBlock(size_t n, T* g, const T* p, double divisor, double l
   memcpy(sg, &vg, sizeof sg);
   memcpy(sp, &vp, sizeof sp);
   for (; i < n; i++) {
-    double v = (double)g[i];
+    double v = ADD ? (double)(T)(a[i] + b[i]) : (double)a[i];
     if (divisor != 1) v = v / divisor;
     const double t = (double)p[i];
     if (lambda != 0) { const double decay = lambda * t; v = v + decay; }
@@ -502,16 +519,26 @@ static void reduceGradBlock(size_t n, T* g, const T* p, double divisor, double l
 // Rule 8 (spec v4): the sums of squares per block of GS_NORM_BLOCK elements, the block sums
 // added in order from +0 (src/tensor/kernels.ts NORM_BLOCK).
 #define GS_NORM_BLOCK 16384
-template <typename T>
-static void reduceGrad(size_t n, T* g, const T* p, double divisor, double lambda, double* out) {
-  double sg = 0, sp = 0, b[2];
+template <typename T, bool ADD>
+static void reduceGradAll(size_t n, T* g, const T* a, const T* b, const T* p, double divisor, double lambda, double* out) {
+  double sg = 0, sp = 0, s2[2];
   for (size_t i = 0; i < n; i += GS_NORM_BLOCK) {
-    reduceGradBlock(n - i < GS_NORM_BLOCK ? n - i : GS_NORM_BLOCK, g + i, p + i, divisor, lambda, b);
-    sg = sg + b[0];
-    sp = sp + b[1];
+    reduceGradBlock<T, ADD>(n - i < GS_NORM_BLOCK ? n - i : GS_NORM_BLOCK, g + i, a + i, ADD ? b + i : nullptr, p + i, divisor, lambda, s2);
+    sg = sg + s2[0];
+    sp = sp + s2[1];
   }
   out[0] = sg;
   out[1] = sp;
+}
+template <typename T>
+static void reduceGrad(size_t n, T* g, const T* p, double divisor, double lambda, double* out) {
+  reduceGradAll<T, false>(n, g, g, nullptr, p, divisor, lambda, out);
+}
+// addInto(a, b) then reduceGrad(a, …) in one pass, the result in g (g may be a; a and b are
+// only read): the last add of a step's reduction and its reduce pass.
+template <typename T>
+static void addReduceGrad(size_t n, const T* a, const T* b, const T* p, double divisor, double lambda, double* out, T* g) {
+  reduceGradAll<T, true>(n, g, a, b, p, divisor, lambda, out);
 }
 
 // Activation statistics of one layer (rule 9): out[0] += the rows×units outputs that are
@@ -829,9 +856,9 @@ typedef GemmPick<double, GS_MR64, GS_MR64B, GS_NV64> Gemm64;
 static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
-    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, activationStats<float> },
+    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, activationStats<float> },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
-    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, activationStats<double> },
+    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, activationStats<double> },
 };
 
 }  // namespace

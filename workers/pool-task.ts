@@ -11,9 +11,9 @@ import {
 } from '../src/parallel/pool-protocol';
 import { runTailShare, UnitViews } from '../src/parallel/tail';
 import { pinThisThread } from '../src/parallel/affinity';
-import { view, type Float } from '../src/tensor/dtype';
+import { alloc, view, type Float } from '../src/tensor/dtype';
 import type { Partial } from '../src/parallel/partial';
-import type { KernelSet } from '../src/tensor/kernels';
+import { NORM_BLOCK, type KernelSet } from '../src/tensor/kernels';
 import type { OptimizerState, StepScalars } from '../src/optim/optimizer';
 import { selectKernels } from '../src/tensor/select';
 
@@ -64,6 +64,7 @@ interface TailContext {
   oldState: Float[];
   u: Float;
   sc: StepScalars;
+  scratch: Float;
 }
 
 function tailContext(t: ServeTask): TailContext {
@@ -79,6 +80,7 @@ function tailContext(t: ServeTask): TailContext {
     oldState: tb.oldState.map(vec),
     u: vec(tb.u),
     sc: { first: false, b1p: 1, b2p: 1, c1: 1, c2: 1 },
+    scratch: alloc(t.spec.dtype, NORM_BLOCK),
   };
 }
 
@@ -98,7 +100,7 @@ function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartia
   runTailShare(k, c.views, {
     a: operand(ctl[C.A]!), b: operand(ctl[C.B]!), params: t.params, old: c.old,
     divisor: tb.f64[0]!, lambda: tb.f64[1]!, lr: tb.f64[2]!, sums: tb.sums, sync: tb.sync,
-    optimizer: tb.optimizer, state: c.state, oldState: c.oldState, u: c.u, sc: c.sc,
+    optimizer: tb.optimizer, state: c.state, oldState: c.oldState, u: c.u, sc: c.sc, scratch: c.scratch,
   }, fault);
 }
 

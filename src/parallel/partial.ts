@@ -32,6 +32,11 @@ export function newPartial(dtype: DType, params: number, stats: number): Partial
 /** into ← into + from (the gradients through the kernels' vector add). */
 export function addPartial(into: Partial, from: Partial, k: KernelSet): void {
   k.addInto(into.grads.length, into.grads, from.grads);
+  addScalars(into, from);
+}
+
+/** addPartial without the gradients (whose add is fused into a later pass: kernels.addReduceGrad). */
+export function addScalars(into: Partial, from: Partial): void {
   const s = into.stats;
   const t = from.stats;
   for (let i = 0; i < s.length; i++) s[i] = s[i]! + t[i]!;

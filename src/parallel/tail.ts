@@ -5,8 +5,8 @@
  * Without clipping the tail is elementwise except for the sums of squares, and
  * those are per block (kernel spec rule 8): so the parameters are cut into units — blocks of
  * NORM_BLOCK elements of each tensor, in order — and whoever takes a unit runs on it exactly
- * what the main thread would run alone: a ← a + b, reduceGrad (the unit's Σg², Σp²), the SGD
- * update. The unit sums are then added per tensor, in unit order, by the main thread: the
+ * what the main thread would run alone: a + b and reduceGrad (the unit's Σg², Σp²) in one pass
+ * (kernels.addReduceGrad), the SGD update. The unit sums are then added per tensor, in unit order, by the main thread: the
  * same bits as one reduceGrad over the tensor.
  * The weights are written with sgdUpdateShared: both threads read them in the next step.
  * Not here: who takes which units and what happens on failure (train/step.ts), the thread's
@@ -63,6 +63,8 @@ export interface TailShare {
   oldState: Float[];
   u: Float;
   sc: StepScalars;
+  /** This thread's own NORM_BLOCK elements, where SGD puts a unit's g (a and b are then only read). */
+  scratch: Float;
 }
 
 const pair = new Float64Array(2);
@@ -95,12 +97,13 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
     for (let j = 0; j < state.length; j++) k.copyShared(p[i]!.length, state[j]![i]!, oldState[j]![i]!);
     Atomics.store(sync, T.STATE + i, 1);
     const m = a[i]!.length;
-    k.addInto(m, a[i]!, b[i]!);
-    k.reduceGrad(m, a[i]!, p[i]!, t.divisor, t.lambda, pair);
+    // SGD: g and u = lr·g in this thread's scratch, not in a: a's lines are the other thread's
+    // (its partial, or one it reads), and writing them would take them from its cache
+    const g = sgd ? t.scratch : a[i]!;
+    k.addReduceGrad(m, a[i]!, b[i]!, p[i]!, t.divisor, t.lambda, pair, g);
     t.sums[2 * i] = pair[0]!;
     t.sums[2 * i + 1] = pair[1]!;
-    // SGD: u = lr·g over g itself (each element read before it is written), one stream less
-    if (sgd) k.sgdUpdateShared(m, t.lr, a[i]!, p[i]!, a[i]!);
+    if (sgd) k.sgdUpdateShared(m, t.lr, g, p[i]!, g);
     else updateRange(t.optimizer, t.state, t.params, t.a, t.u, views.units[2 * i]!, views.units[2 * i + 1]!, t.sc);
     taken?.(i);
     Atomics.store(sync, T.STATE + i, 2);

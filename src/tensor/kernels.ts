@@ -90,6 +90,11 @@ export interface KernelSet {
    */
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
   /**
+   * addInto(a, b) then reduceGrad on the sum, with the result in g (which may be a; a and b
+   * are only read): the same bits, in one pass where the kernels fuse them (native).
+   */
+  addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
+  /**
    * One layer's activation statistics over its first m rows (rule 9), added into out
    * (length 1 + n): out[0] += outputs in saturation (tanh: 1 − a² < SATURATION_RATIO;
    * sigmoid: a·(1 − a) < SATURATION_RATIO/4; computed in float64; other activations add 0),
@@ -119,6 +124,15 @@ function addInto(n: number, a: Float, b: Float): void {
 function firstNonFinite(n: number, a: Float): number {
   for (let i = 0; i < n; i++) { const v = a[i]!; if (v - v !== 0) return i; }
   return -1;
+}
+
+/** addReduceGrad as its two passes (the reference, and kernels that do not fuse them). */
+export function addReduceGradOf(add: KernelSet['addInto'], reduce: KernelSet['reduceGrad']): KernelSet['addReduceGrad'] {
+  return (n, a, b, p, divisor, lambda, out, g) => {
+    if (g !== a) g.set(a.subarray(0, n));
+    add(n, g, b);
+    reduce(n, g, p, divisor, lambda, out);
+  };
 }
 
 function copyShared(n: number, src: Float, dst: Float): void {
@@ -254,7 +268,7 @@ const ref64: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, activationStats,
+  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad), activationStats,
   exp: exp64,
   log: log64,
 };
@@ -339,7 +353,7 @@ const ref32: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, activationStats,
+  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad), activationStats,
   exp: exp32,
   log: log32,
 };

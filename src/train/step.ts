@@ -30,13 +30,13 @@ import { alloc, view, type Float } from '../tensor/dtype';
 import type { OptimizerSpec, OptimizerState } from '../optim/optimizer';
 import { commitStep, optimizerStep, stepScalars, type StepScalars } from '../optim/optimizer';
 import { clipByGlobalNorm, type LayerRange } from '../optim/clip';
-import type { KernelSet } from '../tensor/kernels';
+import { NORM_BLOCK, type KernelSet } from '../tensor/kernels';
 import { layerRecords, type LayerGeometry } from '../observe/grad-stats';
 import type { ExecutorRecord, LayerRecord } from '../observe/schema';
 import { leavesOf } from '../parallel/compute-partials';
 import type { Executor, StepTask } from '../parallel/executor';
 import type { MainExecutor } from '../parallel/main-executor';
-import { addPartial, type Partial } from '../parallel/partial';
+import { addPartial, addScalars, type Partial } from '../parallel/partial';
 import { everyoneWorks, planRanges, SpeedMeter } from '../parallel/planner';
 import { combineNode, combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
 import { PoolExecutor, TaskWithdrawn, type ThreadPool } from '../parallel/pool-executor';
@@ -147,7 +147,7 @@ export class Stepper {
       if (opt.buffers.some((b, j) => b.buffer !== tb.state[j])) throw new Error('step: the pool\'s optimizer buffers are not this run\'s');
       this.shared = {
         buffers: tb, views: new UnitViews(units), old: vec(tb.old), oldState: tb.oldState.map(vec), u: vec(tb.u), tensorOf,
-        sc: stepScalars(settings.optimizer, opt), spin: pool!.opts.spin ?? false,
+        sc: stepScalars(settings.optimizer, opt), spin: pool!.opts.spin ?? false, scratch: alloc(dt, NORM_BLOCK),
       };
     }
   }
@@ -166,6 +166,8 @@ export class Stepper {
     sc: StepScalars;
     /** Poll before sleeping while the pool thread finishes its units (only when every thread has a core). */
     spin: boolean;
+    /** This thread's scratch for a unit's g (TailShare.scratch). */
+    scratch: Float;
   } | null = null;
 
   /**
@@ -192,7 +194,7 @@ export class Stepper {
     flush();
     runTailShare(this.kernels, sh.views, {
       a: a.grads, b: b.grads, params: task.params, old: sh.old, divisor, lambda: this.settings.weightDecay, lr, sums: tb.sums, sync: tb.sync,
-      optimizer: this.settings.optimizer, state: this.opt, oldState: sh.oldState, u: sh.u, sc,
+      optimizer: this.settings.optimizer, state: this.opt, oldState: sh.oldState, u: sh.u, sc, scratch: sh.scratch,
     });
     const failed = await this.unitsDone(tb.sync, units, helper, sh.spin);
     if (failed !== null) {
@@ -242,18 +244,23 @@ export class Stepper {
 
   /**
    * Reduction, weight decay and the per-layer sums of squares, one vector pass per tensor
-   * (kernels.reduceGrad). Returns Σg² over all parameters.
+   * (kernels.reduceGrad) — with `other`, the root's last add g ← g + other too, in the same
+   * pass (kernels.addReduceGrad). Returns Σg² over all parameters.
    */
-  private reduce(g: Float, params: Float, divisor: number): number {
+  private reduce(g: Float, params: Float, divisor: number, other: Float | null): number {
     const k = this.kernels;
     const out = this.pair;
+    const λ = this.settings.weightDecay;
     let total = 0;
     for (const [l, r] of this.ranges.entries()) {
       const v = this.views(g, params, l);
-      k.reduceGrad(r.wEnd - r.w, v.gW, v.pW, divisor, this.settings.weightDecay, out);
+      const o = other === null ? null : this.otherViews(other, l);
+      if (o === null) k.reduceGrad(r.wEnd - r.w, v.gW, v.pW, divisor, λ, out);
+      else k.addReduceGrad(r.wEnd - r.w, v.gW, o.W, v.pW, divisor, λ, out, v.gW);
       this.norms[4 * l] = out[0]!;
       this.norms[4 * l + 2] = out[1]!;
-      k.reduceGrad(r.bEnd - r.b, v.gb, v.pb, divisor, this.settings.weightDecay, out);
+      if (o === null) k.reduceGrad(r.bEnd - r.b, v.gb, v.pb, divisor, λ, out);
+      else k.addReduceGrad(r.bEnd - r.b, v.gb, o.b, v.pb, divisor, λ, out, v.gb);
       this.norms[4 * l + 1] = out[0]!;
       total += this.norms[4 * l]! + this.norms[4 * l + 1]!;
     }
@@ -269,6 +276,20 @@ export class Stepper {
       this.viewCache = { g, p, v: this.ranges.map((r) => ({ gW: g.subarray(r.w, r.wEnd), pW: p.subarray(r.w, r.wEnd), gb: g.subarray(r.b, r.bEnd), pb: p.subarray(r.b, r.bEnd) })) };
     }
     return this.viewCache.v[l]!;
+  }
+
+  private otherCache = new Map<Float, { W: Float; b: Float }[]>();
+
+  /** Per-layer views of a partial's gradients (the root's other operand), cached per buffer. */
+  private otherViews(g: Float, l: number): { W: Float; b: Float } {
+    let v = this.otherCache.get(g);
+    if (v === undefined) {
+      // a remote node's partials are new buffers each step: keep the cache to the slots
+      if (this.otherCache.size > 16) this.otherCache.clear();
+      v = this.ranges.map((r) => ({ W: g.subarray(r.w, r.wEnd), b: g.subarray(r.b, r.bEnd) }));
+      this.otherCache.set(g, v);
+    }
+    return v[l]!;
   }
 
   /** Names a flat parameter index: 'dJdW[1]' or 'dJdWb[0]'. */
@@ -334,7 +355,7 @@ export class Stepper {
     const { skipped: found, nonFiniteExamples } = this.check(task, tree, work);
     let skipped = found;
     const combined = await this.combine(task, tree, set, work, skipped === undefined && mayShare, flush);
-    const { root, tailDone } = combined;
+    const { root, tailDone, rest } = combined;
     let sumsq = combined.sumsq;
     flush();
     const k = this.kernels;
@@ -345,7 +366,7 @@ export class Stepper {
     const g = root.grads;
     const examples = root.count;
     const loss = root.lossSum / (mean ? examples : 1);
-    if (!tailDone) sumsq = this.reduce(g, params, mean ? examples : 1);
+    if (!tailDone) sumsq = this.reduce(g, params, mean ? examples : 1, rest?.grads ?? null);
     const gradNorm = Math.sqrt(sumsq);
     if (skipped === undefined && !Number.isFinite(gradNorm)) skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
     let clipped = false;
@@ -367,7 +388,8 @@ export class Stepper {
       for (let l = 0; l < this.ranges.length; l++) norms[4 * l + 3] = 0;
     } else {
       if (tailDone) commitStep(this.opt, this.shared!.sc); // what optimizerStep counts: the shared tail did the rest
-      else optimizerStep(this.settings.optimizer, this.opt, params, g, this.update, k, this.poolShares);
+      // SGD writes u = lr·g over g itself: nothing reads g after it (‖ΔW‖ = lr·‖g‖ below)
+      else optimizerStep(this.settings.optimizer, this.opt, params, g, this.settings.optimizer.kind === 'sgd' ? g : this.update, k, this.poolShares);
       for (const [l, r] of this.ranges.entries()) {
         // SGD: ΔW = lr·g exactly as applied, so ‖ΔW‖² = lr²·Σg²(W) (no extra pass); else measure it
         const lr = this.settings.optimizer.lr;
@@ -477,7 +499,7 @@ export class Stepper {
    * (`mayShare`), the root's two children, then steps 5 and 6 shared with a pool thread
    * (sharedTail; tailDone and Σg² say so).
    */
-  private async combine(task: StepTask, tree: ReductionTree, set: readonly Executor[], work: Assignment[], mayShare: boolean, flush: () => void): Promise<{ root: Partial; sumsq: number; tailDone: boolean }> {
+  private async combine(task: StepTask, tree: ReductionTree, set: readonly Executor[], work: Assignment[], mayShare: boolean, flush: () => void): Promise<{ root: Partial; sumsq: number; tailDone: boolean; rest: Partial | null }> {
     const byKey = new Map<string, Partial>();
     for (const w of work) w.partials.forEach((p, k) => byKey.set(nodeKey(w.nodes[k]!), p));
     const k = this.kernels;
@@ -499,12 +521,14 @@ export class Stepper {
     let sumsq = NaN;
     let tailDone = false;
     const kids = tree.children(tree.root());
-    if (mayShare && kids.length === 2 && get(tree.root()) === undefined) {
+    // the root's last add, when it is left to reduce() (fused with its pass): the operand to add
+    let rest: Partial | null = null;
+    if (kids.length === 2 && get(tree.root()) === undefined) {
       const left = combineNode(tree, kids[0]!, get, add);
       const right = combineNode(tree, kids[1]!, get, add);
-      const helper = set.find((e): e is PoolExecutor => e instanceof PoolExecutor && work.some((w) => w.exec === e && w.failed === undefined)
+      const helper = mayShare && set.find((e): e is PoolExecutor => e instanceof PoolExecutor && work.some((w) => w.exec === e && w.failed === undefined)
         && e.operand(left) !== null && e.operand(right) !== null);
-      if (helper !== undefined) {
+      if (helper) {
         const r = await this.sharedTail(task, helper, left, right, mean ? left.count + right.count : 1, flush);
         if ('sumsq' in r) {
           for (let i = 0; i < left.stats.length; i++) left.stats[i] = left.stats[i]! + right.stats[i]!;
@@ -520,10 +544,14 @@ export class Stepper {
           root = this.main.computeSync(task, [tree.root()])[0]!;
           this.extra.push(root);
         }
-      } else root = add(left, right);
+      } else {
+        // as add() would, into the coordinator's own operand
+        [root, rest] = !local(left) && local(right) ? [right, left] : [left, right];
+        addScalars(root, rest);
+      }
     }
     root ??= combineToRoot(tree, get, add);
-    return { root, sumsq, tailDone };
+    return { root, sumsq, tailDone, rest };
   }
 
   /** Whether to share this step's tail: whichever way has been faster lately (TailChoice). */

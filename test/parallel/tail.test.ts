@@ -73,7 +73,7 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
           const sync = new Int32Array(T.STATE + U);
           resetTail(sync);
           const views = new UnitViews(units);
-          const share = { a: a2, b: b0, params: p2, old, divisor: 128, lambda: 1e-4, lr: o.lr, sums, sync, optimizer: o, state: st2, oldState, u: u2, sc };
+          const share = { a: a2, b: b0, params: p2, old, divisor: 128, lambda: 1e-4, lr: o.lr, sums, sync, optimizer: o, state: st2, oldState, u: u2, sc, scratch: alloc(dtype, NORM_BLOCK) };
           // the first taker stops after `firstTakes` units (as a thread preempted), the second takes the rest
           let taken = 0;
           const stop = new Error('preempted');
@@ -94,6 +94,8 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
             assertSameBits(oldState[j]!, st0.buffers[j]!, `optimizer buffer ${j} from before`);
           });
           if (o.kind !== 'sgd') assertSameBits(u2, u, 'the update u');
+          // SGD keeps g in each taker's scratch: the operands' lines are only read
+          else assertSameBits(a2, a0, 'SGD: a untouched');
           const got: number[] = [];
           let i = 0;
           for (const t of TENSORS) {
@@ -119,7 +121,7 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
         const oldState = st.buffers.map(() => alloc(dtype, N));
         assert.throws(() => runTailShare(k, views, {
           a: a0.slice(), b: b0, params: p, old, divisor: 1, lambda: 0, lr: 0.5, sums: new Float64Array(2 * U), sync,
-          optimizer: o, state: st, oldState, u: alloc(dtype, N), sc: stepScalars(o, st),
+          optimizer: o, state: st, oldState, u: alloc(dtype, N), sc: stepScalars(o, st), scratch: alloc(dtype, NORM_BLOCK),
         }, (i) => { if (i === 1) throw stop; }), (e) => e === stop);
         assert.notDeepEqual([...p.subarray(0, 8)], [...p0.subarray(0, 8)], 'unit 0 was updated');
         restoreTaken(views, p, old, sync, st.buffers, oldState);

@@ -156,6 +156,35 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
           }
         }
       });
+      it(`native-${isa} ${dtype}: addReduceGrad (fused) equals addInto then reduceGrad of the reference bit for bit, into a or into another g`, () => {
+        for (const n of SIZES) {
+          for (const [divisor, lambda] of [[1, 0], [128, 0], [1, 0.01], [37, 5e-4]] as const) {
+            const a = data(dtype, n, 21);
+            const b = data(dtype, n, 22);
+            const p = data(dtype, n, 23);
+            const want = copy(a);
+            const wantOut = new Float64Array(2);
+            ref.addInto(n, want, b);
+            ref.reduceGrad(n, want, p, divisor, lambda, wantOut);
+            const what = `addReduceGrad n=${n} divisor=${divisor} λ=${lambda}`;
+            // into another buffer: a and b untouched
+            const a0 = copy(a);
+            const b0 = copy(b);
+            const g = alloc(dtype, n);
+            const out = new Float64Array(2);
+            nat.addReduceGrad(n, a, b, p, divisor, lambda, out, g);
+            assertBitEqual(g, want, `${what} g`);
+            assertBitEqual(out, wantOut, `${what} sums`);
+            assertBitEqual(a, a0, `${what}: a changed`);
+            assertBitEqual(b, b0, `${what}: b changed`);
+            // in place, into a
+            const out2 = new Float64Array(2);
+            nat.addReduceGrad(n, a, b, p, divisor, lambda, out2, a);
+            assertBitEqual(a, want, `${what} in place`);
+            assertBitEqual(out2, wantOut, `${what} in place, sums`);
+          }
+        }
+      });
       it(`native-${isa} ${dtype}: copyShared (streamed stores) copies exactly, at every alignment, and nothing outside dst`, () => {
         for (const n of SIZES) {
           for (const off of [0, 1, 5, 8, 15]) {

@@ -33,6 +33,7 @@ interface NativeOps {
   sgdUpdateShared(n: number, lr: number, g: Float, p: Float, u: Float): void;
   copyShared(n: number, src: Float, dst: Float): void;
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
+  addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
   activationStats(f: number, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
 }
 
@@ -107,6 +108,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     sgdUpdateShared: ops.sgdUpdateShared,
     copyShared: ops.copyShared,
     reduceGrad: ops.reduceGrad,
+    addReduceGrad: ops.addReduceGrad,
     activationStats: (f, m, n, z, a, out) => ops.activationStats(act(f), m, n, z, a, out),
     exp: dtype === 'float64' ? exp64 : exp32,
     log: dtype === 'float64' ? log64 : log32,

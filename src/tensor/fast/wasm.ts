@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { NORM_BLOCK, referenceKernels, type KernelSet } from '../kernels';
+import { addReduceGradOf, NORM_BLOCK, referenceKernels, type KernelSet } from '../kernels';
 import { packageRoot } from './package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
@@ -269,6 +269,7 @@ export function wasmKernels(dtype: DType): KernelSet {
     // WebAssembly has no non-temporal store
     sgdUpdateShared: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
     reduceGrad: (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),
+    addReduceGrad: addReduceGradOf((n, a, b) => addInto(w, dtype, n, a, b), (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out)),
   };
   cache.set(dtype, ks);
   return ks;
