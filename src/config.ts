@@ -104,6 +104,11 @@ export interface RunConfig {
    * Default true.
    */
   pinThreads: boolean;
+  /**
+   * Share the step's tail (the root's add, the reduce pass, the update) with a pool thread,
+   * unit by unit, when it measures faster (train/step.ts TailChoice); no clipping only.
+   */
+  shareTail: boolean;
   /** Thresholds of the gradient diagnosis (observe/diagnose.ts); unset fields keep their defaults. */
   diagnosis: Partial<DiagnosisOptions>;
 }
@@ -131,6 +136,7 @@ export const DEFAULTS: RunConfig = {
   maxSkips: 10,
   duplicateStragglers: true,
   pinThreads: true,
+  shareTail: false,
   diagnosis: {},
 };
 
@@ -257,7 +263,7 @@ function validateOptimizer(v: Json): OptimizerSpec {
   };
 }
 
-const TOP_KEYS = ['$schema', 'name', 'dtype', 'data', 'model', 'optimizer', 'weightDecay', 'clipNorm', 'reduction', 'batch', 'microBatch', 'epochs', 'steps', 'seed', 'threads', 'checkpoint', 'nonFinite', 'maxSkips', 'duplicateStragglers', 'pinThreads', 'diagnosis'];
+const TOP_KEYS = ['$schema', 'name', 'dtype', 'data', 'model', 'optimizer', 'weightDecay', 'clipNorm', 'reduction', 'batch', 'microBatch', 'epochs', 'steps', 'seed', 'threads', 'checkpoint', 'nonFinite', 'maxSkips', 'duplicateStragglers', 'pinThreads', 'shareTail', 'diagnosis'];
 
 /** Validates a parsed config (partial; defaults fill the rest) and returns the full RunConfig. */
 export function validate(input: Json): RunConfig {
@@ -314,6 +320,7 @@ export function validate(input: Json): RunConfig {
     maxSkips: o.maxSkips === undefined ? d.maxSkips : num('maxSkips', o.maxSkips, { int: true, min: 1 }),
     duplicateStragglers: o.duplicateStragglers === undefined ? d.duplicateStragglers : bool('duplicateStragglers', o.duplicateStragglers),
     pinThreads: o.pinThreads === undefined ? d.pinThreads : bool('pinThreads', o.pinThreads),
+    shareTail: o.shareTail === undefined ? d.shareTail : bool('shareTail', o.shareTail),
     diagnosis,
   };
   if (model.init.scheme === 'values' && model.init.layers.length !== model.layers.length) {

@@ -43,6 +43,7 @@ describe('config', () => {
     [{ diagnosis: { noSuchThreshold: 1 } }, 'diagnosis.noSuchThreshold', /unknown key/],
     [{ checkpoint: { every: -1 } }, 'checkpoint.every', /must be ≥ 0/],
     [{ pinThreads: 'yes' }, 'pinThreads', /must be true or false, got "yes"/],
+    [{ shareTail: 1 }, 'shareTail', /must be true or false, got 1/],
   ];
   for (const [cfg, field, msg] of bad) {
     it(`rejects ${JSON.stringify(cfg)} naming "${field}"`, () => {

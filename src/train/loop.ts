@@ -214,7 +214,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     // clipping the step's tail is shared with a pool thread (train/step.ts): the main thread
     // then computes into shared slots the thread can read.
     const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
-    const shareTail = cfg.clipNorm === null;
+    const shareTail = cfg.shareTail && cfg.clipNorm === null;
     // read before the main thread is pinned: availableParallelism() is the calling thread's CPU count
     const spin = threads <= os.availableParallelism();
     const before = allowedCpus();

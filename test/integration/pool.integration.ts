@@ -53,9 +53,9 @@ describe('local thread pool (integration)', function () {
     });
   }
 
-  // without clipping, the step's tail (the root's add, reduce, update) is shared with a pool
-  // thread, unit by unit (train/step.ts, parallel/tail.ts)
-  const sgd = (): RunConfig => ({ ...base(), optimizer: { kind: 'sgd', lr: 0.1 }, weightDecay: 1e-4 });
+  // with shareTail (and no clipping), the step's tail (the root's add, reduce, update) is
+  // shared with a pool thread, unit by unit (train/step.ts, parallel/tail.ts)
+  const sgd = (): RunConfig => ({ ...base(), optimizer: { kind: 'sgd', lr: 0.1 }, weightDecay: 1e-4, shareTail: true });
   let sgdReference = '';
   const OPTIMIZERS: RunConfig['optimizer'][] = [
     { kind: 'sgd', lr: 0.1 }, { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: true }, { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
@@ -65,12 +65,14 @@ describe('local thread pool (integration)', function () {
 
   for (const [optimizer, threads] of [[OPTIMIZERS[0]!, 2], [OPTIMIZERS[0]!, 3], [OPTIMIZERS[1]!, 2], [OPTIMIZERS[2]!, 2]] as const) {
     it(`${optimizer.kind} with a shared tail, ${threads} threads: the single thread's paramsSha256, and its norms in every record`, async () => {
-      const cfg = { ...base(), optimizer, weightDecay: 1e-4 };
+      const cfg = { ...base(), optimizer, weightDecay: 1e-4, shareTail: true };
       const one = collectingLogger();
       const alone = await train({ ...cfg, threads: 0 }, { runDir: tempDir(), logger: one.logger, kernels: 'ref' });
       const { logger, records } = collectingLogger();
       const s = await train({ ...cfg, threads }, { runDir: tempDir(), logger, kernels: 'ref' });
       assert.equal(s.paramsSha256, alone.paramsSha256);
+      const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+      assert.ok(steps.some((r) => r.split?.tailShared === true), 'some steps shared their tail');
       assert.equal(norms(records), norms(one.records), 'the per-layer norms (blocks summed from both threads, ‖ΔW‖ from the shared update) are the single thread\'s, bit for bit');
     });
   }
@@ -80,7 +82,7 @@ describe('local thread pool (integration)', function () {
   for (const mode of ['throw', 'exit', 'oom', 'exit with momentum'] as const) {
     it(`a thread that fails by "${mode}" in its share of the step's tail costs time, not the result`, async () => {
       // momentum: its buffer is put back too (the default config's optimizer)
-      const cfg = mode === 'exit with momentum' ? base() : sgd();
+      const cfg = mode === 'exit with momentum' ? { ...base(), shareTail: true } : sgd();
       const reference = mode === 'exit with momentum' ? (await train({ ...cfg, threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256
         : sgdReference || (sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256);
       const { logger, records } = collectingLogger();
@@ -94,6 +96,14 @@ describe('local thread pool (integration)', function () {
       assert.ok(st.slice(hit.step + 20).every((r) => r.executors.every((e) => e.failed === undefined)), 'the pool recovered');
     });
   }
+
+  it('without shareTail (the default) no step shares its tail, and the result is the same', async () => {
+    const { logger, records } = collectingLogger();
+    const s = await train({ ...base(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref' });
+    assert.equal(s.paramsSha256, reference);
+    const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+    assert.ok(steps.length > 0 && steps.every((r) => r.split?.tailShared !== true), 'no step shared its tail');
+  });
 
   // a thread asleep when its tail is posted can take milliseconds to wake on a VM: by the next
   // step the main thread has done every unit, and withdraws the task the thread has not claimed
