@@ -284,8 +284,8 @@ export class Stepper {
   private otherViews(g: Float, l: number): { W: Float; b: Float } {
     let v = this.otherCache.get(g);
     if (v === undefined) {
-      // a remote node's partials are new buffers each step: keep the cache to the slots
-      if (this.otherCache.size > 16) this.otherCache.clear();
+      // a remote node's partials are new buffers each step: hold at most a few
+      if (this.otherCache.size >= 4) this.otherCache.clear();
       v = this.ranges.map((r) => ({ W: g.subarray(r.w, r.wEnd), b: g.subarray(r.b, r.bEnd) }));
       this.otherCache.set(g, v);
     }
