@@ -187,16 +187,18 @@ static double num(Args& a, size_t i, const char* name) {
   return v;
 }
 
-template <typename T>
-static napi_value addInto(napi_env env, napi_callback_info info) {
+// Two arrays of n: addInto (a ← a + b) or copyShared (dst ← src, streamed).
+template <typename T, bool Copy>
+static napi_value pairPass(napi_env env, napi_callback_info info) {
   void* data;
   Args a(env, info, 3, &data);
   const GsOps<T>* ops = (const GsOps<T>*)data;
   const size_t n = a.dim(0, "n");
-  T* x = (T*)a.array(1, TA<T>::type, n, "a");
-  const T* y = (const T*)a.array(2, TA<T>::type, n, "b");
+  T* x = (T*)a.array(1, TA<T>::type, n, Copy ? "src" : "a");
+  T* y = (T*)a.array(2, TA<T>::type, n, Copy ? "dst" : "b");
   if (a.failed) return nullptr;
-  ops->add_into(n, x, y);
+  if (Copy) ops->copy_stream(n, x, y);
+  else ops->add_into(n, x, y);
   return nullptr;
 }
 
@@ -228,52 +230,26 @@ static napi_value sgdUpdate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-template <typename T>
-static napi_value copyShared(napi_env env, napi_callback_info info) {
+// reduceGrad (n, g, p, divisor, lambda, out), or with Add addReduceGrad (n, a, b, p, divisor,
+// lambda, out, g): the same arguments with b after a, and g last.
+template <typename T, bool Add>
+static napi_value reducePass(napi_env env, napi_callback_info info) {
   void* data;
-  Args a(env, info, 3, &data);
+  Args a(env, info, Add ? 8 : 6, &data);
   const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t o = Add ? 1 : 0;
   const size_t n = a.dim(0, "n");
-  const T* src = (const T*)a.array(1, TA<T>::type, n, "src");
-  T* dst = (T*)a.array(2, TA<T>::type, n, "dst");
-  if (a.failed) return nullptr;
-  ops->copy_stream(n, src, dst);
-  return nullptr;
-}
-
-template <typename T>
-static napi_value reduceGrad(napi_env env, napi_callback_info info) {
-  void* data;
-  Args a(env, info, 6, &data);
-  const GsOps<T>* ops = (const GsOps<T>*)data;
-  const size_t n = a.dim(0, "n");
-  T* g = (T*)a.array(1, TA<T>::type, n, "g");
-  const T* p = (const T*)a.array(2, TA<T>::type, n, "p");
-  const double divisor = num(a, 3, "divisor");
-  const double lambda = num(a, 4, "lambda");
-  double* out = (double*)a.array(5, napi_float64_array, 2, "out");
+  T* x = (T*)a.array(1, TA<T>::type, n, Add ? "a" : "g");
+  const T* y = Add ? (const T*)a.array(2, TA<T>::type, n, "b") : nullptr;
+  const T* p = (const T*)a.array(2 + o, TA<T>::type, n, "p");
+  const double divisor = num(a, 3 + o, "divisor");
+  const double lambda = num(a, 4 + o, "lambda");
+  double* out = (double*)a.array(5 + o, napi_float64_array, 2, "out");
+  T* g = Add ? (T*)a.array(7, TA<T>::type, n, "g") : x;
   if (!a.failed && !(divisor >= 1 && divisor <= 16777216.0 && divisor == (double)(int64_t)divisor)) a.fail("ERR_GS_NATIVE_NUMBER", "divisor must be an integer in [1, 2^24]");
   if (a.failed) return nullptr;
-  ops->reduce_grad(n, g, p, divisor, lambda, out);
-  return nullptr;
-}
-
-template <typename T>
-static napi_value addReduceGrad(napi_env env, napi_callback_info info) {
-  void* data;
-  Args a(env, info, 8, &data);
-  const GsOps<T>* ops = (const GsOps<T>*)data;
-  const size_t n = a.dim(0, "n");
-  const T* x = (const T*)a.array(1, TA<T>::type, n, "a");
-  const T* y = (const T*)a.array(2, TA<T>::type, n, "b");
-  const T* p = (const T*)a.array(3, TA<T>::type, n, "p");
-  const double divisor = num(a, 4, "divisor");
-  const double lambda = num(a, 5, "lambda");
-  double* out = (double*)a.array(6, napi_float64_array, 2, "out");
-  T* g = (T*)a.array(7, TA<T>::type, n, "g");
-  if (!a.failed && !(divisor >= 1 && divisor <= 16777216.0 && divisor == (double)(int64_t)divisor)) a.fail("ERR_GS_NATIVE_NUMBER", "divisor must be an integer in [1, 2^24]");
-  if (a.failed) return nullptr;
-  ops->add_reduce_grad(n, x, y, p, divisor, lambda, out, g);
+  if (Add) ops->add_reduce_grad(n, x, y, p, divisor, lambda, out, g);
+  else ops->reduce_grad(n, x, p, divisor, lambda, out);
   return nullptr;
 }
 
@@ -349,13 +325,13 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "colSum", colSum<T>, ops);
   setFn(env, obj, "activate", activate<T>, ops);
   setFn(env, obj, "activateBackward", activateBackward<T>, ops);
-  setFn(env, obj, "addInto", addInto<T>, ops);
+  setFn(env, obj, "addInto", pairPass<T, false>, ops);
   setFn(env, obj, "firstNonFinite", firstNonFinite<T>, ops);
   setFn(env, obj, "sgdUpdate", sgdUpdate<T, false>, ops);
   setFn(env, obj, "sgdUpdateShared", sgdUpdate<T, true>, ops);
-  setFn(env, obj, "copyShared", copyShared<T>, ops);
-  setFn(env, obj, "reduceGrad", reduceGrad<T>, ops);
-  setFn(env, obj, "addReduceGrad", addReduceGrad<T>, ops);
+  setFn(env, obj, "copyShared", pairPass<T, true>, ops);
+  setFn(env, obj, "reduceGrad", reducePass<T, false>, ops);
+  setFn(env, obj, "addReduceGrad", reducePass<T, true>, ops);
   setFn(env, obj, "activationStats", activationStats<T>, ops);
   return obj;
 }

@@ -233,6 +233,10 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
       it(`native-${isa} ${dtype}: refuses a short array and a bad divisor with a RangeError`, () => {
         assert.throws(() => nat.addInto(10, alloc(dtype, 9), alloc(dtype, 10)), { name: 'RangeError', message: /a has 9 elements, needs 10/ });
         assert.throws(() => nat.reduceGrad(4, alloc(dtype, 4), alloc(dtype, 4), 0.5, 0, new Float64Array(2)), { name: 'RangeError', message: /divisor must be an integer/ });
+        const v = (): Float => alloc(dtype, 4);
+        assert.throws(() => nat.addReduceGrad(4, v(), v(), v(), 0.5, 0, new Float64Array(2), v()), { name: 'RangeError', message: /divisor must be an integer/ });
+        assert.throws(() => nat.addReduceGrad(4, v(), v(), v(), 1, 0, new Float64Array(2), alloc(dtype, 3)), { name: 'RangeError', message: /g has 3 elements, needs 4/ });
+        assert.throws(() => nat.copyShared(4, v(), alloc(dtype, 3)), { name: 'RangeError', message: /dst has 3 elements, needs 4/ });
       });
     }
   }
