@@ -5,9 +5,9 @@
  * Without clipping the tail is elementwise except for the sums of squares, and
  * those are per block (kernel spec rule 8): so the parameters are cut into units — blocks of
  * NORM_BLOCK elements of each tensor, in order — and whoever takes a unit runs on it exactly
- * what the main thread would run alone: a + b and reduceGrad (the unit's Σg², Σp²) in one pass
- * (kernels.addReduceGrad), the SGD update. The unit sums are then added per tensor, in unit order, by the main thread: the
- * same bits as one reduceGrad over the tensor.
+ * what the main thread would run alone: a + b and reduceGrad (the unit's Σg², Σp²) in one
+ * pass (kernels.addReduceGrad), the SGD update. The unit sums are then added per tensor, in
+ * unit order, by the main thread: the same bits as one reduceGrad over the tensor.
  * The weights are written with sgdUpdateShared: both threads read them in the next step.
  * Not here: who takes which units and what happens on failure (train/step.ts), the thread's
  * task loop (workers/pool-task.ts).

@@ -210,9 +210,9 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   } else if (threads > 1) {
     // the main thread is one of the `threads` compute threads; it goes last, so that the pool
     // threads have their work before it computes its own share. Spinning (instead of sleeping)
-    // between steps pays only when every compute thread has a core of its own. Without
-    // clipping the step's tail is shared with a pool thread (train/step.ts): the main thread
-    // then computes into shared slots the thread can read.
+    // between steps pays only when every compute thread has a core of its own. With config
+    // shareTail and without clipping, the step's tail can be shared with a pool thread
+    // (train/step.ts): the main thread computes into shared slots the thread can read.
     const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
     const shareTail = cfg.shareTail && cfg.clipNorm === null;
     // read before the main thread is pinned: availableParallelism() is the calling thread's CPU count

@@ -18,7 +18,7 @@
  *     the global norm is measured and clipped if configured.
  *  6. Update. Non-finite → skip (weights untouched) or stop, per config; else the
  *     optimizer writes θ_{t+1} in place.
- * With a pool that shares the tail (no clipping, no remote node in the step),
+ * With a pool that shares the tail (config shareTail, no clipping, no remote node in the step),
  * 4's last add, 5 and 6 are split between the main thread and a pool thread by blocks of the
  * parameters (parallel/tail.ts): the same bits. If that thread fails, the weights are put
  * back and the whole step is recomputed on the main thread.
@@ -250,17 +250,17 @@ export class Stepper {
   private reduce(g: Float, params: Float, divisor: number, other: Float | null): number {
     const k = this.kernels;
     const out = this.pair;
-    const λ = this.settings.weightDecay;
+    const lambda = this.settings.weightDecay;
     let total = 0;
     for (const [l, r] of this.ranges.entries()) {
       const v = this.views(g, params, l);
       const o = other === null ? null : this.otherViews(other, l);
-      if (o === null) k.reduceGrad(r.wEnd - r.w, v.gW, v.pW, divisor, λ, out);
-      else k.addReduceGrad(r.wEnd - r.w, v.gW, o.W, v.pW, divisor, λ, out, v.gW);
+      if (o === null) k.reduceGrad(r.wEnd - r.w, v.gW, v.pW, divisor, lambda, out);
+      else k.addReduceGrad(r.wEnd - r.w, v.gW, o.W, v.pW, divisor, lambda, out, v.gW);
       this.norms[4 * l] = out[0]!;
       this.norms[4 * l + 2] = out[1]!;
-      if (o === null) k.reduceGrad(r.bEnd - r.b, v.gb, v.pb, divisor, λ, out);
-      else k.addReduceGrad(r.bEnd - r.b, v.gb, o.b, v.pb, divisor, λ, out, v.gb);
+      if (o === null) k.reduceGrad(r.bEnd - r.b, v.gb, v.pb, divisor, lambda, out);
+      else k.addReduceGrad(r.bEnd - r.b, v.gb, o.b, v.pb, divisor, lambda, out, v.gb);
       this.norms[4 * l + 1] = out[0]!;
       total += this.norms[4 * l]! + this.norms[4 * l + 1]!;
     }
@@ -278,7 +278,7 @@ export class Stepper {
     return this.viewCache.v[l]!;
   }
 
-  private otherCache = new Map<Float, { W: Float; b: Float }[]>();
+  private readonly otherCache = new Map<Float, { W: Float; b: Float }[]>();
 
   /** Per-layer views of a partial's gradients (the root's other operand), cached per buffer. */
   private otherViews(g: Float, l: number): { W: Float; b: Float } {
