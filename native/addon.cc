@@ -4,7 +4,7 @@
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
 //                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
-//                                        reduceGrad, addReduceGrad, activationStats }
+//                                        reduceGrad, addReduceGrad, activationStats, softmaxCE }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -308,6 +308,23 @@ static napi_value activationStats(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+template <typename T>
+static napi_value softmaxCE(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 6, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t rows = a.dim(0, "rows"), n = a.dim(1, "n");
+  if (!a.failed && rows > 0 && n == 0) a.fail("ERR_GS_NATIVE_DIM", "n must be at least 1");
+  const T* z = (const T*)a.array(2, TA<T>::type, rows * n, "z");
+  const T* av = (const T*)a.array(3, TA<T>::type, rows * n, "a");
+  const T* y = (const T*)a.array(4, TA<T>::type, rows * n, "y");
+  T* g = (T*)a.array(5, TA<T>::type, rows * n, "g");
+  if (a.failed) return nullptr;
+  napi_value r;
+  napi_create_double(env, ops->softmax_ce(rows, n, z, av, y, g), &r);
+  return r;
+}
+
 static bool setFn(napi_env env, napi_value obj, const char* name, napi_callback cb, const void* data) {
   napi_value fn;
   if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, (void*)data, &fn) != napi_ok) return false;
@@ -333,6 +350,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "reduceGrad", reducePass<T, false>, ops);
   setFn(env, obj, "addReduceGrad", reducePass<T, true>, ops);
   setFn(env, obj, "activationStats", activationStats<T>, ops);
+  setFn(env, obj, "softmaxCE", softmaxCE<T>, ops);
   return obj;
 }
 

@@ -288,6 +288,84 @@ static void activate(int f, size_t m, size_t n, const T* z, T* a) {
   }
 }
 
+// ---- spec-math log32 / log64, scalar (one per row in softmaxCE) ------------------------------
+
+// x = m·2^e with m in [√½, √2); exact (spec-math frexpNorm).
+static inline double frexpNorm(double x, int* e) {
+  int ee = 0;
+  if (x < 2.2250738585072014e-308) { x *= 18014398509481984.0; ee = -54; }  // subnormal: ·2^54, exact
+  uint64_t b;
+  memcpy(&b, &x, 8);
+  ee += (int)((b >> 52) & 0x7ff) - 1023;
+  b = (b & 0x800fffffffffffffULL) | 0x3ff0000000000000ULL;
+  double m;
+  memcpy(&m, &b, 8);
+  if (m > 1.4142135623730951) { m /= 2; ee += 1; }
+  *e = ee;
+  return m;
+}
+
+static inline double logT(double x) {
+  if (x != x || x < 0) return __builtin_nan("");
+  if (x == 0) return -__builtin_inf();
+  if (x == __builtin_inf()) return x;
+  int e;
+  const double m = frexpNorm(x, &e);
+  const double f = m - 1, s = f / (2 + f), z = s * s;
+  double p = 1.0 / 23;
+  for (int i = 10; i >= 0; i--) p = p * z + 1.0 / (2 * i + 1);
+  const double lnm = 2 * s * p;
+  return e * LN2_HI + (lnm + e * LN2_LO);
+}
+
+// float32: every +, −, ×, ÷ in float is the reference's fround of the double operation
+static inline float logT(float x) {
+  if (x != x || x < 0) return __builtin_nanf("");
+  if (x == 0) return -__builtin_inff();
+  if (x == __builtin_inff()) return x;
+  int e;
+  const float m = (float)frexpNorm((double)x, &e);  // exact: x's mantissa has 24 bits
+  const float f = m - 1.0f, s = f / (2.0f + f), z = s * s;
+  float p = (float)(1.0 / 11);
+  for (int i = 4; i >= 0; i--) p = p * z + (float)(1.0 / (2 * i + 1));
+  const float lnm = (2.0f * s) * p;
+  const float ef = (float)e;
+  return ef * (float)0.693145751953125 + (lnm + ef * (float)1.428606765330187045e-6);
+}
+
+// Softmax cross-entropy over `rows` rows of n (src/model/losses.ts): per row the max of z,
+// s = Σ exp(z − max) and Σy in increasing j, lse = max + log s, the row's loss Σ_{y≠0} y·(lse − z)
+// in the dtype, and g = a·Σy − y; returns the rows' losses summed in double, in row order.
+template <typename T>
+static double softmaxCE(size_t rows, size_t n, const T* z, const T* a, const T* y, T* g) {
+  typedef typename Fns<T>::V V;
+  constexpr size_t CH = 256;
+  alignas(64) T d[CH];
+  double total = 0;
+  for (size_t r = 0; r < rows; r++) {
+    const T* zr = z + r * n;
+    const T* yr = y + r * n;
+    T mx = zr[0];
+    for (size_t j = 1; j < n; j++) if (zr[j] > mx) mx = zr[j];
+    T s = 0, ysum = 0;
+    for (size_t j0 = 0; j0 < n; j0 += CH) {
+      const size_t c = n - j0 < CH ? n - j0 : CH;
+      for (size_t j = 0; j < c; j++) d[j] = zr[j0 + j] - mx;
+      mapv<V>(c, d, d, typename Fns<T>::Exp());
+      for (size_t j = 0; j < c; j++) { s = s + d[j]; ysum = ysum + yr[j0 + j]; }
+    }
+    const T lse = mx + logT(s);
+    T li = 0;
+    for (size_t j = 0; j < n; j++) {
+      const T yj = yr[j];
+      if (yj != 0) li = li + yj * (lse - zr[j]);
+      g[r * n + j] = a[r * n + j] * ysum - yj;
+    }
+    total += (double)li;
+  }
+  return total;
+}
+
 template <typename T>
 static void activateBackward(int f, size_t m, size_t n, const T* z, const T* a, T* g) {
   const size_t len = m * n;
@@ -856,9 +934,9 @@ typedef GemmPick<double, GS_MR64, GS_MR64B, GS_NV64> Gemm64;
 static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
-    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, activationStats<float> },
+    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, activationStats<float>, softmaxCE<float> },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
-    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, activationStats<double> },
+    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, activationStats<double>, softmaxCE<double> },
 };
 
 }  // namespace

@@ -35,6 +35,7 @@ interface NativeOps {
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
   addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
   activationStats(f: number, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
+  softmaxCE(rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number;
 }
 
 interface Addon {
@@ -110,6 +111,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     reduceGrad: ops.reduceGrad,
     addReduceGrad: ops.addReduceGrad,
     activationStats: (f, m, n, z, a, out) => ops.activationStats(act(f), m, n, z, a, out),
+    softmaxCE: ops.softmaxCE,
     exp: dtype === 'float64' ? exp64 : exp32,
     log: dtype === 'float64' ? log64 : log32,
   };
