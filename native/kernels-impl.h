@@ -333,7 +333,8 @@ static inline float logT(float x) {
   return ef * (float)0.693145751953125 + (lnm + ef * (float)1.428606765330187045e-6);
 }
 
-// Softmax cross-entropy over `rows` rows of n (src/model/losses.ts): per row the max of z,
+// Softmax cross-entropy over `rows` rows of n (KernelSet.softmaxCE; the reference is
+// softmaxCE32/64 in src/tensor/kernels.ts): per row the max of z,
 // s = Σ exp(z − max) and Σy in increasing j, lse = max + log s, the row's loss Σ_{y≠0} y·(lse − z)
 // in the dtype, and g = a·Σy − y; returns the rows' losses summed in double, in row order.
 template <typename T>
@@ -439,9 +440,6 @@ static void sgdUpdate(size_t n, double lr, const T* g, T* p, T* u) {
   }
 }
 
-template <typename T> struct VecOf;
-template <> struct VecOf<float> { typedef VF V; };
-template <> struct VecOf<double> { typedef VD V; };
 typedef double VFD __attribute__((vector_size(2 * GS_VBYTES)));  // a VF's lanes as doubles
 // (T)(lr·g) per lane, the product in double: sgdUpdate's rounding
 static inline VF lrTimes(double lr, VF g) { return __builtin_convertvector(lr * __builtin_convertvector(g, VFD), VF); }
@@ -472,7 +470,7 @@ static void sgdUpdateStream(size_t n, double lr, const T* g, T* p, T* u) {
   size_t i = ((64 - ((uintptr_t)p & 63)) & 63) / sizeof(T);  // p + i: p's first line boundary
   if (i > n || ((uintptr_t)p % sizeof(T)) != 0) i = n;
   sgdUpdate(i, lr, g, p, u);
-  typedef typename VecOf<T>::V V;
+  typedef typename Fns<T>::V V;
   constexpr size_t W = sizeof(V) / sizeof(T);
   alignas(64) T line[L];
   for (; i + L <= n; i += L) {
