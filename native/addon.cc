@@ -4,7 +4,7 @@
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
 //                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
-//                                        reduceGrad, addReduceGrad, activationStats, softmaxCE }
+//                                        reduceGrad, addReduceGrad, activationStats, softmaxCE, gatherRows }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -104,7 +104,8 @@ struct Args {
     return (size_t)v;
   }
   // The typed array's data (byteOffset applied), checked to be of `type` with ≥ need elements.
-  void* array(size_t i, napi_typedarray_type type, size_t need, const char* name) {
+  // `length`, when given, receives the array's element count.
+  void* array(size_t i, napi_typedarray_type type, size_t need, const char* name, size_t* length = nullptr) {
     if (failed) return nullptr;
     bool is = false;
     napi_is_typedarray(env, argv[i], &is);
@@ -113,7 +114,8 @@ struct Args {
     void* data = nullptr;
     if (!is || napi_get_typedarray_info(env, argv[i], &t, &len, &data, nullptr, nullptr) != napi_ok || t != type) {
       char msg[128];
-      snprintf(msg, sizeof msg, "%s must be a %s", name, type == napi_float32_array ? "Float32Array" : "Float64Array");
+      snprintf(msg, sizeof msg, "%s must be a %s", name,
+               type == napi_float32_array ? "Float32Array" : type == napi_float64_array ? "Float64Array" : "Uint32Array");
       fail("ERR_GS_NATIVE_TYPE", msg);
       return nullptr;
     }
@@ -123,6 +125,7 @@ struct Args {
       fail("ERR_GS_NATIVE_LENGTH", msg);
       return nullptr;
     }
+    if (length != nullptr) *length = len;
     return data;
   }
 };
@@ -185,6 +188,29 @@ static double num(Args& a, size_t i, const char* name) {
     a.fail("ERR_GS_NATIVE_NUMBER", msg);
   }
   return v;
+}
+
+// gatherRows: dst row r ← src row order[from + r], rows of `width`, for r < rows (a leaf's
+// examples). One memcpy per row; an index past src's rows throws before anything is copied.
+template <typename T>
+static napi_value gatherRows(napi_env env, napi_callback_info info) {
+  Args a(env, info, 6, nullptr);
+  const size_t rows = a.dim(0, "rows"), from = a.dim(2, "from"), width = a.dim(3, "width");
+  const uint32_t* order = (const uint32_t*)a.array(1, napi_uint32_array, from + rows, "order");
+  size_t srcLen = 0;
+  const T* src = (const T*)a.array(4, TA<T>::type, 0, "src", &srcLen);
+  T* dst = (T*)a.array(5, TA<T>::type, rows * width, "dst");
+  if (a.failed) return nullptr;
+  const size_t have = width == 0 ? SIZE_MAX : srcLen / width;
+  for (size_t r = 0; r < rows; r++) {
+    if (order[from + r] < have) continue;
+    char msg[160];
+    snprintf(msg, sizeof msg, "order[%zu] = %u is past src's %zu rows", from + r, order[from + r], have);
+    a.fail("ERR_GS_NATIVE_INDEX", msg);
+    return nullptr;
+  }
+  for (size_t r = 0; r < rows; r++) memcpy(dst + r * width, src + (size_t)order[from + r] * width, width * sizeof(T));
+  return nullptr;
 }
 
 // Two arrays of n: addInto (a ← a + b) or copyShared (dst ← src, streamed).
@@ -351,6 +377,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "addReduceGrad", reducePass<T, true>, ops);
   setFn(env, obj, "activationStats", activationStats<T>, ops);
   setFn(env, obj, "softmaxCE", softmaxCE<T>, ops);
+  setFn(env, obj, "gatherRows", gatherRows<T>, ops);
   return obj;
 }
 

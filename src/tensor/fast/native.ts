@@ -36,6 +36,7 @@ interface NativeOps {
   addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
   activationStats(f: number, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
   softmaxCE(rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number;
+  gatherRows(rows: number, order: Uint32Array, from: number, width: number, src: Float, dst: Float): void;
 }
 
 interface Addon {
@@ -112,6 +113,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     addReduceGrad: ops.addReduceGrad,
     activationStats: (f, m, n, z, a, out) => ops.activationStats(act(f), m, n, z, a, out),
     softmaxCE: ops.softmaxCE,
+    gatherRows: ops.gatherRows,
     exp: dtype === 'float64' ? exp64 : exp32,
     log: dtype === 'float64' ? log64 : log32,
   };
