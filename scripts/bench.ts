@@ -13,10 +13,12 @@
  * Flags: --epochs N, --steps N (cap, for a quick look), --threads LIST (default "1,2": compute
  * threads, the main thread included), --kernels LIST (default "native,wasm,ref"; ref is capped at
  * --ref-steps, it is ~60× slower), --batch N, --micro-batch N (default 64), --no-torch.
+ * Each row is one trainer in a fresh process (--row: that process), as a user's `gradsync
+ * train` is: run one after another in one process, a trainer starts with code V8 compiled
+ * for the previous one's shapes (1 thread: no pool), and spends its epochs recompiling.
  * With native on 1 and 2 threads it also measures the machine's ceiling for any 2-thread mix:
- * two independent 1-thread trainers at once, in two processes (--solo: one of them), their
- * samples/s summed against one alone. No synchronisation at all, so nothing 2 threads share
- * a step with can beat it.
+ * two independent 1-thread trainers at once, in two processes, their samples/s summed against
+ * one alone. No synchronisation at all, so nothing 2 threads share a step with can beat it.
  * Timings are printed, never asserted: this is where speed lives.
  */
 
@@ -33,7 +35,9 @@ const USAGE = `usage: node dist/scripts/bench.js [--epochs 3] [--steps N] [--thr
                                    [--ref-steps 150] [--batch 128] [--micro-batch 64] [--no-torch] [--no-ceiling]
 (npm run bench runs this, then bench-kernels and bench-xcore; the header of scripts/bench.ts says what each figure is)`;
 
-interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string; medianStepMs: number }
+interface Split { stepMs: number; computeMs: number; handoffMs: number; reduceMs: number; updateMs: number }
+/** One trainer's figures (a --row process prints one as its last line). */
+interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string; medianStepMs: number; steps: number; split: Split }
 
 /** PyTorch on the same workload, or why it was not measured. */
 function torchRun(dir: string, threads: number, epochs: number, steps: number | undefined): { rates: number[]; accuracy: number; version: string } | string {
@@ -46,18 +50,39 @@ function torchRun(dir: string, threads: number, epochs: number, steps: number | 
   return { rates: out.epochs, accuracy: out.accuracy, version: out.torch };
 }
 
-/** Samples/s of one `--solo` trainer in a child process. */
-function soloRun(args: string[]): Promise<number> {
+/** One trainer in a child process (`--row`): its Row, as it printed it. */
+function rowRun(args: string[]): Promise<Row> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [__filename, '--solo', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [__filename, '--row', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`bench --solo exited with ${code}`));
-      resolve((JSON.parse(out.trim().split('\n').pop()!) as { sps: number }).sps);
+      if (code !== 0) return reject(new Error(`bench --row ${args.join(' ')} exited with ${code}`));
+      resolve(JSON.parse(out.trim().split('\n').pop()!) as Row);
     });
   });
+}
+
+/** Runs one trainer here, on the workload with `threads` compute threads and kernels `want`. */
+async function rowHere(dir: string, want: string, threads: number, batch: number, microBatch: number, epochs: number, steps: number | undefined): Promise<Row> {
+  const cfg = workloadConfig(dir, { batch, microBatch, threads, epochs, ...(steps ? { steps } : {}) });
+  // train() logs to its run folder, as a real run does; the records come through onStep
+  const { onStep, steps: recs, arrived } = recorder('bench');
+  const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
+  const s = await train(cfg, { onStep, runDir, kernels: (want === 'native' ? 'native' : want) as 'auto' });
+  fs.rmSync(runDir, { recursive: true, force: true });
+  const avg = (f: (r: StepRecord) => number): number => recs.reduce((a, r) => a + f(r), 0) / recs.length;
+  return {
+    name: threads <= 1 ? '1 thread (main)' : `${threads} threads (main + ${threads - 1} pool)`,
+    kernels: want, threads, sps: median(epochRates(recs, arrived)), acc: s.accuracy, kernel: s.kernel, sha: s.paramsSha256, steps: s.steps,
+    // also the median step (after the first 100): robust to the few steps a busy VM stretches
+    medianStepMs: median(recs.slice(Math.min(100, recs.length >> 1)).map((r) => r.stepMs)),
+    split: {
+      stepMs: avg((r) => r.stepMs), computeMs: avg((r) => r.split?.computeMs ?? 0), handoffMs: avg((r) => r.split?.handoffMs ?? 0),
+      reduceMs: avg((r) => r.split?.reduceMs ?? 0), updateMs: avg((r) => r.split?.updateMs ?? 0),
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -71,8 +96,8 @@ async function main(): Promise<void> {
     'micro-batch': { type: 'string', default: '64' },
     'no-torch': { type: 'boolean', default: false },
     'no-ceiling': { type: 'boolean', default: false },
-    // one of the two trainers of the ceiling run: prints {"sps": …} and nothing else
-    solo: { type: 'boolean', default: false },
+    // one trainer (--kernels and --threads of one row): prints its Row as JSON, nothing else
+    row: { type: 'boolean', default: false },
   });
   const dir = findData();
   if (!dir) {
@@ -81,45 +106,31 @@ async function main(): Promise<void> {
   }
   const batch = Number(values.batch);
   const epochs = Number(values.epochs);
-  const runArgs = ['--epochs', String(epochs), '--batch', String(batch), '--micro-batch', values['micro-batch']!, ...(values.steps ? ['--steps', values.steps] : [])];
-  if (values.solo) {
-    const cfg = workloadConfig(dir, { batch, microBatch: Number(values['micro-batch']), threads: 1, epochs, ...(values.steps ? { steps: Number(values.steps) } : {}) });
-    const { onStep, steps: recs, arrived } = recorder('bench-solo');
-    const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
-    await train(cfg, { onStep, runDir, kernels: 'native' });
-    fs.rmSync(runDir, { recursive: true, force: true });
-    process.stdout.write(`${JSON.stringify({ sps: median(epochRates(recs, arrived)) })}\n`);
+  const microBatch = Number(values['micro-batch']);
+  const steps = values.steps ? Number(values.steps) : undefined;
+  if (values.row) {
+    const t = Number(values.threads);
+    const row = await rowHere(dir, values.kernels!, t, batch, microBatch, epochs, values.kernels === 'ref' ? Number(values['ref-steps']) : steps);
+    process.stdout.write(`${JSON.stringify(row)}\n`);
     return;
   }
+  const runArgs = (want: string, threads: number): string[] => ['--kernels', want, '--threads', String(threads), '--epochs', String(epochs), '--batch', String(batch),
+    '--micro-batch', String(microBatch), '--ref-steps', values['ref-steps']!, ...(steps ? ['--steps', String(steps)] : [])];
   const k = kernelInfo();
   process.stdout.write(`gradsync bench — Fashion-MNIST (${dir}), MLP 784-256-128-10 tanh/softmax-CE mean, SGD 0.05, batch ${batch}, micro-batch ${values['micro-batch']}, float32, ${values.steps ? `${values.steps} steps` : `${epochs} epochs`}\n`);
   process.stdout.write(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism()}, node ${process.version}; kernels available: ${k.available.join(', ')}\n\n`);
   const rows: Row[] = [];
   for (const want of values.kernels!.split(',')) {
     for (const t of values.threads!.split(',').map(Number)) {
-      const steps = want === 'ref' ? Number(values['ref-steps']) : values.steps ? Number(values.steps) : undefined;
-      const cfg = workloadConfig(dir, { batch, microBatch: Number(values['micro-batch']), threads: t, epochs, ...(steps ? { steps } : {}) });
-      // train() logs to its run folder, as a real run does; the records come through onStep
-      const { onStep, steps: recs, arrived } = recorder('bench');
-      const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
-      const s = await train(cfg, { onStep, runDir, kernels: (want === 'native' ? 'native' : want) as 'auto' });
-      fs.rmSync(runDir, { recursive: true, force: true });
-      if (!s.kernel.startsWith(want === 'native' ? 'native' : want)) {
-        process.stdout.write(`${want}: not available here (ran ${s.kernel}); skipped\n`);
+      const r = await rowRun(runArgs(want, t));
+      if (!r.kernel.startsWith(want === 'native' ? 'native' : want)) {
+        process.stdout.write(`${want}: not available here (ran ${r.kernel}); skipped\n`);
         break;
       }
-      const sps = median(epochRates(recs, arrived));
-      const avg = (f: (r: StepRecord) => number): number => recs.reduce((a, r) => a + f(r), 0) / recs.length;
-      const split = {
-        stepMs: avg((r) => r.stepMs), computeMs: avg((r) => r.split?.computeMs ?? 0), handoffMs: avg((r) => r.split?.handoffMs ?? 0),
-        reduceMs: avg((r) => r.split?.reduceMs ?? 0), updateMs: avg((r) => r.split?.updateMs ?? 0),
-      };
-      const name = t <= 1 ? '1 thread (main)' : `${t} threads (main + ${t - 1} pool)`;
-      // also the median step (after the first 100): robust to the few steps a busy VM stretches
-      const medianStepMs = median(recs.slice(Math.min(100, recs.length >> 1)).map((r) => r.stepMs));
-      rows.push({ name, kernels: want, threads: t, sps, acc: s.accuracy, kernel: s.kernel, sha: s.paramsSha256, medianStepMs });
-      process.stdout.write(`${s.kernel.padEnd(14)} ${name.padEnd(18)} ${Math.round(sps).toString().padStart(7)} samples/s  test acc ${s.accuracy === null ? '-' : s.accuracy.toFixed(4)}  `
-        + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (hand-off ${split.handoffMs.toFixed(3)}) + reduce ${split.reduceMs.toFixed(3)} + update ${split.updateMs.toFixed(3)}; median step ${medianStepMs.toFixed(3)} ms  [${s.steps} steps, sha ${s.paramsSha256.slice(0, 12)}]\n`);
+      rows.push(r);
+      const split = r.split;
+      process.stdout.write(`${r.kernel.padEnd(14)} ${r.name.padEnd(18)} ${Math.round(r.sps).toString().padStart(7)} samples/s  test acc ${r.acc === null ? '-' : r.acc.toFixed(4)}  `
+        + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (hand-off ${split.handoffMs.toFixed(3)}) + reduce ${split.reduceMs.toFixed(3)} + update ${split.updateMs.toFixed(3)}; median step ${r.medianStepMs.toFixed(3)} ms  [${r.steps} steps, sha ${r.sha.slice(0, 12)}]\n`);
     }
   }
   process.stdout.write('\n');
@@ -137,7 +148,7 @@ async function main(): Promise<void> {
   for (const [key, shas] of bySteps) process.stdout.write(`final weights identical across kernels and mixes, ${key}: ${shas.size === 1 ? 'yes' : 'NO'}\n`);
   const native1 = rows.find((r) => r.kernels === 'native' && r.threads <= 1);
   if (native1 && rows.some((r) => r.kernels === 'native' && r.threads === 2) && !values['no-ceiling']) {
-    const pair = await Promise.all([0, 1].map(() => soloRun(runArgs)));
+    const pair = (await Promise.all([0, 1].map(() => rowRun(runArgs('native', 1))))).map((r) => r.sps);
     const sum = pair[0]! + pair[1]!;
     process.stdout.write(`ceiling of any 2-thread mix here: two independent 1-thread ${native1.kernel} trainers at once (two processes, no synchronisation): `
       + `${Math.round(pair[0]!)} + ${Math.round(pair[1]!)} = ${Math.round(sum)} samples/s = ${(sum / native1.sps).toFixed(2)}× one alone (${Math.round(native1.sps)})\n`);
@@ -148,7 +159,7 @@ async function main(): Promise<void> {
   const best1 = rows.filter((r) => r.kernels !== 'ref' && r.threads <= 1).sort((a, b) => b.sps - a.sps)[0];
   const best2 = rows.filter((r) => r.kernels !== 'ref' && r.threads === 2).sort((a, b) => b.sps - a.sps)[0];
   for (const [threads, ours] of [[1, best1], [2, best2]] as const) {
-    const t = torchRun(dir, threads, epochs, values.steps ? Number(values.steps) : undefined);
+    const t = torchRun(dir, threads, epochs, steps);
     if (typeof t === 'string') {
       process.stdout.write(`  not measured: ${t}\n`);
       return;
