@@ -346,10 +346,16 @@ export class Stepper {
       w.ms += now() - s;
     }
     let handoffMs = 0;
+    // a pool thread's result is seen only once the main thread has computed its own share
+    // (synchronously, right after posting the threads' tasks): a thread that finished first
+    // waited on that share, which is compute, not hand-off
+    const mainShare = this.main.yielding ? 0 : work.find((w) => w.exec === this.main && w.nodes.length > 0 && w.failed === undefined) !== undefined ? this.main.lastThreadMs ?? 0 : 0;
     for (const w of work) {
       w.examples = w.partials.reduce((n, p) => n + p.count, 0);
       // hand-off: the part of an executor's wall time not spent computing (queueing, messages, copies)
-      if (w.failed === undefined && !w.duplicated && w.exec.kind !== 'main' && w.exec.lastThreadMs !== undefined) handoffMs = Math.max(handoffMs, w.ms - w.exec.lastThreadMs);
+      if (w.failed === undefined && !w.duplicated && w.exec.kind !== 'main' && w.exec.lastThreadMs !== undefined) {
+        handoffMs = Math.max(handoffMs, w.ms - Math.max(w.exec.lastThreadMs, w.exec.kind === 'thread' ? mainShare : 0));
+      }
     }
     const tGathered = now();
     const { skipped: found, nonFiniteExamples } = this.check(task, tree, work);
