@@ -349,7 +349,8 @@ export class Stepper {
     // a pool thread's result is seen only once the main thread has computed its own share
     // (synchronously, right after posting the threads' tasks): a thread that finished first
     // waited on that share, which is compute, not hand-off
-    const mainShare = this.main.yielding ? 0 : work.find((w) => w.exec === this.main && w.nodes.length > 0 && w.failed === undefined) !== undefined ? this.main.lastThreadMs ?? 0 : 0;
+    const mainComputed = !this.main.yielding && work.some((w) => w.exec === this.main && w.nodes.length > 0 && w.failed === undefined);
+    const mainShare = mainComputed ? this.main.lastThreadMs ?? 0 : 0;
     for (const w of work) {
       w.examples = w.partials.reduce((n, p) => n + p.count, 0);
       // hand-off: the part of an executor's wall time not spent computing (queueing, messages, copies)
