@@ -182,12 +182,25 @@ export class Diagnoser {
     return this.diagnose();
   }
 
+  /**
+   * Each layer's activation, in an array built by push: Array.prototype.map's result can take
+   * another shape once the caller is compiled, and V8 would then recompile diagnose() mid-run.
+   */
+  private activationsOf(layers: LayerRecord[]): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < layers.length; i++) {
+      const a = layers[i]!.activation;
+      out.push(typeof a === 'string' && a !== '' ? a : this.ctx.layerActivations[i] ?? '');
+    }
+    return out;
+  }
+
   private add(rec: Omit<StepRecord, 'diagnosis'>, layers: LayerRecord[]): void {
     const f = (k: 'dJdW' | 'updateRatio' | 'saturated' | 'dead'): Float64Array => Float64Array.from(layers, (l) => (fin(l[k]) ? l[k] : 0));
     const e: Entry = {
       step: rec.step, loss: rec.loss, gradNorm: rec.gradNorm,
       dJdW: f('dJdW'), updateRatio: f('updateRatio'), saturated: f('saturated'), dead: f('dead'),
-      activations: layers.map((l, i) => (typeof l.activation === 'string' && l.activation !== '' ? l.activation : this.ctx.layerActivations[i] ?? '')),
+      activations: this.activationsOf(layers),
     };
     this.ring[this.head] = e;
     this.head = (this.head + 1) % this.ring.length;

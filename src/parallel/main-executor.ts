@@ -28,7 +28,10 @@ export class MainExecutor implements Executor {
 
   /** Synchronous form, for callers that do not need a promise. */
   computeSync(task: StepTask, nodes: TreeNode[]): Partial[] {
-    return nodes.map((n) => this.computer.computeNode(task.params, task.batch, n));
+    // a loop, not map(): every executor's result array has one shape (train/step.ts run())
+    const out: Partial[] = [];
+    for (const n of nodes) out.push(this.computer.computeNode(task.params, task.batch, n));
+    return out;
   }
 
   /**

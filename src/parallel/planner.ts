@@ -40,7 +40,8 @@ export function planRanges(leaves: number, executors: { id: string; speed: numbe
     ideal.push(Math.min(leaves, acc * leaves));
   });
   ideal[n] = leaves;
-  const bound = ideal.map((x) => Math.round(x));
+  // small integers (| 0): a plan entry's lo and hi stay Smis, so the plans' objects keep one hidden class
+  const bound = ideal.map((x) => Math.round(x) | 0);
   const remote = executors.map((e) => isRemoteId(e.id));
   if (remote.some((r) => r) && leaves > 1) {
     const tree = new ReductionTree(leaves);
@@ -91,20 +92,28 @@ export class SpeedMeter {
  * slow step would otherwise keep it idle for the rest of the run — and every DDP rank works.
  */
 export function everyoneWorks(plan: PlanEntry[]): PlanEntry[] {
-  const sizes = plan.map((p) => p.hi - p.lo);
-  const leaves = sizes.reduce((a, b) => a + b, 0);
-  if (leaves < plan.length) return plan;
-  for (let i = 0; i < sizes.length; i++) {
-    if (sizes[i]! > 0) continue;
-    let big = 0;
-    sizes.forEach((s, j) => { if (s > sizes[big]!) big = j; });
-    sizes[big]!--;
-    sizes[i] = 1;
+  // plain loops over arrays built one way: the step's compiled code sees one array shape
+  // whichever branch ran (V8 recompiles the step, ~100 ms, when a shape it has not seen comes)
+  const sizes: number[] = [];
+  let leaves = 0;
+  for (const p of plan) {
+    sizes.push(p.hi - p.lo);
+    leaves += p.hi - p.lo;
   }
+  if (leaves >= plan.length) {
+    for (let i = 0; i < sizes.length; i++) {
+      if (sizes[i]! > 0) continue;
+      let big = 0;
+      for (let j = 1; j < sizes.length; j++) if (sizes[j]! > sizes[big]!) big = j;
+      sizes[big]!--;
+      sizes[i] = 1;
+    }
+  }
+  const out: PlanEntry[] = [];
   let lo = 0;
-  return plan.map((p, i) => {
-    const e = { id: p.id, lo, hi: lo + sizes[i]! };
-    lo = e.hi;
-    return e;
-  });
+  for (let i = 0; i < plan.length; i++) {
+    out.push({ id: plan[i]!.id, lo, hi: lo + sizes[i]! });
+    lo += sizes[i]!;
+  }
+  return out;
 }

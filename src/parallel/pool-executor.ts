@@ -255,11 +255,14 @@ export class PoolExecutor implements Executor {
     }
     this.lastThreadMs = c[C.COMPUTE_US]! / 1000;
     if (c[C.STATUS] !== 0) throw Errors.executor(`${this.id}: ${readError(c, s.error)}`);
-    return nodes.map((_, k) => {
+    // a loop, not map(): every executor's result array has one shape (train/step.ts run())
+    const out: Partial[] = [];
+    for (let k = 0; k < nodes.length; k++) {
       const slot = c[C.RESULT_SLOTS + k]!;
       if (!(slot >= 0 && slot < s.slots.length)) throw Errors.executor(`${this.id}: result slot ${slot} out of range`);
-      return readScalars(s.slots[slot]!);
-    });
+      out.push(readScalars(s.slots[slot]!));
+    }
+    return out;
   }
 
   /** A partial's tail operand code, (0 << 16 | slot) for this thread's slots, (1 << 16 | slot) for the main thread's; null otherwise. */

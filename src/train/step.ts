@@ -82,12 +82,12 @@ interface Assignment {
   ms: number;
   /** Examples computed, counted before combining (which reuses partials as accumulators). */
   examples: number;
-  failed?: string;
+  failed: string | undefined;
   /** With failed: it did not fail, it was late (its task withdrawn before it started, ExecutorRecord.late). */
-  late?: boolean;
+  late: boolean;
   /** Set when this straggler's range was computed on the main thread instead (its late answer is dropped). */
-  duplicated?: boolean;
-  straggler?: string;
+  duplicated: boolean;
+  straggler: string | undefined;
 }
 
 /** A remote executor still computing when everyone else is done is duplicated on the main thread after STRAGGLER_FACTOR × its expected time… */
@@ -273,12 +273,19 @@ export class Stepper {
   /** Per-layer subarray views of (g, params), cached while the buffers stay the same. */
   private views(g: Float, p: Float, l: number): { gW: Float; pW: Float; gb: Float; pb: Float } {
     if (this.viewCache === null || this.viewCache.g !== g || this.viewCache.p !== p) {
-      this.viewCache = { g, p, v: this.ranges.map((r) => ({ gW: g.subarray(r.w, r.wEnd), pW: p.subarray(r.w, r.wEnd), gb: g.subarray(r.b, r.bEnd), pb: p.subarray(r.b, r.bEnd) })) };
+      this.viewCache = { g, p, v: this.perLayer((r) => ({ gW: g.subarray(r.w, r.wEnd), pW: p.subarray(r.w, r.wEnd), gb: g.subarray(r.b, r.bEnd), pb: p.subarray(r.b, r.bEnd) })) };
     }
     return this.viewCache.v[l]!;
   }
 
   private readonly otherCache = new Map<Float, { W: Float; b: Float }[]>();
+
+  /** f of each layer's ranges, in an array built by push (one shape for V8: see run()). */
+  private perLayer<T>(f: (r: LayerRange) => T): T[] {
+    const out: T[] = [];
+    for (const r of this.ranges) out.push(f(r));
+    return out;
+  }
 
   /** Per-layer views of a partial's gradients (the root's other operand), cached per buffer. */
   private otherViews(g: Float, l: number): { W: Float; b: Float } {
@@ -286,7 +293,7 @@ export class Stepper {
     if (v === undefined) {
       // a remote node's partials are new buffers each step: hold at most a few
       if (this.otherCache.size >= 4) this.otherCache.clear();
-      v = this.ranges.map((r) => ({ W: g.subarray(r.w, r.wEnd), b: g.subarray(r.b, r.bEnd) }));
+      v = this.perLayer((r) => ({ W: g.subarray(r.w, r.wEnd), b: g.subarray(r.b, r.bEnd) }));
       this.otherCache.set(g, v);
     }
     return v[l]!;
@@ -314,12 +321,25 @@ export class Stepper {
     const plan = everyoneWorks(planRanges(tree.leaves, set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) }))));
     // with remote nodes in the step, the main thread lets its event loop run between leaves
     this.main.yielding = set.some((e) => e.kind === 'remote');
-    const work: Assignment[] = plan.map((p, i) => ({
-      exec: set[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: set[i]!, ms: 0, examples: 0,
-    }));
+    // The step's arrays are built by loops and push, its objects with every field from the start:
+    // V8 compiles the step for the shapes (hidden classes, element kinds) it has seen, and
+    // Array.prototype.map's result, a field first set on a late step, or a boolean array can
+    // take another shape later on — each time it throws the compiled step away and compiles it
+    // again (~100 ms of a core, mid-run, taken from a compute thread when there are two)
+    const work: Assignment[] = [];
+    for (let i = 0; i < plan.length; i++) {
+      const p = plan[i]!;
+      work.push({
+        exec: set[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: set[i]!, ms: 0, examples: 0,
+        failed: undefined, late: false, duplicated: false, straggler: undefined,
+      });
+    }
     // 2. Gather
-    const settled = work.map((w) => w.nodes.length === 0);
-    const runs = work.map((w, i) => this.runOne(task, w, i, settled));
+    // 1 once an executor's share is in (or it had none)
+    const settled = new Uint8Array(work.length);
+    const runs: Promise<void>[] = [];
+    for (let i = 0; i < work.length; i++) settled[i] = work[i]!.nodes.length === 0 ? 1 : 0;
+    for (let i = 0; i < work.length; i++) runs.push(this.runOne(task, work[i]!, i, settled));
     let flushed = false;
     const flush = (): void => {
       if (flushed) return;
@@ -352,7 +372,8 @@ export class Stepper {
     const mainComputed = !this.main.yielding && work.some((w) => w.exec === this.main && w.nodes.length > 0 && w.failed === undefined);
     const mainShare = mainComputed ? this.main.lastThreadMs ?? 0 : 0;
     for (const w of work) {
-      w.examples = w.partials.reduce((n, p) => n + p.count, 0);
+      w.examples = 0;
+      for (const p of w.partials) w.examples += p.count;
       // hand-off: the part of an executor's wall time not spent computing (queueing, messages, copies)
       if (w.failed === undefined && !w.duplicated && w.exec.kind !== 'main' && w.exec.lastThreadMs !== undefined) {
         handoffMs = Math.max(handoffMs, w.ms - Math.max(w.exec.lastThreadMs, w.exec.kind === 'thread' ? mainShare : 0));
@@ -442,7 +463,7 @@ export class Stepper {
   }
 
   /** One executor's share of the gather: its compute(), timed and measured; a failure is recorded, not thrown. */
-  private async runOne(task: StepTask, w: Assignment, i: number, settled: boolean[]): Promise<void> {
+  private async runOne(task: StepTask, w: Assignment, i: number, settled: Uint8Array): Promise<void> {
     if (w.nodes.length === 0) return;
     const s = now();
     let partials: Partial[] = [];
@@ -472,7 +493,7 @@ export class Stepper {
     w.partials = partials;
     if (failed !== undefined) w.failed = failed;
     w.ms = now() - s;
-    settled[i] = true;
+    settled[i] = 1;
   }
 
   /**
@@ -572,15 +593,18 @@ export class Stepper {
    * finishes first once started; the remote answer, when it comes, is dropped. Same
    * function, same bits: the result is unchanged, only the wait is shorter.
    */
-  private async gather(task: StepTask, work: Assignment[], runs: Promise<void>[], settled: boolean[], t0: number): Promise<void> {
+  private async gather(task: StepTask, work: Assignment[], runs: Promise<void>[], settled: Uint8Array, t0: number): Promise<void> {
     const all = Promise.all(runs);
     for (;;) {
-      const left = work.flatMap((_, i) => (settled[i] ? [] : [i]));
+      const left: number[] = [];
+      for (let i = 0; i < work.length; i++) if (settled[i] === 0) left.push(i);
       if (left.length === 0) break;
       const w = work[left[0]!]!;
       const known = this.measured.has(w.exec.id);
       if (!this.settings.duplicateStragglers || left.length > 1 || w.exec.kind !== 'remote' || !known || w.failed !== undefined) {
-        await Promise.race([all, ...left.map((i) => runs[i]!)]);
+        const waiting: Promise<unknown>[] = [all];
+        for (const i of left) waiting.push(runs[i]!);
+        await Promise.race(waiting);
         continue;
       }
       const expected = (w.hi - w.lo) / this.speeds.get(w.exec.id);
@@ -591,14 +615,14 @@ export class Stepper {
         new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), Math.max(0, waitMs)); }),
       ]);
       clearTimeout(timer);
-      if (!late || settled[left[0]!]) continue;
+      if (!late || settled[left[0]!] === 1) continue;
       const s = now();
       w.duplicated = true;
       w.partials = this.main.computeSync(task, w.nodes);
       w.owner = this.main;
       w.ms = now() - t0;
       w.straggler = `still computing after ${round3(s - t0)} ms (expected ${round3(expected)} ms): duplicated on the main thread in ${round3(now() - s)} ms, its late answer dropped`;
-      settled[left[0]!] = true;
+      settled[left[0]!] = 1;
     }
   }
 
