@@ -4,7 +4,8 @@
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
 //                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
-//                                        reduceGrad, addReduceGrad, activationStats, softmaxCE, gatherRows }
+//                                        reduceGrad, addReduceGrad, reduceSgd, activationStats, softmaxCE,
+//                                        gatherRows }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -78,7 +79,7 @@ static const size_t MAX_DIM = (size_t)1 << 31;
 
 struct Args {
   napi_env env;
-  static constexpr size_t MAX_ARGS = 8;
+  static constexpr size_t MAX_ARGS = 9;
   napi_value argv[MAX_ARGS];
   size_t argc;
   bool failed = false;
@@ -279,6 +280,30 @@ static napi_value reducePass(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// reduceSgd (n, a, b, p, divisor, lambda, lr, out, shared): b may be null (g is a alone).
+template <typename T>
+static napi_value reduceSgd(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 9, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t n = a.dim(0, "n");
+  T* x = (T*)a.array(1, TA<T>::type, n, "a");
+  napi_valuetype bt = napi_undefined;
+  if (!a.failed) napi_typeof(env, a.argv[2], &bt);
+  const T* y = bt == napi_null ? nullptr : (const T*)a.array(2, TA<T>::type, n, "b");
+  T* p = (T*)a.array(3, TA<T>::type, n, "p");
+  const double divisor = num(a, 4, "divisor");
+  const double lambda = num(a, 5, "lambda");
+  const double lr = num(a, 6, "lr");
+  double* out = (double*)a.array(7, napi_float64_array, 2, "out");
+  bool shared = false;
+  if (!a.failed && napi_get_value_bool(env, a.argv[8], &shared) != napi_ok) a.fail("ERR_GS_NATIVE_ARGS", "shared must be a boolean");
+  if (!a.failed && !(divisor >= 1 && divisor <= 16777216.0 && divisor == (double)(int64_t)divisor)) a.fail("ERR_GS_NATIVE_NUMBER", "divisor must be an integer in [1, 2^24]");
+  if (a.failed) return nullptr;
+  ops->reduce_sgd(n, x, y, p, divisor, lambda, lr, out, shared ? 1 : 0);
+  return nullptr;
+}
+
 static int actCode(Args& a, size_t i) {
   if (a.failed) return -1;
   int32_t f = -1;
@@ -375,6 +400,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "copyShared", pairPass<T, true>, ops);
   setFn(env, obj, "reduceGrad", reducePass<T, false>, ops);
   setFn(env, obj, "addReduceGrad", reducePass<T, true>, ops);
+  setFn(env, obj, "reduceSgd", reduceSgd<T>, ops);
   setFn(env, obj, "activationStats", activationStats<T>, ops);
   setFn(env, obj, "softmaxCE", softmaxCE<T>, ops);
   setFn(env, obj, "gatherRows", gatherRows<T>, ops);

@@ -24,6 +24,7 @@ struct GsOps {
   void (*copy_stream)(size_t n, const T* src, T* dst);
   void (*reduce_grad)(size_t n, T* g, const T* p, double divisor, double lambda, double* out);
   void (*add_reduce_grad)(size_t n, const T* a, const T* b, const T* p, double divisor, double lambda, double* out, T* g);
+  void (*reduce_sgd)(size_t n, T* a, const T* b, T* p, double divisor, double lambda, double lr, double* out, int stream);
   void (*activation_stats)(int f, size_t m, size_t n, const T* z, const T* a, double* out);
   double (*softmax_ce)(size_t rows, size_t n, const T* z, const T* a, const T* y, T* g);
 };

@@ -491,16 +491,23 @@ static void sgdUpdateStream(size_t n, double lr, const T* g, T* p, T* u) {
 // buffer another core reads next, filled from one only this core touches (a pool thread's
 // partial into its shared slot). The same bits as any copy.
 template <typename T>
-static void copyStream(size_t n, const T* src, T* dst) {
+static void copyStreamUnfenced(size_t n, const T* src, T* dst) {
   constexpr size_t L = 64 / sizeof(T);
   size_t i = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(T);
   if (i > n || ((uintptr_t)dst % sizeof(T)) != 0) i = n;
   memcpy(dst, src, i * sizeof(T));
   for (; i + L <= n; i += L) streamLine(dst + i, src + i);
   memcpy(dst + i, src + i, (n - i) * sizeof(T));
+}
+static inline void streamFence() {
 #if defined(__SSE2__)
   _mm_sfence();
 #endif
+}
+template <typename T>
+static void copyStream(size_t n, const T* src, T* dst) {
+  copyStreamUnfenced(n, src, dst);
+  streamFence();
 }
 
 // The 8-lane strided float64 sum of the spec: lane i mod 8, lanes combined pairwise.
@@ -615,6 +622,114 @@ static void reduceGrad(size_t n, T* g, const T* p, double divisor, double lambda
 template <typename T>
 static void addReduceGrad(size_t n, const T* a, const T* b, const T* p, double divisor, double lambda, double* out, T* g) {
   reduceGradAll<T, true>(n, g, a, b, p, divisor, lambda, out);
+}
+
+// The SGD step's tail in one pass (KernelSet.reduceSgd): per element, reduceGrad's g — from
+// a, or (T)(a + b) when ADD — and its sums of squares (rule 8), then sgdUpdate's u = (T)(lr·g),
+// p ← p − u. g is not stored: a[i] ← the old p[i] instead, from which the caller puts the
+// weights back when the sums say the step must not be taken. The same bits as addInto,
+// reduceGrad and sgdUpdate one after the other, with one read of a, b and p where those read
+// g twice and p twice. STREAM: p written as sgdUpdateStream writes it (whole lines by
+// non-temporal stores, through a chunk buffer), for weights another core reads next.
+template <typename T> static inline V8D roundTo(V8D v);
+template <> inline V8D roundTo<float>(V8D v) { return __builtin_convertvector(__builtin_convertvector(v, V8F), V8D); }
+template <> inline V8D roundTo<double>(V8D v) { return v; }
+static inline V8F narrow8(V8D v, float*) { return __builtin_convertvector(v, V8F); }
+static inline V8D narrow8(V8D v, double*) { return v; }
+
+// Elements [i0, i1) of a block (8 at a time; i1 − i0 a multiple of 8), new weights to
+// dst[i − i0]; the sums in vg, vp. MODE: 0 g = x; 1 g = x·rd, rd = 1/divisor for a power of two
+// (the same real number as x/divisor, so the same rounding: bit for bit the division); 2 g = x/d
+// in T; 3 with weight decay, in double (reduceGradBlock's cases).
+template <typename T, bool ADD, int MODE>
+static inline void reduceSgdSpan(size_t i0, size_t i1, T* a, const T* b, T* p, T* dst, T d, T rd, double divisor, double lambda, double lr, V8D& accG, V8D& accP) {
+  typedef typename V8Of<T>::V VT;
+  V8D vg = accG, vp = accP;
+  for (size_t i = i0; i < i1; i += 8) {
+    VT x, tf;
+    memcpy(&x, a + i, sizeof x);
+    if (ADD) { VT y; memcpy(&y, b + i, sizeof y); x = x + y; }
+    memcpy(&tf, p + i, sizeof tf);
+    const V8D t = widen8(tf);
+    V8D s;
+    if (MODE == 0) s = widen8(x);
+    else if (MODE == 1) s = widen8(x * rd);
+    else if (MODE == 2) s = widen8(x / d);
+    else {
+      V8D v = widen8(x);
+      if (divisor != 1) v = v / divisor;
+      s = roundTo<T>(v + lambda * t);
+    }
+    vg = vg + s * s;
+    vp = vp + t * t;
+    const VT u = narrow8(lr * s, (T*)nullptr);  // (T)(lr·g), the product in double
+    const VT pn = tf - u;                       // in T: the double difference rounded once
+    memcpy(a + i, &tf, sizeof tf);              // the old weights
+    memcpy(dst + (i - i0), &pn, sizeof pn);
+  }
+  accG = vg;
+  accP = vp;
+}
+
+template <typename T, bool ADD, bool STREAM, int MODE>
+static void reduceSgdBlock(size_t n, T* a, const T* b, T* p, double divisor, double lambda, double lr, double* out) {
+  constexpr size_t CH = 512;  // elements per chunk of new weights before they are streamed
+  alignas(64) T chunk[STREAM ? CH : 8];
+  V8D vg = {0, 0, 0, 0, 0, 0, 0, 0}, vp = vg;
+  const T d = (T)divisor, rd = (T)(1.0 / divisor);
+  const size_t n8 = n / 8 * 8;
+  size_t i = 0;
+  if (STREAM) {
+    for (; i < n8; i += CH) {
+      const size_t len = n8 - i < CH ? n8 - i : CH;
+      reduceSgdSpan<T, ADD, MODE>(i, i + len, a, b, p, chunk, d, rd, divisor, lambda, lr, vg, vp);
+      copyStreamUnfenced(len, chunk, p + i);
+    }
+  } else {
+    reduceSgdSpan<T, ADD, MODE>(0, n8, a, b, p, p, d, rd, divisor, lambda, lr, vg, vp);
+  }
+  i = n8;
+  double sg[8], sp[8];
+  memcpy(sg, &vg, sizeof sg);
+  memcpy(sp, &vp, sizeof sp);
+  for (; i < n; i++) {
+    double v = ADD ? (double)(T)(a[i] + b[i]) : (double)a[i];
+    if (divisor != 1) v = v / divisor;
+    const T t = p[i];
+    if (lambda != 0) { const double decay = lambda * (double)t; v = v + decay; }
+    const T s = (T)v;
+    const double sd = (double)s;
+    sg[i & 7] = sg[i & 7] + sd * sd;
+    sp[i & 7] = sp[i & 7] + (double)t * (double)t;
+    const T u = (T)(lr * sd);
+    a[i] = t;
+    p[i] = t - u;
+  }
+  out[0] = lanes8(sg);
+  out[1] = lanes8(sp);
+}
+
+template <typename T, bool ADD, bool STREAM>
+static void reduceSgdAll(size_t n, T* a, const T* b, T* p, double divisor, double lambda, double lr, double* out) {
+  double sg = 0, sp = 0, s2[2];
+  const bool pow2 = divisor >= 1 && (((uint64_t)divisor) & ((uint64_t)divisor - 1)) == 0;
+  const int mode = lambda != 0 ? 3 : divisor == 1 ? 0 : pow2 ? 1 : 2;
+  auto block = mode == 0 ? reduceSgdBlock<T, ADD, STREAM, 0> : mode == 1 ? reduceSgdBlock<T, ADD, STREAM, 1>
+             : mode == 2 ? reduceSgdBlock<T, ADD, STREAM, 2> : reduceSgdBlock<T, ADD, STREAM, 3>;
+  for (size_t i = 0; i < n; i += GS_NORM_BLOCK) {
+    block(n - i < GS_NORM_BLOCK ? n - i : GS_NORM_BLOCK, a + i, ADD ? b + i : nullptr, p + i, divisor, lambda, lr, s2);
+    sg = sg + s2[0];
+    sp = sp + s2[1];
+  }
+  if (STREAM) streamFence();
+  out[0] = sg;
+  out[1] = sp;
+}
+// b null: g is a alone. stream: p is read by another core next.
+template <typename T>
+static void reduceSgd(size_t n, T* a, const T* b, T* p, double divisor, double lambda, double lr, double* out, int stream) {
+  if (b != nullptr) (stream ? reduceSgdAll<T, true, true> : reduceSgdAll<T, true, false>)(n, a, b, p, divisor, lambda, lr, out);
+  else (stream ? reduceSgdAll<T, false, true> : reduceSgdAll<T, false, false>)(n, a, nullptr, p, divisor, lambda, lr, out);
 }
 
 // Activation statistics of one layer (rule 9): out[0] += the rows×units outputs that are
@@ -932,9 +1047,9 @@ typedef GemmPick<double, GS_MR64, GS_MR64B, GS_NV64> Gemm64;
 static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
-    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, activationStats<float>, softmaxCE<float> },
+    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, reduceSgd<float>, activationStats<float>, softmaxCE<float> },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
-    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, activationStats<double>, softmaxCE<double> },
+    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, reduceSgd<double>, activationStats<double>, softmaxCE<double> },
 };
 
 }  // namespace

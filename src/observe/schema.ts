@@ -84,8 +84,11 @@ export interface StepRecord {
   throughput: number;
   /** Wall time of the step, ms, and its split. */
   stepMs: number;
-  /** tailShared: the step's tail (reduce and update, then in reduceMs) was shared with a pool thread. */
-  split?: { computeMs: number; encodeMs?: number; handoffMs?: number; reduceMs: number; updateMs: number; tailShared?: boolean };
+  /**
+   * tailShared: the step's tail (reduce and update, then in reduceMs) was shared with a pool thread.
+   * fusedUpdate: the SGD update ran inside the reduce pass (then in reduceMs; updateMs is the records).
+   */
+  split?: { computeMs: number; encodeMs?: number; handoffMs?: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean };
   executors: ExecutorRecord[];
   /** The diagnosis after this step (observe/diagnose.ts). */
   diagnosis: Diagnosis;

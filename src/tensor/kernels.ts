@@ -95,6 +95,15 @@ export interface KernelSet {
    */
   addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
   /**
+   * The SGD step's tail (no clipping) in one pass where the kernels fuse it (native): g as
+   * reduceGrad makes it — from a, or from addInto(a, b) when b is not null — with
+   * out = [Σg², Σp²], then sgdUpdate with u = lr·g: p ← p − u. g itself is not kept: a ← the
+   * old p, so that `p.set(a)` puts the weights back when the step must not be taken (its sum
+   * overflowed). The same bits as (add)reduceGrad then sgdUpdate. `shared`: other threads
+   * read p next (sgdUpdateShared's stores). a, b and p must not overlap.
+   */
+  reduceSgd(n: number, a: Float, b: Float | null, p: Float, divisor: number, lambda: number, lr: number, out: Float64Array, shared: boolean): void;
+  /**
    * One layer's activation statistics over its first m rows (rule 9), added into out
    * (length 1 + n): out[0] += outputs in saturation (tanh: 1 − a² < SATURATION_RATIO;
    * sigmoid: a·(1 − a) < SATURATION_RATIO/4; computed in float64; other activations add 0),
@@ -146,6 +155,28 @@ export function addReduceGradOf(add: KernelSet['addInto'], reduce: KernelSet['re
     add(n, g, b);
     reduce(n, g, p, divisor, lambda, out);
   };
+}
+
+/**
+ * reduceSgd as its passes (the reference, and kernels that do not fuse them): the reduction
+ * into a, then `keep` — sgdUpdate with u written over g, the old p left in a (sgdKeep).
+ */
+export function reduceSgdOf(reduce: KernelSet['reduceGrad'], addReduce: KernelSet['addReduceGrad'], keep: (n: number, lr: number, g: Float, p: Float) => void): KernelSet['reduceSgd'] {
+  return (n, a, b, p, divisor, lambda, lr, out) => {
+    if (b === null) reduce(n, a, p, divisor, lambda, out);
+    else addReduce(n, a, b, p, divisor, lambda, out, a);
+    keep(n, lr, a, p);
+  };
+}
+
+/** sgdUpdate of (g, p) with g's slot as scratch: u ← lr·g rounded there, p ← p − u, then g ← the old p. */
+function sgdKeep(n: number, lr: number, g: Float, p: Float): void {
+  for (let i = 0; i < n; i++) {
+    const t = p[i]!;
+    g[i] = lr * g[i]!;
+    p[i] = t - g[i]!;
+    g[i] = t;
+  }
 }
 
 function gatherRows(rows: number, order: Uint32Array, from: number, width: number, src: Float, dst: Float): void {
@@ -349,7 +380,8 @@ const ref64: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad), activationStats,
+  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad),
+  reduceSgd: reduceSgdOf(reduceGrad, addReduceGradOf(addInto, reduceGrad), sgdKeep), activationStats,
   softmaxCE: softmaxCE64,
   gatherRows,
   exp: exp64,
@@ -436,7 +468,8 @@ const ref32: KernelSet = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad), activationStats,
+  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad),
+  reduceSgd: reduceSgdOf(reduceGrad, addReduceGradOf(addInto, reduceGrad), sgdKeep), activationStats,
   softmaxCE: softmaxCE32,
   gatherRows,
   exp: exp32,

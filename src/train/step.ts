@@ -62,7 +62,7 @@ export interface StepResult {
   clipped: boolean;
   layers: LayerRecord[];
   executors: ExecutorRecord[];
-  split: { computeMs: number; handoffMs: number; reduceMs: number; updateMs: number; tailShared?: boolean };
+  split: { computeMs: number; handoffMs: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean };
   /** Set when the update was skipped; says what was non-finite and where. */
   skipped?: string;
   /** Training-set rows whose own loss or gradient is non-finite (first MAX_PINNED), when pinned down. */
@@ -247,24 +247,37 @@ export class Stepper {
    * (kernels.reduceGrad) — with `other`, the root's last add g ← g + other too, in the same
    * pass (kernels.addReduceGrad). Returns Σg² over all parameters.
    */
-  private reduce(g: Float, params: Float, divisor: number, other: Float | null): number {
+  private reduce(g: Float, params: Float, divisor: number, other: Float | null, lr: number | null): number {
     const k = this.kernels;
     const out = this.pair;
     const lambda = this.settings.weightDecay;
+    const shared = this.poolShares;
     let total = 0;
-    for (const [l, r] of this.ranges.entries()) {
+    for (let l = 0; l < this.ranges.length; l++) {
+      const r = this.ranges[l]!;
       const v = this.views(g, params, l);
       const o = other === null ? null : this.otherViews(other, l);
-      if (o === null) k.reduceGrad(r.wEnd - r.w, v.gW, v.pW, divisor, lambda, out);
+      if (lr !== null) k.reduceSgd(r.wEnd - r.w, v.gW, o === null ? null : o.W, v.pW, divisor, lambda, lr, out, shared);
+      else if (o === null) k.reduceGrad(r.wEnd - r.w, v.gW, v.pW, divisor, lambda, out);
       else k.addReduceGrad(r.wEnd - r.w, v.gW, o.W, v.pW, divisor, lambda, out, v.gW);
       this.norms[4 * l] = out[0]!;
       this.norms[4 * l + 2] = out[1]!;
-      if (o === null) k.reduceGrad(r.bEnd - r.b, v.gb, v.pb, divisor, lambda, out);
+      if (lr !== null) k.reduceSgd(r.bEnd - r.b, v.gb, o === null ? null : o.b, v.pb, divisor, lambda, lr, out, shared);
+      else if (o === null) k.reduceGrad(r.bEnd - r.b, v.gb, v.pb, divisor, lambda, out);
       else k.addReduceGrad(r.bEnd - r.b, v.gb, o.b, v.pb, divisor, lambda, out, v.gb);
       this.norms[4 * l + 1] = out[0]!;
       total += this.norms[4 * l]! + this.norms[4 * l + 1]!;
     }
     return total;
+  }
+
+  /** After reduce() with the update fused (lr given): the weights as they were, from the copy it left in g. */
+  private putBack(g: Float, params: Float): void {
+    for (let l = 0; l < this.ranges.length; l++) {
+      const v = this.views(g, params, l);
+      v.pW.set(v.gW);
+      v.pb.set(v.gb);
+    }
   }
 
   private readonly pair = new Float64Array(2);
@@ -394,9 +407,16 @@ export class Stepper {
     const g = root.grads;
     const examples = root.count;
     const loss = root.lossSum / (mean ? examples : 1);
-    if (!tailDone) sumsq = this.reduce(g, params, mean ? examples : 1, rest?.grads ?? null);
+    // SGD without clipping needs nothing of the whole gradient before its update: the update
+    // runs in the reduce pass (kernels.reduceSgd), which leaves the old weights in g
+    const fused = !tailDone && skipped === undefined && this.settings.clipNorm === null && this.settings.optimizer.kind === 'sgd';
+    if (fused) sumsq = this.reduce(g, params, mean ? examples : 1, rest?.grads ?? null, this.settings.optimizer.lr);
+    else if (!tailDone) sumsq = this.reduce(g, params, mean ? examples : 1, rest?.grads ?? null, null);
     const gradNorm = Math.sqrt(sumsq);
-    if (skipped === undefined && !Number.isFinite(gradNorm)) skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
+    if (skipped === undefined && !Number.isFinite(gradNorm)) {
+      skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
+      if (fused) this.putBack(g, params);
+    }
     let clipped = false;
     if (skipped === undefined && this.settings.clipNorm !== null) {
       clipped = clipByGlobalNorm(g, gradNorm, this.settings.clipNorm);
@@ -416,6 +436,7 @@ export class Stepper {
       for (let l = 0; l < this.ranges.length; l++) norms[4 * l + 3] = 0;
     } else {
       if (tailDone) commitStep(this.opt, this.shared!.sc); // what optimizerStep counts: the shared tail did the rest
+      else if (fused) commitStep(this.opt, stepScalars(this.settings.optimizer, this.opt));
       // SGD writes u = lr·g over g itself: nothing reads g after it (‖ΔW‖ = lr·‖g‖ below)
       else optimizerStep(this.settings.optimizer, this.opt, params, g, this.settings.optimizer.kind === 'sgd' ? g : this.update, k, this.poolShares);
       for (const [l, r] of this.ranges.entries()) {
@@ -455,6 +476,7 @@ export class Stepper {
     };
     if (skipped !== undefined) out.skipped = skipped;
     if (nonFiniteExamples !== undefined) out.nonFiniteExamples = nonFiniteExamples;
+    if (fused) out.split.fusedUpdate = true;
     if (canShare) {
       this.tailChoice.observe(mayShare, now() - t0);
       out.split.tailShared = tailDone;

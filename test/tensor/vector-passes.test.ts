@@ -1,6 +1,6 @@
 /**
  * The vector passes of the kernel spec (rules 7 and 8): addInto, firstNonFinite, sgdUpdate,
- * reduceGrad, and the activation statistics (rule 9) — every native build against the reference, bit for bit, and the reference
+ * reduceGrad, reduceSgd (the fused step tail), and the activation statistics (rule 9) — every native build against the reference, bit for bit, and the reference
  * against the plain formulas.
  */
 import assert from 'node:assert/strict';
@@ -95,6 +95,32 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
     assert.equal(k.firstNonFinite(70, a), -1);
   });
 
+  it('reference reduceSgd is (add)reduceGrad then sgdUpdate, leaving the old weights in a', () => {
+    for (const dtype of ['float32', 'float64'] as DType[]) {
+      const k = referenceKernels(dtype);
+      for (const n of [0, 1, 9, 1000, NORM_BLOCK + 9]) {
+        for (const withB of [false, true]) {
+          const a = data(dtype, n, 31);
+          const b = data(dtype, n, 32);
+          const p = data(dtype, n, 33);
+          // the plain passes, with u in a buffer of its own
+          const g = copy(a);
+          if (withB) k.addInto(n, g, b);
+          const wantOut = new Float64Array(2);
+          k.reduceGrad(n, g, p, 37, 5e-4, wantOut);
+          const wantP = copy(p);
+          k.sgdUpdate(n, 0.05, g, wantP, alloc(dtype, n));
+          const out = new Float64Array(2);
+          const p2 = copy(p);
+          k.reduceSgd(n, a, withB ? b : null, p2, 37, 5e-4, 0.05, out, false);
+          assertBitEqual(p2, wantP, `reduceSgd p n=${n}`);
+          assertBitEqual(a, p, `reduceSgd: a holds the old p (n=${n})`);
+          assertBitEqual(out, wantOut, `reduceSgd sums n=${n}`);
+        }
+      }
+    }
+  });
+
   const isas = nativeIsas();
   for (const isa of isas) {
     for (const dtype of ['float32', 'float64'] as DType[]) {
@@ -185,6 +211,76 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
           }
         }
       });
+      it(`native-${isa} ${dtype}: reduceSgd (fused reduce and SGD update) equals the reference bit for bit, with and without b, streamed or not, at every alignment of p`, () => {
+        for (const n of SIZES) {
+          for (const [divisor, lambda] of [[1, 0], [128, 0], [1, 0.01], [37, 5e-4]] as const) {
+            for (const withB of [false, true]) {
+              const a0 = data(dtype, n, 41);
+              const b = data(dtype, n, 42);
+              const p0 = data(dtype, n, 43);
+              const wantA = copy(a0);
+              const wantP = copy(p0);
+              const wantOut = new Float64Array(2);
+              ref.reduceSgd(n, wantA, withB ? b : null, wantP, divisor, lambda, 0.05, wantOut, false);
+              for (const shared of [false, true]) {
+                for (const off of shared ? [0, 1, 5, 8, 15] : [0, 3]) {
+                  const what = `reduceSgd n=${n} divisor=${divisor} λ=${lambda} b=${withB} shared=${shared} offset ${off}`;
+                  const a = copy(a0);
+                  const b0 = copy(b);
+                  const pb = alloc(dtype, n + off + 16).fill(7);
+                  const p = pb.subarray(off, off + n);
+                  p.set(p0);
+                  const out = new Float64Array(2);
+                  nat.reduceSgd(n, a, withB ? b : null, p, divisor, lambda, 0.05, out, shared);
+                  assertBitEqual(p, wantP, `${what} p`);
+                  assertBitEqual(a, wantA, `${what} a (the old p)`);
+                  assertBitEqual(out, wantOut, `${what} sums`);
+                  assertBitEqual(b, b0, `${what}: b changed`);
+                  assert.ok(pb.subarray(0, off).every((v) => v === 7) && pb.subarray(off + n).every((v) => v === 7), `${what}: wrote outside p`);
+                }
+              }
+            }
+          }
+        }
+      });
+      it(`native-${isa} ${dtype}: reduceSgd divides by a power of two as the reference does, down to subnormal quotients and zeros`, () => {
+        const tiny = dtype === 'float32' ? [1.2e-38, -3e-39, 1.4e-45, 7e-42, 0, -0, 5e-40, 1.17549435e-38] : [2.3e-308, -4e-310, 5e-324, 1e-315, 0, -0, 3e-320, 2.2250738585072014e-308];
+        for (const divisor of [2, 128, 1024, 16777216, 3]) {
+          const n = 67;
+          const a0 = alloc(dtype, n);
+          const p0 = alloc(dtype, n);
+          for (let i = 0; i < n; i++) { a0[i] = tiny[i % tiny.length]! * (1 + i / 64); p0[i] = tiny[(i + 3) % tiny.length]!; }
+          const wantA = copy(a0);
+          const wantP = copy(p0);
+          const wantOut = new Float64Array(2);
+          ref.reduceSgd(n, wantA, null, wantP, divisor, 0, 0.5, wantOut, false);
+          const a = copy(a0);
+          const p = copy(p0);
+          const out = new Float64Array(2);
+          nat.reduceSgd(n, a, null, p, divisor, 0, 0.5, out, false);
+          assertBitEqual(p, wantP, `reduceSgd p, divisor ${divisor}`);
+          assertBitEqual(a, wantA, `reduceSgd a, divisor ${divisor}`);
+          assertBitEqual(out, wantOut, `reduceSgd sums, divisor ${divisor}`);
+        }
+      });
+      it(`native-${isa} ${dtype}: reduceSgd of a sum that overflows reports a non-finite Σg², and a holds the exact old weights to put back`, () => {
+        const n = 100;
+        const big = dtype === 'float32' ? 3e38 : 1.7e308;
+        for (const k of [ref, nat]) {
+          const a = data(dtype, n, 51);
+          const b = data(dtype, n, 52);
+          a[60] = big;
+          b[60] = big;
+          const p0 = data(dtype, n, 53);
+          const p = copy(p0);
+          const out = new Float64Array(2);
+          k.reduceSgd(n, a, b, p, 1, 0, 0.05, out, true);
+          assert.equal(Number.isFinite(out[0]), false, `${k.id}: Σg² ${out[0]}`);
+          assert.equal(p[60], -Infinity, `${k.id}: p[60] = ${p[60]}`);
+          p.set(a);
+          assertBitEqual(p, p0, `${k.id}: weights put back from a`);
+        }
+      });
       it(`native-${isa} ${dtype}: copyShared (streamed stores) copies exactly, at every alignment, and nothing outside dst`, () => {
         for (const n of SIZES) {
           for (const off of [0, 1, 5, 8, 15]) {
@@ -237,6 +333,11 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
         assert.throws(() => nat.addReduceGrad(4, v(), v(), v(), 0.5, 0, new Float64Array(2), v()), { name: 'RangeError', message: /divisor must be an integer/ });
         assert.throws(() => nat.addReduceGrad(4, v(), v(), v(), 1, 0, new Float64Array(2), alloc(dtype, 3)), { name: 'RangeError', message: /g has 3 elements, needs 4/ });
         assert.throws(() => nat.copyShared(4, v(), alloc(dtype, 3)), { name: 'RangeError', message: /dst has 3 elements, needs 4/ });
+        assert.throws(() => nat.reduceSgd(4, v(), null, v(), 0.5, 0, 0.1, new Float64Array(2), false), { name: 'RangeError', message: /divisor must be an integer/ });
+        assert.throws(() => nat.reduceSgd(4, v(), alloc(dtype, 3), v(), 1, 0, 0.1, new Float64Array(2), false), { name: 'RangeError', message: /b has 3 elements, needs 4/ });
+        assert.throws(() => nat.reduceSgd(4, v(), null, alloc(dtype, 3), 1, 0, 0.1, new Float64Array(2), false), { name: 'RangeError', message: /p has 3 elements, needs 4/ });
+        assert.throws(() => nat.reduceSgd(4, v(), null, v(), 1, 0, 0.1, new Float64Array(1), false), { name: 'RangeError', message: /out has 1 elements, needs 2/ });
+        assert.throws(() => nat.reduceSgd(4, v(), null, v(), 1, 0, 0.1, new Float64Array(2), 1 as unknown as boolean), { name: 'RangeError', message: /shared must be a boolean/ });
       });
     }
   }

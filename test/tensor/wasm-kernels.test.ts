@@ -176,6 +176,36 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
         }
       });
 
+      it('reduceSgd matches: the new weights, the old ones left in a, both sums of squares, with and without b', function () {
+        if (!available()) this.skip();
+        const ks = wasmKernels(dtype);
+        const rng = new Rng(109);
+        for (const n of [0, 1, 7, 9, 1000, 235146]) {
+          for (const [divisor, lambda] of [[1, 0], [128, 1e-4], [3, 0]] as const) {
+            for (const withB of [false, true]) {
+              const a0 = data(dtype, n, rng, 0);
+              const b0 = data(dtype, n, rng, 0);
+              const p0 = data(dtype, n, rng, 0);
+              for (let i = 0; i < n; i++) { a0[i] = a0[i]! / 1e3; b0[i] = b0[i]! / 1e3; p0[i] = p0[i]! / 1e3; }
+              const wantA = a0.slice();
+              const wantP = p0.slice();
+              const wantOut = new Float64Array(2);
+              ref.reduceSgd(n, wantA, withB ? b0 : null, wantP, divisor, lambda, 0.05, wantOut, false);
+              const st = STORAGES[rng.nextInt(STORAGES.length)]!;
+              const a = place(a0, st);
+              const p = place(p0, st);
+              const out = new Float64Array([7, 7]);
+              ks.reduceSgd(n, a, withB ? place(b0, st) : null, p, divisor, lambda, 0.05, out, true);
+              const label = `reduceSgd (${n}, /${divisor}, λ ${lambda}, b ${withB}) ${st}`;
+              assertSameBits(p, wantP, `${label} p`);
+              assertSameBits(a, wantA, `${label} a`);
+              assertGuards(p, label);
+              assertSameBits(out, wantOut, `${label} sums`);
+            }
+          }
+        }
+      });
+
       it('rejects arrays of the wrong dtype or too short, and bad sizes, instead of reading past them', function () {
         if (!available()) this.skip();
         const ks = wasmKernels(dtype);

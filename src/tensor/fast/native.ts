@@ -34,6 +34,7 @@ interface NativeOps {
   copyShared(n: number, src: Float, dst: Float): void;
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
   addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
+  reduceSgd(n: number, a: Float, b: Float | null, p: Float, divisor: number, lambda: number, lr: number, out: Float64Array, shared: boolean): void;
   activationStats(f: number, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
   softmaxCE(rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number;
   gatherRows(rows: number, order: Uint32Array, from: number, width: number, src: Float, dst: Float): void;
@@ -111,6 +112,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     copyShared: ops.copyShared,
     reduceGrad: ops.reduceGrad,
     addReduceGrad: ops.addReduceGrad,
+    reduceSgd: ops.reduceSgd,
     activationStats: (f, m, n, z, a, out) => ops.activationStats(act(f), m, n, z, a, out),
     softmaxCE: ops.softmaxCE,
     gatherRows: ops.gatherRows,

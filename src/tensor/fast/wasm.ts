@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { addReduceGradOf, NORM_BLOCK, referenceKernels, type KernelSet } from '../kernels';
+import { addReduceGradOf, NORM_BLOCK, reduceSgdOf, referenceKernels, type KernelSet } from '../kernels';
 import { packageRoot } from './package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
@@ -217,6 +217,20 @@ function sgdUpdate(w: WasmExports, dtype: DType, n: number, lr: number, g: Float
   get(dtype, po, p, n);
 }
 
+/** sgdUpdate with u written over g, then g ← the old p (kernels.ts reduceSgdOf's `keep`). */
+function sgdKeep(w: WasmExports, dtype: DType, n: number, lr: number, g: Float, p: Float): void {
+  checkDim('n', n);
+  checkArray('g', g, dtype, n);
+  checkArray('p', p, dtype, n);
+  if (n === 0) return;
+  const [go, po, uo] = slots(w, dtype === 'float32' ? 4 : 8, n, 3) as [number, number, number];
+  put(dtype, go, g, n);
+  put(dtype, po, p, n);
+  (dtype === 'float32' ? w.sgd_f32 : w.sgd_f64)(n, lr, go, po, uo);
+  g.set(p.subarray(0, n));
+  get(dtype, po, p, n);
+}
+
 /** reduceGrad (kernels.ts): g ← g/divisor + λ·p, and out = [Σg², Σp²] summed as rule 8 says. */
 function reduceGrad(w: WasmExports, dtype: DType, n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void {
   checkDim('n', n);
@@ -270,6 +284,10 @@ export function wasmKernels(dtype: DType): KernelSet {
     sgdUpdateShared: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
     reduceGrad: (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),
     addReduceGrad: addReduceGradOf((n, a, b) => addInto(w, dtype, n, a, b), (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out)),
+    reduceSgd: reduceSgdOf(
+      (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),
+      addReduceGradOf((n, a, b) => addInto(w, dtype, n, a, b), (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out)),
+      (n, lr, g, p) => sgdKeep(w, dtype, n, lr, g, p)),
   };
   cache.set(dtype, ks);
   return ks;
