@@ -224,9 +224,13 @@ static napi_value pairPass(napi_env env, napi_callback_info info) {
   T* x = (T*)a.array(1, TA<T>::type, n, Copy ? "src" : "a");
   T* y = (T*)a.array(2, TA<T>::type, n, Copy ? "dst" : "b");
   if (a.failed) return nullptr;
-  if (Copy) ops->copy_stream(n, x, y);
-  else ops->add_into(n, x, y);
-  return nullptr;
+  if (!Copy) {
+    ops->add_into(n, x, y);
+    return nullptr;
+  }
+  napi_value r;
+  napi_create_double(env, (double)ops->copy_stream(n, x, y), &r);
+  return r;
 }
 
 template <typename T>

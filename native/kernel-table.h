@@ -21,7 +21,7 @@ struct GsOps {
   long (*first_nonfinite)(size_t n, const T* a);
   void (*sgd_update)(size_t n, double lr, const T* g, T* p, T* u);
   void (*sgd_update_stream)(size_t n, double lr, const T* g, T* p, T* u);
-  void (*copy_stream)(size_t n, const T* src, T* dst);
+  long (*copy_stream)(size_t n, const T* src, T* dst);
   void (*reduce_grad)(size_t n, T* g, const T* p, double divisor, double lambda, double* out);
   void (*add_reduce_grad)(size_t n, const T* a, const T* b, const T* p, double divisor, double lambda, double* out, T* g);
   void (*reduce_sgd)(size_t n, T* a, const T* b, T* p, double divisor, double lambda, double lr, double* out, int stream);

@@ -504,10 +504,31 @@ static inline void streamFence() {
   _mm_sfence();
 #endif
 }
+// copyStreamUnfenced and the fence, with firstNonFinite(src) in the same pass (KernelSet.copyShared:
+// a pool thread publishing its partial); the lines' check is branch-free, the index found again
+// only when something is not finite.
 template <typename T>
-static void copyStream(size_t n, const T* src, T* dst) {
-  copyStreamUnfenced(n, src, dst);
+static long copyStream(size_t n, const T* src, T* dst) {
+  constexpr size_t L = 64 / sizeof(T);
+  size_t i = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(T);
+  if (i > n || ((uintptr_t)dst % sizeof(T)) != 0) i = n;
+  memcpy(dst, src, i * sizeof(T));
+  bool bad = firstNonFinite(i, src) >= 0;
+  // Σ (x − x) per lane: +0 while every x is finite, NaN from the first that is not
+  typedef typename Fns<T>::V V;
+  constexpr size_t W = sizeof(V) / sizeof(T);
+  V acc{};
+  for (; i + L <= n; i += L) {
+    streamLine(dst + i, src + i);
+    for (size_t j = 0; j < L; j += W) { const V x = loadu<V>(src + i + j); acc = acc + (x - x); }
+  }
+  memcpy(dst + i, src + i, (n - i) * sizeof(T));
+  bad = bad || firstNonFinite(n - i, src + i) >= 0;
+  T lanes[W];
+  memcpy(lanes, &acc, sizeof lanes);
+  for (size_t j = 0; j < W; j++) bad = bad || !(lanes[j] == 0);
   streamFence();
+  return bad ? firstNonFinite(n, src) : -1;
 }
 
 // The 8-lane strided float64 sum of the spec: lane i mod 8, lanes combined pairwise.
@@ -641,7 +662,26 @@ static inline V8D narrow8(V8D v, double*) { return v; }
 // dst[i − i0]; the sums in vg, vp. MODE: 0 g = x; 1 g = x·rd, rd = 1/divisor for a power of two
 // (the same real number as x/divisor, so the same rounding: bit for bit the division); 2 g = x/d
 // in T; 3 with weight decay, in double (reduceGradBlock's cases).
-template <typename T, bool ADD, int MODE>
+// B bytes (32 or 64) from src to dst, aligned to B, by non-temporal stores (plain where the ISA has none).
+template <size_t B>
+static inline void streamBytes(void* dst, const void* src) {
+#if defined(__AVX512F__)
+  if (B == 64) {
+    _mm512_stream_si512((__m512i*)dst, _mm512_loadu_si512(src));
+    return;
+  }
+#endif
+#if defined(__AVX__)
+  for (size_t j = 0; j < B; j += 32) _mm256_stream_si256((__m256i*)((char*)dst + j), _mm256_loadu_si256((const __m256i*)((const char*)src + j)));
+#elif defined(__SSE2__)
+  for (size_t j = 0; j < B; j += 16) _mm_stream_si128((__m128i*)((char*)dst + j), _mm_loadu_si128((const __m128i*)((const char*)src + j)));
+#else
+  memcpy(dst, src, B);
+#endif
+}
+
+// NT: dst (= p) is aligned to a vector of 8 T, and the new weights go there by non-temporal stores.
+template <typename T, bool ADD, int MODE, bool NT>
 static inline void reduceSgdSpan(size_t i0, size_t i1, T* a, const T* b, T* p, T* dst, T d, T rd, double divisor, double lambda, double lr, V8D& accG, V8D& accP) {
   typedef typename V8Of<T>::V VT;
   V8D vg = accG, vp = accP;
@@ -665,7 +705,8 @@ static inline void reduceSgdSpan(size_t i0, size_t i1, T* a, const T* b, T* p, T
     const VT u = narrow8(lr * s, (T*)nullptr);  // (T)(lr·g), the product in double
     const VT pn = tf - u;                       // in T: the double difference rounded once
     memcpy(a + i, &tf, sizeof tf);              // the old weights
-    memcpy(dst + (i - i0), &pn, sizeof pn);
+    if (NT) streamBytes<sizeof pn>(dst + (i - i0), &pn);
+    else memcpy(dst + (i - i0), &pn, sizeof pn);
   }
   accG = vg;
   accP = vp;
@@ -679,14 +720,17 @@ static void reduceSgdBlock(size_t n, T* a, const T* b, T* p, double divisor, dou
   const T d = (T)divisor, rd = (T)(1.0 / divisor);
   const size_t n8 = n / 8 * 8;
   size_t i = 0;
-  if (STREAM) {
+  if (STREAM && ((uintptr_t)p % (8 * sizeof(T))) == 0) {
+    reduceSgdSpan<T, ADD, MODE, true>(0, n8, a, b, p, p, d, rd, divisor, lambda, lr, vg, vp);
+  } else if (STREAM) {
+    // p not aligned to a vector: through the chunk, streamed by whole lines
     for (; i < n8; i += CH) {
       const size_t len = n8 - i < CH ? n8 - i : CH;
-      reduceSgdSpan<T, ADD, MODE>(i, i + len, a, b, p, chunk, d, rd, divisor, lambda, lr, vg, vp);
+      reduceSgdSpan<T, ADD, MODE, false>(i, i + len, a, b, p, chunk, d, rd, divisor, lambda, lr, vg, vp);
       copyStreamUnfenced(len, chunk, p + i);
     }
   } else {
-    reduceSgdSpan<T, ADD, MODE>(0, n8, a, b, p, p, d, rd, divisor, lambda, lr, vg, vp);
+    reduceSgdSpan<T, ADD, MODE, false>(0, n8, a, b, p, p, d, rd, divisor, lambda, lr, vg, vp);
   }
   i = n8;
   double sg[8], sp[8];

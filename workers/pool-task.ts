@@ -45,11 +45,11 @@ function injectFault(t: ServeTask, step: number, phase: 'compute' | 'tail'): voi
 function publish(k: KernelSet, computer: PartialComputer, p: Partial, free: SlotPartial[]): SlotPartial {
   const s = free.pop();
   if (s === undefined) throw new Error('pool thread: every partial slot is in use');
-  k.copyShared(p.grads.length, p.grads, s.grads);
+  // the partial's check (its first non-finite gradient) in the same pass as the copy
+  s.bad = k.copyShared(p.grads.length, p.grads, s.grads);
   s.stats.set(p.stats);
   s.lossSum = p.lossSum;
   s.count = p.count;
-  s.bad = p.bad;
   computer.release(p);
   publishScalars(s);
   return s;
@@ -167,7 +167,7 @@ export default function serve(t: ServeTask): ServeResult {
         const batch = { order: t.order, start: ctl[C.START]!, end: ctl[C.END]!, microBatch: t.microBatch };
         const n = ctl[C.NODES]!;
         for (let k = 0; k < n; k++) {
-          const p = publish(kernels, computer, computer.computeNode(t.params, batch, { h: ctl[C.NODE_LIST + 2 * k]!, i: ctl[C.NODE_LIST + 2 * k + 1]! }), free);
+          const p = publish(kernels, computer, computer.computeNode(t.params, batch, { h: ctl[C.NODE_LIST + 2 * k]!, i: ctl[C.NODE_LIST + 2 * k + 1]! }, false), free);
           lent.push(p);
           ctl[C.RESULT_SLOTS + k] = slotOf.get(p)!;
         }

@@ -78,8 +78,12 @@ export class PartialComputer {
     this.free.push(p);
   }
 
-  /** Computes node `n` of the batch's tree into a fresh partial (caller releases it). */
-  computeNode(params: Float, batch: BatchRef, n: TreeNode): Partial {
+  /**
+   * Computes node `n` of the batch's tree into a fresh partial (caller releases it). `scan`
+   * false: p.bad is left at −1 for the caller to set (a pool thread finds it as it publishes
+   * the partial, kernels.copyShared).
+   */
+  computeNode(params: Float, batch: BatchRef, n: TreeNode, scan = true): Partial {
     const tree = new ReductionTree(leavesOf(batch));
     if (!tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not in a tree of ${tree.leaves} leaves`);
     const k = this.model.kernels;
@@ -88,7 +92,7 @@ export class PartialComputer {
       addPartial(into, from, k);
       this.release(from);
     });
-    p.bad = k.firstNonFinite(p.grads.length, p.grads);
+    if (scan) p.bad = k.firstNonFinite(p.grads.length, p.grads);
     return p;
   }
 

@@ -80,9 +80,10 @@ export interface KernelSet {
   /**
    * dst ← src over n elements, for a buffer another thread reads next, filled from one only
    * this thread touches: the native kernels write dst's cache lines with non-temporal stores
-   * (see sgdUpdateShared). The others: a plain copy.
+   * (see sgdUpdateShared). The others: a plain copy. Returns firstNonFinite(n, src), found in
+   * the same pass (a pool thread's partial is checked as it is published).
    */
-  copyShared(n: number, src: Float, dst: Float): void;
+  copyShared(n: number, src: Float, dst: Float): number;
   /**
    * Reduction and weight decay in one pass over n elements: g ← g/divisor + λ·p (divisor an
    * integer in [1, 2^24]; float64 intermediates, one rounding to the dtype), and
@@ -194,8 +195,9 @@ function gatherRows(rows: number, order: Uint32Array, from: number, width: numbe
   }
 }
 
-function copyShared(n: number, src: Float, dst: Float): void {
+function copyShared(n: number, src: Float, dst: Float): number {
   dst.set(src.subarray(0, n));
+  return firstNonFinite(n, src);
 }
 
 function sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void {

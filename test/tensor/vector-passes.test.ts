@@ -223,7 +223,8 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
               const wantOut = new Float64Array(2);
               ref.reduceSgd(n, wantA, withB ? b : null, wantP, divisor, lambda, 0.05, wantOut, false);
               for (const shared of [false, true]) {
-                for (const off of shared ? [0, 1, 5, 8, 15] : [0, 3]) {
+                // streamed: 8 consecutive offsets put p at every alignment to a vector of 8 elements (either path)
+                for (const off of shared ? [0, 1, 2, 3, 4, 5, 6, 7, 15] : [0, 3]) {
                   const what = `reduceSgd n=${n} divisor=${divisor} λ=${lambda} b=${withB} shared=${shared} offset ${off}`;
                   const a = copy(a0);
                   const b0 = copy(b);
@@ -281,13 +282,21 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
           assertBitEqual(p, p0, `${k.id}: weights put back from a`);
         }
       });
-      it(`native-${isa} ${dtype}: copyShared (streamed stores) copies exactly, at every alignment, and nothing outside dst`, () => {
+      it(`native-${isa} ${dtype}: copyShared (streamed stores) copies exactly, at every alignment, and nothing outside dst, and returns src's first non-finite index`, () => {
         for (const n of SIZES) {
           for (const off of [0, 1, 5, 8, 15]) {
             const src = data(dtype, n, 14);
-            if (n > 2) { src[0] = -0; src[n - 1] = NaN; }
             const db = alloc(dtype, n + off + 16).fill(7);
             const dst = db.subarray(off, off + n);
+            assert.equal(nat.copyShared(n, src, dst), -1, `copyShared of finite data n=${n} offset ${off}`);
+            if (n > 2) { src[0] = -0; src[n - 1] = NaN; }
+            // the first bad value in the head before dst's first line boundary, in a whole line, in the tail
+            for (const at of n > 2 ? [...new Set([1, off + 2, n >> 1, n - 1])].filter((x) => x < n) : []) {
+              const s2 = copy(src);
+              s2[at] = at % 2 === 0 ? Infinity : -Infinity;
+              assert.equal(nat.copyShared(n, s2, dst), Math.min(at, n - 1), `copyShared's scan, bad at ${at}, n=${n} offset ${off}`);
+              assert.equal(ref.copyShared(n, s2, alloc(dtype, n)), Math.min(at, n - 1));
+            }
             nat.copyShared(n, src, dst);
             assertBitEqual(dst, src, `copyShared n=${n} offset ${off}`);
             assert.ok(db.subarray(0, off).every((v) => v === 7) && db.subarray(off + n).every((v) => v === 7), `copyShared wrote outside dst (n=${n}, offset ${off})`);

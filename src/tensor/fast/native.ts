@@ -31,7 +31,7 @@ interface NativeOps {
   firstNonFinite(n: number, a: Float): number;
   sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void;
   sgdUpdateShared(n: number, lr: number, g: Float, p: Float, u: Float): void;
-  copyShared(n: number, src: Float, dst: Float): void;
+  copyShared(n: number, src: Float, dst: Float): number;
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
   addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
   reduceSgd(n: number, a: Float, b: Float | null, p: Float, divisor: number, lambda: number, lr: number, out: Float64Array, shared: boolean): void;
