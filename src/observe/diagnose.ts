@@ -146,11 +146,23 @@ function checkOptions(o: DiagnosisOptions): void {
   }
 }
 
+/** The record fields a Diagnoser reads. */
+export type DiagnosisInput = Pick<StepRecord, 'step' | 'loss' | 'gradNorm' | 'layers'>;
+
+type LayerField = 'dJdW' | 'updateRatio' | 'saturated' | 'dead';
+
+/**
+ * Runs after every step on the coordinator's thread, in the step's critical path on a pool
+ * (the record is written while the threads compute): a healthy step allocates almost nothing
+ * here — ring entries are reused, the window is walked by index, sums are loops in the order
+ * the means were always taken (oldest first, from +0), and the evidence strings are built
+ * only for a state that holds.
+ */
 export class Diagnoser {
   private readonly opts: DiagnosisOptions;
   private readonly ctx: DiagnosisContext;
   private readonly targetEvidence: string | null;
-  /** Ring of the last `window` finite steps. */
+  /** Ring of the last `window` finite steps; entries are reused. */
   private readonly ring: (Entry | undefined)[];
   private head = 0;
   /** Finite steps seen so far. */
@@ -160,6 +172,8 @@ export class Diagnoser {
   private startGrad = NaN;
   private divergedAt: string | null = null;
   private nonFiniteSteps = 0;
+  /** The window of the diagnosis in progress, oldest first (its first recent() slots). */
+  private readonly win: Entry[] = [];
 
   constructor(ctx: DiagnosisContext, opts: Partial<DiagnosisOptions> = {}) {
     const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
@@ -170,7 +184,7 @@ export class Diagnoser {
     this.ring = new Array<Entry | undefined>(this.opts.window);
   }
 
-  push(rec: Omit<StepRecord, 'diagnosis'>): Diagnosis {
+  push(rec: DiagnosisInput): Diagnosis {
     const layers: LayerRecord[] = Array.isArray(rec.layers) ? rec.layers : [];
     const bad = nonFiniteParts(rec, layers);
     if (bad) {
@@ -182,27 +196,39 @@ export class Diagnoser {
     return this.diagnose();
   }
 
-  /**
-   * Each layer's activation, in an array built by push: Array.prototype.map's result can take
-   * another shape once the caller is compiled, and V8 would then recompile diagnose() mid-run.
-   */
-  private activationsOf(layers: LayerRecord[]): string[] {
-    const out: string[] = [];
+  /** Each layer's activation into `out` (push: one array shape for V8), reused when it has the length. */
+  private activationsOf(layers: LayerRecord[], out: string[]): string[] {
+    if (out.length !== layers.length) out = [];
     for (let i = 0; i < layers.length; i++) {
       const a = layers[i]!.activation;
-      out.push(typeof a === 'string' && a !== '' ? a : this.ctx.layerActivations[i] ?? '');
+      const v = typeof a === 'string' && a !== '' ? a : this.ctx.layerActivations[i] ?? '';
+      if (i < out.length) out[i] = v;
+      else out.push(v);
     }
     return out;
   }
 
-  private add(rec: Omit<StepRecord, 'diagnosis'>, layers: LayerRecord[]): void {
-    const f = (k: 'dJdW' | 'updateRatio' | 'saturated' | 'dead'): Float64Array => Float64Array.from(layers, (l) => (fin(l[k]) ? l[k] : 0));
-    const e: Entry = {
-      step: rec.step, loss: rec.loss, gradNorm: rec.gradNorm,
-      dJdW: f('dJdW'), updateRatio: f('updateRatio'), saturated: f('saturated'), dead: f('dead'),
-      activations: this.activationsOf(layers),
-    };
-    this.ring[this.head] = e;
+  private add(rec: DiagnosisInput, layers: LayerRecord[]): void {
+    const n = layers.length;
+    let e = this.ring[this.head];
+    if (e === undefined || e.dJdW.length !== n) {
+      e = {
+        step: 0, loss: 0, gradNorm: 0, dJdW: new Float64Array(n), updateRatio: new Float64Array(n),
+        saturated: new Float64Array(n), dead: new Float64Array(n), activations: [],
+      };
+      this.ring[this.head] = e;
+    }
+    e.step = rec.step;
+    e.loss = rec.loss;
+    e.gradNorm = rec.gradNorm;
+    for (let l = 0; l < n; l++) {
+      const r = layers[l]!;
+      e.dJdW[l] = fin(r.dJdW) ? r.dJdW : 0;
+      e.updateRatio[l] = fin(r.updateRatio) ? r.updateRatio : 0;
+      e.saturated[l] = fin(r.saturated) ? r.saturated : 0;
+      e.dead[l] = fin(r.dead) ? r.dead : 0;
+    }
+    e.activations = this.activationsOf(layers, e.activations);
     this.head = (this.head + 1) % this.ring.length;
     this.finite++;
     if (this.finite === 1) {
@@ -211,94 +237,131 @@ export class Diagnoser {
     }
   }
 
-  /** The last n finite entries, oldest first. */
-  private recent(n: number): Entry[] {
+  /** The last n finite entries into this.win, oldest first; returns how many. */
+  private recent(n: number): number {
     const k = Math.min(n, this.finite, this.ring.length);
-    const out: Entry[] = [];
-    for (let i = k; i >= 1; i--) out.push(this.ring[(this.head - i + this.ring.length) % this.ring.length]!);
-    return out;
+    const w = this.win;
+    for (let i = k, j = 0; i >= 1; i--, j++) {
+      const e = this.ring[(this.head - i + this.ring.length) % this.ring.length]!;
+      if (j < w.length) w[j] = e;
+      else w.push(e);
+    }
+    return k;
+  }
+
+  /** Mean of a layer's field over window entries [from, to), summed oldest first from +0. */
+  private layerMean(k: LayerField, l: number, from: number, to: number): number {
+    let s = 0;
+    for (let i = from; i < to; i++) s += this.win[i]![k][l] ?? 0;
+    return s / (to - from);
   }
 
   private diagnose(): Diagnosis {
     const o = this.opts;
     const evidence: Partial<Record<DiagnosisState, string>> = {};
+    let any = false;
     if (this.divergedAt !== null) {
       evidence.diverged = `first non-finite value at ${this.divergedAt}; ${this.nonFiniteSteps} step(s) non-finite so far`;
+      any = true;
     }
-    if (this.targetEvidence) evidence['target-out-of-range'] = this.targetEvidence;
+    if (this.targetEvidence) {
+      evidence['target-out-of-range'] = this.targetEvidence;
+      any = true;
+    }
 
-    const win = this.recent(o.window);
-    const last = win.slice(-o.smoothSteps);
-    if (last.length > 0) {
-      const nLayers = last[last.length - 1]!.dJdW.length;
-      const mean = (get: (e: Entry) => number): number => last.reduce((s, e) => s + get(e), 0) / last.length;
-      const layerMean = (k: 'dJdW' | 'updateRatio' | 'saturated' | 'dead', l: number): number => mean((e) => e[k][l] ?? 0);
-      const acts = last[last.length - 1]!.activations;
-      const span = last.length > 1 ? `over steps ${last[0]!.step}-${last[last.length - 1]!.step}` : `at step ${last[0]!.step}`;
+    const wn = this.recent(o.window);
+    const win = this.win;
+    // the "now" values: the last smoothSteps entries of the window, [a, wn)
+    const a = Math.max(0, wn - o.smoothSteps);
+    if (wn > a) {
+      const lastE = win[wn - 1]!;
+      const nLayers = lastE.dJdW.length;
+      const acts = lastE.activations;
+      const span = wn - a > 1 ? `over steps ${win[a]!.step}-${lastE.step}` : `at step ${win[a]!.step}`;
 
       // saturated and dead-relus are direct measurements: reported from the first step
-      const sat: string[] = [];
-      const dead: string[] = [];
+      let sat: string[] | null = null;
+      let dead: string[] | null = null;
       for (let l = 0; l < nLayers; l++) {
-        const s = layerMean('saturated', l);
-        if ((acts[l] === 'tanh' || acts[l] === 'sigmoid') && s >= o.saturatedFraction) sat.push(`layer ${l} (${acts[l]}) ${pct(s)}`);
-        const d = layerMean('dead', l);
-        if (acts[l] === 'relu' && d >= o.deadFraction) dead.push(`layer ${l} ${pct(d)}`);
+        if (acts[l] === 'tanh' || acts[l] === 'sigmoid') {
+          const s = this.layerMean('saturated', l, a, wn);
+          if (s >= o.saturatedFraction) (sat ??= []).push(`layer ${l} (${acts[l]}) ${pct(s)}`);
+        }
+        if (acts[l] === 'relu') {
+          const d = this.layerMean('dead', l, a, wn);
+          if (d >= o.deadFraction) (dead ??= []).push(`layer ${l} ${pct(d)}`);
+        }
       }
-      if (sat.length > 0) {
+      if (sat !== null) {
         evidence.saturated = `${sat.join(', ')} of (unit, example) pairs saturated (derivative < 1 % of its maximum) ${span} (threshold ${pct(o.saturatedFraction)}): their gradients barely flow`;
+        any = true;
       }
-      if (dead.length > 0) {
+      if (dead !== null) {
         evidence['dead-relus'] = `${dead.join(', ')} of units inactive for every example of the batch ${span} (threshold ${pct(o.deadFraction)}): they get no gradient`;
+        any = true;
       }
 
-      const lossNow = mean((e) => e.loss);
-      const gradNow = mean((e) => e.gradNorm);
+      let lossSum = 0;
+      let gradSum = 0;
+      for (let i = a; i < wn; i++) { lossSum += win[i]!.loss; gradSum += win[i]!.gradNorm; }
+      const lossNow = lossSum / (wn - a);
+      const gradNow = gradSum / (wn - a);
       const lossStart = this.startLoss;
 
       // exploding: update ratios are a direct measurement (from the first step); growth needs a warm-up
-      const why: string[] = [];
-      const big: string[] = [];
+      let why: string[] | null = null;
+      let big: string[] | null = null;
       for (let l = 0; l < nLayers; l++) {
-        const u = layerMean('updateRatio', l);
-        if (u >= o.explodingUpdateRatio) big.push(`layer ${l} ${fmtNum(u)}`);
+        const u = this.layerMean('updateRatio', l, a, wn);
+        if (u >= o.explodingUpdateRatio) (big ??= []).push(`layer ${l} ${fmtNum(u)}`);
       }
-      if (big.length > 0) {
-        why.push(`update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`);
+      if (big !== null) {
+        why = [`update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`];
       }
       let vanishing = false;
       if (this.finite >= o.warmupSteps) {
         let minE = win[0]!;
-        for (const e of win) if (e.gradNorm < minE.gradNorm) minE = e;
+        for (let i = 0; i < wn; i++) if (win[i]!.gradNorm < minE.gradNorm) minE = win[i]!;
         const growth = minE.gradNorm > 0 ? gradNow / minE.gradNorm : (gradNow > 0 ? Infinity : 0);
         if (growth >= o.explodingGrowth && lossNow >= minE.loss) {
-          why.unshift(`global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`);
+          (why ??= []).unshift(`global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`);
         }
         if (lossStart > 0 && lossNow >= o.explodingLossRatio * lossStart) {
-          why.push(`the loss ${fmtNum(lossNow)} ${span} is ${fmtNum(lossNow / lossStart)}x its start ${fmtNum(lossStart)} (threshold ${fmtNum(o.explodingLossRatio)}x): the steps overshoot`);
+          (why ??= []).push(`the loss ${fmtNum(lossNow)} ${span} is ${fmtNum(lossNow / lossStart)}x its start ${fmtNum(lossStart)} (threshold ${fmtNum(o.explodingLossRatio)}x): the steps overshoot`);
         }
 
         // vanishing: the first layer against the strongest later layer, while the loss is still high
         if (nLayers >= 2 && lossStart > 0) {
-          const first = layerMean('dJdW', 0);
+          const first = this.layerMean('dJdW', 0, a, wn);
           let maxL = 1;
-          for (let l = 2; l < nLayers; l++) if (layerMean('dJdW', l) > layerMean('dJdW', maxL)) maxL = l;
-          const later = layerMean('dJdW', maxL);
+          let later = this.layerMean('dJdW', 1, a, wn);
+          for (let l = 2; l < nLayers; l++) {
+            const m = this.layerMean('dJdW', l, a, wn);
+            if (m > later) { maxL = l; later = m; }
+          }
           const ratio = later > 0 ? first / later : NaN;
           if (ratio <= o.vanishingLayerRatio && lossNow >= o.vanishingLossRatio * lossStart) {
             vanishing = true;
+            any = true;
             evidence.vanishing = `|dJdW| of layer 0 is ${fmtNum(first)}, of layer ${maxL} ${fmtNum(later)} (ratio ${fmtNum(ratio)} <= ${fmtNum(o.vanishingLayerRatio)}) ${span}, `
               + `while the loss ${fmtNum(lossNow)} is still ${pct(lossNow / lossStart)} of its start ${fmtNum(lossStart)}: the early layers are barely learning`;
           }
         }
       }
-      if (why.length > 0) evidence.exploding = `${why.join('; ')}: lower the learning rate or clip the gradient norm`;
+      if (why !== null) {
+        evidence.exploding = `${why.join('; ')}: lower the learning rate or clip the gradient norm`;
+        any = true;
+      }
 
       // converged: a full window, a plateau, and a small gradient everywhere
       if (this.finite >= Math.max(o.window, o.warmupSteps) && this.startGrad > 0) {
-        const half = Math.floor(win.length / 2);
-        const m1 = win.slice(0, half).reduce((sum, e) => sum + e.loss, 0) / half;
-        const m2 = win.slice(win.length - half).reduce((sum, e) => sum + e.loss, 0) / half;
+        const half = Math.floor(wn / 2);
+        let s1 = 0;
+        for (let i = 0; i < half; i++) s1 += win[i]!.loss;
+        let s2 = 0;
+        for (let i = wn - half; i < wn; i++) s2 += win[i]!.loss;
+        const m1 = s1 / half;
+        const m2 = s2 / half;
         const denom = Math.max(Math.abs(m1), Math.abs(m2));
         const rel = denom > 0 ? Math.abs(m2 - m1) / denom : 0;
         const gradRatio = gradNow / this.startGrad;
@@ -307,21 +370,34 @@ export class Diagnoser {
             evidence['dead-relus'] += `; the loss is flat and the gradient small (${fmtNum(gradRatio)} of its start) because the units are dead, not because the run converged`;
           } else if (!vanishing && evidence.exploding === undefined && this.divergedAt === null) {
             let worst = 0;
-            for (let l = 1; l < nLayers; l++) if (layerMean('dJdW', l) > layerMean('dJdW', worst)) worst = l;
-            evidence.converged = `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${win.length} steps (threshold ${fmtNum(o.plateauRelChange)}), `
+            let worstM = this.layerMean('dJdW', 0, a, wn);
+            for (let l = 1; l < nLayers; l++) {
+              const m = this.layerMean('dJdW', l, a, wn);
+              if (m > worstM) { worst = l; worstM = m; }
+            }
+            any = true;
+            evidence.converged = `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${wn} steps (threshold ${fmtNum(o.plateauRelChange)}), `
               + `global |g| ${fmtNum(gradNow)} is ${fmtNum(gradRatio)} of its start ${fmtNum(this.startGrad)} (threshold ${fmtNum(o.convergedGradRatio)}); `
-              + `largest layer |dJdW| ${fmtNum(layerMean('dJdW', worst))} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`;
+              + `largest layer |dJdW| ${fmtNum(worstM)} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`;
           }
         }
       }
     }
-    const states = DIAGNOSIS_ORDER.filter((s) => evidence[s] !== undefined);
-    return states.length > 0 ? { states, evidence } : { states: ['ok'], evidence: {} };
+    if (!any) return { states: ['ok'], evidence: {} };
+    const states: DiagnosisState[] = [];
+    for (const st of DIAGNOSIS_ORDER) if (evidence[st] !== undefined) states.push(st);
+    return { states, evidence };
   }
 }
 
 /** "layer 2 dJdW = NaN, loss = null"-style list of the non-finite parts of a record, or null when all are finite. */
-function nonFiniteParts(rec: Omit<StepRecord, 'diagnosis'>, layers: LayerRecord[]): string | null {
+function nonFiniteParts(rec: DiagnosisInput, layers: LayerRecord[]): string | null {
+  let clean = fin(rec.loss) && fin(rec.gradNorm);
+  for (let l = 0; l < layers.length && clean; l++) {
+    const lr = layers[l]!;
+    clean = fin(lr.dJdW) && fin(lr.dJdWb) && fin(lr.W) && fin(lr.updateRatio);
+  }
+  if (clean) return null;
   const parts: string[] = [];
   for (let l = 0; l < layers.length; l++) {
     const lr = layers[l]!;

@@ -326,7 +326,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         split: r.split, executors: r.executors,
       };
       pending = (): void => {
-        diagnosis = diagnoser.push({ ...base, schema: 0, run });
+        diagnosis = diagnoser.push(base);
         const rec: Omit<StepRecord, 'schema' | 'run' | 'msg'> = {
           ...base, diagnosis, ...(r.skipped !== undefined ? { skipped: r.skipped } : {}), ...(r.nonFiniteExamples !== undefined ? { nonFiniteExamples: r.nonFiniteExamples } : {}),
         };
