@@ -62,7 +62,7 @@ export interface StepResult {
   clipped: boolean;
   layers: LayerRecord[];
   executors: ExecutorRecord[];
-  split: { computeMs: number; handoffMs: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean };
+  split: { computeMs: number; handoffMs: number; recordMs: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean };
   /** Set when the update was skipped; says what was non-finite and where. */
   skipped?: string;
   /** Training-set rows whose own loss or gradient is non-finite (first MAX_PINNED), when pinned down. */
@@ -354,10 +354,15 @@ export class Stepper {
     for (let i = 0; i < work.length; i++) settled[i] = work[i]!.nodes.length === 0 ? 1 : 0;
     for (let i = 0; i < work.length; i++) runs.push(this.runOne(task, work[i]!, i, settled));
     let flushed = false;
+    // the main thread's time writing the previous step's record (dispatched)
+    let recordMs = 0;
     const flush = (): void => {
       if (flushed) return;
       flushed = true;
-      dispatched?.();
+      if (dispatched === undefined) return;
+      const s = now();
+      dispatched();
+      recordMs = now() - s;
     };
     // with a shared tail ahead, the record is written during the tail, where the main thread has the smaller share
     const canShare = this.shared !== null && set.every((e) => e.kind !== 'remote') && set.some((e) => e instanceof PoolExecutor);
@@ -369,6 +374,8 @@ export class Stepper {
     if (!this.main.yielding && this.poolSpins && work.some((w) => w.exec === this.main && w.nodes.length > 0)) {
       for (const w of work) if (w.exec instanceof PoolExecutor) w.exec.withdrawCompute();
     }
+    // written before the gather: main-thread work a pool thread's result waited on, as the main thread's own share
+    const recordFirst = recordMs;
     await this.gather(task, work, runs, settled, t0);
     for (const w of work) {
       if (w.failed === undefined) continue;
@@ -380,10 +387,10 @@ export class Stepper {
     }
     let handoffMs = 0;
     // a pool thread's result is seen only once the main thread has computed its own share
-    // (synchronously, right after posting the threads' tasks): a thread that finished first
-    // waited on that share, which is compute, not hand-off
+    // (synchronously, right after posting the threads' tasks) and written the last step's record:
+    // a thread that finished first waited on that work, which is not hand-off
     const mainComputed = !this.main.yielding && work.some((w) => w.exec === this.main && w.nodes.length > 0 && w.failed === undefined);
-    const mainShare = mainComputed ? this.main.lastThreadMs ?? 0 : 0;
+    const mainShare = (mainComputed ? this.main.lastThreadMs ?? 0 : 0) + recordFirst;
     for (const w of work) {
       w.examples = 0;
       for (const p of w.partials) w.examples += p.count;
@@ -472,7 +479,7 @@ export class Stepper {
     });
     const out: StepResult = {
       loss, examples, gradNorm, clipped, layers, executors,
-      split: { computeMs: round3(tGathered - t0), handoffMs: round3(handoffMs), reduceMs: round3(tReduced - tGathered), updateMs: round3(tUpdated - tReduced) },
+      split: { computeMs: round3(tGathered - t0), handoffMs: round3(handoffMs), recordMs: round3(recordMs), reduceMs: round3(tReduced - tGathered), updateMs: round3(tUpdated - tReduced) },
     };
     if (skipped !== undefined) out.skipped = skipped;
     if (nonFiniteExamples !== undefined) out.nonFiniteExamples = nonFiniteExamples;

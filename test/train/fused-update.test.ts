@@ -44,6 +44,8 @@ describe('the SGD update fused into the reduce pass', () => {
     const b = collectingLogger();
     const apart = await train(config({ clipNorm: 1e30 }), { logger: b.logger, runDir: tempDir(), data: { train: doubling('float64'), heldOut: null } });
     assert.ok(steps(a.records).length === 6 && steps(a.records).every((r) => r.split?.fusedUpdate === true));
+    // the split names the main thread's time writing the previous record
+    assert.ok(steps(a.records).every((r) => typeof r.split?.recordMs === 'number' && r.split.recordMs >= 0));
     assert.ok(steps(b.records).length === 6 && steps(b.records).every((r) => r.split?.fusedUpdate === undefined && r.clipped === false));
     assert.equal(fused.paramsSha256, apart.paramsSha256);
     // momentum is not fused
