@@ -6,6 +6,8 @@
 //   allowed(): number[] | null     CPUs the calling thread may run on; null when unsupported
 //   pin(cpus: number[]): number    restricts the calling thread to `cpus`: 0, or the errno
 //                                  (EINVAL: none of them is usable), or -1 when unsupported
+//   setIdle(tid, idle): number     puts thread `tid` of this process in SCHED_IDLE (idle true)
+//                                  or back in SCHED_OTHER: 0, the errno, or -1 when unsupported
 // Context-aware (NAPI_MODULE_INIT), so worker_threads can load it; no state.
 // Not here: the policy (src/parallel/affinity.ts), the kernels (addon.cc).
 
@@ -78,6 +80,29 @@ napi_value pin(napi_env env, napi_callback_info info) {
   return out;
 }
 
+napi_value setIdle(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_value out;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t tid = 0;
+  bool idle = false;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &tid) != napi_ok || tid <= 0 || napi_get_value_bool(env, argv[1], &idle) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "setIdle(tid, idle): tid must be a positive integer, idle a boolean");
+    return nullptr;
+  }
+#if defined(__linux__) && defined(SCHED_IDLE)
+  struct sched_param p;
+  p.sched_priority = 0;
+  const int r = sched_setscheduler((pid_t)tid, idle ? SCHED_IDLE : SCHED_OTHER, &p) == 0 ? 0 : errno;
+  napi_create_int32(env, r, &out);
+#else
+  (void)idle;
+  napi_create_int32(env, -1, &out);
+#endif
+  return out;
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -86,5 +111,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "allowed", fn);
   napi_create_function(env, "pin", NAPI_AUTO_LENGTH, pin, nullptr, &fn);
   napi_set_named_property(env, exports, "pin", fn);
+  napi_create_function(env, "setIdle", NAPI_AUTO_LENGTH, setIdle, nullptr, &fn);
+  napi_set_named_property(env, exports, "setIdle", fn);
   return exports;
 }

@@ -101,7 +101,8 @@ export interface RunConfig {
    * Pin each compute thread (the main thread and the pool's) to a CPU of its own, when the
    * process may use at least as many CPUs as there are compute threads (Linux; the
    * parallel/affinity.ts addon). Keeps the scheduler from stacking two of them on one CPU.
-   * Default true.
+   * When they take every CPU, the runtime's helper threads also run at idle priority while
+   * training (affinity.ts idleHelpers), so as not to preempt them. Default true.
    */
   pinThreads: boolean;
   /**

@@ -39,7 +39,7 @@ import type { LayerGeometry } from '../observe/grad-stats';
 import type { Executor } from '../parallel/executor';
 import { MainExecutor } from '../parallel/main-executor';
 import { ThreadPool } from '../parallel/pool-executor';
-import { allowedCpus, pinPlan, pinThisThread } from '../parallel/affinity';
+import { allowedCpus, idleHelpers, pinPlan, pinThisThread } from '../parallel/affinity';
 import type { FaultSpec } from '../parallel/pool-protocol';
 import { Stepper } from './step';
 import { evaluate } from './evaluate';
@@ -201,6 +201,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   // each compute thread on a CPU of its own, when there is one for each (parallel/affinity.ts);
   // the main thread gets its CPUs back when the pool closes
   let pinned: number[] | null = null;
+  /** How many of the runtime's helper threads were put at idle priority (null: none). */
+  let helpersIdle: number | null = null;
   let unpinMain = (): void => {};
   let extra: Executor[] = [];
   const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
@@ -223,15 +225,33 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
       const why = pinThisThread([plan[0]!]);
       if (why === null) {
         pinned = plan;
-        unpinMain = (): void => { pinThisThread(before!); };
+        // no CPU left over for the runtime's own threads: they wait for an idle moment
+        // (parallel/affinity.ts idleHelpers), instead of preempting a compute thread
+        const helpers = plan.length === before!.length ? idleHelpers() : null;
+        if (typeof helpers === 'string') log.warn({ why: helpers }, 'runtime helper threads left at normal priority');
+        else if (helpers !== null) helpersIdle = helpers.tids.length;
+        unpinMain = (): void => {
+          pinThisThread(before!);
+          if (helpers !== null && typeof helpers !== 'string') {
+            const bad = helpers.restore();
+            if (bad !== null) log.warn({ why: bad }, 'runtime helper threads not restored to normal priority');
+          }
+        };
       } else log.warn({ why }, 'compute threads not pinned');
     }
-    pool = new ThreadPool({
+    const poolOpts: ConstructorParameters<typeof ThreadPool>[0] = {
       cpus: pinned?.slice(1) ?? null,
       threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
       spin,
       ...(shareTail ? { tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]), optimizer: cfg.optimizer, state: opt.buffers } } : {}),
-    });
+    };
+    try {
+      pool = new ThreadPool(poolOpts);
+    } catch (e) {
+      // the main thread's CPUs and the helpers' priority back before the error goes up
+      unpinMain();
+      throw e;
+    }
     main = new MainExecutor(spec, kernels, trainSet, microBatch, pool.mainSlots);
     extra = [...pool.executors, main];
   } else main = new MainExecutor(spec, kernels, trainSet, microBatch);
@@ -264,6 +284,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     config: cfg, model: spec, params: layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: data.heldOut?.n ?? 0 },
     kernel: kernels.id, kernelNote: fallbackNote, executors: startInfo.executors, totalSteps, startStep, batch, microBatch, host: os.hostname(),
     ...(pinned ? { pinned } : {}),
+    ...(helpersIdle !== null ? { helpersIdle } : {}),
     ...(resume ? { resumedFrom: resume.file } : {}),
   }, 'start');
   opts.onStart?.(startInfo);

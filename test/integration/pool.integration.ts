@@ -155,7 +155,45 @@ describe('local thread pool (integration)', function () {
     assert.ok(seen[0]!.includes(String(pinned[1])), `a thread ran on CPU ${pinned[1]} alone: ${JSON.stringify(seen[0])}`);
     assert.deepEqual(allowedCpus(), before, 'the main thread has its CPUs back');
   });
+
+  it('puts the runtime\'s helper threads at idle priority while the compute threads take every CPU, and back afterwards', async function () {
+    const cpus = allowedCpus()?.length ?? 0;
+    if (process.platform !== 'linux' || cpus < 2 || cpus > 4) this.skip();
+    const seen: { tid: number; policy: number }[][] = [];
+    const { logger, records } = collectingLogger();
+    await train({ ...base(), threads: cpus, steps: 60 }, {
+      runDir: tempDir(), logger, kernels: 'ref',
+      onStep: (r) => { if (r.step === 50) seen.push(policies()); },
+    });
+    const start = records.find((r) => r.msg === 'start') as { helpersIdle?: number };
+    assert.ok((start.helpersIdle ?? 0) > 0, `start record: helpersIdle ${start.helpersIdle}`);
+    const during = seen[0]!;
+    assert.equal(during.find((t) => t.tid === process.pid)!.policy, SCHED_OTHER, 'the main thread is not idle');
+    assert.equal(during.filter((t) => t.policy === SCHED_IDLE).length, start.helpersIdle, `helpers at SCHED_IDLE: ${JSON.stringify(during)}`);
+    // the pool threads started after: they compute at normal priority
+    assert.ok(during.filter((t) => t.policy === SCHED_OTHER).length >= cpus, `compute threads at SCHED_OTHER: ${JSON.stringify(during)}`);
+    assert.deepEqual(policies().filter((t) => t.policy !== SCHED_OTHER), [], 'every thread back to SCHED_OTHER');
+  });
 });
+
+const SCHED_OTHER = 0;
+const SCHED_IDLE = 5;
+
+/** Each thread of this process with its scheduling policy (/proc/self/task/<tid>/stat field 41). */
+function policies(): { tid: number; policy: number }[] {
+  const out: { tid: number; policy: number }[] = [];
+  for (const t of fs.readdirSync('/proc/self/task')) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.push({ tid: Number(t), policy: Number(fields[41 - 3]) });
+  }
+  return out;
+}
 
 /** Cpus_allowed_list of a /proc status file ("1", "0-1"). */
 function cpusOf(file: string): string {
