@@ -169,7 +169,9 @@ describe('local thread pool (integration)', function () {
     assert.ok((start.helpersIdle ?? 0) > 0, `start record: helpersIdle ${start.helpersIdle}`);
     const during = seen[0]!;
     assert.equal(during.find((t) => t.tid === process.pid)!.policy, SCHED_OTHER, 'the main thread is not idle');
-    assert.equal(during.filter((t) => t.policy === SCHED_IDLE).length, start.helpersIdle, `helpers at SCHED_IDLE: ${JSON.stringify(during)}`);
+    // the helpers lowered at the start, less any that exited meanwhile (a thread of an earlier pool, still ending then)
+    const idle = during.filter((t) => t.policy === SCHED_IDLE).length;
+    assert.ok(idle >= 1 && idle <= start.helpersIdle!, `helpers at SCHED_IDLE: ${idle} of ${start.helpersIdle}: ${JSON.stringify(during)}`);
     // the pool threads started after: they compute at normal priority
     assert.ok(during.filter((t) => t.policy === SCHED_OTHER).length >= cpus, `compute threads at SCHED_OTHER: ${JSON.stringify(during)}`);
     assert.deepEqual(policies().filter((t) => t.policy !== SCHED_OTHER), [], 'every thread back to SCHED_OTHER');
