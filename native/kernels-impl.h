@@ -489,44 +489,45 @@ static void sgdUpdateStream(size_t n, double lr, const T* g, T* p, T* u) {
 
 // dst ← src over n elements, dst's whole cache lines written by non-temporal stores: for a
 // buffer another core reads next, filled from one only this core touches (a pool thread's
-// partial into its shared slot). The same bits as any copy.
-template <typename T>
-static void copyStreamUnfenced(size_t n, const T* src, T* dst) {
+// partial into its shared slot). The same bits as any copy. SCAN: also returns whether any
+// element is not finite — per lane Σ (x − x), +0 while every x is finite, NaN from the first
+// that is not: branch-free, in the same pass.
+template <typename T, bool SCAN>
+static bool copyLines(size_t n, const T* src, T* dst) {
   constexpr size_t L = 64 / sizeof(T);
   size_t i = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(T);
   if (i > n || ((uintptr_t)dst % sizeof(T)) != 0) i = n;
   memcpy(dst, src, i * sizeof(T));
-  for (; i + L <= n; i += L) streamLine(dst + i, src + i);
+  bool bad = SCAN && firstNonFinite(i, src) >= 0;
+  typedef typename Fns<T>::V V;
+  constexpr size_t W = sizeof(V) / sizeof(T);
+  V acc{};
+  for (; i + L <= n; i += L) {
+    streamLine(dst + i, src + i);
+    if (SCAN) for (size_t j = 0; j < L; j += W) { const V x = loadu<V>(src + i + j); acc = acc + (x - x); }
+  }
   memcpy(dst + i, src + i, (n - i) * sizeof(T));
+  if (!SCAN) return false;
+  bad = bad || firstNonFinite(n - i, src + i) >= 0;
+  T lanes[W];
+  memcpy(lanes, &acc, sizeof lanes);
+  for (size_t j = 0; j < W; j++) bad = bad || !(lanes[j] == 0);
+  return bad;
+}
+template <typename T>
+static void copyStreamUnfenced(size_t n, const T* src, T* dst) {
+  copyLines<T, false>(n, src, dst);
 }
 static inline void streamFence() {
 #if defined(__SSE2__)
   _mm_sfence();
 #endif
 }
-// copyStreamUnfenced and the fence, with firstNonFinite(src) in the same pass (KernelSet.copyShared:
-// a pool thread publishing its partial); the lines' check is branch-free, the index found again
-// only when something is not finite.
+// KernelSet.copyShared: the copy, the fence, and firstNonFinite(src) found in the same pass
+// (a pool thread publishing its partial); the index is looked for only when something is bad.
 template <typename T>
 static long copyStream(size_t n, const T* src, T* dst) {
-  constexpr size_t L = 64 / sizeof(T);
-  size_t i = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(T);
-  if (i > n || ((uintptr_t)dst % sizeof(T)) != 0) i = n;
-  memcpy(dst, src, i * sizeof(T));
-  bool bad = firstNonFinite(i, src) >= 0;
-  // Σ (x − x) per lane: +0 while every x is finite, NaN from the first that is not
-  typedef typename Fns<T>::V V;
-  constexpr size_t W = sizeof(V) / sizeof(T);
-  V acc{};
-  for (; i + L <= n; i += L) {
-    streamLine(dst + i, src + i);
-    for (size_t j = 0; j < L; j += W) { const V x = loadu<V>(src + i + j); acc = acc + (x - x); }
-  }
-  memcpy(dst + i, src + i, (n - i) * sizeof(T));
-  bad = bad || firstNonFinite(n - i, src + i) >= 0;
-  T lanes[W];
-  memcpy(lanes, &acc, sizeof lanes);
-  for (size_t j = 0; j < W; j++) bad = bad || !(lanes[j] == 0);
+  const bool bad = copyLines<T, true>(n, src, dst);
   streamFence();
   return bad ? firstNonFinite(n, src) : -1;
 }
@@ -555,6 +556,36 @@ template <> struct V8Of<float> { typedef V8F V; };
 template <> struct V8Of<double> { typedef V8D V; };
 static inline V8D widen8(V8F v) { return __builtin_convertvector(v, V8D); }
 static inline V8D widen8(V8D v) { return v; }
+
+// A block's scalar tail, elements [i, n) past its last whole 8, on top of the vector sums vg,
+// vp, then the block's sums into out: each g as reduceGrad computes it (a, or (T)(a + b) when
+// ADD; ÷ divisor and + λ·p in double, one rounding to T) into g — or, SGD (reduceSgd), the
+// update instead: pOut ← p − (T)(lr·g), g (= a) ← the old p.
+template <typename T, bool ADD, bool SGD>
+static void reduceTail(size_t i, size_t n, T* g, const T* a, const T* b, const T* p, T* pOut, double divisor, double lambda, double lr, V8D vg, V8D vp, double* out) {
+  double sg[8], sp[8];
+  memcpy(sg, &vg, sizeof sg);
+  memcpy(sp, &vp, sizeof sp);
+  for (; i < n; i++) {
+    double v = ADD ? (double)(T)(a[i] + b[i]) : (double)a[i];
+    if (divisor != 1) v = v / divisor;
+    const T t = p[i];
+    if (lambda != 0) { const double decay = lambda * (double)t; v = v + decay; }
+    const T s = (T)v;
+    const double sd = (double)s;
+    sg[i & 7] = sg[i & 7] + sd * sd;
+    sp[i & 7] = sp[i & 7] + (double)t * (double)t;
+    if (SGD) {
+      const T u = (T)(lr * sd);
+      g[i] = t;
+      pOut[i] = t - u;
+    } else {
+      g[i] = s;
+    }
+  }
+  out[0] = lanes8(sg);
+  out[1] = lanes8(sp);
+}
 
 // ADD: the block's g is first (T)(a + b) — addInto's sum — and the result goes to g (which
 // may be a); otherwise g is a itself (b unused). The same bits either way as addInto then
@@ -602,22 +633,7 @@ static void reduceGradBlock(size_t n, T* g, const T* a, const T* b, const T* p, 
       vp = vp + t * t;
     }
   }
-  double sg[8], sp[8];
-  memcpy(sg, &vg, sizeof sg);
-  memcpy(sp, &vp, sizeof sp);
-  for (; i < n; i++) {
-    double v = ADD ? (double)(T)(a[i] + b[i]) : (double)a[i];
-    if (divisor != 1) v = v / divisor;
-    const double t = (double)p[i];
-    if (lambda != 0) { const double decay = lambda * t; v = v + decay; }
-    const T s = (T)v;
-    g[i] = s;
-    const double sd = (double)s;
-    sg[i & 7] = sg[i & 7] + sd * sd;
-    sp[i & 7] = sp[i & 7] + t * t;
-  }
-  out[0] = lanes8(sg);
-  out[1] = lanes8(sp);
+  reduceTail<T, ADD, false>(i, n, g, a, b, p, nullptr, divisor, lambda, 0, vg, vp, out);
 }
 
 // Rule 8 (spec v4): the sums of squares per block of GS_NORM_BLOCK elements, the block sums
@@ -732,25 +748,7 @@ static void reduceSgdBlock(size_t n, T* a, const T* b, T* p, double divisor, dou
   } else {
     reduceSgdSpan<T, ADD, MODE, false>(0, n8, a, b, p, p, d, rd, divisor, lambda, lr, vg, vp);
   }
-  i = n8;
-  double sg[8], sp[8];
-  memcpy(sg, &vg, sizeof sg);
-  memcpy(sp, &vp, sizeof sp);
-  for (; i < n; i++) {
-    double v = ADD ? (double)(T)(a[i] + b[i]) : (double)a[i];
-    if (divisor != 1) v = v / divisor;
-    const T t = p[i];
-    if (lambda != 0) { const double decay = lambda * (double)t; v = v + decay; }
-    const T s = (T)v;
-    const double sd = (double)s;
-    sg[i & 7] = sg[i & 7] + sd * sd;
-    sp[i & 7] = sp[i & 7] + (double)t * (double)t;
-    const T u = (T)(lr * sd);
-    a[i] = t;
-    p[i] = t - u;
-  }
-  out[0] = lanes8(sg);
-  out[1] = lanes8(sp);
+  reduceTail<T, ADD, true>(n8, n, a, a, b, p, p, divisor, lambda, lr, vg, vp, out);
 }
 
 template <typename T, bool ADD, bool STREAM>

@@ -202,32 +202,22 @@ function addInto(w: WasmExports, dtype: DType, n: number, a: Float, b: Float): v
   get(dtype, ao, a, n);
 }
 
-/** SGD: u ← lr·g (rounded to the dtype), p ← p − u, over n elements. */
-function sgdUpdate(w: WasmExports, dtype: DType, n: number, lr: number, g: Float, p: Float, u: Float): void {
+/**
+ * SGD: u ← lr·g (rounded to the dtype), p ← p − u, over n elements. u null (reduceSgdOf's
+ * `keep`, kernels.ts): g ← the old p instead.
+ */
+function sgdUpdate(w: WasmExports, dtype: DType, n: number, lr: number, g: Float, p: Float, u: Float | null): void {
   checkDim('n', n);
   checkArray('g', g, dtype, n);
   checkArray('p', p, dtype, n);
-  checkArray('u', u, dtype, n);
+  if (u !== null) checkArray('u', u, dtype, n);
   if (n === 0) return;
   const [go, po, uo] = slots(w, dtype === 'float32' ? 4 : 8, n, 3) as [number, number, number];
   put(dtype, go, g, n);
   put(dtype, po, p, n);
   (dtype === 'float32' ? w.sgd_f32 : w.sgd_f64)(n, lr, go, po, uo);
-  get(dtype, uo, u, n);
-  get(dtype, po, p, n);
-}
-
-/** sgdUpdate with u written over g, then g ← the old p (kernels.ts reduceSgdOf's `keep`). */
-function sgdKeep(w: WasmExports, dtype: DType, n: number, lr: number, g: Float, p: Float): void {
-  checkDim('n', n);
-  checkArray('g', g, dtype, n);
-  checkArray('p', p, dtype, n);
-  if (n === 0) return;
-  const [go, po, uo] = slots(w, dtype === 'float32' ? 4 : 8, n, 3) as [number, number, number];
-  put(dtype, go, g, n);
-  put(dtype, po, p, n);
-  (dtype === 'float32' ? w.sgd_f32 : w.sgd_f64)(n, lr, go, po, uo);
-  g.set(p.subarray(0, n));
+  if (u !== null) get(dtype, uo, u, n);
+  else g.set(p.subarray(0, n));
   get(dtype, po, p, n);
 }
 
@@ -287,7 +277,7 @@ export function wasmKernels(dtype: DType): KernelSet {
     reduceSgd: reduceSgdOf(
       (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),
       addReduceGradOf((n, a, b) => addInto(w, dtype, n, a, b), (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out)),
-      (n, lr, g, p) => sgdKeep(w, dtype, n, lr, g, p)),
+      (n, lr, g, p) => sgdUpdate(w, dtype, n, lr, g, p, null)),
   };
   cache.set(dtype, ks);
   return ks;
