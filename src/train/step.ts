@@ -245,7 +245,8 @@ export class Stepper {
   /**
    * Reduction, weight decay and the per-layer sums of squares, one vector pass per tensor
    * (kernels.reduceGrad) — with `other`, the root's last add g ← g + other too, in the same
-   * pass (kernels.addReduceGrad). Returns Σg² over all parameters.
+   * pass (kernels.addReduceGrad); with `lr`, SGD's update as well (kernels.reduceSgd: the
+   * weights updated, g left holding the old ones for putBack). Returns Σg² over all parameters.
    */
   private reduce(g: Float, params: Float, divisor: number, other: Float | null, lr: number | null): number {
     const k = this.kernels;
@@ -417,8 +418,7 @@ export class Stepper {
     // SGD without clipping needs nothing of the whole gradient before its update: the update
     // runs in the reduce pass (kernels.reduceSgd), which leaves the old weights in g
     const fused = !tailDone && skipped === undefined && this.settings.clipNorm === null && this.settings.optimizer.kind === 'sgd';
-    if (fused) sumsq = this.reduce(g, params, mean ? examples : 1, rest?.grads ?? null, this.settings.optimizer.lr);
-    else if (!tailDone) sumsq = this.reduce(g, params, mean ? examples : 1, rest?.grads ?? null, null);
+    if (!tailDone) sumsq = this.reduce(g, params, mean ? examples : 1, rest?.grads ?? null, fused ? this.settings.optimizer.lr : null);
     const gradNorm = Math.sqrt(sumsq);
     if (skipped === undefined && !Number.isFinite(gradNorm)) {
       skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
