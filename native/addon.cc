@@ -261,6 +261,11 @@ static napi_value sgdUpdate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The reduce passes' divisor: an integer in [1, 2^24] (kernels.ts reduceGrad).
+static void checkDivisor(Args& a, double divisor) {
+  if (!a.failed && !(divisor >= 1 && divisor <= 16777216.0 && divisor == (double)(int64_t)divisor)) a.fail("ERR_GS_NATIVE_NUMBER", "divisor must be an integer in [1, 2^24]");
+}
+
 // reduceGrad (n, g, p, divisor, lambda, out), or with Add addReduceGrad (n, a, b, p, divisor,
 // lambda, out, g): the same arguments with b after a, and g last.
 template <typename T, bool Add>
@@ -277,7 +282,7 @@ static napi_value reducePass(napi_env env, napi_callback_info info) {
   const double lambda = num(a, 4 + o, "lambda");
   double* out = (double*)a.array(5 + o, napi_float64_array, 2, "out");
   T* g = Add ? (T*)a.array(7, TA<T>::type, n, "g") : x;
-  if (!a.failed && !(divisor >= 1 && divisor <= 16777216.0 && divisor == (double)(int64_t)divisor)) a.fail("ERR_GS_NATIVE_NUMBER", "divisor must be an integer in [1, 2^24]");
+  checkDivisor(a, divisor);
   if (a.failed) return nullptr;
   if (Add) ops->add_reduce_grad(n, x, y, p, divisor, lambda, out, g);
   else ops->reduce_grad(n, x, p, divisor, lambda, out);
@@ -302,7 +307,7 @@ static napi_value reduceSgd(napi_env env, napi_callback_info info) {
   double* out = (double*)a.array(7, napi_float64_array, 2, "out");
   bool shared = false;
   if (!a.failed && napi_get_value_bool(env, a.argv[8], &shared) != napi_ok) a.fail("ERR_GS_NATIVE_ARGS", "shared must be a boolean");
-  if (!a.failed && !(divisor >= 1 && divisor <= 16777216.0 && divisor == (double)(int64_t)divisor)) a.fail("ERR_GS_NATIVE_NUMBER", "divisor must be an integer in [1, 2^24]");
+  checkDivisor(a, divisor);
   if (a.failed) return nullptr;
   ops->reduce_sgd(n, x, y, p, divisor, lambda, lr, out, shared ? 1 : 0);
   return nullptr;
