@@ -11,9 +11,9 @@ import {
 } from '../src/parallel/pool-protocol';
 import { runTailShare, UnitViews } from '../src/parallel/tail';
 import { pinThisThread } from '../src/parallel/affinity';
-import { alloc, view, type Float } from '../src/tensor/dtype';
+import { view, type Float } from '../src/tensor/dtype';
 import type { Partial } from '../src/parallel/partial';
-import { NORM_BLOCK, type KernelSet } from '../src/tensor/kernels';
+import type { KernelSet } from '../src/tensor/kernels';
 import type { OptimizerState, StepScalars } from '../src/optim/optimizer';
 import { selectKernels } from '../src/tensor/select';
 
@@ -64,7 +64,6 @@ interface TailContext {
   oldState: Float[];
   u: Float;
   sc: StepScalars;
-  scratch: Float;
 }
 
 function tailContext(t: ServeTask): TailContext {
@@ -80,7 +79,6 @@ function tailContext(t: ServeTask): TailContext {
     oldState: tb.oldState.map(vec),
     u: vec(tb.u),
     sc: { first: false, b1p: 1, b2p: 1, c1: 1, c2: 1 },
-    scratch: alloc(t.spec.dtype, NORM_BLOCK),
   };
 }
 
@@ -100,7 +98,9 @@ function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartia
   runTailShare(k, c.views, {
     a: operand(ctl[C.A]!), b: operand(ctl[C.B]!), params: t.params, old: c.old,
     divisor: tb.f64[0]!, lambda: tb.f64[1]!, lr: tb.f64[2]!, sums: tb.sums, sync: tb.sync,
-    optimizer: tb.optimizer, state: c.state, oldState: c.oldState, u: c.u, sc: c.sc, scratch: c.scratch,
+    optimizer: tb.optimizer, state: c.state, oldState: c.oldState, u: c.u, sc: c.sc,
+    // this thread's own slot, where SGD's fused pass leaves the old weights (else b: units are disjoint either way)
+    mine: ctl[C.A]! >> 16 === 0 ? 'a' : 'b',
   }, fault);
 }
 

@@ -265,6 +265,12 @@ export class PoolExecutor implements Executor {
     return out;
   }
 
+  /** Whether a compute task is posted and its thread has not finished it yet (a look, no wait). */
+  computing(): boolean {
+    const f = this.inFlight;
+    return f !== null && Atomics.load(f.s.control, C.DONE) !== f.seq;
+  }
+
   /** A partial's tail operand code, (0 << 16 | slot) for this thread's slots, (1 << 16 | slot) for the main thread's; null otherwise. */
   operand(p: Partial): number | null {
     const own = this.serving?.slots.findIndex((q) => q.grads === p.grads) ?? -1;

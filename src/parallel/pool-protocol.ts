@@ -116,21 +116,23 @@ export const T = { NEXT: 0, DONE: 1, FAILED: 2, FIRED: 3, STATE: 4 } as const;
  * the parameter vector is cut into units — blocks of NORM_BLOCK elements of each tensor, in
  * order (kernel spec rule 8) — which both sides claim one at a time from a shared counter
  * (whoever is free takes the next: a thread that wakes late or is preempted leaves its share
- * to the other). On each unit they run the passes the main thread would run alone: a ← a + b
- * (the root's two children), reduceGrad (the unit's sums of squares into `sums`), the SGD
- * update. Elementwise passes and per-block sums: the same bits however the units are shared.
- * Before touching a unit's weights its taker copies them into `old` and marks the unit, so
- * they can be put back if the other side fails or the sum is not finite.
+ * to the other). On each unit they run the passes the main thread would run alone: a + b
+ * (the root's two children), the reduction (the unit's sums of squares into `sums`), the
+ * optimizer's update — for SGD all three in one pass (kernels.reduceSgd). Elementwise passes
+ * and per-block sums: the same bits however the units are shared. Before touching a unit's
+ * weights its taker marks the unit with where their old values are — its own operand, where
+ * SGD's fused pass leaves them, or `old`, where it copies them for momentum and Adam — so
+ * they can be put back if the other side fails or the sum is not finite (parallel/tail.ts).
  * `f64[0..5]`: divisor, λ, lr, then the optimizer's step scalars (first, c1, c2) of the current tail.
  */
 export interface TailBuffers {
   /** [start, end) of each unit in the flat parameters, flattened. */
   units: Int32Array;
-  /** [NEXT, DONE, FAILED, FIRED, then a state per unit: 0 free, 1 taken (weights copied), 2 done] (SharedArrayBuffer). */
+  /** [NEXT, DONE, FAILED, FIRED, then a state per unit: 0 free, else tail.ts UNIT bits (taken, done, where the old weights are)] (SharedArrayBuffer). */
   sync: Int32Array;
   /** Two sums per unit: Σg², Σp² (SharedArrayBuffer). */
   sums: Float64Array;
-  /** The weights before the update, where each side has copied them (SharedArrayBuffer). */
+  /** The weights before the update, where each side has copied them for momentum and Adam (SharedArrayBuffer). */
   old: SharedArrayBuffer;
   /** The optimizer (momentum and Adam advance state buffers in the same units). */
   optimizer: OptimizerSpec;

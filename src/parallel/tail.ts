@@ -5,10 +5,12 @@
  * Without clipping the tail is elementwise except for the sums of squares, and
  * those are per block (kernel spec rule 8): so the parameters are cut into units — blocks of
  * NORM_BLOCK elements of each tensor, in order — and whoever takes a unit runs on it exactly
- * what the main thread would run alone: a + b and reduceGrad (the unit's Σg², Σp²) in one
- * pass (kernels.addReduceGrad), the SGD update. The unit sums are then added per tensor, in
- * unit order, by the main thread: the same bits as one reduceGrad over the tensor.
- * The weights are written with sgdUpdateShared: both threads read them in the next step.
+ * what the main thread would run alone. SGD: a + b, the reduction (the unit's Σg², Σp²) and
+ * the update in one pass (kernels.reduceSgd), which leaves the unit's old weights in the
+ * taker's own operand. Momentum and Adam: the weights are copied aside, then a + b and the
+ * reduction in one pass (kernels.addReduceGrad), then the update. The unit sums are then added
+ * per tensor, in unit order, by the main thread: the same bits as one pass over the tensor.
+ * The weights are written with non-temporal stores: both threads read them in the next step.
  * Not here: who takes which units and what happens on failure (train/step.ts), the thread's
  * task loop (workers/pool-task.ts).
  */
@@ -63,9 +65,19 @@ export interface TailShare {
   oldState: Float[];
   u: Float;
   sc: StepScalars;
-  /** This thread's own NORM_BLOCK elements, where SGD puts a unit's g (a and b are then only read). */
-  scratch: Float;
+  /**
+   * The operand this thread computed (its own slot: lines in its own cache or in memory, not
+   * in the other core's): SGD's fused pass leaves each unit's old weights there. a + b = b + a
+   * bit for bit (IEEE addition is commutative), so which operand comes first changes nothing.
+   */
+  mine: 'a' | 'b';
 }
+
+/**
+ * A unit's state in TailShare.sync: TAKEN once its weights may change, then DONE; and where
+ * its old weights are (IN_OLD: the `old` copy, IN_A / IN_B: that operand, by the fused pass).
+ */
+export const UNIT = { TAKEN: 1, DONE: 2, IN_OLD: 0, IN_A: 4, IN_B: 8 } as const;
 
 const pair = new Float64Array(2);
 
@@ -86,38 +98,51 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
   const state = t.state.buffers.map((x) => views.of(x));
   const oldState = t.oldState.map((x) => views.of(x));
   const sgd = t.optimizer.kind === 'sgd';
+  const [own, other] = t.mine === 'a' ? [a, b] : [b, a];
+  const keptIn = t.mine === 'a' ? UNIT.IN_A : UNIT.IN_B;
   const sync = t.sync;
   const n = p.length;
   let ran = 0;
   for (;;) {
     const i = Atomics.add(sync, T.NEXT, 1);
     if (i >= n) return ran;
-    // copyShared: `old` is read only after a failure, and its units' lines were written by either thread
-    k.copyShared(p[i]!.length, p[i]!, old[i]!);
-    for (let j = 0; j < state.length; j++) k.copyShared(p[i]!.length, state[j]![i]!, oldState[j]![i]!);
-    Atomics.store(sync, T.STATE + i, 1);
-    const m = a[i]!.length;
-    // SGD: g and u = lr·g in this thread's scratch, not in a: a's lines are the other thread's
-    // (its partial, or one it reads), and writing them would take them from its cache
-    const g = sgd ? t.scratch : a[i]!;
-    k.addReduceGrad(m, a[i]!, b[i]!, p[i]!, t.divisor, t.lambda, pair, g);
+    const m = p[i]!.length;
+    if (sgd) {
+      // marked first: the pass is one kernel call, which a thread does not leave halfway
+      Atomics.store(sync, T.STATE + i, UNIT.TAKEN | keptIn);
+      k.reduceSgd(m, own[i]!, other[i]!, p[i]!, t.divisor, t.lambda, t.lr, pair, true);
+    } else {
+      // copyShared: `old` is read only after a failure, and its units' lines were written by either thread
+      k.copyShared(m, p[i]!, old[i]!);
+      for (let j = 0; j < state.length; j++) k.copyShared(m, state[j]![i]!, oldState[j]![i]!);
+      Atomics.store(sync, T.STATE + i, UNIT.TAKEN | UNIT.IN_OLD);
+      k.addReduceGrad(m, a[i]!, b[i]!, p[i]!, t.divisor, t.lambda, pair, a[i]!);
+      updateRange(t.optimizer, t.state, t.params, t.a, t.u, views.units[2 * i]!, views.units[2 * i + 1]!, t.sc);
+    }
     t.sums[2 * i] = pair[0]!;
     t.sums[2 * i + 1] = pair[1]!;
-    if (sgd) k.sgdUpdateShared(m, t.lr, g, p[i]!, g);
-    else updateRange(t.optimizer, t.state, t.params, t.a, t.u, views.units[2 * i]!, views.units[2 * i + 1]!, t.sc);
     taken?.(i);
-    Atomics.store(sync, T.STATE + i, 2);
+    Atomics.store(sync, T.STATE + i, Atomics.load(sync, T.STATE + i) | UNIT.DONE);
     ran++;
     if (Atomics.add(sync, T.DONE, 1) + 1 === n) Atomics.notify(sync, T.DONE);
   }
 }
 
-/** Puts back the weights (and optimizer buffers) of every unit that was taken (its copy in `old` is whole). */
-export function restoreTaken(views: UnitViews, params: Float, old: Float, sync: Int32Array, state: Float[] = [], oldState: Float[] = []): void {
-  const pairs = [[params, old], ...state.map((x, j) => [x, oldState[j]!])] as [Float, Float][];
-  for (const [cur, was] of pairs) {
-    const c = views.of(cur);
-    const o = views.of(was);
-    for (let i = 0; i < c.length; i++) if (Atomics.load(sync, T.STATE + i) !== 0) c[i]!.set(o[i]!);
+/**
+ * Puts back the weights (and optimizer buffers) of every unit that was taken, from where its
+ * state says they are: `old` (whole for each taken unit) or the operand a or b the fused pass
+ * left them in.
+ */
+export function restoreTaken(views: UnitViews, params: Float, old: Float, sync: Int32Array, state: Float[] = [], oldState: Float[] = [], a: Float | null = null, b: Float | null = null): void {
+  const p = views.of(params);
+  const from = [views.of(old), a === null ? null : views.of(a), b === null ? null : views.of(b)];
+  for (let i = 0; i < p.length; i++) {
+    const s = Atomics.load(sync, T.STATE + i);
+    if (s === 0) continue;
+    const src = from[(s & (UNIT.IN_A | UNIT.IN_B)) >> 2];
+    if (src === null || src === undefined) throw new Error(`restoreTaken: unit ${i}'s old weights are in an operand not given`);
+    p[i]!.set(src[i]!);
+    if ((s & (UNIT.IN_A | UNIT.IN_B)) !== 0) continue;
+    for (let j = 0; j < state.length; j++) views.of(state[j]!)[i]!.set(views.of(oldState[j]!)[i]!);
   }
 }

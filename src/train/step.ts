@@ -30,7 +30,7 @@ import { alloc, view, type Float } from '../tensor/dtype';
 import type { OptimizerSpec, OptimizerState } from '../optim/optimizer';
 import { commitStep, optimizerStep, stepScalars, type StepScalars } from '../optim/optimizer';
 import { clipByGlobalNorm, type LayerRange } from '../optim/clip';
-import { NORM_BLOCK, type KernelSet } from '../tensor/kernels';
+import type { KernelSet } from '../tensor/kernels';
 import { layerRecords, type LayerGeometry } from '../observe/grad-stats';
 import type { ExecutorRecord, LayerRecord } from '../observe/schema';
 import { leavesOf } from '../parallel/compute-partials';
@@ -147,7 +147,7 @@ export class Stepper {
       if (opt.buffers.some((b, j) => b.buffer !== tb.state[j])) throw new Error('step: the pool\'s optimizer buffers are not this run\'s');
       this.shared = {
         buffers: tb, views: new UnitViews(units), old: vec(tb.old), oldState: tb.oldState.map(vec), u: vec(tb.u), tensorOf,
-        sc: stepScalars(settings.optimizer, opt), spin: pool!.opts.spin ?? false, scratch: alloc(dt, NORM_BLOCK),
+        sc: stepScalars(settings.optimizer, opt), spin: pool!.opts.spin ?? false,
       };
     }
   }
@@ -166,8 +166,6 @@ export class Stepper {
     sc: StepScalars;
     /** Poll before sleeping while the pool thread finishes its units (only when every thread has a core). */
     spin: boolean;
-    /** This thread's scratch for a unit's g (TailShare.scratch). */
-    scratch: Float;
   } | null = null;
 
   /**
@@ -190,15 +188,16 @@ export class Stepper {
     tb.f64[5] = sc.c2;
     resetTail(tb.sync);
     helper.tail(task.step, helper.operand(a)!, helper.operand(b)!);
-    // the previous step's record first: the pool thread takes units meanwhile
+    // the previous step's record, if run() left it for the tail: the pool thread takes units meanwhile
     flush();
     runTailShare(this.kernels, sh.views, {
       a: a.grads, b: b.grads, params: task.params, old: sh.old, divisor, lambda: this.settings.weightDecay, lr, sums: tb.sums, sync: tb.sync,
-      optimizer: this.settings.optimizer, state: this.opt, oldState: sh.oldState, u: sh.u, sc, scratch: sh.scratch,
+      optimizer: this.settings.optimizer, state: this.opt, oldState: sh.oldState, u: sh.u, sc,
+      mine: this.main.owns(b) && !this.main.owns(a) ? 'b' : 'a',
     });
     const failed = await this.unitsDone(tb.sync, units, helper, sh.spin);
     if (failed !== null) {
-      restoreTaken(sh.views, task.params, sh.old, tb.sync, this.opt.buffers, sh.oldState);
+      restoreTaken(sh.views, task.params, sh.old, tb.sync, this.opt.buffers, sh.oldState, a.grads, b.grads);
       return { failed: `its share of the tail failed (${failed}): weights put back, the step recomputed on the main thread` };
     }
     // the sums of squares per tensor, unit by unit in order (rule 8)
@@ -218,7 +217,7 @@ export class Stepper {
       total += norms[4 * l]! + norms[4 * l + 1]!;
     }
     // not finite: no update this step (the caller says why)
-    if (!Number.isFinite(Math.sqrt(total))) restoreTaken(sh.views, task.params, sh.old, tb.sync, this.opt.buffers, sh.oldState);
+    if (!Number.isFinite(Math.sqrt(total))) restoreTaken(sh.views, task.params, sh.old, tb.sync, this.opt.buffers, sh.oldState, a.grads, b.grads);
     return { sumsq: total };
   }
 
@@ -365,10 +364,12 @@ export class Stepper {
       dispatched();
       recordMs = now() - s;
     };
-    // with a shared tail ahead, the record is written during the tail, where the main thread has the smaller share
     const canShare = this.shared !== null && set.every((e) => e.kind !== 'remote') && set.some((e) => e instanceof PoolExecutor);
     const mayShare = canShare && this.tailChoice.pick();
-    if (!mayShare) flush();
+    // the record now, while the main thread would only wait for the others; with a shared
+    // tail ahead and every thread's share already in, during the tail instead, where the pool
+    // thread takes units meanwhile
+    if (!mayShare || work.some((w) => w.exec instanceof PoolExecutor && w.exec.computing())) flush();
     // the main thread's own share is done (computed synchronously above): a pool thread with a
     // core of its own that has not even started its task is asleep or descheduled, and can take
     // milliseconds more; its task is withdrawn and computed here (recomputed below, as a failure is)

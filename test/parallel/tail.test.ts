@@ -1,14 +1,14 @@
 /**
- * parallel/tail.ts — the step's tail by units: the same bits as the main thread's three passes
- * over whole tensors (add, reduceGrad, sgdUpdate), however the units are shared out, and the
- * weights of taken units put back exactly. The threads themselves: test/integration/pool.integration.ts.
+ * parallel/tail.ts — the step's tail by units: the same bits as the main thread's passes over
+ * whole tensors (add, reduceGrad, the optimizer's update), however the units are shared out,
+ * and the weights of taken units put back exactly, from wherever each taker left them. The threads themselves: test/integration/pool.integration.ts.
  */
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { NORM_BLOCK, referenceKernels } from '../../src/tensor/kernels';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { T } from '../../src/parallel/pool-protocol';
-import { resetTail, restoreTaken, runTailShare, tailUnits, UnitViews } from '../../src/parallel/tail';
+import { resetTail, restoreTaken, runTailShare, tailUnits, UNIT, UnitViews } from '../../src/parallel/tail';
 import { Rng } from '../../src/tensor/rng';
 import { newOptimizerState, optimizerStep, stepScalars, type OptimizerSpec, type OptimizerState } from '../../src/optim/optimizer';
 import { assertSameBits } from '../helpers/kernel-data';
@@ -64,38 +64,55 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
         }
         const sc = stepScalars(o, st);
         optimizerStep(o, st, p, a, u, k);
-        // by units, two takers interleaved through the shared counter (each call takes until none is left)
+        // by units, two takers interleaved through the shared counter (each call takes until none is left),
+        // each leaving SGD's old weights in its own operand (the first a, the second b)
         for (const firstTakes of [0, 1, 2, U]) {
-          const [a2, p2, old, u2] = [a0.slice(), p0.slice(), alloc(dtype, N), alloc(dtype, N)];
+          const [a2, b2, p2, old, u2] = [a0.slice(), b0.slice(), p0.slice(), alloc(dtype, N), alloc(dtype, N)];
           const st2 = copyState(st0);
           const oldState = st2.buffers.map(() => alloc(dtype, N));
           const sums = new Float64Array(2 * U);
           const sync = new Int32Array(T.STATE + U);
           resetTail(sync);
           const views = new UnitViews(units);
-          const share = { a: a2, b: b0, params: p2, old, divisor: 128, lambda: 1e-4, lr: o.lr, sums, sync, optimizer: o, state: st2, oldState, u: u2, sc, scratch: alloc(dtype, NORM_BLOCK) };
+          const share = { a: a2, b: b2, params: p2, old, divisor: 128, lambda: 1e-4, lr: o.lr, sums, sync, optimizer: o, state: st2, oldState, u: u2, sc };
           // the first taker stops after `firstTakes` units (as a thread preempted), the second takes the rest
           let taken = 0;
           const stop = new Error('preempted');
           try {
-            runTailShare(k, views, share, () => { if (++taken >= firstTakes) throw stop; });
+            runTailShare(k, views, { ...share, mine: 'a' }, () => { if (++taken >= firstTakes) throw stop; });
           } catch (e) {
             if (e !== stop) throw e;
-            Atomics.store(sync, T.STATE + taken - 1, 2); // it finished that unit before stopping
+            Atomics.or(sync, T.STATE + taken - 1, UNIT.DONE); // it finished that unit before stopping
             Atomics.add(sync, T.DONE, 1);
           }
-          const rest = runTailShare(k, views, share);
+          const rest = runTailShare(k, views, { ...share, mine: 'b' });
           assert.equal(taken + rest, U, 'every unit is taken exactly once');
           assert.equal(Atomics.load(sync, T.DONE), U);
           assertSameBits(p2, p, `weights, first taker took ${firstTakes}`);
-          assertSameBits(old, p0, 'old holds every unit\'s weights from before');
           st2.buffers.forEach((b, j) => {
             assertSameBits(b, st.buffers[j]!, `optimizer buffer ${j}`);
             assertSameBits(oldState[j]!, st0.buffers[j]!, `optimizer buffer ${j} from before`);
           });
+          for (let i = 0; i < U; i++) {
+            const [from, to] = [units[2 * i]!, units[2 * i + 1]!];
+            const state = Atomics.load(sync, T.STATE + i);
+            const byFirst = i < taken;
+            if (o.kind !== 'sgd') {
+              assert.equal(state, UNIT.TAKEN | UNIT.DONE | UNIT.IN_OLD, `unit ${i}'s state`);
+              assertSameBits(old.subarray(from, to), p0.subarray(from, to), `unit ${i}: old holds its weights from before`);
+            } else {
+              // SGD's fused pass: the old weights in the taker's own operand, the other operand only read
+              assert.equal(state, UNIT.TAKEN | UNIT.DONE | (byFirst ? UNIT.IN_A : UNIT.IN_B), `unit ${i}'s state`);
+              const [kept, read, readWas] = byFirst ? [a2, b2, b0] : [b2, a2, a0];
+              assertSameBits(kept.subarray(from, to), p0.subarray(from, to), `unit ${i}: the taker's operand holds its weights from before`);
+              assertSameBits(read.subarray(from, to), readWas.subarray(from, to), `unit ${i}: the other operand untouched`);
+            }
+          }
           if (o.kind !== 'sgd') assertSameBits(u2, u, 'the update u');
-          // SGD keeps g in each taker's scratch: the operands' lines are only read
-          else assertSameBits(a2, a0, 'SGD: a untouched');
+          // and from wherever they are, the old weights go back
+          restoreTaken(views, p2, old, sync, st2.buffers, oldState, a2, b2);
+          assertSameBits(p2, p0, 'weights put back');
+          st2.buffers.forEach((b, j) => assertSameBits(b, st0.buffers[j]!, `optimizer buffer ${j} put back`));
           const got: number[] = [];
           let i = 0;
           for (const t of TENSORS) {
@@ -108,25 +125,27 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
         }
       });
 
-      it('puts back exactly the weights and optimizer buffers of the units that were taken', () => {
+      for (const o of OPTIMIZERS.filter((x) => x.kind !== 'momentum')) it(`${o.kind}: puts back exactly the weights and optimizer buffers of the units that were taken`, () => {
         const [a0, b0, p0] = [values(dtype, 4), values(dtype, 5), values(dtype, 6)];
-        const p = p0.slice();
+        const [a, b, p] = [a0.slice(), b0.slice(), p0.slice()];
         const old = alloc(dtype, N);
         const sync = new Int32Array(T.STATE + U);
         const views = new UnitViews(units);
         const stop = new Error('died');
-        const o: OptimizerSpec = { kind: 'adam', lr: 0.5, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
         const st = warmState(o);
         const st0 = copyState(st);
         const oldState = st.buffers.map(() => alloc(dtype, N));
         assert.throws(() => runTailShare(k, views, {
-          a: a0.slice(), b: b0, params: p, old, divisor: 1, lambda: 0, lr: 0.5, sums: new Float64Array(2 * U), sync,
-          optimizer: o, state: st, oldState, u: alloc(dtype, N), sc: stepScalars(o, st), scratch: alloc(dtype, NORM_BLOCK),
+          a, b, params: p, old, divisor: 1, lambda: 0, lr: 0.5, sums: new Float64Array(2 * U), sync,
+          optimizer: o, state: st, oldState, u: alloc(dtype, N), sc: stepScalars(o, st), mine: 'b',
         }, (i) => { if (i === 1) throw stop; }), (e) => e === stop);
         assert.notDeepEqual([...p.subarray(0, 8)], [...p0.subarray(0, 8)], 'unit 0 was updated');
-        restoreTaken(views, p, old, sync, st.buffers, oldState);
+        assert.notDeepEqual([...p.subarray(NORM_BLOCK, NORM_BLOCK + 8)], [...p0.subarray(NORM_BLOCK, NORM_BLOCK + 8)], 'unit 1 was updated');
+        // SGD's old weights are in the operand b (its `mine`), found only when it is given
+        if (o.kind === 'sgd') assert.throws(() => restoreTaken(views, p.slice(), old, sync), /unit 0's old weights are in an operand not given/);
+        restoreTaken(views, p, old, sync, st.buffers, oldState, a, b);
         assertSameBits(p, p0, 'all weights as before');
-        st.buffers.forEach((b, j) => assertSameBits(b, st0.buffers[j]!, `Adam buffer ${j} as before`));
+        st.buffers.forEach((x, j) => assertSameBits(x, st0.buffers[j]!, `${o.kind} buffer ${j} as before`));
       });
     });
   }
