@@ -108,6 +108,7 @@ export interface RunConfig {
   /**
    * Share the step's tail (the root's add, the reduce pass, the update) with a pool thread,
    * unit by unit, when it measures faster (train/step.ts TailChoice); no clipping only.
+   * Default true.
    */
   shareTail: boolean;
   /** Thresholds of the gradient diagnosis (observe/diagnose.ts); unset fields keep their defaults. */
@@ -137,7 +138,7 @@ export const DEFAULTS: RunConfig = {
   maxSkips: 10,
   duplicateStragglers: true,
   pinThreads: true,
-  shareTail: false,
+  shareTail: true,
   diagnosis: {},
 };
 

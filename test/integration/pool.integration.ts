@@ -97,9 +97,9 @@ describe('local thread pool (integration)', function () {
     });
   }
 
-  it('without shareTail (the default) no step shares its tail, and the result is the same', async () => {
+  it('with shareTail false no step shares its tail, and the result is the same', async () => {
     const { logger, records } = collectingLogger();
-    const s = await train({ ...base(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref' });
+    const s = await train({ ...base(), threads: 2, shareTail: false }, { runDir: tempDir(), logger, kernels: 'ref' });
     assert.equal(s.paramsSha256, reference);
     const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
     assert.ok(steps.length > 0 && steps.every((r) => r.split?.tailShared !== true), 'no step shared its tail');
