@@ -728,7 +728,9 @@ export function withoutMainIfServing(set: Executor[], main: Executor): Executor[
 /**
  * Shares the step's tail or not, by measurement, in blocks of BLOCK steps: each block goes
  * one way, and its mean step time (without its first WARM steps, which pay for caches and
- * code the other way left cold) updates that way's estimate; the next block goes the faster
+ * code the other way left cold, and without its slowest eighth: a VM's preemptions, a few
+ * steps of several ms that land on either way by chance and would decide the comparison
+ * alone) updates that way's estimate; the next block goes the faster
  * way, but one block in EXPLORE_EVERY goes the other way, so both stay measured. After two
  * blocks of warm-up (shared, not measured), two blocks try both ways. Sharing wins when both
  * threads run (median step ≈ 10 % shorter here); it loses when the machine preempts one of
@@ -743,7 +745,8 @@ export class TailChoice {
   private readonly mean = [NaN, NaN];
   private block = 0;
   private inBlock = 0;
-  private sum = 0;
+  /** The measured step times of the block in progress. */
+  private readonly times = new Float64Array(TailChoice.BLOCK);
   private n = 0;
   private way = true;
 
@@ -756,7 +759,6 @@ export class TailChoice {
       // measured; 2 and 3 try both ways
       this.way = this.block <= 2 ? true : this.block === 3 ? false
         : this.block % TailChoice.EXPLORE_EVERY === 0 ? !better : better;
-      this.sum = 0;
       this.n = 0;
     }
     return this.way;
@@ -765,15 +767,16 @@ export class TailChoice {
   /** A step's time, taken the way `shared` says (the way pick() gave). */
   observe(shared: boolean, ms: number): void {
     if (shared !== this.way) return;
-    if (this.inBlock >= TailChoice.WARM) {
-      this.sum += ms;
-      this.n++;
-    }
+    if (this.inBlock >= TailChoice.WARM) this.times[this.n++] = ms;
     if (++this.inBlock < TailChoice.BLOCK) return;
     this.inBlock = 0;
     if (this.block++ < 2) return;
     const i = shared ? 1 : 0;
-    const m = this.sum / this.n;
+    const sorted = this.times.subarray(0, this.n).sort();
+    const keep = this.n - Math.floor(this.n / 8);
+    let sum = 0;
+    for (let k = 0; k < keep; k++) sum += sorted[k]!;
+    const m = sum / keep;
     this.mean[i] = Number.isNaN(this.mean[i]!) ? m : 0.5 * (this.mean[i]! + m);
   }
 }
