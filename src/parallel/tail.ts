@@ -122,7 +122,7 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
     t.sums[2 * i] = pair[0]!;
     t.sums[2 * i + 1] = pair[1]!;
     taken?.(i);
-    Atomics.store(sync, T.STATE + i, Atomics.load(sync, T.STATE + i) | UNIT.DONE);
+    Atomics.or(sync, T.STATE + i, UNIT.DONE);
     ran++;
     if (Atomics.add(sync, T.DONE, 1) + 1 === n) Atomics.notify(sync, T.DONE);
   }

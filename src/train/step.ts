@@ -733,7 +733,7 @@ export function withoutMainIfServing(set: Executor[], main: Executor): Executor[
  * alone) updates that way's estimate; the next block goes the faster
  * way, but one block in EXPLORE_EVERY goes the other way, so both stay measured. After two
  * blocks of warm-up (shared, not measured), two blocks try both ways. Sharing wins when both
- * threads run (median step ≈ 10 % shorter here); it loses when the machine preempts one of
+ * threads run (median step 1–8 % shorter here); it loses when the machine preempts one of
  * them mid-tail (the other then waits for the unit it holds), and a VM moves between the
  * two. Both ways give the same bits, so the choice changes only the time.
  */
