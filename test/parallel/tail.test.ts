@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { NORM_BLOCK, referenceKernels } from '../../src/tensor/kernels';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
+import { wasmKernels } from '../../src/tensor/fast/wasm';
 import { T } from '../../src/parallel/pool-protocol';
 import { resetTail, restoreTaken, runTailShare, tailUnits, UNIT, UnitViews } from '../../src/parallel/tail';
 import { Rng } from '../../src/tensor/rng';
@@ -26,7 +27,7 @@ function values(dtype: DType, seed: number): Float {
 }
 
 for (const dtype of ['float32', 'float64'] as DType[]) {
-  const sets = [referenceKernels(dtype), ...nativeIsas().slice(0, 1).map((isa) => nativeKernels(isa, dtype))];
+  const sets = [referenceKernels(dtype), ...nativeIsas().slice(0, 1).map((isa) => nativeKernels(isa, dtype)), wasmKernels(dtype)];
   for (const k of sets) {
     describe(`step tail by units (${k.id}, ${dtype})`, () => {
       const units = tailUnits(TENSORS);
