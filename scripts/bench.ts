@@ -7,7 +7,8 @@
  * samples/s (median epoch, wall clock from its first step's start to its last step's
  * record), test accuracy after the run, the 2/1 scaling ratio, and the per-step time split
  * (compute = gather wall time, of which record = writing the previous step's record and
- * hand-off = posting and waking; reduce; update).
+ * hand-off = posting and waking; reduce, which holds a shared tail and, when it was written at
+ * that tail's start, the record; update).
  * Then, when a python3 with torch is found, the same workload in PyTorch on 1 and 2 threads
  * in the same invocation (scripts/bench_torch_train.py, OPENBLAS_CORETYPE/L2_SIZE unset),
  * and the ratios. The GEMM table per kernel is scripts/bench-kernels.ts (npm run bench runs both).
@@ -36,7 +37,7 @@ const USAGE = `usage: node dist/scripts/bench.js [--epochs 3] [--steps N] [--thr
                                    [--ref-steps 150] [--batch 128] [--micro-batch 64] [--no-torch] [--no-ceiling]
 (npm run bench runs this, then bench-kernels and bench-xcore; the header of scripts/bench.ts says what each figure is)`;
 
-interface Split { stepMs: number; computeMs: number; handoffMs: number; recordMs: number; reduceMs: number; updateMs: number }
+interface Split { stepMs: number; computeMs: number; handoffMs: number; recordMs: number; recordInReduceMs: number; reduceMs: number; updateMs: number; sharedSteps: number }
 /** One trainer's figures (a --row process prints one as its last line). */
 interface Row { name: string; kernels: string; threads: number; sps: number; acc: number | null; kernel: string; sha: string; medianStepMs: number; steps: number; split: Split }
 
@@ -81,7 +82,10 @@ async function rowHere(dir: string, want: string, threads: number, batch: number
     medianStepMs: median(recs.slice(Math.min(100, recs.length >> 1)).map((r) => r.stepMs)),
     split: {
       stepMs: avg((r) => r.stepMs), computeMs: avg((r) => r.split?.computeMs ?? 0), handoffMs: avg((r) => r.split?.handoffMs ?? 0), recordMs: avg((r) => r.split?.recordMs ?? 0),
+      // a record written at a shared tail's start is in reduceMs (split.recordInReduce)
+      recordInReduceMs: avg((r) => (r.split?.recordInReduce === true ? r.split.recordMs ?? 0 : 0)),
       reduceMs: avg((r) => r.split?.reduceMs ?? 0), updateMs: avg((r) => r.split?.updateMs ?? 0),
+      sharedSteps: recs.filter((r) => r.split?.tailShared === true).length,
     },
   };
 }
@@ -131,7 +135,9 @@ async function main(): Promise<void> {
       rows.push(r);
       const split = r.split;
       process.stdout.write(`${r.kernel.padEnd(14)} ${r.name.padEnd(18)} ${Math.round(r.sps).toString().padStart(7)} samples/s  test acc ${r.acc === null ? '-' : r.acc.toFixed(4)}  `
-        + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (record ${split.recordMs.toFixed(3)}, hand-off ${split.handoffMs.toFixed(3)}) + reduce ${split.reduceMs.toFixed(3)} + update ${split.updateMs.toFixed(3)}; median step ${r.medianStepMs.toFixed(3)} ms  [${r.steps} steps, sha ${r.sha.slice(0, 12)}]\n`);
+        + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (record ${(split.recordMs - split.recordInReduceMs).toFixed(3)}, hand-off ${split.handoffMs.toFixed(3)}) `
+        + `+ reduce ${split.reduceMs.toFixed(3)}${split.sharedSteps > 0 ? ` (record ${split.recordInReduceMs.toFixed(3)}; tail shared in ${split.sharedSteps} steps)` : ''} + update ${split.updateMs.toFixed(3)}; `
+        + `median step ${r.medianStepMs.toFixed(3)} ms  [${r.steps} steps, sha ${r.sha.slice(0, 12)}]\n`);
     }
   }
   process.stdout.write('\n');

@@ -87,9 +87,11 @@ export interface StepRecord {
   /**
    * tailShared: the step's tail (reduce and update, then in reduceMs) was shared with a pool thread.
    * fusedUpdate: the SGD update ran inside the reduce pass (then in reduceMs; updateMs is the records).
-   * recordMs: the main thread writing the previous step's record during this step (in computeMs, or in reduceMs with a shared tail).
+   * recordMs: the main thread writing the previous step's record during this step: in computeMs,
+   * or in reduceMs when recordInReduce (a shared tail ahead, and every pool thread's share in
+   * before the main thread's own was: it was written at the tail's start).
    */
-  split?: { computeMs: number; encodeMs?: number; handoffMs?: number; recordMs?: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean };
+  split?: { computeMs: number; encodeMs?: number; handoffMs?: number; recordMs?: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean; recordInReduce?: boolean };
   executors: ExecutorRecord[];
   /** The diagnosis after this step (observe/diagnose.ts). */
   diagnosis: Diagnosis;

@@ -62,7 +62,7 @@ export interface StepResult {
   clipped: boolean;
   layers: LayerRecord[];
   executors: ExecutorRecord[];
-  split: { computeMs: number; handoffMs: number; recordMs: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean };
+  split: { computeMs: number; handoffMs: number; recordMs: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean; recordInReduce?: boolean };
   /** Set when the update was skipped; says what was non-finite and where. */
   skipped?: string;
   /** Training-set rows whose own loss or gradient is non-finite (first MAX_PINNED), when pinned down. */
@@ -354,8 +354,11 @@ export class Stepper {
     for (let i = 0; i < work.length; i++) settled[i] = work[i]!.nodes.length === 0 ? 1 : 0;
     for (let i = 0; i < work.length; i++) runs.push(this.runOne(task, work[i]!, i, settled));
     let flushed = false;
-    // the main thread's time writing the previous step's record (dispatched)
+    // the main thread's time writing the previous step's record (dispatched), and whether
+    // that was after the gather (in reduceMs: a shared tail's) rather than during it
     let recordMs = 0;
+    let gathered = false;
+    let recordInReduce = false;
     const flush = (): void => {
       if (flushed) return;
       flushed = true;
@@ -363,6 +366,7 @@ export class Stepper {
       const s = now();
       dispatched();
       recordMs = now() - s;
+      recordInReduce = gathered;
     };
     const canShare = this.shared !== null && set.every((e) => e.kind !== 'remote') && set.some((e) => e instanceof PoolExecutor);
     const mayShare = canShare && this.tailChoice.pick();
@@ -402,6 +406,7 @@ export class Stepper {
       }
     }
     const tGathered = now();
+    gathered = true;
     const { skipped: found, nonFiniteExamples } = this.check(task, tree, work);
     let skipped = found;
     const combined = await this.combine(task, tree, set, work, skipped === undefined && mayShare, flush);
@@ -485,6 +490,7 @@ export class Stepper {
     if (skipped !== undefined) out.skipped = skipped;
     if (nonFiniteExamples !== undefined) out.nonFiniteExamples = nonFiniteExamples;
     if (fused) out.split.fusedUpdate = true;
+    if (recordInReduce) out.split.recordInReduce = true;
     if (canShare) {
       this.tailChoice.observe(mayShare, now() - t0);
       out.split.tailShared = tailDone;
