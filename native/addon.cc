@@ -2,10 +2,11 @@
 //
 // Exports:
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx2", "scalar")
+//   lineOffset(view): number           where a typed array's first element lies in its 64-byte line (0–63)
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
 //                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
 //                                        reduceGrad, addReduceGrad, reduceSgd, activationStats, softmaxCE,
-//                                        gatherRows }
+//                                        gatherRows, gemmTNShared }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -135,7 +136,7 @@ template <typename T> struct TA;
 template <> struct TA<float> { static constexpr napi_typedarray_type type = napi_float32_array; };
 template <> struct TA<double> { static constexpr napi_typedarray_type type = napi_float64_array; };
 
-enum GemmKind { NT, TN, NN };
+enum GemmKind { NT, TN, NN, TN_SHARED };
 
 // Products are bounded: each dim < 2^31, so m·k etc. fit in size_t on 64-bit targets.
 template <typename T, GemmKind G>
@@ -151,7 +152,10 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
   if (G == NT) ops->gemm_nt(m, n, k, A, B, C);
   if (G == TN) ops->gemm_tn(m, n, k, A, B, C);
   if (G == NN) ops->gemm_nn(m, n, k, A, B, C);
-  return nullptr;
+  if (G != TN_SHARED) return nullptr;
+  napi_value r;
+  napi_create_double(env, (double)ops->gemm_tn_shared(m, n, k, A, B, C), &r);
+  return r;
 }
 
 template <typename T>
@@ -398,6 +402,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "gemmNT", gemm<T, NT>, ops);
   setFn(env, obj, "gemmTN", gemm<T, TN>, ops);
   setFn(env, obj, "gemmNN", gemm<T, NN>, ops);
+  setFn(env, obj, "gemmTNShared", gemm<T, TN_SHARED>, ops);
   setFn(env, obj, "addBias", addBias<T>, ops);
   setFn(env, obj, "colSum", colSum<T>, ops);
   setFn(env, obj, "activate", activate<T>, ops);
@@ -451,10 +456,33 @@ static napi_value kernels(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// lineOffset(view): where a typed array's first element lies within its 64-byte cache line, in
+// bytes (0–63), so that a layout can put a streamed array on a line (N-API on Node 20 hands out
+// a SharedArrayBuffer's memory only through a view of it).
+static napi_value lineOffset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  bool isTa = false;
+  napi_typedarray_type type;
+  size_t len = 0, offset = 0;
+  void* data = nullptr;
+  napi_value ab;
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &isTa) != napi_ok || !isTa ||
+      napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &offset) != napi_ok) {
+    napi_throw_type_error(env, "ERR_GS_NATIVE_ARGS", "lineOffset(view) takes a typed array");
+    return nullptr;
+  }
+  napi_value r;
+  napi_create_uint32(env, (uint32_t)((uintptr_t)data & 63), &r);
+  return r;
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
   setFn(env, exports, "isas", isas, nullptr);
+  setFn(env, exports, "lineOffset", lineOffset, nullptr);
   setFn(env, exports, "kernels", kernels, nullptr);
   return exports;
 }

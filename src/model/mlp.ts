@@ -128,11 +128,19 @@ export class Mlp {
   }
 
   /**
+   * After backward(…, shared = true): the first non-finite element of the gradients it
+   * wrote (an index into `grads`), or −1.
+   */
+  sharedBad = -1;
+
+  /**
    * After forward(): the loss sum, with dJdW and dJdWb of every layer summed over the rows
    * written into `grads` (this model's layout; overwritten, not accumulated), and activation
-   * counts added into `stats` when given.
+   * counts added into `stats` when given. `shared`: `grads` is memory another thread reads
+   * next (a pool thread's shared slot): each dJdW goes through kernels.gemmTNShared, the same
+   * bits, and sharedBad is set, so the gradients need no pass of their own after.
    */
-  backward(params: Float, rows: number, grads: Float, stats?: Float64Array): number {
+  backward(params: Float, rows: number, grads: Float, stats?: Float64Array, shared = false): number {
     const k = this.kernels;
     const layers = this.layout.layers;
     const L = layers.length;
@@ -142,16 +150,27 @@ export class Mlp {
     if (this.spec.loss === 'half-sse') {
       k.activateBackward(this.spec.layers[L - 1]!.activation, rows, this.outputs, this.z[L - 1]!, this.a[L]!, this.delta[L - 1]!);
     }
+    let bad = -1;
     for (let l = L - 1; l >= 0; l--) {
       const s = layers[l]!;
-      k.gemmTN(s.nOut, s.nIn, rows, this.delta[l]!, this.a[l]!, g[2 * l]!);
-      k.colSum(rows, s.nOut, this.delta[l]!, g[2 * l + 1]!);
+      if (shared) {
+        const w = k.gemmTNShared(s.nOut, s.nIn, rows, this.delta[l]!, this.a[l]!, g[2 * l]!);
+        k.colSum(rows, s.nOut, this.delta[l]!, g[2 * l + 1]!);
+        const b = k.firstNonFinite(s.nOut, g[2 * l + 1]!);
+        // layers are walked from the last: an earlier layer's (lower index) replaces a later one's
+        if (w >= 0) bad = s.w + w;
+        else if (b >= 0) bad = s.b + b;
+      } else {
+        k.gemmTN(s.nOut, s.nIn, rows, this.delta[l]!, this.a[l]!, g[2 * l]!);
+        k.colSum(rows, s.nOut, this.delta[l]!, g[2 * l + 1]!);
+      }
       if (l > 0) {
         k.gemmNN(rows, s.nIn, s.nOut, this.delta[l]!, p[2 * l]!, this.delta[l - 1]!);
         k.activateBackward(this.spec.layers[l - 1]!.activation, rows, s.nIn, this.z[l - 1]!, this.a[l]!, this.delta[l - 1]!);
       }
     }
     if (stats) this.addStats(rows, stats);
+    this.sharedBad = bad;
     return lossSum;
   }
 

@@ -120,7 +120,21 @@ export class PartialComputer {
     return p;
   }
 
-  private leaf(params: Float, batch: BatchRef, j: number): Partial {
+  /**
+   * Leaf node `n` (h = 0) computed straight into `into`, memory another thread reads next (a
+   * pool thread's shared slot), through kernels.gemmTNShared: the same bits as computeNode,
+   * with into.bad set, and no copy of the gradients after. `into` is not this computer's.
+   */
+  computeLeafShared(params: Float, batch: BatchRef, n: TreeNode, into: Partial): void {
+    const tree = new ReductionTree(leavesOf(batch));
+    if (n.h !== 0 || !tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not a leaf of a tree of ${tree.leaves} leaves`);
+    into.stats.fill(0);
+    this.leaf(params, batch, n.i, into);
+    into.bad = this.model.sharedBad;
+  }
+
+  /** Leaf j into a fresh partial, or into `shared` (see computeLeafShared). */
+  private leaf(params: Float, batch: BatchRef, j: number, shared?: Partial): Partial {
     const m = this.model;
     const from = batch.start + j * batch.microBatch;
     const to = Math.min(from + batch.microBatch, batch.end);
@@ -130,9 +144,9 @@ export class PartialComputer {
     const k = m.kernels;
     k.gatherRows(rows, batch.order, from, nIn, this.data.x, m.input());
     k.gatherRows(rows, batch.order, from, nOut, this.data.y, m.target());
-    const p = this.acquire();
+    const p = shared ?? this.acquire();
     m.forward(params, rows);
-    p.lossSum = m.backward(params, rows, p.grads, p.stats);
+    p.lossSum = m.backward(params, rows, p.grads, p.stats, shared !== undefined);
     p.count = rows;
     return p;
   }

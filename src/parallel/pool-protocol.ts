@@ -4,10 +4,11 @@
  * A pool thread runs one long piscina task (workers/pool-task.ts `serve`) for the whole run.
  * Per step there is no message at all: the coordinator writes the step's batch and tree
  * nodes into the thread's control block (an Int32Array on a SharedArrayBuffer), bumps SEQ
- * and notifies; the thread computes each node's partial in its own memory and copies it into
- * one of its partial slots (SharedArrayBuffers the coordinator allocated and reads in place:
- * no transfer) with the kernels' copyShared, whose non-temporal stores need not take the
- * slot's lines back from the coordinator's cache (workers/pool-task.ts publish() has the
+ * and notifies; the thread computes each node's partial into one of its partial slots
+ * (SharedArrayBuffers the coordinator allocated and reads in place: no transfer) — a leaf
+ * straight into the slot, its dJdW by the kernels' gemmTNShared, a node of more leaves in its
+ * own memory and then by the kernels' copyShared: non-temporal stores either way, which need
+ * not take the slot's lines back from the coordinator's cache (workers/pool-task.ts has the
  * figures); writes which slot holds which node, stores DONE = SEQ and notifies. The
  * coordinator waits with Atomics.waitAsync, so its event loop keeps running meanwhile.
  * A slot lent to the coordinator for a step is taken back by the thread when the next compute
@@ -25,6 +26,7 @@
  */
 
 import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
+import { lineOffset } from '../tensor/fast/native';
 import type { ModelSpec } from '../model/spec';
 import type { Partial } from './partial';
 import type { OptimizerSpec } from '../optim/optimizer';
@@ -197,7 +199,8 @@ export interface ServeResult {
 }
 
 export function slotBytes(dtype: DType, statsSize: number, paramCount: number): number {
-  return (3 + statsSize) * 8 + paramCount * bytesPerElement(dtype);
+  // + one line: room to start the gradients on a cache line (slotPartial)
+  return (3 + statsSize) * 8 + 64 + paramCount * bytesPerElement(dtype);
 }
 
 /** A slot's memory as a Partial: stats and grads view the buffer; meta holds the scalars. */
@@ -207,7 +210,13 @@ export interface SlotPartial extends Partial {
 
 export function slotPartial(buf: ArrayBufferLike, dtype: DType, statsSize: number, paramCount: number): SlotPartial {
   const meta = new Float64Array(buf, 0, 3 + statsSize);
-  return { meta, grads: view(dtype, buf, meta.byteLength, paramCount), stats: meta.subarray(3), lossSum: 0, count: 0, bad: -1 };
+  // the gradients from a cache line's start, where the native kernels stream whole lines into
+  // them (kernels.gemmTNShared: a GEMM's tile rows, which start on lines only then); the same
+  // address in every thread of the process, so every thread computes the same padding
+  const at = lineOffset(meta);
+  const pad = at === null ? 0 : (64 - ((at + meta.byteLength) % 64)) % 64;
+  const off = meta.byteLength + (pad % bytesPerElement(dtype) === 0 ? pad : 0);
+  return { meta, grads: view(dtype, buf, off, paramCount), stats: meta.subarray(3), lossSum: 0, count: 0, bad: -1 };
 }
 
 /** Thread side: the scalars of a computed partial into its slot. */

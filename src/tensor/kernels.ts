@@ -55,6 +55,13 @@ export interface KernelSet {
   gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   /** C (m, n) = Aᵀ · B where A is (k, m) and B is (k, n). */
   gemmTN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
+  /**
+   * gemmTN, the same bits, into a buffer another thread reads next (a pool thread's partial,
+   * computed straight into its shared slot): the native kernels write C's whole cache lines
+   * with non-temporal stores (see copyShared) and check C as they store it. Returns
+   * firstNonFinite(m·n, C).
+   */
+  gemmTNShared(m: number, n: number, k: number, A: Float, B: Float, C: Float): number;
   /** C (m, n) = A (m, k) · B (k, n). */
   gemmNN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   /** C (m, n) += b (n) row by row. */
@@ -193,6 +200,14 @@ function gatherRows(rows: number, order: Uint32Array, from: number, width: numbe
     // native kernels copy without the views)
     dst.set(src.subarray(e * width, e * width + width), r * width);
   }
+}
+
+/** gemmTNShared from a gemmTN: the product, then the scan (kernels without a fused one). */
+export function gemmTNSharedOf(gemmTN: KernelSet['gemmTN']): KernelSet['gemmTNShared'] {
+  return (m, n, k, A, B, C) => {
+    gemmTN(m, n, k, A, B, C);
+    return firstNonFinite(m * n, C);
+  };
 }
 
 function copyShared(n: number, src: Float, dst: Float): number {
@@ -382,6 +397,10 @@ const ref64: KernelSet = {
         break;
     }
   },
+  gemmTNShared(m, n, k, A, B, C) {
+    ref64.gemmTN(m, n, k, A, B, C);
+    return firstNonFinite(m * n, C);
+  },
   addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad),
   reduceSgd: reduceSgdOf(reduceGrad, addReduceGradOf(addInto, reduceGrad), sgdKeep), activationStats,
   softmaxCE: softmaxCE64,
@@ -469,6 +488,10 @@ const ref32: KernelSet = {
         }
         break;
     }
+  },
+  gemmTNShared(m, n, k, A, B, C) {
+    ref32.gemmTN(m, n, k, A, B, C);
+    return firstNonFinite(m * n, C);
   },
   addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad),
   reduceSgd: reduceSgdOf(reduceGrad, addReduceGradOf(addInto, reduceGrad), sgdKeep), activationStats,

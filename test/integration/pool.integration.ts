@@ -12,6 +12,9 @@ import { loadConfigFile, type RunConfig } from '../../src/config';
 import type { ExecutorRecord, StepRecord } from '../../src/observe/schema';
 import { train } from '../../src/train/loop';
 import { allowedCpus } from '../../src/parallel/affinity';
+import { loadDigits } from '../../src/data/datasets';
+import type { Dataset } from '../../src/data/dataset';
+import { nativeIsas } from '../../src/tensor/fast/native';
 import { collectingLogger } from '../helpers/log-sink';
 import { repoRoot, tempDir } from '../helpers/paths';
 
@@ -181,6 +184,57 @@ describe('local thread pool (integration)', function () {
     // the pool threads started after: they compute at normal priority
     assert.ok(during.filter((t) => t.policy === SCHED_OTHER).length >= cpus, `compute threads at SCHED_OTHER: ${JSON.stringify(during)}`);
     assert.deepEqual(policies().filter((t) => t.policy !== SCHED_OTHER), [], 'every thread back to SCHED_OTHER');
+  });
+
+  // a pool thread computes a leaf straight into its shared slot (kernels.gemmTNShared: with
+  // the native kernels, non-temporal stores, checked as they are stored); two leaves of 32:
+  // each thread takes one. A model wide enough that a leaf (≈ 1 ms) outlasts a sleeping
+  // thread's wake-up: on the digits default's (≈ 0.2 ms) the main thread would often find the
+  // pool thread's task unclaimed and compute it itself
+  const leaves = (): RunConfig => {
+    const b = base();
+    return { ...b, steps: 60, batch: 64, microBatch: 32, model: { ...b.model, layers: [{ units: 512, activation: 'tanh' }, { units: 256, activation: 'tanh' }, { units: 10, activation: 'softmax' }] } };
+  };
+  /** Steps in which a pool thread computed its own range (not withdrawn as late, not failed). */
+  const byPool = (records: Record<string, unknown>[]): number => (records.filter((r) => r.msg === 'step') as unknown as StepRecord[])
+    .filter((r) => r.executors.some((e) => e.kind === 'thread' && e.examples > 0 && e.late === undefined && e.failed === undefined)).length;
+
+  it('a pool thread\'s leaves computed straight into its shared slots (native kernels) end with the reference trainer\'s paramsSha256', async function () {
+    if (nativeIsas().length === 0) this.skip();
+    // the main thread alone, the same kernels (that they give the reference's bits is fast-kernels.test.ts)
+    const want = (await train({ ...leaves(), threads: 0 }, { runDir: tempDir(), kernels: 'native' })).paramsSha256;
+    for (const threads of [2, 3]) {
+      const { logger, records } = collectingLogger();
+      const s = await train({ ...leaves(), threads }, { runDir: tempDir(), logger, kernels: 'native' });
+      assert.equal(s.paramsSha256, want, `${threads} threads`);
+      assert.ok(byPool(records) >= 30, `a pool thread computed its leaf in ${byPool(records)} of 60 steps`);
+    }
+  });
+
+  it('a pool thread\'s non-finite leaf, found as it is stored, is named with its executor and example, and the run skips the same steps as one thread', async function () {
+    if (nativeIsas().length === 0) this.skip();
+    // every 40th example has one infinite pixel: the loss stays finite (tanh saturates), dJdW[0] does not
+    const poisoned = (): { train: Dataset; heldOut: null } => {
+      const ds = loadDigits({ dtype: 'float32' });
+      for (let r = 0; r < ds.n; r += 40) ds.x[r * ds.inputs + 20] = Infinity;
+      return { train: ds, heldOut: null };
+    };
+    const cfg = { ...leaves(), steps: 24, maxSkips: 100 };
+    const one = collectingLogger();
+    const want = await train({ ...cfg, threads: 1 }, { runDir: tempDir(), logger: one.logger, kernels: 'native', data: poisoned() });
+    const { logger, records } = collectingLogger();
+    const s = await train({ ...cfg, threads: 2 }, { runDir: tempDir(), logger, kernels: 'native', data: poisoned() });
+    assert.equal(s.paramsSha256, want.paramsSha256);
+    const skipped = (rs: Record<string, unknown>[]): StepRecord[] => rs.filter((r) => r.msg === 'step' && r.skipped !== undefined) as unknown as StepRecord[];
+    const sk = skipped(records);
+    assert.deepEqual(sk.map((r) => r.step), skipped(one.records).map((r) => r.step));
+    assert.ok(sk.length >= 12, `most steps hold a poisoned example: ${sk.length} skipped`);
+    const byThread = sk.filter((r) => / from executor thread-1, /.test(r.skipped!));
+    assert.ok(byThread.length > 0, `some are found in the pool thread's leaf: ${sk.map((r) => r.skipped).join(' | ')}`);
+    for (const r of byThread) {
+      assert.match(r.skipped!, /^non-finite value in dJdW\[0\] \(element \d+\) from executor thread-1, tree node 0:0, step \d+; non-finite on its own: training examples? [\d, ]+/);
+      assert.ok(r.nonFiniteExamples!.length > 0 && r.nonFiniteExamples!.every((e) => e % 40 === 0), `the poisoned rows: ${r.nonFiniteExamples}`);
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import * as zlib from 'node:zlib';
 import { Mlp } from '../../src/model/mlp';
 import { initParams, layoutOf } from '../../src/model/params';
 import type { ModelSpec } from '../../src/model/spec';
-import { referenceKernels, type Activation } from '../../src/tensor/kernels';
+import { referenceKernels, type Activation, type KernelSet } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 import { assertClose } from '../helpers/close';
 import { readReference, repoRoot, type MlpCase } from '../helpers/paths';
@@ -125,6 +125,68 @@ describe('Mlp: forward and backward against independent numpy references', () =>
     const o1 = m.statsLayout.offsets[1]!;
     assert.equal(stats[o0], 2, 'two saturated (unit, example) pairs in layer 0');
     assert.deepEqual(Array.from(stats.subarray(o1 + 1, o1 + 3)), [2, 0], 'relu unit 0 active twice, unit 1 never');
+  });
+
+  it('backward(…, shared): the same gradients, and sharedBad the first non-finite one in layout order (an earlier layer first, its W before its b)', () => {
+    const spec: ModelSpec = { inputs: 6, layers: [{ units: 5, activation: 'tanh' }, { units: 4, activation: 'tanh' }, { units: 3, activation: 'softmax' }], loss: 'cross-entropy', dtype: 'float64' };
+    const lay = layoutOf(spec);
+    const r = referenceKernels('float64');
+    const rng = new Rng(9);
+    const params = new Float64Array(lay.size).map(() => rng.uniform(-0.5, 0.5));
+    // NaN planted where the kernels write a layer's dJdW (gemmTNShared) or dJdWb (colSum), by
+    // the layer's sizes (distinct here): the first non-finite gradient is known exactly
+    const run = (w: Map<number, number>, b: Map<number, number>): { grads: Float64Array; bad: number } => {
+      const planted: KernelSet = {
+        ...r,
+        gemmTNShared: (m, n, k, A, B, C) => {
+          r.gemmTN(m, n, k, A, B, C);
+          const at = w.get(m * n);
+          if (at !== undefined) C[at] = NaN;
+          return r.firstNonFinite(m * n, C);
+        },
+        colSum: (m, n, A, out) => {
+          r.colSum(m, n, A, out);
+          const at = b.get(n);
+          if (at !== undefined) out[at] = NaN;
+        },
+      };
+      const mlp = new Mlp(spec, planted, 4);
+      for (let i = 0; i < 4 * 6; i++) mlp.input()[i] = rng.uniform(-1, 1);
+      mlp.target().set([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0]);
+      const grads = new Float64Array(lay.size);
+      mlp.forward(params, 4);
+      mlp.backward(params, 4, grads, undefined, true);
+      return { grads, bad: mlp.sharedBad };
+    };
+    const [l0, l1, l2] = lay.layers;
+    const none = run(new Map(), new Map());
+    assert.equal(none.bad, -1);
+    const cases: [string, Map<number, number>, Map<number, number>, number][] = [
+      ['layer 1\'s W only', new Map([[4 * 5, 7]]), new Map(), l1!.w + 7],
+      ['layer 2\'s b only', new Map(), new Map([[3, 2]]), l2!.b + 2],
+      ['layer 0\'s b and layer 1\'s W', new Map([[4 * 5, 0]]), new Map([[5, 3]]), l0!.b + 3],
+      ['layer 0\'s W and b', new Map([[5 * 6, 29]]), new Map([[5, 0]]), l0!.w + 29],
+      ['layer 2\'s W and b', new Map([[3 * 4, 11]]), new Map([[3, 0]]), l2!.w + 11],
+    ];
+    for (const [label, w, b, want] of cases) {
+      const got = run(w, b);
+      assert.equal(got.bad, want, label);
+      assert.equal(got.bad, r.firstNonFinite(got.grads.length, got.grads), `${label}: a scan agrees`);
+    }
+  });
+
+  it('backward(…, shared) writes the same bits as backward()', () => {
+    const c = ref.mlp;
+    const { m, params } = caseModel(c);
+    const want = new Float64Array(m.layout.size);
+    const got = new Float64Array(m.layout.size).fill(NaN);
+    m.forward(params, c.rows);
+    const lw = m.backward(params, c.rows, want);
+    m.forward(params, c.rows);
+    const lg = m.backward(params, c.rows, got, undefined, true);
+    assert.equal(lg, lw);
+    assert.deepEqual(Array.from(got), Array.from(want));
+    assert.equal(m.sharedBad, -1);
   });
 
   it('refuses a workspace overflow and a kernel of the wrong dtype', () => {

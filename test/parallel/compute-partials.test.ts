@@ -1,7 +1,8 @@
 /**
  * PartialComputer: the yielding form (the main thread, with remote nodes in the step) gives the
  * same bits as the synchronous walk, for every node of trees of ragged sizes; and a computer
- * working in fixed slots (a pool thread's shared memory) refuses to allocate past them.
+ * working in fixed slots (a pool thread's shared memory) refuses to allocate past them; a leaf
+ * computed straight into a shared slot (a pool thread's partial) is computeNode's, bit for bit.
  */
 import assert from 'node:assert/strict';
 import { loadDigits } from '../../src/data/datasets';
@@ -12,7 +13,10 @@ import { PartialComputer, leavesOf } from '../../src/parallel/compute-partials';
 import { newPartial } from '../../src/parallel/partial';
 import { ReductionTree } from '../../src/parallel/tree';
 import { alloc } from '../../src/tensor/dtype';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels, type KernelSet } from '../../src/tensor/kernels';
+import { lineOffset, nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
+import { wasmKernels, wasmLoadError } from '../../src/tensor/fast/wasm';
+import { slotBytes, slotPartial } from '../../src/parallel/pool-protocol';
 import { Rng } from '../../src/tensor/rng';
 import { assertBitEqual } from '../helpers/close';
 
@@ -47,6 +51,64 @@ describe('PartialComputer', () => {
           b.release(got);
         }
       }
+    }
+  });
+
+  it('a shared slot\'s gradients start on a cache line (where gemmTNShared streams whole lines), in every slot', function () {
+    if (nativeIsas().length === 0) this.skip();
+    for (const dtype of ['float32', 'float64'] as const) {
+      for (const [statsSize, paramCount] of [[0, 1], [397, 235146], [13, 7], [1, 1000]] as const) {
+        for (let i = 0; i < 4; i++) {
+          const p = slotPartial(new SharedArrayBuffer(slotBytes(dtype, statsSize, paramCount)), dtype, statsSize, paramCount);
+          assert.equal(lineOffset(p.grads), 0, `${dtype} stats ${statsSize} params ${paramCount}`);
+          assert.equal(p.grads.length, paramCount);
+          assert.equal(p.stats.length, statsSize);
+          assert.ok(p.grads.byteOffset + p.grads.byteLength <= p.grads.buffer.byteLength);
+        }
+      }
+    }
+  });
+
+  describe('computeLeafShared: a leaf straight into a shared slot', () => {
+    // wide enough that the first layer's dJdW has whole tiles of whole lines
+    const wide: ModelSpec = { inputs: 64, layers: [{ units: 32, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', dtype: 'float32' };
+    const wideParams = alloc('float32', layoutOf(wide).size);
+    for (let i = 0; i < wideParams.length; i++) wideParams[i] = rng.uniform(-0.3, 0.3);
+    // the same data with one input of example order[13] infinite: a non-finite leaf
+    const badX = data.x.slice();
+    badX[order[13]! * 64 + 9] = Infinity;
+    const bad = { x: badX, y: data.y };
+    const kernelSets = (): KernelSet[] => [referenceKernels('float32'), ...nativeIsas().map((isa) => nativeKernels(isa, 'float32')), ...(wasmLoadError() === null ? [wasmKernels('float32')] : [])];
+    for (const [name, source] of [['finite', data], ['one infinite input', bad]] as const) {
+      it(`writes computeNode's bits, stats and scalars, and its first non-finite index (${name} data), with every kernel set`, () => {
+        const batch = { order, start: 3, end: 3 + 40, microBatch: 8 };
+        for (const ks of kernelSets()) {
+          const a = new PartialComputer(wide, ks, source, 8);
+          const b = new PartialComputer(wide, ks, source, 8);
+          const size = layoutOf(wide).size;
+          const stats = statsLayoutOf(wide).size;
+          const slot = slotPartial(new SharedArrayBuffer(slotBytes('float32', stats, size)), 'float32', stats, size);
+          let nonFinite = 0;
+          for (let i = 0; i < leavesOf(batch); i++) {
+            const want = a.computeNode(wideParams, batch, { h: 0, i });
+            slot.grads.fill(NaN); // stale contents must not leak in
+            slot.stats.fill(5);
+            b.computeLeafShared(wideParams, batch, { h: 0, i }, slot);
+            const label = `${ks.id} leaf ${i} (${name})`;
+            assertBitEqual(slot.grads, want.grads, label);
+            assertBitEqual(slot.stats, want.stats, `${label}: stats`);
+            assert.equal(slot.lossSum, want.lossSum, `${label}: loss`);
+            assert.equal(slot.count, want.count, `${label}: count`);
+            assert.equal(slot.bad, want.bad, `${label}: first non-finite index`);
+            if (want.bad >= 0) nonFinite++;
+            a.release(want);
+          }
+          // example order[13] is in leaf 1 (positions 11–18): exactly that leaf is non-finite
+          assert.equal(nonFinite, name === 'finite' ? 0 : 1, `${ks.id}: non-finite leaves`);
+          assert.throws(() => b.computeLeafShared(wideParams, batch, { h: 1, i: 0 }, slot), { name: 'RangeError', message: /node 1:0 is not a leaf of a tree of 5 leaves/ });
+          assert.throws(() => b.computeLeafShared(wideParams, batch, { h: 0, i: 5 }, slot), { name: 'RangeError', message: /node 0:5 is not a leaf of a tree of 5 leaves/ });
+        }
+      });
     }
   });
 

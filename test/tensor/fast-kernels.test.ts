@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { ACTIVATIONS, KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
-import { nativeIsas, nativeKernels, nativeLoadError } from '../../src/tensor/fast/native';
+import { lineOffset, nativeIsas, nativeKernels, nativeLoadError } from '../../src/tensor/fast/native';
 import { kernelInfo, selectKernels } from '../../src/tensor/select';
 import { workloadPass } from '../helpers/mlp-run';
 
@@ -33,6 +33,8 @@ const SHAPES: number[][] = [
   [100, 3, 513], [3, 100, 257], [25, 17, 1030], [40, 9, 300], [9, 40, 300], [16, 24, 520], [20, 128, 40], [20, 256, 40],
 ];
 const GEMMS = ['gemmNT', 'gemmTN', 'gemmNN'] as const;
+/** Guard elements after a streamed C (a whole line's worth, and some). */
+const GUARD_AFTER = 24;
 
 function hasFast(): boolean {
   return nativeIsas().length > 0;
@@ -91,6 +93,41 @@ describe('fast kernels (bit for bit against the reference)', function () {
           }
         });
       }
+
+      it('gemmTNShared: gemmTN\'s bits at every alignment of C to a cache line, nothing outside C written, and firstNonFinite(C) returned', function () {
+        if (!hasFast()) this.skip();
+        const rng = new Rng(16);
+        const per = dtype === 'float32' ? 16 : 8; // elements per 64-byte line
+        // the workload's shapes (whole lines per row of C at 784 and 256 columns), ragged ones,
+        // and k past the GEMM's k block (1024), where only the last block streams
+        for (const [m, n, k] of [[256, 784, 64], [128, 256, 64], [10, 128, 64], ...SHAPES, [48, 64, 1100]]) {
+          for (const special of [0, 0.001]) {
+            const A = data(dtype, m! * k!, rng, special);
+            const B = data(dtype, n! * k!, rng, special);
+            if (special === 0) for (let i = 0; i < A.length; i++) A[i] = A[i]! / 64;
+            const want = alloc(dtype, m! * n!);
+            ref.gemmTN(m!, n!, k!, A, B, want);
+            const wantBad = ref.firstNonFinite(m! * n!, want);
+            assert.equal(ref.gemmTNShared(m!, n!, k!, A, B, place(want, 'plain')), wantBad, `reference gemmTNShared's index (${m}, ${n}, ${k})`);
+            for (const ks of fastSets(dtype)) {
+              for (const shift of [0, 1, 3, per >> 1, per - 1]) {
+                // C `shift` elements past a line's start, guards around it
+                const whole = alloc(dtype, m! * n! + 2 * per + GUARD_AFTER, true);
+                whole.fill(-7.25);
+                const base = (per - (lineOffset(whole)! / whole.BYTES_PER_ELEMENT)) % per;
+                const C = whole.subarray(base + per + shift, base + per + shift + m! * n!);
+                C.set(data(dtype, m! * n!, rng, 0.1)); // stale contents must not leak in
+                const label = `${ks.id} gemmTNShared (${m}, ${n}, ${k}) special=${special} shift ${shift}`;
+                assert.equal(lineOffset(C), (shift * C.BYTES_PER_ELEMENT) % 64, `${label}: placement`);
+                assert.equal(ks.gemmTNShared(m!, n!, k!, A, B, C), wantBad, `${label}: first non-finite index`);
+                assertSameBits(C, want, label);
+                const from = C.byteOffset / C.BYTES_PER_ELEMENT;
+                assert.ok(whole.subarray(0, from).every((v) => v === -7.25) && whole.subarray(from + C.length).every((v) => v === -7.25), `${label}: wrote outside C`);
+              }
+            }
+          }
+        }
+      });
 
       it('addBias and colSum match, in every storage', function () {
         if (!hasFast()) this.skip();

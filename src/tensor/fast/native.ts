@@ -22,6 +22,7 @@ export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
 interface NativeOps {
   gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   gemmTN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
+  gemmTNShared(m: number, n: number, k: number, A: Float, B: Float, C: Float): number;
   gemmNN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   addBias(m: number, n: number, C: Float, b: Float): void;
   colSum(m: number, n: number, A: Float, out: Float): void;
@@ -42,6 +43,7 @@ interface NativeOps {
 
 interface Addon {
   isas(): NativeIsa[];
+  lineOffset(view: ArrayBufferView): number;
   kernels(isa: NativeIsa, dtype: DType): NativeOps;
 }
 
@@ -79,6 +81,15 @@ export function nativeLoadError(): string | null {
   return loadError;
 }
 
+/**
+ * Where a typed array's first element lies within its 64-byte cache line, in bytes (0–63), or
+ * null without the addon (JavaScript cannot see addresses). A large (Shared)ArrayBuffer's memory
+ * starts 16 bytes into a line here (malloc's header), not on one.
+ */
+export function lineOffset(view: ArrayBufferView): number | null {
+  return load()?.lineOffset(view) ?? null;
+}
+
 const cache = new Map<string, KernelSet>();
 
 /** The native KernelSet for one instruction set and dtype (throws when it cannot run here). */
@@ -100,6 +111,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     dtype,
     gemmNT: ops.gemmNT,
     gemmTN: ops.gemmTN,
+    gemmTNShared: ops.gemmTNShared,
     gemmNN: ops.gemmNN,
     addBias: ops.addBias,
     colSum: ops.colSum,
