@@ -27,7 +27,7 @@ struct GsOps {
   void (*reduce_sgd)(size_t n, T* a, const T* b, T* p, double divisor, double lambda, double lr, double* out, int stream);
   void (*activation_stats)(int f, size_t m, size_t n, const T* z, const T* a, double* out);
   double (*softmax_ce)(size_t rows, size_t n, const T* z, const T* a, const T* y, T* g);
-  long (*gemm_tn_shared)(size_t m, size_t n, size_t k, const T* A, const T* B, T* C);
+  long (*gemm_tn_check)(size_t m, size_t n, size_t k, const T* A, const T* B, T* C, int shared);
 };
 
 struct GsKernelTable {

@@ -868,13 +868,15 @@ static inline void vstream(T* p, V v) {
   vstore<V>(p, v);
 }
 
-// Where a GEMM's last k block leaves C. Plain: stores, as any GEMM. Shared (gemmTNShared: a
-// pool thread's partial, computed straight into the shared slot the main thread reads next):
-// each tile row that is one whole 64-byte line of C is written by non-temporal stores, as
-// copyShared writes a slot (a plain store to a line the other core read last step must first
-// take it back); and every stored value goes into a per-lane Σ (x − x), +0 while all are finite
-// (copyLines' check), so the partial needs no second pass. The values are the same bits.
-template <typename V, bool SHARED>
+// Where a GEMM's last k block leaves C (the values are the same bits either way). PLAIN: stores,
+// as any GEMM. CHECK (gemmTNCheck): every stored value also goes into a per-lane Σ (x − x), +0
+// while all are finite (copyLines' check), so a partial's gradients need no scan of their own.
+// STREAM (gemmTNCheck shared: a pool thread's partial, computed straight into the shared slot
+// the main thread reads next): CHECK, and each tile row that is one whole 64-byte line of C is
+// written by non-temporal stores, as copyShared writes a slot (a plain store to a line the
+// other core read last step must first take it back).
+enum SinkMode { PLAIN = 0, CHECK = 1, STREAM = 2 };
+template <typename V, int MODE>
 struct Sink {
   V chk{};
 };
@@ -895,9 +897,9 @@ struct Gemm {
   // One MR × NR tile of C, at c[i·rsc + j·csc] (rsc or csc is 1), over k products:
   // a(i, p) = AROWS ? a[i·lda + p] : a[p·lda + i], b(p, j) = b[p·ldb + j], all NR lanes readable.
   // Rows i ≥ mr of an AROWS tile re-read row mr − 1 (never stored), so no row past A is touched.
-  template <bool AROWS, bool SHARED>
+  template <bool AROWS, int MODE>
   static void tile(size_t k, const T* __restrict a, size_t lda, const T* __restrict b, size_t ldb, T* c, size_t rsc,
-                   size_t csc, size_t mr, size_t nr, bool load, bool last, Sink<V, SHARED>& sink) {
+                   size_t csc, size_t mr, size_t nr, bool load, bool last, Sink<V, MODE>& sink) {
     V acc[MR][NV];
     const bool full = mr == (size_t)MR && nr == (size_t)NR;
     if (!load) {
@@ -934,14 +936,14 @@ struct Gemm {
         }
       }
     }
-    if (SHARED && last) {
+    if (MODE != PLAIN && last) {
       // rows past mr and lanes past nr are copies or zero padding: at worst a false alarm
       // (0·∞), which the caller's exact scan clears
       for (int i = 0; i < MR; i++)
         for (int v = 0; v < NV; v++) sink.chk = sink.chk + (acc[i][v] - acc[i][v]);
     }
     if (full && csc == 1) {
-      if (SHARED && last && NV * sizeof(V) == 64) {
+      if (MODE == STREAM && last && NV * sizeof(V) == 64) {
         for (int i = 0; i < MR; i++) {
           T* row = c + i * rsc;
           if (((uintptr_t)row & 63) == 0) {
@@ -969,9 +971,9 @@ struct Gemm {
 
   // C(i, j) = Σ_p a(i, p)·b(p, j) for i < M, j < N, stored at C[i·rsc + j·csc];
   // a(i, p) = aRows ? A[i·lda + p] : A[p·lda + i];  b(p, j) = bRows ? B[p·ldb + j] : B[j·ldb + p].
-  template <bool SHARED>
+  template <int MODE>
   static void run(size_t M, size_t N, size_t K, const T* A, size_t lda, bool aRows, const T* B, size_t ldb, bool bRows,
-                  T* C, size_t rsc, size_t csc, Sink<V, SHARED>& sink) {
+                  T* C, size_t rsc, size_t csc, Sink<V, MODE>& sink) {
     const size_t mPad = (M + MR - 1) / MR * MR;
     const size_t kcMax = K < KC ? K : KC;
     T* Ap = aRows ? nullptr : (T*)scratchA.get(mPad * kcMax * sizeof(T));
@@ -1021,8 +1023,8 @@ struct Gemm {
           const size_t mr = M - i0 < (size_t)MR ? M - i0 : MR;
           T* c = C + i0 * rsc + j0 * csc;
           const bool last = p0 + kc == K;
-          if (aRows) tile<true, SHARED>(kc, A + i0 * lda + p0, lda, bp, ldbp, c, rsc, csc, mr, nr, p0 > 0, last, sink);
-          else tile<false, SHARED>(kc, Ap + i0 * kc, MR, bp, ldbp, c, rsc, csc, mr, nr, p0 > 0, last, sink);
+          if (aRows) tile<true, MODE>(kc, A + i0 * lda + p0, lda, bp, ldbp, c, rsc, csc, mr, nr, p0 > 0, last, sink);
+          else tile<false, MODE>(kc, Ap + i0 * kc, MR, bp, ldbp, c, rsc, csc, mr, nr, p0 > 0, last, sink);
         }
       }
     }
@@ -1085,8 +1087,8 @@ struct GemmPick {
     size_t rsc, csc;
   };
 
-  template <bool SHARED>
-  static void pick(size_t K, T* C, const Layout& x, const Layout& y, Sink<typename G1::V, SHARED>& sink) {
+  template <int MODE>
+  static void pick(size_t K, T* C, const Layout& x, const Layout& y, Sink<typename G1::V, MODE>& sink) {
     const Layout* ls[2] = {&x, &y};
     double best = 0;
     int bl = 0, bg = 0;
@@ -1103,7 +1105,7 @@ struct GemmPick {
     else G2::run(L.M, L.N, K, L.A, L.lda, L.aRows, L.B, L.ldb, L.bRows, C, L.rsc, L.csc, sink);
   }
   static void pick(size_t K, T* C, const Layout& x, const Layout& y) {
-    Sink<typename G1::V, false> plain;
+    Sink<typename G1::V, PLAIN> plain;
     pick(K, C, x, y, plain);
   }
 
@@ -1126,19 +1128,23 @@ struct GemmPick {
     if (trivial(m, n, k, C)) return;
     pick(k, C, Layout{m, n, A, m, false, B, n, true, n, 1}, Layout{n, m, B, n, false, A, m, true, 1, n});
   }
-  // tn into a buffer another core reads next (Sink): the same bits; returns
+  // tn checked as it stores C, streamed when `shared` (Sink): the same bits; returns
   // firstNonFinite(m·n, C), looked for (a read of C back) only when the epilogue saw one
-  static long tnShared(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) {
+  template <int MODE>
+  static long tnCheckAs(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) {
     if (trivial(m, n, k, C)) return -1;
-    Sink<typename G1::V, true> sink;
+    Sink<typename G1::V, MODE> sink;
     pick(k, C, Layout{m, n, A, m, false, B, n, true, n, 1}, Layout{n, m, B, n, false, A, m, true, 1, n}, sink);
-    streamFence();
+    if (MODE == STREAM) streamFence();
     constexpr size_t W = sizeof(typename G1::V) / sizeof(T);
     T lanes[W];
     memcpy(lanes, &sink.chk, sizeof lanes);
     bool bad = false;
     for (size_t j = 0; j < W; j++) bad = bad || !(lanes[j] == 0);
     return bad ? firstNonFinite(m * n, C) : -1;
+  }
+  static long tnCheck(size_t m, size_t n, size_t k, const T* A, const T* B, T* C, int shared) {
+    return shared ? tnCheckAs<STREAM>(m, n, k, A, B, C) : tnCheckAs<CHECK>(m, n, k, A, B, C);
   }
   // C (m, n) = A (m, k) · B (k, n)
   static void nn(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) {
@@ -1153,9 +1159,9 @@ typedef GemmPick<double, GS_MR64, GS_MR64B, GS_NV64> Gemm64;
 static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
-    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, reduceSgd<float>, activationStats<float>, softmaxCE<float>, Gemm32::tnShared },
+    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, reduceSgd<float>, activationStats<float>, softmaxCE<float>, Gemm32::tnCheck },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
-    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, reduceSgd<double>, activationStats<double>, softmaxCE<double>, Gemm64::tnShared },
+    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, reduceSgd<double>, activationStats<double>, softmaxCE<double>, Gemm64::tnCheck },
 };
 
 }  // namespace

@@ -59,7 +59,7 @@ function publish(k: KernelSet, computer: PartialComputer, p: Partial, free: Slot
 
 /**
  * A leaf computed straight into a free shared slot (computer.computeLeafShared): its dJdW
- * leave the GEMMs by non-temporal stores (kernels.gemmTNShared), checked as they are stored,
+ * leave the GEMMs by non-temporal stores (kernels.gemmTNCheck), checked as they are stored,
  * so the leaf needs neither a private buffer nor publish()'s copy, a read and a streamed write
  * of the whole partial. Measured on the benchmark workload (native AVX-512, 2 threads, Ice
  * Lake VM), within one process, blocks of 50 steps alternating with publish(): median step

@@ -128,19 +128,20 @@ export class Mlp {
   }
 
   /**
-   * After backward(…, shared = true): the first non-finite element of the gradients it
-   * wrote (an index into `grads`), or −1.
+   * After backward(…, check): the first non-finite element of the gradients it wrote (an
+   * index into `grads`), or −1.
    */
-  sharedBad = -1;
+  lastBad = -1;
 
   /**
    * After forward(): the loss sum, with dJdW and dJdWb of every layer summed over the rows
    * written into `grads` (this model's layout; overwritten, not accumulated), and activation
-   * counts added into `stats` when given. `shared`: `grads` is memory another thread reads
-   * next (a pool thread's shared slot): each dJdW goes through kernels.gemmTNShared, the same
-   * bits, and sharedBad is set, so the gradients need no pass of their own after.
+   * counts added into `stats` when given. `check`: each dJdW goes through kernels.gemmTNCheck,
+   * the same bits, checked as they are stored, and lastBad is set, so the gradients need no
+   * scan of their own after; 'shared': `grads` is memory another thread reads next (a pool
+   * thread's shared slot), written with non-temporal stores.
    */
-  backward(params: Float, rows: number, grads: Float, stats?: Float64Array, shared = false): number {
+  backward(params: Float, rows: number, grads: Float, stats?: Float64Array, check?: 'local' | 'shared'): number {
     const k = this.kernels;
     const layers = this.layout.layers;
     const L = layers.length;
@@ -153,8 +154,8 @@ export class Mlp {
     let bad = -1;
     for (let l = L - 1; l >= 0; l--) {
       const s = layers[l]!;
-      if (shared) {
-        const w = k.gemmTNShared(s.nOut, s.nIn, rows, this.delta[l]!, this.a[l]!, g[2 * l]!);
+      if (check !== undefined) {
+        const w = k.gemmTNCheck(s.nOut, s.nIn, rows, this.delta[l]!, this.a[l]!, g[2 * l]!, check === 'shared');
         k.colSum(rows, s.nOut, this.delta[l]!, g[2 * l + 1]!);
         const b = k.firstNonFinite(s.nOut, g[2 * l + 1]!);
         // layers are walked from the last: an earlier layer's (lower index) replaces a later one's
@@ -170,7 +171,7 @@ export class Mlp {
       }
     }
     if (stats) this.addStats(rows, stats);
-    this.sharedBad = bad;
+    this.lastBad = bad;
     return lossSum;
   }
 

@@ -87,11 +87,18 @@ export class PartialComputer {
     const tree = new ReductionTree(leavesOf(batch));
     if (!tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not in a tree of ${tree.leaves} leaves`);
     const k = this.model.kernels;
+    // a leaf alone: checked as its GEMMs store it (kernels.gemmTNCheck), no scan after
+    if (n.h === 0 && scan) {
+      const p = this.leaf(params, batch, n.i, undefined, true);
+      p.bad = this.model.lastBad;
+      return p;
+    }
     // leaves are computed as the walk reaches them; a right operand's buffer is reused at once
     const p = combineNode(tree, n, (m) => (m.h === 0 ? this.leaf(params, batch, m.i) : undefined), (into, from) => {
       addPartial(into, from, k);
       this.release(from);
     });
+    // a sum of finite leaves can overflow: the node is scanned whole
     if (scan) p.bad = k.firstNonFinite(p.grads.length, p.grads);
     return p;
   }
@@ -122,7 +129,7 @@ export class PartialComputer {
 
   /**
    * Leaf node `n` (h = 0) computed straight into `into`, memory another thread reads next (a
-   * pool thread's shared slot), through kernels.gemmTNShared: the same bits as computeNode,
+   * pool thread's shared slot), through kernels.gemmTNCheck (shared): the same bits as computeNode,
    * with into.bad set, and no copy of the gradients after. `into` is not this computer's.
    */
   computeLeafShared(params: Float, batch: BatchRef, n: TreeNode, into: Partial): void {
@@ -130,11 +137,11 @@ export class PartialComputer {
     if (n.h !== 0 || !tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not a leaf of a tree of ${tree.leaves} leaves`);
     into.stats.fill(0);
     this.leaf(params, batch, n.i, into);
-    into.bad = this.model.sharedBad;
+    into.bad = this.model.lastBad;
   }
 
-  /** Leaf j into a fresh partial, or into `shared` (see computeLeafShared). */
-  private leaf(params: Float, batch: BatchRef, j: number, shared?: Partial): Partial {
+  /** Leaf j into a fresh partial, or into `shared` (see computeLeafShared); `check`: model.lastBad set (backward's check). */
+  private leaf(params: Float, batch: BatchRef, j: number, shared?: Partial, check = false): Partial {
     const m = this.model;
     const from = batch.start + j * batch.microBatch;
     const to = Math.min(from + batch.microBatch, batch.end);
@@ -146,7 +153,7 @@ export class PartialComputer {
     k.gatherRows(rows, batch.order, from, nOut, this.data.y, m.target());
     const p = shared ?? this.acquire();
     m.forward(params, rows);
-    p.lossSum = m.backward(params, rows, p.grads, p.stats, shared !== undefined);
+    p.lossSum = m.backward(params, rows, p.grads, p.stats, shared !== undefined ? 'shared' : check ? 'local' : undefined);
     p.count = rows;
     return p;
   }

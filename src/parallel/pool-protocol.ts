@@ -6,7 +6,7 @@
  * nodes into the thread's control block (an Int32Array on a SharedArrayBuffer), bumps SEQ
  * and notifies; the thread computes each node's partial into one of its partial slots
  * (SharedArrayBuffers the coordinator allocated and reads in place: no transfer) — a leaf
- * straight into the slot, its dJdW by the kernels' gemmTNShared, a node of more leaves in its
+ * straight into the slot, its dJdW by the kernels' gemmTNCheck, a node of more leaves in its
  * own memory and then by the kernels' copyShared: non-temporal stores either way, which need
  * not take the slot's lines back from the coordinator's cache (workers/pool-task.ts has the
  * figures); writes which slot holds which node, stores DONE = SEQ and notifies. The
@@ -211,7 +211,7 @@ export interface SlotPartial extends Partial {
 export function slotPartial(buf: ArrayBufferLike, dtype: DType, statsSize: number, paramCount: number): SlotPartial {
   const meta = new Float64Array(buf, 0, 3 + statsSize);
   // the gradients from a cache line's start, where the native kernels stream whole lines into
-  // them (kernels.gemmTNShared: a GEMM's tile rows, which start on lines only then); the same
+  // them (kernels.gemmTNCheck: a GEMM's tile rows, which start on lines only then); the same
   // address in every thread of the process, so every thread computes the same padding
   const at = lineOffset(meta);
   const pad = at === null ? 0 : (64 - ((at + meta.byteLength) % 64)) % 64;

@@ -56,12 +56,12 @@ export interface KernelSet {
   /** C (m, n) = Aᵀ · B where A is (k, m) and B is (k, n). */
   gemmTN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   /**
-   * gemmTN, the same bits, into a buffer another thread reads next (a pool thread's partial,
-   * computed straight into its shared slot): the native kernels write C's whole cache lines
-   * with non-temporal stores (see copyShared) and check C as they store it. Returns
-   * firstNonFinite(m·n, C).
+   * gemmTN, the same bits, and firstNonFinite(m·n, C) returned: the native kernels check C as
+   * they store it (a partial's dJdW need no scan of their own). `shared`: C is memory another
+   * thread reads next (a pool thread's partial, computed straight into its shared slot): the
+   * native kernels write C's whole cache lines with non-temporal stores (see copyShared).
    */
-  gemmTNShared(m: number, n: number, k: number, A: Float, B: Float, C: Float): number;
+  gemmTNCheck(m: number, n: number, k: number, A: Float, B: Float, C: Float, shared: boolean): number;
   /** C (m, n) = A (m, k) · B (k, n). */
   gemmNN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   /** C (m, n) += b (n) row by row. */
@@ -202,8 +202,8 @@ function gatherRows(rows: number, order: Uint32Array, from: number, width: numbe
   }
 }
 
-/** gemmTNShared from a gemmTN: the product, then the scan (kernels without a fused one). */
-export function gemmTNSharedOf(gemmTN: KernelSet['gemmTN']): KernelSet['gemmTNShared'] {
+/** gemmTNCheck from a gemmTN: the product, then the scan (kernels without a fused one). */
+export function gemmTNCheckOf(gemmTN: KernelSet['gemmTN']): KernelSet['gemmTNCheck'] {
   return (m, n, k, A, B, C) => {
     gemmTN(m, n, k, A, B, C);
     return firstNonFinite(m * n, C);
@@ -397,7 +397,7 @@ const ref64: KernelSet = {
         break;
     }
   },
-  gemmTNShared(m, n, k, A, B, C) {
+  gemmTNCheck(m, n, k, A, B, C) {
     ref64.gemmTN(m, n, k, A, B, C);
     return firstNonFinite(m * n, C);
   },
@@ -489,7 +489,7 @@ const ref32: KernelSet = {
         break;
     }
   },
-  gemmTNShared(m, n, k, A, B, C) {
+  gemmTNCheck(m, n, k, A, B, C) {
     ref32.gemmTN(m, n, k, A, B, C);
     return firstNonFinite(m * n, C);
   },

@@ -186,7 +186,7 @@ describe('local thread pool (integration)', function () {
     assert.deepEqual(policies().filter((t) => t.policy !== SCHED_OTHER), [], 'every thread back to SCHED_OTHER');
   });
 
-  // a pool thread computes a leaf straight into its shared slot (kernels.gemmTNShared: with
+  // a pool thread computes a leaf straight into its shared slot (kernels.gemmTNCheck: with
   // the native kernels, non-temporal stores, checked as they are stored); two leaves of 32:
   // each thread takes one. A model wide enough that a leaf (≈ 1 ms) outlasts a sleeping
   // thread's wake-up: on the digits default's (≈ 0.2 ms) the main thread would often find the

@@ -127,18 +127,18 @@ describe('Mlp: forward and backward against independent numpy references', () =>
     assert.deepEqual(Array.from(stats.subarray(o1 + 1, o1 + 3)), [2, 0], 'relu unit 0 active twice, unit 1 never');
   });
 
-  it('backward(…, shared): the same gradients, and sharedBad the first non-finite one in layout order (an earlier layer first, its W before its b)', () => {
+  it('backward(…, check): lastBad is the first non-finite gradient in layout order (an earlier layer first, its W before its b)', () => {
     const spec: ModelSpec = { inputs: 6, layers: [{ units: 5, activation: 'tanh' }, { units: 4, activation: 'tanh' }, { units: 3, activation: 'softmax' }], loss: 'cross-entropy', dtype: 'float64' };
     const lay = layoutOf(spec);
     const r = referenceKernels('float64');
     const rng = new Rng(9);
     const params = new Float64Array(lay.size).map(() => rng.uniform(-0.5, 0.5));
-    // NaN planted where the kernels write a layer's dJdW (gemmTNShared) or dJdWb (colSum), by
+    // NaN planted where the kernels write a layer's dJdW (gemmTNCheck) or dJdWb (colSum), by
     // the layer's sizes (distinct here): the first non-finite gradient is known exactly
-    const run = (w: Map<number, number>, b: Map<number, number>): { grads: Float64Array; bad: number } => {
+    const run = (w: Map<number, number>, b: Map<number, number>, check: 'local' | 'shared' = 'local'): { grads: Float64Array; bad: number } => {
       const planted: KernelSet = {
         ...r,
-        gemmTNShared: (m, n, k, A, B, C) => {
+        gemmTNCheck: (m, n, k, A, B, C) => {
           r.gemmTN(m, n, k, A, B, C);
           const at = w.get(m * n);
           if (at !== undefined) C[at] = NaN;
@@ -155,8 +155,8 @@ describe('Mlp: forward and backward against independent numpy references', () =>
       mlp.target().set([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0]);
       const grads = new Float64Array(lay.size);
       mlp.forward(params, 4);
-      mlp.backward(params, 4, grads, undefined, true);
-      return { grads, bad: mlp.sharedBad };
+      mlp.backward(params, 4, grads, undefined, check);
+      return { grads, bad: mlp.lastBad };
     };
     const [l0, l1, l2] = lay.layers;
     const none = run(new Map(), new Map());
@@ -169,24 +169,28 @@ describe('Mlp: forward and backward against independent numpy references', () =>
       ['layer 2\'s W and b', new Map([[3 * 4, 11]]), new Map([[3, 0]]), l2!.w + 11],
     ];
     for (const [label, w, b, want] of cases) {
-      const got = run(w, b);
-      assert.equal(got.bad, want, label);
-      assert.equal(got.bad, r.firstNonFinite(got.grads.length, got.grads), `${label}: a scan agrees`);
+      for (const check of ['local', 'shared'] as const) {
+        const got = run(w, b, check);
+        assert.equal(got.bad, want, `${label} (${check})`);
+        assert.equal(got.bad, r.firstNonFinite(got.grads.length, got.grads), `${label} (${check}): a scan agrees`);
+      }
     }
   });
 
-  it('backward(…, shared) writes the same bits as backward()', () => {
+  it('backward(…, check) writes the same bits as backward()', () => {
     const c = ref.mlp;
     const { m, params } = caseModel(c);
     const want = new Float64Array(m.layout.size);
-    const got = new Float64Array(m.layout.size).fill(NaN);
     m.forward(params, c.rows);
     const lw = m.backward(params, c.rows, want);
-    m.forward(params, c.rows);
-    const lg = m.backward(params, c.rows, got, undefined, true);
-    assert.equal(lg, lw);
-    assert.deepEqual(Array.from(got), Array.from(want));
-    assert.equal(m.sharedBad, -1);
+    for (const check of ['local', 'shared'] as const) {
+      const got = new Float64Array(m.layout.size).fill(NaN);
+      m.forward(params, c.rows);
+      const lg = m.backward(params, c.rows, got, undefined, check);
+      assert.equal(lg, lw);
+      assert.deepEqual(Array.from(got), Array.from(want));
+      assert.equal(m.lastBad, -1);
+    }
   });
 
   it('refuses a workspace overflow and a kernel of the wrong dtype', () => {

@@ -54,7 +54,7 @@ describe('PartialComputer', () => {
     }
   });
 
-  it('a shared slot\'s gradients start on a cache line (where gemmTNShared streams whole lines), in every slot', function () {
+  it('a shared slot\'s gradients start on a cache line (where gemmTNCheck streams whole lines), in every slot', function () {
     if (nativeIsas().length === 0) this.skip();
     for (const dtype of ['float32', 'float64'] as const) {
       for (const [statsSize, paramCount] of [[0, 1], [397, 235146], [13, 7], [1, 1000]] as const) {
@@ -80,7 +80,7 @@ describe('PartialComputer', () => {
     const bad = { x: badX, y: data.y };
     const kernelSets = (): KernelSet[] => [referenceKernels('float32'), ...nativeIsas().map((isa) => nativeKernels(isa, 'float32')), ...(wasmLoadError() === null ? [wasmKernels('float32')] : [])];
     for (const [name, source] of [['finite', data], ['one infinite input', bad]] as const) {
-      it(`writes computeNode's bits, stats and scalars, and its first non-finite index (${name} data), with every kernel set`, () => {
+      it(`writes computeNode's bits, stats and scalars, and its first non-finite index (${name} data), with every kernel set; computeNode's leaf index is a scan's`, () => {
         const batch = { order, start: 3, end: 3 + 40, microBatch: 8 };
         for (const ks of kernelSets()) {
           const a = new PartialComputer(wide, ks, source, 8);
@@ -91,6 +91,8 @@ describe('PartialComputer', () => {
           let nonFinite = 0;
           for (let i = 0; i < leavesOf(batch); i++) {
             const want = a.computeNode(wideParams, batch, { h: 0, i });
+            // computeNode's leaf is checked as it is stored too: against a scan
+            assert.equal(want.bad, referenceKernels('float32').firstNonFinite(want.grads.length, want.grads), `${ks.id} leaf ${i} (${name}): computeNode's index`);
             slot.grads.fill(NaN); // stale contents must not leak in
             slot.stats.fill(5);
             b.computeLeafShared(wideParams, batch, { h: 0, i }, slot);

@@ -94,7 +94,7 @@ describe('fast kernels (bit for bit against the reference)', function () {
         });
       }
 
-      it('gemmTNShared: gemmTN\'s bits at every alignment of C to a cache line, nothing outside C written, and firstNonFinite(C) returned', function () {
+      it('gemmTNCheck: gemmTN\'s bits at every alignment of C to a cache line, streamed or not, nothing outside C written, and firstNonFinite(C) returned', function () {
         if (!hasFast()) this.skip();
         const rng = new Rng(16);
         const per = dtype === 'float32' ? 16 : 8; // elements per 64-byte line
@@ -108,18 +108,18 @@ describe('fast kernels (bit for bit against the reference)', function () {
             const want = alloc(dtype, m! * n!);
             ref.gemmTN(m!, n!, k!, A, B, want);
             const wantBad = ref.firstNonFinite(m! * n!, want);
-            assert.equal(ref.gemmTNShared(m!, n!, k!, A, B, place(want, 'plain')), wantBad, `reference gemmTNShared's index (${m}, ${n}, ${k})`);
+            assert.equal(ref.gemmTNCheck(m!, n!, k!, A, B, place(want, 'plain'), false), wantBad, `reference gemmTNCheck's index (${m}, ${n}, ${k})`);
             for (const ks of fastSets(dtype)) {
-              for (const shift of [0, 1, 3, per >> 1, per - 1]) {
+              for (const [shift, shared] of [[0, true], [1, true], [3, true], [per >> 1, true], [per - 1, true], [0, false], [5, false]] as const) {
                 // C `shift` elements past a line's start, guards around it
                 const whole = alloc(dtype, m! * n! + 2 * per + GUARD_AFTER, true);
                 whole.fill(-7.25);
                 const base = (per - (lineOffset(whole)! / whole.BYTES_PER_ELEMENT)) % per;
                 const C = whole.subarray(base + per + shift, base + per + shift + m! * n!);
                 C.set(data(dtype, m! * n!, rng, 0.1)); // stale contents must not leak in
-                const label = `${ks.id} gemmTNShared (${m}, ${n}, ${k}) special=${special} shift ${shift}`;
+                const label = `${ks.id} gemmTNCheck (${m}, ${n}, ${k}) special=${special} shift ${shift}${shared ? ' shared' : ''}`;
                 assert.equal(lineOffset(C), (shift * C.BYTES_PER_ELEMENT) % 64, `${label}: placement`);
-                assert.equal(ks.gemmTNShared(m!, n!, k!, A, B, C), wantBad, `${label}: first non-finite index`);
+                assert.equal(ks.gemmTNCheck(m!, n!, k!, A, B, C, shared), wantBad, `${label}: first non-finite index`);
                 assertSameBits(C, want, label);
                 const from = C.byteOffset / C.BYTES_PER_ELEMENT;
                 assert.ok(whole.subarray(0, from).every((v) => v === -7.25) && whole.subarray(from + C.length).every((v) => v === -7.25), `${label}: wrote outside C`);

@@ -22,7 +22,7 @@ export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
 interface NativeOps {
   gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   gemmTN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
-  gemmTNShared(m: number, n: number, k: number, A: Float, B: Float, C: Float): number;
+  gemmTNCheck(m: number, n: number, k: number, A: Float, B: Float, C: Float, shared: boolean): number;
   gemmNN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   addBias(m: number, n: number, C: Float, b: Float): void;
   colSum(m: number, n: number, A: Float, out: Float): void;
@@ -111,7 +111,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     dtype,
     gemmNT: ops.gemmNT,
     gemmTN: ops.gemmTN,
-    gemmTNShared: ops.gemmTNShared,
+    gemmTNCheck: ops.gemmTNCheck,
     gemmNN: ops.gemmNN,
     addBias: ops.addBias,
     colSum: ops.colSum,

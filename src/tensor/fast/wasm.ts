@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { addReduceGradOf, gemmTNSharedOf, NORM_BLOCK, reduceSgdOf, referenceKernels, type KernelSet } from '../kernels';
+import { addReduceGradOf, gemmTNCheckOf, NORM_BLOCK, reduceSgdOf, referenceKernels, type KernelSet } from '../kernels';
 import { packageRoot } from './package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
@@ -266,7 +266,7 @@ export function wasmKernels(dtype: DType): KernelSet {
     gemmTN: (m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C),
     gemmNN: (m, n, k, A, B, C) => gemm(w, dtype, 'NN', m, n, k, A, B, C),
     // WebAssembly has no non-temporal store: the product, then the scan
-    gemmTNShared: gemmTNSharedOf((m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C)),
+    gemmTNCheck: gemmTNCheckOf((m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C)),
     activate: dtype === 'float32'
       ? (f, m, n, z, a) => (f === 'tanh' ? tanh32(w, m, n, z, a) : ref.activate(f, m, n, z, a))
       : ref.activate,
