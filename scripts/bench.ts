@@ -11,7 +11,8 @@
  * that tail's start, the record; update).
  * Then, when a python3 with torch is found, the same workload in PyTorch on 1 and 2 threads
  * in the same invocation (scripts/bench_torch_train.py, OPENBLAS_CORETYPE/L2_SIZE unset),
- * and the ratios. The GEMM table per kernel is scripts/bench-kernels.ts (npm run bench runs both).
+ * and the ratios; PyTorch's 1-thread run is part of each native round (below), its ratio taken
+ * against that round's 1-thread row. The GEMM table per kernel is scripts/bench-kernels.ts (npm run bench runs both).
  * Flags: --epochs N, --steps N (cap, for a quick look), --threads LIST (default "1,2": compute
  * threads, the main thread included), --kernels LIST (default "native,wasm,ref"; ref is capped at
  * --ref-steps, it is ~60× slower), --batch N, --micro-batch N (default 64), --rounds N (default 3),
@@ -19,7 +20,8 @@
  * Rounds: this VM's speed drifts by ±20 % over seconds (other tenants of the host), enough to
  * decide a ratio of two rows run a minute apart. So the native rows on 1 and 2 threads, and
  * the ceiling below, are measured --rounds times, interleaved (1 thread, 2 threads, the pair of
- * 1-thread trainers; again), each ratio within its round, and the median round printed.
+ * 1-thread trainers, PyTorch on 1 thread; again), each ratio within its round, and the median
+ * round printed.
  * Each row is one trainer in a fresh process (--row: that process), as a user's `gradsync
  * train` is: run one after another in one process, a trainer starts with code V8 compiled
  * for the previous one's shapes (1 thread: no pool), and spends its epochs recompiling.
@@ -144,6 +146,9 @@ async function main(): Promise<void> {
   const threadList = values.threads!.split(',').map(Number);
   /** The ceiling's rounds: two independent 1-thread native trainers at once, against that round's 1-thread row. */
   const ceilings: { pair: number[]; one: Row }[] = [];
+  /** PyTorch on 1 thread in each native round (its samples/s against that round's 1-thread row), or why not. */
+  const torchRounds: { sps: number; accuracy: number; version: string; one: Row }[] = [];
+  let torchMissing: string | null = values['no-torch'] ? 'not asked for (--no-torch)' : null;
   for (const want of values.kernels!.split(',')) {
     // native on 1 and 2 threads: interleaved rounds (see the header)
     const both = threadList.some((t) => t <= 1) && threadList.includes(2);
@@ -170,6 +175,15 @@ async function main(): Promise<void> {
         const pair = (await Promise.all([0, 1].map(() => rowRun(runArgs('native', 1))))).map((r) => r.sps);
         ceilings.push({ pair, one });
         process.stdout.write(`${''.padEnd(14)} ceiling${roundsHere > 1 ? `, round ${round}` : ''}: two 1-thread trainers at once ${Math.round(pair[0]!)} + ${Math.round(pair[1]!)} = ${Math.round(pair[0]! + pair[1]!)} samples/s\n`);
+      }
+      // PyTorch on 1 thread in the same round: this VM's speed drifts too much for a figure taken minutes later
+      if (available && want === 'native' && one !== undefined && torchMissing === null) {
+        const t = torchRun(dir, 1, epochs, steps);
+        if (typeof t === 'string') torchMissing = t;
+        else {
+          torchRounds.push({ sps: median(t.rates), accuracy: t.accuracy, version: t.version, one });
+          process.stdout.write(`${''.padEnd(14)} PyTorch ${t.version}, 1 thread${roundsHere > 1 ? `, round ${round}` : ''}: ${Math.round(median(t.rates))} samples/s\n`);
+        }
       }
     }
   }
@@ -206,13 +220,21 @@ async function main(): Promise<void> {
   process.stdout.write('encode: none for the pool (shared memory: weights, data and partial slots; no message per step)\n');
   if (values['no-torch']) return;
   process.stdout.write('\nPyTorch, same workload and data, same invocation (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset):\n');
+  if (torchRounds.length > 0) {
+    const r = torchRounds.map((t) => t.one.sps / t.sps);
+    const t = torchRounds[0]!;
+    process.stdout.write(`pytorch ${t.version} 1 thread, ${torchRounds.length === 1 ? 'in the native round' : `in each of ${torchRounds.length} native rounds`}: `
+      + `${torchRounds.map((x) => Math.round(x.sps)).join(', ')} samples/s, test acc ${t.accuracy.toFixed(4)}; gradsync ${t.one.kernel} 1 thread in the same round${torchRounds.length > 1 ? 's' : ''}: `
+      + `${torchRounds.map((x) => Math.round(x.one.sps)).join(', ')} = ${fmt(r)} PyTorch${r.length > 1 ? `; median ${median(r).toFixed(2)}×` : ''}\n`);
+  }
   // per kernel its median round (one round: its row), then the fastest kernel
   const best = (threads: (t: number) => boolean): Row | undefined => [...new Set(rows.map((r) => r.kernels))].filter((k) => k !== 'ref')
     .map((k) => medianRow(rows.filter((r) => r.kernels === k && threads(r.threads)))).filter((r): r is Row => r !== undefined)
     .sort((a, b) => b.sps - a.sps)[0];
   const best1 = best((t) => t <= 1);
   const best2 = best((t) => t === 2);
-  for (const [threads, ours] of [[1, best1], [2, best2]] as const) {
+  // 1 thread: measured in the rounds above when there were any
+  for (const [threads, ours] of (torchRounds.length > 0 ? [[2, best2]] : [[1, best1], [2, best2]]) as [number, Row | undefined][]) {
     const t = torchRun(dir, threads, epochs, steps);
     if (typeof t === 'string') {
       process.stdout.write(`  not measured: ${t}\n`);
