@@ -88,6 +88,8 @@ interface Assignment {
   /** Set when this straggler's range was computed on the main thread instead (its late answer is dropped). */
   duplicated: boolean;
   straggler: string | undefined;
+  /** The node whose two children `nodes` are (the whole batch on the main thread), else null: a non-finite child is named and pinned as that node. */
+  split: TreeNode | null;
 }
 
 /** A remote executor still computing when everyone else is done is duplicated on the main thread after STRAGGLER_FACTOR × its expected time… */
@@ -340,11 +342,24 @@ export class Stepper {
     // take another shape later on — each time it throws the compiled step away and compiles it
     // again (~100 ms of a core, mid-run, taken from a compute thread when there are two)
     const work: Assignment[] = [];
+    const top = tree.root();
     for (let i = 0; i < plan.length; i++) {
       const p = plan[i]!;
+      let nodes = tree.cover(p.lo, p.hi);
+      let split: TreeNode | null = null;
+      // the whole batch on the main thread (one thread): the root's two children rather than the
+      // root, so that the root's add is left to the reduce pass (combine's `rest`), fused with it,
+      // instead of a pass of its own and a scan of the sum; the same bits
+      if (set[i] === this.main && nodes.length === 1 && nodes[0]!.h === top.h && top.h > 0) {
+        const kids = tree.children(top);
+        if (kids.length === 2) {
+          split = top;
+          nodes = kids;
+        }
+      }
       work.push({
-        exec: set[i]!, lo: p.lo, hi: p.hi, nodes: tree.cover(p.lo, p.hi), partials: [], owner: set[i]!, ms: 0, examples: 0,
-        failed: undefined, late: false, duplicated: false, straggler: undefined,
+        exec: set[i]!, lo: p.lo, hi: p.hi, nodes, partials: [], owner: set[i]!, ms: 0, examples: 0,
+        failed: undefined, late: false, duplicated: false, straggler: undefined, split,
       });
     }
     // 2. Gather
@@ -544,8 +559,10 @@ export class Stepper {
         if (skipped !== undefined) return;
         const where = !Number.isFinite(p.lossSum) ? `the loss (${p.lossSum})` : p.bad >= 0 ? `${this.tensorAt(p.bad)} (element ${p.bad})` : null;
         if (where !== null) {
-          skipped = `non-finite value in ${where} from executor ${w.owner.id}, tree node ${nodeKey(w.nodes[k]!)}, step ${task.step}`;
-          badNode = { node: w.nodes[k]!, exec: w.owner.id };
+          // a child of a split node is named, and its rows looked for, as the node it came from
+          const node = w.split ?? w.nodes[k]!;
+          skipped = `non-finite value in ${where} from executor ${w.owner.id}, tree node ${nodeKey(node)}, step ${task.step}`;
+          badNode = { node, exec: w.owner.id };
         }
       });
     }

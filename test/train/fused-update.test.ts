@@ -1,7 +1,8 @@
 /**
  * SGD without clipping runs its update inside the reduce pass (kernels.reduceSgd): the same
  * bits as the reduce then the update, and a step whose sum overflows leaves the weights
- * exactly as they were (put back from the copy the pass keeps).
+ * exactly as they were (put back from the copy the pass keeps). With the whole batch on one
+ * thread, its root's last add is fused into that pass too.
  */
 import assert from 'node:assert/strict';
 import { validate } from '../../src/config';
@@ -9,6 +10,7 @@ import { doubling } from '../../src/data/datasets';
 import type { StepRecord } from '../../src/observe/schema';
 import type { Executor } from '../../src/parallel/executor';
 import { MainExecutor } from '../../src/parallel/main-executor';
+import { nodeKey, ReductionTree } from '../../src/parallel/tree';
 import { referenceKernels } from '../../src/tensor/kernels';
 import { train } from '../../src/train/loop';
 import { collectingLogger } from '../helpers/log-sink';
@@ -52,6 +54,24 @@ describe('the SGD update fused into the reduce pass', () => {
     const c = collectingLogger();
     await train(config({ optimizer: { kind: 'momentum', lr: 0.01, momentum: 0.9 } }), { logger: c.logger, runDir: tempDir(), data: { train: doubling('float64'), heldOut: null } });
     assert.ok(steps(c.records).every((r) => r.split?.fusedUpdate === undefined));
+  });
+
+  it('one thread with the whole batch computes the root\'s two children, their add left to the reduce pass', async () => {
+    const seen: string[][] = [];
+    const original = MainExecutor.prototype.computeSync;
+    MainExecutor.prototype.computeSync = function (this: MainExecutor, task, nodes) {
+      seen.push(nodes.map(nodeKey));
+      return original.call(this, task, nodes);
+    };
+    try {
+      await train(config(), { logger: collectingLogger().logger, runDir: tempDir(), data: { train: doubling('float64'), heldOut: null } });
+    } finally {
+      MainExecutor.prototype.computeSync = original;
+    }
+    // 20 examples in leaves of 4: 5 leaves, a tree of height 3, whose root's children are 2:0 and 2:1
+    const tree = new ReductionTree(5);
+    assert.equal(nodeKey(tree.root()), '3:0');
+    assert.deepEqual(seen, Array.from({ length: 6 }, () => tree.children(tree.root()).map(nodeKey)));
   });
 
   it('a step whose finite partials sum to a non-finite norm is skipped with the weights exactly as before it', async () => {
