@@ -136,38 +136,26 @@ template <typename T> struct TA;
 template <> struct TA<float> { static constexpr napi_typedarray_type type = napi_float32_array; };
 template <> struct TA<double> { static constexpr napi_typedarray_type type = napi_float64_array; };
 
-enum GemmKind { NT, TN, NN };
+enum GemmKind { NT, TN, NN, TN_CHECK };
 
 // Products are bounded: each dim < 2^31, so m·k etc. fit in size_t on 64-bit targets.
+// TN_CHECK is gemmTNCheck(m, n, k, A, B, C, shared): gemmTN and firstNonFinite(C) in one pass.
 template <typename T, GemmKind G>
 static napi_value gemm(napi_env env, napi_callback_info info) {
   void* data;
-  Args a(env, info, 6, &data);
-  const GsOps<T>* ops = (const GsOps<T>*)data;
-  const size_t m = a.dim(0, "m"), n = a.dim(1, "n"), k = a.dim(2, "k");
-  const T* A = (const T*)a.array(3, TA<T>::type, m * k, "A");
-  const T* B = (const T*)a.array(4, TA<T>::type, n * k, "B");
-  T* C = (T*)a.array(5, TA<T>::type, m * n, "C");
-  if (a.failed) return nullptr;
-  if (G == NT) ops->gemm_nt(m, n, k, A, B, C);
-  if (G == TN) ops->gemm_tn(m, n, k, A, B, C);
-  if (G == NN) ops->gemm_nn(m, n, k, A, B, C);
-  return nullptr;
-}
-
-// gemmTNCheck(m, n, k, A, B, C, shared): gemmTN and firstNonFinite(C) in one pass.
-template <typename T>
-static napi_value gemmTNCheck(napi_env env, napi_callback_info info) {
-  void* data;
-  Args a(env, info, 7, &data);
+  Args a(env, info, G == TN_CHECK ? 7 : 6, &data);
   const GsOps<T>* ops = (const GsOps<T>*)data;
   const size_t m = a.dim(0, "m"), n = a.dim(1, "n"), k = a.dim(2, "k");
   const T* A = (const T*)a.array(3, TA<T>::type, m * k, "A");
   const T* B = (const T*)a.array(4, TA<T>::type, n * k, "B");
   T* C = (T*)a.array(5, TA<T>::type, m * n, "C");
   bool shared = false;
-  if (!a.failed && napi_get_value_bool(env, a.argv[6], &shared) != napi_ok) a.fail("ERR_GS_NATIVE_ARGS", "shared must be a boolean");
+  if (G == TN_CHECK && !a.failed && napi_get_value_bool(env, a.argv[6], &shared) != napi_ok) a.fail("ERR_GS_NATIVE_ARGS", "shared must be a boolean");
   if (a.failed) return nullptr;
+  if (G == NT) ops->gemm_nt(m, n, k, A, B, C);
+  if (G == TN) ops->gemm_tn(m, n, k, A, B, C);
+  if (G == NN) ops->gemm_nn(m, n, k, A, B, C);
+  if (G != TN_CHECK) return nullptr;
   napi_value r;
   napi_create_double(env, (double)ops->gemm_tn_check(m, n, k, A, B, C, shared ? 1 : 0), &r);
   return r;
@@ -417,7 +405,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "gemmNT", gemm<T, NT>, ops);
   setFn(env, obj, "gemmTN", gemm<T, TN>, ops);
   setFn(env, obj, "gemmNN", gemm<T, NN>, ops);
-  setFn(env, obj, "gemmTNCheck", gemmTNCheck<T>, ops);
+  setFn(env, obj, "gemmTNCheck", gemm<T, TN_CHECK>, ops);
   setFn(env, obj, "addBias", addBias<T>, ops);
   setFn(env, obj, "colSum", colSum<T>, ops);
   setFn(env, obj, "activate", activate<T>, ops);

@@ -335,7 +335,7 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
           }
         }
       });
-      it(`native-${isa} ${dtype}: refuses a short array and a bad divisor with a RangeError`, () => {
+      it(`native-${isa} ${dtype}: refuses a short array, a bad divisor and a flag that is not a boolean with a RangeError`, () => {
         assert.throws(() => nat.addInto(10, alloc(dtype, 9), alloc(dtype, 10)), { name: 'RangeError', message: /a has 9 elements, needs 10/ });
         assert.throws(() => nat.reduceGrad(4, alloc(dtype, 4), alloc(dtype, 4), 0.5, 0, new Float64Array(2)), { name: 'RangeError', message: /divisor must be an integer/ });
         const v = (): Float => alloc(dtype, 4);
@@ -347,6 +347,8 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
         assert.throws(() => nat.reduceSgd(4, v(), null, alloc(dtype, 3), 1, 0, 0.1, new Float64Array(2), false), { name: 'RangeError', message: /p has 3 elements, needs 4/ });
         assert.throws(() => nat.reduceSgd(4, v(), null, v(), 1, 0, 0.1, new Float64Array(1), false), { name: 'RangeError', message: /out has 1 elements, needs 2/ });
         assert.throws(() => nat.reduceSgd(4, v(), null, v(), 1, 0, 0.1, new Float64Array(2), 1 as unknown as boolean), { name: 'RangeError', message: /shared must be a boolean/ });
+        assert.throws(() => nat.gemmTNCheck(2, 2, 2, v(), v(), alloc(dtype, 3), true), { name: 'RangeError', message: /C has 3 elements, needs 4/ });
+        assert.throws(() => nat.gemmTNCheck(2, 2, 2, v(), v(), v(), 1 as unknown as boolean), { name: 'RangeError', message: /shared must be a boolean/ });
       });
     }
   }
