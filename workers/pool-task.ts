@@ -1,8 +1,9 @@
 /**
  * pool-task.ts — the piscina entry: one serve loop per thread for the whole run.
  * Waits on the control block (Atomics.wait), computes the posted tree nodes into its shared
- * partial slots with compute-partials.ts (a leaf straight into its slot, a larger node by a copy) — or takes units of the step's tail (parallel/tail.ts)
- * — and signals DONE. No logic of its own beyond that; pool-protocol.ts describes the block.
+ * partial slots with compute-partials.ts (a leaf straight into its slot, a larger node by a
+ * copy) — or takes units of the step's tail (parallel/tail.ts) — and signals DONE. No logic
+ * of its own beyond that; pool-protocol.ts describes the block.
  */
 
 import { PartialComputer, type BatchRef } from '../src/parallel/compute-partials';

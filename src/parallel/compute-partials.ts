@@ -89,7 +89,7 @@ export class PartialComputer {
     const k = this.model.kernels;
     // a leaf alone: checked as its GEMMs store it (kernels.gemmTNCheck), no scan after
     if (n.h === 0 && scan) {
-      const p = this.leaf(params, batch, n.i, undefined, true);
+      const p = this.leaf(params, batch, n.i, 'local');
       p.bad = this.model.lastBad;
       return p;
     }
@@ -136,12 +136,12 @@ export class PartialComputer {
     const tree = new ReductionTree(leavesOf(batch));
     if (n.h !== 0 || !tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not a leaf of a tree of ${tree.leaves} leaves`);
     into.stats.fill(0);
-    this.leaf(params, batch, n.i, into);
+    this.leaf(params, batch, n.i, 'shared', into);
     into.bad = this.model.lastBad;
   }
 
-  /** Leaf j into a fresh partial, or into `shared` (see computeLeafShared); `check`: model.lastBad set (backward's check). */
-  private leaf(params: Float, batch: BatchRef, j: number, shared?: Partial, check = false): Partial {
+  /** Leaf j into a fresh partial, or into `into`; `check`: Mlp.backward's (model.lastBad set). */
+  private leaf(params: Float, batch: BatchRef, j: number, check?: 'local' | 'shared', into?: Partial): Partial {
     const m = this.model;
     const from = batch.start + j * batch.microBatch;
     const to = Math.min(from + batch.microBatch, batch.end);
@@ -151,9 +151,9 @@ export class PartialComputer {
     const k = m.kernels;
     k.gatherRows(rows, batch.order, from, nIn, this.data.x, m.input());
     k.gatherRows(rows, batch.order, from, nOut, this.data.y, m.target());
-    const p = shared ?? this.acquire();
+    const p = into ?? this.acquire();
     m.forward(params, rows);
-    p.lossSum = m.backward(params, rows, p.grads, p.stats, shared !== undefined ? 'shared' : check ? 'local' : undefined);
+    p.lossSum = m.backward(params, rows, p.grads, p.stats, check);
     p.count = rows;
     return p;
   }
