@@ -487,6 +487,17 @@ static void sgdUpdateStream(size_t n, double lr, const T* g, T* p, T* u) {
 #endif
 }
 
+// Whether a per-lane Σ (x − x) saw a value that is not finite (a lane that is not +0).
+template <typename T, typename V>
+static inline bool anyLaneNonZero(V acc) {
+  constexpr size_t W = sizeof(V) / sizeof(T);
+  T lanes[W];
+  memcpy(lanes, &acc, sizeof lanes);
+  bool bad = false;
+  for (size_t j = 0; j < W; j++) bad = bad || !(lanes[j] == 0);
+  return bad;
+}
+
 // dst ← src over n elements, dst's whole cache lines written by non-temporal stores: for a
 // buffer another core reads next, filled from one only this core touches (a pool thread's
 // partial into its shared slot). The same bits as any copy. SCAN: also returns whether any
@@ -508,11 +519,7 @@ static bool copyLines(size_t n, const T* src, T* dst) {
   }
   memcpy(dst + i, src + i, (n - i) * sizeof(T));
   if (!SCAN) return false;
-  bad = bad || firstNonFinite(n - i, src + i) >= 0;
-  T lanes[W];
-  memcpy(lanes, &acc, sizeof lanes);
-  for (size_t j = 0; j < W; j++) bad = bad || !(lanes[j] == 0);
-  return bad;
+  return bad || firstNonFinite(n - i, src + i) >= 0 || anyLaneNonZero<T>(acc);
 }
 template <typename T>
 static void copyStreamUnfenced(size_t n, const T* src, T* dst) {
@@ -1136,12 +1143,7 @@ struct GemmPick {
     Sink<typename G1::V, MODE> sink;
     pick(k, C, Layout{m, n, A, m, false, B, n, true, n, 1}, Layout{n, m, B, n, false, A, m, true, 1, n}, sink);
     if (MODE == STREAM) streamFence();
-    constexpr size_t W = sizeof(typename G1::V) / sizeof(T);
-    T lanes[W];
-    memcpy(lanes, &sink.chk, sizeof lanes);
-    bool bad = false;
-    for (size_t j = 0; j < W; j++) bad = bad || !(lanes[j] == 0);
-    return bad ? firstNonFinite(m * n, C) : -1;
+    return anyLaneNonZero<T>(sink.chk) ? firstNonFinite(m * n, C) : -1;
   }
   static long tnCheck(size_t m, size_t n, size_t k, const T* A, const T* B, T* C, int shared) {
     return shared ? tnCheckAs<STREAM>(m, n, k, A, B, C) : tnCheckAs<CHECK>(m, n, k, A, B, C);

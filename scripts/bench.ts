@@ -200,11 +200,11 @@ async function main(): Promise<void> {
       ratios.push(two.sps / one.sps);
       byStep.push(one.medianStepMs / two.medianStepMs);
     }
-    if (ratios.length === 1) process.stdout.write(`${ones[0]!.kernel}: 2 threads / 1 thread (${ones[0]!.name}): ${fmt(ratios)} (by median step: ${fmt(byStep)})\n`);
-    else if (ratios.length > 1) {
-      process.stdout.write(`${ones[0]!.kernel}: 2 threads / 1 thread (${ones[0]!.name}), ${ratios.length} interleaved rounds: ${fmt(ratios)}; median ${median(ratios).toFixed(2)}× `
-        + `(by median step: ${fmt(byStep)}; median ${median(byStep).toFixed(2)}×)\n`);
-    }
+    if (ratios.length === 0) continue;
+    const many = ratios.length > 1;
+    const med = (xs: number[]): string => (many ? `; median ${median(xs).toFixed(2)}×` : '');
+    process.stdout.write(`${ones[0]!.kernel}: 2 threads / 1 thread (${ones[0]!.name})${many ? `, ${ratios.length} interleaved rounds` : ''}: ${fmt(ratios)}${med(ratios)} `
+      + `(by median step: ${fmt(byStep)}${med(byStep)})\n`);
   }
   const bySteps = new Map<string, Set<string>>();
   for (const r of rows) {

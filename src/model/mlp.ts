@@ -154,16 +154,15 @@ export class Mlp {
     let bad = -1;
     for (let l = L - 1; l >= 0; l--) {
       const s = layers[l]!;
+      let w = -1;
+      if (check === undefined) k.gemmTN(s.nOut, s.nIn, rows, this.delta[l]!, this.a[l]!, g[2 * l]!);
+      else w = k.gemmTNCheck(s.nOut, s.nIn, rows, this.delta[l]!, this.a[l]!, g[2 * l]!, check === 'shared');
+      k.colSum(rows, s.nOut, this.delta[l]!, g[2 * l + 1]!);
       if (check !== undefined) {
-        const w = k.gemmTNCheck(s.nOut, s.nIn, rows, this.delta[l]!, this.a[l]!, g[2 * l]!, check === 'shared');
-        k.colSum(rows, s.nOut, this.delta[l]!, g[2 * l + 1]!);
         const b = k.firstNonFinite(s.nOut, g[2 * l + 1]!);
         // layers are walked from the last: an earlier layer's (lower index) replaces a later one's
         if (w >= 0) bad = s.w + w;
         else if (b >= 0) bad = s.b + b;
-      } else {
-        k.gemmTN(s.nOut, s.nIn, rows, this.delta[l]!, this.a[l]!, g[2 * l]!);
-        k.colSum(rows, s.nOut, this.delta[l]!, g[2 * l + 1]!);
       }
       if (l > 0) {
         k.gemmNN(rows, s.nIn, s.nOut, this.delta[l]!, p[2 * l]!, this.delta[l - 1]!);
