@@ -31,9 +31,17 @@
       }]]
     },
     {
+      "target_name": "gs_isa_avx512_ymm",
+      "type": "static_library",
+      "conditions": [["target_arch=='x64'", {
+        "sources": ["native/isa-avx512-ymm.cc"],
+        "cflags_cc": ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw"]
+      }]]
+    },
+    {
       "target_name": "gradsync_kernels",
       "sources": ["native/addon.cc"],
-      "dependencies": ["gs_isa_scalar", "gs_isa_avx2", "gs_isa_avx512"]
+      "dependencies": ["gs_isa_scalar", "gs_isa_avx2", "gs_isa_avx512", "gs_isa_avx512_ymm"]
     },
     {
       "target_name": "gradsync_threads",

@@ -2,5 +2,6 @@
 #include "kernel-table.h"
 #if !defined(__x86_64__)
 extern "C" const GsKernelTable* gs_table_avx512(void) { return nullptr; }
+extern "C" const GsKernelTable* gs_table_avx512_ymm(void) { return nullptr; }
 extern "C" const GsKernelTable* gs_table_avx2(void) { return nullptr; }
 #endif

@@ -31,13 +31,14 @@ struct GsOps {
 };
 
 struct GsKernelTable {
-  const char* name;  // "avx512", "avx2", "scalar"
+  const char* name;  // "avx512", "avx512-ymm", "avx2", "scalar"
   GsOps<float> f32;
   GsOps<double> f64;
 };
 
 extern "C" {
 const GsKernelTable* gs_table_avx512(void);
+const GsKernelTable* gs_table_avx512_ymm(void);
 const GsKernelTable* gs_table_avx2(void);
 const GsKernelTable* gs_table_scalar(void);
 }

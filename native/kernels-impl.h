@@ -6,7 +6,7 @@
 //   GS_MR32, GS_MR32B, GS_NV32   float32 GEMM register tiles: GS_MR32 or GS_MR32B rows × GS_NV32 vectors
 //   GS_MR64, GS_MR64B, GS_NV64   float64 GEMM register tiles
 //   GS_TABLE_FN        the exported function returning this build's GsKernelTable
-//   GS_TABLE_NAME      "avx512" | "avx2" | "scalar"
+//   GS_TABLE_NAME      "avx512" | "avx512-ymm" | "avx2" | "scalar"
 // Everything here lives in an anonymous namespace: the same templates compiled with
 // different target flags in different files must never be merged by the linker.
 //
@@ -820,9 +820,9 @@ static void activationStats(int f, size_t m, size_t n, const T* z, const T* a, d
 // packed into MR-row panels otherwise; the B side is read in place when its rows are contiguous
 // in j (b(p, j) = B[p·ldb + j]), and packed (transposed, or zero-padded at a ragged edge) otherwise.
 
-// GEMM vectors may be narrower than the element-wise ones: on Zen 4 a mix of 512-bit multiplies
-// and adds issues slower than the same work in 256-bit halves, and AVX-512VL still gives 32 ymm
-// registers for a larger tile.
+// GEMM vectors may be narrower than the element-wise ones (isa-avx512-ymm.cc): on Zen 4 a mix of
+// 512-bit multiplies and adds issues slower than the same work in 256-bit halves, and AVX-512VL
+// still gives 32 ymm registers for a larger tile.
 #ifndef GS_GEMM_VBYTES
 #define GS_GEMM_VBYTES GS_VBYTES
 #endif
@@ -879,7 +879,7 @@ static inline void vstream(T* p, V v) {
 // as any GEMM. CHECK (gemmTNCheck): every stored value also goes into a per-lane Σ (x − x), +0
 // while all are finite (copyLines' check), so a partial's gradients need no scan of their own.
 // STREAM (gemmTNCheck shared: a pool thread's partial, computed straight into the shared slot
-// the main thread reads next): CHECK, and each tile row that is one whole 64-byte line of C is
+// the main thread reads next): CHECK, and each tile row that is whole 64-byte lines of C is
 // written by non-temporal stores, as copyShared writes a slot (a plain store to a line the
 // other core read last step must first take it back).
 enum SinkMode { PLAIN = 0, CHECK = 1, STREAM = 2 };
@@ -950,7 +950,7 @@ struct Gemm {
         for (int v = 0; v < NV; v++) sink.chk = sink.chk + (acc[i][v] - acc[i][v]);
     }
     if (full && csc == 1) {
-      if (MODE == STREAM && last && NV * sizeof(V) == 64) {
+      if (MODE == STREAM && last && (NV * sizeof(V)) % 64 == 0) {
         for (int i = 0; i < MR; i++) {
           T* row = c + i * rsc;
           if (((uintptr_t)row & 63) == 0) {

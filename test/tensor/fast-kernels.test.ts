@@ -49,6 +49,15 @@ describe('fast kernels (bit for bit against the reference)', function () {
     assert.equal(nativeLoadError(), null);
   });
 
+  it('both AVX-512 builds (512-bit and 256-bit GEMM vectors) are offered together, so the tests below compare both', function () {
+    const isas = nativeIsas();
+    if (!isas.includes('avx512') && !isas.includes('avx512-ymm')) this.skip();
+    assert.ok(isas.includes('avx512') && isas.includes('avx512-ymm'), isas.join(', '));
+    // one of them first (the CPU's better GEMM width), then AVX2 and the baseline
+    assert.deepEqual(isas.slice(2), ['avx2', 'scalar']);
+    assert.deepEqual([...isas.slice(0, 2)].sort(), ['avx512', 'avx512-ymm']);
+  });
+
   for (const dtype of DTYPES) {
     describe(dtype, () => {
       const ref = referenceKernels(dtype);

@@ -17,7 +17,7 @@ import { exp32, exp64, log32, log64 } from '../spec-math';
 import { packageRoot } from './package-root';
 
 /** Instruction-set builds of the addon, best first. */
-export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
+export type NativeIsa = 'avx512' | 'avx512-ymm' | 'avx2' | 'scalar';
 
 interface NativeOps {
   gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
