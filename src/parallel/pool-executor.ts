@@ -217,17 +217,10 @@ export class PoolExecutor implements Executor {
 
   async compute(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
     if (nodes.length > MAX_NODES) throw Errors.executor(`${this.id}: ${nodes.length} tree nodes in one task (at most ${MAX_NODES})`);
-    // the last step's tail, if the thread has not finished it: every unit was done before the
-    // step went on, so a thread that has not claimed it yet (asleep when it was posted: waking
-    // can take milliseconds on a VM) has it withdrawn (C.CLAIM); one that has is leaving it:
-    // a short poll, and only then an await — which would let the main thread's own share start first
-    const tailSeq = this.tailSeq;
-    this.tailSeq = 0;
-    if (tailSeq !== 0 && this.serving !== null && Atomics.load(this.serving.control, C.DONE) !== tailSeq) {
-      const c = this.serving.control;
-      if (claim(c, tailSeq)) this.withdrawnTails++;
-      else if (!pollUntil(() => Atomics.load(c, C.DONE) === tailSeq)) await this.finished(this.serving, tailSeq, false);
-    }
+    // the last step's tail settled (an await only when the thread is still leaving it: it would
+    // let the main thread's own share start first)
+    const leaving = this.settleTail();
+    if (leaving !== null) await leaving;
     if (!isShared(task.params)) throw new TypeError('ThreadPool: params must be SharedArrayBuffer-backed');
     const order = this.owner.order(task.batch.order);
     // the nodes' results (the thread computes them in its own memory, then copies each into a slot)
@@ -330,6 +323,27 @@ export class PoolExecutor implements Executor {
     this.tailSeq = ++this.seq;
     Atomics.store(c, C.SEQ, this.seq);
     Atomics.notify(c, C.SEQ);
+  }
+
+  /**
+   * Settles the last tail task posted to this thread, before anything reuses the tail's
+   * buffers (its next compute task; another thread's tail, which resets the shared counters):
+   * every unit was done before the step went on, so a thread that has not claimed it yet
+   * (asleep when it was posted: waking can take milliseconds on a VM) has it withdrawn
+   * (C.CLAIM); one that has is leaving it: a short poll, and only then a promise to wait on.
+   * Returns null once settled.
+   */
+  settleTail(): Promise<void> | null {
+    const tailSeq = this.tailSeq;
+    this.tailSeq = 0;
+    const s = this.serving;
+    if (tailSeq === 0 || s === null || Atomics.load(s.control, C.DONE) === tailSeq) return null;
+    const c = s.control;
+    if (claim(c, tailSeq)) {
+      this.withdrawnTails++;
+      return null;
+    }
+    return pollUntil(() => Atomics.load(c, C.DONE) === tailSeq) ? null : this.finished(s, tailSeq, false);
   }
 
   /** Why its thread or its last task failed, for the step record. */

@@ -111,6 +111,8 @@ export class Stepper {
   private readonly norms: Float64Array;
   /** Every pool thread has a core of its own (they spin between tasks): one that has not started its task is late. */
   private readonly poolSpins: boolean;
+  /** The pool's threads, whose last tail tasks each step settles first (run()). */
+  private readonly poolThreads: readonly PoolExecutor[];
   /** Pool threads read the weights this thread updates (the update writes them with sgdUpdateShared). */
   private readonly poolShares: boolean;
 
@@ -129,6 +131,7 @@ export class Stepper {
     this.update = alloc(dtype instanceof Float64Array ? 'float64' : 'float32', paramCount);
     this.poolSpins = pool?.opts.spin === true;
     this.poolShares = pool !== undefined && pool !== null && pool.executors.length > 0;
+    this.poolThreads = pool?.executors ?? [];
     this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.nOut * s.nIn, b: s.b, bEnd: s.b + s.nOut }));
     this.norms = new Float64Array(4 * settings.layers.length);
     this.tensorSums = new Float64Array(4 * settings.layers.length);
@@ -326,6 +329,15 @@ export class Stepper {
   /** `dispatched`: called once every executor has its work, while they compute (the loop writes the previous step's record then). */
   async run(task: StepTask, dispatched?: () => void): Promise<StepResult> {
     const t0 = now();
+    // every pool thread's last tail task settled before this step's tail resets the shared
+    // counters: a thread with no share in this step (3 threads, 2 leaves: one has none) would
+    // otherwise wake into its stale task and take units of this step's tail with the last
+    // step's operands
+    for (const e of this.poolThreads) {
+      const leaving = e.settleTail();
+      // a thread that died meanwhile runs nothing: its next compute() reports it
+      if (leaving !== null) await leaving.catch(() => undefined);
+    }
     // 1. Plan
     const tree = new ReductionTree(leavesOf(task.batch));
     // the set is fixed for this step: a node that joins now works from the next one
