@@ -3,14 +3,7 @@
 // runs a 512-bit multiply or add as two 256-bit halves, where a mix of them issues slower
 // than the same work on 256-bit vectors. addon.cc puts it first on Zen 4, after "avx512"
 // elsewhere. The same bits as every other build (THE KERNEL SPEC: lanes are independent outputs).
-#define GS_VBYTES 64
 #define GS_GEMM_VBYTES 32
-#define GS_MR32 12
-#define GS_MR32B 8
-#define GS_NV32 2
-#define GS_MR64 12
-#define GS_MR64B 8
-#define GS_NV64 2
 #define GS_TABLE_FN gs_table_avx512_ymm
 #define GS_TABLE_NAME "avx512-ymm"
-#include "kernels-impl.h"
+#include "isa-avx512.h"

@@ -3,14 +3,7 @@
 // two 512-bit multiplies or adds per cycle: measured here (Ice Lake Xeon, bench-kernels, the
 // workload's 8 GEMMs at 64 rows) 60.9 GFLOP/s, against 34.7 with the same tile on 256-bit
 // vectors (isa-avx512-ymm.cc), which is what AVX2's two 256-bit ports give too.
-#define GS_VBYTES 64
 #define GS_GEMM_VBYTES 64
-#define GS_MR32 12
-#define GS_MR32B 8
-#define GS_NV32 2
-#define GS_MR64 12
-#define GS_MR64B 8
-#define GS_NV64 2
 #define GS_TABLE_FN gs_table_avx512
 #define GS_TABLE_NAME "avx512"
-#include "kernels-impl.h"
+#include "isa-avx512.h"
