@@ -1085,6 +1085,8 @@ struct GemmPick {
   typedef Gemm<T, MR1, NV> G1;
   typedef Gemm<T, MR2, NV> G2;
   typedef Gemm<T, MR1, 1> G3;
+  // tiles pick() chooses among: G3 only where it differs from G1 and vectors are 512-bit
+  static constexpr int TILES = NV > 1 && sizeof(typename G1::V) == 64 ? 3 : 2;
 
   // The same arguments as Gemm::run; `alt` is the other layout (the roles swapped, C transposed).
   struct Layout {
@@ -1105,7 +1107,7 @@ struct GemmPick {
     int bl = 0, bg = 0;
     for (int l = 0; l < 2; l++) {
       const Layout& L = *ls[l];
-      for (int g = 0; g < (NV > 1 && sizeof(typename G1::V) == 64 ? 3 : 2); g++) {
+      for (int g = 0; g < TILES; g++) {
         const bool tr = L.csc != 1;
         const double c = g == 0 ? G1::cost(L.M, L.N, K, L.aRows, L.bRows, tr)
                        : g == 1 ? G2::cost(L.M, L.N, K, L.aRows, L.bRows, tr) : G3::cost(L.M, L.N, K, L.aRows, L.bRows, tr);
