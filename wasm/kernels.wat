@@ -540,6 +540,85 @@
     (v128.store (i32.const 64) (local.get $u0)) (v128.store (i32.const 80) (local.get $u1))
     (v128.store (i32.const 96) (local.get $u2)) (v128.store (i32.const 112) (local.get $u3)))
 
+  ;; reduceSgd's passes in one, over n floats, n a multiple of 8 (the caller pads g and p with
+  ;; zeros: they add +0 to every sum, and their lanes are never copied out): g as reduce_f32
+  ;; makes it — or, with $mode 1 (λ = 0 and a power-of-two divisor), g·$recip in float32, the
+  ;; same bits (multiplying by the exact 2^−k and dividing by 2^k round the same exact value
+  ;; once) without the float64 round trip; Σg² and Σp² in rule 8's lanes, left at address 0 as
+  ;; reduce_f32 leaves them; then p ← p − u with u = lr·g as sgd_f32 rounds it. g itself is not
+  ;; stored: the caller keeps the old p, not g (kernels.ts reduceSgd).
+  (func (export "reduce_sgd_f32") (param $n i32) (param $g i32) (param $p i32)
+    (param $divisor f64) (param $lambda f64) (param $useLambda i32) (param $lr f64) (param $recip f32) (param $mode i32)
+    (local $end i32) (local $dv v128) (local $lv v128) (local $mask v128) (local $rv v128) (local $lrv v128)
+    (local $gv v128) (local $pv v128) (local $t0 v128) (local $t1 v128) (local $v0 v128) (local $v1 v128) (local $q v128)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    (local $u0 v128) (local $u1 v128) (local $u2 v128) (local $u3 v128)
+    (local.set $dv (f64x2.splat (local.get $divisor)))
+    (local.set $lv (f64x2.splat (local.get $lambda)))
+    (local.set $rv (f32x4.splat (local.get $recip)))
+    (local.set $lrv (f64x2.splat (local.get $lr)))
+    ;; λ = 0 adds nothing, not +0·p (which would turn −0 into +0 and ±∞·0 into NaN)
+    (local.set $mask (i32x4.splat (i32.sub (i32.const 0) (local.get $useLambda))))
+    (local.set $end (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
+    (if (i32.lt_u (local.get $g) (local.get $end))
+      (then
+        (loop $eights
+          ;; elements 0..3
+          (local.set $gv (v128.load offset=0 (local.get $g)))
+          (local.set $pv (v128.load offset=0 (local.get $p)))
+          (local.set $t0 (f64x2.promote_low_f32x4 (local.get $pv)))
+          (local.set $t1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $pv) (local.get $pv))))
+          (if (local.get $mode)
+            (then (local.set $q (f32x4.mul (local.get $gv) (local.get $rv))))
+            (else
+              (local.set $v0 (f64x2.div (f64x2.promote_low_f32x4 (local.get $gv)) (local.get $dv)))
+              (local.set $v1 (f64x2.div (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $gv) (local.get $gv))) (local.get $dv)))
+              (local.set $v0 (v128.bitselect (f64x2.add (local.get $v0) (f64x2.mul (local.get $lv) (local.get $t0))) (local.get $v0) (local.get $mask)))
+              (local.set $v1 (v128.bitselect (f64x2.add (local.get $v1) (f64x2.mul (local.get $lv) (local.get $t1))) (local.get $v1) (local.get $mask)))
+              (local.set $q (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $v0)) (f32x4.demote_f64x2_zero (local.get $v1))))))
+          ;; the squares of the rounded g and of p; u = lr·g in float64, rounded; p − u
+          (local.set $v0 (f64x2.promote_low_f32x4 (local.get $q)))
+          (local.set $v1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $q) (local.get $q))))
+          (local.set $s0 (f64x2.add (local.get $s0) (f64x2.mul (local.get $v0) (local.get $v0))))
+          (local.set $s1 (f64x2.add (local.get $s1) (f64x2.mul (local.get $v1) (local.get $v1))))
+          (local.set $u0 (f64x2.add (local.get $u0) (f64x2.mul (local.get $t0) (local.get $t0))))
+          (local.set $u1 (f64x2.add (local.get $u1) (f64x2.mul (local.get $t1) (local.get $t1))))
+          (v128.store offset=0 (local.get $p) (f32x4.sub (local.get $pv) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.mul (local.get $v0) (local.get $lrv)))
+            (f32x4.demote_f64x2_zero (f64x2.mul (local.get $v1) (local.get $lrv))))))
+          ;; elements 4..7
+          (local.set $gv (v128.load offset=16 (local.get $g)))
+          (local.set $pv (v128.load offset=16 (local.get $p)))
+          (local.set $t0 (f64x2.promote_low_f32x4 (local.get $pv)))
+          (local.set $t1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $pv) (local.get $pv))))
+          (if (local.get $mode)
+            (then (local.set $q (f32x4.mul (local.get $gv) (local.get $rv))))
+            (else
+              (local.set $v0 (f64x2.div (f64x2.promote_low_f32x4 (local.get $gv)) (local.get $dv)))
+              (local.set $v1 (f64x2.div (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $gv) (local.get $gv))) (local.get $dv)))
+              (local.set $v0 (v128.bitselect (f64x2.add (local.get $v0) (f64x2.mul (local.get $lv) (local.get $t0))) (local.get $v0) (local.get $mask)))
+              (local.set $v1 (v128.bitselect (f64x2.add (local.get $v1) (f64x2.mul (local.get $lv) (local.get $t1))) (local.get $v1) (local.get $mask)))
+              (local.set $q (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $v0)) (f32x4.demote_f64x2_zero (local.get $v1))))))
+          ;; the squares of the rounded g and of p; u = lr·g in float64, rounded; p − u
+          (local.set $v0 (f64x2.promote_low_f32x4 (local.get $q)))
+          (local.set $v1 (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $q) (local.get $q))))
+          (local.set $s2 (f64x2.add (local.get $s2) (f64x2.mul (local.get $v0) (local.get $v0))))
+          (local.set $s3 (f64x2.add (local.get $s3) (f64x2.mul (local.get $v1) (local.get $v1))))
+          (local.set $u2 (f64x2.add (local.get $u2) (f64x2.mul (local.get $t0) (local.get $t0))))
+          (local.set $u3 (f64x2.add (local.get $u3) (f64x2.mul (local.get $t1) (local.get $t1))))
+          (v128.store offset=16 (local.get $p) (f32x4.sub (local.get $pv) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.mul (local.get $v0) (local.get $lrv)))
+            (f32x4.demote_f64x2_zero (f64x2.mul (local.get $v1) (local.get $lrv))))))
+          (local.set $g (i32.add (local.get $g) (i32.const 32)))
+          (local.set $p (i32.add (local.get $p) (i32.const 32)))
+          (br_if $eights (i32.lt_u (local.get $g) (local.get $end))))))
+    (v128.store (i32.const 0) (local.get $s0)) (v128.store (i32.const 16) (local.get $s1))
+    (v128.store (i32.const 32) (local.get $s2)) (v128.store (i32.const 48) (local.get $s3))
+    (v128.store (i32.const 64) (local.get $u0)) (v128.store (i32.const 80) (local.get $u1))
+    (v128.store (i32.const 96) (local.get $u2)) (v128.store (i32.const 112) (local.get $u3)))
+
   ;; The same over n doubles (no rounding step: the float64 value is the stored one).
   (func (export "reduce_f64") (param $n i32) (param $g i32) (param $p i32)
     (param $divisor f64) (param $lambda f64) (param $useLambda i32)

@@ -206,6 +206,57 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
         }
       });
 
+      it('reduceSgd divides by a power of two as the reference does (float32: a multiply in float32), down to subnormal quotients, zeros and special values', function () {
+        if (!available()) this.skip();
+        const ks = wasmKernels(dtype);
+        const tiny = dtype === 'float32' ? [1.2e-38, -3e-39, 1.4e-45, 7e-42, 0, -0, 5e-40, 1.17549435e-38] : [2.3e-308, -4e-310, 5e-324, 1e-315, 0, -0, 3e-320, 2.2250738585072014e-308];
+        const odd = specials(dtype);
+        for (const divisor of [1, 2, 128, 1024, 16777216, 3]) {
+          for (const lambda of [0, 1e-4]) {
+            const n = 67 + odd.length;
+            const a0 = alloc(dtype, n);
+            const b0 = alloc(dtype, n);
+            const p0 = alloc(dtype, n);
+            for (let i = 0; i < 67; i++) { a0[i] = tiny[i % tiny.length]! * (1 + i / 64); b0[i] = tiny[(i + 5) % tiny.length]!; p0[i] = tiny[(i + 3) % tiny.length]!; }
+            odd.forEach((v, i) => { a0[67 + i] = v; b0[67 + i] = odd[(i + 7) % odd.length]!; p0[67 + i] = odd[(i + 3) % odd.length]!; });
+            for (const withB of [false, true]) {
+              const wantA = a0.slice();
+              const wantP = p0.slice();
+              const wantOut = new Float64Array(2);
+              ref.reduceSgd(n, wantA, withB ? b0 : null, wantP, divisor, lambda, 0.5, wantOut, false);
+              const a = a0.slice();
+              const p = p0.slice();
+              const out = new Float64Array(2);
+              ks.reduceSgd(n, a, withB ? b0 : null, p, divisor, lambda, 0.5, out, false);
+              const label = `reduceSgd /${divisor} λ ${lambda} b ${withB}`;
+              assertSameBits(p, wantP, `${label} p`);
+              assertSameBits(a, wantA, `${label} a`);
+              assertSameBits(out, wantOut, `${label} sums`);
+            }
+          }
+        }
+      });
+
+      it('reduceSgd of a sum that overflows reports a non-finite Σg², and a holds the exact old weights to put back', function () {
+        if (!available()) this.skip();
+        const ks = wasmKernels(dtype);
+        const rng = new Rng(111);
+        const n = 100;
+        const big = dtype === 'float32' ? 3e38 : 1.7e308;
+        const a = data(dtype, n, rng, 0);
+        const b = data(dtype, n, rng, 0);
+        a[60] = big;
+        b[60] = big;
+        const p0 = data(dtype, n, rng, 0);
+        const p = p0.slice();
+        const out = new Float64Array(2);
+        ks.reduceSgd(n, a, b, p, 1, 0, 0.05, out, true);
+        assert.equal(Number.isFinite(out[0]), false, `Σg² ${out[0]}`);
+        assert.equal(p[60], -Infinity);
+        p.set(a);
+        assertSameBits(p, p0, 'weights put back from a');
+      });
+
       it('rejects arrays of the wrong dtype or too short, and bad sizes, instead of reading past them', function () {
         if (!available()) this.skip();
         const ks = wasmKernels(dtype);

@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { addReduceGradOf, gemmTNCheckOf, NORM_BLOCK, reduceSgdOf, referenceKernels, type KernelSet } from '../kernels';
+import { addReduceGradOf, gemmTNCheckOf, NORM_BLOCK, referenceKernels, type KernelSet } from '../kernels';
 import { packageRoot } from './package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
@@ -44,10 +44,11 @@ interface WasmExports {
   sgd_f64(n: number, lr: number, g: number, p: number, u: number): void;
   reduce_f32(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number): void;
   reduce_f64(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number): void;
+  reduce_sgd_f32(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number, lr: number, recip: number, mode: number): void;
 }
 
 const EXPORTS = ['gemm_f32', 'gemm_f64', 'pack_rows', 'pack_cols_32', 'pack_cols_64', 'tanh_f32',
-  'add_f32', 'add_f64', 'sgd_f32', 'sgd_f64', 'reduce_f32', 'reduce_f64'] as const;
+  'add_f32', 'add_f64', 'sgd_f32', 'sgd_f64', 'reduce_f32', 'reduce_f64', 'reduce_sgd_f32'] as const;
 
 let wasm: WasmExports | null = null;
 let loadError: string | null = null;
@@ -202,22 +203,18 @@ function addInto(w: WasmExports, dtype: DType, n: number, a: Float, b: Float): v
   get(dtype, ao, a, n);
 }
 
-/**
- * SGD: u ← lr·g (rounded to the dtype), p ← p − u, over n elements. u null (reduceSgdOf's
- * `keep`, kernels.ts): g ← the old p instead.
- */
-function sgdUpdate(w: WasmExports, dtype: DType, n: number, lr: number, g: Float, p: Float, u: Float | null): void {
+/** SGD: u ← lr·g (rounded to the dtype), p ← p − u, over n elements. */
+function sgdUpdate(w: WasmExports, dtype: DType, n: number, lr: number, g: Float, p: Float, u: Float): void {
   checkDim('n', n);
   checkArray('g', g, dtype, n);
   checkArray('p', p, dtype, n);
-  if (u !== null) checkArray('u', u, dtype, n);
+  checkArray('u', u, dtype, n);
   if (n === 0) return;
   const [go, po, uo] = slots(w, dtype === 'float32' ? 4 : 8, n, 3) as [number, number, number];
   put(dtype, go, g, n);
   put(dtype, po, p, n);
   (dtype === 'float32' ? w.sgd_f32 : w.sgd_f64)(n, lr, go, po, uo);
-  if (u !== null) get(dtype, uo, u, n);
-  else g.set(p.subarray(0, n));
+  get(dtype, uo, u, n);
   get(dtype, po, p, n);
 }
 
@@ -249,6 +246,58 @@ function reduceGrad(w: WasmExports, dtype: DType, n: number, g: Float, p: Float,
   out[1] = sp;
 }
 
+/**
+ * reduceSgd (kernels.ts) block by block of NORM_BLOCK elements (rule 8's blocks): each block of
+ * a, b and p is copied in once; the passes run on it in linear memory, where it stays in cache —
+ * float32: add_f32 then reduce_sgd_f32 (the reduction and the update in one pass); float64:
+ * add_f64, reduce_f64 and sgd_f64 — then a ← the old p (from p, not yet overwritten) and p ← the
+ * new weights. The same bits as the reference's passes over the whole tensor, with each operand
+ * copied in and out once instead of once per pass. No non-temporal stores: `shared` changes nothing.
+ */
+function reduceSgd(w: WasmExports, dtype: DType, n: number, a: Float, b: Float | null, p: Float, divisor: number, lambda: number, lr: number, out: Float64Array): void {
+  checkDim('n', n);
+  checkArray('a', a, dtype, n);
+  if (b !== null) checkArray('b', b, dtype, n);
+  checkArray('p', p, dtype, n);
+  if (!(out instanceof Float64Array) || out.length < 2) throw new RangeError('out must be a Float64Array of 2 elements');
+  const f32 = dtype === 'float32';
+  const es = f32 ? 4 : 8;
+  // whole lane sets (the zeros past n add +0 to every sum), at most one block
+  const room = Math.min(NORM_BLOCK, Math.ceil(n / 8) * 8);
+  const [ao, bo, po, uo] = slots(w, es, room, 4) as [number, number, number, number];
+  const view = f32 ? f32View : f64View;
+  const useLambda = lambda !== 0 ? 1 : 0;
+  // g·2^−k in float32 is g/2^k in float64 rounded once (reduce_sgd_f32): divisor an integer ≤ 2^24
+  const pow2 = Number.isInteger(divisor) && divisor >= 1 && divisor <= 2 ** 24 && (divisor & (divisor - 1)) === 0;
+  const mode = useLambda === 0 && pow2 ? 1 : 0;
+  const s = f64View; // the 16 lane sums of a reduce call, at address 0
+  let sg = 0;
+  let sp = 0;
+  for (let from = 0; from < n; from += NORM_BLOCK) {
+    const len = Math.min(NORM_BLOCK, n - from);
+    const len8 = Math.ceil(len / 8) * 8;
+    const to = from + len;
+    view.set(a.subarray(from, to), ao / es);
+    if (b !== null) {
+      view.set(b.subarray(from, to), bo / es);
+      (f32 ? w.add_f32 : w.add_f64)(len, ao, bo);
+    }
+    // after the add, which runs over whole vectors
+    view.fill(0, ao / es + len, ao / es + len8);
+    view.set(p.subarray(from, to), po / es);
+    view.fill(0, po / es + len, po / es + len8);
+    if (f32) w.reduce_sgd_f32(len8, ao, po, divisor, lambda, useLambda, lr, 1 / divisor, mode);
+    else w.reduce_f64(len8, ao, po, divisor, lambda, useLambda);
+    sg += ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
+    sp += ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
+    if (!f32) w.sgd_f64(len, lr, ao, po, uo);
+    a.set(p.subarray(from, to), from);
+    p.set(view.subarray(po / es, po / es + len), from);
+  }
+  out[0] = sg;
+  out[1] = sp;
+}
+
 const cache = new Map<DType, KernelSet>();
 
 /** The WebAssembly KernelSet for a dtype (throws when the module cannot run here). */
@@ -276,10 +325,7 @@ export function wasmKernels(dtype: DType): KernelSet {
     sgdUpdateShared: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
     reduceGrad: (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),
     addReduceGrad: addReduceGradOf((n, a, b) => addInto(w, dtype, n, a, b), (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out)),
-    reduceSgd: reduceSgdOf(
-      (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),
-      addReduceGradOf((n, a, b) => addInto(w, dtype, n, a, b), (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out)),
-      (n, lr, g, p) => sgdUpdate(w, dtype, n, lr, g, p, null)),
+    reduceSgd: (n, a, b, p, divisor, lambda, lr, out) => reduceSgd(w, dtype, n, a, b, p, divisor, lambda, lr, out),
   };
   cache.set(dtype, ks);
   return ks;
