@@ -409,6 +409,190 @@
           (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
           (br_if $lanes (i32.lt_u (local.get $src) (local.get $end)))))))
 
+  ;; ---- the rest of a leaf's float32 passes (kernels.ts), each the reference's operations on
+  ;; independent elements or columns, so four lanes at a time give the same bits. The caller
+  ;; leaves room for a whole last vector after each operand; lanes past the data are never
+  ;; copied out (or, for counts, never counted).
+
+  ;; The index of the first non-finite element (x − x ≠ 0: NaN, ±∞) among n floats, or −1.
+  (func (export "first_non_finite_f32") (param $n i32) (param $src i32) (result i32)
+    (local $i i32) (local $n8 i32) (local $v v128) (local $w v128) (local $x f32)
+    (local.set $n8 (i32.and (local.get $n) (i32.const -8)))
+    (block $hit
+      (loop $vec
+        (br_if $hit (i32.ge_u (local.get $i) (local.get $n8)))
+        (local.set $v (v128.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $w (v128.load offset=16 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+        (br_if $hit (v128.any_true (v128.or
+          (f32x4.ne (f32x4.sub (local.get $v) (local.get $v)) (v128.const f32x4 0 0 0 0))
+          (f32x4.ne (f32x4.sub (local.get $w) (local.get $w)) (v128.const f32x4 0 0 0 0)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $vec)))
+    ;; one at a time from there: the eight that held one, or the last n mod 8
+    (block $none
+      (loop $one
+        (br_if $none (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $x (f32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (f32.ne (f32.sub (local.get $x) (local.get $x)) (f32.const 0)) (then (return (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $one)))
+    (i32.const -1))
+
+  ;; The same over n doubles.
+  (func (export "first_non_finite_f64") (param $n i32) (param $src i32) (result i32)
+    (local $i i32) (local $n4 i32) (local $v v128) (local $w v128) (local $x f64)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $hit
+      (loop $vec
+        (br_if $hit (i32.ge_u (local.get $i) (local.get $n4)))
+        (local.set $v (v128.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $w (v128.load offset=16 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 3)))))
+        (br_if $hit (v128.any_true (v128.or
+          (f64x2.ne (f64x2.sub (local.get $v) (local.get $v)) (v128.const f64x2 0 0))
+          (f64x2.ne (f64x2.sub (local.get $w) (local.get $w)) (v128.const f64x2 0 0)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $none
+      (loop $one
+        (br_if $none (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $x (f64.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 3)))))
+        (if (f64.ne (f64.sub (local.get $x) (local.get $x)) (f64.const 0)) (then (return (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $one)))
+    (i32.const -1))
+
+  ;; dst (n) = Σ rows of src (m, n) from +0, rows in increasing order; four columns at a time
+  ;; (the last group reads past a row's end into the next row or the room after src).
+  (func (export "col_sum_f32") (param $m i32) (param $n i32) (param $src i32) (param $dst i32)
+    (local $rs i32) (local $j i32) (local $p i32) (local $pEnd i32) (local $acc v128)
+    (local.set $rs (i32.shl (local.get $n) (i32.const 2)))
+    (block $jDone
+      (loop $jLoop
+        (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $acc (v128.const i64x2 0 0))
+        (local.set $p (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $pEnd (i32.add (local.get $p) (i32.mul (local.get $m) (local.get $rs))))
+        (block $iDone
+          (loop $iLoop
+            (br_if $iDone (i32.ge_u (local.get $p) (local.get $pEnd)))
+            (local.set $acc (f32x4.add (local.get $acc) (v128.load (local.get $p))))
+            (local.set $p (i32.add (local.get $p) (local.get $rs)))
+            (br $iLoop)))
+        (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (local.get $acc))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $jLoop))))
+
+  ;; c (m, n) += b (n) row by row: whole vectors, then the row's last n mod 4 one at a time
+  ;; (a vector there would reach into the next row).
+  (func (export "add_bias_f32") (param $m i32) (param $n i32) (param $c i32) (param $b i32)
+    (local $i i32) (local $j i32) (local $n4 i32) (local $row i32) (local $q i32)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (local.set $row (local.get $c))
+    (block $iDone
+      (loop $iLoop
+        (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $j (i32.const 0))
+        (block $vDone
+          (loop $vLoop
+            (br_if $vDone (i32.ge_u (local.get $j) (local.get $n4)))
+            (local.set $q (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+            (v128.store (local.get $q) (f32x4.add (v128.load (local.get $q))
+              (v128.load (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $vLoop)))
+        (block $sDone
+          (loop $sLoop
+            (br_if $sDone (i32.ge_u (local.get $j) (local.get $n)))
+            (local.set $q (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+            (f32.store (local.get $q) (f32.add (f32.load (local.get $q))
+              (f32.load (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $sLoop)))
+        (local.set $row (i32.add (local.get $row) (i32.shl (local.get $n) (i32.const 2))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iLoop))))
+
+  ;; activateBackward over n floats: g ← g·(1 − a·a) ($sigmoid 0, tanh) or g ← g·(a·(1 − a))
+  ;; ($sigmoid 1), each operation rounded to float32 as the reference rounds it.
+  (func (export "act_backward_f32") (param $n i32) (param $g i32) (param $a i32) (param $sigmoid i32)
+    (local $end i32) (local $av v128) (local $d v128)
+    (local.set $end (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
+    (if (i32.lt_u (local.get $g) (local.get $end))
+      (then
+        (loop $lanes
+          (local.set $av (v128.load (local.get $a)))
+          (if (local.get $sigmoid)
+            (then (local.set $d (f32x4.mul (local.get $av) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $av)))))
+            (else (local.set $d (f32x4.sub (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $av) (local.get $av))))))
+          (v128.store (local.get $g) (f32x4.mul (v128.load (local.get $g)) (local.get $d)))
+          (local.set $g (i32.add (local.get $g) (i32.const 16)))
+          (local.set $a (i32.add (local.get $a) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $g) (local.get $end)))))))
+
+  ;; activationStats (rule 9) of m rows of n: returns the outputs in saturation among the m·n
+  ;; at $a — $mode 1: 1 − a² < $limit, 2: a·(1 − a) < $limit, both in float64 as the reference
+  ;; computes them; 0: none — and leaves at $cnt, per column j (an i32 each, four at a time),
+  ;; the rows whose z > 0. Whole vectors, then the last m·n mod 4 one at a time: a zero past
+  ;; the data would count as saturated under sigmoid.
+  (func (export "act_stats_f32") (param $m i32) (param $n i32) (param $z i32) (param $a i32) (param $mode i32) (param $limit f64) (param $cnt i32) (result i32)
+    (local $len i32) (local $len4 i32) (local $i i32) (local $av v128) (local $lo v128) (local $hi v128)
+    (local $lim v128) (local $sat v128) (local $c i32) (local $v f64)
+    (local $rs i32) (local $j i32) (local $p i32) (local $pEnd i32) (local $pos v128)
+    (local.set $len (i32.mul (local.get $m) (local.get $n)))
+    (if (local.get $mode)
+      (then
+        (local.set $len4 (i32.and (local.get $len) (i32.const -4)))
+        (local.set $lim (f64x2.splat (local.get $limit)))
+        (block $vDone
+          (loop $vLoop
+            (br_if $vDone (i32.ge_u (local.get $i) (local.get $len4)))
+            (local.set $av (v128.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 2)))))
+            (local.set $lo (f64x2.promote_low_f32x4 (local.get $av)))
+            (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $av) (local.get $av))))
+            (if (i32.eq (local.get $mode) (i32.const 1))
+              (then
+                (local.set $lo (f64x2.sub (v128.const f64x2 1 1) (f64x2.mul (local.get $lo) (local.get $lo))))
+                (local.set $hi (f64x2.sub (v128.const f64x2 1 1) (f64x2.mul (local.get $hi) (local.get $hi)))))
+              (else
+                (local.set $lo (f64x2.mul (local.get $lo) (f64x2.sub (v128.const f64x2 1 1) (local.get $lo))))
+                (local.set $hi (f64x2.mul (local.get $hi) (f64x2.sub (v128.const f64x2 1 1) (local.get $hi))))))
+            ;; a true lane is −1: subtracting counts it
+            (local.set $sat (i64x2.sub (local.get $sat) (f64x2.lt (local.get $lo) (local.get $lim))))
+            (local.set $sat (i64x2.sub (local.get $sat) (f64x2.lt (local.get $hi) (local.get $lim))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $vLoop)))
+        (local.set $c (i32.wrap_i64 (i64.add (i64x2.extract_lane 0 (local.get $sat)) (i64x2.extract_lane 1 (local.get $sat)))))
+        (block $sDone
+          (loop $sLoop
+            (br_if $sDone (i32.ge_u (local.get $i) (local.get $len)))
+            (local.set $v (f64.promote_f32 (f32.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 2))))))
+            (if (f64.lt
+                  (if (result f64) (i32.eq (local.get $mode) (i32.const 1))
+                    (then (f64.sub (f64.const 1) (f64.mul (local.get $v) (local.get $v))))
+                    (else (f64.mul (local.get $v) (f64.sub (f64.const 1) (local.get $v)))))
+                  (local.get $limit))
+              (then (local.set $c (i32.add (local.get $c) (i32.const 1)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $sLoop)))))
+    ;; z > 0 per column, four columns at a time down the rows (as col_sum_f32 walks them)
+    (local.set $rs (i32.shl (local.get $n) (i32.const 2)))
+    (block $jDone
+      (loop $jLoop
+        (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $pos (v128.const i64x2 0 0))
+        (local.set $p (i32.add (local.get $z) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $pEnd (i32.add (local.get $p) (i32.mul (local.get $m) (local.get $rs))))
+        (block $rDone
+          (loop $rLoop
+            (br_if $rDone (i32.ge_u (local.get $p) (local.get $pEnd)))
+            (local.set $pos (i32x4.sub (local.get $pos) (f32x4.gt (v128.load (local.get $p)) (v128.const f32x4 0 0 0 0))))
+            (local.set $p (i32.add (local.get $p) (local.get $rs)))
+            (br $rLoop)))
+        (v128.store (i32.add (local.get $cnt) (i32.shl (local.get $j) (i32.const 2))) (local.get $pos))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $jLoop)))
+    (local.get $c))
+
   ;; ---- vector passes (kernels.ts rule 7): element by element, so four or two lanes at a time
   ;; give the same bits. The caller leaves room for a whole last vector after each operand.
 

@@ -202,14 +202,6 @@ function gatherRows(rows: number, order: Uint32Array, from: number, width: numbe
   }
 }
 
-/** gemmTNCheck from a gemmTN: the product, then the scan (kernels without a fused one). */
-export function gemmTNCheckOf(gemmTN: KernelSet['gemmTN']): KernelSet['gemmTNCheck'] {
-  return (m, n, k, A, B, C) => {
-    gemmTN(m, n, k, A, B, C);
-    return firstNonFinite(m * n, C);
-  };
-}
-
 function copyShared(n: number, src: Float, dst: Float): number {
   dst.set(src.subarray(0, n));
   return firstNonFinite(n, src);

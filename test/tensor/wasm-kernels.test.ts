@@ -257,6 +257,44 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
         assertSameBits(p, p0, 'weights put back from a');
       });
 
+      it('firstNonFinite, and gemmTNCheck\'s scan of C in linear memory: the first NaN or ±∞, or −1', function () {
+        if (!available()) this.skip();
+        const ks = wasmKernels(dtype);
+        const rng = new Rng(112);
+        for (const n of [0, 1, 3, 7, 8, 9, 15, 16, 17, 1000, 200704]) {
+          const a = data(dtype, n, rng);
+          for (let i = 0; i < n; i++) if (!Number.isFinite(a[i]!)) a[i] = 1;
+          for (const st of STORAGES) assert.equal(ks.firstNonFinite(n, place(a, st)), -1, `finite (${n}) ${st}`);
+          // one bad value, then a second after it: the first is named wherever it falls in a vector
+          for (const at of [...new Set([0, 1, 3, 4, 7, 8, n >> 1, n - 2, n - 1])].filter((x) => x >= 0 && x < n)) {
+            for (const bad of [NaN, Infinity, -Infinity]) {
+              const b = a.slice();
+              b[at] = bad;
+              if (at + 1 < n) b[n - 1] = NaN;
+              assert.equal(ks.firstNonFinite(n, place(b, STORAGES[at % STORAGES.length]!)), ref.firstNonFinite(n, b), `${bad} at ${at} of ${n}`);
+              assert.equal(ks.firstNonFinite(n, b), at);
+            }
+          }
+          assert.equal(ks.firstNonFinite(0, a), -1);
+        }
+        // gemmTNCheck: an ∞ in A's row p makes C's row i non-finite (a ∞·0 = NaN there too)
+        for (const [m, n, k] of [[256, 784, 16], [5, 9, 7], [10, 128, 16], [1, 1, 1]] as const) {
+          for (const row of [0, m >> 1, m - 1]) {
+            const A = data(dtype, m * k, rng);
+            const B = data(dtype, n * k, rng);
+            for (const x of [A, B]) for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!) || Math.abs(x[i]!) > 1e10) x[i] = 0.5;
+            A[(k - 1) * m + row] = Infinity;
+            const want = alloc(dtype, m * n);
+            const wantBad = ref.gemmTNCheck(m, n, k, A, B, want, false);
+            const C = place(data(dtype, m * n, rng), 'view');
+            assert.equal(ks.gemmTNCheck(m, n, k, A, B, C, false), wantBad, `gemmTNCheck (${m}, ${n}, ${k}) ∞ in row ${row}`);
+            assert.ok(wantBad >= row * n && wantBad < (row + 1) * n, `the reference names row ${row}: ${wantBad}`);
+            assertSameBits(C, want, `gemmTNCheck (${m}, ${n}, ${k}) C`);
+            assertGuards(C, 'gemmTNCheck');
+          }
+        }
+      });
+
       it('rejects arrays of the wrong dtype or too short, and bad sizes, instead of reading past them', function () {
         if (!available()) this.skip();
         const ks = wasmKernels(dtype);
@@ -278,11 +316,73 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
     for (const dtype of DTYPES) {
       const ks = wasmKernels(dtype);
       const ref = referenceKernels(dtype);
-      for (const f of ['addBias', 'colSum', 'activateBackward', 'firstNonFinite', 'exp', 'log'] as const) {
-        assert.equal(ks[f], ref[f], f);
+      for (const f of ['softmaxCE', 'gatherRows', 'exp', 'log'] as const) assert.equal(ks[f], ref[f], f);
+    }
+    const k64 = wasmKernels('float64');
+    const r64 = referenceKernels('float64');
+    for (const f of ['activate', 'addBias', 'colSum', 'activateBackward', 'activationStats'] as const) assert.equal(k64[f], r64[f], `float64 ${f}`);
+  });
+
+  it('float32 addBias and colSum match on ragged shapes (n not a multiple of 4), special values and every storage', function () {
+    if (!available()) this.skip();
+    const ks = wasmKernels('float32');
+    const ref = referenceKernels('float32');
+    const rng = new Rng(113);
+    for (const [m, n] of [[1, 1], [0, 3], [3, 0], [5, 7], [2, 5], [4, 6], [64, 256], [64, 10], [33, 129], [1000, 3], [3, 1001]] as const) {
+      const C0 = data('float32', m * n, rng, 0.05);
+      const b = data('float32', n, rng, 0.05);
+      const wantC = C0.slice();
+      ref.addBias(m, n, wantC, b);
+      const wantS = alloc('float32', n);
+      ref.colSum(m, n, C0, wantS);
+      for (const st of STORAGES) {
+        const C = place(C0, st);
+        ks.addBias(m, n, C, place(b, st));
+        assertSameBits(C, wantC, `addBias (${m}, ${n}) ${st}`);
+        assertGuards(C, 'addBias');
+        const sum = place(data('float32', n, rng), st);
+        ks.colSum(m, n, place(C0, st), sum);
+        assertSameBits(sum, wantS, `colSum (${m}, ${n}) ${st}`);
+        assertGuards(sum, 'colSum');
       }
     }
-    assert.equal(wasmKernels('float64').activate, referenceKernels('float64').activate);
+    assert.throws(() => ks.addBias(4, 5, alloc('float32', 16), alloc('float32', 5)), { name: 'RangeError', message: /C has 16 elements, needs 20/ });
+    assert.throws(() => ks.colSum(4, 5, alloc('float32', 20), alloc('float64', 5) as Float), { name: 'RangeError', message: /out must be a Float32Array/ });
+  });
+
+  it('float32 activateBackward and activationStats match for every activation on special values, dense grids and ragged lengths', function () {
+    if (!available()) this.skip();
+    const ks = wasmKernels('float32');
+    const ref = referenceKernels('float32');
+    const rng = new Rng(114);
+    const sp = specials('float32');
+    // outputs near the saturation limits (tanh: |a| near √0.99; sigmoid: a(1 − a) near 0.0025) and exactly 0, ±1
+    const edges = [0, -0, 1, -1, Math.sqrt(0.99), -Math.sqrt(0.99), 0.99498743, 0.9949875, (1 - Math.sqrt(0.99)) / 2, (1 + Math.sqrt(0.99)) / 2, 0.00250627, 0.0025, 0.99749, 0.9975];
+    for (const f of ['tanh', 'sigmoid', 'relu', 'linear', 'softmax'] as const) {
+      for (const [m, n] of [[1, 1], [1, 5], [2, 3], [3, 7], [1, sp.length], [64, 256], [64, 10], [7, 1001], [0, 4], [4, 0]] as const) {
+        const len = m * n;
+        const z = data('float32', len, rng, 0.1);
+        const a = alloc('float32', len);
+        ref.activate(f, m, n, z, a);
+        if (len === sp.length) a.set(sp);
+        for (let i = 0; i < len; i += 3) a[i] = edges[(i / 3) % edges.length]!;
+        const g0 = data('float32', len, rng, 0.05);
+        const wantG = g0.slice();
+        ref.activateBackward(f, m, n, z, a, wantG);
+        const wantS = new Float64Array(1 + n).fill(2);
+        ref.activationStats(f, m, n, z, a, wantS);
+        for (const st of STORAGES) {
+          const g = place(g0, st);
+          ks.activateBackward(f, m, n, place(z, st), place(a, st), g);
+          assertSameBits(g, wantG, `activateBackward ${f} (${m}, ${n}) ${st}`);
+          assertGuards(g, 'activateBackward');
+          const stats = new Float64Array(1 + n).fill(2);
+          ks.activationStats(f, m, n, place(z, st), place(a, st), stats);
+          assert.deepEqual([...stats], [...wantS], `activationStats ${f} (${m}, ${n}) ${st}`);
+        }
+      }
+    }
+    assert.throws(() => ks.activationStats('tanh', 2, 3, alloc('float32', 6), alloc('float32', 6), new Float64Array(3)), { name: 'RangeError', message: /out must be a Float64Array of at least 4 elements/ });
   });
 
   it("float32 activate('tanh') matches on special values, every binade, a dense grid and ragged lengths; the others too", function () {

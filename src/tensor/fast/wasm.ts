@@ -2,22 +2,24 @@
  * wasm.ts — KernelSets backed by the hand-written WebAssembly SIMD128 kernels (wasm/kernels.wat,
  * assembled at build time into dist/wasm/kernels.wasm by scripts/build-wasm.js).
  *
- * The three GEMMs, float32 tanh, addInto, sgdUpdate and reduceGrad run in WebAssembly and
- * follow THE KERNEL SPEC bit for bit (GEMM lanes over output columns, mul then add, k in
- * increasing order; tanh32's formula operation for operation; the vector passes element by
- * element, rule 7, with rule 8's eight float64 lanes). Typed arrays live in JavaScript memory,
- * so each call copies its operands into this thread's linear memory and the results out: for a
- * GEMM O(mk + nk + mn) copies against O(mnk) arithmetic; addInto on 235k floats measured 103 µs
- * with its copies against the reference's 520. The other kernels are the reference's own
- * functions (the same bits by definition). Each thread compiles and instantiates the module
- * once, synchronously.
+ * The three GEMMs (gemmTNCheck's scan of C too), firstNonFinite, addInto, sgdUpdate, reduceGrad
+ * and reduceSgd, and in float32 tanh, addBias, colSum, activateBackward (tanh, sigmoid) and
+ * activationStats run in WebAssembly and follow THE KERNEL SPEC bit for bit (GEMM lanes over
+ * output columns, mul then add, k in increasing order; tanh32's formula operation for
+ * operation; the vector passes element by element, rule 7, with rule 8's eight float64 lanes;
+ * colSum's lanes over columns, rows in order). Typed arrays live in JavaScript memory, so each
+ * call copies its operands into this thread's linear memory and the results out: for a GEMM
+ * O(mk + nk + mn) copies against O(mnk) arithmetic; addInto on 235k floats measured 103 µs
+ * with its copies against the reference's 520, firstNonFinite on a 256 × 784 dJdW 106 µs
+ * against 350 (and gemmTNCheck scans C where the kernel left it, without that copy). The other kernels are the reference's own functions (the same bits by
+ * definition). Each thread compiles and instantiates the module once, synchronously.
  * Not here: choosing among implementations (select.ts); the kernels themselves (wasm/).
  */
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { addReduceGradOf, gemmTNCheckOf, NORM_BLOCK, referenceKernels, type KernelSet } from '../kernels';
+import { addReduceGradOf, NORM_BLOCK, referenceKernels, SATURATION_RATIO, type Activation, type KernelSet } from '../kernels';
 import { packageRoot } from './package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
@@ -45,10 +47,17 @@ interface WasmExports {
   reduce_f32(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number): void;
   reduce_f64(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number): void;
   reduce_sgd_f32(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number, lr: number, recip: number, mode: number): void;
+  first_non_finite_f32(n: number, src: number): number;
+  first_non_finite_f64(n: number, src: number): number;
+  col_sum_f32(m: number, n: number, src: number, dst: number): void;
+  add_bias_f32(m: number, n: number, c: number, b: number): void;
+  act_backward_f32(n: number, g: number, a: number, sigmoid: number): void;
+  act_stats_f32(m: number, n: number, z: number, a: number, mode: number, limit: number, cnt: number): number;
 }
 
 const EXPORTS = ['gemm_f32', 'gemm_f64', 'pack_rows', 'pack_cols_32', 'pack_cols_64', 'tanh_f32',
-  'add_f32', 'add_f64', 'sgd_f32', 'sgd_f64', 'reduce_f32', 'reduce_f64', 'reduce_sgd_f32'] as const;
+  'add_f32', 'add_f64', 'sgd_f32', 'sgd_f64', 'reduce_f32', 'reduce_f64', 'reduce_sgd_f32',
+  'first_non_finite_f32', 'first_non_finite_f64', 'col_sum_f32', 'add_bias_f32', 'act_backward_f32', 'act_stats_f32'] as const;
 
 let wasm: WasmExports | null = null;
 let loadError: string | null = null;
@@ -127,16 +136,16 @@ type Gemm = 'NT' | 'TN' | 'NN';
 
 /**
  * One GEMM: checks, copies A and B in, packs them as the kernel reads them (wasm/kernels.wat), runs
- * the kernel, copies C out. NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n);
+ * the kernel, copies C out; with `check` (gemmTNCheck), returns firstNonFinite of C, else −1. NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n);
  * NN: C = A (m, k) · B (k, n). Linear memory: [scratch | A | A packed | B | B packed | C],
  * each at a cache-line boundary.
  */
-function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k: number, A: Float, B: Float, C: Float): void {
+function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k: number, A: Float, B: Float, C: Float, check = false): number {
   checkDim('m', m); checkDim('n', n); checkDim('k', k);
   checkArray('A', A, dtype, m * k);
   checkArray('B', B, dtype, n * k);
   checkArray('C', C, dtype, m * n);
-  if (m === 0 || n === 0) return;
+  if (m === 0 || n === 0) return -1;
   const f32 = dtype === 'float32';
   const es = f32 ? 4 : 8;
   const packCols = f32 ? w.pack_cols_32 : w.pack_cols_64;
@@ -156,7 +165,10 @@ function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k:
   if (kind === 'NT') packCols(n, k, bOff, pOff, f32 ? 3 : 2);
   else w.pack_rows(k, n * es, bOff, pOff, 5);
   (f32 ? w.gemm_f32 : w.gemm_f64)(m, n, k, aPk, 4 * k * es, 4 * es, pOff, k * PANEL_ROW, cOff);
+  // gemmTNCheck: C scanned where it is, before the copy out
+  const bad = check ? (f32 ? w.first_non_finite_f32 : w.first_non_finite_f64)(m * n, cOff) : -1;
   C.set(view.subarray(cOff / es, cOff / es + m * n));
+  return bad;
 }
 
 /** a = tanh(z) over m·n floats (the workload's hidden activation; others stay in TypeScript). */
@@ -246,6 +258,73 @@ function reduceGrad(w: WasmExports, dtype: DType, n: number, g: Float, p: Float,
   out[1] = sp;
 }
 
+/** firstNonFinite (kernels.ts): the index of the first NaN or ±∞ among a's first n, or −1. */
+function firstNonFinite(w: WasmExports, dtype: DType, n: number, a: Float): number {
+  checkDim('n', n);
+  checkArray('a', a, dtype, n);
+  if (n === 0) return -1;
+  const [ao] = slots(w, dtype === 'float32' ? 4 : 8, n, 1) as [number];
+  put(dtype, ao, a, n);
+  return (dtype === 'float32' ? w.first_non_finite_f32 : w.first_non_finite_f64)(n, ao);
+}
+
+/** colSum, float32: out (n) = Σ rows of A (m, n) from +0, rows in increasing order. */
+function colSum32(w: WasmExports, m: number, n: number, A: Float, out: Float): void {
+  checkDim('m', m); checkDim('n', n);
+  checkArray('A', A, 'float32', m * n);
+  checkArray('out', out, 'float32', n);
+  if (n === 0) return;
+  const [ao, oo] = slots(w, 4, Math.max(m * n, n), 2) as [number, number];
+  put('float32', ao, A, m * n);
+  w.col_sum_f32(m, n, ao, oo);
+  get('float32', oo, out, n);
+}
+
+/** addBias, float32: C (m, n) += b (n) row by row. */
+function addBias32(w: WasmExports, m: number, n: number, C: Float, b: Float): void {
+  checkDim('m', m); checkDim('n', n);
+  checkArray('C', C, 'float32', m * n);
+  checkArray('b', b, 'float32', n);
+  if (m === 0 || n === 0) return;
+  const [co, bo] = slots(w, 4, m * n, 2) as [number, number];
+  put('float32', co, C, m * n);
+  put('float32', bo, b, n);
+  w.add_bias_f32(m, n, co, bo);
+  get('float32', co, C, m * n);
+}
+
+/** activateBackward, float32 tanh and sigmoid (the others are the reference's): g ← g ⊙ f′ through a. */
+function activateBackward32(w: WasmExports, f: Activation, m: number, n: number, a: Float, g: Float): void {
+  checkDim('m', m); checkDim('n', n);
+  const len = m * n;
+  checkArray('a', a, 'float32', len);
+  checkArray('g', g, 'float32', len);
+  if (len === 0) return;
+  const [go, ao] = slots(w, 4, len, 2) as [number, number];
+  put('float32', go, g, len);
+  put('float32', ao, a, len);
+  w.act_backward_f32(len, go, ao, f === 'sigmoid' ? 1 : 0);
+  get('float32', go, g, len);
+}
+
+/** activationStats (rule 9), float32: the saturated outputs and, per unit, the rows with z > 0, added into out. */
+function activationStats32(w: WasmExports, f: Activation, m: number, n: number, z: Float, a: Float, out: Float64Array): void {
+  checkDim('m', m); checkDim('n', n);
+  const len = m * n;
+  checkArray('z', z, 'float32', len);
+  checkArray('a', a, 'float32', len);
+  if (!(out instanceof Float64Array) || out.length < 1 + n) throw new RangeError(`out must be a Float64Array of at least ${1 + n} elements`);
+  if (len === 0) return;
+  const [zo, ao, co] = slots(w, 4, len, 3) as [number, number, number];
+  put('float32', zo, z, len);
+  const mode = f === 'tanh' ? 1 : f === 'sigmoid' ? 2 : 0;
+  if (mode !== 0) put('float32', ao, a, len);
+  const saturated = w.act_stats_f32(m, n, zo, ao, mode, mode === 2 ? 0.25 * SATURATION_RATIO : SATURATION_RATIO, co);
+  out[0] += saturated;
+  const counts = new Int32Array(w.memory.buffer, co, n);
+  for (let j = 0; j < n; j++) out[1 + j] += counts[j]!;
+}
+
 /**
  * reduceSgd (kernels.ts) block by block of NORM_BLOCK elements (rule 8's blocks): each block of
  * a, b and p is copied in once; the passes run on it in linear memory, where it stays in cache —
@@ -314,11 +393,18 @@ export function wasmKernels(dtype: DType): KernelSet {
     gemmNT: (m, n, k, A, B, C) => gemm(w, dtype, 'NT', m, n, k, A, B, C),
     gemmTN: (m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C),
     gemmNN: (m, n, k, A, B, C) => gemm(w, dtype, 'NN', m, n, k, A, B, C),
-    // WebAssembly has no non-temporal store: the product, then the scan
-    gemmTNCheck: gemmTNCheckOf((m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C)),
+    // WebAssembly has no non-temporal store: the product, then the scan in linear memory
+    gemmTNCheck: (m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C, true),
+    firstNonFinite: (n, a) => firstNonFinite(w, dtype, n, a),
     activate: dtype === 'float32'
       ? (f, m, n, z, a) => (f === 'tanh' ? tanh32(w, m, n, z, a) : ref.activate(f, m, n, z, a))
       : ref.activate,
+    ...(dtype === 'float32' ? {
+      addBias: (m: number, n: number, C: Float, b: Float) => addBias32(w, m, n, C, b),
+      colSum: (m: number, n: number, A: Float, out: Float) => colSum32(w, m, n, A, out),
+      activateBackward: (f: Activation, m: number, n: number, z: Float, a: Float, g: Float) => (f === 'tanh' || f === 'sigmoid' ? activateBackward32(w, f, m, n, a, g) : ref.activateBackward(f, m, n, z, a, g)),
+      activationStats: (f: Activation, m: number, n: number, z: Float, a: Float, out: Float64Array) => activationStats32(w, f, m, n, z, a, out),
+    } : {}),
     addInto: (n, a, b) => addInto(w, dtype, n, a, b),
     sgdUpdate: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
     // WebAssembly has no non-temporal store
