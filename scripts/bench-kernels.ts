@@ -1,7 +1,7 @@
 /**
  * bench-kernels.ts — speed of every kernel implementation on the benchmark workload's shapes.
  *
- * Prints (1) GEMM GFLOP/s per KernelSet for the float32 shapes of one training step of
+ * Prints (1) GEMM GFLOP/s per KernelSet (native builds, WebAssembly SIMD, reference) for the float32 shapes of one training step of
  * MLP 784-256-128-10 (the calls Mlp makes) at 16, 64 and 128 rows per call (the micro-batch),
  * with a line per row count for all eight calls together (total flops / total time), and (2) full-step samples/s per KernelSet on one thread
  * (Mlp forward + backward + SGD lr 0.05 on the batch mean, random data of Fashion-MNIST's
@@ -17,6 +17,7 @@ import { alloc, type Float } from '../src/tensor/dtype';
 import { referenceKernels, type KernelSet } from '../src/tensor/kernels';
 import { Rng } from '../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
+import { wasmKernels, wasmLoadError } from '../src/tensor/fast/wasm';
 import { Mlp } from '../src/model/mlp';
 import type { ModelSpec } from '../src/model/spec';
 import { NO_TORCH, rate, torchPython, WORKLOAD_LAYERS } from './bench-common';
@@ -37,8 +38,13 @@ function stepShapes(r: number): [GemmName, number, number, number][] {
   ];
 }
 
+/** Every implementation that runs here, fastest first: the native builds, WebAssembly SIMD, the reference. */
 function kernelSets(): KernelSet[] {
-  return [...nativeIsas().map((isa) => nativeKernels(isa, 'float32')), referenceKernels('float32')];
+  return [
+    ...nativeIsas().map((isa) => nativeKernels(isa, 'float32')),
+    ...(wasmLoadError() === null ? [wasmKernels('float32')] : []),
+    referenceKernels('float32'),
+  ];
 }
 
 function randomFill(a: Float, rng: Rng, lo: number, hi: number): void {
