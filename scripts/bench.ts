@@ -15,13 +15,14 @@
  * against that round's 1-thread row. The GEMM table per kernel is scripts/bench-kernels.ts (npm run bench runs both).
  * Flags: --epochs N, --steps N (cap, for a quick look), --threads LIST (default "1,2": compute
  * threads, the main thread included), --kernels LIST (default "native,wasm,ref"; ref is capped at
- * --ref-steps, it is ~60× slower), --batch N, --micro-batch N (default 64), --rounds N (default 3),
+ * --ref-steps, it is ~60× slower), --batch N, --micro-batch N (default 64), --rounds N (default 5),
  * --no-torch.
  * Rounds: this VM's speed drifts by ±20 % over seconds (other tenants of the host), enough to
  * decide a ratio of two rows run a minute apart. So the native rows on 1 and 2 threads, and
  * the ceiling below, are measured --rounds times, interleaved (1 thread, 2 threads, the pair of
  * 1-thread trainers, PyTorch on 1 thread; again), each ratio within its round, and the median
- * round printed.
+ * round printed. Five by default: one run of three rounds (600 steps each) printed 1.72×,
+ * 1.01× and 1.67× (2 threads / 1 thread) here, so a median of three can rest on one bad minute.
  * Each row is one trainer in a fresh process (--row: that process), as a user's `gradsync
  * train` is: run one after another in one process, a trainer starts with code V8 compiled
  * for the previous one's shapes (1 thread: no pool), and spends its epochs recompiling.
@@ -41,7 +42,7 @@ import { benchArgs, epochRates, findData, median, NO_TORCH, recorder, torchPytho
 import { kernelInfo } from '../src/tensor/select';
 
 const USAGE = `usage: node dist/scripts/bench.js [--epochs 3] [--steps N] [--threads 1,2] [--kernels native,wasm,ref]
-                                   [--ref-steps 150] [--batch 128] [--micro-batch 64] [--rounds 3] [--no-torch] [--no-ceiling]
+                                   [--ref-steps 150] [--batch 128] [--micro-batch 64] [--rounds 5] [--no-torch] [--no-ceiling]
 (npm run bench runs this, then bench-kernels and bench-xcore; the header of scripts/bench.ts says what each figure is)`;
 
 interface Split { stepMs: number; computeMs: number; handoffMs: number; recordMs: number; recordInReduceMs: number; reduceMs: number; updateMs: number; sharedSteps: number }
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
     'micro-batch': { type: 'string', default: '64' },
     'no-torch': { type: 'boolean', default: false },
     'no-ceiling': { type: 'boolean', default: false },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     // one trainer (--kernels and --threads of one row): prints its Row as JSON, nothing else
     row: { type: 'boolean', default: false },
   });
