@@ -11,8 +11,9 @@
  * call copies its operands into this thread's linear memory and the results out: for a GEMM
  * O(mk + nk + mn) copies against O(mnk) arithmetic; addInto on 235k floats measured 103 µs
  * with its copies against the reference's 520, firstNonFinite on a 256 × 784 dJdW 106 µs
- * against 350 (and gemmTNCheck scans C where the kernel left it, without that copy). The other kernels are the reference's own functions (the same bits by
- * definition). Each thread compiles and instantiates the module once, synchronously.
+ * against 350 (and gemmTNCheck scans C where the kernel left it, without that copy). The other
+ * kernels are the reference's own functions (the same bits by definition). Each thread
+ * compiles and instantiates the module once, synchronously.
  * Not here: choosing among implementations (select.ts); the kernels themselves (wasm/).
  */
 
@@ -136,8 +137,8 @@ type Gemm = 'NT' | 'TN' | 'NN';
 
 /**
  * One GEMM: checks, copies A and B in, packs them as the kernel reads them (wasm/kernels.wat), runs
- * the kernel, copies C out; with `check` (gemmTNCheck), returns firstNonFinite of C, else −1. NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n);
- * NN: C = A (m, k) · B (k, n). Linear memory: [scratch | A | A packed | B | B packed | C],
+ * the kernel, copies C out; with `check` (gemmTNCheck) returns firstNonFinite of C, else −1.
+ * NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n); NN: C = A (m, k) · B (k, n). Linear memory: [scratch | A | A packed | B | B packed | C],
  * each at a cache-line boundary.
  */
 function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k: number, A: Float, B: Float, C: Float, check = false): number {
@@ -230,6 +231,11 @@ function sgdUpdate(w: WasmExports, dtype: DType, n: number, lr: number, g: Float
   get(dtype, po, p, n);
 }
 
+/** Rule 8's fixed combination of the eight float64 lane sums a reduce call leaves at s[from…from + 7]. */
+function laneSum(s: Float64Array, from: number): number {
+  return ((s[from]! + s[from + 1]!) + (s[from + 2]! + s[from + 3]!)) + ((s[from + 4]! + s[from + 5]!) + (s[from + 6]! + s[from + 7]!));
+}
+
 /** reduceGrad (kernels.ts): g ← g/divisor + λ·p, and out = [Σg², Σp²] summed as rule 8 says. */
 function reduceGrad(w: WasmExports, dtype: DType, n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void {
   checkDim('n', n);
@@ -250,8 +256,8 @@ function reduceGrad(w: WasmExports, dtype: DType, n: number, g: Float, p: Float,
   // rule 8: one call per block (NORM_BLOCK is a multiple of 8), the block sums added in order
   for (let b = 0; b < n8; b += NORM_BLOCK) {
     (dtype === 'float32' ? w.reduce_f32 : w.reduce_f64)(Math.min(NORM_BLOCK, n8 - b), go + b * es, po + b * es, divisor, lambda, lambda !== 0 ? 1 : 0);
-    sg += ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
-    sp += ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
+    sg += laneSum(s, 0);
+    sp += laneSum(s, 8);
   }
   get(dtype, go, g, n);
   out[0] = sg;
@@ -367,8 +373,8 @@ function reduceSgd(w: WasmExports, dtype: DType, n: number, a: Float, b: Float |
     view.fill(0, po / es + len, po / es + len8);
     if (f32) w.reduce_sgd_f32(len8, ao, po, divisor, lambda, useLambda, lr, 1 / divisor, mode);
     else w.reduce_f64(len8, ao, po, divisor, lambda, useLambda);
-    sg += ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
-    sp += ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
+    sg += laneSum(s, 0);
+    sp += laneSum(s, 8);
     if (!f32) w.sgd_f64(len, lr, ao, po, uo);
     a.set(p.subarray(from, to), from);
     p.set(view.subarray(po / es, po / es + len), from);
