@@ -409,6 +409,55 @@
           (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
           (br_if $lanes (i32.lt_u (local.get $src) (local.get $end)))))))
 
+  ;; dst = exp32(src) over n floats: spec-math.ts's exp32 operation for operation, as native
+  ;; exp32v computes it. NaN gives the quiet NaN 0x7fc00000; above 88.72283 +∞, below
+  ;; −103.97208 +0; else k = Math.round(x·(1/ln 2)) (ties upwards, over f32x4.nearest),
+  ;; r = (x − k·C1) − k·C2, e^r by Horner from 1/7!, and p·2^k rounded once: for k < −126 as
+  ;; (p·2^(k+30))·2^−30 (the first product exact), for k = 128 as (p·2^127)·2 (2^128 is no
+  ;; float). Checked equal to exp32 on all 2^32 inputs (a throwaway script).
+  (func (export "exp_f32") (param $n i32) (param $src i32) (param $dst i32)
+    (local $end i32) (local $x v128) (local $q v128) (local $kf v128) (local $r v128) (local $p v128)
+    (local $lo v128) (local $hi v128) (local $ka v128) (local $m2 v128) (local $e v128)
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+    (if (i32.lt_u (local.get $src) (local.get $end))
+      (then
+        (loop $lanes
+          (local.set $x (v128.load (local.get $src)))
+          (local.set $q (f32x4.mul (local.get $x) (v128.const f32x4 0x1.715476p0 0x1.715476p0 0x1.715476p0 0x1.715476p0)))
+          (local.set $kf (f32x4.nearest (local.get $q)))
+          (local.set $kf (f32x4.add (local.get $kf)
+            (v128.and (f32x4.eq (f32x4.sub (local.get $q) (local.get $kf)) (v128.const f32x4 0.5 0.5 0.5 0.5)) (v128.const f32x4 1 1 1 1))))
+          (local.set $r (f32x4.sub
+            (f32x4.sub (local.get $x) (f32x4.mul (local.get $kf) (v128.const f32x4 0x1.63p-1 0x1.63p-1 0x1.63p-1 0x1.63p-1)))
+            (f32x4.mul (local.get $kf) (v128.const f32x4 -0x1.bd0106p-13 -0x1.bd0106p-13 -0x1.bd0106p-13 -0x1.bd0106p-13))))
+          (local.set $p (v128.const f32x4 0x1.a01a02p-13 0x1.a01a02p-13 0x1.a01a02p-13 0x1.a01a02p-13))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0x1.6c16c2p-10 0x1.6c16c2p-10 0x1.6c16c2p-10 0x1.6c16c2p-10)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0x1.111112p-7 0x1.111112p-7 0x1.111112p-7 0x1.111112p-7)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0x1.555556p-5 0x1.555556p-5 0x1.555556p-5 0x1.555556p-5)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0x1.555556p-3 0x1.555556p-3 0x1.555556p-3 0x1.555556p-3)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+          (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+          ;; the exponent: k + 30 below −126, k − 1 above 127, kept in [−126, 127] on every lane
+          (local.set $lo (f32x4.lt (local.get $kf) (v128.const f32x4 -126 -126 -126 -126)))
+          (local.set $hi (f32x4.gt (local.get $kf) (v128.const f32x4 127 127 127 127)))
+          (local.set $ka (v128.bitselect (f32x4.add (local.get $kf) (v128.const f32x4 30 30 30 30))
+            (v128.bitselect (f32x4.sub (local.get $kf) (v128.const f32x4 1 1 1 1)) (local.get $kf) (local.get $hi)) (local.get $lo)))
+          (local.set $ka (v128.and (local.get $ka)
+            (v128.and (f32x4.ge (local.get $ka) (v128.const f32x4 -126 -126 -126 -126)) (f32x4.le (local.get $ka) (v128.const f32x4 127 127 127 127)))))
+          (local.set $m2 (v128.bitselect (v128.const f32x4 0x1p-30 0x1p-30 0x1p-30 0x1p-30) (v128.bitselect (v128.const f32x4 2 2 2 2) (v128.const f32x4 1 1 1 1) (local.get $hi)) (local.get $lo)))
+          (local.set $e (f32x4.mul (f32x4.mul (local.get $p)
+            (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $ka)) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
+            (local.get $m2)))
+          (local.set $e (v128.andnot (local.get $e) (f32x4.lt (local.get $x) (v128.const f32x4 -0x1.9fe368p6 -0x1.9fe368p6 -0x1.9fe368p6 -0x1.9fe368p6))))
+          (local.set $e (v128.bitselect (v128.const f32x4 inf inf inf inf) (local.get $e) (f32x4.gt (local.get $x) (v128.const f32x4 0x1.62e42ep6 0x1.62e42ep6 0x1.62e42ep6 0x1.62e42ep6))))
+          ;; NaN in, the one quiet NaN out (as spec-math's NaN literal, and native exp32v)
+          (local.set $e (v128.bitselect (v128.const i32x4 0x7fc00000 0x7fc00000 0x7fc00000 0x7fc00000) (local.get $e) (f32x4.ne (local.get $x) (local.get $x))))
+          (v128.store (local.get $dst) (local.get $e))
+          (local.set $src (i32.add (local.get $src) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (br_if $lanes (i32.lt_u (local.get $src) (local.get $end)))))))
+
   ;; ---- the rest of a leaf's float32 passes (kernels.ts), each the reference's operations on
   ;; independent elements or columns, so four lanes at a time give the same bits. The caller
   ;; leaves room for a whole last vector after each operand; lanes past the data are never

@@ -1,6 +1,6 @@
 /**
- * The softmax cross-entropy kernel (KernelSet.softmaxCE): every native build against the
- * reference, bit for bit — the gradient and the loss sum — over row widths across the native
+ * The softmax cross-entropy kernel (KernelSet.softmaxCE): every native build (and the
+ * WebAssembly kernels, float32, with their softmax) against the reference, bit for bit — the gradient and the loss sum — over row widths across the native
  * chunk of 256, logits from tiny to overflowing exp, soft and one-hot targets, and rows with
  * NaN and infinities; and the reference against the plain formula.
  */
@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { referenceKernels } from '../../src/tensor/kernels';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
+import { wasmKernels, wasmLoadError } from '../../src/tensor/fast/wasm';
 import { Rng } from '../../src/tensor/rng';
 import { assertBitEqual } from '../helpers/close';
 
@@ -82,6 +83,36 @@ describe('softmax cross-entropy kernel (KernelSet.softmaxCE)', () => {
         const v = (len: number): Float => alloc(dtype, len);
         assert.throws(() => nat.softmaxCE(2, 3, v(6), v(6), v(5), v(6)), { name: 'RangeError', message: /y has 5 elements, needs 6/ });
         assert.throws(() => nat.softmaxCE(2, 0, v(0), v(0), v(0), v(0)), { name: 'RangeError', message: /n must be at least 1/ });
+      });
+    }
+
+    // float32 only: the WebAssembly kernels' softmax and softmaxCE (float64's are the reference's)
+    if (dtype === 'float32') {
+      it('wasm-simd128 float32: the reference\'s softmax, gradient and loss sum, bit for bit', function () {
+        if (wasmLoadError() !== null) this.skip();
+        const wk = wasmKernels('float32');
+        for (const c of cases(dtype)) {
+          const a = alloc(dtype, c.rows * c.n);
+          ref.activate('softmax', c.rows, c.n, c.z, a);
+          const wa = alloc(dtype, c.rows * c.n);
+          wk.activate('softmax', c.rows, c.n, c.z, wa);
+          assertBitEqual(wa, a, `softmax, ${c.what}`);
+          const want = alloc(dtype, c.rows * c.n);
+          const got = alloc(dtype, c.rows * c.n);
+          const wantLoss = ref.softmaxCE(c.rows, c.n, c.z, a, c.y, want);
+          const gotLoss = wk.softmaxCE(c.rows, c.n, c.z, a, c.y, got);
+          assertBitEqual(got, want, `g, ${c.what}`);
+          assert.ok(sameDouble(gotLoss, wantLoss), `loss ${gotLoss} ≠ ${wantLoss}, ${c.what}`);
+        }
+        assert.equal(wk.softmaxCE(0, 3, alloc(dtype, 0), alloc(dtype, 0), alloc(dtype, 0), alloc(dtype, 0)), 0);
+      });
+      it('wasm-simd128 float32: refuses short arrays', function () {
+        if (wasmLoadError() !== null) this.skip();
+        const wk = wasmKernels('float32');
+        const v = (len: number): Float => alloc(dtype, len);
+        assert.throws(() => wk.softmaxCE(2, 3, v(6), v(6), v(5), v(6)), { name: 'RangeError', message: /y has 5 elements, needs 6/ });
+        assert.throws(() => wk.softmaxCE(2, 0, v(0), v(0), v(0), v(0)), { name: 'RangeError', message: /n must be at least 1/ });
+        assert.throws(() => wk.activate('softmax', 2, 3, v(6), v(5)), { name: 'RangeError', message: /a has 5 elements, needs 6/ });
       });
     }
   }

@@ -3,8 +3,8 @@
  * assembled at build time into dist/wasm/kernels.wasm by scripts/build-wasm.js).
  *
  * The three GEMMs (gemmTNCheck's scan of C too), firstNonFinite, addInto, sgdUpdate, reduceGrad
- * and reduceSgd, and in float32 tanh, addBias, colSum, activateBackward (tanh, sigmoid) and
- * activationStats run in WebAssembly and follow THE KERNEL SPEC bit for bit (GEMM lanes over
+ * and reduceSgd, and in float32 tanh, addBias, colSum, activateBackward (tanh, sigmoid),
+ * activationStats and the exponentials of softmax and softmaxCE run in WebAssembly and follow THE KERNEL SPEC bit for bit (GEMM lanes over
  * output columns, mul then add, k in increasing order; tanh32's formula operation for
  * operation; the vector passes element by element, rule 7, with rule 8's eight float64 lanes;
  * colSum's lanes over columns, rows in order). Typed arrays live in JavaScript memory, so each
@@ -21,6 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
 import { addReduceGradOf, NORM_BLOCK, referenceKernels, SATURATION_RATIO, type Activation, type KernelSet } from '../kernels';
+import { log32 } from '../spec-math';
 import { packageRoot } from './package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
@@ -54,11 +55,12 @@ interface WasmExports {
   add_bias_f32(m: number, n: number, c: number, b: number): void;
   act_backward_f32(n: number, g: number, a: number, sigmoid: number): void;
   act_stats_f32(m: number, n: number, z: number, a: number, mode: number, limit: number, cnt: number): number;
+  exp_f32(n: number, src: number, dst: number): void;
 }
 
 const EXPORTS = ['gemm_f32', 'gemm_f64', 'pack_rows', 'pack_cols_32', 'pack_cols_64', 'tanh_f32',
   'add_f32', 'add_f64', 'sgd_f32', 'sgd_f64', 'reduce_f32', 'reduce_f64', 'reduce_sgd_f32',
-  'first_non_finite_f32', 'first_non_finite_f64', 'col_sum_f32', 'add_bias_f32', 'act_backward_f32', 'act_stats_f32'] as const;
+  'first_non_finite_f32', 'first_non_finite_f64', 'col_sum_f32', 'add_bias_f32', 'act_backward_f32', 'act_stats_f32', 'exp_f32'] as const;
 
 let wasm: WasmExports | null = null;
 let loadError: string | null = null;
@@ -332,6 +334,74 @@ function activationStats32(w: WasmExports, f: Activation, m: number, n: number, 
 }
 
 /**
+ * exp32 of z − (its row's max), in float32, for m rows of n: the differences are written into
+ * linear memory (the Float32Array store rounds them as the reference's fround does), exp_f32
+ * runs over the block, and the offset of the exponentials in linear memory is returned.
+ */
+function rowExp32(w: WasmExports, m: number, n: number, z: Float): number {
+  const len = m * n;
+  const [so, eo] = slots(w, 4, len, 2) as [number, number];
+  const v = f32View;
+  for (let r = 0; r < m; r++) {
+    const o = r * n;
+    let mx = z[o]!;
+    for (let j = 1; j < n; j++) if (z[o + j]! > mx) mx = z[o + j]!;
+    for (let j = 0; j < n; j++) v[so / 4 + o + j] = z[o + j]! - mx;
+  }
+  w.exp_f32(len, so, eo);
+  return eo / 4;
+}
+
+/** activate('softmax'), float32: per row, the exponentials of z − max, their sum in increasing j, each divided by it. */
+function softmax32(w: WasmExports, m: number, n: number, z: Float, a: Float): void {
+  checkDim('m', m); checkDim('n', n);
+  checkArray('z', z, 'float32', m * n);
+  checkArray('a', a, 'float32', m * n);
+  if (m * n === 0) return;
+  const e = rowExp32(w, m, n, z);
+  const v = f32View;
+  const fr = Math.fround;
+  for (let r = 0; r < m; r++) {
+    const o = r * n;
+    let s = 0;
+    for (let j = 0; j < n; j++) { const x = v[e + o + j]!; a[o + j] = x; s = fr(s + x); }
+    for (let j = 0; j < n; j++) a[o + j] = fr(a[o + j]! / s);
+  }
+}
+
+/** softmaxCE (kernels.ts), float32: the reference's operations, with exp32 over the whole block in WebAssembly. */
+function softmaxCE32(w: WasmExports, rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number {
+  checkDim('rows', rows); checkDim('n', n);
+  for (const [name, x] of [['z', z], ['a', a], ['y', y], ['g', g]] as const) checkArray(name, x, 'float32', rows * n);
+  if (rows > 0 && n === 0) throw new RangeError('n must be at least 1');
+  if (rows === 0) return 0;
+  const e = rowExp32(w, rows, n, z);
+  const v = f32View;
+  const fr = Math.fround;
+  let total = 0;
+  for (let i = 0; i < rows; i++) {
+    const o = i * n;
+    let mx = z[o]!;
+    for (let j = 1; j < n; j++) if (z[o + j]! > mx) mx = z[o + j]!;
+    let s = 0;
+    let ysum = 0;
+    for (let j = 0; j < n; j++) {
+      s = fr(s + v[e + o + j]!);
+      ysum = fr(ysum + y[o + j]!);
+    }
+    const lse = fr(mx + log32(s));
+    let li = 0;
+    for (let j = 0; j < n; j++) {
+      const yj = y[o + j]!;
+      if (yj !== 0) li = fr(li + fr(yj * fr(lse - z[o + j]!)));
+      g[o + j] = fr(fr(a[o + j]! * ysum) - yj);
+    }
+    total += li;
+  }
+  return total;
+}
+
+/**
  * reduceSgd (kernels.ts) block by block of NORM_BLOCK elements (rule 8's blocks): each block of
  * a, b and p is copied in once; the passes run on it in linear memory, where it stays in cache —
  * float32: add_f32 then reduce_sgd_f32 (the reduction and the update in one pass); float64:
@@ -403,13 +473,14 @@ export function wasmKernels(dtype: DType): KernelSet {
     gemmTNCheck: (m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C, true),
     firstNonFinite: (n, a) => firstNonFinite(w, dtype, n, a),
     activate: dtype === 'float32'
-      ? (f, m, n, z, a) => (f === 'tanh' ? tanh32(w, m, n, z, a) : ref.activate(f, m, n, z, a))
+      ? (f, m, n, z, a) => (f === 'tanh' ? tanh32(w, m, n, z, a) : f === 'softmax' ? softmax32(w, m, n, z, a) : ref.activate(f, m, n, z, a))
       : ref.activate,
     ...(dtype === 'float32' ? {
       addBias: (m: number, n: number, C: Float, b: Float) => addBias32(w, m, n, C, b),
       colSum: (m: number, n: number, A: Float, out: Float) => colSum32(w, m, n, A, out),
       activateBackward: (f: Activation, m: number, n: number, z: Float, a: Float, g: Float) => (f === 'tanh' || f === 'sigmoid' ? activateBackward32(w, f, m, n, a, g) : ref.activateBackward(f, m, n, z, a, g)),
       activationStats: (f: Activation, m: number, n: number, z: Float, a: Float, out: Float64Array) => activationStats32(w, f, m, n, z, a, out),
+      softmaxCE: (rows: number, n: number, z: Float, a: Float, y: Float, g: Float) => softmaxCE32(w, rows, n, z, a, y, g),
     } : {}),
     addInto: (n, a, b) => addInto(w, dtype, n, a, b),
     sgdUpdate: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
