@@ -218,7 +218,26 @@ function sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void {
 // array type and no rounding callback (3× faster than the generic form); the same operations
 // in the same order.
 
+let exps32 = new Float32Array(0);
+
 function softmaxCE32(rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number {
+  const r = Math.fround;
+  if (exps32.length < rows * n) exps32 = new Float32Array(rows * n);
+  for (let i = 0; i < rows; i++) {
+    const o = i * n;
+    let mx = z[o]!;
+    for (let j = 1; j < n; j++) if (z[o + j]! > mx) mx = z[o + j]!;
+    for (let j = 0; j < n; j++) exps32[o + j] = exp32(r(z[o + j]! - mx));
+  }
+  return softmaxCE32Rows(rows, n, z, a, y, g, exps32, 0);
+}
+
+/**
+ * softmaxCE32's rows from their exponentials, e[from + i·n + j] = exp32(fround(z − the row's
+ * max)) — computed one by one by the reference, over the whole block by the WebAssembly
+ * kernels: then per row Σ e and Σ y in increasing j, lse, the loss and g, in float32.
+ */
+export function softmaxCE32Rows(rows: number, n: number, z: Float, a: Float, y: Float, g: Float, e: Float32Array, from: number): number {
   const r = Math.fround;
   let total = 0;
   for (let i = 0; i < rows; i++) {
@@ -228,7 +247,7 @@ function softmaxCE32(rows: number, n: number, z: Float, a: Float, y: Float, g: F
     let s = 0;
     let ysum = 0;
     for (let j = 0; j < n; j++) {
-      s = r(s + exp32(r(z[o + j]! - mx)));
+      s = r(s + e[from + o + j]!);
       ysum = r(ysum + y[o + j]!);
     }
     const lse = r(mx + log32(s));

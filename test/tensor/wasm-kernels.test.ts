@@ -390,6 +390,7 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
     }
     assert.throws(() => ks.addBias(4, 5, alloc('float32', 16), alloc('float32', 5)), { name: 'RangeError', message: /C has 16 elements, needs 20/ });
     assert.throws(() => ks.colSum(4, 5, alloc('float32', 20), alloc('float64', 5) as Float), { name: 'RangeError', message: /out must be a Float32Array/ });
+    assert.throws(() => ks.activate('softmax', 2, 3, alloc('float32', 6), alloc('float32', 5)), { name: 'RangeError', message: /a has 5 elements, needs 6/ });
   });
 
   it('float32 activateBackward and activationStats match for every activation on special values, dense grids and ragged lengths', function () {

@@ -20,8 +20,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { addReduceGradOf, NORM_BLOCK, referenceKernels, SATURATION_RATIO, type Activation, type KernelSet } from '../kernels';
-import { log32 } from '../spec-math';
+import { addReduceGradOf, NORM_BLOCK, referenceKernels, SATURATION_RATIO, softmaxCE32Rows, type Activation, type KernelSet } from '../kernels';
 import { packageRoot } from './package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
@@ -369,36 +368,14 @@ function softmax32(w: WasmExports, m: number, n: number, z: Float, a: Float): vo
   }
 }
 
-/** softmaxCE (kernels.ts), float32: the reference's operations, with exp32 over the whole block in WebAssembly. */
+/** softmaxCE (kernels.ts), float32: the exponentials over the whole block here, the rows as the reference does them. */
 function softmaxCE32(w: WasmExports, rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number {
   checkDim('rows', rows); checkDim('n', n);
   for (const [name, x] of [['z', z], ['a', a], ['y', y], ['g', g]] as const) checkArray(name, x, 'float32', rows * n);
   if (rows > 0 && n === 0) throw new RangeError('n must be at least 1');
   if (rows === 0) return 0;
   const e = rowExp32(w, rows, n, z);
-  const v = f32View;
-  const fr = Math.fround;
-  let total = 0;
-  for (let i = 0; i < rows; i++) {
-    const o = i * n;
-    let mx = z[o]!;
-    for (let j = 1; j < n; j++) if (z[o + j]! > mx) mx = z[o + j]!;
-    let s = 0;
-    let ysum = 0;
-    for (let j = 0; j < n; j++) {
-      s = fr(s + v[e + o + j]!);
-      ysum = fr(ysum + y[o + j]!);
-    }
-    const lse = fr(mx + log32(s));
-    let li = 0;
-    for (let j = 0; j < n; j++) {
-      const yj = y[o + j]!;
-      if (yj !== 0) li = fr(li + fr(yj * fr(lse - z[o + j]!)));
-      g[o + j] = fr(fr(a[o + j]! * ysum) - yj);
-    }
-    total += li;
-  }
-  return total;
+  return softmaxCE32Rows(rows, n, z, a, y, g, f32View, e);
 }
 
 /**
