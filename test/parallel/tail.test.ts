@@ -153,37 +153,54 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
 }
 
 describe('TailChoice (train/step.ts): share the tail or not, by measurement', () => {
-  it('tries both ways, keeps the faster by blocks, explores the other one block in EXPLORE_EVERY, and switches when the times cross', () => {
-    const c = new TailChoice();
-    const run = (blocks: number, shared: number, alone: number): boolean[] => Array.from({ length: blocks }, () => {
-      const ways = Array.from({ length: TailChoice.BLOCK }, () => {
-        const s = c.pick();
-        c.observe(s, s ? shared : alone);
-        return s;
-      });
-      assert.ok(ways.every((w) => w === ways[0]), 'a block goes one way');
-      return ways[0]!;
+  /** Runs `blocks` blocks at the given step times (ms) of each way; returns each block's way, checking a block goes one way. */
+  const runner = (c: TailChoice) => (blocks: number, shared: number | ((k: number) => number), alone: number): boolean[] => Array.from({ length: blocks }, () => {
+    const ways = Array.from({ length: TailChoice.BLOCK }, (_, k) => {
+      const s = c.pick();
+      c.observe(s, s ? (typeof shared === 'number' ? shared : shared(k)) : alone);
+      return s;
     });
-    const first = run(24, 1.1, 1.5);
+    assert.ok(ways.every((w) => w === ways[0]), 'a block goes one way');
+    return ways[0]!;
+  });
+  /** The blocks (indices) that went alone. */
+  const aloneAt = (ways: boolean[], from = 0): number[] => ways.flatMap((s, i) => (s ? [] : [from + i]));
+
+  it('tries both ways, keeps the faster, explores a far slower way only every EXPLORE_MAX blocks, and switches at once when the times cross', () => {
+    const c = new TailChoice();
+    const run = runner(c);
+    const first = run(40, 1.1, 1.5);
     assert.deepEqual(first.slice(0, 4), [true, true, true, false], 'two blocks of warm-up, then both ways tried');
-    assert.equal(first.slice(4).filter((s) => !s).length, 2, 'then only the exploring blocks (8 and 16) go the slower way');
-    // the machine turns: sharing now costs more (its estimate catches up within a few explorations)
+    // going alone costs 36 %: an exploration every 32 blocks costs 1.1 % > EXPLORE_COST, so the longest period
+    assert.equal(TailChoice.period(1.5, 1.1), TailChoice.EXPLORE_MAX);
+    assert.deepEqual(aloneAt(first), [3, 3 + TailChoice.EXPLORE_MAX], 'only block 3 and one exploring block went the slower way');
+    // the machine turns: sharing now costs more; the way in use is measured every block, so the
+    // very next block goes alone (the shared estimate (1.1 + 2.5) / 2 > 1.5), no exploring needed
     const after = run(48, 2.5, 1.5);
-    assert.ok(after.slice(24).every((s, i) => !s || (24 + 24 + i) % TailChoice.EXPLORE_EVERY === 0), `back to one thread, exploring sharing only: ${after.slice(24).map(Number).join('')}`);
+    assert.equal(after[0], true, 'the first block after the turn still shares');
+    assert.ok(after.slice(1).filter((s) => s).length <= 2, `back to one thread, exploring sharing at most twice: ${after.map(Number).join('')}`);
+    assert.ok(after.slice(1, 8).every((s) => !s), `switched at once: ${after.map(Number).join('')}`);
+  });
+
+  it('re-checks a close race every EXPLORE_MIN blocks: the period is the gap over EXPLORE_COST, within its bounds', () => {
+    const c = new TailChoice();
+    const ways = runner(c)(40, 1.0, 1.02);
+    // a 2 % gap: 4 blocks would keep its cost at EXPLORE_COST (rounded); EXPLORE_MIN is the floor
+    assert.equal(TailChoice.period(1.02, 1.0), TailChoice.EXPLORE_MIN);
+    assert.deepEqual(aloneAt(ways), [3, 11, 19, 27, 35]);
+    // between the bounds: a 10 % gap, 20 blocks (0.5 % of the time)
+    assert.equal(TailChoice.period(1.1, 1.0), 20);
+    assert.equal(TailChoice.period(1.0, 1.1), 20, 'the gap is relative to the faster way, whichever it is');
+    const d = new TailChoice();
+    assert.deepEqual(aloneAt(runner(d)(50, 1.0, 1.1)), [3, 23, 43]);
   });
 
   it('is not swayed by a few preempted steps: a block\'s slowest eighth is left out of its mean', () => {
     const c = new TailChoice();
-    const ways: boolean[] = [];
-    for (let b = 0; b < 24; b++) {
-      for (let k = 0; k < TailChoice.BLOCK; k++) {
-        const s = c.pick();
-        // sharing: 1.0 ms, but three steps of every block preempted (10 ms); alone: 1.1 ms
-        c.observe(s, s ? (k % 20 === 10 ? 10 : 1.0) : 1.1);
-        if (k === 0) ways.push(s);
-      }
-    }
-    // with plain means sharing would score (53 + 30) / 56 ≈ 1.48 ms and lose every comparison
-    assert.ok(ways.slice(4).every((s, i) => s || (4 + i) % TailChoice.EXPLORE_EVERY === 0), `sharing kept: ${ways.map(Number).join('')}`);
+    // sharing: 1.0 ms, but three steps of every block preempted (10 ms); alone: 1.1 ms
+    const ways = runner(c)(40, (k) => (k % 20 === 10 ? 10 : 1.0), 1.1);
+    // with plain means sharing would score (53 + 30) / 56 ≈ 1.48 ms and lose every comparison;
+    // trimmed, it is 1.0 against 1.1: a 10 % gap, explored every 20 blocks
+    assert.deepEqual(aloneAt(ways), [3, 23], `sharing kept: ${ways.map(Number).join('')}`);
   });
 });
