@@ -2,13 +2,58 @@
  * logger.ts — the pino logger of a run: NDJSON to a file, secrets redacted.
  *
  * Every record carries `schema` (LOG_SCHEMA_VERSION) and `run` as base bindings. Writes
- * are synchronous (pino.destination sync): one line per step costs microseconds and a
- * kill -9 loses no completed line — users tail this file while training runs.
+ * are synchronous (LogFile: one write(2) per record): a kill -9 loses no completed line —
+ * users tail this file while training runs.
  * Not here: what goes into a step record (train/step.ts), reading logs (tail.ts).
  */
 
+import fs from 'node:fs';
+import path from 'node:path';
 import pino from 'pino';
 import { LOG_SCHEMA_VERSION } from './schema';
+import { Errors } from '../errors';
+
+/**
+ * The run's log file as a pino destination: each record is one synchronous write(2) of the
+ * line pino built, appended (O_APPEND). Why not pino.destination({ sync: true }): sonic-boom
+ * 4.2.1's sync path turns every written string into a Buffer after writing it
+ * (releaseWritingBuf: Buffer.from, an allocation and a UTF-8 encode of the whole line) and
+ * keeps a buffer and a length of its own; measured inside 2,000-step runs of the bench
+ * workload, alternating the two destinations every 50 steps in one process, the step
+ * record's time (split.recordMs, median of each block) fell from 210 to 141 µs on 1 thread
+ * (16 of 18 block pairs faster) and from 101 to 88 µs on 2 (14 of 18). A write that fails
+ * (disk full, I/O error) throws GS_ERR_IO naming the file, as the one before threw the raw
+ * fs error; a short write (a regular file can take part of a line when nearly full) is
+ * continued from the byte where it stopped.
+ */
+export class LogFile {
+  readonly fd: number;
+
+  constructor(readonly file: string) {
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      this.fd = fs.openSync(file, 'a');
+    } catch (e) {
+      throw Errors.io(`log ${file}: ${(e as Error).message}`);
+    }
+  }
+
+  write(line: string): void {
+    let n = this.put(line);
+    const bytes = Buffer.byteLength(line);
+    if (n === bytes) return;
+    const b = Buffer.from(line);
+    while (n < bytes) n += this.put(b.subarray(n));
+  }
+
+  private put(data: string | Buffer): number {
+    try {
+      return typeof data === 'string' ? fs.writeSync(this.fd, data) : fs.writeSync(this.fd, data);
+    } catch (e) {
+      throw Errors.io(`log ${this.file}: ${(e as Error).message}`, 'free space on its disk, or give the run another directory');
+    }
+  }
+}
 
 /** Paths whose values never reach a log (pino redaction). */
 export const REDACT_PATHS = ['token', '*.token', 'auth', '*.auth', 'authorization', '*.authorization', 'headers.authorization', 'secret', '*.secret'];
@@ -20,7 +65,7 @@ export const REDACT_PATHS = ['token', '*.token', 'auth', '*.auth', 'authorizatio
  * (measured on config/doubling.json: about a quarter of the run's time).
  */
 export function runLoggers(file: string, run: string, level: pino.LevelWithSilent = 'info', tee?: (line: string) => void): { log: pino.Logger; steps: pino.Logger } {
-  const dest = pino.destination({ dest: file, sync: true, mkdir: true });
+  const dest = new LogFile(file);
   const base = { pid: process.pid, schema: LOG_SCHEMA_VERSION, run };
   const hooks = tee ? { hooks: { streamWrite: (s: string): string => { tee(s); return s; } } } : {};
   return {

@@ -43,10 +43,12 @@ export function injectFsFault(fault: FsFault): FsFaultHandle {
   };
   m.writeSync = (fd: number, buf: unknown, ...rest: unknown[]): number => {
     const written = tracked.get(fd);
-    if (written === undefined || fault.op !== 'write' || typeof buf === 'string') return (real.writeSync as (...x: unknown[]) => number)(fd, buf, ...rest);
-    const b = buf as Uint8Array;
-    const offset = typeof rest[0] === 'number' ? rest[0] : 0;
-    const length = typeof rest[1] === 'number' ? rest[1] : b.length - offset;
+    if (written === undefined || fault.op !== 'write') return (real.writeSync as (...x: unknown[]) => number)(fd, buf, ...rest);
+    // writeSync(fd, string[, position[, encoding]]): the string's UTF-8 bytes, as the kernel sees them
+    const text = typeof buf === 'string';
+    const b = text ? Buffer.from(buf) : buf as Uint8Array;
+    const offset = !text && typeof rest[0] === 'number' ? rest[0] : 0;
+    const length = !text && typeof rest[1] === 'number' ? rest[1] : b.length - offset;
     const room = (fault.atByte ?? 0) - written;
     if (room >= length) {
       const n = real.writeSync(fd, b, offset, length);

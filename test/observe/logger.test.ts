@@ -1,0 +1,127 @@
+/**
+ * The run's log file (observe/logger.ts LogFile, the destination of runLoggers): each record
+ * one complete NDJSON line, appended; a short write continued from its byte; a write that
+ * fails throws GS_ERR_IO naming the file and leaves the lines before it whole.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import * as path from 'node:path';
+import { GradsyncError } from '../../src/errors';
+import { LogFile, runLoggers } from '../../src/observe/logger';
+import { LOG_SCHEMA_VERSION } from '../../src/observe/schema';
+import { injectFsFault } from '../helpers/fs-faults';
+import { tempDir } from '../helpers/paths';
+
+const lines = (file: string): string[] => fs.readFileSync(file, 'utf8').split('\n');
+
+/** Patches fs.writeSync so that the first write to `fd` takes only `first` bytes (what a kernel may do); returns the restore. */
+function shortFirstWrite(fd: number, first: number): { calls: number[]; restore: () => void } {
+  const m = fs as unknown as Record<string, unknown>;
+  const real = fs.writeSync;
+  const calls: number[] = [];
+  let done = false;
+  m.writeSync = (f: number, data: string | Uint8Array, ...rest: unknown[]): number => {
+    if (f !== fd) return (real as (...x: unknown[]) => number)(f, data, ...rest);
+    const b = typeof data === 'string' ? Buffer.from(data) : data;
+    calls.push(b.length);
+    if (done) return real(f, b);
+    done = true;
+    return real(f, b, 0, first);
+  };
+  return { calls, restore: () => { m.writeSync = real; } };
+}
+
+describe('LogFile (observe/logger.ts): the run log, one synchronous write per record', () => {
+  it('writes each record as one complete line with the run and schema, appended after what the file held, text beyond ASCII intact', () => {
+    const file = path.join(tempDir(), 'sub', 'log.ndjson');
+    fs.mkdirSync(path.dirname(file));
+    fs.writeFileSync(file, '{"earlier":true}\n');
+    const { log, steps } = runLoggers(file, 'run-a');
+    log.info({ note: 'µ ‖W‖ — 2×' }, 'hello');
+    steps.info({ step: 1, loss: 0.25 }, 'step');
+    const got = lines(file);
+    assert.equal(got.length, 4, 'three lines and the empty string after the last newline');
+    assert.equal(got[3], '');
+    assert.deepEqual(JSON.parse(got[0]!), { earlier: true });
+    const a = JSON.parse(got[1]!) as Record<string, unknown>;
+    const b = JSON.parse(got[2]!) as Record<string, unknown>;
+    assert.equal(a.note, 'µ ‖W‖ — 2×');
+    assert.equal(a.msg, 'hello');
+    assert.equal(b.step, 1);
+    assert.equal(b.loss, 0.25);
+    for (const r of [a, b]) {
+      assert.equal(r.run, 'run-a');
+      assert.equal(r.schema, LOG_SCHEMA_VERSION);
+      assert.equal(typeof r.time, 'number');
+    }
+  });
+
+  it('creates the directories the file is in', () => {
+    const file = path.join(tempDir(), 'a', 'b', 'log.ndjson');
+    new LogFile(file).write('{"x":1}\n');
+    assert.deepEqual(lines(file), ['{"x":1}', '']);
+  });
+
+  it('continues a short write from the byte where it stopped, even inside a character of several bytes', () => {
+    const file = path.join(tempDir(), 'log.ndjson');
+    const dest = new LogFile(file);
+    const line = '{"a":"µµµµ","b":"‖x‖"}\n';
+    // byte 7 is the second byte of the first µ (bytes 6-7)
+    const s = shortFirstWrite(dest.fd, 7);
+    try {
+      dest.write(line);
+      dest.write('{"next":2}\n');
+    } finally {
+      s.restore();
+    }
+    assert.deepEqual(s.calls, [Buffer.byteLength(line), Buffer.byteLength(line) - 7, 11], 'the line, its rest from byte 7, the next line');
+    assert.equal(fs.readFileSync(file, 'utf8'), line + '{"next":2}\n');
+  });
+
+  it('throws GS_ERR_IO naming the file, with a hint, when the disk is full (through pino, as the run logs)', () => {
+    const file = path.join(tempDir(), 'log.ndjson');
+    const h = injectFsFault({ match: /log\.ndjson$/, op: 'write', atByte: 0, code: 'ENOSPC' });
+    try {
+      const { log } = runLoggers(file, 'run-b');
+      assert.throws(() => log.info({ i: 1 }, 'first'), (e: unknown) => {
+        assert.ok(e instanceof GradsyncError);
+        assert.equal(e.code, 'GS_ERR_IO');
+        assert.equal(e.message, `log ${file}: ENOSPC: no space left on device, write`);
+        assert.match(e.hint ?? '', /free space/);
+        return true;
+      });
+      assert.equal(h.fired(), 1);
+    } finally {
+      h.restore();
+    }
+    assert.equal(fs.readFileSync(file, 'utf8'), '');
+  });
+
+  it('a disk that fills in the middle of a line: the bytes before the full point are kept, then GS_ERR_IO', () => {
+    const h = injectFsFault({ match: /mid\.ndjson$/, op: 'write', atByte: 12, code: 'ENOSPC' });
+    const file = path.join(tempDir(), 'mid.ndjson');
+    try {
+      const dest = new LogFile(file);
+      dest.write('{"i":1}\n');
+      assert.throws(() => dest.write('{"i":22}\n'), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && e.message.includes(file));
+      assert.equal(h.fired(), 1);
+    } finally {
+      h.restore();
+    }
+    // 8 bytes of the first line, 4 of the second (a torn last line, which tail and resume handle)
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"i":1}\n{"i"');
+  });
+
+  it('reports a real device that is always full (/dev/full) as GS_ERR_IO', function () {
+    if (!fs.existsSync('/dev/full')) this.skip();
+    const { log } = runLoggers('/dev/full', 'run-c');
+    assert.throws(() => log.info({ i: 1 }, 'x'), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && /^log \/dev\/full: ENOSPC/.test(e.message));
+  });
+
+  it('names the file when it cannot be opened', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'taken');
+    fs.mkdirSync(file);
+    assert.throws(() => new LogFile(file), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && e.message.startsWith(`log ${file}: EISDIR`));
+  });
+});
