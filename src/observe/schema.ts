@@ -89,7 +89,8 @@ export interface StepRecord {
    * fusedUpdate: the SGD update ran inside the reduce pass (then in reduceMs; updateMs is the records).
    * recordMs: the main thread writing the previous step's record during this step: in computeMs,
    * or in reduceMs when recordInReduce (a shared tail ahead, and every pool thread's share in
-   * before the main thread's own was: it was written at the tail's start).
+   * before the main thread's own was: it was written at the tail's start). 0 after a step the
+   * main thread computed alone: its record is written right after it, between the steps.
    */
   split?: { computeMs: number; encodeMs?: number; handoffMs?: number; recordMs?: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean; recordInReduce?: boolean };
   executors: ExecutorRecord[];

@@ -359,6 +359,10 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         else stepLog.info(fields, 'step');
         opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
       };
+      // a step the main thread computed alone has nothing to write the record alongside: it is
+      // written now, while the step's results are still in cache (2-3 % of a 1-thread step,
+      // blocks of 50 steps alternating in one run, 13 and 16 of 20 pairs faster)
+      if (r.executors.length === 1 && r.executors[0]!.kind === 'main') flush();
       if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
         flush();
         throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
