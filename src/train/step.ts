@@ -773,11 +773,13 @@ export function withoutMainIfServing(set: Executor[], main: Executor): Executor[
  * between the two. Both ways give the same bits, so the choice changes only the time.
  *
  * How often it explores: an exploring block costs the measured gap between the two ways
- * (relative to the faster), so the blocks between explorations are that gap over
- * EXPLORE_COST, within [EXPLORE_MIN, EXPLORE_MAX]: at most EXPLORE_COST of the run's time
- * goes to exploring a way that is far behind, while a close race is re-checked every
- * EXPLORE_MIN blocks. The way in use is measured on every block, so when it gets slower
- * than the other's estimate the choice switches at once, without waiting to explore.
+ * (relative to the faster), so once the slower way has been measured twice, the blocks between
+ * explorations are that gap over EXPLORE_COST, within [EXPLORE_MIN, EXPLORE_MAX]: a way far
+ * behind costs at most about EXPLORE_COST of the run's time, a close race is re-checked every
+ * EXPLORE_MIN blocks. An exploring block's mean replaces the explored way's estimate instead
+ * of being averaged into it: that estimate is old, and one slow block (a busy host right after
+ * warm-up) must not keep a way out for EXPLORE_MAX blocks. The way in use is measured on every
+ * block, so when it gets slower than the other's estimate the choice switches at once.
  * (Every 8th block, as before 2026-11-29, cost 2.3–3.4 % of a 2-thread run of the bench
  * workload here, where going alone was 13–23 % slower per step.)
  */
@@ -786,21 +788,25 @@ export class TailChoice {
   static readonly WARM = 8;
   /** Fewest and most blocks from one exploring block to the next. */
   static readonly EXPLORE_MIN = 8;
-  static readonly EXPLORE_MAX = 32;
+  static readonly EXPLORE_MAX = 16;
   /** The share of the run's time that exploring a slower way may cost. */
   static readonly EXPLORE_COST = 0.005;
   /** Mean step ms of each way (NaN: not measured yet): [alone, shared]. */
   private readonly mean = [NaN, NaN];
+  /** Blocks measured each way: [alone, shared]. */
+  private readonly count = [0, 0];
   private block = 0;
   private inBlock = 0;
   /** The measured step times of the block in progress. */
   private readonly times = new Float64Array(TailChoice.BLOCK);
   private n = 0;
   private way = true;
+  /** Whether the block in progress goes the way that was not the faster (block 3's trial included). */
+  private exploring = false;
   /** The next block to go the slower way; set once both ways are measured (block 3). */
   private nextExplore = Infinity;
 
-  /** Blocks from one exploring block to the next, for the two ways' current estimates. */
+  /** Blocks from one exploring block to the next, for the two ways' estimates. */
   static period(alone: number, shared: number): number {
     const gap = Math.abs(alone - shared) / Math.min(alone, shared);
     if (!(gap >= 0)) return TailChoice.EXPLORE_MIN;
@@ -814,8 +820,8 @@ export class TailChoice {
       const better = !(alone < shared); // a way not measured yet loses no comparison
       // blocks 0 and 1 are the run's warm-up (compiling, first touches): shared, not
       // measured; 2 and 3 try both ways
-      this.way = this.block <= 2 ? true : this.block === 3 ? false
-        : this.block >= this.nextExplore ? !better : better;
+      this.exploring = this.block === 3 || (this.block > 3 && this.block >= this.nextExplore);
+      this.way = this.block <= 2 ? true : this.block === 3 ? false : this.exploring ? !better : better;
       this.n = 0;
     }
     return this.way;
@@ -834,9 +840,12 @@ export class TailChoice {
     let sum = 0;
     for (let k = 0; k < keep; k++) sum += sorted[k]!;
     const m = sum / keep;
-    this.mean[i] = Number.isNaN(this.mean[i]!) ? m : 0.5 * (this.mean[i]! + m);
-    // the block just measured (this.block - 1) tried both ways (3) or explored: the next exploration
-    const done = this.block - 1;
-    if (done === 3 || done >= this.nextExplore) this.nextExplore = done + TailChoice.period(this.mean[0]!, this.mean[1]!);
+    this.mean[i] = Number.isNaN(this.mean[i]!) || this.exploring ? m : 0.5 * (this.mean[i]! + m);
+    this.count[i]++;
+    if (!this.exploring) return;
+    // the next exploration, from the end of this one (the block just measured)
+    const [alone, both] = this.mean as [number, number];
+    const slower = alone < both ? 1 : 0;
+    this.nextExplore = this.block - 1 + (this.count[slower]! < 2 ? TailChoice.EXPLORE_MIN : TailChoice.period(alone, both));
   }
 }
