@@ -43,12 +43,13 @@ export class LogFile {
     const bytes = Buffer.byteLength(line);
     if (n === bytes) return;
     const b = Buffer.from(line);
-    while (n < bytes) n += this.put(b.subarray(n));
+    while (n < bytes) n += this.put(b, n);
   }
 
-  private put(data: string | Buffer): number {
+  /** Writes `data` (a Buffer: from byte `from` on); returns the bytes written. */
+  private put(data: string | Buffer, from = 0): number {
     try {
-      return typeof data === 'string' ? fs.writeSync(this.fd, data) : fs.writeSync(this.fd, data);
+      return typeof data === 'string' ? fs.writeSync(this.fd, data) : fs.writeSync(this.fd, data, from);
     } catch (e) {
       throw Errors.io(`log ${this.file}: ${(e as Error).message}`, 'free space on its disk, or give the run another directory');
     }
