@@ -22,7 +22,8 @@ function shortFirstWrite(fd: number, first: number): { calls: number[]; restore:
   let done = false;
   m.writeSync = (f: number, data: string | Uint8Array, ...rest: unknown[]): number => {
     if (f !== fd) return (real as (...x: unknown[]) => number)(f, data, ...rest);
-    const b = typeof data === 'string' ? Buffer.from(data) : data;
+    // writeSync(fd, string) or writeSync(fd, buffer[, offset]): the bytes asked for
+    const b = typeof data === 'string' ? Buffer.from(data) : data.subarray(typeof rest[0] === 'number' ? rest[0] : 0);
     calls.push(b.length);
     if (done) return real(f, b);
     done = true;
