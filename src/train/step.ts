@@ -769,9 +769,10 @@ export function withoutMainIfServing(set: Executor[], main: Executor): Executor[
  * alone) updates that way's estimate; the next block goes the faster way, but now and then
  * one block goes the other way (explores), so both stay measured. After two blocks of
  * warm-up (shared, not measured), two blocks try both ways. Sharing wins when both threads
- * run (median step 1–8 % shorter here, and 12–18 % on 2026-11-29); it loses when the machine
- * preempts one of them mid-tail (the other then waits for the unit it holds), and a VM moves
- * between the two. Both ways give the same bits, so the choice changes only the time.
+ * run (median step 1–8 % shorter here, and 11–20 % in 2-thread runs on 2026-11-29); it
+ * loses when the machine preempts one of them mid-tail (the other then waits for the unit it
+ * holds), and a VM moves between the two. Both ways give the same bits, so the choice
+ * changes only the time.
  *
  * How often it explores: an exploring block costs the measured gap between the two ways
  * (relative to the faster), so once the slower way has been measured twice, the blocks between
@@ -782,7 +783,7 @@ export function withoutMainIfServing(set: Executor[], main: Executor): Executor[
  * warm-up) must not keep a way out for EXPLORE_MAX blocks. The way in use is measured on every
  * block, so when it gets slower than the other's estimate the choice switches at once.
  * (Every 8th block, as before 2026-11-29, cost 2.3–3.4 % of a 2-thread run of the bench
- * workload here, where going alone was 13–23 % slower per step.)
+ * workload here, where going alone was 13–25 % slower per step, median against median.)
  */
 export class TailChoice {
   static readonly BLOCK = 64;
