@@ -1,7 +1,7 @@
 /**
  * schema.ts — the log record schema (version LOG_SCHEMA_VERSION), as TypeScript types.
  *
- * Every record is one pino NDJSON line with pino's own keys (level, time, pid, hostname, msg)
+ * Every record is one pino NDJSON line with pino's own keys (level, time, pid, msg; no hostname)
  * plus `schema` (this version) and `run` (the run id). `msg` tells the kind:
  *   'start'  once, before the first step: config summary, dataset, model, kernel, threads.
  *   'step'   once per optimizer step: StepRecord.
