@@ -28,7 +28,8 @@
  * for the previous one's shapes (1 thread: no pool), and spends its epochs recompiling.
  * With native on 1 and 2 threads it also measures the machine's ceiling for any 2-thread mix:
  * two independent 1-thread trainers at once, in two processes, their samples/s summed against
- * one alone. No synchronisation at all, so nothing 2 threads share a step with can beat it.
+ * one alone. No synchronisation at all, so nothing 2 threads share a step with can beat it;
+ * the 2-thread row's share of that pair, round by round, is printed after it.
  * Timings are printed, never asserted: this is where speed lives.
  */
 
@@ -217,6 +218,16 @@ async function main(): Promise<void> {
     const c = ceilings.map((x) => (x.pair[0]! + x.pair[1]!) / x.one.sps);
     process.stdout.write(`ceiling of any 2-thread mix here: two independent 1-thread ${ceilings[0]!.one.kernel} trainers at once (two processes, no synchronisation), `
       + `their samples/s summed against the same round's 1-thread row: ${fmt(c)}${c.length > 1 ? `; median ${median(c).toFixed(2)}×` : ''}\n`);
+    // how much of the pair's throughput the one 2-thread process reached in the same round: what the
+    // synchronised step costs on this machine at that moment (the ratio above moves with the host)
+    const share: number[] = [];
+    for (const x of ceilings) {
+      const two = rows.find((r) => r.kernels === 'native' && r.threads === 2 && r.round === x.one.round);
+      if (two !== undefined) share.push(two.sps / (x.pair[0]! + x.pair[1]!));
+    }
+    if (share.length > 0) {
+      process.stdout.write(`2 threads in one process against that pair, same round: ${share.map((x) => x.toFixed(2)).join(', ')}${share.length > 1 ? `; median ${median(share).toFixed(2)}` : ''}\n`);
+    }
   }
   process.stdout.write('encode: none for the pool (shared memory: weights, data and partial slots; no message per step)\n');
   if (values['no-torch']) return;
