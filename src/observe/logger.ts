@@ -27,18 +27,21 @@ import { Errors } from '../errors';
  * continued from the byte where it stopped.
  */
 export class LogFile {
-  readonly fd: number;
+  /** The open file's descriptor, or -1 once closed (close()). */
+  get fd(): number { return this.open; }
+  private open: number;
 
   constructor(readonly file: string) {
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      this.fd = fs.openSync(file, 'a');
+      this.open = fs.openSync(file, 'a');
     } catch (e) {
       throw Errors.io(`log ${file}: ${(e as Error).message}`);
     }
   }
 
   write(line: string): void {
+    if (this.open < 0) return this.late(line);
     let n = this.put(line);
     const bytes = Buffer.byteLength(line);
     if (n === bytes) return;
@@ -46,10 +49,37 @@ export class LogFile {
     while (n < bytes) n += this.put(b, n);
   }
 
+  /**
+   * Closes the file (a run's end: train() calls it, so that a process running many trainings
+   * does not run out of descriptors). A record that comes later (a socket's or a thread's
+   * last event after the run ended) is still appended, by opening the file for that line:
+   * nothing is lost, and the old descriptor's number, which the process may reuse for another
+   * file, is never written to.
+   */
+  close(): void {
+    if (this.open < 0) return;
+    const fd = this.open;
+    this.open = -1;
+    try {
+      fs.closeSync(fd);
+    } catch (e) {
+      throw Errors.io(`log ${this.file}: ${(e as Error).message}`);
+    }
+  }
+
+  /** A line after close(): appended with a descriptor of its own, opened and closed for it. */
+  private late(line: string): void {
+    try {
+      fs.appendFileSync(this.file, line);
+    } catch (e) {
+      throw Errors.io(`log ${this.file}: ${(e as Error).message}`, 'free space on its disk, or give the run another directory');
+    }
+  }
+
   /** Writes `data` (a Buffer: from byte `from` on); returns the bytes written. */
   private put(data: string | Buffer, from = 0): number {
     try {
-      return typeof data === 'string' ? fs.writeSync(this.fd, data) : fs.writeSync(this.fd, data, from);
+      return typeof data === 'string' ? fs.writeSync(this.open, data) : fs.writeSync(this.open, data, from);
     } catch (e) {
       throw Errors.io(`log ${this.file}: ${(e as Error).message}`, 'free space on its disk, or give the run another directory');
     }
@@ -65,13 +95,14 @@ export const REDACT_PATHS = ['token', '*.token', 'auth', '*.auth', 'authorizatio
  * and redaction's deep clone of every record was the largest cost of a small model's step
  * (measured on config/doubling.json: about a quarter of the run's time).
  */
-export function runLoggers(file: string, run: string, level: pino.LevelWithSilent = 'info', tee?: (line: string) => void): { log: pino.Logger; steps: pino.Logger } {
+export function runLoggers(file: string, run: string, level: pino.LevelWithSilent = 'info', tee?: (line: string) => void): { log: pino.Logger; steps: pino.Logger; close: () => void } {
   const dest = new LogFile(file);
   const base = { pid: process.pid, schema: LOG_SCHEMA_VERSION, run };
   const hooks = tee ? { hooks: { streamWrite: (s: string): string => { tee(s); return s; } } } : {};
   return {
     log: pino({ level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...hooks }, dest),
     steps: pino({ level, base, ...hooks }, dest),
+    close: () => dest.close(),
   };
 }
 

@@ -189,226 +189,231 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   // a resumed run appends to the log: a line torn by the crash is ended first, so it stays one
   // bad line that readers skip rather than swallowing this run's first record
   if (logFile !== null && resume !== null) endTornLine(logFile);
-  const { log, steps: stepLog } = opts.logger ? { log: opts.logger, steps: opts.logger } : runLoggers(logFile!, run, 'info', opts.tee);
-  for (const sk of resume?.skipped ?? []) log.warn({ file: sk.file, code: sk.code, reason: sk.reason }, 'checkpoint skipped');
+  const { log, steps: stepLog, close: closeLog } = opts.logger ? { log: opts.logger, steps: opts.logger, close: (): void => {} } : runLoggers(logFile!, run, 'info', opts.tee);
+  // the log file is closed however the run ends (a record after that opens it for its line: LogFile)
+  try {
+    for (const sk of resume?.skipped ?? []) log.warn({ file: sk.file, code: sk.code, reason: sk.reason }, 'checkpoint skipped');
 
-  const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);
-  const microBatch = Math.min(cfg.microBatch, batch);
-  const perEpoch = stepsPerEpoch(trainSet.n, batch);
-  const totalSteps = cfg.steps ?? cfg.epochs * perEpoch;
-  const statsLayout = statsLayoutOf(spec);
-  const geometry: LayerGeometry[] = layout.layers.map((s, l) => ({ ...s, activation: spec.layers[l]!.activation, statsOffset: statsLayout.offsets[l]! }));
+    const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);
+    const microBatch = Math.min(cfg.microBatch, batch);
+    const perEpoch = stepsPerEpoch(trainSet.n, batch);
+    const totalSteps = cfg.steps ?? cfg.epochs * perEpoch;
+    const statsLayout = statsLayoutOf(spec);
+    const geometry: LayerGeometry[] = layout.layers.map((s, l) => ({ ...s, activation: spec.layers[l]!.activation, statsOffset: statsLayout.offsets[l]! }));
 
-  let main: MainExecutor;
-  let pool: ThreadPool | null = null;
-  // each compute thread on a CPU of its own, when there is one for each (parallel/affinity.ts);
-  // the main thread gets its CPUs back when the pool closes
-  let pinned: number[] | null = null;
-  /** How many of the runtime's helper threads were put at idle priority (null: none). */
-  let helpersIdle: number | null = null;
-  let unpinMain = (): void => {};
-  let extra: Executor[] = [];
-  const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
-  if (opts.executors) {
-    main = new MainExecutor(spec, kernels, trainSet, microBatch);
-    extra = await opts.executors(ctx);
-  } else if (threads > 1) {
-    // the main thread is one of the `threads` compute threads; it goes last, so that the pool
-    // threads have their work before it computes its own share. Spinning (instead of sleeping)
-    // between steps pays only when every compute thread has a core of its own. With config
-    // shareTail and without clipping, the step's tail can be shared with a pool thread
-    // (train/step.ts): the main thread computes into shared slots the thread can read.
-    const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
-    const shareTail = cfg.shareTail && cfg.clipNorm === null;
-    // read before the main thread is pinned: availableParallelism() is the calling thread's CPU count
-    const spin = threads <= os.availableParallelism();
-    const before = allowedCpus();
-    const plan = cfg.pinThreads ? pinPlan(threads, before) : null;
-    if (plan !== null) {
-      const why = pinThisThread([plan[0]!]);
-      if (why === null) {
-        pinned = plan;
-        // no CPU left over for the runtime's own threads: they wait for an idle moment
-        // (parallel/affinity.ts idleHelpers), instead of preempting a compute thread
-        const helpers = plan.length === before!.length ? idleHelpers() : null;
-        if (typeof helpers === 'string') log.warn({ why: helpers }, 'runtime helper threads left at normal priority');
-        else if (helpers !== null) helpersIdle = helpers.tids.length;
-        unpinMain = (): void => {
-          pinThisThread(before!);
-          if (helpers !== null && typeof helpers !== 'string') {
-            const bad = helpers.restore();
-            if (bad !== null) log.warn({ why: bad }, 'runtime helper threads not restored to normal priority');
-          }
-        };
-      } else log.warn({ why }, 'compute threads not pinned');
-    }
-    const poolOpts: ConstructorParameters<typeof ThreadPool>[0] = {
-      cpus: pinned?.slice(1) ?? null,
-      threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
-      spin,
-      ...(shareTail ? { tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]), optimizer: cfg.optimizer, state: opt.buffers } } : {}),
-    };
+    let main: MainExecutor;
+    let pool: ThreadPool | null = null;
+    // each compute thread on a CPU of its own, when there is one for each (parallel/affinity.ts);
+    // the main thread gets its CPUs back when the pool closes
+    let pinned: number[] | null = null;
+    /** How many of the runtime's helper threads were put at idle priority (null: none). */
+    let helpersIdle: number | null = null;
+    let unpinMain = (): void => {};
+    let extra: Executor[] = [];
+    const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
+    if (opts.executors) {
+      main = new MainExecutor(spec, kernels, trainSet, microBatch);
+      extra = await opts.executors(ctx);
+    } else if (threads > 1) {
+      // the main thread is one of the `threads` compute threads; it goes last, so that the pool
+      // threads have their work before it computes its own share. Spinning (instead of sleeping)
+      // between steps pays only when every compute thread has a core of its own. With config
+      // shareTail and without clipping, the step's tail can be shared with a pool thread
+      // (train/step.ts): the main thread computes into shared slots the thread can read.
+      const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
+      const shareTail = cfg.shareTail && cfg.clipNorm === null;
+      // read before the main thread is pinned: availableParallelism() is the calling thread's CPU count
+      const spin = threads <= os.availableParallelism();
+      const before = allowedCpus();
+      const plan = cfg.pinThreads ? pinPlan(threads, before) : null;
+      if (plan !== null) {
+        const why = pinThisThread([plan[0]!]);
+        if (why === null) {
+          pinned = plan;
+          // no CPU left over for the runtime's own threads: they wait for an idle moment
+          // (parallel/affinity.ts idleHelpers), instead of preempting a compute thread
+          const helpers = plan.length === before!.length ? idleHelpers() : null;
+          if (typeof helpers === 'string') log.warn({ why: helpers }, 'runtime helper threads left at normal priority');
+          else if (helpers !== null) helpersIdle = helpers.tids.length;
+          unpinMain = (): void => {
+            pinThisThread(before!);
+            if (helpers !== null && typeof helpers !== 'string') {
+              const bad = helpers.restore();
+              if (bad !== null) log.warn({ why: bad }, 'runtime helper threads not restored to normal priority');
+            }
+          };
+        } else log.warn({ why }, 'compute threads not pinned');
+      }
+      const poolOpts: ConstructorParameters<typeof ThreadPool>[0] = {
+        cpus: pinned?.slice(1) ?? null,
+        threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
+        spin,
+        ...(shareTail ? { tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]), optimizer: cfg.optimizer, state: opt.buffers } } : {}),
+      };
+      try {
+        pool = new ThreadPool(poolOpts);
+      } catch (e) {
+        // the main thread's CPUs and the helpers' priority back before the error goes up
+        unpinMain();
+        throw e;
+      }
+      main = new MainExecutor(spec, kernels, trainSet, microBatch, pool.mainSlots);
+      extra = [...pool.executors, main];
+    } else main = new MainExecutor(spec, kernels, trainSet, microBatch);
+    const executors: Executor[] = extra.length > 0 ? extra : [main];
+    let joinable: ExecutorSource | null = null;
     try {
-      pool = new ThreadPool(poolOpts);
+      joinable = opts.joinable ? await opts.joinable(ctx) : null;
     } catch (e) {
-      // the main thread's CPUs and the helpers' priority back before the error goes up
+      await pool?.close();
       unpinMain();
       throw e;
     }
-    main = new MainExecutor(spec, kernels, trainSet, microBatch, pool.mainSlots);
-    extra = [...pool.executors, main];
-  } else main = new MainExecutor(spec, kernels, trainSet, microBatch);
-  const executors: Executor[] = extra.length > 0 ? extra : [main];
-  let joinable: ExecutorSource | null = null;
-  try {
-    joinable = opts.joinable ? await opts.joinable(ctx) : null;
-  } catch (e) {
-    await pool?.close();
-    unpinMain();
-    throw e;
-  }
-  const source = joinable;
-  const stepper = new Stepper(
-    { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry, duplicateStragglers: cfg.duplicateStragglers },
-    source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params, kernels, pool,
-  );
-  const range = targetRange(trainSet);
-  const diagnoser = new Diagnoser({
-    outputActivation: spec.layers[spec.layers.length - 1]!.activation, loss: spec.loss,
-    targetMin: range.min, targetMax: range.max, layerActivations: spec.layers.map((l) => l.activation),
-  }, cfg.diagnosis);
+    const source = joinable;
+    const stepper = new Stepper(
+      { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry, duplicateStragglers: cfg.duplicateStragglers },
+      source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params, kernels, pool,
+    );
+    const range = targetRange(trainSet);
+    const diagnoser = new Diagnoser({
+      outputActivation: spec.layers[spec.layers.length - 1]!.activation, loss: spec.loss,
+      targetMin: range.min, targetMax: range.max, layerActivations: spec.layers.map((l) => l.activation),
+    }, cfg.diagnosis);
 
-  const startInfo: StartInfo = {
-    run, runDir, logFile, totalSteps, startStep, kernel: kernels.id, kernelNote: fallbackNote,
-    executors: [...executors, ...(source?.current() ?? [])].map((e) => e.id), trainExamples: trainSet.n, heldOutExamples: data.heldOut?.n ?? 0,
-    resume,
-  };
-  log.info({
-    config: cfg, model: spec, params: layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: data.heldOut?.n ?? 0 },
-    kernel: kernels.id, kernelNote: fallbackNote, executors: startInfo.executors, totalSteps, startStep, batch, microBatch, host: os.hostname(),
-    ...(pinned ? { pinned } : {}),
-    ...(helpersIdle !== null ? { helpersIdle } : {}),
-    ...(resume ? { resumedFrom: resume.file } : {}),
-  }, 'start');
-  opts.onStart?.(startInfo);
+    const startInfo: StartInfo = {
+      run, runDir, logFile, totalSteps, startStep, kernel: kernels.id, kernelNote: fallbackNote,
+      executors: [...executors, ...(source?.current() ?? [])].map((e) => e.id), trainExamples: trainSet.n, heldOutExamples: data.heldOut?.n ?? 0,
+      resume,
+    };
+    log.info({
+      config: cfg, model: spec, params: layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: data.heldOut?.n ?? 0 },
+      kernel: kernels.id, kernelNote: fallbackNote, executors: startInfo.executors, totalSteps, startStep, batch, microBatch, host: os.hostname(),
+      ...(pinned ? { pinned } : {}),
+      ...(helpersIdle !== null ? { helpersIdle } : {}),
+      ...(resume ? { resumedFrom: resume.file } : {}),
+    }, 'start');
+    opts.onStart?.(startInfo);
 
-  const t0 = performance.now();
-  let lastStepLoss = NaN;
-  let diagnosis: Diagnosis = { states: ['ok'], evidence: {} };
-  let skippedSteps = 0;
-  let consecutiveSkips = 0;
-  let orderEpoch = -1;
-  let order = new Uint32Array(0);
-  let stepsDone = startStep;
-  // checkpoint schedule: every N steps and/or every S seconds since the last one
-  const clock = opts.clock ?? ((): number => performance.now());
-  let lastCheckpointAt = clock();
-  const ckpt: CheckpointState = { last: '', errors: 0 };
-  const save = (step: number): void => {
-    saveCheckpoint({ runDir, cfg, spec, data: trainSet, params, opt, step, perEpoch, log }, ckpt);
-    lastCheckpointAt = clock();
-  };
-  /** The last step's record, written by flush(): at the next step's dispatch, or before anything else is logged. */
-  let pending: (() => void) | null = null;
-  const flush = (): void => {
-    const p = pending;
-    pending = null;
-    p?.();
-  };
-  try {
-    let lastYield = performance.now();
-    for (let step = startStep + 1; step <= totalSteps; step++) {
-      // A step computed on the main thread resolves through microtasks only; let the event
-      // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
-      // and timers are served while training.
-      if (performance.now() - lastYield > 5) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lastYield = performance.now();
+    const t0 = performance.now();
+    let lastStepLoss = NaN;
+    let diagnosis: Diagnosis = { states: ['ok'], evidence: {} };
+    let skippedSteps = 0;
+    let consecutiveSkips = 0;
+    let orderEpoch = -1;
+    let order = new Uint32Array(0);
+    let stepsDone = startStep;
+    // checkpoint schedule: every N steps and/or every S seconds since the last one
+    const clock = opts.clock ?? ((): number => performance.now());
+    let lastCheckpointAt = clock();
+    const ckpt: CheckpointState = { last: '', errors: 0 };
+    const save = (step: number): void => {
+      saveCheckpoint({ runDir, cfg, spec, data: trainSet, params, opt, step, perEpoch, log }, ckpt);
+      lastCheckpointAt = clock();
+    };
+    /** The last step's record, written by flush(): at the next step's dispatch, or before anything else is logged. */
+    let pending: (() => void) | null = null;
+    const flush = (): void => {
+      const p = pending;
+      pending = null;
+      p?.();
+    };
+    try {
+      let lastYield = performance.now();
+      for (let step = startStep + 1; step <= totalSteps; step++) {
+        // A step computed on the main thread resolves through microtasks only; let the event
+        // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
+        // and timers are served while training.
+        if (performance.now() - lastYield > 5) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
+        if (opts.signal?.aborted) break;
+        const epoch = Math.floor((step - 1) / perEpoch);
+        const inEpoch = (step - 1) % perEpoch;
+        if (epoch !== orderEpoch) {
+          order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
+          orderEpoch = epoch;
+        }
+        const { start, end } = batchRange(trainSet.n, batch, inEpoch);
+        const ts = performance.now();
+        // the previous step's record is written while this step's executors compute (flush)
+        const r = await stepper.run({ step, epoch, params, batch: { order, start, end, microBatch } }, flush);
+        const stepMs = performance.now() - ts;
+        if (r.skipped !== undefined) {
+          skippedSteps++;
+          consecutiveSkips++;
+        } else {
+          consecutiveSkips = 0;
+        }
+        lastStepLoss = r.loss;
+        // the record's fields, in the log line's order, built once: no copies (spreads) of it
+        // per step — the record is written in the middle of the next step, from cold caches
+        const fields: StepFields = {
+          step, epoch, loss: r.loss, examples: r.examples, lr: cfg.optimizer.lr, gradNorm: r.gradNorm,
+          clipped: r.clipped, layers: r.layers, throughput: r.examples / (stepMs / 1000), stepMs: Math.round(stepMs * 1000) / 1000,
+          split: r.split, executors: r.executors, diagnosis,
+        };
+        if (r.skipped !== undefined) fields.skipped = r.skipped;
+        if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
+        pending = (): void => {
+          diagnosis = fields.diagnosis = diagnoser.push(fields);
+          if (r.skipped !== undefined) stepLog.warn(fields, 'step');
+          else stepLog.info(fields, 'step');
+          opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
+        };
+        // a step the main thread computed alone has nothing to write the record alongside: it is
+        // written now, while the step's results are still in cache (2-3 % of a 1-thread step,
+        // blocks of 50 steps alternating in one run, 13 and 16 of 20 pairs faster)
+        if (r.executors.length === 1 && r.executors[0]!.kind === 'main') flush();
+        if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
+          flush();
+          throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
+        }
+        stepsDone = step;
+        const endOfEpoch = inEpoch === perEpoch - 1 || step === totalSteps;
+        if (endOfEpoch && data.heldOut && data.heldOut.n > 0) {
+          flush();
+          const ev = evaluate(spec, kernels, params, data.heldOut);
+          log.info({ step, epoch, loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1), accuracy: ev.accuracy ?? undefined, examples: ev.examples }, 'eval');
+        }
+        // a time schedule reads the clock after this step's record (its onStep), as the record says
+        if (cfg.checkpoint.everySeconds > 0) flush();
+        const dueSteps = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0;
+        const dueTime = cfg.checkpoint.everySeconds > 0 && clock() - lastCheckpointAt >= cfg.checkpoint.everySeconds * 1000;
+        if ((dueSteps || dueTime) && step !== totalSteps) {
+          flush();
+          save(step);
+        }
       }
-      if (opts.signal?.aborted) break;
-      const epoch = Math.floor((step - 1) / perEpoch);
-      const inEpoch = (step - 1) % perEpoch;
-      if (epoch !== orderEpoch) {
-        order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
-        orderEpoch = epoch;
-      }
-      const { start, end } = batchRange(trainSet.n, batch, inEpoch);
-      const ts = performance.now();
-      // the previous step's record is written while this step's executors compute (flush)
-      const r = await stepper.run({ step, epoch, params, batch: { order, start, end, microBatch } }, flush);
-      const stepMs = performance.now() - ts;
-      if (r.skipped !== undefined) {
-        skippedSteps++;
-        consecutiveSkips++;
-      } else {
-        consecutiveSkips = 0;
-      }
-      lastStepLoss = r.loss;
-      // the record's fields, in the log line's order, built once: no copies (spreads) of it
-      // per step — the record is written in the middle of the next step, from cold caches
-      const fields: StepFields = {
-        step, epoch, loss: r.loss, examples: r.examples, lr: cfg.optimizer.lr, gradNorm: r.gradNorm,
-        clipped: r.clipped, layers: r.layers, throughput: r.examples / (stepMs / 1000), stepMs: Math.round(stepMs * 1000) / 1000,
-        split: r.split, executors: r.executors, diagnosis,
-      };
-      if (r.skipped !== undefined) fields.skipped = r.skipped;
-      if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
-      pending = (): void => {
-        diagnosis = fields.diagnosis = diagnoser.push(fields);
-        if (r.skipped !== undefined) stepLog.warn(fields, 'step');
-        else stepLog.info(fields, 'step');
-        opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
-      };
-      // a step the main thread computed alone has nothing to write the record alongside: it is
-      // written now, while the step's results are still in cache (2-3 % of a 1-thread step,
-      // blocks of 50 steps alternating in one run, 13 and 16 of 20 pairs faster)
-      if (r.executors.length === 1 && r.executors[0]!.kind === 'main') flush();
-      if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
-        flush();
-        throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
-      }
-      stepsDone = step;
-      const endOfEpoch = inEpoch === perEpoch - 1 || step === totalSteps;
-      if (endOfEpoch && data.heldOut && data.heldOut.n > 0) {
-        flush();
-        const ev = evaluate(spec, kernels, params, data.heldOut);
-        log.info({ step, epoch, loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1), accuracy: ev.accuracy ?? undefined, examples: ev.examples }, 'eval');
-      }
-      // a time schedule reads the clock after this step's record (its onStep), as the record says
-      if (cfg.checkpoint.everySeconds > 0) flush();
-      const dueSteps = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0;
-      const dueTime = cfg.checkpoint.everySeconds > 0 && clock() - lastCheckpointAt >= cfg.checkpoint.everySeconds * 1000;
-      if ((dueSteps || dueTime) && step !== totalSteps) {
-        flush();
-        save(step);
-      }
+      flush();
+    } finally {
+      // a step that failed before dispatching its work leaves the previous record unwritten
+      try { flush(); } catch { /* the step's own error is the one to report */ }
+      await Promise.all(executors.filter((e) => e !== main).map((e) => e.close()));
+      await pool?.close();
+      unpinMain();
+      await source?.close();
     }
-    flush();
+    const seconds = (performance.now() - t0) / 1000;
+    save(stepsDone);
+    const checkpoint = ckpt.last;
+    const trainEval = evaluate(spec, kernels, params, trainSet);
+    const heldEval = data.heldOut && data.heldOut.n > 0 ? evaluate(spec, kernels, params, data.heldOut) : null;
+    const div = (e: { lossSum: number; examples: number }): number => e.lossSum / (cfg.reduction === 'mean' ? e.examples : 1);
+    const summary: TrainSummary = {
+      run, runDir, logFile, checkpoint, checkpointErrors: ckpt.errors, steps: stepsDone, epochs: stepsDone / perEpoch,
+      loss: div(trainEval), lastStepLoss, accuracy: heldEval?.accuracy ?? trainEval.accuracy,
+      heldOutLoss: heldEval ? div(heldEval) : null, paramsSha256: paramsSha256(params), diagnosis, skippedSteps,
+      seconds, samplesPerSecond: ((stepsDone - startStep) * batch) / Math.max(seconds, 1e-9), kernel: kernels.id,
+    };
+    if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
+    // per pool thread: the CPU it was pinned to (null: it floated) and the tasks withdrawn before it woke
+    const poolInfo = pool?.executors.map((e) => ({ id: e.id, cpu: e.pinnedCpu(), tailsWithdrawn: e.withdrawnTails, computesWithdrawn: e.withdrawnComputes }));
+    log.info({ ...(poolInfo ? { pool: poolInfo } : {}), steps: summary.steps, loss: summary.loss, accuracy: summary.accuracy ?? undefined, heldOutLoss: summary.heldOutLoss ?? undefined, paramsSha256: summary.paramsSha256, seconds, checkpoint }, 'end');
+    return summary;
   } finally {
-    // a step that failed before dispatching its work leaves the previous record unwritten
-    try { flush(); } catch { /* the step's own error is the one to report */ }
-    await Promise.all(executors.filter((e) => e !== main).map((e) => e.close()));
-    await pool?.close();
-    unpinMain();
-    await source?.close();
+    closeLog();
   }
-  const seconds = (performance.now() - t0) / 1000;
-  save(stepsDone);
-  const checkpoint = ckpt.last;
-  const trainEval = evaluate(spec, kernels, params, trainSet);
-  const heldEval = data.heldOut && data.heldOut.n > 0 ? evaluate(spec, kernels, params, data.heldOut) : null;
-  const div = (e: { lossSum: number; examples: number }): number => e.lossSum / (cfg.reduction === 'mean' ? e.examples : 1);
-  const summary: TrainSummary = {
-    run, runDir, logFile, checkpoint, checkpointErrors: ckpt.errors, steps: stepsDone, epochs: stepsDone / perEpoch,
-    loss: div(trainEval), lastStepLoss, accuracy: heldEval?.accuracy ?? trainEval.accuracy,
-    heldOutLoss: heldEval ? div(heldEval) : null, paramsSha256: paramsSha256(params), diagnosis, skippedSteps,
-    seconds, samplesPerSecond: ((stepsDone - startStep) * batch) / Math.max(seconds, 1e-9), kernel: kernels.id,
-  };
-  if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
-  // per pool thread: the CPU it was pinned to (null: it floated) and the tasks withdrawn before it woke
-  const poolInfo = pool?.executors.map((e) => ({ id: e.id, cpu: e.pinnedCpu(), tailsWithdrawn: e.withdrawnTails, computesWithdrawn: e.withdrawnComputes }));
-  log.info({ ...(poolInfo ? { pool: poolInfo } : {}), steps: summary.steps, loss: summary.loss, accuracy: summary.accuracy ?? undefined, heldOutLoss: summary.heldOutLoss ?? undefined, paramsSha256: summary.paramsSha256, seconds, checkpoint }, 'end');
-  return summary;
 }
 
 interface CheckpointState {

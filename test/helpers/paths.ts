@@ -46,3 +46,14 @@ export interface Reference {
   mlp: MlpCase;
   mlp_sse: MlpCase;
 }
+
+/** How many of this process's descriptors are open on `file` (Linux: /proc/self/fd). */
+export function openOn(file: string): number {
+  let n = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`) === file) n++;
+    } catch { /* the directory's own descriptor, closed by now */ }
+  }
+  return n;
+}

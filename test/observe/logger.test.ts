@@ -10,7 +10,7 @@ import { GradsyncError } from '../../src/errors';
 import { LogFile, runLoggers } from '../../src/observe/logger';
 import { LOG_SCHEMA_VERSION } from '../../src/observe/schema';
 import { injectFsFault } from '../helpers/fs-faults';
-import { tempDir } from '../helpers/paths';
+import { openOn, tempDir } from '../helpers/paths';
 
 const lines = (file: string): string[] => fs.readFileSync(file, 'utf8').split('\n');
 
@@ -117,6 +117,19 @@ describe('LogFile (observe/logger.ts): the run log, one synchronous write per re
     if (!fs.existsSync('/dev/full')) this.skip();
     const { log } = runLoggers('/dev/full', 'run-c');
     assert.throws(() => log.info({ i: 1 }, 'x'), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && /^log \/dev\/full: ENOSPC/.test(e.message));
+  });
+
+  it('close() gives its descriptor back; a record after it is still appended, through a descriptor of its own', () => {
+    const file = path.join(tempDir(), 'log.ndjson');
+    const { log, close } = runLoggers(file, 'run-d');
+    log.info({ i: 1 }, 'before');
+    assert.equal(openOn(file), 1, 'one descriptor while the run lasts');
+    close();
+    close(); // twice is harmless
+    assert.equal(openOn(file), 0, 'none after close()');
+    log.info({ i: 2 }, 'after');
+    assert.equal(openOn(file), 0, 'the late line opened and closed its own');
+    assert.deepEqual(lines(file).slice(0, 2).map((l) => (JSON.parse(l) as { msg: string; i: number }).i), [1, 2]);
   });
 
   it('names the file when it cannot be opened', () => {

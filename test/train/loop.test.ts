@@ -9,7 +9,7 @@ import { train } from '../../src/train/loop';
 import { doubling } from '../../src/data/datasets';
 import { subset } from '../../src/data/dataset';
 import { collectingLogger } from '../helpers/log-sink';
-import { readReference, repoRoot, tempDir } from '../helpers/paths';
+import { openOn, readReference, repoRoot, tempDir } from '../helpers/paths';
 
 /** The original network with a linear unit and a learning rate that makes it blow up in ~30 steps. */
 const diverging = (extra: Record<string, unknown>): ReturnType<typeof validate> => validate({
@@ -62,6 +62,18 @@ describe('train(): the single-thread trainer', () => {
     assert.ok(st.layers[0]!.updateRatio > 0);
     assert.deepEqual(st.executors.map((e) => e.id), ['main']);
     assert.ok(Array.isArray(st.diagnosis.states));
+  });
+
+  it('closes its log file when the run ends, and when it fails', async () => {
+    const cfg = validate({ ...JSON.parse(fs.readFileSync(path.join(repoRoot(), 'config', 'default.json'), 'utf8')), steps: 3, threads: 0 });
+    const dir = tempDir();
+    const s = await train(cfg, { runDir: dir });
+    assert.equal(openOn(s.logFile!), 0, 'a finished run holds no descriptor on its log');
+    const failing = tempDir();
+    await assert.rejects(train(diverging({ nonFinite: 'stop' }), { runDir: failing }), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_NONFINITE');
+    const log = path.join(failing, 'log.ndjson');
+    assert.ok(fs.readFileSync(log, 'utf8').includes('"msg":"step"'), 'the failed run did log');
+    assert.equal(openOn(log), 0, 'a failed run holds none either');
   });
 
   it('reaches at least 95 % held-out accuracy on the embedded digits default', async () => {
