@@ -19,22 +19,11 @@
 // Usage: dataflow-ceiling THREADS STEPS   (THREADS 1 or 2; threads pinned to CPUs 0 and 1 when
 // the machine lets them). Prints one JSON line: {"threads","steps","medianStepUs",
 // "medianLeafUs","medianTailUs"} over the steps after the first 200.
+// the addon's own translation unit for the instruction set (its tiles and vector width)
 #if defined(GS_DATAFLOW_AVX512)
-#define GS_GEMM_VBYTES 64
-#define GS_TABLE_FN gs_table_dataflow
-#define GS_TABLE_NAME "dataflow"
-#include "../native/isa-avx512.h"
+#include "../native/isa-avx512.cc"
 #elif defined(GS_DATAFLOW_AVX2)
-#define GS_VBYTES 32
-#define GS_MR32 6
-#define GS_MR32B 4
-#define GS_NV32 2
-#define GS_MR64 6
-#define GS_MR64B 4
-#define GS_NV64 2
-#define GS_TABLE_FN gs_table_dataflow
-#define GS_TABLE_NAME "dataflow"
-#include "../native/kernels-impl.h"
+#include "../native/isa-avx2.cc"
 #else
 #error "define GS_DATAFLOW_AVX512 or GS_DATAFLOW_AVX2 (scripts/bench-dataflow.ts does)"
 #endif
