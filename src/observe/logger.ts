@@ -72,7 +72,7 @@ export class LogFile {
     try {
       fs.appendFileSync(this.file, line);
     } catch (e) {
-      throw Errors.io(`log ${this.file}: ${(e as Error).message}`, 'free space on its disk, or give the run another directory');
+      throw this.writeFailed(e);
     }
   }
 
@@ -81,8 +81,13 @@ export class LogFile {
     try {
       return typeof data === 'string' ? fs.writeSync(this.open, data) : fs.writeSync(this.open, data, from);
     } catch (e) {
-      throw Errors.io(`log ${this.file}: ${(e as Error).message}`, 'free space on its disk, or give the run another directory');
+      throw this.writeFailed(e);
     }
+  }
+
+  /** GS_ERR_IO for a write that failed (disk full, I/O error), naming the file. */
+  private writeFailed(e: unknown): Error {
+    return Errors.io(`log ${this.file}: ${(e as Error).message}`, 'free space on its disk, or give the run another directory');
   }
 }
 
