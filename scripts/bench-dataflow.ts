@@ -18,18 +18,12 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { packageRoot } from '../src/tensor/fast/package-root';
 import { benchArgs, median } from './bench-common';
 
 const USAGE = 'usage: node dist/scripts/bench-dataflow.js [--rounds 5] [--steps 2000]';
 
 interface Result { threads: number; steps: number; medianStepUs: number; medianLeafUs: number; medianTailUs: number }
-
-/** The repository's root (this file runs from dist/scripts). */
-function root(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-}
 
 /** 'avx512', 'avx2', or null: the best build of the addon's this processor runs (Linux: /proc/cpuinfo). */
 function isa(): 'avx512' | 'avx2' | null {
@@ -46,7 +40,8 @@ function isa(): 'avx512' | 'avx2' | null {
 
 /** Builds the program for `which`; returns its path, or why not. */
 function build(which: 'avx512' | 'avx2'): string | { why: string } {
-  const dir = root();
+  const dir = packageRoot();
+  if (dir === null) return { why: 'gradsync\'s folder not found above this script' };
   const out = path.join(dir, 'build', `dataflow-ceiling-${which}`);
   const src = path.join(dir, 'scripts', 'dataflow-ceiling.cc');
   const isaFlags = which === 'avx512' ? ['-mavx512f', '-mavx512dq', '-mavx512vl', '-mavx512bw', '-DGS_DATAFLOW_AVX512'] : ['-mavx2', '-DGS_DATAFLOW_AVX2'];
