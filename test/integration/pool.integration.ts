@@ -207,7 +207,10 @@ describe('local thread pool (integration)', function () {
       const { logger, records } = collectingLogger();
       const s = await train({ ...leaves(), threads }, { runDir: tempDir(), logger, kernels: 'native' });
       assert.equal(s.paramsSha256, want, `${threads} threads`);
-      assert.ok(byPool(records) >= 30, `a pool thread computed its leaf in ${byPool(records)} of 60 steps`);
+      // the path must be taken in many steps, not in a set share of them: a thread that wakes
+      // late has its task withdrawn (same bits), and how often that happens is the machine's
+      // (29 of 60 once in a clean-clone CI run on a busy host, where 30 was asked for)
+      assert.ok(byPool(records) >= 10, `a pool thread computed its leaf in ${byPool(records)} of 60 steps`);
     }
   });
 
