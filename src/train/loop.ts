@@ -27,7 +27,6 @@ import { alloc, type Float } from '../tensor/dtype';
 import { Rng } from '../tensor/rng';
 import { selectKernels } from '../tensor/select';
 import { initParams, layoutOf, newParams, paramsSha256, paramsToArrays } from '../model/params';
-import { statsLayoutOf } from '../model/mlp';
 import type { ModelSpec } from '../model/spec';
 import { newOptimizerState, type OptimizerState } from '../optim/optimizer';
 import { epochOrder, stepsPerEpoch, batchRange } from '../data/batching';
@@ -35,7 +34,6 @@ import { targetRange, toDtype, type Dataset } from '../data/dataset';
 import { runLoggers } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
 import type { Diagnosis, StepRecord } from '../observe/schema';
-import type { LayerGeometry } from '../observe/grad-stats';
 import type { Executor } from '../parallel/executor';
 import { MainExecutor } from '../parallel/main-executor';
 import { ThreadPool } from '../parallel/pool-executor';
@@ -43,7 +41,7 @@ import { allowedCpus, idleHelpers, pinPlan, pinThisThread } from '../parallel/af
 import type { FaultSpec } from '../parallel/pool-protocol';
 import { Stepper } from './step';
 import { evaluate } from './evaluate';
-import { loadRunData, modelSpecOf, type RunData } from './setup';
+import { layerGeometryOf, loadRunData, modelSpecOf, paramTensorsOf, type RunData } from './setup';
 import { checkpointName, errorCode, findResumePoint, listCheckpoints, pruneCheckpoints, assertCompatible, writeCheckpoint, type SkippedCheckpoint } from './checkpoint';
 
 /** A step record without what the logger adds (msg, and schema and run as its bindings). */
@@ -198,8 +196,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     const microBatch = Math.min(cfg.microBatch, batch);
     const perEpoch = stepsPerEpoch(trainSet.n, batch);
     const totalSteps = cfg.steps ?? cfg.epochs * perEpoch;
-    const statsLayout = statsLayoutOf(spec);
-    const geometry: LayerGeometry[] = layout.layers.map((s, l) => ({ ...s, activation: spec.layers[l]!.activation, statsOffset: statsLayout.offsets[l]! }));
+    const geometry = layerGeometryOf(spec, layout);
 
     let main: MainExecutor;
     let pool: ThreadPool | null = null;
@@ -248,7 +245,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         cpus: pinned?.slice(1) ?? null,
         threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
         spin,
-        ...(shareTail ? { tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]), optimizer: cfg.optimizer, state: opt.buffers } } : {}),
+        ...(shareTail ? { tail: { tensors: paramTensorsOf(layout), optimizer: cfg.optimizer, state: opt.buffers } } : {}),
       };
       try {
         pool = new ThreadPool(poolOpts);

@@ -6,6 +6,9 @@
 import type { RunConfig } from '../config';
 import { Errors } from '../errors';
 import type { ModelSpec } from '../model/spec';
+import { statsLayoutOf } from '../model/mlp';
+import type { ParamLayout } from '../model/params';
+import type { LayerGeometry } from '../observe/grad-stats';
 import type { Dataset } from '../data/dataset';
 import { loadCsv } from '../data/csv';
 import { loadIdx } from '../data/idx';
@@ -52,4 +55,15 @@ export function inputScaleOf(cfg: RunConfig): number {
     case 'csv': return cfg.data.scale;
     case 'idx': return cfg.data.scale;
   }
+}
+
+/** Each layer's place in the parameter vector, its activation and where its statistics go (the step's records). */
+export function layerGeometryOf(spec: ModelSpec, layout: ParamLayout): LayerGeometry[] {
+  const stats = statsLayoutOf(spec);
+  return layout.layers.map((s, l) => ({ ...s, activation: spec.layers[l]!.activation, statsOffset: stats.offsets[l]! }));
+}
+
+/** The parameter tensors' [from, to) ranges, W then b layer by layer (a shared tail's units are cut from them). */
+export function paramTensorsOf(layout: ParamLayout): { from: number; to: number }[] {
+  return layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]);
 }

@@ -12,10 +12,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { loadConfigFile, type RunConfig } from '../../src/config';
 import { batchRange, epochOrder, stepsPerEpoch } from '../../src/data/batching';
-import { toDtype } from '../../src/data/dataset';
 import { layoutOf, initParams, newParams, paramsSha256 } from '../../src/model/params';
-import { statsLayoutOf } from '../../src/model/mlp';
-import type { LayerGeometry } from '../../src/observe/grad-stats';
 import { newOptimizerState } from '../../src/optim/optimizer';
 import type { Executor } from '../../src/parallel/executor';
 import { MainExecutor } from '../../src/parallel/main-executor';
@@ -23,7 +20,7 @@ import { STALL_MS } from '../../src/parallel/pool-protocol';
 import { ThreadPool, type PoolExecutor } from '../../src/parallel/pool-executor';
 import { Rng } from '../../src/tensor/rng';
 import { selectKernels } from '../../src/tensor/select';
-import { loadRunData, modelSpecOf } from '../../src/train/setup';
+import { layerGeometryOf, loadRunData, modelSpecOf, paramTensorsOf } from '../../src/train/setup';
 import { Stepper, type StepResult } from '../../src/train/step';
 import { repoRoot } from '../helpers/paths';
 
@@ -49,15 +46,13 @@ async function drive(cfg: RunConfig, withPool: boolean, steps = MIN_STEPS): Prom
   const params = newParams(spec, layout, true);
   initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
   const opt = newOptimizerState(cfg.optimizer, spec.dtype, layout.size, true);
-  const shared = toDtype(trainSet, spec.dtype, true);
-  const statsLayout = statsLayoutOf(spec);
-  const geometry: LayerGeometry[] = layout.layers.map((s, l) => ({ ...s, activation: spec.layers[l]!.activation, statsOffset: statsLayout.offsets[l]! }));
+  const geometry = layerGeometryOf(spec, layout);
   const microBatch = cfg.microBatch;
   const pool = withPool
     ? new ThreadPool({
-      cpus: null, threads: 2, spec, kernels: 'ref', microBatch, x: shared.x, y: shared.y, spin: false,
+      cpus: null, threads: 2, spec, kernels: 'ref', microBatch, x: trainSet.x, y: trainSet.y, spin: false,
       fault: { executor: 1, step: STALL_STEP, mode: 'stall', phase: 'tail' },
-      tail: { tensors: layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]), optimizer: cfg.optimizer, state: opt.buffers },
+      tail: { tensors: paramTensorsOf(layout), optimizer: cfg.optimizer, state: opt.buffers },
     })
     : null;
   const main = new MainExecutor(spec, kernels, trainSet, microBatch, pool?.mainSlots);
