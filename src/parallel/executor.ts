@@ -2,14 +2,16 @@
  * executor.ts — the Executor interface: something that computes tree-node partials.
  *
  * One implementation per file (horovod ops/): main-executor.ts (the coordinator's own
- * thread), pool-executor.ts (piscina threads), remote executors later. The step
- * (train/step.ts) only sees this interface.
+ * thread), pool-executor.ts (piscina threads), remote-executor.ts (a worker node). The step
+ * (train/step.ts and its strategies) only sees this interface: an ability only some executors
+ * have is an optional member, which the step tests for, never the executor's class.
  * Not here: planning (planner.ts), combining (tree.ts).
  */
 
 import type { Float } from '../tensor/dtype';
 import type { BatchRef } from './compute-partials';
 import type { Partial } from './partial';
+import type { TailBuffers } from './pool-protocol';
 import type { TreeNode } from './tree';
 
 export interface StepTask {
@@ -24,6 +26,12 @@ export interface StepTask {
 
 export type ExecutorKind = 'main' | 'thread' | 'remote';
 
+/** Bytes on the wire for the last compute() (remote nodes); read by the step record. */
+export interface WireStats {
+  bytesOut: number;
+  bytesIn: number;
+}
+
 export interface Executor {
   readonly id: string;
   readonly kind: ExecutorKind;
@@ -34,4 +42,38 @@ export interface Executor {
   close(): Promise<void>;
   /** Time the last compute() spent computing where it ran (ms); the rest of its wall time is hand-off. */
   readonly lastThreadMs?: number;
+  /** Remote nodes: bytes each way of the last compute(). */
+  readonly lastWire?: WireStats;
+
+  // A pool thread's abilities (pool-executor.ts): withdrawing a task it has not started, and a
+  // share of the step's tail over shared memory (pool-protocol.ts TailBuffers).
+  /** Whether a compute task is posted and not finished yet (a look, no wait). */
+  computing?(): boolean;
+  /** Takes back the compute task in flight if its thread has not started it: compute() then rejects with TaskWithdrawn. */
+  withdrawCompute?(): boolean;
+  /** A partial's tail operand code when its thread can read it (a shared slot), else null. */
+  operand?(p: Partial): number | null;
+  /** Posts a tail task for `step` over operands a ← a + b (codes from operand()). */
+  tail?(step: number, a: number, b: number): void;
+  /** Settles its last tail task before anything reuses the tail's buffers; null once settled. */
+  settleTail?(): Promise<void> | null;
+  /** Why its thread or its last task failed (for the step record). */
+  failure?(): string;
+}
+
+/** What the step needs of a thread pool (parallel/pool-executor.ts ThreadPool has it). */
+export interface PoolView {
+  readonly executors: readonly Executor[];
+  /** The shared tail's buffers (null: the tail is the main thread's alone). */
+  readonly tail: TailBuffers | null;
+  /** spin: every pool thread has a core of its own (they poll between tasks). */
+  readonly opts: { readonly spin?: boolean };
+}
+
+/** A compute task taken back before its thread started it (Executor.withdrawCompute): the caller computes it. */
+export class TaskWithdrawn extends Error {}
+
+/** Whether `e` says a task was withdrawn (late, not failed). */
+export function isWithdrawn(e: unknown): e is TaskWithdrawn {
+  return e instanceof TaskWithdrawn;
 }

@@ -22,7 +22,7 @@ import type { ModelSpec } from '../model/spec';
 import { statsLayoutOf } from '../model/mlp';
 import { layoutOf } from '../model/params';
 import { Errors } from '../errors';
-import type { Executor, StepTask } from './executor';
+import { TaskWithdrawn, type Executor, type StepTask } from './executor';
 import type { Partial } from './partial';
 import {
   C, claim, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, pollUntil, T, TASK_COMPUTE, TASK_TAIL, waitAsync,
@@ -74,8 +74,8 @@ function isShared(a: Float | Uint32Array): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
 }
 
-/** A compute task taken back before its thread started it (PoolExecutor.withdrawCompute). */
-export class TaskWithdrawn extends Error {}
+/** A compute task taken back before its thread started it (withdrawCompute); defined beside the Executor interface. */
+export { TaskWithdrawn };
 
 export class ThreadPool {
   readonly pool: Piscina;

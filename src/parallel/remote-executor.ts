@@ -26,7 +26,7 @@ import { Errors, GradsyncError } from '../errors';
 import type { DType } from '../tensor/dtype';
 import { decodeWorkerMessage, encodeMessage, type WorkerFrameLimits } from './codec';
 import { leavesOf } from './compute-partials';
-import type { Executor, StepTask } from './executor';
+import type { Executor, StepTask, WireStats } from './executor';
 import { CLOSE, PROTOCOL_VERSION } from './messages';
 import type { Partial } from './partial';
 import { nodeKey, ReductionTree, type TreeNode } from './tree';
@@ -56,11 +56,7 @@ export interface RemoteExecutorOptions {
   onGone: (e: RemoteExecutor) => void;
 }
 
-/** Bytes and time on the wire for the last compute(); read by the step record. */
-export interface WireStats {
-  bytesOut: number;
-  bytesIn: number;
-}
+export type { WireStats };
 
 interface Pending {
   step: number;

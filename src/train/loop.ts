@@ -39,7 +39,7 @@ import { MainExecutor } from '../parallel/main-executor';
 import { ThreadPool } from '../parallel/pool-executor';
 import { allowedCpus, idleHelpers, pinPlan, pinThisThread } from '../parallel/affinity';
 import type { FaultSpec } from '../parallel/pool-protocol';
-import { Stepper } from './step';
+import { Stepper, type StrategySwitches } from './step';
 import { evaluate } from './evaluate';
 import { layerGeometryOf, loadRunData, modelSpecOf, paramTensorsOf, type RunData } from './setup';
 import { checkpointName, errorCode, findResumePoint, listCheckpoints, pruneCheckpoints, assertCompatible, writeCheckpoint, type SkippedCheckpoint } from './checkpoint';
@@ -58,6 +58,8 @@ export interface TrainOptions {
   onStart?: (info: StartInfo) => void;
   /** Kernel implementation preference. Default 'auto'. */
   kernels?: 'auto' | 'native' | 'wasm' | 'ref';
+  /** Step strategies to switch off for an A/B (train/step-types.ts); default all on. `stragglers` overrides cfg.duplicateStragglers. */
+  strategies?: Partial<StrategySwitches>;
   /**
    * Continue from a checkpoint file, or from a run folder: its newest checkpoint that
    * verifies (corrupt ones are skipped and named in a 'checkpoint skipped' warn record and
@@ -268,7 +270,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     }
     const source = joinable;
     const stepper = new Stepper(
-      { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry, duplicateStragglers: cfg.duplicateStragglers },
+      { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry,
+        strategies: { stragglers: cfg.duplicateStragglers, ...opts.strategies } },
       source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params, kernels, pool,
     );
     const range = targetRange(trainSet);

@@ -60,7 +60,7 @@ async function drive(cfg: RunConfig, withPool: boolean, steps = MIN_STEPS): Prom
   let step = 0;
   const set = (): readonly Executor[] => (pool === null ? [main] : step <= STALL_STEP ? [t1!, main] : [t2!, main]);
   const stepper = new Stepper(
-    { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry, duplicateStragglers: false },
+    { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry, strategies: { stragglers: false } },
     set, main, opt, layout.size, params, kernels, pool,
   );
   const batch = cfg.batch as number;

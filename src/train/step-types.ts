@@ -1,0 +1,105 @@
+/**
+ * step-types.ts — what the step (step.ts) and its strategies (strategies/*.ts) share: the
+ * settings, the result, the strategy switches and one executor's assignment in a step.
+ * Here, not in step.ts, so that no strategy imports step.ts back (no import circle).
+ */
+
+import type { OptimizerSpec } from '../optim/optimizer';
+import type { LayerGeometry } from '../observe/grad-stats';
+import type { ExecutorRecord, LayerRecord } from '../observe/schema';
+import type { Executor } from '../parallel/executor';
+// the tree node's value (not TypeScript's Partial<T>, used for the switches)
+import type { Partial as NodePartial } from '../parallel/partial';
+import type { TreeNode } from '../parallel/tree';
+
+/**
+ * Each strategy of the step, on or off: every combination gives the same bits (the property
+ * test, test/train/step-reference.test.ts); off is the plain way, for an A/B of its time.
+ */
+export interface StrategySwitches {
+  /** Split the tail (root add, reduce, update) with a pool thread (strategies/shared-tail.ts); off: the main thread's alone. */
+  sharedTail: boolean;
+  /** Share the tail only when that measures faster (strategies/tail-choice.ts); off: share whenever possible. */
+  tailChoice: boolean;
+  /** Take back a late pool thread's task and compute it here (strategies/withdraw.ts); off: wait for it. */
+  withdraw: boolean;
+  /** Write the previous step's record while the executors compute (strategies/step-record.ts); off: before this step's plan. */
+  recordOverlap: boolean;
+  /** Duplicate a straggling remote node's range on the main thread (strategies/stragglers.ts; config duplicateStragglers). */
+  stragglers: boolean;
+  /** With remote nodes and pool threads, the main thread computes nothing (strategies/serve-without-main.ts). */
+  serveWithoutMain: boolean;
+  /** Fuse the root's last add and SGD's update into the reduce pass (strategies/fused-reduce.ts); off: plain passes. */
+  fusedReduce: boolean;
+}
+
+/** Every strategy on: the step as it runs by default. */
+export const DEFAULT_STRATEGIES: Readonly<StrategySwitches> = Object.freeze({
+  sharedTail: true, tailChoice: true, withdraw: true, recordOverlap: true, stragglers: true, serveWithoutMain: true, fusedReduce: true,
+});
+
+export interface StepSettings {
+  reduction: 'sum' | 'mean';
+  weightDecay: number;
+  clipNorm: number | null;
+  optimizer: OptimizerSpec;
+  nonFinite: 'skip' | 'stop';
+  layers: LayerGeometry[];
+  /** Strategies switched off (DEFAULT_STRATEGIES for the rest). */
+  strategies?: Partial<StrategySwitches>;
+}
+
+/** Where a step's time went (the step record's split). */
+export interface StepSplit {
+  computeMs: number;
+  handoffMs: number;
+  recordMs: number;
+  reduceMs: number;
+  updateMs: number;
+  tailShared?: boolean;
+  fusedUpdate?: boolean;
+  recordInReduce?: boolean;
+}
+
+export interface StepResult {
+  /** The objective on this batch (loss sum, or mean under 'mean' reduction), before the update. */
+  loss: number;
+  examples: number;
+  gradNorm: number;
+  clipped: boolean;
+  layers: LayerRecord[];
+  executors: ExecutorRecord[];
+  split: StepSplit;
+  /** Set when the update was skipped; says what was non-finite and where. */
+  skipped?: string;
+  /** Training-set rows whose own loss or gradient is non-finite (first MAX_PINNED), when pinned down. */
+  nonFiniteExamples?: number[];
+}
+
+/** One executor's share of a step: its leaves, its nodes and what came back. */
+export interface Assignment {
+  exec: Executor;
+  lo: number;
+  hi: number;
+  nodes: TreeNode[];
+  partials: NodePartial[];
+  /** Who computed `partials` (the executor, or the main thread after a failure or a duplication): who recycles them. */
+  owner: Executor;
+  ms: number;
+  /** Examples computed, counted before combining (which reuses partials as accumulators). */
+  examples: number;
+  failed: string | undefined;
+  /** With failed: it did not fail, it was late (its task withdrawn before it started, ExecutorRecord.late). */
+  late: boolean;
+  /** Set when this straggler's range was computed on the main thread instead (its late answer is dropped). */
+  duplicated: boolean;
+  straggler: string | undefined;
+  /** The node whose two children `nodes` are (the whole batch on the main thread), else null: a non-finite child is named and pinned as that node. */
+  split: TreeNode | null;
+}
+
+export const now = (): number => performance.now();
+
+export function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

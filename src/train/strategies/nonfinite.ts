@@ -1,0 +1,95 @@
+/**
+ * nonfinite.ts — step 3, the check, and the pinning of a non-finite step's examples. Each
+ * partial's producer flagged its first non-finite element (p.bad); the loss sums are checked
+ * here, before anything is summed, and the first bad one is named (executor, tree node, tensor
+ * and layer). Only then (never on a clean step) the node is recomputed on the main thread leaf
+ * by leaf, and each example of a non-finite leaf alone, to name the training-set rows at fault.
+ * Invariant: the check reads the partials and never changes them; the clean path costs
+ * O(partials), no pass over the gradients.
+ */
+
+import type { LayerGeometry } from '../../observe/grad-stats';
+import type { StepTask } from '../../parallel/executor';
+import type { MainExecutor } from '../../parallel/main-executor';
+import type { Partial } from '../../parallel/partial';
+import { nodeKey, type ReductionTree, type TreeNode } from '../../parallel/tree';
+import type { Assignment } from '../step-types';
+
+/** Rows named at most per non-finite step (in the record; the text lists fewer). */
+export const MAX_PINNED = 256;
+
+export interface CheckResult {
+  skipped?: string;
+  nonFiniteExamples?: number[];
+}
+
+/** 3. Check: the first non-finite partial, named, and its examples pinned down (pinExamples). */
+export function check(task: StepTask, tree: ReductionTree, work: readonly Assignment[], layers: readonly LayerGeometry[], main: MainExecutor): CheckResult {
+  let skipped: string | undefined;
+  let badNode: { node: TreeNode; exec: string } | null = null;
+  for (const w of work) {
+    w.partials.forEach((p, k) => {
+      if (skipped !== undefined) return;
+      const where = !Number.isFinite(p.lossSum) ? `the loss (${p.lossSum})` : p.bad >= 0 ? `${tensorAt(layers, p.bad)} (element ${p.bad})` : null;
+      if (where !== null) {
+        // a child of a split node is named, and its rows looked for, as the node it came from
+        const node = w.split ?? w.nodes[k]!;
+        skipped = `non-finite value in ${where} from executor ${w.owner.id}, tree node ${nodeKey(node)}, step ${task.step}`;
+        badNode = { node, exec: w.owner.id };
+      }
+    });
+  }
+  let nonFiniteExamples: number[] | undefined;
+  if (badNode !== null) {
+    const pin = pinExamples(task, tree, badNode, main);
+    skipped += pin.note;
+    if (pin.rows.length > 0) nonFiniteExamples = pin.rows;
+  }
+  return { ...(skipped !== undefined ? { skipped } : {}), ...(nonFiniteExamples !== undefined ? { nonFiniteExamples } : {}) };
+}
+
+/** Names a flat parameter index: 'dJdW[1]' or 'dJdWb[0]'. */
+function tensorAt(layers: readonly LayerGeometry[], index: number): string {
+  for (const [l, s] of layers.entries()) {
+    if (index >= s.w && index < s.w + s.nOut * s.nIn) return `dJdW[${l}]`;
+    if (index >= s.b && index < s.b + s.nOut) return `dJdWb[${l}]`;
+  }
+  return `index ${index}`;
+}
+
+/**
+ * Names the examples behind a non-finite node. Recomputes the node's leaves on the main thread
+ * (same kernels, same bits as any executor), then each example of a non-finite leaf alone, and
+ * returns the training-set rows whose own loss or gradient is non-finite, with a note for the text.
+ */
+function pinExamples(task: StepTask, tree: ReductionTree, bad: { node: TreeNode; exec: string }, main: MainExecutor): { rows: number[]; note: string } {
+  const b = task.batch;
+  const [lo, hi] = tree.range(bad.node);
+  const nonFinite = (p: Partial): boolean => p.bad >= 0 || !Number.isFinite(p.lossSum);
+  const rows: number[] = [];
+  const badLeaves: number[] = [];
+  for (let j = lo; j < hi && rows.length < MAX_PINNED; j++) {
+    const leaf = main.computeSync(task, [{ h: 0, i: j }]);
+    const isBad = nonFinite(leaf[0]!);
+    main.recycle(leaf);
+    if (!isBad) continue;
+    badLeaves.push(j);
+    const from = b.start + j * b.microBatch;
+    const to = Math.min(from + b.microBatch, b.end);
+    for (let pos = from; pos < to && rows.length < MAX_PINNED; pos++) {
+      const one = main.computeSync({ ...task, batch: { order: b.order, start: pos, end: pos + 1, microBatch: 1 } }, [{ h: 0, i: 0 }]);
+      if (nonFinite(one[0]!)) rows.push(b.order[pos]!);
+      main.recycle(one);
+    }
+  }
+  if (badLeaves.length === 0) {
+    return { rows, note: `; recomputed on the main thread, node ${nodeKey(bad.node)} is finite: executor ${bad.exec} returned values the kernels do not produce (a faulty executor)` };
+  }
+  if (rows.length === 0) {
+    return { rows, note: `; leaf ${badLeaves[0]} is non-finite but none of its examples alone is (their sum overflows)` };
+  }
+  const shown = rows.slice(0, 8).join(', ');
+  const more = rows.length > 8 ? ` (+${rows.length - 8} more${rows.length >= MAX_PINNED ? ', search stopped' : ''})` : '';
+  const leaves = `leaf ${badLeaves[0]}${badLeaves.length > 1 ? ` and ${badLeaves.length - 1} more` : ''}`;
+  return { rows, note: `; non-finite on its own: training example${rows.length > 1 ? 's' : ''} ${shown}${more} (${leaves})` };
+}
