@@ -116,6 +116,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
       ...(f.runDir !== undefined ? { runDir: f.runDir } : resumeRunDir !== undefined ? { runDir: resumeRunDir } : {}),
       ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
       kernels: kernelFlag(f.kernels),
+      // the command owns its process: compute threads pinned unless --no-pin (config pinThreads)
+      processControl: true,
       fault: envFault(),
       ...(listen ? {
         joinable: async (ctx: ExecutorContext): Promise<ExecutorSource> => {
