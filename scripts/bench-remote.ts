@@ -65,7 +65,7 @@ async function main(): Promise<void> {
       const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-'));
       let child: ReturnType<typeof spawn> | null = null;
       const s = await train(cfg, {
-        logger, runDir, kernels,
+        logger, runDir, kernels, processControl: true,
         ...(remote ? {
           joinable: async (ctx) => {
             const c = await startCoordinator({ host: '127.0.0.1', port: 0, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });

@@ -81,7 +81,7 @@ async function rowHere(dir: string, want: string, threads: number, batch: number
   // train() logs to its run folder, as a real run does; the records come through onStep
   const { onStep, steps: recs, arrived } = recorder('bench');
   const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
-  const s = await train(cfg, { onStep, runDir, kernels: (want === 'native' ? 'native' : want) as 'auto' });
+  const s = await train(cfg, { onStep, runDir, kernels: (want === 'native' ? 'native' : want) as 'auto', processControl: true });
   fs.rmSync(runDir, { recursive: true, force: true });
   const avg = (f: (r: StepRecord) => number): number => recs.reduce((a, r) => a + f(r), 0) / recs.length;
   return {

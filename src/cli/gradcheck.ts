@@ -8,7 +8,8 @@ import { Rng } from '../tensor/rng';
 import { gradcheck, type GradcheckResult } from '../model/gradcheck';
 import { initParams, layoutOf } from '../model/params';
 import { loadRunData, modelSpecOf } from '../train/setup';
-import { configWithFlags, intFlag } from './train';
+import { configWithFlags } from './train';
+import { intFlag } from './flags';
 import { fmt, humanOut, type Io } from './io';
 
 export interface GradcheckFlags {

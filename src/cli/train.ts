@@ -14,7 +14,7 @@ import { findResumePoint } from '../train/checkpoint';
 import type { ExecutorContext, ExecutorSource } from '../train/loop';
 import { startCoordinator } from '../parallel/coordinator-server';
 import { isLoopback } from '../observe/live-server';
-import { readToken } from './worker';
+import { intFlag, kernelFlag, readToken } from './flags';
 import { defaultConfigPath } from './paths';
 import { fmt, humanOut, type Io } from './io';
 
@@ -49,13 +49,6 @@ export function parseListen(v: string, flag = 'listen'): { host: string; port: n
   return { host: m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1', port };
 }
 
-/** Parses an integer flag, naming it on error. */
-export function intFlag(name: string, v: string, min: number): number {
-  const n = Number(v);
-  if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw Errors.usage(`--${name} must be an integer ≥ ${min}, got "${v}"`);
-  return n;
-}
-
 function numFlag(name: string, v: string): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw Errors.usage(`--${name} must be a positive number, got "${v}"`);
@@ -80,12 +73,6 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   } catch (e) {
     throw Errors.usage((e as Error).message);
   }
-}
-
-export function kernelFlag(v: string | undefined): 'auto' | 'native' | 'wasm' | 'ref' {
-  const k = v ?? 'auto';
-  if (k !== 'auto' && k !== 'native' && k !== 'wasm' && k !== 'ref') throw Errors.usage(`--kernels must be one of auto, native, wasm, ref, got "${k}"`);
-  return k;
 }
 
 export async function trainCommand(file: string | undefined, f: TrainFlags, io: Io): Promise<number> {
@@ -129,6 +116,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
       ...(f.runDir !== undefined ? { runDir: f.runDir } : resumeRunDir !== undefined ? { runDir: resumeRunDir } : {}),
       ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
       kernels: kernelFlag(f.kernels),
+      // the command owns its process: compute threads pinned unless --no-pin (config pinThreads)
+      processControl: true,
       fault: envFault(),
       ...(listen ? {
         joinable: async (ctx: ExecutorContext): Promise<ExecutorSource> => {

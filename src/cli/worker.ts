@@ -13,11 +13,10 @@
 import * as fs from 'node:fs';
 import { resolveThreads } from '../config';
 import { Errors } from '../errors';
-import { envToken } from '../env';
 import { runWorkerRetrying } from '../parallel/remote-worker';
 import { CLOSE } from '../parallel/messages';
 import type { Io } from './io';
-import { intFlag, kernelFlag } from './train';
+import { intFlag, kernelFlag, readToken } from './flags';
 
 export interface WorkerFlags {
   join: string;
@@ -28,19 +27,6 @@ export interface WorkerFlags {
   ca?: string;
   kernels?: string;
   retry?: string;
-}
-
-/** The token from --token-file (first line, trimmed) or GRADSYNC_TOKEN; undefined when neither is set. */
-export function readToken(tokenFile: string | undefined): string | undefined {
-  if (tokenFile === undefined) return envToken();
-  let t: string;
-  try {
-    t = fs.readFileSync(tokenFile, 'utf8').split(/\r?\n/)[0]!.trim();
-  } catch (e) {
-    throw Errors.usage(`--token-file ${tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  if (t === '') throw Errors.usage(`--token-file ${tokenFile} is empty`);
-  return t;
 }
 
 export async function workerCommand(f: WorkerFlags, io: Io): Promise<number> {

@@ -3,15 +3,13 @@
  * sched_setaffinity on the calling thread), as OMP_PROC_BIND=close does for OpenMP teams.
  *
  * Why: when one thread wakes another (a task posted, a result notified), the scheduler may
- * put the wakee on the waker's CPU, and on this 2-core VM the main thread and its pool thread
- * were seen on one CPU in about half of the samples taken during a run whose 2-thread steps
- * took ≈ 2.3 ms (1 thread alone: 2.0 ms). A thread pinned to its own CPU cannot be stacked.
- * Stretches of equally slow steps still come and go with both threads pinned (the host's
- * doing, as far as a guest can tell): pinning removes one cause of them, not all.
+ * put the wakee on the waker's CPU, and two compute threads stacked on one CPU make the whole
+ * step wait for the later one. A thread pinned to its own CPU cannot be stacked; the host may
+ * still deschedule a guest's vCPU, so pinning removes one cause of slow steps, not all.
  * Pinning applies only when every compute thread has a CPU of its own among those the process
- * may use (taskset, cgroup cpusets are honoured); otherwise threads float as before.
- * Not here: when to pin (train/loop.ts, config `pinThreads`), the pool threads' side
- * (workers/pool-task.ts).
+ * may use (taskset, cgroup cpusets are honoured); otherwise threads float.
+ * Not here: when to pin (train/executors.ts: config `pinThreads` and TrainOptions.processControl),
+ * the pool threads' side (workers/pool-task.ts).
  */
 
 import * as fs from 'node:fs';
@@ -76,10 +74,10 @@ export interface IdleHelpers {
  * called before the pool starts, those are the runtime's helpers — V8's garbage-collection and
  * compiler threads (and libuv's, when any) — not compute threads. When the compute threads
  * take every CPU, a helper that wakes preempts one of them, and the other waits for it at the
- * step's end: measured on the benchmark (2 threads, 2 CPUs, perf sched), the helpers held a
- * compute thread off its CPU 150–190 times per run, 190 ms in all. At idle priority they run
- * when a CPU has nothing else to do (the pool thread's sleeps, the main thread's waits); V8
- * then does more of its collection on the main thread itself. Linux only; returns why not
+ * step's end. At idle priority they run when a CPU has nothing else to do (the pool thread's
+ * sleeps, the main thread's waits); V8 then does more of its collection on the main thread
+ * itself. Every thread of the process is lowered, a caller's own threads too: hence only when
+ * the process allows it (TrainOptions.processControl). Linux only; returns why not
  * (no addon, no /proc, a refusal) instead.
  */
 export function idleHelpers(): IdleHelpers | string {

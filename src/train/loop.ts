@@ -13,7 +13,8 @@
  * the optimizer state and the step; a resumed run folder's log.ndjson is appended to, its
  * 'start' record carrying resumedFrom — the steps after that checkpoint which the dead
  * process had logged appear again, recomputed to the same values.
- * Not here: printing (cli/), the step's protocol (step.ts).
+ * Not here: printing (cli/), the step's protocol (step.ts), the executors and the process
+ * scheduling they may change (executors.ts).
  */
 
 import * as fs from 'node:fs';
@@ -30,18 +31,20 @@ import { initParams, layoutOf, newParams, paramsSha256, paramsToArrays } from '.
 import type { ModelSpec } from '../model/spec';
 import { newOptimizerState, type OptimizerState } from '../optim/optimizer';
 import { epochOrder, stepsPerEpoch, batchRange } from '../data/batching';
-import { targetRange, toDtype, type Dataset } from '../data/dataset';
+import { targetRange, type Dataset } from '../data/dataset';
 import { runLoggers } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
 import type { Diagnosis, StepRecord } from '../observe/schema';
+import type { LayerGeometry } from '../observe/grad-stats';
+import type { KernelSet } from '../tensor/kernels';
+import type { ParamLayout } from '../model/params';
 import type { Executor } from '../parallel/executor';
-import { MainExecutor } from '../parallel/main-executor';
-import { ThreadPool } from '../parallel/pool-executor';
-import { allowedCpus, idleHelpers, pinPlan, pinThisThread } from '../parallel/affinity';
+import type { ThreadPool } from '../parallel/pool-executor';
 import type { FaultSpec } from '../parallel/pool-protocol';
 import { Stepper, type StrategySwitches } from './step';
 import { evaluate } from './evaluate';
-import { layerGeometryOf, loadRunData, modelSpecOf, paramTensorsOf, type RunData } from './setup';
+import { setUpExecutors, type LocalExecutors } from './executors';
+import { layerGeometryOf, loadRunData, modelSpecOf, type RunData } from './setup';
 import { checkpointName, errorCode, findResumePoint, listCheckpoints, pruneCheckpoints, assertCompatible, writeCheckpoint, type SkippedCheckpoint } from './checkpoint';
 
 /** A step record without what the logger adds (msg, and schema and run as its bindings). */
@@ -81,6 +84,16 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Receives every log line of the run after redaction (the live record stream). */
   tee?: (line: string) => void;
+  /**
+   * Let the run change this process's scheduling while it trains: pin each compute thread, the
+   * calling thread included, to a CPU of its own (when there is one for each), and, when they
+   * take every CPU, put the process's other threads (V8's and libuv's helpers, and any thread of
+   * the caller's) at idle priority; all undone before train() returns or throws. Applies only
+   * where the config's pinThreads asks for it too: the config says what the run wants, this
+   * option whether the process allows it. Default false: a library leaves the process's
+   * scheduling alone unless asked (as PyTorch and Horovod do); `gradsync train` passes true.
+   */
+  processControl?: boolean;
   /** Test-only fault injection for pool threads (GRADSYNC_FAULT). */
   fault?: FaultSpec | null;
 }
@@ -152,120 +165,29 @@ export function newRunId(): string {
 }
 
 export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
-  const run = newRunId();
-  const runDir = path.resolve(opts.runDir ?? path.join('runs', run));
-  const logFile = opts.logger ? null : path.join(runDir, 'log.ndjson');
-  const threads = resolveThreads(cfg.threads);
-  // pool threads read the training examples from shared memory
-  const data = opts.data ?? loadRunData(cfg, threads > 1);
-  const trainSet = data.train;
-  if (trainSet.n === 0) throw Errors.config('data', `the training set "${trainSet.name}" has no examples`);
-  const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs);
-  const layout = layoutOf(spec);
-  const { kernels, fallbackNote } = selectKernels(spec.dtype, opts.kernels ?? 'auto');
-
-  // parameters live in shared memory so pool threads read them without a copy
-  const params = newParams(spec, layout, true);
-  // the optimizer's buffers too: pool threads advance their share of them in a shared tail
-  let opt: OptimizerState = newOptimizerState(cfg.optimizer, spec.dtype, layout.size, true);
-  let startStep = 0;
-  let resume: StartInfo['resume'] = null;
-  if (opts.resumeFrom) {
-    const found = findResumePoint(opts.resumeFrom);
-    const ck = found.checkpoint;
-    assertCompatible(found.file, ck, spec);
-    if (ck.header.dataSha256 !== trainSet.sha256) {
-      throw Errors.checkpoint(found.file, `was written for data ${ck.header.dataSha256.slice(0, 12)}…, this run's data is ${trainSet.sha256.slice(0, 12)}…`);
-    }
-    params.set(ck.params);
-    // into the run's shared buffers
-    opt = { ...ck.optimizer, buffers: ck.optimizer.buffers.map((b, i) => { const to = opt.buffers[i] ?? alloc(spec.dtype, layout.size, true); to.set(b); return to; }) };
-    startStep = ck.header.step;
-    resume = { file: found.file, step: startStep, skipped: found.skipped };
-  } else {
-    initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
-  }
+  const p = prepare(cfg, opts);
+  const { run, trainSet, spec, layout, kernels, params, opt, geometry, microBatch } = p;
   // the run folder and its log exist only once the data, model and checkpoint are known good;
   // a resumed run appends to the log: a line torn by the crash is ended first, so it stays one
   // bad line that readers skip rather than swallowing this run's first record
-  if (logFile !== null && resume !== null) endTornLine(logFile);
-  const { log, steps: stepLog, close: closeLog } = opts.logger ? { log: opts.logger, steps: opts.logger, close: (): void => {} } : runLoggers(logFile!, run, 'info', opts.tee);
+  if (p.logFile !== null && p.resume !== null) endTornLine(p.logFile);
+  const { log, steps: stepLog, close: closeLog } = opts.logger ? { log: opts.logger, steps: opts.logger, close: (): void => {} } : runLoggers(p.logFile!, run, 'info', opts.tee);
   // the log file is closed however the run ends (a record after that opens it for its line: LogFile)
   try {
-    for (const sk of resume?.skipped ?? []) log.warn({ file: sk.file, code: sk.code, reason: sk.reason }, 'checkpoint skipped');
-
-    const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);
-    const microBatch = Math.min(cfg.microBatch, batch);
-    const perEpoch = stepsPerEpoch(trainSet.n, batch);
-    const totalSteps = cfg.steps ?? cfg.epochs * perEpoch;
-    const geometry = layerGeometryOf(spec, layout);
-
-    let main: MainExecutor;
-    let pool: ThreadPool | null = null;
-    // each compute thread on a CPU of its own, when there is one for each (parallel/affinity.ts);
-    // the main thread gets its CPUs back when the pool closes
-    let pinned: number[] | null = null;
-    /** How many of the runtime's helper threads were put at idle priority (null: none). */
-    let helpersIdle: number | null = null;
-    let unpinMain = (): void => {};
-    let extra: Executor[] = [];
+    for (const sk of p.resume?.skipped ?? []) log.warn({ file: sk.file, code: sk.code, reason: sk.reason }, 'checkpoint skipped');
     const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
-    if (opts.executors) {
-      main = new MainExecutor(spec, kernels, trainSet, microBatch);
-      extra = await opts.executors(ctx);
-    } else if (threads > 1) {
-      // the main thread is one of the `threads` compute threads; it goes last, so that the pool
-      // threads have their work before it computes its own share. Spinning (instead of sleeping)
-      // between steps pays only when every compute thread has a core of its own. With config
-      // shareTail and without clipping, the step's tail can be shared with a pool thread
-      // (train/step.ts): the main thread computes into shared slots the thread can read.
-      const shared = trainSet.x.buffer instanceof SharedArrayBuffer ? trainSet : toDtype(trainSet, spec.dtype, true);
-      const shareTail = cfg.shareTail && cfg.clipNorm === null;
-      // read before the main thread is pinned: availableParallelism() is the calling thread's CPU count
-      const spin = threads <= os.availableParallelism();
-      const before = allowedCpus();
-      const plan = cfg.pinThreads ? pinPlan(threads, before) : null;
-      if (plan !== null) {
-        const why = pinThisThread([plan[0]!]);
-        if (why === null) {
-          pinned = plan;
-          // no CPU left over for the runtime's own threads: they wait for an idle moment
-          // (parallel/affinity.ts idleHelpers), instead of preempting a compute thread
-          const helpers = plan.length === before!.length ? idleHelpers() : null;
-          if (typeof helpers === 'string') log.warn({ why: helpers }, 'runtime helper threads left at normal priority');
-          else if (helpers !== null) helpersIdle = helpers.tids.length;
-          unpinMain = (): void => {
-            pinThisThread(before!);
-            if (helpers !== null && typeof helpers !== 'string') {
-              const bad = helpers.restore();
-              if (bad !== null) log.warn({ why: bad }, 'runtime helper threads not restored to normal priority');
-            }
-          };
-        } else log.warn({ why }, 'compute threads not pinned');
-      }
-      const poolOpts: ConstructorParameters<typeof ThreadPool>[0] = {
-        cpus: pinned?.slice(1) ?? null,
-        threads: threads - 1, spec, kernels: opts.kernels ?? 'auto', microBatch, x: shared.x, y: shared.y, logger: log, fault: opts.fault ?? null,
-        spin,
-        ...(shareTail ? { tail: { tensors: paramTensorsOf(layout), optimizer: cfg.optimizer, state: opt.buffers } } : {}),
-      };
-      try {
-        pool = new ThreadPool(poolOpts);
-      } catch (e) {
-        // the main thread's CPUs and the helpers' priority back before the error goes up
-        unpinMain();
-        throw e;
-      }
-      main = new MainExecutor(spec, kernels, trainSet, microBatch, pool.mainSlots);
-      extra = [...pool.executors, main];
-    } else main = new MainExecutor(spec, kernels, trainSet, microBatch);
-    const executors: Executor[] = extra.length > 0 ? extra : [main];
+    const local = await setUpExecutors({
+      spec, layout, kernels, kernelChoice: opts.kernels ?? 'auto', data: trainSet, microBatch, threads: p.threads, logger: log,
+      processControl: opts.processControl ?? false, pinThreads: cfg.pinThreads, fault: opts.fault ?? null,
+      shareTail: cfg.shareTail && cfg.clipNorm === null ? { optimizer: cfg.optimizer, state: opt.buffers } : null,
+      ...(opts.executors ? { custom: () => opts.executors!(ctx) } : {}),
+    });
+    const { main, pool, executors } = local;
     let joinable: ExecutorSource | null = null;
     try {
       joinable = opts.joinable ? await opts.joinable(ctx) : null;
     } catch (e) {
-      await pool?.close();
-      unpinMain();
+      await local.dispose();
       throw e;
     }
     const source = joinable;
@@ -274,145 +196,298 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         strategies: { stragglers: cfg.duplicateStragglers, ...opts.strategies } },
       source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params, kernels, pool,
     );
-    const range = targetRange(trainSet);
-    const diagnoser = new Diagnoser({
-      outputActivation: spec.layers[spec.layers.length - 1]!.activation, loss: spec.loss,
-      targetMin: range.min, targetMax: range.max, layerActivations: spec.layers.map((l) => l.activation),
-    }, cfg.diagnosis);
-
-    const startInfo: StartInfo = {
-      run, runDir, logFile, totalSteps, startStep, kernel: kernels.id, kernelNote: fallbackNote,
-      executors: [...executors, ...(source?.current() ?? [])].map((e) => e.id), trainExamples: trainSet.n, heldOutExamples: data.heldOut?.n ?? 0,
-      resume,
-    };
-    log.info({
-      config: cfg, model: spec, params: layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: data.heldOut?.n ?? 0 },
-      kernel: kernels.id, kernelNote: fallbackNote, executors: startInfo.executors, totalSteps, startStep, batch, microBatch, host: os.hostname(),
-      ...(pinned ? { pinned } : {}),
-      ...(helpersIdle !== null ? { helpersIdle } : {}),
-      ...(resume ? { resumedFrom: resume.file } : {}),
-    }, 'start');
-    opts.onStart?.(startInfo);
+    const diagnoser = diagnoserOf(cfg, spec, trainSet);
+    announce(cfg, p, opts, log, [...executors, ...(source?.current() ?? [])].map((e) => e.id), local);
 
     const t0 = performance.now();
-    let lastStepLoss = NaN;
-    let diagnosis: Diagnosis = { states: ['ok'], evidence: {} };
-    let skippedSteps = 0;
-    let consecutiveSkips = 0;
-    let orderEpoch = -1;
-    let order = new Uint32Array(0);
-    let stepsDone = startStep;
     // checkpoint schedule: every N steps and/or every S seconds since the last one
-    const clock = opts.clock ?? ((): number => performance.now());
-    let lastCheckpointAt = clock();
-    const ckpt: CheckpointState = { last: '', errors: 0 };
-    const save = (step: number): void => {
-      saveCheckpoint({ runDir, cfg, spec, data: trainSet, params, opt, step, perEpoch, log }, ckpt);
-      lastCheckpointAt = clock();
-    };
-    /** The last step's record, written by flush(): at the next step's dispatch, or before anything else is logged. */
-    let pending: (() => void) | null = null;
-    const flush = (): void => {
-      const p = pending;
-      pending = null;
-      p?.();
-    };
+    const checkpoints = new Checkpoints({ runDir: p.runDir, cfg, spec, data: trainSet, params, opt, perEpoch: p.perEpoch, log }, opts.clock ?? ((): number => performance.now()));
+    let end: LoopEnd;
     try {
-      let lastYield = performance.now();
-      for (let step = startStep + 1; step <= totalSteps; step++) {
-        // A step computed on the main thread resolves through microtasks only; let the event
-        // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
-        // and timers are served while training.
-        if (performance.now() - lastYield > 5) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          lastYield = performance.now();
-        }
-        if (opts.signal?.aborted) break;
-        const epoch = Math.floor((step - 1) / perEpoch);
-        const inEpoch = (step - 1) % perEpoch;
-        if (epoch !== orderEpoch) {
-          order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
-          orderEpoch = epoch;
-        }
-        const { start, end } = batchRange(trainSet.n, batch, inEpoch);
-        const ts = performance.now();
-        // the previous step's record is written while this step's executors compute (flush)
-        const r = await stepper.run({ step, epoch, params, batch: { order, start, end, microBatch } }, flush);
-        const stepMs = performance.now() - ts;
-        if (r.skipped !== undefined) {
-          skippedSteps++;
-          consecutiveSkips++;
-        } else {
-          consecutiveSkips = 0;
-        }
-        lastStepLoss = r.loss;
-        // the record's fields, in the log line's order, built once: no copies (spreads) of it
-        // per step — the record is written in the middle of the next step, from cold caches
-        const fields: StepFields = {
-          step, epoch, loss: r.loss, examples: r.examples, lr: cfg.optimizer.lr, gradNorm: r.gradNorm,
-          clipped: r.clipped, layers: r.layers, throughput: r.examples / (stepMs / 1000), stepMs: Math.round(stepMs * 1000) / 1000,
-          split: r.split, executors: r.executors, diagnosis,
-        };
-        if (r.skipped !== undefined) fields.skipped = r.skipped;
-        if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
-        pending = (): void => {
-          diagnosis = fields.diagnosis = diagnoser.push(fields);
-          if (r.skipped !== undefined) stepLog.warn(fields, 'step');
-          else stepLog.info(fields, 'step');
-          opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
-        };
-        // a step the main thread computed alone has nothing to write the record alongside: it is
-        // written now, while the step's results are still in cache (2-3 % of a 1-thread step,
-        // blocks of 50 steps alternating in one run, 13 and 16 of 20 pairs faster)
-        if (r.executors.length === 1 && r.executors[0]!.kind === 'main') flush();
-        if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
-          flush();
-          throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
-        }
-        stepsDone = step;
-        const endOfEpoch = inEpoch === perEpoch - 1 || step === totalSteps;
-        if (endOfEpoch && data.heldOut && data.heldOut.n > 0) {
-          flush();
-          const ev = evaluate(spec, kernels, params, data.heldOut);
-          log.info({ step, epoch, loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1), accuracy: ev.accuracy ?? undefined, examples: ev.examples }, 'eval');
-        }
-        // a time schedule reads the clock after this step's record (its onStep), as the record says
-        if (cfg.checkpoint.everySeconds > 0) flush();
-        const dueSteps = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every === 0;
-        const dueTime = cfg.checkpoint.everySeconds > 0 && clock() - lastCheckpointAt >= cfg.checkpoint.everySeconds * 1000;
-        if ((dueSteps || dueTime) && step !== totalSteps) {
-          flush();
-          save(step);
-        }
-      }
-      flush();
+      end = await runSteps({ cfg, opts, p, stepper, diagnoser, log, stepLog, checkpoints });
     } finally {
-      // a step that failed before dispatching its work leaves the previous record unwritten
-      try { flush(); } catch { /* the step's own error is the one to report */ }
-      await Promise.all(executors.filter((e) => e !== main).map((e) => e.close()));
-      await pool?.close();
-      unpinMain();
-      await source?.close();
+      try {
+        await local.dispose();
+      } finally {
+        await source?.close();
+      }
     }
-    const seconds = (performance.now() - t0) / 1000;
-    save(stepsDone);
-    const checkpoint = ckpt.last;
-    const trainEval = evaluate(spec, kernels, params, trainSet);
-    const heldEval = data.heldOut && data.heldOut.n > 0 ? evaluate(spec, kernels, params, data.heldOut) : null;
-    const div = (e: { lossSum: number; examples: number }): number => e.lossSum / (cfg.reduction === 'mean' ? e.examples : 1);
-    const summary: TrainSummary = {
-      run, runDir, logFile, checkpoint, checkpointErrors: ckpt.errors, steps: stepsDone, epochs: stepsDone / perEpoch,
-      loss: div(trainEval), lastStepLoss, accuracy: heldEval?.accuracy ?? trainEval.accuracy,
-      heldOutLoss: heldEval ? div(heldEval) : null, paramsSha256: paramsSha256(params), diagnosis, skippedSteps,
-      seconds, samplesPerSecond: ((stepsDone - startStep) * batch) / Math.max(seconds, 1e-9), kernel: kernels.id,
-    };
-    if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
-    // per pool thread: the CPU it was pinned to (null: it floated) and the tasks withdrawn before it woke
-    const poolInfo = pool?.executors.map((e) => ({ id: e.id, cpu: e.pinnedCpu(), tailsWithdrawn: e.withdrawnTails, computesWithdrawn: e.withdrawnComputes }));
-    log.info({ ...(poolInfo ? { pool: poolInfo } : {}), steps: summary.steps, loss: summary.loss, accuracy: summary.accuracy ?? undefined, heldOutLoss: summary.heldOutLoss ?? undefined, paramsSha256: summary.paramsSha256, seconds, checkpoint }, 'end');
-    return summary;
+    return finish(cfg, p, log, end, (performance.now() - t0) / 1000, checkpoints, pool);
   } finally {
     closeLog();
+  }
+}
+
+/** What a run is before its first step: the data, the model, the kernels, the weights and optimizer state (resumed or new). */
+interface Prepared {
+  run: string;
+  runDir: string;
+  logFile: string | null;
+  /** Compute threads, the main thread included (config threads, resolved). */
+  threads: number;
+  data: RunData;
+  trainSet: Dataset;
+  spec: ModelSpec;
+  layout: ParamLayout;
+  geometry: LayerGeometry[];
+  kernels: KernelSet;
+  fallbackNote: string | null;
+  params: Float;
+  opt: OptimizerState;
+  startStep: number;
+  resume: StartInfo['resume'];
+  batch: number;
+  /** Examples per tree leaf (cfg.microBatch capped by the batch). */
+  microBatch: number;
+  perEpoch: number;
+  totalSteps: number;
+}
+
+/** Everything train() checks and builds before anything is written: a bad config, data or checkpoint throws here. */
+function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
+  const run = newRunId();
+  const threads = resolveThreads(cfg.threads);
+  // pool threads read the training examples from shared memory
+  const data = opts.data ?? loadRunData(cfg, threads > 1);
+  const trainSet = data.train;
+  if (trainSet.n === 0) throw Errors.config('data', `the training set "${trainSet.name}" has no examples`);
+  const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs);
+  const layout = layoutOf(spec);
+  const { kernels, fallbackNote } = selectKernels(spec.dtype, opts.kernels ?? 'auto');
+  // parameters live in shared memory so pool threads read them without a copy
+  const params = newParams(spec, layout, true);
+  // the optimizer's buffers too: pool threads advance their share of them in a shared tail
+  let opt: OptimizerState = newOptimizerState(cfg.optimizer, spec.dtype, layout.size, true);
+  let startStep = 0;
+  let resume: StartInfo['resume'] = null;
+  if (opts.resumeFrom) {
+    const r = resumeFrom(opts.resumeFrom, spec, trainSet, params, opt);
+    opt = r.opt;
+    startStep = r.resume.step;
+    resume = r.resume;
+  } else {
+    initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
+  }
+  const runDir = path.resolve(opts.runDir ?? path.join('runs', run));
+  const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);
+  const perEpoch = stepsPerEpoch(trainSet.n, batch);
+  return {
+    run, runDir, logFile: opts.logger ? null : path.join(runDir, 'log.ndjson'), threads, data, trainSet, spec, layout,
+    geometry: layerGeometryOf(spec, layout), kernels, fallbackNote, params, opt, startStep, resume,
+    batch, microBatch: Math.min(cfg.microBatch, batch), perEpoch, totalSteps: cfg.steps ?? cfg.epochs * perEpoch,
+  };
+}
+
+/** Restores the weights (into `params`) and the optimizer state (into the run's shared buffers) of the checkpoint `from` names. */
+function resumeFrom(from: string, spec: ModelSpec, trainSet: Dataset, params: Float, opt: OptimizerState): { opt: OptimizerState; resume: NonNullable<StartInfo['resume']> } {
+  const found = findResumePoint(from);
+  const ck = found.checkpoint;
+  assertCompatible(found.file, ck, spec);
+  if (ck.header.dataSha256 !== trainSet.sha256) {
+    throw Errors.checkpoint(found.file, `was written for data ${ck.header.dataSha256.slice(0, 12)}…, this run's data is ${trainSet.sha256.slice(0, 12)}…`);
+  }
+  params.set(ck.params);
+  const buffers = ck.optimizer.buffers.map((b, i) => {
+    const to = opt.buffers[i] ?? alloc(spec.dtype, params.length, true);
+    to.set(b);
+    return to;
+  });
+  return { opt: { ...ck.optimizer, buffers }, resume: { file: found.file, step: ck.header.step, skipped: found.skipped } };
+}
+
+function diagnoserOf(cfg: RunConfig, spec: ModelSpec, trainSet: Dataset): Diagnoser {
+  const range = targetRange(trainSet);
+  return new Diagnoser({
+    outputActivation: spec.layers[spec.layers.length - 1]!.activation, loss: spec.loss,
+    targetMin: range.min, targetMax: range.max, layerActivations: spec.layers.map((l) => l.activation),
+  }, cfg.diagnosis);
+}
+
+/** The 'start' record (what the run is about to do), then onStart with the same. */
+function announce(cfg: RunConfig, p: Prepared, opts: TrainOptions, log: pino.Logger, executors: string[], local: LocalExecutors): void {
+  const { trainSet, kernels } = p;
+  const startInfo: StartInfo = {
+    run: p.run, runDir: p.runDir, logFile: p.logFile, totalSteps: p.totalSteps, startStep: p.startStep, kernel: kernels.id, kernelNote: p.fallbackNote,
+    executors, trainExamples: trainSet.n, heldOutExamples: p.data.heldOut?.n ?? 0,
+    resume: p.resume,
+  };
+  log.info({
+    config: cfg, model: p.spec, params: p.layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: p.data.heldOut?.n ?? 0 },
+    kernel: kernels.id, kernelNote: p.fallbackNote, executors, totalSteps: p.totalSteps, startStep: p.startStep, batch: p.batch, microBatch: p.microBatch,
+    host: os.hostname(),
+    ...(local.pinned ? { pinned: local.pinned } : {}),
+    ...(local.helpersIdle !== null ? { helpersIdle: local.helpersIdle } : {}),
+    ...(p.resume ? { resumedFrom: p.resume.file } : {}),
+  }, 'start');
+  opts.onStart?.(startInfo);
+}
+
+interface LoopArgs {
+  cfg: RunConfig;
+  opts: TrainOptions;
+  p: Prepared;
+  stepper: Stepper;
+  diagnoser: Diagnoser;
+  log: pino.Logger;
+  /** Where the step records go (the run's log, or opts.logger). */
+  stepLog: pino.Logger;
+  checkpoints: Checkpoints;
+}
+
+/** What the step loop leaves for finish(). */
+interface LoopEnd {
+  /** The last step done (p.startStep when none was). */
+  stepsDone: number;
+  lastStepLoss: number;
+  diagnosis: Diagnosis;
+  skippedSteps: number;
+}
+
+/**
+ * Steps p.startStep + 1 … p.totalSteps, or until opts.signal aborts: each step's batch from its
+ * epoch's order, one 'step' record per step, and after it the end of an epoch and the
+ * checkpoint schedule (afterStep). A step's record is written while the next step's
+ * executors compute (flush).
+ */
+async function runSteps(a: LoopArgs): Promise<LoopEnd> {
+  const { cfg, opts, p, stepper, diagnoser, stepLog } = a;
+  const { run, trainSet, params, batch, microBatch, perEpoch, totalSteps } = p;
+  const end: LoopEnd = { stepsDone: p.startStep, lastStepLoss: NaN, diagnosis: { states: ['ok'], evidence: {} }, skippedSteps: 0 };
+  let consecutiveSkips = 0;
+  let orderEpoch = -1;
+  let order = new Uint32Array(0);
+  /** The last step's record, written by flush(): at the next step's dispatch, or before anything else is logged. */
+  let pending: (() => void) | null = null;
+  const flush = (): void => {
+    const f = pending;
+    pending = null;
+    f?.();
+  };
+  try {
+    let lastYield = performance.now();
+    for (let step = p.startStep + 1; step <= totalSteps; step++) {
+      // A step computed on the main thread resolves through microtasks only; let the event
+      // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
+      // and timers are served while training.
+      if (performance.now() - lastYield > 5) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
+      if (opts.signal?.aborted) break;
+      const epoch = Math.floor((step - 1) / perEpoch);
+      const inEpoch = (step - 1) % perEpoch;
+      if (epoch !== orderEpoch) {
+        order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
+        orderEpoch = epoch;
+      }
+      const { start, end: stop } = batchRange(trainSet.n, batch, inEpoch);
+      const ts = performance.now();
+      // the previous step's record is written while this step's executors compute (flush)
+      const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } }, flush);
+      const stepMs = performance.now() - ts;
+      if (r.skipped !== undefined) {
+        end.skippedSteps++;
+        consecutiveSkips++;
+      } else {
+        consecutiveSkips = 0;
+      }
+      end.lastStepLoss = r.loss;
+      // the record's fields, in the log line's order, built once: no copies (spreads) of it
+      // per step — the record is written in the middle of the next step, from cold caches
+      const fields: StepFields = {
+        step, epoch, loss: r.loss, examples: r.examples, lr: cfg.optimizer.lr, gradNorm: r.gradNorm,
+        clipped: r.clipped, layers: r.layers, throughput: r.examples / (stepMs / 1000), stepMs: Math.round(stepMs * 1000) / 1000,
+        split: r.split, executors: r.executors, diagnosis: end.diagnosis,
+      };
+      if (r.skipped !== undefined) fields.skipped = r.skipped;
+      if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
+      pending = (): void => {
+        end.diagnosis = fields.diagnosis = diagnoser.push(fields);
+        if (r.skipped !== undefined) stepLog.warn(fields, 'step');
+        else stepLog.info(fields, 'step');
+        opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
+      };
+      // a step the main thread computed alone has nothing to write the record alongside: it is
+      // written now, while the step's results are still in cache
+      if (r.executors.length === 1 && r.executors[0]!.kind === 'main') flush();
+      if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
+        flush();
+        throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
+      }
+      end.stepsDone = step;
+      afterStep(a, step, epoch, inEpoch, flush);
+    }
+    flush();
+  } finally {
+    // a step that failed before dispatching its work leaves the previous record unwritten
+    try { flush(); } catch { /* the step's own error is the one to report */ }
+  }
+  return end;
+}
+
+/** After step `step`: the held-out evaluation at an epoch's end, then a checkpoint when one is due (not at the last step: finish() writes that one). */
+function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number, flush: () => void): void {
+  const { cfg, p } = a;
+  const heldOut = p.data.heldOut;
+  const endOfEpoch = inEpoch === p.perEpoch - 1 || step === p.totalSteps;
+  if (endOfEpoch && heldOut && heldOut.n > 0) {
+    flush();
+    const ev = evaluate(p.spec, p.kernels, p.params, heldOut);
+    a.log.info({ step, epoch, loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1), accuracy: ev.accuracy ?? undefined, examples: ev.examples }, 'eval');
+  }
+  // a time schedule reads the clock after this step's record (its onStep), as the record says
+  if (cfg.checkpoint.everySeconds > 0) flush();
+  if (a.checkpoints.due(step) && step !== p.totalSteps) {
+    flush();
+    a.checkpoints.write(step);
+  }
+}
+
+/** The last checkpoint, the final evaluations, the 'end' record and the summary. */
+function finish(cfg: RunConfig, p: Prepared, log: pino.Logger, end: LoopEnd, seconds: number, checkpoints: Checkpoints, pool: ThreadPool | null): TrainSummary {
+  const { spec, kernels, params, trainSet, layout } = p;
+  const stepsDone = end.stepsDone;
+  checkpoints.write(stepsDone);
+  const checkpoint = checkpoints.last;
+  const trainEval = evaluate(spec, kernels, params, trainSet);
+  const heldEval = p.data.heldOut && p.data.heldOut.n > 0 ? evaluate(spec, kernels, params, p.data.heldOut) : null;
+  const div = (e: { lossSum: number; examples: number }): number => e.lossSum / (cfg.reduction === 'mean' ? e.examples : 1);
+  const summary: TrainSummary = {
+    run: p.run, runDir: p.runDir, logFile: p.logFile, checkpoint, checkpointErrors: checkpoints.errors, steps: stepsDone, epochs: stepsDone / p.perEpoch,
+    loss: div(trainEval), lastStepLoss: end.lastStepLoss, accuracy: heldEval?.accuracy ?? trainEval.accuracy,
+    heldOutLoss: heldEval ? div(heldEval) : null, paramsSha256: paramsSha256(params), diagnosis: end.diagnosis, skippedSteps: end.skippedSteps,
+    seconds, samplesPerSecond: ((stepsDone - p.startStep) * p.batch) / Math.max(seconds, 1e-9), kernel: kernels.id,
+  };
+  if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
+  // per pool thread: the CPU it was pinned to (null: it floated) and the tasks withdrawn before it woke
+  const poolInfo = pool?.executors.map((e) => ({ id: e.id, cpu: e.pinnedCpu(), tailsWithdrawn: e.withdrawnTails, computesWithdrawn: e.withdrawnComputes }));
+  log.info({
+    ...(poolInfo ? { pool: poolInfo } : {}), steps: summary.steps, loss: summary.loss, accuracy: summary.accuracy ?? undefined,
+    heldOutLoss: summary.heldOutLoss ?? undefined, paramsSha256: summary.paramsSha256, seconds, checkpoint,
+  }, 'end');
+  return summary;
+}
+
+/** The checkpoint schedule — every cfg.checkpoint.every steps and/or everySeconds since the last one — and what it has written. */
+class Checkpoints implements CheckpointState {
+  last = '';
+  errors = 0;
+  private lastAt: number;
+
+  constructor(private readonly args: Omit<SaveArgs, 'step'>, private readonly clock: () => number) {
+    this.lastAt = clock();
+  }
+
+  due(step: number): boolean {
+    const c = this.args.cfg.checkpoint;
+    const dueSteps = c.every > 0 && step % c.every === 0;
+    const dueTime = c.everySeconds > 0 && this.clock() - this.lastAt >= c.everySeconds * 1000;
+    return dueSteps || dueTime;
+  }
+
+  write(step: number): void {
+    saveCheckpoint({ ...this.args, step }, this);
+    this.lastAt = this.clock();
   }
 }
 

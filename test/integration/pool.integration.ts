@@ -145,13 +145,13 @@ describe('local thread pool (integration)', function () {
     assert.ok(steps.every((r) => r.executors.every((e) => e.failed === undefined)));
   });
 
-  it('pins the main thread and its pool thread to CPUs of their own while it trains, and gives the main thread its CPUs back', async function () {
+  it('with processControl, pins the main thread and its pool thread to CPUs of their own while it trains, and gives the main thread its CPUs back', async function () {
     if (process.platform !== 'linux' || (allowedCpus()?.length ?? 0) < 2) this.skip();
     const before = allowedCpus()!;
     const seen: string[][] = [];
     const { logger, records } = collectingLogger();
     const s = await train({ ...base(), threads: 2 }, {
-      runDir: tempDir(), logger, kernels: 'ref',
+      runDir: tempDir(), logger, kernels: 'ref', processControl: true,
       onStep: (r) => {
         // each thread of this process with its CPU list, as the kernel reports it
         if (r.step === 50) seen.push(fs.readdirSync('/proc/self/task').map((t) => cpusOf(`/proc/self/task/${t}/status`)), [cpusOf('/proc/thread-self/status')]);
@@ -165,13 +165,13 @@ describe('local thread pool (integration)', function () {
     assert.deepEqual(allowedCpus(), before, 'the main thread has its CPUs back');
   });
 
-  it('puts the runtime\'s helper threads at idle priority while the compute threads take every CPU, and back afterwards', async function () {
+  it('with processControl, puts the runtime\'s helper threads at idle priority while the compute threads take every CPU, and back afterwards', async function () {
     const cpus = allowedCpus()?.length ?? 0;
     if (process.platform !== 'linux' || cpus < 2 || cpus > 4) this.skip();
     const seen: { tid: number; policy: number }[][] = [];
     const { logger, records } = collectingLogger();
     await train({ ...base(), threads: cpus, steps: 60 }, {
-      runDir: tempDir(), logger, kernels: 'ref',
+      runDir: tempDir(), logger, kernels: 'ref', processControl: true,
       onStep: (r) => { if (r.step === 50) seen.push(policies()); },
     });
     const start = records.find((r) => r.msg === 'start') as { helpersIdle?: number };

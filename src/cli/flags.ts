@@ -1,0 +1,35 @@
+/**
+ * cli/flags.ts — flag values that more than one command parses: integers, the kernel choice
+ * and the shared token. Each error names the flag (GS_ERR_USAGE, exit 2).
+ * Not here: the commands themselves (train.ts, worker.ts, gradcheck.ts).
+ */
+
+import * as fs from 'node:fs';
+import { Errors } from '../errors';
+import { envToken } from '../env';
+
+/** Parses an integer flag, naming it on error. */
+export function intFlag(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw Errors.usage(`--${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+export function kernelFlag(v: string | undefined): 'auto' | 'native' | 'wasm' | 'ref' {
+  const k = v ?? 'auto';
+  if (k !== 'auto' && k !== 'native' && k !== 'wasm' && k !== 'ref') throw Errors.usage(`--kernels must be one of auto, native, wasm, ref, got "${k}"`);
+  return k;
+}
+
+/** The token from --token-file (first line, trimmed) or GRADSYNC_TOKEN; undefined when neither is set. */
+export function readToken(tokenFile: string | undefined): string | undefined {
+  if (tokenFile === undefined) return envToken();
+  let t: string;
+  try {
+    t = fs.readFileSync(tokenFile, 'utf8').split(/\r?\n/)[0]!.trim();
+  } catch (e) {
+    throw Errors.usage(`--token-file ${tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (t === '') throw Errors.usage(`--token-file ${tokenFile} is empty`);
+  return t;
+}
