@@ -1,5 +1,6 @@
 // Lint: typescript-eslint recommended, plus the layer rule of STYLE.md:
-// cli → train → parallel → {observe, optim, data, model} → tensor. errors.ts is allowed everywhere.
+// cli → train → parallel → {observe, optim, data, model} → tensor; net sits below observe and parallel.
+// Top-level src/ modules (errors.ts, package-root.ts) are allowed everywhere, config.ts and env.ts where not forbidden.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -7,7 +8,7 @@ const layer = (folder, forbidden) => ({
   files: [`src/${folder}/**/*.ts`],
   rules: {
     'no-restricted-imports': ['error', {
-      patterns: forbidden.map((f) => ({ group: [`../${f}`, `../${f}/*`, `../../${f}/*`], message: `src/${folder} must not import src/${f} (layers point down)` })),
+      patterns: forbidden.map((f) => ({ group: [`../${f}`, `../${f}/*`, `../../${f}`, `../../${f}/*`], message: `src/${folder} must not import src/${f} (layers point down)` })),
     }],
   },
 });
@@ -23,10 +24,11 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
-  layer('tensor', ['model', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
-  layer('model', ['optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
-  layer('optim', ['model', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
-  layer('data', ['model', 'optim', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
+  layer('tensor', ['net', 'model', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
+  layer('model', ['net', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
+  layer('optim', ['net', 'model', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
+  layer('data', ['net', 'model', 'optim', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
+  layer('net', ['observe', 'parallel', 'train', 'cli', 'config']),
   layer('observe', ['parallel', 'train', 'cli', 'config']),
   layer('parallel', ['train', 'cli', 'config']),
   layer('train', ['cli']),

@@ -18,7 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { packageRoot } from '../src/tensor/fast/package-root';
+import { packageRoot } from '../src/package-root';
 import { benchArgs, median } from './bench-common';
 
 const USAGE = 'usage: node dist/scripts/bench-dataflow.js [--rounds 5] [--steps 2000]';

@@ -17,12 +17,11 @@ import { trainCommand, type TrainFlags } from './train';
 import { tailCommand } from './tail';
 import { workerCommand, type WorkerFlags } from './worker';
 import { processIo, type Io } from './io';
-import { packageRoot } from './paths';
+import { packagePath } from './paths';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 function version(): string {
-  const pj = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  const pj = JSON.parse(fs.readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
   const k = kernelInfo();
   return `gradsync ${pj.version} (kernel spec v${KERNEL_SPEC_VERSION}; active kernel ${k.active}; available: ${k.available.join(', ')})`;
 }

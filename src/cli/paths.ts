@@ -1,26 +1,18 @@
 /**
- * paths.ts — where the package's own files are (config/default.json), from dist/ or src/.
+ * paths.ts — where the package's own files are (config/default.json, package.json), for the
+ * commands: a missing package folder is an error here, not a fallback.
  */
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { packageRoot } from '../package-root';
 
-/** The package root: the nearest folder above this file whose package.json is gradsync's. */
-export function packageRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    const pj = path.join(dir, 'package.json');
-    if (fs.existsSync(pj)) {
-      try {
-        if ((JSON.parse(fs.readFileSync(pj, 'utf8')) as { name?: string }).name === 'gradsync') return dir;
-      } catch { /* keep walking */ }
-    }
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('gradsync: cannot find the package root above ' + __dirname);
-    dir = up;
-  }
+/** A file of the package, by its path from the package root; throws when the root cannot be found. */
+export function packagePath(...parts: string[]): string {
+  const root = packageRoot();
+  if (root === null) throw new Error('gradsync: cannot find the package root above ' + __dirname);
+  return path.join(root, ...parts);
 }
 
 export function defaultConfigPath(): string {
-  return path.join(packageRoot(), 'config', 'default.json');
+  return packagePath('config', 'default.json');
 }

@@ -20,7 +20,7 @@ import { Errors, GradsyncError } from '../errors';
 import { NdjsonFollower, classify, newStats, readRecords, isStep, type FollowEvent, type FollowStats, type GsRecord } from '../observe/tail';
 import { Summary, renderScreen, renderPlain, stepLine, recordLine, diagnosisChange } from '../observe/render';
 import { subscribeLive, parseLiveUrl } from '../observe/live-client';
-import { isLoopback } from '../observe/live-server';
+import { isLoopback } from '../net/loopback';
 import type { Diagnosis } from '../observe/schema';
 
 export interface TailOptions {

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { findResumePoint } from '../train/checkpoint';
 import type { ExecutorContext, ExecutorSource } from '../train/loop';
 import { startCoordinator } from '../parallel/coordinator-server';
-import { isLoopback } from '../observe/live-server';
+import { isLoopback } from '../net/loopback';
 import { intFlag, kernelFlag, readToken } from './flags';
 import { defaultConfigPath } from './paths';
 import { fmt, humanOut, type Io } from './io';

@@ -21,11 +21,11 @@
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocketServer, WebSocket } from 'ws';
-import { listenOn, startHeartbeat } from './ws-serve';
+import { isLoopback } from '../net/loopback';
+import { closeServers, listenOn, refuse, startHeartbeat } from '../net/ws-serve';
 import { Errors, GradsyncError } from '../errors';
 
 export interface LiveServerOptions {
@@ -62,15 +62,6 @@ export interface LiveHello {
   history: number;
 }
 
-/** True for hosts that only this machine can reach. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  if (net.isIPv4(h)) return h.startsWith('127.');
-  if (h.startsWith('::ffff:')) return net.isIPv4(h.slice(7)) && h.slice(7).startsWith('127.');
-  return false;
-}
-
 const digest = (s: string): Buffer => crypto.createHash('sha256').update(s, 'utf8').digest();
 
 /** Constant-time check of an Authorization header against the token. */
@@ -84,11 +75,6 @@ function intOption(name: string, v: number | undefined, dflt: number, min: numbe
   if (v === undefined) return dflt;
   if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`live server option "${name}" must be an integer in [${min}, ${max}], got ${String(v)}`);
   return v;
-}
-
-function refuse(socket: Duplex, status: string): void {
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n${status.startsWith('401') ? 'WWW-Authenticate: Bearer\r\n' : ''}\r\n`);
-  socket.destroy();
 }
 
 /** Starts the live record stream; resolves once listening. */
@@ -130,7 +116,7 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
     if (tokenDigest && !bearerMatches(req.headers.authorization, tokenDigest)) {
       log?.warn({ remote, reason: req.headers.authorization ? 'wrong token' : 'no token' }, 'live: subscriber refused (401)');
-      refuse(socket, '401 Unauthorized');
+      refuse(socket, '401 Unauthorized', ['WWW-Authenticate: Bearer']);
       return;
     }
     if (wss.clients.size >= maxSubscribers) {
@@ -198,11 +184,7 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
           ws.once('close', () => { clearTimeout(t); resolve(); });
           ws.close(1001, 'gradsync run ended');
         })));
-        await new Promise<void>((resolve) => wss.close(() => resolve()));
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        await closeServers(wss, server);
         log?.info({ port: actualPort }, 'live: closed');
       })();
       return closing;

@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { packageRoot } from '../tensor/fast/package-root';
+import { packageRoot } from '../package-root';
 
 interface ThreadsAddon {
   allowed(): number[] | null;

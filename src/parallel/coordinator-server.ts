@@ -31,7 +31,8 @@ import * as https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
-import { listenOn, startHeartbeat } from '../observe/ws-serve';
+import { isLoopback } from '../net/loopback';
+import { closeServers, listenOn, refuse, startHeartbeat } from '../net/ws-serve';
 import { Errors, GradsyncError } from '../errors';
 import { bytesPerElement, dtypeOf, type Float } from '../tensor/dtype';
 import { selectKernels } from '../tensor/select';
@@ -40,7 +41,6 @@ import type { ModelSpec } from '../model/spec';
 import { layoutOf } from '../model/params';
 import { statsLayoutOf } from '../model/mlp';
 import type { Dataset } from '../data/dataset';
-import { isLoopback } from '../observe/live-server';
 import { AUTH_HEADERS, coordinatorProof, isNonce, NonceStore, proofMatches, workerProof } from './auth';
 import { decodeWorkerMessage, encodeMessage } from './codec';
 import type { Executor } from './executor';
@@ -99,14 +99,6 @@ export interface Coordinator {
 
 /** Request headers an upgrade may carry; a worker sends about ten. */
 const MAX_REQUEST_HEADERS = 64;
-
-/** Answers an HTTP status on a raw socket and destroys it once written (or after 1 s: a peer that does not read). */
-function refuse(socket: Duplex, status: string): void {
-  if (socket.destroyed) return;
-  socket.once('finish', () => socket.destroy());
-  setTimeout(() => socket.destroy(), 1000).unref();
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-}
 
 const peerOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string => `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
 
@@ -421,11 +413,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
         heartbeat.stop();
         await Promise.all([...active].map((e) => e.close()));
         for (const ws of wss.clients) ws.terminate();
-        await new Promise<void>((resolve) => wss.close(() => resolve()));
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        await closeServers(wss, server);
         log?.info({ port: actualPort }, 'remote: closed');
       })();
       return closing;

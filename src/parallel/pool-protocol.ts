@@ -26,7 +26,7 @@
  */
 
 import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
-import { lineOffset } from '../tensor/fast/native';
+import { lineOffset } from '../tensor/select';
 import type { ModelSpec } from '../model/spec';
 import type { Partial } from './partial';
 import type { OptimizerSpec } from '../optim/optimizer';

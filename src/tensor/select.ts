@@ -12,7 +12,7 @@
 
 import type { DType } from './dtype';
 import { KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from './kernels';
-import { nativeIsas, nativeKernels, nativeLoadError } from './fast/native';
+import { lineOffset as nativeLineOffset, nativeIsas, nativeKernels, nativeLoadError } from './fast/native';
 import { wasmKernels, wasmLoadError } from './fast/wasm';
 
 export type KernelPreference = 'auto' | 'native' | 'wasm' | 'ref';
@@ -60,4 +60,12 @@ export function kernelInfo(): { active: string; available: string[]; specVersion
   if (wasmLoadError() === null) available.push('wasm-simd128');
   available.push('ref-ts');
   return { active: selectKernels('float32').kernels.id, available, specVersion: KERNEL_SPEC_VERSION };
+}
+
+/**
+ * Where a typed array's first element lies within its 64-byte cache line, in bytes (0–63), or
+ * null when this cannot be told (no native addon: JavaScript cannot see addresses).
+ */
+export function lineOffset(view: ArrayBufferView): number | null {
+  return nativeLineOffset(view);
 }

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { ACTIVATIONS, KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
-import { lineOffset, nativeIsas, nativeKernels, nativeLoadError } from '../../src/tensor/fast/native';
-import { kernelInfo, selectKernels } from '../../src/tensor/select';
+import { nativeIsas, nativeKernels, nativeLoadError } from '../../src/tensor/fast/native';
+import { kernelInfo, lineOffset, selectKernels } from '../../src/tensor/select';
 import { workloadPass } from '../helpers/mlp-run';
 
 const DTYPES: DType[] = ['float32', 'float64'];

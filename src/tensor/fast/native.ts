@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
 import { ACTIVATIONS, type Activation, type KernelSet } from '../kernels';
 import { exp32, exp64, log32, log64 } from '../spec-math';
-import { packageRoot } from './package-root';
+import { packageRoot } from '../../package-root';
 
 /** Instruction-set builds of the addon, best first. */
 export type NativeIsa = 'avx512' | 'avx512-ymm' | 'avx2' | 'scalar';

@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
 import { addReduceGradOf, NORM_BLOCK, referenceKernels, SATURATION_RATIO, softmaxCE32Rows, type Activation, type KernelSet } from '../kernels';
-import { packageRoot } from './package-root';
+import { packageRoot } from '../../package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
 interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }

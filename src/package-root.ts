@@ -1,7 +1,8 @@
 /**
  * package-root.ts — finds gradsync's own folder at run time, from wherever this file was
- * compiled to (dist/src/tensor/fast/), so that build/ artefacts can be located.
- * Not here: loading them (native.ts).
+ * compiled to (dist/src/), so that its files (build/ artefacts, config/default.json,
+ * package.json) can be located. A top-level module: every layer may import it.
+ * Not here: loading or reading those files (tensor/fast/, cli/paths.ts).
  */
 
 import * as fs from 'node:fs';

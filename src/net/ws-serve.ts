@@ -1,13 +1,13 @@
 /**
- * ws-serve.ts — the two pieces every gradsync websocket server shares: the heartbeat and
- * listening with a clear error. Used by the live record stream (live-server.ts) and the
- * coordinator's worker server (parallel/coordinator-server.ts); it lives in observe/ because
- * that is the lowest layer with a server, and parallel/ may import it.
- * Not here: authentication, messages.
+ * ws-serve.ts — what every gradsync websocket server shares: the heartbeat, listening with a
+ * clear error, refusing an upgrade with a bare HTTP status, and closing. Used by the live
+ * record stream (observe/live-server.ts) and the worker server (parallel/coordinator-server.ts).
+ * Not here: authentication, messages, option checks.
  */
 
 import type * as http from 'node:http';
 import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { Errors } from '../errors';
 
@@ -52,5 +52,25 @@ export function listenOn(server: http.Server, host: string, port: number, what: 
       server.off('error', onError);
       resolve((server.address() as net.AddressInfo).port);
     });
+  });
+}
+
+/**
+ * Answers an HTTP status (and any extra header lines) on a raw socket and destroys it once
+ * written, or after 1 s: a peer that does not read.
+ */
+export function refuse(socket: Duplex, status: string, headers: readonly string[] = []): void {
+  if (socket.destroyed) return;
+  socket.once('finish', () => socket.destroy());
+  setTimeout(() => socket.destroy(), 1000).unref();
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`);
+}
+
+/** Closes the websocket server, then the HTTP server and every connection it still holds. */
+export async function closeServers(wss: WebSocketServer, server: http.Server): Promise<void> {
+  await new Promise<void>((resolve) => wss.close(() => resolve()));
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
   });
 }
