@@ -17,6 +17,7 @@ import { isLoopback } from '../net/loopback';
 import { readToken } from './worker';
 import { defaultConfigPath } from './paths';
 import { fmt, humanOut, type Io } from './io';
+import type { KernelChoice } from '../tensor/select';
 
 export interface TrainFlags {
   threads?: string;
@@ -82,7 +83,7 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   }
 }
 
-export function kernelFlag(v: string | undefined): 'auto' | 'native' | 'wasm' | 'ref' {
+export function kernelFlag(v: string | undefined): KernelChoice {
   const k = v ?? 'auto';
   if (k !== 'auto' && k !== 'native' && k !== 'wasm' && k !== 'ref') throw Errors.usage(`--kernels must be one of auto, native, wasm, ref, got "${k}"`);
   return k;

@@ -25,7 +25,7 @@ import { resolveThreads, type RunConfig } from '../config';
 import { Errors } from '../errors';
 import { alloc, type Float } from '../tensor/dtype';
 import { Rng } from '../tensor/rng';
-import { selectKernels } from '../tensor/select';
+import { selectKernels, type KernelChoice } from '../tensor/select';
 import { initParams, layoutOf, newParams, paramsSha256, paramsToArrays } from '../model/params';
 import type { ModelSpec } from '../model/spec';
 import { newOptimizerState, type OptimizerState } from '../optim/optimizer';
@@ -57,7 +57,7 @@ export interface TrainOptions {
   /** Called once before the first step with what the run is about to do. */
   onStart?: (info: StartInfo) => void;
   /** Kernel implementation preference. Default 'auto'. */
-  kernels?: 'auto' | 'native' | 'wasm' | 'ref';
+  kernels?: KernelChoice;
   /**
    * Continue from a checkpoint file, or from a run folder: its newest checkpoint that
    * verifies (corrupt ones are skipped and named in a 'checkpoint skipped' warn record and
