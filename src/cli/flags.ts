@@ -4,6 +4,7 @@
  * Not here: the commands themselves (train.ts, worker.ts, gradcheck.ts).
  */
 
+import type { KernelChoice } from '../tensor/select';
 import * as fs from 'node:fs';
 import { Errors } from '../errors';
 import { envToken } from '../env';
@@ -15,7 +16,7 @@ export function intFlag(name: string, v: string, min: number): number {
   return n;
 }
 
-export function kernelFlag(v: string | undefined): 'auto' | 'native' | 'wasm' | 'ref' {
+export function kernelFlag(v: string | undefined): KernelChoice {
   const k = v ?? 'auto';
   if (k !== 'auto' && k !== 'native' && k !== 'wasm' && k !== 'ref') throw Errors.usage(`--kernels must be one of auto, native, wasm, ref, got "${k}"`);
   return k;

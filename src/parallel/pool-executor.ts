@@ -31,12 +31,13 @@ import {
 import { tailUnits } from './tail';
 import type { OptimizerSpec } from '../optim/optimizer';
 import { bytesPerElement } from '../tensor/dtype';
+import type { KernelChoice } from '../tensor/select';
 import type { TreeNode } from './tree';
 
 export interface PoolOptions {
   threads: number;
   spec: ModelSpec;
-  kernels: 'auto' | 'native' | 'wasm' | 'ref';
+  kernels: KernelChoice;
   microBatch: number;
   /** Shared (SharedArrayBuffer-backed) examples. */
   x: Float;

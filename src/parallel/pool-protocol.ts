@@ -26,7 +26,7 @@
  */
 
 import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
-import { lineOffset } from '../tensor/select';
+import { lineOffset, type KernelChoice } from '../tensor/select';
 import type { ModelSpec } from '../model/spec';
 import type { Partial } from './partial';
 import type { OptimizerSpec } from '../optim/optimizer';
@@ -156,7 +156,7 @@ export interface ServeTask {
   error: Uint8Array;
   slots: SharedArrayBuffer[];
   spec: ModelSpec;
-  kernels: 'auto' | 'native' | 'wasm' | 'ref';
+  kernels: KernelChoice;
   microBatch: number;
   x: Float;
   y: Float;

@@ -31,7 +31,7 @@ import { WebSocket } from 'ws';
 import { Errors, GradsyncError } from '../errors';
 import { alloc, bytesPerElement, dtypeOf, view, type DType, type Float } from '../tensor/dtype';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
-import { selectKernels } from '../tensor/select';
+import { selectKernels, type KernelChoice } from '../tensor/select';
 import { layoutOf } from '../model/params';
 import { AUTH_HEADERS, coordinatorProof, newNonce, proofMatches, workerProof } from './auth';
 import { decodeCoordinatorMessage, encodeMessage, encodePartial, type CoordinatorFrameLimits } from './codec';
@@ -52,7 +52,7 @@ export interface WorkerOptions {
   id?: string;
   /** Compute threads: 0 or 1, the worker's main thread computes; N > 1, a local pool of N threads. */
   threads: number;
-  kernels?: 'auto' | 'native' | 'wasm' | 'ref';
+  kernels?: KernelChoice;
   /** Folder of cached datasets (named by payload hash); null: no cache. */
   dataDir?: string | null;
   /** Extra CA certificate(s) to trust for wss (a self-signed coordinator). */

@@ -22,10 +22,13 @@
  *     bits as this loop, and threads may each take whole blocks (a block's sum is the
  *     kernel's result for that block alone).
  *  9. Activation statistics (activationStats) are counts: exact in any order.
- * History: v1 first version; v2 exp64 is finite (not 0) for x in (709.43, 709.78];
- * v3 adds the vector passes (rules 7, 8); v4 sums squares per block of NORM_BLOCK (rule 8),
- * so that the step's tail can be split between threads.
  * All matrices are dense row-major; shapes are given as (rows, cols).
+ *
+ * A KernelSet is two parts: CoreKernels, the operations the model and the optimizers need,
+ * and SharedMemoryKernels, fused and streamed-store forms of core operations for the step's
+ * tail and for pool threads writing memory another thread reads next. Each extension
+ * operation is defined as its core composition (same bits); withSharedDefaults() completes a
+ * core-only set with those compositions, so an implementation provides only what it speeds up.
  * Not here: layers, losses (model/), anything that allocates in a hot loop.
  */
 
@@ -45,23 +48,16 @@ export type Activation = 'tanh' | 'sigmoid' | 'relu' | 'linear' | 'softmax';
 export const ACTIVATIONS: readonly Activation[] = ['tanh', 'sigmoid', 'relu', 'linear', 'softmax'];
 
 /**
- * The operations the model needs, for one dtype. A faster implementation (WebAssembly,
- * native) provides the same interface and must produce the same bits.
+ * The operations the model and the optimizers need, for one dtype. A faster implementation
+ * (WebAssembly, native) provides the same interface and must produce the same bits.
  */
-export interface KernelSet {
+export interface CoreKernels {
   readonly id: string;
   readonly dtype: DType;
   /** C (m, n) = A (m, k) · Bᵀ where B is (n, k). */
   gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   /** C (m, n) = Aᵀ · B where A is (k, m) and B is (k, n). */
   gemmTN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
-  /**
-   * gemmTN, the same bits, and firstNonFinite(m·n, C) returned: the native kernels check C as
-   * they store it (a partial's dJdW need no scan of their own). `shared`: C is memory another
-   * thread reads next (a pool thread's partial, computed straight into its shared slot): the
-   * native kernels write C's whole cache lines with non-temporal stores (see copyShared).
-   */
-  gemmTNCheck(m: number, n: number, k: number, A: Float, B: Float, C: Float, shared: boolean): number;
   /** C (m, n) = A (m, k) · B (k, n). */
   gemmNN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   /** C (m, n) += b (n) row by row. */
@@ -79,38 +75,11 @@ export interface KernelSet {
   /** SGD: u ← lr·g (rounded to the dtype), p ← p − u, over n elements. */
   sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void;
   /**
-   * sgdUpdate, the same bits, for weights that another thread reads next (a pool's shared
-   * weights): the native kernels write p's cache lines with non-temporal stores, which need
-   * not first take each line back from the other core's cache. The others: sgdUpdate.
-   */
-  sgdUpdateShared(n: number, lr: number, g: Float, p: Float, u: Float): void;
-  /**
-   * dst ← src over n elements, for a buffer another thread reads next, filled from one only
-   * this thread touches: the native kernels write dst's cache lines with non-temporal stores
-   * (see sgdUpdateShared). The others: a plain copy. Returns firstNonFinite(n, src), found in
-   * the same pass (a pool thread's partial is checked as it is published).
-   */
-  copyShared(n: number, src: Float, dst: Float): number;
-  /**
    * Reduction and weight decay in one pass over n elements: g ← g/divisor + λ·p (divisor an
    * integer in [1, 2^24]; float64 intermediates, one rounding to the dtype), and
    * out[0] = Σg², out[1] = Σp² as rule 8 sums them.
    */
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
-  /**
-   * addInto(a, b) then reduceGrad on the sum, with the result in g (which may be a; a and b
-   * are only read): the same bits, in one pass where the kernels fuse them (native).
-   */
-  addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
-  /**
-   * The SGD step's tail (no clipping) in one pass where the kernels fuse it (native): g as
-   * reduceGrad makes it — from a, or from addInto(a, b) when b is not null — with
-   * out = [Σg², Σp²], then sgdUpdate with u = lr·g: p ← p − u. g itself is not kept: a ← the
-   * old p, so that `p.set(a)` puts the weights back when the step must not be taken (its sum
-   * overflowed). The same bits as (add)reduceGrad then sgdUpdate. `shared`: other threads
-   * read p next (sgdUpdateShared's stores). a, b and p must not overlap.
-   */
-  reduceSgd(n: number, a: Float, b: Float | null, p: Float, divisor: number, lambda: number, lr: number, out: Float64Array, shared: boolean): void;
   /**
    * One layer's activation statistics over its first m rows (rule 9), added into out
    * (length 1 + n): out[0] += outputs in saturation (tanh: 1 − a² < SATURATION_RATIO;
@@ -135,6 +104,54 @@ export interface KernelSet {
   log(x: number): number;
 }
 
+/**
+ * Fused and streamed-store forms of core operations, for the step's tail and for pool threads
+ * writing memory another thread reads next. Each is defined as the core composition its
+ * comment names (same bits); withSharedDefaults() supplies that composition where an
+ * implementation has no faster form.
+ */
+export interface SharedMemoryKernels {
+  /**
+   * gemmTN, the same bits (default: gemmTN then firstNonFinite), and firstNonFinite(m·n, C) returned: the native kernels check C as
+   * they store it (a partial's dJdW need no scan of their own). `shared`: C is memory another
+   * thread reads next (a pool thread's partial, computed straight into its shared slot): the
+   * native kernels write C's whole cache lines with non-temporal stores (see copyShared).
+   */
+  gemmTNCheck(m: number, n: number, k: number, A: Float, B: Float, C: Float, shared: boolean): number;
+  /**
+   * sgdUpdate, the same bits, for weights that another thread reads next (a pool's shared
+   * weights): the native kernels write p's cache lines with non-temporal stores, which need
+   * not first take each line back from the other core's cache. Default: sgdUpdate.
+   */
+  sgdUpdateShared(n: number, lr: number, g: Float, p: Float, u: Float): void;
+  /**
+   * dst ← src over n elements, for a buffer another thread reads next, filled from one only
+   * this thread touches: the native kernels write dst's cache lines with non-temporal stores
+   * (see sgdUpdateShared). Default: a plain copy. Returns firstNonFinite(n, src), found in
+   * the same pass (a pool thread's partial is checked as it is published).
+   */
+  copyShared(n: number, src: Float, dst: Float): number;
+  /**
+   * addInto(a, b) then reduceGrad on the sum, with the result in g (which may be a; a and b
+   * are only read): the same bits, in one pass where the kernels fuse them (native). Default:
+   * those two passes (addReduceGradOf).
+   */
+  addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
+  /**
+   * The SGD step's tail (no clipping) in one pass where the kernels fuse it (native): g as
+   * reduceGrad makes it — from a, or from addInto(a, b) when b is not null — with
+   * out = [Σg², Σp²], then sgdUpdate with u = lr·g: p ← p − u. g itself is not kept: a ← the
+   * old p, so that `p.set(a)` puts the weights back when the step must not be taken (its sum
+   * overflowed). The same bits as (add)reduceGrad then sgdUpdate (default: those passes,
+   * reduceSgdOf). `shared`: other threads read p next (sgdUpdateShared's stores). a, b and p
+   * must not overlap.
+   */
+  reduceSgd(n: number, a: Float, b: Float | null, p: Float, divisor: number, lambda: number, lr: number, out: Float64Array, shared: boolean): void;
+}
+
+/** What the rest of the code uses: the core operations and the shared-memory extension. */
+export type KernelSet = CoreKernels & SharedMemoryKernels;
+
 // ---- shared by both dtypes: a Float32Array store rounds the float64 sum of two float32
 // values once, which is the float32 sum --------------------------------------------------------
 
@@ -157,7 +174,7 @@ function firstNonFinite(n: number, a: Float): number {
 }
 
 /** addReduceGrad as its two passes (the reference, and kernels that do not fuse them). */
-export function addReduceGradOf(add: KernelSet['addInto'], reduce: KernelSet['reduceGrad']): KernelSet['addReduceGrad'] {
+function addReduceGradOf(add: KernelSet['addInto'], reduce: KernelSet['reduceGrad']): KernelSet['addReduceGrad'] {
   return (n, a, b, p, divisor, lambda, out, g) => {
     if (g !== a) g.set(a.subarray(0, n));
     add(n, g, b);
@@ -169,7 +186,7 @@ export function addReduceGradOf(add: KernelSet['addInto'], reduce: KernelSet['re
  * reduceSgd as its passes (the reference, and kernels that do not fuse them): the reduction
  * into a, then `keep` — sgdUpdate with u written over g, the old p left in a (sgdKeep).
  */
-export function reduceSgdOf(reduce: KernelSet['reduceGrad'], addReduce: KernelSet['addReduceGrad'], keep: (n: number, lr: number, g: Float, p: Float) => void): KernelSet['reduceSgd'] {
+function reduceSgdOf(reduce: KernelSet['reduceGrad'], addReduce: KernelSet['addReduceGrad'], keep: (n: number, lr: number, g: Float, p: Float) => void): KernelSet['reduceSgd'] {
   return (n, a, b, p, divisor, lambda, lr, out) => {
     if (b === null) reduce(n, a, p, divisor, lambda, out);
     else addReduce(n, a, b, p, divisor, lambda, out, a);
@@ -187,6 +204,28 @@ function sgdKeep(n: number, lr: number, g: Float, p: Float): void {
   }
 }
 
+/**
+ * A full KernelSet from core operations and any of the extension's: each missing extension
+ * operation is its core composition, so the set computes the reference's bits whatever it lacks.
+ */
+export function withSharedDefaults(k: CoreKernels & Partial<SharedMemoryKernels>): KernelSet {
+  const addReduceGrad = k.addReduceGrad ?? addReduceGradOf(k.addInto, k.reduceGrad);
+  return {
+    ...k,
+    gemmTNCheck: k.gemmTNCheck ?? ((m, n, depth, A, B, C) => {
+      k.gemmTN(m, n, depth, A, B, C);
+      return k.firstNonFinite(m * n, C);
+    }),
+    sgdUpdateShared: k.sgdUpdateShared ?? k.sgdUpdate,
+    copyShared: k.copyShared ?? ((n, src, dst) => {
+      dst.set(src.subarray(0, n));
+      return k.firstNonFinite(n, src);
+    }),
+    addReduceGrad,
+    reduceSgd: k.reduceSgd ?? reduceSgdOf(k.reduceGrad, addReduceGrad, sgdKeep),
+  };
+}
+
 function gatherRows(rows: number, order: Uint32Array, from: number, width: number, src: Float, dst: Float): void {
   if (from + rows > order.length) throw new RangeError(`order has ${order.length} elements, needs ${from + rows}`);
   if (rows * width > dst.length) throw new RangeError(`dst has ${dst.length} elements, needs ${rows * width}`);
@@ -200,11 +239,6 @@ function gatherRows(rows: number, order: Uint32Array, from: number, width: numbe
     // native kernels copy without the views)
     dst.set(src.subarray(e * width, e * width + width), r * width);
   }
-}
-
-function copyShared(n: number, src: Float, dst: Float): number {
-  dst.set(src.subarray(0, n));
-  return firstNonFinite(n, src);
 }
 
 function sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void {
@@ -332,7 +366,7 @@ function reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: numb
 
 // ---- float64 ---------------------------------------------------------------------------
 
-const ref64: KernelSet = {
+const ref64: CoreKernels = {
   id: 'ref-ts',
   dtype: 'float64',
   gemmNT(m, n, k, A, B, C) {
@@ -408,12 +442,7 @@ const ref64: KernelSet = {
         break;
     }
   },
-  gemmTNCheck(m, n, k, A, B, C) {
-    ref64.gemmTN(m, n, k, A, B, C);
-    return firstNonFinite(m * n, C);
-  },
-  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad),
-  reduceSgd: reduceSgdOf(reduceGrad, addReduceGradOf(addInto, reduceGrad), sgdKeep), activationStats,
+  addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats,
   softmaxCE: softmaxCE64,
   gatherRows,
   exp: exp64,
@@ -424,7 +453,7 @@ const ref64: KernelSet = {
 
 const fr = Math.fround;
 
-const ref32: KernelSet = {
+const ref32: CoreKernels = {
   id: 'ref-ts',
   dtype: 'float32',
   gemmNT(m, n, k, A, B, C) {
@@ -500,19 +529,22 @@ const ref32: KernelSet = {
         break;
     }
   },
-  gemmTNCheck(m, n, k, A, B, C) {
-    ref32.gemmTN(m, n, k, A, B, C);
-    return firstNonFinite(m * n, C);
-  },
-  addInto, firstNonFinite, sgdUpdate, sgdUpdateShared: sgdUpdate, copyShared, reduceGrad, addReduceGrad: addReduceGradOf(addInto, reduceGrad),
-  reduceSgd: reduceSgdOf(reduceGrad, addReduceGradOf(addInto, reduceGrad), sgdKeep), activationStats,
+  addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats,
   softmaxCE: softmaxCE32,
   gatherRows,
   exp: exp32,
   log: log32,
 };
 
-/** The reference kernel set for a dtype. */
+const full64 = withSharedDefaults(ref64);
+const full32 = withSharedDefaults(ref32);
+
+/** The reference kernel set for a dtype: its core operations, the extension as their compositions. */
 export function referenceKernels(dtype: DType): KernelSet {
+  return dtype === 'float64' ? full64 : full32;
+}
+
+/** The reference's core operations alone, for an implementation that replaces only some of them. */
+export function referenceCore(dtype: DType): CoreKernels {
   return dtype === 'float64' ? ref64 : ref32;
 }

@@ -15,7 +15,14 @@ import { KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from './kernels
 import { lineOffset as nativeLineOffset, nativeIsas, nativeKernels, nativeLoadError } from './fast/native';
 import { wasmKernels, wasmLoadError } from './fast/wasm';
 
-export type KernelPreference = 'auto' | 'native' | 'wasm' | 'ref';
+/** The kernel implementations a run may ask for; 'auto' = the fastest that runs here. */
+export const KERNEL_CHOICES = ['auto', 'native', 'wasm', 'ref'] as const;
+export type KernelChoice = (typeof KERNEL_CHOICES)[number];
+
+/** Whether `v` names a kernel choice (config and flag checks). */
+export function isKernelChoice(v: unknown): v is KernelChoice {
+  return (KERNEL_CHOICES as readonly unknown[]).includes(v);
+}
 
 /** Why native kernels cannot run here, or null when they can. */
 function nativeUnavailable(): string | null {
@@ -33,10 +40,8 @@ function bestNative(dtype: DType): KernelSet {
  * available: native, then wasm, then ref); `fallbackNote` is null when it was used, else one line
  * saying what ran instead and why.
  */
-export function selectKernels(dtype: DType, prefer: KernelPreference = 'auto'): { kernels: KernelSet; fallbackNote: string | null } {
-  if (prefer !== 'auto' && prefer !== 'native' && prefer !== 'wasm' && prefer !== 'ref') {
-    throw new RangeError(`kernels must be one of auto, native, wasm, ref; got ${String(prefer)}`);
-  }
+export function selectKernels(dtype: DType, prefer: KernelChoice = 'auto'): { kernels: KernelSet; fallbackNote: string | null } {
+  if (!isKernelChoice(prefer)) throw new RangeError(`kernels must be one of ${KERNEL_CHOICES.join(', ')}; got ${String(prefer)}`);
   if (prefer === 'ref') return { kernels: referenceKernels(dtype), fallbackNote: null };
   const why: string[] = [];
   if (prefer !== 'wasm') {

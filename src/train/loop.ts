@@ -26,7 +26,7 @@ import { resolveThreads, type RunConfig } from '../config';
 import { Errors } from '../errors';
 import { alloc, type Float } from '../tensor/dtype';
 import { Rng } from '../tensor/rng';
-import { selectKernels } from '../tensor/select';
+import { selectKernels, type KernelChoice } from '../tensor/select';
 import { initParams, layoutOf, newParams, paramsSha256, paramsToArrays } from '../model/params';
 import type { ModelSpec } from '../model/spec';
 import { newOptimizerState, type OptimizerState } from '../optim/optimizer';
@@ -60,7 +60,7 @@ export interface TrainOptions {
   /** Called once before the first step with what the run is about to do. */
   onStart?: (info: StartInfo) => void;
   /** Kernel implementation preference. Default 'auto'. */
-  kernels?: 'auto' | 'native' | 'wasm' | 'ref';
+  kernels?: KernelChoice;
   /** Step strategies to switch off for an A/B (train/step-types.ts); default all on. `stragglers` overrides cfg.duplicateStragglers. */
   strategies?: Partial<StrategySwitches>;
   /**

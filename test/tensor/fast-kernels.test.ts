@@ -3,7 +3,7 @@ import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { ACTIVATIONS, KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 import { nativeIsas, nativeKernels, nativeLoadError } from '../../src/tensor/fast/native';
-import { kernelInfo, lineOffset, selectKernels } from '../../src/tensor/select';
+import { isKernelChoice, KERNEL_CHOICES, kernelInfo, lineOffset, selectKernels } from '../../src/tensor/select';
 import { workloadPass } from '../helpers/mlp-run';
 
 const DTYPES: DType[] = ['float32', 'float64'];
@@ -273,7 +273,13 @@ describe('selectKernels and kernelInfo', () => {
 
   it("'ref' returns the reference without a note, and an unknown preference is a RangeError naming the field", () => {
     assert.deepEqual(selectKernels('float64', 'ref'), { kernels: referenceKernels('float64'), fallbackNote: null });
-    assert.throws(() => selectKernels('float32', 'gpu' as 'auto'), { name: 'RangeError', message: /kernels must be one of auto, native, wasm, ref; got gpu/ });
+    assert.throws(() => selectKernels('float32', 'gpu' as 'auto'), { name: 'RangeError', message: 'kernels must be one of auto, native, wasm, ref; got gpu' });
+  });
+
+  it('KERNEL_CHOICES lists the four choices, and isKernelChoice accepts exactly those', () => {
+    assert.deepEqual(KERNEL_CHOICES, ['auto', 'native', 'wasm', 'ref']);
+    for (const k of KERNEL_CHOICES) assert.equal(isKernelChoice(k), true, k);
+    for (const k of ['gpu', 'AUTO', 'ref-ts', '', undefined, null, 0]) assert.equal(isKernelChoice(k), false, String(k));
   });
 
   it('kernelInfo names the active implementation among the available ones, with the spec version', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import { ACTIVATIONS, referenceKernels } from '../../src/tensor/kernels';
+import { ACTIVATIONS, referenceCore, referenceKernels, withSharedDefaults } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 import { tanh32 } from '../../src/tensor/spec-math';
 import { assertBitEqual } from '../helpers/close';
@@ -103,6 +103,75 @@ describe('reference kernels (the oracle)', () => {
           }
         });
       }
+    });
+  }
+});
+
+describe('the shared-memory extension\'s defaults (withSharedDefaults)', () => {
+  for (const dtype of ['float64', 'float32'] as DType[]) {
+    const core = referenceCore(dtype);
+    const K = withSharedDefaults(core);
+    const n = 37;
+    const rng = new Rng(dtype === 'float64' ? 11 : 12);
+    it(`${dtype}: a core-only set gets each extension operation as its core composition, bit for bit`, () => {
+      // gemmTNCheck = gemmTN, then firstNonFinite of C
+      const A = rand(dtype, 4 * 3, rng);
+      const B = rand(dtype, 4 * 5, rng);
+      B[7] = Infinity; // column 2 of row 1 of B: C[·, 2] is non-finite from C[0, 2] on
+      const C = alloc(dtype, 15);
+      const want = alloc(dtype, 15);
+      core.gemmTN(3, 5, 4, A, B, want);
+      assert.equal(K.gemmTNCheck(3, 5, 4, A, B, C, true), core.firstNonFinite(15, want));
+      assert.notEqual(core.firstNonFinite(15, want), -1);
+      assertBitEqual(C, want, 'gemmTNCheck');
+      // sgdUpdateShared = sgdUpdate
+      const g = rand(dtype, n, rng);
+      const p1 = rand(dtype, n, rng);
+      const p2 = Float64Array.from(p1);
+      const q2 = dtype === 'float32' ? Float32Array.from(p2) : p2;
+      const u1 = alloc(dtype, n);
+      const u2 = alloc(dtype, n);
+      K.sgdUpdateShared(n, 0.07, g, p1, u1);
+      core.sgdUpdate(n, 0.07, g, q2, u2);
+      assertBitEqual(p1, q2, 'sgdUpdateShared p');
+      assertBitEqual(u1, u2, 'sgdUpdateShared u');
+      // copyShared = a copy, returning firstNonFinite of the source
+      const src = rand(dtype, n, rng);
+      src[30] = NaN;
+      const dst = alloc(dtype, n);
+      assert.equal(K.copyShared(n, src, dst), 30);
+      assertBitEqual(dst, src, 'copyShared');
+      // addReduceGrad = addInto then reduceGrad; reduceSgd = that, then sgdUpdate, the old p left in a
+      const a = rand(dtype, n, rng);
+      const b = rand(dtype, n, rng);
+      const p = rand(dtype, n, rng);
+      const sum = Float64Array.from(a);
+      const s2 = dtype === 'float32' ? Float32Array.from(sum) : sum;
+      core.addInto(n, s2, b);
+      const wantOut = new Float64Array(2);
+      core.reduceGrad(n, s2, p, 3, 1e-3, wantOut);
+      const got = alloc(dtype, n);
+      const out = new Float64Array(2);
+      K.addReduceGrad(n, a, b, p, 3, 1e-3, out, got);
+      assertBitEqual(got, s2, 'addReduceGrad g');
+      assert.deepEqual([...out], [...wantOut]);
+      const pNext = Float64Array.from(p);
+      const pWant = dtype === 'float32' ? Float32Array.from(pNext) : pNext;
+      core.sgdUpdate(n, 0.07, s2, pWant, alloc(dtype, n));
+      const aa = Float64Array.from(a);
+      const a2 = dtype === 'float32' ? Float32Array.from(aa) : aa;
+      const pp = Float64Array.from(p);
+      const p3 = dtype === 'float32' ? Float32Array.from(pp) : pp;
+      const out2 = new Float64Array(2);
+      K.reduceSgd(n, a2, b, p3, 3, 1e-3, 0.07, out2, false);
+      assertBitEqual(p3, pWant, 'reduceSgd p');
+      assertBitEqual(a2, p, 'reduceSgd leaves the old p in a');
+      assert.deepEqual([...out2], [...wantOut]);
+    });
+    it(`${dtype}: an extension operation the set provides is kept, not replaced by the default`, () => {
+      const mine = (): void => undefined;
+      assert.equal(withSharedDefaults({ ...core, sgdUpdateShared: mine }).sgdUpdateShared, mine);
+      assert.notEqual(K.sgdUpdateShared, mine);
     });
   }
 });

@@ -20,7 +20,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { addReduceGradOf, NORM_BLOCK, referenceKernels, SATURATION_RATIO, softmaxCE32Rows, type Activation, type KernelSet } from '../kernels';
+import { NORM_BLOCK, referenceCore, SATURATION_RATIO, softmaxCE32Rows, withSharedDefaults, type Activation, type KernelSet } from '../kernels';
 import { packageRoot } from '../../package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
@@ -438,8 +438,10 @@ export function wasmKernels(dtype: DType): KernelSet {
   if (hit) return hit;
   const w = load();
   if (w === null) throw new Error(`WebAssembly SIMD kernels unavailable: ${loadError ?? 'unknown reason'}`);
-  const ref = referenceKernels(dtype);
-  const ks: KernelSet = {
+  const ref = referenceCore(dtype);
+  // the extension's sgdUpdateShared, copyShared and addReduceGrad are its defaults (core compositions):
+  // WebAssembly has no non-temporal store, and an add and a reduce fused would save only a copy
+  const ks = withSharedDefaults({
     ...ref,
     id: 'wasm-simd128',
     dtype,
@@ -461,12 +463,9 @@ export function wasmKernels(dtype: DType): KernelSet {
     } : {}),
     addInto: (n, a, b) => addInto(w, dtype, n, a, b),
     sgdUpdate: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
-    // WebAssembly has no non-temporal store
-    sgdUpdateShared: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
     reduceGrad: (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),
-    addReduceGrad: addReduceGradOf((n, a, b) => addInto(w, dtype, n, a, b), (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out)),
     reduceSgd: (n, a, b, p, divisor, lambda, lr, out) => reduceSgd(w, dtype, n, a, b, p, divisor, lambda, lr, out),
-  };
+  });
   cache.set(dtype, ks);
   return ks;
 }
