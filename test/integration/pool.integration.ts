@@ -13,8 +13,9 @@ import type { ExecutorRecord, StepRecord } from '../../src/observe/schema';
 import { train } from '../../src/train/loop';
 import { allowedCpus } from '../../src/parallel/affinity';
 import { loadDigits } from '../../src/data/datasets';
-import type { Dataset } from '../../src/data/dataset';
+import { toDtype, type Dataset } from '../../src/data/dataset';
 import { nativeIsas } from '../../src/tensor/fast/native';
+import { ThreadPool } from '../../src/parallel/pool-executor';
 import { collectingLogger } from '../helpers/log-sink';
 import { repoRoot, tempDir } from '../helpers/paths';
 
@@ -39,7 +40,10 @@ describe('local thread pool (integration)', function () {
       assert.deepEqual(ex.map((e) => e.id), [...Array.from({ length: threads - 1 }, (_, i) => `thread-${i + 1}`), 'main']);
       assert.equal(ex.reduce((n, e) => n + e.examples, 0), 64, 'the executors together cover the batch');
       if (threads > 1) assert.equal(ex.filter((e) => e.slowest).length, 1, 'exactly one executor is flagged slowest');
-      for (const e of ex) assert.ok(e.computeMs >= 0 && e.leaves[1] >= e.leaves[0]);
+      // their leaf ranges tile the batch's 8 leaves in executor order, each range its examples
+      assert.deepEqual(ex.map((e) => e.leaves[0]), [0, ...ex.slice(0, -1).map((e) => e.leaves[1])], JSON.stringify(ex));
+      assert.equal(ex.at(-1)!.leaves[1], 8);
+      for (const e of ex) assert.equal(e.examples, (e.leaves[1] - e.leaves[0]) * 8, `${e.id}: ${JSON.stringify(e.leaves)}`);
     });
   }
 
@@ -218,24 +222,44 @@ describe('local thread pool (integration)', function () {
     if (nativeIsas().length === 0) this.skip();
     // every 40th example has one infinite pixel: the loss stays finite (tanh saturates), dJdW[0] does not
     const poisoned = (): { train: Dataset; heldOut: null } => {
-      const ds = loadDigits({ dtype: 'float32' });
+      const ds = toDtype(loadDigits({ dtype: 'float32' }), 'float32', true);
       for (let r = 0; r < ds.n; r += 40) ds.x[r * ds.inputs + 20] = Infinity;
       return { train: ds, heldOut: null };
     };
     const cfg = { ...leaves(), steps: 24, maxSkips: 100 };
     const one = collectingLogger();
     const want = await train({ ...cfg, threads: 1 }, { runDir: tempDir(), logger: one.logger, kernels: 'native', data: poisoned() });
+    // two pool threads and no main-thread share, not spinning: no task is ever withdrawn as
+    // late, so each leaf is computed by its own thread (thread-1 leaf 0:0, thread-2 leaf 0:1)
+    // into its shared slot, however busy the machine
+    const data = poisoned();
+    let pool: ThreadPool | null = null;
     const { logger, records } = collectingLogger();
-    const s = await train({ ...cfg, threads: 2 }, { runDir: tempDir(), logger, kernels: 'native', data: poisoned() });
+    let s;
+    try {
+      s = await train(cfg, {
+        runDir: tempDir(), logger, kernels: 'native', data,
+        executors: async (ctx) => {
+          pool = new ThreadPool({ cpus: null, threads: 2, spec: ctx.spec, kernels: 'native', microBatch: ctx.microBatch, x: data.train.x, y: data.train.y, spin: false });
+          return pool.executors;
+        },
+      });
+    } finally {
+      await (pool as ThreadPool | null)?.close();
+    }
     assert.equal(s.paramsSha256, want.paramsSha256);
+    const stepRecords = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+    assert.ok(stepRecords.every((r) => r.executors.map((e) => `${e.id} ${e.leaves.join('-')} ${e.late ?? ''}${e.failed ?? ''}`).join(', ') === 'thread-1 0-1 , thread-2 1-2 '),
+      'each thread computed its own leaf in every step');
     const skipped = (rs: Record<string, unknown>[]): StepRecord[] => rs.filter((r) => r.msg === 'step' && r.skipped !== undefined) as unknown as StepRecord[];
     const sk = skipped(records);
     assert.deepEqual(sk.map((r) => r.step), skipped(one.records).map((r) => r.step));
     assert.ok(sk.length >= 12, `most steps hold a poisoned example: ${sk.length} skipped`);
     const byThread = sk.filter((r) => / from executor thread-1, /.test(r.skipped!));
-    assert.ok(byThread.length > 0, `some are found in the pool thread's leaf: ${sk.map((r) => r.skipped).join(' | ')}`);
-    for (const r of byThread) {
-      assert.match(r.skipped!, /^non-finite value in dJdW\[0\] \(element \d+\) from executor thread-1, tree node 0:0, step \d+; non-finite on its own: training examples? [\d, ]+/);
+    assert.ok(byThread.length > 0, `some are found in thread-1's leaf: ${sk.map((r) => r.skipped).join(' | ')}`);
+    for (const r of sk) {
+      // the first non-finite leaf in tree order names the skip: thread-1's when it has one
+      assert.match(r.skipped!, /^non-finite value in dJdW\[0\] \(element \d+\) from executor (thread-1, tree node 0:0|thread-2, tree node 0:1), step \d+; non-finite on its own: training examples? [\d, ]+/);
       assert.ok(r.nonFiniteExamples!.length > 0 && r.nonFiniteExamples!.every((e) => e % 40 === 0), `the poisoned rows: ${r.nonFiniteExamples}`);
     }
   });
