@@ -155,7 +155,7 @@ type LayerField = 'dJdW' | 'updateRatio' | 'saturated' | 'dead';
  * Runs after every step on the coordinator's thread, in the step's critical path on a pool
  * (the record is written while the threads compute): a healthy step allocates almost nothing
  * here — ring entries are reused, the window is walked by index, sums are loops in the order
- * the means were always taken (oldest first, from +0), and the evidence strings are built
+ * the means are defined in (oldest first, from +0), and the evidence strings are built
  * only for a state that holds.
  */
 export class Diagnoser {

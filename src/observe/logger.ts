@@ -15,16 +15,11 @@ import { Errors } from '../errors';
 
 /**
  * The run's log file as a pino destination: each record is one synchronous write(2) of the
- * line pino built, appended (O_APPEND). Why not pino.destination({ sync: true }): sonic-boom
- * 4.2.1's sync path turns every written string into a Buffer after writing it
- * (releaseWritingBuf: Buffer.from, an allocation and a UTF-8 encode of the whole line) and
- * keeps a buffer and a length of its own; measured inside 2,000-step runs of the bench
- * workload, alternating the two destinations every 50 steps in one process, the step
- * record's time (split.recordMs, median of each block) fell from 210 to 141 µs on 1 thread
- * (16 of 18 block pairs faster) and from 101 to 88 µs on 2 (14 of 18). A write that fails
- * (disk full, I/O error) throws GS_ERR_IO naming the file, as the one before threw the raw
- * fs error; a short write (a regular file can take part of a line when nearly full) is
- * continued from the byte where it stopped.
+ * line pino built, appended (O_APPEND). Not pino.destination({ sync: true }): sonic-boom's
+ * sync path re-encodes every written line into a Buffer after writing it, on the step's path
+ * (docs/performance.md). A write that fails (disk full, I/O error) throws GS_ERR_IO naming the
+ * file; a short write (a nearly full file can take part of a line) is continued from the byte
+ * where it stopped.
  */
 export class LogFile {
   /** The open file's descriptor, or -1 once closed (close()). */
@@ -96,9 +91,8 @@ export const REDACT_PATHS = ['token', '*.token', 'auth', '*.auth', 'authorizatio
 
 /**
  * The run's two loggers over one file: `log` (redacted) for everything, and `steps`, the same
- * but without redaction, for step records — they hold only numbers and the executors' ids,
- * and redaction's deep clone of every record was the largest cost of a small model's step
- * (measured on config/doubling.json: about a quarter of the run's time).
+ * but without redaction, for step records: they hold only numbers and the executors' ids, and
+ * redaction deep-clones every record, the largest cost of a small model's step.
  */
 export function runLoggers(file: string, run: string, level: pino.LevelWithSilent = 'info', tee?: (line: string) => void): { log: pino.Logger; steps: pino.Logger; close: () => void } {
   const dest = new LogFile(file);

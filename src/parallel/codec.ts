@@ -120,7 +120,7 @@ export interface PartialLimits {
   step: number;
   /**
    * Index of the first non-finite element of the decoded grads, or −1: the kernels' scan
-   * (tensor/kernels firstNonFinite, about 20× the plain loop on a 1 MB partial). Default: the plain loop.
+   * (tensor/kernels firstNonFinite, faster on a large partial). Default: the plain loop.
    */
   firstNonFinite?: (g: Float) => number;
 }

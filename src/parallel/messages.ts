@@ -4,7 +4,7 @@
  * Every message is one msgpack map with a type tag `t` and the protocol version `v`.
  * Typed arrays travel as msgpack `bin` holding their little-endian bytes, described by the
  * message's own fields (dtype, lengths known from the run) — not as msgpackr's typed-array
- * extension, whose default pack() was seen to corrupt Float32Array/Float64Array here.
+ * extension, whose default pack() can corrupt Float32Array/Float64Array.
  * Not here: encoding and validation (codec.ts).
  */
 

@@ -5,7 +5,7 @@
  * speed (leaves per millisecond of its wall time, wire included: an exponential moving
  * average). A remote executor's range is then nudged (by at most a quarter of its share)
  * to where its canonical cover has the fewest tree nodes: every node is one whole gradient
- * on the wire back (0.94 MB for the bench model), worth several leaves of compute, while a
+ * on the wire back, worth several leaves of compute, while a
  * local thread's extra node costs one in-memory add — local boundaries stay where speed puts
  * them. Planning decides only *who* computes; the tree fixes *how* sums are formed, so no
  * plan can change a result.
@@ -93,7 +93,7 @@ export class SpeedMeter {
  */
 export function everyoneWorks(plan: PlanEntry[]): PlanEntry[] {
   // plain loops over arrays built one way: the step's compiled code sees one array shape
-  // whichever branch ran (V8 recompiles the step, ~100 ms, when a shape it has not seen comes)
+  // whichever branch ran (V8 recompiles the step when a shape it has not seen comes)
   const sizes: number[] = [];
   let leaves = 0;
   for (const p of plan) {

@@ -235,8 +235,8 @@ function gatherRows(rows: number, order: Uint32Array, from: number, width: numbe
   }
   for (let r = 0; r < rows; r++) {
     const e = order[from + r]!;
-    // one memcpy per row (a short-lived view each: 3× faster than element copies here; the
-    // native kernels copy without the views)
+    // one memcpy per row through a short-lived view, not element by element (the native
+    // kernels copy without the views)
     dst.set(src.subarray(e * width, e * width + width), r * width);
   }
 }
@@ -249,7 +249,7 @@ function sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void {
 }
 
 // Softmax cross-entropy (KernelSet.softmaxCE), one copy per dtype so that each loop sees one
-// array type and no rounding callback (3× faster than the generic form); the same operations
+// array type and no rounding callback (the generic form is much slower); the same operations
 // in the same order.
 
 let exps32 = new Float32Array(0);

@@ -4,16 +4,15 @@
  *
  * The three GEMMs (gemmTNCheck's scan of C too), firstNonFinite, addInto, sgdUpdate, reduceGrad
  * and reduceSgd, and in float32 tanh, addBias, colSum, activateBackward (tanh, sigmoid),
- * activationStats and the exponentials of softmax and softmaxCE run in WebAssembly and follow THE KERNEL SPEC bit for bit (GEMM lanes over
- * output columns, mul then add, k in increasing order; tanh32's formula operation for
- * operation; the vector passes element by element, rule 7, with rule 8's eight float64 lanes;
- * colSum's lanes over columns, rows in order). Typed arrays live in JavaScript memory, so each
+ * activationStats and the exponentials of softmax and softmaxCE run in WebAssembly and follow
+ * THE KERNEL SPEC bit for bit (GEMM lanes over output columns, mul then add, k in increasing
+ * order; tanh32's formula operation for operation; the vector passes element by element, rule
+ * 7, with rule 8's eight float64 lanes; colSum's lanes over columns, rows in order). Typed arrays live in JavaScript memory, so each
  * call copies its operands into this thread's linear memory and the results out: for a GEMM
- * O(mk + nk + mn) copies against O(mnk) arithmetic; addInto on 235k floats measured 103 µs
- * with its copies against the reference's 520, firstNonFinite on a 256 × 784 dJdW 106 µs
- * against 350 (and gemmTNCheck scans C where the kernel left it, without that copy). The other
- * kernels are the reference's own functions (the same bits by definition). Each thread
- * compiles and instantiates the module once, synchronously.
+ * O(mk + nk + mn) copies against O(mnk) arithmetic; the vector passes gain despite their copies
+ * (docs/performance.md), and gemmTNCheck scans C where the kernel left it. The other kernels are
+ * the reference's core functions and the extension's defaults (the same bits by definition).
+ * Each thread compiles and instantiates the module once, synchronously.
  * Not here: choosing among implementations (select.ts); the kernels themselves (wasm/).
  */
 
