@@ -480,9 +480,9 @@ static inline void streamLine(void* dst, const void* src) {
 
 // sgdUpdate, the same bits, with p's whole cache lines written by non-temporal stores: for
 // weights that another core reads next (a pool thread's forward pass). A plain store must
-// first take the line from the other core's cache, which cost 0.25–0.8 ms for the benchmark
-// model's 0.94 MB where the same update of local lines takes 0.04 (scripts/bench-xcore.ts);
-// streamed, 0.1. The fence orders the streamed lines before whatever signals the other core.
+// first take the line from the other core's cache, which costs far more than the arithmetic
+// (scripts/bench-xcore.ts measures it). The fence orders the streamed lines before whatever
+// signals the other core.
 template <typename T>
 static void sgdUpdateStream(size_t n, double lr, const T* g, T* p, T* u) {
   constexpr size_t L = 64 / sizeof(T);
@@ -615,8 +615,8 @@ static void reduceTail(size_t i, size_t n, T* g, const T* a, const T* b, const T
 
 // ADD: the block's g is first (T)(a + b) — addInto's sum — and the result goes to g (which
 // may be a); otherwise g is a itself (b unused). The same bits either way as addInto then
-// reduceGrad. (The sum is taken as whole vectors: a scalar loop into a local array here was
-// miscompiled by GCC 12.2 at -O3 with AVX-512.)
+// reduceGrad. (The sum is taken as whole vectors: GCC 12.2 at -O3 with AVX-512 miscompiles a
+// scalar loop into a local array here.)
 template <typename T, bool ADD>
 static void reduceGradBlock(size_t n, T* g, const T* a, const T* b, const T* p, double divisor, double lambda, double* out) {
   typedef typename V8Of<T>::V VT;
@@ -1096,8 +1096,7 @@ struct Gemm {
 };
 
 // The two tile heights of this build, and, on 512-bit vectors, a tile one vector wide (G3: for
-// a side of 16 lanes, e.g. a 16-row micro-batch, which G1's two vectors would half waste:
-// gemmNT (16, 256, 784) 62–64 GFLOP/s with it, 29–37 without, on the Ice Lake machine);
+// a side of 16 lanes, e.g. a 16-row micro-batch, which G1's two vectors would half waste);
 // pick() runs the cheaper layout with the cheapest tile.
 template <typename T, int MR1, int MR2, int NV>
 struct GemmPick {

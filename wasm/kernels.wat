@@ -1,6 +1,7 @@
 ;; kernels.wat — gradsync's WebAssembly SIMD128 kernels, float32 (f32x4) and float64 (f64x2):
-;; the three GEMMs (with their packing), float32 tanh, and the vector passes addInto, sgdUpdate
-;; and reduceGrad. Hand-written text, assembled at build time by scripts/build-wasm.js (wabt).
+;; the three GEMMs (with their packing), the vector passes (addInto, sgdUpdate, reduceGrad,
+;; reduceSgd, firstNonFinite) and, in float32, tanh, exp, addBias, colSum, activateBackward and
+;; activationStats. Hand-written text, assembled at build time by scripts/build-wasm.js (wabt).
 ;;
 ;; THE KERNEL SPEC (src/tensor/kernels.ts) holds here bit for bit: every GEMM output element starts
 ;; at +0 and accumulates its k terms in increasing k, one multiply then one add per term (an
@@ -11,15 +12,15 @@
 ;; One kernel per dtype computes C (m, n) = A' (m, k) · B' (k, n) on packed operands:
 ;;  - A' in blocks of 4 rows: A'(i, p) at a + (i / 4)·abs + p·acs + (i mod 4)·size, with
 ;;    abs = 4·k·size, acs = 4·size: packed by $pack_cols_* from row-major A (NN, NT) or by
-;;    $pack_rows from column-major A (TN). (Reading TN's A in place, acs = m·size, measured
-;;    38 against 44 GFLOP/s: probably its 1 KiB stride maps a whole block into few L1 sets.)
+;;    $pack_rows from column-major A (TN). (TN's A is packed rather than read in place, whose
+;;    m·size stride maps a whole block into few L1 sets.)
 ;;  - B' in panels of NR columns (8 floats or 4 doubles = 32 bytes): B'(p, j) at
 ;;    b + (j / NR)·bps + p·32 + (j mod NR)·size, packed by $pack_rows (NN, TN) or, transposing,
 ;;    by $pack_cols_* (NT); bps = 32·k.
 ;;  - C dense row-major (m, n).
 ;; Register tile: 4 rows × 8 floats (f32) or 4 rows × 4 doubles (f64) = 8 accumulators, which
-;; with 2 B vectors, a broadcast A value and a product fit V8's 16 xmm registers (5- and 6-row
-;; tiles and unrolling p by 2 measured 21–29 against 42–48 GFLOP/s, likely spills). The j loop is
+;; with 2 B vectors, a broadcast A value and a product fit V8's 16 xmm registers (larger tiles
+;; or unrolling p spill them). The j loop is
 ;; outside the i loop so that one B panel (32·k bytes) stays in L1 while A' streams past it.
 ;;
 ;; Edges: rows past m and columns past n compute on whatever the block or panel holds there and
