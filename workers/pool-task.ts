@@ -3,47 +3,31 @@
  * Waits on the control block (Atomics.wait), computes the posted tree nodes into its shared
  * partial slots with compute-partials.ts (a leaf straight into its slot, a larger node by a
  * copy) — or takes units of the step's tail (parallel/tail.ts) — and signals DONE. No logic
- * of its own beyond that; pool-protocol.ts describes the block.
+ * of its own beyond that; pool-protocol.ts describes the block. serveWith is the same loop
+ * with test hooks (parallel/hooks.ts), for the fixture task modules of test/fixtures/.
  */
 
 import { PartialComputer, type BatchRef } from '../src/parallel/compute-partials';
 import type { TreeNode } from '../src/parallel/tree';
 import {
-  C, claim, pollUntil, publishScalars, slotPartial, STALL_MS, T, TASK_COMPUTE, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
+  C, claim, pollUntil, publishScalars, slotPartial, T, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
 } from '../src/parallel/pool-protocol';
 import { runTailShare, UnitViews } from '../src/parallel/tail';
 import { pinThisThread } from '../src/parallel/affinity';
+import { NO_SERVE_HOOKS, type ServeHooks } from '../src/parallel/hooks';
 import { view, type Float } from '../src/tensor/dtype';
 import type { Partial } from '../src/parallel/partial';
 import type { KernelSet } from '../src/tensor/kernels';
 import type { OptimizerState, StepScalars } from '../src/optim/optimizer';
 import { selectKernels } from '../src/tensor/select';
 
-/** Blocks this thread for `ms` (the 'stall' fault). */
-function stall(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function injectFault(t: ServeTask, step: number, phase: 'compute' | 'tail'): void {
-  const f = t.fault;
-  if (!f || f.executor !== t.executor || f.step !== step || (f.phase ?? 'compute') !== phase) return;
-  if (f.mode === 'stall') return; // before the claim, in the serve loop
-  if (f.mode === 'throw') throw new Error(`injected fault: executor ${t.executor} throws at step ${step}`);
-  if (f.mode === 'exit') process.exit(1);
-  // 'oom': grow the heap until the thread's resourceLimits end it
-  const hog: number[][] = [];
-  for (;;) hog.push(new Array(1 << 20).fill(Math.random()));
-}
-
 /**
  * Moves a partial computed in this thread's own memory (a node of more than one leaf: its
  * leaves are summed there) into a free shared slot, and gives the private buffer back to the
- * computer. Why not compute straight into the slot with plain stores: the
- * main thread read the slot's lines in the previous step, and a plain store to a line another
- * core holds must first take it back, which cost 0.25–1.1 ms per 0.94 MB here
- * (scripts/bench-xcore.ts) and made whole stretches of 2-thread steps slow; copyShared's
- * non-temporal stores do not (0.08 ms). Measured (bench.js, native, 2 threads, 6 interleaved
- * pairs): 78–84k samples/s, median step 1.20–1.27 ms, against 65–84k and 1.22–1.67 ms.
+ * computer. Why not compute straight into the slot with plain stores: the main thread read
+ * the slot's lines in the previous step, and a plain store to a line another core holds must
+ * first take it back (scripts/bench-xcore.ts measures what that costs); copyShared's
+ * non-temporal stores need not.
  */
 function publish(k: KernelSet, computer: PartialComputer, p: Partial, free: SlotPartial[]): SlotPartial {
   const s = free.pop();
@@ -62,12 +46,8 @@ function publish(k: KernelSet, computer: PartialComputer, p: Partial, free: Slot
  * A leaf computed straight into a free shared slot (computer.computeLeafShared): its dJdW
  * leave the GEMMs by non-temporal stores (kernels.gemmTNCheck), checked as they are stored,
  * so the leaf needs neither a private buffer nor publish()'s copy, a read and a streamed write
- * of the whole partial. Measured on the benchmark workload (native AVX-512, 2 threads, Ice
- * Lake VM), within one process, blocks of 50 steps alternating with publish(): median step
- * shorter in 10 of 12 runs, by 0.05–0.28 ms of 2.2–4.2 (longer by 0.05–0.07 in the other two);
- * the pool thread's compute time 0.06–0.30 ms shorter, the main thread's leaf shorter too
- * (less traffic through the shared cache). A node of more leaves sums them first, in this
- * thread's own memory, and is published.
+ * of the whole partial. A node of more leaves sums them first, in this thread's own memory,
+ * and is published.
  */
 function computeInSlot(computer: PartialComputer, params: Float, batch: BatchRef, node: TreeNode, free: SlotPartial[]): SlotPartial {
   const s = free.pop();
@@ -105,7 +85,7 @@ function tailContext(t: ServeTask): TailContext {
 }
 
 /** The tail task: units of the step's tail, as long as any is left (pool-protocol.ts TailBuffers). */
-function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartial[], c: TailContext, fault: (() => void) | undefined): void {
+function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartial[], c: TailContext, inTail: (() => void) | undefined): void {
   const tb = t.tail!;
   const operand = (code: number): Float => {
     const set = code >> 16;
@@ -123,10 +103,16 @@ function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartia
     optimizer: tb.optimizer, state: c.state, oldState: c.oldState, u: c.u, sc: c.sc,
     // this thread's own slot, where SGD's fused pass leaves the old weights (else b: units are disjoint either way)
     mine: ctl[C.A]! >> 16 === 0 ? 'a' : 'b',
-  }, fault);
+  }, inTail);
 }
 
 export default function serve(t: ServeTask): ServeResult {
+  return serveWith(t, NO_SERVE_HOOKS);
+}
+
+/** The serve loop, calling `hooks` at its points (parallel/hooks.ts ServeHooks). */
+export function serveWith(t: ServeTask, hooks: ServeHooks): ServeResult {
+  const { beforeClaim, beforeCompute, inTail } = hooks;
   if (t.cpu !== null) t.control[C.PIN] = pinThisThread([t.cpu]) === null ? t.cpu + 1 : -1;
   const { kernels } = selectKernels(t.spec.dtype, t.kernels);
   const slots = t.slots.map((b) => slotPartial(b, t.spec.dtype, t.statsSize, t.paramCount));
@@ -142,15 +128,6 @@ export default function serve(t: ServeTask): ServeResult {
   let lent: SlotPartial[] = [];
   let tasks = 0;
   let tail: TailContext | undefined;
-  // a tail fault (test-only) fires once, in the first unit this thread takes from its step on,
-  // once that unit's weights have changed — FIRED is shared, so a restarted thread does not fire again
-  const f = t.fault;
-  const tailFault = f && f.phase === 'tail' && f.executor === t.executor
-    ? (): void => { if (Atomics.compareExchange(t.tail!.sync, T.FIRED, 0, 1) === 0) injectFault(t, f.step, 'tail'); }
-    : undefined;
-  // the 'stall' fault: once, on waking for the first task of its phase from its step on, before claiming it
-  const stallKind = f && f.executor === t.executor && f.mode === 'stall' ? (f.phase === 'tail' ? TASK_TAIL : TASK_COMPUTE) : -1;
-  let stallFrom = stallKind >= 0 ? f!.step : undefined;
   for (;;) {
     if (t.spin) {
       pollUntil(() => Atomics.load(ctl, C.SEQ) !== seen);
@@ -160,10 +137,7 @@ export default function serve(t: ServeTask): ServeResult {
     if (seq === seen) continue;
     seen = seq;
     if (Atomics.load(ctl, C.STOP) !== 0) return { kernel: kernels.id, tasks };
-    if (stallFrom !== undefined && ctl[C.KIND] === stallKind && ctl[C.STEP]! >= stallFrom) {
-      stallFrom = undefined;
-      stall(STALL_MS);
-    }
+    if (beforeClaim !== undefined) beforeClaim(ctl[C.KIND]!, ctl[C.STEP]!);
     // claim the task before reading it: one the coordinator withdrew meanwhile is skipped
     if (!claim(ctl, seq)) continue;
     const t0 = performance.now();
@@ -171,7 +145,7 @@ export default function serve(t: ServeTask): ServeResult {
     if (ctl[C.KIND] === TASK_TAIL) {
       // the step's partials are still in use: its tail adds them
       try {
-        tailTask(t, kernels, ctl, slots, tail ??= tailContext(t), step >= (t.fault?.step ?? Infinity) ? tailFault : undefined);
+        tailTask(t, kernels, ctl, slots, tail ??= tailContext(t), inTail !== undefined ? () => inTail(step) : undefined);
         ctl[C.STATUS] = 0;
       } catch (e) {
         // the units it took and did not finish: the main thread sees FAILED (after the message) and puts their weights back
@@ -185,7 +159,7 @@ export default function serve(t: ServeTask): ServeResult {
       free.push(...lent);
       lent = [];
       try {
-        injectFault(t, step, 'compute');
+        if (beforeCompute !== undefined) beforeCompute(step);
         const batch = { order: t.order, start: ctl[C.START]!, end: ctl[C.END]!, microBatch: t.microBatch };
         const n = ctl[C.NODES]!;
         for (let k = 0; k < n; k++) {

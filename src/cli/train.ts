@@ -7,7 +7,6 @@ import { loadConfigFile, validate, type RunConfig } from '../config';
 import { Errors } from '../errors';
 import { startLiveServer, type LiveServer } from '../observe/live-server';
 import { train, type TrainSummary } from '../train/loop';
-import { envFault } from '../env';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findResumePoint } from '../train/checkpoint';
@@ -118,7 +117,6 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
       kernels: kernelFlag(f.kernels),
       // the command owns its process: compute threads pinned unless --no-pin (config pinThreads)
       processControl: true,
-      fault: envFault(),
       ...(listen ? {
         joinable: async (ctx: ExecutorContext): Promise<ExecutorSource> => {
           const c = await startCoordinator({

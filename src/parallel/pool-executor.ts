@@ -26,9 +26,10 @@ import { TaskWithdrawn, type Executor, type StepTask } from './executor';
 import type { Partial } from './partial';
 import {
   C, claim, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, pollUntil, T, TASK_COMPUTE, TASK_TAIL, waitAsync,
-  type FaultSpec, type ServeResult, type ServeTask, type SlotPartial, type TailBuffers,
+  type ServeResult, type ServeTask, type SlotPartial, type TailBuffers,
 } from './pool-protocol';
 import { tailUnits } from './tail';
+import { poolTaskHook } from './hooks';
 import type { OptimizerSpec } from '../optim/optimizer';
 import { bytesPerElement } from '../tensor/dtype';
 import type { KernelChoice } from '../tensor/select';
@@ -43,10 +44,6 @@ export interface PoolOptions {
   x: Float;
   y: Float;
   logger?: pino.Logger;
-  /** Test-only fault injection (GRADSYNC_FAULT); null in normal runs. */
-  fault?: FaultSpec | null;
-  /** Heap limit per thread (MB); default none. The 'oom' fault sets one. */
-  maxOldGenerationSizeMb?: number;
   /**
    * Poll instead of sleeping (SPIN_MS at most) while waiting: the threads for their next
    * task, the coordinator for a result. Only when every compute thread has a core of its own
@@ -103,7 +100,7 @@ export class ThreadPool {
       });
       this.tail = {
         units, sums: new Float64Array(shared(units.length * 8)), f64: new Float64Array(shared(6 * 8)),
-        sync: new Int32Array(shared((4 + units.length / 2) * 4)),
+        sync: new Int32Array(shared((T.STATE + units.length / 2) * 4)),
         old: vector(), optimizer: opts.tail.optimizer, state, oldState: state.map(() => vector()), u: vector(),
         mainSlots: Array.from({ length: MAIN_SLOTS }, () => shared(slotBytes(dtype, this.statsSize, this.paramCount))),
       };
@@ -113,9 +110,12 @@ export class ThreadPool {
       this.mainSlots = [];
     }
     if (!isShared(opts.x) || !isShared(opts.y)) throw new TypeError('ThreadPool: x and y must be SharedArrayBuffer-backed (load the data with shared: true)');
-    const limit = opts.maxOldGenerationSizeMb ?? (opts.fault?.mode === 'oom' ? 64 : undefined);
+    // a test's task module instead of the product's (parallel/hooks.ts; null in every run of the product)
+    const hook = poolTaskHook();
+    const limit = hook?.maxOldGenerationSizeMb;
     this.pool = new Piscina({
-      filename: poolTaskPath(),
+      filename: hook?.file ?? poolTaskPath(),
+      ...(hook?.workerData !== undefined ? { workerData: hook.workerData() } : {}),
       minThreads: opts.threads,
       maxThreads: opts.threads,
       // a serve loop holds its thread for the run: never reap it as idle
@@ -188,7 +188,7 @@ export class PoolExecutor implements Executor {
     const buffers = Array.from({ length: slotCount }, () => new SharedArrayBuffer(bytes));
     const task: ServeTask = {
       control, error, slots: buffers, spec: o.spec, kernels: o.kernels, microBatch: o.microBatch, x: o.x, y: o.y, params, order,
-      executor: this.index, statsSize: this.owner.statsSize, paramCount: this.owner.paramCount, fault: o.fault ?? null, spin: o.spin ?? false,
+      executor: this.index, statsSize: this.owner.statsSize, paramCount: this.owner.paramCount, spin: o.spin ?? false,
       tail: this.owner.tail, cpu: o.cpus?.[this.index - 1] ?? null,
     };
     this.seq = 0;

@@ -8,8 +8,8 @@
  * (SharedArrayBuffers the coordinator allocated and reads in place: no transfer) — a leaf
  * straight into the slot, its dJdW by the kernels' gemmTNCheck, a node of more leaves in its
  * own memory and then by the kernels' copyShared: non-temporal stores either way, which need
- * not take the slot's lines back from the coordinator's cache (workers/pool-task.ts has the
- * figures); writes which slot holds which node, stores DONE = SEQ and notifies. The
+ * not take the slot's lines back from the coordinator's cache (workers/pool-task.ts says
+ * why); writes which slot holds which node, stores DONE = SEQ and notifies. The
  * coordinator waits with Atomics.waitAsync, so its event loop keeps running meanwhile.
  * A slot lent to the coordinator for a step is taken back by the thread when the next compute
  * task arrives: by then the coordinator has finished that step. A second kind of task, the
@@ -30,22 +30,6 @@ import { lineOffset, type KernelChoice } from '../tensor/select';
 import type { ModelSpec } from '../model/spec';
 import type { Partial } from './partial';
 import type { OptimizerSpec } from '../optim/optimizer';
-
-/**
- * A test-only fault: the task of executor `executor` at step `step` fails as `mode`, in its
- * compute task (default) or in its share of the step's tail. 'stall' does not fail: the
- * thread wakes STALL_MS late for its first task of that phase from that step on, before it
- * claims it (C.CLAIM), as a descheduled vCPU can on a busy host.
- */
-export interface FaultSpec {
-  executor: number;
-  step: number;
-  mode: 'throw' | 'exit' | 'oom' | 'stall';
-  phase?: 'compute' | 'tail';
-}
-
-/** How long the 'stall' fault holds a thread, ms. */
-export const STALL_MS = 200;
 
 /** Most tree nodes one task can carry (a range's canonical cover has ≤ 2·height nodes). */
 export const MAX_NODES = 64;
@@ -110,8 +94,8 @@ export function claim(control: Int32Array, seq: number): boolean {
 export const TASK_COMPUTE = 0;
 export const TASK_TAIL = 1;
 
-/** Indices of TailBuffers.sync; FIRED (test-only: a tail fault has fired) outlives resets, and thread restarts. */
-export const T = { NEXT: 0, DONE: 1, FAILED: 2, FIRED: 3, STATE: 4 } as const;
+/** Indices of TailBuffers.sync: the unit counter, units done, a side failed, then each unit's state. */
+export const T = { NEXT: 0, DONE: 1, FAILED: 2, STATE: 3 } as const;
 
 /**
  * The step's tail shared between the main thread and a pool thread (any optimizer, no clipping):
@@ -130,7 +114,7 @@ export const T = { NEXT: 0, DONE: 1, FAILED: 2, FIRED: 3, STATE: 4 } as const;
 export interface TailBuffers {
   /** [start, end) of each unit in the flat parameters, flattened. */
   units: Int32Array;
-  /** [NEXT, DONE, FAILED, FIRED, then a state per unit: 0 free, else tail.ts UNIT bits (taken, done, where the old weights are)] (SharedArrayBuffer). */
+  /** [NEXT, DONE, FAILED, then a state per unit: 0 free, else tail.ts UNIT bits (taken, done, where the old weights are)] (SharedArrayBuffer). */
   sync: Int32Array;
   /** Two sums per unit: Σg², Σp² (SharedArrayBuffer). */
   sums: Float64Array;
@@ -165,7 +149,6 @@ export interface ServeTask {
   executor: number;
   statsSize: number;
   paramCount: number;
-  fault: FaultSpec | null;
   /** Spin (up to SPIN_MS) for the next task before sleeping in Atomics.wait. */
   spin: boolean;
   /** What a tail task works on (null: this pool does not share the tail). */

@@ -40,6 +40,7 @@ import { MainExecutor } from './main-executor';
 import { CHALLENGE_PATH, CLOSE, JOIN_PATH, PROTOCOL_VERSION, type PartialMessage, type RunMessage, type StepMessage } from './messages';
 import { addPartial, type Partial } from './partial';
 import { planRanges } from './planner';
+import type { WorkerHooks } from './hooks';
 import { ThreadPool } from './pool-executor';
 import { combineNode, nodeKey, ReductionTree, type TreeNode } from './tree';
 
@@ -64,10 +65,6 @@ export interface WorkerOptions {
   maxPayload?: number;
   /** Largest dataset accepted, bytes. Default 8 GiB. */
   maxDataBytes?: number;
-  /** Test-only: rewrites the frames a step sends (done first, then the partials). */
-  tamper?: (step: number, frames: Buffer[], partials: PartialMessage[]) => Buffer[];
-  /** Test-only: fields merged into hello. */
-  hello?: Record<string, unknown>;
 }
 
 export interface WorkerExit {
@@ -190,7 +187,12 @@ export async function computeSplit(execs: Executor[], task: StepTask, tree: Redu
 }
 
 /** Joins the coordinator at opts.url and works until the session ends; resolves with how it ended. */
-export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
+export function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
+  return runWorkerWith(opts, {});
+}
+
+/** runWorker with test hooks (parallel/hooks.ts WorkerHooks): frames rewritten, hello fields changed. */
+export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Promise<WorkerExit> {
   const base = new URL(opts.url);
   if (base.protocol !== 'ws:' && base.protocol !== 'wss:') throw Errors.usage(`--join must be a ws:// or wss:// URL, got "${opts.url}"`);
   if (!Number.isInteger(opts.threads) || opts.threads < 0 || opts.threads > 1024) throw new RangeError(`worker option "threads" must be an integer in [0, 1024], got ${opts.threads}`);
@@ -319,7 +321,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
     }));
     let frames = [encodeMessage({ t: 'done', v: PROTOCOL_VERSION, step: m.step, computeMs }), ...msgs.map(encodePartial)];
     for (const piece of pieces) piece.exec.recycle(piece.partials);
-    if (opts.tamper) frames = opts.tamper(m.step, frames, msgs);
+    if (hooks.tamper) frames = hooks.tamper(m.step, frames, msgs);
     for (const f of frames) if (ws.readyState === WebSocket.OPEN) ws.send(f);
     exit.steps++;
   };
@@ -369,7 +371,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
       return;
     }
     say(`worker ${id}: connected to ${base.host}`);
-    ws.send(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32', 'float64'], threads: opts.threads, ...opts.hello } as never));
+    ws.send(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32', 'float64'], threads: opts.threads, ...hooks.hello } as never));
   });
   // one message at a time, in order: a step's compute is async when a pool computes it
   ws.on('message', (data: Buffer, isBinary: boolean) => { queue = queue.then(() => handle(data, isBinary)); });

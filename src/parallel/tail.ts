@@ -83,14 +83,13 @@ const pair = new Float64Array(2);
 
 /** Sets the tail's counters and unit states back to zero (before a tail is posted). */
 export function resetTail(sync: Int32Array): void {
-  sync.fill(0, 0, T.FIRED);
-  sync.fill(0, T.STATE);
+  sync.fill(0);
 }
 
 /**
  * Takes units from the shared counter until none is left, and runs each: copies its weights
  * into `old` and marks it taken (from then on its weights may change), then add, reduce and
- * update, then marks it done. `taken(i)` (test-only fault injection) runs once a unit's
+ * update, then marks it done. `taken(i)` (a test hook: parallel/hooks.ts ServeHooks.inTail) runs once a unit's
  * weights have changed and before it is marked done. Returns the units it ran.
  */
 export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken?: (unit: number) => void): number {

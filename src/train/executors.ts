@@ -15,7 +15,6 @@ import type { Float } from '../tensor/dtype';
 import type { OptimizerSpec } from '../optim/optimizer';
 import { toDtype, type Dataset } from '../data/dataset';
 import type { Executor } from '../parallel/executor';
-import type { FaultSpec } from '../parallel/pool-protocol';
 import { MainExecutor } from '../parallel/main-executor';
 import { ThreadPool } from '../parallel/pool-executor';
 import { allowedCpus, idleHelpers, pinPlan, pinThisThread, type IdleHelpers } from '../parallel/affinity';
@@ -40,8 +39,6 @@ export interface LocalExecutorOptions {
   pinThreads: boolean;
   /** Share the step's tail with the pool (config shareTail, no clipping): the optimizer and its shared state buffers. */
   shareTail: { optimizer: OptimizerSpec; state: Float[] } | null;
-  /** Test-only fault injection for pool threads. */
-  fault: FaultSpec | null;
   /** The caller's executors instead of a pool (TrainOptions.executors); the main thread then only recomputes. */
   custom?: () => Promise<Executor[]>;
 }
@@ -89,7 +86,7 @@ function startPool(o: LocalExecutorOptions): LocalExecutors {
     if (o.processControl && o.pinThreads) placement.pin(o.threads);
     pool = new ThreadPool({
       cpus: placement.pinned?.slice(1) ?? null,
-      threads: o.threads - 1, spec: o.spec, kernels: o.kernelChoice, microBatch: o.microBatch, x: shared.x, y: shared.y, logger: o.logger, fault: o.fault,
+      threads: o.threads - 1, spec: o.spec, kernels: o.kernelChoice, microBatch: o.microBatch, x: shared.x, y: shared.y, logger: o.logger,
       spin,
       ...(o.shareTail !== null ? { tail: { tensors: paramTensorsOf(o.layout), optimizer: o.shareTail.optimizer, state: o.shareTail.state } } : {}),
     });

@@ -40,7 +40,6 @@ import type { KernelSet } from '../tensor/kernels';
 import type { ParamLayout } from '../model/params';
 import type { Executor } from '../parallel/executor';
 import type { ThreadPool } from '../parallel/pool-executor';
-import type { FaultSpec } from '../parallel/pool-protocol';
 import { Stepper, type StrategySwitches } from './step';
 import { evaluate } from './evaluate';
 import { setUpExecutors, type LocalExecutors } from './executors';
@@ -94,8 +93,6 @@ export interface TrainOptions {
    * scheduling alone unless asked (as PyTorch and Horovod do); `gradsync train` passes true.
    */
   processControl?: boolean;
-  /** Test-only fault injection for pool threads (GRADSYNC_FAULT). */
-  fault?: FaultSpec | null;
 }
 
 export interface ExecutorContext {
@@ -178,7 +175,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
     const local = await setUpExecutors({
       spec, layout, kernels, kernelChoice: opts.kernels ?? 'auto', data: trainSet, microBatch, threads: p.threads, logger: log,
-      processControl: opts.processControl ?? false, pinThreads: cfg.pinThreads, fault: opts.fault ?? null,
+      processControl: opts.processControl ?? false, pinThreads: cfg.pinThreads,
       shareTail: cfg.shareTail && cfg.clipNorm === null ? { optimizer: cfg.optimizer, state: opt.buffers } : null,
       ...(opts.executors ? { custom: () => opts.executors!(ctx) } : {}),
     });

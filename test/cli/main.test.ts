@@ -8,12 +8,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot, tempDir } from '../helpers/paths';
 
-function gradsync(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'bin', 'gradsync.js'), ...args], { cwd: tempDir(), input, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+function gradsync(args: string[], input?: string, env: NodeJS.ProcessEnv = {}, node: string[] = []): { code: number; stdout: string; stderr: string } {
+  const argv = [...node, path.join(repoRoot(), 'bin', 'gradsync.js'), ...args];
+  const r = spawnSync(process.execPath, argv, { cwd: tempDir(), input, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 const cfg = (name: string): string => path.join(repoRoot(), 'config', name);
+
+/** Node flags that load the test fault preload, which reads GRADSYNC_FAULT (test/fixtures/fault-env.ts, docs/testing.md). */
+const FAULT_PRELOAD = ['--require', path.join(__dirname, '..', 'fixtures', 'fault-env.js')];
 
 describe('gradsync CLI', function () {
   this.timeout(120_000);
@@ -166,12 +170,28 @@ describe('gradsync CLI', function () {
     for (const c of ['train', 'gradcheck', 'predict', 'tail', 'worker']) assert.match(h.stdout, new RegExp(`\\b${c}\\b`));
   });
 
-  it('GRADSYNC_FAULT with a bad value is a usage error naming the variable', () => {
-    const r = gradsync(['train', '--steps', '1'], undefined, { GRADSYNC_FAULT: 'nonsense' });
+  it('GRADSYNC_FAULT (under the fault preload) with a bad value is a usage error naming the variable', () => {
+    const r = gradsync(['train', '--steps', '1'], undefined, { GRADSYNC_FAULT: 'nonsense' }, FAULT_PRELOAD);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /GRADSYNC_FAULT must look like "executor=1,step=5,mode=throw\[,phase=tail\]"/);
-    const p = gradsync(['train', '--steps', '1'], undefined, { GRADSYNC_FAULT: 'executor=1,step=2,mode=exit,phase=update' });
+    const p = gradsync(['train', '--steps', '1'], undefined, { GRADSYNC_FAULT: 'executor=1,step=2,mode=exit,phase=update' }, FAULT_PRELOAD);
     assert.equal(p.code, 2);
     assert.match(p.stderr, /phase: compute or tail\), got "executor=1,step=2,mode=exit,phase=update"/);
+  });
+
+  it('GRADSYNC_FAULT (under the fault preload) fails a pool thread of a gradsync process at its step: recorded, same paramsSha256', () => {
+    const dir = tempDir();
+    const fault = { GRADSYNC_FAULT: 'executor=2,step=10,mode=throw' };
+    const r = gradsync(['train', '--json', '--steps', '30', '--threads', '3', '--run-dir', dir], undefined, fault, FAULT_PRELOAD);
+    assert.equal(r.code, 0, r.stderr);
+    const alone = gradsync(['train', '--json', '--steps', '30', '--threads', '0', '--run-dir', tempDir()]);
+    assert.equal(alone.code, 0, alone.stderr);
+    assert.equal((JSON.parse(r.stdout) as { paramsSha256: string }).paramsSha256, (JSON.parse(alone.stdout) as { paramsSha256: string }).paramsSha256);
+    const recs = fs.readFileSync(path.join(dir, 'log.ndjson'), 'utf8').trim().split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const failedAt = recs.filter((x) => x.msg === 'step' && (x.executors as { id: string; failed?: string }[]).some((e) => e.failed !== undefined));
+    assert.deepEqual(failedAt.map((x) => x.step), [10]);
+    const t2 = (failedAt[0]!.executors as { id: string; failed?: string }[]).find((e) => e.id === 'thread-2')!;
+    assert.match(t2.failed ?? '', /injected fault: executor 2 throws at step 10/);
   });
 });

@@ -14,7 +14,7 @@ import type { StepRecord } from '../../src/observe/schema';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';
 import { startCoordinator, type Coordinator } from '../../src/parallel/coordinator-server';
-import { runWorker, type WorkerExit } from '../../src/parallel/remote-worker';
+import { runWorkerWith, type WorkerExit } from '../../src/parallel/remote-worker';
 import { referenceKernels } from '../../src/tensor/kernels';
 import { train } from '../../src/train/loop';
 import { collectingLogger } from '../helpers/log-sink';
@@ -94,8 +94,7 @@ describe('chaos run (integration, issue 7)', function () {
           // a peer that joins properly, then answers its first step with random bytes
           const id = `g${++n}`;
           const junk = seeded(Math.floor(rnd() * 2 ** 31));
-          garbage.push(runWorker({
-            url: coord!.url, id, threads: 0, kernels: 'ref',
+          garbage.push(runWorkerWith({ url: coord!.url, id, threads: 0, kernels: 'ref' }, {
             tamper: (_s, frames) => frames.map((f) => Buffer.from(Array.from({ length: 1 + Math.floor(junk() * f.length) }, () => Math.floor(junk() * 256)))),
           }));
           await waitListed(id, () => 'garbage peer');

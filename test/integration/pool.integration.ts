@@ -10,12 +10,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfigFile, type RunConfig } from '../../src/config';
 import type { ExecutorRecord, StepRecord } from '../../src/observe/schema';
-import { train, type TrainOptions } from '../../src/train/loop';
+import { train, type TrainOptions, type TrainSummary } from '../../src/train/loop';
 import { allowedCpus } from '../../src/parallel/affinity';
 import { loadDigits } from '../../src/data/datasets';
 import { toDtype, type Dataset } from '../../src/data/dataset';
 import { nativeIsas } from '../../src/tensor/fast/native';
 import { ThreadPool } from '../../src/parallel/pool-executor';
+import { PoolFault, withPoolFault } from '../fixtures/faults';
 import { collectingLogger } from '../helpers/log-sink';
 import { repoRoot, tempDir } from '../helpers/paths';
 
@@ -50,7 +51,8 @@ describe('local thread pool (integration)', function () {
   for (const mode of ['throw', 'exit', 'oom'] as const) {
     it(`a thread that fails by "${mode}" mid-run costs time, not the result`, async () => {
       const { logger, records } = collectingLogger();
-      const s = await train({ ...base(), threads: 3 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 2, step: 100, mode } });
+      const run = (): Promise<TrainSummary> => train({ ...base(), threads: 3 }, { runDir: tempDir(), logger, kernels: 'ref' });
+      const s = await withPoolFault({ executor: 2, step: 100, mode }, run);
       assert.equal(s.paramsSha256, reference);
       const st = records.find((r) => r.msg === 'step' && r.step === 100) as unknown as StepRecord;
       const failed = st.executors.find((e) => e.id === 'thread-2')!;
@@ -98,7 +100,8 @@ describe('local thread pool (integration)', function () {
       const reference = mode === 'exit with momentum' ? (await train({ ...cfg, threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256
         : sgdReference || (sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256);
       const { logger, records } = collectingLogger();
-      const s = await train({ ...cfg, threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 1, step: 100, mode: mode === 'exit with momentum' ? 'exit' : mode, phase: 'tail' } });
+      const fault = { executor: 1, step: 100, mode: mode === 'exit with momentum' ? 'exit' : mode, phase: 'tail' } as const;
+      const s = await withPoolFault(fault, () => train({ ...cfg, threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref' }));
       assert.equal(s.paramsSha256, reference);
       const st = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
       // the fault fires in the first unit the thread takes from step 100 on (the main thread may take them all in a step)
@@ -123,7 +126,9 @@ describe('local thread pool (integration)', function () {
   it('a tail task the thread has not claimed by the next step is withdrawn (the thread wakes 200 ms late): same result', async () => {
     const reference = sgdReference || (sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256);
     const { logger, records } = collectingLogger();
-    const s = await train({ ...sgd(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 1, step: 100, mode: 'stall', phase: 'tail' } });
+    const stall = new PoolFault({ executor: 1, step: 100, mode: 'stall', phase: 'tail' });
+    const s = await stall.run(() => train({ ...sgd(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref' }));
+    assert.equal(stall.fired, 1, 'the thread stalled');
     assert.equal(s.paramsSha256, reference);
     const end = records.find((r) => r.msg === 'end') as { pool: { id: string; tailsWithdrawn: number }[] };
     assert.deepEqual(end.pool.map((p) => [p.id, p.tailsWithdrawn >= 1]), [['thread-1', true]], JSON.stringify(end.pool));
@@ -135,7 +140,9 @@ describe('local thread pool (integration)', function () {
     // only for threads with a core each (they spin; a sleeping thread on a shared core is not late)
     if (os.availableParallelism() < 2) this.skip();
     const { logger, records } = collectingLogger();
-    const s = await train({ ...base(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref', fault: { executor: 1, step: 20, mode: 'stall', phase: 'compute' } });
+    const stall = new PoolFault({ executor: 1, step: 20, mode: 'stall', phase: 'compute' });
+    const s = await stall.run(() => train({ ...base(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref' }));
+    assert.equal(stall.fired, 1, 'the thread stalled');
     assert.equal(s.paramsSha256, reference);
     const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
     const t1 = (r: StepRecord): ExecutorRecord => r.executors.find((e) => e.id === 'thread-1')!;

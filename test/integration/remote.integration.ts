@@ -14,7 +14,7 @@ import { loadConfigFile, type RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
 import { train, type ExecutorContext } from '../../src/train/loop';
 import { startCoordinator, type Coordinator } from '../../src/parallel/coordinator-server';
-import { runWorker, runWorkerRetrying, type WorkerExit } from '../../src/parallel/remote-worker';
+import { runWorker, runWorkerRetrying, runWorkerWith, type WorkerExit } from '../../src/parallel/remote-worker';
 import { encodePartial } from '../../src/parallel/codec';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';
@@ -167,8 +167,7 @@ describe('remote worker nodes (integration)', function () {
     const firedAt = new Map<string, number>();
     // misbehaves at the first step from `at` on in which it is given work (the planner may give a node none)
     const bad = (id: string, at: number, f: (frames: Buffer[], ps: Parameters<typeof encodePartial>[0][]) => Buffer[]): void => {
-      workers.push(runWorker({
-        url: coord!.url, token: TOKEN, id, threads: 0, kernels: 'ref',
+      workers.push(runWorkerWith({ url: coord!.url, token: TOKEN, id, threads: 0, kernels: 'ref' }, {
         tamper: (step, frames, ps) => {
           if (step < at || firedAt.has(id)) return frames;
           firedAt.set(id, step);
@@ -298,8 +297,7 @@ describe('remote worker nodes (integration)', function () {
       runDir: tempDir(), logger, kernels: 'ref',
       joinable: async (ctx) => {
         const c = await startCoordinator({ host: '127.0.0.1', port: 0, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
-        w = runWorker({
-          url: c.url, id: 'nan', threads: 0, kernels: 'ref',
+        w = runWorkerWith({ url: c.url, id: 'nan', threads: 0, kernels: 'ref' }, {
           tamper: (step, frames, ps) => {
             if (step < 10 || nanAt > 0) return frames;
             nanAt = step;

@@ -16,12 +16,12 @@ import { layoutOf, initParams, newParams, paramsSha256 } from '../../src/model/p
 import { newOptimizerState } from '../../src/optim/optimizer';
 import type { Executor } from '../../src/parallel/executor';
 import { MainExecutor } from '../../src/parallel/main-executor';
-import { STALL_MS } from '../../src/parallel/pool-protocol';
 import { ThreadPool, type PoolExecutor } from '../../src/parallel/pool-executor';
 import { Rng } from '../../src/tensor/rng';
 import { selectKernels } from '../../src/tensor/select';
 import { layerGeometryOf, loadRunData, modelSpecOf, paramTensorsOf } from '../../src/train/setup';
 import { Stepper, type StepResult } from '../../src/train/step';
+import { STALL_MS, withPoolFault } from '../fixtures/faults';
 import { repoRoot } from '../helpers/paths';
 
 /** The step the helper thread stalls on its tail (inside TailChoice's warm-up blocks: the tail is shared). */
@@ -49,11 +49,10 @@ async function drive(cfg: RunConfig, withPool: boolean, steps = MIN_STEPS): Prom
   const geometry = layerGeometryOf(spec, layout);
   const microBatch = cfg.microBatch;
   const pool = withPool
-    ? new ThreadPool({
+    ? withPoolFault({ executor: 1, step: STALL_STEP, mode: 'stall', phase: 'tail' }, () => new ThreadPool({
       cpus: null, threads: 2, spec, kernels: 'ref', microBatch, x: trainSet.x, y: trainSet.y, spin: false,
-      fault: { executor: 1, step: STALL_STEP, mode: 'stall', phase: 'tail' },
       tail: { tensors: paramTensorsOf(layout), optimizer: cfg.optimizer, state: opt.buffers },
-    })
+    }))
     : null;
   const main = new MainExecutor(spec, kernels, trainSet, microBatch, pool?.mainSlots);
   const [t1, t2] = (pool?.executors ?? []) as PoolExecutor[];

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
 import { GradsyncError } from '../../src/errors';
 import { KERNEL_SPEC_VERSION } from '../../src/tensor/kernels';
-import { runWorker } from '../../src/parallel/remote-worker';
+import { runWorker, runWorkerWith } from '../../src/parallel/remote-worker';
 import { CLOSE, PROTOCOL_VERSION } from '../../src/parallel/messages';
 import { startCoordinator } from '../../src/parallel/coordinator-server';
 import { loadDigits } from '../../src/data/datasets';
@@ -36,7 +36,7 @@ describe('remote: coordinator handshake', function () {
     for (const r of refused) assert.match(String(r.peer), /^127\.0\.0\.1:\d+$/);
 
     // wrong protocol version: 4001, both versions named
-    const v = await runWorker({ url, token: TOKEN, id: 'old', threads: 0, hello: { v: 999 } });
+    const v = await runWorkerWith({ url, token: TOKEN, id: 'old', threads: 0 }, { hello: { v: 999 } });
     assert.equal(v.code, CLOSE.protocol);
     assert.match(v.error!.message, /protocol version 999 .* 1/);
 

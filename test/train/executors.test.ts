@@ -108,7 +108,7 @@ describe('local executors and process scheduling (train/executors.ts)', function
       const state = shareTailState === 'shared' ? new Float32Array(new SharedArrayBuffer(layout.size * 4)) : new Float32Array(layout.size);
       return {
         spec, layout, kernels: selectKernels(spec.dtype, 'ref').kernels, kernelChoice: 'ref', data, microBatch: 8, threads,
-        logger: collectingLogger().logger, processControl: true, pinThreads: true, fault: null,
+        logger: collectingLogger().logger, processControl: true, pinThreads: true,
         shareTail: { optimizer: { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: false }, state: [state] },
       };
     };
