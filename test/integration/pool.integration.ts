@@ -17,6 +17,7 @@ import { toDtype, type Dataset } from '../../src/data/dataset';
 import { nativeIsas } from '../../src/tensor/fast/native';
 import { ThreadPool } from '../../src/parallel/pool-executor';
 import { PoolFault, withPoolFault } from '../fixtures/faults';
+import { policies, SCHED_IDLE, SCHED_OTHER } from '../helpers/sched';
 import { collectingLogger } from '../helpers/log-sink';
 import { repoRoot, tempDir } from '../helpers/paths';
 
@@ -290,25 +291,6 @@ describe('local thread pool (integration)', function () {
     }
   });
 });
-
-const SCHED_OTHER = 0;
-const SCHED_IDLE = 5;
-
-/** Each thread of this process with its scheduling policy (/proc/self/task/<tid>/stat field 41). */
-function policies(): { tid: number; policy: number }[] {
-  const out: { tid: number; policy: number }[] = [];
-  for (const t of fs.readdirSync('/proc/self/task')) {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.push({ tid: Number(t), policy: Number(fields[41 - 3]) });
-  }
-  return out;
-}
 
 /** Cpus_allowed_list of a /proc status file ("1", "0-1"). */
 function cpusOf(file: string): string {

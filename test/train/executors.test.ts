@@ -5,7 +5,6 @@
  * setup that fails after pinning puts everything back before the error goes up.
  */
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfigFile, type RunConfig } from '../../src/config';
 import { layoutOf } from '../../src/model/params';
@@ -14,26 +13,9 @@ import { selectKernels } from '../../src/tensor/select';
 import { setUpExecutors, type LocalExecutorOptions } from '../../src/train/executors';
 import { train } from '../../src/train/loop';
 import { loadRunData, modelSpecOf } from '../../src/train/setup';
+import { policies, SCHED_IDLE } from '../helpers/sched';
 import { collectingLogger } from '../helpers/log-sink';
 import { repoRoot, tempDir } from '../helpers/paths';
-
-const SCHED_IDLE = 5;
-
-/** Each thread of this process with its scheduling policy (/proc/self/task/<tid>/stat field 41). */
-function policies(): { tid: number; policy: number }[] {
-  const out: { tid: number; policy: number }[] = [];
-  for (const t of fs.readdirSync('/proc/self/task')) {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.push({ tid: Number(t), policy: Number(fields[41 - 3]) });
-  }
-  return out;
-}
 
 const idle = (): number[] => policies().filter((t) => t.policy === SCHED_IDLE).map((t) => t.tid);
 
