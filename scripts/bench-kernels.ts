@@ -6,13 +6,14 @@
  * with a line per row count for all eight calls together (total flops / total time), and (2) full-step samples/s per KernelSet on one thread
  * (Mlp forward + backward + SGD lr 0.05 on the batch mean, random data of Fashion-MNIST's
  * shape), side by side with PyTorch on one thread (scripts/bench_torch.py, run with
- * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset) when a python3 with torch is found.
+ * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset) when a python3 with torch is found, with the BLAS it
+ * ran on; no ratio when that is the reference BLAS or cannot be named (scripts/bench-blas.ts).
+ * The run starts with the machine header (CPU, Node, kernel ISA); each table's columns or rows are kernel ISAs.
  * Usage: node dist/scripts/bench-kernels.js [seconds per measurement, default 1.5]
  * Timings are printed, never asserted.
  */
 
 import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
 import { alloc, type Float } from '../src/tensor/dtype';
 import { referenceKernels, type KernelSet } from '../src/tensor/kernels';
 import { Rng } from '../src/tensor/rng';
@@ -20,7 +21,8 @@ import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
 import { wasmKernels, wasmLoadError } from '../src/tensor/fast/wasm';
 import { Mlp } from '../src/model/mlp';
 import type { ModelSpec } from '../src/model/spec';
-import { NO_TORCH, rate, torchPython, WORKLOAD_LAYERS } from './bench-common';
+import { blasLine, machineHeader, pyScript, rate, torchPeer, WORKLOAD_LAYERS } from './bench-common';
+import { judgeBlas, type BlasVerdict, type TorchBlasProbe } from './bench-blas';
 
 const SECONDS = Number(process.argv[2] ?? 1.5);
 const BATCH = 128;
@@ -110,14 +112,13 @@ function stepRate(ks: KernelSet): number {
 }
 
 /** PyTorch's samples/s on one thread, or why it was not measured. */
-function torchRate(): { rate: number; version: string } | string {
-  const t = torchPython();
-  if (t === null) return NO_TORCH;
-  const script = path.join(__dirname, '..', '..', 'scripts', 'bench_torch.py');
-  const r = spawnSync(t.py, [script, String(Math.max(3, SECONDS * 2))], { encoding: 'utf8', env: t.env });
+function torchRate(): { rate: number; version: string; blas: BlasVerdict } | string {
+  const t = torchPeer();
+  if (typeof t === 'string') return t;
+  const r = spawnSync(t.py, [pyScript('bench_torch.py'), String(Math.max(3, SECONDS * 2))], { encoding: 'utf8', env: t.env });
   if (r.status !== 0) return `bench_torch.py failed: ${(r.stderr || '').trim().split('\n').pop()}`;
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { samples_per_s: number; torch: string };
-  return { rate: out.samples_per_s, version: out.torch };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { samples_per_s: number; torch: string; blas: TorchBlasProbe };
+  return { rate: out.samples_per_s, version: out.torch, blas: judgeBlas(out.blas) };
 }
 
 function printTable(head: string[], rows: string[][]): void {
@@ -131,18 +132,21 @@ function printTable(head: string[], rows: string[][]): void {
 
 function main(): void {
   const sets = kernelSets();
+  process.stdout.write(machineHeader(torchPeer()));
   console.log(`kernels: ${sets.map((s) => s.id).join(', ')}; 1 thread; ${SECONDS}s per measurement\n`);
   gemmTable(sets);
   const torch = torchRate();
   const rows: string[][] = [];
-  const torchSps = typeof torch === 'string' ? null : torch.rate;
+  // a ratio only against an optimised BLAS (bench-blas.ts)
+  const torchSps = typeof torch === 'string' || torch.blas.verdict === 'refused' ? null : torch.rate;
   for (const ks of sets) {
     const sps = stepRate(ks);
     rows.push([ks.id, sps.toFixed(0), torchSps === null ? '-' : (sps / torchSps).toFixed(2)]);
   }
   if (typeof torch === 'string') rows.push(['pytorch', torch, '-']);
-  else rows.push([`pytorch ${torch.version} (1 thread, OPENBLAS_CORETYPE/L2_SIZE unset)`, torch.rate.toFixed(0), '1.00']);
+  else rows.push([`pytorch ${torch.version} (1 thread, OPENBLAS_CORETYPE/L2_SIZE unset; BLAS ${torch.blas.blas})`, torch.rate.toFixed(0), torchSps === null ? '-' : '1.00']);
   printTable(['MLP 784-256-128-10 step, batch 128, float32', 'samples/s', 'x PyTorch'], rows);
+  if (typeof torch !== 'string') console.log(`pytorch's ${blasLine(torch.blas)}`);
 }
 
 main();

@@ -1,5 +1,5 @@
 /**
- * bench-remote.ts — remote worker nodes on loopback against local threads (issue 4).
+ * bench-remote.ts — remote worker nodes on loopback against local threads.
  *
  *   node dist/scripts/bench-remote.js [--steps 100] [--batches 128,512] [--micro-batch 16] [--kernels auto]
  *

@@ -17,15 +17,15 @@
  * threads, the main thread included), --kernels LIST (default "native,wasm,ref"; ref is capped at
  * --ref-steps, it is ~60× slower), --batch N, --micro-batch N (default 64), --rounds N (default 5),
  * --no-torch.
- * Rounds: this VM's speed drifts by ±20 % over seconds (other tenants of the host), enough to
+ * Rounds: a shared VM's speed drifts by ±20 % over seconds (other tenants of the host), enough to
  * decide a ratio of two rows run a minute apart. So the native rows on 1 and 2 threads, and
  * the ceiling below, are measured --rounds times, interleaved (1 thread, 2 threads, the pair of
  * 1-thread trainers, PyTorch on 1 thread; again), each ratio within its round, and the median
- * round printed. Five by default: one run of three rounds (600 steps each) printed 1.72×,
- * 1.01× and 1.67× (2 threads / 1 thread) here, so a median of three can rest on one bad minute.
- * Each row is one trainer in a fresh process (--row: that process), as a user's `gradsync
- * train` is: run one after another in one process, a trainer starts with code V8 compiled
- * for the previous one's shapes (1 thread: no pool), and spends its epochs recompiling.
+ * round printed. Five by default: of three rounds, one bad minute is enough to move the median.
+ * Each row is one trainer in a fresh process (scripts/bench-row.ts), as a user's `gradsync train` is.
+ * Every run starts with the machine (CPU, CPUs, Node, kernel ISA) and PyTorch's BLAS and oneDNN
+ * (scripts/bench-blas.ts); a ratio against a PyTorch on the reference BLAS, or on one that cannot
+ * be named, is refused with the reason, its samples/s still printed.
  * With native on 1 and 2 threads it also measures the machine's ceiling for any 2-thread mix:
  * two independent 1-thread trainers at once, in two processes, their samples/s summed against
  * one alone. No synchronisation at all, so nothing 2 threads share a step with can beat it;
@@ -33,70 +33,24 @@
  * Timings are printed, never asserted: this is where speed lives.
  */
 
-import { spawn, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import type { StepRecord } from '../src/observe/schema';
-import { train } from '../src/train/loop';
-import { benchArgs, epochRates, findData, median, NO_TORCH, recorder, torchPython, workloadConfig } from './bench-common';
-import { kernelInfo } from '../src/tensor/select';
+import { spawnSync } from 'node:child_process';
+import { benchArgs, blasLine, findData, machineHeader, median, pyScript, torchPeer } from './bench-common';
+import { judgeBlas, type BlasVerdict, type TorchBlasProbe } from './bench-blas';
+import { rowRun, type Row, type RowSpec } from './bench-row';
 
 const USAGE = `usage: node dist/scripts/bench.js [--epochs 3] [--steps N] [--threads 1,2] [--kernels native,wasm,ref]
                                    [--ref-steps 150] [--batch 128] [--micro-batch 64] [--rounds 5] [--no-torch] [--no-ceiling]
-(npm run bench runs this, then bench-kernels and bench-xcore; the header of scripts/bench.ts says what each figure is)`;
+(npm run bench runs this, then bench-kernels, bench-xcore and bench-dataflow; docs/performance.md says what each figure is)`;
 
-interface Split { stepMs: number; computeMs: number; handoffMs: number; recordMs: number; recordInReduceMs: number; reduceMs: number; updateMs: number; sharedSteps: number }
-/** One trainer's figures (a --row process prints one as its last line). */
-interface Row { name: string; kernels: string; threads: number; round?: number; sps: number; acc: number | null; kernel: string; sha: string; medianStepMs: number; steps: number; split: Split }
-
-/** PyTorch on the same workload, or why it was not measured. */
-function torchRun(dir: string, threads: number, epochs: number, steps: number | undefined): { rates: number[]; accuracy: number; version: string } | string {
-  const t = torchPython();
-  if (t === null) return NO_TORCH;
-  const script = path.join(__dirname, '..', '..', 'scripts', 'bench_torch_train.py');
-  const r = spawnSync(t.py, [script, dir, '--epochs', String(epochs), '--threads', String(threads), ...(steps ? ['--steps', String(steps)] : [])], { encoding: 'utf8', env: t.env });
+/** PyTorch on the same workload (with the verdict on the BLAS it ran on), or why it was not measured. */
+function torchRun(dir: string, threads: number, epochs: number, steps: number | undefined): { rates: number[]; accuracy: number; version: string; blas: BlasVerdict } | string {
+  const t = torchPeer();
+  if (typeof t === 'string') return t;
+  const args = [pyScript('bench_torch_train.py'), dir, '--epochs', String(epochs), '--threads', String(threads), ...(steps ? ['--steps', String(steps)] : [])];
+  const r = spawnSync(t.py, args, { encoding: 'utf8', env: t.env });
   if (r.status !== 0) return `bench_torch_train.py failed: ${(r.stderr || '').trim().split('\n').pop()}`;
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { epochs: number[]; accuracy: number; torch: string };
-  return { rates: out.epochs, accuracy: out.accuracy, version: out.torch };
-}
-
-/** One trainer in a child process (`--row`): its Row, as it printed it. */
-function rowRun(args: string[]): Promise<Row> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [__filename, '--row', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`bench --row ${args.join(' ')} exited with ${code}`));
-      resolve(JSON.parse(out.trim().split('\n').pop()!) as Row);
-    });
-  });
-}
-
-/** Runs one trainer here, on the workload with `threads` compute threads and kernels `want`. */
-async function rowHere(dir: string, want: string, threads: number, batch: number, microBatch: number, epochs: number, steps: number | undefined): Promise<Row> {
-  const cfg = workloadConfig(dir, { batch, microBatch, threads, epochs, ...(steps ? { steps } : {}) });
-  // train() logs to its run folder, as a real run does; the records come through onStep
-  const { onStep, steps: recs, arrived } = recorder('bench');
-  const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
-  const s = await train(cfg, { onStep, runDir, kernels: (want === 'native' ? 'native' : want) as 'auto', processControl: true });
-  fs.rmSync(runDir, { recursive: true, force: true });
-  const avg = (f: (r: StepRecord) => number): number => recs.reduce((a, r) => a + f(r), 0) / recs.length;
-  return {
-    name: threads <= 1 ? '1 thread (main)' : `${threads} threads (main + ${threads - 1} pool)`,
-    kernels: want, threads, sps: median(epochRates(recs, arrived)), acc: s.accuracy, kernel: s.kernel, sha: s.paramsSha256, steps: s.steps,
-    // also the median step (after the first 100): robust to the few steps a busy VM stretches
-    medianStepMs: median(recs.slice(Math.min(100, recs.length >> 1)).map((r) => r.stepMs)),
-    split: {
-      stepMs: avg((r) => r.stepMs), computeMs: avg((r) => r.split?.computeMs ?? 0), handoffMs: avg((r) => r.split?.handoffMs ?? 0), recordMs: avg((r) => r.split?.recordMs ?? 0),
-      // a record written at a shared tail's start is in reduceMs (split.recordInReduce)
-      recordInReduceMs: avg((r) => (r.split?.recordInReduce === true ? r.split.recordMs ?? 0 : 0)),
-      reduceMs: avg((r) => r.split?.reduceMs ?? 0), updateMs: avg((r) => r.split?.updateMs ?? 0),
-      sharedSteps: recs.filter((r) => r.split?.tailShared === true).length,
-    },
-  };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { epochs: number[]; accuracy: number; torch: string; blas: TorchBlasProbe };
+  return { rates: out.epochs, accuracy: out.accuracy, version: out.torch, blas: judgeBlas(out.blas) };
 }
 
 /** The row of median samples/s (the lower middle of an even count), or undefined for none. */
@@ -116,8 +70,6 @@ async function main(): Promise<void> {
     'no-torch': { type: 'boolean', default: false },
     'no-ceiling': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '5' },
-    // one trainer (--kernels and --threads of one row): prints its Row as JSON, nothing else
-    row: { type: 'boolean', default: false },
   });
   const dir = findData();
   if (!dir) {
@@ -133,23 +85,17 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: --rounds must be a whole number ≥ 1, got "${values.rounds}"\n${USAGE}\n`);
     process.exit(2);
   }
-  if (values.row) {
-    const t = Number(values.threads);
-    const row = await rowHere(dir, values.kernels!, t, batch, microBatch, epochs, values.kernels === 'ref' ? Number(values['ref-steps']) : steps);
-    process.stdout.write(`${JSON.stringify(row)}\n`);
-    return;
-  }
-  const runArgs = (want: string, threads: number): string[] => ['--kernels', want, '--threads', String(threads), '--epochs', String(epochs), '--batch', String(batch),
-    '--micro-batch', String(microBatch), '--ref-steps', values['ref-steps']!, ...(steps ? ['--steps', String(steps)] : [])];
-  const k = kernelInfo();
+  // ref is capped at --ref-steps: it is ~60× slower
+  const spec = (want: string, threads: number): RowSpec => ({ kernels: want, threads, batch, microBatch, epochs,
+    steps: want === 'ref' ? Number(values['ref-steps']) : steps });
   process.stdout.write(`gradsync bench — Fashion-MNIST (${dir}), MLP 784-256-128-10 tanh/softmax-CE mean, SGD 0.05, batch ${batch}, micro-batch ${values['micro-batch']}, float32, ${values.steps ? `${values.steps} steps` : `${epochs} epochs`}\n`);
-  process.stdout.write(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism()}, node ${process.version}; kernels available: ${k.available.join(', ')}\n\n`);
+  process.stdout.write(`${machineHeader(values['no-torch'] ? undefined : torchPeer())}\n`);
   const rows: Row[] = [];
   const threadList = values.threads!.split(',').map(Number);
   /** The ceiling's rounds: two independent 1-thread native trainers at once, against that round's 1-thread row. */
   const ceilings: { pair: number[]; one: Row }[] = [];
   /** PyTorch on 1 thread in each native round (its samples/s against that round's 1-thread row), or why not. */
-  const torchRounds: { sps: number; accuracy: number; version: string; one: Row }[] = [];
+  const torchRounds: { sps: number; accuracy: number; version: string; blas: BlasVerdict; one: Row }[] = [];
   let torchMissing: string | null = values['no-torch'] ? 'not asked for (--no-torch)' : null;
   for (const want of values.kernels!.split(',')) {
     // native on 1 and 2 threads: interleaved rounds (see the header)
@@ -158,7 +104,7 @@ async function main(): Promise<void> {
     let available = true;
     for (let round = 1; round <= roundsHere && available; round++) {
       for (const t of threadList) {
-        const r = await rowRun(runArgs(want, t));
+        const r = await rowRun(spec(want, t));
         if (!r.kernel.startsWith(want === 'native' ? 'native' : want)) {
           process.stdout.write(`${want}: not available here (ran ${r.kernel}); skipped\n`);
           available = false;
@@ -167,24 +113,24 @@ async function main(): Promise<void> {
         if (roundsHere > 1) r.round = round;
         rows.push(r);
         const split = r.split;
-        process.stdout.write(`${r.kernel.padEnd(14)} ${r.name.padEnd(18)}${roundsHere > 1 ? ` round ${round}` : ''} ${Math.round(r.sps).toString().padStart(7)} samples/s  test acc ${r.acc === null ? '-' : r.acc.toFixed(4)}  `
+        process.stdout.write(`${r.kernel.padEnd(17)} ${r.name.padEnd(18)}${roundsHere > 1 ? ` round ${round}` : ''} ${Math.round(r.sps).toString().padStart(7)} samples/s  test acc ${r.acc === null ? '-' : r.acc.toFixed(4)}  `
           + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (record ${(split.recordMs - split.recordInReduceMs).toFixed(3)}, hand-off ${split.handoffMs.toFixed(3)}) `
           + `+ reduce ${split.reduceMs.toFixed(3)}${split.sharedSteps > 0 ? ` (record ${split.recordInReduceMs.toFixed(3)}; tail shared in ${split.sharedSteps} steps)` : ''} + update ${split.updateMs.toFixed(3)}; `
           + `median step ${r.medianStepMs.toFixed(3)} ms  [${r.steps} steps, sha ${r.sha.slice(0, 12)}]\n`);
       }
       const one = rows.find((r) => r.kernels === 'native' && r.threads <= 1 && r.round === (roundsHere > 1 ? round : undefined));
       if (available && want === 'native' && both && one !== undefined && !values['no-ceiling']) {
-        const pair = (await Promise.all([0, 1].map(() => rowRun(runArgs('native', 1))))).map((r) => r.sps);
+        const pair = (await Promise.all([0, 1].map(() => rowRun(spec('native', 1))))).map((r) => r.sps);
         ceilings.push({ pair, one });
-        process.stdout.write(`${''.padEnd(14)} ceiling${roundsHere > 1 ? `, round ${round}` : ''}: two 1-thread trainers at once ${Math.round(pair[0]!)} + ${Math.round(pair[1]!)} = ${Math.round(pair[0]! + pair[1]!)} samples/s\n`);
+        process.stdout.write(`${''.padEnd(17)} ceiling${roundsHere > 1 ? `, round ${round}` : ''}: two 1-thread trainers at once ${Math.round(pair[0]!)} + ${Math.round(pair[1]!)} = ${Math.round(pair[0]! + pair[1]!)} samples/s\n`);
       }
       // PyTorch on 1 thread in the same round: this VM's speed drifts too much for a figure taken minutes later
       if (available && want === 'native' && one !== undefined && torchMissing === null) {
         const t = torchRun(dir, 1, epochs, steps);
         if (typeof t === 'string') torchMissing = t;
         else {
-          torchRounds.push({ sps: median(t.rates), accuracy: t.accuracy, version: t.version, one });
-          process.stdout.write(`${''.padEnd(14)} PyTorch ${t.version}, 1 thread${roundsHere > 1 ? `, round ${round}` : ''}: ${Math.round(median(t.rates))} samples/s\n`);
+          torchRounds.push({ sps: median(t.rates), accuracy: t.accuracy, version: t.version, blas: t.blas, one });
+          process.stdout.write(`${''.padEnd(17)} PyTorch ${t.version}, 1 thread${roundsHere > 1 ? `, round ${round}` : ''}: ${Math.round(median(t.rates))} samples/s  [BLAS ${t.blas.blas}]\n`);
         }
       }
     }
@@ -235,9 +181,13 @@ async function main(): Promise<void> {
   if (torchRounds.length > 0) {
     const r = torchRounds.map((t) => t.one.sps / t.sps);
     const t = torchRounds[0]!;
+    // a ratio stands only when every round's PyTorch ran on an optimised BLAS (bench-blas.ts)
+    const refused = torchRounds.find((x) => x.blas.verdict === 'refused')?.blas;
     process.stdout.write(`pytorch ${t.version} 1 thread, ${torchRounds.length === 1 ? 'in the native round' : `in each of ${torchRounds.length} native rounds`}: `
       + `${torchRounds.map((x) => Math.round(x.sps)).join(', ')} samples/s, test acc ${t.accuracy.toFixed(4)}; gradsync ${t.one.kernel} 1 thread in the same round${torchRounds.length > 1 ? 's' : ''}: `
-      + `${torchRounds.map((x) => Math.round(x.one.sps)).join(', ')} = ${fmt(r)} PyTorch${r.length > 1 ? `; median ${median(r).toFixed(2)}×` : ''}\n`);
+      + `${torchRounds.map((x) => Math.round(x.one.sps)).join(', ')}`
+      + (refused ? `; no ratio: ${refused.reason}` : ` = ${fmt(r)} PyTorch${r.length > 1 ? `; median ${median(r).toFixed(2)}×` : ''}`) + '\n');
+    process.stdout.write(`  its ${blasLine(t.blas)}\n`);
   }
   // per kernel its median round (one round: its row), then the fastest kernel
   const best = (threads: (t: number) => boolean): Row | undefined => [...new Set(rows.map((r) => r.kernels))].filter((k) => k !== 'ref')
@@ -253,8 +203,9 @@ async function main(): Promise<void> {
       return;
     }
     const sps = median(t.rates);
-    process.stdout.write(`pytorch ${t.version} ${threads} thread${threads > 1 ? 's' : ''}  ${Math.round(sps).toString().padStart(7)} samples/s  test acc ${t.accuracy.toFixed(4)}`
-      + (ours ? `   gradsync ${ours.kernel} ${ours.name}: ${Math.round(ours.sps)} samples/s = ${(ours.sps / sps).toFixed(2)}× PyTorch` : '') + '\n');
+    const ratio = (o: Row): string => (t.blas.verdict === 'accepted' ? `= ${(o.sps / sps).toFixed(2)}× PyTorch` : `(no ratio: ${t.blas.reason})`);
+    process.stdout.write(`pytorch ${t.version} ${threads} thread${threads > 1 ? 's' : ''}  ${Math.round(sps).toString().padStart(7)} samples/s  test acc ${t.accuracy.toFixed(4)}  [BLAS ${t.blas.blas}]`
+      + (ours ? `   gradsync ${ours.kernel} ${ours.name}: ${Math.round(ours.sps)} samples/s ${ratio(ours)}` : '') + '\n');
   }
 }
 

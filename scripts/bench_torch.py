@@ -3,7 +3,8 @@
 
 MLP 784-256-128-10, tanh hidden, softmax cross-entropy (mean over the batch), SGD lr 0.05,
 batch 128, float32, random data of Fashion-MNIST's shape (60,000 × 784 in [0, 1), 10 classes).
-Prints one JSON line: {"torch": version, "threads": 1, "samples_per_s": ...}.
+Prints one JSON line: {"torch": version, "threads": 1, "samples_per_s": ..., "blas": what
+scripts/torch_blas.py reports}.
 Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (bench-kernels.ts does).
 """
 import json
@@ -11,6 +12,8 @@ import sys
 import time
 
 import torch
+
+from torch_blas import probe
 
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -45,4 +48,4 @@ while time.perf_counter() - t0 < seconds:
     step(steps)
     steps += 1
 dt = time.perf_counter() - t0
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "samples_per_s": steps * batch / dt}))
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "samples_per_s": steps * batch / dt, "blas": probe()}))

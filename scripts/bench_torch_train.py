@@ -5,7 +5,8 @@ Fashion-MNIST from the IDX files in DIR (pixels / 255), MLP 784-256-128-10, tanh
 softmax cross-entropy averaged over the batch (nn.CrossEntropyLoss), SGD lr 0.05, batch 128,
 float32, Glorot-uniform weights (xavier_uniform_) and zero biases, a fresh shuffle each epoch.
 Times each epoch's training loop (no evaluation inside it); prints one JSON line:
-{"torch": version, "threads": T, "epochs": [samples/s, ...], "accuracy": test accuracy}.
+{"torch": version, "threads": T, "epochs": [samples/s, ...], "accuracy": test accuracy,
+"blas": what scripts/torch_blas.py reports}.
 
 usage: bench_torch_train.py DIR [--epochs 3] [--threads 1] [--batch 128] [--steps N]
 Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (bench.ts does).
@@ -18,6 +19,8 @@ import struct
 import time
 
 import torch
+
+from torch_blas import probe
 
 
 def idx(path):
@@ -82,7 +85,7 @@ def main():
             rates.append(seen / (time.perf_counter() - t0))
     with torch.no_grad():
         acc = (model(tx).argmax(1) == ty).float().mean().item()
-    print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'epochs': rates, 'accuracy': acc}))
+    print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'epochs': rates, 'accuracy': acc, 'blas': probe()}))
 
 
 if __name__ == '__main__':
