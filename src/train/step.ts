@@ -3,7 +3,7 @@
  * its strategies in strategies/*.ts, each a file that says what it keeps invariant. Every
  * strategy can be switched off (StepSettings.strategies) and gives the same bits either way;
  * reference-step.ts is the plain stepper they are all checked against.
- * Not here: epochs, logging, checkpoints (loop.ts).
+ * Not here: the executors' side of step 2 (step-gather.ts); epochs, logging, checkpoints (loop.ts).
  */
 
 import { Errors } from '../errors';
@@ -13,17 +13,18 @@ import { commitStep, optimizerStep, stepScalars, type OptimizerState } from '../
 import { clipByGlobalNorm, type LayerRange } from '../optim/clip';
 import { layerRecords } from '../observe/grad-stats';
 import { leavesOf } from '../parallel/compute-partials';
-import { isWithdrawn, type Executor, type PoolView, type StepTask } from '../parallel/executor';
+import type { Executor, PoolView, StepTask } from '../parallel/executor';
 import type { MainExecutor } from '../parallel/main-executor';
 import { addPartial, addScalars, type Partial } from '../parallel/partial';
 import { everyoneWorks, planRanges, SpeedMeter } from '../parallel/planner';
 import { combineNode, combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
+import { Gather } from './step-gather';
 import { DEFAULT_STRATEGIES, now, round3, type Assignment, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
 import { Reducer, splitRoot } from './strategies/fused-reduce';
 import { check, type CheckResult } from './strategies/nonfinite';
 import { withoutMainIfServing } from './strategies/serve-without-main';
 import { settleTails, SharedTail } from './strategies/shared-tail';
-import { executorRecords, handoffMs, RecordFlush } from './strategies/step-record';
+import { executorRecords, RecordFlush } from './strategies/step-record';
 import { Stragglers } from './strategies/stragglers';
 import { TailChoice } from './strategies/tail-choice';
 import { withdrawLate } from './strategies/withdraw';
@@ -48,6 +49,7 @@ export class Stepper {
   private readonly speeds = new SpeedMeter();
   private readonly sw: StrategySwitches;
   private readonly stragglers: Stragglers;
+  private readonly gather: Gather;
   private readonly record = new RecordFlush();
   private readonly reducer: Reducer;
   /** The shared tail (null: the tail is the main thread's alone). */
@@ -90,6 +92,7 @@ export class Stepper {
     this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.nOut * s.nIn, b: s.b, bEnd: s.b + s.nOut }));
     this.norms = new Float64Array(4 * settings.layers.length);
     this.stragglers = new Stragglers(this.speeds, main, this.sw.stragglers);
+    this.gather = new Gather(this.speeds, this.stragglers, main);
     this.reducer = new Reducer(this.ranges, kernels, settings.weightDecay, this.poolShares);
     const tb = pool?.tail ?? null;
     this.tail = tb !== null && settings.clipNorm === null && this.sw.sharedTail
@@ -128,10 +131,10 @@ export class Stepper {
     const work = this.plan(tree, set);
     // 2. Gather
     const settled = new Uint8Array(work.length);
-    const runs = this.dispatch(task, work, settled);
+    const runs = this.gather.dispatch(task, work, settled);
     const recordFirst = this.whileComputing(set, work);
     await this.stragglers.gather(task, work, runs, settled, t0);
-    const handoff = this.recomputeFailed(task, work, recordFirst);
+    const handoff = this.gather.recomputeFailed(task, work, recordFirst);
     const tGathered = now();
     this.record.markGathered();
     // 3. Check
@@ -182,15 +185,6 @@ export class Stepper {
     return work;
   }
 
-  /** 2. Gather, posting: every executor's compute() started (the main thread's, last, runs synchronously now). */
-  private dispatch(task: StepTask, work: Assignment[], settled: Uint8Array): Promise<void>[] {
-    // 1 once an executor's share is in (or it had none)
-    for (let i = 0; i < work.length; i++) settled[i] = work[i]!.nodes.length === 0 ? 1 : 0;
-    const runs: Promise<void>[] = [];
-    for (let i = 0; i < work.length; i++) runs.push(this.runOne(task, work[i]!, i, settled));
-    return runs;
-  }
-
   /**
    * 2. Gather, while the others compute: whether the tail may be shared; the previous record,
    * now (the main thread would only wait) or, with a shared tail ahead and every thread's share
@@ -203,56 +197,6 @@ export class Stepper {
     if (this.sw.withdraw) withdrawLate(work, this.main, this.poolSpins);
     // main-thread work a pool thread's result waited on, as the main thread's own share
     return this.record.before ? 0 : this.record.recordMs;
-  }
-
-  /** One executor's share of the gather: its compute(), timed and measured; a failure is recorded, not thrown. */
-  private async runOne(task: StepTask, w: Assignment, i: number, settled: Uint8Array): Promise<void> {
-    if (w.nodes.length === 0) return;
-    const s = now();
-    let partials: Partial[] = [];
-    let failed: string | undefined;
-    this.stragglers.busy.add(w.exec);
-    try {
-      partials = await w.exec.compute(task, w.nodes);
-      if (partials.length !== w.nodes.length) throw Errors.executor(`${w.exec.id} returned ${partials.length} partials for ${w.nodes.length} nodes`);
-      // a thread's speed is its own compute time: a pool thread's wall time also holds the
-      // main thread's share, computed synchronously meanwhile, and the main thread's holds
-      // its wait for the others (the step reads its result only then) — either way the
-      // planner would starve it of work
-      const own = w.exec.kind !== 'remote' && w.exec.lastThreadMs !== undefined && w.exec.lastThreadMs > 0 ? w.exec.lastThreadMs : now() - s;
-      this.speeds.observe(w.exec.id, w.hi - w.lo, own);
-      this.stragglers.measured.add(w.exec.id);
-    } catch (e) {
-      failed = (e as Error).message;
-      if (isWithdrawn(e)) w.late = true;
-    } finally {
-      this.stragglers.busy.delete(w.exec);
-    }
-    if (w.duplicated) {
-      // the main thread's copy of this range was used: this late answer only frees its buffers
-      if (failed === undefined) w.exec.recycle(partials);
-      return;
-    }
-    w.partials = partials;
-    if (failed !== undefined) w.failed = failed;
-    w.ms = now() - s;
-    settled[i] = 1;
-  }
-
-  /** 2. Gather, the end: a failed range recomputed on the coordinator (same function, same bits), the examples counted; returns the hand-off ms. */
-  private recomputeFailed(task: StepTask, work: Assignment[], recordFirst: number): number {
-    for (const w of work) {
-      if (w.failed === undefined) continue;
-      const s = now();
-      w.partials = this.main.computeSync(task, w.nodes);
-      w.owner = this.main;
-      w.ms += now() - s;
-    }
-    for (const w of work) {
-      w.examples = 0;
-      for (const p of w.partials) w.examples += p.count;
-    }
-    return handoffMs(work, this.main, recordFirst);
   }
 
   /**
