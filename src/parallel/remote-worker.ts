@@ -20,16 +20,13 @@
  * Not here: the process entry (workers/remote-node.ts, cli/worker.ts).
  */
 
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type pino from 'pino';
 import { WebSocket } from 'ws';
 import { Errors, GradsyncError } from '../errors';
-import { alloc, bytesPerElement, dtypeOf, view, type DType, type Float } from '../tensor/dtype';
+import { alloc, dtypeOf, type Float } from '../tensor/dtype';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
 import { selectKernels, type KernelChoice } from '../tensor/select';
 import { layoutOf } from '../model/params';
@@ -43,6 +40,7 @@ import { planRanges } from './planner';
 import type { WorkerHooks } from './hooks';
 import { ThreadPool } from './pool-executor';
 import { combineNode, nodeKey, ReductionTree, type TreeNode } from './tree';
+import { ChunkAssembly, dataViews, fromCache, toCache, type HeldData } from './worker-dataset';
 
 export interface WorkerOptions {
   /** ws://HOST:PORT or wss://HOST:PORT of the coordinator. */
@@ -117,56 +115,6 @@ function defaultId(): string {
   return `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
 }
 
-/** The data a worker computes over, in the run's dtype (shared memory when a pool computes). */
-interface HeldData {
-  x: Float;
-  y: Float;
-}
-
-function dataViews(buf: ArrayBufferLike, dtype: DType, n: number, inputs: number, outputs: number): HeldData {
-  const xBytes = n * inputs * bytesPerElement(dtype);
-  return { x: view(dtype, buf, 0, n * inputs), y: view(dtype, buf, xBytes, n * outputs) };
-}
-
-function readCache(file: string, bytes: number, shared: boolean): ArrayBufferLike | null {
-  let fd: number;
-  try {
-    if (fs.statSync(file).size !== bytes) return null;
-    fd = fs.openSync(file, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const buf = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-    const u = new Uint8Array(buf);
-    let off = 0;
-    while (off < bytes) {
-      const r = fs.readSync(fd, u, off, bytes - off, off);
-      if (r <= 0) return null;
-      off += r;
-    }
-    return buf;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function writeCache(dir: string, file: string, bytes: Uint8Array): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
-const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
-
 /** The partials of `nodes` (a contiguous run of tree nodes) computed by `execs` together. */
 export async function computeSplit(execs: Executor[], task: StepTask, tree: ReductionTree, nodes: TreeNode[]): Promise<{ partials: Partial[]; pieces: { exec: Executor; partials: Partial[] }[] }> {
   if (execs.length === 1) {
@@ -191,114 +139,186 @@ export function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
   return runWorkerWith(opts, {});
 }
 
-/** runWorker with test hooks (parallel/hooks.ts WorkerHooks): frames rewritten, hello fields changed. */
-export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Promise<WorkerExit> {
+/** The options checked, each error naming its field; the worker id (its default filled in). */
+function checkOptions(opts: WorkerOptions): { base: URL; id: string } {
   const base = new URL(opts.url);
   if (base.protocol !== 'ws:' && base.protocol !== 'wss:') throw Errors.usage(`--join must be a ws:// or wss:// URL, got "${opts.url}"`);
   if (!Number.isInteger(opts.threads) || opts.threads < 0 || opts.threads > 1024) throw new RangeError(`worker option "threads" must be an integer in [0, 1024], got ${opts.threads}`);
   const id = opts.id ?? defaultId();
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw Errors.usage(`worker id must match [A-Za-z0-9._-]{1,64}, got "${id.slice(0, 80)}"`);
-  const log = opts.logger;
-  const say = opts.onEvent ?? ((): void => undefined);
-  const maxPayload = opts.maxPayload ?? 512 << 20;
-  const limits: CoordinatorFrameLimits = { maxBytes: maxPayload, maxDataBytes: opts.maxDataBytes ?? 8 * 2 ** 30 };
+  return { base, id };
+}
+
+/** Step 1 with a token: the upgrade's headers (the nonce, its proof, a nonce of this worker's own) and the proof the 101 must carry. */
+async function tokenProof(base: URL, token: string, ca: string | Buffer | undefined): Promise<{ headers: Record<string, string>; expect: string }> {
   const headers: Record<string, string> = {};
-  let expectProof: string | null = null;
-  if (opts.token !== undefined) {
-    const nonce = await fetchNonce(base, opts.ca);
-    const clientNonce = newNonce();
-    headers[AUTH_HEADERS.nonce] = nonce;
-    headers[AUTH_HEADERS.proof] = workerProof(opts.token, nonce);
-    headers[AUTH_HEADERS.clientNonce] = clientNonce;
-    expectProof = coordinatorProof(opts.token, nonce, clientNonce);
-  }
-  const joinUrl = new URL(JOIN_PATH, base);
-  const ws = new WebSocket(joinUrl, {
-    headers, perMessageDeflate: false, maxPayload, handshakeTimeout: 10_000,
-    maxFragments: 4, maxBufferedChunks: Math.ceil(maxPayload / 1024) + 64,
-    ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+  const nonce = await fetchNonce(base, ca);
+  const clientNonce = newNonce();
+  headers[AUTH_HEADERS.nonce] = nonce;
+  headers[AUTH_HEADERS.proof] = workerProof(token, nonce);
+  headers[AUTH_HEADERS.clientNonce] = clientNonce;
+  return { headers, expect: coordinatorProof(token, nonce, clientNonce) };
+}
+
+/**
+ * Step 1's answer: a 101 without the coordinator's proof (when one is expected), or any other
+ * HTTP answer, refuses the join. Returns what refused it, once known (null: nothing).
+ */
+function watchRefusal(ws: WebSocket, expectProof: string | null, hasToken: boolean): () => GradsyncError | null {
+  let refused: GradsyncError | null = null;
+  ws.on('upgrade', (res: http.IncomingMessage) => {
+    if (expectProof !== null && !proofMatches(res.headers[AUTH_HEADERS.serverProof], expectProof)) {
+      refused = Errors.auth('the coordinator could not prove it holds the token: not joining');
+    }
   });
+  ws.on('unexpected-response', (_req, res: http.IncomingMessage) => {
+    const s = res.statusCode ?? 0;
+    refused = s === 401
+      ? Errors.auth(`the coordinator refused to let this worker join (401): ${hasToken ? 'wrong token' : 'it requires a token (GRADSYNC_TOKEN or --token-file)'}`)
+      : Errors.executor(`the coordinator refused to let this worker join (HTTP ${s})`);
+    res.resume();
+    ws.terminate();
+  });
+  return () => refused;
+}
 
-  const exit: WorkerExit = { code: 0, reason: '', steps: 0, dataFromCache: null, error: null };
-  let run: RunMessage | null = null;
-  let held: HeldData | null = null;
-  let received: Uint8Array | null = null;
-  let nextSeq = 0;
-  let pool: ThreadPool | null = null;
-  let execs: Executor[] = [];
-  let params: Float | null = null;
-  let queue: Promise<void> = Promise.resolve();
-  let refusedHttp: GradsyncError | null = null;
+/** How the connection ended: its close code and reason, and the socket's last error. */
+function closeOf(ws: WebSocket): Promise<{ code: number; reason: string; err: Error | null }> {
+  return new Promise((resolve) => {
+    let err: Error | null = null;
+    ws.on('error', (e) => { err = e; });
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8'), err }));
+  });
+}
 
-  const leave = (code: number, e: Error): void => {
-    log?.warn({ code: e instanceof GradsyncError ? e.code : 'GS_ERR_WIRE', closeCode: code, err: e.message }, 'worker: leaving');
-    say(`worker: leaving: ${e.message}`);
+/**
+ * Steps 2 to 4 for one connection: hello, then the coordinator's frames one at a time, in
+ * order (a step's compute is async when a pool computes it): the run and its data, then the
+ * steps. A bad frame ends the session (leave): an error frame, then a close with its code.
+ */
+class WorkerSession {
+  readonly exit: WorkerExit = { code: 0, reason: '', steps: 0, dataFromCache: null, error: null };
+  /** The run, from its message on. */
+  run: RunMessage | null = null;
+  /** The local pool (threads > 1), from the data on. */
+  pool: ThreadPool | null = null;
+  /** The frames received so far, each handled after the one before. */
+  queue: Promise<void> = Promise.resolve();
+  private held: HeldData | null = null;
+  private readonly incoming = new ChunkAssembly();
+  private execs: Executor[] = [];
+  private params: Float | null = null;
+  private readonly log: pino.Logger | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly opts: WorkerOptions,
+    private readonly hooks: WorkerHooks,
+    private readonly id: string,
+    private readonly limits: CoordinatorFrameLimits,
+    private readonly say: (line: string) => void,
+  ) {
+    this.log = opts.logger;
+  }
+
+  /** 2. → hello. */
+  hello(host: string): void {
+    this.say(`worker ${this.id}: connected to ${host}`);
+    this.ws.send(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, id: this.id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32', 'float64'], threads: this.opts.threads, ...this.hooks.hello } as never));
+  }
+
+  /** Queues a frame behind the ones before it. */
+  receive(frame: Buffer, isBinary: boolean): void {
+    this.queue = this.queue.then(() => this.handle(frame, isBinary));
+  }
+
+  /** Ends the session from this side: `e` logged and sent as an error frame, then a close with `code`. */
+  leave(code: number, e: Error): void {
+    const ws = this.ws;
+    this.log?.warn({ code: e instanceof GradsyncError ? e.code : 'GS_ERR_WIRE', closeCode: code, err: e.message }, 'worker: leaving');
+    this.say(`worker: leaving: ${e.message}`);
     if (ws.readyState === WebSocket.OPEN) {
       ws.send(encodeMessage({ t: 'error', v: PROTOCOL_VERSION, code: e instanceof GradsyncError ? e.code : 'GS_ERR_WIRE', message: e.message.slice(0, 900) }));
       ws.close(code, e.message.slice(0, 120));
     } else ws.terminate();
-  };
+  }
 
-  const setUp = (r: RunMessage, buf: ArrayBufferLike): void => {
-    held = dataViews(buf, r.spec.dtype, r.data.n, r.data.inputs, r.data.outputs);
+  private async handle(frame: Buffer, isBinary: boolean): Promise<void> {
+    try {
+      if (!isBinary) throw Errors.wire('text frames are not part of the protocol');
+      const m = decodeCoordinatorMessage(frame, this.limits);
+      switch (m.t) {
+        case 'run':
+          if (this.run !== null) throw Errors.wire('a second run message');
+          this.onRun(m);
+          return;
+        case 'chunk': this.onChunk(m.seq, m.bytes); return;
+        case 'step':
+          if (this.held === null) throw Errors.wire('a step before the data is ready');
+          await this.onStep(m);
+          return;
+        case 'error':
+          this.exit.error = { code: m.code, message: m.message };
+          this.log?.warn({ remote: { code: m.code, message: m.message } }, 'worker: the coordinator reported an error');
+          this.say(`worker ${this.id}: the coordinator says: ${m.code}: ${m.message}`);
+          return;
+      }
+    } catch (e) {
+      const ge = e as GradsyncError;
+      this.leave(ge.code === 'GS_ERR_DATA' ? CLOSE.dataHash : ge.code === 'GS_ERR_PROTOCOL' ? CLOSE.protocol : CLOSE.badFrame, e as Error);
+    }
+  }
+
+  /** 3. ← run: the data from the cache (hash checked), or → need. */
+  private onRun(r: RunMessage): void {
+    const { opts, id } = this;
+    this.run = r;
+    const d = r.data;
+    this.limits.run = { dtype: r.spec.dtype, paramCount: layoutOf(r.spec).size, n: d.n, chunkBytes: d.chunkBytes, chunks: Math.ceil(d.bytes / d.chunkBytes) };
+    const cached = fromCache(opts.dataDir, d, opts.threads > 1);
+    if (cached) {
+      this.exit.dataFromCache = true;
+      this.log?.info({ data: d.name, bytes: d.bytes }, 'worker: dataset from the cache');
+      this.say(`worker ${id}: dataset ${d.name} (${d.bytes} bytes) from the cache, hash checked`);
+      this.setUp(r, cached);
+      return;
+    }
+    this.exit.dataFromCache = false;
+    this.incoming.begin(d, opts.threads > 1);
+    this.ws.send(encodeMessage({ t: 'need', v: PROTOCOL_VERSION }));
+    this.say(`worker ${id}: receiving dataset ${d.name} (${d.bytes} bytes)`);
+  }
+
+  /** 3. ← chunk: once the last is in and its hash checks, the copy cached and the data set up. */
+  private onChunk(seq: number, bytes: Uint8Array): void {
+    const whole = this.incoming.add(seq, bytes);
+    if (whole === null) return;
+    const r = this.run!;
+    if (this.opts.dataDir) toCache(this.opts.dataDir, r.data, whole, this.log);
+    this.setUp(r, whole.buffer);
+  }
+
+  /** 3. The local executors over the data, the weights' buffer; → ready. */
+  private setUp(r: RunMessage, buf: ArrayBufferLike): void {
+    const { opts, log } = this;
+    const held = dataViews(buf, r.spec.dtype, r.data.n, r.data.inputs, r.data.outputs);
+    this.held = held;
     const { kernels } = selectKernels(r.spec.dtype, opts.kernels ?? 'auto');
     // one thread computes on the main thread itself: a pool of one only adds a hand-off (and a
     // copy of every partial) per step, and the main thread has nothing else to do meanwhile
     if (opts.threads > 1) {
-      pool = new ThreadPool({ threads: opts.threads, spec: r.spec, kernels: opts.kernels ?? 'auto', microBatch: r.microBatch, x: held.x, y: held.y, ...(log ? { logger: log } : {}) });
-      execs = pool.executors;
-    } else execs = [new MainExecutor(r.spec, kernels, held, r.microBatch)];
-    params = alloc(r.spec.dtype, layoutOf(r.spec).size, opts.threads > 1);
-    ws.send(encodeMessage({ t: 'ready', v: PROTOCOL_VERSION }));
-    say(`worker ${id}: ready for run ${r.run} as ${r.executor} (${opts.threads > 1 ? `${opts.threads} threads` : 'main thread'})`);
-  };
+      this.pool = new ThreadPool({ threads: opts.threads, spec: r.spec, kernels: opts.kernels ?? 'auto', microBatch: r.microBatch, x: held.x, y: held.y, ...(log ? { logger: log } : {}) });
+      this.execs = this.pool.executors;
+    } else this.execs = [new MainExecutor(r.spec, kernels, held, r.microBatch)];
+    this.params = alloc(r.spec.dtype, layoutOf(r.spec).size, opts.threads > 1);
+    this.ws.send(encodeMessage({ t: 'ready', v: PROTOCOL_VERSION }));
+    this.say(`worker ${this.id}: ready for run ${r.run} as ${r.executor} (${opts.threads > 1 ? `${opts.threads} threads` : 'main thread'})`);
+  }
 
-  const onRun = (r: RunMessage): void => {
-    run = r;
-    const d = r.data;
-    limits.run = { dtype: r.spec.dtype, paramCount: layoutOf(r.spec).size, n: d.n, chunkBytes: d.chunkBytes, chunks: Math.ceil(d.bytes / d.chunkBytes) };
-    const file = opts.dataDir ? path.join(opts.dataDir, `${d.payloadSha256}.gsdata`) : null;
-    const cached = file ? readCache(file, d.bytes, opts.threads > 1) : null;
-    if (cached && sha256(new Uint8Array(cached)) === d.payloadSha256) {
-      exit.dataFromCache = true;
-      log?.info({ data: d.name, bytes: d.bytes }, 'worker: dataset from the cache');
-      say(`worker ${id}: dataset ${d.name} (${d.bytes} bytes) from the cache, hash checked`);
-      setUp(r, cached);
-      return;
-    }
-    exit.dataFromCache = false;
-    received = new Uint8Array(opts.threads > 1 ? new SharedArrayBuffer(d.bytes) : new ArrayBuffer(d.bytes));
-    nextSeq = 0;
-    ws.send(encodeMessage({ t: 'need', v: PROTOCOL_VERSION }));
-    say(`worker ${id}: receiving dataset ${d.name} (${d.bytes} bytes)`);
-  };
-
-  const onChunk = (seq: number, bytes: Uint8Array): void => {
-    const r = run!;
-    if (received === null || seq !== nextSeq) throw Errors.wire(`chunk ${seq} out of order (expected ${nextSeq})`);
-    const off = seq * r.data.chunkBytes;
-    const want = Math.min(r.data.chunkBytes, r.data.bytes - off);
-    if (bytes.length !== want) throw Errors.wire(`chunk ${seq} has ${bytes.length} bytes, expected ${want}`);
-    received.set(bytes, off);
-    nextSeq++;
-    if (off + want < r.data.bytes) return;
-    if (sha256(received) !== r.data.payloadSha256) {
-      throw new GradsyncError('GS_ERR_DATA', `the dataset ${r.data.name} arrived with a different hash than announced`, undefined, 1);
-    }
-    if (opts.dataDir) {
-      try {
-        writeCache(opts.dataDir, path.join(opts.dataDir, `${r.data.payloadSha256}.gsdata`), received);
-      } catch (e) {
-        log?.warn({ err: (e as Error).message }, 'worker: could not cache the dataset');
-      }
-    }
-    const buf = received.buffer;
-    received = null;
-    setUp(r, buf);
-  };
-
-  const onStep = async (m: StepMessage): Promise<void> => {
-    const r = run!;
+  /** 4. ← step: its nodes checked (in the tree, contiguous), computed by the local executors; → done, then one partial per node. */
+  private async onStep(m: StepMessage): Promise<void> {
+    const { ws, hooks } = this;
+    const r = this.run!;
     const mb = r.microBatch;
     const leaves = Math.ceil(m.order.length / mb);
     const tree = new ReductionTree(leaves);
@@ -310,10 +330,11 @@ export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Pr
       if (prevEnd >= 0 && lo !== prevEnd) throw Errors.wire('the tree nodes of a step must be contiguous, left to right');
       prevEnd = hi;
     }
-    params!.set(m.params);
+    const params = this.params!;
+    params.set(m.params);
     const t0 = performance.now();
-    const task: StepTask = { step: m.step, epoch: 0, params: params!, batch: { order: m.order, start: 0, end: m.order.length, microBatch: mb } };
-    const { partials, pieces } = await computeSplit(execs, task, tree, nodes);
+    const task: StepTask = { step: m.step, epoch: 0, params, batch: { order: m.order, start: 0, end: m.order.length, microBatch: mb } };
+    const { partials, pieces } = await computeSplit(this.execs, task, tree, nodes);
     const computeMs = performance.now() - t0;
     const msgs: PartialMessage[] = partials.map((p, k) => ({
       t: 'partial', v: PROTOCOL_VERSION, step: m.step, node: [nodes[k]!.h, nodes[k]!.i], dtype: r.spec.dtype,
@@ -323,70 +344,40 @@ export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Pr
     for (const piece of pieces) piece.exec.recycle(piece.partials);
     if (hooks.tamper) frames = hooks.tamper(m.step, frames, msgs);
     for (const f of frames) if (ws.readyState === WebSocket.OPEN) ws.send(f);
-    exit.steps++;
-  };
+    this.exit.steps++;
+  }
+}
 
-  const handle = async (frame: Buffer, isBinary: boolean): Promise<void> => {
-    try {
-      if (!isBinary) throw Errors.wire('text frames are not part of the protocol');
-      const m = decodeCoordinatorMessage(frame, limits);
-      switch (m.t) {
-        case 'run':
-          if (run !== null) throw Errors.wire('a second run message');
-          onRun(m);
-          return;
-        case 'chunk': onChunk(m.seq, m.bytes); return;
-        case 'step':
-          if (held === null) throw Errors.wire('a step before the data is ready');
-          await onStep(m);
-          return;
-        case 'error':
-          exit.error = { code: m.code, message: m.message };
-          log?.warn({ remote: { code: m.code, message: m.message } }, 'worker: the coordinator reported an error');
-          say(`worker ${id}: the coordinator says: ${m.code}: ${m.message}`);
-          return;
-      }
-    } catch (e) {
-      const ge = e as GradsyncError;
-      leave(ge.code === 'GS_ERR_DATA' ? CLOSE.dataHash : ge.code === 'GS_ERR_PROTOCOL' ? CLOSE.protocol : CLOSE.badFrame, e as Error);
-    }
-  };
-
-  ws.on('upgrade', (res: http.IncomingMessage) => {
-    if (expectProof !== null && !proofMatches(res.headers[AUTH_HEADERS.serverProof], expectProof)) {
-      refusedHttp = Errors.auth('the coordinator could not prove it holds the token: not joining');
-    }
+/** runWorker with test hooks (parallel/hooks.ts WorkerHooks): frames rewritten, hello fields changed. */
+export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Promise<WorkerExit> {
+  const { base, id } = checkOptions(opts);
+  const say = opts.onEvent ?? ((): void => undefined);
+  const maxPayload = opts.maxPayload ?? 512 << 20;
+  const limits: CoordinatorFrameLimits = { maxBytes: maxPayload, maxDataBytes: opts.maxDataBytes ?? 8 * 2 ** 30 };
+  const proof = opts.token !== undefined ? await tokenProof(base, opts.token, opts.ca) : null;
+  const ws = new WebSocket(new URL(JOIN_PATH, base), {
+    headers: proof?.headers ?? {}, perMessageDeflate: false, maxPayload, handshakeTimeout: 10_000,
+    maxFragments: 4, maxBufferedChunks: Math.ceil(maxPayload / 1024) + 64,
+    ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
   });
-  ws.on('unexpected-response', (_req, res: http.IncomingMessage) => {
-    const s = res.statusCode ?? 0;
-    refusedHttp = s === 401
-      ? Errors.auth(`the coordinator refused to let this worker join (401): ${opts.token === undefined ? 'it requires a token (GRADSYNC_TOKEN or --token-file)' : 'wrong token'}`)
-      : Errors.executor(`the coordinator refused to let this worker join (HTTP ${s})`);
-    res.resume();
-    ws.terminate();
-  });
+  const session = new WorkerSession(ws, opts, hooks, id, limits, say);
+  const refused = watchRefusal(ws, proof?.expect ?? null, opts.token !== undefined);
   ws.on('open', () => {
-    if (refusedHttp !== null) {
-      leave(CLOSE.badFrame, refusedHttp);
-      return;
-    }
-    say(`worker ${id}: connected to ${base.host}`);
-    ws.send(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32', 'float64'], threads: opts.threads, ...hooks.hello } as never));
+    const r = refused();
+    if (r !== null) session.leave(CLOSE.badFrame, r);
+    else session.hello(base.host);
   });
-  // one message at a time, in order: a step's compute is async when a pool computes it
-  ws.on('message', (data: Buffer, isBinary: boolean) => { queue = queue.then(() => handle(data, isBinary)); });
+  ws.on('message', (data: Buffer, isBinary: boolean) => session.receive(data, isBinary));
 
-  const ended = await new Promise<{ code: number; reason: string; err: Error | null }>((resolve) => {
-    let err: Error | null = null;
-    ws.on('error', (e) => { err = e; });
-    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8'), err }));
-  });
-  await queue.catch(() => undefined);
-  await (pool as ThreadPool | null)?.close();
+  const ended = await closeOf(ws);
+  await session.queue.catch(() => undefined);
+  await session.pool?.close();
+  const exit = session.exit;
   exit.code = ended.code;
   exit.reason = ended.reason;
-  if (refusedHttp !== null) throw refusedHttp;
-  if (ended.err !== null && exit.steps === 0 && run === null) {
+  const refusal = refused();
+  if (refusal !== null) throw refusal;
+  if (ended.err !== null && exit.steps === 0 && session.run === null) {
     const e = ended.err as NodeJS.ErrnoException;
     throw Errors.io(`cannot join ${base.host}: ${e.code ?? e.message}`);
   }
