@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import { resolveThreads } from '../config';
 import { Errors } from '../errors';
-import { runWorkerRetrying } from '../parallel/remote-worker';
+import { runWorkerRetrying } from '../parallel/worker-retry';
 import { CLOSE } from '../parallel/messages';
 import type { Io } from './io';
 import { intFlag, kernelFlag, readToken } from './flags';

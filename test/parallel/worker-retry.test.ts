@@ -4,7 +4,7 @@
  * test/integration/remote.integration.ts.
  */
 import assert from 'node:assert/strict';
-import { runWorkerRetrying } from '../../src/parallel/remote-worker';
+import { runWorkerRetrying } from '../../src/parallel/worker-retry';
 import { collectingLogger } from '../helpers/log-sink';
 import { smallCoordinator } from './remote-helpers';
 
