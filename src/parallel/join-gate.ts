@@ -61,15 +61,13 @@ export class JoinGate {
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
   }
 
-  /**
-   * The HTTP(S) server, with its limits and its answers to bad requests. Slow peers
-   * (slowloris): node drops a connection whose request headers are not complete after
-   * headersTimeout (checked every connectionsCheckingInterval) with a 'clientError' (below); an
-   * upgrade request has no body, so the whole request gets the same time. Over TLS the
-   * handshake gets it too.
-   */
+  /** The HTTP(S) server, with its limits and its answers to bad requests. */
   private httpServer(): http.Server | https.Server {
     const { log, tls, headersMs } = this.o;
+    // Slow peers (slowloris): node drops a connection whose request headers are not complete
+    // after headersTimeout (checked every connectionsCheckingInterval) with a 'clientError'
+    // (below); an upgrade request has no body, so the whole request gets the same time. Over
+    // TLS the handshake gets it too.
     const httpOptions: http.ServerOptions = {
       headersTimeout: headersMs, requestTimeout: headersMs + 1000,
       connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersMs / 4))),

@@ -158,9 +158,8 @@ export class Stepper {
   /**
    * 1. Plan: a range of leaves per executor, as tree nodes. The step's arrays are built by loops
    * and push, its objects with every field from the start: V8 compiles the step for the shapes
-   * (hidden classes, element kinds) it has seen, and Array.prototype.map's result, a field first
-   * set on a late step, or a boolean array can take another shape later on — each time it throws
-   * the compiled step away and compiles it again (~100 ms of a core, mid-run).
+   * it has seen, and a map() result, a field first set on a late step or a boolean array can
+   * change shape later, which makes V8 throw the compiled step away and compile it again.
    */
   private plan(tree: ReductionTree, set: Executor[]): Assignment[] {
     const plan = everyoneWorks(planRanges(tree.leaves, set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) }))));
