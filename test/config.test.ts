@@ -78,6 +78,9 @@ describe('config', () => {
     fs.writeFileSync(f, JSON.stringify({ data: { source: 'csv', path: 'sub/d.csv' } }));
     const c = loadConfigFile(f);
     assert.equal(c.data.source === 'csv' && c.data.path, path.join(dir, 'sub', 'd.csv'));
+    fs.writeFileSync(f, JSON.stringify({ data: { source: 'idx', dir: '../fashion' } }));
+    const i = loadConfigFile(f);
+    assert.equal(i.data.source === 'idx' && i.data.dir, path.join(path.dirname(dir), 'fashion'));
   });
 
   it('a missing file is a config error naming it', () => {
