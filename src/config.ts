@@ -26,8 +26,12 @@ export type DataConfig =
   | { source: 'doubling'; heldOut: number; shuffle: boolean }
   /** A CSV file (optionally gzipped); `path` is relative to the config file. */
   | { source: 'csv'; path: string; label: 'last' | 'first' | 'none'; targets: number; classes: number | null; scale: number; heldOut: number; shuffle: boolean }
-  /** Gzipped IDX files (MNIST / Fashion-MNIST layout) in `dir`; held-out data is the t10k split. */
-  | { source: 'idx'; dir: string; scale: number; shuffle: boolean; heldOut: number };
+  /**
+   * Gzipped IDX files (MNIST / Fashion-MNIST layout) in `dir`. `heldOut` null (the default):
+   * the held-out data is the t10k split; a fraction: that much of the train split, held out as
+   * a CSV's is, and the t10k split is not read.
+   */
+  | { source: 'idx'; dir: string; scale: number; shuffle: boolean; heldOut: number | null };
 
 export interface ModelConfig {
   /** Dense layers, first hidden to output. Default: 64 tanh, 10 softmax. */
@@ -216,7 +220,7 @@ function validateData(v: Json): DataConfig {
         dir: str('data.dir', base.dir),
         scale: base.scale === undefined ? 1 / 255 : num('data.scale', base.scale, { gt: 0 }),
         shuffle,
-        heldOut: 0,
+        heldOut: base.heldOut === undefined || base.heldOut === null ? null : frac(base.heldOut, 0),
       };
   }
 }
