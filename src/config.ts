@@ -97,8 +97,8 @@ export interface RunConfig {
   maxSkips: number;
   /**
    * Duplicate a straggling remote node's range on the main thread when everyone else is done
-   * and it is 2× slower than measured (train/step.ts); the first valid answer wins, the
-   * result is the same. Default true.
+   * and it is 2× slower than its measured speed predicts (train/strategies/stragglers.ts); the
+   * first valid answer wins, the result is the same. Default true.
    */
   duplicateStragglers: boolean;
   /**
@@ -111,7 +111,7 @@ export interface RunConfig {
   pinThreads: boolean;
   /**
    * Share the step's tail (the root's add, the reduce pass, the update) with a pool thread,
-   * unit by unit, when it measures faster (train/step.ts TailChoice); no clipping only.
+   * unit by unit, when it measures faster (train/strategies/tail-choice.ts); no clipping only.
    * Default true.
    */
   shareTail: boolean;
