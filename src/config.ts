@@ -26,8 +26,12 @@ export type DataConfig =
   | { source: 'doubling'; heldOut: number; shuffle: boolean }
   /** A CSV file (optionally gzipped); `path` is relative to the config file. */
   | { source: 'csv'; path: string; label: 'last' | 'first' | 'none'; targets: number; classes: number | null; scale: number; heldOut: number; shuffle: boolean }
-  /** Gzipped IDX files (MNIST / Fashion-MNIST layout) in `dir`; held-out data is the t10k split. */
-  | { source: 'idx'; dir: string; scale: number; shuffle: boolean; heldOut: number };
+  /**
+   * Gzipped IDX files (MNIST / Fashion-MNIST layout) in `dir`. `heldOut` null (the default):
+   * the held-out data is the t10k split; a fraction: that much of the train split, held out as
+   * a CSV's is, and the t10k split is not read.
+   */
+  | { source: 'idx'; dir: string; scale: number; shuffle: boolean; heldOut: number | null };
 
 export interface ModelConfig {
   /** Dense layers, first hidden to output. Default: 64 tanh, 10 softmax. */
@@ -93,8 +97,8 @@ export interface RunConfig {
   maxSkips: number;
   /**
    * Duplicate a straggling remote node's range on the main thread when everyone else is done
-   * and it is 2× slower than measured (train/step.ts); the first valid answer wins, the
-   * result is the same. Default true.
+   * and it is 2× slower than its measured speed predicts (train/strategies/stragglers.ts); the
+   * first valid answer wins, the result is the same. Default true.
    */
   duplicateStragglers: boolean;
   /**
@@ -107,7 +111,7 @@ export interface RunConfig {
   pinThreads: boolean;
   /**
    * Share the step's tail (the root's add, the reduce pass, the update) with a pool thread,
-   * unit by unit, when it measures faster (train/step.ts TailChoice); no clipping only.
+   * unit by unit, when it measures faster (train/strategies/tail-choice.ts); no clipping only.
    * Default true.
    */
   shareTail: boolean;
@@ -216,7 +220,7 @@ function validateData(v: Json): DataConfig {
         dir: str('data.dir', base.dir),
         scale: base.scale === undefined ? 1 / 255 : num('data.scale', base.scale, { gt: 0 }),
         shuffle,
-        heldOut: 0,
+        heldOut: base.heldOut === undefined || base.heldOut === null ? null : frac(base.heldOut, 0),
       };
   }
 }

@@ -10,8 +10,19 @@ describe('config', () => {
     assert.deepEqual(validate({}), DEFAULTS);
   });
 
-  it('the shipped configs validate', () => {
-    for (const f of ['default.json', 'doubling.json']) loadConfigFile(path.join(repoRoot(), 'config', f));
+  it('the shipped configs validate: loading one is validating its JSON', () => {
+    for (const f of ['default.json', 'doubling.json']) {
+      const file = path.join(repoRoot(), 'config', f);
+      assert.deepEqual(loadConfigFile(file), validate(JSON.parse(fs.readFileSync(file, 'utf8'))), f);
+    }
+  });
+
+  it('an IDX source\'s heldOut is null (the t10k split) unless given, else a fraction like a CSV\'s', () => {
+    const idx = (extra: Record<string, unknown>): unknown => validate({ data: { source: 'idx', dir: 'd', ...extra } }).data;
+    assert.deepEqual(idx({}), { source: 'idx', dir: 'd', scale: 1 / 255, shuffle: true, heldOut: null });
+    assert.deepEqual(idx({ heldOut: null }), idx({}));
+    assert.deepEqual(idx({ heldOut: 0.1 }), { source: 'idx', dir: 'd', scale: 1 / 255, shuffle: true, heldOut: 0.1 });
+    assert.deepEqual(idx({ heldOut: 0 }), { source: 'idx', dir: 'd', scale: 1 / 255, shuffle: true, heldOut: 0 });
   });
 
   // [config, field named in the message, a part of the message]
@@ -35,6 +46,8 @@ describe('config', () => {
     [{ data: { source: 'csv' } }, 'data.path', /non-empty string/],
     [{ data: { source: 'digits', heldOut: 1.5 } }, 'data.heldOut', /must be ≤ 0.9/],
     [{ data: { source: 'digits', path: 'x' } }, 'data.path', /unknown key/],
+    [{ data: { source: 'idx', dir: 'd', heldOut: 0.95 } }, 'data.heldOut', /must be ≤ 0.9/],
+    [{ data: { source: 'idx', dir: 'd', heldOut: 'test' } }, 'data.heldOut', /must be a finite number, got "test"/],
     [{ weightDecay: -0.1 }, 'weightDecay', /must be ≥ 0/],
     [{ clipNorm: 0 }, 'clipNorm', /must be > 0/],
     [{ reduction: 'avg' }, 'reduction', /must be one of "sum", "mean"/],
@@ -78,6 +91,9 @@ describe('config', () => {
     fs.writeFileSync(f, JSON.stringify({ data: { source: 'csv', path: 'sub/d.csv' } }));
     const c = loadConfigFile(f);
     assert.equal(c.data.source === 'csv' && c.data.path, path.join(dir, 'sub', 'd.csv'));
+    fs.writeFileSync(f, JSON.stringify({ data: { source: 'idx', dir: '../fashion' } }));
+    const i = loadConfigFile(f);
+    assert.equal(i.data.source === 'idx' && i.data.dir, path.join(path.dirname(dir), 'fashion'));
   });
 
   it('a missing file is a config error naming it', () => {

@@ -22,7 +22,11 @@ export function kernelFlag(v: string | undefined): KernelChoice {
   return k;
 }
 
-/** The token from --token-file (first line, trimmed) or GRADSYNC_TOKEN; undefined when neither is set. */
+/**
+ * The token from --token-file, its first line without surrounding white space (the rest of the
+ * file is not read as token), or GRADSYNC_TOKEN; undefined when neither is set. Every command
+ * with --token-file (train, worker, tail) reads it here.
+ */
 export function readToken(tokenFile: string | undefined): string | undefined {
   if (tokenFile === undefined) return envToken();
   let t: string;
@@ -31,6 +35,6 @@ export function readToken(tokenFile: string | undefined): string | undefined {
   } catch (e) {
     throw Errors.usage(`--token-file ${tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  if (t === '') throw Errors.usage(`--token-file ${tokenFile} is empty`);
+  if (t === '') throw Errors.usage(`--token-file ${tokenFile}: its first line, the token, is empty`);
   return t;
 }

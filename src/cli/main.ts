@@ -16,6 +16,7 @@ import { predictCommand, type PredictFlags } from './predict';
 import { trainCommand, type TrainFlags } from './train';
 import { tailCommand } from './tail';
 import { workerCommand, type WorkerFlags } from './worker';
+import { readToken } from './flags';
 import { processIo, type Io } from './io';
 import { packagePath } from './paths';
 import * as fs from 'node:fs';
@@ -51,7 +52,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--resume <checkpoint|run-dir>', 'continue from a checkpoint file, or from the newest valid checkpoint of a run folder (same log, same config unless one is given)')
     .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
     .option('--listen <[host:]port>', 'accept remote workers on this address (host default 127.0.0.1; off loopback a token is required)')
-    .option('--token-file <file>', 'shared token of remote workers (or GRADSYNC_TOKEN)')
+    .option('--token-file <file>', 'file whose first line is the shared token of remote workers (or GRADSYNC_TOKEN)')
     .option('--tls-cert <file>', 'PEM certificate: remote workers join over wss://')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--wait-workers <n>', 'with --listen: wait (up to 10 min) for n workers before the first step')
@@ -86,9 +87,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--json', 'pass records through, one per line (for jq)')
     .option('--once', 'print the summary of what is there now and exit')
     .option('--window <n>', 'steps in the sparklines', '60')
-    .option('--token-file <file>', 'token for a non-loopback coordinator (or GRADSYNC_TOKEN)')
+    .option('--token-file <file>', 'file whose first line is the token of a coordinator off loopback (or GRADSYNC_TOKEN)')
     .action(async (target: string, f: { json?: boolean; once?: boolean; window: string; tokenFile?: string }) => {
-      const token = f.tokenFile ? fs.readFileSync(f.tokenFile, 'utf8').trim() : process.env.GRADSYNC_TOKEN;
+      const token = readToken(f.tokenFile);
       // Ctrl-C ends following cleanly (exit 0, screen left in place)
       const stop = new AbortController();
       const onInt = (): void => stop.abort();
@@ -104,7 +105,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .description('join a coordinator as a remote worker node')
     .requiredOption('--join <url>', 'ws://HOST:PORT or wss://HOST:PORT')
     .option('--threads <n>', 'compute threads (0 or 1: the worker\'s main thread; N > 1: a pool of N threads while the main thread serves the socket; default: the cores)')
-    .option('--token-file <file>', 'file holding the shared token (or GRADSYNC_TOKEN)')
+    .option('--token-file <file>', 'file whose first line is the shared token (or GRADSYNC_TOKEN)')
     .option('--data-dir <dir>', 'cache of datasets by hash: used when it holds the run\'s data, filled otherwise')
     .option('--id <name>', 'worker id ([A-Za-z0-9._-], default <hostname>-<pid>)')
     .option('--ca <file>', 'PEM certificate to trust for wss:// (a self-signed coordinator)')

@@ -9,6 +9,7 @@
  */
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Errors } from '../errors';
 
@@ -32,7 +33,7 @@ export function readSource(file: string, what: string, partialGzip = false): Sou
     raw = fs.readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw Errors.data(file, '', `${what} not found`, 'check the path (relative paths are resolved from the current directory)');
+    if (code === 'ENOENT') throw Errors.data(file, '', `${what} not found`, `looked for ${path.resolve(file)}; a config file's data.path and data.dir are resolved from the config file's folder`);
     if (code === 'EISDIR') throw Errors.data(file, '', `${what} is a directory, not a file`);
     throw Errors.data(file, '', `cannot read ${what}: ${(e as Error).message}`);
   }

@@ -92,7 +92,7 @@ export const REDACT_PATHS = ['token', '*.token', 'auth', '*.auth', 'authorizatio
 /**
  * The run's two loggers over one file: `log` (redacted) for everything, and `steps`, the same
  * but without redaction, for step records: they hold only numbers and the executors' ids, and
- * redaction deep-clones every record, the largest cost of a small model's step.
+ * redaction deep-clones every record, which a record written at every step need not pay.
  */
 export function runLoggers(file: string, run: string, level: pino.LevelWithSilent = 'info', tee?: (line: string) => void): { log: pino.Logger; steps: pino.Logger; close: () => void } {
   const dest = new LogFile(file);

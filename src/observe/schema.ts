@@ -8,7 +8,7 @@
  *   'eval'   after each epoch (and at the end) when there is held-out data: EvalRecord.
  *   'end'    once: the summary (steps, loss, accuracy, paramsSha256).
  * Other messages (warnings about executors, checkpoints, …) may appear; readers must skip
- * records they do not know. docs in README.md ("Log schema") mirror this file.
+ * records they do not know. docs/log-schema.md describes every field for users; it follows this file.
  * Not here: writing records (logger.ts), reading them (tail.ts).
  */
 
@@ -18,7 +18,10 @@ export interface LayerRecord {
   /** Layer index, 0 = first hidden layer. */
   layer: number;
   activation: string;
-  /** ‖dJdW‖₂ of the reduced gradient this step (after reduction and weight decay, before clipping). */
+  /**
+   * ‖dJdW‖₂ of the gradient this step applies: after reduction and weight decay, and after
+   * clipping when it clipped (StepRecord.gradNorm is the global norm before clipping).
+   */
   dJdW: number;
   /** ‖dJdWb‖₂, likewise. */
   dJdWb: number;
@@ -70,7 +73,7 @@ export interface StepRecord {
   step: number;
   /** 0-based epoch. */
   epoch: number;
-  /** Mean loss per example over this step's batch (before the update). */
+  /** The objective on this step's batch before the update: the sum over its examples, or their mean, as the config's `reduction`. */
   loss: number;
   /** Examples in this step's batch. */
   examples: number;
@@ -89,8 +92,9 @@ export interface StepRecord {
    * fusedUpdate: the SGD update ran inside the reduce pass (then in reduceMs; updateMs is the records).
    * recordMs: the main thread writing the previous step's record during this step: in computeMs,
    * or in reduceMs when recordInReduce (a shared tail ahead, and every pool thread's share in
-   * before the main thread's own was: it was written at the tail's start). 0 after a step the
-   * main thread computed alone: its record is written right after it, between the steps.
+   * before the main thread's own was: it was written at the tail's start). 0 when it was
+   * written between the steps: after a step the main thread computed alone, before an eval or a
+   * checkpoint, after every step with checkpoint.everySeconds, and at step 1 (none before it).
    */
   split?: { computeMs: number; encodeMs?: number; handoffMs?: number; recordMs?: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean; recordInReduce?: boolean };
   executors: ExecutorRecord[];
@@ -125,7 +129,7 @@ export interface EvalRecord {
   run: string;
   step: number;
   epoch: number;
-  /** Mean loss per held-out example. */
+  /** The objective on the held-out set: the sum over its examples, or their mean, as the config's `reduction`. */
   loss: number;
   /** Classification only. */
   accuracy?: number;

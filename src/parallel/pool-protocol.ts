@@ -158,16 +158,17 @@ export interface ServeTask {
 }
 
 /**
- * How long a spinning side polls before it sleeps, ms: about the coordinator's serial
- * part of a step (combine, reduce, update, ≈ 0.2–0.4 ms), far shorter than anything else.
- * A wake-up from Atomics.wait costs 50–200 µs on this VM; a poll, nothing.
+ * How long a spinning side polls before it sleeps, ms: longer than the coordinator's serial
+ * part of a step (combine, reduce, update), so that a thread catches its next task without
+ * the wake-up from Atomics.wait, which costs more than a poll; short against a step. The
+ * figures behind it belong to docs/performance.md.
  */
 export const SPIN_MS = 0.5;
 
 /**
  * Polls `ready` for up to SPIN_MS; returns its last answer. The clock is read every 256
- * polls: each read makes a heap number, and a loop that reads it every time fills the young
- * generation (a scavenge every dozen steps, measured in a pool thread).
+ * polls: each read makes a heap number, and reading it at every poll would fill the young
+ * generation and call in the garbage collector mid-step.
  */
 export function pollUntil(ready: () => boolean): boolean {
   const until = performance.now() + SPIN_MS;

@@ -379,8 +379,9 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       }
       const { start, end: stop } = batchRange(trainSet.n, batch, inEpoch);
       const ts = performance.now();
-      // the previous step's record is written while this step's executors compute (flush)
-      const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } }, flush);
+      // the previous step's record is written while this step's executors compute (flush); none
+      // when it was written between the steps: the step's recordMs is then 0
+      const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } }, pending === null ? undefined : flush);
       const stepMs = performance.now() - ts;
       if (r.skipped !== undefined) {
         end.skippedSteps++;

@@ -29,9 +29,12 @@ export function loadRunData(cfg: RunConfig, shared = false): RunData {
     case 'doubling': all = doubling(dtype); break;
     case 'csv': all = loadCsv(d.path, { dtype, shared, scale: d.scale, label: d.label, targets: d.targets, ...(d.classes !== null ? { classes: d.classes } : {}) }); break;
     case 'idx':
-      return { train: loadIdx(d.dir, 'train', { dtype, shared, scale: d.scale }), heldOut: loadIdx(d.dir, 'test', { dtype, scale: d.scale }) };
+      // no heldOut: the t10k split is the held-out set; else a part of the train split, as for a CSV
+      if (d.heldOut === null) return { train: loadIdx(d.dir, 'train', { dtype, shared, scale: d.scale }), heldOut: loadIdx(d.dir, 'test', { dtype, scale: d.scale }) };
+      all = loadIdx(d.dir, 'train', { dtype, shared, scale: d.scale });
+      break;
   }
-  if (d.heldOut > 0) {
+  if (d.heldOut !== null && d.heldOut > 0) {
     const { train, heldOut } = splitHeldOut(all, d.heldOut, cfg.seed, shared);
     return { train, heldOut };
   }

@@ -97,6 +97,15 @@ describe('gradsync CLI', function () {
     assert.equal(fs.existsSync(runDir), false, 'no run folder is created');
   });
 
+  it('looks for a config\'s data.path in the config file\'s folder, not the current directory, and names it when it is missing', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'c.json'), JSON.stringify({ data: { source: 'csv', path: 'missing.csv' } }));
+    const r = gradsync(['train', path.join(dir, 'c.json'), '--threads', '0', '--run-dir', path.join(dir, 'run')]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.stderr.includes(`gradsync: error GS_ERR_DATA: ${path.join(dir, 'missing.csv')}: CSV file not found`), r.stderr);
+    assert.ok(r.stderr.includes(`hint: looked for ${path.join(dir, 'missing.csv')}; a config file's data.path and data.dir are resolved from the config file's folder`), r.stderr);
+  });
+
   it('exits 2 on a CSV with a wrong column count, naming the file and line', () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'd.csv'), '1,2,0\n3,4,1\n5,1\n');

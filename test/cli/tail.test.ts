@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
+import { main } from '../../src/cli/main';
 import { tailCommand } from '../../src/cli/tail';
 import { startLiveServer, type LiveServer } from '../../src/observe/live-server';
 
@@ -179,6 +180,24 @@ describe('cli/tail', () => {
       assert.equal(await tailCommand(`ws://127.0.0.1:${server.port}`, { once: true, token: 'tok-WRONG-2' }, o), 1);
       assert.match(o.stderr.text, /refused the subscription \(401\)/);
       assert.doesNotMatch(o.stderr.text, /tok-RIGHT-1|tok-WRONG-2/);
+    });
+
+    it('gradsync tail --token-file reads the token from the file\'s first line, as train and worker do', async () => {
+      server = await startLiveServer({ host: '127.0.0.1', port: 0, history: 10, token: 'tok-first-line' });
+      for (const l of fixtureLines()) server.publish(JSON.parse(l) as object);
+      const tokenFile = path.join(dir, 'token');
+      fs.writeFileSync(tokenFile, 'tok-first-line\n# written by the coordinator\n');
+      const o = io();
+      const code = await main(['node', 'gradsync', 'tail', `ws://127.0.0.1:${server.port}`, '--once', '--token-file', tokenFile], { ...o, stdin: process.stdin });
+      assert.equal(code, 0, o.stderr.text);
+      assert.match(o.stdout.lines[0]!, /^gradsync tail {2}step 40/);
+    });
+
+    it('gradsync tail --token-file on a missing file exits 2 naming the flag and the file', async () => {
+      const o = io();
+      const missing = path.join(dir, 'no-token');
+      assert.equal(await main(['node', 'gradsync', 'tail', 'ws://127.0.0.1:1', '--once', '--token-file', missing], { ...o, stdin: process.stdin }), 2);
+      assert.equal(o.stderr.text, `gradsync: error GS_ERR_USAGE: --token-file ${missing}: ENOENT\n`);
     });
 
     it('exits 2 for a URL that is not ws:// or wss://', async () => {

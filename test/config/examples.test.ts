@@ -52,17 +52,25 @@ describe('config/examples', function () {
     assert.deepEqual([spirals.n, spirals.inputs, spirals.outputs, spirals.classes], [200, 2, 2, 2]);
   });
 
-  it('csv-regression trains a few steps and predict prints one real number per input row', () => {
-    const run = tempDir();
-    const t = gradsync(['train', path.join(examples(), 'csv-regression.json'), '--steps', '20', '--run-dir', run, '--json']);
+  interface Summary { steps: number; checkpoint: string; loss: number; accuracy: number | null; heldOutLoss: number | null }
+  interface Predicted { rows: number; results: { output: number[]; class?: number }[] }
+  /** Trains example `config` for 20 steps, then predicts the first `rows` rows of its CSV (`features` columns), both --json. */
+  function trainThenPredict(config: string, csv: string, features: number, rows: number): { s: Summary; out: Predicted } {
+    const t = gradsync(['train', path.join(examples(), config), '--steps', '20', '--run-dir', tempDir(), '--json']);
     assert.equal(t.code, 0, t.stderr);
-    const s = JSON.parse(t.stdout) as { steps: number; checkpoint: string; loss: number };
+    const s = JSON.parse(t.stdout) as Summary;
     assert.equal(s.steps, 20);
-    assert.ok(Number.isFinite(s.loss));
-    const p = gradsync(['predict', '--checkpoint', s.checkpoint, '--json'], featureRows(path.join(exampleDataDir(repoRoot()), 'sine.csv'), 1, 5));
+    const p = gradsync(['predict', '--checkpoint', s.checkpoint, '--json'], featureRows(path.join(exampleDataDir(repoRoot()), csv), features, rows));
     assert.equal(p.code, 0, p.stderr);
-    const out = JSON.parse(p.stdout) as { rows: number; results: { output: number[]; class?: number }[] };
-    assert.equal(out.rows, 5);
+    const out = JSON.parse(p.stdout) as Predicted;
+    assert.equal(out.rows, rows);
+    return { s, out };
+  }
+
+  it('csv-regression trains a few steps and predict prints one real number per input row', () => {
+    const { s, out } = trainThenPredict('csv-regression.json', 'sine.csv', 1, 5);
+    assert.ok(Number.isFinite(s.loss));
+    assert.equal(s.accuracy, null, 'regression has no accuracy');
     for (const r of out.results) {
       assert.equal(r.output.length, 1);
       assert.ok(Number.isFinite(r.output[0]));
@@ -71,16 +79,10 @@ describe('config/examples', function () {
   });
 
   it('csv-classification trains a few steps and predict prints a class and probabilities that sum to 1 per input row', () => {
-    const run = tempDir();
-    const t = gradsync(['train', path.join(examples(), 'csv-classification.json'), '--steps', '20', '--run-dir', run, '--json']);
-    assert.equal(t.code, 0, t.stderr);
-    const s = JSON.parse(t.stdout) as { steps: number; checkpoint: string; accuracy: number };
-    assert.equal(s.steps, 20);
-    assert.ok(s.accuracy >= 0 && s.accuracy <= 1);
-    const p = gradsync(['predict', '--checkpoint', s.checkpoint, '--json'], featureRows(path.join(exampleDataDir(repoRoot()), 'spirals.csv'), 2, 4));
-    assert.equal(p.code, 0, p.stderr);
-    const out = JSON.parse(p.stdout) as { rows: number; results: { output: number[]; class: number }[] };
-    assert.equal(out.rows, 4);
+    const { s, out } = trainThenPredict('csv-classification.json', 'spirals.csv', 2, 4);
+    // heldOut 0.2 of 200 rows: the accuracy counts 40 held-out examples
+    assert.ok(Number.isFinite(s.heldOutLoss));
+    assert.ok(s.accuracy !== null && Math.abs(s.accuracy * 40 - Math.round(s.accuracy * 40)) < 1e-9, `accuracy ${s.accuracy} is k/40`);
     for (const r of out.results) {
       assert.equal(r.output.length, 2);
       assert.ok(Math.abs(r.output[0]! + r.output[1]! - 1) < 1e-12);

@@ -158,7 +158,12 @@ describe('data/csv loadCsv', () => {
   describe('errors', () => {
     it('names a missing file', () => {
       const missing = path.join(dir, 'nope.csv');
-      assertDataError(() => loadCsv(missing, f64), missing, 'not found');
+      const e = assertDataError(() => loadCsv(missing, f64), missing, 'not found');
+      assert.equal(e.hint, `looked for ${missing}; a config file's data.path and data.dir are resolved from the config file's folder`);
+    });
+    it('names where a missing relative path was looked for: from the current directory (loadConfigFile has made a config\'s absolute)', () => {
+      const e = assertDataError(() => loadCsv(path.join('no-such-dir', 'nope.csv'), f64), 'not found');
+      assert.ok(e.hint?.startsWith(`looked for ${path.resolve('no-such-dir', 'nope.csv')};`), e.hint);
     });
     it('names an empty file (0 bytes)', () => {
       assertDataError(() => loadCsv(write('', 'empty.csv'), f64), 'empty.csv', 'empty');

@@ -1,6 +1,7 @@
 /**
- * idx.test.ts — findIdxFiles, loadIdx and defaultIdxDirs on small IDX fixtures written here
- * (raw and gzip, whole and cut), plus the real Fashion-MNIST files when they are installed.
+ * idx.test.ts — findIdxFiles, loadIdx and defaultIdxDirs on small IDX fixtures (raw and gzip,
+ * whole and cut; written by helpers/idx-files.ts), plus the real Fashion-MNIST files when they
+ * are installed.
  */
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
@@ -10,27 +11,8 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { defaultIdxDirs, findIdxFiles, loadIdx } from '../../src/data/idx';
 import { Rng } from '../../src/tensor/rng';
+import { idxImages, idxLabels } from '../helpers/idx-files';
 import { assertDataError } from './data-error';
-
-/** An IDX images file: magic 00 00 08 03, dims n, rows, cols (big-endian), then pixels. */
-function idxImages(n: number, rows: number, cols: number, pixel: (i: number) => number): Buffer {
-  const b = Buffer.alloc(16 + n * rows * cols);
-  b.writeUInt32BE(0x00000803, 0);
-  b.writeUInt32BE(n, 4);
-  b.writeUInt32BE(rows, 8);
-  b.writeUInt32BE(cols, 12);
-  for (let i = 0; i < n * rows * cols; i++) b[16 + i] = pixel(i) & 0xff;
-  return b;
-}
-
-/** An IDX labels file: magic 00 00 08 01, dim n, then one byte per label. */
-function idxLabels(labels: number[]): Buffer {
-  const b = Buffer.alloc(8 + labels.length);
-  b.writeUInt32BE(0x00000801, 0);
-  b.writeUInt32BE(labels.length, 4);
-  labels.forEach((v, i) => (b[8 + i] = v));
-  return b;
-}
 
 const N = 12;
 const ROWS = 3;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import { ACTIVATIONS, referenceCore, referenceKernels, withSharedDefaults } from '../../src/tensor/kernels';
+import { ACTIVATIONS, referenceCore, referenceKernels, withSharedDefaults, type Activation } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 import { tanh32 } from '../../src/tensor/spec-math';
 import { assertBitEqual } from '../helpers/close';
@@ -80,17 +80,22 @@ describe('reference kernels (the oracle)', () => {
           for (let i = 0; i < 24; i++) assert.equal(a[i], tanh32(z[i]!));
         }
       });
+      /** activate(f) of random z (3 × 4) into a, then activateBackward of a random dJ/da (up) into g. */
+      const backward = (f: Activation): { m: number; n: number; z: Float; a: Float; up: Float; g: Float } => {
+        const m = 3;
+        const n = 4;
+        const z = rand(dtype, m * n, rng, 2);
+        const a = alloc(dtype, m * n);
+        K.activate(f, m, n, z, a);
+        const up = rand(dtype, m * n, rng); // dJ/da
+        const g = up.slice();
+        K.activateBackward(f, m, n, z, a, g);
+        return { m, n, z, a, up, g };
+      };
       for (const f of ACTIVATIONS) {
         if (dtype === 'float64') {
           it(`activateBackward('${f}') is the derivative: matches a central difference of activate()`, () => {
-            const m = 3;
-            const n = 4;
-            const z = rand(dtype, m * n, rng, 2);
-            const a = alloc(dtype, m * n);
-            K.activate(f, m, n, z, a);
-            const up = rand(dtype, m * n, rng); // dJ/da
-            const g = Float64Array.from(up);
-            K.activateBackward(f, m, n, z, a, g);
+            const { m, n, z, up, g } = backward(f);
             const h = 1e-6;
             for (let i = 0; i < m * n; i++) {
               const zp = Float64Array.from(z); zp[i]! += h;
@@ -106,15 +111,8 @@ describe('reference kernels (the oracle)', () => {
           // a float32 central difference is too coarse to tell a wrong formula from rounding;
           // the float64 kernel, proved by one above, is the yardstick on the same inputs
           it(`activateBackward('${f}') gives the float64 kernel's derivative to float32 accuracy`, () => {
-            const m = 3;
-            const n = 4;
             const K64 = referenceKernels('float64');
-            const z = rand(dtype, m * n, rng, 2);
-            const a = alloc(dtype, m * n);
-            K.activate(f, m, n, z, a);
-            const up = rand(dtype, m * n, rng); // dJ/da
-            const g = Float32Array.from(up);
-            K.activateBackward(f, m, n, z, a, g);
+            const { m, n, z, a, up, g } = backward(f);
             const a64 = Float64Array.from(a);
             const g64 = Float64Array.from(up);
             K64.activateBackward(f, m, n, Float64Array.from(z), a64, g64);

@@ -50,18 +50,58 @@ describe('train(): the single-thread trainer', () => {
       assert.equal(r.schema, 1);
       assert.equal(r.run, s.run);
     }
-    const st = lines[1] as unknown as StepRecord;
-    assert.equal(st.step, 1);
-    assert.equal(st.epoch, 0);
-    assert.equal(st.examples, 32);
-    for (const k of ['loss', 'gradNorm', 'throughput', 'stepMs']) assert.equal(typeof (st as unknown as Record<string, unknown>)[k], 'number', k);
-    assert.equal(st.layers.length, 2);
-    for (const l of st.layers) {
-      for (const k of ['dJdW', 'dJdWb', 'W', 'updateRatio', 'saturated', 'dead'] as const) assert.ok(Number.isFinite(l[k]) && l[k] >= 0, `${k} = ${l[k]}`);
+    const steps = lines.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+    assert.deepEqual(steps.map((r) => [r.step, r.epoch, r.examples, r.lr]), [1, 2, 3, 4, 5].map((k) => [k, 0, 32, 0.05]));
+    for (const st of steps) {
+      assert.deepEqual(st.layers.map((l) => [l.layer, l.activation]), [[0, 'tanh'], [1, 'softmax']]);
+      for (const l of st.layers) {
+        for (const k of ['dJdW', 'dJdWb', 'W', 'updateRatio', 'saturated', 'dead'] as const) assert.ok(Number.isFinite(l[k]) && l[k] >= 0, `${k} = ${l[k]}`);
+        assert.ok(l.dJdW > 0 && l.W > 0 && l.updateRatio > 0, `layer ${l.layer} has a gradient, weights and an update`);
+      }
+      // not clipped: the global norm is the layers' norms put together
+      assert.equal(st.clipped, false);
+      const fromLayers = Math.hypot(...st.layers.flatMap((l) => [l.dJdW, l.dJdWb]));
+      assert.ok(Math.abs(st.gradNorm - fromLayers) <= 1e-12 * st.gradNorm, `gradNorm ${st.gradNorm} vs the layers' ${fromLayers}`);
+      // the main thread alone: the batch's 4 leaves (microBatch 8), and each record written between the steps
+      assert.deepEqual(st.executors.map((e) => [e.id, e.kind, e.leaves, e.examples]), [['main', 'main', [0, 4], 32]]);
+      assert.equal(st.split!.recordMs, 0);
+      assert.ok(Math.abs(st.throughput * st.stepMs / 1000 - st.examples) <= 0.01 * st.examples, 'throughput is the examples over the step\'s wall time');
+      // a healthy start: nothing flagged yet
+      assert.deepEqual(st.diagnosis, { states: ['ok'], evidence: {} });
     }
-    assert.ok(st.layers[0]!.updateRatio > 0);
-    assert.deepEqual(st.executors.map((e) => e.id), ['main']);
-    assert.ok(Array.isArray(st.diagnosis.states));
+  });
+
+  it('under clipping, a step record\'s gradNorm is the norm before clipping and its layers\' norms those applied', async () => {
+    const { logger, records } = collectingLogger();
+    await train(validate({ steps: 2, threads: 0, clipNorm: 0.01 }), { logger, runDir: tempDir() });
+    const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+    assert.equal(steps.length, 2);
+    for (const st of steps) {
+      assert.equal(st.clipped, true);
+      assert.ok(st.gradNorm > 0.1, `the digits' first gradients are far over the clip: ${st.gradNorm}`);
+      const applied = Math.hypot(...st.layers.flatMap((l) => [l.dJdW, l.dJdWb]));
+      assert.ok(Math.abs(applied - 0.01) < 1e-6, `the layers' norms put together are the clip norm: ${applied}`);
+    }
+  });
+
+  it('a step record\'s loss is the batch\'s mean under reduction "mean" and its sum under "sum", and so is the eval record\'s', async () => {
+    const base = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'config', 'default.json'), 'utf8')) as Record<string, unknown>;
+    // lr/32 under sum makes the same updates as lr under mean (batch 32): the same weights, so the losses compare
+    const run = async (reduction: 'sum' | 'mean', lr: number): Promise<{ sha: string; steps: StepRecord[]; evals: Record<string, number>[] }> => {
+      const { logger, records } = collectingLogger();
+      const s = await train(validate({ ...base, steps: 3, threads: 0, reduction, optimizer: { kind: 'momentum', momentum: 0.9, lr } }), { logger, runDir: tempDir() });
+      return { sha: s.paramsSha256, steps: records.filter((r) => r.msg === 'step') as unknown as StepRecord[], evals: records.filter((r) => r.msg === 'eval') as unknown as Record<string, number>[] };
+    };
+    const mean = await run('mean', 0.05);
+    const sum = await run('sum', 0.05 / 32);
+    assert.equal(sum.sha, mean.sha, 'the same weights either way');
+    // ×32 is exact in binary: the sum and 32 × the mean are the same number
+    assert.deepEqual(sum.steps.map((r) => r.loss), mean.steps.map((r) => 32 * r.loss));
+    assert.ok(mean.steps[0]!.loss > 1 && mean.steps[0]!.loss < 4, `a mean cross-entropy over 10 classes near ln 10 at the start, got ${mean.steps[0]!.loss}`);
+    assert.equal(mean.evals.length, 1);
+    const [m, s] = [mean.evals[0]!, sum.evals[0]!];
+    assert.equal(s.examples, m.examples);
+    assert.ok(Math.abs(s.loss! - m.examples! * m.loss!) <= 1e-12 * s.loss!, `held-out sum ${s.loss} vs ${m.examples} × mean ${m.loss}`);
   });
 
   it('closes its log file when the run ends, and when it fails', async () => {
