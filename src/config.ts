@@ -111,7 +111,7 @@ export interface RunConfig {
   pinThreads: boolean;
   /**
    * Share the step's tail (the root's add, the reduce pass, the update) with a pool thread,
-   * unit by unit, when it measures faster (train/strategies/tail-choice.ts); no clipping only.
+   * unit by unit (train/strategies/shared-tail.ts); no clipping only.
    * Default true.
    */
   shareTail: boolean;

@@ -19,8 +19,6 @@ import type { TreeNode } from '../parallel/tree';
 export interface StrategySwitches {
   /** Split the tail (root add, reduce, update) with a pool thread (strategies/shared-tail.ts); off: the main thread's alone. */
   sharedTail: boolean;
-  /** Share the tail only when that measures faster (strategies/tail-choice.ts); off: share whenever possible. */
-  tailChoice: boolean;
   /** Take back a late pool thread's task and compute it here (strategies/withdraw.ts); off: wait for it. */
   withdraw: boolean;
   /** Write the previous step's record while the executors compute (strategies/step-record.ts); off: before this step's plan. */
@@ -35,7 +33,7 @@ export interface StrategySwitches {
 
 /** Every strategy on: the step as it runs by default. */
 export const DEFAULT_STRATEGIES: Readonly<StrategySwitches> = Object.freeze({
-  sharedTail: true, tailChoice: true, withdraw: true, recordOverlap: true, stragglers: true, serveWithoutMain: true, fusedReduce: true,
+  sharedTail: true, withdraw: true, recordOverlap: true, stragglers: true, serveWithoutMain: true, fusedReduce: true,
 });
 
 export interface StepSettings {

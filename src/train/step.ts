@@ -26,14 +26,12 @@ import { withoutMainIfServing } from './strategies/serve-without-main';
 import { settleTails, SharedTail } from './strategies/shared-tail';
 import { executorRecords, RecordFlush } from './strategies/step-record';
 import { Stragglers } from './strategies/stragglers';
-import { TailChoice } from './strategies/tail-choice';
 import { withdrawLate } from './strategies/withdraw';
 
 export { DEFAULT_STRATEGIES, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
 export { MAX_PINNED } from './strategies/nonfinite';
 export { withoutMainIfServing } from './strategies/serve-without-main';
 export { STRAGGLER_FACTOR, STRAGGLER_MIN_MS } from './strategies/stragglers';
-export { TailChoice } from './strategies/tail-choice';
 
 /** The combined root, and what the shared tail did of steps 5 and 6. */
 interface Combined {
@@ -55,7 +53,6 @@ export class Stepper {
   /** The shared tail (null: the tail is the main thread's alone). */
   private readonly tail: SharedTail | null;
   /** Whether to share this step's tail: whichever way has been faster lately. */
-  private readonly tailChoice = new TailChoice();
   private readonly update: Float;
   private readonly ranges: LayerRange[];
   /** Per layer: Σg²(W), Σg²(b), Σθ²(W), Σ(ΔW)² of the current step. */
@@ -68,9 +65,8 @@ export class Stepper {
   private readonly poolShares: boolean;
   /** Partials the main thread computed outside the plan this step (a recomputed root). */
   private readonly extra: Partial[] = [];
-  /** This step could share its tail, and whether it may (the tail choice's pick). */
+  /** This step can share its tail: a pool thread with tail units, no remote node. */
   private canShare = false;
-  private mayShare = false;
 
   constructor(
     private readonly settings: StepSettings,
@@ -140,7 +136,7 @@ export class Stepper {
     // 3. Check
     const checked = check(task, tree, work, this.settings.layers, this.main);
     // 4. Combine (with a shared tail, 5 and 6 as well)
-    const combined = await this.combine(task, tree, set, work, checked.skipped === undefined && this.mayShare);
+    const combined = await this.combine(task, tree, set, work, checked.skipped === undefined && this.canShare);
     this.record.flush();
     // 5. Reduce and 6. Update
     return this.finish(task, work, combined, checked, t0, tGathered, handoff);
@@ -191,8 +187,7 @@ export class Stepper {
    */
   private whileComputing(set: readonly Executor[], work: readonly Assignment[]): number {
     this.canShare = this.tail !== null && set.every((e) => e.kind !== 'remote') && set.some((e) => e.tail !== undefined);
-    this.mayShare = this.canShare && (!this.sw.tailChoice || this.tailChoice.pick());
-    if (!this.mayShare || work.some((w) => w.exec.computing?.() === true)) this.record.flush();
+    if (!this.canShare || work.some((w) => w.exec.computing?.() === true)) this.record.flush();
     if (this.sw.withdraw) withdrawLate(work, this.main, this.poolSpins);
     // main-thread work a pool thread's result waited on, as the main thread's own share
     return this.record.before ? 0 : this.record.recordMs;
@@ -289,10 +284,7 @@ export class Stepper {
     if (checked.nonFiniteExamples !== undefined) out.nonFiniteExamples = checked.nonFiniteExamples;
     if (fused) out.split.fusedUpdate = true;
     if (this.record.inReduce) out.split.recordInReduce = true;
-    if (this.canShare) {
-      if (this.sw.tailChoice) this.tailChoice.observe(this.mayShare, now() - t0);
-      out.split.tailShared = tailDone;
-    }
+    if (this.canShare) out.split.tailShared = tailDone;
     return out;
   }
 

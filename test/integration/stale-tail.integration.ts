@@ -24,7 +24,7 @@ import { Stepper, type StepResult } from '../../src/train/step';
 import { STALL_MS, withPoolFault } from '../fixtures/faults';
 import { repoRoot } from '../helpers/paths';
 
-/** The step the helper thread stalls on its tail (inside TailChoice's warm-up blocks: the tail is shared). */
+/** The step the helper thread stalls on its tail (with a pool thread and no clipping, every step shares its tail). */
 const STALL_STEP = 20;
 /** Fewest steps of the pooled run; it goes on until the stalled thread has been awake for a while. */
 const MIN_STEPS = 200;

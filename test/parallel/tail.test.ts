@@ -13,7 +13,6 @@ import { resetTail, restoreTaken, runTailShare, tailUnits, UNIT, UnitViews } fro
 import { Rng } from '../../src/tensor/rng';
 import { newOptimizerState, optimizerStep, stepScalars, type OptimizerSpec, type OptimizerState } from '../../src/optim/optimizer';
 import { assertSameBits } from '../helpers/kernel-data';
-import { TailChoice } from '../../src/train/step';
 
 /** Tensors of a small MLP whose first weight matrix spans several blocks (a ragged last one). */
 const TENSORS = [{ from: 0, to: 2 * NORM_BLOCK + 300 }, { from: 2 * NORM_BLOCK + 300, to: 2 * NORM_BLOCK + 364 }, { from: 2 * NORM_BLOCK + 364, to: 2 * NORM_BLOCK + 1004 }, { from: 2 * NORM_BLOCK + 1004, to: 2 * NORM_BLOCK + 1014 }];
@@ -151,71 +150,3 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
     });
   }
 }
-
-describe('TailChoice (train/step.ts): share the tail or not, by measurement', () => {
-  /** Runs `blocks` blocks at the given step times (ms) of each way; returns each block's way, checking a block goes one way. */
-  const runner = (c: TailChoice) => (blocks: number, shared: number | ((k: number) => number), alone: number): boolean[] => Array.from({ length: blocks }, () => {
-    const ways = Array.from({ length: TailChoice.BLOCK }, (_, k) => {
-      const s = c.pick();
-      c.observe(s, s ? (typeof shared === 'number' ? shared : shared(k)) : alone);
-      return s;
-    });
-    assert.ok(ways.every((w) => w === ways[0]), 'a block goes one way');
-    return ways[0]!;
-  });
-  /** The blocks (indices) that went alone. */
-  const aloneAt = (ways: boolean[], from = 0): number[] => ways.flatMap((s, i) => (s ? [] : [from + i]));
-
-  it('tries both ways, keeps the faster, explores a far slower way only every EXPLORE_MAX blocks, and switches at once when the times cross', () => {
-    const c = new TailChoice();
-    const run = runner(c);
-    const first = run(40, 1.1, 1.5);
-    assert.deepEqual(first.slice(0, 4), [true, true, true, false], 'two blocks of warm-up, then both ways tried');
-    // going alone costs 36 %: 73 blocks would keep an exploration's cost at EXPLORE_COST; EXPLORE_MAX is the ceiling
-    assert.equal(TailChoice.period(1.5, 1.1), TailChoice.EXPLORE_MAX);
-    // block 3's trial, then EXPLORE_MIN blocks until the slower way's second measurement (11), then EXPLORE_MAX
-    assert.deepEqual(aloneAt(first), [3, 11, 11 + TailChoice.EXPLORE_MAX]);
-    // the machine turns (block 40): sharing now costs more; the way in use is measured every block,
-    // so the very next block goes alone (the shared estimate (1.1 + 2.5) / 2 > 1.5), without exploring;
-    // sharing is then explored at the block planned (43), and every EXPLORE_MAX blocks after
-    const after = run(48, 2.5, 1.5);
-    assert.deepEqual(after.flatMap((s, i) => (s ? [40 + i] : [])), [40, 43, 43 + TailChoice.EXPLORE_MAX, 43 + 2 * TailChoice.EXPLORE_MAX]);
-  });
-
-  it('re-checks a close race every EXPLORE_MIN blocks: the period is the gap over EXPLORE_COST, within its bounds', () => {
-    const c = new TailChoice();
-    const ways = runner(c)(40, 1.0, 1.02);
-    // a 2 % gap: 4 blocks would keep its cost at EXPLORE_COST (rounded); EXPLORE_MIN is the floor
-    assert.equal(TailChoice.period(1.02, 1.0), TailChoice.EXPLORE_MIN);
-    assert.deepEqual(aloneAt(ways), [3, 11, 19, 27, 35]);
-    // between the bounds: a 6 % gap, 12 blocks (0.5 % of the time)
-    assert.equal(TailChoice.period(1.06, 1.0), 12);
-    assert.equal(TailChoice.period(1.0, 1.06), 12, 'the gap is relative to the faster way, whichever it is');
-    const d = new TailChoice();
-    assert.deepEqual(aloneAt(runner(d)(50, 1.0, 1.06)), [3, 11, 23, 35, 47]);
-  });
-
-  it('an exploring block replaces the explored way\'s estimate: one slow block after warm-up does not keep sharing out', () => {
-    const c = new TailChoice();
-    const ways: boolean[] = [];
-    for (let b = 0; b < 30; b++) {
-      for (let k = 0; k < TailChoice.BLOCK; k++) {
-        const s = c.pick();
-        // sharing: 1.0 ms, but 5.0 in block 2 (its first measured block: a busy host); alone: 1.2 ms
-        c.observe(s, s ? (b === 2 ? 5.0 : 1.0) : 1.2);
-        if (k === 0) ways.push(s);
-      }
-    }
-    // averaged, sharing's estimate would stay (5.0 + 1.0) / 2 = 3.0 > 1.2 after exploring it at 11, and sharing would stay out
-    assert.deepEqual(aloneAt(ways), [3, 4, 5, 6, 7, 8, 9, 10, 11 + TailChoice.EXPLORE_MAX], `back to sharing at block 11: ${ways.map(Number).join('')}`);
-  });
-
-  it('is not swayed by a few preempted steps: a block\'s slowest eighth is left out of its mean', () => {
-    const c = new TailChoice();
-    // sharing: 1.0 ms, but three steps of every block preempted (10 ms); alone: 1.1 ms
-    const ways = runner(c)(40, (k) => (k % 20 === 10 ? 10 : 1.0), 1.1);
-    // with plain means sharing would score (53 + 30) / 56 ≈ 1.48 ms and lose every comparison;
-    // trimmed, it is 1.0 against 1.1: a 10 % gap, explored every EXPLORE_MAX blocks after the second time
-    assert.deepEqual(aloneAt(ways), [3, 11, 27], `sharing kept: ${ways.map(Number).join('')}`);
-  });
-});

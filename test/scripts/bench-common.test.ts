@@ -32,13 +32,13 @@ describe('scripts/bench-row strategy switches', () => {
   it('parses NAME=on|off for the known strategies and rejects the rest, naming them', () => {
     assert.deepEqual(parseStrategies(['sharedTail=on', 'withdraw=off']), { sharedTail: true, withdraw: false });
     assert.throws(() => parseStrategies(['sharedTail=yes']), /sharedTail=yes/);
-    assert.throws(() => parseStrategies(['nosuch=on']), /NAME one of sharedTail, tailChoice/);
+    assert.throws(() => parseStrategies(['nosuch=on']), /NAME one of sharedTail, withdraw/);
   });
 
   it("round-trips a row's strategies and sets through its command line", () => {
-    const args = rowArgs({ kernels: 'native', threads: 2, batch: 128, microBatch: 64, epochs: 3, steps: 20, strategies: { tailChoice: false }, sets: ['shareTail=false'] });
-    assert.deepEqual(args.slice(-4), ['--strategy', 'tailChoice=off', '--set', 'shareTail=false']);
-    assert.deepEqual(parseStrategies([args[args.indexOf('--strategy') + 1]!]), { tailChoice: false });
+    const args = rowArgs({ kernels: 'native', threads: 2, batch: 128, microBatch: 64, epochs: 3, steps: 20, strategies: { withdraw: false }, sets: ['shareTail=false'] });
+    assert.deepEqual(args.slice(-4), ['--strategy', 'withdraw=off', '--set', 'shareTail=false']);
+    assert.deepEqual(parseStrategies([args[args.indexOf('--strategy') + 1]!]), { withdraw: false });
     assert.ok(args.includes('--steps') && args[args.indexOf('--steps') + 1] === '20');
   });
 });
