@@ -1,7 +1,7 @@
 /**
  * The step's invariant as a property: whatever the settings, the executors (the main thread
  * alone, or with a pool of 1 or 2 threads) and the strategy switches, Stepper writes the same
- * weight and optimizer-state bytes as ReferenceStepper (src/train/reference-step.ts), the
+ * weight and optimizer-state bytes, loss and gradient norm as ReferenceStepper (src/train/reference-step.ts), the
  * plain sequential step, over 2–3 steps from the same start. float32 on the digits, where the
  * order of every addition shows in the bits.
  */
@@ -132,6 +132,9 @@ describe('Stepper against the reference step (property)', function () {
       if (c.batch % microBatch !== 0) seen.partialLeaf++;
       assert.equal(got.skipped, want.skipped, `step ${step}: skipped`);
       assert.equal(got.clipped, want.clipped, `step ${step}: clipped`);
+      // the same sums: the loss and the global norm (what clipping reads) to the last bit too
+      assert.ok(Object.is(got.loss, want.loss), `step ${step}: loss ${got.loss} ≠ ${want.loss}`);
+      assert.ok(Object.is(got.gradNorm, want.gradNorm), `step ${step}: gradient norm ${got.gradNorm} ≠ ${want.gradNorm}`);
       assert.equal(Buffer.compare(bytes(params), bytes(refParams)), 0, `step ${step}: the weights differ`);
       opt.buffers.forEach((b, i) => assert.equal(Buffer.compare(bytes(b as Float32Array), bytes(refOpt.buffers[i] as Float32Array)), 0, `step ${step}: optimizer state ${i} differs`));
     }
