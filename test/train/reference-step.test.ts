@@ -1,9 +1,10 @@
 /**
  * The step's invariant as a property: whatever the settings, the executors (the main thread
  * alone, or with a pool of 1 or 2 threads) and the strategy switches, Stepper writes the same
- * weight and optimizer-state bytes, loss and gradient norm as ReferenceStepper (src/train/reference-step.ts), the
- * plain sequential step, over 2–3 steps from the same start. float32 on the digits, where the
- * order of every addition shows in the bits.
+ * weight and optimizer-state bytes, loss and gradient norm as ReferenceStepper
+ * (src/train/reference-step.ts), the plain sequential step, over 2–3 steps from the same start —
+ * also when a pool thread stalls or throws (test/fixtures/faults.ts). float32 on the digits,
+ * where the order of every addition shows in the bits.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -12,7 +13,7 @@ import type { Dataset } from '../../src/data/dataset';
 import { epochOrder } from '../../src/data/batching';
 import { initParams, layoutOf, newParams } from '../../src/model/params';
 import type { ModelSpec } from '../../src/model/spec';
-import { newOptimizerState, type OptimizerSpec } from '../../src/optim/optimizer';
+import { newOptimizerState, type OptimizerSpec, type OptimizerState } from '../../src/optim/optimizer';
 import type { Executor } from '../../src/parallel/executor';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import { ThreadPool } from '../../src/parallel/pool-executor';
@@ -21,6 +22,7 @@ import { Rng } from '../../src/tensor/rng';
 import { ReferenceStepper } from '../../src/train/reference-step';
 import { layerGeometryOf, paramTensorsOf } from '../../src/train/setup';
 import { Stepper, type StepSettings, type StrategySwitches } from '../../src/train/step';
+import { PoolFault, type FaultSpec } from '../fixtures/faults';
 
 const OPTIMIZERS: Record<OptimizerSpec['kind'], OptimizerSpec> = {
   sgd: { kind: 'sgd', lr: 0.1 },
@@ -69,6 +71,9 @@ describe('Stepper against the reference step (property)', function () {
   const pools = new Map<string, { pool: ThreadPool; state: Float32Array[] }>();
   /** Steps that took each path: a property that held only on the plain path would prove little. */
   const seen = { tailShared: 0, fusedUpdate: 0, clipped: 0, pool: 0, partialLeaf: 0 };
+  /** Steps of the faulty pools where a thread's task was withdrawn, or its range recomputed after a failure. */
+  const faults = { late: 0, failed: 0 };
+  const faultRuns: PoolFault[] = [];
 
   before(() => {
     data = loadDigits({ dtype: 'float32', shared: true });
@@ -77,6 +82,18 @@ describe('Stepper against the reference step (property)', function () {
   after(async () => {
     for (const { pool } of pools.values()) await pool.close();
   });
+
+  const faultyPool = (c: Case, s: ModelSpec, fault: FaultSpec): { pool: ThreadPool; state: Float32Array[] } => {
+    const layout = layoutOf(s);
+    const state = newOptimizerState(OPTIMIZERS[c.optimizer], 'float32', layout.size, true).buffers as Float32Array[];
+    const pf = new PoolFault(fault);
+    faultRuns.push(pf);
+    const pool = pf.run(() => new ThreadPool({
+      threads: 2, spec: s, kernels: 'ref', microBatch: MICRO[c.micro]!, x: data.x, y: data.y, spin: true,
+      tail: { tensors: paramTensorsOf(layout), optimizer: OPTIMIZERS[c.optimizer], state },
+    }));
+    return { pool, state };
+  };
 
   const poolFor = (c: Case, s: ModelSpec): { pool: ThreadPool; state: Float32Array[] } => {
     const key = `${c.hidden}/${c.micro}/${c.optimizer}/${c.threads}`;
@@ -94,7 +111,8 @@ describe('Stepper against the reference step (property)', function () {
     return p;
   };
 
-  async function check(c: Case): Promise<void> {
+  /** `fault`: the pool is a fresh one of its own whose threads spin (so a late task is withdrawn), with the fault installed. */
+  async function check(c: Case, fault?: FaultSpec): Promise<void> {
     const s = spec(HIDDEN[c.hidden]!);
     const layout = layoutOf(s);
     const microBatch = MICRO[c.micro]!;
@@ -108,7 +126,7 @@ describe('Stepper against the reference step (property)', function () {
     initParams(layout, { scheme: 'glorot-uniform', bias: 0.01 }, new Rng(c.seed), params);
     const refParams = new Float32Array(params);
     const refOpt = newOptimizerState(settings.optimizer, 'float32', layout.size);
-    const pooled = c.threads > 0 ? poolFor(c, s) : null;
+    const pooled = fault !== undefined ? faultyPool(c, s, fault) : c.threads > 0 ? poolFor(c, s) : null;
     const opt = newOptimizerState(settings.optimizer, 'float32', layout.size, true);
     if (pooled !== null) {
       for (const b of pooled.state) b.fill(0);
@@ -120,6 +138,17 @@ describe('Stepper against the reference step (property)', function () {
     const stepper = new Stepper(settings, executors, main, opt, layout.size, params, kernels, pool);
     const reference = new ReferenceStepper(settings, s, data, microBatch, refOpt, layout.size);
     const order = epochOrder(data.n, c.seed, 0, true);
+    try {
+      await steps(c, stepper, reference, params, refParams, opt, refOpt, order, microBatch);
+    } finally {
+      if (fault !== undefined) await pool!.close();
+    }
+  }
+
+  async function steps(
+    c: Case, stepper: Stepper, reference: ReferenceStepper, params: Float32Array, refParams: Float32Array,
+    opt: OptimizerState, refOpt: OptimizerState, order: Uint32Array, microBatch: number,
+  ): Promise<void> {
     for (let step = 1; step <= c.steps; step++) {
       const start = c.start + (step - 1) * c.batch;
       const batch = { order, start, end: start + c.batch, microBatch };
@@ -130,6 +159,8 @@ describe('Stepper against the reference step (property)', function () {
       if (got.clipped) seen.clipped++;
       if (got.executors.some((e) => e.id !== 'main')) seen.pool++;
       if (c.batch % microBatch !== 0) seen.partialLeaf++;
+      if (got.executors.some((e) => e.late !== undefined)) faults.late++;
+      if (got.executors.some((e) => e.failed !== undefined && e.late === undefined)) faults.failed++;
       assert.equal(got.skipped, want.skipped, `step ${step}: skipped`);
       assert.equal(got.clipped, want.clipped, `step ${step}: clipped`);
       // the same sums: the loss and the global norm (what clipping reads) to the last bit too
@@ -142,7 +173,23 @@ describe('Stepper against the reference step (property)', function () {
   }
 
   it('writes the reference\'s weight bytes for random settings, executors and strategy switches', async () => {
-    await fc.assert(fc.asyncProperty(arbCase, check), { seed: 42, numRuns: 100 });
+    await fc.assert(fc.asyncProperty(arbCase, (c) => check(c)), { seed: 42, numRuns: 100 });
     for (const [path, n] of Object.entries(seen)) assert.ok(n > 0, `no step took the path ${path}: ${JSON.stringify(seen)}`);
+  });
+
+  it('writes them too when a pool thread stalls (its task withdrawn) or throws (its range recomputed)', async () => {
+    const arbFault: fc.Arbitrary<FaultSpec> = fc.record({
+      executor: fc.constantFrom(1, 2), step: fc.integer({ min: 1, max: 2 }),
+      mode: fc.constantFrom('stall', 'throw'), phase: fc.constantFrom('compute', 'tail'),
+    }) as fc.Arbitrary<FaultSpec>;
+    await fc.assert(fc.asyncProperty(arbCase, arbFault, async (c, fault) => {
+      // enough leaves for both threads and the main thread to have a share
+      // a fault that can strike: a thread that throws is not withdrawn first; a tail fault needs a shared tail
+      const strategies = { ...c.strategies, withdraw: fault.mode === 'stall', ...(fault.phase === 'tail' ? { sharedTail: true, tailChoice: false } : {}) };
+      const clipNorm = fault.phase === 'tail' ? null : c.clipNorm;
+      await check({ ...c, threads: 2, batch: c.batch + 3 * MICRO[c.micro]!, strategies, clipNorm }, fault);
+    }), { seed: 42, numRuns: 20 });
+    const fired = faultRuns.filter((f) => f.fired > 0).map((f) => `${f.spec.mode}/${f.spec.phase}`);
+    assert.ok(faults.late > 0 && faults.failed > 0 && fired.includes('throw/compute'), `faults struck: ${JSON.stringify(faults)}, ${fired.join(' ')}`);
   });
 });
