@@ -14,7 +14,7 @@ import type { TreeNode } from '../parallel/tree';
 
 /**
  * Each strategy of the step, on or off: every combination gives the same bits (the property
- * test, test/train/step-reference.test.ts); off is the plain way, for an A/B of its time.
+ * test, test/train/reference-step.test.ts); off is the plain way, for an A/B of its time.
  */
 export interface StrategySwitches {
   /** Split the tail (root add, reduce, update) with a pool thread (strategies/shared-tail.ts); off: the main thread's alone. */

@@ -60,7 +60,7 @@ const arbCase: fc.Arbitrary<Case> = fc.record({
   weightDecay: fc.constantFrom(0, 1e-3, 0.1),
   // 0.05 clips most steps, 1e3 none
   clipNorm: fc.constantFrom(null, 0.05, 1e3),
-  strategies: fc.record({ sharedTail: bool, tailChoice: bool, withdraw: bool, recordOverlap: bool, stragglers: bool, serveWithoutMain: bool, fusedReduce: bool }),
+  strategies: fc.record({ sharedTail: bool, withdraw: bool, recordOverlap: bool, stragglers: bool, serveWithoutMain: bool, fusedReduce: bool }),
   seed: fc.integer({ min: 1, max: 1000 }),
 }) as fc.Arbitrary<Case>;
 
@@ -185,7 +185,7 @@ describe('Stepper against the reference step (property)', function () {
     await fc.assert(fc.asyncProperty(arbCase, arbFault, async (c, fault) => {
       // enough leaves for both threads and the main thread to have a share
       // a fault that can strike: a thread that throws is not withdrawn first; a tail fault needs a shared tail
-      const strategies = { ...c.strategies, withdraw: fault.mode === 'stall', ...(fault.phase === 'tail' ? { sharedTail: true, tailChoice: false } : {}) };
+      const strategies = { ...c.strategies, withdraw: fault.mode === 'stall', ...(fault.phase === 'tail' ? { sharedTail: true } : {}) };
       const clipNorm = fault.phase === 'tail' ? null : c.clipNorm;
       await check({ ...c, threads: 2, batch: c.batch + 3 * MICRO[c.micro]!, strategies, clipNorm }, fault);
     }), { seed: 42, numRuns: 20 });
