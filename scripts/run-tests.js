@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 'use strict';
-// npm test: type-check and build, lint, then every mocha test (unit and integration) in one run.
+// npm test: type-check and build, lint, check the formatting (prettier; `npm run format` fixes it),
+// then every mocha test (unit and integration) in one run.
 // The last line printed is mocha's "N passed, N failed" from scripts/mocha-reporter.js.
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -16,6 +17,7 @@ function run(cmd, args) {
 }
 run(bin('tsc'), ['-p', 'tsconfig.json']);
 run(bin('eslint'), ['.']);
+run(bin('prettier'), ['--check', '--log-level', 'warn', '.']);
 const extra = process.argv.slice(2);
 const r = spawnSync(bin('mocha'), extra, { cwd: root, stdio: 'inherit' });
 process.exit(r.status === null ? 1 : r.status);
