@@ -7,14 +7,33 @@ import tseslint from 'typescript-eslint';
 const layer = (folder, forbidden) => ({
   files: [`src/${folder}/**/*.ts`],
   rules: {
-    'no-restricted-imports': ['error', {
-      patterns: forbidden.map((f) => ({ group: [`../${f}`, `../${f}/*`, `../../${f}`, `../../${f}/*`], message: `src/${folder} must not import src/${f} (layers point down)` })),
-    }],
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: forbidden.map((f) => ({
+          group: [`../${f}`, `../${f}/*`, `../../${f}`, `../../${f}/*`],
+          message: `src/${folder} must not import src/${f} (layers point down)`,
+        })),
+      },
+    ],
   },
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'build/**', 'runs/**', 'scripts/*.js', 'scripts/*.mjs', 'bin/**', '*.mjs', 'wasm/**', 'native/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'build/**',
+      'runs/**',
+      'scripts/*.js',
+      'scripts/*.mjs',
+      'bin/**',
+      '*.mjs',
+      'wasm/**',
+      'native/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,7 +5,11 @@ let cli;
 try {
   cli = require('../dist/src/cli/main.js');
 } catch (e) {
-  process.stderr.write(`gradsync: the compiled code is missing (${e.message}).\nhint: run \`npm ci\` (or \`npm run build\`) in the gradsync folder\n`);
+  process.stderr.write(
+    `gradsync: the compiled code is missing (${e.message}).\nhint: run \`npm ci\` (or \`npm run build\`) in the gradsync folder\n`,
+  );
   process.exit(1);
 }
-cli.main(process.argv).then((code) => { process.exitCode = code; });
+cli.main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -10,7 +10,9 @@
  */
 
 export interface AbVerdict {
-  median: number; min: number; max: number;
+  median: number;
+  min: number;
+  max: number;
   verdict: 'keep' | 'drop' | 'no gain shown' | 'no verdict';
   /** Why, in words, e.g. "every round's ratio is below 1". */
   why: string;

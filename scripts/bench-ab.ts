@@ -32,7 +32,8 @@ function positive(name: string, text: string | undefined): number {
   return n;
 }
 
-const describe = (r: Row): string => `${Math.round(r.sps).toString().padStart(7)} samples/s, median step ${r.medianStepMs.toFixed(3)} ms [${r.steps} steps, sha ${r.sha.slice(0, 16)}]`;
+const describe = (r: Row): string =>
+  `${Math.round(r.sps).toString().padStart(7)} samples/s, median step ${r.medianStepMs.toFixed(3)} ms [${r.steps} steps, sha ${r.sha.slice(0, 16)}]`;
 
 async function main(): Promise<void> {
   const v = benchArgs('bench-ab', USAGE, {
@@ -51,26 +52,40 @@ async function main(): Promise<void> {
   if (name !== undefined && !STRATEGY_NAMES.includes(name)) fail(`unknown strategy "${name}"`);
   if (name === undefined && v.set!.length === 0) fail('name a --strategy or give B a --set');
   for (const s of [...v.set!, ...v.common!]) {
-    try { parseSet(s); } catch (e) { fail((e as Error).message); }
+    try {
+      parseSet(s);
+    } catch (e) {
+      fail((e as Error).message);
+    }
   }
   const rounds = positive('rounds', v.rounds);
   const dir = findData();
   if (!dir) {
-    process.stderr.write('bench-ab: Fashion-MNIST not found.\nhint: apt-get install dataset-fashion-mnist, or set GRADSYNC_DATA_DIR to a folder holding the four IDX files\n');
+    process.stderr.write(
+      'bench-ab: Fashion-MNIST not found.\nhint: apt-get install dataset-fashion-mnist, or set GRADSYNC_DATA_DIR to a folder holding the four IDX files\n',
+    );
     process.exit(1);
   }
   const base: RowSpec = {
-    kernels: v.kernels!, threads: positive('threads', v.threads), batch: positive('batch', v.batch), microBatch: positive('micro-batch', v['micro-batch']),
-    epochs: positive('epochs', v.epochs), steps: v.steps === undefined ? undefined : positive('steps', v.steps),
+    kernels: v.kernels!,
+    threads: positive('threads', v.threads),
+    batch: positive('batch', v.batch),
+    microBatch: positive('micro-batch', v['micro-batch']),
+    epochs: positive('epochs', v.epochs),
+    steps: v.steps === undefined ? undefined : positive('steps', v.steps),
   };
   const a: RowSpec = { ...base, ...(name ? { strategies: { [name]: true } } : {}), sets: v.common! };
   const b: RowSpec = { ...base, ...(name ? { strategies: { [name]: false } } : {}), sets: [...v.common!, ...v.set!] };
   const label = [name, ...v.set!].filter((x) => x !== undefined).join(' + ');
   const sideA = name ? `${name} on` : 'the config as is';
   const sideB = [name ? `${name} off` : '', ...v.set!].filter((x) => x !== '').join(', ');
-  process.stdout.write(`gradsync bench:ab — ${label}: A = ${sideA}, B = ${sideB}${v.common!.length ? `; both: ${v.common!.join(', ')}` : ''}\n`);
-  process.stdout.write(`workload: Fashion-MNIST (${dir}), MLP 784-256-128-10, batch ${base.batch}, micro-batch ${base.microBatch}, float32, `
-    + `${base.steps ? `${base.steps} steps` : `${base.epochs} epochs`}; ${base.kernels} kernels, ${base.threads} threads; ${rounds} round${rounds > 1 ? 's' : ''}, each row a fresh process\n`);
+  process.stdout.write(
+    `gradsync bench:ab — ${label}: A = ${sideA}, B = ${sideB}${v.common!.length ? `; both: ${v.common!.join(', ')}` : ''}\n`,
+  );
+  process.stdout.write(
+    `workload: Fashion-MNIST (${dir}), MLP 784-256-128-10, batch ${base.batch}, micro-batch ${base.microBatch}, float32, ` +
+      `${base.steps ? `${base.steps} steps` : `${base.epochs} epochs`}; ${base.kernels} kernels, ${base.threads} threads; ${rounds} round${rounds > 1 ? 's' : ''}, each row a fresh process\n`,
+  );
   process.stdout.write(`${machineHeader()}\n`);
   const ratios: number[] = [];
   const byStep: number[] = [];
@@ -89,16 +104,25 @@ async function main(): Promise<void> {
     if (!ra.kernel.startsWith(base.kernels)) process.stdout.write(`  note: asked for ${base.kernels} kernels, ran ${ra.kernel}\n`);
     ratios.push(rb.sps / ra.sps);
     byStep.push(ra.medianStepMs / rb.medianStepMs);
-    process.stdout.write(`round ${round} (${aFirst ? 'A' : 'B'} first): off/on ${ratios[round - 1]!.toFixed(3)}x by samples/s, ${byStep[round - 1]!.toFixed(3)}x by median step\n`);
+    process.stdout.write(
+      `round ${round} (${aFirst ? 'A' : 'B'} first): off/on ${ratios[round - 1]!.toFixed(3)}x by samples/s, ${byStep[round - 1]!.toFixed(3)}x by median step\n`,
+    );
   }
   process.stdout.write('\n');
   process.stdout.write(`${verdictLine(label, ratios)}\n`);
-  process.stdout.write(`by median step (on's median step over off's): median ${median(byStep).toFixed(2)}x; rounds ${Math.min(...byStep).toFixed(2)}-${Math.max(...byStep).toFixed(2)}\n`);
+  process.stdout.write(
+    `by median step (on's median step over off's): median ${median(byStep).toFixed(2)}x; rounds ${Math.min(...byStep).toFixed(2)}-${Math.max(...byStep).toFixed(2)}\n`,
+  );
   const [sha] = shas;
-  process.stdout.write(shas.size === 1
-    ? `final weights: A and B the same in every round (paramsSha256 ${sha!.slice(0, 16)}…): yes\n`
-    : `final weights: A and B the same in every round: NO (${[...shas].map((s) => s.slice(0, 16)).join(', ')}): the switch changed the bits\n`);
+  process.stdout.write(
+    shas.size === 1
+      ? `final weights: A and B the same in every round (paramsSha256 ${sha!.slice(0, 16)}…): yes\n`
+      : `final weights: A and B the same in every round: NO (${[...shas].map((s) => s.slice(0, 16)).join(', ')}): the switch changed the bits\n`,
+  );
   if (shas.size !== 1) process.exitCode = 1;
 }
 
-main().catch((e: unknown) => { process.stderr.write(`bench-ab: ${(e as Error).stack ?? String(e)}\n`); process.exit(1); });
+main().catch((e: unknown) => {
+  process.stderr.write(`bench-ab: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -75,14 +75,18 @@ function fromThreadpool(pools: ThreadpoolEntry[]): { name: string; reference: bo
     const detail = [e.threading_layer, e.architecture].filter((x) => x !== undefined && x !== '').join(', ');
     const tail = detail ? ` (${detail})` : '';
     switch (e.internal_api) {
-      case 'openblas': return { name: `OpenBLAS${v}${tail}`, reference: false };
-      case 'mkl': return { name: `MKL${v}${tail}`, reference: false };
-      case 'blis': return { name: `BLIS${v}${tail}`, reference: false };
+      case 'openblas':
+        return { name: `OpenBLAS${v}${tail}`, reference: false };
+      case 'mkl':
+        return { name: `MKL${v}${tail}`, reference: false };
+      case 'blis':
+        return { name: `BLIS${v}${tail}`, reference: false };
       case 'flexiblas': {
         const backend = e.current_backend ?? '?';
         return { name: `FlexiBLAS${v} (backend ${backend})`, reference: /netlib|reference/i.test(backend) };
       }
-      default: break;
+      default:
+        break;
     }
   }
   return null;
@@ -145,15 +149,20 @@ export function judgeBlas(probe: TorchBlasProbe): BlasVerdict {
   const linked = found === null ? fromConfig(probe.config ?? '') : null;
   if (found !== null && found.reference) {
     return {
-      blas: found.name, onednn, verdict: 'refused',
+      blas: found.name,
+      onednn,
+      verdict: 'refused',
       reason: `PyTorch runs on the reference BLAS, whose untuned GEMM would flatter any ratio against it; install an optimised one: ${BLAS_INSTALL}`,
     };
   }
   if (found !== null) return { blas: found.name, onednn, verdict: 'accepted', reason: 'an optimised BLAS' };
   if (linked !== null) return { blas: linked, onednn, verdict: 'accepted', reason: 'an optimised BLAS' };
   return {
-    blas: 'unknown', onednn, verdict: 'refused',
-    reason: `cannot tell which BLAS PyTorch runs on (none mapped into its process, none named by threadpoolctl or torch.__config__.show()); `
-      + `install an optimised one: ${BLAS_INSTALL}`,
+    blas: 'unknown',
+    onednn,
+    verdict: 'refused',
+    reason:
+      `cannot tell which BLAS PyTorch runs on (none mapped into its process, none named by threadpoolctl or torch.__config__.show()); ` +
+      `install an optimised one: ${BLAS_INSTALL}`,
   };
 }

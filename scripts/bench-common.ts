@@ -24,7 +24,13 @@ import { judgeBlas, type BlasVerdict, type TorchBlasProbe } from './bench-blas';
 export function findData(): string | null {
   for (const d of [envDataDir(), ...defaultIdxDirs()]) {
     if (!d) continue;
-    try { findIdxFiles(d, 'train'); findIdxFiles(d, 'test'); return d; } catch { /* next */ }
+    try {
+      findIdxFiles(d, 'train');
+      findIdxFiles(d, 'test');
+      return d;
+    } catch {
+      /* next */
+    }
   }
   return null;
 }
@@ -48,13 +54,19 @@ export function recorder(run: string): { logger: pino.Logger; steps: StepRecord[
     write(chunk: Buffer, _e, cb) {
       const t = performance.now();
       for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.includes('"msg":"step"')) { steps.push(JSON.parse(line) as StepRecord); arrived.push(t); }
+        if (line.includes('"msg":"step"')) {
+          steps.push(JSON.parse(line) as StepRecord);
+          arrived.push(t);
+        }
       }
       cb();
     },
   });
   // …or onStep, and let train() log to its run folder as a real run does (no parsing cost)
-  const onStep = (r: StepRecord): void => { steps.push(r); arrived.push(performance.now()); };
+  const onStep = (r: StepRecord): void => {
+    steps.push(r);
+    arrived.push(performance.now());
+  };
   return { logger: streamLogger(sink as unknown as pino.DestinationStream, run), steps, arrived, onStep };
 }
 
@@ -68,16 +80,26 @@ export function epochRates(steps: StepRecord[], arrived: number[]): number[] {
   steps.forEach((r, i) => {
     const e = byEpoch.get(r.epoch);
     if (e === undefined) byEpoch.set(r.epoch, { ex: r.examples, from: arrived[i]! - r.stepMs, to: arrived[i]! });
-    else { e.ex += r.examples; e.to = arrived[i]!; }
+    else {
+      e.ex += r.examples;
+      e.to = arrived[i]!;
+    }
   });
   return [...byEpoch.values()].map((e) => e.ex / ((e.to - e.from) / 1000));
 }
 
 /** The project's fixed benchmark model: MLP 784-256-128-10, tanh hidden, softmax output. */
-export const WORKLOAD_LAYERS: LayerSpec[] = [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'tanh' }, { units: 10, activation: 'softmax' }];
+export const WORKLOAD_LAYERS: LayerSpec[] = [
+  { units: 256, activation: 'tanh' },
+  { units: 128, activation: 'tanh' },
+  { units: 10, activation: 'softmax' },
+];
 
 /** One `--set key=value` override: a dotted path into the config and its value (JSON when it parses, else the string). */
-export interface ConfigSet { path: string[]; value: unknown }
+export interface ConfigSet {
+  path: string[];
+  value: unknown;
+}
 
 /** Parses `key=value` (key dotted, e.g. optimizer.lr=0.1); throws a RangeError naming the text when it has no key or no `=`. */
 export function parseSet(text: string): ConfigSet {
@@ -86,7 +108,11 @@ export function parseSet(text: string): ConfigSet {
   if (key === '' || key.split('.').some((k) => k === '')) throw new RangeError(`--set expects key=value, got "${text}"`);
   const raw = text.slice(eq + 1);
   let value: unknown = raw;
-  try { value = JSON.parse(raw); } catch { /* a bare string */ }
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    /* a bare string */
+  }
   return { path: key.split('.'), value };
 }
 
@@ -111,14 +137,28 @@ export function applySets(o: Record<string, unknown>, sets: ConfigSet[]): Record
  * `run` sets what a bench varies: batch, micro-batch, epochs or steps, threads, and `sets`
  * (--set overrides, applied last and checked by validate() like any config).
  */
-export function workloadConfig(dir: string, run: { batch: number; microBatch: number; threads: number; epochs?: number; steps?: number; sets?: ConfigSet[] }): RunConfig {
-  return validate(applySets({
-    dtype: 'float32', data: { source: 'idx', dir },
-    model: { layers: WORKLOAD_LAYERS, loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
-    optimizer: { kind: 'sgd', lr: 0.05 }, reduction: 'mean', seed: 1,
-    batch: run.batch, microBatch: run.microBatch, threads: run.threads,
-    ...(run.epochs !== undefined ? { epochs: run.epochs } : {}), ...(run.steps !== undefined ? { steps: run.steps } : {}),
-  }, run.sets ?? []));
+export function workloadConfig(
+  dir: string,
+  run: { batch: number; microBatch: number; threads: number; epochs?: number; steps?: number; sets?: ConfigSet[] },
+): RunConfig {
+  return validate(
+    applySets(
+      {
+        dtype: 'float32',
+        data: { source: 'idx', dir },
+        model: { layers: WORKLOAD_LAYERS, loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
+        optimizer: { kind: 'sgd', lr: 0.05 },
+        reduction: 'mean',
+        seed: 1,
+        batch: run.batch,
+        microBatch: run.microBatch,
+        threads: run.threads,
+        ...(run.epochs !== undefined ? { epochs: run.epochs } : {}),
+        ...(run.steps !== undefined ? { steps: run.steps } : {}),
+      },
+      run.sets ?? [],
+    ),
+  );
 }
 
 let torchFound: { py: string; env: NodeJS.ProcessEnv } | null | undefined;
@@ -135,7 +175,10 @@ export function torchPython(): { py: string; env: NodeJS.ProcessEnv } | null {
   delete env.OPENBLAS_L2_SIZE;
   torchFound = null;
   for (const py of ['python3', '/usr/bin/python3']) {
-    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env }).status === 0) { torchFound = { py, env }; break; }
+    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env }).status === 0) {
+      torchFound = { py, env };
+      break;
+    }
   }
   return torchFound;
 }
@@ -147,7 +190,12 @@ export function pyScript(name: string): string {
   return path.join(__dirname, '..', '..', 'scripts', name);
 }
 
-export interface TorchPeer { py: string; env: NodeJS.ProcessEnv; version: string; blas: BlasVerdict }
+export interface TorchPeer {
+  py: string;
+  env: NodeJS.ProcessEnv;
+  version: string;
+  blas: BlasVerdict;
+}
 let peerFound: TorchPeer | string | undefined;
 
 /** The PyTorch a bench compares with: its python, version and the verdict on its BLAS (scripts/torch_blas.py), or why there is none; probed once. */
@@ -171,7 +219,9 @@ export function cpuModel(): string {
   try {
     const m = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
     if (m) return m[1]!.trim();
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return os.cpus()[0]?.model ?? 'unknown CPU';
 }
 
@@ -181,8 +231,13 @@ export function cpuModel(): string {
  */
 export function machineHeader(peer?: ReturnType<typeof torchPeer>): string {
   const k = kernelInfo();
-  const lines = [`machine: ${cpuModel()} × ${os.availableParallelism()} CPUs, node ${process.version}; kernels ${k.active} (available: ${k.available.join(', ')})`];
-  if (peer !== undefined) lines.push(typeof peer === 'string' ? `pytorch: not measured: ${peer}` : `pytorch ${peer.version} (${peer.py}): ${blasLine(peer.blas)}`);
+  const lines = [
+    `machine: ${cpuModel()} × ${os.availableParallelism()} CPUs, node ${process.version}; kernels ${k.active} (available: ${k.available.join(', ')})`,
+  ];
+  if (peer !== undefined)
+    lines.push(
+      typeof peer === 'string' ? `pytorch: not measured: ${peer}` : `pytorch ${peer.version} (${peer.py}): ${blasLine(peer.blas)}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -204,7 +259,11 @@ export function rate(fn: () => void, seconds: number): number {
  * A bench script's flags (node:util parseArgs, strict), with --help printing `usage` and a bad
  * flag answered by its message and the usage (exit 2) instead of a stack trace.
  */
-export function benchArgs<O extends NonNullable<ParseArgsConfig['options']>>(name: string, usage: string, options: O): ReturnType<typeof parseArgs<{ options: O }>>['values'] {
+export function benchArgs<O extends NonNullable<ParseArgsConfig['options']>>(
+  name: string,
+  usage: string,
+  options: O,
+): ReturnType<typeof parseArgs<{ options: O }>>['values'] {
   let values: ReturnType<typeof parseArgs<{ options: O }>>['values'];
   try {
     values = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h' } } as O }).values;

@@ -23,13 +23,22 @@ import { benchArgs, median } from './bench-common';
 
 const USAGE = 'usage: node dist/scripts/bench-dataflow.js [--rounds 5] [--steps 2000]';
 
-interface Result { threads: number; steps: number; medianStepUs: number; medianLeafUs: number; medianTailUs: number }
+interface Result {
+  threads: number;
+  steps: number;
+  medianStepUs: number;
+  medianLeafUs: number;
+  medianTailUs: number;
+}
 
 /** 'avx512', 'avx2', or null: the best build of the addon's this processor runs (Linux: /proc/cpuinfo). */
 function isa(): 'avx512' | 'avx2' | null {
   let flags: Set<string>;
   try {
-    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    const line = fs
+      .readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
     flags = new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
   } catch {
     return null;
@@ -41,13 +50,16 @@ function isa(): 'avx512' | 'avx2' | null {
 /** Builds the program for `which`; returns its path, or why not. */
 function build(which: 'avx512' | 'avx2'): string | { why: string } {
   const dir = packageRoot();
-  if (dir === null) return { why: 'gradsync\'s folder not found above this script' };
+  if (dir === null) return { why: "gradsync's folder not found above this script" };
   const out = path.join(dir, 'build', `dataflow-ceiling-${which}`);
   const src = path.join(dir, 'scripts', 'dataflow-ceiling.cc');
-  const isaFlags = which === 'avx512' ? ['-mavx512f', '-mavx512dq', '-mavx512vl', '-mavx512bw', '-DGS_DATAFLOW_AVX512'] : ['-mavx2', '-DGS_DATAFLOW_AVX2'];
+  const isaFlags =
+    which === 'avx512' ? ['-mavx512f', '-mavx512dq', '-mavx512vl', '-mavx512bw', '-DGS_DATAFLOW_AVX512'] : ['-mavx2', '-DGS_DATAFLOW_AVX2'];
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const cxx = process.env.CXX ?? 'g++';
-  const r = spawnSync(cxx, ['-std=c++17', '-O3', '-ffp-contract=off', '-fno-fast-math', ...isaFlags, '-pthread', '-o', out, src], { encoding: 'utf8' });
+  const r = spawnSync(cxx, ['-std=c++17', '-O3', '-ffp-contract=off', '-fno-fast-math', ...isaFlags, '-pthread', '-o', out, src], {
+    encoding: 'utf8',
+  });
   if (r.error) return { why: `${cxx} did not run (${r.error.message})` };
   if (r.status !== 0) return { why: `${cxx} failed: ${(r.stderr ?? '').trim().split('\n').slice(0, 5).join(' | ')}` };
   return out;
@@ -84,17 +96,23 @@ function main(): void {
     process.stdout.write(`dataflow ceiling: skipped (${bin.why})\n`);
     return;
   }
-  process.stdout.write(`dataflow ceiling — the workload's step with gradsync's native ${which} kernels and no JavaScript (scripts/dataflow-ceiling.cc), ${steps} steps per run, median step after the first 200:\n`);
+  process.stdout.write(
+    `dataflow ceiling — the workload's step with gradsync's native ${which} kernels and no JavaScript (scripts/dataflow-ceiling.cc), ${steps} steps per run, median step after the first 200:\n`,
+  );
   const ratios: number[] = [];
   const us = (x: number): string => `${(x / 1000).toFixed(3)} ms`;
   for (let round = 1; round <= rounds; round++) {
     const one = runOnce(bin, 1, steps);
     const two = runOnce(bin, 2, steps);
     ratios.push(one.medianStepUs / two.medianStepUs);
-    process.stdout.write(`  round ${round}: 1 thread ${us(one.medianStepUs)} (leaves ${us(one.medianLeafUs)}, tail ${us(one.medianTailUs)}); `
-      + `2 threads ${us(two.medianStepUs)} (leaf ${us(two.medianLeafUs)}, tail ${us(two.medianTailUs)}, its wait for the other leaf included); ${ratios[ratios.length - 1]!.toFixed(2)}×\n`);
+    process.stdout.write(
+      `  round ${round}: 1 thread ${us(one.medianStepUs)} (leaves ${us(one.medianLeafUs)}, tail ${us(one.medianTailUs)}); ` +
+        `2 threads ${us(two.medianStepUs)} (leaf ${us(two.medianLeafUs)}, tail ${us(two.medianTailUs)}, its wait for the other leaf included); ${ratios[ratios.length - 1]!.toFixed(2)}×\n`,
+    );
   }
-  process.stdout.write(`dataflow ceiling, 2 threads / 1 thread by median step: ${ratios.map((r) => `${r.toFixed(2)}×`).join(', ')}; median ${median(ratios).toFixed(2)}×\n`);
+  process.stdout.write(
+    `dataflow ceiling, 2 threads / 1 thread by median step: ${ratios.map((r) => `${r.toFixed(2)}×`).join(', ')}; median ${median(ratios).toFixed(2)}×\n`,
+  );
 }
 
 main();

@@ -34,9 +34,14 @@ type GemmName = keyof Pick<KernelSet, 'gemmNT' | 'gemmTN' | 'gemmNN'>;
 /** The GEMMs of one Mlp step on r rows: forward gemmNT(r, nOut, nIn), backward gemmTN(nOut, nIn, r), gemmNN(r, nIn, nOut). */
 function stepShapes(r: number): [GemmName, number, number, number][] {
   return [
-    ['gemmNT', r, 256, 784], ['gemmNT', r, 128, 256], ['gemmNT', r, 10, 128],
-    ['gemmTN', 256, 784, r], ['gemmTN', 128, 256, r], ['gemmTN', 10, 128, r],
-    ['gemmNN', r, 256, 128], ['gemmNN', r, 128, 10],
+    ['gemmNT', r, 256, 784],
+    ['gemmNT', r, 128, 256],
+    ['gemmNT', r, 10, 128],
+    ['gemmTN', 256, 784, r],
+    ['gemmTN', 128, 256, r],
+    ['gemmTN', 10, 128, r],
+    ['gemmNN', r, 256, 128],
+    ['gemmNN', r, 128, 10],
   ];
 }
 
@@ -85,7 +90,8 @@ function stepRate(ks: KernelSet): number {
   const spec: ModelSpec = {
     inputs: 784,
     layers: WORKLOAD_LAYERS,
-    loss: 'cross-entropy', dtype: 'float32',
+    loss: 'cross-entropy',
+    dtype: 'float32',
   };
   const mlp = new Mlp(spec, ks, BATCH);
   const rng = new Rng(2);
@@ -144,7 +150,12 @@ function main(): void {
     rows.push([ks.id, sps.toFixed(0), torchSps === null ? '-' : (sps / torchSps).toFixed(2)]);
   }
   if (typeof torch === 'string') rows.push(['pytorch', torch, '-']);
-  else rows.push([`pytorch ${torch.version} (1 thread, OPENBLAS_CORETYPE/L2_SIZE unset; BLAS ${torch.blas.blas})`, torch.rate.toFixed(0), torchSps === null ? '-' : '1.00']);
+  else
+    rows.push([
+      `pytorch ${torch.version} (1 thread, OPENBLAS_CORETYPE/L2_SIZE unset; BLAS ${torch.blas.blas})`,
+      torch.rate.toFixed(0),
+      torchSps === null ? '-' : '1.00',
+    ]);
   printTable(['MLP 784-256-128-10 step, batch 128, float32', 'samples/s', 'x PyTorch'], rows);
   if (typeof torch !== 'string') console.log(`pytorch's ${blasLine(torch.blas)}`);
 }

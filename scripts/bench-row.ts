@@ -19,25 +19,60 @@ import { benchArgs, epochRates, findData, median, parseSet, recorder, workloadCo
 export const STRATEGY_NAMES = Object.keys(DEFAULT_STRATEGIES) as readonly (keyof StrategySwitches)[];
 export type StrategySwitches = Partial<FullSwitches>;
 
-export interface Split { stepMs: number; computeMs: number; handoffMs: number; recordMs: number; recordInReduceMs: number; reduceMs: number; updateMs: number; sharedSteps: number }
+export interface Split {
+  stepMs: number;
+  computeMs: number;
+  handoffMs: number;
+  recordMs: number;
+  recordInReduceMs: number;
+  reduceMs: number;
+  updateMs: number;
+  sharedSteps: number;
+}
 /** One trainer's figures. `kernel` is the ISA the run used (e.g. native-avx512), `kernels` the one asked for. */
 export interface Row {
-  name: string; kernels: string; threads: number; round?: number; sps: number; acc: number | null; kernel: string; sha: string;
-  medianStepMs: number; steps: number; split: Split;
+  name: string;
+  kernels: string;
+  threads: number;
+  round?: number;
+  sps: number;
+  acc: number | null;
+  kernel: string;
+  sha: string;
+  medianStepMs: number;
+  steps: number;
+  split: Split;
 }
 
 /** What a row trains: the workload with these settings. */
 export interface RowSpec {
-  kernels: string; threads: number; batch: number; microBatch: number; epochs: number; steps?: number | undefined;
-  strategies?: StrategySwitches; sets?: string[];
+  kernels: string;
+  threads: number;
+  batch: number;
+  microBatch: number;
+  epochs: number;
+  steps?: number | undefined;
+  strategies?: StrategySwitches;
+  sets?: string[];
 }
 
 /** The command-line flags of a row process for `spec`. */
 export function rowArgs(spec: RowSpec): string[] {
-  return ['--kernels', spec.kernels, '--threads', String(spec.threads), '--epochs', String(spec.epochs), '--batch', String(spec.batch),
-    '--micro-batch', String(spec.microBatch), ...(spec.steps ? ['--steps', String(spec.steps)] : []),
+  return [
+    '--kernels',
+    spec.kernels,
+    '--threads',
+    String(spec.threads),
+    '--epochs',
+    String(spec.epochs),
+    '--batch',
+    String(spec.batch),
+    '--micro-batch',
+    String(spec.microBatch),
+    ...(spec.steps ? ['--steps', String(spec.steps)] : []),
     ...Object.entries(spec.strategies ?? {}).flatMap(([k, v]) => ['--strategy', `${k}=${v ? 'on' : 'off'}`]),
-    ...(spec.sets ?? []).flatMap((s) => ['--set', s])];
+    ...(spec.sets ?? []).flatMap((s) => ['--set', s]),
+  ];
 }
 
 /** One trainer in a child process: its Row, as it printed it. */
@@ -46,7 +81,9 @@ export function rowRun(spec: RowSpec): Promise<Row> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [__filename, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString('utf8');
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`bench-row ${args.join(' ')} exited with ${code}`));
@@ -58,8 +95,14 @@ export function rowRun(spec: RowSpec): Promise<Row> {
 /** Runs one trainer in this process. */
 async function rowHere(dir: string, spec: RowSpec): Promise<Row> {
   const { threads } = spec;
-  const cfg = workloadConfig(dir, { batch: spec.batch, microBatch: spec.microBatch, threads, epochs: spec.epochs, ...(spec.steps ? { steps: spec.steps } : {}),
-    sets: (spec.sets ?? []).map(parseSet) });
+  const cfg = workloadConfig(dir, {
+    batch: spec.batch,
+    microBatch: spec.microBatch,
+    threads,
+    epochs: spec.epochs,
+    ...(spec.steps ? { steps: spec.steps } : {}),
+    sets: (spec.sets ?? []).map(parseSet),
+  });
   // train() logs to its run folder, as a real run does; the records come through onStep
   const { onStep, steps: recs, arrived } = recorder('bench');
   const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
@@ -70,15 +113,24 @@ async function rowHere(dir: string, spec: RowSpec): Promise<Row> {
   const avg = (f: (r: StepRecord) => number): number => recs.reduce((a, r) => a + f(r), 0) / recs.length;
   return {
     name: threads <= 1 ? '1 thread (main)' : `${threads} threads (main + ${threads - 1} pool)`,
-    kernels: spec.kernels, threads, sps: median(epochRates(recs, arrived)), acc: s.accuracy, kernel: s.kernel, sha: s.paramsSha256, steps: s.steps,
+    kernels: spec.kernels,
+    threads,
+    sps: median(epochRates(recs, arrived)),
+    acc: s.accuracy,
+    kernel: s.kernel,
+    sha: s.paramsSha256,
+    steps: s.steps,
     // also the median step (after the first 100): robust to the few steps a busy VM stretches
     medianStepMs: median(recs.slice(Math.min(100, recs.length >> 1)).map((r) => r.stepMs)),
     split: {
-      stepMs: avg((r) => r.stepMs), computeMs: avg((r) => r.split?.computeMs ?? 0), handoffMs: avg((r) => r.split?.handoffMs ?? 0),
+      stepMs: avg((r) => r.stepMs),
+      computeMs: avg((r) => r.split?.computeMs ?? 0),
+      handoffMs: avg((r) => r.split?.handoffMs ?? 0),
       recordMs: avg((r) => r.split?.recordMs ?? 0),
       // a record written at a shared tail's start is in reduceMs (split.recordInReduce)
-      recordInReduceMs: avg((r) => (r.split?.recordInReduce === true ? r.split.recordMs ?? 0 : 0)),
-      reduceMs: avg((r) => r.split?.reduceMs ?? 0), updateMs: avg((r) => r.split?.updateMs ?? 0),
+      recordInReduceMs: avg((r) => (r.split?.recordInReduce === true ? (r.split.recordMs ?? 0) : 0)),
+      reduceMs: avg((r) => r.split?.reduceMs ?? 0),
+      updateMs: avg((r) => r.split?.updateMs ?? 0),
       sharedSteps: recs.filter((r) => r.split?.tailShared === true).length,
     },
   };
@@ -103,20 +155,34 @@ const USAGE = `usage: node dist/scripts/bench-row.js --kernels native --threads 
 
 async function main(): Promise<void> {
   const v = benchArgs('bench-row', USAGE, {
-    kernels: { type: 'string', default: 'native' }, threads: { type: 'string', default: '1' }, epochs: { type: 'string', default: '3' },
-    steps: { type: 'string' }, batch: { type: 'string', default: '128' }, 'micro-batch': { type: 'string', default: '64' },
-    strategy: { type: 'string', multiple: true, default: [] }, set: { type: 'string', multiple: true, default: [] },
+    kernels: { type: 'string', default: 'native' },
+    threads: { type: 'string', default: '1' },
+    epochs: { type: 'string', default: '3' },
+    steps: { type: 'string' },
+    batch: { type: 'string', default: '128' },
+    'micro-batch': { type: 'string', default: '64' },
+    strategy: { type: 'string', multiple: true, default: [] },
+    set: { type: 'string', multiple: true, default: [] },
   });
   const dir = findData();
   if (!dir) throw new Error('Fashion-MNIST not found (apt-get install dataset-fashion-mnist, or GRADSYNC_DATA_DIR)');
   const strategies = parseStrategies(v.strategy!);
   const row = await rowHere(dir, {
-    kernels: v.kernels!, threads: Number(v.threads), batch: Number(v.batch), microBatch: Number(v['micro-batch']), epochs: Number(v.epochs),
-    steps: v.steps ? Number(v.steps) : undefined, ...(Object.keys(strategies).length > 0 ? { strategies } : {}), sets: v.set!,
+    kernels: v.kernels!,
+    threads: Number(v.threads),
+    batch: Number(v.batch),
+    microBatch: Number(v['micro-batch']),
+    epochs: Number(v.epochs),
+    steps: v.steps ? Number(v.steps) : undefined,
+    ...(Object.keys(strategies).length > 0 ? { strategies } : {}),
+    sets: v.set!,
   });
   process.stdout.write(`${JSON.stringify(row)}\n`);
 }
 
 if (require.main === module) {
-  main().catch((e: unknown) => { process.stderr.write(`bench-row: ${(e as Error).message}\n`); process.exit(1); });
+  main().catch((e: unknown) => {
+    process.stderr.write(`bench-row: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
 }

@@ -23,9 +23,14 @@ type GemmName = 'gemmNT' | 'gemmTN' | 'gemmNN';
 /** The GEMMs of one forward + backward of MLP 784-256-128-10 on `rows` examples (model/mlp.ts). */
 function shapes(rows: number): [GemmName, number, number, number][] {
   return [
-    ['gemmNT', rows, 256, 784], ['gemmNT', rows, 128, 256], ['gemmNT', rows, 10, 128],
-    ['gemmTN', 256, 784, rows], ['gemmTN', 128, 256, rows], ['gemmTN', 10, 128, rows],
-    ['gemmNN', rows, 256, 128], ['gemmNN', rows, 128, 10],
+    ['gemmNT', rows, 256, 784],
+    ['gemmNT', rows, 128, 256],
+    ['gemmNT', rows, 10, 128],
+    ['gemmTN', 256, 784, rows],
+    ['gemmTN', 128, 256, rows],
+    ['gemmTN', 10, 128, rows],
+    ['gemmNN', rows, 256, 128],
+    ['gemmNN', rows, 128, 10],
   ];
 }
 // the whole batch (bench-kernels.ts's shapes), and the micro-batch npm run bench computes by default
@@ -39,7 +44,11 @@ interface Raw {
 /** The module instantiated on its own, to time the kernel without the copies. */
 function rawModule(): Raw {
   const bytes = fs.readFileSync(path.join(__dirname, '..', 'wasm', 'kernels.wasm'));
-  const W = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
+  const W = (
+    globalThis as unknown as {
+      WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } };
+    }
+  ).WebAssembly;
   return new W.Instance(new W.Module(bytes), {}).exports as Raw;
 }
 
@@ -51,7 +60,12 @@ function main(): void {
   }
   const raw = rawModule();
   const wasm = wasmKernels('float32');
-  const others: KernelSet[] = [...nativeIsas().slice(0, 1).map((isa) => nativeKernels(isa, 'float32')), referenceKernels('float32')];
+  const others: KernelSet[] = [
+    ...nativeIsas()
+      .slice(0, 1)
+      .map((isa) => nativeKernels(isa, 'float32')),
+    referenceKernels('float32'),
+  ];
   const rng = new Rng(1);
   const head = ['GEMM float32, GFLOP/s', 'wasm (with copies)', 'wasm kernel only', 'copy+pack share %', ...others.map((k) => k.id)];
   const rows: string[][] = [];
@@ -70,11 +84,15 @@ function main(): void {
     const need = cOff + m * n * es;
     if (raw.memory.buffer.byteLength < need) raw.memory.grow(Math.ceil((need - raw.memory.buffer.byteLength) / 65536));
     const kernel = rate(() => raw.gemm_f32(m, n, k, aOff, 4 * k * es, 4 * es, pOff, k * 32, cOff), SECONDS);
-    const row = [`${g} (${m}, ${n}, ${k})`, (flop * total / 1e9).toFixed(1), (flop * kernel / 1e9).toFixed(1),
-      (100 * (1 - total / kernel)).toFixed(0)];
+    const row = [
+      `${g} (${m}, ${n}, ${k})`,
+      ((flop * total) / 1e9).toFixed(1),
+      ((flop * kernel) / 1e9).toFixed(1),
+      (100 * (1 - total / kernel)).toFixed(0),
+    ];
     for (const ks of others) {
       const perS = rate(() => ks[g](m, n, k, A, B, C), ks.id === 'ref-ts' ? Math.min(SECONDS, 0.5) : SECONDS);
-      row.push((flop * perS / 1e9).toFixed(1));
+      row.push(((flop * perS) / 1e9).toFixed(1));
     }
     rows.push(row);
   }

@@ -24,7 +24,13 @@ import { benchArgs, median } from './bench-common';
 const N = 235_146;
 const USAGE = 'usage: node dist/scripts/bench-xcore.js [--rounds 200]';
 
-interface Shared { sync: Int32Array; p: Float32Array; g: Float32Array; u: Float32Array; cpu: number | null }
+interface Shared {
+  sync: Int32Array;
+  p: Float32Array;
+  g: Float32Array;
+  u: Float32Array;
+  cpu: number | null;
+}
 
 /** The other core: waits for a request in sync[0] (1: read p, 2: write p), does it, answers in sync[1]. */
 function helper(d: Shared): void {
@@ -58,7 +64,9 @@ async function main(): Promise<void> {
     Atomics.store(d.sync, 0, op);
     Atomics.store(d.sync, 2, ++seq);
     Atomics.notify(d.sync, 2);
-    while (Atomics.load(d.sync, 1) !== seq) { /* spin */ }
+    while (Atomics.load(d.sync, 1) !== seq) {
+      /* spin */
+    }
   };
   const time = (f: () => void): number => {
     const t = performance.now();
@@ -67,7 +75,9 @@ async function main(): Promise<void> {
   };
   const upd = (): void => k.sgdUpdate(N, 1e-9, d.g, d.p, d.u);
   const updShared = (): void => k.sgdUpdateShared(N, 1e-9, d.g, d.p, d.u);
-  const read = (): void => { k.firstNonFinite(N, d.p); };
+  const read = (): void => {
+    k.firstNonFinite(N, d.p);
+  };
   const remoteUpd: number[] = [];
   const remoteShared: number[] = [];
   const localUpd: number[] = [];
@@ -89,10 +99,16 @@ async function main(): Promise<void> {
   await new Promise((r) => w.once('exit', r));
   if (pinned) pinThisThread(before!);
   const f = (xs: number[]): string => `${median(xs).toFixed(3)} ms`;
-  process.stdout.write(`cross-core cost of one parameter vector (${N} float32, ${(N * 4 / 1e6).toFixed(2)} MB; ${k.id}; ${pinned ? `threads pinned to CPUs ${cpus[0]} and ${cpus[1]}` : 'threads not pinned'}; median of ${rounds}):\n`
-    + `  update of weights the other core has just read: ${f(remoteUpd)}   (lines local: ${f(localUpd)}; streamed stores, sgdUpdateShared: ${f(remoteShared)})\n`
-    + `  read of a vector the other core has just written: ${f(remoteRead)}   (lines local: ${f(localRead)})\n`);
+  process.stdout.write(
+    `cross-core cost of one parameter vector (${N} float32, ${((N * 4) / 1e6).toFixed(2)} MB; ${k.id}; ${pinned ? `threads pinned to CPUs ${cpus[0]} and ${cpus[1]}` : 'threads not pinned'}; median of ${rounds}):\n` +
+      `  update of weights the other core has just read: ${f(remoteUpd)}   (lines local: ${f(localUpd)}; streamed stores, sgdUpdateShared: ${f(remoteShared)})\n` +
+      `  read of a vector the other core has just written: ${f(remoteRead)}   (lines local: ${f(localRead)})\n`,
+  );
 }
 
-if (isMainThread) main().catch((e: unknown) => { process.stderr.write(`bench-xcore: ${(e as Error).stack ?? String(e)}\n`); process.exit(1); });
+if (isMainThread)
+  main().catch((e: unknown) => {
+    process.stderr.write(`bench-xcore: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });
 else helper(workerData as Shared);

@@ -43,10 +43,23 @@ const USAGE = `usage: node dist/scripts/bench.js [--epochs 3] [--steps N] [--thr
 (npm run bench runs this, then bench-kernels, bench-xcore and bench-dataflow; docs/performance.md says what each figure is)`;
 
 /** PyTorch on the same workload (with the verdict on the BLAS it ran on), or why it was not measured. */
-function torchRun(dir: string, threads: number, epochs: number, steps: number | undefined): { rates: number[]; accuracy: number; version: string; blas: BlasVerdict } | string {
+function torchRun(
+  dir: string,
+  threads: number,
+  epochs: number,
+  steps: number | undefined,
+): { rates: number[]; accuracy: number; version: string; blas: BlasVerdict } | string {
   const t = torchPeer();
   if (typeof t === 'string') return t;
-  const args = [pyScript('bench_torch_train.py'), dir, '--epochs', String(epochs), '--threads', String(threads), ...(steps ? ['--steps', String(steps)] : [])];
+  const args = [
+    pyScript('bench_torch_train.py'),
+    dir,
+    '--epochs',
+    String(epochs),
+    '--threads',
+    String(threads),
+    ...(steps ? ['--steps', String(steps)] : []),
+  ];
   const r = spawnSync(t.py, args, { encoding: 'utf8', env: t.env });
   if (r.status !== 0) return `bench_torch_train.py failed: ${(r.stderr || '').trim().split('\n').pop()}`;
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { epochs: number[]; accuracy: number; torch: string; blas: TorchBlasProbe };
@@ -73,7 +86,9 @@ async function main(): Promise<void> {
   });
   const dir = findData();
   if (!dir) {
-    process.stderr.write('bench: Fashion-MNIST not found.\nhint: apt-get install dataset-fashion-mnist (dpkg -L dataset-fashion-mnist shows where), or set GRADSYNC_DATA_DIR to a folder holding the four IDX files\n');
+    process.stderr.write(
+      'bench: Fashion-MNIST not found.\nhint: apt-get install dataset-fashion-mnist (dpkg -L dataset-fashion-mnist shows where), or set GRADSYNC_DATA_DIR to a folder holding the four IDX files\n',
+    );
     process.exit(1);
   }
   const batch = Number(values.batch);
@@ -86,9 +101,17 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   // ref is capped at --ref-steps: it is ~60× slower
-  const spec = (want: string, threads: number): RowSpec => ({ kernels: want, threads, batch, microBatch, epochs,
-    steps: want === 'ref' ? Number(values['ref-steps']) : steps });
-  process.stdout.write(`gradsync bench — Fashion-MNIST (${dir}), MLP 784-256-128-10 tanh/softmax-CE mean, SGD 0.05, batch ${batch}, micro-batch ${values['micro-batch']}, float32, ${values.steps ? `${values.steps} steps` : `${epochs} epochs`}\n`);
+  const spec = (want: string, threads: number): RowSpec => ({
+    kernels: want,
+    threads,
+    batch,
+    microBatch,
+    epochs,
+    steps: want === 'ref' ? Number(values['ref-steps']) : steps,
+  });
+  process.stdout.write(
+    `gradsync bench — Fashion-MNIST (${dir}), MLP 784-256-128-10 tanh/softmax-CE mean, SGD 0.05, batch ${batch}, micro-batch ${values['micro-batch']}, float32, ${values.steps ? `${values.steps} steps` : `${epochs} epochs`}\n`,
+  );
   process.stdout.write(`${machineHeader(values['no-torch'] ? undefined : torchPeer())}\n`);
   const rows: Row[] = [];
   const threadList = values.threads!.split(',').map(Number);
@@ -113,16 +136,20 @@ async function main(): Promise<void> {
         if (roundsHere > 1) r.round = round;
         rows.push(r);
         const split = r.split;
-        process.stdout.write(`${r.kernel.padEnd(17)} ${r.name.padEnd(18)}${roundsHere > 1 ? ` round ${round}` : ''} ${Math.round(r.sps).toString().padStart(7)} samples/s  test acc ${r.acc === null ? '-' : r.acc.toFixed(4)}  `
-          + `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (record ${(split.recordMs - split.recordInReduceMs).toFixed(3)}, hand-off ${split.handoffMs.toFixed(3)}) `
-          + `+ reduce ${split.reduceMs.toFixed(3)}${split.sharedSteps > 0 ? ` (record ${split.recordInReduceMs.toFixed(3)}; tail shared in ${split.sharedSteps} steps)` : ''} + update ${split.updateMs.toFixed(3)}; `
-          + `median step ${r.medianStepMs.toFixed(3)} ms  [${r.steps} steps, sha ${r.sha.slice(0, 12)}]\n`);
+        process.stdout.write(
+          `${r.kernel.padEnd(17)} ${r.name.padEnd(18)}${roundsHere > 1 ? ` round ${round}` : ''} ${Math.round(r.sps).toString().padStart(7)} samples/s  test acc ${r.acc === null ? '-' : r.acc.toFixed(4)}  ` +
+            `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (record ${(split.recordMs - split.recordInReduceMs).toFixed(3)}, hand-off ${split.handoffMs.toFixed(3)}) ` +
+            `+ reduce ${split.reduceMs.toFixed(3)}${split.sharedSteps > 0 ? ` (record ${split.recordInReduceMs.toFixed(3)}; tail shared in ${split.sharedSteps} steps)` : ''} + update ${split.updateMs.toFixed(3)}; ` +
+            `median step ${r.medianStepMs.toFixed(3)} ms  [${r.steps} steps, sha ${r.sha.slice(0, 12)}]\n`,
+        );
       }
       const one = rows.find((r) => r.kernels === 'native' && r.threads <= 1 && r.round === (roundsHere > 1 ? round : undefined));
       if (available && want === 'native' && both && one !== undefined && !values['no-ceiling']) {
         const pair = (await Promise.all([0, 1].map(() => rowRun(spec('native', 1))))).map((r) => r.sps);
         ceilings.push({ pair, one });
-        process.stdout.write(`${''.padEnd(17)} ceiling${roundsHere > 1 ? `, round ${round}` : ''}: two 1-thread trainers at once ${Math.round(pair[0]!)} + ${Math.round(pair[1]!)} = ${Math.round(pair[0]! + pair[1]!)} samples/s\n`);
+        process.stdout.write(
+          `${''.padEnd(17)} ceiling${roundsHere > 1 ? `, round ${round}` : ''}: two 1-thread trainers at once ${Math.round(pair[0]!)} + ${Math.round(pair[1]!)} = ${Math.round(pair[0]! + pair[1]!)} samples/s\n`,
+        );
       }
       // PyTorch on 1 thread in the same round: this VM's speed drifts too much for a figure taken minutes later
       if (available && want === 'native' && one !== undefined && torchMissing === null) {
@@ -130,7 +157,9 @@ async function main(): Promise<void> {
         if (typeof t === 'string') torchMissing = t;
         else {
           torchRounds.push({ sps: median(t.rates), accuracy: t.accuracy, version: t.version, blas: t.blas, one });
-          process.stdout.write(`${''.padEnd(17)} PyTorch ${t.version}, 1 thread${roundsHere > 1 ? `, round ${round}` : ''}: ${Math.round(median(t.rates))} samples/s  [BLAS ${t.blas.blas}]\n`);
+          process.stdout.write(
+            `${''.padEnd(17)} PyTorch ${t.version}, 1 thread${roundsHere > 1 ? `, round ${round}` : ''}: ${Math.round(median(t.rates))} samples/s  [BLAS ${t.blas.blas}]\n`,
+          );
         }
       }
     }
@@ -151,19 +180,24 @@ async function main(): Promise<void> {
     if (ratios.length === 0) continue;
     const many = ratios.length > 1;
     const med = (xs: number[]): string => (many ? `; median ${median(xs).toFixed(2)}×` : '');
-    process.stdout.write(`${ones[0]!.kernel}: 2 threads / 1 thread (${ones[0]!.name})${many ? `, ${ratios.length} interleaved rounds` : ''}: ${fmt(ratios)}${med(ratios)} `
-      + `(by median step: ${fmt(byStep)}${med(byStep)})\n`);
+    process.stdout.write(
+      `${ones[0]!.kernel}: 2 threads / 1 thread (${ones[0]!.name})${many ? `, ${ratios.length} interleaved rounds` : ''}: ${fmt(ratios)}${med(ratios)} ` +
+        `(by median step: ${fmt(byStep)}${med(byStep)})\n`,
+    );
   }
   const bySteps = new Map<string, Set<string>>();
   for (const r of rows) {
     const key = r.kernels === 'ref' ? 'ref (capped)' : 'full runs';
     bySteps.set(key, (bySteps.get(key) ?? new Set()).add(r.sha));
   }
-  for (const [key, shas] of bySteps) process.stdout.write(`final weights identical across kernels and mixes, ${key}: ${shas.size === 1 ? 'yes' : 'NO'}\n`);
+  for (const [key, shas] of bySteps)
+    process.stdout.write(`final weights identical across kernels and mixes, ${key}: ${shas.size === 1 ? 'yes' : 'NO'}\n`);
   if (ceilings.length > 0) {
     const c = ceilings.map((x) => (x.pair[0]! + x.pair[1]!) / x.one.sps);
-    process.stdout.write(`ceiling of any 2-thread mix here: two independent 1-thread ${ceilings[0]!.one.kernel} trainers at once (two processes, no synchronisation), `
-      + `their samples/s summed against the same round's 1-thread row: ${fmt(c)}${c.length > 1 ? `; median ${median(c).toFixed(2)}×` : ''}\n`);
+    process.stdout.write(
+      `ceiling of any 2-thread mix here: two independent 1-thread ${ceilings[0]!.one.kernel} trainers at once (two processes, no synchronisation), ` +
+        `their samples/s summed against the same round's 1-thread row: ${fmt(c)}${c.length > 1 ? `; median ${median(c).toFixed(2)}×` : ''}\n`,
+    );
     // how much of the pair's throughput the one 2-thread process reached in the same round: what the
     // synchronised step costs on this machine at that moment (the ratio above moves with the host)
     const share: number[] = [];
@@ -172,7 +206,9 @@ async function main(): Promise<void> {
       if (two !== undefined) share.push(two.sps / (x.pair[0]! + x.pair[1]!));
     }
     if (share.length > 0) {
-      process.stdout.write(`2 threads in one process against that pair, same round: ${share.map((x) => x.toFixed(2)).join(', ')}${share.length > 1 ? `; median ${median(share).toFixed(2)}` : ''}\n`);
+      process.stdout.write(
+        `2 threads in one process against that pair, same round: ${share.map((x) => x.toFixed(2)).join(', ')}${share.length > 1 ? `; median ${median(share).toFixed(2)}` : ''}\n`,
+      );
     }
   }
   process.stdout.write('encode: none for the pool (shared memory: weights, data and partial slots; no message per step)\n');
@@ -183,30 +219,48 @@ async function main(): Promise<void> {
     const t = torchRounds[0]!;
     // a ratio stands only when every round's PyTorch ran on an optimised BLAS (bench-blas.ts)
     const refused = torchRounds.find((x) => x.blas.verdict === 'refused')?.blas;
-    process.stdout.write(`pytorch ${t.version} 1 thread, ${torchRounds.length === 1 ? 'in the native round' : `in each of ${torchRounds.length} native rounds`}: `
-      + `${torchRounds.map((x) => Math.round(x.sps)).join(', ')} samples/s, test acc ${t.accuracy.toFixed(4)}; gradsync ${t.one.kernel} 1 thread in the same round${torchRounds.length > 1 ? 's' : ''}: `
-      + `${torchRounds.map((x) => Math.round(x.one.sps)).join(', ')}`
-      + (refused ? `; no ratio: ${refused.reason}` : ` = ${fmt(r)} PyTorch${r.length > 1 ? `; median ${median(r).toFixed(2)}×` : ''}`) + '\n');
+    process.stdout.write(
+      `pytorch ${t.version} 1 thread, ${torchRounds.length === 1 ? 'in the native round' : `in each of ${torchRounds.length} native rounds`}: ` +
+        `${torchRounds.map((x) => Math.round(x.sps)).join(', ')} samples/s, test acc ${t.accuracy.toFixed(4)}; gradsync ${t.one.kernel} 1 thread in the same round${torchRounds.length > 1 ? 's' : ''}: ` +
+        `${torchRounds.map((x) => Math.round(x.one.sps)).join(', ')}` +
+        (refused ? `; no ratio: ${refused.reason}` : ` = ${fmt(r)} PyTorch${r.length > 1 ? `; median ${median(r).toFixed(2)}×` : ''}`) +
+        '\n',
+    );
     process.stdout.write(`  its ${blasLine(t.blas)}\n`);
   }
   // per kernel its median round (one round: its row), then the fastest kernel
-  const best = (threads: (t: number) => boolean): Row | undefined => [...new Set(rows.map((r) => r.kernels))].filter((k) => k !== 'ref')
-    .map((k) => medianRow(rows.filter((r) => r.kernels === k && threads(r.threads)))).filter((r): r is Row => r !== undefined)
-    .sort((a, b) => b.sps - a.sps)[0];
+  const best = (threads: (t: number) => boolean): Row | undefined =>
+    [...new Set(rows.map((r) => r.kernels))]
+      .filter((k) => k !== 'ref')
+      .map((k) => medianRow(rows.filter((r) => r.kernels === k && threads(r.threads))))
+      .filter((r): r is Row => r !== undefined)
+      .sort((a, b) => b.sps - a.sps)[0];
   const best1 = best((t) => t <= 1);
   const best2 = best((t) => t === 2);
   // 1 thread: measured in the rounds above when there were any
-  for (const [threads, ours] of (torchRounds.length > 0 ? [[2, best2]] : [[1, best1], [2, best2]]) as [number, Row | undefined][]) {
+  for (const [threads, ours] of (torchRounds.length > 0
+    ? [[2, best2]]
+    : [
+        [1, best1],
+        [2, best2],
+      ]) as [number, Row | undefined][]) {
     const t = torchRun(dir, threads, epochs, steps);
     if (typeof t === 'string') {
       process.stdout.write(`  not measured: ${t}\n`);
       return;
     }
     const sps = median(t.rates);
-    const ratio = (o: Row): string => (t.blas.verdict === 'accepted' ? `= ${(o.sps / sps).toFixed(2)}× PyTorch` : `(no ratio: ${t.blas.reason})`);
-    process.stdout.write(`pytorch ${t.version} ${threads} thread${threads > 1 ? 's' : ''}  ${Math.round(sps).toString().padStart(7)} samples/s  test acc ${t.accuracy.toFixed(4)}  [BLAS ${t.blas.blas}]`
-      + (ours ? `   gradsync ${ours.kernel} ${ours.name}: ${Math.round(ours.sps)} samples/s ${ratio(ours)}` : '') + '\n');
+    const ratio = (o: Row): string =>
+      t.blas.verdict === 'accepted' ? `= ${(o.sps / sps).toFixed(2)}× PyTorch` : `(no ratio: ${t.blas.reason})`;
+    process.stdout.write(
+      `pytorch ${t.version} ${threads} thread${threads > 1 ? 's' : ''}  ${Math.round(sps).toString().padStart(7)} samples/s  test acc ${t.accuracy.toFixed(4)}  [BLAS ${t.blas.blas}]` +
+        (ours ? `   gradsync ${ours.kernel} ${ours.name}: ${Math.round(ours.sps)} samples/s ${ratio(ours)}` : '') +
+        '\n',
+    );
   }
 }
 
-main().catch((e: unknown) => { process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`); process.exit(1); });
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -58,7 +58,10 @@ function main() {
   const logFile = path.join(root, 'build', 'native-build.log');
   // --nodedir makes node-gyp use these headers; it downloads only when it has none.
   const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${dir}`, '--jobs=max'], {
-    cwd: root, encoding: 'utf8', timeout: 600000, env: { ...process.env, npm_config_nodedir: dir },
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 600000,
+    env: { ...process.env, npm_config_nodedir: dir },
   });
   fs.writeFileSync(path.join(root, 'build', 'native-build.log'), `${r.stdout ?? ''}${r.stderr ?? ''}`);
   if (r.status !== 0) skip(`compile failed, see ${path.relative(process.cwd(), logFile)}`);
@@ -66,7 +69,8 @@ function main() {
   // Load it once in a child process, so that even a crashing addon cannot break the install.
   const addon = path.join(root, 'build', 'Release', 'gradsync_kernels.node');
   const probe = spawnSync(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(addon)}).isas().join(', '))`], {
-    encoding: 'utf8', timeout: 20000,
+    encoding: 'utf8',
+    timeout: 20000,
   });
   if (probe.status !== 0) {
     fs.rmSync(addon, { force: true });
@@ -74,9 +78,14 @@ function main() {
   }
   // the thread-placement addon (src/parallel/affinity.ts) is optional: without it threads float
   const threads = path.join(root, 'build', 'Release', 'gradsync_threads.node');
-  const probeThreads = spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(threads)}).allowed() !== null))`], {
-    encoding: 'utf8', timeout: 20000,
-  });
+  const probeThreads = spawnSync(
+    process.execPath,
+    ['-e', `process.stdout.write(String(require(${JSON.stringify(threads)}).allowed() !== null))`],
+    {
+      encoding: 'utf8',
+      timeout: 20000,
+    },
+  );
   const pinning = probeThreads.status === 0 && probeThreads.stdout === 'true';
   if (probeThreads.status !== 0) fs.rmSync(threads, { force: true });
   say(`native kernels built (${probe.stdout}); thread pinning ${pinning ? 'available' : 'not available here'}`);

@@ -44,7 +44,11 @@ async function main() {
       mod.destroy();
     }
   } catch (e) {
-    reason = String(e && e.message ? e.message : e).trim().split('\n').slice(0, 3).join(' / ');
+    reason = String(e && e.message ? e.message : e)
+      .trim()
+      .split('\n')
+      .slice(0, 3)
+      .join(' / ');
   }
   if (reason !== null) {
     fs.writeFileSync(errFile, `${reason}\n`);

@@ -25,7 +25,16 @@ export type DataConfig =
   /** The original problem: x = 0.025…0.5, y = 2x. */
   | { source: 'doubling'; heldOut: number; shuffle: boolean }
   /** A CSV file (optionally gzipped); `path` is relative to the config file. */
-  | { source: 'csv'; path: string; label: 'last' | 'first' | 'none'; targets: number; classes: number | null; scale: number; heldOut: number; shuffle: boolean }
+  | {
+      source: 'csv';
+      path: string;
+      label: 'last' | 'first' | 'none';
+      targets: number;
+      classes: number | null;
+      scale: number;
+      heldOut: number;
+      shuffle: boolean;
+    }
   /**
    * Gzipped IDX files (MNIST / Fashion-MNIST layout) in `dir`. `heldOut` null (the default):
    * the held-out data is the t10k split; a fraction: that much of the train split, held out as
@@ -123,7 +132,10 @@ export const DEFAULTS: RunConfig = {
   dtype: 'float64',
   data: { source: 'digits', heldOut: 0.2, shuffle: true },
   model: {
-    layers: [{ units: 64, activation: 'tanh' }, { units: 10, activation: 'softmax' }],
+    layers: [
+      { units: 64, activation: 'tanh' },
+      { units: 10, activation: 'softmax' },
+    ],
     loss: 'cross-entropy',
     init: { scheme: 'glorot-uniform' },
   },
@@ -162,7 +174,12 @@ function show(v: Json): string {
   return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
-interface NumOpts { min?: number; max?: number; int?: boolean; gt?: number }
+interface NumOpts {
+  min?: number;
+  max?: number;
+  int?: boolean;
+  gt?: number;
+}
 function num(p: string, v: Json, o: NumOpts = {}): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw Errors.config(p, `must be a finite number, got ${show(v)}`);
   if (o.int && !Number.isInteger(v)) throw Errors.config(p, `must be an integer, got ${v}`);
@@ -173,7 +190,8 @@ function num(p: string, v: Json, o: NumOpts = {}): number {
 }
 
 function oneOf<T extends string>(p: string, v: Json, allowed: readonly T[]): T {
-  if (typeof v !== 'string' || !allowed.includes(v as T)) throw Errors.config(p, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${show(v)}`);
+  if (typeof v !== 'string' || !allowed.includes(v as T))
+    throw Errors.config(p, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${show(v)}`);
   return v as T;
 }
 
@@ -253,60 +271,106 @@ function validateOptimizer(v: Json): OptimizerSpec {
   const kind = oneOf('optimizer.kind', o.kind ?? 'sgd', ['sgd', 'momentum', 'adam'] as const);
   const lr = num('optimizer.lr', o.lr ?? (kind === 'adam' ? 0.001 : 0.1), { gt: 0 });
   const only = (allowed: string[]): void => {
-    for (const k of Object.keys(o)) if (!allowed.includes(k)) throw Errors.config(`optimizer.${k}`, `is not an option of "${kind}" (allowed: ${allowed.join(', ')})`);
+    for (const k of Object.keys(o))
+      if (!allowed.includes(k)) throw Errors.config(`optimizer.${k}`, `is not an option of "${kind}" (allowed: ${allowed.join(', ')})`);
   };
-  if (kind === 'sgd') { only(['kind', 'lr']); return { kind, lr }; }
+  if (kind === 'sgd') {
+    only(['kind', 'lr']);
+    return { kind, lr };
+  }
   if (kind === 'momentum') {
     only(['kind', 'lr', 'momentum', 'nesterov']);
-    return { kind, lr, momentum: num('optimizer.momentum', o.momentum ?? 0.9, { min: 0, max: 1 }), nesterov: o.nesterov === undefined ? false : bool('optimizer.nesterov', o.nesterov) };
+    return {
+      kind,
+      lr,
+      momentum: num('optimizer.momentum', o.momentum ?? 0.9, { min: 0, max: 1 }),
+      nesterov: o.nesterov === undefined ? false : bool('optimizer.nesterov', o.nesterov),
+    };
   }
   only(['kind', 'lr', 'beta1', 'beta2', 'eps']);
   return {
-    kind, lr,
+    kind,
+    lr,
     beta1: num('optimizer.beta1', o.beta1 ?? 0.9, { min: 0, max: 0.999999 }),
     beta2: num('optimizer.beta2', o.beta2 ?? 0.999, { min: 0, max: 0.999999999 }),
     eps: num('optimizer.eps', o.eps ?? 1e-8, { gt: 0 }),
   };
 }
 
-const TOP_KEYS = ['$schema', 'name', 'dtype', 'data', 'model', 'optimizer', 'weightDecay', 'clipNorm', 'reduction', 'batch', 'microBatch', 'epochs', 'steps', 'seed', 'threads', 'checkpoint', 'nonFinite', 'maxSkips', 'duplicateStragglers', 'pinThreads', 'shareTail', 'diagnosis'];
+const TOP_KEYS = [
+  '$schema',
+  'name',
+  'dtype',
+  'data',
+  'model',
+  'optimizer',
+  'weightDecay',
+  'clipNorm',
+  'reduction',
+  'batch',
+  'microBatch',
+  'epochs',
+  'steps',
+  'seed',
+  'threads',
+  'checkpoint',
+  'nonFinite',
+  'maxSkips',
+  'duplicateStragglers',
+  'pinThreads',
+  'shareTail',
+  'diagnosis',
+];
 
 /** Validates a parsed config (partial; defaults fill the rest) and returns the full RunConfig. */
 export function validate(input: Json): RunConfig {
   const o = keys('', input, TOP_KEYS);
   const d = DEFAULTS;
-  const model = o.model === undefined ? d.model : (() => {
-    const m = keys('model', o.model, ['layers', 'loss', 'init']);
-    const layersIn = m.layers ?? d.model.layers;
-    if (!Array.isArray(layersIn) || layersIn.length === 0) throw Errors.config('model.layers', 'must be a non-empty array of {units, activation}');
-    const layers = layersIn.map((l: Json, i: number) => {
-      const lo = keys(`model.layers[${i}]`, l, ['units', 'activation']);
-      return {
-        units: num(`model.layers[${i}].units`, lo.units, { int: true, min: 1, max: 1 << 20 }),
-        activation: oneOf(`model.layers[${i}].activation`, lo.activation, ACTIVATIONS),
-      };
-    });
-    const loss = m.loss === undefined ? d.model.loss : oneOf('model.loss', m.loss, LOSSES);
-    if (loss === 'cross-entropy' && layers[layers.length - 1]!.activation !== 'softmax') {
-      throw Errors.config('model.loss', `"cross-entropy" needs the last layer's activation to be "softmax", got "${layers[layers.length - 1]!.activation}"`);
-    }
-    return { layers, loss, init: m.init === undefined ? d.model.init : validateInit(m.init) };
-  })();
+  const model =
+    o.model === undefined
+      ? d.model
+      : (() => {
+          const m = keys('model', o.model, ['layers', 'loss', 'init']);
+          const layersIn = m.layers ?? d.model.layers;
+          if (!Array.isArray(layersIn) || layersIn.length === 0)
+            throw Errors.config('model.layers', 'must be a non-empty array of {units, activation}');
+          const layers = layersIn.map((l: Json, i: number) => {
+            const lo = keys(`model.layers[${i}]`, l, ['units', 'activation']);
+            return {
+              units: num(`model.layers[${i}].units`, lo.units, { int: true, min: 1, max: 1 << 20 }),
+              activation: oneOf(`model.layers[${i}].activation`, lo.activation, ACTIVATIONS),
+            };
+          });
+          const loss = m.loss === undefined ? d.model.loss : oneOf('model.loss', m.loss, LOSSES);
+          if (loss === 'cross-entropy' && layers[layers.length - 1]!.activation !== 'softmax') {
+            throw Errors.config(
+              'model.loss',
+              `"cross-entropy" needs the last layer's activation to be "softmax", got "${layers[layers.length - 1]!.activation}"`,
+            );
+          }
+          return { layers, loss, init: m.init === undefined ? d.model.init : validateInit(m.init) };
+        })();
   const batch = o.batch === undefined ? d.batch : o.batch === 'full' ? 'full' : num('batch', o.batch, { int: true, min: 1 });
   const diagnosis: Partial<DiagnosisOptions> = {};
   if (o.diagnosis !== undefined) {
     const dg = keys('diagnosis', o.diagnosis, Object.keys(DIAGNOSIS_DEFAULTS));
     for (const [k, val] of Object.entries(dg)) (diagnosis as Record<string, number>)[k] = num(`diagnosis.${k}`, val);
   }
-  const ck = o.checkpoint === undefined ? d.checkpoint : (() => {
-    const c = keys('checkpoint', o.checkpoint, ['every', 'everySeconds', 'keep', 'onError']);
-    return {
-      every: c.every === undefined ? d.checkpoint.every : num('checkpoint.every', c.every, { int: true, min: 0 }),
-      everySeconds: c.everySeconds === undefined ? d.checkpoint.everySeconds : num('checkpoint.everySeconds', c.everySeconds, { min: 0, max: 31_536_000 }),
-      keep: c.keep === undefined ? d.checkpoint.keep : num('checkpoint.keep', c.keep, { int: true, min: 1, max: 1000 }),
-      onError: c.onError === undefined ? d.checkpoint.onError : oneOf('checkpoint.onError', c.onError, ['continue', 'stop'] as const),
-    };
-  })();
+  const ck =
+    o.checkpoint === undefined
+      ? d.checkpoint
+      : (() => {
+          const c = keys('checkpoint', o.checkpoint, ['every', 'everySeconds', 'keep', 'onError']);
+          return {
+            every: c.every === undefined ? d.checkpoint.every : num('checkpoint.every', c.every, { int: true, min: 0 }),
+            everySeconds:
+              c.everySeconds === undefined
+                ? d.checkpoint.everySeconds
+                : num('checkpoint.everySeconds', c.everySeconds, { min: 0, max: 31_536_000 }),
+            keep: c.keep === undefined ? d.checkpoint.keep : num('checkpoint.keep', c.keep, { int: true, min: 1, max: 1000 }),
+            onError: c.onError === undefined ? d.checkpoint.onError : oneOf('checkpoint.onError', c.onError, ['continue', 'stop'] as const),
+          };
+        })();
   const cfg: RunConfig = {
     dtype: o.dtype === undefined ? d.dtype : oneOf('dtype', o.dtype, DTYPES),
     data: o.data === undefined ? d.data : validateData(o.data),
@@ -320,7 +384,8 @@ export function validate(input: Json): RunConfig {
     epochs: o.epochs === undefined ? d.epochs : num('epochs', o.epochs, { int: true, min: 1 }),
     steps: o.steps === undefined || o.steps === null ? null : num('steps', o.steps, { int: true, min: 1 }),
     seed: o.seed === undefined ? d.seed : num('seed', o.seed, { int: true, min: 0, max: 0xffffffff }),
-    threads: o.threads === undefined ? d.threads : o.threads === 'auto' ? 'auto' : num('threads', o.threads, { int: true, min: 0, max: 256 }),
+    threads:
+      o.threads === undefined ? d.threads : o.threads === 'auto' ? 'auto' : num('threads', o.threads, { int: true, min: 0, max: 256 }),
     checkpoint: ck,
     nonFinite: o.nonFinite === undefined ? d.nonFinite : oneOf('nonFinite', o.nonFinite, ['skip', 'stop'] as const),
     maxSkips: o.maxSkips === undefined ? d.maxSkips : num('maxSkips', o.maxSkips, { int: true, min: 1 }),
@@ -376,16 +441,26 @@ export function loadConfigFile(file: string): RunConfig {
  */
 export function jsonErrorOffset(text: string): number {
   let i = 0;
-  const ws = (): void => { while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++; };
-  const fail = (): never => { throw i; };
-  const lit = (w: string): void => { if (text.startsWith(w, i)) i += w.length; else fail(); };
+  const ws = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const lit = (w: string): void => {
+    if (text.startsWith(w, i)) i += w.length;
+    else fail();
+  };
   const str = (): void => {
     i++;
     while (i < text.length && text[i] !== '"') {
       if (text.charCodeAt(i) < 0x20) fail();
       if (text[i] === '\\') {
         i++;
-        if (text[i] === 'u') { if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail(); i += 4; } else if (!'"\\/bfnrt'.includes(text[i] ?? '')) fail();
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? '')) fail();
       }
       i++;
     }
@@ -401,23 +476,50 @@ export function jsonErrorOffset(text: string): number {
     ws();
     const c = text[i];
     if (c === '{') {
-      i++; ws();
-      if (text[i] === '}') { i++; return; }
+      i++;
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return;
+      }
       for (;;) {
-        ws(); if (text[i] !== '"') fail(); str(); ws();
-        if (text[i] !== ':') fail(); i++; value(); ws();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === '}') { i++; return; }
+        ws();
+        if (text[i] !== '"') fail();
+        str();
+        ws();
+        if (text[i] !== ':') fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return;
+        }
         fail();
       }
     }
     if (c === '[') {
-      i++; ws();
-      if (text[i] === ']') { i++; return; }
+      i++;
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return;
+      }
       for (;;) {
-        value(); ws();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === ']') { i++; return; }
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return;
+        }
         fail();
       }
     }
@@ -428,7 +530,8 @@ export function jsonErrorOffset(text: string): number {
     return num();
   };
   try {
-    value(); ws();
+    value();
+    ws();
     if (i < text.length) fail();
   } catch (at) {
     if (typeof at === 'number') return at;

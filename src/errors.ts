@@ -40,8 +40,7 @@ export class GradsyncError extends Error {
 export const Errors = {
   config: (field: string, message: string, hint?: string): GradsyncError =>
     new GradsyncError('GS_ERR_CONFIG', `config field "${field}": ${message}`, hint),
-  usage: (message: string, hint?: string): GradsyncError =>
-    new GradsyncError('GS_ERR_USAGE', message, hint),
+  usage: (message: string, hint?: string): GradsyncError => new GradsyncError('GS_ERR_USAGE', message, hint),
   data: (file: string, where: string, message: string, hint?: string): GradsyncError =>
     new GradsyncError('GS_ERR_DATA', `${file}${where ? ` (${where})` : ''}: ${message}`, hint),
   checkpoint: (file: string, message: string, hint?: string): GradsyncError =>

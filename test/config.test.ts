@@ -17,7 +17,7 @@ describe('config', () => {
     }
   });
 
-  it('an IDX source\'s heldOut is null (the t10k split) unless given, else a fraction like a CSV\'s', () => {
+  it("an IDX source's heldOut is null (the t10k split) unless given, else a fraction like a CSV's", () => {
     const idx = (extra: Record<string, unknown>): unknown => validate({ data: { source: 'idx', dir: 'd', ...extra } }).data;
     assert.deepEqual(idx({}), { source: 'idx', dir: 'd', scale: 1 / 255, shuffle: true, heldOut: null });
     assert.deepEqual(idx({ heldOut: null }), idx({}));
@@ -39,9 +39,17 @@ describe('config', () => {
     [{ microBatch: -3 }, 'microBatch', /must be ≥ 1/],
     [{ epochs: null }, 'epochs', /must be a finite number, got null/],
     [{ model: { layers: [] } }, 'model.layers', /non-empty array/],
-    [{ model: { layers: [{ units: 10, activation: 'swish' }] } }, 'model.layers[0].activation', /must be one of "tanh", "sigmoid", "relu", "linear", "softmax", got "swish"/],
+    [
+      { model: { layers: [{ units: 10, activation: 'swish' }] } },
+      'model.layers[0].activation',
+      /must be one of "tanh", "sigmoid", "relu", "linear", "softmax", got "swish"/,
+    ],
     [{ model: { layers: [{ units: 0, activation: 'tanh' }] } }, 'model.layers[0].units', /must be ≥ 1/],
-    [{ model: { layers: [{ units: 3, activation: 'tanh' }], loss: 'cross-entropy' } }, 'model.loss', /needs the last layer's activation to be "softmax"/],
+    [
+      { model: { layers: [{ units: 3, activation: 'tanh' }], loss: 'cross-entropy' } },
+      'model.loss',
+      /needs the last layer's activation to be "softmax"/,
+    ],
     [{ model: { init: { scheme: 'values', layers: [{ W: [1, 'x'], b: [0] }] } } }, 'model.init.layers[0].W[1]', /finite number/],
     [{ data: { source: 'csv' } }, 'data.path', /non-empty string/],
     [{ data: { source: 'digits', heldOut: 1.5 } }, 'data.heldOut', /must be ≤ 0.9/],
@@ -60,14 +68,17 @@ describe('config', () => {
   ];
   for (const [cfg, field, msg] of bad) {
     it(`rejects ${JSON.stringify(cfg)} naming "${field}"`, () => {
-      assert.throws(() => validate(cfg), (e: unknown) => {
-        assert.ok(e instanceof GradsyncError);
-        assert.equal(e.code, 'GS_ERR_CONFIG');
-        assert.equal(e.exitCode, 2);
-        assert.ok(e.message.startsWith(`config field "${field}"`), e.message);
-        assert.match(e.message, msg);
-        return true;
-      });
+      assert.throws(
+        () => validate(cfg),
+        (e: unknown) => {
+          assert.ok(e instanceof GradsyncError);
+          assert.equal(e.code, 'GS_ERR_CONFIG');
+          assert.equal(e.exitCode, 2);
+          assert.ok(e.message.startsWith(`config field "${field}"`), e.message);
+          assert.match(e.message, msg);
+          return true;
+        },
+      );
     });
   }
 
@@ -75,12 +86,15 @@ describe('config', () => {
     const dir = tempDir();
     const f = path.join(dir, 'bad.json');
     fs.writeFileSync(f, '{\n  "batch": 4,\n  "seed": ,\n}\n');
-    assert.throws(() => loadConfigFile(f), (e: unknown) => {
-      assert.ok(e instanceof GradsyncError);
-      assert.equal(e.code, 'GS_ERR_CONFIG');
-      assert.match(e.message, /bad\.json: not valid JSON at line 3, column 11/);
-      return true;
-    });
+    assert.throws(
+      () => loadConfigFile(f),
+      (e: unknown) => {
+        assert.ok(e instanceof GradsyncError);
+        assert.equal(e.code, 'GS_ERR_CONFIG');
+        assert.match(e.message, /bad\.json: not valid JSON at line 3, column 11/);
+        return true;
+      },
+    );
   });
 
   it('names the file of an invalid config and resolves data paths relative to it', () => {
@@ -97,6 +111,9 @@ describe('config', () => {
   });
 
   it('a missing file is a config error naming it', () => {
-    assert.throws(() => loadConfigFile('/nonexistent/x.json'), { code: 'GS_ERR_CONFIG', message: /cannot read \/nonexistent\/x\.json: ENOENT/ });
+    assert.throws(() => loadConfigFile('/nonexistent/x.json'), {
+      code: 'GS_ERR_CONFIG',
+      message: /cannot read \/nonexistent\/x\.json: ENOENT/,
+    });
   });
 });

@@ -10,7 +10,17 @@
 import { PartialComputer, type BatchRef } from '../src/parallel/compute-partials';
 import type { TreeNode } from '../src/parallel/tree';
 import {
-  C, claim, pollUntil, publishScalars, slotPartial, T, TASK_TAIL, writeError, type ServeResult, type ServeTask, type SlotPartial,
+  C,
+  claim,
+  pollUntil,
+  publishScalars,
+  slotPartial,
+  T,
+  TASK_TAIL,
+  writeError,
+  type ServeResult,
+  type ServeTask,
+  type SlotPartial,
 } from '../src/parallel/pool-protocol';
 import { runTailShare, UnitViews } from '../src/parallel/tail';
 import { pinThisThread } from '../src/parallel/affinity';
@@ -85,7 +95,14 @@ function tailContext(t: ServeTask): TailContext {
 }
 
 /** The tail task: units of the step's tail, as long as any is left (pool-protocol.ts TailBuffers). */
-function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartial[], c: TailContext, inTail: (() => void) | undefined): void {
+function tailTask(
+  t: ServeTask,
+  k: KernelSet,
+  ctl: Int32Array,
+  slots: SlotPartial[],
+  c: TailContext,
+  inTail: (() => void) | undefined,
+): void {
   const tb = t.tail!;
   const operand = (code: number): Float => {
     const set = code >> 16;
@@ -97,13 +114,29 @@ function tailTask(t: ServeTask, k: KernelSet, ctl: Int32Array, slots: SlotPartia
   c.sc.first = tb.f64[3] === 1;
   c.sc.c1 = tb.f64[4]!;
   c.sc.c2 = tb.f64[5]!;
-  runTailShare(k, c.views, {
-    a: operand(ctl[C.A]!), b: operand(ctl[C.B]!), params: t.params, old: c.old,
-    divisor: tb.f64[0]!, lambda: tb.f64[1]!, lr: tb.f64[2]!, sums: tb.sums, sync: tb.sync,
-    optimizer: tb.optimizer, state: c.state, oldState: c.oldState, u: c.u, sc: c.sc,
-    // this thread's own slot, where SGD's fused pass leaves the old weights (else b: units are disjoint either way)
-    mine: ctl[C.A]! >> 16 === 0 ? 'a' : 'b',
-  }, inTail);
+  runTailShare(
+    k,
+    c.views,
+    {
+      a: operand(ctl[C.A]!),
+      b: operand(ctl[C.B]!),
+      params: t.params,
+      old: c.old,
+      divisor: tb.f64[0]!,
+      lambda: tb.f64[1]!,
+      lr: tb.f64[2]!,
+      sums: tb.sums,
+      sync: tb.sync,
+      optimizer: tb.optimizer,
+      state: c.state,
+      oldState: c.oldState,
+      u: c.u,
+      sc: c.sc,
+      // this thread's own slot, where SGD's fused pass leaves the old weights (else b: units are disjoint either way)
+      mine: ctl[C.A]! >> 16 === 0 ? 'a' : 'b',
+    },
+    inTail,
+  );
 }
 
 export default function serve(t: ServeTask): ServeResult {
@@ -145,7 +178,7 @@ export function serveWith(t: ServeTask, hooks: ServeHooks): ServeResult {
     if (ctl[C.KIND] === TASK_TAIL) {
       // the step's partials are still in use: its tail adds them
       try {
-        tailTask(t, kernels, ctl, slots, tail ??= tailContext(t), inTail !== undefined ? () => inTail(step) : undefined);
+        tailTask(t, kernels, ctl, slots, (tail ??= tailContext(t)), inTail !== undefined ? () => inTail(step) : undefined);
         ctl[C.STATUS] = 0;
       } catch (e) {
         // the units it took and did not finish: the main thread sees FAILED (after the message) and puts their weights back
@@ -164,7 +197,10 @@ export function serveWith(t: ServeTask, hooks: ServeHooks): ServeResult {
         const n = ctl[C.NODES]!;
         for (let k = 0; k < n; k++) {
           const node = { h: ctl[C.NODE_LIST + 2 * k]!, i: ctl[C.NODE_LIST + 2 * k + 1]! };
-          const p = node.h === 0 ? computeInSlot(computer, t.params, batch, node, free) : publish(kernels, computer, computer.computeNode(t.params, batch, node, false), free);
+          const p =
+            node.h === 0
+              ? computeInSlot(computer, t.params, batch, node, free)
+              : publish(kernels, computer, computer.computeNode(t.params, batch, node, false), free);
           lent.push(p);
           ctl[C.RESULT_SLOTS + k] = slotOf.get(p)!;
         }

@@ -12,13 +12,15 @@ import { envToken } from '../env';
 /** Parses an integer flag, naming it on error. */
 export function intFlag(name: string, v: string, min: number): number {
   const n = Number(v);
-  if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw Errors.usage(`--${name} must be an integer ≥ ${min}, got "${v}"`);
+  if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min)
+    throw Errors.usage(`--${name} must be an integer ≥ ${min}, got "${v}"`);
   return n;
 }
 
 export function kernelFlag(v: string | undefined): KernelChoice {
   const k = v ?? 'auto';
-  if (k !== 'auto' && k !== 'native' && k !== 'wasm' && k !== 'ref') throw Errors.usage(`--kernels must be one of auto, native, wasm, ref, got "${k}"`);
+  if (k !== 'auto' && k !== 'native' && k !== 'wasm' && k !== 'ref')
+    throw Errors.usage(`--kernels must be one of auto, native, wasm, ref, got "${k}"`);
   return k;
 }
 

@@ -43,25 +43,37 @@ export async function gradcheckCommand(file: string | undefined, f: GradcheckFla
     ...(f.eps !== undefined ? { eps: pos('eps', f.eps) } : {}),
     ...(f.threshold !== undefined ? { threshold: pos('threshold', f.threshold) } : {}),
     ...(f.samples !== undefined ? { samplesPerTensor: intFlag('samples', f.samples, 1) } : {}),
-    seed: cfg.seed, weightDecay: cfg.weightDecay, reduction: cfg.reduction,
+    seed: cfg.seed,
+    weightDecay: cfg.weightDecay,
+    reduction: cfg.reduction,
     ...(f.sweep ? { sweep: SWEEP_EPS } : {}),
   });
   const json = f.json === true;
   const out = humanOut(io, json);
-  out.write(`gradcheck: ${rows} examples, ε ${res.eps}, threshold ${res.threshold} (max relative error |a−n|/max(|a|, |n|, 1e-3·max|a| of the tensor))\n`);
+  out.write(
+    `gradcheck: ${rows} examples, ε ${res.eps}, threshold ${res.threshold} (max relative error |a−n|/max(|a|, |n|, 1e-3·max|a| of the tensor))\n`,
+  );
   out.write('tensor        size  checked  max rel error  max abs error  kinks  result\n');
   for (const t of res.tensors) {
-    out.write(`${t.tensor.padEnd(12)} ${String(t.size).padStart(5)}  ${String(t.checked).padStart(7)}  ${fmt(t.maxRelError, 3).padStart(13)}  ${fmt(t.maxAbsError, 3).padStart(13)}  ${String(t.kinks).padStart(5)}  ${t.pass ? 'ok' : 'FAIL'}\n`);
-    if (t.kinks > 0) out.write(`warning: ${t.tensor}: ${t.kinks} entr${t.kinks === 1 ? 'y' : 'ies'} skipped: the ±ε perturbation crosses a ReLU kink, where the central difference is not a derivative\n`);
+    out.write(
+      `${t.tensor.padEnd(12)} ${String(t.size).padStart(5)}  ${String(t.checked).padStart(7)}  ${fmt(t.maxRelError, 3).padStart(13)}  ${fmt(t.maxAbsError, 3).padStart(13)}  ${String(t.kinks).padStart(5)}  ${t.pass ? 'ok' : 'FAIL'}\n`,
+    );
+    if (t.kinks > 0)
+      out.write(
+        `warning: ${t.tensor}: ${t.kinks} entr${t.kinks === 1 ? 'y' : 'ies'} skipped: the ±ε perturbation crosses a ReLU kink, where the central difference is not a derivative\n`,
+      );
   }
   if (res.sweep.length > 0) {
     out.write(`ε sweep (max relative error per tensor):\n${'ε'.padEnd(8)}${res.tensors.map((t) => t.tensor.padStart(12)).join('')}\n`);
-    for (const s of res.sweep) out.write(`${s.eps.toExponential(0).padEnd(8)}${res.tensors.map((t) => fmt(s.maxRelError[t.tensor], 2).padStart(12)).join('')}\n`);
+    for (const s of res.sweep)
+      out.write(`${s.eps.toExponential(0).padEnd(8)}${res.tensors.map((t) => fmt(s.maxRelError[t.tensor], 2).padStart(12)).join('')}\n`);
   }
   if (json) io.stdout.write(`${JSON.stringify(res)}\n`);
   if (!res.pass) {
     const bad = res.tensors.filter((t) => !t.pass);
-    throw Errors.gradcheck(`gradient check failed for ${bad.map((t) => `${t.tensor} (max relative error ${fmt(t.maxRelError, 3)} at entry ${t.worst.index}: analytic ${t.worst.analytic}, numeric ${t.worst.numeric})`).join('; ')}`);
+    throw Errors.gradcheck(
+      `gradient check failed for ${bad.map((t) => `${t.tensor} (max relative error ${fmt(t.maxRelError, 3)} at entry ${t.worst.index}: analytic ${t.worst.analytic}, numeric ${t.worst.numeric})`).join('; ')}`,
+    );
   }
   out.write('gradcheck passed: backward() agrees with central differences on every tensor\n');
   return 0;

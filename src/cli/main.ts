@@ -37,10 +37,14 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
 
-  program.command('train')
+  program
+    .command('train')
     .description('train a model (no config: the embedded digits run)')
     .argument('[config]', 'JSON config file (see config/)')
-    .option('--threads <n>', 'threads computing partials, the main thread included (1: the main thread alone; default: the cores); while a remote worker takes part, the main thread serves it instead of computing when there is a pool thread')
+    .option(
+      '--threads <n>',
+      'threads computing partials, the main thread included (1: the main thread alone; default: the cores); while a remote worker takes part, the main thread serves it instead of computing when there is a pool thread',
+    )
     .option('--steps <n>', 'total optimizer steps (overrides epochs)')
     .option('--epochs <n>', 'epochs')
     .option('--lr <x>', 'learning rate')
@@ -49,7 +53,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--seed <n>', 'seed of init, data order and split')
     .option('--dtype <t>', 'float32 or float64')
     .option('--run-dir <dir>', 'folder for log.ndjson and checkpoints (default runs/<id>)')
-    .option('--resume <checkpoint|run-dir>', 'continue from a checkpoint file, or from the newest valid checkpoint of a run folder (same log, same config unless one is given)')
+    .option(
+      '--resume <checkpoint|run-dir>',
+      'continue from a checkpoint file, or from the newest valid checkpoint of a run folder (same log, same config unless one is given)',
+    )
     .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
     .option('--listen <[host:]port>', 'accept remote workers on this address (host default 127.0.0.1; off loopback a token is required)')
     .option('--token-file <file>', 'file whose first line is the shared token of remote workers (or GRADSYNC_TOKEN)')
@@ -57,12 +64,18 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--wait-workers <n>', 'with --listen: wait (up to 10 min) for n workers before the first step')
     .option('--monitor <[host:]port>', 'serve the live record stream for `gradsync tail ws://…`')
-    .option('--no-pin', 'let compute threads float between CPUs (default: each pinned to a CPU of its own when there is one for each; config pinThreads)')
+    .option(
+      '--no-pin',
+      'let compute threads float between CPUs (default: each pinned to a CPU of its own when there is one for each; config pinThreads)',
+    )
     .option('--no-progress', 'plain lines instead of a progress bar')
     .option('--json', 'print one JSON summary object on stdout at the end')
-    .action(async (config: string | undefined, f: TrainFlags) => { code = await trainCommand(config, f, io); });
+    .action(async (config: string | undefined, f: TrainFlags) => {
+      code = await trainCommand(config, f, io);
+    });
 
-  program.command('gradcheck')
+  program
+    .command('gradcheck')
     .description('check backward() against central differences, per tensor, in float64')
     .argument('[config]', 'JSON config file')
     .option('--eps <x>', 'perturbation ε (default 1e-6)')
@@ -72,17 +85,23 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--seed <n>', 'seed of the initial weights and the sample')
     .option('--sweep', 'also report the error for ε = 1e-2 … 1e-9')
     .option('--json', 'print the result as one JSON object on stdout')
-    .action(async (config: string | undefined, f: GradcheckFlags) => { code = await gradcheckCommand(config, f, io); });
+    .action(async (config: string | undefined, f: GradcheckFlags) => {
+      code = await gradcheckCommand(config, f, io);
+    });
 
-  program.command('predict')
+  program
+    .command('predict')
     .description('outputs of a trained model for rows of numbers read from stdin (or --input)')
     .requiredOption('--checkpoint <file>', 'checkpoint written by train')
     .option('--input <file>', 'CSV/whitespace rows instead of stdin')
     .option('--json', 'print all outputs as one JSON object on stdout')
-    .action(async (f: PredictFlags) => { code = await predictCommand(f, io); });
+    .action(async (f: PredictFlags) => {
+      code = await predictCommand(f, io);
+    });
 
-  program.command('tail')
-    .description('follow a run\'s gradient-norm log (file or ws://host:port) with a live diagnosis')
+  program
+    .command('tail')
+    .description("follow a run's gradient-norm log (file or ws://host:port) with a live diagnosis")
     .argument('<target>', 'log.ndjson path, or ws://HOST:PORT of a coordinator started with --monitor')
     .option('--json', 'pass records through, one per line (for jq)')
     .option('--once', 'print the summary of what is there now and exit')
@@ -95,23 +114,37 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       const onInt = (): void => stop.abort();
       process.once('SIGINT', onInt);
       try {
-        code = await tailCommand(target, { json: f.json === true, once: f.once === true, window: Number(f.window), ...(token ? { token } : {}) }, { ...io, signal: stop.signal });
+        code = await tailCommand(
+          target,
+          { json: f.json === true, once: f.once === true, window: Number(f.window), ...(token ? { token } : {}) },
+          { ...io, signal: stop.signal },
+        );
       } finally {
         process.removeListener('SIGINT', onInt);
       }
     });
 
-  program.command('worker')
+  program
+    .command('worker')
     .description('join a coordinator as a remote worker node')
     .requiredOption('--join <url>', 'ws://HOST:PORT or wss://HOST:PORT')
-    .option('--threads <n>', 'compute threads (0 or 1: the worker\'s main thread; N > 1: a pool of N threads while the main thread serves the socket; default: the cores)')
+    .option(
+      '--threads <n>',
+      "compute threads (0 or 1: the worker's main thread; N > 1: a pool of N threads while the main thread serves the socket; default: the cores)",
+    )
     .option('--token-file <file>', 'file whose first line is the shared token (or GRADSYNC_TOKEN)')
-    .option('--data-dir <dir>', 'cache of datasets by hash: used when it holds the run\'s data, filled otherwise')
+    .option('--data-dir <dir>', "cache of datasets by hash: used when it holds the run's data, filled otherwise")
     .option('--id <name>', 'worker id ([A-Za-z0-9._-], default <hostname>-<pid>)')
     .option('--ca <file>', 'PEM certificate to trust for wss:// (a self-signed coordinator)')
     .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
-    .option('--retry <seconds>', 'join again when the connection breaks or the coordinator is not up yet, for up to this long after the last session (0: never)', '0')
-    .action(async (f: WorkerFlags) => { code = await workerCommand(f, io); });
+    .option(
+      '--retry <seconds>',
+      'join again when the connection breaks or the coordinator is not up yet, for up to this long after the last session (0: never)',
+      '0',
+    )
+    .action(async (f: WorkerFlags) => {
+      code = await workerCommand(f, io);
+    });
 
   try {
     await program.parseAsync(argv);

@@ -23,7 +23,8 @@ export function parseRow(line: string, where: string, expected: number): number[
   const t = line.trim();
   if (t === '') return null;
   const parts = t.split(/[\s,]+/);
-  if (parts.length !== expected) throw Errors.data(where, '', `expected ${expected} number${expected === 1 ? '' : 's'}, found ${parts.length}`);
+  if (parts.length !== expected)
+    throw Errors.data(where, '', `expected ${expected} number${expected === 1 ? '' : 's'}, found ${parts.length}`);
   return parts.map((p, i) => {
     const v = Number(p);
     if (!Number.isFinite(v)) throw Errors.data(where, `field ${i + 1}`, `"${p.slice(0, 40)}" is not a finite number`);

@@ -17,7 +17,16 @@
 
 import { once } from 'node:events';
 import { Errors, GradsyncError } from '../errors';
-import { NdjsonFollower, classify, newStats, readRecords, isStep, type FollowEvent, type FollowStats, type GsRecord } from '../observe/tail';
+import {
+  NdjsonFollower,
+  classify,
+  newStats,
+  readRecords,
+  isStep,
+  type FollowEvent,
+  type FollowStats,
+  type GsRecord,
+} from '../observe/tail';
 import { Summary, renderScreen, renderPlain, stepLine, recordLine, diagnosisChange } from '../observe/render';
 import { subscribeLive, parseLiveUrl } from '../observe/live-client';
 import { isLoopback } from '../net/loopback';
@@ -48,7 +57,10 @@ export const POLL_MS = 250;
 /** A stdout that waits for 'drain' and turns EPIPE into a stop. */
 class Out {
   broken = false;
-  constructor(private readonly stream: NodeJS.WritableStream, private readonly onBroken: () => void) {
+  constructor(
+    private readonly stream: NodeJS.WritableStream,
+    private readonly onBroken: () => void,
+  ) {
     stream.on('error', this.onError);
   }
   private readonly onError = (): void => {
@@ -58,7 +70,10 @@ class Out {
   write(s: string): Promise<void> | void {
     if (this.broken) return;
     if (!this.stream.write(s)) {
-      return Promise.race([once(this.stream, 'drain'), once(this.stream, 'close')]).then(() => undefined, () => undefined);
+      return Promise.race([once(this.stream, 'drain'), once(this.stream, 'close')]).then(
+        () => undefined,
+        () => undefined,
+      );
     }
   }
   dispose(): void {
@@ -117,7 +132,9 @@ function screenView(out: Out, summary: Summary, io: TailIo, color: boolean): Vie
     first = false;
     void out.write(`${clear}\x1b[H${lines.map((l) => `${l}\x1b[K`).join('\n')}\x1b[J`);
   };
-  const schedule = (): void => { timer ??= setTimeout(draw, REDRAW_MS); };
+  const schedule = (): void => {
+    timer ??= setTimeout(draw, REDRAW_MS);
+  };
   const onResize = (): void => schedule();
   tty.on('resize', onResize);
   schedule();
@@ -178,9 +195,12 @@ export async function tailCommand(target: string, opts: TailOptions, io: TailIo)
     const color = isTTY && process.env.NO_COLOR === undefined;
     const summary = new Summary({ window });
     const live = /^wss?:\/\//i.test(target);
-    const view: View = opts.json ? jsonView(out)
-      : opts.once ? onceView(out, summary, isTTY, io.stdout.columns, color)
-        : isTTY ? screenView(out, summary, io, color)
+    const view: View = opts.json
+      ? jsonView(out)
+      : opts.once
+        ? onceView(out, summary, isTTY, io.stdout.columns, color)
+        : isTTY
+          ? screenView(out, summary, io, color)
           : plainFollowView(out, summary, io.stderr, target);
     const stats = live ? await fromLive(target, opts, io, view, summary, stop) : await fromFile(target, opts, view, summary, stop.signal);
     await view.finish();
@@ -212,10 +232,14 @@ async function fromFile(target: string, opts: TailOptions, view: View, summary: 
       throw Errors.io(`${target}: ${code ?? (e as Error).message}`);
     }
   }
-  const follower = new NdjsonFollower(target, {
-    onRecord: (rec, line) => view.record(rec, line),
-    onEvent: (ev) => view.event?.(ev),
-  }, { pollMs: POLL_MS });
+  const follower = new NdjsonFollower(
+    target,
+    {
+      onRecord: (rec, line) => view.record(rec, line),
+      onEvent: (ev) => view.event?.(ev),
+    },
+    { pollMs: POLL_MS },
+  );
   summary.stats = follower.stats;
   if (!signal.aborted) {
     follower.start();
@@ -225,23 +249,37 @@ async function fromFile(target: string, opts: TailOptions, view: View, summary: 
   return follower.stats;
 }
 
-async function fromLive(target: string, opts: TailOptions, io: TailIo, view: View, summary: Summary, stop: AbortController): Promise<FollowStats> {
+async function fromLive(
+  target: string,
+  opts: TailOptions,
+  io: TailIo,
+  view: View,
+  summary: Summary,
+  stop: AbortController,
+): Promise<FollowStats> {
   const url = parseLiveUrl(target);
   if (opts.token !== undefined && url.protocol === 'ws:' && !isLoopback(url.hostname)) {
     io.stderr.write('gradsync tail: warning: the token travels unencrypted over ws://; prefer wss://\n');
   }
   const stats = newStats();
   summary.stats = stats;
-  const closed = await subscribeLive(target, {
-    onLine: (line) => {
-      const rec = classify(line, stats);
-      return rec ? view.record(rec, line) : undefined;
+  const closed = await subscribeLive(
+    target,
+    {
+      onLine: (line) => {
+        const rec = classify(line, stats);
+        return rec ? view.record(rec, line) : undefined;
+      },
+      onSnapshot: () => {
+        if (opts.once) stop.abort();
+      },
     },
-    onSnapshot: () => { if (opts.once) stop.abort(); },
-  }, { token: opts.token, signal: stop.signal });
+    { token: opts.token, signal: stop.signal },
+  );
   if (!opts.once && !stop.signal.aborted && closed.code !== 1000 && closed.code !== 1001) {
     throw Errors.io(`the live stream from ${url.host} was cut (close code ${closed.code}${closed.reason ? `: ${closed.reason}` : ''})`);
   }
-  if (!opts.once && !stop.signal.aborted && !opts.json) io.stderr.write(`gradsync tail: the live stream ended (${closed.reason || closed.code})\n`);
+  if (!opts.once && !stop.signal.aborted && !opts.json)
+    io.stderr.write(`gradsync tail: the live stream ended (${closed.reason || closed.code})\n`);
   return stats;
 }

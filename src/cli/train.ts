@@ -60,7 +60,10 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   const o: Record<string, unknown> = JSON.parse(JSON.stringify(cfg));
   if (f.threads !== undefined) o.threads = f.threads === 'auto' ? 'auto' : intFlag('threads', f.threads, 0);
   if (f.steps !== undefined) o.steps = intFlag('steps', f.steps, 1);
-  if (f.epochs !== undefined) { o.epochs = intFlag('epochs', f.epochs, 1); o.steps = null; }
+  if (f.epochs !== undefined) {
+    o.epochs = intFlag('epochs', f.epochs, 1);
+    o.steps = null;
+  }
   if (f.lr !== undefined) (o.optimizer as Record<string, unknown>).lr = numFlag('lr', f.lr);
   if (f.batch !== undefined) o.batch = f.batch === 'full' ? 'full' : intFlag('batch', f.batch, 1);
   if (f.microBatch !== undefined) o.microBatch = intFlag('micro-batch', f.microBatch, 1);
@@ -78,7 +81,9 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
   const listen = f.listen !== undefined ? parseListen(f.listen) : null;
   const token = readToken(f.tokenFile);
   if (listen && token === undefined && !isLoopback(listen.host)) {
-    throw Errors.auth(`refusing to accept remote workers on ${listen.host} without a token: set GRADSYNC_TOKEN or --token-file, or listen on 127.0.0.1`);
+    throw Errors.auth(
+      `refusing to accept remote workers on ${listen.host} without a token: set GRADSYNC_TOKEN or --token-file, or listen on 127.0.0.1`,
+    );
   }
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw Errors.usage('--tls-cert and --tls-key go together');
   const readPem = (flag: string, file: string): Buffer => {
@@ -88,22 +93,40 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
       throw Errors.usage(`--${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   };
-  const tls = f.tlsCert !== undefined && f.tlsKey !== undefined ? { cert: readPem('tls-cert', f.tlsCert), key: readPem('tls-key', f.tlsKey) } : undefined;
+  const tls =
+    f.tlsCert !== undefined && f.tlsKey !== undefined
+      ? { cert: readPem('tls-cert', f.tlsCert), key: readPem('tls-key', f.tlsKey) }
+      : undefined;
   const waitWorkers = f.waitWorkers !== undefined ? intFlag('wait-workers', f.waitWorkers, 0) : 0;
   if (waitWorkers > 0 && !listen) throw Errors.usage('--wait-workers needs --listen');
   const monitor = f.monitor !== undefined ? parseListen(f.monitor, 'monitor') : null;
   // --resume RUN_DIR: the run folder is also where it goes on (same log, same checkpoints),
   // and without a config file the run's own config (from its checkpoint) applies
   const resumeRunDir = f.resume !== undefined && fs.existsSync(path.join(f.resume, 'checkpoints')) ? f.resume : undefined;
-  const cfg = configWithFlags(file, f, f.resume !== undefined && file === undefined ? findResumePoint(f.resume).checkpoint.header.config : undefined);
+  const cfg = configWithFlags(
+    file,
+    f,
+    f.resume !== undefined && file === undefined ? findResumePoint(f.resume).checkpoint.header.config : undefined,
+  );
   const json = f.json === true;
   const out = humanOut(io, json);
   // the live record stream: every log line, as published, to `gradsync tail ws://…` subscribers
-  const live: LiveServer | null = monitor ? await startLiveServer({ host: monitor.host, port: monitor.port, ...(token !== undefined ? { token } : {}) }) : null;
-  if (live && monitor) out.write(`live record stream on ws://${monitor.host.includes(':') ? `[${monitor.host}]` : monitor.host}:${live.port} (watch: gradsync tail ws://…)\n`);
-  const tee = live ? (line: string): void => {
-    try { live.publish(JSON.parse(line) as object); } catch { /* a line that does not parse is not published */ }
-  } : undefined;
+  const live: LiveServer | null = monitor
+    ? await startLiveServer({ host: monitor.host, port: monitor.port, ...(token !== undefined ? { token } : {}) })
+    : null;
+  if (live && monitor)
+    out.write(
+      `live record stream on ws://${monitor.host.includes(':') ? `[${monitor.host}]` : monitor.host}:${live.port} (watch: gradsync tail ws://…)\n`,
+    );
+  const tee = live
+    ? (line: string): void => {
+        try {
+          live.publish(JSON.parse(line) as object);
+        } catch {
+          /* a line that does not parse is not published */
+        }
+      }
+    : undefined;
   const tty = out.isTTY === true && f.progress !== false;
   let bar: cliProgress.SingleBar | null = null;
   let total = 0;
@@ -117,43 +140,69 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
       kernels: kernelFlag(f.kernels),
       // the command owns its process: compute threads pinned unless --no-pin (config pinThreads)
       processControl: true,
-      ...(listen ? {
-        joinable: async (ctx: ExecutorContext): Promise<ExecutorSource> => {
-          const c = await startCoordinator({
-            host: listen.host, port: listen.port, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger,
-            ...(token !== undefined ? { token } : {}), ...(tls ? { tls } : {}),
-          });
-          out.write(`listening for workers on ${c.url} (join: gradsync worker --join ${c.url}${token !== undefined ? ', token required' : ''})\n`);
-          if (waitWorkers > 0) {
-            out.write(`waiting for ${waitWorkers} worker${waitWorkers > 1 ? 's' : ''}…\n`);
-            try {
-              await c.waitForWorkers(waitWorkers, 600_000);
-            } catch (e) {
-              await c.close();
-              throw e;
-            }
+      ...(listen
+        ? {
+            joinable: async (ctx: ExecutorContext): Promise<ExecutorSource> => {
+              const c = await startCoordinator({
+                host: listen.host,
+                port: listen.port,
+                run: ctx.run,
+                spec: ctx.spec,
+                microBatch: ctx.microBatch,
+                data: ctx.data,
+                logger: ctx.logger,
+                ...(token !== undefined ? { token } : {}),
+                ...(tls ? { tls } : {}),
+              });
+              out.write(
+                `listening for workers on ${c.url} (join: gradsync worker --join ${c.url}${token !== undefined ? ', token required' : ''})\n`,
+              );
+              if (waitWorkers > 0) {
+                out.write(`waiting for ${waitWorkers} worker${waitWorkers > 1 ? 's' : ''}…\n`);
+                try {
+                  await c.waitForWorkers(waitWorkers, 600_000);
+                } catch (e) {
+                  await c.close();
+                  throw e;
+                }
+              }
+              return c;
+            },
           }
-          return c;
-        },
-      } : {}),
+        : {}),
       onStart: (s) => {
         total = s.totalSteps;
-        out.write(`gradsync run ${s.run}: ${s.trainExamples} training examples${s.heldOutExamples ? `, ${s.heldOutExamples} held out` : ''}, ${s.totalSteps} steps, kernel ${s.kernel}, executors ${s.executors.join(', ')}\n`);
+        out.write(
+          `gradsync run ${s.run}: ${s.trainExamples} training examples${s.heldOutExamples ? `, ${s.heldOutExamples} held out` : ''}, ${s.totalSteps} steps, kernel ${s.kernel}, executors ${s.executors.join(', ')}\n`,
+        );
         if (s.kernelNote) out.write(`note: ${s.kernelNote}\n`);
-        for (const sk of s.resume?.skipped ?? []) io.stderr.write(`gradsync: warning: skipped corrupt checkpoint ${sk.file} (${sk.code}): ${sk.reason}\n`);
+        for (const sk of s.resume?.skipped ?? [])
+          io.stderr.write(`gradsync: warning: skipped corrupt checkpoint ${sk.file} (${sk.code}): ${sk.reason}\n`);
         if (s.resume) out.write(`resumed from ${s.resume.file} at step ${s.resume.step}\n`);
         out.write(`log: ${s.logFile ?? '(custom logger)'}\n`);
         if (tty) {
-          bar = new cliProgress.SingleBar({ format: 'train [{bar}] {value}/{total} steps | loss {loss} | ‖g‖ {gnorm} | {diag}', stream: out as NodeJS.WriteStream, hideCursor: true }, cliProgress.Presets.shades_classic);
+          bar = new cliProgress.SingleBar(
+            {
+              format: 'train [{bar}] {value}/{total} steps | loss {loss} | ‖g‖ {gnorm} | {diag}',
+              stream: out as NodeJS.WriteStream,
+              hideCursor: true,
+            },
+            cliProgress.Presets.shades_classic,
+          );
           bar.start(s.totalSteps, s.startStep, { loss: '-', gnorm: '-', diag: '' });
         }
       },
       onStep: (r) => {
-        if (bar) { bar.update(r.step, { loss: fmt(r.loss, 4), gnorm: fmt(r.gradNorm, 3), diag: r.diagnosis.states.join(',') }); return; }
+        if (bar) {
+          bar.update(r.step, { loss: fmt(r.loss, 4), gnorm: fmt(r.gradNorm, 3), diag: r.diagnosis.states.join(',') });
+          return;
+        }
         // plain lines: about 20 per run, plus the last step
         if (r.step === total || r.step - lastLine >= Math.max(1, Math.floor(total / 20))) {
           lastLine = r.step;
-          out.write(`step ${r.step}/${total} epoch ${r.epoch} loss ${fmt(r.loss)} gradNorm ${fmt(r.gradNorm)} ${r.diagnosis.states.join(',')}\n`);
+          out.write(
+            `step ${r.step}/${total} epoch ${r.epoch} loss ${fmt(r.loss)} gradNorm ${fmt(r.gradNorm)} ${r.diagnosis.states.join(',')}\n`,
+          );
         }
       },
     });
@@ -161,8 +210,10 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
     await live?.close();
   }
   if (bar) (bar as cliProgress.SingleBar).stop();
-  out.write(`done: ${summary.steps} steps in ${summary.seconds.toFixed(2)} s (${Math.round(summary.samplesPerSecond)} samples/s); loss ${fmt(summary.loss)}`
-    + `${summary.accuracy !== null ? `; ${summary.heldOutLoss !== null ? 'held-out ' : ''}accuracy ${(summary.accuracy * 100).toFixed(2)} %` : ''}\n`);
+  out.write(
+    `done: ${summary.steps} steps in ${summary.seconds.toFixed(2)} s (${Math.round(summary.samplesPerSecond)} samples/s); loss ${fmt(summary.loss)}` +
+      `${summary.accuracy !== null ? `; ${summary.heldOutLoss !== null ? 'held-out ' : ''}accuracy ${(summary.accuracy * 100).toFixed(2)} %` : ''}\n`,
+  );
   out.write(`diagnosis: ${summary.diagnosis.states.join(', ')}\n`);
   for (const [k, v] of Object.entries(summary.diagnosis.evidence)) out.write(`  ${k}: ${v}\n`);
   out.write(`paramsSha256 ${summary.paramsSha256}\ncheckpoint: ${summary.checkpoint}\n`);

@@ -50,14 +50,23 @@ export async function workerCommand(f: WorkerFlags, io: Io): Promise<number> {
     io.stderr.write('gradsync worker: note: ws:// is unencrypted (the token does not travel, but weights and data do); prefer wss://\n');
   }
   const retrySeconds = f.retry === undefined ? 0 : intFlag('retry', f.retry, 0);
-  const exit = await runWorkerRetrying({
-    url: f.join, threads, kernels: kernelFlag(f.kernels),
-    ...(token !== undefined ? { token } : {}), ...(f.id !== undefined ? { id: f.id } : {}),
-    ...(f.dataDir !== undefined ? { dataDir: f.dataDir } : {}), ...(ca !== undefined ? { ca } : {}),
-    onEvent: (line) => io.stderr.write(`${line}\n`),
-  }, { retryMs: retrySeconds * 1000 });
+  const exit = await runWorkerRetrying(
+    {
+      url: f.join,
+      threads,
+      kernels: kernelFlag(f.kernels),
+      ...(token !== undefined ? { token } : {}),
+      ...(f.id !== undefined ? { id: f.id } : {}),
+      ...(f.dataDir !== undefined ? { dataDir: f.dataDir } : {}),
+      ...(ca !== undefined ? { ca } : {}),
+      onEvent: (line) => io.stderr.write(`${line}\n`),
+    },
+    { retryMs: retrySeconds * 1000 },
+  );
   if (exit.code === CLOSE.goingAway || exit.code === 1000) return 0;
-  const why = exit.error ? `${exit.error.code}: ${exit.error.message}` : `connection closed (${exit.code}${exit.reason ? `: ${exit.reason}` : ''})`;
+  const why = exit.error
+    ? `${exit.error.code}: ${exit.error.message}`
+    : `connection closed (${exit.code}${exit.reason ? `: ${exit.reason}` : ''})`;
   io.stderr.write(`gradsync worker: ${why}\n`);
   return 1;
 }

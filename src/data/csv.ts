@@ -56,7 +56,8 @@ export function loadCsv(file: string, opts: CsvOptions): Dataset {
     throw new TypeError(`loadCsv: header must be true, false or 'auto', got ${JSON.stringify(headerOpt)}`);
   }
   const targets = opts.targets ?? 1;
-  if (!Number.isInteger(targets) || targets < 1) throw new RangeError(`loadCsv: targets must be an integer ≥ 1, got ${String(opts.targets)}`);
+  if (!Number.isInteger(targets) || targets < 1)
+    throw new RangeError(`loadCsv: targets must be an integer ≥ 1, got ${String(opts.targets)}`);
   if (opts.classes !== undefined && (!Number.isInteger(opts.classes) || opts.classes < 1)) {
     throw new RangeError(`loadCsv: classes must be an integer ≥ 1, got ${String(opts.classes)}`);
   }
@@ -88,7 +89,8 @@ export function loadCsv(file: string, opts: CsvOptions): Dataset {
   if (n === 0) throw Errors.data(file, 'line 1', 'the CSV file has a header line but no data rows');
   const need = label === 'none' ? targets + 1 : 2;
   if (cols < need) {
-    const why = label === 'none' ? `at least one feature and ${targets} target${targets === 1 ? '' : 's'}` : 'at least one feature and the label';
+    const why =
+      label === 'none' ? `at least one feature and ${targets} target${targets === 1 ? '' : 's'}` : 'at least one feature and the label';
     throw Errors.data(file, 'line 1', `found ${cols} column${cols === 1 ? '' : 's'}, need ${need} (${why})`);
   }
   const inputs = label === 'none' ? cols - targets : cols - 1;
@@ -124,20 +126,34 @@ export function loadCsv(file: string, opts: CsvOptions): Dataset {
           throw Errors.data(file, `line ${lineNo}, column ${c + 1}`, `label ${quote(field)} is not a class index (an integer ≥ 0)`);
         }
         if (opts.classes !== undefined && v >= opts.classes) {
-          throw Errors.data(file, `line ${lineNo}, column ${c + 1}`, `label ${v} is out of range: classes is ${opts.classes}, so labels are 0..${opts.classes - 1}`);
+          throw Errors.data(
+            file,
+            `line ${lineNo}, column ${c + 1}`,
+            `label ${v} is out of range: classes is ${opts.classes}, so labels are 0..${opts.classes - 1}`,
+          );
         }
         if (opts.classes === undefined && v >= MAX_IMPLICIT_CLASSES) {
-          throw Errors.data(file, `line ${lineNo}, column ${c + 1}`, `label ${v} is too large (at most ${MAX_IMPLICIT_CLASSES - 1} unless the classes option says more)`);
+          throw Errors.data(
+            file,
+            `line ${lineNo}, column ${c + 1}`,
+            `label ${v} is too large (at most ${MAX_IMPLICIT_CLASSES - 1} unless the classes option says more)`,
+          );
         }
         labels![r] = v;
         if (v > maxLabel) maxLabel = v;
       } else if (yReg && c >= inputs) {
         yReg[tk] = v;
-        if (!Number.isFinite(yReg[tk]!)) throw Errors.data(file, `line ${lineNo}, column ${c + 1}`, `target ${quote(field)} does not fit in ${dtype}`);
+        if (!Number.isFinite(yReg[tk]!))
+          throw Errors.data(file, `line ${lineNo}, column ${c + 1}`, `target ${quote(field)} does not fit in ${dtype}`);
         tk++;
       } else {
         x[xk] = v * scale;
-        if (!Number.isFinite(x[xk]!)) throw Errors.data(file, `line ${lineNo}, column ${c + 1}`, `feature ${quote(field)} times scale ${scale} does not fit in ${dtype}`);
+        if (!Number.isFinite(x[xk]!))
+          throw Errors.data(
+            file,
+            `line ${lineNo}, column ${c + 1}`,
+            `feature ${quote(field)} times scale ${scale} does not fit in ${dtype}`,
+          );
         xk++;
       }
     }
@@ -154,10 +170,24 @@ export function loadCsv(file: string, opts: CsvOptions): Dataset {
   }
 
   const sha256 = contentHash([src.raw], {
-    format: 'csv', header, label, targets: label === 'none' ? targets : null, classes, scale,
+    format: 'csv',
+    header,
+    label,
+    targets: label === 'none' ? targets : null,
+    classes,
+    scale,
   });
   return {
-    name: path.basename(file), dtype, n, inputs, outputs: classes ?? targets, x, y: y!, labels, classes, sha256,
+    name: path.basename(file),
+    dtype,
+    n,
+    inputs,
+    outputs: classes ?? targets,
+    x,
+    y: y!,
+    labels,
+    classes,
+    sha256,
   };
 }
 
@@ -176,5 +206,9 @@ function wrongCount(file: string, text: string, start: number, end: number, line
   const line = text.slice(start, end);
   const found = line.split(',').length;
   const blank = line.trim() === '' ? ' (the line is blank)' : '';
-  return Errors.data(file, `line ${lineNo}`, `expected ${cols} fields (as on line 1${header ? ', the header' : ''}), found ${line.trim() === '' ? 0 : found}${blank}`);
+  return Errors.data(
+    file,
+    `line ${lineNo}`,
+    `expected ${cols} fields (as on line 1${header ? ', the header' : ''}), found ${line.trim() === '' ? 0 : found}${blank}`,
+  );
 }

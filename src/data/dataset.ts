@@ -117,14 +117,23 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, name?: string, s
   h.update(ds.sha256, 'latin1');
   h.update(new Uint8Array(littleEndianU32(idx)));
   return {
-    name: name ?? `${ds.name}-subset`, dtype: ds.dtype, n: m, inputs, outputs, x, y, labels, classes: ds.classes,
+    name: name ?? `${ds.name}-subset`,
+    dtype: ds.dtype,
+    n: m,
+    inputs,
+    outputs,
+    x,
+    y,
+    labels,
+    classes: ds.classes,
     sha256: h.digest('hex'),
   };
 }
 
 /** The same rows in `dtype` (float64 → float32 rounds to nearest), optionally in shared memory. Keeps the hash. */
 export function toDtype(ds: Dataset, dtype: DType, shared = false): Dataset {
-  if (dtype !== 'float64' && dtype !== 'float32') throw new TypeError(`toDtype: dtype must be 'float64' or 'float32', got ${JSON.stringify(dtype)}`);
+  if (dtype !== 'float64' && dtype !== 'float32')
+    throw new TypeError(`toDtype: dtype must be 'float64' or 'float32', got ${JSON.stringify(dtype)}`);
   const x = alloc(dtype, ds.x.length, shared);
   const y = alloc(dtype, ds.y.length, shared);
   x.set(ds.x);

@@ -48,7 +48,12 @@ export function digitsPath(): string {
     if (packageName(pkg) === 'gradsync') return path.join(dir, DIGITS_FILE);
     if (path.dirname(dir) === dir) break;
   }
-  throw Errors.data(DIGITS_FILE, '', `cannot find the gradsync package folder above ${__dirname}`, 'the digits file ships with the gradsync package; reinstall it');
+  throw Errors.data(
+    DIGITS_FILE,
+    '',
+    `cannot find the gradsync package folder above ${__dirname}`,
+    'the digits file ships with the gradsync package; reinstall it',
+  );
 }
 
 /** The 1,797 8×8 digits, 64 features scaled by opts.scale (default 1/16, so [0, 1]), 10 classes. */
@@ -64,7 +69,8 @@ export function loadDigits(opts: LoadOptions): Dataset {
  * '<name>-held-out'; hashes as subset() defines them.
  */
 export function splitHeldOut(ds: Dataset, heldOutFraction: number, seed: number, shared = false): { train: Dataset; heldOut: Dataset } {
-  if (!(heldOutFraction >= 0 && heldOutFraction <= 1)) throw new RangeError(`splitHeldOut: heldOutFraction must be in [0, 1], got ${heldOutFraction}`);
+  if (!(heldOutFraction >= 0 && heldOutFraction <= 1))
+    throw new RangeError(`splitHeldOut: heldOutFraction must be in [0, 1], got ${heldOutFraction}`);
   if (!Number.isInteger(seed)) throw new RangeError(`splitHeldOut: seed must be an integer, got ${seed}`);
   const perm = new Uint32Array(ds.n);
   for (let i = 0; i < ds.n; i++) perm[i] = i;

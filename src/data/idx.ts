@@ -40,7 +40,8 @@ export function defaultIdxDirs(): string[] {
  * {train,t10k}-labels-idx1-ubyte, each preferred as .gz, else uncompressed.
  */
 export function findIdxFiles(dir: string, split: 'train' | 'test'): { images: string; labels: string } {
-  if (split !== 'train' && split !== 'test') throw new TypeError(`findIdxFiles: split must be 'train' or 'test', got ${JSON.stringify(split)}`);
+  if (split !== 'train' && split !== 'test')
+    throw new TypeError(`findIdxFiles: split must be 'train' or 'test', got ${JSON.stringify(split)}`);
   const prefix = split === 'train' ? 'train' : 't10k';
   const wanted = [`${prefix}-images-idx3-ubyte`, `${prefix}-labels-idx1-ubyte`];
   const found = wanted.map((base) => [`${base}.gz`, base].map((f) => path.join(dir, f)).find(isFile));
@@ -64,7 +65,12 @@ export function loadIdx(dir: string, split: 'train' | 'test', opts: LoadOptions)
   checkLength(files.images, img, imgStart, n! * inputs, `${n} images of ${rows}×${cols}`);
   checkLength(files.labels, lab, labStart, nLabels!, `${nLabels} labels`);
   if (nLabels !== n) {
-    throw Errors.data(files.labels, '', `has ${nLabels} labels but ${path.basename(files.images)} has ${n} images`, 'the two files must be of the same split');
+    throw Errors.data(
+      files.labels,
+      '',
+      `has ${nLabels} labels but ${path.basename(files.images)} has ${n} images`,
+      'the two files must be of the same split',
+    );
   }
 
   // Labels first (small): range check, one-hot rows.
@@ -73,7 +79,8 @@ export function loadIdx(dir: string, split: 'train' | 'test', opts: LoadOptions)
   const lb = lab.bytes;
   for (let i = 0; i < n!; i++) {
     const v = lb[labStart + i]!;
-    if (v >= CLASSES) throw Errors.data(files.labels, where(lab, labStart + i), `label ${v} of example ${i} is out of range 0..${CLASSES - 1}`);
+    if (v >= CLASSES)
+      throw Errors.data(files.labels, where(lab, labStart + i), `label ${v} of example ${i} is out of range 0..${CLASSES - 1}`);
     labels[i] = v;
     y[i * CLASSES + v] = 1;
   }
@@ -88,7 +95,16 @@ export function loadIdx(dir: string, split: 'train' | 'test', opts: LoadOptions)
 
   const sha256 = contentHash([img.raw, lab.raw], { format: 'idx', classes: CLASSES, scale });
   return {
-    name: `${path.basename(path.resolve(dir))}-${split}`, dtype, n: n!, inputs, outputs: CLASSES, x, y, labels, classes: CLASSES, sha256,
+    name: `${path.basename(path.resolve(dir))}-${split}`,
+    dtype,
+    n: n!,
+    inputs,
+    outputs: CLASSES,
+    x,
+    y,
+    labels,
+    classes: CLASSES,
+    sha256,
   };
 }
 
@@ -102,11 +118,19 @@ function parseHeader(file: string, src: SourceFile, ndims: number): number[] {
     const kind = ndims === 3 ? 'images' : 'labels';
     if (b[0] !== 0 || b[1] !== 0 || b[3] !== ndims) {
       const looksGz = b[0] === 0x1f && b[1] === 0x8b ? ' (a gzip header inside the gzip data: gzipped twice?)' : '';
-      throw Errors.data(file, where(src, 0), `bad magic: found ${found}, expected ${expected} (IDX ${kind}, unsigned bytes, ${ndims} dimension${ndims === 1 ? '' : 's'})${looksGz}`,
-        'is this an IDX file of the right kind (images-idx3 / labels-idx1)?');
+      throw Errors.data(
+        file,
+        where(src, 0),
+        `bad magic: found ${found}, expected ${expected} (IDX ${kind}, unsigned bytes, ${ndims} dimension${ndims === 1 ? '' : 's'})${looksGz}`,
+        'is this an IDX file of the right kind (images-idx3 / labels-idx1)?',
+      );
     }
     if (b[2] !== UBYTE) {
-      throw Errors.data(file, where(src, 2), `element type code 0x${hex(b.subarray(2, 3))} (${TYPE_NAMES[b[2]!] ?? 'unknown'}) is not supported; expected 0x08 (unsigned byte)`);
+      throw Errors.data(
+        file,
+        where(src, 2),
+        `element type code 0x${hex(b.subarray(2, 3))} (${TYPE_NAMES[b[2]!] ?? 'unknown'}) is not supported; expected 0x08 (unsigned byte)`,
+      );
     }
   }
   if (b.length < headerBytes) truncated(file, src, headerBytes, 'the header');
@@ -124,7 +148,11 @@ function checkLength(file: string, src: SourceFile, start: number, count: number
   const expected = start + count;
   if (src.bytes.length < expected) truncated(file, src, expected, `the header (${what})`);
   if (src.bytes.length > expected) {
-    throw Errors.data(file, where(src, expected), `${src.bytes.length - expected} bytes after the data; the header (${what}) says it ends at byte ${expected}`);
+    throw Errors.data(
+      file,
+      where(src, expected),
+      `${src.bytes.length - expected} bytes after the data; the header (${what}) says it ends at byte ${expected}`,
+    );
   }
   if (src.cut) throw Errors.data(file, 'gzip', 'the gzip stream ends before its trailer (cut file?)', 're-download or re-create the file');
 }
@@ -132,8 +160,12 @@ function checkLength(file: string, src: SourceFile, start: number, count: number
 function truncated(file: string, src: SourceFile, expected: number, what: string): never {
   const len = src.bytes.length;
   const gz = src.cut ? ' (the gzip stream is cut short)' : '';
-  throw Errors.data(file, where(src, len), `truncated: the data ends at byte ${len}${gz}, but ${what} needs ${expected} bytes (${expected - len} missing)`,
-    're-download or re-create the file');
+  throw Errors.data(
+    file,
+    where(src, len),
+    `truncated: the data ends at byte ${len}${gz}, but ${what} needs ${expected} bytes (${expected - len} missing)`,
+    're-download or re-create the file',
+  );
 }
 
 function where(src: SourceFile, offset: number): string {
@@ -144,7 +176,14 @@ function hex(b: Uint8Array): string {
   return Array.from(b, (v) => v.toString(16).padStart(2, '0')).join(' ');
 }
 
-const TYPE_NAMES: Record<number, string> = { 0x08: 'unsigned byte', 0x09: 'signed byte', 0x0b: 'int16', 0x0c: 'int32', 0x0d: 'float32', 0x0e: 'float64' };
+const TYPE_NAMES: Record<number, string> = {
+  0x08: 'unsigned byte',
+  0x09: 'signed byte',
+  0x0b: 'int16',
+  0x0c: 'int32',
+  0x0d: 'float32',
+  0x0e: 'float64',
+};
 
 function isFile(p: string): boolean {
   try {

@@ -33,7 +33,13 @@ export function readSource(file: string, what: string, partialGzip = false): Sou
     raw = fs.readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw Errors.data(file, '', `${what} not found`, `looked for ${path.resolve(file)}; a config file's data.path and data.dir are resolved from the config file's folder`);
+    if (code === 'ENOENT')
+      throw Errors.data(
+        file,
+        '',
+        `${what} not found`,
+        `looked for ${path.resolve(file)}; a config file's data.path and data.dir are resolved from the config file's folder`,
+      );
     if (code === 'EISDIR') throw Errors.data(file, '', `${what} is a directory, not a file`);
     throw Errors.data(file, '', `cannot read ${what}: ${(e as Error).message}`);
   }
@@ -53,6 +59,11 @@ export function readSource(file: string, what: string, partialGzip = false): Sou
       }
     }
     const detail = err.code === 'Z_BUF_ERROR' ? 'the stream ends early (cut file?)' : err.message;
-    throw Errors.data(file, 'gzip', `corrupt gzip data in ${what} (${raw.length} bytes on disk): ${detail}`, 'the file starts with the gzip magic bytes 1f 8b but does not decompress; re-download or re-create it');
+    throw Errors.data(
+      file,
+      'gzip',
+      `corrupt gzip data in ${what} (${raw.length} bytes on disk): ${detail}`,
+      'the file starts with the gzip magic bytes 1f 8b but does not decompress; re-download or re-create it',
+    );
   }
 }

@@ -71,7 +71,11 @@ export interface GradcheckResult {
  * on `rows` examples of x (rows, inputs) and y (rows, outputs).
  */
 export function gradcheck(
-  spec: ModelSpec, params: ArrayLike<number>, x: ArrayLike<number>, y: ArrayLike<number>, rows: number,
+  spec: ModelSpec,
+  params: ArrayLike<number>,
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  rows: number,
   opts: GradcheckOptions = {},
 ): GradcheckResult {
   const eps = opts.eps ?? 1e-6;
@@ -105,7 +109,10 @@ export function gradcheck(
   const rng = new Rng(opts.seed ?? 1);
   const tensors: { name: string; from: number; size: number; picks: number[] }[] = [];
   for (const [l, s] of model.layout.layers.entries()) {
-    for (const [name, from, size] of [[`dJdW[${l}]`, s.w, s.nOut * s.nIn], [`dJdWb[${l}]`, s.b, s.nOut]] as const) {
+    for (const [name, from, size] of [
+      [`dJdW[${l}]`, s.w, s.nOut * s.nIn],
+      [`dJdWb[${l}]`, s.b, s.nOut],
+    ] as const) {
       let picks: number[];
       if (size <= k) picks = Array.from({ length: size }, (_, i) => i);
       else {
@@ -146,13 +153,28 @@ export function gradcheck(
     for (const j of t.picks) {
       const i = t.from + j;
       const { numeric, kink } = central(i, eps);
-      if (kink) { kinks++; continue; }
+      if (kink) {
+        kinks++;
+        continue;
+      }
       const a = analytic[i]!;
       const rel = relErr(a, numeric, tiny);
-      if (!(rel <= maxRel)) { maxRel = rel; worst = { index: j, analytic: a, numeric }; } // NaN counts as worst
+      if (!(rel <= maxRel)) {
+        maxRel = rel;
+        worst = { index: j, analytic: a, numeric };
+      } // NaN counts as worst
       maxAbs = Math.max(maxAbs, Math.abs(a - numeric));
     }
-    return { tensor: t.name, size: t.size, checked: t.picks.length, maxRelError: maxRel, maxAbsError: maxAbs, worst, kinks, pass: maxRel <= threshold };
+    return {
+      tensor: t.name,
+      size: t.size,
+      checked: t.picks.length,
+      maxRelError: maxRel,
+      maxAbsError: maxAbs,
+      worst,
+      kinks,
+      pass: maxRel <= threshold,
+    };
   });
 
   const sweep = (opts.sweep ?? []).map((e) => {

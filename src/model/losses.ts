@@ -19,9 +19,7 @@ const identity = (v: number): number => v;
  * For 'half-sse' g is dJ/dŷ (the caller applies the output activation's derivative);
  * for 'cross-entropy' g is already dJ/dz.
  */
-export function lossAndGrad(
-  kind: LossKind, k: KernelSet, rows: number, n: number, z: Float, a: Float, y: Float, g: Float,
-): number {
+export function lossAndGrad(kind: LossKind, k: KernelSet, rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number {
   const r = k.dtype === 'float32' ? Math.fround : identity;
   let total = 0;
   if (kind === 'half-sse') {

@@ -202,5 +202,4 @@ export class Mlp {
   }
 
   private readonly statViews = new WeakMap<Float64Array, Float64Array[]>();
-
 }

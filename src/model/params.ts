@@ -48,8 +48,7 @@ export function layoutOf(spec: ModelSpec): ParamLayout {
  * `bias` overrides every bias with a constant (e.g. a large negative value to show dead ReLUs).
  */
 export type InitSpec =
-  | { scheme: 'glorot-uniform' | 'he-uniform'; gain?: number; bias?: number }
-  | { scheme: 'values'; layers: { W: number[]; b: number[] }[] };
+  { scheme: 'glorot-uniform' | 'he-uniform'; gain?: number; bias?: number } | { scheme: 'values'; layers: { W: number[]; b: number[] }[] };
 
 /** Fills `params` (layout of `spec`) from `init`, drawing W row by row from `rng`. */
 export function initParams(layout: ParamLayout, init: InitSpec, rng: Rng, params: Float): void {

@@ -16,7 +16,11 @@ import { Errors } from '../errors';
  * ping is passed to `onMissed` and terminated, so a dead peer is gone within two intervals.
  * Call `track(ws)` on each new connection.
  */
-export function startHeartbeat(wss: WebSocketServer, intervalMs: number, onMissed: (ws: WebSocket) => void): { track(ws: WebSocket): void; stop(): void } {
+export function startHeartbeat(
+  wss: WebSocketServer,
+  intervalMs: number,
+  onMissed: (ws: WebSocket) => void,
+): { track(ws: WebSocket): void; stop(): void } {
   const alive = new WeakMap<WebSocket, boolean>();
   const timer = setInterval(() => {
     for (const ws of wss.clients) {
@@ -45,7 +49,12 @@ export function startHeartbeat(wss: WebSocketServer, intervalMs: number, onMisse
 export function listenOn(server: http.Server, host: string, port: number, what: string): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      reject(Errors.io(`${what} cannot listen on ${host}:${port}: ${err.code ?? err.message}`, err.code === 'EADDRINUSE' ? 'choose another port (0 picks a free one)' : undefined));
+      reject(
+        Errors.io(
+          `${what} cannot listen on ${host}:${port}: ${err.code ?? err.message}`,
+          err.code === 'EADDRINUSE' ? 'choose another port (0 picks a free one)' : undefined,
+        ),
+      );
     };
     server.once('error', onError);
     server.listen(port, host, () => {

@@ -83,7 +83,13 @@ export interface DiagnosisContext {
 
 /** States from the most to the least severe; a diagnosis lists its states in this order. */
 export const DIAGNOSIS_ORDER: readonly DiagnosisState[] = [
-  'diverged', 'exploding', 'vanishing', 'dead-relus', 'saturated', 'target-out-of-range', 'converged',
+  'diverged',
+  'exploding',
+  'vanishing',
+  'dead-relus',
+  'saturated',
+  'target-out-of-range',
+  'converged',
 ];
 
 /** A number for evidence sentences: 3 significant digits, exponent form outside [1e-3, 1e4). */
@@ -102,11 +108,16 @@ const fin = (v: unknown): v is number => typeof v === 'number' && Number.isFinit
 /** Output range of an activation: [lo, hi] with open/closed ends; null when unbounded on both sides or unknown. */
 function rangeOf(act: string): { lo: number; hi: number; open: boolean; text: string } | null {
   switch (act) {
-    case 'tanh': return { lo: -1, hi: 1, open: true, text: '(-1, 1)' };
-    case 'sigmoid': return { lo: 0, hi: 1, open: true, text: '(0, 1)' };
-    case 'softmax': return { lo: 0, hi: 1, open: false, text: '[0, 1]' };
-    case 'relu': return { lo: 0, hi: Infinity, open: false, text: '[0, inf)' };
-    default: return null;
+    case 'tanh':
+      return { lo: -1, hi: 1, open: true, text: '(-1, 1)' };
+    case 'sigmoid':
+      return { lo: 0, hi: 1, open: true, text: '(0, 1)' };
+    case 'softmax':
+      return { lo: 0, hi: 1, open: false, text: '[0, 1]' };
+    case 'relu':
+      return { lo: 0, hi: Infinity, open: false, text: '[0, inf)' };
+    default:
+      return null;
   }
 }
 
@@ -118,8 +129,10 @@ export function targetRangeEvidence(ctx: DiagnosisContext): string | null {
   const above = r.open ? ctx.targetMax >= r.hi : ctx.targetMax > r.hi;
   if (!below && !above) return null;
   const bad = [below ? `min ${fmtNum(ctx.targetMin)}` : '', above ? `max ${fmtNum(ctx.targetMax)}` : ''].filter(Boolean).join(', ');
-  return `targets span [${fmtNum(ctx.targetMin)}, ${fmtNum(ctx.targetMax)}] (${bad}) but the ${ctx.outputActivation} output's range is ${r.text}: `
-    + 'the fit can never be exact and the loss cannot reach 0 (a model limit, not a gradient bug); rescale the targets or change the output activation';
+  return (
+    `targets span [${fmtNum(ctx.targetMin)}, ${fmtNum(ctx.targetMax)}] (${bad}) but the ${ctx.outputActivation} output's range is ${r.text}: ` +
+    'the fit can never be exact and the loss cannot reach 0 (a model limit, not a gradient bug); rescale the targets or change the output activation'
+  );
 }
 
 interface Entry {
@@ -137,12 +150,18 @@ const NORM_FIELDS = ['dJdW', 'dJdWb', 'W', 'updateRatio'] as const;
 
 function checkOptions(o: DiagnosisOptions): void {
   for (const [k, v] of Object.entries(o)) {
-    if (!(k in DIAGNOSIS_DEFAULTS)) throw new TypeError(`diagnosis option "${k}" is unknown (allowed: ${Object.keys(DIAGNOSIS_DEFAULTS).join(', ')})`);
+    if (!(k in DIAGNOSIS_DEFAULTS))
+      throw new TypeError(`diagnosis option "${k}" is unknown (allowed: ${Object.keys(DIAGNOSIS_DEFAULTS).join(', ')})`);
     if (!fin(v) || v < 0) throw new RangeError(`diagnosis option "${k}" must be a finite number ≥ 0, got ${String(v)}`);
   }
-  const ints: [keyof DiagnosisOptions, number][] = [['window', 4], ['warmupSteps', 1], ['smoothSteps', 1]];
+  const ints: [keyof DiagnosisOptions, number][] = [
+    ['window', 4],
+    ['warmupSteps', 1],
+    ['smoothSteps', 1],
+  ];
   for (const [k, min] of ints) {
-    if (!Number.isInteger(o[k]) || o[k] < min || o[k] > 100_000) throw new RangeError(`diagnosis option "${k}" must be an integer in [${min}, 100000], got ${o[k]}`);
+    if (!Number.isInteger(o[k]) || o[k] < min || o[k] > 100_000)
+      throw new RangeError(`diagnosis option "${k}" must be an integer in [${min}, 100000], got ${o[k]}`);
   }
 }
 
@@ -201,7 +220,7 @@ export class Diagnoser {
     if (out.length !== layers.length) out = [];
     for (let i = 0; i < layers.length; i++) {
       const a = layers[i]!.activation;
-      const v = typeof a === 'string' && a !== '' ? a : this.ctx.layerActivations[i] ?? '';
+      const v = typeof a === 'string' && a !== '' ? a : (this.ctx.layerActivations[i] ?? '');
       if (i < out.length) out[i] = v;
       else out.push(v);
     }
@@ -213,8 +232,14 @@ export class Diagnoser {
     let e = this.ring[this.head];
     if (e === undefined || e.dJdW.length !== n) {
       e = {
-        step: 0, loss: 0, gradNorm: 0, dJdW: new Float64Array(n), updateRatio: new Float64Array(n),
-        saturated: new Float64Array(n), dead: new Float64Array(n), activations: [],
+        step: 0,
+        loss: 0,
+        gradNorm: 0,
+        dJdW: new Float64Array(n),
+        updateRatio: new Float64Array(n),
+        saturated: new Float64Array(n),
+        dead: new Float64Array(n),
+        activations: [],
       };
       this.ring[this.head] = e;
     }
@@ -297,13 +322,17 @@ export class Diagnoser {
         any = true;
       }
       if (dead !== null) {
-        evidence['dead-relus'] = `${dead.join(', ')} of units inactive for every example of the batch ${span} (threshold ${pct(o.deadFraction)}): they get no gradient`;
+        evidence['dead-relus'] =
+          `${dead.join(', ')} of units inactive for every example of the batch ${span} (threshold ${pct(o.deadFraction)}): they get no gradient`;
         any = true;
       }
 
       let lossSum = 0;
       let gradSum = 0;
-      for (let i = a; i < wn; i++) { lossSum += win[i]!.loss; gradSum += win[i]!.gradNorm; }
+      for (let i = a; i < wn; i++) {
+        lossSum += win[i]!.loss;
+        gradSum += win[i]!.gradNorm;
+      }
       const lossNow = lossSum / (wn - a);
       const gradNow = gradSum / (wn - a);
       const lossStart = this.startLoss;
@@ -316,18 +345,24 @@ export class Diagnoser {
         if (u >= o.explodingUpdateRatio) (big ??= []).push(`layer ${l} ${fmtNum(u)}`);
       }
       if (big !== null) {
-        why = [`update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`];
+        why = [
+          `update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`,
+        ];
       }
       let vanishing = false;
       if (this.finite >= o.warmupSteps) {
         let minE = win[0]!;
         for (let i = 0; i < wn; i++) if (win[i]!.gradNorm < minE.gradNorm) minE = win[i]!;
-        const growth = minE.gradNorm > 0 ? gradNow / minE.gradNorm : (gradNow > 0 ? Infinity : 0);
+        const growth = minE.gradNorm > 0 ? gradNow / minE.gradNorm : gradNow > 0 ? Infinity : 0;
         if (growth >= o.explodingGrowth && lossNow >= minE.loss) {
-          (why ??= []).unshift(`global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`);
+          (why ??= []).unshift(
+            `global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`,
+          );
         }
         if (lossStart > 0 && lossNow >= o.explodingLossRatio * lossStart) {
-          (why ??= []).push(`the loss ${fmtNum(lossNow)} ${span} is ${fmtNum(lossNow / lossStart)}x its start ${fmtNum(lossStart)} (threshold ${fmtNum(o.explodingLossRatio)}x): the steps overshoot`);
+          (why ??= []).push(
+            `the loss ${fmtNum(lossNow)} ${span} is ${fmtNum(lossNow / lossStart)}x its start ${fmtNum(lossStart)} (threshold ${fmtNum(o.explodingLossRatio)}x): the steps overshoot`,
+          );
         }
 
         // vanishing: the first layer against the strongest later layer, while the loss is still high
@@ -337,14 +372,18 @@ export class Diagnoser {
           let later = this.layerMean('dJdW', 1, a, wn);
           for (let l = 2; l < nLayers; l++) {
             const m = this.layerMean('dJdW', l, a, wn);
-            if (m > later) { maxL = l; later = m; }
+            if (m > later) {
+              maxL = l;
+              later = m;
+            }
           }
           const ratio = later > 0 ? first / later : NaN;
           if (ratio <= o.vanishingLayerRatio && lossNow >= o.vanishingLossRatio * lossStart) {
             vanishing = true;
             any = true;
-            evidence.vanishing = `|dJdW| of layer 0 is ${fmtNum(first)}, of layer ${maxL} ${fmtNum(later)} (ratio ${fmtNum(ratio)} <= ${fmtNum(o.vanishingLayerRatio)}) ${span}, `
-              + `while the loss ${fmtNum(lossNow)} is still ${pct(lossNow / lossStart)} of its start ${fmtNum(lossStart)}: the early layers are barely learning`;
+            evidence.vanishing =
+              `|dJdW| of layer 0 is ${fmtNum(first)}, of layer ${maxL} ${fmtNum(later)} (ratio ${fmtNum(ratio)} <= ${fmtNum(o.vanishingLayerRatio)}) ${span}, ` +
+              `while the loss ${fmtNum(lossNow)} is still ${pct(lossNow / lossStart)} of its start ${fmtNum(lossStart)}: the early layers are barely learning`;
           }
         }
       }
@@ -367,18 +406,23 @@ export class Diagnoser {
         const gradRatio = gradNow / this.startGrad;
         if (rel < o.plateauRelChange && gradRatio <= o.convergedGradRatio) {
           if (evidence['dead-relus'] !== undefined) {
-            evidence['dead-relus'] += `; the loss is flat and the gradient small (${fmtNum(gradRatio)} of its start) because the units are dead, not because the run converged`;
+            evidence['dead-relus'] +=
+              `; the loss is flat and the gradient small (${fmtNum(gradRatio)} of its start) because the units are dead, not because the run converged`;
           } else if (!vanishing && evidence.exploding === undefined && this.divergedAt === null) {
             let worst = 0;
             let worstM = this.layerMean('dJdW', 0, a, wn);
             for (let l = 1; l < nLayers; l++) {
               const m = this.layerMean('dJdW', l, a, wn);
-              if (m > worstM) { worst = l; worstM = m; }
+              if (m > worstM) {
+                worst = l;
+                worstM = m;
+              }
             }
             any = true;
-            evidence.converged = `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${wn} steps (threshold ${fmtNum(o.plateauRelChange)}), `
-              + `global |g| ${fmtNum(gradNow)} is ${fmtNum(gradRatio)} of its start ${fmtNum(this.startGrad)} (threshold ${fmtNum(o.convergedGradRatio)}); `
-              + `largest layer |dJdW| ${fmtNum(worstM)} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`;
+            evidence.converged =
+              `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${wn} steps (threshold ${fmtNum(o.plateauRelChange)}), ` +
+              `global |g| ${fmtNum(gradNow)} is ${fmtNum(gradRatio)} of its start ${fmtNum(this.startGrad)} (threshold ${fmtNum(o.convergedGradRatio)}); ` +
+              `largest layer |dJdW| ${fmtNum(worstM)} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`;
           }
         }
       }
@@ -402,7 +446,8 @@ function nonFiniteParts(rec: DiagnosisInput, layers: LayerRecord[]): string | nu
   for (let l = 0; l < layers.length; l++) {
     const lr = layers[l]!;
     const fields = NORM_FIELDS.filter((k) => !fin(lr[k]));
-    if (fields.length > 0) parts.push(`layer ${typeof lr.layer === 'number' ? lr.layer : l} ${fields.map((k) => `${k} = ${fmtNum(lr[k])}`).join(', ')}`);
+    if (fields.length > 0)
+      parts.push(`layer ${typeof lr.layer === 'number' ? lr.layer : l} ${fields.map((k) => `${k} = ${fmtNum(lr[k])}`).join(', ')}`);
   }
   const shown = parts.length > 3 ? [...parts.slice(0, 3), `${parts.length - 3} more layer(s)`] : parts;
   if (!fin(rec.loss)) shown.push(`loss = ${fmtNum(rec.loss)}`);

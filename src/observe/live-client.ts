@@ -49,10 +49,17 @@ export function parseLiveUrl(target: string): URL {
 const rawText = (data: RawData): string =>
   (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
 
-export function subscribeLive(target: string, handlers: LiveHandlers, opts: LiveSubscribeOptions = {}): Promise<{ code: number; reason: string }> {
+export function subscribeLive(
+  target: string,
+  handlers: LiveHandlers,
+  opts: LiveSubscribeOptions = {},
+): Promise<{ code: number; reason: string }> {
   const url = parseLiveUrl(target);
   return new Promise((resolve, reject) => {
-    if (opts.signal?.aborted) { resolve({ code: 1000, reason: 'aborted' }); return; }
+    if (opts.signal?.aborted) {
+      resolve({ code: 1000, reason: 'aborted' });
+      return;
+    }
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
       maxPayload: opts.maxPayload ?? 16 * 1024 * 1024,
@@ -90,37 +97,59 @@ export function subscribeLive(target: string, handlers: LiveHandlers, opts: Live
     const enqueue = (line: string): void => {
       pending++;
       if (pending > 64 && !ws.isPaused) ws.pause();
-      chain = chain.then(async () => {
-        if (failure) return;
-        await handlers.onLine(line);
-        if (snapshotLeft > 0 && --snapshotLeft === 0) handlers.onSnapshot?.();
-      }).catch((err: unknown) => fail(err instanceof Error ? err : new Error(String(err)))).finally(() => {
-        pending--;
-        if (pending <= 16 && ws.isPaused) ws.resume();
-      });
+      chain = chain
+        .then(async () => {
+          if (failure) return;
+          await handlers.onLine(line);
+          if (snapshotLeft > 0 && --snapshotLeft === 0) handlers.onSnapshot?.();
+        })
+        .catch((err: unknown) => fail(err instanceof Error ? err : new Error(String(err))))
+        .finally(() => {
+          pending--;
+          if (pending <= 16 && ws.isPaused) ws.resume();
+        });
     };
 
-    ws.on('open', () => { opened = true; });
+    ws.on('open', () => {
+      opened = true;
+    });
     ws.on('unexpected-response', (_req, res) => {
       const code = res.statusCode ?? 0;
       res.resume();
-      fail(code === 401
-        ? Errors.auth(`${url.host} refused the subscription (401): missing or wrong token`)
-        : Errors.protocol(`${url.host} answered HTTP ${code} instead of opening the live stream`));
+      fail(
+        code === 401
+          ? Errors.auth(`${url.host} refused the subscription (401): missing or wrong token`)
+          : Errors.protocol(`${url.host} answered HTTP ${code} instead of opening the live stream`),
+      );
     });
     ws.on('error', (err: NodeJS.ErrnoException) => {
-      if (!opened) fail(Errors.io(`cannot subscribe to ${url.host}: ${err.code ?? err.message}`, 'is `gradsync train --monitor` running there?'));
+      if (!opened)
+        fail(Errors.io(`cannot subscribe to ${url.host}: ${err.code ?? err.message}`, 'is `gradsync train --monitor` running there?'));
       else fail(Errors.io(`live stream from ${url.host} failed: ${err.code ?? err.message}`));
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (isBinary) { fail(Errors.protocol(`${url.host} sent a binary frame; the live stream is JSON text`)); return; }
+      if (isBinary) {
+        fail(Errors.protocol(`${url.host} sent a binary frame; the live stream is JSON text`));
+        return;
+      }
       const text = rawText(data);
       if (!hello) {
         let h: unknown;
-        try { h = JSON.parse(text); } catch { h = null; }
-        const ok = typeof h === 'object' && h !== null && (h as LiveHello).gradsyncLive === 1
-          && Number.isInteger((h as LiveHello).history) && (h as LiveHello).history >= 0;
-        if (!ok) { fail(Errors.protocol(`${url.host} does not speak the gradsync live stream (bad hello)`)); return; }
+        try {
+          h = JSON.parse(text);
+        } catch {
+          h = null;
+        }
+        const ok =
+          typeof h === 'object' &&
+          h !== null &&
+          (h as LiveHello).gradsyncLive === 1 &&
+          Number.isInteger((h as LiveHello).history) &&
+          (h as LiveHello).history >= 0;
+        if (!ok) {
+          fail(Errors.protocol(`${url.host} does not speak the gradsync live stream (bad hello)`));
+          return;
+        }
         hello = h as LiveHello;
         snapshotLeft = hello.history;
         handlers.onHello?.(hello);

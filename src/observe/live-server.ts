@@ -73,7 +73,8 @@ export function bearerMatches(header: string | undefined, tokenDigest: Buffer): 
 
 function intOption(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`live server option "${name}" must be an integer in [${min}, ${max}], got ${String(v)}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`live server option "${name}" must be an integer in [${min}, ${max}], got ${String(v)}`);
   return v;
 }
 
@@ -89,9 +90,12 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
     throw Errors.auth('the live stream token must be a non-empty string of at most 4096 characters');
   }
   if (opts.token === undefined && !isLoopback(opts.host)) {
-    throw new GradsyncError('GS_ERR_AUTH',
+    throw new GradsyncError(
+      'GS_ERR_AUTH',
       `refusing to serve the live record stream on ${opts.host} without a token: anyone who can reach it could read the run`,
-      'pass a token (GRADSYNC_TOKEN) or listen on 127.0.0.1', 2);
+      'pass a token (GRADSYNC_TOKEN) or listen on 127.0.0.1',
+      2,
+    );
   }
   const tokenDigest = opts.token !== undefined ? digest(opts.token) : null;
   const log = opts.logger;
@@ -106,7 +110,12 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
   server.requestTimeout = 10_000;
   server.maxHeadersCount = 100;
   const wss = new WebSocketServer({
-    noServer: true, perMessageDeflate: false, maxPayload: 1024, maxFragments: 4, maxBufferedChunks: 16, clientTracking: true,
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 1024,
+    maxFragments: 4,
+    maxBufferedChunks: 16,
+    clientTracking: true,
   });
 
   const heartbeat = startHeartbeat(wss, heartbeatMs, () => log?.warn('live: subscriber missed a pong, dropped'));
@@ -178,12 +187,23 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
       closing ??= (async () => {
         heartbeat.stop();
         const clients = [...wss.clients];
-        await Promise.all(clients.map((ws) => new Promise<void>((resolve) => {
-          if (ws.readyState === WebSocket.CLOSED) { resolve(); return; }
-          const t = setTimeout(() => ws.terminate(), 1000);
-          ws.once('close', () => { clearTimeout(t); resolve(); });
-          ws.close(1001, 'gradsync run ended');
-        })));
+        await Promise.all(
+          clients.map(
+            (ws) =>
+              new Promise<void>((resolve) => {
+                if (ws.readyState === WebSocket.CLOSED) {
+                  resolve();
+                  return;
+                }
+                const t = setTimeout(() => ws.terminate(), 1000);
+                ws.once('close', () => {
+                  clearTimeout(t);
+                  resolve();
+                });
+                ws.close(1001, 'gradsync run ended');
+              }),
+          ),
+        );
         await closeServers(wss, server);
         log?.info({ port: actualPort }, 'live: closed');
       })();

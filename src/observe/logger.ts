@@ -23,7 +23,9 @@ import { Errors } from '../errors';
  */
 export class LogFile {
   /** The open file's descriptor, or -1 once closed (close()). */
-  get fd(): number { return this.open; }
+  get fd(): number {
+    return this.open;
+  }
   private open: number;
 
   constructor(readonly file: string) {
@@ -87,17 +89,41 @@ export class LogFile {
 }
 
 /** Paths whose values never reach a log (pino redaction). */
-export const REDACT_PATHS = ['token', '*.token', 'auth', '*.auth', 'authorization', '*.authorization', 'headers.authorization', 'secret', '*.secret'];
+export const REDACT_PATHS = [
+  'token',
+  '*.token',
+  'auth',
+  '*.auth',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'secret',
+  '*.secret',
+];
 
 /**
  * The run's two loggers over one file: `log` (redacted) for everything, and `steps`, the same
  * but without redaction, for step records: they hold only numbers and the executors' ids, and
  * redaction deep-clones every record, which a record written at every step need not pay.
  */
-export function runLoggers(file: string, run: string, level: pino.LevelWithSilent = 'info', tee?: (line: string) => void): { log: pino.Logger; steps: pino.Logger; close: () => void } {
+export function runLoggers(
+  file: string,
+  run: string,
+  level: pino.LevelWithSilent = 'info',
+  tee?: (line: string) => void,
+): { log: pino.Logger; steps: pino.Logger; close: () => void } {
   const dest = new LogFile(file);
   const base = { pid: process.pid, schema: LOG_SCHEMA_VERSION, run };
-  const hooks = tee ? { hooks: { streamWrite: (s: string): string => { tee(s); return s; } } } : {};
+  const hooks = tee
+    ? {
+        hooks: {
+          streamWrite: (s: string): string => {
+            tee(s);
+            return s;
+          },
+        },
+      }
+    : {};
   return {
     log: pino({ level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...hooks }, dest),
     steps: pino({ level, base, ...hooks }, dest),
@@ -107,5 +133,8 @@ export function runLoggers(file: string, run: string, level: pino.LevelWithSilen
 
 /** A logger over any writable stream (tests collect records with it). */
 export function streamLogger(stream: pino.DestinationStream, run: string, level: pino.LevelWithSilent = 'info'): pino.Logger {
-  return pino({ level, base: { pid: process.pid, schema: LOG_SCHEMA_VERSION, run }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, stream);
+  return pino(
+    { level, base: { pid: process.pid, schema: LOG_SCHEMA_VERSION, run }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    stream,
+  );
 }

@@ -30,7 +30,10 @@ export function sparkline(values: ArrayLike<number>, scale: SparkScale): string 
   if (scale !== 'fraction') {
     for (let i = 0; i < n; i++) {
       const v = values[i]!;
-      if (usable(v)) { lo = Math.min(lo, tr(v)); hi = Math.max(hi, tr(v)); }
+      if (usable(v)) {
+        lo = Math.min(lo, tr(v));
+        hi = Math.max(hi, tr(v));
+      }
     }
   }
   let out = '';
@@ -48,9 +51,16 @@ export function sparkline(values: ArrayLike<number>, scale: SparkScale): string 
 class Series {
   private readonly data: Float64Array;
   private count = 0;
-  constructor(cap: number) { this.data = new Float64Array(cap); }
-  push(v: number): void { this.data[this.count % this.data.length] = v; this.count++; }
-  get length(): number { return Math.min(this.count, this.data.length); }
+  constructor(cap: number) {
+    this.data = new Float64Array(cap);
+  }
+  push(v: number): void {
+    this.data[this.count % this.data.length] = v;
+    this.count++;
+  }
+  get length(): number {
+    return Math.min(this.count, this.data.length);
+  }
   values(n = this.data.length): Float64Array {
     const k = Math.min(n, this.length);
     const out = new Float64Array(k);
@@ -126,11 +136,19 @@ export class Summary {
   }
 
   /** Steps available to the sparklines (at most the window). */
-  get stepsShown(): number { return Math.min(this.steps, this.window); }
+  get stepsShown(): number {
+    return Math.min(this.steps, this.window);
+  }
 
-  series(l: number, key: MetricKey, n: number): Float64Array { return this.layers[l]?.[key].values(n) ?? new Float64Array(0); }
-  lossSeries(n: number): Float64Array { return this.loss.values(n); }
-  gradSeries(n: number): Float64Array { return this.grad.values(n); }
+  series(l: number, key: MetricKey, n: number): Float64Array {
+    return this.layers[l]?.[key].values(n) ?? new Float64Array(0);
+  }
+  lossSeries(n: number): Float64Array {
+    return this.loss.values(n);
+  }
+  gradSeries(n: number): Float64Array {
+    return this.grad.values(n);
+  }
 
   private reset(): void {
     this.steps = 0;
@@ -151,7 +169,10 @@ export class Summary {
     const m = rec.model as { inputs?: unknown; layers?: unknown; loss?: unknown; dtype?: unknown } | undefined;
     if (m && Array.isArray(m.layers)) {
       const ls = m.layers.slice(0, 64) as { units?: unknown; activation?: unknown }[];
-      this.model = clean(`${String(m.inputs ?? '?')} > ${ls.map((l) => `${String(l?.units)} ${String(l?.activation)}`).join(' > ')}${m.layers.length > 64 ? ' > ...' : ''}, ${String(m.loss)}, ${String(m.dtype)}`, 300);
+      this.model = clean(
+        `${String(m.inputs ?? '?')} > ${ls.map((l) => `${String(l?.units)} ${String(l?.activation)}`).join(' > ')}${m.layers.length > 64 ? ' > ...' : ''}, ${String(m.loss)}, ${String(m.dtype)}`,
+        300,
+      );
       this.startModel = { layers: ls.map((l) => String(l?.activation ?? '')), loss: String(m.loss ?? '') };
     }
   }
@@ -166,14 +187,19 @@ export class Summary {
       for (const m of METRICS) s[m.key] = new Series(this.window);
       this.layers.push(s);
     }
-    rec.layers.forEach((l, i) => { for (const m of METRICS) this.layers[i]![m.key].push(l[m.key]); });
+    rec.layers.forEach((l, i) => {
+      for (const m of METRICS) this.layers[i]![m.key].push(l[m.key]);
+    });
     if (!rec.diagnosis) {
       // v0 records carry no diagnosis: compute one without target information
       if (!this.fallback) {
         const acts = this.startModel?.layers ?? rec.layers.map((l) => l.activation);
         this.fallback = new Diagnoser({
-          outputActivation: acts[acts.length - 1] ?? '', loss: this.startModel?.loss === 'cross-entropy' ? 'cross-entropy' : 'half-sse',
-          targetMin: NaN, targetMax: NaN, layerActivations: acts,
+          outputActivation: acts[acts.length - 1] ?? '',
+          loss: this.startModel?.loss === 'cross-entropy' ? 'cross-entropy' : 'half-sse',
+          targetMin: NaN,
+          targetMax: NaN,
+          layerActivations: acts,
         });
       }
       this.fallbackDiagnosis = this.fallback.push(rec);
@@ -191,7 +217,14 @@ export interface ScreenOptions {
 }
 
 const SEVERITY_COLOR: Record<DiagnosisState, string> = {
-  diverged: '31', exploding: '31', vanishing: '33', 'dead-relus': '33', saturated: '33', 'target-out-of-range': '33', converged: '32', ok: '32',
+  diverged: '31',
+  exploding: '31',
+  vanishing: '33',
+  'dead-relus': '33',
+  saturated: '33',
+  'target-out-of-range': '33',
+  converged: '32',
+  ok: '32',
 };
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
@@ -216,7 +249,11 @@ export function fitWidth(s: string, width: number): string {
   // eslint-disable-next-line no-control-regex
   for (const part of s.split(/(\x1b\[[0-9;?]*[A-Za-z])/)) {
     if (w >= width) break;
-    if (part.startsWith('\x1b[')) { out += part; escaped = true; continue; }
+    if (part.startsWith('\x1b[')) {
+      out += part;
+      escaped = true;
+      continue;
+    }
     for (const ch of part) {
       if (w >= width) break;
       out += ch;
@@ -233,7 +270,10 @@ export function wrap(text: string, width: number, indent = ''): string[] {
   for (const word of text.split(' ')) {
     const cand: string = line === null ? word : `${line} ${word}`;
     if (line === null || visibleWidth(cand) <= width || line.trim() === '') line = cand;
-    else { out.push(line); line = indent + word; }
+    else {
+      out.push(line);
+      line = indent + word;
+    }
   }
   if (line !== null && line !== '') out.push(line);
   return out.map((l) => fitWidth(l, width));
@@ -248,7 +288,10 @@ function executorsText(ex: ExecutorRecord[] | undefined): string[] {
     const kind = clean(e.kind, 10);
     const mark = e.slowest ? ' slowest' : '';
     const failed = e.failed ? ` FAILED (${clean(e.failed, 80)})` : '';
-    const transfer = typeof e.transferMs === 'number' ? ` (transfer ${fmtNum(e.transferMs)} ms${typeof e.bytesIn === 'number' && typeof e.bytesOut === 'number' ? `, ${bytes(e.bytesOut)} out, ${bytes(e.bytesIn)} in` : ''})` : '';
+    const transfer =
+      typeof e.transferMs === 'number'
+        ? ` (transfer ${fmtNum(e.transferMs)} ms${typeof e.bytesIn === 'number' && typeof e.bytesOut === 'number' ? `, ${bytes(e.bytesOut)} out, ${bytes(e.bytesIn)} in` : ''})`
+        : '';
     return `${id} (${kind}) ${fmtNum(num(e.examples))} ex ${fmtNum(num(e.computeMs))} ms${transfer}${mark}${failed}`;
   });
 }
@@ -273,7 +316,8 @@ function footer(s: Summary): string {
   const sk = st.skipped;
   const other = sk.notJson + sk.notRecord + sk.newerSchema + sk.tooLong;
   const parts = [`records ${st.records}`, `other lines ${other}`];
-  if (other > 0) parts.push(`(not JSON ${sk.notJson}, not gradsync ${sk.notRecord}, newer schema ${sk.newerSchema}, too long ${sk.tooLong})`);
+  if (other > 0)
+    parts.push(`(not JSON ${sk.notJson}, not gradsync ${sk.notRecord}, newer schema ${sk.newerSchema}, too long ${sk.tooLong})`);
   if (st.newestSchemaSeen > 0) parts.push(`schema ${st.newestSchemaSeen} is newer than this reader: upgrade gradsync`);
   if (st.truncations > 0) parts.push(`truncated ${st.truncations}x`);
   if (st.rotations > 0) parts.push(`rotated ${st.rotations}x`);
@@ -286,16 +330,20 @@ export function renderScreen(s: Summary, opts: ScreenOptions = {}): string[] {
   const color = opts.color ?? false;
   const r = s.latest;
   const head: string[] = [];
-  head.push(`gradsync tail  step ${r ? r.step : '-'}${r ? ` (epoch ${fmtNum(num(r.epoch))})` : ''}${s.ended ? '  [run ended]' : ''}  run ${clean(s.run, 60) || '-'}  schema ${s.schema >= 0 ? s.schema : '-'}`);
+  head.push(
+    `gradsync tail  step ${r ? r.step : '-'}${r ? ` (epoch ${fmtNum(num(r.epoch))})` : ''}${s.ended ? '  [run ended]' : ''}  run ${clean(s.run, 60) || '-'}  schema ${s.schema >= 0 ? s.schema : '-'}`,
+  );
   if (s.model) head.push(`model  ${s.model}`);
   if (!r) {
     head.push('', 'no step records yet');
     return [...head, '', ...diagnosisLines(null, width, color), footer(s)].map((l) => fitWidth(l, width));
   }
-  const sparkW = Math.max(0, Math.min(s.window, width - 34));  // the loss and |g| lines
+  const sparkW = Math.max(0, Math.min(s.window, width - 34)); // the loss and |g| lines
   head.push(`loss   ${pad(fmtNum(r.loss), 8)} ${sparkline(s.lossSeries(sparkW), 'log')}`);
   head.push(`|g|    ${pad(fmtNum(r.gradNorm), 8)} ${sparkline(s.gradSeries(sparkW), 'log')}${r.clipped ? '  (clipped)' : ''}`);
-  head.push(`throughput ${rate(num(r.throughput))}   step ${fmtNum(num(r.stepMs))} ms   lr ${fmtNum(num(r.lr))}   batch ${fmtNum(num(r.examples))}${typeof r.skipped === 'string' ? `   SKIPPED: ${clean(r.skipped, 80)}` : ''}`);
+  head.push(
+    `throughput ${rate(num(r.throughput))}   step ${fmtNum(num(r.stepMs))} ms   lr ${fmtNum(num(r.lr))}   batch ${fmtNum(num(r.examples))}${typeof r.skipped === 'string' ? `   SKIPPED: ${clean(r.skipped, 80)}` : ''}`,
+  );
   if (s.lastEval) {
     const acc = typeof s.lastEval.accuracy === 'number' ? `  accuracy ${frac(s.lastEval.accuracy)}` : '';
     head.push(`eval   loss ${fmtNum(num(s.lastEval.loss))}${acc}  (step ${s.lastEval.step})`);
@@ -303,8 +351,9 @@ export function renderScreen(s: Summary, opts: ScreenOptions = {}): string[] {
 
   // the layer table: saturated / dead columns only when some layer can have them
   const acts = r.layers.map((l) => clean(l.activation, 8));
-  const metrics = METRICS.filter((m) => (m.key === 'saturated' ? acts.some((a) => a === 'tanh' || a === 'sigmoid')
-    : m.key === 'dead' ? acts.includes('relu') : true));
+  const metrics = METRICS.filter((m) =>
+    m.key === 'saturated' ? acts.some((a) => a === 'tanh' || a === 'sigmoid') : m.key === 'dead' ? acts.includes('relu') : true,
+  );
   const fixed = 14;
   const valueW = 8;
   // sparkline columns per metric: an equal share of the room; when that is too narrow, the
@@ -363,8 +412,10 @@ export function stepLine(r: StepRecord): string {
 
 /** Plain lines for any other record while following: start, eval, end; null for the rest. */
 export function recordLine(rec: GsRecord): string | null {
-  if (rec.msg === 'start') return `start run ${clean(rec.run, 60)}${typeof rec.totalSteps === 'number' ? ` (${rec.totalSteps} steps)` : ''}`;
-  if (isEval(rec)) return `eval step ${rec.step} loss ${fmtNum(num(rec.loss))}${typeof rec.accuracy === 'number' ? ` accuracy ${frac(rec.accuracy)}` : ''}`;
+  if (rec.msg === 'start')
+    return `start run ${clean(rec.run, 60)}${typeof rec.totalSteps === 'number' ? ` (${rec.totalSteps} steps)` : ''}`;
+  if (isEval(rec))
+    return `eval step ${rec.step} loss ${fmtNum(num(rec.loss))}${typeof rec.accuracy === 'number' ? ` accuracy ${frac(rec.accuracy)}` : ''}`;
   if (rec.msg === 'end') return `end run ${clean(rec.run, 60)} steps ${fmtNum(num(rec.steps))} loss ${fmtNum(num(rec.loss))}`;
   return null;
 }
@@ -374,6 +425,8 @@ export function diagnosisChange(prev: Diagnosis | null, next: Diagnosis | null |
   if (!next || !Array.isArray(next.states)) return [];
   const key = (d: Diagnosis | null): string => (d ? d.states.join(',') : '');
   if (key(prev) === key(next)) return [];
-  return [`diagnosis at step ${step}: ${next.states.map((x) => clean(x, 40)).join(', ')}`,
-    ...next.states.filter((x) => typeof next.evidence?.[x] === 'string').map((x) => `  ${clean(x, 40)}: ${clean(next.evidence[x], 2000)}`)];
+  return [
+    `diagnosis at step ${step}: ${next.states.map((x) => clean(x, 40)).join(', ')}`,
+    ...next.states.filter((x) => typeof next.evidence?.[x] === 'string').map((x) => `  ${clean(x, 40)}: ${clean(next.evidence[x], 2000)}`),
+  ];
 }

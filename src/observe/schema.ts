@@ -96,7 +96,17 @@ export interface StepRecord {
    * written between the steps: after a step the main thread computed alone, before an eval or a
    * checkpoint, after every step with checkpoint.everySeconds, and at step 1 (none before it).
    */
-  split?: { computeMs: number; encodeMs?: number; handoffMs?: number; recordMs?: number; reduceMs: number; updateMs: number; tailShared?: boolean; fusedUpdate?: boolean; recordInReduce?: boolean };
+  split?: {
+    computeMs: number;
+    encodeMs?: number;
+    handoffMs?: number;
+    recordMs?: number;
+    reduceMs: number;
+    updateMs: number;
+    tailShared?: boolean;
+    fusedUpdate?: boolean;
+    recordInReduce?: boolean;
+  };
   executors: ExecutorRecord[];
   /** The diagnosis after this step (observe/diagnose.ts). */
   diagnosis: Diagnosis;
@@ -107,14 +117,7 @@ export interface StepRecord {
 }
 
 export type DiagnosisState =
-  | 'ok'
-  | 'converged'
-  | 'vanishing'
-  | 'saturated'
-  | 'target-out-of-range'
-  | 'exploding'
-  | 'diverged'
-  | 'dead-relus';
+  'ok' | 'converged' | 'vanishing' | 'saturated' | 'target-out-of-range' | 'exploding' | 'diverged' | 'dead-relus';
 
 export interface Diagnosis {
   /** The most important state first; 'ok' alone when nothing is flagged. */

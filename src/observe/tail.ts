@@ -68,7 +68,9 @@ export function parseRecord(line: string): ParsedLine {
   if (!isObj(v)) return { ok: false, reason: 'notRecord' };
   if (typeof v.schema === 'number') {
     if (!SUPPORTED_SCHEMAS.includes(v.schema)) {
-      return v.schema > LOG_SCHEMA_VERSION ? { ok: false, reason: 'newerSchema', schema: v.schema } : { ok: false, reason: 'notRecord', schema: v.schema };
+      return v.schema > LOG_SCHEMA_VERSION
+        ? { ok: false, reason: 'newerSchema', schema: v.schema }
+        : { ok: false, reason: 'notRecord', schema: v.schema };
     }
   } else if (v.schema !== undefined || !(v.msg === 'step' && typeof v.step === 'number' && Array.isArray(v.layers))) {
     return { ok: false, reason: 'notRecord' };
@@ -118,10 +120,21 @@ export function normalizeRecord(v: Record<string, unknown>): GsRecord | null {
     const executors = Array.isArray(v.executors) ? v.executors.filter(isObj) : [];
     if (executors.length > MAX_EXECUTORS) return null;
     Object.assign(rec, {
-      epoch: num(v.epoch, 0), loss: num(v.loss, NaN), gradNorm: num(v.gradNorm, NaN), examples: num(v.examples, NaN), lr: num(v.lr, NaN),
-      throughput: num(v.throughput, NaN), stepMs: num(v.stepMs, NaN), clipped: v.clipped === true, layers, executors,
+      epoch: num(v.epoch, 0),
+      loss: num(v.loss, NaN),
+      gradNorm: num(v.gradNorm, NaN),
+      examples: num(v.examples, NaN),
+      lr: num(v.lr, NaN),
+      throughput: num(v.throughput, NaN),
+      stepMs: num(v.stepMs, NaN),
+      clipped: v.clipped === true,
+      layers,
+      executors,
     });
-    if (v.diagnosis !== undefined && !(isObj(v.diagnosis) && Array.isArray(v.diagnosis.states) && (v.diagnosis.evidence === undefined || isObj(v.diagnosis.evidence)))) {
+    if (
+      v.diagnosis !== undefined &&
+      !(isObj(v.diagnosis) && Array.isArray(v.diagnosis.states) && (v.diagnosis.evidence === undefined || isObj(v.diagnosis.evidence)))
+    ) {
       delete rec.diagnosis;
     }
   }
@@ -196,11 +209,7 @@ export interface FollowStats {
 }
 
 export type FollowEvent =
-  | { type: 'waiting' }
-  | { type: 'opened'; ino: number }
-  | { type: 'truncated' }
-  | { type: 'rotated' }
-  | { type: 'error'; error: Error };
+  { type: 'waiting' } | { type: 'opened'; ino: number } | { type: 'truncated' } | { type: 'rotated' } | { type: 'error'; error: Error };
 
 export interface FollowHandlers {
   /** Each record, in file order. A returned promise is awaited before reading on (backpressure). */
@@ -219,7 +228,13 @@ export interface FollowOptions {
 }
 
 export function newStats(): FollowStats {
-  return { records: 0, skipped: { notJson: 0, notRecord: 0, newerSchema: 0, tooLong: 0 }, newestSchemaSeen: 0, truncations: 0, rotations: 0 };
+  return {
+    records: 0,
+    skipped: { notJson: 0, notRecord: 0, newerSchema: 0, tooLong: 0 },
+    newestSchemaSeen: 0,
+    truncations: 0,
+    rotations: 0,
+  };
 }
 
 /** Parses one line into the stats and returns the record, or null when the line is skipped. */
@@ -258,7 +273,11 @@ export class NdjsonFollower {
   private wake: (() => void) | null = null;
   private readonly buf: Buffer;
 
-  constructor(readonly path: string, private readonly handlers: FollowHandlers, private readonly opts: FollowOptions = {}) {
+  constructor(
+    readonly path: string,
+    private readonly handlers: FollowHandlers,
+    private readonly opts: FollowOptions = {},
+  ) {
     this.pollMs = checkPositiveInt('pollMs', opts.pollMs, 250);
     this.chunkBytes = checkPositiveInt('chunkBytes', opts.chunkBytes, 256 * 1024);
     this.splitter = new LineSplitter(checkPositiveInt('maxLineBytes', opts.maxLineBytes, 8 * 1024 * 1024));
@@ -284,11 +303,13 @@ export class NdjsonFollower {
 
   /** One poll, serialized with the loop's; errors other than a missing file are reported as events, never thrown. */
   poll(): Promise<void> {
-    const p = this.chain.then(() => (this.closed ? undefined : this.pollOnce())).catch((e: unknown) => {
-      const error = e instanceof Error ? e : new Error(String(e));
-      this.opts.logger?.warn({ err: error, file: this.path }, 'tail: read failed');
-      this.handlers.onEvent?.({ type: 'error', error });
-    });
+    const p = this.chain
+      .then(() => (this.closed ? undefined : this.pollOnce()))
+      .catch((e: unknown) => {
+        const error = e instanceof Error ? e : new Error(String(e));
+        this.opts.logger?.warn({ err: error, file: this.path }, 'tail: read failed');
+        this.handlers.onEvent?.({ type: 'error', error });
+      });
     this.chain = p;
     return p;
   }
@@ -385,7 +406,11 @@ export class NdjsonFollower {
  * Reads every record in a file as it is now (for `tail --once`); a last line without '\n'
  * counts when it is a whole record. Throws ENOENT and other read errors as they are.
  */
-export async function readRecords(path: string, onRecord: (rec: GsRecord, line: string) => void | Promise<void>, maxLineBytes = 8 * 1024 * 1024): Promise<FollowStats> {
+export async function readRecords(
+  path: string,
+  onRecord: (rec: GsRecord, line: string) => void | Promise<void>,
+  maxLineBytes = 8 * 1024 * 1024,
+): Promise<FollowStats> {
   const stats = newStats();
   const splitter = new LineSplitter(maxLineBytes);
   const handle = async (line: string): Promise<void> => {

@@ -67,7 +67,16 @@ export function commitStep(state: OptimizerState, sc: StepScalars): void {
  * advanced. Element-wise, so any split of [0, n) into ranges gives the bits of one call
  * (the step's tail shared by threads, train/step.ts).
  */
-export function updateRange(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float, from: number, to: number, sc: StepScalars): void {
+export function updateRange(
+  spec: OptimizerSpec,
+  state: OptimizerState,
+  params: Float,
+  grads: Float,
+  update: Float,
+  from: number,
+  to: number,
+  sc: StepScalars,
+): void {
   const lr = spec.lr;
   switch (spec.kind) {
     case 'sgd':
@@ -109,7 +118,15 @@ export function updateRange(spec: OptimizerSpec, state: OptimizerState, params: 
  * through the kernels' vector pass when `kernels` is given (the same bits, vectorised);
  * `shared`: other threads read the params next (KernelSet.sgdUpdateShared).
  */
-export function optimizerStep(spec: OptimizerSpec, state: OptimizerState, params: Float, grads: Float, update: Float, kernels?: KernelSet, shared = false): void {
+export function optimizerStep(
+  spec: OptimizerSpec,
+  state: OptimizerState,
+  params: Float,
+  grads: Float,
+  update: Float,
+  kernels?: KernelSet,
+  shared = false,
+): void {
   if (state.kind !== spec.kind) throw new TypeError(`optimizer state is ${state.kind}, spec is ${spec.kind}`);
   const sc = stepScalars(spec, state);
   if (spec.kind === 'sgd' && kernels) (shared ? kernels.sgdUpdateShared : kernels.sgdUpdate)(params.length, spec.lr, grads, params, update);

@@ -29,7 +29,8 @@ function load(): ThreadsAddon | null {
   if (addon !== undefined) return addon;
   const root = packageRoot();
   try {
-    addon = root === null ? null : createRequire(__filename)(path.join(root, 'build', 'Release', 'gradsync_threads.node')) as ThreadsAddon;
+    addon =
+      root === null ? null : (createRequire(__filename)(path.join(root, 'build', 'Release', 'gradsync_threads.node')) as ThreadsAddon);
   } catch {
     // not built (no compiler at install) or not loadable: threads float
     addon = null;
@@ -85,7 +86,10 @@ export function idleHelpers(): IdleHelpers | string {
   if (a === null) return 'thread priorities are not available here (build/Release/gradsync_threads.node not built, or not Linux)';
   let tids: number[];
   try {
-    tids = fs.readdirSync('/proc/self/task').map(Number).filter((t) => Number.isInteger(t) && t > 0 && t !== process.pid);
+    tids = fs
+      .readdirSync('/proc/self/task')
+      .map(Number)
+      .filter((t) => Number.isInteger(t) && t > 0 && t !== process.pid);
   } catch (e) {
     return `cannot list this process's threads (/proc/self/task: ${(e as NodeJS.ErrnoException).code ?? String(e)})`;
   }
@@ -96,7 +100,9 @@ export function idleHelpers(): IdleHelpers | string {
     if (r === 0) done.push(t);
     else if (r !== 3) {
       for (const d of done) a.setIdle(d, false);
-      return r === -1 ? 'idle thread priority is not supported on this platform' : `sched_setscheduler(${t}, SCHED_IDLE) failed (errno ${r})`;
+      return r === -1
+        ? 'idle thread priority is not supported on this platform'
+        : `sched_setscheduler(${t}, SCHED_IDLE) failed (errno ${r})`;
     }
   }
   return {

@@ -30,7 +30,10 @@ export function newNonce(): string {
 }
 
 function hmac(token: string, label: string, ...parts: string[]): Buffer {
-  return crypto.createHmac('sha256', token).update(`${label}\n${parts.join('\n')}`, 'utf8').digest();
+  return crypto
+    .createHmac('sha256', token)
+    .update(`${label}\n${parts.join('\n')}`, 'utf8')
+    .digest();
 }
 
 /** The worker's proof for a coordinator nonce (hex). */
@@ -71,7 +74,12 @@ export class NonceStore {
   private readonly issued = new Map<string, { until: number; peer: string }>();
   private readonly perAddress = new Map<string, string[]>();
 
-  constructor(private readonly ttlMs = 30_000, private readonly max = 4096, private readonly clock: () => number = Date.now, private readonly perPeer = 256) {}
+  constructor(
+    private readonly ttlMs = 30_000,
+    private readonly max = 4096,
+    private readonly clock: () => number = Date.now,
+    private readonly perPeer = 256,
+  ) {}
 
   /** A fresh nonce for `peer` (the requester's address), making room as the class comment says. */
   issue(peer = ''): string {

@@ -54,8 +54,14 @@ export function scanMsgpack(b: Uint8Array, limits: ScanLimits = { maxDepth: 4, m
   const need = (off: number, n: number, what: string): void => {
     if (n > b.length - off) throw Errors.wire(`msgpack ${what} at byte ${off} declares ${n} bytes, only ${b.length - off} remain`);
   };
-  const u16 = (o: number): number => { need(o, 2, 'length'); return (b[o]! << 8) | b[o + 1]!; };
-  const u32 = (o: number): number => { need(o, 4, 'length'); return ((b[o]! << 24) >>> 0) + (b[o + 1]! << 16) + (b[o + 2]! << 8) + b[o + 3]!; };
+  const u16 = (o: number): number => {
+    need(o, 2, 'length');
+    return (b[o]! << 8) | b[o + 1]!;
+  };
+  const u32 = (o: number): number => {
+    need(o, 4, 'length');
+    return ((b[o]! << 24) >>> 0) + (b[o + 1]! << 16) + (b[o + 2]! << 8) + b[o + 3]!;
+  };
   const visit = (o: number, depth: number): number => {
     if (depth > limits.maxDepth) throw Errors.wire(`msgpack nesting deeper than ${limits.maxDepth} at byte ${o}`);
     if (++items > limits.maxItems) throw Errors.wire(`msgpack has more than ${limits.maxItems} items (at byte ${o})`);
@@ -63,34 +69,63 @@ export function scanMsgpack(b: Uint8Array, limits: ScanLimits = { maxDepth: 4, m
     const c = b[o]!;
     const container = (start: number, n: number, perEntry: number): number => {
       // each entry needs at least one byte per element: a length larger than the rest is a lie
-      if (n * perEntry > b.length - start) throw Errors.wire(`msgpack container at byte ${o} declares ${n} entries, only ${b.length - start} bytes remain`);
+      if (n * perEntry > b.length - start)
+        throw Errors.wire(`msgpack container at byte ${o} declares ${n} entries, only ${b.length - start} bytes remain`);
       let p = start;
       for (let i = 0; i < n * perEntry; i++) p = visit(p, depth + 1);
       return p;
     };
-    const bytes = (start: number, n: number, what: string): number => { need(start, n, what); return start + n; };
+    const bytes = (start: number, n: number, what: string): number => {
+      need(start, n, what);
+      return start + n;
+    };
     if (c <= 0x7f || c >= 0xe0) return o + 1; // fixint
     if (c >= 0x80 && c <= 0x8f) return container(o + 1, c & 0x0f, 2);
     if (c >= 0x90 && c <= 0x9f) return container(o + 1, c & 0x0f, 1);
     if (c >= 0xa0 && c <= 0xbf) return bytes(o + 1, c & 0x1f, 'str');
     switch (c) {
-      case 0xc0: case 0xc2: case 0xc3: return o + 1;
-      case 0xc4: need(o + 1, 1, 'bin8'); return bytes(o + 2, b[o + 1]!, 'bin8');
-      case 0xc5: return bytes(o + 3, u16(o + 1), 'bin16');
-      case 0xc6: return bytes(o + 5, u32(o + 1), 'bin32');
-      case 0xca: return bytes(o + 1, 4, 'float32');
-      case 0xcb: return bytes(o + 1, 8, 'float64');
-      case 0xcc: case 0xd0: return bytes(o + 1, 1, 'int');
-      case 0xcd: case 0xd1: return bytes(o + 1, 2, 'int');
-      case 0xce: case 0xd2: return bytes(o + 1, 4, 'int');
-      case 0xcf: case 0xd3: return bytes(o + 1, 8, 'int');
-      case 0xd9: need(o + 1, 1, 'str8'); return bytes(o + 2, b[o + 1]!, 'str8');
-      case 0xda: return bytes(o + 3, u16(o + 1), 'str16');
-      case 0xdb: return bytes(o + 5, u32(o + 1), 'str32');
-      case 0xdc: return container(o + 3, u16(o + 1), 1);
-      case 0xdd: return container(o + 5, u32(o + 1), 1);
-      case 0xde: return container(o + 3, u16(o + 1), 2);
-      case 0xdf: return container(o + 5, u32(o + 1), 2);
+      case 0xc0:
+      case 0xc2:
+      case 0xc3:
+        return o + 1;
+      case 0xc4:
+        need(o + 1, 1, 'bin8');
+        return bytes(o + 2, b[o + 1]!, 'bin8');
+      case 0xc5:
+        return bytes(o + 3, u16(o + 1), 'bin16');
+      case 0xc6:
+        return bytes(o + 5, u32(o + 1), 'bin32');
+      case 0xca:
+        return bytes(o + 1, 4, 'float32');
+      case 0xcb:
+        return bytes(o + 1, 8, 'float64');
+      case 0xcc:
+      case 0xd0:
+        return bytes(o + 1, 1, 'int');
+      case 0xcd:
+      case 0xd1:
+        return bytes(o + 1, 2, 'int');
+      case 0xce:
+      case 0xd2:
+        return bytes(o + 1, 4, 'int');
+      case 0xcf:
+      case 0xd3:
+        return bytes(o + 1, 8, 'int');
+      case 0xd9:
+        need(o + 1, 1, 'str8');
+        return bytes(o + 2, b[o + 1]!, 'str8');
+      case 0xda:
+        return bytes(o + 3, u16(o + 1), 'str16');
+      case 0xdb:
+        return bytes(o + 5, u32(o + 1), 'str32');
+      case 0xdc:
+        return container(o + 3, u16(o + 1), 1);
+      case 0xdd:
+        return container(o + 5, u32(o + 1), 1);
+      case 0xde:
+        return container(o + 3, u16(o + 1), 2);
+      case 0xdf:
+        return container(o + 5, u32(o + 1), 2);
       default:
         // 0xc1 (never used), ext and fixext (0xc7–0xc9, 0xd4–0xd8): records, typed arrays, timestamps — not ours
         throw Errors.wire(`msgpack type byte 0x${c.toString(16)} at byte ${o} is not allowed on this wire`);
@@ -107,7 +142,17 @@ function le(a: Float | Float64Array | Uint32Array): Uint8Array {
 
 /** Encodes a partial as one msgpack map (bins for the arrays). */
 export function encodePartial(m: PartialMessage): Buffer {
-  return packr.pack({ t: 'partial', v: m.v, step: m.step, node: m.node, dtype: m.dtype, count: m.count, lossSum: m.lossSum, stats: le(m.stats), grads: le(m.grads) });
+  return packr.pack({
+    t: 'partial',
+    v: m.v,
+    step: m.step,
+    node: m.node,
+    dtype: m.dtype,
+    count: m.count,
+    lossSum: m.lossSum,
+    stats: le(m.stats),
+    grads: le(m.grads),
+  });
 }
 
 export interface PartialLimits {
@@ -156,21 +201,24 @@ function decodeMap(frame: Uint8Array, maxBytes: number, scan: ScanLimits): Recor
   } catch (e) {
     throw Errors.wire(`msgpack does not decode: ${(e as Error).message}`);
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o) || o instanceof Uint8Array) throw Errors.wire('a message must be a msgpack map');
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || o instanceof Uint8Array)
+    throw Errors.wire('a message must be a msgpack map');
   return o as Record<string, unknown>;
 }
 
 function partialFields(m: Record<string, unknown>, lim: Omit<PartialLimits, 'step'>, checkStep: (step: unknown) => void): PartialMessage {
   for (const k of Object.keys(m)) if (!PARTIAL_KEYS.includes(k)) throw Errors.wire(`unknown field "${k.slice(0, 40)}"`);
   if (m.t !== 'partial') throw Errors.wire(`field "t" must be "partial", got ${JSON.stringify(m.t)?.slice(0, 40)}`);
-  if (m.v !== PROTOCOL_VERSION) throw Errors.protocol(`field "v": protocol version ${shown(m.v)} does not match this coordinator's ${PROTOCOL_VERSION}`);
+  if (m.v !== PROTOCOL_VERSION)
+    throw Errors.protocol(`field "v": protocol version ${shown(m.v)} does not match this coordinator's ${PROTOCOL_VERSION}`);
   checkStep(m.step);
   const node = m.node;
   if (!Array.isArray(node) || node.length !== 2 || !node.every((x) => Number.isInteger(x) && x >= 0) || node[0] > lim.maxHeight) {
     throw Errors.wire(`field "node" must be [h, i] with 0 ≤ h ≤ ${lim.maxHeight}, got ${JSON.stringify(node)?.slice(0, 40)}`);
   }
   if (m.dtype !== lim.dtype) throw Errors.wire(`field "dtype": ${JSON.stringify(m.dtype)?.slice(0, 20)} is not the run's ${lim.dtype}`);
-  if (!Number.isInteger(m.count) || (m.count as number) < 1) throw Errors.wire(`field "count" must be a positive integer, got ${shown(m.count)}`);
+  if (!Number.isInteger(m.count) || (m.count as number) < 1)
+    throw Errors.wire(`field "count" must be a positive integer, got ${shown(m.count)}`);
   if (typeof m.lossSum !== 'number') throw Errors.wire('field "lossSum" must be a number');
   const bin = (k: 'stats' | 'grads', n: number, bpe: number): Uint8Array => {
     const v = m[k];
@@ -180,7 +228,18 @@ function partialFields(m: Record<string, unknown>, lim: Omit<PartialLimits, 'ste
   };
   const stats = typedFrom('float64', bin('stats', lim.statsSize, 8), lim.statsSize) as Float64Array;
   const grads = typedFrom(lim.dtype, bin('grads', lim.paramCount, bytesPerElement(lim.dtype)), lim.paramCount);
-  return { t: 'partial', v: PROTOCOL_VERSION, step: m.step as number, node: [node[0], node[1]], dtype: lim.dtype, count: m.count as number, lossSum: m.lossSum, stats, grads, bad: (lim.firstNonFinite ?? firstBadIndex)(grads) };
+  return {
+    t: 'partial',
+    v: PROTOCOL_VERSION,
+    step: m.step as number,
+    node: [node[0], node[1]],
+    dtype: lim.dtype,
+    count: m.count as number,
+    lossSum: m.lossSum,
+    stats,
+    grads,
+    bad: (lim.firstNonFinite ?? firstBadIndex)(grads),
+  };
 }
 
 // ---- remote worker nodes: the other message types (messages.ts), validated the same way ----
@@ -188,9 +247,12 @@ function partialFields(m: Record<string, unknown>, lim: Omit<PartialLimits, 'ste
 /** Encodes any remote-protocol message as one msgpack map; typed arrays become little-endian bins. */
 export function encodeMessage(m: WorkerMessage | CoordinatorMessage): Buffer {
   switch (m.t) {
-    case 'partial': return encodePartial(m);
-    case 'step': return packr.pack({ t: 'step', v: m.v, step: m.step, order: le(m.order), nodes: m.nodes, params: le(m.params) });
-    default: return packr.pack(m);
+    case 'partial':
+      return encodePartial(m);
+    case 'step':
+      return packr.pack({ t: 'step', v: m.v, step: m.step, order: le(m.order), nodes: m.nodes, params: le(m.params) });
+    default:
+      return packr.pack(m);
   }
 }
 
@@ -208,7 +270,8 @@ const str = (m: Record<string, unknown>, k: string, max: number): string => {
 };
 const int = (m: Record<string, unknown>, k: string, min: number, max: number): number => {
   const v = m[k];
-  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw Errors.wire(`field "${k}" must be an integer in [${min}, ${max}], got ${shown(v)}`);
+  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max)
+    throw Errors.wire(`field "${k}" must be an integer in [${min}, ${max}], got ${shown(v)}`);
   return v as number;
 };
 function allow(m: Record<string, unknown>, keys: readonly string[], what: string): void {
@@ -216,7 +279,9 @@ function allow(m: Record<string, unknown>, keys: readonly string[], what: string
 }
 function version(m: Record<string, unknown>, mine: string): void {
   if (m.v !== PROTOCOL_VERSION) {
-    throw Errors.protocol(`protocol version ${shown(m.v)} of the ${mine === 'coordinator' ? 'worker' : 'coordinator'} does not match this ${mine}'s ${PROTOCOL_VERSION}`);
+    throw Errors.protocol(
+      `protocol version ${shown(m.v)} of the ${mine === 'coordinator' ? 'worker' : 'coordinator'} does not match this ${mine}'s ${PROTOCOL_VERSION}`,
+    );
   }
 }
 
@@ -226,16 +291,28 @@ export function decodeWorkerMessage(frame: Uint8Array, lim: WorkerFrameLimits): 
   version(m, 'coordinator');
   switch (m.t) {
     case 'partial':
-      return partialFields(m, lim, (s) => { int(m, 'step', 1, lim.maxStep); void s; });
+      return partialFields(m, lim, (s) => {
+        int(m, 'step', 1, lim.maxStep);
+        void s;
+      });
     case 'hello': {
       allow(m, ['t', 'v', 'id', 'kernelSpec', 'dtypes', 'threads'], 'hello');
       const id = str(m, 'id', 64);
       if (!ID_RE.test(id)) throw Errors.wire('field "id" must match [A-Za-z0-9._-]{1,64}');
       const d = m.dtypes;
-      if (!Array.isArray(d) || d.length < 1 || d.length > 2 || !d.every((x) => x === 'float32' || x === 'float64')) throw Errors.wire('field "dtypes" must list float32 and/or float64');
-      return { t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: int(m, 'kernelSpec', 0, 1e6), dtypes: d as DType[], threads: int(m, 'threads', 0, 1024) };
+      if (!Array.isArray(d) || d.length < 1 || d.length > 2 || !d.every((x) => x === 'float32' || x === 'float64'))
+        throw Errors.wire('field "dtypes" must list float32 and/or float64');
+      return {
+        t: 'hello',
+        v: PROTOCOL_VERSION,
+        id,
+        kernelSpec: int(m, 'kernelSpec', 0, 1e6),
+        dtypes: d as DType[],
+        threads: int(m, 'threads', 0, 1024),
+      };
     }
-    case 'need': case 'ready':
+    case 'need':
+    case 'ready':
       allow(m, ['t', 'v'], m.t);
       return { t: m.t, v: PROTOCOL_VERSION };
     case 'done': {
@@ -272,7 +349,8 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
       const spec = m.spec as Record<string, unknown>;
       if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw Errors.wire('field "spec" must be a map');
       allow(spec, ['inputs', 'layers', 'loss', 'dtype'], 'run.spec');
-      if (!Array.isArray(spec.layers) || spec.layers.length > 64) throw Errors.wire('field "spec.layers" must be an array of at most 64 layers');
+      if (!Array.isArray(spec.layers) || spec.layers.length > 64)
+        throw Errors.wire('field "spec.layers" must be an array of at most 64 layers');
       const layers = (spec.layers as unknown[]).map((l, i) => {
         if (typeof l !== 'object' || l === null || Array.isArray(l)) throw Errors.wire(`field "spec.layers[${i}]" must be a map`);
         allow(l as Record<string, unknown>, ['units', 'activation'], 'run.spec.layers');
@@ -289,22 +367,38 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
       if (params > MAX_RUN_PARAMS) throw Errors.wire(`field "spec": ${params} parameters exceed the wire's limit of ${MAX_RUN_PARAMS}`);
       const microBatch = int(m, 'microBatch', 1, 1 << 20);
       const units = ms.inputs + ms.layers.reduce((a, l) => a + l.units, 0);
-      if (microBatch * units > MAX_RUN_PARAMS) throw Errors.wire(`fields "microBatch" × units (${microBatch} × ${units}) exceed the workspace limit of ${MAX_RUN_PARAMS} values`);
+      if (microBatch * units > MAX_RUN_PARAMS)
+        throw Errors.wire(`fields "microBatch" × units (${microBatch} × ${units}) exceed the workspace limit of ${MAX_RUN_PARAMS} values`);
       const d = m.data as Record<string, unknown>;
       if (typeof d !== 'object' || d === null || Array.isArray(d)) throw Errors.wire('field "data" must be a map');
       allow(d, ['name', 'sha256', 'payloadSha256', 'n', 'inputs', 'outputs', 'bytes', 'chunkBytes'], 'run.data');
       const data: DataDescriptor = {
-        name: str(d, 'name', 200), sha256: str(d, 'sha256', 64), payloadSha256: str(d, 'payloadSha256', 64),
-        n: int(d, 'n', 1, 2 ** 32 - 1), inputs: int(d, 'inputs', 1, 1 << 24), outputs: int(d, 'outputs', 1, 1 << 24),
-        bytes: int(d, 'bytes', 1, lim.maxDataBytes), chunkBytes: int(d, 'chunkBytes', 1024, 64 << 20),
+        name: str(d, 'name', 200),
+        sha256: str(d, 'sha256', 64),
+        payloadSha256: str(d, 'payloadSha256', 64),
+        n: int(d, 'n', 1, 2 ** 32 - 1),
+        inputs: int(d, 'inputs', 1, 1 << 24),
+        outputs: int(d, 'outputs', 1, 1 << 24),
+        bytes: int(d, 'bytes', 1, lim.maxDataBytes),
+        chunkBytes: int(d, 'chunkBytes', 1024, 64 << 20),
       };
-      if (!HEX64.test(data.sha256) || !HEX64.test(data.payloadSha256)) throw Errors.wire('fields "data.sha256" and "data.payloadSha256" must be 64 lowercase hex digits');
-      if (data.inputs !== ms.inputs || data.outputs !== outputsOf(ms) || data.bytes !== data.n * (data.inputs + data.outputs) * bytesPerElement(ms.dtype)) {
+      if (!HEX64.test(data.sha256) || !HEX64.test(data.payloadSha256))
+        throw Errors.wire('fields "data.sha256" and "data.payloadSha256" must be 64 lowercase hex digits');
+      if (
+        data.inputs !== ms.inputs ||
+        data.outputs !== outputsOf(ms) ||
+        data.bytes !== data.n * (data.inputs + data.outputs) * bytesPerElement(ms.dtype)
+      ) {
         throw Errors.wire('field "data": n, inputs, outputs and bytes do not agree with the model spec');
       }
       return {
-        t: 'run', v: PROTOCOL_VERSION, run: str(m, 'run', 200), executor: str(m, 'executor', 80), spec: ms,
-        microBatch, data,
+        t: 'run',
+        v: PROTOCOL_VERSION,
+        run: str(m, 'run', 200),
+        executor: str(m, 'executor', 80),
+        spec: ms,
+        microBatch,
+        data,
       };
     }
     case 'chunk': {
@@ -312,7 +406,8 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
       if (!lim.run) throw Errors.wire('a chunk before the run');
       const seq = int(m, 'seq', 0, lim.run.chunks - 1);
       const b = m.bytes;
-      if (!(b instanceof Uint8Array) || b.length < 1 || b.length > lim.run.chunkBytes) throw Errors.wire(`field "bytes" must be bin of 1 … ${lim.run.chunkBytes} bytes`);
+      if (!(b instanceof Uint8Array) || b.length < 1 || b.length > lim.run.chunkBytes)
+        throw Errors.wire(`field "bytes" must be bin of 1 … ${lim.run.chunkBytes} bytes`);
       return { t: 'chunk', v: PROTOCOL_VERSION, seq, bytes: b };
     }
     case 'step': {
@@ -323,16 +418,29 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
       const ob = m.order;
       if (!(ob instanceof Uint8Array) || ob.length < 4 || ob.length % 4 !== 0) throw Errors.wire('field "order" must be bin of uint32s');
       const order = new Uint32Array(Uint8Array.prototype.slice.call(ob).buffer);
-      for (let i = 0; i < order.length; i++) if (order[i]! >= r.n) throw Errors.wire(`field "order": element ${i} is ${order[i]}, not a row of ${r.n}`);
+      for (let i = 0; i < order.length; i++)
+        if (order[i]! >= r.n) throw Errors.wire(`field "order": element ${i} is ${order[i]}, not a row of ${r.n}`);
       const nodes = m.nodes;
-      if (!Array.isArray(nodes) || nodes.length < 1 || nodes.length > 128
-        || !nodes.every((x) => Array.isArray(x) && x.length === 2 && x.every((y) => Number.isInteger(y) && y >= 0 && y < 2 ** 32))) {
+      if (
+        !Array.isArray(nodes) ||
+        nodes.length < 1 ||
+        nodes.length > 128 ||
+        !nodes.every((x) => Array.isArray(x) && x.length === 2 && x.every((y) => Number.isInteger(y) && y >= 0 && y < 2 ** 32))
+      ) {
         throw Errors.wire('field "nodes" must be 1 … 128 pairs [h, i] of integers');
       }
       const pb = m.params;
       const bpe = bytesPerElement(r.dtype);
-      if (!(pb instanceof Uint8Array) || pb.length !== r.paramCount * bpe) throw Errors.wire(`field "params" must be bin of ${r.paramCount} × ${bpe} bytes`);
-      return { t: 'step', v: PROTOCOL_VERSION, step, order, nodes: nodes as [number, number][], params: typedFrom(r.dtype, pb, r.paramCount) };
+      if (!(pb instanceof Uint8Array) || pb.length !== r.paramCount * bpe)
+        throw Errors.wire(`field "params" must be bin of ${r.paramCount} × ${bpe} bytes`);
+      return {
+        t: 'step',
+        v: PROTOCOL_VERSION,
+        step,
+        order,
+        nodes: nodes as [number, number][],
+        params: typedFrom(r.dtype, pb, r.paramCount),
+      };
     }
     case 'error':
       allow(m, ['t', 'v', 'code', 'message'], 'error');

@@ -46,7 +46,14 @@ export class PartialComputer {
    * thread reads without a copy: a pool thread's own, or the main thread's for a shared
    * tail); with `fixed`, acquire() throws when all are in use instead of allocating.
    */
-  constructor(spec: ModelSpec, kernels: KernelSet, data: ExampleSource, microBatch: number, slots?: Partial[], fixed = slots !== undefined) {
+  constructor(
+    spec: ModelSpec,
+    kernels: KernelSet,
+    data: ExampleSource,
+    microBatch: number,
+    slots?: Partial[],
+    fixed = slots !== undefined,
+  ) {
     this.model = new Mlp(spec, kernels, microBatch);
     this.data = data;
     if (slots !== undefined) this.free.push(...[...slots].reverse());
@@ -94,10 +101,15 @@ export class PartialComputer {
       return p;
     }
     // leaves are computed as the walk reaches them; a right operand's buffer is reused at once
-    const p = combineNode(tree, n, (m) => (m.h === 0 ? this.leaf(params, batch, m.i) : undefined), (into, from) => {
-      addPartial(into, from, k);
-      this.release(from);
-    });
+    const p = combineNode(
+      tree,
+      n,
+      (m) => (m.h === 0 ? this.leaf(params, batch, m.i) : undefined),
+      (into, from) => {
+        addPartial(into, from, k);
+        this.release(from);
+      },
+    );
     // a sum of finite leaves can overflow: the node is scanned whole
     if (scan) p.bad = k.firstNonFinite(p.grads.length, p.grads);
     return p;
@@ -119,10 +131,15 @@ export class PartialComputer {
       leaves.set(j, this.leaf(params, batch, j));
     }
     const k = this.model.kernels;
-    const p = combineNode(tree, n, (m) => (m.h === 0 ? leaves.get(m.i) : undefined), (into, from) => {
-      addPartial(into, from, k);
-      this.release(from);
-    });
+    const p = combineNode(
+      tree,
+      n,
+      (m) => (m.h === 0 ? leaves.get(m.i) : undefined),
+      (into, from) => {
+        addPartial(into, from, k);
+        this.release(from);
+      },
+    );
     p.bad = k.firstNonFinite(p.grads.length, p.grads);
     return p;
   }

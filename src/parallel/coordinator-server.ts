@@ -98,7 +98,8 @@ export interface Coordinator {
 
 function intOption(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`coordinator option "${name}" must be an integer in [${min}, ${max}], got ${String(v)}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`coordinator option "${name}" must be an integer in [${min}, ${max}], got ${String(v)}`);
   return v;
 }
 
@@ -138,13 +139,17 @@ function checkOptions(opts: CoordinatorOptions): CheckedOptions {
     throw Errors.auth('the worker token must be a non-empty string of at most 4096 characters');
   }
   if (token === undefined && !isLoopback(opts.host)) {
-    throw new GradsyncError('GS_ERR_AUTH',
+    throw new GradsyncError(
+      'GS_ERR_AUTH',
       `refusing to accept remote workers on ${opts.host} without a token: anyone who can reach it could join the run`,
-      'set GRADSYNC_TOKEN (or --token-file) or listen on 127.0.0.1', 2);
+      'set GRADSYNC_TOKEN (or --token-file) or listen on 127.0.0.1',
+      2,
+    );
   }
   if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw Errors.executor('remote workers need a little-endian coordinator');
   const { spec, data } = opts;
-  if (dtypeOf(data.x) !== spec.dtype || dtypeOf(data.y) !== spec.dtype) throw new TypeError('coordinator option "data": x and y must be in the model\'s dtype');
+  if (dtypeOf(data.x) !== spec.dtype || dtypeOf(data.y) !== spec.dtype)
+    throw new TypeError('coordinator option "data": x and y must be in the model\'s dtype');
   return checked;
 }
 
@@ -156,16 +161,31 @@ function frameLimits(spec: ModelSpec): { maxPayload: number; limits: RemoteExecu
   const maxPayload = paramCount * bpe + statsSize * 8 + 1024;
   // the scan for non-finite values of every arriving partial is on the step's critical path: the fast kernels do it
   const scan = selectKernels(spec.dtype).kernels;
-  const limits = { maxBytes: maxPayload, dtype: spec.dtype, paramCount, statsSize, maxHeight: 40, firstNonFinite: (g: Float) => scan.firstNonFinite(g.length, g) };
+  const limits = {
+    maxBytes: maxPayload,
+    dtype: spec.dtype,
+    paramCount,
+    statsSize,
+    maxHeight: 40,
+    firstNonFinite: (g: Float) => scan.firstNonFinite(g.length, g),
+  };
   return { maxPayload, limits, maxBufferedBytes: 4 * (paramCount * bpe + 4096) + (8 << 20) };
 }
 
 /** The heartbeat over every admitted connection: one that missed the previous pong is logged (with its executor, once joined), then terminated. */
-function nodeHeartbeat(wss: WebSocketServer, ms: number, roster: Roster, log: pino.Logger | undefined): { track(ws: WebSocket, peer: string): void; stop(): void } {
+function nodeHeartbeat(
+  wss: WebSocketServer,
+  ms: number,
+  roster: Roster,
+  log: pino.Logger | undefined,
+): { track(ws: WebSocket, peer: string): void; stop(): void } {
   const peers = new WeakMap<WebSocket, string>();
   const beat = startHeartbeat(wss, ms, (ws) => {
     const ex = roster.executorOn(ws);
-    log?.warn({ code: 'GS_ERR_EXECUTOR', peer: peers.get(ws) ?? null, ...(ex ? { executor: ex.id } : {}) }, 'remote: worker missed a pong, terminated');
+    log?.warn(
+      { code: 'GS_ERR_EXECUTOR', peer: peers.get(ws) ?? null, ...(ex ? { executor: ex.id } : {}) },
+      'remote: worker missed a pong, terminated',
+    );
   });
   return {
     track(ws, peer) {
@@ -184,11 +204,25 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const offer = new DatasetOffer(opts.data, o.chunkBytes);
   const roster = new Roster();
   const handshake: HandshakeOptions = {
-    log, run: opts.run, spec: opts.spec, microBatch: opts.microBatch, offer, limits, handshakeMs: o.handshakeMs, dataMs: o.dataMs, roster,
+    log,
+    run: opts.run,
+    spec: opts.spec,
+    microBatch: opts.microBatch,
+    offer,
+    limits,
+    handshakeMs: o.handshakeMs,
+    dataMs: o.dataMs,
+    roster,
     executor: { deadline: o.deadline, maxMisses: o.maxMisses, maxBufferedBytes },
   };
   const gate = new JoinGate({
-    log, token: o.token, tls: opts.tls, maxWorkers: o.maxWorkers, headersMs: o.headersMs, maxConnections: o.maxConnections, maxPayload,
+    log,
+    token: o.token,
+    tls: opts.tls,
+    maxWorkers: o.maxWorkers,
+    headersMs: o.headersMs,
+    maxConnections: o.maxConnections,
+    maxPayload,
     onJoin: (ws, peer) => {
       heartbeat.track(ws, peer);
       new JoinHandshake(ws, peer, handshake).start();
@@ -208,7 +242,16 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const hostPart = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `${opts.tls ? 'wss' : 'ws'}://${hostPart}:${actualPort}`;
   const d = offer.descriptor;
-  log?.info({ url, authRequired: o.token !== undefined, tls: opts.tls !== undefined, maxPayload, data: { bytes: d.bytes, payloadSha256: d.payloadSha256 } }, 'remote: listening for workers');
+  log?.info(
+    {
+      url,
+      authRequired: o.token !== undefined,
+      tls: opts.tls !== undefined,
+      maxPayload,
+      data: { bytes: d.bytes, payloadSha256: d.payloadSha256 },
+    },
+    'remote: listening for workers',
+  );
 
   let closing: Promise<void> | null = null;
   return {

@@ -28,12 +28,21 @@ export class DatasetOffer {
   private readonly xb: Uint8Array;
   private readonly yb: Uint8Array;
 
-  constructor(data: OfferedData, private readonly chunkBytes: number) {
+  constructor(
+    data: OfferedData,
+    private readonly chunkBytes: number,
+  ) {
     this.xb = bytesOf(data.x);
     this.yb = bytesOf(data.y);
     this.descriptor = {
-      name: data.name.slice(0, 200), sha256: data.sha256, payloadSha256: payloadSha256(data.x, data.y),
-      n: data.n, inputs: data.inputs, outputs: data.outputs, bytes: this.xb.length + this.yb.length, chunkBytes,
+      name: data.name.slice(0, 200),
+      sha256: data.sha256,
+      payloadSha256: payloadSha256(data.x, data.y),
+      n: data.n,
+      inputs: data.inputs,
+      outputs: data.outputs,
+      bytes: this.xb.length + this.yb.length,
+      chunkBytes,
     };
     this.chunks = Math.ceil(this.descriptor.bytes / chunkBytes);
   }

@@ -36,7 +36,9 @@ let poolTask: PoolTaskHook | null = null;
 export function installPoolTask(hook: PoolTaskHook): () => void {
   const previous = poolTask;
   poolTask = hook;
-  return () => { poolTask = previous; };
+  return () => {
+    poolTask = previous;
+  };
 }
 
 /** The installed pool task hook; null (the product's task module) unless a test installed one. */

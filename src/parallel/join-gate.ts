@@ -18,7 +18,8 @@ import { CHALLENGE_PATH, JOIN_PATH } from './messages';
 /** Request headers an upgrade may carry; a worker sends about ten. */
 const MAX_REQUEST_HEADERS = 64;
 
-const peerOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string => `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
+const peerOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string =>
+  `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
 
 export interface GateOptions {
   log: pino.Logger | undefined;
@@ -45,13 +46,20 @@ export class JoinGate {
   constructor(private readonly o: GateOptions) {
     this.server = this.httpServer();
     this.wss = new WebSocketServer({
-      noServer: true, perMessageDeflate: false, maxPayload: o.maxPayload, clientTracking: true,
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: o.maxPayload,
+      clientTracking: true,
       // a legitimate worker sends every message as one frame, in chunks of ≥ 1 KiB on average
-      maxFragments: 4, maxBufferedChunks: Math.ceil(o.maxPayload / 1024) + 64,
+      maxFragments: 4,
+      maxBufferedChunks: Math.ceil(o.maxPayload / 1024) + 64,
     });
     // ws's own refusals of a malformed upgrade (no key, bad version…): logged like ours
     this.wss.on('wsClientError', (err: Error, socket: Duplex, req: http.IncomingMessage) => {
-      o.log?.warn({ code: 'GS_ERR_WIRE', peer: peerOf(req.socket), err: err.message.slice(0, 200) }, 'remote: malformed upgrade request, refused (400)');
+      o.log?.warn(
+        { code: 'GS_ERR_WIRE', peer: peerOf(req.socket), err: err.message.slice(0, 200) },
+        'remote: malformed upgrade request, refused (400)',
+      );
       refuse(socket, '400 Bad Request');
     });
     this.wss.on('headers', (headers, req) => {
@@ -69,7 +77,8 @@ export class JoinGate {
     // (below); an upgrade request has no body, so the whole request gets the same time. Over
     // TLS the handshake gets it too.
     const httpOptions: http.ServerOptions = {
-      headersTimeout: headersMs, requestTimeout: headersMs + 1000,
+      headersTimeout: headersMs,
+      requestTimeout: headersMs + 1000,
       connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersMs / 4))),
     };
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => this.onRequest(req, res);
@@ -86,14 +95,29 @@ export class JoinGate {
         socket.destroy();
         return;
       }
-      const status = code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout'
-        : code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      log?.warn({ code: 'GS_ERR_WIRE', peer: peerOf(socket as unknown as { remoteAddress?: string; remotePort?: number }), httpCode: code, status: Number(status.slice(0, 3)) }, `remote: bad HTTP request, connection refused (${status.slice(0, 3)})`);
+      const status =
+        code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : code === 'HPE_HEADER_OVERFLOW'
+            ? '431 Request Header Fields Too Large'
+            : '400 Bad Request';
+      log?.warn(
+        {
+          code: 'GS_ERR_WIRE',
+          peer: peerOf(socket as unknown as { remoteAddress?: string; remotePort?: number }),
+          httpCode: code,
+          status: Number(status.slice(0, 3)),
+        },
+        `remote: bad HTTP request, connection refused (${status.slice(0, 3)})`,
+      );
       refuse(socket, status);
     });
     if (tls) {
       server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: { remoteAddress?: string; remotePort?: number }) => {
-        log?.warn({ code: 'GS_ERR_WIRE', peer: peerOf(socket), tlsCode: err.code ?? null, err: err.message.slice(0, 200) }, 'remote: TLS handshake failed, connection closed');
+        log?.warn(
+          { code: 'GS_ERR_WIRE', peer: peerOf(socket), tlsCode: err.code ?? null, err: err.message.slice(0, 200) },
+          'remote: TLS handshake failed, connection closed',
+        );
       });
     }
     return server;
@@ -147,7 +171,14 @@ export class JoinGate {
     const fresh = this.nonces.consume(nonce);
     const ok = proofMatches(proof, workerProof(token, isNonce(nonce) ? nonce : '')) && fresh && isNonce(clientNonce);
     if (!ok) {
-      const reason = proof === undefined ? 'no token proof' : !fresh ? 'unknown or expired nonce' : !isNonce(clientNonce) ? 'no client nonce' : 'wrong token';
+      const reason =
+        proof === undefined
+          ? 'no token proof'
+          : !fresh
+            ? 'unknown or expired nonce'
+            : !isNonce(clientNonce)
+              ? 'no client nonce'
+              : 'wrong token';
       this.o.log?.warn({ code: 'GS_ERR_AUTH', peer, reason }, 'remote: join refused (401)');
       refuse(socket, '401 Unauthorized');
       return false;

@@ -41,7 +41,11 @@ export class JoinHandshake {
   private id: string | null = null;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly ws: WebSocket, private readonly peer: string, private readonly o: HandshakeOptions) {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly peer: string,
+    private readonly o: HandshakeOptions,
+  ) {
     this.plog = o.log?.child({ peer });
   }
 
@@ -52,7 +56,14 @@ export class JoinHandshake {
       // ws closes the connection itself (1009 over maxPayload, 1002 on a protocol error)
       this.plog?.warn({ code: 'GS_ERR_WIRE', wsCode: e.code ?? null, err: e.message }, 'remote: bad frame, connection closed');
     });
-    this.timer = setTimeout(() => this.fail(CLOSE.handshakeTimeout, Errors.protocol(`no ${this.state === 'hello' ? 'hello' : 'need or ready'} within ${this.o.handshakeMs} ms`)), this.o.handshakeMs);
+    this.timer = setTimeout(
+      () =>
+        this.fail(
+          CLOSE.handshakeTimeout,
+          Errors.protocol(`no ${this.state === 'hello' ? 'hello' : 'need or ready'} within ${this.o.handshakeMs} ms`),
+        ),
+      this.o.handshakeMs,
+    );
     ws.on('message', this.onMessage);
     ws.on('close', () => clearTimeout(this.timer));
   }
@@ -69,7 +80,10 @@ export class JoinHandshake {
     }
     const state = this.state;
     if (m.t === 'error') {
-      this.plog?.warn({ code: 'GS_ERR_EXECUTOR', remote: { code: m.code, message: m.message } }, 'remote: worker reported an error during the handshake');
+      this.plog?.warn(
+        { code: 'GS_ERR_EXECUTOR', remote: { code: m.code, message: m.message } },
+        'remote: worker reported an error during the handshake',
+      );
       this.fail(CLOSE.goingAway, Errors.executor('the worker gave up'));
     } else if (state === 'hello' && m.t === 'hello') this.onHello(m);
     else if (state === 'data' && m.t === 'need') this.onNeed();
@@ -81,7 +95,12 @@ export class JoinHandshake {
   private onHello(m: HelloMessage): void {
     const { spec, roster } = this.o;
     if (m.kernelSpec !== KERNEL_SPEC_VERSION || !m.dtypes.includes(spec.dtype)) {
-      this.fail(CLOSE.kernel, Errors.protocol(`the worker's kernels (spec v${m.kernelSpec}, ${m.dtypes.join('/')}) cannot compute this run (spec v${KERNEL_SPEC_VERSION}, ${spec.dtype})`));
+      this.fail(
+        CLOSE.kernel,
+        Errors.protocol(
+          `the worker's kernels (spec v${m.kernelSpec}, ${m.dtypes.join('/')}) cannot compute this run (spec v${KERNEL_SPEC_VERSION}, ${spec.dtype})`,
+        ),
+      );
       return;
     }
     const id = `${REMOTE_ID_PREFIX}${m.id}`;
@@ -91,8 +110,20 @@ export class JoinHandshake {
     }
     this.id = id;
     this.plog = this.o.log?.child({ executor: id, peer: this.peer });
-    this.ws.once('close', () => { if (this.state !== 'ready' && this.id !== null) roster.release(this.id); });
-    this.ws.send(encodeMessage({ t: 'run', v: PROTOCOL_VERSION, run: this.o.run.slice(0, 200), executor: id, spec, microBatch: this.o.microBatch, data: this.o.offer.descriptor }));
+    this.ws.once('close', () => {
+      if (this.state !== 'ready' && this.id !== null) roster.release(this.id);
+    });
+    this.ws.send(
+      encodeMessage({
+        t: 'run',
+        v: PROTOCOL_VERSION,
+        run: this.o.run.slice(0, 200),
+        executor: id,
+        spec,
+        microBatch: this.o.microBatch,
+        data: this.o.offer.descriptor,
+      }),
+    );
     this.state = 'data';
   }
 
@@ -101,7 +132,10 @@ export class JoinHandshake {
     const { offer, dataMs } = this.o;
     this.state = 'streaming';
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.fail(CLOSE.handshakeTimeout, Errors.protocol(`the data transfer and ready took more than ${dataMs} ms`)), dataMs);
+    this.timer = setTimeout(
+      () => this.fail(CLOSE.handshakeTimeout, Errors.protocol(`the data transfer and ready took more than ${dataMs} ms`)),
+      dataMs,
+    );
     this.plog?.info({ bytes: offer.descriptor.bytes, chunks: offer.chunks }, 'remote: streaming the dataset');
     void offer.stream(this.ws).catch((e: Error) => this.fail(CLOSE.goingAway, Errors.executor(`data transfer failed: ${e.message}`)));
   }
@@ -114,11 +148,20 @@ export class JoinHandshake {
     ws.off('message', this.onMessage);
     this.state = 'ready';
     const exec = new RemoteExecutor({
-      id, ws, log: this.plog ?? silentLogger(), limits: o.limits, dtype: o.spec.dtype,
-      deadline: o.executor.deadline, maxMisses: o.executor.maxMisses, maxBufferedBytes: o.executor.maxBufferedBytes,
+      id,
+      ws,
+      log: this.plog ?? silentLogger(),
+      limits: o.limits,
+      dtype: o.spec.dtype,
+      deadline: o.executor.deadline,
+      maxMisses: o.executor.maxMisses,
+      maxBufferedBytes: o.executor.maxBufferedBytes,
       onGone: (e) => o.roster.gone(e),
     });
-    if (ws.readyState !== WebSocket.OPEN) { o.roster.release(id); return; }
+    if (ws.readyState !== WebSocket.OPEN) {
+      o.roster.release(id);
+      return;
+    }
     o.roster.join(exec, this.plog);
   }
 

@@ -118,8 +118,14 @@ export interface RunMessage {
   data: DataDescriptor;
 }
 
-export interface NeedMessage { t: 'need'; v: number }
-export interface ReadyMessage { t: 'ready'; v: number }
+export interface NeedMessage {
+  t: 'need';
+  v: number;
+}
+export interface ReadyMessage {
+  t: 'ready';
+  v: number;
+}
 
 export interface ChunkMessage {
   t: 'chunk';

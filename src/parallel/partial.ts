@@ -46,6 +46,9 @@ export function addScalars(into: Partial, from: Partial): void {
 
 /** Index of the first non-finite element, or −1. (x − x is 0 for finite x, NaN otherwise.) */
 export function firstBadIndex(g: Float): number {
-  for (let i = 0; i < g.length; i++) { const v = g[i]!; if (v - v !== 0) return i; }
+  for (let i = 0; i < g.length; i++) {
+    const v = g[i]!;
+    if (v - v !== 0) return i;
+  }
   return -1;
 }

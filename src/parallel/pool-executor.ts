@@ -25,8 +25,24 @@ import { Errors } from '../errors';
 import { TaskWithdrawn, type Executor, type StepTask } from './executor';
 import type { Partial } from './partial';
 import {
-  C, claim, CONTROL_INTS, ERROR_BYTES, MAX_NODES, readError, readScalars, slotBytes, slotPartial, pollUntil, T, TASK_COMPUTE, TASK_TAIL, waitAsync,
-  type ServeResult, type ServeTask, type SlotPartial, type TailBuffers,
+  C,
+  claim,
+  CONTROL_INTS,
+  ERROR_BYTES,
+  MAX_NODES,
+  readError,
+  readScalars,
+  slotBytes,
+  slotPartial,
+  pollUntil,
+  T,
+  TASK_COMPUTE,
+  TASK_TAIL,
+  waitAsync,
+  type ServeResult,
+  type ServeTask,
+  type SlotPartial,
+  type TailBuffers,
 } from './pool-protocol';
 import { tailUnits } from './tail';
 import { poolTaskHook } from './hooks';
@@ -79,7 +95,10 @@ export class ThreadPool {
   readonly pool: Piscina;
   readonly executors: PoolExecutor[];
   /** The epoch order, in one shared buffer for the run (copied in when the epoch changes). */
-  private sharedOrder: { source: Uint32Array | null; copy: Uint32Array } = { source: null, copy: new Uint32Array(new SharedArrayBuffer(4)) };
+  private sharedOrder: { source: Uint32Array | null; copy: Uint32Array } = {
+    source: null,
+    copy: new Uint32Array(new SharedArrayBuffer(4)),
+  };
   readonly statsSize: number;
   readonly paramCount: number;
   /** The shared tail's buffers, and the main thread's slots as partials (null: no shared tail). */
@@ -95,13 +114,20 @@ export class ThreadPool {
       const shared = (bytes: number): SharedArrayBuffer => new SharedArrayBuffer(bytes);
       const vector = (): SharedArrayBuffer => shared(this.paramCount * bytesPerElement(dtype));
       const state = opts.tail.state.map((b) => {
-        if (!(b.buffer instanceof SharedArrayBuffer) || b.byteOffset !== 0 || b.length !== this.paramCount) throw new TypeError('ThreadPool: the optimizer state must be whole SharedArrayBuffer-backed vectors');
+        if (!(b.buffer instanceof SharedArrayBuffer) || b.byteOffset !== 0 || b.length !== this.paramCount)
+          throw new TypeError('ThreadPool: the optimizer state must be whole SharedArrayBuffer-backed vectors');
         return b.buffer;
       });
       this.tail = {
-        units, sums: new Float64Array(shared(units.length * 8)), f64: new Float64Array(shared(6 * 8)),
+        units,
+        sums: new Float64Array(shared(units.length * 8)),
+        f64: new Float64Array(shared(6 * 8)),
         sync: new Int32Array(shared((T.STATE + units.length / 2) * 4)),
-        old: vector(), optimizer: opts.tail.optimizer, state, oldState: state.map(() => vector()), u: vector(),
+        old: vector(),
+        optimizer: opts.tail.optimizer,
+        state,
+        oldState: state.map(() => vector()),
+        u: vector(),
         mainSlots: Array.from({ length: MAIN_SLOTS }, () => shared(slotBytes(dtype, this.statsSize, this.paramCount))),
       };
       this.mainSlots = this.tail.mainSlots.map((b) => slotPartial(b, dtype, this.statsSize, this.paramCount));
@@ -109,7 +135,8 @@ export class ThreadPool {
       this.tail = null;
       this.mainSlots = [];
     }
-    if (!isShared(opts.x) || !isShared(opts.y)) throw new TypeError('ThreadPool: x and y must be SharedArrayBuffer-backed (load the data with shared: true)');
+    if (!isShared(opts.x) || !isShared(opts.y))
+      throw new TypeError('ThreadPool: x and y must be SharedArrayBuffer-backed (load the data with shared: true)');
     // a test's task module instead of the product's (parallel/hooks.ts; null in every run of the product)
     const hook = poolTaskHook();
     const limit = hook?.maxOldGenerationSizeMb;
@@ -175,7 +202,10 @@ export class PoolExecutor implements Executor {
   private lastServing: Serving | null = null;
   private seq = 0;
 
-  constructor(private readonly owner: ThreadPool, private readonly index: number) {
+  constructor(
+    private readonly owner: ThreadPool,
+    private readonly index: number,
+  ) {
     this.id = `thread-${index}`;
   }
 
@@ -187,14 +217,32 @@ export class PoolExecutor implements Executor {
     const bytes = slotBytes(o.spec.dtype, this.owner.statsSize, this.owner.paramCount);
     const buffers = Array.from({ length: slotCount }, () => new SharedArrayBuffer(bytes));
     const task: ServeTask = {
-      control, error, slots: buffers, spec: o.spec, kernels: o.kernels, microBatch: o.microBatch, x: o.x, y: o.y, params, order,
-      executor: this.index, statsSize: this.owner.statsSize, paramCount: this.owner.paramCount, spin: o.spin ?? false,
-      tail: this.owner.tail, cpu: o.cpus?.[this.index - 1] ?? null,
+      control,
+      error,
+      slots: buffers,
+      spec: o.spec,
+      kernels: o.kernels,
+      microBatch: o.microBatch,
+      x: o.x,
+      y: o.y,
+      params,
+      order,
+      executor: this.index,
+      statsSize: this.owner.statsSize,
+      paramCount: this.owner.paramCount,
+      spin: o.spin ?? false,
+      tail: this.owner.tail,
+      cpu: o.cpus?.[this.index - 1] ?? null,
     };
     this.seq = 0;
     const run = this.owner.pool.run(task) as Promise<ServeResult>;
     const s: Serving = {
-      control, error, params, order, deadReason: null, withdrawn: 0,
+      control,
+      error,
+      params,
+      order,
+      deadReason: null,
+      withdrawn: 0,
       slots: buffers.map((b) => slotPartial(b, o.spec.dtype, this.owner.statsSize, this.owner.paramCount)),
       done: run.catch(() => null),
     };
@@ -211,7 +259,10 @@ export class PoolExecutor implements Executor {
       }
       if (this.serving === s) this.serving = null;
     };
-    run.then(() => end('its serve loop ended'), (e: unknown) => end(`its thread failed (${(e as Error).message})`));
+    run.then(
+      () => end('its serve loop ended'),
+      (e: unknown) => end(`its thread failed (${(e as Error).message})`),
+    );
     this.lastServing = s;
     return s;
   }
@@ -237,7 +288,10 @@ export class PoolExecutor implements Executor {
     c[C.START] = task.batch.start;
     c[C.END] = task.batch.end;
     c[C.NODES] = nodes.length;
-    nodes.forEach((n, k) => { c[C.NODE_LIST + 2 * k] = n.h; c[C.NODE_LIST + 2 * k + 1] = n.i; });
+    nodes.forEach((n, k) => {
+      c[C.NODE_LIST + 2 * k] = n.h;
+      c[C.NODE_LIST + 2 * k + 1] = n.i;
+    });
     const seq = ++this.seq;
     Atomics.store(c, C.SEQ, seq);
     Atomics.notify(c, C.SEQ);
@@ -364,7 +418,10 @@ export class PoolExecutor implements Executor {
     for (;;) {
       const d = Atomics.load(s.control, C.DONE);
       if (d === seq) return;
-      if (s.withdrawn === seq) throw new TaskWithdrawn(`${this.id}: had not started its task when the main thread had finished its own share; the main thread computed it`);
+      if (s.withdrawn === seq)
+        throw new TaskWithdrawn(
+          `${this.id}: had not started its task when the main thread had finished its own share; the main thread computed it`,
+        );
       if (Atomics.load(s.control, C.DEAD) !== 0) throw Errors.executor(`${this.id}: ${s.deadReason ?? 'its thread failed'}`);
       const w = waitAsync(s.control, C.DONE, d);
       if (w.async) await w.value;

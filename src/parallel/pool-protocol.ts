@@ -79,9 +79,11 @@ export const C = {
 export const CONTROL_INTS = 16 + 3 * MAX_NODES;
 
 /** Atomics.waitAsync (Node 16+; typed in lib ES2024, which this project does not target yet). */
-export const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
-}).waitAsync;
+export const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
 
 /**
  * Settles task `seq` (C.CLAIM): true for whichever side swaps first — the thread, which then

@@ -106,20 +106,31 @@ export class RemoteExecutor implements Executor {
     if (this.pending) return Promise.reject(Errors.executor(`${this.id}: still busy with step ${this.pending.step}`));
     const ws = this.o.ws;
     if (ws.bufferedAmount > this.o.maxBufferedBytes) {
-      this.closeWith(CLOSE.tooSlow, Errors.executor(`${this.id}: ${ws.bufferedAmount} bytes still queued for it (cap ${this.o.maxBufferedBytes})`), 'GS_ERR_EXECUTOR');
+      this.closeWith(
+        CLOSE.tooSlow,
+        Errors.executor(`${this.id}: ${ws.bufferedAmount} bytes still queued for it (cap ${this.o.maxBufferedBytes})`),
+        'GS_ERR_EXECUTOR',
+      );
       return Promise.reject(Errors.executor(`${this.id}: too slow to take data`));
     }
     const b = task.batch;
     const tree = new ReductionTree(leavesOf(b));
     const frame = encodeMessage({
-      t: 'step', v: PROTOCOL_VERSION, step: task.step, order: b.order.subarray(b.start, b.end),
-      nodes: nodes.map((n) => [n.h, n.i] as [number, number]), params: task.params,
+      t: 'step',
+      v: PROTOCOL_VERSION,
+      step: task.step,
+      order: b.order.subarray(b.start, b.end),
+      nodes: nodes.map((n) => [n.h, n.i] as [number, number]),
+      params: task.params,
     });
     const expectCount = nodes.map((n) => {
       const [lo, hi] = tree.range(n);
       return Math.min(b.start + hi * b.microBatch, b.end) - (b.start + lo * b.microBatch);
     });
-    const leaves = nodes.reduce((s, n) => { const [lo, hi] = tree.range(n); return s + hi - lo; }, 0);
+    const leaves = nodes.reduce((s, n) => {
+      const [lo, hi] = tree.range(n);
+      return s + hi - lo;
+    }, 0);
     const d = this.o.deadline;
     const deadlineMs = this.msPerLeaf === undefined ? d.firstMs : Math.max(d.floorMs, d.factor * this.msPerLeaf * leaves);
     this.lastWire = { bytesOut: frame.length, bytesIn: 0 };
@@ -127,8 +138,17 @@ export class RemoteExecutor implements Executor {
     return new Promise<Partial[]>((resolve, reject) => {
       const timer = setTimeout(() => this.missed(deadlineMs), deadlineMs);
       this.pending = {
-        step: task.step, nodes, index: new Map(nodes.map((n, k) => [nodeKey(n), k])), expectCount,
-        partials: new Array(nodes.length), received: 0, leaves, t0: performance.now(), timer, resolve, reject,
+        step: task.step,
+        nodes,
+        index: new Map(nodes.map((n, k) => [nodeKey(n), k])),
+        expectCount,
+        partials: new Array(nodes.length),
+        received: 0,
+        leaves,
+        t0: performance.now(),
+        timer,
+        resolve,
+        reject,
       };
       ws.send(frame, { binary: true }, (err) => {
         if (err) this.closeWith(CLOSE.goingAway, Errors.executor(`${this.id}: send failed: ${err.message}`), 'GS_ERR_EXECUTOR');
@@ -147,7 +167,10 @@ export class RemoteExecutor implements Executor {
     if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const t = setTimeout(() => ws.terminate(), 1000);
-      ws.once('close', () => { clearTimeout(t); resolve(); });
+      ws.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
       if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE.goingAway, 'gradsync run ended');
     });
   }
@@ -156,8 +179,13 @@ export class RemoteExecutor implements Executor {
     const p = this.pending;
     if (!p) return;
     this.misses++;
-    this.log.warn({ code: 'GS_ERR_EXECUTOR', step: p.step, deadlineMs: Math.round(ms), received: p.received, of: p.nodes.length, misses: this.misses }, 'remote: step deadline missed, range recomputed elsewhere');
-    this.settle(Errors.executor(`${this.id}: missed the step deadline of ${Math.round(ms)} ms (${p.received} of ${p.nodes.length} partials)`));
+    this.log.warn(
+      { code: 'GS_ERR_EXECUTOR', step: p.step, deadlineMs: Math.round(ms), received: p.received, of: p.nodes.length, misses: this.misses },
+      'remote: step deadline missed, range recomputed elsewhere',
+    );
+    this.settle(
+      Errors.executor(`${this.id}: missed the step deadline of ${Math.round(ms)} ms (${p.received} of ${p.nodes.length} partials)`),
+    );
     if (this.misses >= this.o.maxMisses) {
       this.closeWith(CLOSE.tooSlow, Errors.executor(`${this.id}: missed ${this.misses} step deadlines in a row`), 'GS_ERR_EXECUTOR');
     }
@@ -185,16 +213,25 @@ export class RemoteExecutor implements Executor {
         return;
       case 'partial': {
         if (!p || m.step < p.step) {
-          this.log.warn({ code: 'GS_ERR_WIRE', step: m.step, current: p?.step ?? null, remote: { node: m.node } }, 'remote: partial for an earlier step dropped');
+          this.log.warn(
+            { code: 'GS_ERR_WIRE', step: m.step, current: p?.step ?? null, remote: { node: m.node } },
+            'remote: partial for an earlier step dropped',
+          );
           return;
         }
         const k = p.index.get(nodeKey({ h: m.node[0], i: m.node[1] }));
         if (k === undefined || p.partials[k] !== undefined) {
-          this.badFrame(Errors.wire(`partial for tree node ${m.node[0]}:${m.node[1]} which it was ${k === undefined ? 'not given' : 'given once and already answered'} at step ${p.step}`));
+          this.badFrame(
+            Errors.wire(
+              `partial for tree node ${m.node[0]}:${m.node[1]} which it was ${k === undefined ? 'not given' : 'given once and already answered'} at step ${p.step}`,
+            ),
+          );
           return;
         }
         if (m.count !== p.expectCount[k]) {
-          this.badFrame(Errors.wire(`field "count": ${m.count} examples for tree node ${m.node[0]}:${m.node[1]}, which has ${p.expectCount[k]}`));
+          this.badFrame(
+            Errors.wire(`field "count": ${m.count} examples for tree node ${m.node[0]}:${m.node[1]}, which has ${p.expectCount[k]}`),
+          );
           return;
         }
         p.partials[k] = { grads: m.grads, stats: m.stats, lossSum: m.lossSum, count: m.count, bad: m.bad ?? -1 };
@@ -228,7 +265,9 @@ export class RemoteExecutor implements Executor {
     if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
       try {
         ws.send(encodeMessage({ t: 'error', v: PROTOCOL_VERSION, code: code ?? 'GS_ERR_EXECUTOR', message: e.message.slice(0, 900) }));
-      } catch { /* closing anyway */ }
+      } catch {
+        /* closing anyway */
+      }
       ws.close(closeCode, e.message.slice(0, 120));
       // a peer that does not answer the close handshake is cut off
       setTimeout(() => ws.terminate(), 2000).unref();

@@ -92,7 +92,7 @@ function fetchNonce(base: URL, ca: string | Buffer | undefined): Promise<string>
       });
       res.on('end', () => {
         if (res.statusCode !== 200) reject(Errors.auth(`the coordinator gave no challenge (HTTP ${res.statusCode})`));
-        else if (!/^[0-9a-f]{64}$/.test(body)) reject(Errors.auth('the coordinator\'s challenge is malformed'));
+        else if (!/^[0-9a-f]{64}$/.test(body)) reject(Errors.auth("the coordinator's challenge is malformed"));
         else resolve(body);
       });
     });
@@ -100,37 +100,61 @@ function fetchNonce(base: URL, ca: string | Buffer | undefined): Promise<string>
     req.on('error', (e) => {
       const code = (e as NodeJS.ErrnoException).code;
       // a certificate the worker does not trust: say which flag fixes it
-      const tls = code !== undefined && TLS_TRUST_CODES.has(code)
-        ? `: the coordinator's TLS certificate is not trusted here (${code}: ${e.message}); give its certificate (or its CA's) with --ca FILE`
-        : `: ${code ?? e.message}`;
+      const tls =
+        code !== undefined && TLS_TRUST_CODES.has(code)
+          ? `: the coordinator's TLS certificate is not trusted here (${code}: ${e.message}); give its certificate (or its CA's) with --ca FILE`
+          : `: ${code ?? e.message}`;
       reject(Errors.io(`cannot reach the coordinator at ${u.host}${tls}`));
     });
   });
 }
 
 /** OpenSSL's verification failures that a --ca certificate resolves (Node's err.code). */
-const TLS_TRUST_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT']);
+const TLS_TRUST_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+]);
 
 function defaultId(): string {
   return `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
 }
 
 /** The partials of `nodes` (a contiguous run of tree nodes) computed by `execs` together. */
-export async function computeSplit(execs: Executor[], task: StepTask, tree: ReductionTree, nodes: TreeNode[]): Promise<{ partials: Partial[]; pieces: { exec: Executor; partials: Partial[] }[] }> {
+export async function computeSplit(
+  execs: Executor[],
+  task: StepTask,
+  tree: ReductionTree,
+  nodes: TreeNode[],
+): Promise<{ partials: Partial[]; pieces: { exec: Executor; partials: Partial[] }[] }> {
   if (execs.length === 1) {
     const partials = await execs[0]!.compute(task, nodes);
     return { partials, pieces: [{ exec: execs[0]!, partials }] };
   }
   const lo = tree.range(nodes[0]!)[0];
   const hi = tree.range(nodes[nodes.length - 1]!)[1];
-  const plan = planRanges(hi - lo, execs.map((e) => ({ id: e.id, speed: 1 })));
+  const plan = planRanges(
+    hi - lo,
+    execs.map((e) => ({ id: e.id, speed: 1 })),
+  );
   const jobs = plan.map((p, k) => ({ exec: execs[k]!, cover: tree.cover(lo + p.lo, lo + p.hi) })).filter((j) => j.cover.length > 0);
-  const pieces = await Promise.all(jobs.map(async (j) => ({ exec: j.exec, cover: j.cover, partials: await j.exec.compute(task, j.cover) })));
+  const pieces = await Promise.all(
+    jobs.map(async (j) => ({ exec: j.exec, cover: j.cover, partials: await j.exec.compute(task, j.cover) })),
+  );
   const byKey = new Map<string, Partial>();
   for (const p of pieces) p.cover.forEach((n, k) => byKey.set(nodeKey(n), p.partials[k]!));
   // a given node = left + right, recursively, down to the computed pieces: the tree's own order
   const k = selectKernels(dtypeOf(pieces[0]!.partials[0]!.grads)).kernels;
-  const partials = nodes.map((n) => combineNode(tree, n, (m) => byKey.get(nodeKey(m)), (into, from) => addPartial(into, from, k)));
+  const partials = nodes.map((n) =>
+    combineNode(
+      tree,
+      n,
+      (m) => byKey.get(nodeKey(m)),
+      (into, from) => addPartial(into, from, k),
+    ),
+  );
   return { partials, pieces };
 }
 
@@ -143,14 +167,19 @@ export function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
 function checkOptions(opts: WorkerOptions): { base: URL; id: string } {
   const base = new URL(opts.url);
   if (base.protocol !== 'ws:' && base.protocol !== 'wss:') throw Errors.usage(`--join must be a ws:// or wss:// URL, got "${opts.url}"`);
-  if (!Number.isInteger(opts.threads) || opts.threads < 0 || opts.threads > 1024) throw new RangeError(`worker option "threads" must be an integer in [0, 1024], got ${opts.threads}`);
+  if (!Number.isInteger(opts.threads) || opts.threads < 0 || opts.threads > 1024)
+    throw new RangeError(`worker option "threads" must be an integer in [0, 1024], got ${opts.threads}`);
   const id = opts.id ?? defaultId();
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw Errors.usage(`worker id must match [A-Za-z0-9._-]{1,64}, got "${id.slice(0, 80)}"`);
   return { base, id };
 }
 
 /** Step 1 with a token: the upgrade's headers (the nonce, its proof, a nonce of this worker's own) and the proof the 101 must carry. */
-async function tokenProof(base: URL, token: string, ca: string | Buffer | undefined): Promise<{ headers: Record<string, string>; expect: string }> {
+async function tokenProof(
+  base: URL,
+  token: string,
+  ca: string | Buffer | undefined,
+): Promise<{ headers: Record<string, string>; expect: string }> {
   const headers: Record<string, string> = {};
   const nonce = await fetchNonce(base, ca);
   const clientNonce = newNonce();
@@ -173,9 +202,12 @@ function watchRefusal(ws: WebSocket, expectProof: string | null, hasToken: boole
   });
   ws.on('unexpected-response', (_req, res: http.IncomingMessage) => {
     const s = res.statusCode ?? 0;
-    refused = s === 401
-      ? Errors.auth(`the coordinator refused to let this worker join (401): ${hasToken ? 'wrong token' : 'it requires a token (GRADSYNC_TOKEN or --token-file)'}`)
-      : Errors.executor(`the coordinator refused to let this worker join (HTTP ${s})`);
+    refused =
+      s === 401
+        ? Errors.auth(
+            `the coordinator refused to let this worker join (401): ${hasToken ? 'wrong token' : 'it requires a token (GRADSYNC_TOKEN or --token-file)'}`,
+          )
+        : Errors.executor(`the coordinator refused to let this worker join (HTTP ${s})`);
     res.resume();
     ws.terminate();
   });
@@ -186,7 +218,9 @@ function watchRefusal(ws: WebSocket, expectProof: string | null, hasToken: boole
 function closeOf(ws: WebSocket): Promise<{ code: number; reason: string; err: Error | null }> {
   return new Promise((resolve) => {
     let err: Error | null = null;
-    ws.on('error', (e) => { err = e; });
+    ws.on('error', (e) => {
+      err = e;
+    });
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8'), err }));
   });
 }
@@ -224,7 +258,17 @@ class WorkerSession {
   /** 2. → hello. */
   hello(host: string): void {
     this.say(`worker ${this.id}: connected to ${host}`);
-    this.ws.send(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, id: this.id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32', 'float64'], threads: this.opts.threads, ...this.hooks.hello } as never));
+    this.ws.send(
+      encodeMessage({
+        t: 'hello',
+        v: PROTOCOL_VERSION,
+        id: this.id,
+        kernelSpec: KERNEL_SPEC_VERSION,
+        dtypes: ['float32', 'float64'],
+        threads: this.opts.threads,
+        ...this.hooks.hello,
+      } as never),
+    );
   }
 
   /** Queues a frame behind the ones before it. */
@@ -238,7 +282,14 @@ class WorkerSession {
     this.log?.warn({ code: e instanceof GradsyncError ? e.code : 'GS_ERR_WIRE', closeCode: code, err: e.message }, 'worker: leaving');
     this.say(`worker: leaving: ${e.message}`);
     if (ws.readyState === WebSocket.OPEN) {
-      ws.send(encodeMessage({ t: 'error', v: PROTOCOL_VERSION, code: e instanceof GradsyncError ? e.code : 'GS_ERR_WIRE', message: e.message.slice(0, 900) }));
+      ws.send(
+        encodeMessage({
+          t: 'error',
+          v: PROTOCOL_VERSION,
+          code: e instanceof GradsyncError ? e.code : 'GS_ERR_WIRE',
+          message: e.message.slice(0, 900),
+        }),
+      );
       ws.close(code, e.message.slice(0, 120));
     } else ws.terminate();
   }
@@ -252,7 +303,9 @@ class WorkerSession {
           if (this.run !== null) throw Errors.wire('a second run message');
           this.onRun(m);
           return;
-        case 'chunk': this.onChunk(m.seq, m.bytes); return;
+        case 'chunk':
+          this.onChunk(m.seq, m.bytes);
+          return;
         case 'step':
           if (this.held === null) throw Errors.wire('a step before the data is ready');
           await this.onStep(m);
@@ -274,7 +327,13 @@ class WorkerSession {
     const { opts, id } = this;
     this.run = r;
     const d = r.data;
-    this.limits.run = { dtype: r.spec.dtype, paramCount: layoutOf(r.spec).size, n: d.n, chunkBytes: d.chunkBytes, chunks: Math.ceil(d.bytes / d.chunkBytes) };
+    this.limits.run = {
+      dtype: r.spec.dtype,
+      paramCount: layoutOf(r.spec).size,
+      n: d.n,
+      chunkBytes: d.chunkBytes,
+      chunks: Math.ceil(d.bytes / d.chunkBytes),
+    };
     const cached = fromCache(opts.dataDir, d, opts.threads > 1);
     if (cached) {
       this.exit.dataFromCache = true;
@@ -307,12 +366,22 @@ class WorkerSession {
     // one thread computes on the main thread itself: a pool of one only adds a hand-off (and a
     // copy of every partial) per step, and the main thread has nothing else to do meanwhile
     if (opts.threads > 1) {
-      this.pool = new ThreadPool({ threads: opts.threads, spec: r.spec, kernels: opts.kernels ?? 'auto', microBatch: r.microBatch, x: held.x, y: held.y, ...(log ? { logger: log } : {}) });
+      this.pool = new ThreadPool({
+        threads: opts.threads,
+        spec: r.spec,
+        kernels: opts.kernels ?? 'auto',
+        microBatch: r.microBatch,
+        x: held.x,
+        y: held.y,
+        ...(log ? { logger: log } : {}),
+      });
       this.execs = this.pool.executors;
     } else this.execs = [new MainExecutor(r.spec, kernels, held, r.microBatch)];
     this.params = alloc(r.spec.dtype, layoutOf(r.spec).size, opts.threads > 1);
     this.ws.send(encodeMessage({ t: 'ready', v: PROTOCOL_VERSION }));
-    this.say(`worker ${this.id}: ready for run ${r.run} as ${r.executor} (${opts.threads > 1 ? `${opts.threads} threads` : 'main thread'})`);
+    this.say(
+      `worker ${this.id}: ready for run ${r.run} as ${r.executor} (${opts.threads > 1 ? `${opts.threads} threads` : 'main thread'})`,
+    );
   }
 
   /** 4. ← step: its nodes checked (in the tree, contiguous), computed by the local executors; → done, then one partial per node. */
@@ -337,8 +406,15 @@ class WorkerSession {
     const { partials, pieces } = await computeSplit(this.execs, task, tree, nodes);
     const computeMs = performance.now() - t0;
     const msgs: PartialMessage[] = partials.map((p, k) => ({
-      t: 'partial', v: PROTOCOL_VERSION, step: m.step, node: [nodes[k]!.h, nodes[k]!.i], dtype: r.spec.dtype,
-      count: p.count, lossSum: p.lossSum, stats: p.stats, grads: p.grads,
+      t: 'partial',
+      v: PROTOCOL_VERSION,
+      step: m.step,
+      node: [nodes[k]!.h, nodes[k]!.i],
+      dtype: r.spec.dtype,
+      count: p.count,
+      lossSum: p.lossSum,
+      stats: p.stats,
+      grads: p.grads,
     }));
     let frames = [encodeMessage({ t: 'done', v: PROTOCOL_VERSION, step: m.step, computeMs }), ...msgs.map(encodePartial)];
     for (const piece of pieces) piece.exec.recycle(piece.partials);
@@ -356,8 +432,12 @@ export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Pr
   const limits: CoordinatorFrameLimits = { maxBytes: maxPayload, maxDataBytes: opts.maxDataBytes ?? 8 * 2 ** 30 };
   const proof = opts.token !== undefined ? await tokenProof(base, opts.token, opts.ca) : null;
   const ws = new WebSocket(new URL(JOIN_PATH, base), {
-    headers: proof?.headers ?? {}, perMessageDeflate: false, maxPayload, handshakeTimeout: 10_000,
-    maxFragments: 4, maxBufferedChunks: Math.ceil(maxPayload / 1024) + 64,
+    headers: proof?.headers ?? {},
+    perMessageDeflate: false,
+    maxPayload,
+    handshakeTimeout: 10_000,
+    maxFragments: 4,
+    maxBufferedChunks: Math.ceil(maxPayload / 1024) + 64,
     ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
   });
   const session = new WorkerSession(ws, opts, hooks, id, limits, say);

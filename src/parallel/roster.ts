@@ -59,7 +59,10 @@ export class Roster {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
         reject(Errors.executor(`${this.connected().length} of ${n} workers joined within ${timeoutMs} ms`));
       }, timeoutMs);
-      const done = (): void => { clearTimeout(t); resolve(); };
+      const done = (): void => {
+        clearTimeout(t);
+        resolve();
+      };
       this.waiters.push({ n, resolve: done });
     });
   }

@@ -132,7 +132,16 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
  * state says they are: `old` (whole for each taken unit) or the operand a or b the fused pass
  * left them in.
  */
-export function restoreTaken(views: UnitViews, params: Float, old: Float, sync: Int32Array, state: Float[] = [], oldState: Float[] = [], a: Float | null = null, b: Float | null = null): void {
+export function restoreTaken(
+  views: UnitViews,
+  params: Float,
+  old: Float,
+  sync: Int32Array,
+  state: Float[] = [],
+  oldState: Float[] = [],
+  a: Float | null = null,
+  b: Float | null = null,
+): void {
   const p = views.of(params);
   const from = [views.of(old), a === null ? null : views.of(a), b === null ? null : views.of(b)];
   for (let i = 0; i < p.length; i++) {

@@ -87,7 +87,12 @@ export class ReductionTree {
  * Every executor and the coordinator combine through this one walk.
  * Throws when a leaf has no value.
  */
-export function combineNode<T>(tree: ReductionTree, n: TreeNode, get: (m: TreeNode) => T | undefined, add: (into: T, from: T) => T | void): T {
+export function combineNode<T>(
+  tree: ReductionTree,
+  n: TreeNode,
+  get: (m: TreeNode) => T | undefined,
+  add: (into: T, from: T) => T | void,
+): T {
   const v = get(n);
   if (v !== undefined) return v;
   const kids = tree.children(n);

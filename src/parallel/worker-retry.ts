@@ -12,9 +12,13 @@ import { runWorker, type WorkerExit, type WorkerOptions } from './remote-worker'
 /** Close codes after which joining again may work: the link broke, or the coordinator was busy. */
 const RETRY_CLOSE: ReadonlySet<number> = new Set([
   1006, // no close frame: the connection broke (network, a coordinator killed or restarting)
-  1011, 1012, 1013, // the server failed, is restarting, or says try again later
+  1011,
+  1012,
+  1013, // the server failed, is restarting, or says try again later
   CLOSE.duplicateId, // the coordinator has not yet noticed that this worker's previous connection is gone
-  CLOSE.handshakeTimeout, CLOSE.tooSlow, CLOSE.full,
+  CLOSE.handshakeTimeout,
+  CLOSE.tooSlow,
+  CLOSE.full,
 ]);
 
 export interface RetryOptions {
@@ -69,7 +73,9 @@ export async function runWorkerRetrying(opts: WorkerOptions, retry: RetryOptions
     }
     const why = 'exit' in r ? `connection closed (${r.exit.code}${r.exit.reason ? `: ${r.exit.reason}` : ''})` : (r.error as Error).message;
     opts.logger?.warn({ code: 'GS_ERR_WIRE', err: why, retryInMs: wait }, 'worker: joining again');
-    say(`worker: ${why}; joining again in ${(wait / 1000).toFixed(1)} s (trying for up to ${Math.round((deadline - Date.now()) / 1000)} s more)`);
+    say(
+      `worker: ${why}; joining again in ${(wait / 1000).toFixed(1)} s (trying for up to ${Math.round((deadline - Date.now()) / 1000)} s more)`,
+    );
     await new Promise((resolve) => setTimeout(resolve, wait));
     delay = Math.min(cap, delay * 2);
   }

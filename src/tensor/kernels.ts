@@ -146,7 +146,17 @@ export interface SharedMemoryKernels {
    * reduceSgdOf). `shared`: other threads read p next (sgdUpdateShared's stores). a, b and p
    * must not overlap.
    */
-  reduceSgd(n: number, a: Float, b: Float | null, p: Float, divisor: number, lambda: number, lr: number, out: Float64Array, shared: boolean): void;
+  reduceSgd(
+    n: number,
+    a: Float,
+    b: Float | null,
+    p: Float,
+    divisor: number,
+    lambda: number,
+    lr: number,
+    out: Float64Array,
+    shared: boolean,
+  ): void;
 }
 
 /** What the rest of the code uses: the core operations and the shared-memory extension. */
@@ -169,7 +179,10 @@ function addInto(n: number, a: Float, b: Float): void {
 }
 
 function firstNonFinite(n: number, a: Float): number {
-  for (let i = 0; i < n; i++) { const v = a[i]!; if (v - v !== 0) return i; }
+  for (let i = 0; i < n; i++) {
+    const v = a[i]!;
+    if (v - v !== 0) return i;
+  }
   return -1;
 }
 
@@ -186,7 +199,11 @@ function addReduceGradOf(add: KernelSet['addInto'], reduce: KernelSet['reduceGra
  * reduceSgd as its passes (the reference, and kernels that do not fuse them): the reduction
  * into a, then `keep` — sgdUpdate with u written over g, the old p left in a (sgdKeep).
  */
-function reduceSgdOf(reduce: KernelSet['reduceGrad'], addReduce: KernelSet['addReduceGrad'], keep: (n: number, lr: number, g: Float, p: Float) => void): KernelSet['reduceSgd'] {
+function reduceSgdOf(
+  reduce: KernelSet['reduceGrad'],
+  addReduce: KernelSet['addReduceGrad'],
+  keep: (n: number, lr: number, g: Float, p: Float) => void,
+): KernelSet['reduceSgd'] {
   return (n, a, b, p, divisor, lambda, lr, out) => {
     if (b === null) reduce(n, a, p, divisor, lambda, out);
     else addReduce(n, a, b, p, divisor, lambda, out, a);
@@ -212,15 +229,19 @@ export function withSharedDefaults(k: CoreKernels & Partial<SharedMemoryKernels>
   const addReduceGrad = k.addReduceGrad ?? addReduceGradOf(k.addInto, k.reduceGrad);
   return {
     ...k,
-    gemmTNCheck: k.gemmTNCheck ?? ((m, n, depth, A, B, C) => {
-      k.gemmTN(m, n, depth, A, B, C);
-      return k.firstNonFinite(m * n, C);
-    }),
+    gemmTNCheck:
+      k.gemmTNCheck ??
+      ((m, n, depth, A, B, C) => {
+        k.gemmTN(m, n, depth, A, B, C);
+        return k.firstNonFinite(m * n, C);
+      }),
     sgdUpdateShared: k.sgdUpdateShared ?? k.sgdUpdate,
-    copyShared: k.copyShared ?? ((n, src, dst) => {
-      dst.set(src.subarray(0, n));
-      return k.firstNonFinite(n, src);
-    }),
+    copyShared:
+      k.copyShared ??
+      ((n, src, dst) => {
+        dst.set(src.subarray(0, n));
+        return k.firstNonFinite(n, src);
+      }),
     addReduceGrad,
     reduceSgd: k.reduceSgd ?? reduceSgdOf(k.reduceGrad, addReduceGrad, sgdKeep),
   };
@@ -326,11 +347,17 @@ function activationStats(f: Activation, m: number, n: number, z: Float, a: Float
   const len = m * n;
   if (f === 'tanh') {
     let c = 0;
-    for (let i = 0; i < len; i++) { const v = a[i]!; if (1 - v * v < SATURATION_RATIO) c++; }
+    for (let i = 0; i < len; i++) {
+      const v = a[i]!;
+      if (1 - v * v < SATURATION_RATIO) c++;
+    }
     out[0] += c;
   } else if (f === 'sigmoid') {
     let c = 0;
-    for (let i = 0; i < len; i++) { const v = a[i]!; if (v * (1 - v) < 0.25 * SATURATION_RATIO) c++; }
+    for (let i = 0; i < len; i++) {
+      const v = a[i]!;
+      if (v * (1 - v) < 0.25 * SATURATION_RATIO) c++;
+    }
     out[0] += c;
   }
   for (let r = 0; r < m; r++) {
@@ -357,8 +384,8 @@ function reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: numb
       s[j] = s[j]! + q * q;
       s[8 + j] = s[8 + j]! + t * t;
     }
-    sg += ((s[0]! + s[1]!) + (s[2]! + s[3]!)) + ((s[4]! + s[5]!) + (s[6]! + s[7]!));
-    sp += ((s[8]! + s[9]!) + (s[10]! + s[11]!)) + ((s[12]! + s[13]!) + (s[14]! + s[15]!));
+    sg += s[0]! + s[1]! + (s[2]! + s[3]!) + (s[4]! + s[5]! + (s[6]! + s[7]!));
+    sp += s[8]! + s[9]! + (s[10]! + s[11]!) + (s[12]! + s[13]! + (s[14]! + s[15]!));
   }
   out[0] = sg;
   out[1] = sp;
@@ -408,17 +435,32 @@ const ref64: CoreKernels = {
   activate(f, m, n, z, a) {
     const len = m * n;
     switch (f) {
-      case 'tanh': for (let i = 0; i < len; i++) a[i] = tanh64(z[i]!); break;
-      case 'sigmoid': for (let i = 0; i < len; i++) a[i] = sigmoid64(z[i]!); break;
-      case 'relu': for (let i = 0; i < len; i++) { const v = z[i]!; a[i] = v > 0 ? v : 0; } break;
-      case 'linear': for (let i = 0; i < len; i++) a[i] = z[i]!; break;
+      case 'tanh':
+        for (let i = 0; i < len; i++) a[i] = tanh64(z[i]!);
+        break;
+      case 'sigmoid':
+        for (let i = 0; i < len; i++) a[i] = sigmoid64(z[i]!);
+        break;
+      case 'relu':
+        for (let i = 0; i < len; i++) {
+          const v = z[i]!;
+          a[i] = v > 0 ? v : 0;
+        }
+        break;
+      case 'linear':
+        for (let i = 0; i < len; i++) a[i] = z[i]!;
+        break;
       case 'softmax':
         for (let r = 0; r < m; r++) {
           const o = r * n;
           let mx = z[o]!;
           for (let j = 1; j < n; j++) if (z[o + j]! > mx) mx = z[o + j]!;
           let s = 0;
-          for (let j = 0; j < n; j++) { const e = exp64(z[o + j]! - mx); a[o + j] = e; s += e; }
+          for (let j = 0; j < n; j++) {
+            const e = exp64(z[o + j]! - mx);
+            a[o + j] = e;
+            s += e;
+          }
           for (let j = 0; j < n; j++) a[o + j] = a[o + j]! / s;
         }
         break;
@@ -427,10 +469,23 @@ const ref64: CoreKernels = {
   activateBackward(f, m, n, z, a, g) {
     const len = m * n;
     switch (f) {
-      case 'tanh': for (let i = 0; i < len; i++) { const v = a[i]!; g[i] = g[i]! * (1 - v * v); } break;
-      case 'sigmoid': for (let i = 0; i < len; i++) { const v = a[i]!; g[i] = g[i]! * (v * (1 - v)); } break;
-      case 'relu': for (let i = 0; i < len; i++) if (!(z[i]! > 0)) g[i] = 0; break;
-      case 'linear': break;
+      case 'tanh':
+        for (let i = 0; i < len; i++) {
+          const v = a[i]!;
+          g[i] = g[i]! * (1 - v * v);
+        }
+        break;
+      case 'sigmoid':
+        for (let i = 0; i < len; i++) {
+          const v = a[i]!;
+          g[i] = g[i]! * (v * (1 - v));
+        }
+        break;
+      case 'relu':
+        for (let i = 0; i < len; i++) if (!(z[i]! > 0)) g[i] = 0;
+        break;
+      case 'linear':
+        break;
       case 'softmax':
         // dJ/dz_j = a_j·(g_j − Σ_k g_k·a_k)
         for (let r = 0; r < m; r++) {
@@ -442,7 +497,11 @@ const ref64: CoreKernels = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats,
+  addInto,
+  firstNonFinite,
+  sgdUpdate,
+  reduceGrad,
+  activationStats,
   softmaxCE: softmaxCE64,
   gatherRows,
   exp: exp64,
@@ -496,17 +555,32 @@ const ref32: CoreKernels = {
   activate(f, m, n, z, a) {
     const len = m * n;
     switch (f) {
-      case 'tanh': for (let i = 0; i < len; i++) a[i] = tanh32(z[i]!); break;
-      case 'sigmoid': for (let i = 0; i < len; i++) a[i] = sigmoid32(z[i]!); break;
-      case 'relu': for (let i = 0; i < len; i++) { const v = z[i]!; a[i] = v > 0 ? v : 0; } break;
-      case 'linear': for (let i = 0; i < len; i++) a[i] = z[i]!; break;
+      case 'tanh':
+        for (let i = 0; i < len; i++) a[i] = tanh32(z[i]!);
+        break;
+      case 'sigmoid':
+        for (let i = 0; i < len; i++) a[i] = sigmoid32(z[i]!);
+        break;
+      case 'relu':
+        for (let i = 0; i < len; i++) {
+          const v = z[i]!;
+          a[i] = v > 0 ? v : 0;
+        }
+        break;
+      case 'linear':
+        for (let i = 0; i < len; i++) a[i] = z[i]!;
+        break;
       case 'softmax':
         for (let r = 0; r < m; r++) {
           const o = r * n;
           let mx = z[o]!;
           for (let j = 1; j < n; j++) if (z[o + j]! > mx) mx = z[o + j]!;
           let s = 0;
-          for (let j = 0; j < n; j++) { const e = exp32(fr(z[o + j]! - mx)); a[o + j] = e; s = fr(s + e); }
+          for (let j = 0; j < n; j++) {
+            const e = exp32(fr(z[o + j]! - mx));
+            a[o + j] = e;
+            s = fr(s + e);
+          }
           for (let j = 0; j < n; j++) a[o + j] = fr(a[o + j]! / s);
         }
         break;
@@ -515,10 +589,23 @@ const ref32: CoreKernels = {
   activateBackward(f, m, n, z, a, g) {
     const len = m * n;
     switch (f) {
-      case 'tanh': for (let i = 0; i < len; i++) { const v = a[i]!; g[i] = fr(g[i]! * fr(1 - fr(v * v))); } break;
-      case 'sigmoid': for (let i = 0; i < len; i++) { const v = a[i]!; g[i] = fr(g[i]! * fr(v * fr(1 - v))); } break;
-      case 'relu': for (let i = 0; i < len; i++) if (!(z[i]! > 0)) g[i] = 0; break;
-      case 'linear': break;
+      case 'tanh':
+        for (let i = 0; i < len; i++) {
+          const v = a[i]!;
+          g[i] = fr(g[i]! * fr(1 - fr(v * v)));
+        }
+        break;
+      case 'sigmoid':
+        for (let i = 0; i < len; i++) {
+          const v = a[i]!;
+          g[i] = fr(g[i]! * fr(v * fr(1 - v)));
+        }
+        break;
+      case 'relu':
+        for (let i = 0; i < len; i++) if (!(z[i]! > 0)) g[i] = 0;
+        break;
+      case 'linear':
+        break;
       case 'softmax':
         for (let r = 0; r < m; r++) {
           const o = r * n;
@@ -529,7 +616,11 @@ const ref32: CoreKernels = {
         break;
     }
   },
-  addInto, firstNonFinite, sgdUpdate, reduceGrad, activationStats,
+  addInto,
+  firstNonFinite,
+  sgdUpdate,
+  reduceGrad,
+  activationStats,
   softmaxCE: softmaxCE32,
   gatherRows,
   exp: exp32,

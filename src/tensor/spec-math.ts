@@ -21,9 +21,9 @@ const fr = Math.fround;
 // ---- float64 ---------------------------------------------------------------------------
 
 // Cody–Waite split of ln 2 (fdlibm): LN2_HI has 21 trailing zero bits, so k·LN2_HI is exact.
-const LN2_HI = 6.93147180369123816490e-1;
+const LN2_HI = 6.9314718036912381649e-1;
 const LN2_LO = 1.90821492927058770002e-10;
-const INV_LN2 = 1.44269504088896338700;
+const INV_LN2 = 1.442695040888963387;
 const EXP_OVER = 709.782712893384;
 const EXP_UNDER = -745.1332191019412;
 
@@ -31,16 +31,25 @@ const EXP_UNDER = -745.1332191019412;
 const POW2 = new Float64Array(2200);
 {
   let p = 1;
-  for (let k = 0; k <= 1023; k++) { POW2[k + 1100] = p; p *= 2; }
+  for (let k = 0; k <= 1023; k++) {
+    POW2[k + 1100] = p;
+    p *= 2;
+  }
   p = 1;
-  for (let k = 0; k >= -1074; k--) { POW2[k + 1100] = p; p /= 2; }
+  for (let k = 0; k >= -1074; k--) {
+    POW2[k + 1100] = p;
+    p /= 2;
+  }
 }
 
 /** 1/i! for i = 0..19, as doubles. */
 const INV_FACT: number[] = [];
 {
   let f = 1;
-  for (let i = 0; i <= 19; i++) { if (i > 0) f *= i; INV_FACT.push(1 / f); }
+  for (let i = 0; i <= 19; i++) {
+    if (i > 0) f *= i;
+    INV_FACT.push(1 / f);
+  }
 }
 
 function scale2(p: number, k: number): number {
@@ -57,7 +66,7 @@ export function exp64(x: number): number {
   if (x > EXP_OVER) return Infinity;
   if (x < EXP_UNDER) return 0;
   const k = Math.round(x * INV_LN2);
-  const r = (x - k * LN2_HI) - k * LN2_LO;
+  const r = x - k * LN2_HI - k * LN2_LO;
   let p = INV_FACT[13]!;
   for (let i = 12; i >= 0; i--) p = p * r + INV_FACT[i]!;
   return scale2(p, k);
@@ -75,7 +84,8 @@ export function tanh64(x: number): number {
   if (x !== x) return NaN;
   const ax = x < 0 ? -x : x;
   let t: number;
-  if (ax > 19.1) t = 1; // tanh(19.1) rounds to 1 in float64
+  if (ax > 19.1)
+    t = 1; // tanh(19.1) rounds to 1 in float64
   else if (ax < 0.5) {
     const em1 = expm1Small64(2 * ax);
     t = em1 / (em1 + 2);
@@ -101,13 +111,19 @@ const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0; // litt
 /** x = m·2^e with m in [√½, √2); exact (bit manipulation, no rounding). */
 function frexpNorm(x: number): [number, number] {
   let e = 0;
-  if (x < 2.2250738585072014e-308) { x *= 18014398509481984; e = -54; } // subnormal: scale by 2^54 (exact)
+  if (x < 2.2250738585072014e-308) {
+    x *= 18014398509481984;
+    e = -54;
+  } // subnormal: scale by 2^54 (exact)
   F64[0] = x;
   const hi = U32[HI]!;
   e += ((hi >>> 20) & 0x7ff) - 1023;
   U32[HI] = (hi & 0x800fffff) | 0x3ff00000;
   let m = F64[0]!;
-  if (m > SQRT2) { m /= 2; e += 1; }
+  if (m > SQRT2) {
+    m /= 2;
+    e += 1;
+  }
   return [m, e];
 }
 
@@ -133,7 +149,7 @@ export function log64(x: number): number {
 
 // Cody–Waite split for float32 (cephes expf): C1 has few significant bits, so k·C1 is exact.
 const C1_32 = fr(0.693359375);
-const C2_32 = fr(-2.12194440e-4);
+const C2_32 = fr(-2.1219444e-4);
 const INV_LN2_32 = fr(1.4426950408889634);
 const EXP32_OVER = fr(88.72283);
 const EXP32_UNDER = fr(-103.97208);
@@ -171,7 +187,8 @@ export function tanh32(x: number): number {
   if (x !== x) return NaN;
   const ax = x < 0 ? -x : x;
   let t: number;
-  if (ax > 9.1) t = 1; // tanh(9.1) rounds to 1 in float32
+  if (ax > 9.1)
+    t = 1; // tanh(9.1) rounds to 1 in float32
   else if (ax < 0.5) {
     const em1 = expm1Small32(fr(2 * ax));
     t = fr(em1 / fr(em1 + 2));

@@ -52,7 +52,12 @@ export interface Checkpoint {
 }
 
 /** Serialises and writes a checkpoint atomically to `file`. */
-export function writeCheckpoint(file: string, header: Omit<CheckpointHeader, 'format' | 'paramCount' | 'optimizer' | 'createdAt'>, params: Float, opt: OptimizerState): void {
+export function writeCheckpoint(
+  file: string,
+  header: Omit<CheckpointHeader, 'format' | 'paramCount' | 'optimizer' | 'createdAt'>,
+  params: Float,
+  opt: OptimizerState,
+): void {
   const full: CheckpointHeader = {
     ...header,
     format: CHECKPOINT_VERSION,
@@ -93,10 +98,24 @@ export function atomicWrite(file: string, parts: Uint8Array[]): void {
     fd = null;
     fs.renameSync(tmp, file);
     const dfd = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
   } catch (e) {
-    if (fd !== null) { try { fs.closeSync(fd); } catch { /* already failing */ } }
-    try { fs.unlinkSync(tmp); } catch { /* may not exist */ }
+    if (fd !== null) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already failing */
+      }
+    }
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* may not exist */
+    }
     const err = Errors.io(`cannot write ${file}: ${(e as Error).message}`, 'the previous checkpoint, if any, is intact');
     // the system error (its errno code: ENOSPC, EACCES, EIO…) stays reachable for the log
     err.cause = e;
@@ -123,14 +142,23 @@ export function readCheckpoint(file: string): Checkpoint {
   if (buf.length < 16 + 2 + 32) throw Errors.checkpoint(file, `too short (${buf.length} bytes): truncated or not a checkpoint`);
   const magic = buf.subarray(0, 8).toString('latin1');
   if (magic !== CHECKPOINT_MAGIC) {
-    throw Errors.checkpoint(file, `bad magic at byte 0: expected "${CHECKPOINT_MAGIC}", found ${JSON.stringify(magic)}`, 'this is not a gradsync checkpoint');
+    throw Errors.checkpoint(
+      file,
+      `bad magic at byte 0: expected "${CHECKPOINT_MAGIC}", found ${JSON.stringify(magic)}`,
+      'this is not a gradsync checkpoint',
+    );
   }
   const version = buf.readUInt32LE(8);
-  if (version !== CHECKPOINT_VERSION) throw Errors.checkpoint(file, `format version ${version} at byte 8 is not supported (this gradsync reads ${CHECKPOINT_VERSION})`);
+  if (version !== CHECKPOINT_VERSION)
+    throw Errors.checkpoint(file, `format version ${version} at byte 8 is not supported (this gradsync reads ${CHECKPOINT_VERSION})`);
   const body = buf.length - 32;
   const want = buf.subarray(body);
   const got = createHash('sha256').update(buf.subarray(0, body)).digest();
-  if (!got.equals(want)) throw Errors.checkpoint(file, `checksum mismatch (sha256 of bytes 0..${body} differs from the stored one): the file is corrupt or truncated`);
+  if (!got.equals(want))
+    throw Errors.checkpoint(
+      file,
+      `checksum mismatch (sha256 of bytes 0..${body} differs from the stored one): the file is corrupt or truncated`,
+    );
   const h = buf.readUInt32LE(12);
   if (16 + h > body) throw Errors.checkpoint(file, `header length ${h} at byte 12 runs past the payload`);
   let header: CheckpointHeader;
@@ -143,7 +171,10 @@ export function readCheckpoint(file: string): Checkpoint {
   const nBuf = header.optimizer?.buffers ?? -1;
   const expected = header.paramCount * bpe * (1 + nBuf);
   if (!(nBuf >= 0 && Number.isInteger(header.paramCount)) || body - (16 + h) !== expected) {
-    throw Errors.checkpoint(file, `payload is ${body - (16 + h)} bytes, header says ${header.paramCount} parameters × ${1 + nBuf} buffers × ${bpe} bytes = ${expected}`);
+    throw Errors.checkpoint(
+      file,
+      `payload is ${body - (16 + h)} bytes, header says ${header.paramCount} parameters × ${1 + nBuf} buffers × ${bpe} bytes = ${expected}`,
+    );
   }
   // copy into fresh, aligned buffers
   const take = (i: number): Float => {
@@ -157,7 +188,13 @@ export function readCheckpoint(file: string): Checkpoint {
   return {
     header,
     params: take(0),
-    optimizer: { kind: o.kind as OptimizerState['kind'], t: o.t, beta1Pow: o.beta1Pow, beta2Pow: o.beta2Pow, buffers: Array.from({ length: nBuf }, (_, i) => take(i + 1)) },
+    optimizer: {
+      kind: o.kind as OptimizerState['kind'],
+      t: o.t,
+      beta1Pow: o.beta1Pow,
+      beta2Pow: o.beta2Pow,
+      buffers: Array.from({ length: nBuf }, (_, i) => take(i + 1)),
+    },
   };
 }
 
@@ -166,7 +203,11 @@ export function assertCompatible(file: string, ck: Checkpoint, spec: ModelSpec):
   const a = ck.header.spec;
   const desc = (s: ModelSpec): string => `${s.inputs}-${s.layers.map((l) => `${l.units}${l.activation}`).join('-')} ${s.loss} ${s.dtype}`;
   if (desc(a) !== desc(spec)) {
-    throw new GradsyncError('GS_ERR_CHECKPOINT', `checkpoint ${file}: it is for model ${desc(a)}, this run's model is ${desc(spec)}`, 'use the config the checkpoint was written with');
+    throw new GradsyncError(
+      'GS_ERR_CHECKPOINT',
+      `checkpoint ${file}: it is for model ${desc(a)}, this run's model is ${desc(spec)}`,
+      'use the config the checkpoint was written with',
+    );
   }
 }
 
@@ -177,8 +218,16 @@ export function checkpointName(step: number): string {
 /** Checkpoint files in `dir`, newest (highest step) first. */
 export function listCheckpoints(dir: string): string[] {
   let names: string[];
-  try { names = fs.readdirSync(dir); } catch { return []; }
-  return names.filter((n) => /^step-\d{8}\.gsck$/.test(n)).sort().reverse().map((n) => path.join(dir, n));
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => /^step-\d{8}\.gsck$/.test(n))
+    .sort()
+    .reverse()
+    .map((n) => path.join(dir, n));
 }
 
 /**
@@ -187,14 +236,26 @@ export function listCheckpoints(dir: string): string[] {
  */
 export function pruneCheckpoints(dir: string, keep: number): void {
   for (const f of listCheckpoints(dir).slice(keep)) {
-    try { fs.unlinkSync(f); } catch { /* already gone */ }
+    try {
+      fs.unlinkSync(f);
+    } catch {
+      /* already gone */
+    }
   }
   let names: string[] = [];
-  try { names = fs.readdirSync(dir); } catch { /* no folder */ }
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    /* no folder */
+  }
   for (const n of names) {
     const m = /^\.step-\d{8}\.gsck\.tmp-(\d+)$/.exec(n);
     if (m && Number(m[1]) !== process.pid) {
-      try { fs.unlinkSync(path.join(dir, n)); } catch { /* already gone */ }
+      try {
+        fs.unlinkSync(path.join(dir, n));
+      } catch {
+        /* already gone */
+      }
     }
   }
 }
@@ -224,7 +285,11 @@ export function findResumePoint(target: string): ResumePoint {
   try {
     st = fs.statSync(target);
   } catch (e) {
-    throw Errors.checkpoint(target, `cannot resume from it: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 'give a checkpoint file or a run folder (the --run-dir of the run)');
+    throw Errors.checkpoint(
+      target,
+      `cannot resume from it: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      'give a checkpoint file or a run folder (the --run-dir of the run)',
+    );
   }
   if (!st.isDirectory()) return { file: target, checkpoint: readCheckpoint(target), skipped: [] };
   const sub = path.join(target, 'checkpoints');
@@ -238,6 +303,9 @@ export function findResumePoint(target: string): ResumePoint {
       skipped.push({ file, code: e.code, reason: e.message });
     }
   }
-  const tried = skipped.length === 0 ? 'it holds no checkpoint (step-*.gsck)' : `none of its ${skipped.length} checkpoints verifies: ${skipped.map((s) => s.reason).join('; ')}`;
+  const tried =
+    skipped.length === 0
+      ? 'it holds no checkpoint (step-*.gsck)'
+      : `none of its ${skipped.length} checkpoints verifies: ${skipped.map((s) => s.reason).join('; ')}`;
   throw Errors.checkpoint(dir, `nothing to resume from: ${tried}`, 'start the run afresh without --resume');
 }

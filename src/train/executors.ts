@@ -86,9 +86,17 @@ function startPool(o: LocalExecutorOptions): LocalExecutors {
     if (o.processControl && o.pinThreads) placement.pin(o.threads);
     pool = new ThreadPool({
       cpus: placement.pinned?.slice(1) ?? null,
-      threads: o.threads - 1, spec: o.spec, kernels: o.kernelChoice, microBatch: o.microBatch, x: shared.x, y: shared.y, logger: o.logger,
+      threads: o.threads - 1,
+      spec: o.spec,
+      kernels: o.kernelChoice,
+      microBatch: o.microBatch,
+      x: shared.x,
+      y: shared.y,
+      logger: o.logger,
       spin,
-      ...(o.shareTail !== null ? { tail: { tensors: paramTensorsOf(o.layout), optimizer: o.shareTail.optimizer, state: o.shareTail.state } } : {}),
+      ...(o.shareTail !== null
+        ? { tail: { tensors: paramTensorsOf(o.layout), optimizer: o.shareTail.optimizer, state: o.shareTail.state } }
+        : {}),
     });
   } catch (e) {
     // the main thread's CPUs and the helpers' priority back before the error goes up
@@ -110,7 +118,11 @@ function local(main: MainExecutor, pool: ThreadPool | null, executors: Executor[
     }
   };
   return {
-    main, pool, executors, pinned: placement.pinned, helpersIdle: placement.helpers?.tids.length ?? null,
+    main,
+    pool,
+    executors,
+    pinned: placement.pinned,
+    helpersIdle: placement.helpers?.tids.length ?? null,
     dispose: () => (disposed ??= dispose()),
   };
 }

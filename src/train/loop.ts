@@ -44,7 +44,16 @@ import { Stepper, type StrategySwitches } from './step';
 import { evaluate } from './evaluate';
 import { setUpExecutors, type LocalExecutors } from './executors';
 import { layerGeometryOf, loadRunData, modelSpecOf, type RunData } from './setup';
-import { checkpointName, errorCode, findResumePoint, listCheckpoints, pruneCheckpoints, assertCompatible, writeCheckpoint, type SkippedCheckpoint } from './checkpoint';
+import {
+  checkpointName,
+  errorCode,
+  findResumePoint,
+  listCheckpoints,
+  pruneCheckpoints,
+  assertCompatible,
+  writeCheckpoint,
+  type SkippedCheckpoint,
+} from './checkpoint';
 
 /** A step record without what the logger adds (msg, and schema and run as its bindings). */
 type StepFields = Omit<StepRecord, 'msg' | 'schema' | 'run'>;
@@ -168,14 +177,26 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   // a resumed run appends to the log: a line torn by the crash is ended first, so it stays one
   // bad line that readers skip rather than swallowing this run's first record
   if (p.logFile !== null && p.resume !== null) endTornLine(p.logFile);
-  const { log, steps: stepLog, close: closeLog } = opts.logger ? { log: opts.logger, steps: opts.logger, close: (): void => {} } : runLoggers(p.logFile!, run, 'info', opts.tee);
+  const {
+    log,
+    steps: stepLog,
+    close: closeLog,
+  } = opts.logger ? { log: opts.logger, steps: opts.logger, close: (): void => {} } : runLoggers(p.logFile!, run, 'info', opts.tee);
   // the log file is closed however the run ends (a record after that opens it for its line: LogFile)
   try {
     for (const sk of p.resume?.skipped ?? []) log.warn({ file: sk.file, code: sk.code, reason: sk.reason }, 'checkpoint skipped');
     const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
     const local = await setUpExecutors({
-      spec, layout, kernels, kernelChoice: opts.kernels ?? 'auto', data: trainSet, microBatch, threads: p.threads, logger: log,
-      processControl: opts.processControl ?? false, pinThreads: cfg.pinThreads,
+      spec,
+      layout,
+      kernels,
+      kernelChoice: opts.kernels ?? 'auto',
+      data: trainSet,
+      microBatch,
+      threads: p.threads,
+      logger: log,
+      processControl: opts.processControl ?? false,
+      pinThreads: cfg.pinThreads,
       shareTail: cfg.shareTail && cfg.clipNorm === null ? { optimizer: cfg.optimizer, state: opt.buffers } : null,
       ...(opts.executors ? { custom: () => opts.executors!(ctx) } : {}),
     });
@@ -189,16 +210,39 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
     }
     const source = joinable;
     const stepper = new Stepper(
-      { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry,
-        strategies: { stragglers: cfg.duplicateStragglers, ...opts.strategies } },
-      source ? () => [...executors, ...source.current()] : executors, main, opt, layout.size, params, kernels, pool,
+      {
+        reduction: cfg.reduction,
+        weightDecay: cfg.weightDecay,
+        clipNorm: cfg.clipNorm,
+        optimizer: cfg.optimizer,
+        nonFinite: cfg.nonFinite,
+        layers: geometry,
+        strategies: { stragglers: cfg.duplicateStragglers, ...opts.strategies },
+      },
+      source ? () => [...executors, ...source.current()] : executors,
+      main,
+      opt,
+      layout.size,
+      params,
+      kernels,
+      pool,
     );
     const diagnoser = diagnoserOf(cfg, spec, trainSet);
-    announce(cfg, p, opts, log, [...executors, ...(source?.current() ?? [])].map((e) => e.id), local);
+    announce(
+      cfg,
+      p,
+      opts,
+      log,
+      [...executors, ...(source?.current() ?? [])].map((e) => e.id),
+      local,
+    );
 
     const t0 = performance.now();
     // checkpoint schedule: every N steps and/or every S seconds since the last one
-    const checkpoints = new Checkpoints({ runDir: p.runDir, cfg, spec, data: trainSet, params, opt, perEpoch: p.perEpoch, log }, opts.clock ?? ((): number => performance.now()));
+    const checkpoints = new Checkpoints(
+      { runDir: p.runDir, cfg, spec, data: trainSet, params, opt, perEpoch: p.perEpoch, log },
+      opts.clock ?? ((): number => performance.now()),
+    );
     let end: LoopEnd;
     try {
       end = await runSteps({ cfg, opts, p, stepper, diagnoser, log, stepLog, checkpoints });
@@ -269,19 +313,44 @@ function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
   const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);
   const perEpoch = stepsPerEpoch(trainSet.n, batch);
   return {
-    run, runDir, logFile: opts.logger ? null : path.join(runDir, 'log.ndjson'), threads, data, trainSet, spec, layout,
-    geometry: layerGeometryOf(spec, layout), kernels, fallbackNote, params, opt, startStep, resume,
-    batch, microBatch: Math.min(cfg.microBatch, batch), perEpoch, totalSteps: cfg.steps ?? cfg.epochs * perEpoch,
+    run,
+    runDir,
+    logFile: opts.logger ? null : path.join(runDir, 'log.ndjson'),
+    threads,
+    data,
+    trainSet,
+    spec,
+    layout,
+    geometry: layerGeometryOf(spec, layout),
+    kernels,
+    fallbackNote,
+    params,
+    opt,
+    startStep,
+    resume,
+    batch,
+    microBatch: Math.min(cfg.microBatch, batch),
+    perEpoch,
+    totalSteps: cfg.steps ?? cfg.epochs * perEpoch,
   };
 }
 
 /** Restores the weights (into `params`) and the optimizer state (into the run's shared buffers) of the checkpoint `from` names. */
-function resumeFrom(from: string, spec: ModelSpec, trainSet: Dataset, params: Float, opt: OptimizerState): { opt: OptimizerState; resume: NonNullable<StartInfo['resume']> } {
+function resumeFrom(
+  from: string,
+  spec: ModelSpec,
+  trainSet: Dataset,
+  params: Float,
+  opt: OptimizerState,
+): { opt: OptimizerState; resume: NonNullable<StartInfo['resume']> } {
   const found = findResumePoint(from);
   const ck = found.checkpoint;
   assertCompatible(found.file, ck, spec);
   if (ck.header.dataSha256 !== trainSet.sha256) {
-    throw Errors.checkpoint(found.file, `was written for data ${ck.header.dataSha256.slice(0, 12)}…, this run's data is ${trainSet.sha256.slice(0, 12)}…`);
+    throw Errors.checkpoint(
+      found.file,
+      `was written for data ${ck.header.dataSha256.slice(0, 12)}…, this run's data is ${trainSet.sha256.slice(0, 12)}…`,
+    );
   }
   params.set(ck.params);
   const buffers = ck.optimizer.buffers.map((b, i) => {
@@ -294,28 +363,54 @@ function resumeFrom(from: string, spec: ModelSpec, trainSet: Dataset, params: Fl
 
 function diagnoserOf(cfg: RunConfig, spec: ModelSpec, trainSet: Dataset): Diagnoser {
   const range = targetRange(trainSet);
-  return new Diagnoser({
-    outputActivation: spec.layers[spec.layers.length - 1]!.activation, loss: spec.loss,
-    targetMin: range.min, targetMax: range.max, layerActivations: spec.layers.map((l) => l.activation),
-  }, cfg.diagnosis);
+  return new Diagnoser(
+    {
+      outputActivation: spec.layers[spec.layers.length - 1]!.activation,
+      loss: spec.loss,
+      targetMin: range.min,
+      targetMax: range.max,
+      layerActivations: spec.layers.map((l) => l.activation),
+    },
+    cfg.diagnosis,
+  );
 }
 
 /** The 'start' record (what the run is about to do), then onStart with the same. */
 function announce(cfg: RunConfig, p: Prepared, opts: TrainOptions, log: pino.Logger, executors: string[], local: LocalExecutors): void {
   const { trainSet, kernels } = p;
   const startInfo: StartInfo = {
-    run: p.run, runDir: p.runDir, logFile: p.logFile, totalSteps: p.totalSteps, startStep: p.startStep, kernel: kernels.id, kernelNote: p.fallbackNote,
-    executors, trainExamples: trainSet.n, heldOutExamples: p.data.heldOut?.n ?? 0,
+    run: p.run,
+    runDir: p.runDir,
+    logFile: p.logFile,
+    totalSteps: p.totalSteps,
+    startStep: p.startStep,
+    kernel: kernels.id,
+    kernelNote: p.fallbackNote,
+    executors,
+    trainExamples: trainSet.n,
+    heldOutExamples: p.data.heldOut?.n ?? 0,
     resume: p.resume,
   };
-  log.info({
-    config: cfg, model: p.spec, params: p.layout.size, data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: p.data.heldOut?.n ?? 0 },
-    kernel: kernels.id, kernelNote: p.fallbackNote, executors, totalSteps: p.totalSteps, startStep: p.startStep, batch: p.batch, microBatch: p.microBatch,
-    host: os.hostname(),
-    ...(local.pinned ? { pinned: local.pinned } : {}),
-    ...(local.helpersIdle !== null ? { helpersIdle: local.helpersIdle } : {}),
-    ...(p.resume ? { resumedFrom: p.resume.file } : {}),
-  }, 'start');
+  log.info(
+    {
+      config: cfg,
+      model: p.spec,
+      params: p.layout.size,
+      data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: p.data.heldOut?.n ?? 0 },
+      kernel: kernels.id,
+      kernelNote: p.fallbackNote,
+      executors,
+      totalSteps: p.totalSteps,
+      startStep: p.startStep,
+      batch: p.batch,
+      microBatch: p.microBatch,
+      host: os.hostname(),
+      ...(local.pinned ? { pinned: local.pinned } : {}),
+      ...(local.helpersIdle !== null ? { helpersIdle: local.helpersIdle } : {}),
+      ...(p.resume ? { resumedFrom: p.resume.file } : {}),
+    },
+    'start',
+  );
   opts.onStart?.(startInfo);
 }
 
@@ -381,7 +476,10 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       const ts = performance.now();
       // the previous step's record is written while this step's executors compute (flush); none
       // when it was written between the steps: the step's recordMs is then 0
-      const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } }, pending === null ? undefined : flush);
+      const r = await stepper.run(
+        { step, epoch, params, batch: { order, start, end: stop, microBatch } },
+        pending === null ? undefined : flush,
+      );
       const stepMs = performance.now() - ts;
       if (r.skipped !== undefined) {
         end.skippedSteps++;
@@ -393,9 +491,19 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       // the record's fields, in the log line's order, built once: no copies (spreads) of it
       // per step — the record is written in the middle of the next step, from cold caches
       const fields: StepFields = {
-        step, epoch, loss: r.loss, examples: r.examples, lr: cfg.optimizer.lr, gradNorm: r.gradNorm,
-        clipped: r.clipped, layers: r.layers, throughput: r.examples / (stepMs / 1000), stepMs: Math.round(stepMs * 1000) / 1000,
-        split: r.split, executors: r.executors, diagnosis: end.diagnosis,
+        step,
+        epoch,
+        loss: r.loss,
+        examples: r.examples,
+        lr: cfg.optimizer.lr,
+        gradNorm: r.gradNorm,
+        clipped: r.clipped,
+        layers: r.layers,
+        throughput: r.examples / (stepMs / 1000),
+        stepMs: Math.round(stepMs * 1000) / 1000,
+        split: r.split,
+        executors: r.executors,
+        diagnosis: end.diagnosis,
       };
       if (r.skipped !== undefined) fields.skipped = r.skipped;
       if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
@@ -418,7 +526,11 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     flush();
   } finally {
     // a step that failed before dispatching its work leaves the previous record unwritten
-    try { flush(); } catch { /* the step's own error is the one to report */ }
+    try {
+      flush();
+    } catch {
+      /* the step's own error is the one to report */
+    }
   }
   return end;
 }
@@ -431,7 +543,16 @@ function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number, fl
   if (endOfEpoch && heldOut && heldOut.n > 0) {
     flush();
     const ev = evaluate(p.spec, p.kernels, p.params, heldOut);
-    a.log.info({ step, epoch, loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1), accuracy: ev.accuracy ?? undefined, examples: ev.examples }, 'eval');
+    a.log.info(
+      {
+        step,
+        epoch,
+        loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1),
+        accuracy: ev.accuracy ?? undefined,
+        examples: ev.examples,
+      },
+      'eval',
+    );
   }
   // a time schedule reads the clock after this step's record (its onStep), as the record says
   if (cfg.checkpoint.everySeconds > 0) flush();
@@ -442,7 +563,15 @@ function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number, fl
 }
 
 /** The last checkpoint, the final evaluations, the 'end' record and the summary. */
-function finish(cfg: RunConfig, p: Prepared, log: pino.Logger, end: LoopEnd, seconds: number, checkpoints: Checkpoints, pool: ThreadPool | null): TrainSummary {
+function finish(
+  cfg: RunConfig,
+  p: Prepared,
+  log: pino.Logger,
+  end: LoopEnd,
+  seconds: number,
+  checkpoints: Checkpoints,
+  pool: ThreadPool | null,
+): TrainSummary {
   const { spec, kernels, params, trainSet, layout } = p;
   const stepsDone = end.stepsDone;
   checkpoints.write(stepsDone);
@@ -451,18 +580,45 @@ function finish(cfg: RunConfig, p: Prepared, log: pino.Logger, end: LoopEnd, sec
   const heldEval = p.data.heldOut && p.data.heldOut.n > 0 ? evaluate(spec, kernels, params, p.data.heldOut) : null;
   const div = (e: { lossSum: number; examples: number }): number => e.lossSum / (cfg.reduction === 'mean' ? e.examples : 1);
   const summary: TrainSummary = {
-    run: p.run, runDir: p.runDir, logFile: p.logFile, checkpoint, checkpointErrors: checkpoints.errors, steps: stepsDone, epochs: stepsDone / p.perEpoch,
-    loss: div(trainEval), lastStepLoss: end.lastStepLoss, accuracy: heldEval?.accuracy ?? trainEval.accuracy,
-    heldOutLoss: heldEval ? div(heldEval) : null, paramsSha256: paramsSha256(params), diagnosis: end.diagnosis, skippedSteps: end.skippedSteps,
-    seconds, samplesPerSecond: ((stepsDone - p.startStep) * p.batch) / Math.max(seconds, 1e-9), kernel: kernels.id,
+    run: p.run,
+    runDir: p.runDir,
+    logFile: p.logFile,
+    checkpoint,
+    checkpointErrors: checkpoints.errors,
+    steps: stepsDone,
+    epochs: stepsDone / p.perEpoch,
+    loss: div(trainEval),
+    lastStepLoss: end.lastStepLoss,
+    accuracy: heldEval?.accuracy ?? trainEval.accuracy,
+    heldOutLoss: heldEval ? div(heldEval) : null,
+    paramsSha256: paramsSha256(params),
+    diagnosis: end.diagnosis,
+    skippedSteps: end.skippedSteps,
+    seconds,
+    samplesPerSecond: ((stepsDone - p.startStep) * p.batch) / Math.max(seconds, 1e-9),
+    kernel: kernels.id,
   };
   if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
   // per pool thread: the CPU it was pinned to (null: it floated) and the tasks withdrawn before it woke
-  const poolInfo = pool?.executors.map((e) => ({ id: e.id, cpu: e.pinnedCpu(), tailsWithdrawn: e.withdrawnTails, computesWithdrawn: e.withdrawnComputes }));
-  log.info({
-    ...(poolInfo ? { pool: poolInfo } : {}), steps: summary.steps, loss: summary.loss, accuracy: summary.accuracy ?? undefined,
-    heldOutLoss: summary.heldOutLoss ?? undefined, paramsSha256: summary.paramsSha256, seconds, checkpoint,
-  }, 'end');
+  const poolInfo = pool?.executors.map((e) => ({
+    id: e.id,
+    cpu: e.pinnedCpu(),
+    tailsWithdrawn: e.withdrawnTails,
+    computesWithdrawn: e.withdrawnComputes,
+  }));
+  log.info(
+    {
+      ...(poolInfo ? { pool: poolInfo } : {}),
+      steps: summary.steps,
+      loss: summary.loss,
+      accuracy: summary.accuracy ?? undefined,
+      heldOutLoss: summary.heldOutLoss ?? undefined,
+      paramsSha256: summary.paramsSha256,
+      seconds,
+      checkpoint,
+    },
+    'end',
+  );
   return summary;
 }
 
@@ -472,7 +628,10 @@ class Checkpoints implements CheckpointState {
   errors = 0;
   private lastAt: number;
 
-  constructor(private readonly args: Omit<SaveArgs, 'step'>, private readonly clock: () => number) {
+  constructor(
+    private readonly args: Omit<SaveArgs, 'step'>,
+    private readonly clock: () => number,
+  ) {
     this.lastAt = clock();
   }
 
@@ -496,7 +655,15 @@ interface CheckpointState {
 }
 
 interface SaveArgs {
-  runDir: string; cfg: RunConfig; spec: ModelSpec; data: Dataset; params: Float; opt: OptimizerState; step: number; perEpoch: number; log: pino.Logger;
+  runDir: string;
+  cfg: RunConfig;
+  spec: ModelSpec;
+  data: Dataset;
+  params: Float;
+  opt: OptimizerState;
+  step: number;
+  perEpoch: number;
+  log: pino.Logger;
 }
 
 /**
@@ -509,18 +676,33 @@ function saveCheckpoint(a: SaveArgs, st: CheckpointState): void {
   const dir = path.join(a.runDir, 'checkpoints');
   const file = path.join(dir, checkpointName(a.step));
   try {
-    writeCheckpoint(file, {
-      dtype: a.spec.dtype, spec: a.spec, config: a.cfg, step: a.step, epoch: Math.floor(a.step / a.perEpoch), cursor: a.step % a.perEpoch,
-      paramsSha256: paramsSha256(a.params), dataSha256: a.data.sha256,
-    }, a.params, a.opt);
+    writeCheckpoint(
+      file,
+      {
+        dtype: a.spec.dtype,
+        spec: a.spec,
+        config: a.cfg,
+        step: a.step,
+        epoch: Math.floor(a.step / a.perEpoch),
+        cursor: a.step % a.perEpoch,
+        paramsSha256: paramsSha256(a.params),
+        dataSha256: a.data.sha256,
+      },
+      a.params,
+      a.opt,
+    );
   } catch (e) {
     st.errors++;
     const policy = a.cfg.checkpoint.onError;
     const previous = st.last !== '' ? st.last : (listCheckpoints(dir)[0] ?? null);
     a.log.error({ step: a.step, file, code: errorCode(e), error: (e as Error).message, previous, onError: policy }, 'checkpoint failed');
     if (policy === 'stop') {
-      throw Errors.io(`checkpoint at step ${a.step} failed (${errorCode(e)}): ${(e as Error).message}; checkpoint.onError is "stop"`,
-        previous !== null ? `the previous checkpoint ${previous} is intact: free space (or fix the folder) and resume with --resume ${a.runDir}` : 'no earlier checkpoint exists');
+      throw Errors.io(
+        `checkpoint at step ${a.step} failed (${errorCode(e)}): ${(e as Error).message}; checkpoint.onError is "stop"`,
+        previous !== null
+          ? `the previous checkpoint ${previous} is intact: free space (or fix the folder) and resume with --resume ${a.runDir}`
+          : 'no earlier checkpoint exists',
+      );
     }
     return;
   }
@@ -547,4 +729,3 @@ function endTornLine(file: string): void {
     fs.closeSync(fd);
   }
 }
-

@@ -33,7 +33,14 @@ export class ReferenceStepper {
   private readonly update: Float;
   private readonly out = new Float64Array(2);
 
-  constructor(private readonly settings: StepSettings, spec: ModelSpec, data: ExampleSource, microBatch: number, private readonly opt: OptimizerState, paramCount: number) {
+  constructor(
+    private readonly settings: StepSettings,
+    spec: ModelSpec,
+    data: ExampleSource,
+    microBatch: number,
+    private readonly opt: OptimizerState,
+    paramCount: number,
+  ) {
     this.kernels = referenceKernels(spec.dtype);
     this.computer = new PartialComputer(spec, this.kernels, data, microBatch);
     this.update = alloc(spec.dtype, paramCount);
@@ -46,7 +53,11 @@ export class ReferenceStepper {
     // every leaf, in order; then the tree's sums, left + right
     const leaves: Partial[] = [];
     for (let j = 0; j < tree.leaves; j++) leaves.push(this.computer.computeNode(task.params, task.batch, { h: 0, i: j }));
-    const root = combineToRoot(tree, (n) => (n.h === 0 ? leaves[n.i] : undefined), (into, from) => addPartial(into, from, k));
+    const root = combineToRoot(
+      tree,
+      (n) => (n.h === 0 ? leaves[n.i] : undefined),
+      (into, from) => addPartial(into, from, k),
+    );
     const g = root.grads;
     const examples = root.count;
     const mean = s.reduction === 'mean';

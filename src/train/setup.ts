@@ -25,12 +25,29 @@ export function loadRunData(cfg: RunConfig, shared = false): RunData {
   const dtype = cfg.dtype;
   let all: Dataset;
   switch (d.source) {
-    case 'digits': all = loadDigits({ dtype, shared }); break;
-    case 'doubling': all = doubling(dtype); break;
-    case 'csv': all = loadCsv(d.path, { dtype, shared, scale: d.scale, label: d.label, targets: d.targets, ...(d.classes !== null ? { classes: d.classes } : {}) }); break;
+    case 'digits':
+      all = loadDigits({ dtype, shared });
+      break;
+    case 'doubling':
+      all = doubling(dtype);
+      break;
+    case 'csv':
+      all = loadCsv(d.path, {
+        dtype,
+        shared,
+        scale: d.scale,
+        label: d.label,
+        targets: d.targets,
+        ...(d.classes !== null ? { classes: d.classes } : {}),
+      });
+      break;
     case 'idx':
       // no heldOut: the t10k split is the held-out set; else a part of the train split, as for a CSV
-      if (d.heldOut === null) return { train: loadIdx(d.dir, 'train', { dtype, shared, scale: d.scale }), heldOut: loadIdx(d.dir, 'test', { dtype, scale: d.scale }) };
+      if (d.heldOut === null)
+        return {
+          train: loadIdx(d.dir, 'train', { dtype, shared, scale: d.scale }),
+          heldOut: loadIdx(d.dir, 'test', { dtype, scale: d.scale }),
+        };
       all = loadIdx(d.dir, 'train', { dtype, shared, scale: d.scale });
       break;
   }
@@ -45,7 +62,10 @@ export function loadRunData(cfg: RunConfig, shared = false): RunData {
 export function modelSpecOf(cfg: RunConfig, inputs: number, outputs: number): ModelSpec {
   const last = cfg.model.layers[cfg.model.layers.length - 1]!;
   if (last.units !== outputs) {
-    throw Errors.config('model.layers', `the last layer has ${last.units} units but the data has ${outputs} target${outputs === 1 ? '' : 's'} per example`);
+    throw Errors.config(
+      'model.layers',
+      `the last layer has ${last.units} units but the data has ${outputs} target${outputs === 1 ? '' : 's'} per example`,
+    );
   }
   return { inputs, layers: cfg.model.layers, loss: cfg.model.loss, dtype: cfg.dtype };
 }
@@ -53,10 +73,14 @@ export function modelSpecOf(cfg: RunConfig, inputs: number, outputs: number): Mo
 /** The factor the run multiplies raw input features by (predict applies it to its input rows). */
 export function inputScaleOf(cfg: RunConfig): number {
   switch (cfg.data.source) {
-    case 'digits': return 1 / 16;
-    case 'doubling': return 1;
-    case 'csv': return cfg.data.scale;
-    case 'idx': return cfg.data.scale;
+    case 'digits':
+      return 1 / 16;
+    case 'doubling':
+      return 1;
+    case 'csv':
+      return cfg.data.scale;
+    case 'idx':
+      return cfg.data.scale;
   }
 }
 
@@ -68,5 +92,8 @@ export function layerGeometryOf(spec: ModelSpec, layout: ParamLayout): LayerGeom
 
 /** The parameter tensors' [from, to) ranges, W then b layer by layer (a shared tail's units are cut from them). */
 export function paramTensorsOf(layout: ParamLayout): { from: number; to: number }[] {
-  return layout.layers.flatMap((s) => [{ from: s.w, to: s.w + s.nOut * s.nIn }, { from: s.b, to: s.b + s.nOut }]);
+  return layout.layers.flatMap((s) => [
+    { from: s.w, to: s.w + s.nOut * s.nIn },
+    { from: s.b, to: s.b + s.nOut },
+  ]);
 }

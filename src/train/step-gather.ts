@@ -57,12 +57,14 @@ export class Gather {
     this.stragglers.busy.add(w.exec);
     try {
       partials = await w.exec.compute(task, w.nodes);
-      if (partials.length !== w.nodes.length) throw Errors.executor(`${w.exec.id} returned ${partials.length} partials for ${w.nodes.length} nodes`);
+      if (partials.length !== w.nodes.length)
+        throw Errors.executor(`${w.exec.id} returned ${partials.length} partials for ${w.nodes.length} nodes`);
       // a thread's speed is its own compute time: a pool thread's wall time also holds the
       // main thread's share, computed synchronously meanwhile, and the main thread's holds
       // its wait for the others (the step reads its result only then) — either way the
       // planner would starve it of work
-      const own = w.exec.kind !== 'remote' && w.exec.lastThreadMs !== undefined && w.exec.lastThreadMs > 0 ? w.exec.lastThreadMs : now() - s;
+      const own =
+        w.exec.kind !== 'remote' && w.exec.lastThreadMs !== undefined && w.exec.lastThreadMs > 0 ? w.exec.lastThreadMs : now() - s;
       this.speeds.observe(w.exec.id, w.hi - w.lo, own);
       this.stragglers.measured.add(w.exec.id);
     } catch (e) {

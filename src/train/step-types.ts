@@ -33,7 +33,12 @@ export interface StrategySwitches {
 
 /** Every strategy on: the step as it runs by default. */
 export const DEFAULT_STRATEGIES: Readonly<StrategySwitches> = Object.freeze({
-  sharedTail: true, withdraw: true, recordOverlap: true, stragglers: true, serveWithoutMain: true, fusedReduce: true,
+  sharedTail: true,
+  withdraw: true,
+  recordOverlap: true,
+  stragglers: true,
+  serveWithoutMain: true,
+  fusedReduce: true,
 });
 
 export interface StepSettings {

@@ -91,9 +91,10 @@ export class Stepper {
     this.gather = new Gather(this.speeds, this.stragglers, main);
     this.reducer = new Reducer(this.ranges, kernels, settings.weightDecay, this.poolShares);
     const tb = pool?.tail ?? null;
-    this.tail = tb !== null && settings.clipNorm === null && this.sw.sharedTail
-      ? new SharedTail(tb, settings, this.ranges, opt, main, kernels, pool!, paramCount, dtype)
-      : null;
+    this.tail =
+      tb !== null && settings.clipNorm === null && this.sw.sharedTail
+        ? new SharedTail(tb, settings, this.ranges, opt, main, kernels, pool!, paramCount, dtype)
+        : null;
   }
 
   /**
@@ -158,7 +159,12 @@ export class Stepper {
    * change shape later, which makes V8 throw the compiled step away and compile it again.
    */
   private plan(tree: ReductionTree, set: Executor[]): Assignment[] {
-    const plan = everyoneWorks(planRanges(tree.leaves, set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) }))));
+    const plan = everyoneWorks(
+      planRanges(
+        tree.leaves,
+        set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) })),
+      ),
+    );
     // with remote nodes in the step, the main thread lets its event loop run between leaves
     this.main.yielding = set.some((e) => e.kind === 'remote');
     const work: Assignment[] = [];
@@ -173,8 +179,19 @@ export class Stepper {
         nodes = kids;
       }
       work.push({
-        exec: set[i]!, lo: p.lo, hi: p.hi, nodes, partials: [], owner: set[i]!, ms: 0, examples: 0,
-        failed: undefined, late: false, duplicated: false, straggler: undefined, split,
+        exec: set[i]!,
+        lo: p.lo,
+        hi: p.hi,
+        nodes,
+        partials: [],
+        owner: set[i]!,
+        ms: 0,
+        examples: 0,
+        failed: undefined,
+        late: false,
+        duplicated: false,
+        straggler: undefined,
+        split,
       });
     }
     return work;
@@ -197,7 +214,13 @@ export class Stepper {
    * 4. Combine: the node partials in the tree's fixed order into the root — with a shared tail
    * (`mayShare`), the root's two children, then steps 5 and 6 shared with a pool thread.
    */
-  private async combine(task: StepTask, tree: ReductionTree, set: readonly Executor[], work: Assignment[], mayShare: boolean): Promise<Combined> {
+  private async combine(
+    task: StepTask,
+    tree: ReductionTree,
+    set: readonly Executor[],
+    work: Assignment[],
+    mayShare: boolean,
+  ): Promise<Combined> {
     const byKey = new Map<string, Partial>();
     for (const w of work) w.partials.forEach((p, k) => byKey.set(nodeKey(w.nodes[k]!), p));
     const k = this.kernels;
@@ -214,7 +237,8 @@ export class Stepper {
       return a;
     };
     const kids = tree.children(tree.root());
-    if (kids.length !== 2 || get(tree.root()) !== undefined) return { root: combineToRoot(tree, get, add), sumsq: NaN, tailDone: false, rest: null };
+    if (kids.length !== 2 || get(tree.root()) !== undefined)
+      return { root: combineToRoot(tree, get, add), sumsq: NaN, tailDone: false, rest: null };
     const left = combineNode(tree, kids[0]!, get, add);
     const right = combineNode(tree, kids[1]!, get, add);
     const helper = mayShare ? this.tail!.helperFor(set, work, left, right) : undefined;
@@ -241,7 +265,15 @@ export class Stepper {
   }
 
   /** 5. Reduce and 6. Update (unless the shared tail did them), then the step's result. */
-  private finish(task: StepTask, work: Assignment[], c: Combined, checked: CheckResult, t0: number, tGathered: number, handoff: number): StepResult {
+  private finish(
+    task: StepTask,
+    work: Assignment[],
+    c: Combined,
+    checked: CheckResult,
+    t0: number,
+    tGathered: number,
+    handoff: number,
+  ): StepResult {
     const norms = this.norms;
     const opt = this.settings.optimizer;
     const mean = this.settings.reduction === 'mean';
@@ -254,7 +286,9 @@ export class Stepper {
     // 5. Reduce: one pass for reduction, weight decay and the per-layer norms. SGD without
     // clipping needs nothing of the whole gradient before its update: it runs in the same pass
     const fused = this.sw.fusedReduce && !tailDone && skipped === undefined && this.settings.clipNorm === null && opt.kind === 'sgd';
-    const sumsq = tailDone ? c.sumsq : this.reducer.reduce(g, params, mean ? examples : 1, c.rest?.grads ?? null, fused ? opt.lr : null, norms);
+    const sumsq = tailDone
+      ? c.sumsq
+      : this.reducer.reduce(g, params, mean ? examples : 1, c.rest?.grads ?? null, fused ? opt.lr : null, norms);
     const gradNorm = Math.sqrt(sumsq);
     if (skipped === undefined && !Number.isFinite(gradNorm)) {
       skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
@@ -274,10 +308,18 @@ export class Stepper {
     const tUpdated = now();
     this.recycle(work);
     const out: StepResult = {
-      loss, examples, gradNorm, clipped, layers, executors: executorRecords(work),
+      loss,
+      examples,
+      gradNorm,
+      clipped,
+      layers,
+      executors: executorRecords(work),
       split: {
-        computeMs: round3(tGathered - t0), handoffMs: round3(handoff), recordMs: round3(this.record.recordMs),
-        reduceMs: round3(tReduced - tGathered), updateMs: round3(tUpdated - tReduced),
+        computeMs: round3(tGathered - t0),
+        handoffMs: round3(handoff),
+        recordMs: round3(this.record.recordMs),
+        reduceMs: round3(tReduced - tGathered),
+        updateMs: round3(tUpdated - tReduced),
       },
     };
     if (skipped !== undefined) out.skipped = skipped;
@@ -293,14 +335,18 @@ export class Stepper {
     const max = this.settings.clipNorm;
     if (max === null || !clipByGlobalNorm(g, gradNorm, max)) return false;
     const f = max / (gradNorm + 1e-6);
-    for (let l = 0; l < this.ranges.length; l++) { this.norms[4 * l] = this.norms[4 * l]! * f * f; this.norms[4 * l + 1] = this.norms[4 * l + 1]! * f * f; }
+    for (let l = 0; l < this.ranges.length; l++) {
+      this.norms[4 * l] = this.norms[4 * l]! * f * f;
+      this.norms[4 * l + 1] = this.norms[4 * l + 1]! * f * f;
+    }
     return true;
   }
 
   /** 6. The optimizer's update of g (unless a fused pass or the shared tail ran it), and ‖ΔW‖² per layer. */
   private applyUpdate(params: Float, g: Float, tailDone: boolean, fused: boolean): void {
     const opt = this.settings.optimizer;
-    if (tailDone) commitStep(this.opt, this.tail!.sc); // what optimizerStep counts: the shared tail did the rest
+    if (tailDone)
+      commitStep(this.opt, this.tail!.sc); // what optimizerStep counts: the shared tail did the rest
     else if (fused) commitStep(this.opt, stepScalars(opt, this.opt));
     // SGD writes u = lr·g over g itself: nothing reads g after it (‖ΔW‖ = lr·‖g‖ below)
     else optimizerStep(opt, this.opt, params, g, opt.kind === 'sgd' ? g : this.update, this.kernels, this.poolShares);
@@ -319,6 +365,9 @@ export class Stepper {
 
 function sumSquares(a: Float, from: number, to: number): number {
   let s = 0;
-  for (let i = from; i < to; i++) { const v = a[i]!; s += v * v; }
+  for (let i = from; i < to; i++) {
+    const v = a[i]!;
+    s += v * v;
+  }
   return s;
 }

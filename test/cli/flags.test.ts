@@ -41,13 +41,15 @@ describe('cli/flags: readToken', () => {
 
   it('refuses a missing file and an empty first line as usage errors naming the flag and the file', () => {
     const missing = path.join(tempDir(), 'nope');
-    const usage = (message: RegExp) => (e: unknown): boolean => {
-      assert.ok(e instanceof GradsyncError);
-      assert.equal(e.code, 'GS_ERR_USAGE');
-      assert.equal(e.exitCode, 2);
-      assert.match(e.message, message);
-      return true;
-    };
+    const usage =
+      (message: RegExp) =>
+      (e: unknown): boolean => {
+        assert.ok(e instanceof GradsyncError);
+        assert.equal(e.code, 'GS_ERR_USAGE');
+        assert.equal(e.exitCode, 2);
+        assert.match(e.message, message);
+        return true;
+      };
     assert.throws(() => readToken(missing), usage(new RegExp(`^--token-file ${missing}: ENOENT$`)));
     const blank = file('\nthe token on line 2\n');
     assert.throws(() => readToken(blank), usage(new RegExp(`^--token-file ${blank}: its first line, the token, is empty$`)));

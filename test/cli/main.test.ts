@@ -8,9 +8,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot, tempDir } from '../helpers/paths';
 
-function gradsync(args: string[], input?: string, env: NodeJS.ProcessEnv = {}, node: string[] = []): { code: number; stdout: string; stderr: string } {
+function gradsync(
+  args: string[],
+  input?: string,
+  env: NodeJS.ProcessEnv = {},
+  node: string[] = [],
+): { code: number; stdout: string; stderr: string } {
   const argv = [...node, path.join(repoRoot(), 'bin', 'gradsync.js'), ...args];
-  const r = spawnSync(process.execPath, argv, { cwd: tempDir(), input, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, argv, {
+    cwd: tempDir(),
+    input,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -54,17 +65,31 @@ describe('gradsync CLI', function () {
       const dir = tempDir();
       const r = gradsync(['train', '--json', '--steps', '60', '--threads', '2', '--run-dir', dir, ...extra]);
       assert.equal(r.code, 0, r.stderr);
-      const recs = fs.readFileSync(path.join(dir, 'log.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-      return { sha: (JSON.parse(r.stdout) as { paramsSha256: string }).paramsSha256, start: recs.find((x) => x.msg === 'start')!, end: recs.find((x) => x.msg === 'end')! };
+      const recs = fs
+        .readFileSync(path.join(dir, 'log.ndjson'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      return {
+        sha: (JSON.parse(r.stdout) as { paramsSha256: string }).paramsSha256,
+        start: recs.find((x) => x.msg === 'start')!,
+        end: recs.find((x) => x.msg === 'end')!,
+      };
     };
     const pinned = run();
     const floating = run('--no-pin');
     assert.equal(pinned.sha, floating.sha);
     const cpus = pinned.start.pinned as number[];
     assert.ok(Array.isArray(cpus) && cpus.length === 2 && cpus[0] !== cpus[1], `start.pinned: ${JSON.stringify(pinned.start.pinned)}`);
-    assert.deepEqual((pinned.end.pool as { id: string; cpu: number | null }[]).map((p) => [p.id, p.cpu]), [['thread-1', cpus[1]]]);
+    assert.deepEqual(
+      (pinned.end.pool as { id: string; cpu: number | null }[]).map((p) => [p.id, p.cpu]),
+      [['thread-1', cpus[1]]],
+    );
     assert.equal(floating.start.pinned, undefined);
-    assert.deepEqual((floating.end.pool as { id: string; cpu: number | null }[]).map((p) => [p.id, p.cpu]), [['thread-1', null]]);
+    assert.deepEqual(
+      (floating.end.pool as { id: string; cpu: number | null }[]).map((p) => [p.id, p.cpu]),
+      [['thread-1', null]],
+    );
   });
 
   const badFlags: [string[], RegExp][] = [
@@ -97,19 +122,27 @@ describe('gradsync CLI', function () {
     assert.equal(fs.existsSync(runDir), false, 'no run folder is created');
   });
 
-  it('looks for a config\'s data.path in the config file\'s folder, not the current directory, and names it when it is missing', () => {
+  it("looks for a config's data.path in the config file's folder, not the current directory, and names it when it is missing", () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'c.json'), JSON.stringify({ data: { source: 'csv', path: 'missing.csv' } }));
     const r = gradsync(['train', path.join(dir, 'c.json'), '--threads', '0', '--run-dir', path.join(dir, 'run')]);
     assert.equal(r.code, 2, r.stderr);
     assert.ok(r.stderr.includes(`gradsync: error GS_ERR_DATA: ${path.join(dir, 'missing.csv')}: CSV file not found`), r.stderr);
-    assert.ok(r.stderr.includes(`hint: looked for ${path.join(dir, 'missing.csv')}; a config file's data.path and data.dir are resolved from the config file's folder`), r.stderr);
+    assert.ok(
+      r.stderr.includes(
+        `hint: looked for ${path.join(dir, 'missing.csv')}; a config file's data.path and data.dir are resolved from the config file's folder`,
+      ),
+      r.stderr,
+    );
   });
 
   it('exits 2 on a CSV with a wrong column count, naming the file and line', () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'd.csv'), '1,2,0\n3,4,1\n5,1\n');
-    fs.writeFileSync(path.join(dir, 'c.json'), JSON.stringify({ data: { source: 'csv', path: 'd.csv', heldOut: 0 }, model: { layers: [{ units: 2, activation: 'softmax' }] } }));
+    fs.writeFileSync(
+      path.join(dir, 'c.json'),
+      JSON.stringify({ data: { source: 'csv', path: 'd.csv', heldOut: 0 }, model: { layers: [{ units: 2, activation: 'softmax' }] } }),
+    );
     const r = gradsync(['train', path.join(dir, 'c.json'), '--threads', '0', '--run-dir', path.join(dir, 'run')]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /GS_ERR_DATA/);
@@ -195,11 +228,22 @@ describe('gradsync CLI', function () {
     assert.equal(r.code, 0, r.stderr);
     const alone = gradsync(['train', '--json', '--steps', '30', '--threads', '0', '--run-dir', tempDir()]);
     assert.equal(alone.code, 0, alone.stderr);
-    assert.equal((JSON.parse(r.stdout) as { paramsSha256: string }).paramsSha256, (JSON.parse(alone.stdout) as { paramsSha256: string }).paramsSha256);
-    const recs = fs.readFileSync(path.join(dir, 'log.ndjson'), 'utf8').trim().split('\n')
+    assert.equal(
+      (JSON.parse(r.stdout) as { paramsSha256: string }).paramsSha256,
+      (JSON.parse(alone.stdout) as { paramsSha256: string }).paramsSha256,
+    );
+    const recs = fs
+      .readFileSync(path.join(dir, 'log.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    const failedAt = recs.filter((x) => x.msg === 'step' && (x.executors as { id: string; failed?: string }[]).some((e) => e.failed !== undefined));
-    assert.deepEqual(failedAt.map((x) => x.step), [10]);
+    const failedAt = recs.filter(
+      (x) => x.msg === 'step' && (x.executors as { id: string; failed?: string }[]).some((e) => e.failed !== undefined),
+    );
+    assert.deepEqual(
+      failedAt.map((x) => x.step),
+      [10],
+    );
     const t2 = (failedAt[0]!.executors as { id: string; failed?: string }[]).find((e) => e.id === 'thread-2')!;
     assert.match(t2.failed ?? '', /injected fault: executor 2 throws at step 10/);
   });

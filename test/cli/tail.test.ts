@@ -19,11 +19,20 @@ class Capture extends Writable {
   private waiters: { test: (t: string) => boolean; resolve: () => void }[] = [];
   constructor(tty = false) {
     super();
-    if (tty) { this.isTTY = true; this.columns = 100; }
+    if (tty) {
+      this.isTTY = true;
+      this.columns = 100;
+    }
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
     this.text += chunk.toString('utf8');
-    this.waiters = this.waiters.filter((w) => { if (w.test(this.text)) { w.resolve(); return false; } return true; });
+    this.waiters = this.waiters.filter((w) => {
+      if (w.test(this.text)) {
+        w.resolve();
+        return false;
+      }
+      return true;
+    });
     cb();
   }
   /** Resolves once the text satisfies `test` (the test's own timeout bounds the wait). */
@@ -31,7 +40,9 @@ class Capture extends Writable {
     if (test(this.text)) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ test, resolve }));
   }
-  get lines(): string[] { return this.text.split('\n').filter((l) => l.length > 0); }
+  get lines(): string[] {
+    return this.text.split('\n').filter((l) => l.length > 0);
+  }
 }
 
 function io(tty = false): { stdout: Capture; stderr: Capture } {
@@ -42,7 +53,9 @@ const fixtureLines = (): string[] => fs.readFileSync(V1, 'utf8').split('\n').fil
 
 describe('cli/tail', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-cli-tail-')); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-cli-tail-'));
+  });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   describe('a file', () => {
@@ -54,7 +67,10 @@ describe('cli/tail', () => {
       assert.match(lines[0]!, /^gradsync tail {2}step 40 \(epoch 1\) {2}\[run ended\]/);
       const head = lines.findIndex((l) => /^layer +act +\|dJdW\|/.test(l));
       assert.ok(head > 0);
-      assert.deepEqual(lines.slice(head + 1, head + 4).map((l) => l.split(/\s+/).slice(0, 2).join(' ')), ['0 tanh', '1 relu', '2 softmax']);
+      assert.deepEqual(
+        lines.slice(head + 1, head + 4).map((l) => l.split(/\s+/).slice(0, 2).join(' ')),
+        ['0 tanh', '1 relu', '2 softmax'],
+      );
       assert.ok(lines.includes('diagnosis  ok'));
       assert.equal(o.stderr.text, '');
     });
@@ -67,7 +83,10 @@ describe('cli/tail', () => {
       assert.equal(await tailCommand(file, { once: true, json: true }, o), 0);
       const out = o.stdout.lines.map((l) => JSON.parse(l) as { msg: string; step?: number });
       assert.equal(out.length, src.length);
-      assert.deepEqual(out, src.map((l) => JSON.parse(l)));
+      assert.deepEqual(
+        out,
+        src.map((l) => JSON.parse(l)),
+      );
       assert.equal(out.filter((r) => r.msg === 'step').length, 40);
       assert.match(o.stderr.text, /skipped 2 line\(s\) that are not gradsync records/);
     });
@@ -112,7 +131,10 @@ describe('cli/tail', () => {
       ac.abort();
       assert.equal(await done, 0);
       const steps = o.stdout.lines.filter((l) => l.startsWith('step '));
-      assert.deepEqual(steps.map((l) => Number(l.split(' ')[1])), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+      assert.deepEqual(
+        steps.map((l) => Number(l.split(' ')[1])),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+      );
       assert.match(steps[0]!, /^step 1 epoch 0 loss \S+ \|g\| \S+ [\d,]+ ex\/s \[ok\]$/);
       assert.ok(o.stdout.lines.includes('diagnosis at step 1: ok'));
       assert.ok(o.stdout.lines.some((l) => l.startsWith('start run ')));
@@ -135,7 +157,10 @@ describe('cli/tail', () => {
 
   describe('a live coordinator', () => {
     let server: LiveServer | null = null;
-    afterEach(async () => { await server?.close(); server = null; });
+    afterEach(async () => {
+      await server?.close();
+      server = null;
+    });
 
     it('--once prints the summary of the snapshot and exits', async () => {
       server = await startLiveServer({ host: '127.0.0.1', port: 0, history: 100 });
@@ -156,7 +181,10 @@ describe('cli/tail', () => {
       const start = src.filter((l) => l.includes('"msg":"start"'));
       const rest = src.filter((l) => !l.includes('"msg":"start"'));
       assert.equal(start.length, 1);
-      assert.deepEqual(o.stdout.lines.map((l) => JSON.parse(l)), [...start, ...rest.slice(-10)].map((l) => JSON.parse(l)));
+      assert.deepEqual(
+        o.stdout.lines.map((l) => JSON.parse(l)),
+        [...start, ...rest.slice(-10)].map((l) => JSON.parse(l)),
+      );
     });
 
     it('follows the stream until the coordinator closes it', async () => {
@@ -170,7 +198,10 @@ describe('cli/tail', () => {
       await o.stdout.until((t) => t.includes('step 3 '));
       await server.close();
       assert.equal(await done, 0);
-      assert.deepEqual(o.stdout.lines.filter((l) => l.startsWith('step ')).map((l) => l.split(' ')[1]), ['1', '2', '3']);
+      assert.deepEqual(
+        o.stdout.lines.filter((l) => l.startsWith('step ')).map((l) => l.split(' ')[1]),
+        ['1', '2', '3'],
+      );
       assert.match(o.stderr.text, /the live stream ended \(gradsync run ended\)/);
     });
 
@@ -182,13 +213,16 @@ describe('cli/tail', () => {
       assert.doesNotMatch(o.stderr.text, /tok-RIGHT-1|tok-WRONG-2/);
     });
 
-    it('gradsync tail --token-file reads the token from the file\'s first line, as train and worker do', async () => {
+    it("gradsync tail --token-file reads the token from the file's first line, as train and worker do", async () => {
       server = await startLiveServer({ host: '127.0.0.1', port: 0, history: 10, token: 'tok-first-line' });
       for (const l of fixtureLines()) server.publish(JSON.parse(l) as object);
       const tokenFile = path.join(dir, 'token');
       fs.writeFileSync(tokenFile, 'tok-first-line\n# written by the coordinator\n');
       const o = io();
-      const code = await main(['node', 'gradsync', 'tail', `ws://127.0.0.1:${server.port}`, '--once', '--token-file', tokenFile], { ...o, stdin: process.stdin });
+      const code = await main(['node', 'gradsync', 'tail', `ws://127.0.0.1:${server.port}`, '--once', '--token-file', tokenFile], {
+        ...o,
+        stdin: process.stdin,
+      });
       assert.equal(code, 0, o.stderr.text);
       assert.match(o.stdout.lines[0]!, /^gradsync tail {2}step 40/);
     });
@@ -196,7 +230,10 @@ describe('cli/tail', () => {
     it('gradsync tail --token-file on a missing file exits 2 naming the flag and the file', async () => {
       const o = io();
       const missing = path.join(dir, 'no-token');
-      assert.equal(await main(['node', 'gradsync', 'tail', 'ws://127.0.0.1:1', '--once', '--token-file', missing], { ...o, stdin: process.stdin }), 2);
+      assert.equal(
+        await main(['node', 'gradsync', 'tail', 'ws://127.0.0.1:1', '--once', '--token-file', missing], { ...o, stdin: process.stdin }),
+        2,
+      );
       assert.equal(o.stderr.text, `gradsync: error GS_ERR_USAGE: --token-file ${missing}: ENOENT\n`);
     });
 

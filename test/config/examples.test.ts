@@ -14,13 +14,22 @@ import { EXAMPLE_DATA, exampleDataDir } from './example-data';
 const examples = (): string => path.join(repoRoot(), 'config', 'examples');
 
 function gradsync(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'bin', 'gradsync.js'), ...args], { cwd: tempDir(), input, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'bin', 'gradsync.js'), ...args], {
+    cwd: tempDir(),
+    input,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The feature columns of the first `n` data rows of an example CSV, as predict reads them. */
 function featureRows(file: string, features: number, n: number): string {
-  const lines = fs.readFileSync(file, 'utf8').trim().split('\n').slice(1, n + 1);
+  const lines = fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1, n + 1);
   return `${lines.map((l) => l.split(',').slice(0, features).join(',')).join('\n')}\n`;
 }
 
@@ -28,11 +37,15 @@ describe('config/examples', function () {
   this.timeout(60_000);
 
   it('holds the CSV regression, CSV classification and Fashion-MNIST examples, and every config there validates', () => {
-    const configs = fs.readdirSync(examples()).filter((f) => f.endsWith('.json')).sort();
+    const configs = fs
+      .readdirSync(examples())
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     assert.deepEqual(configs, ['csv-classification.json', 'csv-regression.json', 'fashion-mnist-mlp.json']);
     for (const f of configs) {
       const cfg = loadConfigFile(path.join(examples(), f));
-      if (cfg.data.source === 'csv') assert.ok(fs.existsSync(cfg.data.path), `${f}: data.path ${cfg.data.path} exists (resolved from the config's folder)`);
+      if (cfg.data.source === 'csv')
+        assert.ok(fs.existsSync(cfg.data.path), `${f}: data.path ${cfg.data.path} exists (resolved from the config's folder)`);
     }
     const fashion = loadConfigFile(path.join(examples(), 'fashion-mnist-mlp.json'));
     assert.equal(fashion.data.source, 'idx');
@@ -40,7 +53,11 @@ describe('config/examples', function () {
 
   it('the example CSVs are exactly what the formulas of example-data.ts write', () => {
     for (const [name, make] of Object.entries(EXAMPLE_DATA)) {
-      assert.equal(fs.readFileSync(path.join(exampleDataDir(repoRoot()), name), 'utf8'), make(), `${name}: regenerate with node dist/test/config/example-data.js`);
+      assert.equal(
+        fs.readFileSync(path.join(exampleDataDir(repoRoot()), name), 'utf8'),
+        make(),
+        `${name}: regenerate with node dist/test/config/example-data.js`,
+      );
     }
   });
 
@@ -52,15 +69,27 @@ describe('config/examples', function () {
     assert.deepEqual([spirals.n, spirals.inputs, spirals.outputs, spirals.classes], [200, 2, 2, 2]);
   });
 
-  interface Summary { steps: number; checkpoint: string; loss: number; accuracy: number | null; heldOutLoss: number | null }
-  interface Predicted { rows: number; results: { output: number[]; class?: number }[] }
+  interface Summary {
+    steps: number;
+    checkpoint: string;
+    loss: number;
+    accuracy: number | null;
+    heldOutLoss: number | null;
+  }
+  interface Predicted {
+    rows: number;
+    results: { output: number[]; class?: number }[];
+  }
   /** Trains example `config` for 20 steps, then predicts the first `rows` rows of its CSV (`features` columns), both --json. */
   function trainThenPredict(config: string, csv: string, features: number, rows: number): { s: Summary; out: Predicted } {
     const t = gradsync(['train', path.join(examples(), config), '--steps', '20', '--run-dir', tempDir(), '--json']);
     assert.equal(t.code, 0, t.stderr);
     const s = JSON.parse(t.stdout) as Summary;
     assert.equal(s.steps, 20);
-    const p = gradsync(['predict', '--checkpoint', s.checkpoint, '--json'], featureRows(path.join(exampleDataDir(repoRoot()), csv), features, rows));
+    const p = gradsync(
+      ['predict', '--checkpoint', s.checkpoint, '--json'],
+      featureRows(path.join(exampleDataDir(repoRoot()), csv), features, rows),
+    );
     assert.equal(p.code, 0, p.stderr);
     const out = JSON.parse(p.stdout) as Predicted;
     assert.equal(out.rows, rows);

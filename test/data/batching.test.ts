@@ -20,10 +20,15 @@ describe('data/batching', () => {
       assert.deepEqual(Array.from(epochOrder(7, 123, 5, false)), [0, 1, 2, 3, 4, 5, 6]);
     });
     it('is always a permutation of 0..n-1 (property)', () => {
-      fc.assert(fc.property(
-        fc.integer({ min: 0, max: 300 }), fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 1e6 }), fc.boolean(),
-        (n, seed, epoch, shuffle) => isPermutation(epochOrder(n, seed, epoch, shuffle), n),
-      ));
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 0, max: 300 }),
+          fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+          fc.integer({ min: 0, max: 1e6 }),
+          fc.boolean(),
+          (n, seed, epoch, shuffle) => isPermutation(epochOrder(n, seed, epoch, shuffle), n),
+        ),
+      );
     });
     it('is deterministic: the same (n, seed, epoch) gives the same order, with no state carried between calls', () => {
       const a = epochOrder(1000, 42, 3, true);
@@ -34,7 +39,10 @@ describe('data/batching', () => {
       const base = Array.from(epochOrder(1000, 42, 0, true));
       assert.notDeepEqual(Array.from(epochOrder(1000, 42, 1, true)), base);
       assert.notDeepEqual(Array.from(epochOrder(1000, 43, 0, true)), base);
-      assert.notDeepEqual(base, Array.from({ length: 1000 }, (_, i) => i));
+      assert.notDeepEqual(
+        base,
+        Array.from({ length: 1000 }, (_, i) => i),
+      );
     });
     it('is a Fisher–Yates shuffle by new Rng(epochSeed(seed, epoch))', () => {
       const expected = Uint32Array.from({ length: 50 }, (_, i) => i);
@@ -47,10 +55,19 @@ describe('data/batching', () => {
     });
     it('epochSeed follows the documented formula fmix32((fmix32(seed) + epoch) mod 2^32)', () => {
       const fmix32 = (h: number): number => {
-        h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+        h ^= h >>> 16;
+        h = Math.imul(h, 0x85ebca6b);
+        h ^= h >>> 13;
+        h = Math.imul(h, 0xc2b2ae35);
+        h ^= h >>> 16;
         return h >>> 0;
       };
-      for (const [s, e] of [[0, 0], [1, 7], [2 ** 32 - 1, 2 ** 32 - 1], [-5, 3]] as const) {
+      for (const [s, e] of [
+        [0, 0],
+        [1, 7],
+        [2 ** 32 - 1, 2 ** 32 - 1],
+        [-5, 3],
+      ] as const) {
         assert.equal(epochSeed(s, e), fmix32((fmix32(s >>> 0) + (e >>> 0)) >>> 0));
       }
     });
@@ -80,18 +97,24 @@ describe('data/batching', () => {
   describe('batchRange', () => {
     it('cuts the epoch into contiguous batches that cover 0..n once, the last one shorter', () => {
       const ranges = Array.from({ length: stepsPerEpoch(10, 4) }, (_, s) => batchRange(10, 4, s));
-      assert.deepEqual(ranges, [{ start: 0, end: 4 }, { start: 4, end: 8 }, { start: 8, end: 10 }]);
+      assert.deepEqual(ranges, [
+        { start: 0, end: 4 },
+        { start: 4, end: 8 },
+        { start: 8, end: 10 },
+      ]);
     });
     it('covers 0..n exactly for any n and batch (property)', () => {
-      fc.assert(fc.property(fc.integer({ min: 1, max: 500 }), fc.integer({ min: 1, max: 600 }), (n, batch) => {
-        let next = 0;
-        for (let s = 0; s < stepsPerEpoch(n, batch); s++) {
-          const { start, end } = batchRange(n, batch, s);
-          if (start !== next || end <= start || end - start > batch) return false;
-          next = end;
-        }
-        return next === n;
-      }));
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 500 }), fc.integer({ min: 1, max: 600 }), (n, batch) => {
+          let next = 0;
+          for (let s = 0; s < stepsPerEpoch(n, batch); s++) {
+            const { start, end } = batchRange(n, batch, s);
+            if (start !== next || end <= start || end - start > batch) return false;
+            next = end;
+          }
+          return next === n;
+        }),
+      );
     });
     it('rejects a step outside the epoch with a RangeError naming it', () => {
       assert.throws(() => batchRange(10, 4, 3), { name: 'RangeError', message: /stepInEpoch.*\[0, 3\).*got 3/ });

@@ -82,7 +82,12 @@ describe('data/csv loadCsv', () => {
       assert.deepEqual(Array.from(ds.x), [1, 2]);
     });
     it('treats the first line as data with header: false, so a text header is an error on line 1', () => {
-      assertDataError(() => loadCsv(write('x1,x2,y\n1,2,0\n', 'hdr.csv'), { ...f64, header: false }), 'hdr.csv', 'line 1, column 1', '"x1"');
+      assertDataError(
+        () => loadCsv(write('x1,x2,y\n1,2,0\n', 'hdr.csv'), { ...f64, header: false }),
+        'hdr.csv',
+        'line 1, column 1',
+        '"x1"',
+      );
     });
     it('accepts CRLF line ends, a UTF-8 byte-order mark, padded numbers and blank trailing lines', () => {
       const ds = loadCsv(write('\ufeffp,q,c\r\n 1 ,2e0,0\r\n3,4.5,1\r\n\r\n\n  \n'), f64);
@@ -105,7 +110,9 @@ describe('data/csv loadCsv', () => {
     it('is sha256 of the bytes on disk, the separator and the resolved options JSON, as documented', () => {
       const bytes = Buffer.from('1,2,0\n3,4,1\n');
       const ds = loadCsv(write(bytes), { ...f64, scale: 0.5 });
-      const expected = crypto.createHash('sha256').update(bytes)
+      const expected = crypto
+        .createHash('sha256')
+        .update(bytes)
         .update('\0gradsync-data-v1\0')
         .update(JSON.stringify({ format: 'csv', header: false, label: 'last', targets: null, classes: 2, scale: 0.5 }))
         .digest('hex');
@@ -161,7 +168,7 @@ describe('data/csv loadCsv', () => {
       const e = assertDataError(() => loadCsv(missing, f64), missing, 'not found');
       assert.equal(e.hint, `looked for ${missing}; a config file's data.path and data.dir are resolved from the config file's folder`);
     });
-    it('names where a missing relative path was looked for: from the current directory (loadConfigFile has made a config\'s absolute)', () => {
+    it("names where a missing relative path was looked for: from the current directory (loadConfigFile has made a config's absolute)", () => {
       const e = assertDataError(() => loadCsv(path.join('no-such-dir', 'nope.csv'), f64), 'not found');
       assert.ok(e.hint?.startsWith(`looked for ${path.resolve('no-such-dir', 'nope.csv')};`), e.hint);
     });
@@ -178,14 +185,32 @@ describe('data/csv loadCsv', () => {
       assertDataError(() => loadCsv(write('1,2,0\n3,4,1\n5,6\n', 'short.csv'), f64), 'short.csv', 'line 3', 'expected 3 fields', 'found 2');
     });
     it('names the line and the expected and found counts when a line has too many fields', () => {
-      assertDataError(() => loadCsv(write('x,y,c\n1,2,0\n3,4,1,9,9\n', 'long.csv'), f64), 'long.csv', 'line 3', 'expected 3 fields', 'found 5');
+      assertDataError(
+        () => loadCsv(write('x,y,c\n1,2,0\n3,4,1,9,9\n', 'long.csv'), f64),
+        'long.csv',
+        'line 3',
+        'expected 3 fields',
+        'found 5',
+      );
     });
     it('names a blank line inside the data', () => {
       assertDataError(() => loadCsv(write('1,2,0\n\n3,4,1\n', 'gap.csv'), f64), 'gap.csv', 'line 2', 'expected 3 fields', 'blank');
     });
-    for (const [text, shown] of [['abc', '"abc"'], ['1e999', '"1e999"'], ['', '""'], ['   ', '"   "'], ['NaN', '"NaN"'], ['Infinity', '"Infinity"']] as const) {
+    for (const [text, shown] of [
+      ['abc', '"abc"'],
+      ['1e999', '"1e999"'],
+      ['', '""'],
+      ['   ', '"   "'],
+      ['NaN', '"NaN"'],
+      ['Infinity', '"Infinity"'],
+    ] as const) {
       it(`names the line, column and text of the non-number field ${JSON.stringify(text)}`, () => {
-        assertDataError(() => loadCsv(write(`1,2,0\n3,${text},1\n`, 'nan.csv'), f64), 'nan.csv', 'line 2, column 2', `${shown} is not a number`);
+        assertDataError(
+          () => loadCsv(write(`1,2,0\n3,${text},1\n`, 'nan.csv'), f64),
+          'nan.csv',
+          'line 2, column 2',
+          `${shown} is not a number`,
+        );
       });
     }
     it('quotes a long non-number field cut to 40 characters', () => {
@@ -200,10 +225,21 @@ describe('data/csv loadCsv', () => {
       assertDataError(() => loadCsv(write('1,2,0\n3,4,1.5\n', 'frac.csv'), f64), 'frac.csv', 'line 2, column 3', 'label "1.5"');
     });
     it('names a label ≥ classes, with the line and column', () => {
-      assertDataError(() => loadCsv(write('1,2,0\n3,4,10\n', 'big.csv'), { ...f64, classes: 10 }), 'big.csv', 'line 2, column 3', 'label 10 is out of range', 'classes is 10');
+      assertDataError(
+        () => loadCsv(write('1,2,0\n3,4,10\n', 'big.csv'), { ...f64, classes: 10 }),
+        'big.csv',
+        'line 2, column 3',
+        'label 10 is out of range',
+        'classes is 10',
+      );
     });
     it('names a label column of the first column by its column number', () => {
-      assertDataError(() => loadCsv(write('2,5,6\n', 'first.csv'), { ...f64, label: 'first', classes: 2 }), 'first.csv', 'line 1, column 1', 'out of range');
+      assertDataError(
+        () => loadCsv(write('2,5,6\n', 'first.csv'), { ...f64, label: 'first', classes: 2 }),
+        'first.csv',
+        'line 1, column 1',
+        'out of range',
+      );
     });
     it('names a corrupt gzip file', () => {
       const gz = zlib.gzipSync(Buffer.from('1,2,0\n'.repeat(1000)));

@@ -17,7 +17,8 @@ export function assertDataError(fn: () => unknown, ...patterns: (RegExp | string
   assert.equal(caught.code, 'GS_ERR_DATA');
   assert.equal(caught.exitCode, 2);
   for (const p of patterns) {
-    if (typeof p === 'string') assert.ok(caught.message.includes(p), `message ${JSON.stringify(caught.message)} does not include ${JSON.stringify(p)}`);
+    if (typeof p === 'string')
+      assert.ok(caught.message.includes(p), `message ${JSON.stringify(caught.message)} does not include ${JSON.stringify(p)}`);
     else assert.match(caught.message, p);
   }
   return caught;

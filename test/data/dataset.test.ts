@@ -7,10 +7,16 @@ import { doubling, loadDigits } from '../../src/data/datasets';
 /** A 4-example classification set with x row i = [10i, 10i+1]. */
 function small(): Dataset {
   return {
-    name: 'small', dtype: 'float64', n: 4, inputs: 2, outputs: 3,
+    name: 'small',
+    dtype: 'float64',
+    n: 4,
+    inputs: 2,
+    outputs: 3,
     x: Float64Array.from([0, 1, 10, 11, 20, 21, 30, 31]),
     y: Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0]),
-    labels: Int32Array.from([0, 1, 2, 0]), classes: 3, sha256: 'ab'.repeat(32),
+    labels: Int32Array.from([0, 1, 2, 0]),
+    classes: 3,
+    sha256: 'ab'.repeat(32),
   };
 }
 
@@ -42,7 +48,9 @@ describe('data/dataset', () => {
     });
     it('allocates over SharedArrayBuffer when shared', () => {
       const s = subset(small(), [0], undefined, true);
-      assert.ok(s.x.buffer instanceof SharedArrayBuffer && s.y.buffer instanceof SharedArrayBuffer && s.labels!.buffer instanceof SharedArrayBuffer);
+      assert.ok(
+        s.x.buffer instanceof SharedArrayBuffer && s.y.buffer instanceof SharedArrayBuffer && s.labels!.buffer instanceof SharedArrayBuffer,
+      );
     });
     it('rejects an index outside [0, n) with a RangeError naming it', () => {
       assert.throws(() => subset(small(), [0, 4]), { name: 'RangeError', message: /indices\[1\].*\[0, 4\).*got 4/ });

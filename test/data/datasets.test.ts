@@ -42,8 +42,13 @@ describe('data/datasets', () => {
         for (let i = 0; i < a.length; i++) b.writeDoubleLE(a[i]!, i * 8);
         return b;
       };
-      const expected = crypto.createHash('sha256').update(le(ds.x)).update(le(ds.y))
-        .update('\0gradsync-data-v1\0').update(JSON.stringify({ format: 'doubling' })).digest('hex');
+      const expected = crypto
+        .createHash('sha256')
+        .update(le(ds.x))
+        .update(le(ds.y))
+        .update('\0gradsync-data-v1\0')
+        .update(JSON.stringify({ format: 'doubling' }))
+        .digest('hex');
       assert.equal(ds.sha256, expected);
       assert.equal(ds.sha256, DOUBLING_SHA256);
     });
@@ -76,7 +81,10 @@ describe('data/datasets', () => {
       const counts = new Array(10).fill(0);
       for (const l of ds.labels!) counts[l]++;
       for (const c of counts) assert.ok(c >= 174 && c <= 183, `class count ${c}`);
-      assert.equal(counts.reduce((s, c) => s + c, 0), 1797);
+      assert.equal(
+        counts.reduce((s, c) => s + c, 0),
+        1797,
+      );
       assert.equal(Math.min(...ds.x), 0);
       assert.equal(Math.max(...ds.x), 1);
       // 8x8 pixels 0..16 scaled by 1/16: every feature is a multiple of 1/16
@@ -118,7 +126,8 @@ describe('data/datasets', () => {
 
   describe('splitHeldOut', () => {
     const ds = loadDigits({ dtype: 'float64' });
-    const rowsOf = (d: Dataset): string[] => Array.from({ length: d.n }, (_, i) => Array.from(d.x.subarray(i * d.inputs, (i + 1) * d.inputs)).join(','));
+    const rowsOf = (d: Dataset): string[] =>
+      Array.from({ length: d.n }, (_, i) => Array.from(d.x.subarray(i * d.inputs, (i + 1) * d.inputs)).join(','));
 
     it('is deterministic for a seed and differs between seeds', () => {
       const a = splitHeldOut(ds, 0.2, 42);
@@ -137,9 +146,18 @@ describe('data/datasets', () => {
       assert.equal(train.n + heldOut.n, 1797);
       const h = Array.from(heldOut.x);
       const t = Array.from(train.x);
-      assert.deepEqual(h, h.slice().sort((p, q) => p - q));
-      assert.deepEqual(t, t.slice().sort((p, q) => p - q));
-      assert.deepEqual([...h, ...t].sort((p, q) => p - q), Array.from({ length: 1797 }, (_, i) => i));
+      assert.deepEqual(
+        h,
+        h.slice().sort((p, q) => p - q),
+      );
+      assert.deepEqual(
+        t,
+        t.slice().sort((p, q) => p - q),
+      );
+      assert.deepEqual(
+        [...h, ...t].sort((p, q) => p - q),
+        Array.from({ length: 1797 }, (_, i) => i),
+      );
       for (let k = 0; k < heldOut.n; k++) assert.equal(heldOut.labels![k], ds.labels![h[k]!]);
     });
     it('follows the documented recipe: new Rng(seed).shuffle, the first round(n·f) indices held out', () => {

@@ -39,7 +39,10 @@ describe('data/idx', () => {
   const images = idxImages(N, ROWS, COLS, pixelOf);
   const labels = idxLabels(LABELS);
   const rawTrain = (): Record<string, Buffer> => ({ 'train-images-idx3-ubyte': images, 'train-labels-idx1-ubyte': labels });
-  const gzTrain = (): Record<string, Buffer> => ({ 'train-images-idx3-ubyte.gz': zlib.gzipSync(images), 'train-labels-idx1-ubyte.gz': zlib.gzipSync(labels) });
+  const gzTrain = (): Record<string, Buffer> => ({
+    'train-images-idx3-ubyte.gz': zlib.gzipSync(images),
+    'train-labels-idx1-ubyte.gz': zlib.gzipSync(labels),
+  });
 
   describe('defaultIdxDirs', () => {
     it('lists the folder of the Debian package dataset-fashion-mnist', () => {
@@ -50,8 +53,14 @@ describe('data/idx', () => {
   describe('findIdxFiles', () => {
     it('finds the train files and the t10k files of the test split', () => {
       const dir = folder({ ...rawTrain(), 't10k-images-idx3-ubyte.gz': Buffer.alloc(1), 't10k-labels-idx1-ubyte.gz': Buffer.alloc(1) });
-      assert.deepEqual(findIdxFiles(dir, 'train'), { images: path.join(dir, 'train-images-idx3-ubyte'), labels: path.join(dir, 'train-labels-idx1-ubyte') });
-      assert.deepEqual(findIdxFiles(dir, 'test'), { images: path.join(dir, 't10k-images-idx3-ubyte.gz'), labels: path.join(dir, 't10k-labels-idx1-ubyte.gz') });
+      assert.deepEqual(findIdxFiles(dir, 'train'), {
+        images: path.join(dir, 'train-images-idx3-ubyte'),
+        labels: path.join(dir, 'train-labels-idx1-ubyte'),
+      });
+      assert.deepEqual(findIdxFiles(dir, 'test'), {
+        images: path.join(dir, 't10k-images-idx3-ubyte.gz'),
+        labels: path.join(dir, 't10k-labels-idx1-ubyte.gz'),
+      });
     });
     it('prefers the .gz file when both are there', () => {
       const dir = folder({ ...rawTrain(), ...gzTrain() });
@@ -59,7 +68,12 @@ describe('data/idx', () => {
     });
     it('lists every name it looked for, with the install hint, when a file is missing', () => {
       const dir = folder({ 'train-images-idx3-ubyte.gz': Buffer.alloc(1) });
-      const e = assertDataError(() => findIdxFiles(dir, 'train'), dir, 'train-images-idx3-ubyte.gz or train-images-idx3-ubyte', 'train-labels-idx1-ubyte.gz or train-labels-idx1-ubyte');
+      const e = assertDataError(
+        () => findIdxFiles(dir, 'train'),
+        dir,
+        'train-images-idx3-ubyte.gz or train-images-idx3-ubyte',
+        'train-labels-idx1-ubyte.gz or train-labels-idx1-ubyte',
+      );
       assert.equal(e.hint, 'apt-get install dataset-fashion-mnist (dpkg -L dataset-fashion-mnist shows where)');
     });
     it('says when the folder does not exist', () => {
@@ -78,10 +92,16 @@ describe('data/idx', () => {
       assert.equal(ds.outputs, 10);
       assert.equal(ds.classes, 10);
       assert.deepEqual(Array.from(ds.labels!), LABELS);
-      assert.deepEqual(Array.from(ds.x), Array.from({ length: N * ROWS * COLS }, (_, i) => pixelOf(i) * (1 / 255)));
+      assert.deepEqual(
+        Array.from(ds.x),
+        Array.from({ length: N * ROWS * COLS }, (_, i) => pixelOf(i) * (1 / 255)),
+      );
       for (let i = 0; i < N; i++) {
         const row = Array.from(ds.y.subarray(i * 10, (i + 1) * 10));
-        assert.deepEqual(row, Array.from({ length: 10 }, (_, c) => (c === LABELS[i] ? 1 : 0)));
+        assert.deepEqual(
+          row,
+          Array.from({ length: 10 }, (_, c) => (c === LABELS[i] ? 1 : 0)),
+        );
       }
     });
     it('keeps pixels as 0..255 with the default scale 1', () => {
@@ -113,9 +133,12 @@ describe('data/idx', () => {
     it('hashes the images bytes on disk, then the labels bytes, then the options, as documented', () => {
       const files = gzTrain();
       const ds = loadIdx(folder(files), 'train', { dtype: 'float64', scale: 0.5 });
-      const expected = crypto.createHash('sha256')
-        .update(files['train-images-idx3-ubyte.gz']!).update(files['train-labels-idx1-ubyte.gz']!)
-        .update('\0gradsync-data-v1\0').update(JSON.stringify({ format: 'idx', classes: 10, scale: 0.5 }))
+      const expected = crypto
+        .createHash('sha256')
+        .update(files['train-images-idx3-ubyte.gz']!)
+        .update(files['train-labels-idx1-ubyte.gz']!)
+        .update('\0gradsync-data-v1\0')
+        .update(JSON.stringify({ format: 'idx', classes: 10, scale: 0.5 }))
         .digest('hex');
       assert.equal(ds.sha256, expected);
       assert.equal(loadIdx(folder(files), 'train', { dtype: 'float32', scale: 0.5 }).sha256, expected);
@@ -146,7 +169,14 @@ describe('data/idx', () => {
       const cut = images.subarray(0, 40);
       const dir = folder({ ...rawTrain(), 'train-images-idx3-ubyte': cut });
       const expected = 16 + N * ROWS * COLS;
-      assertDataError(() => load(dir), 'train-images-idx3-ubyte', 'byte 40', 'truncated', `needs ${expected} bytes`, `${expected - 40} missing`);
+      assertDataError(
+        () => load(dir),
+        'train-images-idx3-ubyte',
+        'byte 40',
+        'truncated',
+        `needs ${expected} bytes`,
+        `${expected - 40} missing`,
+      );
     });
     it('names the byte offset when the header itself is cut', () => {
       const dir = folder({ ...rawTrain(), 'train-labels-idx1-ubyte': labels.subarray(0, 6) });
@@ -161,7 +191,14 @@ describe('data/idx', () => {
         'train-images-idx3-ubyte.gz': gz.subarray(0, Math.floor(gz.length / 2)),
         'train-labels-idx1-ubyte.gz': zlib.gzipSync(idxLabels(new Array(200).fill(3))),
       });
-      const e = assertDataError(() => load(dir), 'train-images-idx3-ubyte.gz', 'of the decompressed data', 'truncated', 'gzip stream is cut', `needs ${big.length} bytes`);
+      const e = assertDataError(
+        () => load(dir),
+        'train-images-idx3-ubyte.gz',
+        'of the decompressed data',
+        'truncated',
+        'gzip stream is cut',
+        `needs ${big.length} bytes`,
+      );
       const at = Number(/data ends at byte (\d+)/.exec(e.message)![1]);
       assert.ok(at > 16 && at < big.length, `offset ${at}`);
       assert.ok(e.message.includes(`byte ${at} of the decompressed data`));
@@ -199,7 +236,10 @@ describe('data/idx', () => {
 
   describe('the real Fashion-MNIST (Debian package dataset-fashion-mnist)', () => {
     const dir = defaultIdxDirs().find((d) => fs.existsSync(path.join(d, 'train-images-idx3-ubyte.gz')));
-    for (const [split, n] of [['train', 60000], ['test', 10000]] as const) {
+    for (const [split, n] of [
+      ['train', 60000],
+      ['test', 10000],
+    ] as const) {
       it(`loads the ${split} split: ${n} images of 28×28, ${n / 10} of each class, pixels in [0, 1]`, function () {
         // The package is not part of every machine: skip rather than fail where it is not installed.
         if (dir === undefined) this.skip();

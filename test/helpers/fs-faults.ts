@@ -24,7 +24,10 @@ export interface FsFaultHandle {
 }
 
 const MESSAGES: Record<FsFault['code'], string> = {
-  ENOSPC: 'no space left on device', EIO: 'i/o error', EACCES: 'permission denied', EDQUOT: 'disk quota exceeded',
+  ENOSPC: 'no space left on device',
+  EIO: 'i/o error',
+  EACCES: 'permission denied',
+  EDQUOT: 'disk quota exceeded',
 };
 
 function errnoError(code: FsFault['code'], syscall: string): NodeJS.ErrnoException {
@@ -46,7 +49,7 @@ export function injectFsFault(fault: FsFault): FsFaultHandle {
     if (written === undefined || fault.op !== 'write') return (real.writeSync as (...x: unknown[]) => number)(fd, buf, ...rest);
     // writeSync(fd, string[, position[, encoding]]): the string's UTF-8 bytes, as the kernel sees them
     const text = typeof buf === 'string';
-    const b = text ? Buffer.from(buf) : buf as Uint8Array;
+    const b = text ? Buffer.from(buf) : (buf as Uint8Array);
     const offset = !text && typeof rest[0] === 'number' ? rest[0] : 0;
     const length = !text && typeof rest[1] === 'number' ? rest[1] : b.length - offset;
     const room = (fault.atByte ?? 0) - written;
@@ -77,6 +80,8 @@ export function injectFsFault(fault: FsFault): FsFaultHandle {
   };
   return {
     fired: () => fired,
-    restore: () => { Object.assign(m, real); },
+    restore: () => {
+      Object.assign(m, real);
+    },
   };
 }

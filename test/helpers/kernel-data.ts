@@ -11,7 +11,6 @@ import { referenceKernels } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 
-
 export const F32_MIN_NORMAL = 1.1754943508222875e-38;
 export const F64_MIN_NORMAL = 2.2250738585072014e-308;
 
@@ -20,14 +19,73 @@ export function specials(dtype: DType): number[] {
   const f = dtype === 'float32' ? Math.fround : (x: number) => x;
   const common = [0, -0, Infinity, -Infinity, NaN, 1, -1, 0.5, -0.5, 0.25, 2, -2, 1e-8, -1e-8, 10, -10, 30, -30, 100, -100];
   const edge32 = [
-    1.4e-45, -1.4e-45, 1e-40, -1e-40, F32_MIN_NORMAL, -F32_MIN_NORMAL, 3.4e38, -3.4e38, 1e38, -1e38,
-    88.72283, 88.7228, 88.5, 88.376, 88.3762626647949, -87.33, -87.34, -100, -103.97208, -103.9721, -104, -150,
-    9.1, Math.fround(9.1), 9.0999994, -9.1, 4.55, 4.5500002, 0.49999997, 0.50000006, -0.49999997, 0.2499999, 44.36, -44.36,
+    1.4e-45,
+    -1.4e-45,
+    1e-40,
+    -1e-40,
+    F32_MIN_NORMAL,
+    -F32_MIN_NORMAL,
+    3.4e38,
+    -3.4e38,
+    1e38,
+    -1e38,
+    88.72283,
+    88.7228,
+    88.5,
+    88.376,
+    88.3762626647949,
+    -87.33,
+    -87.34,
+    -100,
+    -103.97208,
+    -103.9721,
+    -104,
+    -150,
+    9.1,
+    Math.fround(9.1),
+    9.0999994,
+    -9.1,
+    4.55,
+    4.5500002,
+    0.49999997,
+    0.50000006,
+    -0.49999997,
+    0.2499999,
+    44.36,
+    -44.36,
   ];
   const edge64 = [
-    5e-324, -5e-324, 1e-310, -1e-310, F64_MIN_NORMAL, -F64_MIN_NORMAL, 1.7e308, -1.7e308, 1e300, -1e300,
-    709.782712893384, 709.78, 709.5, 709.437, 709.4, -708.4, -708.39, -740, -745.1332191019412, -745.14, -746,
-    19.1, 19.099999999999998, -19.1, 9.55, 0.49999999999999994, -0.49999999999999994, 354.89, -354.89, 372.5, -372.5,
+    5e-324,
+    -5e-324,
+    1e-310,
+    -1e-310,
+    F64_MIN_NORMAL,
+    -F64_MIN_NORMAL,
+    1.7e308,
+    -1.7e308,
+    1e300,
+    -1e300,
+    709.782712893384,
+    709.78,
+    709.5,
+    709.437,
+    709.4,
+    -708.4,
+    -708.39,
+    -740,
+    -745.1332191019412,
+    -745.14,
+    -746,
+    19.1,
+    19.099999999999998,
+    -19.1,
+    9.55,
+    0.49999999999999994,
+    -0.49999999999999994,
+    354.89,
+    -354.89,
+    372.5,
+    -372.5,
   ];
   return [...common, ...(dtype === 'float32' ? edge32 : edge64)].map(f);
 }
@@ -86,14 +144,18 @@ export function assertSameBits(actual: Float, expected: Float, label: string): v
         i = (e + 1) * w - 1;
         continue;
       }
-      assert.fail(`${label}: element ${e} differs: got ${String(actual[e])}, expected ${String(expected[e])} (bits ${hex(actual, e)} vs ${hex(expected, e)})`);
+      assert.fail(
+        `${label}: element ${e} differs: got ${String(actual[e])}, expected ${String(expected[e])} (bits ${hex(actual, e)} vs ${hex(expected, e)})`,
+      );
     }
   }
 }
 
 export function hex(a: Float, e: number): string {
-  return Array.from(bytes(a).subarray(e * a.BYTES_PER_ELEMENT, (e + 1) * a.BYTES_PER_ELEMENT)).reverse()
-    .map((b) => b.toString(16).padStart(2, '0')).join('');
+  return Array.from(bytes(a).subarray(e * a.BYTES_PER_ELEMENT, (e + 1) * a.BYTES_PER_ELEMENT))
+    .reverse()
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join('');
 }
 
 /** A view's guard elements (around it in its buffer) still hold the fill value. */
@@ -101,8 +163,14 @@ export function assertGuards(v: Float, label: string): void {
   if (v.byteOffset === 0) return;
   const dtype: DType = v instanceof Float64Array ? 'float64' : 'float32';
   const w = v.BYTES_PER_ELEMENT;
-  const before = dtype === 'float64' ? new Float64Array(v.buffer, v.byteOffset - GUARD * w, GUARD) : new Float32Array(v.buffer, v.byteOffset - GUARD * w, GUARD);
-  const after = dtype === 'float64' ? new Float64Array(v.buffer, v.byteOffset + v.byteLength, GUARD) : new Float32Array(v.buffer, v.byteOffset + v.byteLength, GUARD);
+  const before =
+    dtype === 'float64'
+      ? new Float64Array(v.buffer, v.byteOffset - GUARD * w, GUARD)
+      : new Float32Array(v.buffer, v.byteOffset - GUARD * w, GUARD);
+  const after =
+    dtype === 'float64'
+      ? new Float64Array(v.buffer, v.byteOffset + v.byteLength, GUARD)
+      : new Float32Array(v.buffer, v.byteOffset + v.byteLength, GUARD);
   for (const g of [...before, ...after]) assert.equal(g, -7.25, `${label}: wrote outside its view`);
 }
 
@@ -125,7 +193,11 @@ export async function gemmInWorker(kernels: 'native' | 'wasm', seed: number): Pr
     const view = (x) => new Float32Array(x.buffer, x.byteOffset, x.length);
     kernels.gemmNT(w.m, w.n, w.k, view(w.A), view(w.B), view(w.C));
     parentPort.postMessage({ id: kernels.id, fallbackNote });`;
-  const shared = (x: Float): { buffer: ArrayBufferLike; byteOffset: number; length: number } => ({ buffer: x.buffer, byteOffset: x.byteOffset, length: x.length });
+  const shared = (x: Float): { buffer: ArrayBufferLike; byteOffset: number; length: number } => ({
+    buffer: x.buffer,
+    byteOffset: x.byteOffset,
+    length: x.length,
+  });
   const got = await new Promise<{ id: string; fallbackNote: string | null }>((resolve, reject) => {
     const w = new Worker(code, { eval: true, workerData: { selectJs, kernels, m, n, k, A: shared(A), B: shared(B), C: shared(C) } });
     w.once('message', resolve);

@@ -11,8 +11,14 @@ import { Rng } from '../../src/tensor/rng';
 
 export function workloadPass(ks: KernelSet, dtype: DType, seed: number, rows = 37): { loss: number; grads: Float } {
   const spec: ModelSpec = {
-    inputs: 784, layers: [{ units: 256, activation: 'tanh' }, { units: 128, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }],
-    loss: 'cross-entropy', dtype,
+    inputs: 784,
+    layers: [
+      { units: 256, activation: 'tanh' },
+      { units: 128, activation: 'sigmoid' },
+      { units: 10, activation: 'softmax' },
+    ],
+    loss: 'cross-entropy',
+    dtype,
   };
   const mlp = new Mlp(spec, ks, rows);
   const rng = new Rng(seed);

@@ -20,7 +20,11 @@ export function readReference(): Reference {
 const made: string[] = [];
 process.once('exit', () => {
   for (const d of made) {
-    try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
   }
 });
 
@@ -53,7 +57,9 @@ export function openOn(file: string): number {
   for (const fd of fs.readdirSync('/proc/self/fd')) {
     try {
       if (fs.readlinkSync(`/proc/self/fd/${fd}`) === file) n++;
-    } catch { /* the directory's own descriptor, closed by now */ }
+    } catch {
+      /* the directory's own descriptor, closed by now */
+    }
   }
   return n;
 }

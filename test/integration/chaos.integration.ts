@@ -24,11 +24,23 @@ import { seeded, testSeed } from '../helpers/seeded';
 const STEPS = 300;
 const BIN = path.join(repoRoot(), 'bin', 'gradsync.js');
 
-interface Worker { id: string; p: ChildProcess; stopped: boolean; stderr: string[] }
+interface Worker {
+  id: string;
+  p: ChildProcess;
+  stopped: boolean;
+  stderr: string[];
+}
 
 describe('chaos run (integration, issue 7)', function () {
   this.timeout(150_000);
-  const base = (): RunConfig => ({ ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')), steps: STEPS, dtype: 'float32', batch: 64, microBatch: 8, threads: 0 });
+  const base = (): RunConfig => ({
+    ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')),
+    steps: STEPS,
+    dtype: 'float32',
+    batch: 64,
+    microBatch: 8,
+    threads: 0,
+  });
   const all: Worker[] = [];
   after(() => {
     for (const w of all) {
@@ -50,7 +62,9 @@ describe('chaos run (integration, issue 7)', function () {
 
     const spawnWorker = (): Worker => {
       const id = `c${++n}`;
-      const p = spawn(process.execPath, [BIN, 'worker', '--join', coord!.url, '--threads', '0', '--kernels', 'ref', '--id', id], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn(process.execPath, [BIN, 'worker', '--join', coord!.url, '--threads', '0', '--kernels', 'ref', '--id', id], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       const w: Worker = { id, p, stopped: false, stderr: [] };
       p.stderr!.on('data', (c: Buffer) => w.stderr.push(c.toString()));
       all.push(w);
@@ -77,7 +91,10 @@ describe('chaos run (integration, issue 7)', function () {
     const conts = new Map<number, Worker[]>();
 
     const act = async (step: number): Promise<void> => {
-      for (const w of conts.get(step) ?? []) { w.p.kill('SIGCONT'); w.stopped = false; }
+      for (const w of conts.get(step) ?? []) {
+        w.p.kill('SIGCONT');
+        w.stopped = false;
+      }
       for (const k of at.get(step) ?? []) {
         const running = alive().filter((w) => !w.stopped);
         if (k === 'kill' && running.length > 0) {
@@ -94,9 +111,15 @@ describe('chaos run (integration, issue 7)', function () {
           // a peer that joins properly, then answers its first step with random bytes
           const id = `g${++n}`;
           const junk = seeded(Math.floor(rnd() * 2 ** 31));
-          garbage.push(runWorkerWith({ url: coord!.url, id, threads: 0, kernels: 'ref' }, {
-            tamper: (_s, frames) => frames.map((f) => Buffer.from(Array.from({ length: 1 + Math.floor(junk() * f.length) }, () => Math.floor(junk() * 256)))),
-          }));
+          garbage.push(
+            runWorkerWith(
+              { url: coord!.url, id, threads: 0, kernels: 'ref' },
+              {
+                tamper: (_s, frames) =>
+                  frames.map((f) => Buffer.from(Array.from({ length: 1 + Math.floor(junk() * f.length) }, () => Math.floor(junk() * 256)))),
+              },
+            ),
+          );
           await waitListed(id, () => 'garbage peer');
           faults.garbage++;
         } else {
@@ -111,7 +134,8 @@ describe('chaos run (integration, issue 7)', function () {
     const gate = (ctx: { spec: never; data: never; microBatch: number }): Executor => {
       const main = new MainExecutor(ctx.spec, referenceKernels('float32'), ctx.data, ctx.microBatch);
       return {
-        id: 'gate', kind: 'main',
+        id: 'gate',
+        kind: 'main',
         async compute(task, nodes) {
           await act(task.step);
           return main.computeSync(task, nodes);
@@ -124,12 +148,22 @@ describe('chaos run (integration, issue 7)', function () {
     const { logger, records } = collectingLogger();
     const t0 = Date.now();
     const s = await train(base(), {
-      runDir: tempDir(), logger, kernels: 'ref',
+      runDir: tempDir(),
+      logger,
+      kernels: 'ref',
       executors: async (ctx) => [gate(ctx as never)],
       joinable: async (ctx) => {
         coord = await startCoordinator({
-          host: '127.0.0.1', port: 0, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger,
-          heartbeatMs: 500, maxMisses: 2, deadline: { floorMs: 250, factor: 5, firstMs: 3000 },
+          host: '127.0.0.1',
+          port: 0,
+          run: ctx.run,
+          spec: ctx.spec,
+          microBatch: ctx.microBatch,
+          data: ctx.data,
+          logger: ctx.logger,
+          heartbeatMs: 500,
+          maxMisses: 2,
+          deadline: { floorMs: 250, factor: 5, firstMs: 3000 },
         });
         const first = [spawnWorker(), spawnWorker(), spawnWorker()];
         for (const w of first) await waitListed(w.id, () => w.stderr.join(''));
@@ -141,14 +175,21 @@ describe('chaos run (integration, issue 7)', function () {
     assert.equal(s.paramsSha256, reference);
     const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
     const failedRanges = steps.reduce((k, r) => k + r.executors.filter((e) => e.failed !== undefined).length, 0);
-    const remoteSteps = steps.filter((r) => r.executors.some((e) => e.kind === 'remote' && e.examples > 0 && e.failed === undefined)).length;
+    const remoteSteps = steps.filter((r) =>
+      r.executors.some((e) => e.kind === 'remote' && e.examples > 0 && e.failed === undefined),
+    ).length;
     const badFrames = records.filter((r) => typeof r.code === 'string' && r.code === 'GS_ERR_WIRE').length;
     const exits = await Promise.all(garbage);
-    assert.ok(exits.every((e) => e.code === 1008 || e.code === 1006), `garbage peers were closed as bad (${exits.map((e) => e.code).join(', ')})`);
+    assert.ok(
+      exits.every((e) => e.code === 1008 || e.code === 1006),
+      `garbage peers were closed as bad (${exits.map((e) => e.code).join(', ')})`,
+    );
     assert.ok(remoteSteps > STEPS / 4, `remote workers computed in ${remoteSteps} steps`);
     const injected = faults.kill + faults.hang + faults.garbage;
-    process.stdout.write(`      chaos (GRADSYNC_TEST_SEED=${seed}): ${injected} faults injected and survived — ${faults.kill} SIGKILL, ${faults.hang} SIGSTOP/SIGCONT, `
-      + `${faults.garbage} garbage peers (${badFrames} wire errors logged); ${faults.joins + 3} worker joins; ${failedRanges} ranges recomputed; `
-      + `remote work in ${remoteSteps}/${STEPS} steps; ${seconds.toFixed(1)} s\n`);
+    process.stdout.write(
+      `      chaos (GRADSYNC_TEST_SEED=${seed}): ${injected} faults injected and survived — ${faults.kill} SIGKILL, ${faults.hang} SIGSTOP/SIGCONT, ` +
+        `${faults.garbage} garbage peers (${badFrames} wire errors logged); ${faults.joins + 3} worker joins; ${failedRanges} ranges recomputed; ` +
+        `remote work in ${remoteSteps}/${STEPS} steps; ${seconds.toFixed(1)} s\n`,
+    );
   });
 });

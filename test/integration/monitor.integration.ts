@@ -12,7 +12,11 @@ describe('live record stream (integration)', function () {
 
   it('train --monitor publishes start and step records that tail ws:// --once --json prints as NDJSON', async () => {
     const bin = path.join(repoRoot(), 'bin', 'gradsync.js');
-    const child = spawn(process.execPath, [bin, 'train', '--steps', '200000', '--threads', '0', '--monitor', '127.0.0.1:0', '--run-dir', tempDir(), '--no-progress'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [bin, 'train', '--steps', '200000', '--threads', '0', '--monitor', '127.0.0.1:0', '--run-dir', tempDir(), '--no-progress'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -28,7 +32,11 @@ describe('live record stream (integration)', function () {
       for (let attempt = 0; attempt < 50 && !lines.some((r) => r.msg === 'step'); attempt++) {
         const r = spawnSync(process.execPath, [bin, 'tail', url, '--once', '--json'], { encoding: 'utf8', timeout: 30_000 });
         assert.equal(r.status, 0, r.stderr);
-        lines = r.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+        lines = r.stdout
+          .trim()
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
         if (!lines.some((x) => x.msg === 'step')) await new Promise((res) => setTimeout(res, 100));
       }
       assert.equal(lines[0]!.msg, 'start');
@@ -43,7 +51,11 @@ describe('live record stream (integration)', function () {
   });
 
   it('refuses --monitor on a non-loopback address without a token', () => {
-    const r = spawnSync(process.execPath, [path.join(repoRoot(), 'bin', 'gradsync.js'), 'train', '--steps', '1', '--monitor', '0.0.0.0:0', '--run-dir', tempDir()], { encoding: 'utf8', env: { ...process.env, GRADSYNC_TOKEN: '' } });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(repoRoot(), 'bin', 'gradsync.js'), 'train', '--steps', '1', '--monitor', '0.0.0.0:0', '--run-dir', tempDir()],
+      { encoding: 'utf8', env: { ...process.env, GRADSYNC_TOKEN: '' } },
+    );
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /GS_ERR_AUTH/);
     assert.match(r.stderr, /without a token/);

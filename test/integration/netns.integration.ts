@@ -46,12 +46,24 @@ describe('a worker on its own network host (namespace, veth, netem) (integration
 
   before(function () {
     if (process.platform !== 'linux') this.skip(); // namespaces are Linux's
-    if (process.getuid?.() !== 0) { process.stdout.write('      skipped: network namespaces need root\n'); this.skip(); }
-    if (trySh(['ip', '-V']) !== null) { process.stdout.write('      skipped: `ip` (iproute2) is not installed\n'); this.skip(); }
+    if (process.getuid?.() !== 0) {
+      process.stdout.write('      skipped: network namespaces need root\n');
+      this.skip();
+    }
+    if (trySh(['ip', '-V']) !== null) {
+      process.stdout.write('      skipped: `ip` (iproute2) is not installed\n');
+      this.skip();
+    }
     const routes = sh(['ip', '-4', 'route']);
-    if (routes.includes('10.213.47.')) { process.stdout.write('      skipped: 10.213.47.0/30 is already routed here\n'); this.skip(); }
+    if (routes.includes('10.213.47.')) {
+      process.stdout.write('      skipped: 10.213.47.0/30 is already routed here\n');
+      this.skip();
+    }
     const err = trySh(['ip', 'netns', 'add', NS]);
-    if (err !== null) { process.stdout.write(`      skipped: cannot create a network namespace: ${err}\n`); this.skip(); }
+    if (err !== null) {
+      process.stdout.write(`      skipped: cannot create a network namespace: ${err}\n`);
+      this.skip();
+    }
     made = true;
     sh(['ip', 'link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF]);
     sh(['ip', 'link', 'set', NS_IF, 'netns', NS]);
@@ -85,33 +97,77 @@ describe('a worker on its own network host (namespace, veth, netem) (integration
   it('1 local thread + a worker in another namespace over an impaired link: the single-thread paramsSha256', async () => {
     // no straggler duplication: netem's jitter would make the worker sit out steps, and this
     // test follows one worker over an impaired link through every step
-    const base = (): RunConfig => ({ ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')), steps: 60, dtype: 'float32', batch: 64, microBatch: 8, duplicateStragglers: false });
+    const base = (): RunConfig => ({
+      ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')),
+      steps: 60,
+      dtype: 'float32',
+      batch: 64,
+      microBatch: 8,
+      duplicateStragglers: false,
+    });
     const reference = (await train({ ...base(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256;
     const { logger, records } = collectingLogger();
     const out: string[] = [];
-    const s = await train({ ...base(), threads: 1 }, {
-      runDir: tempDir(), logger, kernels: 'ref',
-      joinable: async (ctx) => {
-        const c = await startCoordinator({ host: HOST_IP, port: 0, token: TOKEN, run: ctx.run, spec: ctx.spec, microBatch: ctx.microBatch, data: ctx.data, logger: ctx.logger });
-        worker = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(repoRoot(), 'bin', 'gradsync.js'), 'worker', '--join', c.url, '--threads', '0', '--kernels', 'ref', '--id', 'nshost'],
-          { env: { ...process.env, GRADSYNC_TOKEN: TOKEN }, stdio: ['ignore', 'ignore', 'pipe'] });
-        worker.stderr!.on('data', (b: Buffer) => out.push(b.toString()));
-        try {
-          await c.waitForWorkers(1, 60_000);
-        } catch (e) {
-          await c.close();
-          throw new Error(`${(e as Error).message}; worker: ${out.join('')}`);
-        }
-        return c;
+    const s = await train(
+      { ...base(), threads: 1 },
+      {
+        runDir: tempDir(),
+        logger,
+        kernels: 'ref',
+        joinable: async (ctx) => {
+          const c = await startCoordinator({
+            host: HOST_IP,
+            port: 0,
+            token: TOKEN,
+            run: ctx.run,
+            spec: ctx.spec,
+            microBatch: ctx.microBatch,
+            data: ctx.data,
+            logger: ctx.logger,
+          });
+          worker = spawn(
+            'ip',
+            [
+              'netns',
+              'exec',
+              NS,
+              process.execPath,
+              path.join(repoRoot(), 'bin', 'gradsync.js'),
+              'worker',
+              '--join',
+              c.url,
+              '--threads',
+              '0',
+              '--kernels',
+              'ref',
+              '--id',
+              'nshost',
+            ],
+            { env: { ...process.env, GRADSYNC_TOKEN: TOKEN }, stdio: ['ignore', 'ignore', 'pipe'] },
+          );
+          worker.stderr!.on('data', (b: Buffer) => out.push(b.toString()));
+          try {
+            await c.waitForWorkers(1, 60_000);
+          } catch (e) {
+            await c.close();
+            throw new Error(`${(e as Error).message}; worker: ${out.join('')}`);
+          }
+          return c;
+        },
       },
-    });
+    );
     assert.equal(s.paramsSha256, reference);
     const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
     const remote = steps.filter((r) => r.executors.some((e) => e.id === 'remote-nshost' && e.examples > 0 && e.failed === undefined));
     // the planner sizes ranges by measured speed: over a slow link the worker gets few leaves, but it computes
     assert.ok(remote.length >= 1, 'the namespaced worker computed part of some steps');
-    assert.ok(steps.slice(5).every((r) => r.executors.some((e) => e.id === 'remote-nshost')), 'and stayed in the run');
+    assert.ok(
+      steps.slice(5).every((r) => r.executors.some((e) => e.id === 'remote-nshost')),
+      'and stayed in the run',
+    );
     const ms = remote.map((r) => r.executors.find((e) => e.id === 'remote-nshost')!.computeMs).sort((a, b) => a - b);
-    process.stdout.write(`      netns: worker at ${NS_IP} in namespace ${NS}, coordinator at ${HOST_IP}; ${impairment}; remote in ${remote.length}/60 steps, median remote wall ${ms[Math.floor(ms.length / 2)]} ms\n`);
+    process.stdout.write(
+      `      netns: worker at ${NS_IP} in namespace ${NS}, coordinator at ${HOST_IP}; ${impairment}; remote in ${remote.length}/60 steps, median remote wall ${ms[Math.floor(ms.length / 2)]} ms\n`,
+    );
   });
 });

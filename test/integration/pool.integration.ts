@@ -24,7 +24,13 @@ import { repoRoot, tempDir } from '../helpers/paths';
 describe('local thread pool (integration)', function () {
   this.timeout(120_000);
   // a few hundred steps of the digits default, float32 so that rounding order matters most
-  const base = (): RunConfig => ({ ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')), steps: 240, dtype: 'float32', batch: 64, microBatch: 8 });
+  const base = (): RunConfig => ({
+    ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')),
+    steps: 240,
+    dtype: 'float32',
+    batch: 64,
+    microBatch: 8,
+  });
   let reference = '';
 
   before(async () => {
@@ -39,11 +45,22 @@ describe('local thread pool (integration)', function () {
       const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
       const ex = steps[10]!.executors;
       // the pool threads first (they get their work before the main thread computes its own)
-      assert.deepEqual(ex.map((e) => e.id), [...Array.from({ length: threads - 1 }, (_, i) => `thread-${i + 1}`), 'main']);
-      assert.equal(ex.reduce((n, e) => n + e.examples, 0), 64, 'the executors together cover the batch');
+      assert.deepEqual(
+        ex.map((e) => e.id),
+        [...Array.from({ length: threads - 1 }, (_, i) => `thread-${i + 1}`), 'main'],
+      );
+      assert.equal(
+        ex.reduce((n, e) => n + e.examples, 0),
+        64,
+        'the executors together cover the batch',
+      );
       if (threads > 1) assert.equal(ex.filter((e) => e.slowest).length, 1, 'exactly one executor is flagged slowest');
       // their leaf ranges tile the batch's 8 leaves in executor order, each range its examples
-      assert.deepEqual(ex.map((e) => e.leaves[0]), [0, ...ex.slice(0, -1).map((e) => e.leaves[1])], JSON.stringify(ex));
+      assert.deepEqual(
+        ex.map((e) => e.leaves[0]),
+        [0, ...ex.slice(0, -1).map((e) => e.leaves[1])],
+        JSON.stringify(ex),
+      );
       assert.equal(ex.at(-1)!.leaves[1], 8);
       for (const e of ex) assert.equal(e.examples, (e.leaves[1] - e.leaves[0]) * 8, `${e.id}: ${JSON.stringify(e.leaves)}`);
     });
@@ -57,9 +74,15 @@ describe('local thread pool (integration)', function () {
       assert.equal(s.paramsSha256, reference);
       const st = records.find((r) => r.msg === 'step' && r.step === 100) as unknown as StepRecord;
       const failed = st.executors.find((e) => e.id === 'thread-2')!;
-      assert.ok(failed.failed !== undefined && failed.failed.length > 0, `the failure is recorded on the step record: ${JSON.stringify(st.executors)}`);
+      assert.ok(
+        failed.failed !== undefined && failed.failed.length > 0,
+        `the failure is recorded on the step record: ${JSON.stringify(st.executors)}`,
+      );
       const later = records.find((r) => r.msg === 'step' && r.step === 120) as unknown as StepRecord;
-      assert.ok(later.executors.every((e) => e.failed === undefined), 'the pool recovered');
+      assert.ok(
+        later.executors.every((e) => e.failed === undefined),
+        'the pool recovered',
+      );
     });
   }
 
@@ -68,12 +91,24 @@ describe('local thread pool (integration)', function () {
   const sgd = (): RunConfig => ({ ...base(), optimizer: { kind: 'sgd', lr: 0.1 }, weightDecay: 1e-4, shareTail: true });
   let sgdReference = '';
   const OPTIMIZERS: RunConfig['optimizer'][] = [
-    { kind: 'sgd', lr: 0.1 }, { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: true }, { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    { kind: 'sgd', lr: 0.1 },
+    { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: true },
+    { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
   ];
-  const norms = (rs: Record<string, unknown>[]): string => JSON.stringify((rs.filter((r) => r.msg === 'step') as unknown as StepRecord[])
-    .map((r) => [r.gradNorm, r.layers.map((l) => [l.dJdW, l.dJdWb, l.W, l.updateRatio])]));
+  const norms = (rs: Record<string, unknown>[]): string =>
+    JSON.stringify(
+      (rs.filter((r) => r.msg === 'step') as unknown as StepRecord[]).map((r) => [
+        r.gradNorm,
+        r.layers.map((l) => [l.dJdW, l.dJdWb, l.W, l.updateRatio]),
+      ]),
+    );
 
-  for (const [optimizer, threads] of [[OPTIMIZERS[0]!, 2], [OPTIMIZERS[0]!, 3], [OPTIMIZERS[1]!, 2], [OPTIMIZERS[2]!, 2]] as const) {
+  for (const [optimizer, threads] of [
+    [OPTIMIZERS[0]!, 2],
+    [OPTIMIZERS[0]!, 3],
+    [OPTIMIZERS[1]!, 2],
+    [OPTIMIZERS[2]!, 2],
+  ] as const) {
     it(`${optimizer.kind} with a shared tail, ${threads} threads: the single thread's paramsSha256, and its norms in every record`, async () => {
       const cfg = { ...base(), optimizer, weightDecay: 1e-4, shareTail: true };
       const one = collectingLogger();
@@ -82,13 +117,23 @@ describe('local thread pool (integration)', function () {
       const s = await train({ ...cfg, threads }, { runDir: tempDir(), logger, kernels: 'ref' });
       assert.equal(s.paramsSha256, alone.paramsSha256);
       const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
-      assert.ok(steps.some((r) => r.split?.tailShared === true), 'some steps shared their tail');
+      assert.ok(
+        steps.some((r) => r.split?.tailShared === true),
+        'some steps shared their tail',
+      );
       // the previous record is written during the gather, or at a shared tail's start (recordInReduce): its time is in that phase
       for (const r of steps) {
         const sp = r.split!;
-        assert.ok(sp.recordInReduce === true ? sp.recordMs! <= sp.reduceMs : sp.recordMs! <= sp.computeMs, `the record's time within the phase the split names: ${JSON.stringify(sp)}`);
+        assert.ok(
+          sp.recordInReduce === true ? sp.recordMs! <= sp.reduceMs : sp.recordMs! <= sp.computeMs,
+          `the record's time within the phase the split names: ${JSON.stringify(sp)}`,
+        );
       }
-      assert.equal(norms(records), norms(one.records), 'the per-layer norms (blocks summed from both threads, ‖ΔW‖ from the shared update) are the single thread\'s, bit for bit');
+      assert.equal(
+        norms(records),
+        norms(one.records),
+        "the per-layer norms (blocks summed from both threads, ‖ΔW‖ from the shared update) are the single thread's, bit for bit",
+      );
     });
   }
 
@@ -98,8 +143,10 @@ describe('local thread pool (integration)', function () {
     it(`a thread that fails by "${mode}" in its share of the step's tail costs time, not the result`, async () => {
       // momentum: its buffer is put back too (the default config's optimizer)
       const cfg = mode === 'exit with momentum' ? { ...base(), shareTail: true } : sgd();
-      const reference = mode === 'exit with momentum' ? (await train({ ...cfg, threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256
-        : sgdReference || (sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256);
+      const reference =
+        mode === 'exit with momentum'
+          ? (await train({ ...cfg, threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256
+          : sgdReference || (sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256);
       const { logger, records } = collectingLogger();
       const fault = { executor: 1, step: 100, mode: mode === 'exit with momentum' ? 'exit' : mode, phase: 'tail' } as const;
       const s = await withPoolFault(fault, () => train({ ...cfg, threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref' }));
@@ -108,8 +155,14 @@ describe('local thread pool (integration)', function () {
       // the fault fires in the first unit the thread takes from step 100 on (the main thread may take them all in a step)
       const hit = st.find((r) => r.step >= 100 && r.executors.some((e) => e.id === 'thread-1' && e.failed !== undefined));
       assert.ok(hit !== undefined, 'the failure is recorded on a step record');
-      assert.match(hit.executors.find((e) => e.id === 'thread-1')!.failed!, /its share of the tail failed .*weights put back, the step recomputed on the main thread/);
-      assert.ok(st.slice(hit.step + 20).every((r) => r.executors.every((e) => e.failed === undefined)), 'the pool recovered');
+      assert.match(
+        hit.executors.find((e) => e.id === 'thread-1')!.failed!,
+        /its share of the tail failed .*weights put back, the step recomputed on the main thread/,
+      );
+      assert.ok(
+        st.slice(hit.step + 20).every((r) => r.executors.every((e) => e.failed === undefined)),
+        'the pool recovered',
+      );
     });
   }
 
@@ -119,22 +172,33 @@ describe('local thread pool (integration)', function () {
     assert.equal(s.paramsSha256, reference);
     const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
     assert.ok(steps.length > 0 && steps.every((r) => r.split?.tailShared !== true), 'no step shared its tail');
-    assert.ok(steps.every((r) => r.split?.recordInReduce === undefined), 'every record written during the gather');
+    assert.ok(
+      steps.every((r) => r.split?.recordInReduce === undefined),
+      'every record written during the gather',
+    );
   });
 
   // a thread asleep when its tail is posted can take milliseconds to wake on a VM: by the next
   // step the main thread has done every unit, and withdraws the task the thread has not claimed
   it('a tail task the thread has not claimed by the next step is withdrawn (the thread wakes 200 ms late): same result', async () => {
-    const reference = sgdReference || (sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256);
+    const reference =
+      sgdReference || (sgdReference = (await train({ ...sgd(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256);
     const { logger, records } = collectingLogger();
     const stall = new PoolFault({ executor: 1, step: 100, mode: 'stall', phase: 'tail' });
     const s = await stall.run(() => train({ ...sgd(), threads: 2 }, { runDir: tempDir(), logger, kernels: 'ref' }));
     assert.equal(stall.fired, 1, 'the thread stalled');
     assert.equal(s.paramsSha256, reference);
     const end = records.find((r) => r.msg === 'end') as { pool: { id: string; tailsWithdrawn: number }[] };
-    assert.deepEqual(end.pool.map((p) => [p.id, p.tailsWithdrawn >= 1]), [['thread-1', true]], JSON.stringify(end.pool));
+    assert.deepEqual(
+      end.pool.map((p) => [p.id, p.tailsWithdrawn >= 1]),
+      [['thread-1', true]],
+      JSON.stringify(end.pool),
+    );
     const st = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
-    assert.ok(st.every((r) => r.executors.every((e) => e.failed === undefined)), 'a late thread is not a failed one');
+    assert.ok(
+      st.every((r) => r.executors.every((e) => e.failed === undefined)),
+      'a late thread is not a failed one',
+    );
   });
 
   it('a compute task the thread has not started when the main thread has finished its own share is withdrawn and computed there (the thread wakes 200 ms late): same result', async function () {
@@ -148,7 +212,10 @@ describe('local thread pool (integration)', function () {
     const steps = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
     const t1 = (r: StepRecord): ExecutorRecord => r.executors.find((e) => e.id === 'thread-1')!;
     // the main thread carries on alone while the thread is held (≈ 200 ms of steps), then the thread works again
-    assert.match(t1(steps[19]!).late ?? '', /thread-1: had not started its task when the main thread had finished its own share; the main thread computed it/);
+    assert.match(
+      t1(steps[19]!).late ?? '',
+      /thread-1: had not started its task when the main thread had finished its own share; the main thread computed it/,
+    );
     assert.equal(t1(steps[19]!).failed, undefined, 'late is not failed');
     const back = steps.findIndex((r, i) => i > 19 && t1(r).late === undefined);
     assert.ok(back > 19, 'the thread computes its own range again after its stall');
@@ -162,13 +229,23 @@ describe('local thread pool (integration)', function () {
     const before = allowedCpus()!;
     const seen: string[][] = [];
     const { logger, records } = collectingLogger();
-    const s = await train({ ...base(), threads: 2 }, {
-      runDir: tempDir(), logger, kernels: 'ref', processControl: true,
-      onStep: (r) => {
-        // each thread of this process with its CPU list, as the kernel reports it
-        if (r.step === 50) seen.push(fs.readdirSync('/proc/self/task').map((t) => cpusOf(`/proc/self/task/${t}/status`)), [cpusOf('/proc/thread-self/status')]);
+    const s = await train(
+      { ...base(), threads: 2 },
+      {
+        runDir: tempDir(),
+        logger,
+        kernels: 'ref',
+        processControl: true,
+        onStep: (r) => {
+          // each thread of this process with its CPU list, as the kernel reports it
+          if (r.step === 50)
+            seen.push(
+              fs.readdirSync('/proc/self/task').map((t) => cpusOf(`/proc/self/task/${t}/status`)),
+              [cpusOf('/proc/thread-self/status')],
+            );
+        },
       },
-    });
+    );
     assert.equal(s.paramsSha256, reference);
     const pinned = (records.find((r) => r.msg === 'start') as { pinned: number[] }).pinned;
     assert.deepEqual(pinned, before.slice(0, 2));
@@ -177,15 +254,23 @@ describe('local thread pool (integration)', function () {
     assert.deepEqual(allowedCpus(), before, 'the main thread has its CPUs back');
   });
 
-  it('with processControl, puts the runtime\'s helper threads at idle priority while the compute threads take every CPU, and back afterwards', async function () {
+  it("with processControl, puts the runtime's helper threads at idle priority while the compute threads take every CPU, and back afterwards", async function () {
     const cpus = allowedCpus()?.length ?? 0;
     if (process.platform !== 'linux' || cpus < 2 || cpus > 4) this.skip();
     const seen: { tid: number; policy: number }[][] = [];
     const { logger, records } = collectingLogger();
-    await train({ ...base(), threads: cpus, steps: 60 }, {
-      runDir: tempDir(), logger, kernels: 'ref', processControl: true,
-      onStep: (r) => { if (r.step === 50) seen.push(policies()); },
-    });
+    await train(
+      { ...base(), threads: cpus, steps: 60 },
+      {
+        runDir: tempDir(),
+        logger,
+        kernels: 'ref',
+        processControl: true,
+        onStep: (r) => {
+          if (r.step === 50) seen.push(policies());
+        },
+      },
+    );
     const start = records.find((r) => r.msg === 'start') as { helpersIdle?: number };
     assert.ok((start.helpersIdle ?? 0) > 0, `start record: helpersIdle ${start.helpersIdle}`);
     const during = seen[0]!;
@@ -195,7 +280,11 @@ describe('local thread pool (integration)', function () {
     assert.ok(idle >= 1 && idle <= start.helpersIdle!, `helpers at SCHED_IDLE: ${idle} of ${start.helpersIdle}: ${JSON.stringify(during)}`);
     // the pool threads started after: they compute at normal priority
     assert.ok(during.filter((t) => t.policy === SCHED_OTHER).length >= cpus, `compute threads at SCHED_OTHER: ${JSON.stringify(during)}`);
-    assert.deepEqual(policies().filter((t) => t.policy !== SCHED_OTHER), [], 'every thread back to SCHED_OTHER');
+    assert.deepEqual(
+      policies().filter((t) => t.policy !== SCHED_OTHER),
+      [],
+      'every thread back to SCHED_OTHER',
+    );
   });
 
   // a pool thread computes a leaf straight into its shared slot (kernels.gemmTNCheck: with
@@ -205,11 +294,26 @@ describe('local thread pool (integration)', function () {
   // pool thread's task unclaimed and compute it itself
   const leaves = (): RunConfig => {
     const b = base();
-    return { ...b, steps: 60, batch: 64, microBatch: 32, model: { ...b.model, layers: [{ units: 512, activation: 'tanh' }, { units: 256, activation: 'tanh' }, { units: 10, activation: 'softmax' }] } };
+    return {
+      ...b,
+      steps: 60,
+      batch: 64,
+      microBatch: 32,
+      model: {
+        ...b.model,
+        layers: [
+          { units: 512, activation: 'tanh' },
+          { units: 256, activation: 'tanh' },
+          { units: 10, activation: 'softmax' },
+        ],
+      },
+    };
   };
   /** Steps in which a pool thread computed its own range (not withdrawn as late, not failed). */
-  const byPool = (records: Record<string, unknown>[]): number => (records.filter((r) => r.msg === 'step') as unknown as StepRecord[])
-    .filter((r) => r.executors.some((e) => e.kind === 'thread' && e.examples > 0 && e.late === undefined && e.failed === undefined)).length;
+  const byPool = (records: Record<string, unknown>[]): number =>
+    (records.filter((r) => r.msg === 'step') as unknown as StepRecord[]).filter((r) =>
+      r.executors.some((e) => e.kind === 'thread' && e.examples > 0 && e.late === undefined && e.failed === undefined),
+    ).length;
 
   /**
    * train() options for a run on `threads` pool threads alone, not spinning (the executors
@@ -222,15 +326,26 @@ describe('local thread pool (integration)', function () {
       opts: {
         executors: async (ctx) => {
           const shared = toDtype(ctx.data, ctx.spec.dtype, true);
-          pool = new ThreadPool({ cpus: null, threads, spec: ctx.spec, kernels: 'native', microBatch: ctx.microBatch, x: shared.x, y: shared.y, spin: false });
+          pool = new ThreadPool({
+            cpus: null,
+            threads,
+            spec: ctx.spec,
+            kernels: 'native',
+            microBatch: ctx.microBatch,
+            x: shared.x,
+            y: shared.y,
+            spin: false,
+          });
           return pool.executors;
         },
       },
-      close: async () => { await (pool as ThreadPool | null)?.close(); },
+      close: async () => {
+        await (pool as ThreadPool | null)?.close();
+      },
     };
   };
 
-  it('a pool thread\'s leaves computed straight into its shared slots (native kernels) end with the reference trainer\'s paramsSha256', async function () {
+  it("a pool thread's leaves computed straight into its shared slots (native kernels) end with the reference trainer's paramsSha256", async function () {
     if (nativeIsas().length === 0) this.skip();
     // the main thread alone, the same kernels (that they give the reference's bits is fast-kernels.test.ts)
     const want = (await train({ ...leaves(), threads: 0 }, { runDir: tempDir(), kernels: 'native' })).paramsSha256;
@@ -239,7 +354,7 @@ describe('local thread pool (integration)', function () {
       const s = await train({ ...leaves(), threads }, { runDir: tempDir(), logger, kernels: 'native' });
       // how many steps the pool threads compute is the machine's: a late thread's task is withdrawn (same bits)
       assert.equal(s.paramsSha256, want, `${threads} threads`);
-      assert.equal((records.filter((r) => r.msg === 'step')).length, 60);
+      assert.equal(records.filter((r) => r.msg === 'step').length, 60);
     }
     // the pool threads computing every leaf, every step
     const alone = poolAlone(2);
@@ -253,7 +368,7 @@ describe('local thread pool (integration)', function () {
     assert.equal(byPool(records), 60, 'the pool threads computed their leaves in every step');
   });
 
-  it('a pool thread\'s non-finite leaf, found as it is stored, is named with its executor and example, and the run skips the same steps as one thread', async function () {
+  it("a pool thread's non-finite leaf, found as it is stored, is named with its executor and example, and the run skips the same steps as one thread", async function () {
     if (nativeIsas().length === 0) this.skip();
     // every 40th example has one infinite pixel: the loss stays finite (tanh saturates), dJdW[0] does not
     const poisoned = (): { train: Dataset; heldOut: null } => {
@@ -276,23 +391,44 @@ describe('local thread pool (integration)', function () {
     }
     assert.equal(s.paramsSha256, want.paramsSha256);
     const stepRecords = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
-    assert.ok(stepRecords.every((r) => r.executors.map((e) => `${e.id} ${e.leaves.join('-')} ${e.late ?? ''}${e.failed ?? ''}`).join(', ') === 'thread-1 0-1 , thread-2 1-2 '),
-      'each thread computed its own leaf in every step');
-    const skipped = (rs: Record<string, unknown>[]): StepRecord[] => rs.filter((r) => r.msg === 'step' && r.skipped !== undefined) as unknown as StepRecord[];
+    assert.ok(
+      stepRecords.every(
+        (r) =>
+          r.executors.map((e) => `${e.id} ${e.leaves.join('-')} ${e.late ?? ''}${e.failed ?? ''}`).join(', ') ===
+          'thread-1 0-1 , thread-2 1-2 ',
+      ),
+      'each thread computed its own leaf in every step',
+    );
+    const skipped = (rs: Record<string, unknown>[]): StepRecord[] =>
+      rs.filter((r) => r.msg === 'step' && r.skipped !== undefined) as unknown as StepRecord[];
     const sk = skipped(records);
-    assert.deepEqual(sk.map((r) => r.step), skipped(one.records).map((r) => r.step));
+    assert.deepEqual(
+      sk.map((r) => r.step),
+      skipped(one.records).map((r) => r.step),
+    );
     assert.ok(sk.length >= 12, `most steps hold a poisoned example: ${sk.length} skipped`);
     const byThread = sk.filter((r) => / from executor thread-1, /.test(r.skipped!));
     assert.ok(byThread.length > 0, `some are found in thread-1's leaf: ${sk.map((r) => r.skipped).join(' | ')}`);
     for (const r of sk) {
       // the first non-finite leaf in tree order names the skip: thread-1's when it has one
-      assert.match(r.skipped!, /^non-finite value in dJdW\[0\] \(element \d+\) from executor (thread-1, tree node 0:0|thread-2, tree node 0:1), step \d+; non-finite on its own: training examples? [\d, ]+/);
-      assert.ok(r.nonFiniteExamples!.length > 0 && r.nonFiniteExamples!.every((e) => e % 40 === 0), `the poisoned rows: ${r.nonFiniteExamples}`);
+      assert.match(
+        r.skipped!,
+        /^non-finite value in dJdW\[0\] \(element \d+\) from executor (thread-1, tree node 0:0|thread-2, tree node 0:1), step \d+; non-finite on its own: training examples? [\d, ]+/,
+      );
+      assert.ok(
+        r.nonFiniteExamples!.length > 0 && r.nonFiniteExamples!.every((e) => e % 40 === 0),
+        `the poisoned rows: ${r.nonFiniteExamples}`,
+      );
     }
   });
 });
 
 /** Cpus_allowed_list of a /proc status file ("1", "0-1"). */
 function cpusOf(file: string): string {
-  return fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'))!.split(':')[1]!.trim();
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Cpus_allowed_list:'))!
+    .split(':')[1]!
+    .trim();
 }

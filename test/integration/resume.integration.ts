@@ -24,11 +24,19 @@ const STEPS = 400;
 function writeConfig(dir: string): string {
   const base = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'config', 'default.json'), 'utf8')) as Record<string, unknown>;
   const file = path.join(dir, 'run.json');
-  fs.writeFileSync(file, JSON.stringify({ ...base, steps: STEPS, dtype: 'float32', batch: 64, microBatch: 8, checkpoint: { every: 7, keep: 2 } }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ ...base, steps: STEPS, dtype: 'float32', batch: 64, microBatch: 8, checkpoint: { every: 7, keep: 2 } }),
+  );
   return file;
 }
 
-interface Proc { child: ChildProcess; stdout: string[]; stderr: string[]; exit: Promise<[number | null, NodeJS.Signals | null]> }
+interface Proc {
+  child: ChildProcess;
+  stdout: string[];
+  stderr: string[];
+  exit: Promise<[number | null, NodeJS.Signals | null]>;
+}
 
 function gradsync(args: string[]): Proc {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -45,11 +53,19 @@ const live: ChildProcess[] = [];
 /** Highest step record in the log so far (whole lines only). */
 function lastStep(log: string): number {
   let text: string;
-  try { text = fs.readFileSync(log, 'utf8'); } catch { return 0; }
+  try {
+    text = fs.readFileSync(log, 'utf8');
+  } catch {
+    return 0;
+  }
   let best = 0;
   for (const line of text.split('\n')) {
     if (!line.includes('"msg":"step"')) continue;
-    try { best = Math.max(best, (JSON.parse(line) as { step: number }).step); } catch { /* torn */ }
+    try {
+      best = Math.max(best, (JSON.parse(line) as { step: number }).step);
+    } catch {
+      /* torn */
+    }
   }
   return best;
 }
@@ -58,7 +74,8 @@ function lastStep(log: string): number {
 async function until(f: () => boolean, ms: number, what: string, p: Proc): Promise<void> {
   const t0 = Date.now();
   while (!f()) {
-    if (p.child.exitCode !== null) throw new Error(`${what}: the process exited (${p.child.exitCode}) first; stderr:\n${p.stderr.join('')}`);
+    if (p.child.exitCode !== null)
+      throw new Error(`${what}: the process exited (${p.child.exitCode}) first; stderr:\n${p.stderr.join('')}`);
     if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms; stderr:\n${p.stderr.join('')}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -69,11 +86,16 @@ async function withWorker(args: string[]): Promise<{ coord: Proc; worker: Proc }
   const coord = gradsync([...args, '--listen', '127.0.0.1:0', '--wait-workers', '1']);
   live.push(coord.child);
   let url = '';
-  await until(() => {
-    const m = /listening for workers on (ws:\/\/\S+)/.exec(coord.stderr.join(''));
-    if (m) url = m[1]!;
-    return m !== null;
-  }, 30_000, 'the coordinator listens', coord);
+  await until(
+    () => {
+      const m = /listening for workers on (ws:\/\/\S+)/.exec(coord.stderr.join(''));
+      if (m) url = m[1]!;
+      return m !== null;
+    },
+    30_000,
+    'the coordinator listens',
+    coord,
+  );
   const worker = gradsync(['worker', '--join', url, '--threads', '0', '--id', `w${live.length}`]);
   live.push(worker.child);
   return { coord, worker };
@@ -99,7 +121,12 @@ describe('kill -9 and resume (integration, issue 7)', function () {
   const scenarios: { name: string; first: string[]; second: string[]; remote: boolean }[] = [
     { name: 'the same thread count (0 → 0)', first: ['--threads', '0'], second: ['--threads', '0'], remote: false },
     { name: 'another thread count (0 → 2)', first: ['--threads', '0'], second: ['--threads', '2'], remote: false },
-    { name: 'a remote worker process in both legs (1 thread + worker → main + worker)', first: ['--threads', '1'], second: ['--threads', '0'], remote: true },
+    {
+      name: 'a remote worker process in both legs (1 thread + worker → main + worker)',
+      first: ['--threads', '1'],
+      second: ['--threads', '0'],
+      remote: true,
+    },
   ];
   for (const sc of scenarios) {
     it(`SIGKILL at a random step, then --resume RUN_DIR with ${sc.name}: the uninterrupted paramsSha256`, async () => {
@@ -129,11 +156,16 @@ describe('kill -9 and resume (integration, issue 7)', function () {
       assert.equal(summary.steps, STEPS);
       assert.equal(summary.runDir, dir);
       assert.equal(summary.paramsSha256, reference);
-      assert.match(leg2.stderr.join(''), new RegExp(`resumed from .*step-${String(resumeStep).padStart(8, '0')}\\.gsck at step ${resumeStep}`));
+      assert.match(
+        leg2.stderr.join(''),
+        new RegExp(`resumed from .*step-${String(resumeStep).padStart(8, '0')}\\.gsck at step ${resumeStep}`),
+      );
 
       // one log across the crash: two starts, the second resumed; at most one torn line
       const recs: Record<string, unknown>[] = [];
-      const st = await readRecords(log, (r) => { recs.push(r); });
+      const st = await readRecords(log, (r) => {
+        recs.push(r);
+      });
       assert.ok(st.skipped.notJson <= 1, `${st.skipped.notJson} unreadable lines`);
       const starts = recs.filter((r) => r.msg === 'start');
       assert.equal(starts.length, 2);
@@ -141,14 +173,18 @@ describe('kill -9 and resume (integration, issue 7)', function () {
       const end = recs.find((r) => r.msg === 'end')!;
       assert.equal(end.paramsSha256, reference);
       if (sc.remote) {
-        const remoteWorked = recs.some((r) => r.msg === 'step' && (r.step as number) > resumeStep
-          && (r.executors as { kind: string; examples: number }[]).some((e) => e.kind === 'remote' && e.examples > 0));
+        const remoteWorked = recs.some(
+          (r) =>
+            r.msg === 'step' &&
+            (r.step as number) > resumeStep &&
+            (r.executors as { kind: string; examples: number }[]).some((e) => e.kind === 'remote' && e.examples > 0),
+        );
         assert.ok(remoteWorked, 'the remote worker computed part of the resumed run');
       }
     });
   }
 
-  it('--resume RUN_DIR without a config file takes the run\'s own config from its checkpoint, and names a corrupt newest checkpoint on stderr', async () => {
+  it("--resume RUN_DIR without a config file takes the run's own config from its checkpoint, and names a corrupt newest checkpoint on stderr", async () => {
     const dir = path.join(tempDir(), 'run');
     const first = gradsync(['train', cfgFile, '--run-dir', dir, '--threads', '0', '--steps', '30', '--no-progress', '--json']);
     assert.equal((await first.exit)[0], 0, first.stderr.join(''));

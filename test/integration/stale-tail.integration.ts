@@ -29,7 +29,11 @@ const STALL_STEP = 20;
 /** Fewest steps of the pooled run; it goes on until the stalled thread has been awake for a while. */
 const MIN_STEPS = 200;
 
-interface Run { sha: string; results: StepResult[]; withdrawnAt: number[] }
+interface Run {
+  sha: string;
+  results: StepResult[];
+  withdrawnAt: number[];
+}
 
 /**
  * Steps of `cfg` through one Stepper: with a pool, thread-1 and the main thread compute up to
@@ -49,18 +53,43 @@ async function drive(cfg: RunConfig, withPool: boolean, steps = MIN_STEPS): Prom
   const geometry = layerGeometryOf(spec, layout);
   const microBatch = cfg.microBatch;
   const pool = withPool
-    ? withPoolFault({ executor: 1, step: STALL_STEP, mode: 'stall', phase: 'tail' }, () => new ThreadPool({
-      cpus: null, threads: 2, spec, kernels: 'ref', microBatch, x: trainSet.x, y: trainSet.y, spin: false,
-      tail: { tensors: paramTensorsOf(layout), optimizer: cfg.optimizer, state: opt.buffers },
-    }))
+    ? withPoolFault(
+        { executor: 1, step: STALL_STEP, mode: 'stall', phase: 'tail' },
+        () =>
+          new ThreadPool({
+            cpus: null,
+            threads: 2,
+            spec,
+            kernels: 'ref',
+            microBatch,
+            x: trainSet.x,
+            y: trainSet.y,
+            spin: false,
+            tail: { tensors: paramTensorsOf(layout), optimizer: cfg.optimizer, state: opt.buffers },
+          }),
+      )
     : null;
   const main = new MainExecutor(spec, kernels, trainSet, microBatch, pool?.mainSlots);
   const [t1, t2] = (pool?.executors ?? []) as PoolExecutor[];
   let step = 0;
   const set = (): readonly Executor[] => (pool === null ? [main] : step <= STALL_STEP ? [t1!, main] : [t2!, main]);
   const stepper = new Stepper(
-    { reduction: cfg.reduction, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm, optimizer: cfg.optimizer, nonFinite: cfg.nonFinite, layers: geometry, strategies: { stragglers: false } },
-    set, main, opt, layout.size, params, kernels, pool,
+    {
+      reduction: cfg.reduction,
+      weightDecay: cfg.weightDecay,
+      clipNorm: cfg.clipNorm,
+      optimizer: cfg.optimizer,
+      nonFinite: cfg.nonFinite,
+      layers: geometry,
+      strategies: { stragglers: false },
+    },
+    set,
+    main,
+    opt,
+    layout.size,
+    params,
+    kernels,
+    pool,
   );
   const batch = cfg.batch as number;
   const perEpoch = stepsPerEpoch(trainSet.n, batch);
@@ -89,18 +118,36 @@ describe('a pool thread with a stale tail task and no share of the next step (in
   // the digits default, float32 (rounding order matters most), SGD: the shared tail's fused pass
   const cfg = (): RunConfig => ({
     ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')),
-    dtype: 'float32', batch: 64, microBatch: 8, optimizer: { kind: 'sgd', lr: 0.1 }, weightDecay: 1e-4, shareTail: true, clipNorm: null,
+    dtype: 'float32',
+    batch: 64,
+    microBatch: 8,
+    optimizer: { kind: 'sgd', lr: 0.1 },
+    weightDecay: 1e-4,
+    shareTail: true,
+    clipNorm: null,
   });
 
   it('has the stale task withdrawn at the next step, and ends with the weights of the main thread alone', async () => {
     const pooled = await drive(cfg(), true);
     const reference = await drive(cfg(), false, pooled.results.length);
     // (a sleeping thread's tail is withdrawn now and then before: it woke after the main thread had done every unit)
-    assert.ok(pooled.withdrawnAt.includes(STALL_STEP + 1), `thread-1's tail of step ${STALL_STEP} is withdrawn at step ${STALL_STEP + 1}, though it computes nothing from then on: ${JSON.stringify(pooled.withdrawnAt)}`);
-    assert.ok(pooled.withdrawnAt.every((s) => s <= STALL_STEP + 1), 'none after: thread-1 has no tail task again');
+    assert.ok(
+      pooled.withdrawnAt.includes(STALL_STEP + 1),
+      `thread-1's tail of step ${STALL_STEP} is withdrawn at step ${STALL_STEP + 1}, though it computes nothing from then on: ${JSON.stringify(pooled.withdrawnAt)}`,
+    );
+    assert.ok(
+      pooled.withdrawnAt.every((s) => s <= STALL_STEP + 1),
+      'none after: thread-1 has no tail task again',
+    );
     const shared = pooled.results.filter((r) => r.split.tailShared === true).length;
-    assert.ok(pooled.results[STALL_STEP - 1]!.split.tailShared === true && shared > STALL_STEP, `the tail was shared at step ${STALL_STEP} and after (${shared} steps)`);
-    assert.deepEqual(pooled.results[STALL_STEP]!.executors.map((e) => e.id), ['thread-2', 'main']);
+    assert.ok(
+      pooled.results[STALL_STEP - 1]!.split.tailShared === true && shared > STALL_STEP,
+      `the tail was shared at step ${STALL_STEP} and after (${shared} steps)`,
+    );
+    assert.deepEqual(
+      pooled.results[STALL_STEP]!.executors.map((e) => e.id),
+      ['thread-2', 'main'],
+    );
     // the same steps on the main thread alone: the same bits
     assert.equal(reference.results.length, pooled.results.length);
     assert.equal(pooled.sha, reference.sha);

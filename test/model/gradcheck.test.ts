@@ -5,8 +5,21 @@ import type { LossKind, ModelSpec } from '../../src/model/spec';
 import { ACTIVATIONS, referenceKernels, type Activation, type KernelSet } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 
-function problem(hidden: Activation, out: Activation, loss: LossKind, seed = 3): { spec: ModelSpec; params: Float64Array; x: Float64Array; y: Float64Array; rows: number } {
-  const spec: ModelSpec = { inputs: 4, layers: [{ units: 5, activation: hidden }, { units: 3, activation: out }], loss, dtype: 'float64' };
+function problem(
+  hidden: Activation,
+  out: Activation,
+  loss: LossKind,
+  seed = 3,
+): { spec: ModelSpec; params: Float64Array; x: Float64Array; y: Float64Array; rows: number } {
+  const spec: ModelSpec = {
+    inputs: 4,
+    layers: [
+      { units: 5, activation: hidden },
+      { units: 3, activation: out },
+    ],
+    loss,
+    dtype: 'float64',
+  };
   const lay = layoutOf(spec);
   const rng = new Rng(seed);
   const params = new Float64Array(lay.size);
@@ -29,7 +42,11 @@ describe('gradcheck: backward() against central differences', () => {
         it(`passes for ${hidden} hidden, ${out} output, half-sse${decay ? ', weight decay 0.1' : ''}`, () => {
           const p = problem(hidden, out, 'half-sse');
           const r = gradcheck(p.spec, p.params, p.x, p.y, p.rows, { weightDecay: decay, samplesPerTensor: 100 });
-          for (const t of r.tensors) assert.ok(t.pass, `${t.tensor}: max relative error ${t.maxRelError} (analytic ${t.worst.analytic}, numeric ${t.worst.numeric})`);
+          for (const t of r.tensors)
+            assert.ok(
+              t.pass,
+              `${t.tensor}: max relative error ${t.maxRelError} (analytic ${t.worst.analytic}, numeric ${t.worst.numeric})`,
+            );
           assert.ok(r.pass);
         });
       }
@@ -64,7 +81,15 @@ describe('gradcheck: backward() against central differences', () => {
   });
 
   it('samples large tensors deterministically and reports an ε sweep with the V shape', () => {
-    const spec: ModelSpec = { inputs: 30, layers: [{ units: 20, activation: 'tanh' }, { units: 2, activation: 'linear' }], loss: 'half-sse', dtype: 'float64' };
+    const spec: ModelSpec = {
+      inputs: 30,
+      layers: [
+        { units: 20, activation: 'tanh' },
+        { units: 2, activation: 'linear' },
+      ],
+      loss: 'half-sse',
+      dtype: 'float64',
+    };
     const lay = layoutOf(spec);
     const params = new Float64Array(lay.size);
     initParams(lay, { scheme: 'glorot-uniform' }, new Rng(1), params);
@@ -74,14 +99,25 @@ describe('gradcheck: backward() against central differences', () => {
     const b = gradcheck(spec, params, x, y, 3, { samplesPerTensor: 10 });
     assert.equal(a.tensors[0]!.checked, 10);
     assert.equal(a.tensors[0]!.size, 600);
-    assert.deepEqual(a.tensors.map((t) => t.worst.index), b.tensors.map((t) => t.worst.index));
+    assert.deepEqual(
+      a.tensors.map((t) => t.worst.index),
+      b.tensors.map((t) => t.worst.index),
+    );
     const w = (e: number): number => a.sweep.find((s) => s.eps === e)!.maxRelError['dJdW[0]']!;
     assert.ok(w(1e-6) < w(1e-2), 'truncation error dominates at large ε');
     assert.ok(w(1e-6) < w(1e-11), 'rounding error dominates at tiny ε');
   });
 
   it('skips and counts entries whose perturbation crosses a ReLU kink', () => {
-    const spec: ModelSpec = { inputs: 1, layers: [{ units: 1, activation: 'relu' }, { units: 1, activation: 'linear' }], loss: 'half-sse', dtype: 'float64' };
+    const spec: ModelSpec = {
+      inputs: 1,
+      layers: [
+        { units: 1, activation: 'relu' },
+        { units: 1, activation: 'linear' },
+      ],
+      loss: 'half-sse',
+      dtype: 'float64',
+    };
     // z = w·x + b with x = 1, w = 0.5, b = −0.5: z = 0 exactly, a kink
     const params = new Float64Array([0.5, -0.5, 1, 0]);
     const r = gradcheck(spec, params, new Float64Array([1]), new Float64Array([1]), 1);

@@ -25,7 +25,12 @@ function digitsRows(n: number): { x: number[]; y: number[] } {
 }
 
 function caseModel(c: MlpCase): { m: Mlp; params: Float64Array } {
-  const spec: ModelSpec = { inputs: 64, layers: c.sizes.map((u, i) => ({ units: u, activation: c.activations[i] as Activation })), loss: c.loss, dtype: 'float64' };
+  const spec: ModelSpec = {
+    inputs: 64,
+    layers: c.sizes.map((u, i) => ({ units: u, activation: c.activations[i] as Activation })),
+    loss: c.loss,
+    dtype: 'float64',
+  };
   const m = new Mlp(spec, referenceKernels('float64'), c.rows);
   const params = new Float64Array(m.layout.size);
   initParams(m.layout, { scheme: 'values', layers: c.init.layers }, new Rng(1), params);
@@ -41,7 +46,10 @@ describe('Mlp: forward and backward against independent numpy references', () =>
   it('reproduces the original doubling network: step-1 gradient, |g| at step 1,000, final W, b and loss', () => {
     const spec: ModelSpec = { inputs: 1, layers: [{ units: 1, activation: 'tanh' }], loss: 'half-sse', dtype: 'float64' };
     const m = new Mlp(spec, referenceKernels('float64'), 20);
-    for (let i = 0; i < 20; i++) { m.input()[i] = 0.025 * (i + 1); m.target()[i] = 2 * m.input()[i]!; }
+    for (let i = 0; i < 20; i++) {
+      m.input()[i] = 0.025 * (i + 1);
+      m.target()[i] = 2 * m.input()[i]!;
+    }
     const p = new Float64Array([0.5, 0.5]);
     const g = new Float64Array(2);
     let loss = NaN;
@@ -99,15 +107,31 @@ describe('Mlp: forward and backward against independent numpy references', () =>
     const half = c.rows / 2;
     const a = new Float64Array(m.layout.size);
     const b = new Float64Array(m.layout.size);
-    m.input().set(x.slice(0, half * 64)); m.target().set(y.slice(0, half * 10));
-    m.forward(params, half); m.backward(params, half, a);
-    m.input().set(x.slice(half * 64)); m.target().set(y.slice(half * 10));
-    m.forward(params, half); m.backward(params, half, b);
-    assertClose(a.map((v, i) => v + b[i]!), whole, { rtol: 1e-12, atol: 1e-15, label: 'sum of halves' });
+    m.input().set(x.slice(0, half * 64));
+    m.target().set(y.slice(0, half * 10));
+    m.forward(params, half);
+    m.backward(params, half, a);
+    m.input().set(x.slice(half * 64));
+    m.target().set(y.slice(half * 10));
+    m.forward(params, half);
+    m.backward(params, half, b);
+    assertClose(
+      a.map((v, i) => v + b[i]!),
+      whole,
+      { rtol: 1e-12, atol: 1e-15, label: 'sum of halves' },
+    );
   });
 
   it('counts saturated tanh units and active relu units in the stats buffer', () => {
-    const spec: ModelSpec = { inputs: 1, layers: [{ units: 2, activation: 'tanh' }, { units: 2, activation: 'relu' }], loss: 'half-sse', dtype: 'float64' };
+    const spec: ModelSpec = {
+      inputs: 1,
+      layers: [
+        { units: 2, activation: 'tanh' },
+        { units: 2, activation: 'relu' },
+      ],
+      loss: 'half-sse',
+      dtype: 'float64',
+    };
     const m = new Mlp(spec, referenceKernels('float64'), 2);
     const lay = layoutOf(spec);
     const p = new Float64Array(lay.size);
@@ -128,14 +152,27 @@ describe('Mlp: forward and backward against independent numpy references', () =>
   });
 
   it('backward(…, check): lastBad is the first non-finite gradient in layout order (an earlier layer first, its W before its b)', () => {
-    const spec: ModelSpec = { inputs: 6, layers: [{ units: 5, activation: 'tanh' }, { units: 4, activation: 'tanh' }, { units: 3, activation: 'softmax' }], loss: 'cross-entropy', dtype: 'float64' };
+    const spec: ModelSpec = {
+      inputs: 6,
+      layers: [
+        { units: 5, activation: 'tanh' },
+        { units: 4, activation: 'tanh' },
+        { units: 3, activation: 'softmax' },
+      ],
+      loss: 'cross-entropy',
+      dtype: 'float64',
+    };
     const lay = layoutOf(spec);
     const r = referenceKernels('float64');
     const rng = new Rng(9);
     const params = new Float64Array(lay.size).map(() => rng.uniform(-0.5, 0.5));
     // NaN planted where the kernels write a layer's dJdW (gemmTNCheck) or dJdWb (colSum), by
     // the layer's sizes (distinct here): the first non-finite gradient is known exactly
-    const run = (w: Map<number, number>, b: Map<number, number>, check: 'local' | 'shared' = 'local'): { grads: Float64Array; bad: number } => {
+    const run = (
+      w: Map<number, number>,
+      b: Map<number, number>,
+      check: 'local' | 'shared' = 'local',
+    ): { grads: Float64Array; bad: number } => {
       const planted: KernelSet = {
         ...r,
         gemmTNCheck: (m, n, k, A, B, C) => {
@@ -162,11 +199,11 @@ describe('Mlp: forward and backward against independent numpy references', () =>
     const none = run(new Map(), new Map());
     assert.equal(none.bad, -1);
     const cases: [string, Map<number, number>, Map<number, number>, number][] = [
-      ['layer 1\'s W only', new Map([[4 * 5, 7]]), new Map(), l1!.w + 7],
-      ['layer 2\'s b only', new Map(), new Map([[3, 2]]), l2!.b + 2],
-      ['layer 0\'s b and layer 1\'s W', new Map([[4 * 5, 0]]), new Map([[5, 3]]), l0!.b + 3],
-      ['layer 0\'s W and b', new Map([[5 * 6, 29]]), new Map([[5, 0]]), l0!.w + 29],
-      ['layer 2\'s W and b', new Map([[3 * 4, 11]]), new Map([[3, 0]]), l2!.w + 11],
+      ["layer 1's W only", new Map([[4 * 5, 7]]), new Map(), l1!.w + 7],
+      ["layer 2's b only", new Map(), new Map([[3, 2]]), l2!.b + 2],
+      ["layer 0's b and layer 1's W", new Map([[4 * 5, 0]]), new Map([[5, 3]]), l0!.b + 3],
+      ["layer 0's W and b", new Map([[5 * 6, 29]]), new Map([[5, 0]]), l0!.w + 29],
+      ["layer 2's W and b", new Map([[3 * 4, 11]]), new Map([[3, 0]]), l2!.w + 11],
     ];
     for (const [label, w, b, want] of cases) {
       for (const check of ['local', 'shared'] as const) {
@@ -197,7 +234,13 @@ describe('Mlp: forward and backward against independent numpy references', () =>
     const spec: ModelSpec = { inputs: 2, layers: [{ units: 1, activation: 'linear' }], loss: 'half-sse', dtype: 'float64' };
     const m = new Mlp(spec, referenceKernels('float64'), 4);
     assert.throws(() => m.forward(new Float64Array(3), 5), { name: 'RangeError', message: /5 rows exceed the workspace's 4/ });
-    assert.throws(() => new Mlp(spec, referenceKernels('float32'), 4), { name: 'TypeError', message: /kernels are float32, model is float64/ });
-    assert.throws(() => new Mlp({ ...spec, loss: 'cross-entropy' }, referenceKernels('float64'), 4), { code: 'GS_ERR_SHAPE', message: /needs the last layer's activation to be "softmax"/ });
+    assert.throws(() => new Mlp(spec, referenceKernels('float32'), 4), {
+      name: 'TypeError',
+      message: /kernels are float32, model is float64/,
+    });
+    assert.throws(() => new Mlp({ ...spec, loss: 'cross-entropy' }, referenceKernels('float64'), 4), {
+      code: 'GS_ERR_SHAPE',
+      message: /needs the last layer's activation to be "softmax"/,
+    });
   });
 });

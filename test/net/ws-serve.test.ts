@@ -11,7 +11,9 @@ function rawExchange(port: number, request: string): Promise<string> {
     const s = net.connect(port, '127.0.0.1', () => s.write(request));
     let got = '';
     s.setEncoding('utf8');
-    s.on('data', (d: string) => { got += d; });
+    s.on('data', (d: string) => {
+      got += d;
+    });
     s.on('close', () => resolve(got));
     s.on('error', reject);
   });

@@ -14,7 +14,12 @@ import { tailCommand } from '../../src/cli/tail';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
-interface Run { records: StepRecord[]; final: DiagnosisState[]; seen: Set<DiagnosisState>; runDir: string }
+interface Run {
+  records: StepRecord[];
+  final: DiagnosisState[];
+  seen: Set<DiagnosisState>;
+  runDir: string;
+}
 
 const dirs: string[] = [];
 async function runOf(cfg: RunConfig, withLogFile = false): Promise<Run> {
@@ -22,22 +27,38 @@ async function runOf(cfg: RunConfig, withLogFile = false): Promise<Run> {
   dirs.push(runDir);
   const records: StepRecord[] = [];
   const summary = await train(cfg, {
-    runDir, kernels: 'ref', onStep: (r) => { records.push(r); },
+    runDir,
+    kernels: 'ref',
+    onStep: (r) => {
+      records.push(r);
+    },
     ...(withLogFile ? {} : { logger: pino({ level: 'silent' }) }),
   });
   const seen = new Set<DiagnosisState>(records.flatMap((r) => r.diagnosis.states));
   return { records, final: summary.diagnosis.states, seen, runDir };
 }
 
-const digits = (layers: { units: number; activation: string }[], init: object, optimizer: object, steps: number): RunConfig => validateConfig({
-  dtype: 'float64', data: { source: 'digits', heldOut: 0, shuffle: true },
-  model: { layers, loss: 'cross-entropy', init }, optimizer, reduction: 'mean', batch: 32, microBatch: 32, steps, seed: 1,
-});
-const stack = (n: number, units: number, activation: string): { units: number; activation: string }[] =>
-  [...Array.from({ length: n }, () => ({ units, activation })), { units: 10, activation: 'softmax' }];
+const digits = (layers: { units: number; activation: string }[], init: object, optimizer: object, steps: number): RunConfig =>
+  validateConfig({
+    dtype: 'float64',
+    data: { source: 'digits', heldOut: 0, shuffle: true },
+    model: { layers, loss: 'cross-entropy', init },
+    optimizer,
+    reduction: 'mean',
+    batch: 32,
+    microBatch: 32,
+    steps,
+    seed: 1,
+  });
+const stack = (n: number, units: number, activation: string): { units: number; activation: string }[] => [
+  ...Array.from({ length: n }, () => ({ units, activation })),
+  { units: 10, activation: 'softmax' },
+];
 
 describe('observe/diagnose on recorded runs (issue 5)', () => {
-  after(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+  after(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
 
   it('the original doubling config ends converged and flags target-out-of-range (tanh cannot reach 1.0)', async () => {
     const r = await runOf(loadConfigFile(path.join(ROOT, 'config/doubling.json')), true);
@@ -52,7 +73,10 @@ describe('observe/diagnose on recorded runs (issue 5)', () => {
     // and `tail --once` reads the same answer back from the run's log file
     const out = new (class extends Writable {
       text = '';
-      override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void { this.text += c.toString(); cb(); }
+      override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
+        this.text += c.toString();
+        cb();
+      }
     })();
     assert.equal(await tailCommand(path.join(r.runDir, 'log.ndjson'), { once: true }, { stdout: out, stderr: out }), 0);
     assert.match(out.text, /^diagnosis {2}target-out-of-range, converged$/m);
@@ -82,7 +106,9 @@ describe('observe/diagnose on recorded runs (issue 5)', () => {
   });
 
   it('a healthy run is ok at every step', async () => {
-    const r = await runOf(digits(stack(1, 64, 'tanh'), { scheme: 'glorot-uniform' }, { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: false }, 150));
+    const r = await runOf(
+      digits(stack(1, 64, 'tanh'), { scheme: 'glorot-uniform' }, { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: false }, 150),
+    );
     assert.deepEqual([...r.seen], ['ok']);
   });
 });

@@ -9,13 +9,23 @@ function run(d: Diagnoser, from: number, to: number, rec: (step: number) => Step
   return out;
 }
 
-const DOUBLING_CTX: DiagnosisContext = { outputActivation: 'tanh', loss: 'half-sse', targetMin: 0.05, targetMax: 1, layerActivations: ['tanh'] };
+const DOUBLING_CTX: DiagnosisContext = {
+  outputActivation: 'tanh',
+  loss: 'half-sse',
+  targetMin: 0.05,
+  targetMax: 1,
+  layerActivations: ['tanh'],
+};
 const TANH_OK_CTX: DiagnosisContext = { ...DOUBLING_CTX, targetMax: 0.95 };
 
 /** The original problem's shape: one tanh layer, loss falling to a floor, gradient falling to 0. */
 function converging(step: number): StepInput {
   const e = Math.exp(-step / 40);
-  return stepRecord(step, { loss: 0.0282 + 0.55 * e, gradNorm: 0.76 * e, layers: [layer(0, 'tanh', { dJdW: 0.5 * e, dJdWb: 0.57 * e, updateRatio: 0.05 * e, saturated: 0 })] });
+  return stepRecord(step, {
+    loss: 0.0282 + 0.55 * e,
+    gradNorm: 0.76 * e,
+    layers: [layer(0, 'tanh', { dJdW: 0.5 * e, dJdWb: 0.57 * e, updateRatio: 0.05 * e, saturated: 0 })],
+  });
 }
 
 describe('observe/diagnose', () => {
@@ -25,12 +35,21 @@ describe('observe/diagnose', () => {
     });
 
     it('throws a RangeError naming the option when a threshold is out of range', () => {
-      assert.throws(() => new Diagnoser(MLP_CTX, { window: 2 }), (e: Error) => e instanceof RangeError && /"window"/.test(e.message));
-      assert.throws(() => new Diagnoser(MLP_CTX, { plateauRelChange: NaN }), (e: Error) => e instanceof RangeError && /"plateauRelChange"/.test(e.message));
+      assert.throws(
+        () => new Diagnoser(MLP_CTX, { window: 2 }),
+        (e: Error) => e instanceof RangeError && /"window"/.test(e.message),
+      );
+      assert.throws(
+        () => new Diagnoser(MLP_CTX, { plateauRelChange: NaN }),
+        (e: Error) => e instanceof RangeError && /"plateauRelChange"/.test(e.message),
+      );
     });
 
     it('throws a TypeError naming an unknown option', () => {
-      assert.throws(() => new Diagnoser(MLP_CTX, { windw: 5 } as never), (e: Error) => e instanceof TypeError && /"windw"/.test(e.message));
+      assert.throws(
+        () => new Diagnoser(MLP_CTX, { windw: 5 } as never),
+        (e: Error) => e instanceof TypeError && /"windw"/.test(e.message),
+      );
     });
   });
 
@@ -61,9 +80,12 @@ describe('observe/diagnose', () => {
 
     it('does not fire before a full window, even on a flat loss with a tiny gradient', () => {
       const d = new Diagnoser(MLP_CTX);
-      const flat = (s: number): StepInput => stepRecord(s, {
-        loss: 0.5, gradNorm: s === 1 ? 1 : 1e-9, layers: [layer(0, 'tanh', { dJdW: s === 1 ? 1 : 1e-9 }), layer(1, 'softmax', { dJdW: s === 1 ? 1 : 1e-9 })],
-      });
+      const flat = (s: number): StepInput =>
+        stepRecord(s, {
+          loss: 0.5,
+          gradNorm: s === 1 ? 1 : 1e-9,
+          layers: [layer(0, 'tanh', { dJdW: s === 1 ? 1 : 1e-9 }), layer(1, 'softmax', { dJdW: s === 1 ? 1 : 1e-9 })],
+        });
       const all = run(d, 1, DIAGNOSIS_DEFAULTS.window, flat);
       for (const x of all.slice(0, -1)) assert.ok(!x.states.includes('converged'), `converged too early: ${JSON.stringify(x)}`);
       assert.ok(all[all.length - 1]!.states.includes('converged'));
@@ -87,10 +109,12 @@ describe('observe/diagnose', () => {
   describe('vanishing', () => {
     const acts = ['sigmoid', 'sigmoid', 'sigmoid', 'sigmoid'];
     const ctx: DiagnosisContext = { outputActivation: 'sigmoid', loss: 'half-sse', targetMin: 0.1, targetMax: 0.9, layerActivations: acts };
-    const stuck = (s: number): StepInput => stepRecord(s, {
-      loss: 0.25, gradNorm: 0.1,
-      layers: acts.map((a, i) => layer(i, a, { dJdW: [1e-6, 1e-4, 1e-2, 1e-1][i]!, saturated: 0 })),
-    });
+    const stuck = (s: number): StepInput =>
+      stepRecord(s, {
+        loss: 0.25,
+        gradNorm: 0.1,
+        layers: acts.map((a, i) => layer(i, a, { dJdW: [1e-6, 1e-4, 1e-2, 1e-1][i]!, saturated: 0 })),
+      });
 
     it('fires when the first layer gradient is orders of magnitude below a later layer while the loss is still high', () => {
       const all = run(new Diagnoser(ctx), 1, 30, stuck);
@@ -114,7 +138,8 @@ describe('observe/diagnose', () => {
     });
 
     it('does not fire when the layers differ by less than the threshold', () => {
-      const mild = (s: number): StepInput => stepRecord(s, { loss: 0.25, gradNorm: 0.1, layers: acts.map((a, i) => layer(i, a, { dJdW: [1e-3, 1e-2, 3e-2, 1e-1][i]! })) });
+      const mild = (s: number): StepInput =>
+        stepRecord(s, { loss: 0.25, gradNorm: 0.1, layers: acts.map((a, i) => layer(i, a, { dJdW: [1e-3, 1e-2, 3e-2, 1e-1][i]! })) });
       for (const x of run(new Diagnoser(ctx), 1, 60, mild)) assert.ok(!x.states.includes('vanishing'));
     });
 
@@ -141,14 +166,20 @@ describe('observe/diagnose', () => {
     });
 
     it('ignores the saturated field of activations that cannot saturate', () => {
-      const rec = (s: number): StepInput => ({ ...healthy(s), layers: [layer(0, 'relu', { saturated: 0.9 }), layer(1, 'softmax', { saturated: 0.9 })] });
+      const rec = (s: number): StepInput => ({
+        ...healthy(s),
+        layers: [layer(0, 'relu', { saturated: 0.9 }), layer(1, 'softmax', { saturated: 0.9 })],
+      });
       for (const x of run(new Diagnoser(MLP_CTX), 1, 30, rec)) assert.deepEqual(x.states, ['ok']);
     });
   });
 
   describe('dead-relus', () => {
     it('fires when most of a relu layer is dead', () => {
-      const rec = (s: number): StepInput => ({ ...healthy(s), layers: [layer(0, 'relu', { dead: 0.75 }), layer(1, 'relu', { dead: 0 }), layer(2, 'softmax')] });
+      const rec = (s: number): StepInput => ({
+        ...healthy(s),
+        layers: [layer(0, 'relu', { dead: 0.75 }), layer(1, 'relu', { dead: 0 }), layer(2, 'softmax')],
+      });
       const x = new Diagnoser(MLP_CTX).push(rec(1));
       assert.deepEqual(x.states, ['dead-relus']);
       assert.match(x.evidence['dead-relus']!, /layer 0 75 %/);
@@ -187,7 +218,12 @@ describe('observe/diagnose', () => {
 
   describe('exploding', () => {
     it('fires when the gradient norm grows by orders of magnitude while the loss rises', () => {
-      const rec = (s: number): StepInput => stepRecord(s, { loss: 0.5 * 1.1 ** s, gradNorm: 0.01 * 1.5 ** s, layers: [layer(0, 'tanh', { saturated: 0 }), layer(1, 'softmax')] });
+      const rec = (s: number): StepInput =>
+        stepRecord(s, {
+          loss: 0.5 * 1.1 ** s,
+          gradNorm: 0.01 * 1.5 ** s,
+          layers: [layer(0, 'tanh', { saturated: 0 }), layer(1, 'softmax')],
+        });
       const all = run(new Diagnoser(MLP_CTX), 1, 20, rec);
       const last = all[all.length - 1]!;
       assert.deepEqual(last.states, ['exploding']);
@@ -195,7 +231,10 @@ describe('observe/diagnose', () => {
     });
 
     it('fires from the first step when a layer update is as large as its weights', () => {
-      const rec = (s: number): StepInput => ({ ...healthy(s), layers: [layer(0, 'tanh', { updateRatio: 3, saturated: 0 }), layer(1, 'softmax')] });
+      const rec = (s: number): StepInput => ({
+        ...healthy(s),
+        layers: [layer(0, 'tanh', { updateRatio: 3, saturated: 0 }), layer(1, 'softmax')],
+      });
       const all = run(new Diagnoser(MLP_CTX), 1, 20, rec);
       assert.ok(all.every((x) => x.states.includes('exploding')));
       assert.match(all[0]!.evidence.exploding!, /update\/weight ratio .*layer 0 3 at step 1/);
@@ -209,7 +248,8 @@ describe('observe/diagnose', () => {
     });
 
     it('does not fire when the gradient grows while the loss falls (leaving a plateau)', () => {
-      const rec = (s: number): StepInput => stepRecord(s, { loss: 2 / (1 + s / 10), gradNorm: 1e-4 * 1.3 ** Math.min(s, 40), layers: [layer(0, 'tanh'), layer(1, 'softmax')] });
+      const rec = (s: number): StepInput =>
+        stepRecord(s, { loss: 2 / (1 + s / 10), gradNorm: 1e-4 * 1.3 ** Math.min(s, 40), layers: [layer(0, 'tanh'), layer(1, 'softmax')] });
       for (const x of run(new Diagnoser(MLP_CTX), 1, 60, rec)) assert.ok(!x.states.includes('exploding'), JSON.stringify(x));
     });
   });
@@ -261,7 +301,10 @@ describe('observe/diagnose', () => {
     assert.deepEqual(y.states, ['diverged', 'exploding', 'saturated', 'target-out-of-range']);
     for (const d2 of [x, y]) {
       const idx = d2.states.map((s) => DIAGNOSIS_ORDER.indexOf(s));
-      assert.deepEqual(idx, [...idx].sort((a, b) => a - b));
+      assert.deepEqual(
+        idx,
+        [...idx].sort((a, b) => a - b),
+      );
     }
   });
 

@@ -27,11 +27,25 @@ function collectingLogger(): { logger: pino.Logger; records: Record<string, unkn
 function upgradeStatus(port: number, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request({
-      host: '127.0.0.1', port, path: '/',
-      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
+      host: '127.0.0.1',
+      port,
+      path: '/',
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        ...headers,
+      },
     });
-    req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); });
-    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode ?? 0); });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode ?? 0);
+    });
     req.on('error', reject);
     req.end();
   });
@@ -56,8 +70,14 @@ describe('observe/live-server and live-client', () => {
   });
 
   it('names the bad option', async () => {
-    await assert.rejects(startLiveServer({ host: '127.0.0.1', port: 70000 }), (e: unknown) => e instanceof RangeError && /"port"/.test(e.message));
-    await assert.rejects(startLiveServer({ host: '127.0.0.1', port: 0, history: -1 }), (e: unknown) => e instanceof RangeError && /"history"/.test(e.message));
+    await assert.rejects(
+      startLiveServer({ host: '127.0.0.1', port: 70000 }),
+      (e: unknown) => e instanceof RangeError && /"port"/.test(e.message),
+    );
+    await assert.rejects(
+      startLiveServer({ host: '127.0.0.1', port: 0, history: -1 }),
+      (e: unknown) => e instanceof RangeError && /"history"/.test(e.message),
+    );
   });
 
   it('replays the last `history` records to a new subscriber, then streams new ones', async () => {
@@ -68,7 +88,9 @@ describe('observe/live-server and live-client', () => {
     let snapshotAt = -1;
     const live = server;
     const done = subscribeLive(`ws://127.0.0.1:${server.port}`, {
-      onHello: (h) => { hello = h.history; },
+      onHello: (h) => {
+        hello = h.history;
+      },
       onLine: (line) => {
         const step = (JSON.parse(line) as { step: number }).step;
         steps.push(step);
@@ -87,7 +109,7 @@ describe('observe/live-server and live-client', () => {
     assert.equal(closed.code, 1001);
   });
 
-  it('keeps the run\'s start record at the head of every snapshot, however many steps passed', async () => {
+  it("keeps the run's start record at the head of every snapshot, however many steps passed", async () => {
     server = await startLiveServer({ host: '127.0.0.1', port: 0, history: 2 });
     server.publish({ schema: 1, msg: 'start', run: 'r' });
     for (let s = 1; s <= 5; s++) server.publish(rec(s));
@@ -95,20 +117,39 @@ describe('observe/live-server and live-client', () => {
     let hello = -1;
     const live = server;
     const done = subscribeLive(`ws://127.0.0.1:${server.port}`, {
-      onHello: (h) => { hello = h.history; },
-      onLine: (line) => { lines.push(JSON.parse(line) as { msg: string; step?: number }); },
-      onSnapshot: () => { void live.close(); },
+      onHello: (h) => {
+        hello = h.history;
+      },
+      onLine: (line) => {
+        lines.push(JSON.parse(line) as { msg: string; step?: number });
+      },
+      onSnapshot: () => {
+        void live.close();
+      },
     });
     await done;
     assert.equal(hello, 3);
-    assert.deepEqual(lines.map((l) => l.step ?? l.msg), ['start', 4, 5]);
+    assert.deepEqual(
+      lines.map((l) => l.step ?? l.msg),
+      ['start', 4, 5],
+    );
   });
 
   it('calls onSnapshot at once when there is no history yet', async () => {
     server = await startLiveServer({ host: '127.0.0.1', port: 0 });
     const ac = new AbortController();
     let snap = false;
-    const closed = await subscribeLive(`ws://127.0.0.1:${server.port}`, { onLine: () => undefined, onSnapshot: () => { snap = true; ac.abort(); } }, { signal: ac.signal });
+    const closed = await subscribeLive(
+      `ws://127.0.0.1:${server.port}`,
+      {
+        onLine: () => undefined,
+        onSnapshot: () => {
+          snap = true;
+          ac.abort();
+        },
+      },
+      { signal: ac.signal },
+    );
     assert.ok(snap);
     assert.equal(closed.code, 1000);
   });
@@ -142,20 +183,26 @@ describe('observe/live-server and live-client', () => {
 
   it('rejects a subscription with a wrong token as GS_ERR_AUTH, naming neither token', async () => {
     server = await startLiveServer({ host: '127.0.0.1', port: 0, token: 'right-token' });
-    await assert.rejects(subscribeLive(`ws://127.0.0.1:${server.port}`, { onLine: () => undefined }, { token: 'wrong-token' }), (e: unknown) => {
-      assert.ok(e instanceof GradsyncError);
-      assert.equal(e.code, 'GS_ERR_AUTH');
-      assert.match(e.message, /401/);
-      assert.doesNotMatch(e.message, /right-token|wrong-token/);
-      return true;
-    });
+    await assert.rejects(
+      subscribeLive(`ws://127.0.0.1:${server.port}`, { onLine: () => undefined }, { token: 'wrong-token' }),
+      (e: unknown) => {
+        assert.ok(e instanceof GradsyncError);
+        assert.equal(e.code, 'GS_ERR_AUTH');
+        assert.match(e.message, /401/);
+        assert.doesNotMatch(e.message, /right-token|wrong-token/);
+        return true;
+      },
+    );
   });
 
   it('rejects as GS_ERR_IO when nothing listens', async () => {
     const probe = await startLiveServer({ host: '127.0.0.1', port: 0 });
     const port = probe.port;
     await probe.close();
-    await assert.rejects(subscribeLive(`ws://127.0.0.1:${port}`, { onLine: () => undefined }), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO');
+    await assert.rejects(
+      subscribeLive(`ws://127.0.0.1:${port}`, { onLine: () => undefined }),
+      (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO',
+    );
   });
 
   it('rejects as GS_ERR_PROTOCOL a websocket server that does not speak the stream', async () => {
@@ -164,7 +211,10 @@ describe('observe/live-server and live-client', () => {
     other.on('connection', (ws) => ws.send('hello there'));
     try {
       const port = (other.address() as { port: number }).port;
-      await assert.rejects(subscribeLive(`ws://127.0.0.1:${port}`, { onLine: () => undefined }), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_PROTOCOL');
+      await assert.rejects(
+        subscribeLive(`ws://127.0.0.1:${port}`, { onLine: () => undefined }),
+        (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_PROTOCOL',
+      );
     } finally {
       for (const c of other.clients) c.terminate();
       await new Promise((r) => other.close(r));
@@ -189,8 +239,19 @@ describe('observe/live-server and live-client', () => {
     let fastGot = 0;
     const ac = new AbortController();
     let ready!: () => void;
-    const snapshot = new Promise<void>((r) => { ready = r; });
-    const fast = subscribeLive(`ws://127.0.0.1:${server.port}`, { onLine: () => { fastGot++; }, onSnapshot: () => ready() }, { signal: ac.signal });
+    const snapshot = new Promise<void>((r) => {
+      ready = r;
+    });
+    const fast = subscribeLive(
+      `ws://127.0.0.1:${server.port}`,
+      {
+        onLine: () => {
+          fastGot++;
+        },
+        onSnapshot: () => ready(),
+      },
+      { signal: ac.signal },
+    );
     await snapshot;
     const big = { ...rec(1), pad: 'x'.repeat(64 * 1024) };
     let published = 0;

@@ -29,7 +29,12 @@ function shortFirstWrite(fd: number, first: number): { calls: number[]; restore:
     done = true;
     return real(f, b, 0, first);
   };
-  return { calls, restore: () => { m.writeSync = real; } };
+  return {
+    calls,
+    restore: () => {
+      m.writeSync = real;
+    },
+  };
 }
 
 describe('LogFile (observe/logger.ts): the run log, one synchronous write per record', () => {
@@ -84,13 +89,16 @@ describe('LogFile (observe/logger.ts): the run log, one synchronous write per re
     const h = injectFsFault({ match: /log\.ndjson$/, op: 'write', atByte: 0, code: 'ENOSPC' });
     try {
       const { log } = runLoggers(file, 'run-b');
-      assert.throws(() => log.info({ i: 1 }, 'first'), (e: unknown) => {
-        assert.ok(e instanceof GradsyncError);
-        assert.equal(e.code, 'GS_ERR_IO');
-        assert.equal(e.message, `log ${file}: ENOSPC: no space left on device, write`);
-        assert.match(e.hint ?? '', /free space/);
-        return true;
-      });
+      assert.throws(
+        () => log.info({ i: 1 }, 'first'),
+        (e: unknown) => {
+          assert.ok(e instanceof GradsyncError);
+          assert.equal(e.code, 'GS_ERR_IO');
+          assert.equal(e.message, `log ${file}: ENOSPC: no space left on device, write`);
+          assert.match(e.hint ?? '', /free space/);
+          return true;
+        },
+      );
       assert.equal(h.fired(), 1);
     } finally {
       h.restore();
@@ -104,7 +112,10 @@ describe('LogFile (observe/logger.ts): the run log, one synchronous write per re
     try {
       const dest = new LogFile(file);
       dest.write('{"i":1}\n');
-      assert.throws(() => dest.write('{"i":22}\n'), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && e.message.includes(file));
+      assert.throws(
+        () => dest.write('{"i":22}\n'),
+        (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && e.message.includes(file),
+      );
       assert.equal(h.fired(), 1);
     } finally {
       h.restore();
@@ -116,7 +127,10 @@ describe('LogFile (observe/logger.ts): the run log, one synchronous write per re
   it('reports a real device that is always full (/dev/full) as GS_ERR_IO', function () {
     if (!fs.existsSync('/dev/full')) this.skip();
     const { log } = runLoggers('/dev/full', 'run-c');
-    assert.throws(() => log.info({ i: 1 }, 'x'), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && /^log \/dev\/full: ENOSPC/.test(e.message));
+    assert.throws(
+      () => log.info({ i: 1 }, 'x'),
+      (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && /^log \/dev\/full: ENOSPC/.test(e.message),
+    );
   });
 
   it('close() gives its descriptor back; a record after it is still appended, through a descriptor of its own', () => {
@@ -129,13 +143,21 @@ describe('LogFile (observe/logger.ts): the run log, one synchronous write per re
     assert.equal(openOn(file), 0, 'none after close()');
     log.info({ i: 2 }, 'after');
     assert.equal(openOn(file), 0, 'the late line opened and closed its own');
-    assert.deepEqual(lines(file).slice(0, 2).map((l) => (JSON.parse(l) as { msg: string; i: number }).i), [1, 2]);
+    assert.deepEqual(
+      lines(file)
+        .slice(0, 2)
+        .map((l) => (JSON.parse(l) as { msg: string; i: number }).i),
+      [1, 2],
+    );
   });
 
   it('names the file when it cannot be opened', () => {
     const dir = tempDir();
     const file = path.join(dir, 'taken');
     fs.mkdirSync(file);
-    assert.throws(() => new LogFile(file), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && e.message.startsWith(`log ${file}: EISDIR`));
+    assert.throws(
+      () => new LogFile(file),
+      (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && e.message.startsWith(`log ${file}: EISDIR`),
+    );
   });
 });

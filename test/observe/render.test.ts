@@ -1,7 +1,17 @@
 /* eslint-disable no-control-regex -- these tests look for ANSI escapes on purpose */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { Summary, renderScreen, renderPlain, sparkline, stepLine, diagnosisChange, visibleWidth, fitWidth, wrap } from '../../src/observe/render';
+import {
+  Summary,
+  renderScreen,
+  renderPlain,
+  sparkline,
+  stepLine,
+  diagnosisChange,
+  visibleWidth,
+  fitWidth,
+  wrap,
+} from '../../src/observe/render';
 import { parseRecord, readRecords, type GsRecord } from '../../src/observe/tail';
 import type { StepRecord } from '../../src/observe/schema';
 import { healthy, layer, stepRecord } from './records';
@@ -48,7 +58,12 @@ describe('observe/render', () => {
       assert.match(text, /^gradsync tail {2}step 40 \(epoch 1\) {2}\[run ended\] {2}run \S+ {2}schema 1$/m);
       assert.match(text, /^loss {3}\S+ +[▁▂▃▄▅▆▇█]+/m);
       assert.match(text, /^layer +act +\|dJdW\| +\|dJdWb\| +upd\/W +saturated +dead$/m);
-      for (const [l, act] of [[0, 'tanh'], [1, 'relu'], [2, 'softmax']] as const) assert.match(text, new RegExp(`^${l} +${act} +\\S+ [▁▂▃▄▅▆▇█.!]+`, 'm'));
+      for (const [l, act] of [
+        [0, 'tanh'],
+        [1, 'relu'],
+        [2, 'softmax'],
+      ] as const)
+        assert.match(text, new RegExp(`^${l} +${act} +\\S+ [▁▂▃▄▅▆▇█.!]+`, 'm'));
       assert.match(text, /^executors {2}thread-1 \(thread\) 32 ex/m);
       assert.match(text, /^diagnosis {2}ok$/m);
       assert.match(text, /^model {2}64 > 16 tanh > 16 relu > 10 softmax, cross-entropy, float64$/m);
@@ -83,8 +98,28 @@ describe('observe/render', () => {
 
     it('shows the transfer time and bytes of a remote executor', () => {
       const s = new Summary();
-      s.add(asRecord({ ...healthy(1), executors: [{ id: 'remote-ab12', kind: 'remote', leaves: [0, 4], examples: 64, computeMs: 12, transferMs: 3.5, bytesOut: 2 * 1024 * 1024, bytesIn: 4096, slowest: true }] }));
-      assert.match(renderPlain(s).join('\n'), /^executors {2}remote-ab12 \(remote\) 64 ex 12 ms \(transfer 3\.5 ms, 2 MiB out, 4 KiB in\) slowest$/m);
+      s.add(
+        asRecord({
+          ...healthy(1),
+          executors: [
+            {
+              id: 'remote-ab12',
+              kind: 'remote',
+              leaves: [0, 4],
+              examples: 64,
+              computeMs: 12,
+              transferMs: 3.5,
+              bytesOut: 2 * 1024 * 1024,
+              bytesIn: 4096,
+              slowest: true,
+            },
+          ],
+        }),
+      );
+      assert.match(
+        renderPlain(s).join('\n'),
+        /^executors {2}remote-ab12 \(remote\) 64 ex 12 ms \(transfer 3\.5 ms, 2 MiB out, 4 KiB in\) slowest$/m,
+      );
     });
 
     it('says so when there is no step yet', () => {
@@ -94,7 +129,11 @@ describe('observe/render', () => {
 
     it('strips terminal escapes coming from a record', () => {
       const s = new Summary();
-      const r = { ...healthy(1), run: 'evil\x1b]0;pwned\x07', executors: [{ id: '\x1b[2Jmain', kind: 'main', leaves: [0, 1], examples: 1, computeMs: 1 }] };
+      const r = {
+        ...healthy(1),
+        run: 'evil\x1b]0;pwned\x07',
+        executors: [{ id: '\x1b[2Jmain', kind: 'main', leaves: [0, 1], examples: 1, computeMs: 1 }],
+      };
       s.add(asRecord(r));
       const text = renderScreen(s, { columns: 200 }).join('\n');
       assert.doesNotMatch(text, /\x1b/);
@@ -110,7 +149,12 @@ describe('observe/render', () => {
 
     it('shows the evidence of each state under the diagnosis', () => {
       const s = new Summary();
-      s.add(asRecord({ ...healthy(1), diagnosis: { states: ['exploding', 'saturated'], evidence: { exploding: 'grew 1e3x', saturated: 'layer 0 90 %' } } }));
+      s.add(
+        asRecord({
+          ...healthy(1),
+          diagnosis: { states: ['exploding', 'saturated'], evidence: { exploding: 'grew 1e3x', saturated: 'layer 0 90 %' } },
+        }),
+      );
       const lines = renderPlain(s);
       const i = lines.findIndex((l) => l === 'diagnosis  exploding, saturated');
       assert.ok(i >= 0);
@@ -128,7 +172,10 @@ describe('observe/render', () => {
 
   describe('plain lines', () => {
     it('prints one line per step with the diagnosis states', () => {
-      const r = { ...stepRecord(12, { loss: 0.5, gradNorm: 0.25, layers: [layer(0, 'tanh')] }), diagnosis: { states: ['ok'], evidence: {} } } as StepRecord;
+      const r = {
+        ...stepRecord(12, { loss: 0.5, gradNorm: 0.25, layers: [layer(0, 'tanh')] }),
+        diagnosis: { states: ['ok'], evidence: {} },
+      } as StepRecord;
       assert.equal(stepLine(r), 'step 12 epoch 0 loss 0.5 |g| 0.25 1,000 ex/s [ok]');
     });
 

@@ -2,13 +2,31 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LineSplitter, NdjsonFollower, SUPPORTED_SCHEMAS, parseRecord, readRecords, type FollowEvent, type GsRecord } from '../../src/observe/tail';
+import {
+  LineSplitter,
+  NdjsonFollower,
+  SUPPORTED_SCHEMAS,
+  parseRecord,
+  readRecords,
+  type FollowEvent,
+  type GsRecord,
+} from '../../src/observe/tail';
 import { LOG_SCHEMA_VERSION } from '../../src/observe/schema';
 
 export const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/logs');
 
 const rec = (step: number, extra: Record<string, unknown> = {}): string =>
-  JSON.stringify({ level: 30, schema: 1, run: 'r1', msg: 'step', step, loss: 1 / step, gradNorm: 0.5, layers: [{ layer: 0, activation: 'tanh', dJdW: 0.1, dJdWb: 0.01, W: 1, updateRatio: 1e-3, saturated: 0, dead: 0 }], ...extra });
+  JSON.stringify({
+    level: 30,
+    schema: 1,
+    run: 'r1',
+    msg: 'step',
+    step,
+    loss: 1 / step,
+    gradNorm: 0.5,
+    layers: [{ layer: 0, activation: 'tanh', dJdW: 0.1, dJdWb: 0.01, W: 1, updateRatio: 1e-3, saturated: 0, dead: 0 }],
+    ...extra,
+  });
 
 describe('observe/tail', () => {
   describe('parseRecord', () => {
@@ -37,7 +55,11 @@ describe('observe/tail', () => {
     it('reads every line of the version-0 and version-1 fixtures as records', async () => {
       for (const f of ['run-v0.ndjson', 'run-v1.ndjson']) {
         const stats = await readRecords(path.join(FIXTURES, f), () => undefined);
-        assert.equal(Object.values(stats.skipped).reduce((a, b) => a + b, 0), 0, f);
+        assert.equal(
+          Object.values(stats.skipped).reduce((a, b) => a + b, 0),
+          0,
+          f,
+        );
         assert.ok(stats.records >= 40, f);
       }
     });
@@ -54,7 +76,11 @@ describe('observe/tail', () => {
       assert.deepEqual(parseRecord('[1,2]'), { ok: false, reason: 'notJson' });
       assert.deepEqual(parseRecord('{"level":30,"msg":"listening"}'), { ok: false, reason: 'notRecord' });
       assert.deepEqual(parseRecord('{"schema":"1","msg":"step"}'), { ok: false, reason: 'notRecord' });
-      assert.deepEqual(parseRecord(rec(1, { schema: LOG_SCHEMA_VERSION + 1 })), { ok: false, reason: 'newerSchema', schema: LOG_SCHEMA_VERSION + 1 });
+      assert.deepEqual(parseRecord(rec(1, { schema: LOG_SCHEMA_VERSION + 1 })), {
+        ok: false,
+        reason: 'newerSchema',
+        schema: LOG_SCHEMA_VERSION + 1,
+      });
       assert.deepEqual(parseRecord(rec(1, { layers: 'many' })), { ok: false, reason: 'notRecord' });
       assert.deepEqual(parseRecord(rec(1, { layers: new Array(5000).fill({}) })), { ok: false, reason: 'notRecord' });
     });
@@ -96,7 +122,14 @@ describe('observe/tail', () => {
       got = [];
       events = [];
       // never started: each test drives poll() itself, so nothing depends on timing
-      f = new NdjsonFollower(file, { onRecord: (r) => { got.push(r); }, onEvent: (e) => { events.push(e.type); } });
+      f = new NdjsonFollower(file, {
+        onRecord: (r) => {
+          got.push(r);
+        },
+        onEvent: (e) => {
+          events.push(e.type);
+        },
+      });
     });
 
     afterEach(async () => {
@@ -109,7 +142,10 @@ describe('observe/tail', () => {
       assert.deepEqual(events, ['waiting']);
       fs.writeFileSync(file, `${rec(1)}\n${rec(2)}\n`);
       await f.poll();
-      assert.deepEqual(got.map((r) => r.step), [1, 2]);
+      assert.deepEqual(
+        got.map((r) => r.step),
+        [1, 2],
+      );
       assert.deepEqual(events, ['waiting', 'opened']);
     });
 
@@ -132,7 +168,10 @@ describe('observe/tail', () => {
       fs.truncateSync(file, 0);
       fs.appendFileSync(file, `${rec(1, { run: 'r2' })}\n`);
       await f.poll();
-      assert.deepEqual(got.map((r) => `${r.run}:${r.step}`), ['r1:1', 'r1:2', 'r1:3', 'r2:1']);
+      assert.deepEqual(
+        got.map((r) => `${r.run}:${r.step}`),
+        ['r1:1', 'r1:2', 'r1:3', 'r2:1'],
+      );
       assert.equal(f.stats.truncations, 1);
       assert.ok(events.includes('truncated'));
     });
@@ -145,14 +184,20 @@ describe('observe/tail', () => {
       await f.poll(); // no file at the path: keeps the old one
       fs.writeFileSync(file, `${rec(4)}\n`);
       await f.poll();
-      assert.deepEqual(got.map((r) => r.step), [1, 2, 3, 4]);
+      assert.deepEqual(
+        got.map((r) => r.step),
+        [1, 2, 3, 4],
+      );
       assert.equal(f.stats.rotations, 1);
       fs.appendFileSync(file, `${rec(5)}\n`);
       await f.poll();
-      assert.deepEqual(got.map((r) => r.step), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        got.map((r) => r.step),
+        [1, 2, 3, 4, 5],
+      );
     });
 
-    it('keeps the old file\'s last record when it had no newline, and counts a torn one', async () => {
+    it("keeps the old file's last record when it had no newline, and counts a torn one", async () => {
       fs.writeFileSync(file, `${rec(1)}\n${rec(2)}`);
       await f.poll();
       fs.renameSync(file, `${file}.1`);
@@ -161,17 +206,25 @@ describe('observe/tail', () => {
       fs.renameSync(file, `${file}.2`);
       fs.writeFileSync(file, `${rec(5)}\n`);
       await f.poll();
-      assert.deepEqual(got.map((r) => r.step), [1, 2, 3, 5]);
+      assert.deepEqual(
+        got.map((r) => r.step),
+        [1, 2, 3, 5],
+      );
       assert.equal(f.stats.skipped.notJson, 1);
       assert.equal(f.stats.rotations, 2);
     });
 
     it('counts and skips lines that are not gradsync records', async () => {
-      fs.writeFileSync(file, [
-        'starting up', rec(1), '{"level":30,"msg":"checkpoint written"}', '{not json', rec(2, { schema: 99 }), '', rec(2),
-      ].join('\n') + '\n');
+      fs.writeFileSync(
+        file,
+        ['starting up', rec(1), '{"level":30,"msg":"checkpoint written"}', '{not json', rec(2, { schema: 99 }), '', rec(2)].join('\n') +
+          '\n',
+      );
       await f.poll();
-      assert.deepEqual(got.map((r) => r.step), [1, 2]);
+      assert.deepEqual(
+        got.map((r) => r.step),
+        [1, 2],
+      );
       assert.deepEqual(f.stats.skipped, { notJson: 3, notRecord: 1, newerSchema: 1, tooLong: 0 });
       assert.equal(f.stats.newestSchemaSeen, 99);
       assert.equal(f.stats.records, 2);
@@ -191,15 +244,31 @@ describe('observe/tail', () => {
       const realSet = global.setTimeout;
       const realClear = global.clearTimeout;
       global.setTimeout = ((fn: () => void, ms?: number) => {
-        const t: NodeJS.Timeout = realSet(() => { live.delete(t); fn(); }, ms);
+        const t: NodeJS.Timeout = realSet(() => {
+          live.delete(t);
+          fn();
+        }, ms);
         live.add(t);
         return t;
       }) as typeof setTimeout;
-      global.clearTimeout = ((t: NodeJS.Timeout) => { live.delete(t); realClear(t); }) as typeof clearTimeout;
+      global.clearTimeout = ((t: NodeJS.Timeout) => {
+        live.delete(t);
+        realClear(t);
+      }) as typeof clearTimeout;
       try {
         let resolveSeen!: () => void;
-        const seen = new Promise<void>((r) => { resolveSeen = r; });
-        const g = new NdjsonFollower(file, { onRecord: (r) => { if (r.step === 2) resolveSeen(); } }, { pollMs: 5 });
+        const seen = new Promise<void>((r) => {
+          resolveSeen = r;
+        });
+        const g = new NdjsonFollower(
+          file,
+          {
+            onRecord: (r) => {
+              if (r.step === 2) resolveSeen();
+            },
+          },
+          { pollMs: 5 },
+        );
         g.start();
         fs.writeFileSync(file, `${rec(1)}\n`);
         fs.appendFileSync(file, `${rec(2)}\n`);
@@ -216,7 +285,11 @@ describe('observe/tail', () => {
     it('awaits a slow consumer before reading on (backpressure)', async () => {
       const order: string[] = [];
       const g = new NdjsonFollower(file, {
-        onRecord: async (r) => { order.push(`start ${r.step}`); await new Promise((res) => setImmediate(res)); order.push(`end ${r.step}`); },
+        onRecord: async (r) => {
+          order.push(`start ${r.step}`);
+          await new Promise((res) => setImmediate(res));
+          order.push(`end ${r.step}`);
+        },
       });
       fs.writeFileSync(file, `${rec(1)}\n${rec(2)}\n`);
       await g.poll();
@@ -231,7 +304,9 @@ describe('observe/tail', () => {
       const file = path.join(dir, 'log.ndjson');
       fs.writeFileSync(file, `${rec(1)}\nnoise\n${rec(2)}`);
       const got: number[] = [];
-      const stats = await readRecords(file, (r) => { got.push(r.step as number); });
+      const stats = await readRecords(file, (r) => {
+        got.push(r.step as number);
+      });
       fs.rmSync(dir, { recursive: true, force: true });
       assert.deepEqual(got, [1, 2]);
       assert.equal(stats.skipped.notJson, 1);

@@ -8,11 +8,18 @@ import { allowedCpus, pinPlan, pinThisThread } from '../../src/parallel/affinity
 
 /** Cpus_allowed_list ("0-3,6") of the calling thread, expanded. */
 function kernelSays(): number[] {
-  const line = fs.readFileSync('/proc/thread-self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'))!;
-  return line.split(':')[1]!.trim().split(',').flatMap((r) => {
-    const [a, b] = r.split('-').map(Number) as [number, number | undefined];
-    return Array.from({ length: (b ?? a) - a + 1 }, (_, i) => a + i);
-  });
+  const line = fs
+    .readFileSync('/proc/thread-self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Cpus_allowed_list:'))!;
+  return line
+    .split(':')[1]!
+    .trim()
+    .split(',')
+    .flatMap((r) => {
+      const [a, b] = r.split('-').map(Number) as [number, number | undefined];
+      return Array.from({ length: (b ?? a) - a + 1 }, (_, i) => a + i);
+    });
 }
 
 describe('thread placement (parallel/affinity.ts)', () => {

@@ -12,7 +12,7 @@ describe('auth: HMAC challenge–response', () => {
     assert.equal(p, workerProof('s3cret-token', n));
   });
 
-  it('the coordinator\'s proof is not the worker\'s (labels differ) and covers both nonces', () => {
+  it("the coordinator's proof is not the worker's (labels differ) and covers both nonces", () => {
     const n = newNonce();
     const c = newNonce();
     assert.notEqual(coordinatorProof('t', n, c), workerProof('t', n));

@@ -14,15 +14,25 @@ function message(dtype: 'float32' | 'float64', n = 37, s = 5): PartialMessage {
   return { t: 'partial', v: PROTOCOL_VERSION, step: 12, node: [2, 3], dtype, count: 64, lossSum: 1.25, stats, grads };
 }
 
-const limits = (dtype: 'float32' | 'float64', n = 37, s = 5): PartialLimits => ({ maxBytes: 1 << 20, dtype, paramCount: n, statsSize: s, maxHeight: 10, step: 12 });
+const limits = (dtype: 'float32' | 'float64', n = 37, s = 5): PartialLimits => ({
+  maxBytes: 1 << 20,
+  dtype,
+  paramCount: n,
+  statsSize: s,
+  maxHeight: 10,
+  step: 12,
+});
 
 function expectWire(frame: Uint8Array, lim: PartialLimits, msg: RegExp, code = 'GS_ERR_WIRE'): void {
-  assert.throws(() => decodePartial(frame, lim), (e: unknown) => {
-    assert.ok(e instanceof GradsyncError, String(e));
-    assert.equal(e.code, code);
-    assert.match(e.message, msg);
-    return true;
-  });
+  assert.throws(
+    () => decodePartial(frame, lim),
+    (e: unknown) => {
+      assert.ok(e instanceof GradsyncError, String(e));
+      assert.equal(e.code, code);
+      assert.match(e.message, msg);
+      return true;
+    },
+  );
 }
 
 describe('codec: partial messages', () => {
@@ -48,8 +58,17 @@ describe('codec: partial messages', () => {
     expectWire(encodePartial(message('float32', 36)), limits('float32'), /field "grads" has 144 bytes, expected 37 × 4 = 148/);
     expectWire(encodePartial(message('float32', 37, 4)), limits('float32'), /field "stats" has 32 bytes, expected 5 × 8 = 40/);
     expectWire(encodePartial(message('float64')), limits('float32'), /field "dtype": "float64" is not the run's float32/);
-    expectWire(encodePartial({ ...message('float32'), v: 999 }), limits('float32'), /protocol version 999 does not match this coordinator's 1/, 'GS_ERR_PROTOCOL');
-    expectWire(encodePartial({ ...message('float32'), step: 11 }), limits('float32'), /field "step": 11 is not the current step 12 \(stale or replayed\)/);
+    expectWire(
+      encodePartial({ ...message('float32'), v: 999 }),
+      limits('float32'),
+      /protocol version 999 does not match this coordinator's 1/,
+      'GS_ERR_PROTOCOL',
+    );
+    expectWire(
+      encodePartial({ ...message('float32'), step: 11 }),
+      limits('float32'),
+      /field "step": 11 is not the current step 12 \(stale or replayed\)/,
+    );
     expectWire(encodePartial({ ...message('float32'), node: [11, 0] }), limits('float32'), /field "node" must be \[h, i\]/);
     expectWire(encodePartial({ ...message('float32'), count: 0 }), limits('float32'), /field "count" must be a positive integer/);
     const p = new Packr({ useRecords: false });
@@ -86,13 +105,25 @@ describe('codec: partial messages', () => {
         assert.ok(e.code === 'GS_ERR_WIRE' || e.code === 'GS_ERR_PROTOCOL');
       }
     };
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => check(b)), { numRuns: 2000 });
-    fc.assert(fc.property(fc.nat(valid.length), (cut) => check(valid.subarray(0, cut))), { numRuns: 300 });
-    fc.assert(fc.property(fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), (muts) => {
-      const b = Buffer.from(valid);
-      for (const [at, v] of muts) b[at] = v;
-      check(b);
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (b) => check(b)),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.nat(valid.length), (cut) => check(valid.subarray(0, cut))),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        (muts) => {
+          const b = Buffer.from(valid);
+          for (const [at, v] of muts) b[at] = v;
+          check(b);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('scanMsgpack accepts what msgpackr writes for plain values', () => {

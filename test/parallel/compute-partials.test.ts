@@ -21,7 +21,15 @@ import { slotBytes, slotPartial } from '../../src/parallel/pool-protocol';
 import { Rng } from '../../src/tensor/rng';
 import { assertBitEqual } from '../helpers/close';
 
-const spec: ModelSpec = { inputs: 64, layers: [{ units: 12, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', dtype: 'float32' };
+const spec: ModelSpec = {
+  inputs: 64,
+  layers: [
+    { units: 12, activation: 'tanh' },
+    { units: 10, activation: 'softmax' },
+  ],
+  loss: 'cross-entropy',
+  dtype: 'float32',
+};
 
 describe('PartialComputer', () => {
   const data = loadDigits({ dtype: 'float32' });
@@ -31,7 +39,13 @@ describe('PartialComputer', () => {
   const order = Uint32Array.from({ length: data.n }, (_, i) => (i * 37) % data.n);
 
   it('computeNodeYielding equals computeNode bit for bit on every node (ragged trees), pausing once per leaf', async () => {
-    for (const [start, end, mb] of [[0, 64, 8], [5, 58, 7], [100, 103, 1], [0, 96, 32], [7, 7 + 45, 4]] as const) {
+    for (const [start, end, mb] of [
+      [0, 64, 8],
+      [5, 58, 7],
+      [100, 103, 1],
+      [0, 96, 32],
+      [7, 7 + 45, 4],
+    ] as const) {
       const batch = { order, start, end, microBatch: mb };
       const tree = new ReductionTree(leavesOf(batch));
       const a = new PartialComputer(spec, referenceKernels('float32'), data, mb);
@@ -40,7 +54,9 @@ describe('PartialComputer', () => {
         for (let i = 0; tree.exists({ h, i }); i++) {
           const want = a.computeNode(params, batch, { h, i });
           let pauses = 0;
-          const got = await b.computeNodeYielding(params, batch, { h, i }, async () => { pauses++; });
+          const got = await b.computeNodeYielding(params, batch, { h, i }, async () => {
+            pauses++;
+          });
           const [lo, hi] = tree.range({ h, i });
           assert.equal(pauses, hi - lo);
           assertBitEqual(got.grads, want.grads, `node ${h}:${i} of [${start}, ${end}) mb ${mb}`);
@@ -55,10 +71,15 @@ describe('PartialComputer', () => {
     }
   });
 
-  it('a shared slot\'s gradients start on a cache line (where gemmTNCheck streams whole lines), in every slot', function () {
+  it("a shared slot's gradients start on a cache line (where gemmTNCheck streams whole lines), in every slot", function () {
     if (nativeIsas().length === 0) this.skip();
     for (const dtype of ['float32', 'float64'] as const) {
-      for (const [statsSize, paramCount] of [[0, 1], [397, 235146], [13, 7], [1, 1000]] as const) {
+      for (const [statsSize, paramCount] of [
+        [0, 1],
+        [397, 235146],
+        [13, 7],
+        [1, 1000],
+      ] as const) {
         for (let i = 0; i < 4; i++) {
           const p = slotPartial(new SharedArrayBuffer(slotBytes(dtype, statsSize, paramCount)), dtype, statsSize, paramCount);
           assert.equal(lineOffset(p.grads), 0, `${dtype} stats ${statsSize} params ${paramCount}`);
@@ -72,15 +93,30 @@ describe('PartialComputer', () => {
 
   describe('computeLeafShared: a leaf straight into a shared slot', () => {
     // wide enough that the first layer's dJdW has whole tiles of whole lines
-    const wide: ModelSpec = { inputs: 64, layers: [{ units: 32, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', dtype: 'float32' };
+    const wide: ModelSpec = {
+      inputs: 64,
+      layers: [
+        { units: 32, activation: 'tanh' },
+        { units: 10, activation: 'softmax' },
+      ],
+      loss: 'cross-entropy',
+      dtype: 'float32',
+    };
     const wideParams = alloc('float32', layoutOf(wide).size);
     for (let i = 0; i < wideParams.length; i++) wideParams[i] = rng.uniform(-0.3, 0.3);
     // the same data with one input of example order[13] infinite: a non-finite leaf
     const badX = data.x.slice();
     badX[order[13]! * 64 + 9] = Infinity;
     const bad = { x: badX, y: data.y };
-    const kernelSets = (): KernelSet[] => [referenceKernels('float32'), ...nativeIsas().map((isa) => nativeKernels(isa, 'float32')), ...(wasmLoadError() === null ? [wasmKernels('float32')] : [])];
-    for (const [name, source] of [['finite', data], ['one infinite input', bad]] as const) {
+    const kernelSets = (): KernelSet[] => [
+      referenceKernels('float32'),
+      ...nativeIsas().map((isa) => nativeKernels(isa, 'float32')),
+      ...(wasmLoadError() === null ? [wasmKernels('float32')] : []),
+    ];
+    for (const [name, source] of [
+      ['finite', data],
+      ['one infinite input', bad],
+    ] as const) {
       it(`writes computeNode's bits, stats and scalars, and its first non-finite index (${name} data), with every kernel set; computeNode's leaf index is a scan's`, () => {
         const batch = { order, start: 3, end: 3 + 40, microBatch: 8 };
         for (const ks of kernelSets()) {
@@ -93,7 +129,11 @@ describe('PartialComputer', () => {
           for (let i = 0; i < leavesOf(batch); i++) {
             const want = a.computeNode(wideParams, batch, { h: 0, i });
             // computeNode's leaf is checked as it is stored too: against a scan
-            assert.equal(want.bad, referenceKernels('float32').firstNonFinite(want.grads.length, want.grads), `${ks.id} leaf ${i} (${name}): computeNode's index`);
+            assert.equal(
+              want.bad,
+              referenceKernels('float32').firstNonFinite(want.grads.length, want.grads),
+              `${ks.id} leaf ${i} (${name}): computeNode's index`,
+            );
             slot.grads.fill(NaN); // stale contents must not leak in
             slot.stats.fill(5);
             b.computeLeafShared(wideParams, batch, { h: 0, i }, slot);
@@ -108,8 +148,14 @@ describe('PartialComputer', () => {
           }
           // example order[13] is in leaf 1 (positions 11–18): exactly that leaf is non-finite
           assert.equal(nonFinite, name === 'finite' ? 0 : 1, `${ks.id}: non-finite leaves`);
-          assert.throws(() => b.computeLeafShared(wideParams, batch, { h: 1, i: 0 }, slot), { name: 'RangeError', message: /node 1:0 is not a leaf of a tree of 5 leaves/ });
-          assert.throws(() => b.computeLeafShared(wideParams, batch, { h: 0, i: 5 }, slot), { name: 'RangeError', message: /node 0:5 is not a leaf of a tree of 5 leaves/ });
+          assert.throws(() => b.computeLeafShared(wideParams, batch, { h: 1, i: 0 }, slot), {
+            name: 'RangeError',
+            message: /node 1:0 is not a leaf of a tree of 5 leaves/,
+          });
+          assert.throws(() => b.computeLeafShared(wideParams, batch, { h: 0, i: 5 }, slot), {
+            name: 'RangeError',
+            message: /node 0:5 is not a leaf of a tree of 5 leaves/,
+          });
         }
       });
     }

@@ -12,8 +12,13 @@ import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { GradsyncError } from '../../src/errors';
 import {
-  decodeCoordinatorMessage, decodePartial, decodeWorkerMessage, encodeMessage,
-  type CoordinatorFrameLimits, type PartialLimits, type WorkerFrameLimits,
+  decodeCoordinatorMessage,
+  decodePartial,
+  decodeWorkerMessage,
+  encodeMessage,
+  type CoordinatorFrameLimits,
+  type PartialLimits,
+  type WorkerFrameLimits,
 } from '../../src/parallel/codec';
 import { PROTOCOL_VERSION, type CoordinatorMessage, type WorkerMessage } from '../../src/parallel/messages';
 
@@ -33,17 +38,49 @@ const workerMsgs: Record<string, WorkerMessage> = {
   need: { t: 'need', v: V },
   ready: { t: 'ready', v: V },
   done: { t: 'done', v: V, step: 7, computeMs: 1.5 },
-  partial: { t: 'partial', v: V, step: 7, node: [1, 0], dtype: 'float32', count: 16, lossSum: 2.5, stats: new Float64Array(S).fill(1), grads: new Float32Array(P).fill(0.5) },
+  partial: {
+    t: 'partial',
+    v: V,
+    step: 7,
+    node: [1, 0],
+    dtype: 'float32',
+    count: 16,
+    lossSum: 2.5,
+    stats: new Float64Array(S).fill(1),
+    grads: new Float32Array(P).fill(0.5),
+  },
   error: { t: 'error', v: V, code: 'GS_ERR_X', message: 'boom' },
 };
 const coordMsgs: Record<string, CoordinatorMessage> = {
   run: {
-    t: 'run', v: V, run: 'r1', executor: 'remote-w-1', microBatch: 4,
-    spec: { inputs: 2, layers: [{ units: 3, activation: 'tanh' }, { units: 1, activation: 'linear' }], loss: 'half-sse', dtype: 'float32' },
+    t: 'run',
+    v: V,
+    run: 'r1',
+    executor: 'remote-w-1',
+    microBatch: 4,
+    spec: {
+      inputs: 2,
+      layers: [
+        { units: 3, activation: 'tanh' },
+        { units: 1, activation: 'linear' },
+      ],
+      loss: 'half-sse',
+      dtype: 'float32',
+    },
     data: { name: 'd', sha256: sha, payloadSha256: sha, n: 20, inputs: 2, outputs: 1, bytes: 20 * 3 * 4, chunkBytes: 4096 },
   },
   chunk: { t: 'chunk', v: V, seq: 1, bytes: new Uint8Array(100) },
-  step: { t: 'step', v: V, step: 3, order: Uint32Array.from({ length: 8 }, (_, i) => i), nodes: [[1, 0], [0, 2]], params: new Float32Array(P) },
+  step: {
+    t: 'step',
+    v: V,
+    step: 3,
+    order: Uint32Array.from({ length: 8 }, (_, i) => i),
+    nodes: [
+      [1, 0],
+      [0, 2],
+    ],
+    params: new Float32Array(P),
+  },
   error: { t: 'error', v: V, code: 'GS_ERR_Y', message: 'bye' },
 };
 
@@ -51,8 +88,16 @@ type Decoder = { name: string; decode: (b: Uint8Array) => unknown; valid: Buffer
 const decoders: Decoder[] = [
   { name: 'decodePartial', decode: (b) => decodePartial(b, partialLim), valid: [encodeMessage(workerMsgs.partial!)] },
   { name: 'decodeWorkerMessage', decode: (b) => decodeWorkerMessage(b, workerLim), valid: Object.values(workerMsgs).map(encodeMessage) },
-  { name: 'decodeCoordinatorMessage (before the run)', decode: (b) => decodeCoordinatorMessage(b, coordLim), valid: [encodeMessage(coordMsgs.run!), encodeMessage(coordMsgs.error!)] },
-  { name: 'decodeCoordinatorMessage (during the run)', decode: (b) => decodeCoordinatorMessage(b, coordRunLim), valid: Object.values(coordMsgs).map(encodeMessage) },
+  {
+    name: 'decodeCoordinatorMessage (before the run)',
+    decode: (b) => decodeCoordinatorMessage(b, coordLim),
+    valid: [encodeMessage(coordMsgs.run!), encodeMessage(coordMsgs.error!)],
+  },
+  {
+    name: 'decodeCoordinatorMessage (during the run)',
+    decode: (b) => decodeCoordinatorMessage(b, coordRunLim),
+    valid: Object.values(coordMsgs).map(encodeMessage),
+  },
 ];
 
 /** Decodes; a refusal must be a coded GradsyncError. Returns 'ok' or the code. */
@@ -61,20 +106,65 @@ function outcome(d: Decoder, frame: Uint8Array): string {
     d.decode(frame);
     return 'ok';
   } catch (e) {
-    if (!(e instanceof GradsyncError)) throw new Error(`${d.name} threw an uncoded ${(e as Error)?.name}: ${(e as Error)?.message} for frame ${Buffer.from(frame.subarray(0, 64)).toString('hex')}`);
+    if (!(e instanceof GradsyncError))
+      throw new Error(
+        `${d.name} threw an uncoded ${(e as Error)?.name}: ${(e as Error)?.message} for frame ${Buffer.from(frame.subarray(0, 64)).toString('hex')}`,
+      );
     assert.ok(e.code === 'GS_ERR_WIRE' || e.code === 'GS_ERR_PROTOCOL', `${d.name}: code ${e.code}`);
     return e.code;
   }
 }
 
 /** Values a hostile peer puts in a field. */
-const deep = (n: number): unknown => { let v: unknown = 1; for (let i = 0; i < n; i++) v = [v]; return v; };
+const deep = (n: number): unknown => {
+  let v: unknown = 1;
+  for (let i = 0; i < n; i++) v = [v];
+  return v;
+};
 const protoKeys = JSON.parse('{"__proto__": {"polluted": 1}, "constructor": {"prototype": 1}, "toString": 1, "valueOf": 1}') as object;
 const HOSTILE: unknown[] = [
-  -1, 0, -0, 0.5, 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 53 + 2, -(2 ** 53), 1e308, -1e308, NaN, Infinity, -Infinity, 2n ** 63n - 1n, -(2n ** 63n),
-  true, false, null, '', 'x'.repeat(5000), '\u0000', '../../etc/passwd', 'float16',
-  [], {}, [1, 2, 3], [-1, 0], [2 ** 53, 0], [0, -1], [0, 2 ** 32], [[1, 0]], deep(3), deep(40), protoKeys, { toString: 1 }, { valueOf: {} },
-  Buffer.alloc(0), Buffer.alloc(3), Buffer.alloc(5), Buffer.alloc(70_000), new Array(5000).fill(0),
+  -1,
+  0,
+  -0,
+  0.5,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  1e308,
+  -1e308,
+  NaN,
+  Infinity,
+  -Infinity,
+  2n ** 63n - 1n,
+  -(2n ** 63n),
+  true,
+  false,
+  null,
+  '',
+  'x'.repeat(5000),
+  '\u0000',
+  '../../etc/passwd',
+  'float16',
+  [],
+  {},
+  [1, 2, 3],
+  [-1, 0],
+  [2 ** 53, 0],
+  [0, -1],
+  [0, 2 ** 32],
+  [[1, 0]],
+  deep(3),
+  deep(40),
+  protoKeys,
+  { toString: 1 },
+  { valueOf: {} },
+  Buffer.alloc(0),
+  Buffer.alloc(3),
+  Buffer.alloc(5),
+  Buffer.alloc(70_000),
+  new Array(5000).fill(0),
 ];
 const hostile = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...HOSTILE) },
@@ -115,9 +205,19 @@ describe('fuzzing the wire: every decoder of codec.ts (issue 7)', function () {
       });
 
       it('random bytes: refused with a coded error or decoded, never anything else', () => {
-        fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (b) => { outcome(d, b); }), { numRuns: 1500 });
+        fc.assert(
+          fc.property(fc.uint8Array({ maxLength: 400 }), (b) => {
+            outcome(d, b);
+          }),
+          { numRuns: 1500 },
+        );
         // random bytes behind a valid map header and type tag
-        fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(255), (b, h) => { outcome(d, Buffer.concat([Buffer.from([0x80 | (h & 0x0f)]), b])); }), { numRuns: 1000 });
+        fc.assert(
+          fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(255), (b, h) => {
+            outcome(d, Buffer.concat([Buffer.from([0x80 | (h & 0x0f)]), b]));
+          }),
+          { numRuns: 1000 },
+        );
       });
 
       it('every truncation of every valid frame is refused', () => {
@@ -129,32 +229,49 @@ describe('fuzzing the wire: every decoder of codec.ts (issue 7)', function () {
       });
 
       it('mutated bytes of valid frames: refused with a coded error or decoded', () => {
-        fc.assert(fc.property(fc.nat(d.valid.length - 1), fc.array(fc.tuple(fc.nat(1 << 20), fc.nat(255)), { minLength: 1, maxLength: 8 }), (which, muts) => {
-          const b = Buffer.from(d.valid[which]!);
-          for (const [at, v] of muts) b[at % b.length] = v;
-          outcome(d, b);
-        }), { numRuns: 2000 });
+        fc.assert(
+          fc.property(
+            fc.nat(d.valid.length - 1),
+            fc.array(fc.tuple(fc.nat(1 << 20), fc.nat(255)), { minLength: 1, maxLength: 8 }),
+            (which, muts) => {
+              const b = Buffer.from(d.valid[which]!);
+              for (const [at, v] of muts) b[at % b.length] = v;
+              outcome(d, b);
+            },
+          ),
+          { numRuns: 2000 },
+        );
       });
 
       it('structurally valid frames with hostile values in any field (or a field removed, or an extra one)', () => {
         const shapes = d.valid.map((f) => plain(f));
-        fc.assert(fc.property(fc.nat(shapes.length - 1), fc.nat(1000), hostile, fc.constantFrom('set', 'delete', 'extra'), (which, pi, value, op) => {
-          const base = shapes[which]!;
-          const paths = pathsOf(base).filter((p) => p.length > 0);
-          const p = paths[pi % paths.length]!;
-          let msg: unknown;
-          if (op === 'extra') msg = setPath(base, [...p.slice(0, -1), '__extra'], value, false);
-          else msg = setPath(base, p, value, op === 'delete');
-          let frame: Buffer;
-          try {
-            frame = packr.pack(msg);
-          } catch {
-            return; // not encodable as msgpack: a peer cannot send it either
-          }
-          const r = outcome(d, frame);
-          // a hostile value in the type tag, version, a shape or a length is never accepted
-          if (op !== 'delete' && ['t', 'v'].includes(String(p[0])) && p.length === 1 && value !== base[String(p[0])]) assert.notEqual(r, 'ok');
-        }), { numRuns: 3000 });
+        fc.assert(
+          fc.property(
+            fc.nat(shapes.length - 1),
+            fc.nat(1000),
+            hostile,
+            fc.constantFrom('set', 'delete', 'extra'),
+            (which, pi, value, op) => {
+              const base = shapes[which]!;
+              const paths = pathsOf(base).filter((p) => p.length > 0);
+              const p = paths[pi % paths.length]!;
+              let msg: unknown;
+              if (op === 'extra') msg = setPath(base, [...p.slice(0, -1), '__extra'], value, false);
+              else msg = setPath(base, p, value, op === 'delete');
+              let frame: Buffer;
+              try {
+                frame = packr.pack(msg);
+              } catch {
+                return; // not encodable as msgpack: a peer cannot send it either
+              }
+              const r = outcome(d, frame);
+              // a hostile value in the type tag, version, a shape or a length is never accepted
+              if (op !== 'delete' && ['t', 'v'].includes(String(p[0])) && p.length === 1 && value !== base[String(p[0])])
+                assert.notEqual(r, 'ok');
+            },
+          ),
+          { numRuns: 3000 },
+        );
       });
     });
   }
@@ -163,7 +280,11 @@ describe('fuzzing the wire: every decoder of codec.ts (issue 7)', function () {
     const w = decoders[1]!;
     const c = decoders[3]!;
     const refuse = (d: Decoder, m: unknown, re: RegExp): void => {
-      assert.throws(() => d.decode(packr.pack(m)), (e: unknown) => e instanceof GradsyncError && re.test(e.message), JSON.stringify(m, (_k, v: unknown) => (v instanceof Uint8Array ? `bin(${v.length})` : v)));
+      assert.throws(
+        () => d.decode(packr.pack(m)),
+        (e: unknown) => e instanceof GradsyncError && re.test(e.message),
+        JSON.stringify(m, (_k, v: unknown) => (v instanceof Uint8Array ? `bin(${v.length})` : v)),
+      );
     };
     const part = plain(encodeMessage(workerMsgs.partial!));
     refuse(w, { ...part, node: [-1, 0] }, /field "node"/);
@@ -195,8 +316,15 @@ describe('fuzzing the wire: every decoder of codec.ts (issue 7)', function () {
 
   it('a prototype key never pollutes Object.prototype', () => {
     const w = decoders[1]!;
-    for (const m of [{ ...workerMsgs.need, ['__proto__']: { polluted: 1 } }, JSON.parse(`{"t":"need","v":${V},"__proto__":{"polluted":1}}`) as object]) {
-      try { w.decode(packr.pack(m)); } catch { /* refused is fine */ }
+    for (const m of [
+      { ...workerMsgs.need, ['__proto__']: { polluted: 1 } },
+      JSON.parse(`{"t":"need","v":${V},"__proto__":{"polluted":1}}`) as object,
+    ]) {
+      try {
+        w.decode(packr.pack(m));
+      } catch {
+        /* refused is fine */
+      }
     }
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
@@ -224,20 +352,50 @@ describe('fuzzing the wire: every decoder of codec.ts (issue 7)', function () {
 
 describe('run messages a worker could never hold', () => {
   const expectRefused = (msg: CoordinatorMessage, re: RegExp): void => {
-    assert.throws(() => decodeCoordinatorMessage(encodeMessage(msg), coordLim), (e: unknown) => {
-      assert.ok(e instanceof GradsyncError, String(e));
-      assert.equal(e.code, 'GS_ERR_WIRE');
-      assert.match(e.message, re);
-      return true;
-    });
+    assert.throws(
+      () => decodeCoordinatorMessage(encodeMessage(msg), coordLim),
+      (e: unknown) => {
+        assert.ok(e instanceof GradsyncError, String(e));
+        assert.equal(e.code, 'GS_ERR_WIRE');
+        assert.match(e.message, re);
+        return true;
+      },
+    );
   };
   const run = coordMsgs.run as Extract<CoordinatorMessage, { t: 'run' }>;
 
   it('refuses a model over 2^24 parameters before allocating', () => {
-    expectRefused({ ...run, spec: { ...run.spec, inputs: 1 << 24, layers: [{ units: 1 << 24, activation: 'tanh' }, { units: 1, activation: 'linear' }] }, data: { ...run.data, inputs: 1 << 24, bytes: 20 * ((1 << 24) + 1) * 4 } }, /parameters exceed the wire's limit of 16777216/);
+    expectRefused(
+      {
+        ...run,
+        spec: {
+          ...run.spec,
+          inputs: 1 << 24,
+          layers: [
+            { units: 1 << 24, activation: 'tanh' },
+            { units: 1, activation: 'linear' },
+          ],
+        },
+        data: { ...run.data, inputs: 1 << 24, bytes: 20 * ((1 << 24) + 1) * 4 },
+      },
+      /parameters exceed the wire's limit of 16777216/,
+    );
   });
 
   it('refuses a micro-batch whose workspace would exceed 2^24 values', () => {
-    expectRefused({ ...run, microBatch: 1 << 20, spec: { ...run.spec, layers: [{ units: 100, activation: 'tanh' }, { units: 1, activation: 'linear' }] } }, /exceed the workspace limit/);
+    expectRefused(
+      {
+        ...run,
+        microBatch: 1 << 20,
+        spec: {
+          ...run.spec,
+          layers: [
+            { units: 100, activation: 'tanh' },
+            { units: 1, activation: 'linear' },
+          ],
+        },
+      },
+      /exceed the workspace limit/,
+    );
   });
 });

@@ -8,7 +8,15 @@ import type { ModelSpec } from '../../src/model/spec';
 import { loadDigits } from '../../src/data/datasets';
 import type pino from 'pino';
 
-export const SPEC: ModelSpec = { inputs: 64, layers: [{ units: 16, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', dtype: 'float32' };
+export const SPEC: ModelSpec = {
+  inputs: 64,
+  layers: [
+    { units: 16, activation: 'tanh' },
+    { units: 10, activation: 'softmax' },
+  ],
+  loss: 'cross-entropy',
+  dtype: 'float32',
+};
 
 export function smallCoordinator(logger: pino.Logger, extra: Partial<CoordinatorOptions> = {}): Promise<Coordinator> {
   const data = loadDigits({ dtype: 'float32' });
@@ -17,11 +25,15 @@ export function smallCoordinator(logger: pino.Logger, extra: Partial<Coordinator
 
 export function getNonce(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: CHALLENGE_PATH }, (res) => {
-      let b = '';
-      res.on('data', (c: Buffer) => { b += c.toString('latin1'); });
-      res.on('end', () => resolve(b));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: CHALLENGE_PATH }, (res) => {
+        let b = '';
+        res.on('data', (c: Buffer) => {
+          b += c.toString('latin1');
+        });
+        res.on('end', () => resolve(b));
+      })
+      .on('error', reject);
   });
 }
 
@@ -35,7 +47,10 @@ export async function rawPeer(port: number, token?: string, options: { autoPong?
     headers[AUTH_HEADERS.clientNonce] = newNonce();
   }
   const ws = new WebSocket(`ws://127.0.0.1:${port}${JOIN_PATH}`, { headers, perMessageDeflate: false, ...options });
-  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
   return ws;
 }
 

@@ -27,15 +27,23 @@ import { closed, getNonce, rawPeer, smallCoordinator, SPEC, until } from './remo
 
 const TOKEN = 'hostile-peers-token-91d2';
 const pack = (o: unknown): Buffer => new Packr({ useRecords: false }).pack(o);
-const hello = (id: string): Buffer => pack({ t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32'], threads: 0 });
+const hello = (id: string): Buffer =>
+  pack({ t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32'], threads: 0 });
 const PEER = /^127\.0\.0\.1:\d+$/;
 
 /** An upgrade to the join path with these headers; resolves with the HTTP status (101 when it opens, -1 on a socket error). */
 function upgradeStatus(port: number, headers: Record<string, string>): Promise<number> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}${JOIN_PATH}`, { headers, perMessageDeflate: false });
   return new Promise<number>((resolve) => {
-    ws.on('unexpected-response', (_q, res) => { res.resume(); resolve(res.statusCode ?? 0); ws.terminate(); });
-    ws.on('open', () => { resolve(101); ws.terminate(); });
+    ws.on('unexpected-response', (_q, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      resolve(101);
+      ws.terminate();
+    });
     ws.on('error', () => resolve(-1));
   });
 }
@@ -65,11 +73,16 @@ function rawRequest(port: number, head: string): Promise<{ answer: string; local
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');
     let answer = '';
-    s.on('data', (d: Buffer) => { answer += d.toString('latin1'); });
+    s.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+    });
     s.on('error', () => undefined); // a reset after the answer is fine
     let localPort = 0;
     s.on('close', () => resolve({ answer, localPort }));
-    s.once('connect', () => { localPort = s.localPort ?? 0; s.write(head); });
+    s.once('connect', () => {
+      localPort = s.localPort ?? 0;
+      s.write(head);
+    });
     setTimeout(() => reject(new Error('the server kept the socket open')), 20_000).unref();
   });
 }
@@ -100,7 +113,10 @@ describe('remote: hostile peers', function () {
       }
       await until(() => records.filter((r) => r.wsCode === 'WS_ERR_TOO_MANY_BUFFERED_PARTS').length === 2);
       const recs = records.filter((r) => r.wsCode === 'WS_ERR_TOO_MANY_BUFFERED_PARTS');
-      assert.ok(recs.every((r) => r.code === 'GS_ERR_WIRE' && PEER.test(String(r.peer))), JSON.stringify(recs));
+      assert.ok(
+        recs.every((r) => r.code === 'GS_ERR_WIRE' && PEER.test(String(r.peer))),
+        JSON.stringify(recs),
+      );
       assert.equal(recs[1]!.executor, 'remote-frag');
       await stillServes(c, 'after-frag');
     } finally {
@@ -116,12 +132,16 @@ describe('remote: hostile peers', function () {
       await once(s, 'connect');
       const localPort = s.localPort;
       let answer = '';
-      s.on('data', (d: Buffer) => { answer += d.toString('latin1'); });
+      s.on('data', (d: Buffer) => {
+        answer += d.toString('latin1');
+      });
       s.on('error', () => undefined);
       const gone = once(s, 'close');
       s.write(`GET ${JOIN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n`);
       // one header line every 50 ms, for as long as the server keeps listening
-      const drip = setInterval(() => { if (!s.destroyed) s.write(`X-Drip-${Date.now()}: 1\r\n`); }, 50);
+      const drip = setInterval(() => {
+        if (!s.destroyed) s.write(`X-Drip-${Date.now()}: 1\r\n`);
+      }, 50);
       try {
         await stillServes(c, 'beside-slowloris');
         await gone;
@@ -152,7 +172,10 @@ describe('remote: hostile peers', function () {
       // 2000 tiny headers (about 12 KB, under node's 16 KB limit): node keeps the first few, we count them
       for (const [order, head] of [
         ['websocket headers first', `GET ${JOIN_PATH} HTTP/1.1\r\n${wsHeaders}${many(2000, (i) => `a${i % 10}: b\r\n`)}\r\n`],
-        ['websocket headers last (the advisory\'s order)', `GET ${JOIN_PATH} HTTP/1.1\r\n${many(2000, (i) => `a${i % 10}: b\r\n`)}${wsHeaders}\r\n`],
+        [
+          "websocket headers last (the advisory's order)",
+          `GET ${JOIN_PATH} HTTP/1.1\r\n${many(2000, (i) => `a${i % 10}: b\r\n`)}${wsHeaders}\r\n`,
+        ],
       ] as const) {
         const r = await rawRequest(c.port, head);
         assert.match(r.answer, /^HTTP\/1\.1 431 /, order);
@@ -161,7 +184,10 @@ describe('remote: hostile peers', function () {
       assert.equal(counted.length, 2);
       assert.ok(counted.every((r) => r.code === 'GS_ERR_WIRE' && PEER.test(String(r.peer))));
       // 2000 long headers (about 80 KB): node's parser refuses it before any handler runs
-      const big = await rawRequest(c.port, `GET ${JOIN_PATH} HTTP/1.1\r\n${wsHeaders}${many(2000, (i) => `x-header-number-${i}: ${'v'.repeat(20)}\r\n`)}\r\n`);
+      const big = await rawRequest(
+        c.port,
+        `GET ${JOIN_PATH} HTTP/1.1\r\n${wsHeaders}${many(2000, (i) => `x-header-number-${i}: ${'v'.repeat(20)}\r\n`)}\r\n`,
+      );
       assert.match(big.answer, /^HTTP\/1\.1 431 /);
       const over = records.find((r) => r.httpCode === 'HPE_HEADER_OVERFLOW');
       assert.ok(over !== undefined && over.code === 'GS_ERR_WIRE' && over.peer === `127.0.0.1:${big.localPort}`, JSON.stringify(over));
@@ -170,10 +196,15 @@ describe('remote: hostile peers', function () {
       assert.match(junk.answer, /^HTTP\/1\.1 400 /);
       // a websocket upgrade ws itself finds malformed (no key) after passing the token check
       const n = await getNonce(c.port);
-      const noKey = await rawRequest(c.port, `GET ${JOIN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n`
-        + `${AUTH_HEADERS.nonce}: ${n}\r\n${AUTH_HEADERS.proof}: ${workerProof(TOKEN, n)}\r\n${AUTH_HEADERS.clientNonce}: ${newNonce()}\r\n\r\n`);
+      const noKey = await rawRequest(
+        c.port,
+        `GET ${JOIN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n` +
+          `${AUTH_HEADERS.nonce}: ${n}\r\n${AUTH_HEADERS.proof}: ${workerProof(TOKEN, n)}\r\n${AUTH_HEADERS.clientNonce}: ${newNonce()}\r\n\r\n`,
+      );
       assert.match(noKey.answer, /^HTTP\/1\.1 400 /);
-      assert.ok(records.some((r) => r.msg === 'remote: malformed upgrade request, refused (400)' && r.peer === `127.0.0.1:${noKey.localPort}`));
+      assert.ok(
+        records.some((r) => r.msg === 'remote: malformed upgrade request, refused (400)' && r.peer === `127.0.0.1:${noKey.localPort}`),
+      );
       await stillServes(c, 'after-headers');
     } finally {
       await c.close();
@@ -190,7 +221,11 @@ describe('remote: hostile peers', function () {
         const headers: Record<string, string> = {};
         if (kind === 1) {
           const n = await getNonce(c.port);
-          Object.assign(headers, { [AUTH_HEADERS.nonce]: n, [AUTH_HEADERS.proof]: workerProof('not the token', n), [AUTH_HEADERS.clientNonce]: newNonce() });
+          Object.assign(headers, {
+            [AUTH_HEADERS.nonce]: n,
+            [AUTH_HEADERS.proof]: workerProof('not the token', n),
+            [AUTH_HEADERS.clientNonce]: newNonce(),
+          });
         }
         return upgradeStatus(c.port, headers);
       };
@@ -198,13 +233,17 @@ describe('remote: hostile peers', function () {
       const good: Promise<WorkerExit>[] = [];
       for (let i = 0; i < 200; i++) {
         if (i % 20 === 7) good.push(runWorker({ url: c.url, token: TOKEN, id: `crowd-${i}`, threads: 0 }));
-        else if (i % 3 === 2) bad.push(rawRequest(c.port, `PUT /nowhere HTTP/1.1\r\n${'x'.repeat(100)}\r\n\r\n`).then((r) => Number(r.answer.slice(9, 12))));
+        else if (i % 3 === 2)
+          bad.push(rawRequest(c.port, `PUT /nowhere HTTP/1.1\r\n${'x'.repeat(100)}\r\n\r\n`).then((r) => Number(r.answer.slice(9, 12))));
         else bad.push(badUpgrade(i % 3));
       }
       const statuses = await Promise.all(bad);
       assert.equal(statuses.length, 190);
       const upgrades = statuses.filter((s) => s !== 400);
-      assert.ok(upgrades.every((s) => s === 401), `every bad upgrade got 401: ${JSON.stringify([...new Set(statuses)])}`);
+      assert.ok(
+        upgrades.every((s) => s === 401),
+        `every bad upgrade got 401: ${JSON.stringify([...new Set(statuses)])}`,
+      );
       assert.equal(statuses.filter((s) => s === 400).length, 63);
       await c.waitForWorkers(10, 20_000);
       assert.equal(c.current().length, 10);
@@ -228,17 +267,27 @@ describe('remote: hostile peers', function () {
     const c = await smallCoordinator(logger, { token: TOKEN });
     try {
       const flood: string[] = [];
-      for (let i = 0; i < 2000; i += 50) flood.push(...await Promise.all(Array.from({ length: 50 }, () => getNonce(c.port))));
+      for (let i = 0; i < 2000; i += 50) flood.push(...(await Promise.all(Array.from({ length: 50 }, () => getNonce(c.port)))));
       assert.equal(new Set(flood).size, 2000);
-      assert.ok(flood.every((n) => /^[0-9a-f]{64}$/.test(n)), 'every request got a nonce (none refused)');
+      assert.ok(
+        flood.every((n) => /^[0-9a-f]{64}$/.test(n)),
+        'every request got a nonce (none refused)',
+      );
       // an honest worker from the same address still joins (before: 503 for 30 s)
       await stillServes(c, 'after-nonce-flood');
       /** Upgrade with a nonce and the right proof. */
-      const upgrade = (n: string): Promise<number> => upgradeStatus(c.port, { [AUTH_HEADERS.nonce]: n, [AUTH_HEADERS.proof]: workerProof(TOKEN, n), [AUTH_HEADERS.clientNonce]: newNonce() });
+      const upgrade = (n: string): Promise<number> =>
+        upgradeStatus(c.port, {
+          [AUTH_HEADERS.nonce]: n,
+          [AUTH_HEADERS.proof]: workerProof(TOKEN, n),
+          [AUTH_HEADERS.clientNonce]: newNonce(),
+        });
       // the flood's first nonce was forgotten to make room; its newest is still good
       assert.equal(await upgrade(flood[0]!), 401);
       assert.equal(await upgrade(flood[flood.length - 1]!), 101);
-      assert.ok(records.some((r) => r.msg === 'remote: join refused (401)' && r.reason === 'unknown or expired nonce' && PEER.test(String(r.peer))));
+      assert.ok(
+        records.some((r) => r.msg === 'remote: join refused (401)' && r.reason === 'unknown or expired nonce' && PEER.test(String(r.peer))),
+      );
     } finally {
       await c.close();
     }
@@ -246,7 +295,13 @@ describe('remote: hostile peers', function () {
 
   it('peers that authenticate and then go silent: no need/ready (4004), no pongs (terminated), no answer to a step (deadline, 4008)', async () => {
     const { logger, records } = collectingLogger();
-    const c = await smallCoordinator(logger, { token: TOKEN, handshakeTimeoutMs: 300, heartbeatMs: 100, maxMisses: 1, deadline: { firstMs: 300, floorMs: 300 } });
+    const c = await smallCoordinator(logger, {
+      token: TOKEN,
+      handshakeTimeoutMs: 300,
+      heartbeatMs: 100,
+      maxMisses: 1,
+      deadline: { firstMs: 300, floorMs: 300 },
+    });
     try {
       // hello, then nothing: the run was sent, need or ready never comes
       {
@@ -254,7 +309,11 @@ describe('remote: hostile peers', function () {
         ws.send(hello('mute'));
         const r = await closed(ws);
         assert.equal(r.code, CLOSE.handshakeTimeout);
-        assert.ok(records.some((x) => x.executor === 'remote-mute' && PEER.test(String(x.peer)) && /no need or ready within 300 ms/.test(String(x.err))));
+        assert.ok(
+          records.some(
+            (x) => x.executor === 'remote-mute' && PEER.test(String(x.peer)) && /no need or ready within 300 ms/.test(String(x.err)),
+          ),
+        );
       }
       // joined, but its pongs never come: terminated by the heartbeat, dropped from the executors
       {
@@ -263,18 +322,33 @@ describe('remote: hostile peers', function () {
         assert.equal(r.code, 1006, 'terminated, no close handshake');
         await until(() => !c.current().some((e) => e.id === 'remote-nopong'));
         const rec = records.find((x) => x.msg === 'remote: worker missed a pong, terminated');
-        assert.ok(rec !== undefined && rec.executor === 'remote-nopong' && PEER.test(String(rec.peer)) && rec.code === 'GS_ERR_EXECUTOR', JSON.stringify(rec));
+        assert.ok(
+          rec !== undefined && rec.executor === 'remote-nopong' && PEER.test(String(rec.peer)) && rec.code === 'GS_ERR_EXECUTOR',
+          JSON.stringify(rec),
+        );
       }
       // joined and answering pings, but never a step: the deadline rejects the range, maxMisses closes it
       {
         const ws = await joinRaw(c, 'idle');
         const exec = c.current().find((e) => e.id === 'remote-idle') as RemoteExecutor;
         const params = new Float32Array(layoutOf(SPEC).size);
-        const task = { step: 1, epoch: 0, params, batch: { order: Uint32Array.from({ length: 16 }, (_, i) => i), start: 0, end: 16, microBatch: 8 } };
+        const task = {
+          step: 1,
+          epoch: 0,
+          params,
+          batch: { order: Uint32Array.from({ length: 16 }, (_, i) => i), start: 0, end: 16, microBatch: 8 },
+        };
         const done = closed(ws);
         await assert.rejects(exec.compute(task, [{ h: 1, i: 0 }]), /missed the step deadline of 300 ms/);
         assert.equal((await done).code, CLOSE.tooSlow);
-        assert.ok(records.some((x) => x.executor === 'remote-idle' && PEER.test(String(x.peer)) && x.msg === 'remote: step deadline missed, range recomputed elsewhere'));
+        assert.ok(
+          records.some(
+            (x) =>
+              x.executor === 'remote-idle' &&
+              PEER.test(String(x.peer)) &&
+              x.msg === 'remote: step deadline missed, range recomputed elsewhere',
+          ),
+        );
       }
       await stillServes(c, 'after-silence');
     } finally {
@@ -288,8 +362,29 @@ describe('remote: hostile peers', function () {
     before(function () {
       if (!fs.existsSync(openssl)) this.skip(); // no openssl CLI: no certificate to test with
       dir = tempDir();
-      const r = spawnSync(openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-        '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+      const r = spawnSync(
+        openssl,
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '2',
+          '-keyout',
+          path.join(dir, 'key.pem'),
+          '-out',
+          path.join(dir, 'cert.pem'),
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { encoding: 'utf8' },
+      );
       if (r.status !== 0) throw new Error(`openssl could not make a test certificate: ${r.stderr}`);
     });
 
@@ -299,12 +394,17 @@ describe('remote: hostile peers', function () {
       const c = await smallCoordinator(logger, { token: TOKEN, tls: { cert, key: fs.readFileSync(path.join(dir, 'key.pem')) } });
       try {
         assert.match(c.url, /^wss:\/\/127\.0\.0\.1:\d+$/);
-        await assert.rejects(runWorker({ url: c.url, token: TOKEN, id: 'untrusting', threads: 0 }),
-          (e: GradsyncError) => e.code === 'GS_ERR_IO' && /SELF_SIGNED|self.signed/i.test(e.message));
+        await assert.rejects(
+          runWorker({ url: c.url, token: TOKEN, id: 'untrusting', threads: 0 }),
+          (e: GradsyncError) => e.code === 'GS_ERR_IO' && /SELF_SIGNED|self.signed/i.test(e.message),
+        );
         await assert.rejects(runWorker({ url: c.url.replace('wss:', 'ws:'), token: TOKEN, id: 'plain', threads: 0 }));
         const w = runWorker({ url: c.url, token: TOKEN, id: 'tls', threads: 0, ca: cert });
         await c.waitForWorkers(1, 10_000);
-        assert.deepEqual(c.current().map((e) => e.id), ['remote-tls']);
+        assert.deepEqual(
+          c.current().map((e) => e.id),
+          ['remote-tls'],
+        );
         await c.close();
         assert.equal((await w).code, CLOSE.goingAway);
         assert.ok(!lines.some((l) => l.includes(TOKEN)));
@@ -316,27 +416,63 @@ describe('remote: hostile peers', function () {
     it('`gradsync train --listen --tls-cert --tls-key` serves wss:// and `gradsync worker --join wss://… --ca` joins it', async () => {
       const bin = path.join(repoRoot(), 'bin', 'gradsync.js');
       const env = { ...process.env, GRADSYNC_TOKEN: TOKEN };
-      const trainer = spawn(process.execPath, [bin, 'train', '--steps', '20', '--threads', '0', '--listen', '127.0.0.1:0', '--wait-workers', '1',
-        '--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem'), '--run-dir', path.join(dir, 'run')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const trainer = spawn(
+        process.execPath,
+        [
+          bin,
+          'train',
+          '--steps',
+          '20',
+          '--threads',
+          '0',
+          '--listen',
+          '127.0.0.1:0',
+          '--wait-workers',
+          '1',
+          '--tls-cert',
+          path.join(dir, 'cert.pem'),
+          '--tls-key',
+          path.join(dir, 'key.pem'),
+          '--run-dir',
+          path.join(dir, 'run'),
+        ],
+        { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let out = '';
-      trainer.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-      trainer.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+      trainer.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      trainer.stderr!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
       const trained = once(trainer, 'exit');
       try {
         await until(() => /listening for workers on wss:\/\/\S+/.test(out) || trainer.exitCode !== null, 20_000);
         const url = /listening for workers on (wss:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
         assert.ok(url !== undefined, out);
-        const worker = spawn(process.execPath, [bin, 'worker', '--join', url, '--ca', path.join(dir, 'cert.pem'), '--threads', '0', '--id', 'cli-tls'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        const worker = spawn(
+          process.execPath,
+          [bin, 'worker', '--join', url, '--ca', path.join(dir, 'cert.pem'), '--threads', '0', '--id', 'cli-tls'],
+          { env, stdio: ['ignore', 'ignore', 'pipe'] },
+        );
         let wout = '';
-        worker.stderr!.on('data', (d: Buffer) => { wout += d.toString(); });
-        const [[tcode], [wcode]] = await Promise.all([trained, once(worker, 'exit')]) as [number, string][];
+        worker.stderr!.on('data', (d: Buffer) => {
+          wout += d.toString();
+        });
+        const [[tcode], [wcode]] = (await Promise.all([trained, once(worker, 'exit')])) as [number, string][];
         assert.equal(tcode, 0, out);
         assert.equal(wcode, 0, wout);
         assert.match(out, /executors main, remote-cli-tls/);
         assert.match(wout, /ready for run/);
-        const steps = fs.readFileSync(path.join(dir, 'run', 'log.ndjson'), 'utf8').split('\n').filter((l) => l.includes('"msg":"step"'));
+        const steps = fs
+          .readFileSync(path.join(dir, 'run', 'log.ndjson'), 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"msg":"step"'));
         assert.equal(steps.length, 20);
-        assert.ok(steps.every((l) => l.includes('"remote-cli-tls"')), 'every step names the remote executor');
+        assert.ok(
+          steps.every((l) => l.includes('"remote-cli-tls"')),
+          'every step names the remote executor',
+        );
         assert.ok(!out.includes(TOKEN) && !fs.readFileSync(path.join(dir, 'run', 'log.ndjson'), 'utf8').includes(TOKEN));
       } finally {
         if (trainer.exitCode === null) trainer.kill('SIGKILL');

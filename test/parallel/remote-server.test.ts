@@ -16,7 +16,8 @@ import { closed, rawPeer, smallCoordinator, SPEC, until } from './remote-helpers
 
 const TOKEN = 'correct horse battery staple';
 const pack = (o: unknown): Buffer => new Packr({ useRecords: false }).pack(o);
-const hello = (id: string, extra: Record<string, unknown> = {}): Buffer => pack({ t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32'], threads: 0, ...extra });
+const hello = (id: string, extra: Record<string, unknown> = {}): Buffer =>
+  pack({ t: 'hello', v: PROTOCOL_VERSION, id, kernelSpec: KERNEL_SPEC_VERSION, dtypes: ['float32'], threads: 0, ...extra });
 
 describe('remote: coordinator handshake', function () {
   this.timeout(30_000);
@@ -29,10 +30,19 @@ describe('remote: coordinator handshake', function () {
     await c.waitForWorkers(1, 10_000);
 
     // no token, wrong token: 401 before any websocket exists
-    await assert.rejects(runWorker({ url, id: 'anon', threads: 0 }), (e: GradsyncError) => e.code === 'GS_ERR_AUTH' && /401/.test(e.message));
-    await assert.rejects(runWorker({ url, token: 'wrong', id: 'wrong', threads: 0 }), (e: GradsyncError) => e.code === 'GS_ERR_AUTH' && /401/.test(e.message));
+    await assert.rejects(
+      runWorker({ url, id: 'anon', threads: 0 }),
+      (e: GradsyncError) => e.code === 'GS_ERR_AUTH' && /401/.test(e.message),
+    );
+    await assert.rejects(
+      runWorker({ url, token: 'wrong', id: 'wrong', threads: 0 }),
+      (e: GradsyncError) => e.code === 'GS_ERR_AUTH' && /401/.test(e.message),
+    );
     const refused = records.filter((r) => r.msg === 'remote: join refused (401)');
-    assert.deepEqual(refused.map((r) => r.reason), ['no token proof', 'wrong token']);
+    assert.deepEqual(
+      refused.map((r) => r.reason),
+      ['no token proof', 'wrong token'],
+    );
     for (const r of refused) assert.match(String(r.peer), /^127\.0\.0\.1:\d+$/);
 
     // wrong protocol version: 4001, both versions named
@@ -41,7 +51,11 @@ describe('remote: coordinator handshake', function () {
     assert.match(v.error!.message, /protocol version 999 .* 1/);
 
     // malformed msgpack (0xc1 is never valid; a 4-GiB array header; a nested bomb)
-    for (const bytes of [Buffer.from([0xc1]), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]), Buffer.alloc(3 * 2000, Buffer.from([0xdc, 0xff, 0xff]))]) {
+    for (const bytes of [
+      Buffer.from([0xc1]),
+      Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
+      Buffer.alloc(3 * 2000, Buffer.from([0xdc, 0xff, 0xff])),
+    ]) {
       const ws = await rawPeer(c.port, TOKEN);
       const done = closed(ws);
       ws.send(bytes);
@@ -67,11 +81,16 @@ describe('remote: coordinator handshake', function () {
       assert.equal((await closed(ws)).code, CLOSE.handshakeTimeout);
     }
     await until(() => records.filter((r) => r.msg === 'remote: handshake refused, connection closed').length >= 6);
-    const hs = records.filter((r) => r.msg === 'remote: handshake refused, connection closed' || r.msg === 'remote: bad frame, connection closed');
+    const hs = records.filter(
+      (r) => r.msg === 'remote: handshake refused, connection closed' || r.msg === 'remote: bad frame, connection closed',
+    );
     const codes = hs.map((r) => r.code);
     assert.ok(codes.includes('GS_ERR_PROTOCOL') && codes.includes('GS_ERR_WIRE'), JSON.stringify(codes));
     assert.equal(hs.filter((r) => r.wsCode === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH').length, 1, 'the oversized frame is logged');
-    assert.ok(hs.every((r) => /^127\.0\.0\.1:\d+$/.test(String(r.peer))), 'every record names the peer');
+    assert.ok(
+      hs.every((r) => /^127\.0\.0\.1:\d+$/.test(String(r.peer))),
+      'every record names the peer',
+    );
     assert.ok(hs.some((r) => /already connected/.test(String(r.err))));
     assert.ok(hs.some((r) => /no hello within 300 ms/.test(String(r.err))));
     assert.ok(!lines.some((l) => l.includes(TOKEN)), 'the token never reaches the log');
@@ -79,7 +98,10 @@ describe('remote: coordinator handshake', function () {
     // survived: the good worker is still there, and a new one joins
     const second = runWorker({ url, token: TOKEN, id: 'second', threads: 0 });
     await c.waitForWorkers(2, 10_000);
-    assert.deepEqual(c.current().map((e) => e.id), ['remote-good', 'remote-second']);
+    assert.deepEqual(
+      c.current().map((e) => e.id),
+      ['remote-good', 'remote-second'],
+    );
     await c.close();
     const [g, s] = await Promise.all([good, second]);
     assert.equal(g.code, CLOSE.goingAway);
@@ -100,7 +122,9 @@ describe('remote: coordinator handshake', function () {
   });
 
   it('refuses to listen off loopback without a token', async () => {
-    await assert.rejects(startCoordinator({ host: '0.0.0.0', port: 0, run: 'r', spec: SPEC, microBatch: 8, data: loadDigits({ dtype: 'float32' }) }),
-      (e: GradsyncError) => e.code === 'GS_ERR_AUTH' && /without a token/.test(e.message));
+    await assert.rejects(
+      startCoordinator({ host: '0.0.0.0', port: 0, run: 'r', spec: SPEC, microBatch: 8, data: loadDigits({ dtype: 'float32' }) }),
+      (e: GradsyncError) => e.code === 'GS_ERR_AUTH' && /without a token/.test(e.message),
+    );
   });
 });

@@ -19,7 +19,10 @@ describe('worker --retry', function () {
     try {
       const t0 = Date.now();
       await assert.rejects(
-        runWorkerRetrying({ url: c.url, token: 'wrong', id: 'w', threads: 0, kernels: 'ref', onEvent: (l) => events.push(l) }, { retryMs: 10_000, firstDelayMs: 50 }),
+        runWorkerRetrying(
+          { url: c.url, token: 'wrong', id: 'w', threads: 0, kernels: 'ref', onEvent: (l) => events.push(l) },
+          { retryMs: 10_000, firstDelayMs: 50 },
+        ),
         (e: Error & { code?: string }) => e.code === 'GS_ERR_AUTH' && /wrong token/.test(e.message),
       );
       assert.ok(!events.some((l) => /joining again/.test(l)), `no retry: ${events.join(' | ')}`);
@@ -36,7 +39,10 @@ describe('worker --retry', function () {
     const events: string[] = [];
     const t0 = Date.now();
     await assert.rejects(
-      runWorkerRetrying({ url, token: TOKEN, id: 'w', threads: 0, kernels: 'ref', onEvent: (l) => events.push(l) }, { retryMs: 800, firstDelayMs: 50, maxDelayMs: 200 }),
+      runWorkerRetrying(
+        { url, token: TOKEN, id: 'w', threads: 0, kernels: 'ref', onEvent: (l) => events.push(l) },
+        { retryMs: 800, firstDelayMs: 50, maxDelayMs: 200 },
+      ),
       (e: Error & { code?: string }) => e.code === 'GS_ERR_IO' && /cannot reach the coordinator/.test(e.message),
     );
     const waits = events.filter((l) => /joining again in/.test(l)).map((l) => Number(/in (\d+\.\d) s/.exec(l)![1]));
@@ -50,7 +56,10 @@ describe('worker --retry', function () {
     const url = c.url;
     await c.close();
     const events: string[] = [];
-    await assert.rejects(runWorkerRetrying({ url, token: TOKEN, id: 'w', threads: 0, kernels: 'ref', onEvent: (l) => events.push(l) }, { retryMs: 0 }), /cannot reach the coordinator/);
+    await assert.rejects(
+      runWorkerRetrying({ url, token: TOKEN, id: 'w', threads: 0, kernels: 'ref', onEvent: (l) => events.push(l) }, { retryMs: 0 }),
+      /cannot reach the coordinator/,
+    );
     assert.equal(events.filter((l) => /joining again/.test(l)).length, 0);
   });
 });

@@ -10,7 +10,8 @@ describe('scripts/bench-common --set overrides', () => {
   });
 
   it('rejects a text without a key or without =, naming it', () => {
-    for (const bad of ['shareTail', '=1', 'a..b=1']) assert.throws(() => parseSet(bad), { name: 'RangeError', message: `--set expects key=value, got "${bad}"` });
+    for (const bad of ['shareTail', '=1', 'a..b=1'])
+      assert.throws(() => parseSet(bad), { name: 'RangeError', message: `--set expects key=value, got "${bad}"` });
   });
 
   it('applies the sets to a copy, leaving the original object as it was', () => {
@@ -36,7 +37,16 @@ describe('scripts/bench-row strategy switches', () => {
   });
 
   it("round-trips a row's strategies and sets through its command line", () => {
-    const args = rowArgs({ kernels: 'native', threads: 2, batch: 128, microBatch: 64, epochs: 3, steps: 20, strategies: { withdraw: false }, sets: ['shareTail=false'] });
+    const args = rowArgs({
+      kernels: 'native',
+      threads: 2,
+      batch: 128,
+      microBatch: 64,
+      epochs: 3,
+      steps: 20,
+      strategies: { withdraw: false },
+      sets: ['shareTail=false'],
+    });
     assert.deepEqual(args.slice(-4), ['--strategy', 'withdraw=off', '--set', 'shareTail=false']);
     assert.deepEqual(parseStrategies([args[args.indexOf('--strategy') + 1]!]), { withdraw: false });
     assert.ok(args.includes('--steps') && args[args.indexOf('--steps') + 1] === '20');

@@ -20,17 +20,55 @@ import { assertGuards, assertSameBits, data, gemmInWorker, place, specials, STOR
 /** The calls Mlp makes for MLP 784-256-128-10 on 16, 64 and 128 rows, and one wider NN. */
 const WORKLOAD_ROWS = [16, 64, 128];
 const WORKLOAD = {
-  gemmNT: WORKLOAD_ROWS.flatMap((r) => [[r, 256, 784], [r, 128, 256], [r, 10, 128]]),
-  gemmTN: WORKLOAD_ROWS.flatMap((r) => [[256, 784, r], [128, 256, r], [10, 128, r]]),
-  gemmNN: [...WORKLOAD_ROWS.flatMap((r) => [[r, 256, 128], [r, 128, 10]]), [128, 784, 256]],
+  gemmNT: WORKLOAD_ROWS.flatMap((r) => [
+    [r, 256, 784],
+    [r, 128, 256],
+    [r, 10, 128],
+  ]),
+  gemmTN: WORKLOAD_ROWS.flatMap((r) => [
+    [256, 784, r],
+    [128, 256, r],
+    [10, 128, r],
+  ]),
+  gemmNN: [
+    ...WORKLOAD_ROWS.flatMap((r) => [
+      [r, 256, 128],
+      [r, 128, 10],
+    ]),
+    [128, 784, 256],
+  ],
 } as const;
 /** Tiny, ragged (not multiples of any tile), primes, k spanning several k blocks, k = 0. */
 const SHAPES: number[][] = [
-  [1, 1, 1], [1, 1, 0], [3, 5, 0], [0, 4, 3], [4, 0, 3], [2, 3, 1], [1, 17, 2], [17, 1, 3], [7, 13, 17], [8, 32, 5], [9, 33, 31],
-  [6, 16, 8], [12, 48, 64], [17, 31, 129], [31, 37, 41], [13, 100, 3], [5, 67, 300], [1, 257, 260], [23, 29, 397],
+  [1, 1, 1],
+  [1, 1, 0],
+  [3, 5, 0],
+  [0, 4, 3],
+  [4, 0, 3],
+  [2, 3, 1],
+  [1, 17, 2],
+  [17, 1, 3],
+  [7, 13, 17],
+  [8, 32, 5],
+  [9, 33, 31],
+  [6, 16, 8],
+  [12, 48, 64],
+  [17, 31, 129],
+  [31, 37, 41],
+  [13, 100, 3],
+  [5, 67, 300],
+  [1, 257, 260],
+  [23, 29, 397],
   // either operand's side, either tile height, several k blocks with C transposed or not,
   // B rows 512 B or 1 KiB apart (copied rather than read in place)
-  [100, 3, 513], [3, 100, 257], [25, 17, 1030], [40, 9, 300], [9, 40, 300], [16, 24, 520], [20, 128, 40], [20, 256, 40],
+  [100, 3, 513],
+  [3, 100, 257],
+  [25, 17, 1030],
+  [40, 9, 300],
+  [9, 40, 300],
+  [16, 24, 520],
+  [20, 128, 40],
+  [20, 256, 40],
 ];
 const GEMMS = ['gemmNT', 'gemmTN', 'gemmNN'] as const;
 /** Guard elements after a streamed C (a whole line's worth, and some). */
@@ -103,7 +141,7 @@ describe('fast kernels (bit for bit against the reference)', function () {
         });
       }
 
-      it('gemmTNCheck: gemmTN\'s bits at every alignment of C to a cache line, streamed or not, nothing outside C written, and firstNonFinite(C) returned', function () {
+      it("gemmTNCheck: gemmTN's bits at every alignment of C to a cache line, streamed or not, nothing outside C written, and firstNonFinite(C) returned", function () {
         if (!hasFast()) this.skip();
         const rng = new Rng(16);
         const per = dtype === 'float32' ? 16 : 8; // elements per 64-byte line
@@ -117,13 +155,25 @@ describe('fast kernels (bit for bit against the reference)', function () {
             const want = alloc(dtype, m! * n!);
             ref.gemmTN(m!, n!, k!, A, B, want);
             const wantBad = ref.firstNonFinite(m! * n!, want);
-            assert.equal(ref.gemmTNCheck(m!, n!, k!, A, B, place(want, 'plain'), false), wantBad, `reference gemmTNCheck's index (${m}, ${n}, ${k})`);
+            assert.equal(
+              ref.gemmTNCheck(m!, n!, k!, A, B, place(want, 'plain'), false),
+              wantBad,
+              `reference gemmTNCheck's index (${m}, ${n}, ${k})`,
+            );
             for (const ks of fastSets(dtype)) {
-              for (const [shift, shared] of [[0, true], [1, true], [3, true], [per >> 1, true], [per - 1, true], [0, false], [5, false]] as const) {
+              for (const [shift, shared] of [
+                [0, true],
+                [1, true],
+                [3, true],
+                [per >> 1, true],
+                [per - 1, true],
+                [0, false],
+                [5, false],
+              ] as const) {
                 // C `shift` elements past a line's start, guards around it
                 const whole = alloc(dtype, m! * n! + 2 * per + GUARD_AFTER, true);
                 whole.fill(-7.25);
-                const base = (per - (lineOffset(whole)! / whole.BYTES_PER_ELEMENT)) % per;
+                const base = (per - lineOffset(whole)! / whole.BYTES_PER_ELEMENT) % per;
                 const C = whole.subarray(base + per + shift, base + per + shift + m! * n!);
                 C.set(data(dtype, m! * n!, rng, 0.1)); // stale contents must not leak in
                 const label = `${ks.id} gemmTNCheck (${m}, ${n}, ${k}) special=${special} shift ${shift}${shared ? ' shared' : ''}`;
@@ -131,7 +181,10 @@ describe('fast kernels (bit for bit against the reference)', function () {
                 assert.equal(ks.gemmTNCheck(m!, n!, k!, A, B, C, shared), wantBad, `${label}: first non-finite index`);
                 assertSameBits(C, want, label);
                 const from = C.byteOffset / C.BYTES_PER_ELEMENT;
-                assert.ok(whole.subarray(0, from).every((v) => v === -7.25) && whole.subarray(from + C.length).every((v) => v === -7.25), `${label}: wrote outside C`);
+                assert.ok(
+                  whole.subarray(0, from).every((v) => v === -7.25) && whole.subarray(from + C.length).every((v) => v === -7.25),
+                  `${label}: wrote outside C`,
+                );
               }
             }
           }
@@ -141,7 +194,16 @@ describe('fast kernels (bit for bit against the reference)', function () {
       it('addBias and colSum match, in every storage', function () {
         if (!hasFast()) this.skip();
         const rng = new Rng(13);
-        for (const [m, n] of [[1, 1], [0, 3], [3, 0], [5, 7], [128, 256], [128, 10], [33, 129], [1000, 3]]) {
+        for (const [m, n] of [
+          [1, 1],
+          [0, 3],
+          [3, 0],
+          [5, 7],
+          [128, 256],
+          [128, 10],
+          [33, 129],
+          [1000, 3],
+        ]) {
           const C0 = data(dtype, m! * n!, rng, 0.05);
           const b = data(dtype, n!, rng, 0.05);
           const wantC = C0.slice();
@@ -168,7 +230,16 @@ describe('fast kernels (bit for bit against the reference)', function () {
           if (!hasFast()) this.skip();
           const rng = new Rng(14 + ACTIVATIONS.indexOf(f));
           const sp = specials(dtype);
-          const shapes = [[1, 1], [1, sp.length], [sp.length, 1], [3, 7], [37, 13], [128, 10], [128, 256], [7, 1001]];
+          const shapes = [
+            [1, 1],
+            [1, sp.length],
+            [sp.length, 1],
+            [3, 7],
+            [37, 13],
+            [128, 10],
+            [128, 256],
+            [7, 1001],
+          ];
           for (const [m, n] of shapes) {
             const len = m! * n!;
             const z = data(dtype, len, rng, 0.1);
@@ -245,7 +316,10 @@ describe('fast kernels (bit for bit against the reference)', function () {
         for (const ks of fastSets(dtype)) {
           const a = alloc(dtype, 16);
           assert.throws(() => ks.gemmNT(4, 4, 4, a, a, alloc(dtype, 15)), { name: 'RangeError', message: /C has 15 elements, needs 16/ });
-          assert.throws(() => ks.gemmTN(4, 4, 4, a, other as Float, alloc(dtype, 16)), { name: 'RangeError', message: /B must be a Float/ });
+          assert.throws(() => ks.gemmTN(4, 4, 4, a, other as Float, alloc(dtype, 16)), {
+            name: 'RangeError',
+            message: /B must be a Float/,
+          });
           assert.throws(() => ks.gemmNN(-1, 4, 4, a, a, a), { name: 'RangeError', message: /m must be an integer/ });
           assert.throws(() => ks.addBias(4, 5, a, a), { name: 'RangeError', message: /C has 16 elements, needs 20/ });
           assert.throws(() => ks.activate('tanh', 4, 4, a, alloc(dtype, 3)), { name: 'RangeError', message: /a has 3 elements/ });
@@ -273,7 +347,10 @@ describe('selectKernels and kernelInfo', () => {
 
   it("'ref' returns the reference without a note, and an unknown preference is a RangeError naming the field", () => {
     assert.deepEqual(selectKernels('float64', 'ref'), { kernels: referenceKernels('float64'), fallbackNote: null });
-    assert.throws(() => selectKernels('float32', 'gpu' as 'auto'), { name: 'RangeError', message: 'kernels must be one of auto, native, wasm, ref; got gpu' });
+    assert.throws(() => selectKernels('float32', 'gpu' as 'auto'), {
+      name: 'RangeError',
+      message: 'kernels must be one of auto, native, wasm, ref; got gpu',
+    });
   });
 
   it('KERNEL_CHOICES lists the four choices, and isKernelChoice accepts exactly those', () => {

@@ -29,14 +29,26 @@ describe('gatherRows kernel (KernelSet.gatherRows)', () => {
           for (let i = 0; i < src.length; i++) src[i] = rng.uniform(-1, 1);
           const order = new Uint32Array(n);
           for (let i = 0; i < n; i++) order[i] = rng.nextInt(n);
-          for (const [rows, from] of [[0, 0], [1, 49], [7, 3], [50, 0]] as const) {
+          for (const [rows, from] of [
+            [0, 0],
+            [1, 49],
+            [7, 3],
+            [50, 0],
+          ] as const) {
             const dst = alloc(dtype, (rows + 1) * width).fill(-7);
             k.gatherRows(rows, order, from, width, src, dst);
             for (let r = 0; r < rows; r++) {
               const e = order[from + r]!;
-              assert.deepEqual(Array.from(dst.subarray(r * width, (r + 1) * width)), Array.from(src.subarray(e * width, (e + 1) * width)), `width ${width}, row ${r}`);
+              assert.deepEqual(
+                Array.from(dst.subarray(r * width, (r + 1) * width)),
+                Array.from(src.subarray(e * width, (e + 1) * width)),
+                `width ${width}, row ${r}`,
+              );
             }
-            assert.ok(dst.subarray(rows * width).every((v) => v === -7), `width ${width}, ${rows} rows: nothing written past them`);
+            assert.ok(
+              dst.subarray(rows * width).every((v) => v === -7),
+              `width ${width}, ${rows} rows: nothing written past them`,
+            );
           }
         }
       });
@@ -44,10 +56,22 @@ describe('gatherRows kernel (KernelSet.gatherRows)', () => {
       it(`${k.id} ${dtype}: an index past src's rows, or a short order, is a RangeError and copies nothing`, () => {
         const src = alloc(dtype, 10 * 4).fill(1);
         const dst = alloc(dtype, 3 * 4).fill(-7);
-        assert.throws(() => k.gatherRows(3, new Uint32Array([0, 1, 10, 2]), 0, 4, src, dst), (e: Error) => e instanceof RangeError && /order\[2\] = 10 is past src's 10 rows/.test(e.message));
-        assert.ok(dst.every((v) => v === -7), 'dst untouched');
-        assert.throws(() => k.gatherRows(3, new Uint32Array([0, 1, 2, 3]), 2, 4, src, dst), (e: Error) => e instanceof RangeError && /order has 4 elements, needs 5/.test(e.message));
-        assert.throws(() => k.gatherRows(3, new Uint32Array([0, 1, 2]), 0, 4, src, alloc(dtype, 8)), (e: Error) => e instanceof RangeError && /dst has 8 elements, needs 12/.test(e.message));
+        assert.throws(
+          () => k.gatherRows(3, new Uint32Array([0, 1, 10, 2]), 0, 4, src, dst),
+          (e: Error) => e instanceof RangeError && /order\[2\] = 10 is past src's 10 rows/.test(e.message),
+        );
+        assert.ok(
+          dst.every((v) => v === -7),
+          'dst untouched',
+        );
+        assert.throws(
+          () => k.gatherRows(3, new Uint32Array([0, 1, 2, 3]), 2, 4, src, dst),
+          (e: Error) => e instanceof RangeError && /order has 4 elements, needs 5/.test(e.message),
+        );
+        assert.throws(
+          () => k.gatherRows(3, new Uint32Array([0, 1, 2]), 0, 4, src, alloc(dtype, 8)),
+          (e: Error) => e instanceof RangeError && /dst has 8 elements, needs 12/.test(e.message),
+        );
       });
     }
   }

@@ -14,14 +14,22 @@ function rand(dtype: DType, n: number, rng: Rng, scale = 1): Float {
 }
 
 /** The spec written out the slowest, plainest way: element by element, k increasing. */
-function specGemm(dtype: DType, m: number, n: number, k: number, a: (i: number, p: number) => number, b: (p: number, j: number) => number): Float {
+function specGemm(
+  dtype: DType,
+  m: number,
+  n: number,
+  k: number,
+  a: (i: number, p: number) => number,
+  b: (p: number, j: number) => number,
+): Float {
   const r = dtype === 'float32' ? fr : (x: number) => x;
   const C = alloc(dtype, m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-    let acc = 0;
-    for (let p = 0; p < k; p++) acc = r(acc + r(a(i, p) * b(p, j)));
-    C[i * n + j] = acc;
-  }
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let acc = 0;
+      for (let p = 0; p < k; p++) acc = r(acc + r(a(i, p) * b(p, j)));
+      C[i * n + j] = acc;
+    }
   return C;
 }
 
@@ -30,27 +38,68 @@ describe('reference kernels (the oracle)', () => {
     const K = referenceKernels(dtype);
     describe(dtype, () => {
       const rng = new Rng(dtype === 'float64' ? 1 : 2);
-      const shapes = [[1, 1, 1], [3, 5, 7], [8, 1, 13], [17, 9, 1], [4, 6, 0]];
+      const shapes = [
+        [1, 1, 1],
+        [3, 5, 7],
+        [8, 1, 13],
+        [17, 9, 1],
+        [4, 6, 0],
+      ];
       for (const [m, n, k] of shapes) {
         it(`gemmNT, gemmTN and gemmNN follow the spec's per-element order for (${m}, ${n}, ${k})`, () => {
           const A = rand(dtype, m! * k!, rng);
           const Bt = rand(dtype, n! * k!, rng); // (n, k)
           const C = alloc(dtype, m! * n!);
           K.gemmNT(m!, n!, k!, A, Bt, C);
-          assertBitEqual(C, specGemm(dtype, m!, n!, k!, (i, p) => A[i * k! + p]!, (p, j) => Bt[j * k! + p]!), 'gemmNT');
+          assertBitEqual(
+            C,
+            specGemm(
+              dtype,
+              m!,
+              n!,
+              k!,
+              (i, p) => A[i * k! + p]!,
+              (p, j) => Bt[j * k! + p]!,
+            ),
+            'gemmNT',
+          );
           const At = rand(dtype, k! * m!, rng); // (k, m)
           const B = rand(dtype, k! * n!, rng); // (k, n)
           K.gemmTN(m!, n!, k!, At, B, C);
-          assertBitEqual(C, specGemm(dtype, m!, n!, k!, (i, p) => At[p * m! + i]!, (p, j) => B[p * n! + j]!), 'gemmTN');
+          assertBitEqual(
+            C,
+            specGemm(
+              dtype,
+              m!,
+              n!,
+              k!,
+              (i, p) => At[p * m! + i]!,
+              (p, j) => B[p * n! + j]!,
+            ),
+            'gemmTN',
+          );
           K.gemmNN(m!, n!, k!, A, B, C);
-          assertBitEqual(C, specGemm(dtype, m!, n!, k!, (i, p) => A[i * k! + p]!, (p, j) => B[p * n! + j]!), 'gemmNN');
+          assertBitEqual(
+            C,
+            specGemm(
+              dtype,
+              m!,
+              n!,
+              k!,
+              (i, p) => A[i * k! + p]!,
+              (p, j) => B[p * n! + j]!,
+            ),
+            'gemmNN',
+          );
         });
       }
       it('starts every accumulation at +0 (an all −0 product sums to +0)', () => {
         const A = alloc(dtype, 2);
-        A[0] = -0; A[1] = -0;
+        A[0] = -0;
+        A[1] = -0;
         const B = alloc(dtype, 2);
-        B[0] = 1; B[1] = 1;
+        B[0] = 1;
+        B[1] = 1;
         const C = alloc(dtype, 1);
         K.gemmNT(1, 1, 2, A, B, C);
         assert.ok(Object.is(C[0], 0));
@@ -98,12 +147,16 @@ describe('reference kernels (the oracle)', () => {
             const { m, n, z, up, g } = backward(f);
             const h = 1e-6;
             for (let i = 0; i < m * n; i++) {
-              const zp = Float64Array.from(z); zp[i]! += h;
-              const zm = Float64Array.from(z); zm[i]! -= h;
-              const ap = alloc(dtype, m * n); const am = alloc(dtype, m * n);
-              K.activate(f, m, n, zp, ap); K.activate(f, m, n, zm, am);
+              const zp = Float64Array.from(z);
+              zp[i]! += h;
+              const zm = Float64Array.from(z);
+              zm[i]! -= h;
+              const ap = alloc(dtype, m * n);
+              const am = alloc(dtype, m * n);
+              K.activate(f, m, n, zp, ap);
+              K.activate(f, m, n, zm, am);
               let num = 0;
-              for (let j = 0; j < m * n; j++) num += up[j]! * (ap[j]! - am[j]!) / (2 * h);
+              for (let j = 0; j < m * n; j++) num += (up[j]! * (ap[j]! - am[j]!)) / (2 * h);
               assert.ok(Math.abs(num - g[i]!) < 1e-6, `${f}: dJ/dz[${i}] analytic ${g[i]} numeric ${num}`);
             }
           });
@@ -119,7 +172,11 @@ describe('reference kernels (the oracle)', () => {
             for (let i = 0; i < m * n; i++) {
               assert.ok(Math.abs(g[i]! - g64[i]!) <= 1e-6 * (1 + Math.abs(g64[i]!)), `${f}: dJ/dz[${i}] float32 ${g[i]} float64 ${g64[i]}`);
             }
-            if (f !== 'linear') assert.ok(g.some((v, i) => v !== up[i]), `${f} changed g`);
+            if (f !== 'linear')
+              assert.ok(
+                g.some((v, i) => v !== up[i]),
+                `${f} changed g`,
+              );
           });
         }
       }
@@ -127,7 +184,7 @@ describe('reference kernels (the oracle)', () => {
   }
 });
 
-describe('the shared-memory extension\'s defaults (withSharedDefaults)', () => {
+describe("the shared-memory extension's defaults (withSharedDefaults)", () => {
   for (const dtype of ['float64', 'float32'] as DType[]) {
     const core = referenceCore(dtype);
     const K = withSharedDefaults(core);

@@ -7,18 +7,30 @@ describe('Rng (xoshiro128**)', () => {
     const b = new Rng(7);
     const c = new Rng(8);
     const sa = Array.from({ length: 100 }, () => a.nextU32());
-    assert.deepEqual(sa, Array.from({ length: 100 }, () => b.nextU32()));
-    assert.notDeepEqual(sa, Array.from({ length: 100 }, () => c.nextU32()));
+    assert.deepEqual(
+      sa,
+      Array.from({ length: 100 }, () => b.nextU32()),
+    );
+    assert.notDeepEqual(
+      sa,
+      Array.from({ length: 100 }, () => c.nextU32()),
+    );
   });
   it('pins its first outputs (the data order and init of every run depend on them)', () => {
     const r = new Rng(1);
-    assert.deepEqual(Array.from({ length: 4 }, () => r.nextU32()), PINNED);
+    assert.deepEqual(
+      Array.from({ length: 4 }, () => r.nextU32()),
+      PINNED,
+    );
   });
   it('resumes from a saved state', () => {
     const a = new Rng(3);
     for (let i = 0; i < 10; i++) a.nextU32();
     const b = new Rng(a.state());
-    assert.deepEqual(Array.from({ length: 20 }, () => a.nextFloat()), Array.from({ length: 20 }, () => b.nextFloat()));
+    assert.deepEqual(
+      Array.from({ length: 20 }, () => a.nextFloat()),
+      Array.from({ length: 20 }, () => b.nextFloat()),
+    );
   });
   it('nextFloat is in [0, 1) and nextInt in [0, n) and roughly uniform', () => {
     const r = new Rng(5);
@@ -36,8 +48,14 @@ describe('Rng (xoshiro128**)', () => {
   it('shuffle is a permutation', () => {
     const a = Uint32Array.from({ length: 1000 }, (_, i) => i);
     new Rng(9).shuffle(a);
-    assert.deepEqual(Array.from(a).sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i));
-    assert.notDeepEqual(Array.from(a), Array.from({ length: 1000 }, (_, i) => i));
+    assert.deepEqual(
+      Array.from(a).sort((x, y) => x - y),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
+    assert.notDeepEqual(
+      Array.from(a),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
   });
 });
 

@@ -12,7 +12,13 @@ import { wasmKernels, wasmLoadError } from '../../src/tensor/fast/wasm';
 import { Rng } from '../../src/tensor/rng';
 import { assertBitEqual } from '../helpers/close';
 
-interface Case { rows: number; n: number; z: Float; y: Float; what: string }
+interface Case {
+  rows: number;
+  n: number;
+  z: Float;
+  y: Float;
+  what: string;
+}
 
 function cases(dtype: DType): Case[] {
   const out: Case[] = [];
@@ -35,11 +41,51 @@ function cases(dtype: DType): Case[] {
   }
   // special values: a NaN logit, ±∞ logits, a NaN target, −0 targets, equal logits
   const special: [number[], number[]][] = [
-    [[NaN, 1, 2], [0, 1, 0]], [[1, NaN, 2], [1, 0, 0]], [[Infinity, 1, 2], [0, 0, 1]], [[-Infinity, 1, 2], [1, 0, 0]],
-    [[-Infinity, -Infinity, 0], [0, 0, 1]], [[Infinity, Infinity, 0], [1, 0, 0]], [[1, 2, 3], [NaN, 0, 1]], [[1, 2, 3], [-0, -0, 1]], [[4, 4, 4], [0.5, 0.5, 0]],
+    [
+      [NaN, 1, 2],
+      [0, 1, 0],
+    ],
+    [
+      [1, NaN, 2],
+      [1, 0, 0],
+    ],
+    [
+      [Infinity, 1, 2],
+      [0, 0, 1],
+    ],
+    [
+      [-Infinity, 1, 2],
+      [1, 0, 0],
+    ],
+    [
+      [-Infinity, -Infinity, 0],
+      [0, 0, 1],
+    ],
+    [
+      [Infinity, Infinity, 0],
+      [1, 0, 0],
+    ],
+    [
+      [1, 2, 3],
+      [NaN, 0, 1],
+    ],
+    [
+      [1, 2, 3],
+      [-0, -0, 1],
+    ],
+    [
+      [4, 4, 4],
+      [0.5, 0.5, 0],
+    ],
   ];
   for (const [zs, ys] of special) {
-    out.push({ rows: 1, n: 3, z: Float64Array.from(zs).map((v) => v) as Float, y: Float64Array.from(ys) as Float, what: `z ${zs.join(',')}, y ${ys.join(',')}` });
+    out.push({
+      rows: 1,
+      n: 3,
+      z: Float64Array.from(zs).map((v) => v) as Float,
+      y: Float64Array.from(ys) as Float,
+      what: `z ${zs.join(',')}, y ${ys.join(',')}`,
+    });
   }
   return out.map((c) => (dtype === 'float32' ? { ...c, z: Float32Array.from(c.z), y: Float32Array.from(c.y) } : c));
 }
@@ -58,7 +104,14 @@ describe('softmax cross-entropy kernel (KernelSet.softmaxCE)', () => {
       const a = alloc(dtype, 3);
       ref.activate('softmax', 1, 3, dtype === 'float32' ? Float32Array.from(z) : z, a);
       const g = alloc(dtype, 3);
-      const loss = ref.softmaxCE(1, 3, dtype === 'float32' ? Float32Array.from(z) : z, a, dtype === 'float32' ? Float32Array.from(y) : y, g);
+      const loss = ref.softmaxCE(
+        1,
+        3,
+        dtype === 'float32' ? Float32Array.from(z) : z,
+        a,
+        dtype === 'float32' ? Float32Array.from(y) : y,
+        g,
+      );
       const e = [...z].map(Math.exp);
       const s = e.reduce((p, v) => p + v, 0);
       assert.ok(Math.abs(loss - -Math.log(e[2]! / s)) < 1e-6, `loss ${loss}`);
@@ -66,8 +119,10 @@ describe('softmax cross-entropy kernel (KernelSet.softmaxCE)', () => {
     });
 
     // every native build, and the WebAssembly kernels in float32 (float64's softmaxCE is the reference's)
-    const fast: KernelSet[] = [...nativeIsas().map((isa) => nativeKernels(isa, dtype)),
-      ...(dtype === 'float32' && wasmLoadError() === null ? [wasmKernels(dtype)] : [])];
+    const fast: KernelSet[] = [
+      ...nativeIsas().map((isa) => nativeKernels(isa, dtype)),
+      ...(dtype === 'float32' && wasmLoadError() === null ? [wasmKernels(dtype)] : []),
+    ];
     for (const ks of fast) {
       it(`${ks.id} ${dtype}: the reference's softmax, gradient and loss sum, bit for bit`, () => {
         for (const c of cases(dtype)) {

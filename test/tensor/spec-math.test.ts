@@ -5,17 +5,25 @@ import { Rng } from '../../src/tensor/rng';
 const ulp64 = (a: number, b: number): number => (a === b ? 0 : Math.abs(a - b) / (Math.abs(b) * 2 ** -52));
 const ulp32 = (a: number, b: number): number => (a === b ? 0 : Math.abs(a - b) / (Math.abs(b) * 2 ** -23));
 
-function worst(f: (x: number) => number, ref: (x: number) => number, xs: number[], ulp: (a: number, b: number) => number): { err: number; at: number } {
+function worst(
+  f: (x: number) => number,
+  ref: (x: number) => number,
+  xs: number[],
+  ulp: (a: number, b: number) => number,
+): { err: number; at: number } {
   let err = 0;
   let at = NaN;
   for (const x of xs) {
     const e = ulp(f(x), ref(x));
-    if (e > err) { err = e; at = x; }
+    if (e > err) {
+      err = e;
+      at = x;
+    }
   }
   return { err, at };
 }
 
-describe('spec-math: the kernel spec\'s own element-wise functions', () => {
+describe("spec-math: the kernel spec's own element-wise functions", () => {
   const rng = new Rng(42);
   const grid = (lo: number, hi: number, n: number): number[] => Array.from({ length: n }, () => rng.uniform(lo, hi));
   const wide = [...grid(-700, 700, 20000), ...grid(-20, 20, 20000), ...grid(-1e-3, 1e-3, 5000), ...grid(-1e-300, 1e-300, 100)];
@@ -25,7 +33,12 @@ describe('spec-math: the kernel spec\'s own element-wise functions', () => {
     assert.ok(r.err <= 2, `exp64: ${r.err} ulp at ${r.at}`);
   });
   it('tanh64 is within 4 ulp of Math.tanh, including near 0', () => {
-    const r = worst(tanh64, Math.tanh, wide.filter((x) => x !== 0), ulp64);
+    const r = worst(
+      tanh64,
+      Math.tanh,
+      wide.filter((x) => x !== 0),
+      ulp64,
+    );
     assert.ok(r.err <= 4, `tanh64: ${r.err} ulp at ${r.at}`);
   });
   it('sigmoid64 is within 4 ulp of 1/(1+exp(-x))', () => {
@@ -34,16 +47,32 @@ describe('spec-math: the kernel spec\'s own element-wise functions', () => {
   });
   it('log64 is within 2 ulp of Math.log from subnormals to 1e300', () => {
     const xs = [...grid(0, 10, 20000).map((x) => x + 1e-300), ...grid(-300, 300, 20000).map((e) => 10 ** e), 5e-324, 1e-310, 1];
-    const r = worst(log64, Math.log, xs.filter((x) => x !== 1), ulp64);
+    const r = worst(
+      log64,
+      Math.log,
+      xs.filter((x) => x !== 1),
+      ulp64,
+    );
     assert.ok(r.err <= 2, `log64: ${r.err} ulp at ${r.at}`);
     assert.equal(log64(1), 0);
   });
   it('float32 functions are within 4 float32 ulp of the exact value rounded', () => {
     const xs = grid(-80, 80, 20000).map(Math.fround);
     assert.ok(worst(exp32, (x) => Math.fround(Math.exp(x)), xs, ulp32).err <= 4);
-    assert.ok(worst(tanh32, (x) => Math.fround(Math.tanh(x)), grid(-10, 10, 20000).map(Math.fround).filter((x) => x !== 0), ulp32).err <= 4);
+    assert.ok(
+      worst(
+        tanh32,
+        (x) => Math.fround(Math.tanh(x)),
+        grid(-10, 10, 20000)
+          .map(Math.fround)
+          .filter((x) => x !== 0),
+        ulp32,
+      ).err <= 4,
+    );
     assert.ok(worst(sigmoid32, (x) => Math.fround(1 / (1 + Math.exp(-x))), grid(-15, 15, 20000).map(Math.fround), ulp32).err <= 4);
-    const pos = grid(-30, 30, 20000).map((e) => Math.fround(10 ** e)).filter((x) => x !== 1);
+    const pos = grid(-30, 30, 20000)
+      .map((e) => Math.fround(10 ** e))
+      .filter((x) => x !== 1);
     assert.ok(worst(log32, (x) => Math.fround(Math.log(x)), pos, ulp32).err <= 4);
   });
   it('float32 results are float32 values', () => {

@@ -15,7 +15,7 @@ const SIZES = [0, 1, 7, 8, 9, 63, 64, 65, 129, 1000, 4099, NORM_BLOCK - 1, NORM_
 function data(dtype: DType, n: number, seed: number, offset = 3): Float {
   const rng = new Rng(seed);
   const big = alloc(dtype, n + offset);
-  for (let i = 0; i < big.length; i++) big[i] = (rng.uniform(-1, 1)) * 10 ** rng.nextInt(7 - 3);
+  for (let i = 0; i < big.length; i++) big[i] = rng.uniform(-1, 1) * 10 ** rng.nextInt(7 - 3);
   return big.subarray(offset);
 }
 
@@ -39,10 +39,10 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
       assert.equal(g[i], q);
       lanes[i % 8] += q * q;
     });
-    assert.equal(out[0], ((lanes[0]! + lanes[1]!) + (lanes[2]! + lanes[3]!)) + ((lanes[4]! + lanes[5]!) + (lanes[6]! + lanes[7]!)));
+    assert.equal(out[0], lanes[0]! + lanes[1]! + (lanes[2]! + lanes[3]!) + (lanes[4]! + lanes[5]! + (lanes[6]! + lanes[7]!)));
   });
 
-  it('reference reduceGrad sums squares per block of NORM_BLOCK (rule 8, spec v4): a block\'s sum is the kernel\'s result for it alone, added in order', () => {
+  it("reference reduceGrad sums squares per block of NORM_BLOCK (rule 8, spec v4): a block's sum is the kernel's result for it alone, added in order", () => {
     const k = referenceKernels('float32');
     const n = 2 * NORM_BLOCK + 100;
     const g = data('float32', n, 5);
@@ -64,8 +64,10 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
     const q = copy(g);
     const lanes = new Float64Array(8);
     k.reduceGrad(n, q, p, 3, 0.01, new Float64Array(2));
-    q.forEach((v, i) => { lanes[i % 8] += v * v; });
-    assert.notEqual(whole[0], ((lanes[0]! + lanes[1]!) + (lanes[2]! + lanes[3]!)) + ((lanes[4]! + lanes[5]!) + (lanes[6]! + lanes[7]!)));
+    q.forEach((v, i) => {
+      lanes[i % 8] += v * v;
+    });
+    assert.notEqual(whole[0], lanes[0]! + lanes[1]! + (lanes[2]! + lanes[3]!) + (lanes[4]! + lanes[5]! + (lanes[6]! + lanes[7]!)));
   });
 
   it('reference activationStats counts saturated outputs (tanh, sigmoid) and rows with z > 0 per unit', () => {
@@ -128,7 +130,12 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
       const nat: KernelSet = nativeKernels(isa, dtype);
       it(`native-${isa} ${dtype}: addInto, sgdUpdate and reduceGrad equal the reference bit for bit`, () => {
         for (const n of SIZES) {
-          for (const [divisor, lambda] of [[1, 0], [128, 0], [1, 0.01], [37, 5e-4]] as const) {
+          for (const [divisor, lambda] of [
+            [1, 0],
+            [128, 0],
+            [1, 0.01],
+            [37, 5e-4],
+          ] as const) {
             const g = data(dtype, n, n + 1);
             const p = data(dtype, n, n + 2);
             const gr = copy(g);
@@ -172,7 +179,10 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
             nat.sgdUpdateShared(n, 0.05, g, p, u);
             assertBitEqual(p, want, `sgdUpdateShared p n=${n} offset ${off}`);
             assertBitEqual(u, wantU, `sgdUpdateShared u n=${n} offset ${off}`);
-            assert.ok(pb.subarray(0, off).every((v) => v === 7) && pb.subarray(off + n).every((v) => v === 7), `sgdUpdateShared wrote outside p (n=${n}, offset ${off})`);
+            assert.ok(
+              pb.subarray(0, off).every((v) => v === 7) && pb.subarray(off + n).every((v) => v === 7),
+              `sgdUpdateShared wrote outside p (n=${n}, offset ${off})`,
+            );
             // u over g itself, as the shared tail calls it
             const gg = data(dtype, n, 12);
             const p2 = data(dtype, n, 13);
@@ -184,7 +194,12 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
       });
       it(`native-${isa} ${dtype}: addReduceGrad (fused) equals addInto then reduceGrad of the reference bit for bit, into a or into another g`, () => {
         for (const n of SIZES) {
-          for (const [divisor, lambda] of [[1, 0], [128, 0], [1, 0.01], [37, 5e-4]] as const) {
+          for (const [divisor, lambda] of [
+            [1, 0],
+            [128, 0],
+            [1, 0.01],
+            [37, 5e-4],
+          ] as const) {
             const a = data(dtype, n, 21);
             const b = data(dtype, n, 22);
             const p = data(dtype, n, 23);
@@ -213,7 +228,12 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
       });
       it(`native-${isa} ${dtype}: reduceSgd (fused reduce and SGD update) equals the reference bit for bit, with and without b, streamed or not, at every alignment of p`, () => {
         for (const n of SIZES) {
-          for (const [divisor, lambda] of [[1, 0], [128, 0], [1, 0.01], [37, 5e-4]] as const) {
+          for (const [divisor, lambda] of [
+            [1, 0],
+            [128, 0],
+            [1, 0.01],
+            [37, 5e-4],
+          ] as const) {
             for (const withB of [false, true]) {
               const a0 = data(dtype, n, 41);
               const b = data(dtype, n, 42);
@@ -237,7 +257,10 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
                   assertBitEqual(a, wantA, `${what} a (the old p)`);
                   assertBitEqual(out, wantOut, `${what} sums`);
                   assertBitEqual(b, b0, `${what}: b changed`);
-                  assert.ok(pb.subarray(0, off).every((v) => v === 7) && pb.subarray(off + n).every((v) => v === 7), `${what}: wrote outside p`);
+                  assert.ok(
+                    pb.subarray(0, off).every((v) => v === 7) && pb.subarray(off + n).every((v) => v === 7),
+                    `${what}: wrote outside p`,
+                  );
                 }
               }
             }
@@ -245,12 +268,18 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
         }
       });
       it(`native-${isa} ${dtype}: reduceSgd divides by a power of two as the reference does, down to subnormal quotients and zeros`, () => {
-        const tiny = dtype === 'float32' ? [1.2e-38, -3e-39, 1.4e-45, 7e-42, 0, -0, 5e-40, 1.17549435e-38] : [2.3e-308, -4e-310, 5e-324, 1e-315, 0, -0, 3e-320, 2.2250738585072014e-308];
+        const tiny =
+          dtype === 'float32'
+            ? [1.2e-38, -3e-39, 1.4e-45, 7e-42, 0, -0, 5e-40, 1.17549435e-38]
+            : [2.3e-308, -4e-310, 5e-324, 1e-315, 0, -0, 3e-320, 2.2250738585072014e-308];
         for (const divisor of [2, 128, 1024, 16777216, 3]) {
           const n = 67;
           const a0 = alloc(dtype, n);
           const p0 = alloc(dtype, n);
-          for (let i = 0; i < n; i++) { a0[i] = tiny[i % tiny.length]! * (1 + i / 64); p0[i] = tiny[(i + 3) % tiny.length]!; }
+          for (let i = 0; i < n; i++) {
+            a0[i] = tiny[i % tiny.length]! * (1 + i / 64);
+            p0[i] = tiny[(i + 3) % tiny.length]!;
+          }
           const wantA = copy(a0);
           const wantP = copy(p0);
           const wantOut = new Float64Array(2);
@@ -289,7 +318,10 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
             const db = alloc(dtype, n + off + 16).fill(7);
             const dst = db.subarray(off, off + n);
             assert.equal(nat.copyShared(n, src, dst), -1, `copyShared of finite data n=${n} offset ${off}`);
-            if (n > 2) { src[0] = -0; src[n - 1] = NaN; }
+            if (n > 2) {
+              src[0] = -0;
+              src[n - 1] = NaN;
+            }
             // the first bad value in the head before dst's first line boundary, in a whole line, in the tail
             for (const at of n > 2 ? [...new Set([1, off + 2, n >> 1, n - 1])].filter((x) => x < n) : []) {
               const s2 = copy(src);
@@ -299,7 +331,10 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
             }
             nat.copyShared(n, src, dst);
             assertBitEqual(dst, src, `copyShared n=${n} offset ${off}`);
-            assert.ok(db.subarray(0, off).every((v) => v === 7) && db.subarray(off + n).every((v) => v === 7), `copyShared wrote outside dst (n=${n}, offset ${off})`);
+            assert.ok(
+              db.subarray(0, off).every((v) => v === 7) && db.subarray(off + n).every((v) => v === 7),
+              `copyShared wrote outside dst (n=${n}, offset ${off})`,
+            );
           }
         }
       });
@@ -318,14 +353,24 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
         }
       });
       it(`native-${isa} ${dtype}: activationStats counts what the reference counts, for every activation`, () => {
-        for (const [m, n] of [[1, 1], [3, 7], [16, 256], [5, 300], [64, 10]] as const) {
+        for (const [m, n] of [
+          [1, 1],
+          [3, 7],
+          [16, 256],
+          [5, 300],
+          [64, 10],
+        ] as const) {
           // z around 0 (±0 and NaN included); a near the saturation thresholds of tanh and sigmoid
           const z = data(dtype, m * n, m + n);
           z[0] = 0;
-          if (m * n > 2) { z[1] = -0; z[2] = NaN; }
+          if (m * n > 2) {
+            z[1] = -0;
+            z[2] = NaN;
+          }
           const a = alloc(dtype, m * n);
           const rng = new Rng(m * n);
-          for (let i = 0; i < a.length; i++) a[i] = [0.99498743710662, -0.995, 0.9975, 0.5, 0.0025, 0.99749, 1, 0][rng.nextInt(8)]! + (rng.nextInt(3) - 1) * 1e-7;
+          for (let i = 0; i < a.length; i++)
+            a[i] = [0.99498743710662, -0.995, 0.9975, 0.5, 0.0025, 0.99749, 1, 0][rng.nextInt(8)]! + (rng.nextInt(3) - 1) * 1e-7;
           for (const f of ['tanh', 'sigmoid', 'relu', 'linear', 'softmax'] as const) {
             const or = Float64Array.from({ length: 1 + n }, (_, j) => j);
             const on = Float64Array.from(or);
@@ -336,19 +381,52 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
         }
       });
       it(`native-${isa} ${dtype}: refuses a short array, a bad divisor and a flag that is not a boolean with a RangeError`, () => {
-        assert.throws(() => nat.addInto(10, alloc(dtype, 9), alloc(dtype, 10)), { name: 'RangeError', message: /a has 9 elements, needs 10/ });
-        assert.throws(() => nat.reduceGrad(4, alloc(dtype, 4), alloc(dtype, 4), 0.5, 0, new Float64Array(2)), { name: 'RangeError', message: /divisor must be an integer/ });
+        assert.throws(() => nat.addInto(10, alloc(dtype, 9), alloc(dtype, 10)), {
+          name: 'RangeError',
+          message: /a has 9 elements, needs 10/,
+        });
+        assert.throws(() => nat.reduceGrad(4, alloc(dtype, 4), alloc(dtype, 4), 0.5, 0, new Float64Array(2)), {
+          name: 'RangeError',
+          message: /divisor must be an integer/,
+        });
         const v = (): Float => alloc(dtype, 4);
-        assert.throws(() => nat.addReduceGrad(4, v(), v(), v(), 0.5, 0, new Float64Array(2), v()), { name: 'RangeError', message: /divisor must be an integer/ });
-        assert.throws(() => nat.addReduceGrad(4, v(), v(), v(), 1, 0, new Float64Array(2), alloc(dtype, 3)), { name: 'RangeError', message: /g has 3 elements, needs 4/ });
+        assert.throws(() => nat.addReduceGrad(4, v(), v(), v(), 0.5, 0, new Float64Array(2), v()), {
+          name: 'RangeError',
+          message: /divisor must be an integer/,
+        });
+        assert.throws(() => nat.addReduceGrad(4, v(), v(), v(), 1, 0, new Float64Array(2), alloc(dtype, 3)), {
+          name: 'RangeError',
+          message: /g has 3 elements, needs 4/,
+        });
         assert.throws(() => nat.copyShared(4, v(), alloc(dtype, 3)), { name: 'RangeError', message: /dst has 3 elements, needs 4/ });
-        assert.throws(() => nat.reduceSgd(4, v(), null, v(), 0.5, 0, 0.1, new Float64Array(2), false), { name: 'RangeError', message: /divisor must be an integer/ });
-        assert.throws(() => nat.reduceSgd(4, v(), alloc(dtype, 3), v(), 1, 0, 0.1, new Float64Array(2), false), { name: 'RangeError', message: /b has 3 elements, needs 4/ });
-        assert.throws(() => nat.reduceSgd(4, v(), null, alloc(dtype, 3), 1, 0, 0.1, new Float64Array(2), false), { name: 'RangeError', message: /p has 3 elements, needs 4/ });
-        assert.throws(() => nat.reduceSgd(4, v(), null, v(), 1, 0, 0.1, new Float64Array(1), false), { name: 'RangeError', message: /out has 1 elements, needs 2/ });
-        assert.throws(() => nat.reduceSgd(4, v(), null, v(), 1, 0, 0.1, new Float64Array(2), 1 as unknown as boolean), { name: 'RangeError', message: /shared must be a boolean/ });
-        assert.throws(() => nat.gemmTNCheck(2, 2, 2, v(), v(), alloc(dtype, 3), true), { name: 'RangeError', message: /C has 3 elements, needs 4/ });
-        assert.throws(() => nat.gemmTNCheck(2, 2, 2, v(), v(), v(), 1 as unknown as boolean), { name: 'RangeError', message: /shared must be a boolean/ });
+        assert.throws(() => nat.reduceSgd(4, v(), null, v(), 0.5, 0, 0.1, new Float64Array(2), false), {
+          name: 'RangeError',
+          message: /divisor must be an integer/,
+        });
+        assert.throws(() => nat.reduceSgd(4, v(), alloc(dtype, 3), v(), 1, 0, 0.1, new Float64Array(2), false), {
+          name: 'RangeError',
+          message: /b has 3 elements, needs 4/,
+        });
+        assert.throws(() => nat.reduceSgd(4, v(), null, alloc(dtype, 3), 1, 0, 0.1, new Float64Array(2), false), {
+          name: 'RangeError',
+          message: /p has 3 elements, needs 4/,
+        });
+        assert.throws(() => nat.reduceSgd(4, v(), null, v(), 1, 0, 0.1, new Float64Array(1), false), {
+          name: 'RangeError',
+          message: /out has 1 elements, needs 2/,
+        });
+        assert.throws(() => nat.reduceSgd(4, v(), null, v(), 1, 0, 0.1, new Float64Array(2), 1 as unknown as boolean), {
+          name: 'RangeError',
+          message: /shared must be a boolean/,
+        });
+        assert.throws(() => nat.gemmTNCheck(2, 2, 2, v(), v(), alloc(dtype, 3), true), {
+          name: 'RangeError',
+          message: /C has 3 elements, needs 4/,
+        });
+        assert.throws(() => nat.gemmTNCheck(2, 2, 2, v(), v(), v(), 1 as unknown as boolean), {
+          name: 'RangeError',
+          message: /shared must be a boolean/,
+        });
       });
     }
   }

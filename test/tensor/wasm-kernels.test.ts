@@ -21,15 +21,48 @@ const HINT = 'the WebAssembly module is built by `npm run build` (scripts/build-
 // ---- shapes ------------------------------------------------------------------------------
 
 const WORKLOAD = {
-  gemmNT: [[128, 256, 784], [128, 128, 256], [128, 10, 128]],
-  gemmTN: [[256, 784, 128], [128, 256, 128], [10, 128, 128]],
-  gemmNN: [[128, 784, 256], [128, 256, 128]],
+  gemmNT: [
+    [128, 256, 784],
+    [128, 128, 256],
+    [128, 10, 128],
+  ],
+  gemmTN: [
+    [256, 784, 128],
+    [128, 256, 128],
+    [10, 128, 128],
+  ],
+  gemmNN: [
+    [128, 784, 256],
+    [128, 256, 128],
+  ],
 } as const;
 /** Tiny, ragged (m not a multiple of 4, n not of 8 or 4), primes, k = 0, empty. */
 const SHAPES: number[][] = [
-  [1, 1, 1], [1, 1, 0], [3, 5, 0], [0, 4, 3], [4, 0, 3], [2, 3, 1], [1, 17, 2], [17, 1, 3], [4, 8, 16], [4, 4, 1],
-  [5, 9, 7], [7, 13, 17], [8, 32, 5], [9, 33, 31], [3, 7, 64], [6, 16, 8], [12, 48, 64], [17, 31, 129], [31, 37, 41],
-  [13, 100, 3], [5, 67, 300], [1, 257, 260], [23, 29, 397], [130, 10, 11], [2, 1031, 3],
+  [1, 1, 1],
+  [1, 1, 0],
+  [3, 5, 0],
+  [0, 4, 3],
+  [4, 0, 3],
+  [2, 3, 1],
+  [1, 17, 2],
+  [17, 1, 3],
+  [4, 8, 16],
+  [4, 4, 1],
+  [5, 9, 7],
+  [7, 13, 17],
+  [8, 32, 5],
+  [9, 33, 31],
+  [3, 7, 64],
+  [6, 16, 8],
+  [12, 48, 64],
+  [17, 31, 129],
+  [31, 37, 41],
+  [13, 100, 3],
+  [5, 67, 300],
+  [1, 257, 260],
+  [23, 29, 397],
+  [130, 10, 11],
+  [2, 1031, 3],
 ];
 
 const available = (): boolean => wasmLoadError() === null;
@@ -157,10 +190,20 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
         const rng = new Rng(108);
         for (const n of [0, 1, 7, 8, 9, 33, 1000, 235146]) {
           for (const special of [0, 0.02]) {
-            for (const [divisor, lambda] of [[1, 0], [8, 0], [128, 1e-4], [3, -0], [1, 0.5], [16777216, 3e-7]] as const) {
+            for (const [divisor, lambda] of [
+              [1, 0],
+              [8, 0],
+              [128, 1e-4],
+              [3, -0],
+              [1, 0.5],
+              [16777216, 3e-7],
+            ] as const) {
               const g0 = data(dtype, n, rng, special);
               const p0 = data(dtype, n, rng, special);
-              for (let i = 0; i < n; i++) { g0[i] = g0[i]! / 1e3; p0[i] = p0[i]! / 1e3; } // mostly finite sums
+              for (let i = 0; i < n; i++) {
+                g0[i] = g0[i]! / 1e3;
+                p0[i] = p0[i]! / 1e3;
+              } // mostly finite sums
               const wantG = g0.slice();
               const wantOut = new Float64Array(2);
               ref.reduceGrad(n, wantG, p0, divisor, lambda, wantOut);
@@ -182,12 +225,20 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
         const ks = wasmKernels(dtype);
         const rng = new Rng(109);
         for (const n of [0, 1, 7, 9, 1000, 235146]) {
-          for (const [divisor, lambda] of [[1, 0], [128, 1e-4], [3, 0]] as const) {
+          for (const [divisor, lambda] of [
+            [1, 0],
+            [128, 1e-4],
+            [3, 0],
+          ] as const) {
             for (const withB of [false, true]) {
               const a0 = data(dtype, n, rng, 0);
               const b0 = data(dtype, n, rng, 0);
               const p0 = data(dtype, n, rng, 0);
-              for (let i = 0; i < n; i++) { a0[i] = a0[i]! / 1e3; b0[i] = b0[i]! / 1e3; p0[i] = p0[i]! / 1e3; }
+              for (let i = 0; i < n; i++) {
+                a0[i] = a0[i]! / 1e3;
+                b0[i] = b0[i]! / 1e3;
+                p0[i] = p0[i]! / 1e3;
+              }
               const wantA = a0.slice();
               const wantP = p0.slice();
               const wantOut = new Float64Array(2);
@@ -210,7 +261,10 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
       it('reduceSgd divides by a power of two as the reference does (float32: a multiply in float32), down to subnormal quotients, zeros and special values', function () {
         if (!available()) this.skip();
         const ks = wasmKernels(dtype);
-        const tiny = dtype === 'float32' ? [1.2e-38, -3e-39, 1.4e-45, 7e-42, 0, -0, 5e-40, 1.17549435e-38] : [2.3e-308, -4e-310, 5e-324, 1e-315, 0, -0, 3e-320, 2.2250738585072014e-308];
+        const tiny =
+          dtype === 'float32'
+            ? [1.2e-38, -3e-39, 1.4e-45, 7e-42, 0, -0, 5e-40, 1.17549435e-38]
+            : [2.3e-308, -4e-310, 5e-324, 1e-315, 0, -0, 3e-320, 2.2250738585072014e-308];
         const odd = specials(dtype);
         for (const divisor of [1, 2, 128, 1024, 16777216, 3]) {
           for (const lambda of [0, 1e-4]) {
@@ -218,8 +272,16 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
             const a0 = alloc(dtype, n);
             const b0 = alloc(dtype, n);
             const p0 = alloc(dtype, n);
-            for (let i = 0; i < 67; i++) { a0[i] = tiny[i % tiny.length]! * (1 + i / 64); b0[i] = tiny[(i + 5) % tiny.length]!; p0[i] = tiny[(i + 3) % tiny.length]!; }
-            odd.forEach((v, i) => { a0[67 + i] = v; b0[67 + i] = odd[(i + 7) % odd.length]!; p0[67 + i] = odd[(i + 3) % odd.length]!; });
+            for (let i = 0; i < 67; i++) {
+              a0[i] = tiny[i % tiny.length]! * (1 + i / 64);
+              b0[i] = tiny[(i + 5) % tiny.length]!;
+              p0[i] = tiny[(i + 3) % tiny.length]!;
+            }
+            odd.forEach((v, i) => {
+              a0[67 + i] = v;
+              b0[67 + i] = odd[(i + 7) % odd.length]!;
+              p0[67 + i] = odd[(i + 3) % odd.length]!;
+            });
             for (const withB of [false, true]) {
               const wantA = a0.slice();
               const wantP = p0.slice();
@@ -258,7 +320,7 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
         assertSameBits(p, p0, 'weights put back from a');
       });
 
-      it('firstNonFinite, and gemmTNCheck\'s scan of C in linear memory: the first NaN or ±∞, or −1', function () {
+      it("firstNonFinite, and gemmTNCheck's scan of C in linear memory: the first NaN or ±∞, or −1", function () {
         if (!available()) this.skip();
         const ks = wasmKernels(dtype);
         const rng = new Rng(112);
@@ -272,14 +334,23 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
               const b = a.slice();
               b[at] = bad;
               if (at + 1 < n) b[n - 1] = NaN;
-              assert.equal(ks.firstNonFinite(n, place(b, STORAGES[at % STORAGES.length]!)), ref.firstNonFinite(n, b), `${bad} at ${at} of ${n}`);
+              assert.equal(
+                ks.firstNonFinite(n, place(b, STORAGES[at % STORAGES.length]!)),
+                ref.firstNonFinite(n, b),
+                `${bad} at ${at} of ${n}`,
+              );
               assert.equal(ks.firstNonFinite(n, b), at);
             }
           }
           assert.equal(ks.firstNonFinite(0, a), -1);
         }
         // gemmTNCheck: an ∞ in A's row p makes C's row i non-finite (a ∞·0 = NaN there too)
-        for (const [m, n, k] of [[256, 784, 16], [5, 9, 7], [10, 128, 16], [1, 1, 1]] as const) {
+        for (const [m, n, k] of [
+          [256, 784, 16],
+          [5, 9, 7],
+          [10, 128, 16],
+          [1, 1, 1],
+        ] as const) {
           for (const row of [0, m >> 1, m - 1]) {
             const A = data(dtype, m * k, rng);
             const B = data(dtype, n * k, rng);
@@ -302,7 +373,10 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
         const other = alloc(dtype === 'float32' ? 'float64' : 'float32', 16);
         const a = alloc(dtype, 16);
         assert.throws(() => ks.gemmNT(4, 4, 4, a, a, alloc(dtype, 15)), { name: 'RangeError', message: /C has 15 elements, needs 16/ });
-        assert.throws(() => ks.gemmTN(4, 4, 4, a, other as Float, alloc(dtype, 16)), { name: 'RangeError', message: /B must be a Float(32|64)Array/ });
+        assert.throws(() => ks.gemmTN(4, 4, 4, a, other as Float, alloc(dtype, 16)), {
+          name: 'RangeError',
+          message: /B must be a Float(32|64)Array/,
+        });
         assert.throws(() => ks.gemmNN(4, 4, 5, a, a, a), { name: 'RangeError', message: /A has 16 elements, needs 20/ });
         assert.throws(() => ks.gemmNN(-1, 4, 4, a, a, a), { name: 'RangeError', message: /m must be an integer/ });
         assert.throws(() => ks.gemmNT(2, 2.5, 4, a, a, a), { name: 'RangeError', message: /n must be an integer/ });
@@ -321,20 +395,26 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
     }
     const k64 = wasmKernels('float64');
     const r64 = referenceKernels('float64');
-    for (const f of ['activate', 'addBias', 'colSum', 'activateBackward', 'activationStats', 'softmaxCE'] as const) assert.equal(k64[f], r64[f], `float64 ${f}`);
+    for (const f of ['activate', 'addBias', 'colSum', 'activateBackward', 'activationStats', 'softmaxCE'] as const)
+      assert.equal(k64[f], r64[f], `float64 ${f}`);
   });
 
-  it('exp_f32 (softmax\'s exponentials) is spec-math exp32 bit for bit: special values, the cut-offs, and every 4096th float', function () {
+  it("exp_f32 (softmax's exponentials) is spec-math exp32 bit for bit: special values, the cut-offs, and every 4096th float", function () {
     if (!available()) this.skip();
     // the module alone (the compiler's lib has no WebAssembly types: the few used, declared here)
-    const W = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
+    const W = (
+      globalThis as unknown as {
+        WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } };
+      }
+    ).WebAssembly;
     const w = new W.Instance(new W.Module(fs.readFileSync(path.join(repoRoot(), 'dist', 'wasm', 'kernels.wasm'))), {}).exports as {
       memory: { buffer: ArrayBuffer; grow(pages: number): number };
       exp_f32(n: number, src: number, dst: number): void;
     };
     const xs: number[] = [...specials('float32')];
     // around the overflow and underflow cut-offs, and where k = round(x/ln 2) leaves [−126, 127]
-    for (const c of [88.72283, -103.97208, -87.33655, -87.3, 88.0, -126 * Math.LN2, 127.5 * Math.LN2]) for (let d = -64; d <= 64; d++) xs.push(c + d * 2 ** -18);
+    for (const c of [88.72283, -103.97208, -87.33655, -87.3, 88.0, -126 * Math.LN2, 127.5 * Math.LN2])
+      for (let d = -64; d <= 64; d++) xs.push(c + d * 2 ** -18);
     // ties of Math.round(x·(1/ln 2)): the floats around (k + ½)·ln 2, by their bits; some land exactly on k + ½
     const one = new Float32Array(1);
     const oneBits = new Uint32Array(one.buffer);
@@ -370,7 +450,19 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
     const ks = wasmKernels('float32');
     const ref = referenceKernels('float32');
     const rng = new Rng(113);
-    for (const [m, n] of [[1, 1], [0, 3], [3, 0], [5, 7], [2, 5], [4, 6], [64, 256], [64, 10], [33, 129], [1000, 3], [3, 1001]] as const) {
+    for (const [m, n] of [
+      [1, 1],
+      [0, 3],
+      [3, 0],
+      [5, 7],
+      [2, 5],
+      [4, 6],
+      [64, 256],
+      [64, 10],
+      [33, 129],
+      [1000, 3],
+      [3, 1001],
+    ] as const) {
       const C0 = data('float32', m * n, rng, 0.05);
       const b = data('float32', n, rng, 0.05);
       const wantC = C0.slice();
@@ -388,9 +480,18 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
         assertGuards(sum, 'colSum');
       }
     }
-    assert.throws(() => ks.addBias(4, 5, alloc('float32', 16), alloc('float32', 5)), { name: 'RangeError', message: /C has 16 elements, needs 20/ });
-    assert.throws(() => ks.colSum(4, 5, alloc('float32', 20), alloc('float64', 5) as Float), { name: 'RangeError', message: /out must be a Float32Array/ });
-    assert.throws(() => ks.activate('softmax', 2, 3, alloc('float32', 6), alloc('float32', 5)), { name: 'RangeError', message: /a has 5 elements, needs 6/ });
+    assert.throws(() => ks.addBias(4, 5, alloc('float32', 16), alloc('float32', 5)), {
+      name: 'RangeError',
+      message: /C has 16 elements, needs 20/,
+    });
+    assert.throws(() => ks.colSum(4, 5, alloc('float32', 20), alloc('float64', 5) as Float), {
+      name: 'RangeError',
+      message: /out must be a Float32Array/,
+    });
+    assert.throws(() => ks.activate('softmax', 2, 3, alloc('float32', 6), alloc('float32', 5)), {
+      name: 'RangeError',
+      message: /a has 5 elements, needs 6/,
+    });
   });
 
   it('float32 activateBackward and activationStats match for every activation on special values, dense grids and ragged lengths', function () {
@@ -400,9 +501,35 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
     const rng = new Rng(114);
     const sp = specials('float32');
     // outputs near the saturation limits (tanh: |a| near √0.99; sigmoid: a(1 − a) near 0.0025) and exactly 0, ±1
-    const edges = [0, -0, 1, -1, Math.sqrt(0.99), -Math.sqrt(0.99), 0.99498743, 0.9949875, (1 - Math.sqrt(0.99)) / 2, (1 + Math.sqrt(0.99)) / 2, 0.00250627, 0.0025, 0.99749, 0.9975];
+    const edges = [
+      0,
+      -0,
+      1,
+      -1,
+      Math.sqrt(0.99),
+      -Math.sqrt(0.99),
+      0.99498743,
+      0.9949875,
+      (1 - Math.sqrt(0.99)) / 2,
+      (1 + Math.sqrt(0.99)) / 2,
+      0.00250627,
+      0.0025,
+      0.99749,
+      0.9975,
+    ];
     for (const f of ['tanh', 'sigmoid', 'relu', 'linear', 'softmax'] as const) {
-      for (const [m, n] of [[1, 1], [1, 5], [2, 3], [3, 7], [1, sp.length], [64, 256], [64, 10], [7, 1001], [0, 4], [4, 0]] as const) {
+      for (const [m, n] of [
+        [1, 1],
+        [1, 5],
+        [2, 3],
+        [3, 7],
+        [1, sp.length],
+        [64, 256],
+        [64, 10],
+        [7, 1001],
+        [0, 4],
+        [4, 0],
+      ] as const) {
         const len = m * n;
         const z = data('float32', len, rng, 0.1);
         const a = alloc('float32', len);
@@ -425,7 +552,10 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
         }
       }
     }
-    assert.throws(() => ks.activationStats('tanh', 2, 3, alloc('float32', 6), alloc('float32', 6), new Float64Array(3)), { name: 'RangeError', message: /out must be a Float64Array of at least 4 elements/ });
+    assert.throws(() => ks.activationStats('tanh', 2, 3, alloc('float32', 6), alloc('float32', 6), new Float64Array(3)), {
+      name: 'RangeError',
+      message: /out must be a Float64Array of at least 4 elements/,
+    });
   });
 
   it("float32 activate('tanh') matches on special values, every binade, a dense grid and ragged lengths; the others too", function () {
@@ -446,7 +576,14 @@ describe('WebAssembly SIMD kernels (bit for bit against the reference)', functio
     for (let k = 1; k <= 27; k++) for (let d = -8; d <= 8; d++) vals.push(((k + 0.5) * Math.LN2) / 2 + d * 2 ** -24);
     const z = alloc('float32', vals.length);
     z.set(vals);
-    for (const [m, n] of [[1, z.length], [Math.floor(z.length / 1000), 1000], [3, 7], [1, 1], [1, 5], [0, 9]]) {
+    for (const [m, n] of [
+      [1, z.length],
+      [Math.floor(z.length / 1000), 1000],
+      [3, 7],
+      [1, 1],
+      [1, 5],
+      [0, 9],
+    ]) {
       const want = alloc('float32', m! * n!);
       ref.activate('tanh', m!, n!, z, want);
       for (const st of STORAGES) {
@@ -478,9 +615,23 @@ describe('training with the WebAssembly kernels', function () {
     it(`gives the same paramsSha256 as the reference (${dtype}, digits MLP, 25 steps, main thread and 2 pool threads)`, async function () {
       if (!available()) this.skip();
       const cfg = validate({
-        dtype, data: { source: 'digits', heldOut: 0.2, shuffle: true },
-        model: { layers: [{ units: 24, activation: 'tanh' }, { units: 10, activation: 'softmax' }], loss: 'cross-entropy', init: { scheme: 'glorot-uniform' } },
-        optimizer: { kind: 'momentum', lr: 0.05, momentum: 0.9 }, reduction: 'mean', batch: 32, microBatch: 8, steps: 25, seed: 7, threads: 0,
+        dtype,
+        data: { source: 'digits', heldOut: 0.2, shuffle: true },
+        model: {
+          layers: [
+            { units: 24, activation: 'tanh' },
+            { units: 10, activation: 'softmax' },
+          ],
+          loss: 'cross-entropy',
+          init: { scheme: 'glorot-uniform' },
+        },
+        optimizer: { kind: 'momentum', lr: 0.05, momentum: 0.9 },
+        reduction: 'mean',
+        batch: 32,
+        microBatch: 8,
+        steps: 25,
+        seed: 7,
+        threads: 0,
       });
       const ref = await train(cfg, { runDir: tempDir(), kernels: 'ref' });
       const wasm = await train(cfg, { runDir: tempDir(), kernels: 'wasm' });
@@ -516,17 +667,26 @@ describe('selecting the WebAssembly kernels', () => {
     before(() => {
       pkg = tempDir('gradsync-nowasm-');
       fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'gradsync', private: true }));
-      fs.cpSync(path.join(repoRoot(), 'dist', 'src'), path.join(pkg, 'dist', 'src'), { recursive: true, filter: (f) => !f.endsWith('.map') && !f.endsWith('.d.ts') });
+      fs.cpSync(path.join(repoRoot(), 'dist', 'src'), path.join(pkg, 'dist', 'src'), {
+        recursive: true,
+        filter: (f) => !f.endsWith('.map') && !f.endsWith('.d.ts'),
+      });
     });
 
     const probe = (): { wasm: { id: string; note: string | null }; auto: { id: string; note: string | null }; available: string[] } => {
       const select = path.join(pkg, 'dist', 'src', 'tensor', 'select.js');
-      const r = spawnSync(process.execPath, ['-e', `
+      const r = spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `
         const { selectKernels, kernelInfo } = require(${JSON.stringify(select)});
         const w = selectKernels('float32', 'wasm');
         const a = selectKernels('float64', 'auto');
-        process.stdout.write(JSON.stringify({ wasm: { id: w.kernels.id, note: w.fallbackNote }, auto: { id: a.kernels.id, note: a.fallbackNote }, available: kernelInfo().available }));`],
-      { encoding: 'utf8' });
+        process.stdout.write(JSON.stringify({ wasm: { id: w.kernels.id, note: w.fallbackNote }, auto: { id: a.kernels.id, note: a.fallbackNote }, available: kernelInfo().available }));`,
+        ],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 0, r.stderr);
       return JSON.parse(r.stdout) as ReturnType<typeof probe>;
     };
@@ -539,7 +699,10 @@ describe('selecting the WebAssembly kernels', () => {
       });
       // there is no native addon in that folder either: 'auto' says why for both, in order
       assert.equal(got.auto.id, 'ref-ts');
-      assert.match(got.auto.note!, /^native kernels unavailable: native addon not built .*; WebAssembly SIMD kernels unavailable: not built \(dist\/wasm\/kernels\.wasm missing; .*\); using ref-ts$/);
+      assert.match(
+        got.auto.note!,
+        /^native kernels unavailable: native addon not built .*; WebAssembly SIMD kernels unavailable: not built \(dist\/wasm\/kernels\.wasm missing; .*\); using ref-ts$/,
+      );
       assert.deepEqual(got.available, ['ref-ts']);
     });
 
@@ -547,8 +710,10 @@ describe('selecting the WebAssembly kernels', () => {
       fs.mkdirSync(path.join(pkg, 'dist', 'wasm'), { recursive: true });
       fs.writeFileSync(path.join(pkg, 'dist', 'wasm', 'kernels.wasm.error'), 'the wabt package is not installed (a devDependency)\n');
       try {
-        assert.equal(probe().wasm.note,
-          'WebAssembly SIMD kernels unavailable: not built (the wabt package is not installed (a devDependency); run `node scripts/build-wasm.js`); using ref-ts');
+        assert.equal(
+          probe().wasm.note,
+          'WebAssembly SIMD kernels unavailable: not built (the wabt package is not installed (a devDependency); run `node scripts/build-wasm.js`); using ref-ts',
+        );
       } finally {
         fs.rmSync(path.join(pkg, 'dist', 'wasm'), { recursive: true, force: true });
       }
@@ -560,7 +725,10 @@ describe('selecting the WebAssembly kernels', () => {
       try {
         const got = probe();
         assert.equal(got.wasm.id, 'ref-ts');
-        assert.match(got.wasm.note!, /^WebAssembly SIMD kernels unavailable: dist\/wasm\/kernels\.wasm does not run here: .+; using ref-ts$/);
+        assert.match(
+          got.wasm.note!,
+          /^WebAssembly SIMD kernels unavailable: dist\/wasm\/kernels\.wasm does not run here: .+; using ref-ts$/,
+        );
       } finally {
         fs.rmSync(path.join(pkg, 'dist', 'wasm'), { recursive: true, force: true });
       }

@@ -24,7 +24,12 @@ function write(dir: string, step: number, fill: number): { file: string; params:
   const file = path.join(dir, checkpointName(step));
   const params = Float32Array.from({ length: 9 }, (_, i) => i * fill);
   const opt = newOptimizerState({ kind: 'sgd', lr: 0.1 }, 'float32', 9);
-  writeCheckpoint(file, { dtype: 'float32', spec, config: DEFAULTS, step, epoch: 0, cursor: step, paramsSha256: 'x', dataSha256: 'd' }, params, opt);
+  writeCheckpoint(
+    file,
+    { dtype: 'float32', spec, config: DEFAULTS, step, epoch: 0, cursor: step, paramsSha256: 'x', dataSha256: 'd' },
+    params,
+    opt,
+  );
   return { file, params };
 }
 
@@ -54,13 +59,16 @@ describe('checkpoints: a failed write loses nothing (issue 7)', () => {
     const size = fs.statSync(prev.file).size;
     for (const atByte of [0, 1, 15, 16, 200, Math.floor(size / 2), size - 33, size - 1]) {
       const { fired } = withFault({ match: /\.gsck\.tmp-/, op: 'write', atByte, code: 'ENOSPC' }, () => {
-        assert.throws(() => write(dir, 6, 0.25), (e: unknown) => {
-          assert.ok(e instanceof GradsyncError);
-          assert.equal(e.code, 'GS_ERR_IO');
-          assert.match(e.message, /cannot write .*step-00000006\.gsck: ENOSPC: no space left on device, write/);
-          assert.equal((e.cause as NodeJS.ErrnoException).code, 'ENOSPC');
-          return true;
-        });
+        assert.throws(
+          () => write(dir, 6, 0.25),
+          (e: unknown) => {
+            assert.ok(e instanceof GradsyncError);
+            assert.equal(e.code, 'GS_ERR_IO');
+            assert.match(e.message, /cannot write .*step-00000006\.gsck: ENOSPC: no space left on device, write/);
+            assert.equal((e.cause as NodeJS.ErrnoException).code, 'ENOSPC');
+            return true;
+          },
+        );
       });
       assert.equal(fired, 1, `the fault fired at byte ${atByte}`);
       assertBitEqual(readCheckpoint(prev.file).params, prev.params);
@@ -89,7 +97,8 @@ describe('checkpoints: a failed write loses nothing (issue 7)', () => {
     assertBitEqual(readCheckpoint(prev.file).params, prev.params);
   });
 
-  const cfg = (onError: 'stop' | 'continue'): ReturnType<typeof validate> => validate({ steps: 40, threads: 0, checkpoint: { every: 10, keep: 3, onError } });
+  const cfg = (onError: 'stop' | 'continue'): ReturnType<typeof validate> =>
+    validate({ steps: 40, threads: 0, checkpoint: { every: 10, keep: 3, onError } });
 
   it('checkpoint.onError defaults to "stop"', () => {
     assert.equal(validate({}).checkpoint.onError, 'stop');
@@ -101,9 +110,17 @@ describe('checkpoints: a failed write loses nothing (issue 7)', () => {
     const { logger, records } = collectingLogger();
     // the disk fills up after the first checkpoint: every later temp file fails at byte 4096
     let n = 0;
-    const { result, fired } = await withFaultAsync({ match: /step-000000[2-9]0\.gsck\.tmp-/, op: 'write', atByte: 4096, code: 'ENOSPC' }, () => train(cfg('stop'), {
-      runDir: dir, logger, onStep: () => { n++; },
-    }));
+    const { result, fired } = await withFaultAsync(
+      { match: /step-000000[2-9]0\.gsck\.tmp-/, op: 'write', atByte: 4096, code: 'ENOSPC' },
+      () =>
+        train(cfg('stop'), {
+          runDir: dir,
+          logger,
+          onStep: () => {
+            n++;
+          },
+        }),
+    );
     assert.equal(fired, 1);
     assert.ok(result instanceof GradsyncError, String(result));
     assert.equal(result.code, 'GS_ERR_IO');
@@ -126,13 +143,21 @@ describe('checkpoints: a failed write loses nothing (issue 7)', () => {
     const full = await train(cfg('continue'), { runDir: tempDir() });
     const dir = tempDir();
     const { logger, records } = collectingLogger();
-    const { result, fired } = await withFaultAsync({ match: /step-000000[23]0\.gsck\.tmp-/, op: 'fsync', code: 'EIO' }, () => train(cfg('continue'), { runDir: dir, logger }));
+    const { result, fired } = await withFaultAsync({ match: /step-000000[23]0\.gsck\.tmp-/, op: 'fsync', code: 'EIO' }, () =>
+      train(cfg('continue'), { runDir: dir, logger }),
+    );
     assert.ok(!(result instanceof Error), String(result));
     const s = result as Awaited<ReturnType<typeof train>>;
     assert.equal(fired, 2);
     assert.equal(s.checkpointErrors, 2);
     assert.equal(s.paramsSha256, full.paramsSha256);
-    assert.deepEqual(records.filter((r) => r.msg === 'checkpoint failed').map((r) => [r.step, r.code, r.onError]), [[20, 'EIO', 'continue'], [30, 'EIO', 'continue']]);
+    assert.deepEqual(
+      records.filter((r) => r.msg === 'checkpoint failed').map((r) => [r.step, r.code, r.onError]),
+      [
+        [20, 'EIO', 'continue'],
+        [30, 'EIO', 'continue'],
+      ],
+    );
     assert.deepEqual(fs.readdirSync(path.join(dir, 'checkpoints')).sort(), [checkpointName(10), checkpointName(40)]);
     assert.equal(s.checkpoint, path.join(dir, 'checkpoints', checkpointName(40)));
   });

@@ -5,7 +5,14 @@ import { DEFAULTS } from '../../src/config';
 import { GradsyncError } from '../../src/errors';
 import type { ModelSpec } from '../../src/model/spec';
 import { newOptimizerState } from '../../src/optim/optimizer';
-import { assertCompatible, checkpointName, listCheckpoints, pruneCheckpoints, readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint';
+import {
+  assertCompatible,
+  checkpointName,
+  listCheckpoints,
+  pruneCheckpoints,
+  readCheckpoint,
+  writeCheckpoint,
+} from '../../src/train/checkpoint';
 import { assertBitEqual } from '../helpers/close';
 import { tempDir } from '../helpers/paths';
 
@@ -17,19 +24,27 @@ function write(dir: string, step = 5): { file: string; params: Float32Array } {
   const opt = newOptimizerState({ kind: 'adam', lr: 0.1, beta1: 0.9, beta2: 0.99, eps: 1e-8 }, 'float32', 9);
   opt.t = step;
   opt.buffers[0]!.fill(0.25);
-  writeCheckpoint(file, { dtype: 'float32', spec, config: DEFAULTS, step, epoch: 1, cursor: 2, paramsSha256: 'x', dataSha256: 'd' }, params, opt);
+  writeCheckpoint(
+    file,
+    { dtype: 'float32', spec, config: DEFAULTS, step, epoch: 1, cursor: 2, paramsSha256: 'x', dataSha256: 'd' },
+    params,
+    opt,
+  );
   return { file, params };
 }
 
 function expectCheckpointError(file: string, msg: RegExp): void {
-  assert.throws(() => readCheckpoint(file), (e: unknown) => {
-    assert.ok(e instanceof GradsyncError);
-    assert.equal(e.code, 'GS_ERR_CHECKPOINT');
-    assert.equal(e.exitCode, 2);
-    assert.ok(e.message.includes(file), e.message);
-    assert.match(e.message, msg);
-    return true;
-  });
+  assert.throws(
+    () => readCheckpoint(file),
+    (e: unknown) => {
+      assert.ok(e instanceof GradsyncError);
+      assert.equal(e.code, 'GS_ERR_CHECKPOINT');
+      assert.equal(e.exitCode, 2);
+      assert.ok(e.message.includes(file), e.message);
+      assert.match(e.message, msg);
+      return true;
+    },
+  );
 }
 
 describe('checkpoints', () => {
@@ -66,10 +81,12 @@ describe('checkpoints', () => {
     expectCheckpointError(file, /checksum mismatch/);
     fs.writeFileSync(file, buf.subarray(0, 20));
     expectCheckpointError(file, /too short \(20 bytes\)/);
-    const m = Buffer.from(buf); m.write('NOTACKPT', 0, 'latin1');
+    const m = Buffer.from(buf);
+    m.write('NOTACKPT', 0, 'latin1');
     fs.writeFileSync(file, m);
     expectCheckpointError(file, /bad magic at byte 0: expected "GSYNCKPT", found "NOTACKPT"/);
-    const v = Buffer.from(buf); v.writeUInt32LE(99, 8);
+    const v = Buffer.from(buf);
+    v.writeUInt32LE(99, 8);
     fs.writeFileSync(file, v);
     expectCheckpointError(file, /format version 99 at byte 8 is not supported/);
   });
@@ -78,14 +95,20 @@ describe('checkpoints', () => {
     const dir = tempDir();
     const { file } = write(dir);
     const ck = readCheckpoint(file);
-    assert.throws(() => assertCompatible(file, ck, { ...spec, layers: [{ units: 4, activation: 'tanh' }] }), { code: 'GS_ERR_CHECKPOINT', message: /it is for model 2-3tanh half-sse float32, this run's model is 2-4tanh half-sse float32/ });
+    assert.throws(() => assertCompatible(file, ck, { ...spec, layers: [{ units: 4, activation: 'tanh' }] }), {
+      code: 'GS_ERR_CHECKPOINT',
+      message: /it is for model 2-3tanh half-sse float32, this run's model is 2-4tanh half-sse float32/,
+    });
   });
 
   it('keeps the newest K and lists them newest first', () => {
     const dir = tempDir();
     for (const s of [1, 2, 3, 4]) write(dir, s);
     pruneCheckpoints(dir, 2);
-    assert.deepEqual(listCheckpoints(dir).map((f) => path.basename(f)), [checkpointName(4), checkpointName(3)]);
+    assert.deepEqual(
+      listCheckpoints(dir).map((f) => path.basename(f)),
+      [checkpointName(4), checkpointName(3)],
+    );
   });
 
   it('a failed write leaves the previous checkpoint intact and no temp file', () => {

@@ -17,7 +17,10 @@ import { policies, SCHED_IDLE } from '../helpers/sched';
 import { collectingLogger } from '../helpers/log-sink';
 import { repoRoot, tempDir } from '../helpers/paths';
 
-const idle = (): number[] => policies().filter((t) => t.policy === SCHED_IDLE).map((t) => t.tid);
+const idle = (): number[] =>
+  policies()
+    .filter((t) => t.policy === SCHED_IDLE)
+    .map((t) => t.tid);
 
 /** Threads that take every CPU this process may use (so that the helpers are idled too), when that is few enough to run here. */
 function everyCpu(): number | null {
@@ -25,7 +28,13 @@ function everyCpu(): number | null {
   return n >= 2 && n <= 4 ? n : null;
 }
 
-const base = (): RunConfig => ({ ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')), steps: 30, dtype: 'float32', batch: 64, microBatch: 8 });
+const base = (): RunConfig => ({
+  ...loadConfigFile(path.join(repoRoot(), 'config', 'default.json')),
+  steps: 30,
+  dtype: 'float32',
+  batch: 64,
+  microBatch: 8,
+});
 
 describe('local executors and process scheduling (train/executors.ts)', function () {
   this.timeout(60_000);
@@ -35,15 +44,22 @@ describe('local executors and process scheduling (train/executors.ts)', function
     if (allowedCpus() === null) this.skip(); // the threads addon is not built here
   });
 
-  it('a library train() with 2 threads leaves the CPU affinity and every thread\'s scheduling policy as they were', async () => {
+  it("a library train() with 2 threads leaves the CPU affinity and every thread's scheduling policy as they were", async () => {
     const before = allowedCpus();
     assert.deepEqual(idle(), [], 'no thread is idle to begin with');
     const during: { cpus: number[] | null; idle: number[] }[] = [];
     const { logger, records } = collectingLogger();
-    await train({ ...base(), threads: 2 }, {
-      runDir: tempDir(), logger, kernels: 'ref',
-      onStep: (r) => { if (r.step === 20) during.push({ cpus: allowedCpus(), idle: idle() }); },
-    });
+    await train(
+      { ...base(), threads: 2 },
+      {
+        runDir: tempDir(),
+        logger,
+        kernels: 'ref',
+        onStep: (r) => {
+          if (r.step === 20) during.push({ cpus: allowedCpus(), idle: idle() });
+        },
+      },
+    );
     assert.deepEqual(during, [{ cpus: before, idle: [] }], 'while it trains');
     assert.deepEqual(allowedCpus(), before);
     assert.deepEqual(idle(), []);
@@ -51,7 +67,11 @@ describe('local executors and process scheduling (train/executors.ts)', function
     assert.equal(start.pinned, undefined);
     assert.equal(start.helpersIdle, undefined);
     const end = records.find((r) => r.msg === 'end') as { pool: { id: string; cpu: number | null }[] };
-    assert.deepEqual(end.pool.map((p) => [p.id, p.cpu]), [['thread-1', null]], 'the pool thread floats');
+    assert.deepEqual(
+      end.pool.map((p) => [p.id, p.cpu]),
+      [['thread-1', null]],
+      'the pool thread floats',
+    );
   });
 
   it('with processControl, train() pins the compute threads while it trains and puts everything back at the end', async function () {
@@ -60,10 +80,18 @@ describe('local executors and process scheduling (train/executors.ts)', function
     const before = allowedCpus()!;
     const during: { cpus: number[] | null; idle: number }[] = [];
     const { logger, records } = collectingLogger();
-    await train({ ...base(), threads: threads! }, {
-      runDir: tempDir(), logger, kernels: 'ref', processControl: true,
-      onStep: (r) => { if (r.step === 20) during.push({ cpus: allowedCpus(), idle: idle().length }); },
-    });
+    await train(
+      { ...base(), threads: threads! },
+      {
+        runDir: tempDir(),
+        logger,
+        kernels: 'ref',
+        processControl: true,
+        onStep: (r) => {
+          if (r.step === 20) during.push({ cpus: allowedCpus(), idle: idle().length });
+        },
+      },
+    );
     const start = records.find((r) => r.msg === 'start') as { pinned?: number[]; helpersIdle?: number };
     assert.deepEqual(start.pinned, pinPlan(threads!, before));
     assert.deepEqual(during[0]!.cpus, [before[0]], 'the main thread on its CPU alone');
@@ -75,7 +103,10 @@ describe('local executors and process scheduling (train/executors.ts)', function
   it('with processControl but config pinThreads false, nothing is pinned', async () => {
     const before = allowedCpus();
     const { logger, records } = collectingLogger();
-    await train({ ...base(), threads: 2, steps: 5, pinThreads: false }, { runDir: tempDir(), logger, kernels: 'ref', processControl: true });
+    await train(
+      { ...base(), threads: 2, steps: 5, pinThreads: false },
+      { runDir: tempDir(), logger, kernels: 'ref', processControl: true },
+    );
     assert.equal(records.find((r) => r.msg === 'start')!.pinned, undefined);
     assert.deepEqual(allowedCpus(), before);
   });
@@ -89,8 +120,16 @@ describe('local executors and process scheduling (train/executors.ts)', function
       // momentum has one state buffer; ThreadPool refuses one that is not in shared memory
       const state = shareTailState === 'shared' ? new Float32Array(new SharedArrayBuffer(layout.size * 4)) : new Float32Array(layout.size);
       return {
-        spec, layout, kernels: selectKernels(spec.dtype, 'ref').kernels, kernelChoice: 'ref', data, microBatch: 8, threads,
-        logger: collectingLogger().logger, processControl: true, pinThreads: true,
+        spec,
+        layout,
+        kernels: selectKernels(spec.dtype, 'ref').kernels,
+        kernelChoice: 'ref',
+        data,
+        microBatch: 8,
+        threads,
+        logger: collectingLogger().logger,
+        processControl: true,
+        pinThreads: true,
         shareTail: { optimizer: { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: false }, state: [state] },
       };
     };
@@ -104,7 +143,10 @@ describe('local executors and process scheduling (train/executors.ts)', function
         assert.deepEqual(local.pinned, pinPlan(threads!, before));
         assert.deepEqual(allowedCpus(), [before[0]]);
         assert.ok((local.helpersIdle ?? 0) > 0 && idle().length >= 1);
-        assert.deepEqual(local.executors.map((e) => e.id), [...Array.from({ length: threads! - 1 }, (_, i) => `thread-${i + 1}`), 'main']);
+        assert.deepEqual(
+          local.executors.map((e) => e.id),
+          [...Array.from({ length: threads! - 1 }, (_, i) => `thread-${i + 1}`), 'main'],
+        );
       } finally {
         const first = local.dispose();
         assert.equal(local.dispose(), first, 'a second dispose() is the first one');

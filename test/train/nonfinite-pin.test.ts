@@ -20,7 +20,13 @@ const poisoned = (): { cfg: ReturnType<typeof validate>; data: { train: ReturnTy
   const ds = doubling('float64');
   ds.x[13] = 1e200;
   const cfg = validate({
-    data: { source: 'doubling', shuffle: true }, reduction: 'sum', batch: 'full', microBatch: 4, steps: 5, threads: 0, maxSkips: 2,
+    data: { source: 'doubling', shuffle: true },
+    reduction: 'sum',
+    batch: 'full',
+    microBatch: 4,
+    steps: 5,
+    threads: 0,
+    maxSkips: 2,
     model: { layers: [{ units: 1, activation: 'linear' }], loss: 'half-sse', init: { scheme: 'values', layers: [{ W: [0.5], b: [0.5] }] } },
     optimizer: { kind: 'sgd', lr: 0.01 },
   });
@@ -34,22 +40,31 @@ describe('non-finite steps name the examples at fault (issue 7)', () => {
   it('pins a single poisoned example among 20 (shuffled): its training-set row is in the text and the record', async () => {
     const { cfg, data } = poisoned();
     const { logger, records } = collectingLogger();
-    await assert.rejects(train(cfg, { logger, runDir: tempDir(), data }), { code: 'GS_ERR_NONFINITE', message: /2 consecutive steps skipped.*training example 13 \(leaf \d\)$/ });
+    await assert.rejects(train(cfg, { logger, runDir: tempDir(), data }), {
+      code: 'GS_ERR_NONFINITE',
+      message: /2 consecutive steps skipped.*training example 13 \(leaf \d\)$/,
+    });
     const sk = skippedSteps(records);
     assert.equal(sk.length, 2);
     for (const r of sk) {
       assert.deepEqual(r.nonFiniteExamples, [13]);
-      assert.match(r.skipped!, /^non-finite value in the loss \(Infinity\) from executor main, tree node \d+:\d+, step \d; non-finite on its own: training example 13 \(leaf \d\)$/);
+      assert.match(
+        r.skipped!,
+        /^non-finite value in the loss \(Infinity\) from executor main, tree node \d+:\d+, step \d; non-finite on its own: training example 13 \(leaf \d\)$/,
+      );
     }
   });
 
   it('under nonFinite "stop" the error names the example too', async () => {
     const { cfg, data } = poisoned();
-    await assert.rejects(train({ ...cfg, nonFinite: 'stop' }, { logger: collectingLogger().logger, runDir: tempDir(), data }), (e: unknown) => {
-      assert.ok(e instanceof GradsyncError);
-      assert.match(e.message, /training example 13 .*nonFinite policy is "stop"/);
-      return true;
-    });
+    await assert.rejects(
+      train({ ...cfg, nonFinite: 'stop' }, { logger: collectingLogger().logger, runDir: tempDir(), data }),
+      (e: unknown) => {
+        assert.ok(e instanceof GradsyncError);
+        assert.match(e.message, /training example 13 .*nonFinite policy is "stop"/);
+        return true;
+      },
+    );
   });
 
   it('a node that is finite when recomputed locally is blamed on its executor', async () => {
@@ -60,19 +75,30 @@ describe('non-finite steps name the examples at fault (issue 7)', () => {
     const liar = (ctx: { spec: never; data: never; microBatch: number }): Executor => {
       const m = new MainExecutor(ctx.spec, referenceKernels('float64'), ctx.data, ctx.microBatch);
       return {
-        id: 'liar', kind: 'remote',
+        id: 'liar',
+        kind: 'remote',
         compute(task, nodes) {
           const ps = m.computeSync(task, nodes);
-          if (task.step === 3) { ps[0]!.grads[0] = NaN; ps[0]!.bad = 0; }
+          if (task.step === 3) {
+            ps[0]!.grads[0] = NaN;
+            ps[0]!.bad = 0;
+          }
           return Promise.resolve(ps);
         },
-        recycle: (p) => m.recycle(p), close: () => Promise.resolve(),
+        recycle: (p) => m.recycle(p),
+        close: () => Promise.resolve(),
       };
     };
-    const s = await train({ ...cfg, maxSkips: 5 }, { logger, runDir: tempDir(), data: { train: clean, heldOut: null }, executors: async (ctx) => [liar(ctx as never)] });
+    const s = await train(
+      { ...cfg, maxSkips: 5 },
+      { logger, runDir: tempDir(), data: { train: clean, heldOut: null }, executors: async (ctx) => [liar(ctx as never)] },
+    );
     assert.equal(s.skippedSteps, 1);
     const [r] = skippedSteps(records);
-    assert.match(r!.skipped!, /^non-finite value in dJdW\[0\] \(element 0\) from executor liar, tree node \d+:0, step 3; recomputed on the main thread, node \d+:0 is finite: executor liar returned values the kernels do not produce \(a faulty executor\)$/);
+    assert.match(
+      r!.skipped!,
+      /^non-finite value in dJdW\[0\] \(element 0\) from executor liar, tree node \d+:0, step 3; recomputed on the main thread, node \d+:0 is finite: executor liar returned values the kernels do not produce \(a faulty executor\)$/,
+    );
     assert.equal(r!.nonFiniteExamples, undefined);
   });
 
@@ -84,11 +110,28 @@ describe('non-finite steps name the examples at fault (issue 7)', () => {
     const worker = (ctx: { spec: never; data: never; microBatch: number }): Executor => {
       const m = new MainExecutor(ctx.spec, referenceKernels('float64'), ctx.data, ctx.microBatch);
       const compute = real.bind(m) as MainExecutor['computeSync'];
-      return { id: 'w', kind: 'thread', compute: (t, n) => Promise.resolve(compute(t, n)), recycle: (p) => m.recycle(p), close: () => Promise.resolve() };
+      return {
+        id: 'w',
+        kind: 'thread',
+        compute: (t, n) => Promise.resolve(compute(t, n)),
+        recycle: (p) => m.recycle(p),
+        close: () => Promise.resolve(),
+      };
     };
-    proto.computeSync = function (this: unknown, ...a: unknown[]) { mainCalls++; return real.apply(this, a); };
+    proto.computeSync = function (this: unknown, ...a: unknown[]) {
+      mainCalls++;
+      return real.apply(this, a);
+    };
     try {
-      const s = await train({ ...cfg, steps: 50 }, { logger: collectingLogger().logger, runDir: tempDir(), data: { train: doubling('float64'), heldOut: null }, executors: async (ctx) => [worker(ctx as never)] });
+      const s = await train(
+        { ...cfg, steps: 50 },
+        {
+          logger: collectingLogger().logger,
+          runDir: tempDir(),
+          data: { train: doubling('float64'), heldOut: null },
+          executors: async (ctx) => [worker(ctx as never)],
+        },
+      );
       assert.equal(s.skippedSteps, 0);
     } finally {
       proto.computeSync = real;

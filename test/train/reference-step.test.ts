@@ -35,15 +35,25 @@ const MICRO = [3, 4];
 const spec = (hidden: number[]): ModelSpec => ({
   inputs: 64,
   layers: [...hidden.map((units) => ({ units, activation: 'tanh' as const })), { units: 10, activation: 'softmax' as const }],
-  loss: 'cross-entropy', dtype: 'float32',
+  loss: 'cross-entropy',
+  dtype: 'float32',
 });
 
 const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 interface Case {
-  hidden: number; micro: number; optimizer: OptimizerSpec['kind']; threads: 0 | 1 | 2;
-  batch: number; start: number; steps: number; reduction: 'sum' | 'mean'; weightDecay: number; clipNorm: number | null;
-  strategies: StrategySwitches; seed: number;
+  hidden: number;
+  micro: number;
+  optimizer: OptimizerSpec['kind'];
+  threads: 0 | 1 | 2;
+  batch: number;
+  start: number;
+  steps: number;
+  reduction: 'sum' | 'mean';
+  weightDecay: number;
+  clipNorm: number | null;
+  strategies: StrategySwitches;
+  seed: number;
 }
 
 const bool = fc.boolean();
@@ -60,7 +70,14 @@ const arbCase: fc.Arbitrary<Case> = fc.record({
   weightDecay: fc.constantFrom(0, 1e-3, 0.1),
   // 0.05 clips most steps, 1e3 none
   clipNorm: fc.constantFrom(null, 0.05, 1e3),
-  strategies: fc.record({ sharedTail: bool, withdraw: bool, recordOverlap: bool, stragglers: bool, serveWithoutMain: bool, fusedReduce: bool }),
+  strategies: fc.record({
+    sharedTail: bool,
+    withdraw: bool,
+    recordOverlap: bool,
+    stragglers: bool,
+    serveWithoutMain: bool,
+    fusedReduce: bool,
+  }),
   seed: fc.integer({ min: 1, max: 1000 }),
 }) as fc.Arbitrary<Case>;
 
@@ -88,10 +105,19 @@ describe('Stepper against the reference step (property)', function () {
     const state = newOptimizerState(OPTIMIZERS[c.optimizer], 'float32', layout.size, true).buffers as Float32Array[];
     const pf = new PoolFault(fault);
     faultRuns.push(pf);
-    const pool = pf.run(() => new ThreadPool({
-      threads: 2, spec: s, kernels: 'ref', microBatch: MICRO[c.micro]!, x: data.x, y: data.y, spin: true,
-      tail: { tensors: paramTensorsOf(layout), optimizer: OPTIMIZERS[c.optimizer], state },
-    }));
+    const pool = pf.run(
+      () =>
+        new ThreadPool({
+          threads: 2,
+          spec: s,
+          kernels: 'ref',
+          microBatch: MICRO[c.micro]!,
+          x: data.x,
+          y: data.y,
+          spin: true,
+          tail: { tensors: paramTensorsOf(layout), optimizer: OPTIMIZERS[c.optimizer], state },
+        }),
+    );
     return { pool, state };
   };
 
@@ -102,7 +128,13 @@ describe('Stepper against the reference step (property)', function () {
       const layout = layoutOf(s);
       const state = newOptimizerState(OPTIMIZERS[c.optimizer], 'float32', layout.size, true).buffers as Float32Array[];
       const pool = new ThreadPool({
-        threads: c.threads, spec: s, kernels: 'ref', microBatch: MICRO[c.micro]!, x: data.x, y: data.y, spin: false,
+        threads: c.threads,
+        spec: s,
+        kernels: 'ref',
+        microBatch: MICRO[c.micro]!,
+        x: data.x,
+        y: data.y,
+        spin: false,
         tail: { tensors: paramTensorsOf(layout), optimizer: OPTIMIZERS[c.optimizer], state },
       });
       p = { pool, state };
@@ -118,8 +150,13 @@ describe('Stepper against the reference step (property)', function () {
     const microBatch = MICRO[c.micro]!;
     const kernels = referenceKernels('float32');
     const settings: StepSettings = {
-      reduction: c.reduction, weightDecay: c.weightDecay, clipNorm: c.clipNorm, optimizer: OPTIMIZERS[c.optimizer],
-      nonFinite: 'skip', layers: layerGeometryOf(s, layout), strategies: c.strategies,
+      reduction: c.reduction,
+      weightDecay: c.weightDecay,
+      clipNorm: c.clipNorm,
+      optimizer: OPTIMIZERS[c.optimizer],
+      nonFinite: 'skip',
+      layers: layerGeometryOf(s, layout),
+      strategies: c.strategies,
     };
     // the same start for both
     const params = newParams(s, layout, true) as Float32Array;
@@ -146,8 +183,15 @@ describe('Stepper against the reference step (property)', function () {
   }
 
   async function steps(
-    c: Case, stepper: Stepper, reference: ReferenceStepper, params: Float32Array, refParams: Float32Array,
-    opt: OptimizerState, refOpt: OptimizerState, order: Uint32Array, microBatch: number,
+    c: Case,
+    stepper: Stepper,
+    reference: ReferenceStepper,
+    params: Float32Array,
+    refParams: Float32Array,
+    opt: OptimizerState,
+    refOpt: OptimizerState,
+    order: Uint32Array,
+    microBatch: number,
   ): Promise<void> {
     for (let step = 1; step <= c.steps; step++) {
       const start = c.start + (step - 1) * c.batch;
@@ -167,29 +211,46 @@ describe('Stepper against the reference step (property)', function () {
       assert.ok(Object.is(got.loss, want.loss), `step ${step}: loss ${got.loss} ≠ ${want.loss}`);
       assert.ok(Object.is(got.gradNorm, want.gradNorm), `step ${step}: gradient norm ${got.gradNorm} ≠ ${want.gradNorm}`);
       assert.equal(Buffer.compare(bytes(params), bytes(refParams)), 0, `step ${step}: the weights differ`);
-      opt.buffers.forEach((b, i) => assert.equal(Buffer.compare(bytes(b as Float32Array), bytes(refOpt.buffers[i] as Float32Array)), 0, `step ${step}: optimizer state ${i} differs`));
+      opt.buffers.forEach((b, i) =>
+        assert.equal(
+          Buffer.compare(bytes(b as Float32Array), bytes(refOpt.buffers[i] as Float32Array)),
+          0,
+          `step ${step}: optimizer state ${i} differs`,
+        ),
+      );
     }
     assert.equal(opt.t, refOpt.t);
   }
 
-  it('writes the reference\'s weight bytes for random settings, executors and strategy switches', async () => {
-    await fc.assert(fc.asyncProperty(arbCase, (c) => check(c)), { seed: 42, numRuns: 100 });
+  it("writes the reference's weight bytes for random settings, executors and strategy switches", async () => {
+    await fc.assert(
+      fc.asyncProperty(arbCase, (c) => check(c)),
+      { seed: 42, numRuns: 100 },
+    );
     for (const [path, n] of Object.entries(seen)) assert.ok(n > 0, `no step took the path ${path}: ${JSON.stringify(seen)}`);
   });
 
   it('writes them too when a pool thread stalls (its task withdrawn) or throws (its range recomputed)', async () => {
     const arbFault: fc.Arbitrary<FaultSpec> = fc.record({
-      executor: fc.constantFrom(1, 2), step: fc.integer({ min: 1, max: 2 }),
-      mode: fc.constantFrom('stall', 'throw'), phase: fc.constantFrom('compute', 'tail'),
+      executor: fc.constantFrom(1, 2),
+      step: fc.integer({ min: 1, max: 2 }),
+      mode: fc.constantFrom('stall', 'throw'),
+      phase: fc.constantFrom('compute', 'tail'),
     }) as fc.Arbitrary<FaultSpec>;
-    await fc.assert(fc.asyncProperty(arbCase, arbFault, async (c, fault) => {
-      // enough leaves for both threads and the main thread to have a share
-      // a fault that can strike: a thread that throws is not withdrawn first; a tail fault needs a shared tail
-      const strategies = { ...c.strategies, withdraw: fault.mode === 'stall', ...(fault.phase === 'tail' ? { sharedTail: true } : {}) };
-      const clipNorm = fault.phase === 'tail' ? null : c.clipNorm;
-      await check({ ...c, threads: 2, batch: c.batch + 3 * MICRO[c.micro]!, strategies, clipNorm }, fault);
-    }), { seed: 42, numRuns: 20 });
+    await fc.assert(
+      fc.asyncProperty(arbCase, arbFault, async (c, fault) => {
+        // enough leaves for both threads and the main thread to have a share
+        // a fault that can strike: a thread that throws is not withdrawn first; a tail fault needs a shared tail
+        const strategies = { ...c.strategies, withdraw: fault.mode === 'stall', ...(fault.phase === 'tail' ? { sharedTail: true } : {}) };
+        const clipNorm = fault.phase === 'tail' ? null : c.clipNorm;
+        await check({ ...c, threads: 2, batch: c.batch + 3 * MICRO[c.micro]!, strategies, clipNorm }, fault);
+      }),
+      { seed: 42, numRuns: 20 },
+    );
     const fired = faultRuns.filter((f) => f.fired > 0).map((f) => `${f.spec.mode}/${f.spec.phase}`);
-    assert.ok(faults.late > 0 && faults.failed > 0 && fired.includes('throw/compute'), `faults struck: ${JSON.stringify(faults)}, ${fired.join(' ')}`);
+    assert.ok(
+      faults.late > 0 && faults.failed > 0 && fired.includes('throw/compute'),
+      `faults struck: ${JSON.stringify(faults)}, ${fired.join(' ')}`,
+    );
   });
 });

@@ -26,7 +26,12 @@ describe('checkpoint schedule and resume from a run folder (issue 7)', () => {
   describe('config', () => {
     it('defaults: every 0, everySeconds 0, keep 2, onError "stop"', () => {
       assert.deepEqual(validate({}).checkpoint, { every: 0, everySeconds: 0, keep: 2, onError: 'stop' });
-      assert.deepEqual(validate({ checkpoint: { everySeconds: 1.5, onError: 'continue' } }).checkpoint, { every: 0, everySeconds: 1.5, keep: 2, onError: 'continue' });
+      assert.deepEqual(validate({ checkpoint: { everySeconds: 1.5, onError: 'continue' } }).checkpoint, {
+        every: 0,
+        everySeconds: 1.5,
+        keep: 2,
+        onError: 'continue',
+      });
     });
     for (const [c, field, msg] of [
       [{ everySeconds: -1 }, 'checkpoint.everySeconds', /must be ≥ 0/],
@@ -36,7 +41,14 @@ describe('checkpoint schedule and resume from a run folder (issue 7)', () => {
       [{ every: 1, often: true }, 'checkpoint.often', /unknown key/],
     ] as const) {
       it(`rejects checkpoint ${JSON.stringify(c)} naming "${field}"`, () => {
-        assert.throws(() => validate({ checkpoint: c }), (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_CONFIG' && e.message.startsWith(`config field "${field}"`) && msg.test(e.message));
+        assert.throws(
+          () => validate({ checkpoint: c }),
+          (e: unknown) =>
+            e instanceof GradsyncError &&
+            e.code === 'GS_ERR_CONFIG' &&
+            e.message.startsWith(`config field "${field}"`) &&
+            msg.test(e.message),
+        );
       });
     }
   });
@@ -52,16 +64,36 @@ describe('checkpoint schedule and resume from a run folder (issue 7)', () => {
     let t = 0;
     const clock = (): number => t;
     const { logger, records } = collectingLogger();
-    await train(validate({ steps: 12, threads: 0, checkpoint: { everySeconds: 1, keep: 100 } }), { runDir: dir, logger, clock, onStep: () => { t += 400; } });
+    await train(validate({ steps: 12, threads: 0, checkpoint: { everySeconds: 1, keep: 100 } }), {
+      runDir: dir,
+      logger,
+      clock,
+      onStep: () => {
+        t += 400;
+      },
+    });
     // at 0.4 s per step a checkpoint is due at steps 3, 6, 9 (1.2 s after the last), and the end
-    assert.deepEqual(records.filter((r) => r.msg === 'checkpoint').map((r) => r.step), [3, 6, 9, 12]);
+    assert.deepEqual(
+      records.filter((r) => r.msg === 'checkpoint').map((r) => r.step),
+      [3, 6, 9, 12],
+    );
   });
 
   it('with both, whichever comes first', async () => {
     let t = 0;
     const { logger, records } = collectingLogger();
-    await train(validate({ steps: 12, threads: 0, checkpoint: { every: 5, everySeconds: 1, keep: 100 } }), { runDir: tempDir(), logger, clock: () => t, onStep: () => { t += 400; } });
-    assert.deepEqual(records.filter((r) => r.msg === 'checkpoint').map((r) => r.step), [3, 5, 8, 10, 12]);
+    await train(validate({ steps: 12, threads: 0, checkpoint: { every: 5, everySeconds: 1, keep: 100 } }), {
+      runDir: tempDir(),
+      logger,
+      clock: () => t,
+      onStep: () => {
+        t += 400;
+      },
+    });
+    assert.deepEqual(
+      records.filter((r) => r.msg === 'checkpoint').map((r) => r.step),
+      [3, 5, 8, 10, 12],
+    );
   });
 
   describe('findResumePoint', () => {
@@ -74,7 +106,13 @@ describe('checkpoint schedule and resume from a run folder (issue 7)', () => {
       const r = findResumePoint(dir);
       assert.equal(r.file, c10);
       assert.equal(r.checkpoint.header.step, 10);
-      assert.deepEqual(r.skipped.map((s) => [s.file, s.code]), [[c20, 'GS_ERR_CHECKPOINT'], [c15, 'GS_ERR_CHECKPOINT']]);
+      assert.deepEqual(
+        r.skipped.map((s) => [s.file, s.code]),
+        [
+          [c20, 'GS_ERR_CHECKPOINT'],
+          [c15, 'GS_ERR_CHECKPOINT'],
+        ],
+      );
       assert.match(r.skipped[0]!.reason, /checksum mismatch/);
       assert.match(r.skipped[1]!.reason, /too short \(40 bytes\)/);
       // the folder of checkpoints itself works too
@@ -115,17 +153,32 @@ describe('checkpoint schedule and resume from a run folder (issue 7)', () => {
     fs.writeFileSync(path.join(ckDir(dir), `.${checkpointName(35)}.tmp-999999`), 'partial');
 
     let info: StartInfo | null = null;
-    const s = await train(cfg, { runDir: dir, resumeFrom: dir, onStart: (i) => { info = i; } });
+    const s = await train(cfg, {
+      runDir: dir,
+      resumeFrom: dir,
+      onStart: (i) => {
+        info = i;
+      },
+    });
     assert.equal(s.paramsSha256, full.paramsSha256);
     assert.equal(info!.startStep, 25);
     assert.equal(info!.resume!.file, path.join(ckDir(dir), checkpointName(25)));
-    assert.deepEqual(info!.resume!.skipped.map((k) => path.basename(k.file)), [checkpointName(30)]);
+    assert.deepEqual(
+      info!.resume!.skipped.map((k) => path.basename(k.file)),
+      [checkpointName(30)],
+    );
     assert.ok(!fs.readdirSync(ckDir(dir)).some((n) => n.includes('.tmp-')), 'the stale temp file is gone');
 
     const recs: Record<string, unknown>[] = [];
-    const stats = await readRecords(log, (r) => { recs.push(r); });
+    const stats = await readRecords(log, (r) => {
+      recs.push(r);
+    });
     assert.equal(stats.skipped.notJson, 1, 'exactly the torn line is skipped');
-    assert.equal(recs.length, firstRecords + (1 + 1 + 5 + 1 + 1 + 1), 'first run\'s whole lines, then start, skip warning, 5 steps, eval, checkpoint, end');
+    assert.equal(
+      recs.length,
+      firstRecords + (1 + 1 + 5 + 1 + 1 + 1),
+      "first run's whole lines, then start, skip warning, 5 steps, eval, checkpoint, end",
+    );
     const starts = recs.filter((r) => r.msg === 'start');
     assert.equal(starts.length, 2);
     assert.equal(starts[1]!.resumedFrom, path.join(ckDir(dir), checkpointName(25)));
@@ -133,7 +186,13 @@ describe('checkpoint schedule and resume from a run folder (issue 7)', () => {
     const skip = recs.find((r) => r.msg === 'checkpoint skipped')!;
     assert.equal(skip.level, 40);
     assert.match(String(skip.reason), /step-00000030\.gsck: checksum mismatch/);
-    assert.deepEqual(recs.slice(-9).filter((r) => r.msg === 'step').map((r) => r.step), [26, 27, 28, 29, 30]);
+    assert.deepEqual(
+      recs
+        .slice(-9)
+        .filter((r) => r.msg === 'step')
+        .map((r) => r.step),
+      [26, 27, 28, 29, 30],
+    );
   });
 
   it('readRecords skips at most one torn last line', async () => {
@@ -141,11 +200,16 @@ describe('checkpoint schedule and resume from a run folder (issue 7)', () => {
     await train(validate({ steps: 5, threads: 0 }), { runDir: dir });
     const log = path.join(dir, 'log.ndjson');
     const whole = fs.readFileSync(log);
-    const lines = whole.toString('utf8').split('\n').filter((l) => l !== '').length;
+    const lines = whole
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l !== '').length;
     for (const cut of [whole.length, whole.length - 1, whole.length - 2, whole.length - 30, whole.length - 200]) {
       fs.writeFileSync(log, whole.subarray(0, cut));
       let n = 0;
-      const st = await readRecords(log, () => { n++; });
+      const st = await readRecords(log, () => {
+        n++;
+      });
       const torn = cut < whole.length - 1 ? 1 : 0; // cutting only the '\n' leaves a whole record
       assert.equal(n, lines - torn, `cut at ${cut}`);
       assert.equal(st.skipped.notJson, torn);

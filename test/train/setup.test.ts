@@ -16,7 +16,10 @@ import { tempDir } from '../helpers/paths';
 function idxFolder(test: boolean): string {
   const dir = tempDir();
   const write = (prefix: string, n: number, first: number): void => {
-    fs.writeFileSync(path.join(dir, `${prefix}-images-idx3-ubyte`), idxImages(n, 2, 2, (i) => first + i));
+    fs.writeFileSync(
+      path.join(dir, `${prefix}-images-idx3-ubyte`),
+      idxImages(n, 2, 2, (i) => first + i),
+    );
     fs.writeFileSync(path.join(dir, `${prefix}-labels-idx1-ubyte`), idxLabels(Array.from({ length: n }, (_, i) => i % 10)));
   };
   write('train', 20, 0);

@@ -35,7 +35,17 @@ interface NativeOps {
   copyShared(n: number, src: Float, dst: Float): number;
   reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: number, out: Float64Array): void;
   addReduceGrad(n: number, a: Float, b: Float, p: Float, divisor: number, lambda: number, out: Float64Array, g: Float): void;
-  reduceSgd(n: number, a: Float, b: Float | null, p: Float, divisor: number, lambda: number, lr: number, out: Float64Array, shared: boolean): void;
+  reduceSgd(
+    n: number,
+    a: Float,
+    b: Float | null,
+    p: Float,
+    divisor: number,
+    lambda: number,
+    lr: number,
+    out: Float64Array,
+    shared: boolean,
+  ): void;
   activationStats(f: number, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
   softmaxCE(rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number;
   gatherRows(rows: number, order: Uint32Array, from: number, width: number, src: Float, dst: Float): void;
@@ -63,9 +73,10 @@ function load(): Addon | null {
     addon = createRequire(__filename)(file) as Addon;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    loadError = err.code === 'MODULE_NOT_FOUND'
-      ? `native addon not built (${path.relative(root, file)} missing; run \`node scripts/build-native.js\`)`
-      : `native addon failed to load: ${String(err.message).split('\n')[0]}`;
+    loadError =
+      err.code === 'MODULE_NOT_FOUND'
+        ? `native addon not built (${path.relative(root, file)} missing; run \`node scripts/build-native.js\`)`
+        : `native addon failed to load: ${String(err.message).split('\n')[0]}`;
   }
   return addon;
 }

@@ -19,11 +19,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { NORM_BLOCK, referenceCore, SATURATION_RATIO, softmaxCE32Rows, withSharedDefaults, type Activation, type KernelSet } from '../kernels';
+import {
+  NORM_BLOCK,
+  referenceCore,
+  SATURATION_RATIO,
+  softmaxCE32Rows,
+  withSharedDefaults,
+  type Activation,
+  type KernelSet,
+} from '../kernels';
 import { packageRoot } from '../../package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.
-interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
@@ -46,7 +57,17 @@ interface WasmExports {
   sgd_f64(n: number, lr: number, g: number, p: number, u: number): void;
   reduce_f32(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number): void;
   reduce_f64(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number): void;
-  reduce_sgd_f32(n: number, g: number, p: number, divisor: number, lambda: number, useLambda: number, lr: number, recip: number, mode: number): void;
+  reduce_sgd_f32(
+    n: number,
+    g: number,
+    p: number,
+    divisor: number,
+    lambda: number,
+    useLambda: number,
+    lr: number,
+    recip: number,
+    mode: number,
+  ): void;
   first_non_finite_f32(n: number, src: number): number;
   first_non_finite_f64(n: number, src: number): number;
   col_sum_f32(m: number, n: number, src: number, dst: number): void;
@@ -56,9 +77,28 @@ interface WasmExports {
   exp_f32(n: number, src: number, dst: number): void;
 }
 
-const EXPORTS = ['gemm_f32', 'gemm_f64', 'pack_rows', 'pack_cols_32', 'pack_cols_64', 'tanh_f32',
-  'add_f32', 'add_f64', 'sgd_f32', 'sgd_f64', 'reduce_f32', 'reduce_f64', 'reduce_sgd_f32',
-  'first_non_finite_f32', 'first_non_finite_f64', 'col_sum_f32', 'add_bias_f32', 'act_backward_f32', 'act_stats_f32', 'exp_f32'] as const;
+const EXPORTS = [
+  'gemm_f32',
+  'gemm_f64',
+  'pack_rows',
+  'pack_cols_32',
+  'pack_cols_64',
+  'tanh_f32',
+  'add_f32',
+  'add_f64',
+  'sgd_f32',
+  'sgd_f64',
+  'reduce_f32',
+  'reduce_f64',
+  'reduce_sgd_f32',
+  'first_non_finite_f32',
+  'first_non_finite_f64',
+  'col_sum_f32',
+  'add_bias_f32',
+  'act_backward_f32',
+  'act_stats_f32',
+  'exp_f32',
+] as const;
 
 let wasm: WasmExports | null = null;
 let loadError: string | null = null;
@@ -78,7 +118,11 @@ function load(): WasmExports | null {
   } catch {
     // build-wasm.js leaves the reason next to the module when it could not assemble it
     let why = `${WASM_FILE} missing`;
-    try { why = fs.readFileSync(`${file}.error`, 'utf8').trim(); } catch { /* no reason recorded */ }
+    try {
+      why = fs.readFileSync(`${file}.error`, 'utf8').trim();
+    } catch {
+      /* no reason recorded */
+    }
     loadError = `not built (${why}; run \`node scripts/build-wasm.js\`)`;
     return null;
   }
@@ -141,8 +185,21 @@ type Gemm = 'NT' | 'TN' | 'NN';
  * NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n); NN: C = A (m, k) · B (k, n). Linear memory: [scratch | A | A packed | B | B packed | C],
  * each at a cache-line boundary.
  */
-function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k: number, A: Float, B: Float, C: Float, check = false): number {
-  checkDim('m', m); checkDim('n', n); checkDim('k', k);
+function gemm(
+  w: WasmExports,
+  dtype: DType,
+  kind: Gemm,
+  m: number,
+  n: number,
+  k: number,
+  A: Float,
+  B: Float,
+  C: Float,
+  check = false,
+): number {
+  checkDim('m', m);
+  checkDim('n', n);
+  checkDim('k', k);
   checkArray('A', A, dtype, m * k);
   checkArray('B', B, dtype, n * k);
   checkArray('C', C, dtype, m * n);
@@ -174,7 +231,8 @@ function gemm(w: WasmExports, dtype: DType, kind: Gemm, m: number, n: number, k:
 
 /** a = tanh(z) over m·n floats (the workload's hidden activation; others stay in TypeScript). */
 function tanh32(w: WasmExports, m: number, n: number, z: Float, a: Float): void {
-  checkDim('m', m); checkDim('n', n);
+  checkDim('m', m);
+  checkDim('n', n);
   const len = m * n;
   checkArray('z', z, 'float32', len);
   checkArray('a', a, 'float32', len);
@@ -233,7 +291,7 @@ function sgdUpdate(w: WasmExports, dtype: DType, n: number, lr: number, g: Float
 
 /** Rule 8's fixed combination of the eight float64 lane sums a reduce call leaves at s[from…from + 7]. */
 function laneSum(s: Float64Array, from: number): number {
-  return ((s[from]! + s[from + 1]!) + (s[from + 2]! + s[from + 3]!)) + ((s[from + 4]! + s[from + 5]!) + (s[from + 6]! + s[from + 7]!));
+  return s[from]! + s[from + 1]! + (s[from + 2]! + s[from + 3]!) + (s[from + 4]! + s[from + 5]! + (s[from + 6]! + s[from + 7]!));
 }
 
 /** reduceGrad (kernels.ts): g ← g/divisor + λ·p, and out = [Σg², Σp²] summed as rule 8 says. */
@@ -255,7 +313,14 @@ function reduceGrad(w: WasmExports, dtype: DType, n: number, g: Float, p: Float,
   let sp = 0;
   // rule 8: one call per block (NORM_BLOCK is a multiple of 8), the block sums added in order
   for (let b = 0; b < n8; b += NORM_BLOCK) {
-    (dtype === 'float32' ? w.reduce_f32 : w.reduce_f64)(Math.min(NORM_BLOCK, n8 - b), go + b * es, po + b * es, divisor, lambda, lambda !== 0 ? 1 : 0);
+    (dtype === 'float32' ? w.reduce_f32 : w.reduce_f64)(
+      Math.min(NORM_BLOCK, n8 - b),
+      go + b * es,
+      po + b * es,
+      divisor,
+      lambda,
+      lambda !== 0 ? 1 : 0,
+    );
     sg += laneSum(s, 0);
     sp += laneSum(s, 8);
   }
@@ -276,7 +341,8 @@ function firstNonFinite(w: WasmExports, dtype: DType, n: number, a: Float): numb
 
 /** colSum, float32: out (n) = Σ rows of A (m, n) from +0, rows in increasing order. */
 function colSum32(w: WasmExports, m: number, n: number, A: Float, out: Float): void {
-  checkDim('m', m); checkDim('n', n);
+  checkDim('m', m);
+  checkDim('n', n);
   checkArray('A', A, 'float32', m * n);
   checkArray('out', out, 'float32', n);
   if (n === 0) return;
@@ -288,7 +354,8 @@ function colSum32(w: WasmExports, m: number, n: number, A: Float, out: Float): v
 
 /** addBias, float32: C (m, n) += b (n) row by row. */
 function addBias32(w: WasmExports, m: number, n: number, C: Float, b: Float): void {
-  checkDim('m', m); checkDim('n', n);
+  checkDim('m', m);
+  checkDim('n', n);
   checkArray('C', C, 'float32', m * n);
   checkArray('b', b, 'float32', n);
   if (m === 0 || n === 0) return;
@@ -301,7 +368,8 @@ function addBias32(w: WasmExports, m: number, n: number, C: Float, b: Float): vo
 
 /** activateBackward, float32 tanh and sigmoid (the others are the reference's): g ← g ⊙ f′ through a. */
 function activateBackward32(w: WasmExports, f: Activation, m: number, n: number, a: Float, g: Float): void {
-  checkDim('m', m); checkDim('n', n);
+  checkDim('m', m);
+  checkDim('n', n);
   const len = m * n;
   checkArray('a', a, 'float32', len);
   checkArray('g', g, 'float32', len);
@@ -315,11 +383,13 @@ function activateBackward32(w: WasmExports, f: Activation, m: number, n: number,
 
 /** activationStats (rule 9), float32: the saturated outputs and, per unit, the rows with z > 0, added into out. */
 function activationStats32(w: WasmExports, f: Activation, m: number, n: number, z: Float, a: Float, out: Float64Array): void {
-  checkDim('m', m); checkDim('n', n);
+  checkDim('m', m);
+  checkDim('n', n);
   const len = m * n;
   checkArray('z', z, 'float32', len);
   checkArray('a', a, 'float32', len);
-  if (!(out instanceof Float64Array) || out.length < 1 + n) throw new RangeError(`out must be a Float64Array of at least ${1 + n} elements`);
+  if (!(out instanceof Float64Array) || out.length < 1 + n)
+    throw new RangeError(`out must be a Float64Array of at least ${1 + n} elements`);
   if (len === 0) return;
   const [zo, ao, co] = slots(w, 4, len, 3) as [number, number, number];
   put('float32', zo, z, len);
@@ -352,7 +422,8 @@ function rowExp32(w: WasmExports, m: number, n: number, z: Float): number {
 
 /** activate('softmax'), float32: per row, the exponentials of z − max, their sum in increasing j, each divided by it. */
 function softmax32(w: WasmExports, m: number, n: number, z: Float, a: Float): void {
-  checkDim('m', m); checkDim('n', n);
+  checkDim('m', m);
+  checkDim('n', n);
   checkArray('z', z, 'float32', m * n);
   checkArray('a', a, 'float32', m * n);
   if (m * n === 0) return;
@@ -362,15 +433,26 @@ function softmax32(w: WasmExports, m: number, n: number, z: Float, a: Float): vo
   for (let r = 0; r < m; r++) {
     const o = r * n;
     let s = 0;
-    for (let j = 0; j < n; j++) { const x = v[e + o + j]!; a[o + j] = x; s = fr(s + x); }
+    for (let j = 0; j < n; j++) {
+      const x = v[e + o + j]!;
+      a[o + j] = x;
+      s = fr(s + x);
+    }
     for (let j = 0; j < n; j++) a[o + j] = fr(a[o + j]! / s);
   }
 }
 
 /** softmaxCE (kernels.ts), float32: the exponentials over the whole block here, the rows as the reference does them. */
 function softmaxCE32(w: WasmExports, rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number {
-  checkDim('rows', rows); checkDim('n', n);
-  for (const [name, x] of [['z', z], ['a', a], ['y', y], ['g', g]] as const) checkArray(name, x, 'float32', rows * n);
+  checkDim('rows', rows);
+  checkDim('n', n);
+  for (const [name, x] of [
+    ['z', z],
+    ['a', a],
+    ['y', y],
+    ['g', g],
+  ] as const)
+    checkArray(name, x, 'float32', rows * n);
   if (rows > 0 && n === 0) throw new RangeError('n must be at least 1');
   if (rows === 0) return 0;
   const e = rowExp32(w, rows, n, z);
@@ -385,7 +467,18 @@ function softmaxCE32(w: WasmExports, rows: number, n: number, z: Float, a: Float
  * new weights. The same bits as the reference's passes over the whole tensor, with each operand
  * copied in and out once instead of once per pass. No non-temporal stores: `shared` changes nothing.
  */
-function reduceSgd(w: WasmExports, dtype: DType, n: number, a: Float, b: Float | null, p: Float, divisor: number, lambda: number, lr: number, out: Float64Array): void {
+function reduceSgd(
+  w: WasmExports,
+  dtype: DType,
+  n: number,
+  a: Float,
+  b: Float | null,
+  p: Float,
+  divisor: number,
+  lambda: number,
+  lr: number,
+  out: Float64Array,
+): void {
   checkDim('n', n);
   checkArray('a', a, dtype, n);
   if (b !== null) checkArray('b', b, dtype, n);
@@ -450,16 +543,22 @@ export function wasmKernels(dtype: DType): KernelSet {
     // WebAssembly has no non-temporal store: the product, then the scan in linear memory
     gemmTNCheck: (m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C, true),
     firstNonFinite: (n, a) => firstNonFinite(w, dtype, n, a),
-    activate: dtype === 'float32'
-      ? (f, m, n, z, a) => (f === 'tanh' ? tanh32(w, m, n, z, a) : f === 'softmax' ? softmax32(w, m, n, z, a) : ref.activate(f, m, n, z, a))
-      : ref.activate,
-    ...(dtype === 'float32' ? {
-      addBias: (m: number, n: number, C: Float, b: Float) => addBias32(w, m, n, C, b),
-      colSum: (m: number, n: number, A: Float, out: Float) => colSum32(w, m, n, A, out),
-      activateBackward: (f: Activation, m: number, n: number, z: Float, a: Float, g: Float) => (f === 'tanh' || f === 'sigmoid' ? activateBackward32(w, f, m, n, a, g) : ref.activateBackward(f, m, n, z, a, g)),
-      activationStats: (f: Activation, m: number, n: number, z: Float, a: Float, out: Float64Array) => activationStats32(w, f, m, n, z, a, out),
-      softmaxCE: (rows: number, n: number, z: Float, a: Float, y: Float, g: Float) => softmaxCE32(w, rows, n, z, a, y, g),
-    } : {}),
+    activate:
+      dtype === 'float32'
+        ? (f, m, n, z, a) =>
+            f === 'tanh' ? tanh32(w, m, n, z, a) : f === 'softmax' ? softmax32(w, m, n, z, a) : ref.activate(f, m, n, z, a)
+        : ref.activate,
+    ...(dtype === 'float32'
+      ? {
+          addBias: (m: number, n: number, C: Float, b: Float) => addBias32(w, m, n, C, b),
+          colSum: (m: number, n: number, A: Float, out: Float) => colSum32(w, m, n, A, out),
+          activateBackward: (f: Activation, m: number, n: number, z: Float, a: Float, g: Float) =>
+            f === 'tanh' || f === 'sigmoid' ? activateBackward32(w, f, m, n, a, g) : ref.activateBackward(f, m, n, z, a, g),
+          activationStats: (f: Activation, m: number, n: number, z: Float, a: Float, out: Float64Array) =>
+            activationStats32(w, f, m, n, z, a, out),
+          softmaxCE: (rows: number, n: number, z: Float, a: Float, y: Float, g: Float) => softmaxCE32(w, rows, n, z, a, y, g),
+        }
+      : {}),
     addInto: (n, a, b) => addInto(w, dtype, n, a, b),
     sgdUpdate: (n, lr, g, p, u) => sgdUpdate(w, dtype, n, lr, g, p, u),
     reduceGrad: (n, g, p, divisor, lambda, out) => reduceGrad(w, dtype, n, g, p, divisor, lambda, out),

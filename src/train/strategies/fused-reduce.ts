@@ -20,7 +20,12 @@ export function splitRoot(tree: ReductionTree, nodes: readonly TreeNode[]): Tree
   return kids.length === 2 ? kids : null;
 }
 
-interface LayerViews { gW: Float; pW: Float; gb: Float; pb: Float }
+interface LayerViews {
+  gW: Float;
+  pW: Float;
+  gb: Float;
+  pb: Float;
+}
 
 export class Reducer {
   private readonly pair = new Float64Array(2);
@@ -77,7 +82,16 @@ export class Reducer {
   /** Per-layer subarray views of (g, params), cached while the buffers stay the same. */
   private views(g: Float, p: Float, l: number): LayerViews {
     if (this.viewCache === null || this.viewCache.g !== g || this.viewCache.p !== p) {
-      this.viewCache = { g, p, v: this.perLayer((r) => ({ gW: g.subarray(r.w, r.wEnd), pW: p.subarray(r.w, r.wEnd), gb: g.subarray(r.b, r.bEnd), pb: p.subarray(r.b, r.bEnd) })) };
+      this.viewCache = {
+        g,
+        p,
+        v: this.perLayer((r) => ({
+          gW: g.subarray(r.w, r.wEnd),
+          pW: p.subarray(r.w, r.wEnd),
+          gb: g.subarray(r.b, r.bEnd),
+          pb: p.subarray(r.b, r.bEnd),
+        })),
+      };
     }
     return this.viewCache.v[l]!;
   }

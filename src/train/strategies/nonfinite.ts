@@ -24,13 +24,23 @@ export interface CheckResult {
 }
 
 /** 3. Check: the first non-finite partial, named, and its examples pinned down (pinExamples). */
-export function check(task: StepTask, tree: ReductionTree, work: readonly Assignment[], layers: readonly LayerGeometry[], main: MainExecutor): CheckResult {
+export function check(
+  task: StepTask,
+  tree: ReductionTree,
+  work: readonly Assignment[],
+  layers: readonly LayerGeometry[],
+  main: MainExecutor,
+): CheckResult {
   let skipped: string | undefined;
   let badNode: { node: TreeNode; exec: string } | null = null;
   for (const w of work) {
     w.partials.forEach((p, k) => {
       if (skipped !== undefined) return;
-      const where = !Number.isFinite(p.lossSum) ? `the loss (${p.lossSum})` : p.bad >= 0 ? `${tensorAt(layers, p.bad)} (element ${p.bad})` : null;
+      const where = !Number.isFinite(p.lossSum)
+        ? `the loss (${p.lossSum})`
+        : p.bad >= 0
+          ? `${tensorAt(layers, p.bad)} (element ${p.bad})`
+          : null;
       if (where !== null) {
         // a child of a split node is named, and its rows looked for, as the node it came from
         const node = w.split ?? w.nodes[k]!;
@@ -62,7 +72,12 @@ function tensorAt(layers: readonly LayerGeometry[], index: number): string {
  * (same kernels, same bits as any executor), then each example of a non-finite leaf alone, and
  * returns the training-set rows whose own loss or gradient is non-finite, with a note for the text.
  */
-function pinExamples(task: StepTask, tree: ReductionTree, bad: { node: TreeNode; exec: string }, main: MainExecutor): { rows: number[]; note: string } {
+function pinExamples(
+  task: StepTask,
+  tree: ReductionTree,
+  bad: { node: TreeNode; exec: string },
+  main: MainExecutor,
+): { rows: number[]; note: string } {
   const b = task.batch;
   const [lo, hi] = tree.range(bad.node);
   const nonFinite = (p: Partial): boolean => p.bad >= 0 || !Number.isFinite(p.lossSum);
@@ -83,7 +98,10 @@ function pinExamples(task: StepTask, tree: ReductionTree, bad: { node: TreeNode;
     }
   }
   if (badLeaves.length === 0) {
-    return { rows, note: `; recomputed on the main thread, node ${nodeKey(bad.node)} is finite: executor ${bad.exec} returned values the kernels do not produce (a faulty executor)` };
+    return {
+      rows,
+      note: `; recomputed on the main thread, node ${nodeKey(bad.node)} is finite: executor ${bad.exec} returned values the kernels do not produce (a faulty executor)`,
+    };
   }
   if (rows.length === 0) {
     return { rows, note: `; leaf ${badLeaves[0]} is non-finite but none of its examples alone is (their sum overflows)` };

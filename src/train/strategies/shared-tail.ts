@@ -48,9 +48,13 @@ export class SharedTail {
     dtype: Float,
   ) {
     // W then b of each layer, as [from, to) of the flat parameters
-    const tensors = ranges.flatMap((r) => [{ from: r.w, to: r.wEnd }, { from: r.b, to: r.bEnd }]);
+    const tensors = ranges.flatMap((r) => [
+      { from: r.w, to: r.wEnd },
+      { from: r.b, to: r.bEnd },
+    ]);
     const units = tailUnits(tensors);
-    if (units.length !== tb.units.length || units.some((v, i) => v !== tb.units[i])) throw new Error('step: the pool\'s tail units are not this model\'s');
+    if (units.length !== tb.units.length || units.some((v, i) => v !== tb.units[i]))
+      throw new Error("step: the pool's tail units are not this model's");
     const dt = dtype instanceof Float64Array ? 'float64' : 'float32';
     this.tensorOf = new Int32Array(units.length / 2);
     let t = 0;
@@ -59,7 +63,7 @@ export class SharedTail {
       this.tensorOf[i] = t;
     }
     const vec = (b: SharedArrayBuffer): Float => view(dt, b, 0, paramCount);
-    if (opt.buffers.some((b, j) => b.buffer !== tb.state[j])) throw new Error('step: the pool\'s optimizer buffers are not this run\'s');
+    if (opt.buffers.some((b, j) => b.buffer !== tb.state[j])) throw new Error("step: the pool's optimizer buffers are not this run's");
     this.views = new UnitViews(units);
     this.old = vec(tb.old);
     this.oldState = tb.oldState.map(vec);
@@ -71,8 +75,15 @@ export class SharedTail {
 
   /** The executor of this step's set that can share the tail of operands a and b, if any. */
   helperFor(set: readonly Executor[], work: readonly Assignment[], a: Partial, b: Partial): TailHelper | undefined {
-    return set.find((e): e is TailHelper => e.tail !== undefined && e.failure !== undefined && e.operand !== undefined
-      && work.some((w) => w.exec === e && w.failed === undefined) && e.operand(a) !== null && e.operand(b) !== null);
+    return set.find(
+      (e): e is TailHelper =>
+        e.tail !== undefined &&
+        e.failure !== undefined &&
+        e.operand !== undefined &&
+        work.some((w) => w.exec === e && w.failed === undefined) &&
+        e.operand(a) !== null &&
+        e.operand(b) !== null,
+    );
   }
 
   /**
@@ -81,11 +92,19 @@ export class SharedTail {
    * layer at 4l, 4l + 1, 4l + 2) and returns Σg², or a failure when the helper failed — the
    * weights are then back as they were. `flush` runs while the helper takes units.
    */
-  async run(task: StepTask, helper: TailHelper, a: Partial, b: Partial, divisor: number, flush: () => void, norms: Float64Array): Promise<{ sumsq: number } | { failed: string }> {
+  async run(
+    task: StepTask,
+    helper: TailHelper,
+    a: Partial,
+    b: Partial,
+    divisor: number,
+    flush: () => void,
+    norms: Float64Array,
+  ): Promise<{ sumsq: number } | { failed: string }> {
     const tb = this.tb;
     const lr = this.settings.optimizer.lr;
     const units = tb.units.length / 2;
-    const sc = this.sc = stepScalars(this.settings.optimizer, this.opt);
+    const sc = (this.sc = stepScalars(this.settings.optimizer, this.opt));
     tb.f64[0] = divisor;
     tb.f64[1] = this.settings.weightDecay;
     tb.f64[2] = lr;
@@ -96,8 +115,20 @@ export class SharedTail {
     helper.tail(task.step, helper.operand(a)!, helper.operand(b)!);
     flush();
     runTailShare(this.kernels, this.views, {
-      a: a.grads, b: b.grads, params: task.params, old: this.old, divisor, lambda: this.settings.weightDecay, lr, sums: tb.sums, sync: tb.sync,
-      optimizer: this.settings.optimizer, state: this.opt, oldState: this.oldState, u: this.u, sc,
+      a: a.grads,
+      b: b.grads,
+      params: task.params,
+      old: this.old,
+      divisor,
+      lambda: this.settings.weightDecay,
+      lr,
+      sums: tb.sums,
+      sync: tb.sync,
+      optimizer: this.settings.optimizer,
+      state: this.opt,
+      oldState: this.oldState,
+      u: this.u,
+      sc,
       mine: this.main.owns(b) && !this.main.owns(a) ? 'b' : 'a',
     });
     const failed = await this.unitsDone(units, helper);

@@ -58,7 +58,7 @@ export class RecordFlush {
  */
 export function handoffMs(work: readonly Assignment[], main: MainExecutor, recordFirst: number): number {
   const mainComputed = !main.yielding && work.some((w) => w.exec === main && w.nodes.length > 0 && w.failed === undefined);
-  const mainShare = (mainComputed ? main.lastThreadMs ?? 0 : 0) + recordFirst;
+  const mainShare = (mainComputed ? (main.lastThreadMs ?? 0) : 0) + recordFirst;
   let out = 0;
   for (const w of work) {
     if (w.failed === undefined && !w.duplicated && w.exec.kind !== 'main' && w.exec.lastThreadMs !== undefined) {
@@ -71,11 +71,16 @@ export function handoffMs(work: readonly Assignment[], main: MainExecutor, recor
 /** One record per executor of the step: its leaves, examples and time, why it failed or was late, its wire. */
 export function executorRecords(work: readonly Assignment[]): ExecutorRecord[] {
   let slowest = -1;
-  work.forEach((w, i) => { if (w.nodes.length > 0 && (slowest < 0 || w.ms > work[slowest]!.ms)) slowest = i; });
+  work.forEach((w, i) => {
+    if (w.nodes.length > 0 && (slowest < 0 || w.ms > work[slowest]!.ms)) slowest = i;
+  });
   return work.map((w, i) => {
     const r: ExecutorRecord = {
-      id: w.exec.id, kind: w.exec.kind, leaves: [w.lo, w.hi],
-      examples: w.examples, computeMs: round3(w.ms),
+      id: w.exec.id,
+      kind: w.exec.kind,
+      leaves: [w.lo, w.hi],
+      examples: w.examples,
+      computeMs: round3(w.ms),
     };
     if (i === slowest && work.length > 1) r.slowest = true;
     if (w.failed !== undefined) {
@@ -88,7 +93,8 @@ export function executorRecords(work: readonly Assignment[]): ExecutorRecord[] {
     if (wire !== undefined && w.nodes.length > 0) {
       r.bytesOut = wire.bytesOut;
       r.bytesIn = wire.bytesIn;
-      if (w.failed === undefined && !w.duplicated && w.exec.lastThreadMs !== undefined) r.transferMs = round3(Math.max(0, w.ms - w.exec.lastThreadMs));
+      if (w.failed === undefined && !w.duplicated && w.exec.lastThreadMs !== undefined)
+        r.transferMs = round3(Math.max(0, w.ms - w.exec.lastThreadMs));
     }
     return r;
   });

@@ -23,7 +23,11 @@ export class Stragglers {
   /** Executors whose speed has been measured at least once. */
   readonly measured = new Set<string>();
 
-  constructor(private readonly speeds: SpeedMeter, private readonly main: MainExecutor, private readonly duplicate: boolean) {}
+  constructor(
+    private readonly speeds: SpeedMeter,
+    private readonly main: MainExecutor,
+    private readonly duplicate: boolean,
+  ) {}
 
   /** The listed executors not still busy with an earlier step. */
   free(listed: readonly Executor[]): Executor[] {
@@ -54,7 +58,9 @@ export class Stragglers {
       let timer: NodeJS.Timeout | undefined;
       const late = await Promise.race([
         runs[left[0]!]!.then(() => false),
-        new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), Math.max(0, waitMs)); }),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), Math.max(0, waitMs));
+        }),
       ]);
       clearTimeout(timer);
       if (!late || settled[left[0]!] === 1) continue;
