@@ -60,13 +60,13 @@ export class ReferenceStepper {
     );
     const g = root.grads;
     const examples = root.count;
-    const mean = s.reduction === 'mean';
-    const loss = root.lossSum / (mean ? examples : 1);
+    const divisor = s.reduction === 'mean' ? examples : 1;
+    const loss = root.lossSum / divisor;
     // reduction and weight decay per tensor, W then b; Σg² is each layer's (W + b), added in layer order
     let sumsq = 0;
     for (const l of s.layers) {
-      const w = this.tensor(g, task.params, l.w, l.w + l.nOut * l.nIn, mean ? examples : 1);
-      const b = this.tensor(g, task.params, l.b, l.b + l.nOut, mean ? examples : 1);
+      const w = this.tensor(g, task.params, l.w, l.w + l.nOut * l.nIn, divisor);
+      const b = this.tensor(g, task.params, l.b, l.b + l.nOut, divisor);
       sumsq += w + b;
     }
     const gradNorm = Math.sqrt(sumsq);
