@@ -2,6 +2,10 @@
 //
 // Exports:
 //   isas(): string[]                   builds this CPU can run, best first ("avx512", "avx512-ymm", "avx2", "scalar")
+//   fmaIsas(): string[]                the fma profile's builds this CPU can run, best first ("avx512-fma",
+//                                        "avx512-ymm-fma", "avx2-fma"); [] without FMA
+//   hardwareFma(a, b, c, out): void    out[i] = the processor's fma(a[i], b[i], c[i]) over Float32Arrays or
+//                                        Float64Arrays (fma-probe.cc); throws without FMA. For the tests
 //   lineOffset(view): number           where a typed array's first element lies in its 64-byte line (0–63)
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
 //                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
@@ -53,6 +57,15 @@ static bool hasAvx2() {
   return (b >> 5) & 1;
 }
 
+// FMA3 (CPUID.1:ECX bit 12), usable when the OS saves YMM state
+static bool hasFma() {
+  uint64_t xcr0;
+  if (!osAvx(xcr0)) return false;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  return (c >> 12) & 1;
+}
+
 static bool hasAvx512() {
   uint64_t xcr0;
   if (!osAvx(xcr0)) return false;
@@ -73,6 +86,7 @@ static bool zen4() {
   return family == 0x19;
 }
 #else
+static bool hasFma() { return false; }
 static bool hasAvx2() { return false; }
 static bool hasAvx512() { return false; }
 static bool zen4() { return false; }
@@ -83,6 +97,9 @@ static const GsKernelTable* tableFor(const char* isa) {
   if (strcmp(isa, "avx512-ymm") == 0) return hasAvx512() ? gs_table_avx512_ymm() : nullptr;
   if (strcmp(isa, "avx2") == 0) return hasAvx2() ? gs_table_avx2() : nullptr;
   if (strcmp(isa, "scalar") == 0) return gs_table_scalar();
+  if (strcmp(isa, "avx512-fma") == 0) return hasAvx512() && hasFma() ? gs_table_avx512_fma() : nullptr;
+  if (strcmp(isa, "avx512-ymm-fma") == 0) return hasAvx512() && hasFma() ? gs_table_avx512_ymm_fma() : nullptr;
+  if (strcmp(isa, "avx2-fma") == 0) return hasAvx2() && hasFma() ? gs_table_avx2_fma() : nullptr;
   return nullptr;
 }
 
@@ -436,14 +453,13 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   return obj;
 }
 
-static napi_value isas(napi_env env, napi_callback_info) {
+// The builds of `names` this CPU can run, in that order.
+template <size_t N>
+static napi_value runnable(napi_env env, const char* const (&names)[N]) {
   napi_value arr, s;
   napi_create_array(env, &arr);
   uint32_t i = 0;
-  // best first: the GEMM's vector width that issues faster on this CPU (isa-avx512*.cc)
-  static const char* const names[] = {"avx512", "avx512-ymm", "avx2", "scalar"};
-  static const char* const namesZen4[] = {"avx512-ymm", "avx512", "avx2", "scalar"};
-  for (const char* name : zen4() ? namesZen4 : names) {
+  for (const char* name : names) {
     if (tableFor(name) == nullptr) continue;
     napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &s);
     napi_set_element(env, arr, i++, s);
@@ -451,11 +467,51 @@ static napi_value isas(napi_env env, napi_callback_info) {
   return arr;
 }
 
+// best first: the GEMM's vector width that issues faster on this CPU (isa-avx512*.cc)
+static napi_value isas(napi_env env, napi_callback_info) {
+  static const char* const names[] = {"avx512", "avx512-ymm", "avx2", "scalar"};
+  static const char* const namesZen4[] = {"avx512-ymm", "avx512", "avx2", "scalar"};
+  return zen4() ? runnable(env, namesZen4) : runnable(env, names);
+}
+
+// the fma profile's builds, in the same order; no scalar one (the baseline has no FMA)
+static napi_value fmaIsas(napi_env env, napi_callback_info) {
+  static const char* const names[] = {"avx512-fma", "avx512-ymm-fma", "avx2-fma"};
+  static const char* const namesZen4[] = {"avx512-ymm-fma", "avx512-fma", "avx2-fma"};
+  return zen4() ? runnable(env, namesZen4) : runnable(env, names);
+}
+
+// hardwareFma(a, b, c, out): the processor's fma element by element (fma-probe.cc)
+static napi_value hardwareFma(napi_env env, napi_callback_info info) {
+  Args a(env, info, 4, nullptr);
+  if (a.failed) return nullptr;
+  if (!hasFma()) {
+    napi_throw_error(env, "ERR_GS_NATIVE_ISA", "this CPU has no FMA");
+    return nullptr;
+  }
+  napi_typedarray_type t = napi_float64_array;
+  bool is = false;
+  napi_is_typedarray(env, a.argv[3], &is);
+  if (is) napi_get_typedarray_info(env, a.argv[3], &t, nullptr, nullptr, nullptr, nullptr);
+  const bool f32 = is && t == napi_float32_array;
+  size_t n = 0;
+  void* out = a.array(3, f32 ? napi_float32_array : napi_float64_array, 0, "out", &n);
+  const void* x = a.array(0, f32 ? napi_float32_array : napi_float64_array, n, "a");
+  const void* y = a.array(1, f32 ? napi_float32_array : napi_float64_array, n, "b");
+  const void* z = a.array(2, f32 ? napi_float32_array : napi_float64_array, n, "c");
+  if (a.failed) return nullptr;
+#if defined(__x86_64__)
+  if (f32) gs_fma_f32(n, (const float*)x, (const float*)y, (const float*)z, (float*)out);
+  else gs_fma_f64(n, (const double*)x, (const double*)y, (const double*)z, (double*)out);
+#endif
+  return nullptr;
+}
+
 static napi_value kernels(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  char isa[16] = {0}, dtype[16] = {0};
+  char isa[24] = {0}, dtype[16] = {0};
   size_t len;
   if (argc < 2 || napi_get_value_string_utf8(env, argv[0], isa, sizeof isa, &len) != napi_ok ||
       napi_get_value_string_utf8(env, argv[1], dtype, sizeof dtype, &len) != napi_ok) {
@@ -499,6 +555,8 @@ static napi_value lineOffset(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   setFn(env, exports, "isas", isas, nullptr);
+  setFn(env, exports, "fmaIsas", fmaIsas, nullptr);
+  setFn(env, exports, "hardwareFma", hardwareFma, nullptr);
   setFn(env, exports, "lineOffset", lineOffset, nullptr);
   setFn(env, exports, "kernels", kernels, nullptr);
   return exports;

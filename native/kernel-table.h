@@ -31,7 +31,7 @@ struct GsOps {
 };
 
 struct GsKernelTable {
-  const char* name;  // "avx512", "avx512-ymm", "avx2", "scalar"
+  const char* name;  // "avx512", "avx512-ymm", "avx2", "scalar"; the fma profile's "avx512-fma", "avx512-ymm-fma", "avx2-fma"
   GsOps<float> f32;
   GsOps<double> f64;
 };
@@ -41,5 +41,12 @@ const GsKernelTable* gs_table_avx512(void);
 const GsKernelTable* gs_table_avx512_ymm(void);
 const GsKernelTable* gs_table_avx2(void);
 const GsKernelTable* gs_table_scalar(void);
+// the fma profile: each GEMM term one fused multiply-add (kernels-impl.h, GS_FMA)
+const GsKernelTable* gs_table_avx512_fma(void);
+const GsKernelTable* gs_table_avx512_ymm_fma(void);
+const GsKernelTable* gs_table_avx2_fma(void);
+// the processor's fma over arrays (fma-probe.cc; x86-64 only): what the tests check fma.ts against
+void gs_fma_f32(size_t n, const float* a, const float* b, const float* c, float* out);
+void gs_fma_f64(size_t n, const double* a, const double* b, const double* c, double* out);
 }
 #endif

@@ -6,7 +6,9 @@
 //   GS_MR32, GS_MR32B, GS_NV32   float32 GEMM register tiles: GS_MR32 or GS_MR32B rows × GS_NV32 vectors
 //   GS_MR64, GS_MR64B, GS_NV64   float64 GEMM register tiles
 //   GS_TABLE_FN        the exported function returning this build's GsKernelTable
-//   GS_TABLE_NAME      "avx512" | "avx512-ymm" | "avx2" | "scalar"
+//   GS_TABLE_NAME      "avx512" | "avx512-ymm" | "avx2" | "scalar" (| the same with "-fma")
+//   GS_FMA             1 for the `fma` profile: each GEMM term one fused multiply-add (madd below);
+//                      nothing else changes (the element-wise code never contracts: -ffp-contract=off)
 // Everything here lives in an anonymous namespace: the same templates compiled with
 // different target flags in different files must never be merged by the linker.
 //
@@ -831,7 +833,8 @@ static void activationStats(int f, size_t m, size_t n, const T* z, const T* a, d
 // Every product is computed as C(i, j) = Σ_p a(i, p)·b(p, j) by one register-tile loop over
 // MR rows i (values broadcast from the "A side") × NR = NV·W lanes j (vectors from the "B side").
 // Each output starts from +0 (or, for a later k block, from the value the earlier blocks left in
-// C) and adds its products in increasing p, one multiply then one add. Which operand plays which
+// C) and adds its products in increasing p, one multiply then one add (madd: one fused
+// multiply-add in the fma profile's builds). Which operand plays which
 // side, whether C is written transposed, and the tile height are chosen per call (pick() below):
 // that changes the work and the memory traffic, never an element's operations.
 //
@@ -860,6 +863,25 @@ static inline V vload(const T* p) {
 template <typename V, typename T>
 static inline void vstore(T* p, V v) {
   memcpy(p, &v, sizeof v);
+}
+
+// One GEMM term on every lane: acc + x·b, as THE KERNEL SPEC's profile says — portable: the
+// product rounded, then the sum rounded; fma (GS_FMA): one fused multiply-add, rounded once.
+template <typename V, typename T>
+static inline V madd(V acc, T x, V b) {
+#if defined(GS_FMA)
+  if constexpr (sizeof(T) == 4) {
+    if constexpr (sizeof(V) == 64) return (V)_mm512_fmadd_ps(_mm512_set1_ps(x), (__m512)b, (__m512)acc);
+    else if constexpr (sizeof(V) == 32) return (V)_mm256_fmadd_ps(_mm256_set1_ps(x), (__m256)b, (__m256)acc);
+    else return (V)_mm_fmadd_ps(_mm_set1_ps(x), (__m128)b, (__m128)acc);
+  } else {
+    if constexpr (sizeof(V) == 64) return (V)_mm512_fmadd_pd(_mm512_set1_pd(x), (__m512d)b, (__m512d)acc);
+    else if constexpr (sizeof(V) == 32) return (V)_mm256_fmadd_pd(_mm256_set1_pd(x), (__m256d)b, (__m256d)acc);
+    else return (V)_mm_fmadd_pd(_mm_set1_pd(x), (__m128d)b, (__m128d)acc);
+  }
+#else
+  return acc + x * b;
+#endif
 }
 
 // Per-thread packing space (worker_threads are OS threads; thread_local keeps them apart).
@@ -949,7 +971,7 @@ struct Gemm {
         for (int v = 0; v < NV; v++) bv[v] = vload<V>(b + p * ldb + v * W);
         for (int i = 0; i < MR; i++) {
           const T x = ar[i][p];
-          for (int v = 0; v < NV; v++) acc[i][v] = acc[i][v] + x * bv[v];
+          for (int v = 0; v < NV; v++) acc[i][v] = madd(acc[i][v], x, bv[v]);
         }
       }
     } else {
@@ -958,7 +980,7 @@ struct Gemm {
         for (int v = 0; v < NV; v++) bv[v] = vload<V>(b + p * ldb + v * W);
         for (int i = 0; i < MR; i++) {
           const T x = a[p * lda + i];
-          for (int v = 0; v < NV; v++) acc[i][v] = acc[i][v] + x * bv[v];
+          for (int v = 0; v < NV; v++) acc[i][v] = madd(acc[i][v], x, bv[v]);
         }
       }
     }

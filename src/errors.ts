@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'GS_ERR_AUTH'
   | 'GS_ERR_PROTOCOL'
   | 'GS_ERR_IO'
+  | 'GS_ERR_KERNEL_PROFILE'
   | 'GS_ERR_NOT_IMPLEMENTED';
 
 export class GradsyncError extends Error {
@@ -53,6 +54,8 @@ export const Errors = {
   auth: (message: string): GradsyncError => new GradsyncError('GS_ERR_AUTH', message, undefined, 1),
   protocol: (message: string): GradsyncError => new GradsyncError('GS_ERR_PROTOCOL', message, undefined, 1),
   io: (message: string, hint?: string): GradsyncError => new GradsyncError('GS_ERR_IO', message, hint, 1),
+  /** A run's kernel profile that this executor, these kernels or this checkpoint cannot follow. */
+  kernelProfile: (message: string, hint?: string): GradsyncError => new GradsyncError('GS_ERR_KERNEL_PROFILE', message, hint),
   notImplemented: (what: string): GradsyncError =>
     new GradsyncError('GS_ERR_NOT_IMPLEMENTED', `${what} is not implemented yet`, undefined, 1),
 };

@@ -1,11 +1,12 @@
 /**
  * kernels.ts — the reference kernels: the oracle every faster kernel must match bit for bit.
  *
- * THE KERNEL SPEC (version KERNEL_SPEC_VERSION):
- *  1. Every GEMM output element starts at +0 and accumulates its k terms in increasing k,
- *     one multiply then one add per term, each rounded to the dtype: no FMA, no
- *     reassociation, no split accumulators. Loops may run in any order over *different*
- *     output elements (the n-outer loops below do), never change one element's order.
+ * THE KERNEL SPEC (version KERNEL_SPEC_VERSION), in one of two profiles (KernelProfile):
+ *  1. Every GEMM output element starts at +0 and accumulates its k terms in increasing k, no
+ *     reassociation, no split accumulators. Profile `portable`: one multiply then one add per
+ *     term, each rounded to the dtype (no FMA). Profile `fma`: one fused multiply-add per
+ *     term, acc ← RN(a·b + acc) rounded once (fma.ts). Loops may run in any order over
+ *     *different* output elements (the n-outer loops below do), never change one element's order.
  *  2. Bias is added after the whole dot product: z = (Σ_k x_k·w_k) + b.
  *  3. Column sums (dJdWb) accumulate rows in increasing row order from +0.
  *  4. Element-wise functions are spec-math.ts's, applied per element.
@@ -29,14 +30,24 @@
  * tail and for pool threads writing memory another thread reads next. Each extension
  * operation is defined as its core composition (same bits); withSharedDefaults() completes a
  * core-only set with those compositions, so an implementation provides only what it speeds up.
+ * The profiles differ in rule 1 alone; a run uses one, and every executor of it must compute it.
  * Not here: layers, losses (model/), anything that allocates in a hot loop.
  */
 
 import type { DType, Float } from './dtype';
+import { fma32, fma64 } from './fma';
 import { exp32, exp64, log32, log64, sigmoid32, sigmoid64, tanh32, tanh64 } from './spec-math';
 
 /** Bumped whenever any formula or order above changes; compared at the worker handshake. */
 export const KERNEL_SPEC_VERSION = 4;
+
+/**
+ * How a GEMM term is rounded (rule 1): 'portable' — a rounded multiply, then a rounded add, which
+ * every executor computes (WebAssembly and browsers included); 'fma' — one fused multiply-add,
+ * which only executors with a deterministic FMA compute (native builds with FMA, and this file).
+ */
+export type KernelProfile = 'portable' | 'fma';
+export const KERNEL_PROFILES: readonly KernelProfile[] = ['portable', 'fma'];
 
 /** Elements per block of the sums of squares (rule 8); a multiple of 8. */
 export const NORM_BLOCK = 16384;
@@ -54,6 +65,8 @@ export const ACTIVATIONS: readonly Activation[] = ['tanh', 'sigmoid', 'relu', 'l
 export interface CoreKernels {
   readonly id: string;
   readonly dtype: DType;
+  /** The spec's profile the GEMMs follow (rule 1). */
+  readonly profile: KernelProfile;
   /** C (m, n) = A (m, k) · Bᵀ where B is (n, k). */
   gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   /** C (m, n) = Aᵀ · B where A is (k, m) and B is (k, n). */
@@ -396,6 +409,7 @@ function reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: numb
 const ref64: CoreKernels = {
   id: 'ref-ts',
   dtype: 'float64',
+  profile: 'portable',
   gemmNT(m, n, k, A, B, C) {
     for (let i = 0; i < m; i++) {
       const ai = i * k;
@@ -515,6 +529,7 @@ const fr = Math.fround;
 const ref32: CoreKernels = {
   id: 'ref-ts',
   dtype: 'float32',
+  profile: 'portable',
   gemmNT(m, n, k, A, B, C) {
     for (let i = 0; i < m; i++) {
       const ai = i * k;
@@ -627,15 +642,102 @@ const ref32: CoreKernels = {
   log: log32,
 };
 
+// ---- the fma profile: the same kernels, each GEMM term one correctly rounded fma (fma.ts) ------
+
+const fma64Core: CoreKernels = {
+  ...ref64,
+  id: 'ref-ts-fma',
+  profile: 'fma',
+  gemmNT(m, n, k, A, B, C) {
+    for (let i = 0; i < m; i++) {
+      const ai = i * k;
+      for (let j = 0; j < n; j++) {
+        const bj = j * k;
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc = fma64(A[ai + p]!, B[bj + p]!, acc);
+        C[i * n + j] = acc;
+      }
+    }
+  },
+  gemmTN(m, n, k, A, B, C) {
+    C.fill(0, 0, m * n);
+    for (let p = 0; p < k; p++) {
+      const ap = p * m;
+      const bp = p * n;
+      for (let i = 0; i < m; i++) {
+        const a = A[ap + i]!;
+        const ci = i * n;
+        for (let j = 0; j < n; j++) C[ci + j] = fma64(a, B[bp + j]!, C[ci + j]!);
+      }
+    }
+  },
+  gemmNN(m, n, k, A, B, C) {
+    C.fill(0, 0, m * n);
+    for (let i = 0; i < m; i++) {
+      const ci = i * n;
+      for (let p = 0; p < k; p++) {
+        const a = A[i * k + p]!;
+        const bp = p * n;
+        for (let j = 0; j < n; j++) C[ci + j] = fma64(a, B[bp + j]!, C[ci + j]!);
+      }
+    }
+  },
+};
+
+// float32: fma32 returns the float32 result, so a Float32Array store keeps it as it is
+const fma32Core: CoreKernels = {
+  ...ref32,
+  id: 'ref-ts-fma',
+  profile: 'fma',
+  gemmNT(m, n, k, A, B, C) {
+    for (let i = 0; i < m; i++) {
+      const ai = i * k;
+      for (let j = 0; j < n; j++) {
+        const bj = j * k;
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc = fma32(A[ai + p]!, B[bj + p]!, acc);
+        C[i * n + j] = acc;
+      }
+    }
+  },
+  gemmTN(m, n, k, A, B, C) {
+    C.fill(0, 0, m * n);
+    for (let p = 0; p < k; p++) {
+      const ap = p * m;
+      const bp = p * n;
+      for (let i = 0; i < m; i++) {
+        const a = A[ap + i]!;
+        const ci = i * n;
+        for (let j = 0; j < n; j++) C[ci + j] = fma32(a, B[bp + j]!, C[ci + j]!);
+      }
+    }
+  },
+  gemmNN(m, n, k, A, B, C) {
+    C.fill(0, 0, m * n);
+    for (let i = 0; i < m; i++) {
+      const ci = i * n;
+      for (let p = 0; p < k; p++) {
+        const a = A[i * k + p]!;
+        const bp = p * n;
+        for (let j = 0; j < n; j++) C[ci + j] = fma32(a, B[bp + j]!, C[ci + j]!);
+      }
+    }
+  },
+};
+
 const full64 = withSharedDefaults(ref64);
 const full32 = withSharedDefaults(ref32);
+const fullFma64 = withSharedDefaults(fma64Core);
+const fullFma32 = withSharedDefaults(fma32Core);
 
-/** The reference kernel set for a dtype: its core operations, the extension as their compositions. */
-export function referenceKernels(dtype: DType): KernelSet {
+/** The reference kernel set for a dtype and profile: its core operations, the extension as their compositions. */
+export function referenceKernels(dtype: DType, profile: KernelProfile = 'portable'): KernelSet {
+  if (profile === 'fma') return dtype === 'float64' ? fullFma64 : fullFma32;
   return dtype === 'float64' ? full64 : full32;
 }
 
 /** The reference's core operations alone, for an implementation that replaces only some of them. */
-export function referenceCore(dtype: DType): CoreKernels {
+export function referenceCore(dtype: DType, profile: KernelProfile = 'portable'): CoreKernels {
+  if (profile === 'fma') return dtype === 'float64' ? fma64Core : fma32Core;
   return dtype === 'float64' ? ref64 : ref32;
 }

@@ -1,17 +1,21 @@
 /**
- * select.ts — chooses the kernel implementation: native (AVX-512, AVX2 or baseline C, by
- * CPUID at run time), then WebAssembly SIMD, then the TypeScript reference.
+ * select.ts — chooses the kernel implementation for a dtype and a profile of the spec: native
+ * (AVX-512, AVX2 or baseline C, by CPUID at run time), then WebAssembly SIMD, then the
+ * TypeScript reference; for the `fma` profile native builds with FMA, then the reference.
  *
- * Every implementation follows THE KERNEL SPEC bit for bit, so the choice changes the speed,
- * never a result; a worker may run a different one than the coordinator. When the preferred
- * implementation cannot run here, the next one is returned with a one-line note saying why;
- * the caller logs or prints it once (tensor/ never does I/O for humans).
+ * Every implementation of a profile follows THE KERNEL SPEC bit for bit, so the choice changes
+ * the speed, never a result; a worker may run a different one than the coordinator. When the
+ * preferred implementation cannot run here, the next one is returned with a one-line note
+ * saying why; the caller logs or prints it once (tensor/ never does I/O for humans).
+ * WebAssembly computes the portable profile only: it has no deterministic fused multiply-add
+ * (relaxed SIMD's madd may or may not fuse), so asking it for `fma` is an error.
  * Safe in worker threads: each thread loads the native addon and the WebAssembly module for itself.
  * Not here: the implementations (kernels.ts, fast/).
  */
 
+import { Errors } from '../errors';
 import type { DType } from './dtype';
-import { KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from './kernels';
+import { KERNEL_PROFILES, KERNEL_SPEC_VERSION, referenceKernels, type KernelProfile, type KernelSet } from './kernels';
 import { lineOffset as nativeLineOffset, nativeIsas, nativeKernels, nativeLoadError } from './fast/native';
 import { wasmKernels, wasmLoadError } from './fast/wasm';
 
@@ -24,29 +28,54 @@ export function isKernelChoice(v: unknown): v is KernelChoice {
   return (KERNEL_CHOICES as readonly unknown[]).includes(v);
 }
 
-/** Why native kernels cannot run here, or null when they can. */
-function nativeUnavailable(): string | null {
-  const err = nativeLoadError();
-  if (err !== null) return err;
-  return nativeIsas().length === 0 ? 'native addon has no build for this CPU' : null;
+/** Whether `v` names a profile of the spec. */
+export function isKernelProfile(v: unknown): v is KernelProfile {
+  return (KERNEL_PROFILES as readonly unknown[]).includes(v);
 }
 
-function bestNative(dtype: DType): KernelSet {
-  return nativeKernels(nativeIsas()[0]!, dtype);
+/** The profiles selectKernels(…, prefer, profile) serves: WebAssembly's only the portable one. */
+export function kernelProfiles(prefer: KernelChoice = 'auto'): KernelProfile[] {
+  return prefer === 'wasm' ? ['portable'] : [...KERNEL_PROFILES];
+}
+
+/** Why native kernels of `profile` cannot run here, or null when they can. */
+function nativeUnavailable(profile: KernelProfile): string | null {
+  const err = nativeLoadError();
+  if (err !== null) return err;
+  if (nativeIsas(profile).length > 0) return null;
+  return profile === 'fma' ? 'this CPU has no FMA (or the addon no FMA build for it)' : 'native addon has no build for this CPU';
 }
 
 /**
- * The kernels for `dtype`: `prefer` names the implementation to try first ('auto' = the fastest
- * available: native, then wasm, then ref); `fallbackNote` is null when it was used, else one line
- * saying what ran instead and why.
+ * The kernels for `dtype` and `profile` (default 'portable'): `prefer` names the implementation to
+ * try first ('auto' = the fastest available: native, then wasm for the portable profile, then
+ * ref); `fallbackNote` is null when it was used, else one line saying what ran instead and why.
+ * Throws GS_ERR_KERNEL_PROFILE for 'wasm' with the fma profile.
  */
-export function selectKernels(dtype: DType, prefer: KernelChoice = 'auto'): { kernels: KernelSet; fallbackNote: string | null } {
+export function selectKernels(
+  dtype: DType,
+  prefer: KernelChoice = 'auto',
+  profile: KernelProfile = 'portable',
+): { kernels: KernelSet; fallbackNote: string | null } {
   if (!isKernelChoice(prefer)) throw new RangeError(`kernels must be one of ${KERNEL_CHOICES.join(', ')}; got ${String(prefer)}`);
-  if (prefer === 'ref') return { kernels: referenceKernels(dtype), fallbackNote: null };
+  if (!isKernelProfile(profile)) throw new RangeError(`kernelProfile must be one of ${KERNEL_PROFILES.join(', ')}; got ${String(profile)}`);
+  if (prefer === 'ref') return { kernels: referenceKernels(dtype, profile), fallbackNote: null };
+  if (profile === 'fma') {
+    if (prefer === 'wasm') {
+      throw Errors.kernelProfile(
+        'the WebAssembly kernels cannot compute the "fma" kernel profile: WebAssembly has no deterministic fused multiply-add',
+        'use --kernels native or ref, or kernelProfile "portable" (which every executor computes)',
+      );
+    }
+    const nativeWhy = nativeUnavailable('fma');
+    if (nativeWhy === null) return { kernels: nativeKernels(nativeIsas('fma')[0]!, dtype), fallbackNote: null };
+    const ref = referenceKernels(dtype, 'fma');
+    return { kernels: ref, fallbackNote: `native FMA kernels unavailable: ${nativeWhy}; using ${ref.id} (an emulated fma, slow)` };
+  }
   const why: string[] = [];
   if (prefer !== 'wasm') {
-    const nativeWhy = nativeUnavailable();
-    if (nativeWhy === null) return { kernels: bestNative(dtype), fallbackNote: null };
+    const nativeWhy = nativeUnavailable('portable');
+    if (nativeWhy === null) return { kernels: nativeKernels(nativeIsas()[0]!, dtype), fallbackNote: null };
     why.push(`native kernels unavailable: ${nativeWhy}`);
   }
   const wasmWhy = wasmLoadError();
@@ -59,12 +88,17 @@ export function selectKernels(dtype: DType, prefer: KernelChoice = 'auto'): { ke
   return { kernels: ref, fallbackNote: `${why.join('; ')}; using ${ref.id}` };
 }
 
-/** What `selectKernels(…, 'auto')` runs here, every implementation that can run, and the spec version. */
-export function kernelInfo(): { active: string; available: string[]; specVersion: number } {
-  const available = nativeUnavailable() === null ? nativeIsas().map((isa) => `native-${isa}`) : [];
+/**
+ * What `selectKernels(…, 'auto')` runs here, every implementation that can run (the portable
+ * profile's, and the fma profile's in `availableFma`), and the spec version.
+ */
+export function kernelInfo(): { active: string; available: string[]; availableFma: string[]; specVersion: number } {
+  const available = nativeUnavailable('portable') === null ? nativeIsas().map((isa) => `native-${isa}`) : [];
   if (wasmLoadError() === null) available.push('wasm-simd128');
   available.push('ref-ts');
-  return { active: selectKernels('float32').kernels.id, available, specVersion: KERNEL_SPEC_VERSION };
+  const availableFma = nativeUnavailable('fma') === null ? nativeIsas('fma').map((isa) => `native-${isa}`) : [];
+  availableFma.push('ref-ts-fma');
+  return { active: selectKernels('float32').kernels.id, available, availableFma, specVersion: KERNEL_SPEC_VERSION };
 }
 
 /**

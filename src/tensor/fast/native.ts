@@ -1,6 +1,7 @@
 /**
  * native.ts — KernelSets backed by the native addon (native/, built at install into
- * build/Release/gradsync_kernels.node): one per instruction set the CPU can run.
+ * build/Release/gradsync_kernels.node): one per instruction set the CPU can run, and per
+ * profile of the spec — the `fma` profile's builds (suffix -fma) fuse each GEMM term.
  *
  * The addon works on the typed arrays' memory in place (any byteOffset, plain or
  * SharedArrayBuffer), checks every length, and follows THE KERNEL SPEC bit for bit. It is
@@ -12,12 +13,12 @@
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import { ACTIVATIONS, type Activation, type KernelSet } from '../kernels';
+import { ACTIVATIONS, type Activation, type KernelProfile, type KernelSet } from '../kernels';
 import { exp32, exp64, log32, log64 } from '../spec-math';
 import { packageRoot } from '../../package-root';
 
-/** Instruction-set builds of the addon, best first. */
-export type NativeIsa = 'avx512' | 'avx512-ymm' | 'avx2' | 'scalar';
+/** Instruction-set builds of the addon, best first: the portable profile's, then the fma profile's. */
+export type NativeIsa = 'avx512' | 'avx512-ymm' | 'avx2' | 'scalar' | 'avx512-fma' | 'avx512-ymm-fma' | 'avx2-fma';
 
 interface NativeOps {
   gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
@@ -53,6 +54,8 @@ interface NativeOps {
 
 interface Addon {
   isas(): NativeIsa[];
+  fmaIsas(): NativeIsa[];
+  hardwareFma(a: Float, b: Float, c: Float, out: Float): void;
   lineOffset(view: ArrayBufferView): number;
   kernels(isa: NativeIsa, dtype: DType): NativeOps;
 }
@@ -81,9 +84,21 @@ function load(): Addon | null {
   return addon;
 }
 
-/** The instruction sets this CPU can run with the built addon (best first); [] when not built. */
-export function nativeIsas(): NativeIsa[] {
-  return load()?.isas() ?? [];
+/** The instruction sets of a profile this CPU can run with the built addon (best first); [] when not built. */
+export function nativeIsas(profile: KernelProfile = 'portable'): NativeIsa[] {
+  const a = load();
+  if (a === null) return [];
+  return profile === 'fma' ? a.fmaIsas() : a.isas();
+}
+
+/**
+ * out[i] = the processor's own fma(a[i], b[i], c[i]) over arrays of one dtype (the tests' check of
+ * fma.ts); throws when the addon is not built or the CPU has no FMA.
+ */
+export function hardwareFma(a: Float, b: Float, c: Float, out: Float): void {
+  const addon = load();
+  if (addon === null) throw new Error(loadError ?? 'native addon unavailable');
+  addon.hardwareFma(a, b, c, out);
 }
 
 /** Why the native addon is unavailable, or null when it loaded. */
@@ -120,6 +135,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
   const ks: KernelSet = {
     id: `native-${isa}`,
     dtype,
+    profile: isa.endsWith('-fma') ? 'fma' : 'portable',
     gemmNT: ops.gemmNT,
     gemmTN: ops.gemmTN,
     gemmTNCheck: ops.gemmTNCheck,
