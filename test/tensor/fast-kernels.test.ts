@@ -13,63 +13,8 @@ function fastSets(dtype: DType): KernelSet[] {
   return nativeIsas().map((isa) => nativeKernels(isa, dtype));
 }
 
-import { assertGuards, assertSameBits, data, gemmInWorker, place, specials, STORAGES } from '../helpers/kernel-data';
+import { assertGuards, assertSameBits, data, gemmInWorker, place, SHAPES, specials, STORAGES, WORKLOAD } from '../helpers/kernel-data';
 
-// ---- shapes ------------------------------------------------------------------------------
-
-/** The calls Mlp makes for MLP 784-256-128-10 on 16, 64 and 128 rows, and one wider NN. */
-const WORKLOAD_ROWS = [16, 64, 128];
-const WORKLOAD = {
-  gemmNT: WORKLOAD_ROWS.flatMap((r) => [
-    [r, 256, 784],
-    [r, 128, 256],
-    [r, 10, 128],
-  ]),
-  gemmTN: WORKLOAD_ROWS.flatMap((r) => [
-    [256, 784, r],
-    [128, 256, r],
-    [10, 128, r],
-  ]),
-  gemmNN: [
-    ...WORKLOAD_ROWS.flatMap((r) => [
-      [r, 256, 128],
-      [r, 128, 10],
-    ]),
-    [128, 784, 256],
-  ],
-} as const;
-/** Tiny, ragged (not multiples of any tile), primes, k spanning several k blocks, k = 0. */
-const SHAPES: number[][] = [
-  [1, 1, 1],
-  [1, 1, 0],
-  [3, 5, 0],
-  [0, 4, 3],
-  [4, 0, 3],
-  [2, 3, 1],
-  [1, 17, 2],
-  [17, 1, 3],
-  [7, 13, 17],
-  [8, 32, 5],
-  [9, 33, 31],
-  [6, 16, 8],
-  [12, 48, 64],
-  [17, 31, 129],
-  [31, 37, 41],
-  [13, 100, 3],
-  [5, 67, 300],
-  [1, 257, 260],
-  [23, 29, 397],
-  // either operand's side, either tile height, several k blocks with C transposed or not,
-  // B rows 512 B or 1 KiB apart (copied rather than read in place)
-  [100, 3, 513],
-  [3, 100, 257],
-  [25, 17, 1030],
-  [40, 9, 300],
-  [9, 40, 300],
-  [16, 24, 520],
-  [20, 128, 40],
-  [20, 256, 40],
-];
 const GEMMS = ['gemmNT', 'gemmTN', 'gemmNN'] as const;
 /** Guard elements after a streamed C (a whole line's worth, and some). */
 const GUARD_AFTER = 24;
