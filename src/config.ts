@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Errors, GradsyncError } from './errors';
 import { DTYPES, type DType } from './tensor/dtype';
-import { ACTIVATIONS } from './tensor/kernels';
+import { ACTIVATIONS, KERNEL_PROFILES, type KernelProfile } from './tensor/kernels';
 import type { InitSpec } from './model/params';
 import { LOSSES, type LayerSpec, type LossKind } from './model/spec';
 import type { OptimizerSpec } from './optim/optimizer';
@@ -73,6 +73,15 @@ export interface CheckpointConfig {
 export interface RunConfig {
   /** Element type of weights and arithmetic: 'float32' or 'float64'. Default 'float64'. */
   dtype: DType;
+  /**
+   * The kernel spec's profile (docs/determinism.md): 'portable' — each GEMM term a rounded
+   * multiply then a rounded add, which every executor computes, WebAssembly and browser workers
+   * included; 'fma' — each term one fused multiply-add, faster where every executor has FMA
+   * (native builds; the reference emulates it, slowly), and no WebAssembly executor can join.
+   * The weights differ between profiles; within one they are the same bits on every executor.
+   * Default 'portable'.
+   */
+  kernelProfile: KernelProfile;
   data: DataConfig;
   model: ModelConfig;
   /** { kind: 'sgd'|'momentum'|'adam', lr, … }. Default SGD with lr 0.1. */
@@ -130,6 +139,7 @@ export interface RunConfig {
 
 export const DEFAULTS: RunConfig = {
   dtype: 'float64',
+  kernelProfile: 'portable',
   data: { source: 'digits', heldOut: 0.2, shuffle: true },
   model: {
     layers: [
@@ -301,6 +311,7 @@ const TOP_KEYS = [
   '$schema',
   'name',
   'dtype',
+  'kernelProfile',
   'data',
   'model',
   'optimizer',
@@ -373,6 +384,7 @@ export function validate(input: Json): RunConfig {
         })();
   const cfg: RunConfig = {
     dtype: o.dtype === undefined ? d.dtype : oneOf('dtype', o.dtype, DTYPES),
+    kernelProfile: o.kernelProfile === undefined ? d.kernelProfile : oneOf('kernelProfile', o.kernelProfile, KERNEL_PROFILES),
     data: o.data === undefined ? d.data : validateData(o.data),
     model,
     optimizer: o.optimizer === undefined ? d.optimizer : validateOptimizer(o.optimizer),

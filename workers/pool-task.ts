@@ -147,7 +147,7 @@ export default function serve(t: ServeTask): ServeResult {
 export function serveWith(t: ServeTask, hooks: ServeHooks): ServeResult {
   const { beforeClaim, beforeCompute, inTail } = hooks;
   if (t.cpu !== null) t.control[C.PIN] = pinThisThread([t.cpu]) === null ? t.cpu + 1 : -1;
-  const { kernels } = selectKernels(t.spec.dtype, t.kernels);
+  const { kernels } = selectKernels(t.spec.dtype, t.kernels, t.profile);
   const slots = t.slots.map((b) => slotPartial(b, t.spec.dtype, t.statsSize, t.paramCount));
   const slotOf = new Map<SlotPartial, number>(slots.map((p, i) => [p, i]));
   // a leaf is computed straight into a shared slot (computeInSlot); a node of more leaves in

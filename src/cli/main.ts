@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 function version(): string {
   const pj = JSON.parse(fs.readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
   const k = kernelInfo();
-  return `gradsync ${pj.version} (kernel spec v${KERNEL_SPEC_VERSION}; active kernel ${k.active}; available: ${k.available.join(', ')})`;
+  return `gradsync ${pj.version} (kernel spec v${KERNEL_SPEC_VERSION}; active kernel ${k.active}; available: ${k.available.join(', ')}; fma profile: ${k.availableFma.join(', ')})`;
 }
 
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
@@ -58,6 +58,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       'continue from a checkpoint file, or from the newest valid checkpoint of a run folder (same log, same config unless one is given)',
     )
     .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
+    .option(
+      '--kernel-profile <p>',
+      'portable | fma: how GEMM terms round (config kernelProfile, default portable: every executor, browsers included; fma: one fused multiply-add, no WebAssembly)',
+    )
     .option('--listen <[host:]port>', 'accept remote workers on this address (host default 127.0.0.1; off loopback a token is required)')
     .option('--token-file <file>', 'file whose first line is the shared token of remote workers (or GRADSYNC_TOKEN)')
     .option('--tls-cert <file>', 'PEM certificate: remote workers join over wss://')

@@ -37,7 +37,8 @@ export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
   const ck = readCheckpoint(f.checkpoint);
   const spec = ck.header.spec;
   const scale = inputScaleOf(ck.header.config);
-  const { kernels } = selectKernels(spec.dtype, 'auto');
+  // the kernel profile the model was trained in, so that its outputs are the run's own bits
+  const { kernels } = selectKernels(spec.dtype, 'auto', ck.header.kernelProfile ?? 'portable');
   const model = new Mlp(spec, kernels, 1);
   const classify = spec.layers[spec.layers.length - 1]!.activation === 'softmax';
   const json = f.json === true;

@@ -29,6 +29,7 @@ export interface TrainFlags {
   runDir?: string;
   resume?: string;
   kernels?: string;
+  kernelProfile?: string;
   json?: boolean;
   progress?: boolean;
   pin?: boolean;
@@ -69,6 +70,7 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   if (f.microBatch !== undefined) o.microBatch = intFlag('micro-batch', f.microBatch, 1);
   if (f.seed !== undefined) o.seed = intFlag('seed', f.seed, 0);
   if (f.dtype !== undefined) o.dtype = f.dtype;
+  if (f.kernelProfile !== undefined) o.kernelProfile = f.kernelProfile;
   if (f.pin === false) o.pinThreads = false;
   try {
     return validate(o);
@@ -148,6 +150,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
                 port: listen.port,
                 run: ctx.run,
                 spec: ctx.spec,
+                profile: ctx.cfg.kernelProfile,
                 microBatch: ctx.microBatch,
                 data: ctx.data,
                 logger: ctx.logger,

@@ -20,6 +20,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { Errors } from '../errors';
 import { bytesPerElement, type DType, type Float } from '../tensor/dtype';
+import { KERNEL_PROFILES, type KernelProfile } from '../tensor/kernels';
 import { checkModelSpec, outputsOf, type LayerSpec, type ModelSpec } from '../model/spec';
 import { layoutOf } from '../model/params';
 
@@ -296,12 +297,15 @@ export function decodeWorkerMessage(frame: Uint8Array, lim: WorkerFrameLimits): 
         void s;
       });
     case 'hello': {
-      allow(m, ['t', 'v', 'id', 'kernelSpec', 'dtypes', 'threads'], 'hello');
+      allow(m, ['t', 'v', 'id', 'kernelSpec', 'dtypes', 'threads', 'profiles'], 'hello');
       const id = str(m, 'id', 64);
       if (!ID_RE.test(id)) throw Errors.wire('field "id" must match [A-Za-z0-9._-]{1,64}');
       const d = m.dtypes;
       if (!Array.isArray(d) || d.length < 1 || d.length > 2 || !d.every((x) => x === 'float32' || x === 'float64'))
         throw Errors.wire('field "dtypes" must list float32 and/or float64');
+      const pr = m.profiles;
+      if (pr !== undefined && (!Array.isArray(pr) || pr.length < 1 || pr.length > 2 || !pr.every((x) => KERNEL_PROFILES.includes(x))))
+        throw Errors.wire(`field "profiles" must list ${KERNEL_PROFILES.join(' and/or ')}`);
       return {
         t: 'hello',
         v: PROTOCOL_VERSION,
@@ -309,6 +313,7 @@ export function decodeWorkerMessage(frame: Uint8Array, lim: WorkerFrameLimits): 
         kernelSpec: int(m, 'kernelSpec', 0, 1e6),
         dtypes: d as DType[],
         threads: int(m, 'threads', 0, 1024),
+        ...(pr !== undefined ? { profiles: pr as KernelProfile[] } : {}),
       };
     }
     case 'need':
@@ -345,7 +350,9 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
   version(m, 'worker');
   switch (m.t) {
     case 'run': {
-      allow(m, ['t', 'v', 'run', 'executor', 'spec', 'microBatch', 'data'], 'run');
+      allow(m, ['t', 'v', 'run', 'executor', 'spec', 'profile', 'microBatch', 'data'], 'run');
+      if (m.profile !== undefined && !KERNEL_PROFILES.includes(m.profile as KernelProfile))
+        throw Errors.wire(`field "profile" must be one of ${KERNEL_PROFILES.join(', ')}`);
       const spec = m.spec as Record<string, unknown>;
       if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw Errors.wire('field "spec" must be a map');
       allow(spec, ['inputs', 'layers', 'loss', 'dtype'], 'run.spec');
@@ -397,6 +404,7 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
         run: str(m, 'run', 200),
         executor: str(m, 'executor', 80),
         spec: ms,
+        ...(m.profile !== undefined ? { profile: m.profile as KernelProfile } : {}),
         microBatch,
         data,
       };

@@ -11,9 +11,9 @@
  *     exists. More connections than maxWorkers (+ a few handshaking) get `503`. The `101`
  *     answer carries the coordinator's proof over the worker's own nonce.
  *  3. hello within handshakeTimeoutMs: protocol version (else close 4001, both versions
- *     named), kernel spec version and dtype (else 4002), a worker id no connected worker has
+ *     named), kernel spec version, kernel profile and dtype (else 4002), a worker id no connected worker has
  *     (else 4003). Silence: 4004.
- *  4. → run: model spec, micro-batch, dataset descriptor (content hash, payload hash, sizes).
+ *  4. → run: model spec, kernel profile, micro-batch, dataset descriptor (content hash, payload hash, sizes).
  *  5. ← need: the payload is streamed in chunks, one in flight at a time; or ← ready.
  *  6. ← ready (after need, within dataTimeoutMs): the node is an executor from the next step.
  * Every frame is capped (maxPayload = the largest legal frame, a partial of this model) and
@@ -35,6 +35,7 @@ import { Errors, GradsyncError } from '../errors';
 import { bytesPerElement, dtypeOf, type Float } from '../tensor/dtype';
 import { selectKernels } from '../tensor/select';
 import type { ModelSpec } from '../model/spec';
+import type { KernelProfile } from '../tensor/kernels';
 import { layoutOf } from '../model/params';
 import { statsLayoutOf } from '../model/mlp';
 import { DatasetOffer, type OfferedData } from './dataset-offer';
@@ -57,6 +58,8 @@ export interface CoordinatorOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   run: string;
   spec: ModelSpec;
+  /** The run's kernel profile; workers whose kernels cannot compute it are refused (4002). Default 'portable'. */
+  profile?: KernelProfile;
   microBatch: number;
   /** The training examples, in the spec's dtype. */
   data: OfferedData;
@@ -207,6 +210,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     log,
     run: opts.run,
     spec: opts.spec,
+    profile: opts.profile ?? 'portable',
     microBatch: opts.microBatch,
     offer,
     limits,

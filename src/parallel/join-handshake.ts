@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import { Errors, GradsyncError } from '../errors';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
 import type { ModelSpec } from '../model/spec';
+import type { KernelProfile } from '../tensor/kernels';
 import { decodeWorkerMessage, encodeMessage } from './codec';
 import type { DatasetOffer } from './dataset-offer';
 import { CLOSE, PROTOCOL_VERSION, REMOTE_ID_PREFIX, type HelloMessage } from './messages';
@@ -22,6 +23,8 @@ export interface HandshakeOptions {
   log: pino.Logger | undefined;
   run: string;
   spec: ModelSpec;
+  /** The run's kernel profile: a worker whose kernels cannot compute it is refused. */
+  profile: KernelProfile;
   microBatch: number;
   offer: DatasetOffer;
   /** The frame limits of every node (the handshake's frames get maxStep 1). */
@@ -91,14 +94,32 @@ export class JoinHandshake {
     else this.fail(CLOSE.badFrame, Errors.wire(`a "${m.t}" message is out of place during the handshake (state ${state})`));
   };
 
-  /** 3. hello: kernels that compute this run, an id no connected worker has; then 4. → run. */
+  /**
+   * 3. hello: kernels that compute this run (the spec's version, its profile, the dtype), an id no
+   * connected worker has; then 4. → run.
+   */
   private onHello(m: HelloMessage): void {
-    const { spec, roster } = this.o;
+    const { spec, roster, profile } = this.o;
     if (m.kernelSpec !== KERNEL_SPEC_VERSION || !m.dtypes.includes(spec.dtype)) {
       this.fail(
         CLOSE.kernel,
         Errors.protocol(
           `the worker's kernels (spec v${m.kernelSpec}, ${m.dtypes.join('/')}) cannot compute this run (spec v${KERNEL_SPEC_VERSION}, ${spec.dtype})`,
+        ),
+      );
+      return;
+    }
+    // a worker that does not say computes the portable profile only (older ones, WebAssembly kernels)
+    const profiles = m.profiles ?? ['portable'];
+    if (!profiles.includes(profile)) {
+      this.fail(
+        CLOSE.kernel,
+        Errors.kernelProfile(
+          `the worker's kernels compute kernel profile ${profiles.map((p) => `"${p}"`).join(', ')}, this run's is "${profile}"` +
+            (profile === 'fma' ? ': WebAssembly kernels have no deterministic fused multiply-add' : ''),
+          profile === 'fma'
+            ? 'start the worker with native or ref kernels (not --kernels wasm, not a browser), or train with kernelProfile "portable"'
+            : undefined,
         ),
       );
       return;
@@ -120,6 +141,7 @@ export class JoinHandshake {
         run: this.o.run.slice(0, 200),
         executor: id,
         spec,
+        ...(profile !== 'portable' ? { profile } : {}),
         microBatch: this.o.microBatch,
         data: this.o.offer.descriptor,
       }),

@@ -10,6 +10,7 @@
 
 import type { DType, Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
+import type { KernelProfile } from '../tensor/kernels';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -41,8 +42,8 @@ export interface PartialMessage {
 //     its upgrade request carries the nonce and HMAC(token, nonce) (auth.ts) plus its own
 //     nonce; a wrong or missing proof gets 401. The 101 answer carries the coordinator's
 //     proof over both nonces, so the worker knows it talks to the token's holder too.
-//  1. worker → hello   (protocol version, kernel spec version, dtypes, threads, worker id)
-//  2. coordinator → run (model spec, micro-batch, dataset descriptor with its hashes)
+//  1. worker → hello   (protocol version, kernel spec version and profiles, dtypes, threads, worker id)
+//  2. coordinator → run (model spec, kernel profile, micro-batch, dataset descriptor with its hashes)
 //  3. worker → need     (it lacks the data) → coordinator → chunk × k → worker verifies
 //     worker → ready    (it has the data, verified by hash)
 //  4. per step: coordinator → step (weights as one bin, order slice, tree nodes);
@@ -64,7 +65,7 @@ export const CLOSE = {
   badFrame: 1008,
   /** Protocol versions differ. */
   protocol: 4001,
-  /** Kernel spec version or dtype not supported. */
+  /** Kernel spec version, kernel profile or dtype not supported. */
   kernel: 4002,
   /** Another connected worker already has this id. */
   duplicateId: 4003,
@@ -87,6 +88,11 @@ export interface HelloMessage {
   kernelSpec: number;
   /** dtypes its kernels compute. */
   dtypes: DType[];
+  /**
+   * The kernel spec's profiles its kernels compute; absent: ['portable'] (what every worker
+   * computes, and all a worker that predates the profiles or runs WebAssembly kernels can).
+   */
+  profiles?: KernelProfile[];
   /** Local compute threads (0: its main thread). */
   threads: number;
 }
@@ -114,6 +120,8 @@ export interface RunMessage {
   /** The executor id the coordinator gave this worker ('remote-<id>'). */
   executor: string;
   spec: ModelSpec;
+  /** The run's kernel profile; absent: 'portable' (sent only for 'fma', so older workers can join portable runs). */
+  profile?: KernelProfile;
   microBatch: number;
   data: DataDescriptor;
 }

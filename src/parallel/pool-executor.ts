@@ -48,6 +48,7 @@ import { tailUnits } from './tail';
 import { poolTaskHook } from './hooks';
 import type { OptimizerSpec } from '../optim/optimizer';
 import { bytesPerElement } from '../tensor/dtype';
+import type { KernelProfile } from '../tensor/kernels';
 import type { KernelChoice } from '../tensor/select';
 import type { TreeNode } from './tree';
 
@@ -55,6 +56,8 @@ export interface PoolOptions {
   threads: number;
   spec: ModelSpec;
   kernels: KernelChoice;
+  /** The run's kernel profile, which every thread's kernels follow. Default 'portable'. */
+  profile?: KernelProfile;
   microBatch: number;
   /** Shared (SharedArrayBuffer-backed) examples. */
   x: Float;
@@ -222,6 +225,7 @@ export class PoolExecutor implements Executor {
       slots: buffers,
       spec: o.spec,
       kernels: o.kernels,
+      profile: o.profile ?? 'portable',
       microBatch: o.microBatch,
       x: o.x,
       y: o.y,

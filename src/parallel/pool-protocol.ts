@@ -26,6 +26,7 @@
  */
 
 import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
+import type { KernelProfile } from '../tensor/kernels';
 import { lineOffset, type KernelChoice } from '../tensor/select';
 import type { ModelSpec } from '../model/spec';
 import type { Partial } from './partial';
@@ -143,6 +144,8 @@ export interface ServeTask {
   slots: SharedArrayBuffer[];
   spec: ModelSpec;
   kernels: KernelChoice;
+  /** The run's kernel profile (every thread computes the same one). */
+  profile: KernelProfile;
   microBatch: number;
   x: Float;
   y: Float;

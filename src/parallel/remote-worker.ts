@@ -28,7 +28,7 @@ import { WebSocket } from 'ws';
 import { Errors, GradsyncError } from '../errors';
 import { alloc, dtypeOf, type Float } from '../tensor/dtype';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
-import { selectKernels, type KernelChoice } from '../tensor/select';
+import { kernelProfiles, selectKernels, type KernelChoice } from '../tensor/select';
 import { layoutOf } from '../model/params';
 import { AUTH_HEADERS, coordinatorProof, newNonce, proofMatches, workerProof } from './auth';
 import { decodeCoordinatorMessage, encodeMessage, encodePartial, type CoordinatorFrameLimits } from './codec';
@@ -264,6 +264,7 @@ class WorkerSession {
         v: PROTOCOL_VERSION,
         id: this.id,
         kernelSpec: KERNEL_SPEC_VERSION,
+        profiles: kernelProfiles(this.opts.kernels ?? 'auto'),
         dtypes: ['float32', 'float64'],
         threads: this.opts.threads,
         ...this.hooks.hello,
@@ -362,7 +363,8 @@ class WorkerSession {
     const { opts, log } = this;
     const held = dataViews(buf, r.spec.dtype, r.data.n, r.data.inputs, r.data.outputs);
     this.held = held;
-    const { kernels } = selectKernels(r.spec.dtype, opts.kernels ?? 'auto');
+    const profile = r.profile ?? 'portable';
+    const { kernels } = selectKernels(r.spec.dtype, opts.kernels ?? 'auto', profile);
     // one thread computes on the main thread itself: a pool of one only adds a hand-off (and a
     // copy of every partial) per step, and the main thread has nothing else to do meanwhile
     if (opts.threads > 1) {
@@ -370,6 +372,7 @@ class WorkerSession {
         threads: opts.threads,
         spec: r.spec,
         kernels: opts.kernels ?? 'auto',
+        profile,
         microBatch: r.microBatch,
         x: held.x,
         y: held.y,

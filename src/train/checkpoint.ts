@@ -23,6 +23,7 @@ import { Errors, GradsyncError } from '../errors';
 import type { RunConfig } from '../config';
 import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
+import type { KernelProfile } from '../tensor/kernels';
 import type { OptimizerState } from '../optim/optimizer';
 
 export const CHECKPOINT_MAGIC = 'GSYNCKPT';
@@ -31,6 +32,8 @@ export const CHECKPOINT_VERSION = 1;
 export interface CheckpointHeader {
   format: number;
   dtype: DType;
+  /** The kernel profile the weights were computed in (absent in older files: 'portable'). */
+  kernelProfile?: KernelProfile;
   spec: ModelSpec;
   config: RunConfig;
   /** Optimizer steps applied to these parameters. */
@@ -198,8 +201,12 @@ export function readCheckpoint(file: string): Checkpoint {
   };
 }
 
-/** Throws when a checkpoint was written for another model than `spec`. */
-export function assertCompatible(file: string, ck: Checkpoint, spec: ModelSpec): void {
+/**
+ * Throws when a checkpoint was written for another model than `spec` (GS_ERR_CHECKPOINT), or in
+ * another kernel profile than `profile` (GS_ERR_KERNEL_PROFILE: its steps would not continue the
+ * same bits).
+ */
+export function assertCompatible(file: string, ck: Checkpoint, spec: ModelSpec, profile: KernelProfile = 'portable'): void {
   const a = ck.header.spec;
   const desc = (s: ModelSpec): string => `${s.inputs}-${s.layers.map((l) => `${l.units}${l.activation}`).join('-')} ${s.loss} ${s.dtype}`;
   if (desc(a) !== desc(spec)) {
@@ -207,6 +214,13 @@ export function assertCompatible(file: string, ck: Checkpoint, spec: ModelSpec):
       'GS_ERR_CHECKPOINT',
       `checkpoint ${file}: it is for model ${desc(a)}, this run's model is ${desc(spec)}`,
       'use the config the checkpoint was written with',
+    );
+  }
+  const written = ck.header.kernelProfile ?? 'portable';
+  if (written !== profile) {
+    throw Errors.kernelProfile(
+      `checkpoint ${file}: it was written with kernel profile "${written}", this run's is "${profile}"; resuming would not continue the same bits`,
+      `resume with kernelProfile "${written}" (--kernel-profile ${written}), or start a new run`,
     );
   }
 }

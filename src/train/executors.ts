@@ -89,6 +89,8 @@ function startPool(o: LocalExecutorOptions): LocalExecutors {
       threads: o.threads - 1,
       spec: o.spec,
       kernels: o.kernelChoice,
+      // the threads select their own kernels, of the main thread's profile
+      profile: o.kernels.profile,
       microBatch: o.microBatch,
       x: shared.x,
       y: shared.y,

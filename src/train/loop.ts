@@ -36,7 +36,7 @@ import { runLoggers } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
 import type { Diagnosis, StepRecord } from '../observe/schema';
 import type { LayerGeometry } from '../observe/grad-stats';
-import type { KernelSet } from '../tensor/kernels';
+import type { KernelProfile, KernelSet } from '../tensor/kernels';
 import type { ParamLayout } from '../model/params';
 import type { Executor } from '../parallel/executor';
 import type { ThreadPool } from '../parallel/pool-executor';
@@ -163,6 +163,8 @@ export interface TrainSummary {
   seconds: number;
   samplesPerSecond: number;
   kernel: string;
+  /** The kernel spec's profile the run computed in (cfg.kernelProfile). */
+  kernelProfile: KernelProfile;
 }
 
 export function newRunId(): string {
@@ -294,7 +296,7 @@ function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
   if (trainSet.n === 0) throw Errors.config('data', `the training set "${trainSet.name}" has no examples`);
   const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs);
   const layout = layoutOf(spec);
-  const { kernels, fallbackNote } = selectKernels(spec.dtype, opts.kernels ?? 'auto');
+  const { kernels, fallbackNote } = selectKernels(spec.dtype, opts.kernels ?? 'auto', cfg.kernelProfile);
   // parameters live in shared memory so pool threads read them without a copy
   const params = newParams(spec, layout, true);
   // the optimizer's buffers too: pool threads advance their share of them in a shared tail
@@ -302,7 +304,7 @@ function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
   let startStep = 0;
   let resume: StartInfo['resume'] = null;
   if (opts.resumeFrom) {
-    const r = resumeFrom(opts.resumeFrom, spec, trainSet, params, opt);
+    const r = resumeFrom(opts.resumeFrom, spec, cfg, trainSet, params, opt);
     opt = r.opt;
     startStep = r.resume.step;
     resume = r.resume;
@@ -339,13 +341,14 @@ function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
 function resumeFrom(
   from: string,
   spec: ModelSpec,
+  cfg: RunConfig,
   trainSet: Dataset,
   params: Float,
   opt: OptimizerState,
 ): { opt: OptimizerState; resume: NonNullable<StartInfo['resume']> } {
   const found = findResumePoint(from);
   const ck = found.checkpoint;
-  assertCompatible(found.file, ck, spec);
+  assertCompatible(found.file, ck, spec, cfg.kernelProfile);
   if (ck.header.dataSha256 !== trainSet.sha256) {
     throw Errors.checkpoint(
       found.file,
@@ -398,6 +401,7 @@ function announce(cfg: RunConfig, p: Prepared, opts: TrainOptions, log: pino.Log
       params: p.layout.size,
       data: { name: trainSet.name, n: trainSet.n, sha256: trainSet.sha256, heldOut: p.data.heldOut?.n ?? 0 },
       kernel: kernels.id,
+      kernelProfile: kernels.profile,
       kernelNote: p.fallbackNote,
       executors,
       totalSteps: p.totalSteps,
@@ -597,6 +601,7 @@ function finish(
     seconds,
     samplesPerSecond: ((stepsDone - p.startStep) * p.batch) / Math.max(seconds, 1e-9),
     kernel: kernels.id,
+    kernelProfile: kernels.profile,
   };
   if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
   // per pool thread: the CPU it was pinned to (null: it floated) and the tasks withdrawn before it woke
@@ -680,6 +685,7 @@ function saveCheckpoint(a: SaveArgs, st: CheckpointState): void {
       file,
       {
         dtype: a.spec.dtype,
+        kernelProfile: a.cfg.kernelProfile,
         spec: a.spec,
         config: a.cfg,
         step: a.step,

@@ -8,7 +8,7 @@
 
 import { Errors } from '../errors';
 import { alloc, type Float } from '../tensor/dtype';
-import { referenceKernels, type KernelSet } from '../tensor/kernels';
+import { referenceKernels, type KernelProfile, type KernelSet } from '../tensor/kernels';
 import type { ModelSpec } from '../model/spec';
 import { optimizerStep, type OptimizerState } from '../optim/optimizer';
 import { clipByGlobalNorm } from '../optim/clip';
@@ -40,8 +40,9 @@ export class ReferenceStepper {
     microBatch: number,
     private readonly opt: OptimizerState,
     paramCount: number,
+    profile: KernelProfile = 'portable',
   ) {
-    this.kernels = referenceKernels(spec.dtype);
+    this.kernels = referenceKernels(spec.dtype, profile);
     this.computer = new PartialComputer(spec, this.kernels, data, microBatch);
     this.update = alloc(spec.dtype, paramCount);
   }
