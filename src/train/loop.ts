@@ -41,6 +41,7 @@ import type { ParamLayout } from '../model/params';
 import type { Executor } from '../parallel/executor';
 import type { ThreadPool } from '../parallel/pool-executor';
 import { Stepper, type StrategySwitches } from './step';
+import { round3 } from './step-types';
 import { evaluate } from './evaluate';
 import { setUpExecutors, type LocalExecutors } from './executors';
 import { layerGeometryOf, loadRunData, modelSpecOf, type RunData } from './setup';
@@ -437,9 +438,8 @@ interface LoopEnd {
 
 /**
  * Steps p.startStep + 1 … p.totalSteps, or until opts.signal aborts: each step's batch from its
- * epoch's order, one 'step' record per step, and after it the end of an epoch and the
- * checkpoint schedule (afterStep). A step's record is written while the next step's
- * executors compute (flush).
+ * epoch's order, one 'step' record per step, written as soon as the step is done, and after
+ * it the end of an epoch and the checkpoint schedule (afterStep).
  */
 async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   const { cfg, opts, p, stepper, diagnoser, stepLog } = a;
@@ -448,100 +448,75 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   let consecutiveSkips = 0;
   let orderEpoch = -1;
   let order = new Uint32Array(0);
-  /** The last step's record, written by flush(): at the next step's dispatch, or before anything else is logged. */
-  let pending: (() => void) | null = null;
-  const flush = (): void => {
-    const f = pending;
-    pending = null;
-    f?.();
-  };
-  try {
-    let lastYield = performance.now();
-    for (let step = p.startStep + 1; step <= totalSteps; step++) {
-      // A step computed on the main thread resolves through microtasks only; let the event
-      // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
-      // and timers are served while training.
-      if (performance.now() - lastYield > 5) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lastYield = performance.now();
-      }
-      if (opts.signal?.aborted) break;
-      const epoch = Math.floor((step - 1) / perEpoch);
-      const inEpoch = (step - 1) % perEpoch;
-      if (epoch !== orderEpoch) {
-        order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
-        orderEpoch = epoch;
-      }
-      const { start, end: stop } = batchRange(trainSet.n, batch, inEpoch);
-      const ts = performance.now();
-      // the previous step's record is written while this step's executors compute (flush); none
-      // when it was written between the steps: the step's recordMs is then 0
-      const r = await stepper.run(
-        { step, epoch, params, batch: { order, start, end: stop, microBatch } },
-        pending === null ? undefined : flush,
-      );
-      const stepMs = performance.now() - ts;
-      if (r.skipped !== undefined) {
-        end.skippedSteps++;
-        consecutiveSkips++;
-      } else {
-        consecutiveSkips = 0;
-      }
-      end.lastStepLoss = r.loss;
-      // the record's fields, in the log line's order, built once: no copies (spreads) of it
-      // per step — the record is written in the middle of the next step, from cold caches
-      const fields: StepFields = {
-        step,
-        epoch,
-        loss: r.loss,
-        examples: r.examples,
-        lr: cfg.optimizer.lr,
-        gradNorm: r.gradNorm,
-        clipped: r.clipped,
-        layers: r.layers,
-        throughput: r.examples / (stepMs / 1000),
-        stepMs: Math.round(stepMs * 1000) / 1000,
-        split: r.split,
-        executors: r.executors,
-        diagnosis: end.diagnosis,
-      };
-      if (r.skipped !== undefined) fields.skipped = r.skipped;
-      if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
-      pending = (): void => {
-        end.diagnosis = fields.diagnosis = diagnoser.push(fields);
-        if (r.skipped !== undefined) stepLog.warn(fields, 'step');
-        else stepLog.info(fields, 'step');
-        opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
-      };
-      // a step the main thread computed alone has nothing to write the record alongside: it is
-      // written now, while the step's results are still in cache
-      if (r.executors.length === 1 && r.executors[0]!.kind === 'main') flush();
-      if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
-        flush();
-        throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
-      }
-      end.stepsDone = step;
-      afterStep(a, step, epoch, inEpoch, flush);
+  /** The time the previous step's record took to write: in this step's split (recordMs). */
+  let recordMs = 0;
+  let lastYield = performance.now();
+  for (let step = p.startStep + 1; step <= totalSteps; step++) {
+    // A step computed on the main thread resolves through microtasks only; let the event
+    // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
+    // and timers are served while training.
+    if (performance.now() - lastYield > 5) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
     }
-    flush();
-  } finally {
-    // a step that failed before dispatching its work leaves the previous record unwritten
-    try {
-      flush();
-    } catch {
-      /* the step's own error is the one to report */
+    if (opts.signal?.aborted) break;
+    const epoch = Math.floor((step - 1) / perEpoch);
+    const inEpoch = (step - 1) % perEpoch;
+    if (epoch !== orderEpoch) {
+      order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
+      orderEpoch = epoch;
     }
+    const { start, end: stop } = batchRange(trainSet.n, batch, inEpoch);
+    const ts = performance.now();
+    const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } });
+    const stepMs = performance.now() - ts;
+    r.split.recordMs = round3(recordMs);
+    if (r.skipped !== undefined) {
+      end.skippedSteps++;
+      consecutiveSkips++;
+    } else {
+      consecutiveSkips = 0;
+    }
+    end.lastStepLoss = r.loss;
+    // the record's fields, in the log line's order, built once: no copies (spreads) of it per step
+    const fields: StepFields = {
+      step,
+      epoch,
+      loss: r.loss,
+      examples: r.examples,
+      lr: cfg.optimizer.lr,
+      gradNorm: r.gradNorm,
+      clipped: r.clipped,
+      layers: r.layers,
+      throughput: r.examples / (stepMs / 1000),
+      stepMs: Math.round(stepMs * 1000) / 1000,
+      split: r.split,
+      executors: r.executors,
+      diagnosis: end.diagnosis,
+    };
+    if (r.skipped !== undefined) fields.skipped = r.skipped;
+    if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
+    const tr = performance.now();
+    end.diagnosis = fields.diagnosis = diagnoser.push(fields);
+    if (r.skipped !== undefined) stepLog.warn(fields, 'step');
+    else stepLog.info(fields, 'step');
+    opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
+    recordMs = performance.now() - tr;
+    if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
+      throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
+    }
+    end.stepsDone = step;
+    afterStep(a, step, epoch, inEpoch);
   }
   return end;
 }
 
 /** After step `step`: the held-out evaluation at an epoch's end, then a checkpoint when one is due (not at the last step: finish() writes that one). */
-function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number, flush: () => void): void {
+function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number): void {
   const { cfg, p } = a;
   const heldOut = p.data.heldOut;
   const endOfEpoch = inEpoch === p.perEpoch - 1 || step === p.totalSteps;
   if (endOfEpoch && heldOut && heldOut.n > 0) {
-    flush();
     const ev = evaluate(p.spec, p.kernels, p.params, heldOut);
     a.log.info(
       {
@@ -554,10 +529,7 @@ function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number, fl
       'eval',
     );
   }
-  // a time schedule reads the clock after this step's record (its onStep), as the record says
-  if (cfg.checkpoint.everySeconds > 0) flush();
   if (a.checkpoints.due(step) && step !== p.totalSteps) {
-    flush();
     a.checkpoints.write(step);
   }
 }
