@@ -8,15 +8,15 @@
  *   - "2 threads":             the local pool with 2 threads;
  *   - "1 thread + 1 remote":   one local computing thread + one `gradsync worker --threads 1`
  *                              process joined over ws://127.0.0.1 (data from its cache after
- *                              the first run; the first run streams it). The local thread is a
- *                              pool thread (--local-threads 2: the main thread serves the wire
- *                              and computes nothing while the remote node takes part); with
- *                              --local-threads 1 it is the main thread, yielding between leaves.
+ *                              the first run; the first run streams it). The local thread is the
+ *                              main thread, yielding between leaves (--local-threads 2: the main
+ *                              thread and a pool thread).
  * Prints samples/s (median over steps after the first 10), the per-step time split, the
  * remote node's transfer time and bytes per step, and whether the final weights agree.
- * With --ab NAME (a step strategy: stragglers, serveWithoutMain, …) it runs only the remote mix
+ * With --ab NAME (a step strategy: stragglers, withdraw, …) it runs only the remote mix
  * at the first batch size, --rounds times with the strategy on (A) and off (B), alternating
- * which goes first, and gives bench-ab-rule.ts's verdict on B's samples/s over A's.
+ * which goes first, and gives bench-ab-rule.ts's verdict on B's samples/s over A's, each over
+ * its whole timed run (examples over the sum of step times).
  * Timings are printed, never asserted.
  */
 
@@ -32,7 +32,7 @@ import { verdictLine } from './bench-ab-rule';
 import { benchArgs, findData, mean, median, recorder, workloadConfig } from './bench-common';
 
 const USAGE = `usage: node dist/scripts/bench-remote.js [--steps 100] [--batches 128,512] [--micro-batch 16] [--kernels auto]
-                                          [--local-threads 2] [--worker-threads 1] [--no-pin] [--ab STRATEGY --rounds 5]`;
+                                          [--local-threads 1] [--worker-threads 1] [--no-pin] [--ab STRATEGY --rounds 5] [--stall MS/PERIOD]`;
 const STRATEGIES = Object.keys(DEFAULT_STRATEGIES) as (keyof StrategySwitches)[];
 
 type Mix = '2 threads' | '1 thread + 1 remote';
@@ -47,6 +47,8 @@ interface Setting {
   localThreads: number;
   workerThreads: string;
   pin: boolean;
+  /** The worker process is stopped (SIGSTOP) for `ms` every `period` ms: a straggler (null: never). */
+  stall: { ms: number; period: number } | null;
 }
 
 async function main(): Promise<void> {
@@ -55,12 +57,14 @@ async function main(): Promise<void> {
     batches: { type: 'string', default: '128,512' },
     'micro-batch': { type: 'string', default: '16' },
     kernels: { type: 'string', default: 'auto' },
-    /** The coordinator's --threads in the remote mix (1: its main thread computes; 2: a pool thread does, main serves the wire). */
-    'local-threads': { type: 'string', default: '2' },
+    /** The coordinator's --threads in the remote mix (1: its main thread; 2: the main thread and a pool thread). */
+    'local-threads': { type: 'string', default: '1' },
     /** --threads of the worker process (0: its main thread computes). */
     'worker-threads': { type: 'string', default: '1' },
     /** The coordinator's compute threads float instead of being pinned to CPUs of their own (config pinThreads). */
     'no-pin': { type: 'boolean', default: false },
+    /** MS/PERIOD: stop the worker process for MS ms every PERIOD ms (a preempted or paused node). */
+    stall: { type: 'string' },
     ab: { type: 'string' },
     rounds: { type: 'string', default: '5' },
   });
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
     localThreads: Number(values['local-threads']),
     workerThreads: values['worker-threads']!,
     pin: !values['no-pin'],
+    stall: values.stall === undefined ? null : parseStall(values.stall),
   };
   process.stdout.write(
     `gradsync bench-remote — Fashion-MNIST MLP 784-256-128-10, float32, ${steps} steps per run (first 10 not timed), micro-batch ${mb}, kernels ${kernels}\n`,
@@ -122,7 +127,7 @@ async function runMix(
   batch: number,
   mix: Mix,
   strategies: Partial<StrategySwitches>,
-): Promise<{ sps: number; sha: string; line: string }> {
+): Promise<{ sps: number; rate: number; sha: string; line: string }> {
   const remote = mix !== '2 threads';
   const cfg = {
     ...workloadConfig(st.dir, { batch, microBatch: st.mb, steps: st.steps, threads: remote ? st.localThreads : 2 }),
@@ -131,6 +136,7 @@ async function runMix(
   const { logger, steps: recs } = recorder('bench-remote');
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-'));
   let child: ReturnType<typeof spawn> | null = null;
+  const stalls: { stop: (() => void) | null } = { stop: null };
   const s = await train(cfg, {
     logger,
     runDir,
@@ -168,15 +174,19 @@ async function runMix(
               { stdio: 'ignore' },
             );
             await c.waitForWorkers(1, 300_000);
+            if (st.stall !== null) stalls.stop = stallEvery(child, st.stall);
             return c;
           },
         }
       : {}),
   });
   fs.rmSync(runDir, { recursive: true, force: true });
+  stalls.stop?.();
   if (child) await new Promise((r) => (child as unknown as NodeJS.EventEmitter).once('exit', r));
   const timed = recs.slice(10);
   const sps = median(timed.map((r) => r.examples / (r.stepMs / 1000)));
+  // over the whole timed run: a stalled step counts with its full length (the median step hides it)
+  const rate = timed.reduce((n, r) => n + r.examples, 0) / (timed.reduce((t, r) => t + r.stepMs, 0) / 1000);
   const avg = (f: (r: StepRecord) => number): number => mean(timed.map(f));
   const rem = timed.map((r) => r.executors.find((e) => e.kind === 'remote')).filter((e) => e !== undefined);
   const leaves = Math.ceil(batch / st.mb);
@@ -206,7 +216,7 @@ async function runMix(
       .toFixed(2)
       .padStart(8)}` +
     `${remCols}  ${s.paramsSha256.slice(0, 12)}${rem.some((e) => e.failed) ? ' (remote failures!)' : ''}\n`;
-  return { sps, sha: s.paramsSha256, line };
+  return { sps, rate, sha: s.paramsSha256, line };
 }
 
 /** The remote mix with strategy `name` on (A) and off (B), `rounds` times, alternating which runs first. */
@@ -221,16 +231,39 @@ async function abRounds(st: Setting, batch: number, name: string, rounds: number
     for (const side of round % 2 === 1 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
       const r = await runMix(st, batch, '1 thread + 1 remote', { [key]: side === 'A' });
       process.stdout.write(`round ${round} ${side} ${r.line}`);
-      got[side] = r.sps;
+      got[side] = r.rate;
       shas.add(r.sha);
     }
     ratios.push(got.B / got.A);
-    process.stdout.write(`round ${round}: off/on ${(got.B / got.A).toFixed(3)}x\n`);
+    process.stdout.write(
+      `round ${round}: off/on ${(got.B / got.A).toFixed(3)}x (samples/s over the run: A ${Math.round(got.A)}, B ${Math.round(got.B)})\n`,
+    );
   }
   process.stdout.write(`\n${verdictLine(name, ratios)}\n`);
   process.stdout.write(
     `final weights: A and B the same in every round: ${shas.size === 1 ? `yes (${[...shas][0]!.slice(0, 16)}…)` : 'NO'}\n`,
   );
+}
+
+function parseStall(text: string): { ms: number; period: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  if (m === null || Number(m[1]) <= 0 || Number(m[2]) <= Number(m[1]))
+    throw new Error(`--stall must be MS/PERIOD with 0 < MS < PERIOD, got "${text}"`);
+  return { ms: Number(m[1]), period: Number(m[2]) };
+}
+
+/** SIGSTOP the process for `ms` every `period` ms until the returned function is called (which resumes it). */
+function stallEvery(child: ReturnType<typeof spawn>, s: { ms: number; period: number }): () => void {
+  let resume: NodeJS.Timeout | null = null;
+  const timer = setInterval(() => {
+    child.kill('SIGSTOP');
+    resume = setTimeout(() => child.kill('SIGCONT'), s.ms);
+  }, s.period);
+  return () => {
+    clearInterval(timer);
+    if (resume !== null) clearTimeout(resume);
+    child.kill('SIGCONT');
+  };
 }
 
 main().catch((e: unknown) => {

@@ -41,10 +41,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .command('train')
     .description('train a model (no config: the embedded digits run)')
     .argument('[config]', 'JSON config file (see config/)')
-    .option(
-      '--threads <n>',
-      'threads computing partials, the main thread included (1: the main thread alone; default: the cores); while a remote worker takes part, the main thread serves it instead of computing when there is a pool thread',
-    )
+    .option('--threads <n>', 'threads computing partials, the main thread included (1: the main thread alone; default: the cores)')
     .option('--steps <n>', 'total optimizer steps (overrides epochs)')
     .option('--epochs <n>', 'epochs')
     .option('--lr <x>', 'learning rate')

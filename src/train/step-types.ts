@@ -23,8 +23,6 @@ export interface StrategySwitches {
   withdraw: boolean;
   /** Duplicate a straggling remote node's range on the main thread (strategies/stragglers.ts; config duplicateStragglers). */
   stragglers: boolean;
-  /** With remote nodes and pool threads, the main thread computes nothing (strategies/serve-without-main.ts). */
-  serveWithoutMain: boolean;
 }
 
 /** Every strategy on: the step as it runs by default. */
@@ -32,7 +30,6 @@ export const DEFAULT_STRATEGIES: Readonly<StrategySwitches> = Object.freeze({
   sharedTail: true,
   withdraw: true,
   stragglers: true,
-  serveWithoutMain: true,
 });
 
 export interface StepSettings {

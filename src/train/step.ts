@@ -22,7 +22,6 @@ import { Reducer } from './reduce';
 import { Gather } from './step-gather';
 import { DEFAULT_STRATEGIES, now, round3, type Assignment, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
 import { check, type CheckResult } from './strategies/nonfinite';
-import { withoutMainIfServing } from './strategies/serve-without-main';
 import { settleTails, SharedTail } from './strategies/shared-tail';
 import { executorRecords } from './strategies/step-record';
 import { Stragglers } from './strategies/stragglers';
@@ -30,7 +29,6 @@ import { withdrawLate } from './strategies/withdraw';
 
 export { DEFAULT_STRATEGIES, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
 export { MAX_PINNED } from './strategies/nonfinite';
-export { withoutMainIfServing } from './strategies/serve-without-main';
 export { STRAGGLER_FACTOR, STRAGGLER_MIN_MS } from './strategies/stragglers';
 
 /** The combined root, and what the shared tail did of steps 5 and 6. */
@@ -140,8 +138,7 @@ export class Stepper {
     const listed = typeof this.executors === 'function' ? [...this.executors()] : this.executors;
     // an executor still busy with an earlier step (a straggler whose range was duplicated) sits this one out
     const free = this.stragglers.free(listed);
-    const some = free.length > 0 ? free : [this.main];
-    return this.sw.serveWithoutMain ? withoutMainIfServing(some, this.main) : some;
+    return free.length > 0 ? free : [this.main];
   }
 
   /**

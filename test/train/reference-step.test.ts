@@ -74,7 +74,6 @@ const arbCase: fc.Arbitrary<Case> = fc.record({
     sharedTail: bool,
     withdraw: bool,
     stragglers: bool,
-    serveWithoutMain: bool,
   }),
   seed: fc.integer({ min: 1, max: 1000 }),
 }) as fc.Arbitrary<Case>;
