@@ -24,7 +24,6 @@ export interface Split {
   computeMs: number;
   handoffMs: number;
   recordMs: number;
-  recordInReduceMs: number;
   reduceMs: number;
   updateMs: number;
   sharedSteps: number;
@@ -127,8 +126,6 @@ async function rowHere(dir: string, spec: RowSpec): Promise<Row> {
       computeMs: avg((r) => r.split?.computeMs ?? 0),
       handoffMs: avg((r) => r.split?.handoffMs ?? 0),
       recordMs: avg((r) => r.split?.recordMs ?? 0),
-      // a record written at a shared tail's start is in reduceMs (split.recordInReduce)
-      recordInReduceMs: avg((r) => (r.split?.recordInReduce === true ? (r.split.recordMs ?? 0) : 0)),
       reduceMs: avg((r) => r.split?.reduceMs ?? 0),
       updateMs: avg((r) => r.split?.updateMs ?? 0),
       sharedSteps: recs.filter((r) => r.split?.tailShared === true).length,

@@ -6,9 +6,8 @@
  * batch 128, float32, Glorot-uniform init, 3 epochs. Reports per kernel and executor mix:
  * samples/s (median epoch, wall clock from its first step's start to its last step's
  * record), test accuracy after the run, the 2/1 scaling ratio, and the per-step time split
- * (compute = gather wall time, of which record = writing the previous step's record and
- * hand-off = posting and waking; reduce, which holds a shared tail and, when it was written at
- * that tail's start, the record; update).
+ * (compute = gather wall time, of which hand-off = posting and waking; reduce, which holds a
+ * shared tail; update; then writing the step's record, between the steps).
  * Then, when a python3 with torch is found, the same workload in PyTorch on 1 and 2 threads
  * in the same invocation (scripts/bench_torch_train.py, OPENBLAS_CORETYPE/L2_SIZE unset),
  * and the ratios; PyTorch's 1-thread run is part of each native round (below), its ratio taken
@@ -138,8 +137,9 @@ async function main(): Promise<void> {
         const split = r.split;
         process.stdout.write(
           `${r.kernel.padEnd(17)} ${r.name.padEnd(18)}${roundsHere > 1 ? ` round ${round}` : ''} ${Math.round(r.sps).toString().padStart(7)} samples/s  test acc ${r.acc === null ? '-' : r.acc.toFixed(4)}  ` +
-            `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (record ${(split.recordMs - split.recordInReduceMs).toFixed(3)}, hand-off ${split.handoffMs.toFixed(3)}) ` +
-            `+ reduce ${split.reduceMs.toFixed(3)}${split.sharedSteps > 0 ? ` (record ${split.recordInReduceMs.toFixed(3)}; tail shared in ${split.sharedSteps} steps)` : ''} + update ${split.updateMs.toFixed(3)}; ` +
+            `step ${split.stepMs.toFixed(2)} ms = compute ${split.computeMs.toFixed(2)} (hand-off ${split.handoffMs.toFixed(3)}) ` +
+            `+ reduce ${split.reduceMs.toFixed(3)}${split.sharedSteps > 0 ? ` (tail shared in ${split.sharedSteps} steps)` : ''} + update ${split.updateMs.toFixed(3)}; ` +
+            `then record ${split.recordMs.toFixed(3)}; ` +
             `median step ${r.medianStepMs.toFixed(3)} ms  [${r.steps} steps, sha ${r.sha.slice(0, 12)}]\n`,
         );
       }

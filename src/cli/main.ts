@@ -41,10 +41,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .command('train')
     .description('train a model (no config: the embedded digits run)')
     .argument('[config]', 'JSON config file (see config/)')
-    .option(
-      '--threads <n>',
-      'threads computing partials, the main thread included (1: the main thread alone; default: the cores); while a remote worker takes part, the main thread serves it instead of computing when there is a pool thread',
-    )
+    .option('--threads <n>', 'threads computing partials, the main thread included (1: the main thread alone; default: the cores)')
     .option('--steps <n>', 'total optimizer steps (overrides epochs)')
     .option('--epochs <n>', 'epochs')
     .option('--lr <x>', 'learning rate')
@@ -96,7 +93,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   program
     .command('predict')
     .description('outputs of a trained model for rows of numbers read from stdin (or --input)')
-    .requiredOption('--checkpoint <file>', 'checkpoint written by train')
+    .requiredOption('--checkpoint <file|run-dir>', 'checkpoint written by train, or a run folder: its newest valid checkpoint')
     .option('--input <file>', 'CSV/whitespace rows instead of stdin')
     .option('--json', 'print all outputs as one JSON object on stdout')
     .action(async (f: PredictFlags) => {

@@ -89,12 +89,8 @@ export interface StepRecord {
   stepMs: number;
   /**
    * tailShared: the step's tail (reduce and update, then in reduceMs) was shared with a pool thread.
-   * fusedUpdate: the SGD update ran inside the reduce pass (then in reduceMs; updateMs is the records).
-   * recordMs: the main thread writing the previous step's record during this step: in computeMs,
-   * or in reduceMs when recordInReduce (a shared tail ahead, and every pool thread's share in
-   * before the main thread's own was: it was written at the tail's start). 0 when it was
-   * written between the steps: after a step the main thread computed alone, before an eval or a
-   * checkpoint, after every step with checkpoint.everySeconds, and at step 1 (none before it).
+   * recordMs: writing the previous step's record (diagnosis, log line, onStep), between the steps:
+   * not in stepMs; 0 at a run's first step.
    */
   split?: {
     computeMs: number;
@@ -104,8 +100,6 @@ export interface StepRecord {
     reduceMs: number;
     updateMs: number;
     tailShared?: boolean;
-    fusedUpdate?: boolean;
-    recordInReduce?: boolean;
   };
   executors: ExecutorRecord[];
   /** The diagnosis after this step (observe/diagnose.ts). */

@@ -35,7 +35,7 @@ export function addPartial(into: Partial, from: Partial, k: KernelSet): void {
   addScalars(into, from);
 }
 
-/** addPartial without the gradients (whose add is fused into a later pass: kernels.addReduceGrad). */
+/** addPartial without the gradients (a shared tail adds them unit by unit: kernels.addReduceGrad). */
 export function addScalars(into: Partial, from: Partial): void {
   const s = into.stats;
   const t = from.stats;

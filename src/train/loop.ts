@@ -14,163 +14,35 @@
  * 'start' record carrying resumedFrom — the steps after that checkpoint which the dead
  * process had logged appear again, recomputed to the same values.
  * Not here: printing (cli/), the step's protocol (step.ts), the executors and the process
- * scheduling they may change (executors.ts).
+ * scheduling they may change (executors.ts), what a run is before its first step (prepare.ts),
+ * the checkpoint schedule and writes (run-files.ts), train()'s option types (options.ts).
  */
 
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
-import * as crypto from 'node:crypto';
 import type pino from 'pino';
-import { resolveThreads, type RunConfig } from '../config';
+import type { RunConfig } from '../config';
 import { Errors } from '../errors';
-import { alloc, type Float } from '../tensor/dtype';
-import { Rng } from '../tensor/rng';
-import { selectKernels, type KernelChoice } from '../tensor/select';
-import { initParams, layoutOf, newParams, paramsSha256, paramsToArrays } from '../model/params';
+import { paramsSha256, paramsToArrays } from '../model/params';
 import type { ModelSpec } from '../model/spec';
-import { newOptimizerState, type OptimizerState } from '../optim/optimizer';
-import { epochOrder, stepsPerEpoch, batchRange } from '../data/batching';
+import { epochOrder, batchRange } from '../data/batching';
 import { targetRange, type Dataset } from '../data/dataset';
 import { runLoggers } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
 import type { Diagnosis, StepRecord } from '../observe/schema';
-import type { LayerGeometry } from '../observe/grad-stats';
-import type { KernelProfile, KernelSet } from '../tensor/kernels';
-import type { ParamLayout } from '../model/params';
-import type { Executor } from '../parallel/executor';
 import type { ThreadPool } from '../parallel/pool-executor';
-import { Stepper, type StrategySwitches } from './step';
+import { Stepper } from './step';
+import { round3 } from './step-types';
 import { evaluate } from './evaluate';
 import { setUpExecutors, type LocalExecutors } from './executors';
-import { layerGeometryOf, loadRunData, modelSpecOf, type RunData } from './setup';
-import {
-  checkpointName,
-  errorCode,
-  findResumePoint,
-  listCheckpoints,
-  pruneCheckpoints,
-  assertCompatible,
-  writeCheckpoint,
-  type SkippedCheckpoint,
-} from './checkpoint';
+import type { ExecutorContext, ExecutorSource, StartInfo, TrainOptions, TrainSummary } from './options';
+import { prepare, type Prepared } from './prepare';
+import { Checkpoints, endTornLine } from './run-files';
+
+export type { ExecutorContext, ExecutorSource, StartInfo, TrainOptions, TrainSummary } from './options';
+export { newRunId } from './prepare';
 
 /** A step record without what the logger adds (msg, and schema and run as its bindings). */
 type StepFields = Omit<StepRecord, 'msg' | 'schema' | 'run'>;
-
-export interface TrainOptions {
-  /** Folder for the log and checkpoints. Default: runs/<time>-<random> under the current folder. */
-  runDir?: string;
-  /** Logger to use instead of the run's file logger (tests pass a collecting one). */
-  logger?: pino.Logger;
-  /** Called with every step record after it is logged. */
-  onStep?: (rec: StepRecord) => void;
-  /** Called once before the first step with what the run is about to do. */
-  onStart?: (info: StartInfo) => void;
-  /** Kernel implementation preference. Default 'auto'. */
-  kernels?: KernelChoice;
-  /** Step strategies to switch off for an A/B (train/step-types.ts); default all on. `stragglers` overrides cfg.duplicateStragglers. */
-  strategies?: Partial<StrategySwitches>;
-  /**
-   * Continue from a checkpoint file, or from a run folder: its newest checkpoint that
-   * verifies (corrupt ones are skipped and named in a 'checkpoint skipped' warn record and
-   * in StartInfo.resume.skipped). Resuming into the same run folder appends to its log.
-   */
-  resumeFrom?: string;
-  /** Milliseconds clock of the checkpoint.everySeconds schedule. Default performance.now (tests pass a fake one). */
-  clock?: () => number;
-  /** Pre-loaded data (the API's callers and tests); default: loaded from cfg.data. */
-  data?: RunData;
-  /** Extra executors (pool threads, remote nodes), created by the caller. Default: the main thread alone. */
-  executors?: (ctx: ExecutorContext) => Promise<Executor[]>;
-  /**
-   * Executors that join and leave while the run trains (remote nodes: parallel/coordinator-server.ts).
-   * Started before the first step; read at every step's plan, beside the local ones; closed at the end.
-   */
-  joinable?: (ctx: ExecutorContext) => Promise<ExecutorSource>;
-  /** Stop after the step in progress when aborted. */
-  signal?: AbortSignal;
-  /** Receives every log line of the run after redaction (the live record stream). */
-  tee?: (line: string) => void;
-  /**
-   * Let the run change this process's scheduling while it trains: pin each compute thread, the
-   * calling thread included, to a CPU of its own (when there is one for each), and, when they
-   * take every CPU, put the process's other threads (V8's and libuv's helpers, and any thread of
-   * the caller's) at idle priority; all undone before train() returns or throws. Applies only
-   * where the config's pinThreads asks for it too: the config says what the run wants, this
-   * option whether the process allows it. Default false: a library leaves the process's
-   * scheduling alone unless asked (as PyTorch and Horovod do); `gradsync train` passes true.
-   */
-  processControl?: boolean;
-}
-
-export interface ExecutorContext {
-  spec: ModelSpec;
-  cfg: RunConfig;
-  data: Dataset;
-  params: Float;
-  logger: pino.Logger;
-  /** The run id. */
-  run: string;
-  /** Examples per tree leaf, as the run uses it (cfg.microBatch capped by the batch). */
-  microBatch: number;
-}
-
-/** A changing set of executors (remote nodes joining and leaving). */
-export interface ExecutorSource {
-  /** The executors available now; read before every step. */
-  current(): readonly Executor[];
-  close(): Promise<void>;
-}
-
-export interface StartInfo {
-  run: string;
-  runDir: string;
-  logFile: string | null;
-  totalSteps: number;
-  startStep: number;
-  kernel: string;
-  kernelNote: string | null;
-  executors: string[];
-  trainExamples: number;
-  heldOutExamples: number;
-  /** Set when the run resumed: from which checkpoint, at which step, and the newer ones skipped as corrupt. */
-  resume: { file: string; step: number; skipped: SkippedCheckpoint[] } | null;
-}
-
-export interface TrainSummary {
-  run: string;
-  runDir: string;
-  logFile: string | null;
-  /** The newest checkpoint written ('' when none could be written under checkpoint.onError 'continue'). */
-  checkpoint: string;
-  /** Checkpoint writes that failed (only non-zero under checkpoint.onError 'continue'). */
-  checkpointErrors: number;
-  steps: number;
-  epochs: number;
-  /** The objective over the whole training set at the final weights (run's reduction). */
-  loss: number;
-  /** The objective of the last step's batch, before its update. */
-  lastStepLoss: number;
-  /** Held-out accuracy (classification with held-out data), else training accuracy, else null. */
-  accuracy: number | null;
-  heldOutLoss: number | null;
-  paramsSha256: string;
-  /** The parameters, per layer, for models of at most 1,000 parameters. */
-  params?: { W: number[]; b: number[] }[];
-  diagnosis: Diagnosis;
-  skippedSteps: number;
-  seconds: number;
-  samplesPerSecond: number;
-  kernel: string;
-  /** The kernel spec's profile the run computed in (cfg.kernelProfile). */
-  kernelProfile: KernelProfile;
-}
-
-export function newRunId(): string {
-  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `${t}-${crypto.randomBytes(2).toString('hex')}`;
-}
 
 export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
   const p = prepare(cfg, opts);
@@ -261,109 +133,6 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   }
 }
 
-/** What a run is before its first step: the data, the model, the kernels, the weights and optimizer state (resumed or new). */
-interface Prepared {
-  run: string;
-  runDir: string;
-  logFile: string | null;
-  /** Compute threads, the main thread included (config threads, resolved). */
-  threads: number;
-  data: RunData;
-  trainSet: Dataset;
-  spec: ModelSpec;
-  layout: ParamLayout;
-  geometry: LayerGeometry[];
-  kernels: KernelSet;
-  fallbackNote: string | null;
-  params: Float;
-  opt: OptimizerState;
-  startStep: number;
-  resume: StartInfo['resume'];
-  batch: number;
-  /** Examples per tree leaf (cfg.microBatch capped by the batch). */
-  microBatch: number;
-  perEpoch: number;
-  totalSteps: number;
-}
-
-/** Everything train() checks and builds before anything is written: a bad config, data or checkpoint throws here. */
-function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
-  const run = newRunId();
-  const threads = resolveThreads(cfg.threads);
-  // pool threads read the training examples from shared memory
-  const data = opts.data ?? loadRunData(cfg, threads > 1);
-  const trainSet = data.train;
-  if (trainSet.n === 0) throw Errors.config('data', `the training set "${trainSet.name}" has no examples`);
-  const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs);
-  const layout = layoutOf(spec);
-  const { kernels, fallbackNote } = selectKernels(spec.dtype, opts.kernels ?? 'auto', cfg.kernelProfile);
-  // parameters live in shared memory so pool threads read them without a copy
-  const params = newParams(spec, layout, true);
-  // the optimizer's buffers too: pool threads advance their share of them in a shared tail
-  let opt: OptimizerState = newOptimizerState(cfg.optimizer, spec.dtype, layout.size, true);
-  let startStep = 0;
-  let resume: StartInfo['resume'] = null;
-  if (opts.resumeFrom) {
-    const r = resumeFrom(opts.resumeFrom, spec, cfg, trainSet, params, opt);
-    opt = r.opt;
-    startStep = r.resume.step;
-    resume = r.resume;
-  } else {
-    initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
-  }
-  const runDir = path.resolve(opts.runDir ?? path.join('runs', run));
-  const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);
-  const perEpoch = stepsPerEpoch(trainSet.n, batch);
-  return {
-    run,
-    runDir,
-    logFile: opts.logger ? null : path.join(runDir, 'log.ndjson'),
-    threads,
-    data,
-    trainSet,
-    spec,
-    layout,
-    geometry: layerGeometryOf(spec, layout),
-    kernels,
-    fallbackNote,
-    params,
-    opt,
-    startStep,
-    resume,
-    batch,
-    microBatch: Math.min(cfg.microBatch, batch),
-    perEpoch,
-    totalSteps: cfg.steps ?? cfg.epochs * perEpoch,
-  };
-}
-
-/** Restores the weights (into `params`) and the optimizer state (into the run's shared buffers) of the checkpoint `from` names. */
-function resumeFrom(
-  from: string,
-  spec: ModelSpec,
-  cfg: RunConfig,
-  trainSet: Dataset,
-  params: Float,
-  opt: OptimizerState,
-): { opt: OptimizerState; resume: NonNullable<StartInfo['resume']> } {
-  const found = findResumePoint(from);
-  const ck = found.checkpoint;
-  assertCompatible(found.file, ck, spec, cfg.kernelProfile);
-  if (ck.header.dataSha256 !== trainSet.sha256) {
-    throw Errors.checkpoint(
-      found.file,
-      `was written for data ${ck.header.dataSha256.slice(0, 12)}…, this run's data is ${trainSet.sha256.slice(0, 12)}…`,
-    );
-  }
-  params.set(ck.params);
-  const buffers = ck.optimizer.buffers.map((b, i) => {
-    const to = opt.buffers[i] ?? alloc(spec.dtype, params.length, true);
-    to.set(b);
-    return to;
-  });
-  return { opt: { ...ck.optimizer, buffers }, resume: { file: found.file, step: ck.header.step, skipped: found.skipped } };
-}
-
 function diagnoserOf(cfg: RunConfig, spec: ModelSpec, trainSet: Dataset): Diagnoser {
   const range = targetRange(trainSet);
   return new Diagnoser(
@@ -441,9 +210,8 @@ interface LoopEnd {
 
 /**
  * Steps p.startStep + 1 … p.totalSteps, or until opts.signal aborts: each step's batch from its
- * epoch's order, one 'step' record per step, and after it the end of an epoch and the
- * checkpoint schedule (afterStep). A step's record is written while the next step's
- * executors compute (flush).
+ * epoch's order, one 'step' record per step, written as soon as the step is done, and after
+ * it the end of an epoch and the checkpoint schedule (afterStep).
  */
 async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   const { cfg, opts, p, stepper, diagnoser, stepLog } = a;
@@ -452,100 +220,75 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   let consecutiveSkips = 0;
   let orderEpoch = -1;
   let order = new Uint32Array(0);
-  /** The last step's record, written by flush(): at the next step's dispatch, or before anything else is logged. */
-  let pending: (() => void) | null = null;
-  const flush = (): void => {
-    const f = pending;
-    pending = null;
-    f?.();
-  };
-  try {
-    let lastYield = performance.now();
-    for (let step = p.startStep + 1; step <= totalSteps; step++) {
-      // A step computed on the main thread resolves through microtasks only; let the event
-      // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
-      // and timers are served while training.
-      if (performance.now() - lastYield > 5) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lastYield = performance.now();
-      }
-      if (opts.signal?.aborted) break;
-      const epoch = Math.floor((step - 1) / perEpoch);
-      const inEpoch = (step - 1) % perEpoch;
-      if (epoch !== orderEpoch) {
-        order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
-        orderEpoch = epoch;
-      }
-      const { start, end: stop } = batchRange(trainSet.n, batch, inEpoch);
-      const ts = performance.now();
-      // the previous step's record is written while this step's executors compute (flush); none
-      // when it was written between the steps: the step's recordMs is then 0
-      const r = await stepper.run(
-        { step, epoch, params, batch: { order, start, end: stop, microBatch } },
-        pending === null ? undefined : flush,
-      );
-      const stepMs = performance.now() - ts;
-      if (r.skipped !== undefined) {
-        end.skippedSteps++;
-        consecutiveSkips++;
-      } else {
-        consecutiveSkips = 0;
-      }
-      end.lastStepLoss = r.loss;
-      // the record's fields, in the log line's order, built once: no copies (spreads) of it
-      // per step — the record is written in the middle of the next step, from cold caches
-      const fields: StepFields = {
-        step,
-        epoch,
-        loss: r.loss,
-        examples: r.examples,
-        lr: cfg.optimizer.lr,
-        gradNorm: r.gradNorm,
-        clipped: r.clipped,
-        layers: r.layers,
-        throughput: r.examples / (stepMs / 1000),
-        stepMs: Math.round(stepMs * 1000) / 1000,
-        split: r.split,
-        executors: r.executors,
-        diagnosis: end.diagnosis,
-      };
-      if (r.skipped !== undefined) fields.skipped = r.skipped;
-      if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
-      pending = (): void => {
-        end.diagnosis = fields.diagnosis = diagnoser.push(fields);
-        if (r.skipped !== undefined) stepLog.warn(fields, 'step');
-        else stepLog.info(fields, 'step');
-        opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
-      };
-      // a step the main thread computed alone has nothing to write the record alongside: it is
-      // written now, while the step's results are still in cache
-      if (r.executors.length === 1 && r.executors[0]!.kind === 'main') flush();
-      if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
-        flush();
-        throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
-      }
-      end.stepsDone = step;
-      afterStep(a, step, epoch, inEpoch, flush);
+  /** The time the previous step's record took to write: in this step's split (recordMs). */
+  let recordMs = 0;
+  let lastYield = performance.now();
+  for (let step = p.startStep + 1; step <= totalSteps; step++) {
+    // A step computed on the main thread resolves through microtasks only; let the event
+    // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
+    // and timers are served while training.
+    if (performance.now() - lastYield > 5) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
     }
-    flush();
-  } finally {
-    // a step that failed before dispatching its work leaves the previous record unwritten
-    try {
-      flush();
-    } catch {
-      /* the step's own error is the one to report */
+    if (opts.signal?.aborted) break;
+    const epoch = Math.floor((step - 1) / perEpoch);
+    const inEpoch = (step - 1) % perEpoch;
+    if (epoch !== orderEpoch) {
+      order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
+      orderEpoch = epoch;
     }
+    const { start, end: stop } = batchRange(trainSet.n, batch, inEpoch);
+    const ts = performance.now();
+    const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } });
+    const stepMs = performance.now() - ts;
+    r.split.recordMs = round3(recordMs);
+    if (r.skipped !== undefined) {
+      end.skippedSteps++;
+      consecutiveSkips++;
+    } else {
+      consecutiveSkips = 0;
+    }
+    end.lastStepLoss = r.loss;
+    // the record's fields, in the log line's order, built once: no copies (spreads) of it per step
+    const fields: StepFields = {
+      step,
+      epoch,
+      loss: r.loss,
+      examples: r.examples,
+      lr: cfg.optimizer.lr,
+      gradNorm: r.gradNorm,
+      clipped: r.clipped,
+      layers: r.layers,
+      throughput: r.examples / (stepMs / 1000),
+      stepMs: Math.round(stepMs * 1000) / 1000,
+      split: r.split,
+      executors: r.executors,
+      diagnosis: end.diagnosis,
+    };
+    if (r.skipped !== undefined) fields.skipped = r.skipped;
+    if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
+    const tr = performance.now();
+    end.diagnosis = fields.diagnosis = diagnoser.push(fields);
+    if (r.skipped !== undefined) stepLog.warn(fields, 'step');
+    else stepLog.info(fields, 'step');
+    opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
+    recordMs = performance.now() - tr;
+    if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
+      throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
+    }
+    end.stepsDone = step;
+    afterStep(a, step, epoch, inEpoch);
   }
   return end;
 }
 
 /** After step `step`: the held-out evaluation at an epoch's end, then a checkpoint when one is due (not at the last step: finish() writes that one). */
-function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number, flush: () => void): void {
+function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number): void {
   const { cfg, p } = a;
   const heldOut = p.data.heldOut;
   const endOfEpoch = inEpoch === p.perEpoch - 1 || step === p.totalSteps;
   if (endOfEpoch && heldOut && heldOut.n > 0) {
-    flush();
     const ev = evaluate(p.spec, p.kernels, p.params, heldOut);
     a.log.info(
       {
@@ -558,10 +301,7 @@ function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number, fl
       'eval',
     );
   }
-  // a time schedule reads the clock after this step's record (its onStep), as the record says
-  if (cfg.checkpoint.everySeconds > 0) flush();
   if (a.checkpoints.due(step) && step !== p.totalSteps) {
-    flush();
     a.checkpoints.write(step);
   }
 }
@@ -625,113 +365,4 @@ function finish(
     'end',
   );
   return summary;
-}
-
-/** The checkpoint schedule — every cfg.checkpoint.every steps and/or everySeconds since the last one — and what it has written. */
-class Checkpoints implements CheckpointState {
-  last = '';
-  errors = 0;
-  private lastAt: number;
-
-  constructor(
-    private readonly args: Omit<SaveArgs, 'step'>,
-    private readonly clock: () => number,
-  ) {
-    this.lastAt = clock();
-  }
-
-  due(step: number): boolean {
-    const c = this.args.cfg.checkpoint;
-    const dueSteps = c.every > 0 && step % c.every === 0;
-    const dueTime = c.everySeconds > 0 && this.clock() - this.lastAt >= c.everySeconds * 1000;
-    return dueSteps || dueTime;
-  }
-
-  write(step: number): void {
-    saveCheckpoint({ ...this.args, step }, this);
-    this.lastAt = this.clock();
-  }
-}
-
-interface CheckpointState {
-  /** The newest checkpoint written by this run ('' before the first). */
-  last: string;
-  errors: number;
-}
-
-interface SaveArgs {
-  runDir: string;
-  cfg: RunConfig;
-  spec: ModelSpec;
-  data: Dataset;
-  params: Float;
-  opt: OptimizerState;
-  step: number;
-  perEpoch: number;
-  log: pino.Logger;
-}
-
-/**
- * Writes checkpoint `step` atomically, then keeps the newest cfg.checkpoint.keep. A failed
- * write leaves the previous checkpoints untouched (atomicWrite) and is logged as an error
- * record naming the errno code and the file; then checkpoint.onError applies: 'stop'
- * rethrows (the run ends with GS_ERR_IO), 'continue' trains on.
- */
-function saveCheckpoint(a: SaveArgs, st: CheckpointState): void {
-  const dir = path.join(a.runDir, 'checkpoints');
-  const file = path.join(dir, checkpointName(a.step));
-  try {
-    writeCheckpoint(
-      file,
-      {
-        dtype: a.spec.dtype,
-        kernelProfile: a.cfg.kernelProfile,
-        spec: a.spec,
-        config: a.cfg,
-        step: a.step,
-        epoch: Math.floor(a.step / a.perEpoch),
-        cursor: a.step % a.perEpoch,
-        paramsSha256: paramsSha256(a.params),
-        dataSha256: a.data.sha256,
-      },
-      a.params,
-      a.opt,
-    );
-  } catch (e) {
-    st.errors++;
-    const policy = a.cfg.checkpoint.onError;
-    const previous = st.last !== '' ? st.last : (listCheckpoints(dir)[0] ?? null);
-    a.log.error({ step: a.step, file, code: errorCode(e), error: (e as Error).message, previous, onError: policy }, 'checkpoint failed');
-    if (policy === 'stop') {
-      throw Errors.io(
-        `checkpoint at step ${a.step} failed (${errorCode(e)}): ${(e as Error).message}; checkpoint.onError is "stop"`,
-        previous !== null
-          ? `the previous checkpoint ${previous} is intact: free space (or fix the folder) and resume with --resume ${a.runDir}`
-          : 'no earlier checkpoint exists',
-      );
-    }
-    return;
-  }
-  st.last = file;
-  pruneCheckpoints(dir, a.cfg.checkpoint.keep);
-  a.log.info({ step: a.step, file }, 'checkpoint');
-}
-
-/** Ends a last line without '\n' (a write torn by a crash) so that appended records start on their own line. */
-function endTornLine(file: string): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r+');
-  } catch {
-    return; // no log yet
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) return;
-    const last = Buffer.alloc(1);
-    fs.readSync(fd, last, 0, 1, size - 1);
-    if (last[0] !== 0x0a) fs.writeSync(fd, '\n', size);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

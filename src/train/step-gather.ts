@@ -33,7 +33,7 @@ export class Gather {
   }
 
   /** The end: a failed range recomputed on the coordinator (same function, same bits), the examples counted; returns the hand-off ms. */
-  recomputeFailed(task: StepTask, work: Assignment[], recordFirst: number): number {
+  recomputeFailed(task: StepTask, work: Assignment[]): number {
     for (const w of work) {
       if (w.failed === undefined) continue;
       const s = now();
@@ -45,7 +45,7 @@ export class Gather {
       w.examples = 0;
       for (const p of w.partials) w.examples += p.count;
     }
-    return handoffMs(work, this.main, recordFirst);
+    return handoffMs(work, this.main);
   }
 
   /** One executor's share: its compute(), timed and measured; a failure is recorded, not thrown. */

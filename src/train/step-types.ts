@@ -21,24 +21,15 @@ export interface StrategySwitches {
   sharedTail: boolean;
   /** Take back a late pool thread's task and compute it here (strategies/withdraw.ts); off: wait for it. */
   withdraw: boolean;
-  /** Write the previous step's record while the executors compute (strategies/step-record.ts); off: before this step's plan. */
-  recordOverlap: boolean;
   /** Duplicate a straggling remote node's range on the main thread (strategies/stragglers.ts; config duplicateStragglers). */
   stragglers: boolean;
-  /** With remote nodes and pool threads, the main thread computes nothing (strategies/serve-without-main.ts). */
-  serveWithoutMain: boolean;
-  /** Fuse the root's last add and SGD's update into the reduce pass (strategies/fused-reduce.ts); off: plain passes. */
-  fusedReduce: boolean;
 }
 
 /** Every strategy on: the step as it runs by default. */
 export const DEFAULT_STRATEGIES: Readonly<StrategySwitches> = Object.freeze({
   sharedTail: true,
   withdraw: true,
-  recordOverlap: true,
   stragglers: true,
-  serveWithoutMain: true,
-  fusedReduce: true,
 });
 
 export interface StepSettings {
@@ -56,12 +47,11 @@ export interface StepSettings {
 export interface StepSplit {
   computeMs: number;
   handoffMs: number;
-  recordMs: number;
+  /** The previous step's record, written between the steps: the loop fills it in (0 here). */
+  recordMs?: number;
   reduceMs: number;
   updateMs: number;
   tailShared?: boolean;
-  fusedUpdate?: boolean;
-  recordInReduce?: boolean;
 }
 
 export interface StepResult {
@@ -97,8 +87,6 @@ export interface Assignment {
   /** Set when this straggler's range was computed on the main thread instead (its late answer is dropped). */
   duplicated: boolean;
   straggler: string | undefined;
-  /** The node whose two children `nodes` are (the whole batch on the main thread), else null: a non-finite child is named and pinned as that node. */
-  split: TreeNode | null;
 }
 
 export const now = (): number => performance.now();

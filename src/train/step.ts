@@ -9,7 +9,7 @@
 import { Errors } from '../errors';
 import { alloc, type Float } from '../tensor/dtype';
 import type { KernelSet } from '../tensor/kernels';
-import { commitStep, optimizerStep, stepScalars, type OptimizerState } from '../optim/optimizer';
+import { commitStep, optimizerStep, type OptimizerState } from '../optim/optimizer';
 import { clipByGlobalNorm, type LayerRange } from '../optim/clip';
 import { layerRecords } from '../observe/grad-stats';
 import { leavesOf } from '../parallel/compute-partials';
@@ -18,19 +18,17 @@ import type { MainExecutor } from '../parallel/main-executor';
 import { addPartial, addScalars, type Partial } from '../parallel/partial';
 import { everyoneWorks, planRanges, SpeedMeter } from '../parallel/planner';
 import { combineNode, combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
+import { Reducer } from './reduce';
 import { Gather } from './step-gather';
 import { DEFAULT_STRATEGIES, now, round3, type Assignment, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
-import { Reducer, splitRoot } from './strategies/fused-reduce';
 import { check, type CheckResult } from './strategies/nonfinite';
-import { withoutMainIfServing } from './strategies/serve-without-main';
 import { settleTails, SharedTail } from './strategies/shared-tail';
-import { executorRecords, RecordFlush } from './strategies/step-record';
+import { executorRecords } from './strategies/step-record';
 import { Stragglers } from './strategies/stragglers';
 import { withdrawLate } from './strategies/withdraw';
 
 export { DEFAULT_STRATEGIES, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
 export { MAX_PINNED } from './strategies/nonfinite';
-export { withoutMainIfServing } from './strategies/serve-without-main';
 export { STRAGGLER_FACTOR, STRAGGLER_MIN_MS } from './strategies/stragglers';
 
 /** The combined root, and what the shared tail did of steps 5 and 6. */
@@ -39,8 +37,6 @@ interface Combined {
   /** Σg² when the shared tail reduced (tailDone), else NaN. */
   sumsq: number;
   tailDone: boolean;
-  /** The root's last add, left to the reduce pass: the operand to add (null: none). */
-  rest: Partial | null;
 }
 
 export class Stepper {
@@ -48,11 +44,9 @@ export class Stepper {
   private readonly sw: StrategySwitches;
   private readonly stragglers: Stragglers;
   private readonly gather: Gather;
-  private readonly record = new RecordFlush();
   private readonly reducer: Reducer;
   /** The shared tail (null: the tail is the main thread's alone). */
   private readonly tail: SharedTail | null;
-  /** Whether to share this step's tail: whichever way has been faster lately. */
   private readonly update: Float;
   private readonly ranges: LayerRange[];
   /** Per layer: Σg²(W), Σg²(b), Σθ²(W), Σ(ΔW)² of the current step. */
@@ -89,7 +83,7 @@ export class Stepper {
     this.norms = new Float64Array(4 * settings.layers.length);
     this.stragglers = new Stragglers(this.speeds, main, this.sw.stragglers);
     this.gather = new Gather(this.speeds, this.stragglers, main);
-    this.reducer = new Reducer(this.ranges, kernels, settings.weightDecay, this.poolShares);
+    this.reducer = new Reducer(this.ranges, kernels, settings.weightDecay);
     const tb = pool?.tail ?? null;
     this.tail =
       tb !== null && settings.clipNorm === null && this.sw.sharedTail
@@ -115,10 +109,8 @@ export class Stepper {
    *     optimizer writes θ_{t+1} in place.
    * With a shared tail (strategies/shared-tail.ts), 4's last add, 5 and 6 are split with a
    * pool thread by blocks of the parameters: the same bits.
-   * `dispatched`: writes the previous step's record, called once while the executors compute.
    */
-  async run(task: StepTask, dispatched?: () => void): Promise<StepResult> {
-    this.record.begin(dispatched, !this.sw.recordOverlap);
+  async run(task: StepTask): Promise<StepResult> {
     const t0 = now();
     const settling = settleTails(this.poolThreads);
     if (settling !== null) await settling;
@@ -129,16 +121,14 @@ export class Stepper {
     // 2. Gather
     const settled = new Uint8Array(work.length);
     const runs = this.gather.dispatch(task, work, settled);
-    const recordFirst = this.whileComputing(set, work);
+    this.whileComputing(set, work);
     await this.stragglers.gather(task, work, runs, settled, t0);
-    const handoff = this.gather.recomputeFailed(task, work, recordFirst);
+    const handoff = this.gather.recomputeFailed(task, work);
     const tGathered = now();
-    this.record.markGathered();
     // 3. Check
     const checked = check(task, tree, work, this.settings.layers, this.main);
     // 4. Combine (with a shared tail, 5 and 6 as well)
     const combined = await this.combine(task, tree, set, work, checked.skipped === undefined && this.canShare);
-    this.record.flush();
     // 5. Reduce and 6. Update
     return this.finish(task, work, combined, checked, t0, tGathered, handoff);
   }
@@ -148,8 +138,7 @@ export class Stepper {
     const listed = typeof this.executors === 'function' ? [...this.executors()] : this.executors;
     // an executor still busy with an earlier step (a straggler whose range was duplicated) sits this one out
     const free = this.stragglers.free(listed);
-    const some = free.length > 0 ? free : [this.main];
-    return this.sw.serveWithoutMain ? withoutMainIfServing(some, this.main) : some;
+    return free.length > 0 ? free : [this.main];
   }
 
   /**
@@ -170,19 +159,11 @@ export class Stepper {
     const work: Assignment[] = [];
     for (let i = 0; i < plan.length; i++) {
       const p = plan[i]!;
-      let nodes = tree.cover(p.lo, p.hi);
-      let split: TreeNode | null = null;
-      // the whole batch on the main thread: the root's two children, their add fused into reduce
-      const kids = set[i] === this.main && this.sw.fusedReduce ? splitRoot(tree, nodes) : null;
-      if (kids !== null) {
-        split = tree.root();
-        nodes = kids;
-      }
       work.push({
         exec: set[i]!,
         lo: p.lo,
         hi: p.hi,
-        nodes,
+        nodes: tree.cover(p.lo, p.hi),
         partials: [],
         owner: set[i]!,
         ms: 0,
@@ -191,23 +172,15 @@ export class Stepper {
         late: false,
         duplicated: false,
         straggler: undefined,
-        split,
       });
     }
     return work;
   }
 
-  /**
-   * 2. Gather, while the others compute: whether the tail may be shared; the previous record,
-   * now (the main thread would only wait) or, with a shared tail ahead and every thread's share
-   * in, during the tail; late pool tasks withdrawn. Returns the record's ms written before the gather.
-   */
-  private whileComputing(set: readonly Executor[], work: readonly Assignment[]): number {
+  /** 2. Gather, while the others compute: whether the tail may be shared; late pool tasks withdrawn. */
+  private whileComputing(set: readonly Executor[], work: readonly Assignment[]): void {
     this.canShare = this.tail !== null && set.every((e) => e.kind !== 'remote') && set.some((e) => e.tail !== undefined);
-    if (!this.canShare || work.some((w) => w.exec.computing?.() === true)) this.record.flush();
     if (this.sw.withdraw) withdrawLate(work, this.main, this.poolSpins);
-    // main-thread work a pool thread's result waited on, as the main thread's own share
-    return this.record.before ? 0 : this.record.recordMs;
   }
 
   /**
@@ -237,31 +210,26 @@ export class Stepper {
       return a;
     };
     const kids = tree.children(tree.root());
-    if (kids.length !== 2 || get(tree.root()) !== undefined)
-      return { root: combineToRoot(tree, get, add), sumsq: NaN, tailDone: false, rest: null };
+    if (kids.length !== 2 || get(tree.root()) !== undefined) return { root: combineToRoot(tree, get, add), sumsq: NaN, tailDone: false };
     const left = combineNode(tree, kids[0]!, get, add);
     const right = combineNode(tree, kids[1]!, get, add);
     const helper = mayShare ? this.tail!.helperFor(set, work, left, right) : undefined;
     if (helper !== undefined) {
       const divisor = this.settings.reduction === 'mean' ? left.count + right.count : 1;
-      const r = await this.tail!.run(task, helper, left, right, divisor, this.record.flush, this.norms);
+      const r = await this.tail!.run(task, helper, left, right, divisor, this.norms);
       if ('sumsq' in r) {
         // in a function of its own (addScalars), optimized on its own: inline in this async
         // function, the loop over the activation counts ran unoptimized in some runs
         addScalars(left, right);
-        return { root: left, sumsq: r.sumsq, tailDone: true, rest: null };
+        return { root: left, sumsq: r.sumsq, tailDone: true };
       }
       // the partials were summed in part: recompute the batch here, from the weights put back
       work.find((x) => x.exec === helper)!.failed = r.failed;
       const root = this.main.computeSync(task, [tree.root()])[0]!;
       this.extra.push(root);
-      return { root, sumsq: NaN, tailDone: false, rest: null };
+      return { root, sumsq: NaN, tailDone: false };
     }
-    if (!this.sw.fusedReduce) return { root: add(left, right), sumsq: NaN, tailDone: false, rest: null };
-    // the root's last add left to the reduce pass, as add() would: into the coordinator's own operand
-    const [root, rest] = !local(left) && local(right) ? [right, left] : [left, right];
-    addScalars(root, rest);
-    return { root, sumsq: NaN, tailDone: false, rest };
+    return { root: add(left, right), sumsq: NaN, tailDone: false };
   }
 
   /** 5. Reduce and 6. Update (unless the shared tail did them), then the step's result. */
@@ -275,7 +243,6 @@ export class Stepper {
     handoff: number,
   ): StepResult {
     const norms = this.norms;
-    const opt = this.settings.optimizer;
     const mean = this.settings.reduction === 'mean';
     const params = task.params;
     const { root, tailDone } = c;
@@ -283,17 +250,11 @@ export class Stepper {
     const examples = root.count;
     const loss = root.lossSum / (mean ? examples : 1);
     let skipped = checked.skipped;
-    // 5. Reduce: one pass for reduction, weight decay and the per-layer norms. SGD without
-    // clipping needs nothing of the whole gradient before its update: it runs in the same pass
-    const fused = this.sw.fusedReduce && !tailDone && skipped === undefined && this.settings.clipNorm === null && opt.kind === 'sgd';
-    const sumsq = tailDone
-      ? c.sumsq
-      : this.reducer.reduce(g, params, mean ? examples : 1, c.rest?.grads ?? null, fused ? opt.lr : null, norms);
+    // 5. Reduce: one pass for reduction, weight decay and the per-layer norms
+    const sumsq = tailDone ? c.sumsq : this.reducer.reduce(g, params, mean ? examples : 1, norms);
     const gradNorm = Math.sqrt(sumsq);
-    if (skipped === undefined && !Number.isFinite(gradNorm)) {
+    if (skipped === undefined && !Number.isFinite(gradNorm))
       skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
-      if (fused) this.reducer.putBack(g, params);
-    }
     const clipped = skipped === undefined && this.clip(g, gradNorm);
     const tReduced = now();
     // 6. Update
@@ -303,7 +264,7 @@ export class Stepper {
         throw Errors.nonFinite(`${skipped}; nonFinite policy is "stop"`);
       }
       for (let l = 0; l < this.ranges.length; l++) norms[4 * l + 3] = 0;
-    } else this.applyUpdate(params, g, tailDone, fused);
+    } else this.applyUpdate(params, g, tailDone);
     const layers = layerRecords(this.settings.layers, norms, root.stats, examples);
     const tUpdated = now();
     this.recycle(work);
@@ -317,15 +278,12 @@ export class Stepper {
       split: {
         computeMs: round3(tGathered - t0),
         handoffMs: round3(handoff),
-        recordMs: round3(this.record.recordMs),
         reduceMs: round3(tReduced - tGathered),
         updateMs: round3(tUpdated - tReduced),
       },
     };
     if (skipped !== undefined) out.skipped = skipped;
     if (checked.nonFiniteExamples !== undefined) out.nonFiniteExamples = checked.nonFiniteExamples;
-    if (fused) out.split.fusedUpdate = true;
-    if (this.record.inReduce) out.split.recordInReduce = true;
     if (this.canShare) out.split.tailShared = tailDone;
     return out;
   }
@@ -342,12 +300,11 @@ export class Stepper {
     return true;
   }
 
-  /** 6. The optimizer's update of g (unless a fused pass or the shared tail ran it), and ‖ΔW‖² per layer. */
-  private applyUpdate(params: Float, g: Float, tailDone: boolean, fused: boolean): void {
+  /** 6. The optimizer's update of g (unless the shared tail ran it), and ‖ΔW‖² per layer. */
+  private applyUpdate(params: Float, g: Float, tailDone: boolean): void {
     const opt = this.settings.optimizer;
     if (tailDone)
       commitStep(this.opt, this.tail!.sc); // what optimizerStep counts: the shared tail did the rest
-    else if (fused) commitStep(this.opt, stepScalars(opt, this.opt));
     // SGD writes u = lr·g over g itself: nothing reads g after it (‖ΔW‖ = lr·‖g‖ below)
     else optimizerStep(opt, this.opt, params, g, opt.kind === 'sgd' ? g : this.update, this.kernels, this.poolShares);
     const u = tailDone ? this.tail!.u : this.update;

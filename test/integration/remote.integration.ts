@@ -154,7 +154,7 @@ describe('remote worker nodes (integration)', function () {
     );
   });
 
-  it('with a pool thread and a remote node, the main thread serves the wire and computes nothing: the single-thread paramsSha256', async () => {
+  it('the main thread, a pool thread and a remote node each compute a share: the single-thread paramsSha256', async () => {
     const { logger, records } = collectingLogger();
     const exits: Promise<unknown>[] = [];
     const s = await train(
@@ -170,7 +170,7 @@ describe('remote worker nodes (integration)', function () {
     const st = steps(records);
     assert.equal(st.length, 150);
     for (const r of st) {
-      assert.deepEqual(r.executors.map((e) => e.id).sort(), ['remote-w-serve', 'thread-1'], `step ${r.step}`);
+      assert.deepEqual(r.executors.map((e) => e.id).sort(), ['main', 'remote-w-serve', 'thread-1'], `step ${r.step}`);
       assert.equal(
         r.executors.reduce((n, e) => n + e.examples, 0),
         r.examples,

@@ -73,10 +73,7 @@ const arbCase: fc.Arbitrary<Case> = fc.record({
   strategies: fc.record({
     sharedTail: bool,
     withdraw: bool,
-    recordOverlap: bool,
     stragglers: bool,
-    serveWithoutMain: bool,
-    fusedReduce: bool,
   }),
   seed: fc.integer({ min: 1, max: 1000 }),
 }) as fc.Arbitrary<Case>;
@@ -87,7 +84,7 @@ describe('Stepper against the reference step (property)', function () {
   /** One pool per (model, micro-batch, optimizer, threads), made when first needed, with its shared optimizer state. */
   const pools = new Map<string, { pool: ThreadPool; state: Float32Array[] }>();
   /** Steps that took each path: a property that held only on the plain path would prove little. */
-  const seen = { tailShared: 0, fusedUpdate: 0, clipped: 0, pool: 0, partialLeaf: 0 };
+  const seen = { tailShared: 0, clipped: 0, pool: 0, partialLeaf: 0 };
   /** Steps of the faulty pools where a thread's task was withdrawn, or its range recomputed after a failure. */
   const faults = { late: 0, failed: 0 };
   const faultRuns: PoolFault[] = [];
@@ -199,7 +196,6 @@ describe('Stepper against the reference step (property)', function () {
       const got = await stepper.run({ step, epoch: 0, params, batch });
       const want = reference.run({ step, epoch: 0, params: refParams, batch });
       if (got.split.tailShared === true) seen.tailShared++;
-      if (got.split.fusedUpdate === true) seen.fusedUpdate++;
       if (got.clipped) seen.clipped++;
       if (got.executors.some((e) => e.id !== 'main')) seen.pool++;
       if (c.batch % microBatch !== 0) seen.partialLeaf++;

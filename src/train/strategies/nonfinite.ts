@@ -42,8 +42,7 @@ export function check(
           ? `${tensorAt(layers, p.bad)} (element ${p.bad})`
           : null;
       if (where !== null) {
-        // a child of a split node is named, and its rows looked for, as the node it came from
-        const node = w.split ?? w.nodes[k]!;
+        const node = w.nodes[k]!;
         skipped = `non-finite value in ${where} from executor ${w.owner.id}, tree node ${nodeKey(node)}, step ${task.step}`;
         badNode = { node, exec: w.owner.id };
       }

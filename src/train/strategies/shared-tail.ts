@@ -90,7 +90,7 @@ export class SharedTail {
    * Steps 4 (the root's add), 5 and 6 shared with `helper`: a ← a + b, reduce, the optimizer's
    * update, unit by unit. Writes the per-layer sums into `norms` (Σg²(W), Σg²(b), Σθ²(W) of each
    * layer at 4l, 4l + 1, 4l + 2) and returns Σg², or a failure when the helper failed — the
-   * weights are then back as they were. `flush` runs while the helper takes units.
+   * weights are then back as they were.
    */
   async run(
     task: StepTask,
@@ -98,7 +98,6 @@ export class SharedTail {
     a: Partial,
     b: Partial,
     divisor: number,
-    flush: () => void,
     norms: Float64Array,
   ): Promise<{ sumsq: number } | { failed: string }> {
     const tb = this.tb;
@@ -113,7 +112,6 @@ export class SharedTail {
     tb.f64[5] = sc.c2;
     resetTail(tb.sync);
     helper.tail(task.step, helper.operand(a)!, helper.operand(b)!);
-    flush();
     runTailShare(this.kernels, this.views, {
       a: a.grads,
       b: b.grads,

@@ -1,0 +1,59 @@
+/**
+ * reduce.ts — step 5 over the combined root: the reduction ('mean' divides by the examples),
+ * weight decay λ·θ and the per-layer sums of squares, one vector pass per tensor
+ * (kernels.reduceGrad, kernel spec rules 7 and 8).
+ */
+
+import type { Float } from '../tensor/dtype';
+import type { KernelSet } from '../tensor/kernels';
+import type { LayerRange } from '../optim/clip';
+
+interface LayerViews {
+  gW: Float;
+  pW: Float;
+  gb: Float;
+  pb: Float;
+}
+
+export class Reducer {
+  private readonly pair = new Float64Array(2);
+  private viewCache: { g: Float; p: Float; v: LayerViews[] } | null = null;
+
+  constructor(
+    private readonly ranges: readonly LayerRange[],
+    private readonly kernels: KernelSet,
+    private readonly lambda: number,
+  ) {}
+
+  /**
+   * g ← g / divisor + λ·θ, and into `norms` per layer l: Σg²(W) at 4l, Σg²(b) at 4l + 1,
+   * Σθ²(W) at 4l + 2. Returns Σg² over all parameters.
+   */
+  reduce(g: Float, params: Float, divisor: number, norms: Float64Array): number {
+    const k = this.kernels;
+    const out = this.pair;
+    let total = 0;
+    for (let l = 0; l < this.ranges.length; l++) {
+      const r = this.ranges[l]!;
+      const v = this.views(g, params, l);
+      k.reduceGrad(r.wEnd - r.w, v.gW, v.pW, divisor, this.lambda, out);
+      norms[4 * l] = out[0]!;
+      norms[4 * l + 2] = out[1]!;
+      k.reduceGrad(r.bEnd - r.b, v.gb, v.pb, divisor, this.lambda, out);
+      norms[4 * l + 1] = out[0]!;
+      total += norms[4 * l]! + norms[4 * l + 1]!;
+    }
+    return total;
+  }
+
+  /** Per-layer subarray views of (g, params), built by push (one shape for V8) and cached while the buffers stay the same. */
+  private views(g: Float, p: Float, l: number): LayerViews {
+    if (this.viewCache === null || this.viewCache.g !== g || this.viewCache.p !== p) {
+      const v: LayerViews[] = [];
+      for (const r of this.ranges)
+        v.push({ gW: g.subarray(r.w, r.wEnd), pW: p.subarray(r.w, r.wEnd), gb: g.subarray(r.b, r.bEnd), pb: p.subarray(r.b, r.bEnd) });
+      this.viewCache = { g, p, v };
+    }
+    return this.viewCache.v[l]!;
+  }
+}
