@@ -8,12 +8,19 @@
  * shape), side by side with PyTorch on one thread (scripts/bench_torch.py, run with
  * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset) when a python3 with torch is found, with the BLAS it
  * ran on; no ratio when that is the reference BLAS or cannot be named (scripts/bench-blas.ts).
- * The run starts with the machine header (CPU, Node, kernel ISA); each table's columns or rows are kernel ISAs.
+ * The run starts with the machine header (CPU, Node, kernel ISA); each table's columns or rows are kernel ISAs,
+ * the portable profile's builds and then the fma profile's (suffix -fma). After the GEMM table, the limits
+ * of this machine for a GEMM's inner loop: scripts/microkernel-limit.cc built here with g++ (CXX) and run,
+ * a register tile of C over panels in L1, once with mul then add per term and once with one FMA, on
+ * 256-bit and (with AVX-512) 512-bit vectors; skipped, saying why, without g++ or without AVX2 and FMA.
  * Usage: node dist/scripts/bench-kernels.js [seconds per measurement, default 1.5]
  * Timings are printed, never asserted.
  */
 
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { packageRoot } from '../src/package-root';
 import { alloc, type Float } from '../src/tensor/dtype';
 import { referenceKernels, type KernelSet } from '../src/tensor/kernels';
 import { Rng } from '../src/tensor/rng';
@@ -45,12 +52,17 @@ function stepShapes(r: number): [GemmName, number, number, number][] {
   ];
 }
 
-/** Every implementation that runs here, fastest first: the native builds, WebAssembly SIMD, the reference. */
+/**
+ * Every implementation that runs here: the native builds, WebAssembly SIMD, the reference (the
+ * portable profile), then the native FMA builds (the fma profile; its emulated reference is too
+ * slow to time).
+ */
 function kernelSets(): KernelSet[] {
   return [
     ...nativeIsas().map((isa) => nativeKernels(isa, 'float32')),
     ...(wasmLoadError() === null ? [wasmKernels('float32')] : []),
     referenceKernels('float32'),
+    ...nativeIsas('fma').map((isa) => nativeKernels(isa, 'float32')),
   ];
 }
 
@@ -127,6 +139,41 @@ function torchRate(): { rate: number; version: string; blas: BlasVerdict } | str
   return { rate: out.samples_per_s, version: out.torch, blas: judgeBlas(out.blas) };
 }
 
+/** The CPU's flags (Linux: /proc/cpuinfo), empty where they cannot be read. */
+function cpuFlags(): Set<string> {
+  try {
+    const line = fs
+      .readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
+    return new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
+  } catch {
+    return new Set();
+  }
+}
+
+/** GFLOP/s of scripts/microkernel-limit.cc per vector width, mul+add and fma; or why not measured. */
+function microkernelLimits(): { vector: number; mulAdd: number; fma: number }[] | string {
+  const flags = cpuFlags();
+  if (!flags.has('avx2') || !flags.has('fma')) return 'this CPU has no AVX2 and FMA (or /proc/cpuinfo cannot be read)';
+  const dir = packageRoot();
+  if (dir === null) return "gradsync's folder not found above this script";
+  const cxx = process.env.CXX ?? 'g++';
+  const out: { vector: number; mulAdd: number; fma: number }[] = [];
+  for (const zmm of flags.has('avx512f') ? [false, true] : [false]) {
+    const bin = path.join(dir, 'build', `microkernel-limit-${zmm ? 512 : 256}`);
+    fs.mkdirSync(path.dirname(bin), { recursive: true });
+    const args = ['-std=c++17', '-O2', '-ffp-contract=off', '-mavx2', '-mfma', ...(zmm ? ['-mavx512f', '-DGS_ZMM'] : [])];
+    const b = spawnSync(cxx, [...args, '-o', bin, path.join(dir, 'scripts', 'microkernel-limit.cc')], { encoding: 'utf8' });
+    if (b.error) return `${cxx} did not run (${b.error.message})`;
+    if (b.status !== 0) return `${cxx} failed: ${(b.stderr ?? '').trim().split('\n').slice(0, 3).join(' | ')}`;
+    const r = spawnSync(bin, [], { encoding: 'utf8' });
+    if (r.status !== 0) return `${path.basename(bin)} exited with ${r.status}`;
+    out.push(JSON.parse(r.stdout.trim()) as { vector: number; mulAdd: number; fma: number });
+  }
+  return out;
+}
+
 function printTable(head: string[], rows: string[][]): void {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
@@ -141,6 +188,16 @@ function main(): void {
   process.stdout.write(machineHeader(torchPeer()));
   console.log(`kernels: ${sets.map((s) => s.id).join(', ')}; 1 thread; ${SECONDS}s per measurement\n`);
   gemmTable(sets);
+  const limits = microkernelLimits();
+  if (typeof limits === 'string') console.log(`GEMM micro-kernel limits: not measured: ${limits}\n`);
+  else {
+    console.log('GEMM micro-kernel limits of this machine (scripts/microkernel-limit.cc: 6 × 2-vector tile of C, panels in L1), GFLOP/s:');
+    for (const l of limits)
+      console.log(
+        `  ${l.vector}-bit vectors: mul then add ${l.mulAdd.toFixed(1)}, fused multiply-add ${l.fma.toFixed(1)} (${(l.fma / l.mulAdd).toFixed(2)}×)`,
+      );
+    console.log('');
+  }
   const torch = torchRate();
   const rows: string[][] = [];
   // a ratio only against an optimised BLAS (bench-blas.ts)

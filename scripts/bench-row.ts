@@ -43,7 +43,10 @@ export interface Row {
   split: Split;
 }
 
-/** What a row trains: the workload with these settings. */
+/**
+ * What a row trains: the workload with these settings. `kernels` is a --kernels choice, or
+ * 'native-fma': the native kernels in the fma profile (kernelProfile "fma").
+ */
 export interface RowSpec {
   kernels: string;
   threads: number;
@@ -100,12 +103,17 @@ async function rowHere(dir: string, spec: RowSpec): Promise<Row> {
     threads,
     epochs: spec.epochs,
     ...(spec.steps ? { steps: spec.steps } : {}),
-    sets: (spec.sets ?? []).map(parseSet),
+    sets: [...(spec.kernels === 'native-fma' ? ['kernelProfile="fma"'] : []), ...(spec.sets ?? [])].map(parseSet),
   });
   // train() logs to its run folder, as a real run does; the records come through onStep
   const { onStep, steps: recs, arrived } = recorder('bench');
   const runDir = fs.mkdtempSync(`${os.tmpdir()}/gradsync-bench-`);
-  const opts: TrainOptions = { onStep, runDir, kernels: spec.kernels as TrainOptions['kernels'], processControl: true };
+  const opts: TrainOptions = {
+    onStep,
+    runDir,
+    kernels: (spec.kernels === 'native-fma' ? 'native' : spec.kernels) as TrainOptions['kernels'],
+    processControl: true,
+  };
   if (spec.strategies !== undefined) opts.strategies = spec.strategies;
   const s = await train(cfg, opts);
   fs.rmSync(runDir, { recursive: true, force: true });

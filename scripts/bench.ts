@@ -29,6 +29,10 @@
  * two independent 1-thread trainers at once, in two processes, their samples/s summed against
  * one alone. No synchronisation at all, so nothing 2 threads share a step with can beat it;
  * the 2-thread row's share of that pair, round by round, is printed after it.
+ * The fma kernel profile (docs/determinism.md#kernel-profiles): where the CPU has FMA, each native
+ * round also runs the native FMA kernels (row kernels "native-fma") on the same thread counts,
+ * right after the portable ones, and PyTorch's 1-thread ratio is taken against both rows of its
+ * round; --no-fma leaves them out. The profiles end with different weights, each its own sha.
  * Timings are printed, never asserted: this is where speed lives.
  */
 
@@ -36,9 +40,10 @@ import { spawnSync } from 'node:child_process';
 import { benchArgs, blasLine, findData, machineHeader, median, pyScript, torchPeer } from './bench-common';
 import { judgeBlas, type BlasVerdict, type TorchBlasProbe } from './bench-blas';
 import { rowRun, type Row, type RowSpec } from './bench-row';
+import { nativeIsas } from '../src/tensor/fast/native';
 
 const USAGE = `usage: node dist/scripts/bench.js [--epochs 3] [--steps N] [--threads 1,2] [--kernels native,wasm,ref]
-                                   [--ref-steps 150] [--batch 128] [--micro-batch 64] [--rounds 5] [--no-torch] [--no-ceiling]
+                                   [--ref-steps 150] [--batch 128] [--micro-batch 64] [--rounds 5] [--no-torch] [--no-ceiling] [--no-fma]
 (npm run bench runs this, then bench-kernels, bench-xcore and bench-dataflow; docs/performance.md says what each figure is)`;
 
 /** PyTorch on the same workload (with the verdict on the BLAS it ran on), or why it was not measured. */
@@ -81,6 +86,7 @@ async function main(): Promise<void> {
     'micro-batch': { type: 'string', default: '64' },
     'no-torch': { type: 'boolean', default: false },
     'no-ceiling': { type: 'boolean', default: false },
+    'no-fma': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '5' },
   });
   const dir = findData();
@@ -117,17 +123,21 @@ async function main(): Promise<void> {
   /** The ceiling's rounds: two independent 1-thread native trainers at once, against that round's 1-thread row. */
   const ceilings: { pair: number[]; one: Row }[] = [];
   /** PyTorch on 1 thread in each native round (its samples/s against that round's 1-thread row), or why not. */
-  const torchRounds: { sps: number; accuracy: number; version: string; blas: BlasVerdict; one: Row }[] = [];
+  const torchRounds: { sps: number; accuracy: number; version: string; blas: BlasVerdict; one: Row; oneFma: Row | undefined }[] = [];
+  const withFma = !values['no-fma'] && nativeIsas('fma').length > 0;
   let torchMissing: string | null = values['no-torch'] ? 'not asked for (--no-torch)' : null;
   for (const want of values.kernels!.split(',')) {
     // native on 1 and 2 threads: interleaved rounds (see the header)
     const both = threadList.some((t) => t <= 1) && threadList.includes(2);
     const roundsHere = want === 'native' && both ? rounds : 1;
     let available = true;
+    // the native round's rows: the portable profile's, then (where the CPU has FMA) the fma profile's
+    const kinds = want === 'native' && withFma ? ['native', 'native-fma'] : [want];
     for (let round = 1; round <= roundsHere && available; round++) {
-      for (const t of threadList) {
-        const r = await rowRun(spec(want, t));
-        if (!r.kernel.startsWith(want === 'native' ? 'native' : want)) {
+      for (const [kind, t] of kinds.flatMap((k) => threadList.map((t) => [k, t] as const))) {
+        if (kind === 'native-fma' && !available) break;
+        const r = await rowRun(spec(kind, t));
+        if (kind === 'native-fma' ? !/^native-.*-fma$/.test(r.kernel) : !r.kernel.startsWith(want === 'native' ? 'native' : want)) {
           process.stdout.write(`${want}: not available here (ran ${r.kernel}); skipped\n`);
           available = false;
           break;
@@ -156,7 +166,8 @@ async function main(): Promise<void> {
         const t = torchRun(dir, 1, epochs, steps);
         if (typeof t === 'string') torchMissing = t;
         else {
-          torchRounds.push({ sps: median(t.rates), accuracy: t.accuracy, version: t.version, blas: t.blas, one });
+          const oneFma = rows.find((r) => r.kernels === 'native-fma' && r.threads <= 1 && r.round === one.round);
+          torchRounds.push({ sps: median(t.rates), accuracy: t.accuracy, version: t.version, blas: t.blas, one, oneFma });
           process.stdout.write(
             `${''.padEnd(17)} PyTorch ${t.version}, 1 thread${roundsHere > 1 ? `, round ${round}` : ''}: ${Math.round(median(t.rates))} samples/s  [BLAS ${t.blas.blas}]\n`,
           );
@@ -187,7 +198,7 @@ async function main(): Promise<void> {
   }
   const bySteps = new Map<string, Set<string>>();
   for (const r of rows) {
-    const key = r.kernels === 'ref' ? 'ref (capped)' : 'full runs';
+    const key = r.kernels === 'ref' ? 'ref (capped)' : r.kernels === 'native-fma' ? 'full runs, fma profile' : 'full runs';
     bySteps.set(key, (bySteps.get(key) ?? new Set()).add(r.sha));
   }
   for (const [key, shas] of bySteps)
@@ -226,6 +237,16 @@ async function main(): Promise<void> {
         (refused ? `; no ratio: ${refused.reason}` : ` = ${fmt(r)} PyTorch${r.length > 1 ? `; median ${median(r).toFixed(2)}×` : ''}`) +
         '\n',
     );
+    const fmaRounds = torchRounds.filter((x) => x.oneFma !== undefined);
+    if (fmaRounds.length > 0) {
+      const rf = fmaRounds.map((x) => x.oneFma!.sps / x.sps);
+      process.stdout.write(
+        `  fma profile: gradsync ${fmaRounds[0]!.oneFma!.kernel} 1 thread in the same round${fmaRounds.length > 1 ? 's' : ''}: ` +
+          `${fmaRounds.map((x) => Math.round(x.oneFma!.sps)).join(', ')}` +
+          (refused ? '' : ` = ${fmt(rf)} PyTorch${rf.length > 1 ? `; median ${median(rf).toFixed(2)}×` : ''}`) +
+          '\n',
+      );
+    }
     process.stdout.write(`  its ${blasLine(t.blas)}\n`);
   }
   // per kernel its median round (one round: its row), then the fastest kernel

@@ -73,7 +73,14 @@ function load(): Addon | null {
   }
   const file = path.join(root, 'build', 'Release', 'gradsync_kernels.node');
   try {
-    addon = createRequire(__filename)(file) as Addon;
+    const a = createRequire(__filename)(file) as Partial<Addon>;
+    // an addon built from older sources lacks functions this code calls: refuse it whole
+    const missing = (['isas', 'fmaIsas', 'hardwareFma', 'lineOffset', 'kernels'] as const).filter((f) => typeof a[f] !== 'function');
+    if (missing.length > 0) {
+      loadError = `native addon out of date (${path.relative(root, file)} has no ${missing.join(', ')}; run \`node scripts/build-native.js\`)`;
+      return null;
+    }
+    addon = a as Addon;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     loadError =
