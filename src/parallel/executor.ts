@@ -59,6 +59,12 @@ export interface Executor {
   settleTail?(): Promise<void> | null;
   /** Why its thread or its last task failed (for the step record). */
   failure?(): string;
+  /**
+   * The step found this executor's answer wrong (its recomputation differs): it is dropped — a
+   * remote node's connection closed (1008) with a coded record; the step has already replaced
+   * the answer. Absent: the executor stays (a thread of this process runs the same code).
+   */
+  fault?(reason: string): void;
 }
 
 /** What the step needs of a thread pool (parallel/pool-executor.ts ThreadPool has it). */

@@ -16,7 +16,8 @@
  *     changes. A bad frame also closes the connection (1008) with a coded log record naming
  *     the peer; a partial for an earlier step (late after a missed deadline) is dropped with
  *     a warning; `maxMisses` missed deadlines in a row close the connection (4008).
- * Finite values are the step's check, which names this executor.
+ * Finite values are the step's check: a non-finite partial that the coordinator's own
+ * recomputation finds finite makes the step call fault(), which closes the connection (1008).
  * Not here: the handshake and the listening socket (coordinator-server.ts).
  */
 
@@ -154,6 +155,11 @@ export class RemoteExecutor implements Executor {
         if (err) this.closeWith(CLOSE.goingAway, Errors.executor(`${this.id}: send failed: ${err.message}`), 'GS_ERR_EXECUTOR');
       });
     });
+  }
+
+  /** The step found a partial of this node wrong: closed (1008), with a GS_ERR_EXECUTOR record naming it. */
+  fault(reason: string): void {
+    this.closeWith(CLOSE.badFrame, Errors.executor(`${this.id} ${reason}`), 'GS_ERR_EXECUTOR');
   }
 
   recycle(_partials: Partial[]): void {

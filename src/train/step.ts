@@ -21,7 +21,7 @@ import { combineNode, combineToRoot, nodeKey, ReductionTree, type TreeNode } fro
 import { Reducer } from './reduce';
 import { Gather } from './step-gather';
 import { DEFAULT_STRATEGIES, now, round3, type Assignment, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
-import { check, type CheckResult } from './strategies/nonfinite';
+import { blameFaulty, check, type CheckResult } from './strategies/nonfinite';
 import { settleTails, SharedTail } from './strategies/shared-tail';
 import { executorRecords } from './strategies/step-record';
 import { Stragglers } from './strategies/stragglers';
@@ -99,8 +99,10 @@ export class Stepper {
    *  2. Gather. Every executor computes its nodes' partials. An executor that fails (throws,
    *     its thread dies, its peer vanishes) has its nodes recomputed on the main thread; the
    *     failure is recorded, the result is unchanged.
-   *  3. Check. Each partial is checked for non-finite values before anything is summed; the
-   *     first one found is named, and its examples pinned down (strategies/nonfinite.ts).
+   *  3. Check. Each partial is checked for non-finite values before anything is summed. An
+   *     executor's range that is non-finite but finite when recomputed here is an executor
+   *     fault: replaced, recorded, the executor dropped. The first one still non-finite is
+   *     named, and its examples pinned down (strategies/nonfinite.ts).
    *  4. Combine. Node partials are added in the tree's fixed order into the root: the same
    *     bits whatever the executors, their number, speed or arrival order.
    *  5. Reduce. 'mean' divides by the batch's example count; weight decay adds λ·θ;
@@ -125,7 +127,8 @@ export class Stepper {
     await this.stragglers.gather(task, work, runs, settled, t0);
     const handoff = this.gather.recomputeFailed(task, work);
     const tGathered = now();
-    // 3. Check
+    // 3. Check: an executor's wrong non-finite answer replaced, then what is still non-finite named
+    blameFaulty(task, work, this.settings.layers, this.main);
     const checked = check(task, tree, work, this.settings.layers, this.main);
     // 4. Combine (with a shared tail, 5 and 6 as well)
     const combined = await this.combine(task, tree, set, work, checked.skipped === undefined && this.canShare);

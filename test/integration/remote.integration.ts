@@ -461,46 +461,67 @@ describe('remote worker nodes (integration)', function () {
     }
   });
 
-  it("a partial with NaN is named by the step's check (executor, tensor) and the step is skipped", async () => {
-    const { logger, records } = collectingLogger();
-    let w: Promise<WorkerExit> | null = null;
-    let nanAt = 0;
-    const s = await train(
-      { ...base(), threads: 0, steps: 20 },
-      {
-        runDir: tempDir(),
-        logger,
-        kernels: 'ref',
-        joinable: async (ctx) => {
-          const c = await startCoordinator({
-            host: '127.0.0.1',
-            port: 0,
-            run: ctx.run,
-            spec: ctx.spec,
-            microBatch: ctx.microBatch,
-            data: ctx.data,
-            logger: ctx.logger,
-          });
-          w = runWorkerWith(
-            { url: c.url, id: 'nan', threads: 0, kernels: 'ref' },
-            {
-              tamper: (step, frames, ps) => {
-                if (step < 10 || nanAt > 0) return frames;
-                nanAt = step;
-                const g = Float32Array.from(ps[0]!.grads);
-                g[3] = NaN;
-                return [frames[0]!, encodePartial({ ...ps[0]!, grads: g }), ...frames.slice(2)];
+  for (const [name, every] of [
+    ['once', false],
+    ['at every step', true],
+  ] as const) {
+    it(`a worker that sends a NaN partial ${name} is an executor fault: closed (1008), its range recomputed, the single-thread paramsSha256`, async () => {
+      const { logger, records } = collectingLogger();
+      let w: Promise<WorkerExit> | null = null;
+      let nanAt = 0;
+      let lies = 0;
+      const s = await train(
+        { ...base(), threads: 0 },
+        {
+          runDir: tempDir(),
+          logger,
+          kernels: 'ref',
+          joinable: async (ctx) => {
+            const c = await startCoordinator({
+              host: '127.0.0.1',
+              port: 0,
+              run: ctx.run,
+              spec: ctx.spec,
+              microBatch: ctx.microBatch,
+              data: ctx.data,
+              logger: ctx.logger,
+            });
+            w = runWorkerWith(
+              { url: c.url, id: 'nan', threads: 0, kernels: 'ref' },
+              {
+                tamper: (step, frames, ps) => {
+                  if (step < 10 || (!every && nanAt > 0)) return frames;
+                  if (nanAt === 0) nanAt = step;
+                  lies++;
+                  const g = Float32Array.from(ps[0]!.grads);
+                  g[3] = NaN;
+                  return [frames[0]!, encodePartial({ ...ps[0]!, grads: g }), ...frames.slice(2)];
+                },
               },
-            },
-          );
-          await c.waitForWorkers(1, 30_000);
-          return c;
+            );
+            await c.waitForWorkers(1, 30_000);
+            return c;
+          },
         },
-      },
-    );
-    assert.equal(s.skippedSteps, 1);
-    const st = steps(records);
-    assert.match(String(st[nanAt - 1]!.skipped), /dJdW\[0\] \(element 3\) from executor remote-nan/);
-    assert.equal((await w!).code, CLOSE.goingAway, 'the run went on with the worker');
-  });
+      );
+      assert.equal(s.skippedSteps, 0);
+      assert.equal(s.paramsSha256, reference);
+      assert.equal(lies, 1, 'closed at its first lie, it never sent another');
+      const st = steps(records);
+      const e = st[nanAt - 1]!.executors.find((x) => x.id === 'remote-nan')!;
+      assert.match(
+        String(e.failed),
+        /returned a non-finite value in dJdW\[0\] \(element 3\) for tree node \d+:\d+ at step \d+, which recomputed on the main thread is finite/,
+      );
+      const closed = records.find((r) => r.code === 'GS_ERR_EXECUTOR' && r.closeCode === CLOSE.badFrame) as { err: string } | undefined;
+      assert.ok(closed, 'the coordinator logged the close');
+      assert.match(closed.err, /^remote-nan returned a non-finite value/);
+      const exit = await w!;
+      assert.equal(exit.code, CLOSE.badFrame);
+      assert.ok(
+        st.slice(nanAt).every((r) => !r.executors.some((x) => x.id === 'remote-nan')),
+        'dropped from the next step on',
+      );
+    });
+  }
 });

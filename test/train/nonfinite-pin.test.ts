@@ -67,40 +67,54 @@ describe('non-finite steps name the examples at fault (issue 7)', () => {
     );
   });
 
-  it('a node that is finite when recomputed locally is blamed on its executor', async () => {
-    const { cfg } = poisoned();
-    const clean = doubling('float64');
-    const { logger, records } = collectingLogger();
-    // an executor that computes correctly, then corrupts one gradient element at step 3
-    const liar = (ctx: { spec: never; data: never; microBatch: number }): Executor => {
-      const m = new MainExecutor(ctx.spec, referenceKernels('float64'), ctx.data, ctx.microBatch);
-      return {
-        id: 'liar',
-        kind: 'remote',
-        compute(task, nodes) {
-          const ps = m.computeSync(task, nodes);
-          if (task.step === 3) {
-            ps[0]!.grads[0] = NaN;
-            ps[0]!.bad = 0;
-          }
-          return Promise.resolve(ps);
-        },
-        recycle: (p) => m.recycle(p),
-        close: () => Promise.resolve(),
+  for (const [name, lies] of [
+    ['once, at step 3', (step: number) => step === 3],
+    ['at every step', () => true],
+  ] as const) {
+    it(`an executor whose non-finite answer is finite when recomputed here (${name}) is a fault: the step goes on, the same bits`, async () => {
+      const { cfg } = poisoned();
+      const clean = doubling('float64');
+      const data = { train: clean, heldOut: null };
+      const reference = await train(cfg, { logger: collectingLogger().logger, runDir: tempDir(), data });
+      const { logger, records } = collectingLogger();
+      const faults: string[] = [];
+      // an executor that computes correctly, then corrupts one gradient element
+      const liar = (ctx: { spec: never; data: never; microBatch: number }): Executor => {
+        const m = new MainExecutor(ctx.spec, referenceKernels('float64'), ctx.data, ctx.microBatch);
+        return {
+          id: 'liar',
+          kind: 'remote',
+          compute(task, nodes) {
+            const ps = m.computeSync(task, nodes);
+            if (lies(task.step)) {
+              ps[0]!.grads[0] = NaN;
+              ps[0]!.bad = 0;
+            }
+            return Promise.resolve(ps);
+          },
+          recycle: (p) => m.recycle(p),
+          close: () => Promise.resolve(),
+          fault: (why) => faults.push(why),
+        };
       };
-    };
-    const s = await train(
-      { ...cfg, maxSkips: 5 },
-      { logger, runDir: tempDir(), data: { train: clean, heldOut: null }, executors: async (ctx) => [liar(ctx as never)] },
-    );
-    assert.equal(s.skippedSteps, 1);
-    const [r] = skippedSteps(records);
-    assert.match(
-      r!.skipped!,
-      /^non-finite value in dJdW\[0\] \(element 0\) from executor liar, tree node \d+:0, step 3; recomputed on the main thread, node \d+:0 is finite: executor liar returned values the kernels do not produce \(a faulty executor\)$/,
-    );
-    assert.equal(r!.nonFiniteExamples, undefined);
-  });
+      const s = await train(cfg, { logger, runDir: tempDir(), data, executors: async (ctx) => [liar(ctx as never)] });
+      assert.equal(s.skippedSteps, 0);
+      assert.equal(s.paramsSha256, reference.paramsSha256);
+      const st = records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
+      const lied = st.filter((r) => lies(r.step));
+      assert.ok(lied.length >= 1);
+      for (const r of lied) {
+        const e = r.executors.find((x) => x.id === 'liar')!;
+        assert.match(
+          e.failed ?? '',
+          new RegExp(
+            `^returned a non-finite value in dJdW\\[0\\] \\(element 0\\) for tree node \\d+:\\d+ at step ${r.step}, which recomputed on the main thread is finite \\(a faulty executor\\)$`,
+          ),
+        );
+      }
+      assert.equal(faults.length, lied.length, 'the executor was told each time (a remote node is closed at the first)');
+    });
+  }
 
   it('the clean path never recomputes anything on the main thread', async () => {
     const { cfg } = poisoned();

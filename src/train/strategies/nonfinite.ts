@@ -1,9 +1,14 @@
 /**
  * nonfinite.ts — step 3, the check, and the pinning of a non-finite step's examples. Each
  * partial's producer flagged its first non-finite element (p.bad); the loss sums are checked
- * here, before anything is summed, and the first bad one is named (executor, tree node, tensor
- * and layer). Only then (never on a clean step) the node is recomputed on the main thread leaf
- * by leaf, and each example of a non-finite leaf alone, to name the training-set rows at fault.
+ * here, before anything is summed. First, a range with a non-finite partial from an executor
+ * other than the main thread is recomputed on the main thread (same kernels, same bits): when
+ * that is finite, the executor answered wrong — an executor fault, like a crash: it is named in
+ * the record, dropped (Executor.fault: a remote node is closed, 1008) and the recomputed range
+ * is used, so the step goes on with the same bits (blameFaulty). What is still non-finite then
+ * is the data's or the model's: the first bad partial is named (executor, tree node, tensor and
+ * layer), the node recomputed leaf by leaf and each example of a non-finite leaf alone, to name
+ * the training-set rows at fault, and the step is skipped or stopped by the config.
  * Invariant: the check reads the partials and never changes them; the clean path costs
  * O(partials), no pass over the gradients.
  */
@@ -21,6 +26,39 @@ export const MAX_PINNED = 256;
 export interface CheckResult {
   skipped?: string;
   nonFiniteExamples?: number[];
+}
+
+const nonFinite = (p: Partial): boolean => p.bad >= 0 || !Number.isFinite(p.lossSum);
+
+/**
+ * 3. Check, first half: each range with a non-finite partial from an executor other than the
+ * main thread is recomputed on the main thread; where that is finite, the executor's answer is
+ * replaced by it, the executor recorded as failed and dropped (fault()). Returns how many were.
+ */
+export function blameFaulty(task: StepTask, work: readonly Assignment[], layers: readonly LayerGeometry[], main: MainExecutor): number {
+  let faulted = 0;
+  for (const w of work) {
+    if (w.owner === main) continue;
+    const bad = w.partials.findIndex(nonFinite);
+    if (bad < 0) continue;
+    const again = main.computeSync(task, w.nodes);
+    if (again.some(nonFinite)) {
+      main.recycle(again);
+      continue;
+    }
+    const p = w.partials[bad]!;
+    const what = !Number.isFinite(p.lossSum) ? `the loss (${p.lossSum})` : `${tensorAt(layers, p.bad)} (element ${p.bad})`;
+    const why =
+      `returned a non-finite value in ${what} for tree node ${nodeKey(w.nodes[bad]!)} at step ${task.step}, ` +
+      'which recomputed on the main thread is finite (a faulty executor)';
+    w.owner.recycle(w.partials);
+    w.partials = again;
+    w.failed = why;
+    w.owner.fault?.(why);
+    w.owner = main;
+    faulted++;
+  }
+  return faulted;
 }
 
 /** 3. Check: the first non-finite partial, named, and its examples pinned down (pinExamples). */
@@ -79,7 +117,6 @@ function pinExamples(
 ): { rows: number[]; note: string } {
   const b = task.batch;
   const [lo, hi] = tree.range(bad.node);
-  const nonFinite = (p: Partial): boolean => p.bad >= 0 || !Number.isFinite(p.lossSum);
   const rows: number[] = [];
   const badLeaves: number[] = [];
   for (let j = lo; j < hi && rows.length < MAX_PINNED; j++) {
