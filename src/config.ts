@@ -121,6 +121,12 @@ export interface RunConfig {
    */
   duplicateStragglers: boolean;
   /**
+   * The probability that each remote node's answer at a step is recomputed on the main thread
+   * and compared bit for bit (train/strategies/audit.ts); a node's first 3 steps are always
+   * audited when it is above 0. A mismatch drops the node (4010). Default 0: off.
+   */
+  audit: number;
+  /**
    * Pin each compute thread (the main thread and the pool's) to a CPU of its own, when the
    * process may use at least as many CPUs as there are compute threads (Linux; the
    * parallel/affinity.ts addon). Keeps the scheduler from stacking two of them on one CPU.
@@ -164,6 +170,7 @@ export const DEFAULTS: RunConfig = {
   nonFinite: 'skip',
   maxSkips: 10,
   duplicateStragglers: true,
+  audit: 0,
   pinThreads: true,
   shareTail: true,
   diagnosis: {},
@@ -334,6 +341,7 @@ const TOP_KEYS = [
   'nonFinite',
   'maxSkips',
   'duplicateStragglers',
+  'audit',
   'pinThreads',
   'shareTail',
   'diagnosis',
@@ -413,6 +421,7 @@ export function validate(input: Json): RunConfig {
     nonFinite: o.nonFinite === undefined ? d.nonFinite : oneOf('nonFinite', o.nonFinite, ['skip', 'stop'] as const),
     maxSkips: o.maxSkips === undefined ? d.maxSkips : num('maxSkips', o.maxSkips, { int: true, min: 1 }),
     duplicateStragglers: o.duplicateStragglers === undefined ? d.duplicateStragglers : bool('duplicateStragglers', o.duplicateStragglers),
+    audit: o.audit === undefined ? d.audit : num('audit', o.audit, { min: 0, max: 1 }),
     pinThreads: o.pinThreads === undefined ? d.pinThreads : bool('pinThreads', o.pinThreads),
     shareTail: o.shareTail === undefined ? d.shareTail : bool('shareTail', o.shareTail),
     diagnosis,

@@ -64,6 +64,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--tls-cert <file>', 'PEM certificate: remote workers join over wss://')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--wait-workers <n>', 'with --listen: wait (up to 10 min) for n workers before the first step')
+    .option(
+      '--audit <p>',
+      "with --listen: recompute each remote worker's answer with probability p (0..1) and drop a worker whose answer differs (config audit)",
+    )
     .option('--monitor <[host:]port>', 'serve the live record stream for `gradsync tail ws://…`')
     .option(
       '--no-pin',

@@ -38,6 +38,7 @@ export interface TrainFlags {
   tlsCert?: string;
   tlsKey?: string;
   waitWorkers?: string;
+  audit?: string;
   monitor?: string;
 }
 
@@ -69,6 +70,11 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   if (f.batch !== undefined) o.batch = f.batch === 'full' ? 'full' : intFlag('batch', f.batch, 1);
   if (f.microBatch !== undefined) o.microBatch = intFlag('micro-batch', f.microBatch, 1);
   if (f.seed !== undefined) o.seed = intFlag('seed', f.seed, 0);
+  if (f.audit !== undefined) {
+    const p = Number(f.audit);
+    if (f.audit.trim() === '' || !(p >= 0 && p <= 1)) throw Errors.usage(`--audit must be a probability from 0 to 1, got "${f.audit}"`);
+    o.audit = p;
+  }
   if (f.dtype !== undefined) o.dtype = f.dtype;
   if (f.kernelProfile !== undefined) o.kernelProfile = f.kernelProfile;
   if (f.pin === false) o.pinThreads = false;

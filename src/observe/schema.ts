@@ -57,6 +57,8 @@ export interface ExecutorRecord {
   late?: string;
   /** Set when it was a straggler whose range was duplicated on the main thread (the first answer won); says how late. */
   straggler?: string;
+  /** Remote nodes: set when this step's answer was recomputed on the main thread and compared bit for bit (config audit). */
+  audited?: boolean;
   /** Remote nodes: computeMs minus the node's own compute time (encode, transfer, decode), ms. */
   transferMs?: number;
   /** Remote nodes: bytes sent to it this step (weights, order slice, nodes). */

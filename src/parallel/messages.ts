@@ -77,6 +77,8 @@ export const CLOSE = {
   tooSlow: 4008,
   /** The coordinator has as many workers as it accepts. */
   full: 4009,
+  /** An audit recomputed one of the worker's partials and found it different (train/strategies/audit.ts). */
+  auditMismatch: 4010,
 } as const;
 
 export interface HelloMessage {

@@ -90,6 +90,8 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         clipNorm: cfg.clipNorm,
         optimizer: cfg.optimizer,
         nonFinite: cfg.nonFinite,
+        audit: cfg.audit,
+        seed: cfg.seed,
         layers: geometry,
         strategies: { stragglers: cfg.duplicateStragglers, ...opts.strategies },
       },

@@ -38,6 +38,9 @@ export interface StepSettings {
   clipNorm: number | null;
   optimizer: OptimizerSpec;
   nonFinite: 'skip' | 'stop';
+  /** The probability that a remote node's answer is recomputed and compared (config audit; default 0), and the run's seed that draws it. */
+  audit?: number;
+  seed?: number;
   layers: LayerGeometry[];
   /** Strategies switched off (DEFAULT_STRATEGIES for the rest). */
   strategies?: Partial<StrategySwitches>;
@@ -86,6 +89,8 @@ export interface Assignment {
   late: boolean;
   /** Set when this straggler's range was computed on the main thread instead (its late answer is dropped). */
   duplicated: boolean;
+  /** Set when its answer was recomputed and compared (strategies/audit.ts). */
+  audited: boolean;
   straggler: string | undefined;
 }
 

@@ -22,6 +22,7 @@ import { Reducer } from './reduce';
 import { Gather } from './step-gather';
 import { DEFAULT_STRATEGIES, now, round3, type Assignment, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
 import { blameFaulty, check, type CheckResult } from './strategies/nonfinite';
+import { Auditor } from './strategies/audit';
 import { settleTails, SharedTail } from './strategies/shared-tail';
 import { executorRecords } from './strategies/step-record';
 import { Stragglers } from './strategies/stragglers';
@@ -43,6 +44,7 @@ export class Stepper {
   private readonly speeds = new SpeedMeter();
   private readonly sw: StrategySwitches;
   private readonly stragglers: Stragglers;
+  private readonly auditor: Auditor;
   private readonly gather: Gather;
   private readonly reducer: Reducer;
   /** The shared tail (null: the tail is the main thread's alone). */
@@ -82,6 +84,7 @@ export class Stepper {
     this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.nOut * s.nIn, b: s.b, bEnd: s.b + s.nOut }));
     this.norms = new Float64Array(4 * settings.layers.length);
     this.stragglers = new Stragglers(this.speeds, main, this.sw.stragglers);
+    this.auditor = new Auditor(settings.audit ?? 0, settings.seed ?? 0);
     this.gather = new Gather(this.speeds, this.stragglers, main);
     this.reducer = new Reducer(this.ranges, kernels, settings.weightDecay);
     const tb = pool?.tail ?? null;
@@ -129,6 +132,7 @@ export class Stepper {
     const tGathered = now();
     // 3. Check: an executor's wrong non-finite answer replaced, then what is still non-finite named
     blameFaulty(task, work, this.settings.layers, this.main);
+    this.auditor.run(task, work, this.settings.layers, this.main);
     const checked = check(task, tree, work, this.settings.layers, this.main);
     // 4. Combine (with a shared tail, 5 and 6 as well)
     const combined = await this.combine(task, tree, set, work, checked.skipped === undefined && this.canShare);
@@ -174,6 +178,7 @@ export class Stepper {
         failed: undefined,
         late: false,
         duplicated: false,
+        audited: false,
         straggler: undefined,
       });
     }

@@ -54,7 +54,7 @@ export function blameFaulty(task: StepTask, work: readonly Assignment[], layers:
     w.owner.recycle(w.partials);
     w.partials = again;
     w.failed = why;
-    w.owner.fault?.(why);
+    w.owner.fault?.(why, 'nonfinite');
     w.owner = main;
     faulted++;
   }
@@ -96,7 +96,7 @@ export function check(
 }
 
 /** Names a flat parameter index: 'dJdW[1]' or 'dJdWb[0]'. */
-function tensorAt(layers: readonly LayerGeometry[], index: number): string {
+export function tensorAt(layers: readonly LayerGeometry[], index: number): string {
   for (const [l, s] of layers.entries()) {
     if (index >= s.w && index < s.w + s.nOut * s.nIn) return `dJdW[${l}]`;
     if (index >= s.b && index < s.b + s.nOut) return `dJdWb[${l}]`;

@@ -46,6 +46,7 @@ export function executorRecords(work: readonly Assignment[]): ExecutorRecord[] {
       else r.failed = w.failed;
     }
     if (w.straggler !== undefined) r.straggler = w.straggler;
+    if (w.audited) r.audited = true;
     // remote nodes: time on the wire (wall − the node's own compute) and bytes each way
     const wire = w.exec.lastWire;
     if (wire !== undefined && w.nodes.length > 0) {
