@@ -127,6 +127,12 @@ export interface RunConfig {
    */
   audit: number;
   /**
+   * 2: each remote range is computed by two workers (paired by id; an odd one out sits steps
+   * out) and their answers compared bit for bit; on a mismatch the main thread decides and the
+   * worker that differs is dropped (4011). 1: each range once. Default 1.
+   */
+  replicate: 1 | 2;
+  /**
    * Pin each compute thread (the main thread and the pool's) to a CPU of its own, when the
    * process may use at least as many CPUs as there are compute threads (Linux; the
    * parallel/affinity.ts addon). Keeps the scheduler from stacking two of them on one CPU.
@@ -171,6 +177,7 @@ export const DEFAULTS: RunConfig = {
   maxSkips: 10,
   duplicateStragglers: true,
   audit: 0,
+  replicate: 1,
   pinThreads: true,
   shareTail: true,
   diagnosis: {},
@@ -342,6 +349,7 @@ const TOP_KEYS = [
   'maxSkips',
   'duplicateStragglers',
   'audit',
+  'replicate',
   'pinThreads',
   'shareTail',
   'diagnosis',
@@ -422,6 +430,7 @@ export function validate(input: Json): RunConfig {
     maxSkips: o.maxSkips === undefined ? d.maxSkips : num('maxSkips', o.maxSkips, { int: true, min: 1 }),
     duplicateStragglers: o.duplicateStragglers === undefined ? d.duplicateStragglers : bool('duplicateStragglers', o.duplicateStragglers),
     audit: o.audit === undefined ? d.audit : num('audit', o.audit, { min: 0, max: 1 }),
+    replicate: o.replicate === undefined ? d.replicate : (num('replicate', o.replicate, { int: true, min: 1, max: 2 }) as 1 | 2),
     pinThreads: o.pinThreads === undefined ? d.pinThreads : bool('pinThreads', o.pinThreads),
     shareTail: o.shareTail === undefined ? d.shareTail : bool('shareTail', o.shareTail),
     diagnosis,

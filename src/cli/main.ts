@@ -64,6 +64,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--tls-cert <file>', 'PEM certificate: remote workers join over wss://')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--wait-workers <n>', 'with --listen: wait (up to 10 min) for n workers before the first step')
+    .option('--replicate <n>', 'with --listen: 2 = each remote range computed by two workers and compared (config replicate)')
     .option(
       '--audit <p>',
       "with --listen: recompute each remote worker's answer with probability p (0..1) and drop a worker whose answer differs (config audit)",

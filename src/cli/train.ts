@@ -39,6 +39,7 @@ export interface TrainFlags {
   tlsKey?: string;
   waitWorkers?: string;
   audit?: string;
+  replicate?: string;
   monitor?: string;
 }
 
@@ -70,6 +71,10 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   if (f.batch !== undefined) o.batch = f.batch === 'full' ? 'full' : intFlag('batch', f.batch, 1);
   if (f.microBatch !== undefined) o.microBatch = intFlag('micro-batch', f.microBatch, 1);
   if (f.seed !== undefined) o.seed = intFlag('seed', f.seed, 0);
+  if (f.replicate !== undefined) {
+    if (f.replicate !== '1' && f.replicate !== '2') throw Errors.usage(`--replicate must be 1 or 2, got "${f.replicate}"`);
+    o.replicate = Number(f.replicate);
+  }
   if (f.audit !== undefined) {
     const p = Number(f.audit);
     if (f.audit.trim() === '' || !(p >= 0 && p <= 1)) throw Errors.usage(`--audit must be a probability from 0 to 1, got "${f.audit}"`);

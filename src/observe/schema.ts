@@ -59,6 +59,8 @@ export interface ExecutorRecord {
   straggler?: string;
   /** Remote nodes: set when this step's answer was recomputed on the main thread and compared bit for bit (config audit). */
   audited?: boolean;
+  /** replicate 2: the executor whose range this one computed too and whose (equal) answer was used. */
+  replica?: string;
   /** Remote nodes: computeMs minus the node's own compute time (encode, transfer, decode), ms. */
   transferMs?: number;
   /** Remote nodes: bytes sent to it this step (weights, order slice, nodes). */

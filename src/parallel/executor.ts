@@ -62,10 +62,11 @@ export interface Executor {
   /**
    * The step found this executor's answer wrong (its recomputation differs): it is dropped — a
    * remote node's connection closed with a coded record (1008 for a non-finite answer, 4010
-   * for one an audit found different); the step has already replaced the answer. Absent: the
+   * for one an audit found different, 4011 for one its twin and the main thread both
+   * contradict); the step has already replaced the answer. Absent: the
    * executor stays (a thread of this process runs the same code).
    */
-  fault?(reason: string, found: 'nonfinite' | 'audit'): void;
+  fault?(reason: string, found: 'nonfinite' | 'audit' | 'replicate'): void;
 }
 
 /** What the step needs of a thread pool (parallel/pool-executor.ts ThreadPool has it). */

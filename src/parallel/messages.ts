@@ -79,6 +79,8 @@ export const CLOSE = {
   full: 4009,
   /** An audit recomputed one of the worker's partials and found it different (train/strategies/audit.ts). */
   auditMismatch: 4010,
+  /** replicate 2: its partial differed from its twin's and from the coordinator's recomputation (train/strategies/replicate.ts). */
+  replicaMismatch: 4011,
 } as const;
 
 export interface HelloMessage {

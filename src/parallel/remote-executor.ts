@@ -157,9 +157,10 @@ export class RemoteExecutor implements Executor {
     });
   }
 
-  /** The step found a partial of this node wrong: closed (1008, or 4010 by an audit), with a GS_ERR_EXECUTOR record naming it. */
-  fault(reason: string, found: 'nonfinite' | 'audit'): void {
-    this.closeWith(found === 'audit' ? CLOSE.auditMismatch : CLOSE.badFrame, Errors.executor(`${this.id} ${reason}`), 'GS_ERR_EXECUTOR');
+  /** The step found a partial of this node wrong: closed (1008; 4010 by an audit, 4011 by a replica), with a GS_ERR_EXECUTOR record naming it. */
+  fault(reason: string, found: 'nonfinite' | 'audit' | 'replicate'): void {
+    const code = found === 'audit' ? CLOSE.auditMismatch : found === 'replicate' ? CLOSE.replicaMismatch : CLOSE.badFrame;
+    this.closeWith(code, Errors.executor(`${this.id} ${reason}`), 'GS_ERR_EXECUTOR');
   }
 
   recycle(_partials: Partial[]): void {

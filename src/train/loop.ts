@@ -91,6 +91,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         optimizer: cfg.optimizer,
         nonFinite: cfg.nonFinite,
         audit: cfg.audit,
+        replicate: cfg.replicate,
         seed: cfg.seed,
         layers: geometry,
         strategies: { stragglers: cfg.duplicateStragglers, ...opts.strategies },

@@ -41,6 +41,8 @@ export interface StepSettings {
   /** The probability that a remote node's answer is recomputed and compared (config audit; default 0), and the run's seed that draws it. */
   audit?: number;
   seed?: number;
+  /** 2: each remote range computed by two workers and compared (config replicate; default 1). */
+  replicate?: number;
   layers: LayerGeometry[];
   /** Strategies switched off (DEFAULT_STRATEGIES for the rest). */
   strategies?: Partial<StrategySwitches>;
@@ -91,6 +93,10 @@ export interface Assignment {
   duplicated: boolean;
   /** Set when its answer was recomputed and compared (strategies/audit.ts). */
   audited: boolean;
+  /** replicate 2: the assignment of the same range to another worker (strategies/replicate.ts), set on the first of the pair. */
+  twin: Assignment | undefined;
+  /** replicate 2: on the second of a pair once settled, the id whose answer it duplicated (its own partials dropped). */
+  replica: string | undefined;
   straggler: string | undefined;
 }
 

@@ -23,6 +23,7 @@ import { Gather } from './step-gather';
 import { DEFAULT_STRATEGIES, now, round3, type Assignment, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
 import { blameFaulty, check, type CheckResult } from './strategies/nonfinite';
 import { Auditor } from './strategies/audit';
+import { pairUp, settleReplicas } from './strategies/replicate';
 import { settleTails, SharedTail } from './strategies/shared-tail';
 import { executorRecords } from './strategies/step-record';
 import { Stragglers } from './strategies/stragglers';
@@ -45,6 +46,7 @@ export class Stepper {
   private readonly sw: StrategySwitches;
   private readonly stragglers: Stragglers;
   private readonly auditor: Auditor;
+  private readonly replicate: boolean;
   private readonly gather: Gather;
   private readonly reducer: Reducer;
   /** The shared tail (null: the tail is the main thread's alone). */
@@ -85,6 +87,7 @@ export class Stepper {
     this.norms = new Float64Array(4 * settings.layers.length);
     this.stragglers = new Stragglers(this.speeds, main, this.sw.stragglers);
     this.auditor = new Auditor(settings.audit ?? 0, settings.seed ?? 0);
+    this.replicate = (settings.replicate ?? 1) === 2;
     this.gather = new Gather(this.speeds, this.stragglers, main);
     this.reducer = new Reducer(this.ranges, kernels, settings.weightDecay);
     const tb = pool?.tail ?? null;
@@ -132,6 +135,7 @@ export class Stepper {
     const tGathered = now();
     // 3. Check: an executor's wrong non-finite answer replaced, then what is still non-finite named
     blameFaulty(task, work, this.settings.layers, this.main);
+    if (this.replicate) settleReplicas(task, work, this.settings.layers, this.main);
     this.auditor.run(task, work, this.settings.layers, this.main);
     const checked = check(task, tree, work, this.settings.layers, this.main);
     // 4. Combine (with a shared tail, 5 and 6 as well)
@@ -155,10 +159,17 @@ export class Stepper {
    * change shape later, which makes V8 throw the compiled step away and compile it again.
    */
   private plan(tree: ReductionTree, set: Executor[]): Assignment[] {
+    // replicate 2: the remote workers in pairs, each pair one entry at its slower one's speed
+    const { entries, twins } = this.replicate ? pairUp(set) : { entries: set, twins: undefined };
+    const speed = (i: number): number => {
+      const s = this.speeds.get(entries[i]!.id);
+      const t = twins?.[i];
+      return t === undefined ? s : Math.min(s, this.speeds.get(t.id));
+    };
     const plan = everyoneWorks(
       planRanges(
         tree.leaves,
-        set.map((e) => ({ id: e.id, speed: this.speeds.get(e.id) })),
+        entries.map((e, i) => ({ id: e.id, speed: speed(i) })),
       ),
     );
     // with remote nodes in the step, the main thread lets its event loop run between leaves
@@ -166,21 +177,13 @@ export class Stepper {
     const work: Assignment[] = [];
     for (let i = 0; i < plan.length; i++) {
       const p = plan[i]!;
-      work.push({
-        exec: set[i]!,
-        lo: p.lo,
-        hi: p.hi,
-        nodes: tree.cover(p.lo, p.hi),
-        partials: [],
-        owner: set[i]!,
-        ms: 0,
-        examples: 0,
-        failed: undefined,
-        late: false,
-        duplicated: false,
-        audited: false,
-        straggler: undefined,
-      });
+      const a = assignment(entries[i]!, p.lo, p.hi, tree);
+      work.push(a);
+      const t = twins?.[i];
+      if (t !== undefined) {
+        a.twin = assignment(t, p.lo, p.hi, tree);
+        work.push(a.twin);
+      }
     }
     return work;
   }
@@ -326,6 +329,27 @@ export class Stepper {
     for (const w of work) w.owner.recycle(w.partials);
     this.main.recycle(this.extra.splice(0));
   }
+}
+
+/** One executor's share of the step, every field set from the start (one object shape for V8). */
+function assignment(exec: Executor, lo: number, hi: number, tree: ReductionTree): Assignment {
+  return {
+    exec,
+    lo,
+    hi,
+    nodes: tree.cover(lo, hi),
+    partials: [],
+    owner: exec,
+    ms: 0,
+    examples: 0,
+    failed: undefined,
+    late: false,
+    duplicated: false,
+    audited: false,
+    straggler: undefined,
+    twin: undefined,
+    replica: undefined,
+  };
 }
 
 function sumSquares(a: Float, from: number, to: number): number {

@@ -41,7 +41,16 @@ export class Auditor {
     let wrong = 0;
     for (const w of work) {
       const x = w.owner;
-      if (x === main || x.kind !== 'remote' || w.failed !== undefined || w.nodes.length === 0) continue;
+      // a replicated range is checked by its twin (strategies/replicate.ts)
+      if (
+        x === main ||
+        x.kind !== 'remote' ||
+        w.failed !== undefined ||
+        w.nodes.length === 0 ||
+        w.twin !== undefined ||
+        w.replica !== undefined
+      )
+        continue;
       const n = this.steps.get(x) ?? 0;
       this.steps.set(x, n + 1);
       if (n >= AUDIT_FIRST && !(this.p >= 1 || draw(this.seed, task.step, x.id) < this.p)) continue;

@@ -47,6 +47,7 @@ export function executorRecords(work: readonly Assignment[]): ExecutorRecord[] {
     }
     if (w.straggler !== undefined) r.straggler = w.straggler;
     if (w.audited) r.audited = true;
+    if (w.replica !== undefined) r.replica = w.replica;
     // remote nodes: time on the wire (wall − the node's own compute) and bytes each way
     const wire = w.exec.lastWire;
     if (wire !== undefined && w.nodes.length > 0) {
