@@ -17,6 +17,7 @@ import { ACTIVATIONS } from './tensor/kernels';
 import type { InitSpec } from './model/params';
 import { LOSSES, type LayerSpec, type LossKind } from './model/spec';
 import type { OptimizerSpec } from './optim/optimizer';
+import { CONSTANT, type Schedule } from './optim/schedule';
 import { DIAGNOSIS_DEFAULTS, type DiagnosisOptions } from './observe/diagnose';
 
 export type DataConfig =
@@ -77,6 +78,12 @@ export interface RunConfig {
   model: ModelConfig;
   /** { kind: 'sgd'|'momentum'|'adam', lr, … }. Default SGD with lr 0.1. */
   optimizer: OptimizerSpec;
+  /**
+   * The learning rate over the run (optim/schedule.ts, PyTorch's formulas): kind 'constant',
+   * 'step', 'multistep', 'exponential' or 'cosine', counted per `unit` ('epoch' or 'step'),
+   * with an optional linear `warmup`. Default constant: optimizer.lr at every step.
+   */
+  schedule: Schedule;
   /** λ in dJdW += λ·W, dJdWb += λ·b (the original's form). Default 0. */
   weightDecay: number;
   /** Clip the global gradient norm to this (null: off). Default null. */
@@ -140,6 +147,7 @@ export const DEFAULTS: RunConfig = {
     init: { scheme: 'glorot-uniform' },
   },
   optimizer: { kind: 'sgd', lr: 0.1 },
+  schedule: CONSTANT,
   weightDecay: 0,
   clipNorm: null,
   reduction: 'mean',
@@ -297,6 +305,60 @@ function validateOptimizer(v: Json): OptimizerSpec {
   };
 }
 
+const SCHEDULE_KEYS = {
+  constant: [],
+  step: ['stepSize', 'gamma'],
+  multistep: ['milestones', 'gamma'],
+  exponential: ['gamma'],
+  cosine: ['tMax', 'etaMin'],
+} as const;
+
+function validateSchedule(v: Json): Schedule {
+  const common = ['kind', 'unit', 'warmup', 'warmupStartFactor'];
+  const o = keys('schedule', v, [...common, 'stepSize', 'gamma', 'milestones', 'tMax', 'etaMin']);
+  const kind = oneOf('schedule.kind', o.kind ?? 'constant', Object.keys(SCHEDULE_KEYS) as (keyof typeof SCHEDULE_KEYS)[]);
+  const allowed: readonly string[] = SCHEDULE_KEYS[kind];
+  for (const k of Object.keys(o))
+    if (!common.includes(k) && !allowed.includes(k))
+      throw Errors.config(`schedule.${k}`, `is not an option of "${kind}" (allowed: ${[...common, ...allowed].join(', ')})`);
+  const base = {
+    unit: o.unit === undefined ? CONSTANT.unit : oneOf('schedule.unit', o.unit, ['epoch', 'step'] as const),
+    warmup: o.warmup === undefined ? 0 : num('schedule.warmup', o.warmup, { int: true, min: 0 }),
+    warmupStartFactor:
+      o.warmupStartFactor === undefined ? CONSTANT.warmupStartFactor : num('schedule.warmupStartFactor', o.warmupStartFactor, { gt: 0, max: 1 }),
+  };
+  const gamma = (): number => num('schedule.gamma', o.gamma ?? 0.1, { gt: 0, max: 1 });
+  const need = (k: string): Json => {
+    if (o[k] === undefined) throw Errors.config(`schedule.${k}`, `is required for "${kind}"`);
+    return o[k];
+  };
+  switch (kind) {
+    case 'constant':
+      return { kind, ...base };
+    case 'step':
+      return { kind, stepSize: num('schedule.stepSize', need('stepSize'), { int: true, min: 1 }), gamma: gamma(), ...base };
+    case 'multistep': {
+      const m = need('milestones');
+      if (!Array.isArray(m) || m.length === 0) throw Errors.config('schedule.milestones', 'must be a non-empty array of increasing whole numbers');
+      const milestones = m.map((x: Json, i: number) => num(`schedule.milestones[${i}]`, x, { int: true, min: 1 }));
+      milestones.forEach((x, i) => {
+        if (i > 0 && x <= milestones[i - 1]!)
+          throw Errors.config(`schedule.milestones[${i}]`, `must be greater than the one before it (${milestones[i - 1]}), got ${x}`);
+      });
+      return { kind, milestones, gamma: gamma(), ...base };
+    }
+    case 'exponential':
+      return { kind, gamma: num('schedule.gamma', need('gamma'), { gt: 0, max: 1 }), ...base };
+    case 'cosine':
+      return {
+        kind,
+        tMax: num('schedule.tMax', need('tMax'), { int: true, min: 1 }),
+        etaMin: o.etaMin === undefined ? 0 : num('schedule.etaMin', o.etaMin, { min: 0 }),
+        ...base,
+      };
+  }
+}
+
 const TOP_KEYS = [
   '$schema',
   'name',
@@ -304,6 +366,7 @@ const TOP_KEYS = [
   'data',
   'model',
   'optimizer',
+  'schedule',
   'weightDecay',
   'clipNorm',
   'reduction',
@@ -376,6 +439,7 @@ export function validate(input: Json): RunConfig {
     data: o.data === undefined ? d.data : validateData(o.data),
     model,
     optimizer: o.optimizer === undefined ? d.optimizer : validateOptimizer(o.optimizer),
+    schedule: o.schedule === undefined ? d.schedule : validateSchedule(o.schedule),
     weightDecay: o.weightDecay === undefined ? d.weightDecay : num('weightDecay', o.weightDecay, { min: 0 }),
     clipNorm: o.clipNorm === undefined || o.clipNorm === null ? null : num('clipNorm', o.clipNorm, { gt: 0 }),
     reduction: o.reduction === undefined ? d.reduction : oneOf('reduction', o.reduction, ['sum', 'mean'] as const),

@@ -23,6 +23,7 @@ import type pino from 'pino';
 import type { RunConfig } from '../config';
 import { Errors } from '../errors';
 import { paramsSha256, paramsToArrays } from '../model/params';
+import { LearningRate } from '../optim/schedule';
 import type { ModelSpec } from '../model/spec';
 import { epochOrder, batchRange } from '../data/batching';
 import { targetRange, type Dataset } from '../data/dataset';
@@ -221,6 +222,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   let order = new Uint32Array(0);
   /** The time the previous step's record took to write: in this step's split (recordMs). */
   let recordMs = 0;
+  const rates = new LearningRate(cfg.schedule, cfg.optimizer.lr, perEpoch);
   let lastYield = performance.now();
   for (let step = p.startStep + 1; step <= totalSteps; step++) {
     // A step computed on the main thread resolves through microtasks only; let the event
@@ -239,7 +241,8 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     }
     const { start, end: stop } = batchRange(trainSet.n, batch, inEpoch);
     const ts = performance.now();
-    const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } });
+    const lr = rates.at(step);
+    const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } }, lr);
     const stepMs = performance.now() - ts;
     r.split.recordMs = round3(recordMs);
     if (r.skipped !== undefined) {
@@ -255,7 +258,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       epoch,
       loss: r.loss,
       examples: r.examples,
-      lr: cfg.optimizer.lr,
+      lr,
       gradNorm: r.gradNorm,
       clipped: r.clipped,
       layers: r.layers,
