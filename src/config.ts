@@ -12,13 +12,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Errors, GradsyncError } from './errors';
+import { didYouMean } from './suggest';
 import { DTYPES, type DType } from './tensor/dtype';
 import { ACTIVATIONS } from './tensor/kernels';
 import type { InitSpec } from './model/params';
 import { LOSSES, type LayerSpec, type LossKind } from './model/spec';
 import type { OptimizerSpec } from './optim/optimizer';
 import { CONSTANT, type Schedule } from './optim/schedule';
-import { DIAGNOSIS_DEFAULTS, type DiagnosisOptions } from './observe/diagnose';
+import { DIAGNOSIS_DEFAULTS, DIAGNOSIS_INTEGERS, type DiagnosisOptions } from './observe/diagnose';
 
 export type DataConfig =
   /** The vendored 8×8 digits (1,797 examples, 10 classes), pixels scaled to [0, 1]. */
@@ -172,12 +173,17 @@ const isObj = (v: Json): v is Record<string, Json> => typeof v === 'object' && v
 function keys(p: string, v: Json, allowed: string[]): Record<string, Json> {
   if (!isObj(v)) throw Errors.config(p, `must be an object, got ${show(v)}`);
   for (const k of Object.keys(v)) {
-    if (!allowed.includes(k)) throw Errors.config(p ? `${p}.${k}` : k, `unknown key (allowed: ${allowed.join(', ')})`);
+    if (allowed.includes(k)) continue;
+    const guess = didYouMean(k, allowed);
+    throw Errors.config(p ? `${p}.${k}` : k, `unknown key${guess ? `; ${guess}` : ''} (allowed: ${allowed.join(', ')})`);
   }
   return v;
 }
 
 function show(v: Json): string {
+  // JSON.parse reads a literal beyond the double range (1e999) as ±Infinity, which JSON.stringify writes as null
+  if (typeof v === 'number' && !Number.isFinite(v))
+    return Number.isNaN(v) ? 'NaN' : `an infinite value (${v > 0 ? '' : '-'}1e999 and the like overflow a double)`;
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
@@ -417,7 +423,12 @@ export function validate(input: Json): RunConfig {
   const diagnosis: Partial<DiagnosisOptions> = {};
   if (o.diagnosis !== undefined) {
     const dg = keys('diagnosis', o.diagnosis, Object.keys(DIAGNOSIS_DEFAULTS));
-    for (const [k, val] of Object.entries(dg)) (diagnosis as Record<string, number>)[k] = num(`diagnosis.${k}`, val);
+    // the bounds observe/diagnose.ts enforces, so a bad threshold is a config error, not an internal one
+    for (const [k, val] of Object.entries(dg)) {
+      const min = DIAGNOSIS_INTEGERS[k as keyof DiagnosisOptions];
+      (diagnosis as Record<string, number>)[k] =
+        min === undefined ? num(`diagnosis.${k}`, val, { min: 0 }) : num(`diagnosis.${k}`, val, { int: true, min, max: 100_000 });
+    }
   }
   const ck =
     o.checkpoint === undefined

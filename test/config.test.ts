@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULTS, loadConfigFile, validate } from '../src/config';
 import { GradsyncError } from '../src/errors';
+import { DIAGNOSIS_INTEGERS, Diagnoser } from '../src/observe/diagnose';
+import { MLP_CTX } from './observe/records';
 import { repoRoot, tempDir } from './helpers/paths';
 
 describe('config', () => {
@@ -65,6 +67,17 @@ describe('config', () => {
     [{ checkpoint: { every: -1 } }, 'checkpoint.every', /must be ≥ 0/],
     [{ pinThreads: 'yes' }, 'pinThreads', /must be true or false, got "yes"/],
     [{ shareTail: 1 }, 'shareTail', /must be true or false, got 1/],
+    [{ seed: Infinity }, 'seed', /must be a finite number, got an infinite value \(1e999/],
+    [{ optimizer: { kind: 'sgd', lr: -Infinity } }, 'optimizer.lr', /got an infinite value \(-1e999/],
+    [{ diagnosis: { window: 0 } }, 'diagnosis.window', /must be ≥ 4, got 0/],
+    [{ diagnosis: { window: 100_001 } }, 'diagnosis.window', /must be ≤ 100000/],
+    [{ diagnosis: { smoothSteps: 2.5 } }, 'diagnosis.smoothSteps', /must be an integer, got 2\.5/],
+    [{ diagnosis: { warmupSteps: 0 } }, 'diagnosis.warmupSteps', /must be ≥ 1/],
+    [{ diagnosis: { saturatedFraction: -0.5 } }, 'diagnosis.saturatedFraction', /must be ≥ 0, got -0\.5/],
+    [{ optimzer: { kind: 'sgd' } }, 'optimzer', /unknown key; did you mean "optimizer"\? \(allowed: /],
+    [{ checkpoint: { evry: 1 } }, 'checkpoint.evry', /unknown key; did you mean "every"\?/],
+    [{ diagnosis: { windw: 8 } }, 'diagnosis.windw', /unknown key; did you mean "window"\?/],
+    [{ zzzzzz: 1 }, 'zzzzzz', /^config field "zzzzzz": unknown key \(allowed: /],
   ];
   for (const [cfg, field, msg] of bad) {
     it(`rejects ${JSON.stringify(cfg)} naming "${field}"`, () => {
@@ -108,6 +121,38 @@ describe('config', () => {
     fs.writeFileSync(f, JSON.stringify({ data: { source: 'idx', dir: '../fashion' } }));
     const i = loadConfigFile(f);
     assert.equal(i.data.source === 'idx' && i.data.dir, path.join(path.dirname(dir), 'fashion'));
+  });
+
+  it('1e999 in a config file is named as an infinite value, not as null (JSON.parse reads it as Infinity)', () => {
+    const f = path.join(tempDir(), 'inf.json');
+    fs.writeFileSync(f, '{"weightDecay": 1e999}');
+    assert.throws(() => loadConfigFile(f), {
+      code: 'GS_ERR_CONFIG',
+      message:
+        /inf\.json: config field "weightDecay": must be a finite number, got an infinite value \(1e999 and the like overflow a double\)$/,
+    });
+  });
+
+  it('the config accepts exactly the diagnosis step counts the Diagnoser accepts', () => {
+    for (const [k, min] of Object.entries(DIAGNOSIS_INTEGERS) as [string, number][]) {
+      for (const v of [min - 1, min, 100_000, 100_001, min + 0.5]) {
+        const config = (() => {
+          try {
+            return validate({ diagnosis: { [k]: v } }).diagnosis;
+          } catch {
+            return null;
+          }
+        })();
+        const diagnoser = (() => {
+          try {
+            return new Diagnoser(MLP_CTX, { [k]: v });
+          } catch {
+            return null;
+          }
+        })();
+        assert.equal(config !== null, diagnoser !== null, `diagnosis.${k} = ${v}`);
+      }
+    }
   });
 
   it('a missing file is a config error naming it', () => {

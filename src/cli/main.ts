@@ -89,7 +89,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   program
     .command('predict')
     .description('outputs of a trained model for rows of numbers read from stdin (or --input)')
-    .requiredOption('--checkpoint <file>', 'checkpoint written by train')
+    .requiredOption('--checkpoint <file|run-dir>', 'checkpoint written by train, or a run folder: its newest valid checkpoint')
     .option('--input <file>', 'CSV/whitespace rows instead of stdin')
     .option('--json', 'print all outputs as one JSON object on stdout')
     .action(async (f: PredictFlags) => {

@@ -1,14 +1,18 @@
 /**
- * cli/predict.ts — `gradsync predict --checkpoint F [--input file.csv]`: one output line per
- * input row (the original's input loop), rows from stdin or a CSV file.
+ * cli/predict.ts — `gradsync predict --checkpoint F|RUN_DIR [--input file.csv]`: one output line
+ * per input row (the original's input loop), rows from stdin or a CSV file.
+ *
+ * A run folder means its newest checkpoint that verifies, as `train --resume` picks it. A bad
+ * row from stdin is reported on stderr and reading goes on (the exit code is then 2); in a file
+ * (--input) it ends the command with exit 2 naming the line.
  */
 
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
-import { Errors } from '../errors';
+import { Errors, GradsyncError } from '../errors';
 import { selectKernels } from '../tensor/select';
 import { Mlp } from '../model/mlp';
-import { readCheckpoint } from '../train/checkpoint';
+import { findResumePoint } from '../train/checkpoint';
 import { inputScaleOf } from '../train/setup';
 import { humanOut, type Io } from './io';
 
@@ -34,7 +38,9 @@ export function parseRow(line: string, where: string, expected: number): number[
 
 export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
   if (!f.checkpoint) throw Errors.usage('predict needs --checkpoint FILE');
-  const ck = readCheckpoint(f.checkpoint);
+  const found = findResumePoint(f.checkpoint);
+  for (const sk of found.skipped) io.stderr.write(`gradsync: warning: skipped corrupt checkpoint ${sk.file} (${sk.code}): ${sk.reason}\n`);
+  const ck = found.checkpoint;
   const spec = ck.header.spec;
   const scale = inputScaleOf(ck.header.config);
   const { kernels } = selectKernels(spec.dtype, 'auto');
@@ -53,9 +59,22 @@ export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
   }
   const rl = readline.createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
+  const rejected: { line: number; error: string }[] = [];
   for await (const line of rl) {
     lineNo++;
-    const row = parseRow(line, `${source} line ${lineNo}`, spec.inputs);
+    let row: number[] | null;
+    try {
+      row = parseRow(line, `${source} line ${lineNo}`, spec.inputs);
+    } catch (e) {
+      if (f.input || !(e instanceof GradsyncError)) {
+        rl.close();
+        throw e;
+      }
+      // a person typing (or a pipe) gets the error for this row and goes on
+      rejected.push({ line: lineNo, error: e.message });
+      io.stderr.write(`gradsync: error ${e.code}: ${e.message}\n`);
+      continue;
+    }
     if (row === null) continue;
     const X = model.input();
     for (let i = 0; i < row.length; i++) X[i] = row[i]! * scale;
@@ -65,6 +84,12 @@ export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
     results.push(r);
     out.write(classify ? `class ${r.class}  (p = ${y[r.class!]!.toFixed(4)})\n` : `${y.join(', ')}\n`);
   }
-  if (json) io.stdout.write(`${JSON.stringify({ checkpoint: f.checkpoint, rows: results.length, results })}\n`);
+  if (json) io.stdout.write(`${JSON.stringify({ checkpoint: found.file, rows: results.length, results, rejected })}\n`);
+  if (rejected.length > 0) {
+    io.stderr.write(
+      `gradsync: ${rejected.length} row${rejected.length === 1 ? '' : 's'} rejected (lines ${rejected.map((r) => r.line).join(', ')})\n`,
+    );
+    return 2;
+  }
   return 0;
 }

@@ -1,7 +1,7 @@
 /**
  * cli/tail.ts — `gradsync tail FILE|ws://HOST:PORT`: watch a run's gradients.
  *
- * Sources: a log file (followed like `tail -F`: observe/tail.ts) or a coordinator's live
+ * Sources: a log file or a run folder's log (followed like `tail -F`: observe/tail.ts) or a coordinator's live
  * stream (observe/live-client.ts). Views:
  *   --json           every record passed through, one JSON object per line (for jq);
  *   --once           the summary of what is there now, then exit (ws: after the snapshot);
@@ -16,6 +16,8 @@
  */
 
 import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Errors, GradsyncError } from '../errors';
 import {
   NdjsonFollower,
@@ -195,6 +197,7 @@ export async function tailCommand(target: string, opts: TailOptions, io: TailIo)
     const color = isTTY && process.env.NO_COLOR === undefined;
     const summary = new Summary({ window });
     const live = /^wss?:\/\//i.test(target);
+    if (!live) target = logFileOf(target);
     const view: View = opts.json
       ? jsonView(out)
       : opts.once
@@ -217,6 +220,20 @@ export async function tailCommand(target: string, opts: TailOptions, io: TailIo)
     io.signal?.removeEventListener('abort', onAbort);
     out.dispose();
   }
+}
+
+/** The log's name in a run folder (train/loop.ts writes RUN_DIR/log.ndjson). */
+const RUN_LOG = 'log.ndjson';
+
+/** A run folder (train's --run-dir) stands for its log, RUN_DIR/log.ndjson; anything else is taken as the log file. */
+export function logFileOf(target: string): string {
+  let dir = false;
+  try {
+    dir = fs.statSync(target).isDirectory();
+  } catch {
+    // not there (yet): a file path, which tail waits for
+  }
+  return dir ? path.join(target, RUN_LOG) : target;
 }
 
 async function fromFile(target: string, opts: TailOptions, view: View, summary: Summary, signal: AbortSignal): Promise<FollowStats> {

@@ -4,7 +4,7 @@
 
 import * as cliProgress from 'cli-progress';
 import { loadConfigFile, validate, type RunConfig } from '../config';
-import { Errors } from '../errors';
+import { Errors, GradsyncError } from '../errors';
 import { startLiveServer, type LiveServer } from '../observe/live-server';
 import { train, type TrainSummary } from '../train/loop';
 import * as fs from 'node:fs';
@@ -81,8 +81,12 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
   const listen = f.listen !== undefined ? parseListen(f.listen) : null;
   const token = readToken(f.tokenFile);
   if (listen && token === undefined && !isLoopback(listen.host)) {
-    throw Errors.auth(
-      `refusing to accept remote workers on ${listen.host} without a token: set GRADSYNC_TOKEN or --token-file, or listen on 127.0.0.1`,
+    // a usage error (exit 2) like --monitor's: nothing has started
+    throw new GradsyncError(
+      'GS_ERR_AUTH',
+      `refusing to accept remote workers on ${listen.host} without a token: anyone who can reach it could join the run`,
+      'set GRADSYNC_TOKEN or --token-file, or listen on 127.0.0.1',
+      2,
     );
   }
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw Errors.usage('--tls-cert and --tls-key go together');

@@ -70,6 +70,13 @@ export const DIAGNOSIS_DEFAULTS: DiagnosisOptions = Object.freeze({
   explodingLossRatio: 3,
 });
 
+/** The options that count steps: integers from this minimum to 100,000; the others are finite numbers ≥ 0. */
+export const DIAGNOSIS_INTEGERS: Partial<Record<keyof DiagnosisOptions, number>> = Object.freeze({
+  window: 4,
+  warmupSteps: 1,
+  smoothSteps: 1,
+});
+
 export interface DiagnosisContext {
   /** Activation of the output layer: 'tanh', 'sigmoid', 'softmax', 'relu', 'linear'. */
   outputActivation: string;
@@ -154,12 +161,7 @@ function checkOptions(o: DiagnosisOptions): void {
       throw new TypeError(`diagnosis option "${k}" is unknown (allowed: ${Object.keys(DIAGNOSIS_DEFAULTS).join(', ')})`);
     if (!fin(v) || v < 0) throw new RangeError(`diagnosis option "${k}" must be a finite number ≥ 0, got ${String(v)}`);
   }
-  const ints: [keyof DiagnosisOptions, number][] = [
-    ['window', 4],
-    ['warmupSteps', 1],
-    ['smoothSteps', 1],
-  ];
-  for (const [k, min] of ints) {
+  for (const [k, min] of Object.entries(DIAGNOSIS_INTEGERS) as [keyof DiagnosisOptions, number][]) {
     if (!Number.isInteger(o[k]) || o[k] < min || o[k] > 100_000)
       throw new RangeError(`diagnosis option "${k}" must be an integer in [${min}, 100000], got ${o[k]}`);
   }

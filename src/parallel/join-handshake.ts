@@ -40,6 +40,8 @@ export class JoinHandshake {
   private state: 'hello' | 'data' | 'streaming' | 'ready' = 'hello';
   private id: string | null = null;
   private timer: NodeJS.Timeout | undefined;
+  /** Set when the coordinator refused the worker (fail() logged it). */
+  private failed = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -53,7 +55,8 @@ export class JoinHandshake {
   start(): void {
     const ws = this.ws;
     ws.on('error', (e: Error & { code?: string }) => {
-      // ws closes the connection itself (1009 over maxPayload, 1002 on a protocol error)
+      // ws closes the connection itself (1009 over maxPayload, 1002 on a protocol error); this is its record
+      this.failed = true;
       this.plog?.warn({ code: 'GS_ERR_WIRE', wsCode: e.code ?? null, err: e.message }, 'remote: bad frame, connection closed');
     });
     this.timer = setTimeout(
@@ -65,7 +68,15 @@ export class JoinHandshake {
       this.o.handshakeMs,
     );
     ws.on('message', this.onMessage);
-    ws.on('close', () => clearTimeout(this.timer));
+    ws.on('close', (code: number, reason: Buffer) => {
+      clearTimeout(this.timer);
+      // a peer that leaves between the 101 and ready (closed, cut, crashed): one record, as for a refusal
+      if (this.state !== 'ready' && !this.failed)
+        this.plog?.warn(
+          { code: 'GS_ERR_PROTOCOL', state: this.state, closeCode: code, reason: reason.toString('utf8').slice(0, 120) },
+          'remote: handshake aborted by the worker, connection closed',
+        );
+    });
   }
 
   private readonly onMessage = (frame: Buffer, isBinary: boolean): void => {
@@ -169,6 +180,8 @@ export class JoinHandshake {
   private fail(closeCode: number, e: GradsyncError): void {
     const ws = this.ws;
     clearTimeout(this.timer);
+    if (this.failed) return;
+    this.failed = true;
     this.plog?.warn({ code: e.code, closeCode, err: e.message }, 'remote: handshake refused, connection closed');
     ws.off('message', this.onMessage);
     if (ws.readyState === WebSocket.OPEN) {

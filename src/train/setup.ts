@@ -3,9 +3,12 @@
  * Not here: the step (step.ts), the loop (loop.ts).
  */
 
+import { constants as bufferConstants } from 'node:buffer';
+import * as os from 'node:os';
 import type { RunConfig } from '../config';
 import { Errors } from '../errors';
 import type { ModelSpec } from '../model/spec';
+import { bytesPerElement } from '../tensor/dtype';
 import { statsLayoutOf } from '../model/mlp';
 import type { ParamLayout } from '../model/params';
 import type { LayerGeometry } from '../observe/grad-stats';
@@ -67,7 +70,53 @@ export function modelSpecOf(cfg: RunConfig, inputs: number, outputs: number): Mo
       `the last layer has ${last.units} units but the data has ${outputs} target${outputs === 1 ? '' : 's'} per example`,
     );
   }
-  return { inputs, layers: cfg.model.layers, loss: cfg.model.loss, dtype: cfg.dtype };
+  const spec: ModelSpec = { inputs, layers: cfg.model.layers, loss: cfg.model.loss, dtype: cfg.dtype };
+  checkModelFits(spec);
+  return spec;
+}
+
+/** Bytes as a reader wants them: B, KiB, MiB, GiB, TiB with three significant digits. */
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toPrecision(3)} ${units[i]}`;
+}
+
+/**
+ * Throws GS_ERR_CONFIG naming the layer before anything is allocated when the parameters
+ * cannot be held: they are one flat buffer (params.ts), which Node caps at
+ * buffer.constants.MAX_LENGTH bytes, and a run holds at least two of them (the weights and a
+ * gradient), which must fit in the machine's memory (`memoryBytes`, default os.totalmem()).
+ */
+export function checkModelFits(spec: ModelSpec, memoryBytes = os.totalmem()): void {
+  const el = bytesPerElement(spec.dtype);
+  const perBuffer = Math.min(bufferConstants.MAX_LENGTH, memoryBytes / 2);
+  const why =
+    perBuffer === bufferConstants.MAX_LENGTH
+      ? `more than one buffer can hold (${fmtBytes(perBuffer)}, Node's largest ArrayBuffer)`
+      : `and a run holds two copies (weights, gradient): more than half of this machine's ${fmtBytes(memoryBytes)} of memory`;
+  let total = 0;
+  let nIn = spec.inputs;
+  spec.layers.forEach((l, i) => {
+    const bytes = (l.units * nIn + l.units) * el;
+    total += bytes;
+    if (total > perBuffer) {
+      const all = spec.layers.reduce(
+        (acc, m, j) => acc + (m.units * (j === 0 ? spec.inputs : spec.layers[j - 1]!.units) + m.units) * el,
+        0,
+      );
+      throw Errors.config(
+        `model.layers[${i}]`,
+        `${l.units} units × ${nIn} inputs: ${fmtBytes(bytes)} of ${spec.dtype} parameters; the model's parameters need ${fmtBytes(all)} (${all} bytes), ${why}`,
+        'use fewer units, or float32',
+      );
+    }
+    nIn = l.units;
+  });
 }
 
 /** The factor the run multiplies raw input features by (predict applies it to its input rows). */

@@ -99,7 +99,7 @@ describe('gradsync CLI', function () {
     [['train', '--dtype', 'float16'], /config field "dtype": must be one of "float64", "float32", got "float16"/],
     [['train', '--kernels', 'gpu'], /--kernels must be one of auto, native, wasm, ref, got "gpu"/],
     [['train', '--no-such-flag'], /unknown option '--no-such-flag'/],
-    [['predict'], /required option '--checkpoint <file>' not specified/],
+    [['predict'], /required option '--checkpoint <file\|run-dir>' not specified/],
   ];
   for (const [args, msg] of badFlags) {
     it(`exits 2 naming the flag: gradsync ${args.join(' ')}`, () => {
@@ -120,6 +120,45 @@ describe('gradsync CLI', function () {
     assert.match(r.stderr, /GS_ERR_USAGE|GS_ERR_CONFIG/);
     assert.match(r.stderr, /bad\.json: config field "optimizer\.lr": must be > 0, got -1/);
     assert.equal(fs.existsSync(runDir), false, 'no run folder is created');
+  });
+
+  // issue 24: bad input that met an internal error (exit 1) or a misleading message; [config text, message]
+  const badConfigs: [string, string, RegExp][] = [
+    [
+      'an infinite value',
+      '{"optimizer": {"kind": "sgd", "lr": 1e999}}',
+      /config field "optimizer\.lr": must be a finite number, got an infinite value/,
+    ],
+    ['diagnosis.window 0', '{"diagnosis": {"window": 0}}', /config field "diagnosis\.window": must be ≥ 4, got 0/],
+    ['a misspelt key', '{"optimzer": {"kind": "sgd"}}', /config field "optimzer": unknown key; did you mean "optimizer"\?/],
+    [
+      'a model too large for memory',
+      '{"model": {"layers": [{"units": 1048576, "activation": "tanh"}, {"units": 1048576, "activation": "tanh"}, {"units": 10, "activation": "softmax"}]}}',
+      /config field "model\.layers\[1\]": 1048576 units × 1048576 inputs: 8\.00 TiB of float64 parameters; the model's parameters need 8\.00 TiB \(\d+ bytes\)/,
+    ],
+  ];
+  for (const [what, text, msg] of badConfigs) {
+    it(`exits 2 on ${what} in a config, naming the field, and writes nothing`, () => {
+      const dir = tempDir();
+      const f = path.join(dir, 'c.json');
+      fs.writeFileSync(f, text);
+      const runDir = path.join(dir, 'run');
+      const r = gradsync(['train', f, '--threads', '0', '--run-dir', runDir]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^gradsync: error GS_ERR_(CONFIG|USAGE): /);
+      assert.match(r.stderr, msg);
+      assert.doesNotMatch(r.stderr, /internal error|got null/);
+      assert.equal(fs.existsSync(runDir), false, 'no run folder is created');
+    });
+  }
+
+  it('--listen off loopback without a token exits 2 before anything starts, as --monitor does', () => {
+    const runDir = path.join(tempDir(), 'run');
+    const r = gradsync(['train', '--steps', '1', '--listen', '0.0.0.0:0', '--run-dir', runDir], undefined, { GRADSYNC_TOKEN: '' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /GS_ERR_AUTH: refusing to accept remote workers on 0\.0\.0\.0 without a token/);
+    assert.match(r.stderr, /hint: set GRADSYNC_TOKEN or --token-file, or listen on 127\.0\.0\.1/);
+    assert.equal(fs.existsSync(runDir), false);
   });
 
   it("looks for a config's data.path in the config file's folder, not the current directory, and names it when it is missing", () => {
@@ -186,6 +225,31 @@ describe('gradsync CLI', function () {
     assert.match(bad.stderr, /\(stdin\) line 2: expected 1 number, found 2/);
     const nan = gradsync(['predict', '--checkpoint', s.checkpoint], 'abc\n');
     assert.match(nan.stderr, /line 1 \(field 1\): "abc" is not a finite number/);
+  });
+
+  it('predict --checkpoint RUN_DIR uses its newest valid checkpoint; a bad stdin row is reported and reading goes on; in --input, exit 2 naming the line (issue 24)', () => {
+    const dir = tempDir();
+    const t = gradsync(['train', cfg('doubling.json'), '--json', '--steps', '50', '--run-dir', dir]);
+    assert.equal(t.code, 0, t.stderr);
+    const s = JSON.parse(t.stdout) as { checkpoint: string };
+    const r = gradsync(['predict', '--checkpoint', dir, '--json'], '0.3\n0.1 0.2\nabc\n0.1\n');
+    assert.equal(r.code, 2, r.stderr);
+    const out = JSON.parse(r.stdout) as { checkpoint: string; rows: number; rejected: { line: number }[] };
+    assert.equal(out.checkpoint, s.checkpoint, 'the run folder means its newest checkpoint');
+    assert.equal(out.rows, 2, 'the rows after the bad ones are answered');
+    assert.deepEqual(
+      out.rejected.map((x) => x.line),
+      [2, 3],
+    );
+    assert.match(r.stderr, /GS_ERR_DATA: \(stdin\) line 2: expected 1 number, found 2\n/);
+    assert.match(r.stderr, /GS_ERR_DATA: \(stdin\) line 3 \(field 1\): "abc" is not a finite number\n/);
+    assert.match(r.stderr, /2 rows rejected \(lines 2, 3\)/);
+    const rows = path.join(tempDir(), 'rows.csv');
+    fs.writeFileSync(rows, '0.3\n0.1,0.2\n0.1\n');
+    const f = gradsync(['predict', '--checkpoint', dir, '--input', rows]);
+    assert.equal(f.code, 2, f.stderr);
+    assert.equal(f.stdout.trim().split('\n').length, 1, 'the file stops at its bad line');
+    assert.ok(f.stderr.includes(`GS_ERR_DATA: ${rows} line 2: expected 1 number, found 2`), f.stderr);
   });
 
   it('predict refuses a corrupt checkpoint with exit 2', () => {

@@ -111,6 +111,29 @@ describe('cli/tail', () => {
       assert.match(o.stderr.text, /nope\.ndjson: no such file/);
     });
 
+    it('a run folder means its log: --once reads RUN_DIR/log.ndjson, following reads it without an EISDIR error (issue 24)', async () => {
+      const src = fixtureLines();
+      fs.writeFileSync(path.join(dir, 'log.ndjson'), src.join('\n') + '\n');
+      const once = io();
+      assert.equal(await tailCommand(dir, { once: true, json: true }, once), 0);
+      assert.equal(once.stdout.lines.length, src.length);
+      assert.equal(once.stderr.text, '');
+      const o = io();
+      const ac = new AbortController();
+      const done = tailCommand(dir, {}, { ...o, signal: ac.signal });
+      await o.stdout.until((t) => t.includes('step 40 '));
+      ac.abort();
+      assert.equal(await done, 0);
+      assert.doesNotMatch(o.stderr.text, /EISDIR/);
+      assert.equal(o.stdout.lines.filter((l) => l.startsWith('step ')).length, 40);
+    });
+
+    it('--once on a run folder without a log exits 1 naming RUN_DIR/log.ndjson', async () => {
+      const o = io();
+      assert.equal(await tailCommand(dir, { once: true }, o), 1);
+      assert.ok(o.stderr.text.includes(`${path.join(dir, 'log.ndjson')}: no such file`), o.stderr.text);
+    });
+
     it('exits 2 for a bad --window', async () => {
       const o = io();
       assert.equal(await tailCommand(V1, { once: true, window: 0 }, o), 2);

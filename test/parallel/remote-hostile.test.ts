@@ -293,6 +293,46 @@ describe('remote: hostile peers', function () {
     }
   });
 
+  it('a handshake aborted by the peer after the 101 (before hello, after run) leaves one coded record naming the peer and the state (issue 24)', async () => {
+    const { logger, records } = collectingLogger();
+    const c = await smallCoordinator(logger, { token: TOKEN });
+    try {
+      const aborted = (): Record<string, unknown>[] =>
+        records.filter((x) => x.msg === 'remote: handshake aborted by the worker, connection closed');
+      // upgraded, then closed before any hello
+      const a = await rawPeer(c.port, TOKEN);
+      a.close(1000, 'changed my mind');
+      await until(() => aborted().length === 1);
+      // hello answered with the run, then the socket cut without a close frame
+      const b = await rawPeer(c.port, TOKEN);
+      const run = once(b, 'message');
+      b.send(hello('quitter'));
+      await run;
+      b.terminate();
+      await until(() => aborted().length === 2);
+      const [first, second] = aborted();
+      assert.equal(first!.code, 'GS_ERR_PROTOCOL');
+      assert.match(String(first!.peer), PEER);
+      assert.equal(first!.state, 'hello');
+      assert.equal(first!.closeCode, 1000);
+      assert.equal(first!.reason, 'changed my mind');
+      assert.equal(second!.executor, 'remote-quitter');
+      assert.equal(second!.state, 'data');
+      assert.equal(second!.closeCode, 1006);
+      // a refusal is logged once, as a refusal, not also as an abort
+      const bad = await rawPeer(c.port, TOKEN);
+      bad.send(pack({ t: 'ready', v: PROTOCOL_VERSION }));
+      await closed(bad);
+      await until(() => records.some((x) => x.msg === 'remote: handshake refused, connection closed'));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(aborted().length, 2);
+      // the id of the peer that left is free again
+      await stillServes(c, 'quitter');
+    } finally {
+      await c.close();
+    }
+  });
+
   it('peers that authenticate and then go silent: no need/ready (4004), no pongs (terminated), no answer to a step (deadline, 4008)', async () => {
     const { logger, records } = collectingLogger();
     const c = await smallCoordinator(logger, {

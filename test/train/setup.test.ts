@@ -1,6 +1,6 @@
 /**
  * setup.test.ts — loadRunData's held-out set per source: IDX's t10k split by default, or a
- * seeded fraction of its train split when `heldOut` is set (as for a CSV).
+ * seeded fraction of its train split when `heldOut` is set (as for a CSV); the model-size check.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { validate } from '../../src/config';
 import { splitHeldOut } from '../../src/data/datasets';
 import { loadIdx } from '../../src/data/idx';
-import { loadRunData } from '../../src/train/setup';
+import { GradsyncError } from '../../src/errors';
+import { checkModelFits, loadRunData } from '../../src/train/setup';
 import { idxImages, idxLabels } from '../helpers/idx-files';
 import { tempDir } from '../helpers/paths';
 
@@ -54,5 +55,40 @@ describe('train/setup: loadRunData', () => {
     const d = loadRunData(idxConfig(idxFolder(false), { heldOut: 0 }));
     assert.equal(d.train.n, 20);
     assert.equal(d.heldOut, null);
+  });
+});
+
+describe('checkModelFits (issue 24)', () => {
+  const spec = (units: number[], dtype: 'float32' | 'float64' = 'float64') => ({
+    inputs: 64,
+    layers: units.map((u) => ({ units: u, activation: 'tanh' as const })),
+    loss: 'half-sse' as const,
+    dtype,
+  });
+
+  it('passes a model whose two parameter buffers fit in memory', () => {
+    assert.doesNotThrow(() => checkModelFits(spec([64, 10]), 1 << 20));
+  });
+
+  it("names the layer at which the parameters outgrow half the machine's memory, and the bytes", () => {
+    // 64·64+64 = 4160 parameters (33,280 B), then 64·1000+1000 = 65,000 (520,000 B): over 1 MiB / 2; with the last layer, 79,170 in all
+    assert.throws(
+      () => checkModelFits(spec([64, 1000, 10]), 1 << 20),
+      (e: unknown) => {
+        assert.ok(e instanceof GradsyncError);
+        assert.equal(e.code, 'GS_ERR_CONFIG');
+        assert.equal(e.exitCode, 2);
+        assert.match(e.message, /^config field "model\.layers\[1\]": 1000 units × 64 inputs: 508 KiB of float64 parameters; /);
+        assert.match(e.message, /the model's parameters need 619 KiB \(633360 bytes\), and a run holds two copies .*1\.00 MiB of memory$/);
+        return true;
+      },
+    );
+  });
+
+  it("names Node's largest ArrayBuffer when one buffer could not hold the parameters", () => {
+    assert.throws(
+      () => checkModelFits(spec([1 << 20, 1 << 20], 'float32'), 2 ** 50),
+      /"model\.layers\[1\]".*more than one buffer can hold/,
+    );
   });
 });
