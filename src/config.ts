@@ -331,7 +331,9 @@ function validateSchedule(v: Json): Schedule {
     unit: o.unit === undefined ? CONSTANT.unit : oneOf('schedule.unit', o.unit, ['epoch', 'step'] as const),
     warmup: o.warmup === undefined ? 0 : num('schedule.warmup', o.warmup, { int: true, min: 0 }),
     warmupStartFactor:
-      o.warmupStartFactor === undefined ? CONSTANT.warmupStartFactor : num('schedule.warmupStartFactor', o.warmupStartFactor, { gt: 0, max: 1 }),
+      o.warmupStartFactor === undefined
+        ? CONSTANT.warmupStartFactor
+        : num('schedule.warmupStartFactor', o.warmupStartFactor, { gt: 0, max: 1 }),
   };
   const gamma = (): number => num('schedule.gamma', o.gamma ?? 0.1, { gt: 0, max: 1 });
   const need = (k: string): Json => {
@@ -345,7 +347,8 @@ function validateSchedule(v: Json): Schedule {
       return { kind, stepSize: num('schedule.stepSize', need('stepSize'), { int: true, min: 1 }), gamma: gamma(), ...base };
     case 'multistep': {
       const m = need('milestones');
-      if (!Array.isArray(m) || m.length === 0) throw Errors.config('schedule.milestones', 'must be a non-empty array of increasing whole numbers');
+      if (!Array.isArray(m) || m.length === 0)
+        throw Errors.config('schedule.milestones', 'must be a non-empty array of increasing whole numbers');
       const milestones = m.map((x: Json, i: number) => num(`schedule.milestones[${i}]`, x, { int: true, min: 1 }));
       milestones.forEach((x, i) => {
         if (i > 0 && x <= milestones[i - 1]!)

@@ -19,6 +19,26 @@ describe('config', () => {
     }
   });
 
+  it("a schedule's defaults are PyTorch's: per epoch, no warm-up, start factor 1/3, γ 0.1, ηmin 0", () => {
+    assert.deepEqual(validate({}).schedule, { kind: 'constant', unit: 'epoch', warmup: 0, warmupStartFactor: 1 / 3 });
+    assert.deepEqual(validate({ schedule: { kind: 'step', stepSize: 5 } }).schedule, {
+      kind: 'step',
+      stepSize: 5,
+      gamma: 0.1,
+      unit: 'epoch',
+      warmup: 0,
+      warmupStartFactor: 1 / 3,
+    });
+    assert.deepEqual(validate({ schedule: { kind: 'cosine', tMax: 9, unit: 'step', warmup: 2 } }).schedule, {
+      kind: 'cosine',
+      tMax: 9,
+      etaMin: 0,
+      unit: 'step',
+      warmup: 2,
+      warmupStartFactor: 1 / 3,
+    });
+  });
+
   it("an IDX source's heldOut is null (the t10k split) unless given, else a fraction like a CSV's", () => {
     const idx = (extra: Record<string, unknown>): unknown => validate({ data: { source: 'idx', dir: 'd', ...extra } }).data;
     assert.deepEqual(idx({}), { source: 'idx', dir: 'd', scale: 1 / 255, shuffle: true, heldOut: null });
@@ -78,6 +98,28 @@ describe('config', () => {
     [{ checkpoint: { evry: 1 } }, 'checkpoint.evry', /unknown key; did you mean "every"\?/],
     [{ diagnosis: { windw: 8 } }, 'diagnosis.windw', /unknown key; did you mean "window"\?/],
     [{ zzzzzz: 1 }, 'zzzzzz', /^config field "zzzzzz": unknown key \(allowed: /],
+    [{ schedule: 'cosine' }, 'schedule', /must be an object, got "cosine"/],
+    [
+      { schedule: { kind: 'linear' } },
+      'schedule.kind',
+      /must be one of "constant", "step", "multistep", "exponential", "cosine", got "linear"/,
+    ],
+    [{ schedule: { kind: 'step' } }, 'schedule.stepSize', /is required for "step"/],
+    [{ schedule: { kind: 'step', stepSize: 0 } }, 'schedule.stepSize', /must be ≥ 1, got 0/],
+    [{ schedule: { kind: 'exponential' } }, 'schedule.gamma', /is required for "exponential"/],
+    [{ schedule: { kind: 'exponential', gamma: 1.5 } }, 'schedule.gamma', /must be ≤ 1, got 1.5/],
+    [{ schedule: { kind: 'step', stepSize: 2, gamma: 0 } }, 'schedule.gamma', /must be > 0, got 0/],
+    [{ schedule: { kind: 'multistep', milestones: [] } }, 'schedule.milestones', /non-empty array of increasing whole numbers/],
+    [{ schedule: { kind: 'multistep', milestones: [3, 'x'] } }, 'schedule.milestones[1]', /must be a finite number, got "x"/],
+    [{ schedule: { kind: 'multistep', milestones: [5, 5] } }, 'schedule.milestones[1]', /greater than the one before it \(5\), got 5/],
+    [{ schedule: { kind: 'cosine' } }, 'schedule.tMax', /is required for "cosine"/],
+    [{ schedule: { kind: 'cosine', tMax: 10, etaMin: -1 } }, 'schedule.etaMin', /must be ≥ 0, got -1/],
+    [{ schedule: { kind: 'cosine', tMax: 10, gamma: 0.5 } }, 'schedule.gamma', /is not an option of "cosine" \(allowed: .*tMax, etaMin\)/],
+    [{ schedule: { kind: 'cosine', tmax: 10 } }, 'schedule.tmax', /unknown key; did you mean "tMax"\?/],
+    [{ schedule: { unit: 'batch' } }, 'schedule.unit', /must be one of "epoch", "step", got "batch"/],
+    [{ schedule: { warmup: 2.5 } }, 'schedule.warmup', /must be an integer, got 2.5/],
+    [{ schedule: { warmup: 3, warmupStartFactor: 0 } }, 'schedule.warmupStartFactor', /must be > 0, got 0/],
+    [{ schedule: { warmup: 3, warmupStartFactor: 1.2 } }, 'schedule.warmupStartFactor', /must be ≤ 1, got 1.2/],
   ];
   for (const [cfg, field, msg] of bad) {
     it(`rejects ${JSON.stringify(cfg)} naming "${field}"`, () => {
