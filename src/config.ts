@@ -72,6 +72,18 @@ export interface CheckpointConfig {
   onError: 'continue' | 'stop';
 }
 
+/** Early stopping on the held-out data (train/early-stopping.ts, Keras's EarlyStopping). */
+export interface EarlyStoppingConfig {
+  /** Evaluations (epochs) without improvement after which the run stops (Keras's patience). Default 0. */
+  patience: number;
+  /** The least change that counts as an improvement (loss below best − minDelta; accuracy above best + minDelta). Default 0. */
+  minDelta: number;
+  /** When the run stops early, put back the weights of its best epoch (Keras's restore_best_weights). Default false. */
+  restoreBest: boolean;
+  /** The held-out metric watched: 'loss' (lower is better) or 'accuracy' (higher; classification). Default 'loss'. */
+  monitor: 'loss' | 'accuracy';
+}
+
 export interface RunConfig {
   /** Element type of weights and arithmetic: 'float32' or 'float64'. Default 'float64'. */
   dtype: DType;
@@ -112,6 +124,8 @@ export interface RunConfig {
   nonFinite: 'skip' | 'stop';
   /** Stop after this many consecutive skipped steps. Default 10. */
   maxSkips: number;
+  /** Stop when the held-out metric stops improving (needs held-out data); null: off. Default null. */
+  earlyStopping: EarlyStoppingConfig | null;
   /**
    * Duplicate a straggling remote node's range on the main thread when everyone else is done
    * and it is 2× slower than its measured speed predicts (train/strategies/stragglers.ts); the
@@ -161,6 +175,7 @@ export const DEFAULTS: RunConfig = {
   checkpoint: { every: 0, everySeconds: 0, keep: 2, onError: 'stop' },
   nonFinite: 'skip',
   maxSkips: 10,
+  earlyStopping: null,
   duplicateStragglers: true,
   pinThreads: true,
   shareTail: true,
@@ -368,6 +383,19 @@ function validateSchedule(v: Json): Schedule {
   }
 }
 
+function validateEarlyStopping(v: Json, data: DataConfig): EarlyStoppingConfig {
+  const o = keys('earlyStopping', v, ['patience', 'minDelta', 'restoreBest', 'monitor']);
+  // the data config says when there can be none; prepare() checks the data itself (a split may round to 0)
+  if (data.heldOut === 0)
+    throw Errors.config('earlyStopping', 'needs held-out data to watch, and data.heldOut is 0: set data.heldOut (e.g. 0.2)');
+  return {
+    patience: o.patience === undefined ? 0 : num('earlyStopping.patience', o.patience, { int: true, min: 0, max: 1_000_000 }),
+    minDelta: o.minDelta === undefined ? 0 : num('earlyStopping.minDelta', o.minDelta, { min: 0 }),
+    restoreBest: o.restoreBest === undefined ? false : bool('earlyStopping.restoreBest', o.restoreBest),
+    monitor: o.monitor === undefined ? 'loss' : oneOf('earlyStopping.monitor', o.monitor, ['loss', 'accuracy'] as const),
+  };
+}
+
 const TOP_KEYS = [
   '$schema',
   'name',
@@ -388,6 +416,7 @@ const TOP_KEYS = [
   'checkpoint',
   'nonFinite',
   'maxSkips',
+  'earlyStopping',
   'duplicateStragglers',
   'pinThreads',
   'shareTail',
@@ -448,9 +477,10 @@ export function validate(input: Json): RunConfig {
             onError: c.onError === undefined ? d.checkpoint.onError : oneOf('checkpoint.onError', c.onError, ['continue', 'stop'] as const),
           };
         })();
+  const data = o.data === undefined ? d.data : validateData(o.data);
   const cfg: RunConfig = {
     dtype: o.dtype === undefined ? d.dtype : oneOf('dtype', o.dtype, DTYPES),
-    data: o.data === undefined ? d.data : validateData(o.data),
+    data,
     model,
     optimizer: o.optimizer === undefined ? d.optimizer : validateOptimizer(o.optimizer),
     schedule: o.schedule === undefined ? d.schedule : validateSchedule(o.schedule),
@@ -467,6 +497,7 @@ export function validate(input: Json): RunConfig {
     checkpoint: ck,
     nonFinite: o.nonFinite === undefined ? d.nonFinite : oneOf('nonFinite', o.nonFinite, ['skip', 'stop'] as const),
     maxSkips: o.maxSkips === undefined ? d.maxSkips : num('maxSkips', o.maxSkips, { int: true, min: 1 }),
+    earlyStopping: o.earlyStopping === undefined || o.earlyStopping === null ? null : validateEarlyStopping(o.earlyStopping, data),
     duplicateStragglers: o.duplicateStragglers === undefined ? d.duplicateStragglers : bool('duplicateStragglers', o.duplicateStragglers),
     pinThreads: o.pinThreads === undefined ? d.pinThreads : bool('pinThreads', o.pinThreads),
     shareTail: o.shareTail === undefined ? d.shareTail : bool('shareTail', o.shareTail),

@@ -39,6 +39,21 @@ describe('config', () => {
     });
   });
 
+  it("early stopping is off by default; on, its defaults are Keras's: patience 0, minDelta 0, no restore, the held-out loss", () => {
+    assert.equal(validate({}).earlyStopping, null);
+    assert.equal(validate({ earlyStopping: null }).earlyStopping, null);
+    assert.deepEqual(validate({ earlyStopping: {} }).earlyStopping, { patience: 0, minDelta: 0, restoreBest: false, monitor: 'loss' });
+    assert.deepEqual(
+      validate({ data: { source: 'doubling', heldOut: 0.25 }, earlyStopping: { patience: 2, restoreBest: true } }).earlyStopping,
+      {
+        patience: 2,
+        minDelta: 0,
+        restoreBest: true,
+        monitor: 'loss',
+      },
+    );
+  });
+
   it("an IDX source's heldOut is null (the t10k split) unless given, else a fraction like a CSV's", () => {
     const idx = (extra: Record<string, unknown>): unknown => validate({ data: { source: 'idx', dir: 'd', ...extra } }).data;
     assert.deepEqual(idx({}), { source: 'idx', dir: 'd', scale: 1 / 255, shuffle: true, heldOut: null });
@@ -120,6 +135,18 @@ describe('config', () => {
     [{ schedule: { warmup: 2.5 } }, 'schedule.warmup', /must be an integer, got 2.5/],
     [{ schedule: { warmup: 3, warmupStartFactor: 0 } }, 'schedule.warmupStartFactor', /must be > 0, got 0/],
     [{ schedule: { warmup: 3, warmupStartFactor: 1.2 } }, 'schedule.warmupStartFactor', /must be ≤ 1, got 1.2/],
+    [{ earlyStopping: true }, 'earlyStopping', /must be an object, got true/],
+    [{ earlyStopping: { patience: -1 } }, 'earlyStopping.patience', /must be ≥ 0, got -1/],
+    [{ earlyStopping: { patience: 1.5 } }, 'earlyStopping.patience', /must be an integer, got 1.5/],
+    [{ earlyStopping: { minDelta: -0.1 } }, 'earlyStopping.minDelta', /must be ≥ 0, got -0.1/],
+    [{ earlyStopping: { restoreBest: 'yes' } }, 'earlyStopping.restoreBest', /must be true or false, got "yes"/],
+    [{ earlyStopping: { monitor: 'val_loss' } }, 'earlyStopping.monitor', /must be one of "loss", "accuracy", got "val_loss"/],
+    [{ earlyStopping: { patence: 3 } }, 'earlyStopping.patence', /unknown key; did you mean "patience"\?/],
+    [
+      { data: { source: 'doubling' }, earlyStopping: { patience: 3 } },
+      'earlyStopping',
+      /needs held-out data to watch, and data.heldOut is 0: set data.heldOut/,
+    ],
   ];
   for (const [cfg, field, msg] of bad) {
     it(`rejects ${JSON.stringify(cfg)} naming "${field}"`, () => {

@@ -24,6 +24,7 @@ import type { RunConfig } from '../config';
 import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
 import type { OptimizerState } from '../optim/optimizer';
+import type { EarlyStoppingState } from './early-stopping';
 
 export const CHECKPOINT_MAGIC = 'GSYNCKPT';
 export const CHECKPOINT_VERSION = 1;
@@ -43,6 +44,8 @@ export interface CheckpointHeader {
   paramsSha256: string;
   dataSha256: string;
   createdAt: string;
+  /** A run with config earlyStopping: its state after this step (early-stopping.ts). */
+  earlyStopping?: EarlyStoppingState;
 }
 
 export interface Checkpoint {

@@ -120,4 +120,10 @@ export interface TrainSummary {
   seconds: number;
   samplesPerSecond: number;
   kernel: string;
+  /** Early stopping ended the run before its last step (config earlyStopping). */
+  stoppedEarly: boolean;
+  /** With earlyStopping: the epoch (0-based, as in the records) of the best held-out evaluation; else null. */
+  bestEpoch: number | null;
+  /** With earlyStopping: the held-out loss at that evaluation; else null. */
+  bestHeldOutLoss: number | null;
 }
