@@ -18,6 +18,7 @@ import { ACTIVATIONS, KERNEL_PROFILES, type KernelProfile } from './tensor/kerne
 import type { InitSpec } from './model/params';
 import { LOSSES, type LayerSpec, type LossKind } from './model/spec';
 import type { OptimizerSpec } from './optim/optimizer';
+import { CONSTANT, type Schedule } from './optim/schedule';
 import { DIAGNOSIS_DEFAULTS, DIAGNOSIS_INTEGERS, type DiagnosisOptions } from './observe/diagnose';
 
 export type DataConfig =
@@ -71,6 +72,18 @@ export interface CheckpointConfig {
   onError: 'continue' | 'stop';
 }
 
+/** Early stopping on the held-out data (train/early-stopping.ts, Keras's EarlyStopping). */
+export interface EarlyStoppingConfig {
+  /** Evaluations (epochs) without improvement after which the run stops (Keras's patience). Default 0. */
+  patience: number;
+  /** The least change that counts as an improvement (loss below best − minDelta; accuracy above best + minDelta). Default 0. */
+  minDelta: number;
+  /** When the run stops early, put back the weights of its best epoch (Keras's restore_best_weights). Default false. */
+  restoreBest: boolean;
+  /** The held-out metric watched: 'loss' (lower is better) or 'accuracy' (higher; classification). Default 'loss'. */
+  monitor: 'loss' | 'accuracy';
+}
+
 export interface RunConfig {
   /** Element type of weights and arithmetic: 'float32' or 'float64'. Default 'float64'. */
   dtype: DType;
@@ -87,6 +100,12 @@ export interface RunConfig {
   model: ModelConfig;
   /** { kind: 'sgd'|'momentum'|'adam', lr, … }. Default SGD with lr 0.1. */
   optimizer: OptimizerSpec;
+  /**
+   * The learning rate over the run (optim/schedule.ts, PyTorch's formulas): kind 'constant',
+   * 'step', 'multistep', 'exponential' or 'cosine', counted per `unit` ('epoch' or 'step'),
+   * with an optional linear `warmup`. Default constant: optimizer.lr at every step.
+   */
+  schedule: Schedule;
   /** λ in dJdW += λ·W, dJdWb += λ·b (the original's form). Default 0. */
   weightDecay: number;
   /** Clip the global gradient norm to this (null: off). Default null. */
@@ -114,6 +133,8 @@ export interface RunConfig {
   nonFinite: 'skip' | 'stop';
   /** Stop after this many consecutive skipped steps. Default 10. */
   maxSkips: number;
+  /** Stop when the held-out metric stops improving (needs held-out data); null: off. Default null. */
+  earlyStopping: EarlyStoppingConfig | null;
   /**
    * Duplicate a straggling remote node's range on the main thread when everyone else is done
    * and it is 2× slower than its measured speed predicts (train/strategies/stragglers.ts); the
@@ -163,6 +184,7 @@ export const DEFAULTS: RunConfig = {
     init: { scheme: 'glorot-uniform' },
   },
   optimizer: { kind: 'sgd', lr: 0.1 },
+  schedule: CONSTANT,
   weightDecay: 0,
   clipNorm: null,
   reduction: 'mean',
@@ -175,6 +197,7 @@ export const DEFAULTS: RunConfig = {
   checkpoint: { every: 0, everySeconds: 0, keep: 2, onError: 'stop' },
   nonFinite: 'skip',
   maxSkips: 10,
+  earlyStopping: null,
   duplicateStragglers: true,
   audit: 0,
   replicate: 1,
@@ -327,6 +350,76 @@ function validateOptimizer(v: Json): OptimizerSpec {
   };
 }
 
+const SCHEDULE_KEYS = {
+  constant: [],
+  step: ['stepSize', 'gamma'],
+  multistep: ['milestones', 'gamma'],
+  exponential: ['gamma'],
+  cosine: ['tMax', 'etaMin'],
+} as const;
+
+function validateSchedule(v: Json): Schedule {
+  const common = ['kind', 'unit', 'warmup', 'warmupStartFactor'];
+  const o = keys('schedule', v, [...common, 'stepSize', 'gamma', 'milestones', 'tMax', 'etaMin']);
+  const kind = oneOf('schedule.kind', o.kind ?? 'constant', Object.keys(SCHEDULE_KEYS) as (keyof typeof SCHEDULE_KEYS)[]);
+  const allowed: readonly string[] = SCHEDULE_KEYS[kind];
+  for (const k of Object.keys(o))
+    if (!common.includes(k) && !allowed.includes(k))
+      throw Errors.config(`schedule.${k}`, `is not an option of "${kind}" (allowed: ${[...common, ...allowed].join(', ')})`);
+  const base = {
+    unit: o.unit === undefined ? CONSTANT.unit : oneOf('schedule.unit', o.unit, ['epoch', 'step'] as const),
+    warmup: o.warmup === undefined ? 0 : num('schedule.warmup', o.warmup, { int: true, min: 0 }),
+    warmupStartFactor:
+      o.warmupStartFactor === undefined
+        ? CONSTANT.warmupStartFactor
+        : num('schedule.warmupStartFactor', o.warmupStartFactor, { gt: 0, max: 1 }),
+  };
+  const gamma = (): number => num('schedule.gamma', o.gamma ?? 0.1, { gt: 0, max: 1 });
+  const need = (k: string): Json => {
+    if (o[k] === undefined) throw Errors.config(`schedule.${k}`, `is required for "${kind}"`);
+    return o[k];
+  };
+  switch (kind) {
+    case 'constant':
+      return { kind, ...base };
+    case 'step':
+      return { kind, stepSize: num('schedule.stepSize', need('stepSize'), { int: true, min: 1 }), gamma: gamma(), ...base };
+    case 'multistep': {
+      const m = need('milestones');
+      if (!Array.isArray(m) || m.length === 0)
+        throw Errors.config('schedule.milestones', 'must be a non-empty array of increasing whole numbers');
+      const milestones = m.map((x: Json, i: number) => num(`schedule.milestones[${i}]`, x, { int: true, min: 1 }));
+      milestones.forEach((x, i) => {
+        if (i > 0 && x <= milestones[i - 1]!)
+          throw Errors.config(`schedule.milestones[${i}]`, `must be greater than the one before it (${milestones[i - 1]}), got ${x}`);
+      });
+      return { kind, milestones, gamma: gamma(), ...base };
+    }
+    case 'exponential':
+      return { kind, gamma: num('schedule.gamma', need('gamma'), { gt: 0, max: 1 }), ...base };
+    case 'cosine':
+      return {
+        kind,
+        tMax: num('schedule.tMax', need('tMax'), { int: true, min: 1 }),
+        etaMin: o.etaMin === undefined ? 0 : num('schedule.etaMin', o.etaMin, { min: 0 }),
+        ...base,
+      };
+  }
+}
+
+function validateEarlyStopping(v: Json, data: DataConfig): EarlyStoppingConfig {
+  const o = keys('earlyStopping', v, ['patience', 'minDelta', 'restoreBest', 'monitor']);
+  // the data config says when there can be none; prepare() checks the data itself (a split may round to 0)
+  if (data.heldOut === 0)
+    throw Errors.config('earlyStopping', 'needs held-out data to watch, and data.heldOut is 0: set data.heldOut (e.g. 0.2)');
+  return {
+    patience: o.patience === undefined ? 0 : num('earlyStopping.patience', o.patience, { int: true, min: 0, max: 1_000_000 }),
+    minDelta: o.minDelta === undefined ? 0 : num('earlyStopping.minDelta', o.minDelta, { min: 0 }),
+    restoreBest: o.restoreBest === undefined ? false : bool('earlyStopping.restoreBest', o.restoreBest),
+    monitor: o.monitor === undefined ? 'loss' : oneOf('earlyStopping.monitor', o.monitor, ['loss', 'accuracy'] as const),
+  };
+}
+
 const TOP_KEYS = [
   '$schema',
   'name',
@@ -335,6 +428,7 @@ const TOP_KEYS = [
   'data',
   'model',
   'optimizer',
+  'schedule',
   'weightDecay',
   'clipNorm',
   'reduction',
@@ -347,6 +441,7 @@ const TOP_KEYS = [
   'checkpoint',
   'nonFinite',
   'maxSkips',
+  'earlyStopping',
   'duplicateStragglers',
   'audit',
   'replicate',
@@ -409,12 +504,14 @@ export function validate(input: Json): RunConfig {
             onError: c.onError === undefined ? d.checkpoint.onError : oneOf('checkpoint.onError', c.onError, ['continue', 'stop'] as const),
           };
         })();
+  const data = o.data === undefined ? d.data : validateData(o.data);
   const cfg: RunConfig = {
     dtype: o.dtype === undefined ? d.dtype : oneOf('dtype', o.dtype, DTYPES),
     kernelProfile: o.kernelProfile === undefined ? d.kernelProfile : oneOf('kernelProfile', o.kernelProfile, KERNEL_PROFILES),
-    data: o.data === undefined ? d.data : validateData(o.data),
+    data,
     model,
     optimizer: o.optimizer === undefined ? d.optimizer : validateOptimizer(o.optimizer),
+    schedule: o.schedule === undefined ? d.schedule : validateSchedule(o.schedule),
     weightDecay: o.weightDecay === undefined ? d.weightDecay : num('weightDecay', o.weightDecay, { min: 0 }),
     clipNorm: o.clipNorm === undefined || o.clipNorm === null ? null : num('clipNorm', o.clipNorm, { gt: 0 }),
     reduction: o.reduction === undefined ? d.reduction : oneOf('reduction', o.reduction, ['sum', 'mean'] as const),
@@ -428,6 +525,7 @@ export function validate(input: Json): RunConfig {
     checkpoint: ck,
     nonFinite: o.nonFinite === undefined ? d.nonFinite : oneOf('nonFinite', o.nonFinite, ['skip', 'stop'] as const),
     maxSkips: o.maxSkips === undefined ? d.maxSkips : num('maxSkips', o.maxSkips, { int: true, min: 1 }),
+    earlyStopping: o.earlyStopping === undefined || o.earlyStopping === null ? null : validateEarlyStopping(o.earlyStopping, data),
     duplicateStragglers: o.duplicateStragglers === undefined ? d.duplicateStragglers : bool('duplicateStragglers', o.duplicateStragglers),
     audit: o.audit === undefined ? d.audit : num('audit', o.audit, { min: 0, max: 1 }),
     replicate: o.replicate === undefined ? d.replicate : (num('replicate', o.replicate, { int: true, min: 1, max: 2 }) as 1 | 2),

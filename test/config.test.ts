@@ -19,6 +19,41 @@ describe('config', () => {
     }
   });
 
+  it("a schedule's defaults are PyTorch's: per epoch, no warm-up, start factor 1/3, γ 0.1, ηmin 0", () => {
+    assert.deepEqual(validate({}).schedule, { kind: 'constant', unit: 'epoch', warmup: 0, warmupStartFactor: 1 / 3 });
+    assert.deepEqual(validate({ schedule: { kind: 'step', stepSize: 5 } }).schedule, {
+      kind: 'step',
+      stepSize: 5,
+      gamma: 0.1,
+      unit: 'epoch',
+      warmup: 0,
+      warmupStartFactor: 1 / 3,
+    });
+    assert.deepEqual(validate({ schedule: { kind: 'cosine', tMax: 9, unit: 'step', warmup: 2 } }).schedule, {
+      kind: 'cosine',
+      tMax: 9,
+      etaMin: 0,
+      unit: 'step',
+      warmup: 2,
+      warmupStartFactor: 1 / 3,
+    });
+  });
+
+  it("early stopping is off by default; on, its defaults are Keras's: patience 0, minDelta 0, no restore, the held-out loss", () => {
+    assert.equal(validate({}).earlyStopping, null);
+    assert.equal(validate({ earlyStopping: null }).earlyStopping, null);
+    assert.deepEqual(validate({ earlyStopping: {} }).earlyStopping, { patience: 0, minDelta: 0, restoreBest: false, monitor: 'loss' });
+    assert.deepEqual(
+      validate({ data: { source: 'doubling', heldOut: 0.25 }, earlyStopping: { patience: 2, restoreBest: true } }).earlyStopping,
+      {
+        patience: 2,
+        minDelta: 0,
+        restoreBest: true,
+        monitor: 'loss',
+      },
+    );
+  });
+
   it("an IDX source's heldOut is null (the t10k split) unless given, else a fraction like a CSV's", () => {
     const idx = (extra: Record<string, unknown>): unknown => validate({ data: { source: 'idx', dir: 'd', ...extra } }).data;
     assert.deepEqual(idx({}), { source: 'idx', dir: 'd', scale: 1 / 255, shuffle: true, heldOut: null });
@@ -78,6 +113,40 @@ describe('config', () => {
     [{ checkpoint: { evry: 1 } }, 'checkpoint.evry', /unknown key; did you mean "every"\?/],
     [{ diagnosis: { windw: 8 } }, 'diagnosis.windw', /unknown key; did you mean "window"\?/],
     [{ zzzzzz: 1 }, 'zzzzzz', /^config field "zzzzzz": unknown key \(allowed: /],
+    [{ schedule: 'cosine' }, 'schedule', /must be an object, got "cosine"/],
+    [
+      { schedule: { kind: 'linear' } },
+      'schedule.kind',
+      /must be one of "constant", "step", "multistep", "exponential", "cosine", got "linear"/,
+    ],
+    [{ schedule: { kind: 'step' } }, 'schedule.stepSize', /is required for "step"/],
+    [{ schedule: { kind: 'step', stepSize: 0 } }, 'schedule.stepSize', /must be ≥ 1, got 0/],
+    [{ schedule: { kind: 'exponential' } }, 'schedule.gamma', /is required for "exponential"/],
+    [{ schedule: { kind: 'exponential', gamma: 1.5 } }, 'schedule.gamma', /must be ≤ 1, got 1.5/],
+    [{ schedule: { kind: 'step', stepSize: 2, gamma: 0 } }, 'schedule.gamma', /must be > 0, got 0/],
+    [{ schedule: { kind: 'multistep', milestones: [] } }, 'schedule.milestones', /non-empty array of increasing whole numbers/],
+    [{ schedule: { kind: 'multistep', milestones: [3, 'x'] } }, 'schedule.milestones[1]', /must be a finite number, got "x"/],
+    [{ schedule: { kind: 'multistep', milestones: [5, 5] } }, 'schedule.milestones[1]', /greater than the one before it \(5\), got 5/],
+    [{ schedule: { kind: 'cosine' } }, 'schedule.tMax', /is required for "cosine"/],
+    [{ schedule: { kind: 'cosine', tMax: 10, etaMin: -1 } }, 'schedule.etaMin', /must be ≥ 0, got -1/],
+    [{ schedule: { kind: 'cosine', tMax: 10, gamma: 0.5 } }, 'schedule.gamma', /is not an option of "cosine" \(allowed: .*tMax, etaMin\)/],
+    [{ schedule: { kind: 'cosine', tmax: 10 } }, 'schedule.tmax', /unknown key; did you mean "tMax"\?/],
+    [{ schedule: { unit: 'batch' } }, 'schedule.unit', /must be one of "epoch", "step", got "batch"/],
+    [{ schedule: { warmup: 2.5 } }, 'schedule.warmup', /must be an integer, got 2.5/],
+    [{ schedule: { warmup: 3, warmupStartFactor: 0 } }, 'schedule.warmupStartFactor', /must be > 0, got 0/],
+    [{ schedule: { warmup: 3, warmupStartFactor: 1.2 } }, 'schedule.warmupStartFactor', /must be ≤ 1, got 1.2/],
+    [{ earlyStopping: true }, 'earlyStopping', /must be an object, got true/],
+    [{ earlyStopping: { patience: -1 } }, 'earlyStopping.patience', /must be ≥ 0, got -1/],
+    [{ earlyStopping: { patience: 1.5 } }, 'earlyStopping.patience', /must be an integer, got 1.5/],
+    [{ earlyStopping: { minDelta: -0.1 } }, 'earlyStopping.minDelta', /must be ≥ 0, got -0.1/],
+    [{ earlyStopping: { restoreBest: 'yes' } }, 'earlyStopping.restoreBest', /must be true or false, got "yes"/],
+    [{ earlyStopping: { monitor: 'val_loss' } }, 'earlyStopping.monitor', /must be one of "loss", "accuracy", got "val_loss"/],
+    [{ earlyStopping: { patence: 3 } }, 'earlyStopping.patence', /unknown key; did you mean "patience"\?/],
+    [
+      { data: { source: 'doubling' }, earlyStopping: { patience: 3 } },
+      'earlyStopping',
+      /needs held-out data to watch, and data.heldOut is 0: set data.heldOut/,
+    ],
   ];
   for (const [cfg, field, msg] of bad) {
     it(`rejects ${JSON.stringify(cfg)} naming "${field}"`, () => {

@@ -90,7 +90,7 @@ function tailContext(t: ServeTask): TailContext {
     state: { kind: tb.optimizer.kind, t: 0, beta1Pow: 1, beta2Pow: 1, buffers: tb.state.map(vec) },
     oldState: tb.oldState.map(vec),
     u: vec(tb.u),
-    sc: { first: false, b1p: 1, b2p: 1, c1: 1, c2: 1 },
+    sc: { lr: 0, first: false, b1p: 1, b2p: 1, c1: 1, c2: 1 },
   };
 }
 
@@ -112,6 +112,7 @@ function tailTask(
     return p.grads;
   };
   c.sc.first = tb.f64[3] === 1;
+  c.sc.lr = tb.f64[2]!;
   c.sc.c1 = tb.f64[4]!;
   c.sc.c2 = tb.f64[5]!;
   runTailShare(

@@ -232,6 +232,10 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
     `done: ${summary.steps} steps in ${summary.seconds.toFixed(2)} s (${Math.round(summary.samplesPerSecond)} samples/s); loss ${fmt(summary.loss)}` +
       `${summary.accuracy !== null ? `; ${summary.heldOutLoss !== null ? 'held-out ' : ''}accuracy ${(summary.accuracy * 100).toFixed(2)} %` : ''}\n`,
   );
+  if (summary.stoppedEarly)
+    out.write(
+      `stopped early after epoch ${Math.ceil(summary.epochs) - 1}: best epoch ${summary.bestEpoch}, held-out loss ${fmt(summary.bestHeldOutLoss ?? NaN)}${cfg.earlyStopping?.restoreBest ? ' (its weights restored)' : ''}\n`,
+    );
   out.write(`diagnosis: ${summary.diagnosis.states.join(', ')}\n`);
   for (const [k, v] of Object.entries(summary.diagnosis.evidence)) out.write(`  ${k}: ${v}\n`);
   out.write(`paramsSha256 ${summary.paramsSha256}\ncheckpoint: ${summary.checkpoint}\n`);

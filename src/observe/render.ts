@@ -99,6 +99,8 @@ export class Summary {
   latest: (GsRecord & StepRecord) | null = null;
   lastEval: (GsRecord & { loss: number; accuracy?: number; step: number }) | null = null;
   ended: GsRecord | null = null;
+  /** The 'early-stop' record, when early stopping ended the run. */
+  earlyStop: GsRecord | null = null;
   model = '';
   /** Counters of the reader (set by the caller). */
   stats: FollowStats | null = null;
@@ -126,6 +128,7 @@ export class Summary {
     else if (isStep(rec)) this.onStep(rec);
     else if (isEval(rec) && typeof rec.step === 'number') this.lastEval = rec;
     else if (rec.msg === 'end') this.ended = rec;
+    else if (rec.msg === 'early-stop') this.earlyStop = rec;
   }
 
   /** The diagnosis to show: the record's own, else one computed here (v0 records carry none). */
@@ -155,6 +158,7 @@ export class Summary {
     this.latest = null;
     this.lastEval = null;
     this.ended = null;
+    this.earlyStop = null;
     this.model = '';
     this.loss = new Series(this.window);
     this.grad = new Series(this.window);
@@ -348,6 +352,7 @@ export function renderScreen(s: Summary, opts: ScreenOptions = {}): string[] {
     const acc = typeof s.lastEval.accuracy === 'number' ? `  accuracy ${frac(s.lastEval.accuracy)}` : '';
     head.push(`eval   loss ${fmtNum(num(s.lastEval.loss))}${acc}  (step ${s.lastEval.step})`);
   }
+  if (s.earlyStop) head.push(earlyStopText(s.earlyStop));
 
   // the layer table: saturated / dead columns only when some layer can have them
   const acts = r.layers.map((l) => clean(l.activation, 8));
@@ -417,7 +422,15 @@ export function recordLine(rec: GsRecord): string | null {
   if (isEval(rec))
     return `eval step ${rec.step} loss ${fmtNum(num(rec.loss))}${typeof rec.accuracy === 'number' ? ` accuracy ${frac(rec.accuracy)}` : ''}`;
   if (rec.msg === 'end') return `end run ${clean(rec.run, 60)} steps ${fmtNum(num(rec.steps))} loss ${fmtNum(num(rec.loss))}`;
+  if (rec.msg === 'early-stop') return earlyStopText(rec);
   return null;
+}
+
+/** "stopped early after epoch E: best epoch B, held-out loss X, weights restored" from an 'early-stop' record. */
+function earlyStopText(rec: GsRecord): string {
+  const best =
+    typeof rec.bestEpoch === 'number' ? `best epoch ${rec.bestEpoch}, held-out loss ${fmtNum(num(rec.bestHeldOutLoss))}` : 'no best';
+  return `stopped early after epoch ${fmtNum(num(rec.epoch))}: ${best}${rec.restored === true ? ', its weights restored' : ''}`;
 }
 
 /** Evidence lines when the set of states changed, else []. */

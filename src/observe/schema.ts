@@ -6,6 +6,7 @@
  *   'start'  once, before the first step: config summary, dataset, model, kernel, threads.
  *   'step'   once per optimizer step: StepRecord.
  *   'eval'   after each epoch (and at the end) when there is held-out data: EvalRecord.
+ *   'early-stop'  once, after the eval record at which early stopping ended the run: EarlyStopRecord.
  *   'end'    once: the summary (steps, loss, accuracy, paramsSha256).
  * Other messages (warnings about executors, checkpoints, …) may appear; readers must skip
  * records they do not know. docs/log-schema.md describes every field for users; it follows this file.
@@ -81,6 +82,7 @@ export interface StepRecord {
   loss: number;
   /** Examples in this step's batch. */
   examples: number;
+  /** The learning rate this step applied (the config's schedule, optim/schedule.ts). */
   lr: number;
   /** Global ‖g‖₂ over all parameters, after reduction and weight decay, before clipping. */
   gradNorm: number;
@@ -135,4 +137,27 @@ export interface EvalRecord {
   /** Classification only. */
   accuracy?: number;
   examples: number;
+}
+
+export interface EarlyStopRecord {
+  msg: 'early-stop';
+  schema: number;
+  run: string;
+  /** The step and epoch (0-based) after which the run stopped. */
+  step: number;
+  epoch: number;
+  /** The held-out metric watched (config earlyStopping.monitor). */
+  monitor: 'loss' | 'accuracy';
+  /** Its best value (null when no evaluation was finite), and the epoch and step at whose end it was reached. */
+  best: number | null;
+  bestEpoch: number | null;
+  bestStep: number | null;
+  /** The held-out loss at that evaluation. */
+  bestHeldOutLoss: number | null;
+  /** Evaluations since the last improvement (patience's count when it stops). */
+  wait: number;
+  patience: number;
+  minDelta: number;
+  /** restoreBest: the weights are now those of the best epoch's end (the final checkpoint and the summary are of them). */
+  restored: boolean;
 }

@@ -8,6 +8,7 @@
  *   adam      m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  m̂ = m/(1−β1ᵗ);  v̂ = v/(1−β2ᵗ);
  *             u = lr·m̂/(√v̂ + ε)
  * β1ᵗ and β2ᵗ are kept as running products (no Math.pow, whose last bit is engine-dependent).
+ * lr is the step's own (StepScalars.lr: a schedule's, optim/schedule.ts), spec.lr by default.
  * Arithmetic is float64; storing into a Float32Array rounds once.
  * Not here: weight decay and clipping (clip.ts), reduction (train/step.ts).
  */
@@ -39,6 +40,8 @@ export function newOptimizerState(spec: OptimizerSpec, dtype: DType, size: numbe
 
 /** What one step's update needs besides the buffers, computed once per step (stepScalars). */
 export interface StepScalars {
+  /** This step's learning rate. */
+  lr: number;
   /** Momentum: this is the first step (v = g). */
   first: boolean;
   /** Adam: β1ᵗ, β2ᵗ of this step, and 1 − each. */
@@ -48,11 +51,11 @@ export interface StepScalars {
   c2: number;
 }
 
-/** The scalars of the state's next step; the state itself changes only at commitStep(). */
-export function stepScalars(spec: OptimizerSpec, state: OptimizerState): StepScalars {
+/** The scalars of the state's next step, at learning rate `lr`; the state itself changes only at commitStep(). */
+export function stepScalars(spec: OptimizerSpec, state: OptimizerState, lr = spec.lr): StepScalars {
   const b1p = spec.kind === 'adam' ? state.beta1Pow * spec.beta1 : state.beta1Pow;
   const b2p = spec.kind === 'adam' ? state.beta2Pow * spec.beta2 : state.beta2Pow;
-  return { first: state.t === 0, b1p, b2p, c1: 1 - b1p, c2: 1 - b2p };
+  return { lr, first: state.t === 0, b1p, b2p, c1: 1 - b1p, c2: 1 - b2p };
 }
 
 /** Counts the step in the state (t, and Adam's running β products). */
@@ -77,7 +80,7 @@ export function updateRange(
   to: number,
   sc: StepScalars,
 ): void {
-  const lr = spec.lr;
+  const lr = sc.lr;
   switch (spec.kind) {
     case 'sgd':
       for (let i = from; i < to; i++) {
@@ -116,7 +119,7 @@ export function updateRange(
 /**
  * One optimizer step: params ← params − update, update written into `update`. SGD runs
  * through the kernels' vector pass when `kernels` is given (the same bits, vectorised);
- * `shared`: other threads read the params next (KernelSet.sgdUpdateShared).
+ * `shared`: other threads read the params next (KernelSet.sgdUpdateShared); `lr`: this step's rate.
  */
 export function optimizerStep(
   spec: OptimizerSpec,
@@ -126,10 +129,11 @@ export function optimizerStep(
   update: Float,
   kernels?: KernelSet,
   shared = false,
+  lr = spec.lr,
 ): void {
   if (state.kind !== spec.kind) throw new TypeError(`optimizer state is ${state.kind}, spec is ${spec.kind}`);
-  const sc = stepScalars(spec, state);
-  if (spec.kind === 'sgd' && kernels) (shared ? kernels.sgdUpdateShared : kernels.sgdUpdate)(params.length, spec.lr, grads, params, update);
+  const sc = stepScalars(spec, state, lr);
+  if (spec.kind === 'sgd' && kernels) (shared ? kernels.sgdUpdateShared : kernels.sgdUpdate)(params.length, lr, grads, params, update);
   else updateRange(spec, state, params, grads, update, 0, params.length, sc);
   commitStep(state, sc);
 }

@@ -25,6 +25,7 @@ import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
 import type { KernelProfile } from '../tensor/kernels';
 import type { OptimizerState } from '../optim/optimizer';
+import type { EarlyStoppingState } from './early-stopping';
 
 export const CHECKPOINT_MAGIC = 'GSYNCKPT';
 export const CHECKPOINT_VERSION = 1;
@@ -46,6 +47,8 @@ export interface CheckpointHeader {
   paramsSha256: string;
   dataSha256: string;
   createdAt: string;
+  /** A run with config earlyStopping: its state after this step (early-stopping.ts). */
+  earlyStopping?: EarlyStoppingState;
 }
 
 export interface Checkpoint {

@@ -3,16 +3,19 @@
  *
  * train() is the library entry point the CLI is built on. Per step it runs Stepper (step.ts),
  * writes one 'step' record (observe/schema.ts) and hands it to onStep (progress bar, live
- * stream). After each epoch with held-out data it writes an 'eval' record. At the end it
- * writes a checkpoint and an 'end' record and returns the summary.
+ * stream). After each epoch with held-out data it writes an 'eval' record, and with
+ * cfg.earlyStopping may stop there (early-stopping.ts: an 'early-stop' record, the best
+ * weights put back with restoreBest). At the end it writes a checkpoint and an 'end' record
+ * and returns the summary.
  * The data order of epoch e is epochOrder(n, seed, e): a pure function, so a run's weights
  * depend only on the config (and resume needs only the epoch and the cursor).
  * Checkpoints: every cfg.checkpoint.every steps and/or everySeconds of wall time, and at the
  * end; the newest `keep` are kept; a failed write logs 'checkpoint failed' and applies
  * checkpoint.onError. Resume (opts.resumeFrom, a file or a run folder) restores the weights,
- * the optimizer state and the step; a resumed run folder's log.ndjson is appended to, its
- * 'start' record carrying resumedFrom — the steps after that checkpoint which the dead
- * process had logged appear again, recomputed to the same values.
+ * the optimizer state, the step and early stopping's state (the learning rate is a function of
+ * the step); a resumed run folder's log.ndjson is appended to, its 'start' record carrying
+ * resumedFrom — the steps after that checkpoint which the dead process had logged appear
+ * again, recomputed to the same values.
  * Not here: printing (cli/), the step's protocol (step.ts), the executors and the process
  * scheduling they may change (executors.ts), what a run is before its first step (prepare.ts),
  * the checkpoint schedule and writes (run-files.ts), train()'s option types (options.ts).
@@ -23,6 +26,7 @@ import type pino from 'pino';
 import type { RunConfig } from '../config';
 import { Errors } from '../errors';
 import { paramsSha256, paramsToArrays } from '../model/params';
+import { LearningRate } from '../optim/schedule';
 import type { ModelSpec } from '../model/spec';
 import { epochOrder, batchRange } from '../data/batching';
 import { targetRange, type Dataset } from '../data/dataset';
@@ -32,6 +36,7 @@ import type { Diagnosis, StepRecord } from '../observe/schema';
 import type { ThreadPool } from '../parallel/pool-executor';
 import { Stepper } from './step';
 import { round3 } from './step-types';
+import { EarlyStopping } from './early-stopping';
 import { evaluate } from './evaluate';
 import { setUpExecutors, type LocalExecutors } from './executors';
 import type { ExecutorContext, ExecutorSource, StartInfo, TrainOptions, TrainSummary } from './options';
@@ -114,15 +119,18 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
       local,
     );
 
+    const stopper = cfg.earlyStopping
+      ? new EarlyStopping(cfg.earlyStopping, spec.dtype, layout.size, p.earlyStopping, p.resume?.file)
+      : null;
     const t0 = performance.now();
     // checkpoint schedule: every N steps and/or every S seconds since the last one
     const checkpoints = new Checkpoints(
-      { runDir: p.runDir, cfg, spec, data: trainSet, params, opt, perEpoch: p.perEpoch, log },
+      { runDir: p.runDir, cfg, spec, data: trainSet, params, opt, perEpoch: p.perEpoch, log, earlyStopping: stopper },
       opts.clock ?? ((): number => performance.now()),
     );
     let end: LoopEnd;
     try {
-      end = await runSteps({ cfg, opts, p, stepper, diagnoser, log, stepLog, checkpoints });
+      end = await runSteps({ cfg, opts, p, stepper, diagnoser, log, stepLog, checkpoints, stopper });
     } finally {
       try {
         await local.dispose();
@@ -130,7 +138,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
         await source?.close();
       }
     }
-    return finish(cfg, p, log, end, (performance.now() - t0) / 1000, checkpoints, pool);
+    return finish(cfg, p, log, end, (performance.now() - t0) / 1000, checkpoints, pool, stopper);
   } finally {
     closeLog();
   }
@@ -200,6 +208,7 @@ interface LoopArgs {
   /** Where the step records go (the run's log, or opts.logger). */
   stepLog: pino.Logger;
   checkpoints: Checkpoints;
+  stopper: EarlyStopping | null;
 }
 
 /** What the step loop leaves for finish(). */
@@ -214,7 +223,8 @@ interface LoopEnd {
 /**
  * Steps p.startStep + 1 … p.totalSteps, or until opts.signal aborts: each step's batch from its
  * epoch's order, one 'step' record per step, written as soon as the step is done, and after
- * it the end of an epoch and the checkpoint schedule (afterStep).
+ * it the end of an epoch and the checkpoint schedule (afterStep), until early stopping stops
+ * the run (a resumed run that had stopped does no step).
  */
 async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   const { cfg, opts, p, stepper, diagnoser, stepLog } = a;
@@ -225,8 +235,10 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   let order = new Uint32Array(0);
   /** The time the previous step's record took to write: in this step's split (recordMs). */
   let recordMs = 0;
+  const rates = new LearningRate(cfg.schedule, cfg.optimizer.lr, perEpoch);
   let lastYield = performance.now();
-  for (let step = p.startStep + 1; step <= totalSteps; step++) {
+  const first = a.stopper?.stopped ? totalSteps + 1 : p.startStep + 1;
+  for (let step = first; step <= totalSteps; step++) {
     // A step computed on the main thread resolves through microtasks only; let the event
     // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
     // and timers are served while training.
@@ -243,7 +255,8 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     }
     const { start, end: stop } = batchRange(trainSet.n, batch, inEpoch);
     const ts = performance.now();
-    const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } });
+    const lr = rates.at(step);
+    const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } }, lr);
     const stepMs = performance.now() - ts;
     r.split.recordMs = round3(recordMs);
     if (r.skipped !== undefined) {
@@ -259,7 +272,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       epoch,
       loss: r.loss,
       examples: r.examples,
-      lr: cfg.optimizer.lr,
+      lr,
       gradNorm: r.gradNorm,
       clipped: r.clipped,
       layers: r.layers,
@@ -281,32 +294,33 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
     }
     end.stepsDone = step;
-    afterStep(a, step, epoch, inEpoch);
+    if (afterStep(a, step, epoch, inEpoch)) break;
   }
   return end;
 }
 
-/** After step `step`: the held-out evaluation at an epoch's end, then a checkpoint when one is due (not at the last step: finish() writes that one). */
-function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number): void {
+/**
+ * After step `step`: the held-out evaluation at an epoch's end and early stopping's verdict on
+ * it, then a checkpoint when one is due (not at the last step, nor when the run stops here:
+ * finish() writes that one). Returns true when the run stops early.
+ */
+function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number): boolean {
   const { cfg, p } = a;
   const heldOut = p.data.heldOut;
   const endOfEpoch = inEpoch === p.perEpoch - 1 || step === p.totalSteps;
   if (endOfEpoch && heldOut && heldOut.n > 0) {
     const ev = evaluate(p.spec, p.kernels, p.params, heldOut);
-    a.log.info(
-      {
-        step,
-        epoch,
-        loss: ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1),
-        accuracy: ev.accuracy ?? undefined,
-        examples: ev.examples,
-      },
-      'eval',
-    );
+    const loss = ev.lossSum / (cfg.reduction === 'mean' ? ev.examples : 1);
+    a.log.info({ step, epoch, loss, accuracy: ev.accuracy ?? undefined, examples: ev.examples }, 'eval');
+    if (a.stopper?.observe(epoch, step, { loss, accuracy: ev.accuracy }, p.params, step === p.totalSteps)) {
+      a.log.info(a.stopper.record(epoch, step), 'early-stop');
+      return true;
+    }
   }
   if (a.checkpoints.due(step) && step !== p.totalSteps) {
     a.checkpoints.write(step);
   }
+  return false;
 }
 
 /** The last checkpoint, the final evaluations, the 'end' record and the summary. */
@@ -318,6 +332,7 @@ function finish(
   seconds: number,
   checkpoints: Checkpoints,
   pool: ThreadPool | null,
+  stopper: EarlyStopping | null,
 ): TrainSummary {
   const { spec, kernels, params, trainSet, layout } = p;
   const stepsDone = end.stepsDone;
@@ -345,6 +360,9 @@ function finish(
     samplesPerSecond: ((stepsDone - p.startStep) * p.batch) / Math.max(seconds, 1e-9),
     kernel: kernels.id,
     kernelProfile: kernels.profile,
+    stoppedEarly: stopper?.stopped ?? false,
+    bestEpoch: stopper?.best.epoch ?? null,
+    bestHeldOutLoss: stopper?.best.heldOutLoss ?? null,
   };
   if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
   // per pool thread: the CPU it was pinned to (null: it floated) and the tasks withdrawn before it woke
@@ -362,6 +380,7 @@ function finish(
       accuracy: summary.accuracy ?? undefined,
       heldOutLoss: summary.heldOutLoss ?? undefined,
       paramsSha256: summary.paramsSha256,
+      ...(stopper ? { stoppedEarly: summary.stoppedEarly, bestEpoch: summary.bestEpoch, bestHeldOutLoss: summary.bestHeldOutLoss } : {}),
       seconds,
       checkpoint,
     },

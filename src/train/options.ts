@@ -123,4 +123,10 @@ export interface TrainSummary {
   kernel: string;
   /** The kernel spec's profile the run computed in (cfg.kernelProfile). */
   kernelProfile: KernelProfile;
+  /** Early stopping ended the run before its last step (config earlyStopping). */
+  stoppedEarly: boolean;
+  /** With earlyStopping: the epoch (0-based, as in the records) of the best held-out evaluation; else null. */
+  bestEpoch: number | null;
+  /** With earlyStopping: the held-out loss at that evaluation; else null. */
+  bestHeldOutLoss: number | null;
 }

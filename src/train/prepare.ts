@@ -19,6 +19,7 @@ import { stepsPerEpoch } from '../data/batching';
 import type { Dataset } from '../data/dataset';
 import type { LayerGeometry } from '../observe/grad-stats';
 import { assertCompatible, findResumePoint } from './checkpoint';
+import type { EarlyStoppingState } from './early-stopping';
 import type { StartInfo, TrainOptions } from './options';
 import { layerGeometryOf, loadRunData, modelSpecOf, type RunData } from './setup';
 
@@ -45,6 +46,8 @@ export interface Prepared {
   opt: OptimizerState;
   startStep: number;
   resume: StartInfo['resume'];
+  /** The early-stopping state of the checkpoint resumed from, if it has one. */
+  earlyStopping: EarlyStoppingState | null;
   batch: number;
   /** Examples per tree leaf (cfg.microBatch capped by the batch). */
   microBatch: number;
@@ -60,6 +63,7 @@ export function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
   const data = opts.data ?? loadRunData(cfg, threads > 1);
   const trainSet = data.train;
   if (trainSet.n === 0) throw Errors.config('data', `the training set "${trainSet.name}" has no examples`);
+  checkEarlyStopping(cfg, data);
   const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs);
   const layout = layoutOf(spec);
   const { kernels, fallbackNote } = selectKernels(spec.dtype, opts.kernels ?? 'auto', cfg.kernelProfile);
@@ -69,11 +73,13 @@ export function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
   let opt: OptimizerState = newOptimizerState(cfg.optimizer, spec.dtype, layout.size, true);
   let startStep = 0;
   let resume: StartInfo['resume'] = null;
+  let earlyStopping: EarlyStoppingState | null = null;
   if (opts.resumeFrom) {
     const r = resumeFrom(opts.resumeFrom, spec, cfg, trainSet, params, opt);
     opt = r.opt;
     startStep = r.resume.step;
     resume = r.resume;
+    earlyStopping = r.earlyStopping;
   } else {
     initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
   }
@@ -96,6 +102,7 @@ export function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
     opt,
     startStep,
     resume,
+    earlyStopping,
     batch,
     microBatch: Math.min(cfg.microBatch, batch),
     perEpoch,
@@ -111,7 +118,7 @@ function resumeFrom(
   trainSet: Dataset,
   params: Float,
   opt: OptimizerState,
-): { opt: OptimizerState; resume: NonNullable<StartInfo['resume']> } {
+): { opt: OptimizerState; resume: NonNullable<StartInfo['resume']>; earlyStopping: EarlyStoppingState | null } {
   const found = findResumePoint(from);
   const ck = found.checkpoint;
   assertCompatible(found.file, ck, spec, cfg.kernelProfile);
@@ -127,5 +134,22 @@ function resumeFrom(
     to.set(b);
     return to;
   });
-  return { opt: { ...ck.optimizer, buffers }, resume: { file: found.file, step: ck.header.step, skipped: found.skipped } };
+  return {
+    opt: { ...ck.optimizer, buffers },
+    resume: { file: found.file, step: ck.header.step, skipped: found.skipped },
+    earlyStopping: ck.header.earlyStopping ?? null,
+  };
+}
+
+/** Early stopping watches the held-out data: refused when the run has none (or no labels for accuracy). */
+function checkEarlyStopping(cfg: RunConfig, data: RunData): void {
+  const es = cfg.earlyStopping;
+  if (es === null) return;
+  if (data.heldOut === null || data.heldOut.n === 0)
+    throw Errors.config(
+      'earlyStopping',
+      `needs held-out data to watch, and this run has none (data "${data.train.name}": ${data.heldOut === null ? 'nothing held out' : 'the held-out split is empty'})`,
+    );
+  if (es.monitor === 'accuracy' && data.heldOut.labels === null)
+    throw Errors.config('earlyStopping.monitor', '"accuracy" needs classification data (class labels); this run\'s held-out data has none');
 }

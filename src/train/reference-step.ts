@@ -47,7 +47,7 @@ export class ReferenceStepper {
     this.update = alloc(spec.dtype, paramCount);
   }
 
-  run(task: StepTask): ReferenceResult {
+  run(task: StepTask, lr = this.settings.optimizer.lr): ReferenceResult {
     const s = this.settings;
     const k = this.kernels;
     const tree = new ReductionTree(leavesOf(task.batch));
@@ -79,7 +79,7 @@ export class ReferenceStepper {
     }
     const clipped = s.clipNorm !== null && clipByGlobalNorm(g, gradNorm, s.clipNorm);
     // no kernels: the optimizer's own element-wise loop (optim/optimizer.ts updateRange)
-    optimizerStep(s.optimizer, this.opt, task.params, g, this.update);
+    optimizerStep(s.optimizer, this.opt, task.params, g, this.update, undefined, false, lr);
     return { loss, examples, gradNorm, clipped };
   }
 

@@ -15,6 +15,7 @@ import type { ModelSpec } from '../model/spec';
 import type { OptimizerState } from '../optim/optimizer';
 import type { Dataset } from '../data/dataset';
 import { checkpointName, errorCode, listCheckpoints, pruneCheckpoints, writeCheckpoint } from './checkpoint';
+import type { EarlyStopping } from './early-stopping';
 
 /** The checkpoint schedule — every cfg.checkpoint.every steps and/or everySeconds since the last one — and what it has written. */
 export class Checkpoints implements CheckpointState {
@@ -58,6 +59,8 @@ export interface SaveArgs {
   step: number;
   perEpoch: number;
   log: pino.Logger;
+  /** The run's early stopping, whose state each checkpoint keeps; null: off. */
+  earlyStopping: EarlyStopping | null;
 }
 
 /**
@@ -82,6 +85,7 @@ function saveCheckpoint(a: SaveArgs, st: CheckpointState): void {
         cursor: a.step % a.perEpoch,
         paramsSha256: paramsSha256(a.params),
         dataSha256: a.data.sha256,
+        ...(a.earlyStopping ? { earlyStopping: a.earlyStopping.state() } : {}),
       },
       a.params,
       a.opt,

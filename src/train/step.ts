@@ -65,6 +65,8 @@ export class Stepper {
   private readonly extra: Partial[] = [];
   /** This step can share its tail: a pool thread with tail units, no remote node. */
   private canShare = false;
+  /** This step's learning rate. */
+  private lr = 0;
 
   constructor(
     private readonly settings: StepSettings,
@@ -117,8 +119,10 @@ export class Stepper {
    *     optimizer writes θ_{t+1} in place.
    * With a shared tail (strategies/shared-tail.ts), 4's last add, 5 and 6 are split with a
    * pool thread by blocks of the parameters: the same bits.
+   * `lr`: this step's learning rate (a schedule's; the optimizer's own by default).
    */
-  async run(task: StepTask): Promise<StepResult> {
+  async run(task: StepTask, lr = this.settings.optimizer.lr): Promise<StepResult> {
+    this.lr = lr;
     const t0 = now();
     const settling = settleTails(this.poolThreads);
     if (settling !== null) await settling;
@@ -227,7 +231,7 @@ export class Stepper {
     const helper = mayShare ? this.tail!.helperFor(set, work, left, right) : undefined;
     if (helper !== undefined) {
       const divisor = this.settings.reduction === 'mean' ? left.count + right.count : 1;
-      const r = await this.tail!.run(task, helper, left, right, divisor, this.norms);
+      const r = await this.tail!.run(task, helper, left, right, divisor, this.lr, this.norms);
       if ('sumsq' in r) {
         // in a function of its own (addScalars), optimized on its own: inline in this async
         // function, the loop over the activation counts ran unoptimized in some runs
@@ -317,11 +321,11 @@ export class Stepper {
     if (tailDone)
       commitStep(this.opt, this.tail!.sc); // what optimizerStep counts: the shared tail did the rest
     // SGD writes u = lr·g over g itself: nothing reads g after it (‖ΔW‖ = lr·‖g‖ below)
-    else optimizerStep(opt, this.opt, params, g, opt.kind === 'sgd' ? g : this.update, this.kernels, this.poolShares);
+    else optimizerStep(opt, this.opt, params, g, opt.kind === 'sgd' ? g : this.update, this.kernels, this.poolShares, this.lr);
     const u = tailDone ? this.tail!.u : this.update;
     for (const [l, r] of this.ranges.entries()) {
       // SGD: ΔW = lr·g exactly as applied, so ‖ΔW‖² = lr²·Σg²(W) (no extra pass); else measure it
-      this.norms[4 * l + 3] = opt.kind === 'sgd' ? opt.lr * opt.lr * this.norms[4 * l]! : sumSquares(u, r.w, r.wEnd);
+      this.norms[4 * l + 3] = opt.kind === 'sgd' ? this.lr * this.lr * this.norms[4 * l]! : sumSquares(u, r.w, r.wEnd);
     }
   }
 

@@ -59,6 +59,35 @@ describe('gradsync CLI', function () {
     assert.notEqual(run('--threads', '0', '--lr', '0.01'), a);
   });
 
+  it('train with earlyStopping: --json has stoppedEarly, bestEpoch and bestHeldOutLoss, stderr says where it stopped', () => {
+    const dir = tempDir();
+    const f = path.join(dir, 'early.json');
+    const early = { patience: 3, restoreBest: true };
+    fs.writeFileSync(
+      f,
+      JSON.stringify({ epochs: 60, threads: 0, optimizer: { kind: 'momentum', lr: 0.2, momentum: 0.9 }, earlyStopping: early }),
+    );
+    const r = gradsync(['train', f, '--json', '--run-dir', path.join(dir, 'run')]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as {
+      epochs: number;
+      stoppedEarly: boolean;
+      bestEpoch: number;
+      heldOutLoss: number;
+      bestHeldOutLoss: number;
+    };
+    assert.equal(s.stoppedEarly, true);
+    assert.ok(Number.isInteger(s.epochs) && s.epochs < 60 && s.bestEpoch <= s.epochs - 1 - 3, JSON.stringify(s));
+    assert.equal(s.heldOutLoss, s.bestHeldOutLoss, 'the best weights were restored');
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^stopped early after epoch ${s.epochs - 1}: best epoch ${s.bestEpoch}, held-out loss \\S+ \\(its weights restored\\)$`,
+        'm',
+      ),
+    );
+  });
+
   it('train --threads 2 pins the two compute threads to CPUs of their own (start record), --no-pin leaves them floating, same result', function () {
     if (os.availableParallelism() < 2 || process.platform !== 'linux') this.skip();
     const run = (...extra: string[]): { sha: string; start: Record<string, unknown>; end: Record<string, unknown> } => {

@@ -17,6 +17,29 @@ export function readReference(): Reference {
   return JSON.parse(fs.readFileSync(fixture('reference.json'), 'utf8')) as Reference;
 }
 
+/** test/fixtures/schedules.json (scripts/make-schedules.py): PyTorch's lr per step, and correctly rounded cosines. */
+export function readSchedules(): Schedules {
+  return JSON.parse(fs.readFileSync(fixture('schedules.json'), 'utf8')) as Schedules;
+}
+
+export interface ScheduleCase {
+  name: string;
+  /** A config's `schedule` field, as written. */
+  schedule: Record<string, unknown>;
+  /** The base learning rate (optimizer.lr). */
+  lr: number;
+  perEpoch: number;
+  steps: number;
+  /** torch's lr of optimizer steps 1 … steps. */
+  lrs: number[];
+}
+
+export interface Schedules {
+  torch: string;
+  cases: ScheduleCase[];
+  cos: { args: number[]; cos: number[] };
+}
+
 const made: string[] = [];
 process.once('exit', () => {
   for (const d of made) {

@@ -7,6 +7,7 @@ import {
   renderPlain,
   sparkline,
   stepLine,
+  recordLine,
   diagnosisChange,
   visibleWidth,
   fitWidth,
@@ -70,6 +71,33 @@ describe('observe/render', () => {
       assert.match(text, /^eval {3}loss \S+ {2}accuracy \S+%/m);
       assert.match(text, /\[run ended\]/);
       assert.match(text, /^records 45 {2}other lines 0$/m);
+    });
+
+    it('shows an early stop: the epoch, the best epoch and its held-out loss, whether its weights were restored', async () => {
+      const s = await summaryOf('run-v1.ndjson');
+      assert.doesNotMatch(renderScreen(s, { columns: 120 }).join('\n'), /stopped early/);
+      const rec = asRecord({
+        msg: 'early-stop',
+        schema: 1,
+        run: s.run,
+        step: 40,
+        epoch: 1,
+        monitor: 'loss',
+        best: 0.0734,
+        bestEpoch: 0,
+        bestStep: 20,
+        bestHeldOutLoss: 0.0734,
+        wait: 1,
+        patience: 1,
+        minDelta: 0,
+        restored: true,
+      });
+      s.add(rec);
+      assert.match(
+        renderScreen(s, { columns: 120 }).join('\n'),
+        /^stopped early after epoch 1: best epoch 0, held-out loss 0\.0734, its weights restored$/m,
+      );
+      assert.equal(recordLine({ ...rec, restored: false }), 'stopped early after epoch 1: best epoch 0, held-out loss 0.0734');
     });
 
     it('never writes a line wider than the terminal', async () => {

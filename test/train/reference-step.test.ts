@@ -1,7 +1,7 @@
 /**
  * The step's invariant as a property: whatever the settings, the executors (the main thread
- * alone, or with a pool of 1 or 2 threads) and the strategy switches, Stepper writes the same
- * weight and optimizer-state bytes, loss and gradient norm as ReferenceStepper
+ * alone, or with a pool of 1 or 2 threads), the strategy switches and each step's learning
+ * rate, Stepper writes the same weight and optimizer-state bytes, loss and gradient norm as ReferenceStepper
  * (src/train/reference-step.ts), the plain sequential step, over 2–3 steps from the same start —
  * also when a pool thread stalls or throws (test/fixtures/faults.ts). float32 on the digits,
  * where the order of every addition shows in the bits.
@@ -54,6 +54,8 @@ interface Case {
   clipNorm: number | null;
   strategies: StrategySwitches;
   seed: number;
+  /** null: the optimizer's own lr; else step t runs at lr·factorᵗ, as a schedule gives each step its own. */
+  lrFactor: number | null;
 }
 
 const bool = fc.boolean();
@@ -76,6 +78,7 @@ const arbCase: fc.Arbitrary<Case> = fc.record({
     stragglers: bool,
   }),
   seed: fc.integer({ min: 1, max: 1000 }),
+  lrFactor: fc.constantFrom(null, 0.3, 1.7),
 }) as fc.Arbitrary<Case>;
 
 describe('Stepper against the reference step (property)', function () {
@@ -84,7 +87,7 @@ describe('Stepper against the reference step (property)', function () {
   /** One pool per (model, micro-batch, optimizer, threads), made when first needed, with its shared optimizer state. */
   const pools = new Map<string, { pool: ThreadPool; state: Float32Array[] }>();
   /** Steps that took each path: a property that held only on the plain path would prove little. */
-  const seen = { tailShared: 0, clipped: 0, pool: 0, partialLeaf: 0 };
+  const seen = { tailShared: 0, clipped: 0, pool: 0, partialLeaf: 0, scheduledTail: 0 };
   /** Steps of the faulty pools where a thread's task was withdrawn, or its range recomputed after a failure. */
   const faults = { late: 0, failed: 0 };
   const faultRuns: PoolFault[] = [];
@@ -193,9 +196,11 @@ describe('Stepper against the reference step (property)', function () {
     for (let step = 1; step <= c.steps; step++) {
       const start = c.start + (step - 1) * c.batch;
       const batch = { order, start, end: start + c.batch, microBatch };
-      const got = await stepper.run({ step, epoch: 0, params, batch });
-      const want = reference.run({ step, epoch: 0, params: refParams, batch });
+      const lr = c.lrFactor === null ? undefined : OPTIMIZERS[c.optimizer].lr * c.lrFactor ** step;
+      const got = await stepper.run({ step, epoch: 0, params, batch }, lr);
+      const want = reference.run({ step, epoch: 0, params: refParams, batch }, lr);
       if (got.split.tailShared === true) seen.tailShared++;
+      if (got.split.tailShared === true && lr !== undefined) seen.scheduledTail++;
       if (got.clipped) seen.clipped++;
       if (got.executors.some((e) => e.id !== 'main')) seen.pool++;
       if (c.batch % microBatch !== 0) seen.partialLeaf++;

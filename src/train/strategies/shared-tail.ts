@@ -88,7 +88,7 @@ export class SharedTail {
 
   /**
    * Steps 4 (the root's add), 5 and 6 shared with `helper`: a ← a + b, reduce, the optimizer's
-   * update, unit by unit. Writes the per-layer sums into `norms` (Σg²(W), Σg²(b), Σθ²(W) of each
+   * update at `lr`, unit by unit. Writes the per-layer sums into `norms` (Σg²(W), Σg²(b), Σθ²(W) of each
    * layer at 4l, 4l + 1, 4l + 2) and returns Σg², or a failure when the helper failed — the
    * weights are then back as they were.
    */
@@ -98,12 +98,12 @@ export class SharedTail {
     a: Partial,
     b: Partial,
     divisor: number,
+    lr: number,
     norms: Float64Array,
   ): Promise<{ sumsq: number } | { failed: string }> {
     const tb = this.tb;
-    const lr = this.settings.optimizer.lr;
     const units = tb.units.length / 2;
-    const sc = (this.sc = stepScalars(this.settings.optimizer, this.opt));
+    const sc = (this.sc = stepScalars(this.settings.optimizer, this.opt, lr));
     tb.f64[0] = divisor;
     tb.f64[1] = this.settings.weightDecay;
     tb.f64[2] = lr;
