@@ -163,7 +163,7 @@ function microkernelLimits(): { vector: number; mulAdd: number; fma: number }[] 
   for (const zmm of flags.has('avx512f') ? [false, true] : [false]) {
     const bin = path.join(dir, 'build', `microkernel-limit-${zmm ? 512 : 256}`);
     fs.mkdirSync(path.dirname(bin), { recursive: true });
-    const args = ['-std=c++17', '-O2', '-ffp-contract=off', '-mavx2', '-mfma', ...(zmm ? ['-mavx512f', '-DGS_ZMM'] : [])];
+    const args = ['-std=c++17', '-O3', '-ffp-contract=off', '-mavx2', '-mfma', ...(zmm ? ['-mavx512f', '-DGS_ZMM'] : [])];
     const b = spawnSync(cxx, [...args, '-o', bin, path.join(dir, 'scripts', 'microkernel-limit.cc')], { encoding: 'utf8' });
     if (b.error) return `${cxx} did not run (${b.error.message})`;
     if (b.status !== 0) return `${cxx} failed: ${(b.stderr ?? '').trim().split('\n').slice(0, 3).join(' | ')}`;

@@ -3,7 +3,7 @@
 // fma profile): a 6 × 2-vector register tile of C, its k loop over packed panels of A and B
 // that stay in L1, nothing else. What a GEMM reaches on the workload's shapes is measured
 // against these two figures (scripts/bench-kernels.ts builds and runs this).
-// Build: g++ -std=c++17 -O2 -ffp-contract=off -mavx2 -mfma [-mavx512f -DGS_ZMM] -o … microkernel-limit.cc
+// Build: g++ -std=c++17 -O3 (the tile loop unrolled, so C stays in registers) -ffp-contract=off -mavx2 -mfma [-mavx512f -DGS_ZMM] -o … microkernel-limit.cc
 // Prints one JSON line: {"vector": bits, "mulAdd": GFLOP/s, "fma": GFLOP/s}.
 #include <immintrin.h>
 
