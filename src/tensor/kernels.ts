@@ -644,86 +644,52 @@ const ref32: CoreKernels = {
 
 // ---- the fma profile: the same kernels, each GEMM term one correctly rounded fma (fma.ts) ------
 
-const fma64Core: CoreKernels = {
-  ...ref64,
-  id: 'ref-ts-fma',
-  profile: 'fma',
-  gemmNT(m, n, k, A, B, C) {
-    for (let i = 0; i < m; i++) {
-      const ai = i * k;
-      for (let j = 0; j < n; j++) {
-        const bj = j * k;
-        let acc = 0;
-        for (let p = 0; p < k; p++) acc = fma64(A[ai + p]!, B[bj + p]!, acc);
-        C[i * n + j] = acc;
-      }
-    }
-  },
-  gemmTN(m, n, k, A, B, C) {
-    C.fill(0, 0, m * n);
-    for (let p = 0; p < k; p++) {
-      const ap = p * m;
-      const bp = p * n;
+/**
+ * The three GEMMs with each term fma(a, b, acc): the loops of the portable reference, k in
+ * increasing order, the fused step in place of its multiply then add.
+ */
+function fmaGemms(fma: (a: number, b: number, c: number) => number): Pick<CoreKernels, 'gemmNT' | 'gemmTN' | 'gemmNN'> {
+  return {
+    gemmNT(m, n, k, A, B, C) {
       for (let i = 0; i < m; i++) {
-        const a = A[ap + i]!;
-        const ci = i * n;
-        for (let j = 0; j < n; j++) C[ci + j] = fma64(a, B[bp + j]!, C[ci + j]!);
+        const ai = i * k;
+        for (let j = 0; j < n; j++) {
+          const bj = j * k;
+          let acc = 0;
+          for (let p = 0; p < k; p++) acc = fma(A[ai + p]!, B[bj + p]!, acc);
+          C[i * n + j] = acc;
+        }
       }
-    }
-  },
-  gemmNN(m, n, k, A, B, C) {
-    C.fill(0, 0, m * n);
-    for (let i = 0; i < m; i++) {
-      const ci = i * n;
+    },
+    gemmTN(m, n, k, A, B, C) {
+      C.fill(0, 0, m * n);
       for (let p = 0; p < k; p++) {
-        const a = A[i * k + p]!;
+        const ap = p * m;
         const bp = p * n;
-        for (let j = 0; j < n; j++) C[ci + j] = fma64(a, B[bp + j]!, C[ci + j]!);
+        for (let i = 0; i < m; i++) {
+          const a = A[ap + i]!;
+          const ci = i * n;
+          for (let j = 0; j < n; j++) C[ci + j] = fma(a, B[bp + j]!, C[ci + j]!);
+        }
       }
-    }
-  },
-};
+    },
+    gemmNN(m, n, k, A, B, C) {
+      C.fill(0, 0, m * n);
+      for (let i = 0; i < m; i++) {
+        const ci = i * n;
+        for (let p = 0; p < k; p++) {
+          const a = A[i * k + p]!;
+          const bp = p * n;
+          for (let j = 0; j < n; j++) C[ci + j] = fma(a, B[bp + j]!, C[ci + j]!);
+        }
+      }
+    },
+  };
+}
 
+const fma64Core: CoreKernels = { ...ref64, id: 'ref-ts-fma', profile: 'fma', ...fmaGemms(fma64) };
 // float32: fma32 returns the float32 result, so a Float32Array store keeps it as it is
-const fma32Core: CoreKernels = {
-  ...ref32,
-  id: 'ref-ts-fma',
-  profile: 'fma',
-  gemmNT(m, n, k, A, B, C) {
-    for (let i = 0; i < m; i++) {
-      const ai = i * k;
-      for (let j = 0; j < n; j++) {
-        const bj = j * k;
-        let acc = 0;
-        for (let p = 0; p < k; p++) acc = fma32(A[ai + p]!, B[bj + p]!, acc);
-        C[i * n + j] = acc;
-      }
-    }
-  },
-  gemmTN(m, n, k, A, B, C) {
-    C.fill(0, 0, m * n);
-    for (let p = 0; p < k; p++) {
-      const ap = p * m;
-      const bp = p * n;
-      for (let i = 0; i < m; i++) {
-        const a = A[ap + i]!;
-        const ci = i * n;
-        for (let j = 0; j < n; j++) C[ci + j] = fma32(a, B[bp + j]!, C[ci + j]!);
-      }
-    }
-  },
-  gemmNN(m, n, k, A, B, C) {
-    C.fill(0, 0, m * n);
-    for (let i = 0; i < m; i++) {
-      const ci = i * n;
-      for (let p = 0; p < k; p++) {
-        const a = A[i * k + p]!;
-        const bp = p * n;
-        for (let j = 0; j < n; j++) C[ci + j] = fma32(a, B[bp + j]!, C[ci + j]!);
-      }
-    }
-  },
-};
+const fma32Core: CoreKernels = { ...ref32, id: 'ref-ts-fma', profile: 'fma', ...fmaGemms(fma32) };
 
 const full64 = withSharedDefaults(ref64);
 const full32 = withSharedDefaults(ref32);

@@ -12,10 +12,11 @@ import * as path from 'node:path';
 import { loadConfigFile, validate, type RunConfig } from '../../src/config';
 import { GradsyncError } from '../../src/errors';
 import { train, type ExecutorContext } from '../../src/train/loop';
-import { startCoordinator, type Coordinator } from '../../src/parallel/coordinator-server';
+import type { Coordinator } from '../../src/parallel/coordinator-server';
 import { CLOSE } from '../../src/parallel/messages';
 import { nativeIsas } from '../../src/tensor/fast/native';
 import { collectingLogger } from '../helpers/log-sink';
+import { coordinatorFor } from '../helpers/coordinator';
 import { repoRoot, tempDir } from '../helpers/paths';
 
 const TOKEN = 'profile-token-9b2e';
@@ -85,17 +86,7 @@ describe('kernel profile fma (integration)', function () {
         logger,
         kernels,
         joinable: async (ctx: ExecutorContext): Promise<Coordinator> => {
-          const c = await startCoordinator({
-            host: '127.0.0.1',
-            port: 0,
-            token: TOKEN,
-            run: ctx.run,
-            spec: ctx.spec,
-            profile: ctx.cfg.kernelProfile,
-            microBatch: ctx.microBatch,
-            data: ctx.data,
-            logger: ctx.logger,
-          });
+          const c = await coordinatorFor(ctx, { token: TOKEN, profile: ctx.cfg.kernelProfile });
           children.push(spawnWorker(c.url, 'f1', kernels, out));
           await c.waitForWorkers(1, 60_000).catch((e: Error) => {
             throw new Error(`${e.message}; worker output:\n${out.join('')}`);
@@ -122,17 +113,7 @@ describe('kernel profile fma (integration)', function () {
         logger,
         kernels: 'ref',
         joinable: async (ctx: ExecutorContext): Promise<Coordinator> => {
-          const c = await startCoordinator({
-            host: '127.0.0.1',
-            port: 0,
-            token: TOKEN,
-            run: ctx.run,
-            spec: ctx.spec,
-            profile: ctx.cfg.kernelProfile,
-            microBatch: ctx.microBatch,
-            data: ctx.data,
-            logger: ctx.logger,
-          });
+          const c = await coordinatorFor(ctx, { token: TOKEN, profile: ctx.cfg.kernelProfile });
           const out: string[] = [];
           const p = spawnWorker(c.url, 'wasm1', 'wasm', out);
           children.push(p);

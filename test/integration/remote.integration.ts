@@ -22,6 +22,7 @@ import type { Executor } from '../../src/parallel/executor';
 import { referenceKernels } from '../../src/tensor/kernels';
 import { CLOSE } from '../../src/parallel/messages';
 import { collectingLogger } from '../helpers/log-sink';
+import { coordinatorFor } from '../helpers/coordinator';
 import { repoRoot, tempDir } from '../helpers/paths';
 
 const TOKEN = 'integration-token-4f1c';
@@ -477,15 +478,7 @@ describe('remote worker nodes (integration)', function () {
           logger,
           kernels: 'ref',
           joinable: async (ctx) => {
-            const c = await startCoordinator({
-              host: '127.0.0.1',
-              port: 0,
-              run: ctx.run,
-              spec: ctx.spec,
-              microBatch: ctx.microBatch,
-              data: ctx.data,
-              logger: ctx.logger,
-            });
+            const c = await coordinatorFor(ctx);
             w = runWorkerWith(
               { url: c.url, id: 'nan', threads: 0, kernels: 'ref' },
               {

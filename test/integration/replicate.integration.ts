@@ -10,11 +10,11 @@ import * as path from 'node:path';
 import { loadConfigFile, type RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
 import { train } from '../../src/train/loop';
-import { startCoordinator } from '../../src/parallel/coordinator-server';
 import { runWorkerWith, type WorkerExit } from '../../src/parallel/remote-worker';
 import { encodePartial } from '../../src/parallel/codec';
 import { CLOSE } from '../../src/parallel/messages';
 import { collectingLogger } from '../helpers/log-sink';
+import { coordinatorFor } from '../helpers/coordinator';
 import { repoRoot, tempDir } from '../helpers/paths';
 
 const steps = (records: Record<string, unknown>[]): StepRecord[] => records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
@@ -45,15 +45,7 @@ describe('replicate 2: every remote range computed twice and compared (integrati
       logger,
       kernels: 'ref',
       joinable: async (ctx) => {
-        const c = await startCoordinator({
-          host: '127.0.0.1',
-          port: 0,
-          run: ctx.run,
-          spec: ctx.spec,
-          microBatch: ctx.microBatch,
-          data: ctx.data,
-          logger: ctx.logger,
-        });
+        const c = await coordinatorFor(ctx);
         for (const id of ids) {
           exits.set(
             id,
