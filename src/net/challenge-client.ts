@@ -37,7 +37,8 @@ export function fetchNonce(base: URL, ca: string | Buffer | undefined, who: stri
   u.protocol = base.protocol === 'wss:' ? 'https:' : 'http:';
   const get = u.protocol === 'https:' ? https.get : http.get;
   return new Promise<string>((resolve, reject) => {
-    const req = get(u, { timeout: 10_000, ...(ca !== undefined ? { ca } : {}), ...(signal ? { signal } : {}) }, (res) => {
+    // agent: false — one request, its connection closed after the answer rather than kept alive
+    const req = get(u, { agent: false, timeout: 10_000, ...(ca !== undefined ? { ca } : {}), ...(signal ? { signal } : {}) }, (res) => {
       let body = '';
       res.setEncoding('latin1');
       res.on('data', (c: string) => {
