@@ -64,7 +64,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--tls-cert <file>', 'PEM certificate: remote workers join, and --monitor serves, over wss://')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--wait-workers <n>', 'with --listen: wait (up to 10 min) for n workers before the first step')
-    .option('--monitor <[host:]port>', 'serve the live record stream for `gradsync tail ws://…`')
+    .option(
+      '--monitor <[host:]port>',
+      'serve the live record stream for `gradsync tail ws://…` (wss:// with --tls-cert; off loopback a token is required)',
+    )
     .option(
       '--no-pin',
       'let compute threads float between CPUs (default: each pinned to a CPU of its own when there is one for each; config pinThreads)',

@@ -71,10 +71,10 @@ export function proofMatches(presented: unknown, expected: string): boolean {
 }
 
 /**
- * The server's check of an upgrade request's headers against its nonce store: null when the
- * proof is good (the nonce is consumed either way: one attempt per nonce, right or wrong), else
- * the reason it is refused. A request carrying an Authorization header is refused whatever
- * it holds: the token is proven, never sent.
+ * The server's check of an upgrade request's headers against its nonce store: ok with the
+ * server's proof for the 101, or the reason to refuse it. The nonce is consumed either way (one
+ * attempt per nonce, right or wrong). A refused request that carries an Authorization header is
+ * named for it: a client that sends its token instead of proving it (never read here).
  */
 export function checkClientProof(
   headers: Record<string, string | string[] | undefined>,

@@ -6,9 +6,9 @@
  *   1. With a token: HTTP GET CHALLENGE_PATH → a one-time nonce; the upgrade request carries
  *      the nonce, HMAC(token, nonce) and a nonce of the subscriber's own (net/challenge.ts,
  *      with LIVE_LABELS: a subscriber's proof is worth nothing to the worker listener). A
- *      wrong or missing proof — or a request that sends credentials in clear — gets `401` and
- *      the socket is destroyed before any websocket exists; a full house gets `503`. The 101
- *      carries the server's proof over both nonces. Other plain HTTP requests get `426`.
+ *      wrong, missing or replayed proof gets `401` and the socket is destroyed before any
+ *      websocket exists; a full house gets `503`. The 101 carries the server's proof over both
+ *      nonces. Other plain HTTP requests get `426`.
  *   2. A hello frame `{"gradsyncLive":1,"history":N}` (no `schema` key: it is not a record).
  *   3. The snapshot: the run's start record (kept for the run: a late subscriber needs its
  *      config and model), then the last N other published records (N ≤ `history`), oldest first.
