@@ -1,6 +1,6 @@
 /**
- * cli/flags.ts — flag values that more than one command parses: integers, the kernel choice
- * and the shared token. Each error names the flag (GS_ERR_USAGE, exit 2).
+ * cli/flags.ts — flag values that more than one command parses: integers, the kernel choice,
+ * files (certificates) and the shared token. Each error names the flag (GS_ERR_USAGE, exit 2).
  * Not here: the commands themselves (train.ts, worker.ts, gradcheck.ts).
  */
 
@@ -22,6 +22,15 @@ export function kernelFlag(v: string | undefined): KernelChoice {
   if (k !== 'auto' && k !== 'native' && k !== 'wasm' && k !== 'ref')
     throw Errors.usage(`--kernels must be one of auto, native, wasm, ref, got "${k}"`);
   return k;
+}
+
+/** The bytes of a file a flag names (a PEM certificate); a usage error naming the flag when it cannot be read. */
+export function readFileFlag(flag: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw Errors.usage(`--${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 /**

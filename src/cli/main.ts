@@ -16,7 +16,7 @@ import { predictCommand, type PredictFlags } from './predict';
 import { trainCommand, type TrainFlags } from './train';
 import { tailCommand } from './tail';
 import { workerCommand, type WorkerFlags } from './worker';
-import { readToken } from './flags';
+import { readFileFlag, readToken } from './flags';
 import { processIo, type Io } from './io';
 import { packagePath } from './paths';
 import * as fs from 'node:fs';
@@ -61,7 +61,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     )
     .option('--listen <[host:]port>', 'accept remote workers on this address (host default 127.0.0.1; off loopback a token is required)')
     .option('--token-file <file>', 'file whose first line is the shared token of remote workers (or GRADSYNC_TOKEN)')
-    .option('--tls-cert <file>', 'PEM certificate: remote workers join over wss://')
+    .option('--tls-cert <file>', 'PEM certificate: remote workers join, and --monitor serves, over wss://')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--wait-workers <n>', 'with --listen: wait (up to 10 min) for n workers before the first step')
     .option('--replicate <n>', 'with --listen: 2 = each remote range computed by two workers and compared (config replicate)')
@@ -69,7 +69,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       '--audit <p>',
       "with --listen: recompute each remote worker's answer with probability p (0..1) and drop a worker whose answer differs (config audit)",
     )
-    .option('--monitor <[host:]port>', 'serve the live record stream for `gradsync tail ws://…`')
+    .option(
+      '--monitor <[host:]port>',
+      'serve the live record stream for `gradsync tail ws://…` (wss:// with --tls-cert; off loopback a token is required)',
+    )
     .option(
       '--no-pin',
       'let compute threads float between CPUs (default: each pinned to a CPU of its own when there is one for each; config pinThreads)',
@@ -107,14 +110,19 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
 
   program
     .command('tail')
-    .description("follow a run's gradient-norm log (file or ws://host:port) with a live diagnosis")
-    .argument('<target>', 'log.ndjson path, or ws://HOST:PORT of a coordinator started with --monitor')
+    .description("follow a run's gradient-norm log (file, or ws:// or wss://host:port) with a live diagnosis")
+    .argument('<target>', 'log.ndjson path, or ws://HOST:PORT (wss:// with --tls-cert) of a coordinator started with --monitor')
     .option('--json', 'pass records through, one per line (for jq)')
     .option('--once', 'print the summary of what is there now and exit')
     .option('--window <n>', 'steps in the sparklines', '60')
-    .option('--token-file <file>', 'file whose first line is the token of a coordinator off loopback (or GRADSYNC_TOKEN)')
-    .action(async (target: string, f: { json?: boolean; once?: boolean; window: string; tokenFile?: string }) => {
+    .option(
+      '--token-file <file>',
+      'file whose first line is the token of a coordinator off loopback (or GRADSYNC_TOKEN); proven, never sent',
+    )
+    .option('--ca <file>', 'PEM certificate to trust for wss:// (a self-signed coordinator)')
+    .action(async (target: string, f: { json?: boolean; once?: boolean; window: string; tokenFile?: string; ca?: string }) => {
       const token = readToken(f.tokenFile);
+      const ca = f.ca !== undefined ? readFileFlag('ca', f.ca) : undefined;
       // Ctrl-C ends following cleanly (exit 0, screen left in place)
       const stop = new AbortController();
       const onInt = (): void => stop.abort();
@@ -122,7 +130,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       try {
         code = await tailCommand(
           target,
-          { json: f.json === true, once: f.once === true, window: Number(f.window), ...(token ? { token } : {}) },
+          { json: f.json === true, once: f.once === true, window: Number(f.window), ...(token ? { token } : {}), ...(ca ? { ca } : {}) },
           { ...io, signal: stop.signal },
         );
       } finally {

@@ -1,5 +1,5 @@
 /**
- * cli/tail.ts — `gradsync tail FILE|ws://HOST:PORT`: watch a run's gradients.
+ * cli/tail.ts — `gradsync tail FILE|ws://HOST:PORT|wss://HOST:PORT`: watch a run's gradients.
  *
  * Sources: a log file or a run folder's log (followed like `tail -F`: observe/tail.ts) or a coordinator's live
  * stream (observe/live-client.ts). Views:
@@ -41,8 +41,10 @@ export interface TailOptions {
   once?: boolean;
   /** Steps per sparkline (the longest shown). Default 60. */
   window?: number;
-  /** Bearer token for a ws:// or wss:// target. */
+  /** The coordinator's token, for a ws:// or wss:// target: proven, never sent. */
   token?: string;
+  /** Extra CA certificate(s) to trust for a wss:// target (a self-signed coordinator). */
+  ca?: string | Buffer;
 }
 
 export interface TailIo {
@@ -275,8 +277,8 @@ async function fromLive(
   stop: AbortController,
 ): Promise<FollowStats> {
   const url = parseLiveUrl(target);
-  if (opts.token !== undefined && url.protocol === 'ws:' && !isLoopback(url.hostname)) {
-    io.stderr.write('gradsync tail: warning: the token travels unencrypted over ws://; prefer wss://\n');
+  if (url.protocol === 'ws:' && !isLoopback(url.hostname)) {
+    io.stderr.write('gradsync tail: note: ws:// is unencrypted (the token does not travel, but the records do); prefer wss://\n');
   }
   const stats = newStats();
   summary.stats = stats;
@@ -291,7 +293,7 @@ async function fromLive(
         if (opts.once) stop.abort();
       },
     },
-    { token: opts.token, signal: stop.signal },
+    { token: opts.token, signal: stop.signal, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) },
   );
   if (!opts.once && !stop.signal.aborted && closed.code !== 1000 && closed.code !== 1001) {
     throw Errors.io(`the live stream from ${url.host} was cut (close code ${closed.code}${closed.reason ? `: ${closed.reason}` : ''})`);

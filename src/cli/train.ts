@@ -3,6 +3,7 @@
  */
 
 import * as cliProgress from 'cli-progress';
+import type pino from 'pino';
 import { loadConfigFile, validate, type RunConfig } from '../config';
 import { Errors, GradsyncError } from '../errors';
 import { startLiveServer, type LiveServer } from '../observe/live-server';
@@ -13,7 +14,7 @@ import { findResumePoint } from '../train/checkpoint';
 import type { ExecutorContext, ExecutorSource } from '../train/loop';
 import { startCoordinator } from '../parallel/coordinator-server';
 import { isLoopback } from '../net/loopback';
-import { intFlag, kernelFlag, readToken } from './flags';
+import { intFlag, kernelFlag, readFileFlag, readToken } from './flags';
 import { defaultConfigPath } from './paths';
 import { fmt, humanOut, type Io } from './io';
 
@@ -103,16 +104,9 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
     );
   }
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw Errors.usage('--tls-cert and --tls-key go together');
-  const readPem = (flag: string, file: string): Buffer => {
-    try {
-      return fs.readFileSync(file);
-    } catch (e) {
-      throw Errors.usage(`--${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  };
   const tls =
     f.tlsCert !== undefined && f.tlsKey !== undefined
-      ? { cert: readPem('tls-cert', f.tlsCert), key: readPem('tls-key', f.tlsKey) }
+      ? { cert: readFileFlag('tls-cert', f.tlsCert), key: readFileFlag('tls-key', f.tlsKey) }
       : undefined;
   const waitWorkers = f.waitWorkers !== undefined ? intFlag('wait-workers', f.waitWorkers, 0) : 0;
   if (waitWorkers > 0 && !listen) throw Errors.usage('--wait-workers needs --listen');
@@ -128,12 +122,13 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
   const json = f.json === true;
   const out = humanOut(io, json);
   // the live record stream: every log line, as published, to `gradsync tail ws://…` subscribers
+  // (over wss:// with the workers' certificate); its own records go to the run's log once it exists
   const live: LiveServer | null = monitor
-    ? await startLiveServer({ host: monitor.host, port: monitor.port, ...(token !== undefined ? { token } : {}) })
+    ? await startLiveServer({ host: monitor.host, port: monitor.port, ...(token !== undefined ? { token } : {}), ...(tls ? { tls } : {}) })
     : null;
-  if (live && monitor)
+  if (live)
     out.write(
-      `live record stream on ws://${monitor.host.includes(':') ? `[${monitor.host}]` : monitor.host}:${live.port} (watch: gradsync tail ws://…)\n`,
+      `live record stream on ${live.url} (watch: gradsync tail ${live.url}${token !== undefined ? ', token required' : ''}${tls ? ', --ca CERT if self-signed' : ''})\n`,
     );
   const tee = live
     ? (line: string): void => {
@@ -151,7 +146,7 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
   let summary: TrainSummary;
   try {
     summary = await train(cfg, {
-      ...(tee ? { tee } : {}),
+      ...(tee ? { tee, onLogger: (log: pino.Logger) => live?.useLogger(log) } : {}),
       ...(f.runDir !== undefined ? { runDir: f.runDir } : resumeRunDir !== undefined ? { runDir: resumeRunDir } : {}),
       ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
       kernels: kernelFlag(f.kernels),

@@ -10,13 +10,12 @@
  * Not here: the protocol (parallel/remote-worker.ts).
  */
 
-import * as fs from 'node:fs';
 import { resolveThreads } from '../config';
 import { Errors } from '../errors';
 import { runWorkerRetrying } from '../parallel/worker-retry';
 import { CLOSE } from '../parallel/messages';
 import type { Io } from './io';
-import { intFlag, kernelFlag, readToken } from './flags';
+import { intFlag, kernelFlag, readFileFlag, readToken } from './flags';
 
 export interface WorkerFlags {
   join: string;
@@ -32,14 +31,7 @@ export interface WorkerFlags {
 export async function workerCommand(f: WorkerFlags, io: Io): Promise<number> {
   const threads = f.threads === undefined || f.threads === 'auto' ? resolveThreads('auto') : intFlag('threads', f.threads, 0);
   const token = readToken(f.tokenFile);
-  let ca: Buffer | undefined;
-  if (f.ca !== undefined) {
-    try {
-      ca = fs.readFileSync(f.ca);
-    } catch (e) {
-      throw Errors.usage(`--ca ${f.ca}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
+  const ca = f.ca !== undefined ? readFileFlag('ca', f.ca) : undefined;
   let url: URL;
   try {
     url = new URL(f.join);

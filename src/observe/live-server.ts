@@ -1,42 +1,55 @@
 /**
  * live-server.ts — the coordinator's read-only live record stream (`gradsync train --monitor`).
  *
- * A websocket server that sends every published record, as one JSON text frame, to every
- * subscriber. Clients send nothing. The protocol, per subscriber:
- *   1. HTTP upgrade. With a token configured, the request must carry `Authorization: Bearer
- *      <token>`; the check compares sha256 digests with crypto.timingSafeEqual (constant time,
- *      whatever the lengths). A wrong or missing token gets `401` and the socket is destroyed
- *      before any websocket exists; a full house gets `503`. Plain HTTP requests get `426`.
+ * A websocket server (wss:// with a certificate) that sends every published record, as one
+ * JSON text frame, to every subscriber. Clients send nothing. The protocol, per subscriber:
+ *   1. With a token: HTTP GET CHALLENGE_PATH → a one-time nonce; the upgrade request carries
+ *      the nonce, HMAC(token, nonce) and a nonce of the subscriber's own (net/challenge.ts,
+ *      with LIVE_LABELS: a subscriber's proof is worth nothing to the worker listener). A
+ *      wrong, missing or replayed proof gets `401` and the socket is destroyed before any
+ *      websocket exists; a full house gets `503`. The 101 carries the server's proof over both
+ *      nonces. Other plain HTTP requests get `426`.
  *   2. A hello frame `{"gradsyncLive":1,"history":N}` (no `schema` key: it is not a record).
  *   3. The snapshot: the run's start record (kept for the run: a late subscriber needs its
  *      config and model), then the last N other published records (N ≤ `history`), oldest first.
  *   4. Every record published from then on, until the server closes (close code 1001).
  * Without a token the server only starts on a loopback host (127.0.0.0/8, ::1, localhost).
  * publish() never blocks: a subscriber whose bufferedAmount exceeds maxBufferedBytes is
- * dropped (terminated, logged). Pings every heartbeatMs; a peer that missed a pong is dropped.
- * perMessageDeflate is off; maxPayload is tiny (clients send nothing; any message closes the
- * connection with 1008). The token never reaches a log.
- * Not here: the trainer's side of publishing (train/), the client (live-client.ts).
+ * dropped. Pings every heartbeatMs; a peer that missed a pong is dropped. perMessageDeflate is
+ * off; maxPayload is tiny (clients send nothing; any message closes the connection with 1008).
+ * Every event (listening, a subscriber connected, refused, dropped, disconnected) is a
+ * `monitor: …` record with the peer's address; the token never reaches a log.
+ * Not here: the trainer's side of publishing (train/, cli/train.ts), the client (live-client.ts).
  */
 
-import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocketServer, WebSocket } from 'ws';
+import { CHALLENGE_PATH, checkClientProof, NonceStore, type ProofLabels } from '../net/challenge';
 import { isLoopback } from '../net/loopback';
 import { closeServers, listenOn, refuse, startHeartbeat } from '../net/ws-serve';
 import { Errors, GradsyncError } from '../errors';
+
+/** The HMAC labels of a subscription: distinct from the workers' (parallel/auth.ts). */
+export const LIVE_LABELS: ProofLabels = { client: 'gradsync-monitor-subscriber-v1', server: 'gradsync-monitor-v1' };
+
+/** The prefix of this server's own records' msg. */
+export const LIVE_MSG_PREFIX = 'monitor: ';
 
 export interface LiveServerOptions {
   /** Interface to listen on. Without a token it must be a loopback host. */
   host: string;
   /** TCP port; 0 picks a free one (see the returned `port`). */
   port: number;
-  /** Shared secret subscribers present as `Authorization: Bearer <token>`. Required off loopback. */
+  /** Shared secret subscribers prove (never send). Required off loopback. */
   token?: string;
+  /** PEM certificate and key: the stream is served over wss:// (https for the challenge). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Records replayed to a new subscriber (the most recent ones). Default 500. */
   history?: number;
+  /** Where the server's own records go; also settable later (LiveServer.useLogger). */
   logger?: pino.Logger;
   /** Subscribers at once; more are refused with 503. Default 32. */
   maxSubscribers?: number;
@@ -49,8 +62,15 @@ export interface LiveServerOptions {
 export interface LiveServer {
   /** The port actually listened on. */
   port: number;
+  /** ws://HOST:PORT, or wss:// with a certificate. */
+  url: string;
   /** Sends a record to every subscriber and keeps it for the history. Never throws, never blocks. */
   publish(record: object): void;
+  /**
+   * Sends the server's own records to `log` from now on, and first those it kept (at most
+   * HELD_RECORDS) while it had none: a run's log exists only after the server listens.
+   */
+  useLogger(log: pino.Logger): void;
   /** Closes every subscriber (1001) and the server. */
   close(): Promise<void>;
 }
@@ -62,20 +82,33 @@ export interface LiveHello {
   history: number;
 }
 
-const digest = (s: string): Buffer => crypto.createHash('sha256').update(s, 'utf8').digest();
-
-/** Constant-time check of an Authorization header against the token. */
-export function bearerMatches(header: string | undefined, tokenDigest: Buffer): boolean {
-  const m = /^Bearer ([^\s]+)\s*$/i.exec(header ?? '');
-  // compare a digest even when the header is absent, so timing says nothing either way
-  return crypto.timingSafeEqual(digest(m ? m[1]! : ''), tokenDigest) && m !== null;
-}
+/** The server's own records kept while it has no logger; later ones are not kept. */
+export const HELD_RECORDS = 100;
 
 function intOption(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;
   if (!Number.isInteger(v) || v < min || v > max)
     throw new RangeError(`live server option "${name}" must be an integer in [${min}, ${max}], got ${String(v)}`);
   return v;
+}
+
+const peerOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string =>
+  `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
+
+/** The server's records: to the logger, or held (bounded) until there is one. */
+class EventLog {
+  private held: ['info' | 'warn' | 'error', object, string][] = [];
+  constructor(private log: pino.Logger | undefined) {}
+  write(level: 'info' | 'warn' | 'error', fields: object, msg: string): void {
+    if (this.log) this.log[level](fields, LIVE_MSG_PREFIX + msg);
+    else if (this.held.length < HELD_RECORDS) this.held.push([level, fields, msg]);
+  }
+  use(log: pino.Logger): void {
+    this.log = log;
+    const held = this.held;
+    this.held = [];
+    for (const [level, fields, msg] of held) this.write(level, fields, msg);
+  }
 }
 
 /** Starts the live record stream; resolves once listening. */
@@ -86,10 +119,11 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
   const maxSubscribers = intOption('maxSubscribers', opts.maxSubscribers, 32, 1, 10_000);
   const maxBuffered = intOption('maxBufferedBytes', opts.maxBufferedBytes, 8 * 1024 * 1024, 1024, 2 ** 31);
   const heartbeatMs = intOption('heartbeatMs', opts.heartbeatMs, 30_000, 10, 3_600_000);
-  if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token.length === 0 || opts.token.length > 4096)) {
+  const token = opts.token;
+  if (token !== undefined && (typeof token !== 'string' || token.length === 0 || token.length > 4096)) {
     throw Errors.auth('the live stream token must be a non-empty string of at most 4096 characters');
   }
-  if (opts.token === undefined && !isLoopback(opts.host)) {
+  if (token === undefined && !isLoopback(opts.host)) {
     throw new GradsyncError(
       'GS_ERR_AUTH',
       `refusing to serve the live record stream on ${opts.host} without a token: anyone who can reach it could read the run`,
@@ -97,18 +131,40 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
       2,
     );
   }
-  const tokenDigest = opts.token !== undefined ? digest(opts.token) : null;
-  const log = opts.logger;
+  const tls = opts.tls;
+  const events = new EventLog(opts.logger);
+  const nonces = new NonceStore();
+  /** The server's proof for the 101 answer of each admitted upgrade request. */
+  const serverProofs = new WeakMap<http.IncomingMessage, string>();
+  /** Each subscriber's address and when it connected. */
+  const subscribers = new WeakMap<WebSocket, { peer: string; since: number }>();
+  const peerOfWs = (ws: WebSocket): string => subscribers.get(ws)?.peer ?? '?';
 
   const history: string[] = [];
   let startFrame: string | null = null;
-  const server = http.createServer((_req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (req.method === 'GET' && req.url === CHALLENGE_PATH) {
+      const n = nonces.issue(req.socket.remoteAddress ?? '?');
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' }).end(n);
+      return;
+    }
     res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' });
     res.end('gradsync live record stream: connect with a websocket client, e.g. `gradsync tail ws://HOST:PORT`\n');
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 10_000;
+  };
+  const httpOptions: http.ServerOptions = { headersTimeout: 10_000, requestTimeout: 10_000 };
+  const server = tls
+    ? https.createServer({ ...httpOptions, cert: tls.cert, key: tls.key, handshakeTimeout: 10_000 }, onRequest)
+    : http.createServer(httpOptions, onRequest);
   server.maxHeadersCount = 100;
+  if (tls) {
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: { remoteAddress?: string; remotePort?: number }) => {
+      events.write(
+        'warn',
+        { code: 'GS_ERR_WIRE', peer: peerOf(socket), tlsCode: err.code ?? null, err: err.message.slice(0, 200) },
+        'TLS handshake failed, connection closed',
+      );
+    });
+  }
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -117,32 +173,53 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
     maxBufferedChunks: 16,
     clientTracking: true,
   });
+  wss.on('headers', (headers, req) => {
+    const p = serverProofs.get(req);
+    if (p !== undefined) headers.push(`X-Gradsync-Server-Proof: ${p}`);
+  });
 
-  const heartbeat = startHeartbeat(wss, heartbeatMs, () => log?.warn('live: subscriber missed a pong, dropped'));
+  const heartbeat = startHeartbeat(wss, heartbeatMs, (ws) =>
+    events.write('warn', { code: 'GS_ERR_IO', peer: peerOfWs(ws) }, 'subscriber missed a pong, dropped'),
+  );
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    if (tokenDigest && !bearerMatches(req.headers.authorization, tokenDigest)) {
-      log?.warn({ remote, reason: req.headers.authorization ? 'wrong token' : 'no token' }, 'live: subscriber refused (401)');
-      refuse(socket, '401 Unauthorized', ['WWW-Authenticate: Bearer']);
-      return;
+    const peer = peerOf(req.socket);
+    if (token !== undefined) {
+      const r = checkClientProof(req.headers, nonces, LIVE_LABELS, token);
+      if (!r.ok) {
+        events.write('warn', { code: 'GS_ERR_AUTH', peer, reason: r.reason, status: 401 }, 'subscriber refused (401)');
+        refuse(socket, '401 Unauthorized');
+        return;
+      }
+      serverProofs.set(req, r.serverProof);
     }
     if (wss.clients.size >= maxSubscribers) {
-      log?.warn({ remote, maxSubscribers }, 'live: subscriber refused (503, full)');
+      events.write(
+        'warn',
+        { code: 'GS_ERR_IO', peer, reason: 'too many subscribers', status: 503, maxSubscribers },
+        'subscriber refused (503, full)',
+      );
       refuse(socket, '503 Service Unavailable');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      subscribers.set(ws, { peer, since: Date.now() });
       heartbeat.track(ws);
-      ws.on('message', () => ws.close(1008, 'read-only stream: clients send nothing'));
-      ws.on('error', (err) => log?.warn({ remote, err: err.message }, 'live: subscriber error'));
-      ws.on('close', () => log?.info({ remote, subscribers: wss.clients.size }, 'live: subscriber left'));
+      ws.once('message', () => {
+        events.write('warn', { code: 'GS_ERR_PROTOCOL', peer }, 'subscriber sent a message, closed (1008)');
+        ws.close(1008, 'read-only stream: clients send nothing');
+      });
+      ws.on('error', (err) => events.write('warn', { code: 'GS_ERR_WIRE', peer, err: err.message.slice(0, 200) }, 'subscriber error'));
+      ws.on('close', (code: number) => {
+        const seconds = (Date.now() - subscribers.get(ws)!.since) / 1000;
+        events.write('info', { peer, closeCode: code, seconds, subscribers: wss.clients.size }, 'subscriber disconnected');
+      });
       const hello: LiveHello = { gradsyncLive: 1, history: history.length + (startFrame === null ? 0 : 1) };
       ws.send(JSON.stringify(hello));
       if (startFrame !== null) ws.send(startFrame);
       for (const frame of history) ws.send(frame);
-      log?.info({ remote, replayed: history.length, subscribers: wss.clients.size }, 'live: subscriber joined');
+      events.write('info', { peer, replayed: history.length, subscribers: wss.clients.size }, 'subscriber connected');
     });
   });
 
@@ -153,35 +230,50 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
     heartbeat.stop();
     throw e;
   }
-  server.on('error', (err) => log?.error({ err: err.message }, 'live: server error'));
-  log?.info({ host: opts.host, port: actualPort, authRequired: tokenDigest !== null, history: historyCap }, 'live: listening');
+  server.on('error', (err) => events.write('error', { code: 'GS_ERR_IO', err: err.message }, 'server error'));
+  const url = `${tls ? 'wss' : 'ws'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${actualPort}`;
+  events.write(
+    'info',
+    { host: opts.host, port: actualPort, tls: tls !== undefined, authRequired: token !== undefined, history: historyCap, maxSubscribers },
+    'listening',
+  );
 
   let closing: Promise<void> | null = null;
   return {
     port: actualPort,
+    url,
     publish(record: object): void {
       if (closing) return;
       let frame: string;
       try {
         frame = JSON.stringify(record);
       } catch (err) {
-        log?.warn({ err: (err as Error).message }, 'live: record not serialisable, not published');
+        events.write('warn', { err: (err as Error).message }, 'record not serialisable, not published');
         return;
       }
-      if ((record as { msg?: unknown }).msg === 'start') startFrame = frame;
-      else if (historyCap > 0) {
+      const msg = (record as { msg?: unknown }).msg;
+      if (msg === 'start') startFrame = frame;
+      // the server's own records are streamed, not replayed: refusals of anyone who can reach
+      // the port would otherwise push the run's records out of a late subscriber's snapshot
+      else if (historyCap > 0 && !(typeof msg === 'string' && msg.startsWith(LIVE_MSG_PREFIX))) {
         history.push(frame);
         if (history.length > historyCap) history.shift();
       }
+      const slow: { peer: string; bufferedAmount: number }[] = [];
       for (const ws of wss.clients) {
         if (ws.readyState !== WebSocket.OPEN) continue;
         if (ws.bufferedAmount > maxBuffered) {
-          log?.warn({ bufferedAmount: ws.bufferedAmount, maxBufferedBytes: maxBuffered }, 'live: slow subscriber dropped');
+          slow.push({ peer: peerOfWs(ws), bufferedAmount: ws.bufferedAmount });
           ws.terminate();
           continue;
         }
         ws.send(frame);
       }
+      // logged after the loop: the record comes back here (the run's log is published) and is sent at once
+      for (const s of slow) events.write('warn', { code: 'GS_ERR_IO', ...s, maxBufferedBytes: maxBuffered }, 'slow subscriber dropped');
+    },
+    useLogger(log: pino.Logger): void {
+      events.use(log);
     },
     close(): Promise<void> {
       closing ??= (async () => {
@@ -205,7 +297,7 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
           ),
         );
         await closeServers(wss, server);
-        log?.info({ port: actualPort }, 'live: closed');
+        events.write('info', { port: actualPort }, 'closed');
       })();
       return closing;
     },

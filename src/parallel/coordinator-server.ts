@@ -4,7 +4,7 @@
  * RemoteExecutor (remote-executor.ts) that the step uses from the next step on.
  *
  * The handshake, per connection (message types in messages.ts):
- *  1. HTTP GET CHALLENGE_PATH → a one-time nonce (auth.ts NonceStore: a flood of requests
+ *  1. HTTP GET CHALLENGE_PATH → a one-time nonce (net/challenge.ts NonceStore: a flood of requests
  *     makes room by forgetting the oldest nonces, its own first, never by refusing).
  *  2. HTTP upgrade on JOIN_PATH. With a token configured, the request must carry the nonce and
  *     HMAC(token, nonce); otherwise `401` and the socket is destroyed before any websocket

@@ -12,7 +12,8 @@ import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { refuse } from '../net/ws-serve';
-import { AUTH_HEADERS, coordinatorProof, isNonce, NonceStore, proofMatches, workerProof } from './auth';
+import { checkClientProof, NonceStore } from '../net/challenge';
+import { WORKER_LABELS } from './auth';
 import { CHALLENGE_PATH, JOIN_PATH } from './messages';
 
 /** Request headers an upgrade may carry; a worker sends about ten. */
@@ -164,26 +165,13 @@ export class JoinGate {
   private proven(req: http.IncomingMessage, socket: Duplex, peer: string): boolean {
     const token = this.o.token;
     if (token === undefined) return true;
-    const nonce = req.headers[AUTH_HEADERS.nonce];
-    const proof = req.headers[AUTH_HEADERS.proof];
-    const clientNonce = req.headers[AUTH_HEADERS.clientNonce];
-    // consume first: a nonce is good for one attempt, right or wrong
-    const fresh = this.nonces.consume(nonce);
-    const ok = proofMatches(proof, workerProof(token, isNonce(nonce) ? nonce : '')) && fresh && isNonce(clientNonce);
-    if (!ok) {
-      const reason =
-        proof === undefined
-          ? 'no token proof'
-          : !fresh
-            ? 'unknown or expired nonce'
-            : !isNonce(clientNonce)
-              ? 'no client nonce'
-              : 'wrong token';
-      this.o.log?.warn({ code: 'GS_ERR_AUTH', peer, reason }, 'remote: join refused (401)');
+    const r = checkClientProof(req.headers, this.nonces, WORKER_LABELS, token);
+    if (!r.ok) {
+      this.o.log?.warn({ code: 'GS_ERR_AUTH', peer, reason: r.reason }, 'remote: join refused (401)');
       refuse(socket, '401 Unauthorized');
       return false;
     }
-    this.serverProofs.set(req, coordinatorProof(token, nonce as string, clientNonce as string));
+    this.serverProofs.set(req, r.serverProof);
     return true;
   }
 

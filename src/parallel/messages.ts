@@ -53,8 +53,8 @@ export interface PartialMessage {
 /** Executor ids of remote nodes are this prefix and the worker's own id (the planner tells them apart by it). */
 export const REMOTE_ID_PREFIX = 'remote-';
 
-/** The path of the one-time challenge nonce (HTTP GET) and of the websocket upgrade. */
-export const CHALLENGE_PATH = '/gradsync/challenge';
+/** The path of the one-time challenge nonce (HTTP GET, net/challenge.ts) and of the websocket upgrade. */
+export { CHALLENGE_PATH } from '../net/challenge';
 export const JOIN_PATH = '/gradsync/join';
 
 /** Websocket close codes of the remote protocol (ws closes with 1009 on maxPayload itself). */

@@ -21,7 +21,6 @@
  */
 
 import * as http from 'node:http';
-import * as https from 'node:https';
 import * as os from 'node:os';
 import type pino from 'pino';
 import { WebSocket } from 'ws';
@@ -30,11 +29,12 @@ import { alloc, dtypeOf, type Float } from '../tensor/dtype';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
 import { kernelProfiles, selectKernels, type KernelChoice } from '../tensor/select';
 import { layoutOf } from '../model/params';
-import { AUTH_HEADERS, coordinatorProof, newNonce, proofMatches, workerProof } from './auth';
+import { proveToken } from '../net/challenge-client';
+import { AUTH_HEADERS, proofMatches, WORKER_LABELS } from './auth';
 import { decodeCoordinatorMessage, encodeMessage, encodePartial, type CoordinatorFrameLimits } from './codec';
 import type { Executor, StepTask } from './executor';
 import { MainExecutor } from './main-executor';
-import { CHALLENGE_PATH, CLOSE, JOIN_PATH, PROTOCOL_VERSION, type PartialMessage, type RunMessage, type StepMessage } from './messages';
+import { CLOSE, JOIN_PATH, PROTOCOL_VERSION, type PartialMessage, type RunMessage, type StepMessage } from './messages';
 import { addPartial, type Partial } from './partial';
 import { planRanges } from './planner';
 import type { WorkerHooks } from './hooks';
@@ -76,47 +76,6 @@ export interface WorkerExit {
   /** The coordinator's error message, when it sent one. */
   error: { code: string; message: string } | null;
 }
-
-/** Fetches a one-time nonce from the coordinator (step 1). */
-function fetchNonce(base: URL, ca: string | Buffer | undefined): Promise<string> {
-  const u = new URL(CHALLENGE_PATH, base);
-  u.protocol = base.protocol === 'wss:' ? 'https:' : 'http:';
-  const get = u.protocol === 'https:' ? https.get : http.get;
-  return new Promise<string>((resolve, reject) => {
-    const req = get(u, { timeout: 10_000, ...(ca !== undefined ? { ca } : {}) }, (res) => {
-      let body = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => {
-        body += c;
-        if (body.length > 256) req.destroy(new Error('challenge answer too long'));
-      });
-      res.on('end', () => {
-        if (res.statusCode !== 200) reject(Errors.auth(`the coordinator gave no challenge (HTTP ${res.statusCode})`));
-        else if (!/^[0-9a-f]{64}$/.test(body)) reject(Errors.auth("the coordinator's challenge is malformed"));
-        else resolve(body);
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (e) => {
-      const code = (e as NodeJS.ErrnoException).code;
-      // a certificate the worker does not trust: say which flag fixes it
-      const tls =
-        code !== undefined && TLS_TRUST_CODES.has(code)
-          ? `: the coordinator's TLS certificate is not trusted here (${code}: ${e.message}); give its certificate (or its CA's) with --ca FILE`
-          : `: ${code ?? e.message}`;
-      reject(Errors.io(`cannot reach the coordinator at ${u.host}${tls}`));
-    });
-  });
-}
-
-/** OpenSSL's verification failures that a --ca certificate resolves (Node's err.code). */
-const TLS_TRUST_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-]);
 
 function defaultId(): string {
   return `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
@@ -172,21 +131,6 @@ function checkOptions(opts: WorkerOptions): { base: URL; id: string } {
   const id = opts.id ?? defaultId();
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw Errors.usage(`worker id must match [A-Za-z0-9._-]{1,64}, got "${id.slice(0, 80)}"`);
   return { base, id };
-}
-
-/** Step 1 with a token: the upgrade's headers (the nonce, its proof, a nonce of this worker's own) and the proof the 101 must carry. */
-async function tokenProof(
-  base: URL,
-  token: string,
-  ca: string | Buffer | undefined,
-): Promise<{ headers: Record<string, string>; expect: string }> {
-  const headers: Record<string, string> = {};
-  const nonce = await fetchNonce(base, ca);
-  const clientNonce = newNonce();
-  headers[AUTH_HEADERS.nonce] = nonce;
-  headers[AUTH_HEADERS.proof] = workerProof(token, nonce);
-  headers[AUTH_HEADERS.clientNonce] = clientNonce;
-  return { headers, expect: coordinatorProof(token, nonce, clientNonce) };
 }
 
 /**
@@ -433,7 +377,7 @@ export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Pr
   const say = opts.onEvent ?? ((): void => undefined);
   const maxPayload = opts.maxPayload ?? 512 << 20;
   const limits: CoordinatorFrameLimits = { maxBytes: maxPayload, maxDataBytes: opts.maxDataBytes ?? 8 * 2 ** 30 };
-  const proof = opts.token !== undefined ? await tokenProof(base, opts.token, opts.ca) : null;
+  const proof = opts.token !== undefined ? await proveToken(base, opts.token, WORKER_LABELS, opts.ca, 'the coordinator') : null;
   const ws = new WebSocket(new URL(JOIN_PATH, base), {
     headers: proof?.headers ?? {},
     perMessageDeflate: false,

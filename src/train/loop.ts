@@ -63,6 +63,7 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   } = opts.logger ? { log: opts.logger, steps: opts.logger, close: (): void => {} } : runLoggers(p.logFile!, run, 'info', opts.tee);
   // the log file is closed however the run ends (a record after that opens it for its line: LogFile)
   try {
+    opts.onLogger?.(log);
     for (const sk of p.resume?.skipped ?? []) log.warn({ file: sk.file, code: sk.code, reason: sk.reason }, 'checkpoint skipped');
     const ctx: ExecutorContext = { spec, cfg, data: trainSet, params, logger: log, run, microBatch };
     const local = await setUpExecutors({

@@ -51,6 +51,11 @@ export interface TrainOptions {
   /** Receives every log line of the run after redaction (the live record stream). */
   tee?: (line: string) => void;
   /**
+   * Called once with the run's logger (or opts.logger) as soon as it exists, before the run's
+   * first record: what the caller started before the run (the live record stream) logs there.
+   */
+  onLogger?: (log: pino.Logger) => void;
+  /**
    * Let the run change this process's scheduling while it trains: pin each compute thread, the
    * calling thread included, to a CPU of its own (when there is one for each), and, when they
    * take every CPU, put the process's other threads (V8's and libuv's helpers, and any thread of

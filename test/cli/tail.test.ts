@@ -260,6 +260,23 @@ describe('cli/tail', () => {
       assert.equal(o.stderr.text, `gradsync: error GS_ERR_USAGE: --token-file ${missing}: ENOENT\n`);
     });
 
+    it('gradsync tail --ca on a missing file exits 2 naming the flag and the file', async () => {
+      const o = io();
+      const missing = path.join(dir, 'no-cert.pem');
+      assert.equal(
+        await main(['node', 'gradsync', 'tail', 'wss://127.0.0.1:1', '--once', '--ca', missing], { ...o, stdin: process.stdin }),
+        2,
+      );
+      assert.equal(o.stderr.text, `gradsync: error GS_ERR_USAGE: --ca ${missing}: ENOENT\n`);
+    });
+
+    it('notes that ws:// off loopback is unencrypted: the records travel in clear, the token does not', async () => {
+      const o = io();
+      // 192.0.2.0/24 is TEST-NET-1: nothing answers; the note comes before the attempt
+      await tailCommand('ws://192.0.2.1:9', { once: true }, { ...o, signal: AbortSignal.abort() });
+      assert.match(o.stderr.text, /ws:\/\/ is unencrypted \(the token does not travel, but the records do\); prefer wss:\/\//);
+    });
+
     it('exits 2 for a URL that is not ws:// or wss://', async () => {
       const o = io();
       assert.equal(await tailCommand('wss://user:pw@127.0.0.1:1', { once: true }, o), 2);
