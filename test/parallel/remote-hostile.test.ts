@@ -6,7 +6,7 @@
  * Loopback only, port 0; no timing is asserted (a peer never dropped makes the test time out).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -22,6 +22,7 @@ import type { Coordinator } from '../../src/parallel/coordinator-server';
 import type { RemoteExecutor } from '../../src/parallel/remote-executor';
 import { CLOSE, JOIN_PATH, PROTOCOL_VERSION } from '../../src/parallel/messages';
 import { collectingLogger } from '../helpers/log-sink';
+import { selfSignedCert, type TestCert } from '../helpers/tls-cert';
 import { repoRoot, tempDir } from '../helpers/paths';
 import { closed, getNonce, rawPeer, smallCoordinator, SPEC, until } from './remote-helpers';
 
@@ -397,41 +398,18 @@ describe('remote: hostile peers', function () {
   });
 
   describe('TLS', () => {
-    const openssl = '/usr/bin/openssl';
-    let dir = '';
+    let tc: TestCert | null = null;
+    let tempRun = '';
     before(function () {
-      if (!fs.existsSync(openssl)) this.skip(); // no openssl CLI: no certificate to test with
-      dir = tempDir();
-      const r = spawnSync(
-        openssl,
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-days',
-          '2',
-          '-keyout',
-          path.join(dir, 'key.pem'),
-          '-out',
-          path.join(dir, 'cert.pem'),
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-        ],
-        { encoding: 'utf8' },
-      );
-      if (r.status !== 0) throw new Error(`openssl could not make a test certificate: ${r.stderr}`);
+      tc = selfSignedCert();
+      if (tc === null) this.skip(); // no openssl CLI: no certificate to test with
+      tempRun = tempDir();
     });
 
     it('with a certificate and key the coordinator serves wss://; a worker trusting it joins, one that does not is refused', async () => {
       const { logger, lines } = collectingLogger();
-      const cert = fs.readFileSync(path.join(dir, 'cert.pem'));
-      const c = await smallCoordinator(logger, { token: TOKEN, tls: { cert, key: fs.readFileSync(path.join(dir, 'key.pem')) } });
+      const cert = tc!.cert;
+      const c = await smallCoordinator(logger, { token: TOKEN, tls: { cert, key: tc!.key } });
       try {
         assert.match(c.url, /^wss:\/\/127\.0\.0\.1:\d+$/);
         await assert.rejects(
@@ -470,11 +448,11 @@ describe('remote: hostile peers', function () {
           '--wait-workers',
           '1',
           '--tls-cert',
-          path.join(dir, 'cert.pem'),
+          tc!.certFile,
           '--tls-key',
-          path.join(dir, 'key.pem'),
+          tc!.keyFile,
           '--run-dir',
-          path.join(dir, 'run'),
+          path.join(tempRun, 'run'),
         ],
         { env, stdio: ['ignore', 'pipe', 'pipe'] },
       );
@@ -490,11 +468,10 @@ describe('remote: hostile peers', function () {
         await until(() => /listening for workers on wss:\/\/\S+/.test(out) || trainer.exitCode !== null, 20_000);
         const url = /listening for workers on (wss:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
         assert.ok(url !== undefined, out);
-        const worker = spawn(
-          process.execPath,
-          [bin, 'worker', '--join', url, '--ca', path.join(dir, 'cert.pem'), '--threads', '0', '--id', 'cli-tls'],
-          { env, stdio: ['ignore', 'ignore', 'pipe'] },
-        );
+        const worker = spawn(process.execPath, [bin, 'worker', '--join', url, '--ca', tc!.certFile, '--threads', '0', '--id', 'cli-tls'], {
+          env,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
         let wout = '';
         worker.stderr!.on('data', (d: Buffer) => {
           wout += d.toString();
@@ -505,7 +482,7 @@ describe('remote: hostile peers', function () {
         assert.match(out, /executors main, remote-cli-tls/);
         assert.match(wout, /ready for run/);
         const steps = fs
-          .readFileSync(path.join(dir, 'run', 'log.ndjson'), 'utf8')
+          .readFileSync(path.join(tempRun, 'run', 'log.ndjson'), 'utf8')
           .split('\n')
           .filter((l) => l.includes('"msg":"step"'));
         assert.equal(steps.length, 20);
@@ -513,7 +490,7 @@ describe('remote: hostile peers', function () {
           steps.every((l) => l.includes('"remote-cli-tls"')),
           'every step names the remote executor',
         );
-        assert.ok(!out.includes(TOKEN) && !fs.readFileSync(path.join(dir, 'run', 'log.ndjson'), 'utf8').includes(TOKEN));
+        assert.ok(!out.includes(TOKEN) && !fs.readFileSync(path.join(tempRun, 'run', 'log.ndjson'), 'utf8').includes(TOKEN));
       } finally {
         if (trainer.exitCode === null) trainer.kill('SIGKILL');
       }
