@@ -30,7 +30,7 @@ import { LearningRate } from '../optim/schedule';
 import type { ModelSpec } from '../model/spec';
 import { epochOrder, batchRange } from '../data/batching';
 import { targetRange, type Dataset } from '../data/dataset';
-import { runLoggers } from '../observe/logger';
+import { pinoStepWriter, runLoggers, type StepWriter } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
 import type { Diagnosis, StepRecord } from '../observe/schema';
 import type { ThreadPool } from '../parallel/pool-executor';
@@ -58,9 +58,11 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   if (p.logFile !== null && p.resume !== null) endTornLine(p.logFile);
   const {
     log,
-    steps: stepLog,
+    step: stepLog,
     close: closeLog,
-  } = opts.logger ? { log: opts.logger, steps: opts.logger, close: (): void => {} } : runLoggers(p.logFile!, run, 'info', opts.tee);
+  } = opts.logger
+    ? { log: opts.logger, step: pinoStepWriter(opts.logger), close: (): void => {} }
+    : runLoggers(p.logFile!, run, 'info', opts.tee);
   // the log file is closed however the run ends (a record after that opens it for its line: LogFile)
   try {
     opts.onLogger?.(log);
@@ -207,7 +209,7 @@ interface LoopArgs {
   diagnoser: Diagnoser;
   log: pino.Logger;
   /** Where the step records go (the run's log, or opts.logger). */
-  stepLog: pino.Logger;
+  stepLog: StepWriter;
   checkpoints: Checkpoints;
   stopper: EarlyStopping | null;
 }
@@ -287,8 +289,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
     const tr = performance.now();
     end.diagnosis = fields.diagnosis = diagnoser.push(fields);
-    if (r.skipped !== undefined) stepLog.warn(fields, 'step');
-    else stepLog.info(fields, 'step');
+    stepLog(r.skipped !== undefined ? 'warn' : 'info', fields);
     opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
     recordMs = performance.now() - tr;
     if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
