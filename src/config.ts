@@ -347,19 +347,22 @@ function headerFlag(v: Json): boolean {
 }
 
 /**
- * In-memory data (`x` and `y` given, or the description a validated config keeps of them): the
- * arrays themselves are checked where the data is built (data/arrays.ts); here their presence,
- * and the other keys. Default heldOut 0 (Keras's validation_split), shuffle true.
+ * In-memory data (`x` and `y` given): the arrays themselves are checked where the data is built
+ * (data/arrays.ts); here their presence and the other keys; the RunConfig keeps only their
+ * description. Default heldOut 0 (Keras's validation_split), shuffle true.
  */
 function validateMemoryData(v: Json, base: Record<string, Json>, frac: (x: Json, d: number) => number, shuffle: boolean): DataConfig {
   keys('data', v, ['source', 'x', 'shape', 'y', 'classes', 'name', 'heldOut', 'shuffle']);
-  const described = !('x' in base) && !('y' in base);
-  if (!described) {
-    if (base.x === undefined)
-      throw Errors.config('data.x', 'is required with data.y: the features, one array per example or a flat array with data.shape');
-    if (base.y === undefined)
-      throw Errors.config('data.y', 'is required with data.x: the class labels or regression targets, one per example');
-  }
+  if (!('x' in base) && !('y' in base))
+    throw Errors.config(
+      'data.source',
+      '"memory" is for arrays given to train() from code, as data: { x, y }',
+      'a config file names a file instead: "source": "csv" with "path"',
+    );
+  if (base.x === undefined)
+    throw Errors.config('data.x', 'is required with data.y: the features, one array per example or a flat array with data.shape');
+  if (base.y === undefined)
+    throw Errors.config('data.y', 'is required with data.x: the class labels or regression targets, one per example');
   return {
     source: 'memory',
     name: base.name === undefined ? 'arrays' : str('data.name', base.name),
