@@ -87,6 +87,12 @@ export function fromArrays(data: ArrayData, opts: ArrayLoadOptions): Dataset {
       const v = (ys as ArrayLike<unknown>)[r];
       if (typeof v === 'string') return { text: v, value: null };
       if (typeof v === 'number') return { text: String(v), value: named ? null : v };
+      if (isArrayLike(v))
+        throw Errors.data(
+          'data.y',
+          `row ${r}`,
+          `is an array, not a class label: give each row's class index (of one-hot rows, the argmax)`,
+        );
       throw Errors.data('data.y', `row ${r}`, `${describe(v)} is not a class label (an integer class index or a name)`);
     };
     const { labels, classes, names } = classLabels(n, raw, data.classes, shared, (r, msg) => Errors.data('data.y', `row ${r}`, msg));

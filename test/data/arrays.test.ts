@@ -270,6 +270,21 @@ describe('data/arrays fromArrays', () => {
         'data.y (row 1)',
         'null is not a class label',
       );
+      assertDataError(
+        () =>
+          fromArrays(
+            {
+              x: [[1], [2]],
+              y: [
+                [1, 0],
+                [0, 1],
+              ],
+            },
+            lab,
+          ),
+        'data.y (row 0)',
+        'of one-hot rows, the argmax',
+      );
     });
     it('a NaN target, by row', () => {
       assertDataError(() => fromArrays({ x: [[1], [2]], y: [0.5, NaN] }, f64), 'data.y (row 1)', 'NaN is not a finite number');
