@@ -16,6 +16,7 @@ import { didYouMean } from './suggest';
 import { DTYPES, type DType } from './tensor/dtype';
 import { ACTIVATIONS, KERNEL_PROFILES, type KernelProfile } from './tensor/kernels';
 import type { InitSpec } from './model/params';
+import type { ArrayData } from './data/arrays';
 import { LOSSES, type LayerSpec, type LossKind } from './model/spec';
 import type { OptimizerSpec } from './optim/optimizer';
 import { CONSTANT, type Schedule } from './optim/schedule';
@@ -34,9 +35,16 @@ export type DataConfig =
       targets: number;
       classes: number | null;
       scale: number;
+      /** Whether the first line is a header: true, false, or 'auto' (detected, data/csv.ts). Default 'auto'. */
+      header: boolean | 'auto';
       heldOut: number;
       shuffle: boolean;
     }
+  /**
+   * Arrays in memory, given to train() from code as data: { x, y, … } (data/arrays.ts); the run's
+   * config keeps only this description of them, the arrays travel beside it.
+   */
+  | { source: 'memory'; name: string; classes: number | null; heldOut: number; shuffle: boolean }
   /**
    * Gzipped IDX files (MNIST / Fashion-MNIST layout) in `dir`. `heldOut` null (the default):
    * the held-out data is the t10k split; a fraction: that much of the train split, held out as
@@ -206,6 +214,33 @@ export const DEFAULTS: RunConfig = {
   diagnosis: {},
 };
 
+/**
+ * What train() takes from code: a config as a JSON file has it (every field optional, validated
+ * and filled with DEFAULTS), whose data may be arrays in memory, data: { x, y, … }
+ * (data/arrays.ts) with heldOut and shuffle as for a file.
+ */
+export interface TrainConfig extends Partial<
+  Omit<RunConfig, 'data' | 'model' | 'optimizer' | 'schedule' | 'checkpoint' | 'earlyStopping'>
+> {
+  data?: (ArrayData & { source?: 'memory'; heldOut?: number; shuffle?: boolean }) | Partial<Exclude<DataConfig, { source: 'memory' }>>;
+  model?: Partial<ModelConfig>;
+  optimizer?: Partial<OptimizerSpec>;
+  schedule?: Partial<Schedule>;
+  checkpoint?: Partial<CheckpointConfig>;
+  earlyStopping?: Partial<EarlyStoppingConfig> | null;
+}
+
+/** Whether `c` has every field of a RunConfig (as validate() returns one); otherwise train() validates it first. */
+export function isRunConfig(c: RunConfig | TrainConfig): c is RunConfig {
+  return Object.keys(DEFAULTS).every((k) => (c as Record<string, unknown>)[k] !== undefined);
+}
+
+/** The in-memory arrays of a config's data (data: { x, y, … }), or null. */
+export function arraysOf(c: RunConfig | TrainConfig): ArrayData | null {
+  const d = c.data as unknown;
+  return isObj(d) && ('x' in d || 'y' in d) ? (d as unknown as ArrayData) : null;
+}
+
 type Json = unknown;
 const isObj = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -261,7 +296,14 @@ function str(p: string, v: Json): string {
 
 function validateData(v: Json): DataConfig {
   const base = isObj(v) ? v : keys('data', v, []);
-  const source = oneOf('data.source', base.source ?? 'digits', ['digits', 'doubling', 'csv', 'idx'] as const);
+  const inMemory = 'x' in base || 'y' in base;
+  const source = oneOf('data.source', base.source ?? (inMemory ? 'memory' : 'digits'), [
+    'digits',
+    'doubling',
+    'csv',
+    'idx',
+    ...(inMemory || base.source === 'memory' ? (['memory'] as const) : []),
+  ] as const);
   const frac = (x: Json, d: number): number => (x === undefined ? d : num('data.heldOut', x, { min: 0, max: 0.9 }));
   const shuffle = base.shuffle === undefined ? true : bool('data.shuffle', base.shuffle);
   switch (source) {
@@ -272,7 +314,7 @@ function validateData(v: Json): DataConfig {
       keys('data', v, ['source', 'heldOut', 'shuffle']);
       return { source, heldOut: frac(base.heldOut, 0), shuffle: base.shuffle === undefined ? false : shuffle };
     case 'csv': {
-      keys('data', v, ['source', 'path', 'label', 'targets', 'classes', 'scale', 'heldOut', 'shuffle']);
+      keys('data', v, ['source', 'path', 'label', 'targets', 'classes', 'scale', 'header', 'heldOut', 'shuffle']);
       return {
         source,
         path: str('data.path', base.path),
@@ -280,10 +322,13 @@ function validateData(v: Json): DataConfig {
         targets: base.targets === undefined ? 1 : num('data.targets', base.targets, { int: true, min: 1 }),
         classes: base.classes === undefined || base.classes === null ? null : num('data.classes', base.classes, { int: true, min: 2 }),
         scale: base.scale === undefined ? 1 : num('data.scale', base.scale, { gt: 0 }),
+        header: base.header === undefined || base.header === 'auto' ? 'auto' : headerFlag(base.header),
         heldOut: frac(base.heldOut, 0.2),
         shuffle,
       };
     }
+    case 'memory':
+      return validateMemoryData(v, base, frac, shuffle);
     case 'idx':
       keys('data', v, ['source', 'dir', 'scale', 'shuffle', 'heldOut']);
       return {
@@ -294,6 +339,37 @@ function validateData(v: Json): DataConfig {
         heldOut: base.heldOut === undefined || base.heldOut === null ? null : frac(base.heldOut, 0),
       };
   }
+}
+
+function headerFlag(v: Json): boolean {
+  if (typeof v !== 'boolean') throw Errors.config('data.header', `must be true, false or "auto", got ${show(v)}`);
+  return v;
+}
+
+/**
+ * In-memory data (`x` and `y` given): the arrays themselves are checked where the data is built
+ * (data/arrays.ts); here their presence and the other keys; the RunConfig keeps only their
+ * description. Default heldOut 0 (Keras's validation_split), shuffle true.
+ */
+function validateMemoryData(v: Json, base: Record<string, Json>, frac: (x: Json, d: number) => number, shuffle: boolean): DataConfig {
+  keys('data', v, ['source', 'x', 'shape', 'y', 'classes', 'name', 'heldOut', 'shuffle']);
+  if (!('x' in base) && !('y' in base))
+    throw Errors.config(
+      'data.source',
+      '"memory" is for arrays given to train() from code, as data: { x, y }',
+      'a config file names a file instead: "source": "csv" with "path"',
+    );
+  if (base.x === undefined)
+    throw Errors.config('data.x', 'is required with data.y: the features, one array per example or a flat array with data.shape');
+  if (base.y === undefined)
+    throw Errors.config('data.y', 'is required with data.x: the class labels or regression targets, one per example');
+  return {
+    source: 'memory',
+    name: base.name === undefined ? 'arrays' : str('data.name', base.name),
+    classes: base.classes === undefined || base.classes === null ? null : num('data.classes', base.classes, { int: true, min: 2 }),
+    heldOut: frac(base.heldOut, 0),
+    shuffle,
+  };
 }
 
 function validateInit(v: Json): InitSpec {

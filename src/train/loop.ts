@@ -23,7 +23,7 @@
 
 import * as os from 'node:os';
 import type pino from 'pino';
-import type { RunConfig } from '../config';
+import type { RunConfig, TrainConfig } from '../config';
 import { Errors } from '../errors';
 import { paramsSha256, paramsToArrays } from '../model/params';
 import { LearningRate } from '../optim/schedule';
@@ -42,6 +42,7 @@ import { setUpExecutors, type LocalExecutors } from './executors';
 import type { ExecutorContext, ExecutorSource, StartInfo, TrainOptions, TrainSummary } from './options';
 import { prepare, type Prepared } from './prepare';
 import { Checkpoints, endTornLine } from './run-files';
+import { resolveRun } from './setup';
 
 export type { ExecutorContext, ExecutorSource, StartInfo, TrainOptions, TrainSummary } from './options';
 export { newRunId } from './prepare';
@@ -49,8 +50,15 @@ export { newRunId } from './prepare';
 /** A step record without what the logger adds (msg, and schema and run as its bindings). */
 type StepFields = Omit<StepRecord, 'msg' | 'schema' | 'run'>;
 
-export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
-  const p = prepare(cfg, opts);
+/**
+ * Trains the model `config` describes: a RunConfig (validateConfig, loadConfigFile), or a
+ * partial config as a JSON file has it, whose data may be arrays in memory: data: { x, y, … }
+ * (data/arrays.ts, setup.ts resolveRun).
+ */
+export async function train(config: RunConfig | TrainConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
+  const resolved = resolveRun(config, opts.data);
+  const cfg = resolved.cfg;
+  const p = prepare(cfg, resolved.data ? { ...opts, data: resolved.data } : opts);
   const { run, trainSet, spec, layout, kernels, params, opt, geometry, microBatch } = p;
   // the run folder and its log exist only once the data, model and checkpoint are known good;
   // a resumed run appends to the log: a line torn by the crash is ended first, so it stays one
