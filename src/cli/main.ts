@@ -54,6 +54,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       '--resume <checkpoint|run-dir>',
       'continue from a checkpoint file, or from the newest valid checkpoint of a run folder (same log, same config unless one is given)',
     )
+    .option(
+      '--auto-resume',
+      'with --run-dir: continue from its newest valid checkpoint when it has one, else start there (a job that may restart)',
+    )
     .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
     .option(
       '--kernel-profile <p>',

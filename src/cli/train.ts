@@ -10,7 +10,7 @@ import { startLiveServer, type LiveServer } from '../observe/live-server';
 import { train, type TrainSummary } from '../train/loop';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { findResumePoint } from '../train/checkpoint';
+import { findResumePoint, listCheckpoints } from '../train/checkpoint';
 import type { ExecutorContext, ExecutorSource } from '../train/loop';
 import { startCoordinator } from '../parallel/coordinator-server';
 import { isLoopback } from '../net/loopback';
@@ -29,6 +29,7 @@ export interface TrainFlags {
   dtype?: string;
   runDir?: string;
   resume?: string;
+  autoResume?: boolean;
   kernels?: string;
   kernelProfile?: string;
   json?: boolean;
@@ -91,7 +92,21 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   }
 }
 
-export async function trainCommand(file: string | undefined, f: TrainFlags, io: Io): Promise<number> {
+/**
+ * --auto-resume: the flags with --resume RUN_DIR when the run folder holds a checkpoint, as they
+ * are otherwise (a fresh start there). A job that may be restarted (an evicted pod) runs one
+ * command every time, as Keras's BackupAndRestore: the first run starts, a restart continues.
+ * A folder whose checkpoints all fail to verify is an error (findResumePoint), never a silent restart.
+ */
+export function withAutoResume(f: TrainFlags): TrainFlags {
+  if (f.autoResume !== true) return f;
+  if (f.runDir === undefined) throw Errors.usage('--auto-resume needs --run-dir: the folder a restarted run continues from');
+  if (f.resume !== undefined) throw Errors.usage('--auto-resume and --resume exclude each other: --auto-resume resumes --run-dir');
+  return listCheckpoints(path.join(f.runDir, 'checkpoints')).length > 0 ? { ...f, resume: f.runDir } : f;
+}
+
+export async function trainCommand(file: string | undefined, flags: TrainFlags, io: Io): Promise<number> {
+  const f = withAutoResume(flags);
   const listen = f.listen !== undefined ? parseListen(f.listen) : null;
   const token = readToken(f.tokenFile);
   if (listen && token === undefined && !isLoopback(listen.host)) {
