@@ -139,14 +139,15 @@ export async function train(config: RunConfig | TrainConfig, opts: TrainOptions 
       { runDir: p.runDir, cfg, spec, data: trainSet, params, opt, perEpoch: p.perEpoch, log, earlyStopping: stopper },
       opts.clock ?? ((): number => performance.now()),
     );
-    let end: LoopEnd;
+    let end: LoopEnd | undefined;
     try {
       end = await runSteps({ cfg, opts, p, stepper, diagnoser, log, stepLog, checkpoints, stopper });
     } finally {
       try {
         await local.dispose();
       } finally {
-        await source?.close();
+        // an interrupted run tells its workers so (they may join it again when it resumes)
+        await source?.close(end?.interrupted === true ? 'interrupted' : 'ended');
       }
     }
     return finish(cfg, p, log, end, (performance.now() - t0) / 1000, checkpoints, pool, stopper);
@@ -229,6 +230,8 @@ interface LoopEnd {
   lastStepLoss: number;
   diagnosis: Diagnosis;
   skippedSteps: number;
+  /** opts.signal stopped the run before its last step. */
+  interrupted: boolean;
 }
 
 /**
@@ -240,7 +243,13 @@ interface LoopEnd {
 async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   const { cfg, opts, p, stepper, diagnoser, stepLog } = a;
   const { run, trainSet, params, batch, microBatch, perEpoch, totalSteps } = p;
-  const end: LoopEnd = { stepsDone: p.startStep, lastStepLoss: NaN, diagnosis: { states: ['ok'], evidence: {} }, skippedSteps: 0 };
+  const end: LoopEnd = {
+    stepsDone: p.startStep,
+    lastStepLoss: NaN,
+    diagnosis: { states: ['ok'], evidence: {} },
+    skippedSteps: 0,
+    interrupted: false,
+  };
   let consecutiveSkips = 0;
   let orderEpoch = -1;
   let order = new Uint32Array(0);
@@ -257,7 +266,10 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       await new Promise<void>((resolve) => setImmediate(resolve));
       lastYield = performance.now();
     }
-    if (opts.signal?.aborted) break;
+    if (opts.signal?.aborted) {
+      end.interrupted = true;
+      break;
+    }
     const epoch = Math.floor((step - 1) / perEpoch);
     const inEpoch = (step - 1) % perEpoch;
     if (epoch !== orderEpoch) {
@@ -371,6 +383,7 @@ function finish(
     kernel: kernels.id,
     kernelProfile: kernels.profile,
     stoppedEarly: stopper?.stopped ?? false,
+    interrupted: end.interrupted,
     bestEpoch: stopper?.best.epoch ?? null,
     bestHeldOutLoss: stopper?.best.heldOutLoss ?? null,
   };
@@ -391,6 +404,7 @@ function finish(
       heldOutLoss: summary.heldOutLoss ?? undefined,
       paramsSha256: summary.paramsSha256,
       ...(stopper ? { stoppedEarly: summary.stoppedEarly, bestEpoch: summary.bestEpoch, bestHeldOutLoss: summary.bestHeldOutLoss } : {}),
+      ...(end.interrupted ? { interrupted: true } : {}),
       seconds,
       checkpoint,
     },

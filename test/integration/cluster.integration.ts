@@ -5,9 +5,10 @@
  * container's args from the manifests — volumes as folders (the ConfigMap's keys and the
  * Secret's token written as files), `$(JOB_COMPLETION_INDEX)` expanded, the Service's name
  * resolved through the namespace's /etc/hosts (`ip netns exec` mounts /etc/netns/NS/hosts),
- * the image's entrypoint as this checkout's bin/gradsync.js. Then what an eviction does: the
- * coordinator is killed after a checkpoint and started again with the same command (the Job's
- * new pod); the workers rejoin by --retry. The run ends with the single-thread paramsSha256
+ * the image's entrypoint as this checkout's bin/gradsync.js. Then what evictions do: the
+ * coordinator's pod is stopped by SIGTERM (it ends its step, checkpoints it, exits 143), and
+ * the next one killed by SIGKILL after a checkpoint, each followed by a new pod with the same
+ * command (the Job's); the workers rejoin each time by --retry. The run ends with the single-thread paramsSha256
  * and every worker computed a share. Two changes from the manifests, both said here: the
  * config is a short digits run (the ConfigMap's Fashion-MNIST run takes minutes), and the
  * coordinator waits for the three workers (--wait-workers 3) so that all take part in a short
@@ -99,7 +100,7 @@ function mountsOf(
   return out;
 }
 
-describe('deploy/kubernetes on four network hosts: coordinator and 3 workers from the manifests, the coordinator evicted and restarted (integration)', function () {
+describe('deploy/kubernetes on four network hosts: coordinator and 3 workers from the manifests, the coordinator evicted twice (integration)', function () {
   this.timeout(300_000);
   const made: string[] = [];
   const procs: ChildProcess[] = [];
@@ -152,7 +153,7 @@ describe('deploy/kubernetes on four network hosts: coordinator and 3 workers fro
     for (const ns of made) assert.ok(!left.includes(ns), `namespace ${ns} is gone`);
   });
 
-  it('trains to the single-thread paramsSha256 with every worker computing, through a coordinator kill and restart', async () => {
+  it('trains to the single-thread paramsSha256 with every worker computing, through a SIGTERM and a SIGKILL of the coordinator, each followed by a new pod', async () => {
     const objs = readManifests();
     const coord = podOf(find(objs, 'Job', 'gradsync-coordinator'));
     const workers = podOf(find(objs, 'Job', 'gradsync-workers'));
@@ -198,21 +199,42 @@ describe('deploy/kubernetes on four network hosts: coordinator and 3 workers fro
             })
         : [];
 
-    // the first pod: killed (an eviction without grace) once a checkpoint past step 200 is on the volume
+    /** Waits for a checkpoint at or past `step` on the volume, then signals the pod's process; returns that checkpoint's step. */
+    const evictAfter = async (pod: ChildProcess, step: number, sig: NodeJS.Signals): Promise<number> => {
+      for (;;) {
+        const ck = records().filter((r) => r.msg === 'checkpoint' && (r.step as number) >= step);
+        if (ck.length > 0) {
+          pod.kill(sig);
+          return ck[0]!.step as number;
+        }
+        if (pod.exitCode !== null) assert.fail(`the coordinator ended before it could be evicted: ${logs[0]!.join('')}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const startOf = (): number =>
+      (
+        records()
+          .filter((r) => r.msg === 'start')
+          .at(-1) as { startStep: number }
+      ).startStep;
+    // pod 1: evicted with grace (SIGTERM): it ends its step, checkpoints it, tells the workers (1012) and exits 143
     const first = start(COORD_NS, coordArgv, logs[0]!);
-    let killedAfter = -1;
-    while (killedAfter < 0) {
-      const ck = records().filter((r) => r.msg === 'checkpoint' && (r.step as number) >= 200);
-      if (ck.length > 0) {
-        first.kill('SIGKILL');
-        killedAfter = ck[0]!.step as number;
-      } else if (first.exitCode !== null) assert.fail(`the coordinator ended before it could be killed: ${logs[0]!.join('')}`);
-      else await new Promise((r) => setTimeout(r, 10));
-    }
-    await exited(first);
-    // the Job's next pod: the same command; --auto-resume continues from the volume
+    await evictAfter(first, 200, 'SIGTERM');
+    assert.equal(await exited(first), 143, `SIGTERM: exit 128 + 15, so the Job starts another pod: ${logs[0]!.join('')}`);
+    const stopped = records()
+      .filter((r) => r.msg === 'end')
+      .at(-1) as { steps: number; interrupted?: boolean };
+    assert.equal(stopped.interrupted, true);
+    // pod 2: the same command; --auto-resume continues from the step pod 1 stopped at; then killed without grace
     const second = start(COORD_NS, coordArgv, logs[0]!);
-    assert.equal(await exited(second), 0, `the restarted coordinator: ${logs[0]!.join('')}`);
+    const killedAfter = await evictAfter(second, 400, 'SIGKILL');
+    await exited(second);
+    assert.equal(startOf(), stopped.steps, 'pod 2 resumed exactly where pod 1 stopped');
+    // pod 3: resumes from the newest checkpoint pod 2 left, and the workers rejoin it again
+    const third = start(COORD_NS, coordArgv, logs[0]!);
+    assert.equal(await exited(third), 0, `the last coordinator pod: ${logs[0]!.join('')}`);
+    const resumedAt = startOf();
+    assert.ok(resumedAt >= 400 && resumedAt <= killedAfter + 100, `pod 3 resumed from the volume's checkpoint (step ${resumedAt})`);
     for (const [k, p] of workerProcs.entries()) assert.equal(await exited(p), 0, `worker ${k}: ${logs[k + 1]!.join('')}`);
 
     const all = records();
@@ -226,10 +248,8 @@ describe('deploy/kubernetes on four network hosts: coordinator and 3 workers fro
       const n = steps.filter((s) => s.executors.some((e) => e.id === id && e.examples > 0)).length;
       assert.ok(n > 0, `${id} computed in some steps`);
     }
-    const resumedAt = (all.filter((r) => r.msg === 'start').at(-1) as { startStep: number }).startStep;
-    assert.ok(resumedAt >= 200 && resumedAt <= killedAfter + 100, `the new pod resumed from the volume's checkpoint (step ${resumedAt})`);
     process.stdout.write(
-      `      cluster: coordinator ${COORD_NS}, workers ${WORKER_NS.join(', ')}; killed after checkpoint ${killedAfter}, resumed at step ${resumedAt}; ${steps.length} step records\n`,
+      `      cluster: coordinator ${COORD_NS}, workers ${WORKER_NS.join(', ')}; pod 1 stopped by SIGTERM at step ${stopped.steps}, pod 2 killed after checkpoint ${killedAfter}, pod 3 resumed at step ${resumedAt}; ${steps.length} step records\n`,
     );
   });
 });
