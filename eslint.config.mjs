@@ -1,5 +1,6 @@
 // Lint: typescript-eslint recommended, plus the layer rule of STYLE.md:
-// cli → train → parallel → {observe, optim, data, model} → tensor; net sits below observe and parallel.
+// cli → train → parallel → {observe, optim, data, model} → tensor; net sits below observe and parallel;
+// export (ONNX, safetensors) sits beside train: it reads model and tensor, never files or config.
 // Top-level src/ modules (errors.ts, package-root.ts) are allowed everywhere, config.ts and env.ts where not forbidden.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -50,5 +51,6 @@ export default tseslint.config(
   layer('net', ['observe', 'parallel', 'train', 'cli', 'config']),
   layer('observe', ['parallel', 'train', 'cli', 'config']),
   layer('parallel', ['train', 'cli', 'config']),
+  layer('export', ['net', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
   layer('train', ['cli']),
 );
