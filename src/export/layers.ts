@@ -104,8 +104,8 @@ export interface SequentialLayer {
   activation: SequentialModule | null;
 }
 
-/** The nn.Sequential a model maps to, layer by layer; throws GS_ERR_NOT_IMPLEMENTED for a kind with no mapping. */
-export function sequentialOf(spec: ModelSpec, layout: ParamLayout, format = 'the'): SequentialLayer[] {
+/** The nn.Sequential a model maps to, layer by layer; GS_ERR_NOT_IMPLEMENTED names a kind with no mapping and the `format` asked for. */
+export function sequentialOf(spec: ModelSpec, layout: ParamLayout, format: string): SequentialLayer[] {
   let next = 0;
   return spec.layers.map((layer, i) => {
     const modules = kindFor(layer, i, format).modules(layer, layout.layers[i]!, next);

@@ -93,7 +93,7 @@ describe('export: ONNX', function () {
     assert.equal(m.producer_name, 'gradsync');
     assert.deepEqual(
       m.graph.node.map((n) => n.op_type),
-      ['Mul', 'Gemm', 'Gemm', 'Tanh', 'Gemm', 'Softmax'],
+      ['Mul', 'Gemm', 'Gemm', 'Relu', 'Gemm', 'Sigmoid', 'Gemm', 'Tanh', 'Gemm', 'Softmax'],
     );
     for (const n of m.graph.node.filter((n) => n.op_type === 'Gemm'))
       assert.deepEqual(
@@ -101,7 +101,7 @@ describe('export: ONNX', function () {
         [['transB', 1]],
       );
     assert.deepEqual(
-      m.graph.node[5]!.attribute?.map((a) => [a.name, a.i]),
+      m.graph.node[9]!.attribute?.map((a) => [a.name, a.i]),
       [['axis', 1]],
     );
     assert.deepEqual(
@@ -112,8 +112,12 @@ describe('export: ONNX', function () {
         ['0.bias', [16], 11],
         ['1.weight', [16, 16], 11],
         ['1.bias', [16], 11],
-        ['3.weight', [10, 16], 11],
-        ['3.bias', [10], 11],
+        ['3.weight', [12, 16], 11],
+        ['3.bias', [12], 11],
+        ['5.weight', [12, 12], 11],
+        ['5.bias', [12], 11],
+        ['7.weight', [10, 12], 11],
+        ['7.bias', [10], 11],
       ],
     );
     const dims = (v: Decoded['graph']['input'][0]): unknown => v.type.tensor_type.shape.dim.map((d) => d.dim_param ?? d.dim_value);

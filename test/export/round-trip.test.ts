@@ -95,7 +95,7 @@ describe('export: safetensors round trip through model.init', function () {
         assert.match(e.message, /\(tensor "0\.weight"\): shape \[24, 64\] does not fit the model, which needs \[16, 64\]/);
         assert.match(
           e.hint ?? '',
-          /the model is nn\.Sequential\(nn\.Linear\(64, 16\), nn\.Linear\(16, 16\), nn\.Tanh\(\), nn\.Linear\(16, 10\), nn\.Softmax\(dim=1\)\)/,
+          /the model is nn\.Sequential\(nn\.Linear\(64, 16\), nn\.Linear\(16, 16\), nn\.ReLU\(\), nn\.Linear\(16, 12\), nn\.Sigmoid\(\), nn\.Linear\(12, 12\), nn\.Tanh\(\), nn\.Linear\(12, 10\), nn\.Softmax\(dim=1\)\)/,
         );
         return true;
       },

@@ -25,8 +25,9 @@ const TORCH: Record<string, { sequential: string; scale: number }> = {
       'nn.Sequential(nn.Linear(64, 24), nn.ReLU(), nn.Linear(24, 16), nn.Sigmoid(), nn.Linear(16, 12), nn.Tanh(), nn.Linear(12, 10), nn.Softmax(dim=1))',
     scale: 1 / 16,
   },
-  'float64 digits linear-tanh-softmax': {
-    sequential: 'nn.Sequential(nn.Linear(64, 16), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 10), nn.Softmax(dim=1))',
+  'float64 digits linear-relu-sigmoid-tanh-softmax': {
+    sequential:
+      'nn.Sequential(nn.Linear(64, 16), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 12), nn.Sigmoid(), nn.Linear(12, 12), nn.Tanh(), nn.Linear(12, 10), nn.Softmax(dim=1))',
     scale: 1 / 16,
   },
   'float32 sine regression tanh-linear': { sequential: 'nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))', scale: 1 },

@@ -40,7 +40,7 @@ const digits = (dtype: string, layers: { units: number; activation: string }[]):
   threads: 1,
 });
 
-/** Every activation, both dtypes, a scaled input (digits: 1/16), an identity layer between two others, a regression output. */
+/** Every activation in both dtypes, a scaled input (digits: 1/16), an identity layer between two others, a regression output. */
 export const EXPORT_CASES: ExportCase[] = [
   {
     name: 'float32 digits relu-sigmoid-tanh-softmax',
@@ -54,10 +54,12 @@ export const EXPORT_CASES: ExportCase[] = [
     max: 16,
   },
   {
-    name: 'float64 digits linear-tanh-softmax',
+    name: 'float64 digits linear-relu-sigmoid-tanh-softmax',
     config: digits('float64', [
       { units: 16, activation: 'linear' },
-      { units: 16, activation: 'tanh' },
+      { units: 16, activation: 'relu' },
+      { units: 12, activation: 'sigmoid' },
+      { units: 12, activation: 'tanh' },
       { units: 10, activation: 'softmax' },
     ]),
     inputs: 64,
