@@ -71,6 +71,11 @@ export function encodeSafetensors(tensors: TensorToWrite[], metadata?: Record<st
   return Buffer.concat([pre, json, ...tensors.map((t) => leBytes(t.data))]);
 }
 
+/** `tensor "name"` for a message: quoted and escaped as JSON, at most 80 characters of a name from the file. */
+export function tensorWhere(name: string): string {
+  return `tensor ${JSON.stringify(name.length > 80 ? `${name.slice(0, 77)}...` : name)}`;
+}
+
 export interface SafeTensor {
   name: string;
   /** The format's dtype name (F32, F64, BF16, …). */
@@ -136,7 +141,7 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
       metadata = checkMetadata(v, fail);
       continue;
     }
-    const where = `tensor "${name}"`;
+    const where = tensorWhere(name);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(where, 'must be an object {dtype, shape, data_offsets}');
     const o = v as Record<string, unknown>;
     for (const k of Object.keys(o))
@@ -193,10 +198,10 @@ function checkTiling(ts: SafeTensor[], dataStart: number, size: number, fail: (w
   for (const t of sorted) {
     if (t.fileStart < at)
       fail(
-        `tensor "${t.name}"`,
-        `its bytes ${t.fileStart}–${t.fileEnd - 1} overlap those of tensor "${prev!.name}" (${prev!.fileStart}–${prev!.fileEnd - 1})`,
+        tensorWhere(t.name),
+        `its bytes ${t.fileStart}–${t.fileEnd - 1} overlap those of ${tensorWhere(prev!.name)} (${prev!.fileStart}–${prev!.fileEnd - 1})`,
       );
-    if (t.fileStart > at) fail(`bytes ${at}–${t.fileStart - 1}`, `belong to no tensor (a gap before tensor "${t.name}")`);
+    if (t.fileStart > at) fail(`bytes ${at}–${t.fileStart - 1}`, `belong to no tensor (a gap before ${tensorWhere(t.name)})`);
     at = t.fileEnd;
     prev = t;
   }

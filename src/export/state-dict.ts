@@ -15,7 +15,7 @@ import type { DType, Float } from '../tensor/dtype';
 import type { ParamLayout } from '../model/params';
 import type { ModelSpec } from '../model/spec';
 import { paramTensorsOf, SAFETENSORS_DTYPE, sequentialOf, sequentialSource } from './layers';
-import { encodeSafetensors, type SafetensorsContents, type TensorToWrite } from './safetensors';
+import { encodeSafetensors, tensorWhere, type SafetensorsContents, type TensorToWrite } from './safetensors';
 import { fromLeBytes } from './tensor-bytes';
 
 /** The parameters of `params` (layout of `spec`) as named tensors, in state-dict order (views, not copies). */
@@ -49,14 +49,21 @@ export function loadStateDict(spec: ModelSpec, layout: ParamLayout, st: Safetens
   const names = new Set(expected.map((t) => t.name));
   const extra = [...st.tensors.keys()].filter((n) => !names.has(n));
   for (const t of expected) {
-    const where = `tensor "${t.name}"`;
+    const where = tensorWhere(t.name);
     const got = st.tensors.get(t.name);
     if (got === undefined) {
       const present = [...st.tensors.keys()];
       throw Errors.weights(
         file,
         where,
-        `missing: the model needs ${expected.map((e) => e.name).join(', ')}; the file has ${present.length === 0 ? 'no tensors' : present.slice(0, 12).join(', ')}`,
+        `missing: the model needs ${expected.map((e) => e.name).join(', ')}; the file has ${
+          present.length === 0
+            ? 'no tensors'
+            : present
+                .slice(0, 12)
+                .map((n) => JSON.stringify(n.slice(0, 80)))
+                .join(', ')
+        }`,
         hint,
       );
     }
@@ -85,8 +92,11 @@ export function loadStateDict(spec: ModelSpec, layout: ParamLayout, st: Safetens
   if (extra.length > 0)
     throw Errors.weights(
       file,
-      `tensor "${extra[0]}"`,
-      `is not a parameter of the model (${extra.length} unexpected tensor${extra.length === 1 ? '' : 's'}: ${extra.slice(0, 8).join(', ')}); it needs exactly ${expected.map((e) => e.name).join(', ')}`,
+      tensorWhere(extra[0]!),
+      `is not a parameter of the model (${extra.length} unexpected tensor${extra.length === 1 ? '' : 's'}: ${extra
+        .slice(0, 8)
+        .map((n) => JSON.stringify(n.slice(0, 80)))
+        .join(', ')}); it needs exactly ${expected.map((e) => e.name).join(', ')}`,
       hint,
     );
 }

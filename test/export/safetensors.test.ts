@@ -201,12 +201,12 @@ describe('export: safetensors', () => {
     it('a missing tensor', () =>
       throwsWeights(
         () => load(good.filter((x) => x.name !== '2.bias')),
-        /\(tensor "2\.bias"\): missing: the model needs 0\.weight, 0\.bias, 2\.weight, 2\.bias; the file has 0\.weight, 0\.bias, 2\.weight/,
+        /\(tensor "2\.bias"\): missing: the model needs 0\.weight, 0\.bias, 2\.weight, 2\.bias; the file has "0\.weight", "0\.bias", "2\.weight"/,
       ));
     it('an unexpected tensor', () =>
       throwsWeights(
         () => load([...good, { name: '4.weight', dtype: 'float32', shape: [1], data: new Float32Array(1) }]),
-        /\(tensor "4\.weight"\): is not a parameter of the model \(1 unexpected tensor: 4\.weight\)/,
+        /\(tensor "4\.weight"\): is not a parameter of the model \(1 unexpected tensor: "4\.weight"\)/,
       ));
     it('a wrong shape (the weight transposed)', () =>
       throwsWeights(
