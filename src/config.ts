@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Errors, GradsyncError } from './errors';
 import { didYouMean } from './suggest';
+import { jsonErrorOffset } from './json-offset';
 import { DTYPES, type DType } from './tensor/dtype';
 import { ACTIVATIONS, KERNEL_PROFILES, type KernelProfile } from './tensor/kernels';
 import type { InitSpec } from './model/params';
@@ -57,9 +58,22 @@ export interface ModelConfig {
   layers: LayerSpec[];
   /** 'half-sse' (½·Σ(y−ŷ)², the original) or 'cross-entropy' (softmax output). Default 'cross-entropy'. */
   loss: LossKind;
-  /** Initialisation. Default { scheme: 'glorot-uniform' }. */
-  init: InitSpec;
+  /**
+   * Initialisation: { scheme: 'glorot-uniform' | 'he-uniform', gain?, bias? }, { scheme: 'values', layers },
+   * or { scheme: 'safetensors', path } — the weights of a safetensors file named as a PyTorch
+   * nn.Sequential's state dict (docs/export.md), `path` relative to the config file.
+   * Default { scheme: 'glorot-uniform' }.
+   */
+  init: InitConfig;
 }
+
+/** Initial weights read from a safetensors file (train/init-weights.ts reads it; the model layer never does). */
+export interface WeightsFileInit {
+  scheme: 'safetensors';
+  path: string;
+}
+
+export type InitConfig = InitSpec | WeightsFileInit;
 
 export interface CheckpointConfig {
   /** Write a checkpoint every N steps (0: only at the end). Default 0. */
@@ -372,9 +386,13 @@ function validateMemoryData(v: Json, base: Record<string, Json>, frac: (x: Json,
   };
 }
 
-function validateInit(v: Json): InitSpec {
-  const o = keys('model.init', v, ['scheme', 'gain', 'bias', 'layers']);
-  const scheme = oneOf('model.init.scheme', o.scheme, ['glorot-uniform', 'he-uniform', 'values'] as const);
+function validateInit(v: Json): InitConfig {
+  const o = keys('model.init', v, ['scheme', 'gain', 'bias', 'layers', 'path']);
+  const scheme = oneOf('model.init.scheme', o.scheme, ['glorot-uniform', 'he-uniform', 'values', 'safetensors'] as const);
+  if (scheme === 'safetensors') {
+    keys('model.init', v, ['scheme', 'path']);
+    return { scheme, path: str('model.init.path', o.path) };
+  }
   if (scheme === 'values') {
     keys('model.init', v, ['scheme', 'layers']);
     if (!Array.isArray(o.layers)) throw Errors.config('model.init.layers', 'must be an array of {W, b}');
@@ -647,110 +665,7 @@ export function loadConfigFile(file: string): RunConfig {
   const dir = path.dirname(path.resolve(file));
   if (cfg.data.source === 'csv') cfg.data = { ...cfg.data, path: path.resolve(dir, cfg.data.path) };
   if (cfg.data.source === 'idx') cfg.data = { ...cfg.data, dir: path.resolve(dir, cfg.data.dir) };
+  if (cfg.model.init.scheme === 'safetensors')
+    cfg.model = { ...cfg.model, init: { ...cfg.model.init, path: path.resolve(dir, cfg.model.init.path) } };
   return cfg;
-}
-
-/**
- * The offset of the first JSON syntax error in `text` (Node 20's JSON.parse messages do not
- * always carry a position). A minimal recursive-descent recogniser of RFC 8259.
- */
-export function jsonErrorOffset(text: string): number {
-  let i = 0;
-  const ws = (): void => {
-    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
-  };
-  const fail = (): never => {
-    throw i;
-  };
-  const lit = (w: string): void => {
-    if (text.startsWith(w, i)) i += w.length;
-    else fail();
-  };
-  const str = (): void => {
-    i++;
-    while (i < text.length && text[i] !== '"') {
-      if (text.charCodeAt(i) < 0x20) fail();
-      if (text[i] === '\\') {
-        i++;
-        if (text[i] === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
-          i += 4;
-        } else if (!'"\\/bfnrt'.includes(text[i] ?? '')) fail();
-      }
-      i++;
-    }
-    if (i >= text.length) fail();
-    i++;
-  };
-  const num = (): void => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
-    if (!m) fail();
-    i += m![0].length;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail();
-        str();
-        ws();
-        if (text[i] !== ':') fail();
-        i++;
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return;
-        }
-        fail();
-      }
-    }
-    if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return;
-        }
-        fail();
-      }
-    }
-    if (c === '"') return str();
-    if (c === 't') return lit('true');
-    if (c === 'f') return lit('false');
-    if (c === 'n') return lit('null');
-    return num();
-  };
-  try {
-    value();
-    ws();
-    if (i < text.length) fail();
-  } catch (at) {
-    if (typeof at === 'number') return at;
-    throw at;
-  }
-  return text.length;
 }

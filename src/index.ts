@@ -20,3 +20,7 @@ export { fromArrays, type ArrayData, type FlatArray } from './data/arrays';
 export { type Dataset } from './data/dataset';
 export { evaluate } from './train/evaluate';
 export type { StepRecord, LayerRecord, Diagnosis } from './observe/schema';
+export { toOnnx, ONNX_OPSET, ONNX_INPUT, ONNX_OUTPUT, type OnnxOptions } from './export/onnx';
+export { toSafetensors, stateDictOf, loadStateDict } from './export/state-dict';
+export { encodeSafetensors, decodeSafetensors, type SafetensorsContents } from './export/safetensors';
+export { sequentialOf, sequentialSource } from './export/layers';

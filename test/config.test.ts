@@ -108,6 +108,8 @@ describe('config', () => {
       /needs the last layer's activation to be "softmax"/,
     ],
     [{ model: { init: { scheme: 'values', layers: [{ W: [1, 'x'], b: [0] }] } } }, 'model.init.layers[0].W[1]', /finite number/],
+    [{ model: { init: { scheme: 'safetensors' } } }, 'model.init.path', /must be a non-empty string, got undefined/],
+    [{ model: { init: { scheme: 'safetensors', path: 'w.safetensors', gain: 2 } } }, 'model.init.gain', /unknown key/],
     [{ data: { source: 'csv' } }, 'data.path', /non-empty string/],
     [{ data: { source: 'digits', heldOut: 1.5 } }, 'data.heldOut', /must be ≤ 0.9/],
     [{ data: { source: 'digits', path: 'x' } }, 'data.path', /unknown key/],
