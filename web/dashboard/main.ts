@@ -45,6 +45,10 @@ class Page {
   private lossChart: Chart | null = null;
   private layerCount = -1;
   private drawn = -1;
+  /** What the slower parts were last drawn from: they are rebuilt only when it changed. */
+  private drawnInfo: unknown = null;
+  private drawnDiagnosis = '';
+  private drawnEvents = -1;
 
   constructor() {
     this.buildGlobal();
@@ -56,6 +60,9 @@ class Page {
     this.state = new DashState();
     this.layerCount = -1;
     this.drawn = -1;
+    this.drawnInfo = null;
+    this.drawnDiagnosis = '';
+    this.drawnEvents = -1;
     for (const c of [...this.charts, ...this.layerCharts]) c.destroy();
     this.charts = [];
     this.layerCharts = [];
@@ -200,7 +207,8 @@ class Page {
     $('progress').textContent =
       `step ${step}${total !== null ? `/${total}` : ''} · epoch ${s.last?.epoch ?? 0} · loss ${fmt(s.last?.loss)}${thinned}`;
     if (s.end !== null && this.status === 'live') this.setStatus('ended', 'run ended');
-    if (!i) return;
+    if (!i || (this.drawnInfo === i && s.end === null)) return;
+    this.drawnInfo = i;
     const info = $('info');
     info.innerHTML = '';
     const rows: [string, string][] = [
@@ -220,12 +228,15 @@ class Page {
 
   private drawDiagnosis(): void {
     const d = this.state.diagnosis;
+    if (!d) return;
+    $('diagnosis-step').textContent = `at step ${d.step}`;
+    const key = JSON.stringify([d.states, d.evidence, this.state.changes.length]);
+    if (key === this.drawnDiagnosis) return;
+    this.drawnDiagnosis = key;
     const box = $('diagnosis');
     box.innerHTML = '';
     const ev = $('evidence');
     ev.innerHTML = '';
-    if (!d) return;
-    $('diagnosis-step').textContent = `at step ${d.step}`;
     for (const st of d.states) box.append(el('span', st, `state ${st}`));
     for (const [k, v] of Object.entries(d.evidence)) ev.append(el('li', `${k}: ${String(v)}`));
     const ch = $('changes');
@@ -256,6 +267,10 @@ class Page {
   }
 
   private drawEvents(): void {
+    const events = this.state.events;
+    const key = events.length === 0 ? 0 : events.length + events[events.length - 1]!.time;
+    if (key === this.drawnEvents) return;
+    this.drawnEvents = key;
     const list = $('events');
     list.innerHTML = '';
     if (this.state.events.length === 0) list.append(el('li', 'no worker events or warnings', 'none'));
