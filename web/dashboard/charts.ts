@@ -30,6 +30,17 @@ export interface ChartSpec {
   height?: number;
 }
 
+/** An axis tick: short enough for the axis (1.2k, 3M, 1e-4); uPlot passes null for a split it leaves blank. */
+function tick(v: number | null): string {
+  if (v === null || !Number.isFinite(v)) return '';
+  const a = Math.abs(v);
+  if (v === 0) return '0';
+  if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
+  if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
+  if (a < 1e-2) return v.toExponential(0);
+  return String(+v.toPrecision(3));
+}
+
 /** A chart drawing `table`'s columns; redraw() after the table changed. */
 export class Chart {
   private plot: uPlot | null = null;
@@ -115,7 +126,7 @@ export class Chart {
       },
       axes: [
         { label: s.xLabel, stroke: '#888', grid: { stroke: '#2a2f3a' } },
-        { stroke: '#888', grid: { stroke: '#2a2f3a' }, size: 60 },
+        { stroke: '#888', grid: { stroke: '#2a2f3a' }, size: 60, values: (_u: uPlot, splits: (number | null)[]) => splits.map(tick) },
         ...(hasRight ? [{ scale: 'r', side: 1 as const, stroke: '#888', grid: { show: false } }] : []),
       ],
       series: [

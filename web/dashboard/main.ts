@@ -203,7 +203,7 @@ class Page {
     const step = s.last?.step ?? 0;
     const total = i?.totalSteps ?? null;
     const seen = this.hello?.steps;
-    const thinned = seen && seen.seen > seen.sent ? ` · history thinned to ${seen.sent} of ${seen.seen} steps` : '';
+    const thinned = seen && seen.seen > seen.sent ? ` · opened after ${seen.seen} steps: their history thinned to ${seen.sent}` : '';
     $('progress').textContent =
       `step ${step}${total !== null ? `/${total}` : ''} · epoch ${s.last?.epoch ?? 0} · loss ${fmt(s.last?.loss)}${thinned}`;
     if (s.end !== null && this.status === 'live') this.setStatus('ended', 'run ended');
