@@ -269,5 +269,29 @@ describe('the dashboard in a browser (integration)', function () {
       v.child.kill('SIGTERM');
       assert.equal(await v.exited, 0);
     });
+
+    it('of a run still being written follows its log as it grows; a server that dies is said to be gone, and what was drawn stays', async () => {
+      const lines = fs.readFileSync(path.join(runDir, 'log.ndjson'), 'utf8').split('\n');
+      const steps = lines.filter((l) => l.includes('"msg":"step"'));
+      const growing = path.join(tempDir(), 'log.ndjson');
+      fs.writeFileSync(growing, `${lines.find((l) => l.includes('"msg":"start"'))!}\n${steps.slice(0, 100).join('\n')}\n`);
+      const child = spawn(process.execPath, [bin, 'view', growing], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const [, url] = await waitForLine(child, /on (http:\/\/127\.0\.0\.1:\d+)\//);
+      const p = await guardedPage(browser!, url!);
+      await p.page.goto(`${url}/`);
+      await waitFor(p.page, `document.getElementById('loss').dataset.points === '100'`);
+      fs.appendFileSync(growing, `${steps.slice(100, 200).join('\n')}\n`);
+      await waitFor(p.page, `document.getElementById('loss').dataset.points === '200'`);
+      assert.equal((await shown(p.page)).status, 'live', 'no end record: the run goes on');
+      child.kill('SIGKILL');
+      await exited;
+      await waitFor(p.page, `/cannot reach the coordinator/.test(document.getElementById('status').textContent)`, 30_000);
+      assert.equal((await shown(p.page)).points, 200);
+      assert.deepEqual(p.foreign, []);
+      assert.deepEqual(p.errors, []);
+      await p.context.close();
+    });
   });
 });

@@ -321,8 +321,17 @@ async function start(): Promise<void> {
           page.draw();
           if (code === 1001 || (page.state.end !== null && opened)) page.setStatus('ended', `run ended (${why})`);
           else if (!opened) {
-            page.setStatus('refused', why);
-            if (needsToken) askToken(why);
+            // refused, or nobody there any more: the info request tells them apart
+            void liveInfo().then(
+              () => {
+                page.setStatus('refused', why);
+                if (needsToken) askToken(why);
+              },
+              () => {
+                page.setStatus('closed', 'cannot reach the coordinator (the run was stopped?); retrying');
+                setTimeout(() => void connect(), RETRY_MS * 2);
+              },
+            );
           } else {
             page.setStatus('closed', `${why}; reconnecting`);
             setTimeout(() => void connect(), RETRY_MS);
