@@ -77,7 +77,7 @@ export interface LiveServerOptions {
   pages?: StaticPages;
   /** What is kept for a dashboard's snapshot (dash-history.ts). */
   dashboard?: DashHistoryOptions;
-  /** A dashboard with more than this many bytes queued is skipped step records. Default 4 MiB. */
+  /** A dashboard with more than this many bytes queued is skipped step records. Default half of maxBufferedBytes (4 MiB). */
   dashboardSkipBytes?: number;
 }
 
@@ -137,7 +137,7 @@ export async function startLiveServer(opts: LiveServerOptions): Promise<LiveServ
   const maxSubscribers = intOption('maxSubscribers', opts.maxSubscribers, 32, 1, 10_000);
   const maxBuffered = intOption('maxBufferedBytes', opts.maxBufferedBytes, 8 * 1024 * 1024, 1024, 2 ** 31);
   const heartbeatMs = intOption('heartbeatMs', opts.heartbeatMs, 30_000, 10, 3_600_000);
-  const skipBytes = intOption('dashboardSkipBytes', opts.dashboardSkipBytes, 4 * 1024 * 1024, 0, 2 ** 31);
+  const skipBytes = intOption('dashboardSkipBytes', opts.dashboardSkipBytes, Math.floor(maxBuffered / 2), 0, 2 ** 31);
   const token = opts.token;
   if (token !== undefined && (typeof token !== 'string' || token.length === 0 || token.length > 4096)) {
     throw Errors.auth('the live stream token must be a non-empty string of at most 4096 characters');
