@@ -1,6 +1,6 @@
 /**
  * chromium.ts — a headless Chromium for the browser tests, driven by playwright-core: the
- * binary found on PATH (Debian's `chromium` package installs /usr/bin/chromium), launched with
+ * binary found on PATH (where Debian's `chromium` package puts it), launched with
  * flags that keep it off the network (every non-loopback request goes to a dead proxy, every
  * name fails to resolve, no background services), and a guard that records any request that is
  * not to the one server a test allows. Tests skip, naming the reason, where there is no Chromium.
