@@ -1,0 +1,108 @@
+/**
+ * bench-seed.ts — `npm run bench:seed`: the seed network, config/doubling.json (one tanh unit,
+ * 20 examples, 10,000 full-batch steps, a step record each), beside the numpy program it came
+ * from (scripts/seed_numpy.py, np.matrix), alternating in one sitting. Per round it prints
+ * gradsync's training-loop seconds (the summary's `seconds`) and its process wall time, and
+ * numpy's loop and process wall time; then the medians and their ratios, and whether both ended
+ * at the same W and b (to a few ulps). Flags: --rounds N (default 5), --kernels auto|native|wasm|ref.
+ * Timings are printed, never asserted.
+ */
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { benchArgs, machineHeader, median, pyScript } from './bench-common';
+
+const USAGE = 'usage: node dist/scripts/bench-seed.js [--rounds 5] [--kernels auto|native|wasm|ref]';
+
+interface Run {
+  loop: number;
+  wall: number;
+  W: number;
+  b: number;
+}
+
+const root = path.join(__dirname, '..', '..');
+
+function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): { out: string; wall: number } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: env ?? process.env, maxBuffer: 64 << 20 });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || '').trim().split('\n').pop()}`);
+  return { out: r.stdout, wall };
+}
+
+function gradsync(kernels: string, runDir: string): Run {
+  fs.rmSync(runDir, { recursive: true, force: true });
+  const bin = path.join(root, 'bin', 'gradsync.js');
+  const { out, wall } = timed(process.execPath, [
+    bin,
+    'train',
+    path.join(root, 'config', 'doubling.json'),
+    '--json',
+    '--kernels',
+    kernels,
+    '--run-dir',
+    runDir,
+  ]);
+  const s = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number; params: { W: number[]; b: number[] }[] };
+  return { loop: s.seconds, wall, W: s.params[0]!.W[0]!, b: s.params[0]!.b[0]! };
+}
+
+function numpyPython(): string | null {
+  for (const py of ['python3', '/usr/bin/python3']) if (spawnSync(py, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0) return py;
+  return null;
+}
+
+function numpy(py: string): Run {
+  const { out, wall } = timed(py, [pyScript('seed_numpy.py')]);
+  const s = JSON.parse(out.trim().split('\n').pop()!) as { W: number; b: number; seconds: number };
+  return { loop: s.seconds, wall, W: s.W, b: s.b };
+}
+
+function main(): void {
+  const a = benchArgs('bench-seed', USAGE, { rounds: { type: 'string', default: '5' }, kernels: { type: 'string', default: 'auto' } });
+  const rounds = Number(a.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got "${a.rounds}"`);
+  const py = numpyPython();
+  process.stdout.write(
+    `${machineHeader()}\nseed network: config/doubling.json, 10,000 steps; numpy: ${py === null ? 'no python3 with numpy' : 'scripts/seed_numpy.py'}\n`,
+  );
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-seed-'));
+  const g: Run[] = [];
+  const n: Run[] = [];
+  try {
+    process.stdout.write('round | gradsync loop s | gradsync process s | numpy loop s | numpy process s\n');
+    for (let r = 0; r < rounds; r++) {
+      // alternate which goes first, so a slow minute of the host falls on both
+      const pair =
+        r % 2 === 0
+          ? [() => g.push(gradsync(a.kernels!, runDir)), () => py && n.push(numpy(py))]
+          : [() => py && n.push(numpy(py)), () => g.push(gradsync(a.kernels!, runDir))];
+      for (const f of pair) f();
+      const last = n[n.length - 1];
+      process.stdout.write(
+        `${r + 1} | ${g[r]!.loop.toFixed(3)} | ${g[r]!.wall.toFixed(3)} | ${last ? last.loop.toFixed(3) : '-'} | ${last ? last.wall.toFixed(3) : '-'}\n`,
+      );
+    }
+  } finally {
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+  const gl = median(g.map((x) => x.loop));
+  const gw = median(g.map((x) => x.wall));
+  process.stdout.write(`median: gradsync loop ${gl.toFixed(3)} s, process ${gw.toFixed(3)} s`);
+  if (n.length > 0) {
+    const nl = median(n.map((x) => x.loop));
+    const nw = median(n.map((x) => x.wall));
+    // numpy's dot products may add in another order (BLAS), so the two agree to a few ulps, not bit for bit
+    const rel = Math.max(Math.abs(g[0]!.W - n[0]!.W) / Math.abs(n[0]!.W), Math.abs(g[0]!.b - n[0]!.b) / Math.abs(n[0]!.b));
+    process.stdout.write(
+      `; numpy loop ${nl.toFixed(3)} s, process ${nw.toFixed(3)} s\n` +
+        `gradsync / numpy: loop ${(gl / nl).toFixed(2)}×, process ${(gw / nw).toFixed(2)}×\n` +
+        `final W, b: gradsync ${g[0]!.W}, ${g[0]!.b}; numpy ${n[0]!.W}, ${n[0]!.b} (largest relative difference ${rel.toExponential(2)})\n`,
+    );
+  } else process.stdout.write('\n');
+}
+
+main();
