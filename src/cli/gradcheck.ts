@@ -7,7 +7,7 @@ import { Errors } from '../errors';
 import { Rng } from '../tensor/rng';
 import { gradcheck, type GradcheckResult } from '../model/gradcheck';
 import { initParams, layoutOf } from '../model/params';
-import { loadRunData, modelSpecOf } from '../train/setup';
+import { dataShapeOf, loadRunData, modelSpecOf } from '../train/setup';
 import { configWithFlags } from './train';
 import { intFlag } from './flags';
 import { fmt, humanOut, type Io } from './io';
@@ -34,7 +34,7 @@ export async function gradcheckCommand(file: string | undefined, f: GradcheckFla
   const cfg = configWithFlags(file, f.seed !== undefined ? { seed: f.seed, dtype: 'float64' } : { dtype: 'float64' });
   const data = loadRunData(cfg);
   const ds = data.train;
-  const spec = modelSpecOf(cfg, ds.inputs, ds.outputs);
+  const spec = modelSpecOf(cfg, ds.inputs, ds.outputs, dataShapeOf(cfg, ds));
   const layout = layoutOf(spec);
   const params = new Float64Array(layout.size);
   initParams(layout, cfg.model.init, new Rng(cfg.seed), params);

@@ -17,7 +17,7 @@
 import type { Float } from '../tensor/dtype';
 import { referenceKernels, type KernelSet } from '../tensor/kernels';
 import { Rng } from '../tensor/rng';
-import { Mlp } from './mlp';
+import { Model } from './model';
 import type { ModelSpec } from './spec';
 
 export interface GradcheckOptions {
@@ -84,7 +84,7 @@ export function gradcheck(
   const lambda = opts.weightDecay ?? 0;
   const reduction = opts.reduction ?? 'sum';
   const spec64: ModelSpec = { ...spec, dtype: 'float64' };
-  const model = new Mlp(spec64, opts.kernels ?? referenceKernels('float64'), rows);
+  const model = new Model(spec64, opts.kernels ?? referenceKernels('float64'), rows);
   const theta = Float64Array.from(params);
   model.input().set(Array.prototype.slice.call(x, 0, rows * spec.inputs));
   model.target().set(Array.prototype.slice.call(y, 0, rows * model.outputs));
@@ -108,10 +108,10 @@ export function gradcheck(
 
   const rng = new Rng(opts.seed ?? 1);
   const tensors: { name: string; from: number; size: number; picks: number[] }[] = [];
-  for (const [l, s] of model.layout.layers.entries()) {
+  for (const s of model.layout.layers) {
     for (const [name, from, size] of [
-      [`dJdW[${l}]`, s.w, s.nOut * s.nIn],
-      [`dJdWb[${l}]`, s.b, s.nOut],
+      [`dJdW[${s.layer}]`, s.w, s.wSize],
+      [`dJdWb[${s.layer}]`, s.b, s.bSize],
     ] as const) {
       let picks: number[];
       if (size <= k) picks = Array.from({ length: size }, (_, i) => i);
@@ -128,10 +128,10 @@ export function gradcheck(
     const saved = theta[i]!;
     theta[i] = saved + e;
     const jp = objective(theta);
-    const patP = model.reluPattern(rows);
+    const patP = model.kinkPattern(rows);
     theta[i] = saved - e;
     const jm = objective(theta);
-    const patM = model.reluPattern(rows);
+    const patM = model.kinkPattern(rows);
     theta[i] = saved;
     return { numeric: (jp - jm) / (2 * e), kink: patP !== patM };
   };
