@@ -60,7 +60,7 @@ export async function gradcheckCommand(file: string | undefined, f: GradcheckFla
     );
     if (t.kinks > 0)
       out.write(
-        `warning: ${t.tensor}: ${t.kinks} entr${t.kinks === 1 ? 'y' : 'ies'} skipped: the ±ε perturbation crosses a ReLU kink, where the central difference is not a derivative\n`,
+        `warning: ${t.tensor}: ${t.kinks} entr${t.kinks === 1 ? 'y' : 'ies'} skipped: the ±ε perturbation crosses a ReLU or max-pool kink, where the central difference is not a derivative\n`,
       );
   }
   if (res.sweep.length > 0) {

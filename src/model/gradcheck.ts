@@ -9,8 +9,10 @@
  * A tensor passes when its largest error is ≤ threshold. J is the run's objective: the loss
  * over the given examples under `reduction` ('sum' or 'mean') plus λ/2·‖θ‖² when weight
  * decay λ is on (whose gradient is the original's dJdW += λ·W).
- * An entry whose ±ε perturbation flips a relu unit (a kink) is excluded from the maximum and
- * counted in `kinks`: there the function is not differentiable and the check would lie.
+ * An entry whose ±ε perturbation flips a relu unit or changes a max-pool winner (a kink) is
+ * excluded from the maximum and counted in `kinks`: there the function is not differentiable
+ * and the check would lie. Every layer kind is covered; dropout runs in training mode with the
+ * mask of `step` for examples 0 … rows−1, fixed across the perturbations.
  * Not here: printing (cli/gradcheck.ts), choosing the data (train/).
  */
 
@@ -39,6 +41,8 @@ export interface GradcheckOptions {
   reduction?: 'sum' | 'mean';
   /** Also report the largest error per tensor for each of these ε (the ε sweep). */
   sweep?: number[];
+  /** The step whose dropout masks are used (examples numbered 0 … rows−1). Default 1. */
+  step?: number;
   /** The kernels whose backward is checked (float64). Default: the reference kernels. */
   kernels?: KernelSet;
 }
@@ -52,7 +56,7 @@ export interface TensorCheck {
   maxAbsError: number;
   /** Entry with the largest error, with both gradients there. */
   worst: { index: number; analytic: number; numeric: number };
-  /** Entries skipped because ±ε crossed a relu kink. */
+  /** Entries skipped because ±ε crossed a kink (a relu unit's sign, a max-pool winner). */
   kinks: number;
   pass: boolean;
 }
@@ -90,8 +94,9 @@ export function gradcheck(
   model.target().set(Array.prototype.slice.call(y, 0, rows * model.outputs));
 
   const scale = reduction === 'mean' ? 1 / rows : 1;
+  const ctx = { train: { step: opts.step ?? 1, order: Uint32Array.from({ length: rows }, (_, i) => i), from: 0 } };
   const objective = (p: Float): number => {
-    model.forward(p, rows);
+    model.forward(p, rows, ctx);
     let j = model.loss(rows) * scale;
     if (lambda !== 0) {
       let s = 0;
@@ -102,7 +107,7 @@ export function gradcheck(
   };
 
   const analytic = new Float64Array(theta.length);
-  model.forward(theta, rows);
+  model.forward(theta, rows, ctx);
   model.backward(theta, rows, analytic);
   for (let i = 0; i < analytic.length; i++) analytic[i] = analytic[i]! * scale + lambda * theta[i]!;
 
