@@ -1,21 +1,22 @@
 /**
- * im2col.ts — the copies that turn a convolution into the spec's GEMMs, and their adjoint.
+ * im2col.ts — the copies that turn a convolution into the spec's GEMMs, their adjoint, and
+ * the moves between channel-major and PyTorch's NCHW.
  *
  * Geometry: an example is x (C, H, W); the kernel is kh × kw, stride s, zero padding p on
- * every side; the output is OH × OW with OH = ⌊(H + 2p − kh)/s⌋ + 1 (likewise OW).
+ * every side; the output is OH × OW with OH = ⌊(H + 2p − kh)/s⌋ + 1 (likewise OW), P = OH·OW.
  *
- * im2col writes cols (rows·OH·OW, C·kh·kw): row (n, oh, ow) in increasing n, then oh, then
- * ow; column (c, i, j) in increasing c, then i, then j; the value x[n, c, oh·s − p + i,
- * ow·s − p + j], or +0 where that falls in the padding. A copy: no arithmetic.
+ * im2col writes cols (K, rows·P), K = C·kh·kw: row k = (c, i, j) in increasing c, then i,
+ * then j; column q = (n, oh, ow) in increasing n, then oh, then ow; the value x[n, c, oh·s −
+ * p + i, ow·s − p + j], or +0 where that falls in the padding. A copy: no arithmetic.
  *
- * col2im is its adjoint: dx ← +0, then for each row of cols in increasing order, for each
- * column in increasing order, dx[n, c, h, w] += dcols[row, col] where (h, w) is inside the
- * image. So every element of dx accumulates its terms in one fixed order, each add rounded to
- * the dtype (a Float32Array store rounds the float64 sum of two float32 values once, which is
- * the float32 sum): every executor computes the same bits.
+ * col2im is its adjoint: dx ← +0, then for each row k of dcols in increasing order, for each
+ * column q in increasing order, dx[n, c, h, w] += dcols[k, q] where (h, w) is inside the
+ * image. So every element of dx adds its terms in one fixed order, each add rounded to the
+ * dtype (a Float32Array store rounds the float64 sum of two float32 values once, which is the
+ * float32 sum): every executor computes the same bits.
  *
- * nchwFromRows / rowsFromNchw move (rows·P, F) matrices (a row per output position, as the
- * GEMM writes them) to and from (rows, F, P) (PyTorch's NCHW): copies only.
+ * toNchw / fromNchw move (F, rows·P) (a row per channel, as the GEMM writes it) to and from
+ * (rows, F, P) (PyTorch's NCHW): copies only.
  * Not here: the GEMMs (kernels.ts), the layer (model/layers/conv2d.ts).
  */
 
@@ -33,30 +34,38 @@ export interface ConvGeometry {
   ow: number;
 }
 
+/** The output columns [lo, hi) whose input column ow·s − p + j lies inside [0, w). */
+function inside(ow: number, s: number, p: number, j: number, w: number): [number, number] {
+  const lo = Math.min(ow, Math.max(0, Math.ceil((p - j) / s)));
+  const hi = Math.max(lo, Math.min(ow, Math.floor((w - 1 + p - j) / s) + 1));
+  return [lo, hi];
+}
+
 export function im2col(rows: number, g: ConvGeometry, x: Float, cols: Float): void {
-  const { c, h, w, kh, kw, stride, pad, oh, ow } = g;
-  const K = c * kh * kw;
+  const { c, h, w, kh, kw, stride: s, pad: p, oh, ow } = g;
+  const P = oh * ow;
+  const NP = rows * P;
   const inSize = c * h * w;
-  let r = 0;
-  for (let n = 0; n < rows; n++) {
-    const xn = n * inSize;
-    for (let y = 0; y < oh; y++) {
-      for (let x0 = 0; x0 < ow; x0++, r++) {
-        let o = r * K;
-        for (let ch = 0; ch < c; ch++) {
-          const xc = xn + ch * h * w;
-          for (let i = 0; i < kh; i++) {
-            const hy = y * stride - pad + i;
+  for (let ch = 0; ch < c; ch++) {
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const k = (ch * kh + i) * kw + j;
+        const [lo, hi] = inside(ow, s, p, j, w);
+        const row = k * NP;
+        for (let n = 0; n < rows; n++) {
+          const xc = n * inSize + ch * h * w;
+          for (let y = 0; y < oh; y++) {
+            const o = row + n * P + y * ow;
+            const hy = y * s - p + i;
             if (hy < 0 || hy >= h) {
-              cols.fill(0, o, o + kw);
-              o += kw;
+              for (let q = 0; q < ow; q++) cols[o + q] = 0;
               continue;
             }
-            const row = xc + hy * w;
-            for (let j = 0; j < kw; j++, o++) {
-              const wx = x0 * stride - pad + j;
-              cols[o] = wx < 0 || wx >= w ? 0 : x[row + wx]!;
-            }
+            // plain loops: the spans are short (a row of the output), too short for subarray().set
+            const src = xc + hy * w - p + j;
+            for (let q = 0; q < lo; q++) cols[o + q] = 0;
+            for (let q = lo; q < hi; q++) cols[o + q] = x[src + q * s]!;
+            for (let q = hi; q < ow; q++) cols[o + q] = 0;
           }
         }
       }
@@ -65,27 +74,25 @@ export function im2col(rows: number, g: ConvGeometry, x: Float, cols: Float): vo
 }
 
 export function col2im(rows: number, g: ConvGeometry, dcols: Float, dx: Float): void {
-  const { c, h, w, kh, kw, stride, pad, oh, ow } = g;
+  const { c, h, w, kh, kw, stride: s, pad: p, oh, ow } = g;
+  const P = oh * ow;
+  const NP = rows * P;
   const inSize = c * h * w;
   dx.fill(0, 0, rows * inSize);
-  let o = 0;
-  for (let n = 0; n < rows; n++) {
-    const xn = n * inSize;
-    for (let y = 0; y < oh; y++) {
-      for (let x0 = 0; x0 < ow; x0++) {
-        for (let ch = 0; ch < c; ch++) {
-          const xc = xn + ch * h * w;
-          for (let i = 0; i < kh; i++) {
-            const hy = y * stride - pad + i;
-            if (hy < 0 || hy >= h) {
-              o += kw;
-              continue;
-            }
-            const row = xc + hy * w;
-            for (let j = 0; j < kw; j++, o++) {
-              const wx = x0 * stride - pad + j;
-              if (wx >= 0 && wx < w) dx[row + wx] += dcols[o]!;
-            }
+  for (let ch = 0; ch < c; ch++) {
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const k = (ch * kh + i) * kw + j;
+        const [lo, hi] = inside(ow, s, p, j, w);
+        const row = k * NP;
+        for (let n = 0; n < rows; n++) {
+          const xc = n * inSize + ch * h * w;
+          for (let y = 0; y < oh; y++) {
+            const hy = y * s - p + i;
+            if (hy < 0 || hy >= h) continue;
+            const o = row + n * P + y * ow;
+            const dst = xc + hy * w - p + j;
+            for (let q = lo; q < hi; q++) dx[dst + q * s] += dcols[o + q]!;
           }
         }
       }
@@ -93,20 +100,26 @@ export function col2im(rows: number, g: ConvGeometry, dcols: Float, dx: Float): 
   }
 }
 
-/** dst (rows, f, p) ← src (rows·p, f). */
-export function nchwFromRows(rows: number, f: number, p: number, src: Float, dst: Float): void {
-  for (let n = 0; n < rows; n++) {
-    const s0 = n * p * f;
-    const d0 = n * f * p;
-    for (let q = 0; q < p; q++) for (let ch = 0; ch < f; ch++) dst[d0 + ch * p + q] = src[s0 + q * f + ch]!;
+/** dst (rows, f, p) ← src (f, rows·p). */
+export function toNchw(rows: number, f: number, p: number, src: Float, dst: Float): void {
+  const np = rows * p;
+  for (let ch = 0; ch < f; ch++) {
+    for (let n = 0; n < rows; n++) {
+      const s0 = ch * np + n * p;
+      const d0 = (n * f + ch) * p;
+      for (let q = 0; q < p; q++) dst[d0 + q] = src[s0 + q]!;
+    }
   }
 }
 
-/** dst (rows·p, f) ← src (rows, f, p). */
-export function rowsFromNchw(rows: number, f: number, p: number, src: Float, dst: Float): void {
-  for (let n = 0; n < rows; n++) {
-    const s0 = n * f * p;
-    const d0 = n * p * f;
-    for (let ch = 0; ch < f; ch++) for (let q = 0; q < p; q++) dst[d0 + q * f + ch] = src[s0 + ch * p + q]!;
+/** dst (f, rows·p) ← src (rows, f, p). */
+export function fromNchw(rows: number, f: number, p: number, src: Float, dst: Float): void {
+  const np = rows * p;
+  for (let ch = 0; ch < f; ch++) {
+    for (let n = 0; n < rows; n++) {
+      const s0 = (n * f + ch) * p;
+      const d0 = ch * np + n * p;
+      for (let q = 0; q < p; q++) dst[d0 + q] = src[s0 + q]!;
+    }
   }
 }

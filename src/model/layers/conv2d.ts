@@ -1,23 +1,23 @@
 /**
  * conv2d.ts — the 2-D convolution layer, through im2col and the spec's GEMMs.
  *
- *   x      (rows, C, H, W)                 W: (F, C, kh, kw) = (F, K), K = C·kh·kw   b: (F)
- *   cols   = im2col(x)                     (rows·P, K), P = OH·OW (tensor/im2col.ts)
- *   z      = cols · Wᵀ + b                 (rows·P, F)   kernels.gemmNT, addBias
- *   a      = f(z)                          (rows·P, F);  out = a as (rows, F, OH, OW)
- *   delta  = dJ/dz = dJ/da ⊙ f′            (rows·P, F)
- *   dJdW   = deltaᵀ · cols                 (F, K)        sum over rows and positions, gemmTN
- *   dJdWb  = Σ delta                       (F)           kernels.colSum
- *   dcols  = delta · W                     (rows·P, K)   kernels.gemmNN;  dJ/dx = col2im(dcols)
+ *   x      (rows, C, H, W)                W: (F, C, kh, kw) = (F, K), K = C·kh·kw   b: (F)
+ *   cols   = im2col(x)                    (K, rows·P), P = OH·OW (tensor/im2col.ts)
+ *   z      = W · cols, then + b per row   (F, rows·P)   kernels.gemmNN, then one add per element
+ *   a      = f(z)                         (F, rows·P);  out = a as (rows, F, OH, OW)
+ *   delta  = dJ/dz = dJ/da ⊙ f′           (F, rows·P)
+ *   dJdW   = delta · colsᵀ                (F, K)        sum over (n, oh, ow) in increasing order, gemmNT
+ *   dJdWb  = Σ_q delta[f, q]              (F)           q increasing from +0, each add rounded
+ *   dcols  = Wᵀ · delta                   (K, rows·P)   kernels.gemmTN;  dJ/dx = col2im(dcols)
  * So each output element is one GEMM element (accumulated in increasing k = (c, i, j), mul
  * then add per the spec) and each weight gradient sums (n, oh, ow) in increasing order: the
- * reference, native and WebAssembly kernels give the same bits. Statistics count per channel
- * over every position.
+ * reference, native and WebAssembly kernels give the same bits. The bias is added after the
+ * whole dot product (the spec's rule 2). Statistics count per channel over every position.
  * Not here: the copies (tensor/im2col.ts), the GEMMs (tensor/kernels.ts).
  */
 
 import { alloc, type Float } from '../../tensor/dtype';
-import { col2im, im2col, nchwFromRows, rowsFromNchw, type ConvGeometry } from '../../tensor/im2col';
+import { col2im, fromNchw, im2col, toNchw, type ConvGeometry } from '../../tensor/im2col';
 import type { Activation, KernelSet } from '../../tensor/kernels';
 import type { BackwardOptions, ForwardContext, Layer } from '../layer';
 import { sizeOf, type Conv2dSpec, type Shape } from '../spec';
@@ -33,14 +33,17 @@ export class Conv2dLayer implements Layer {
   readonly geometry: ConvGeometry;
   private readonly k: KernelSet;
   private readonly K: number;
-  /** (maxRows·P, K) */
+  /** (K, maxRows·P) */
   private readonly cols: Float;
-  /** dJ/dcols, (maxRows·P, K); allocated only when the layer is not the first (the input's gradient is never needed). */
+  /** dJ/dcols, (K, maxRows·P); allocated only when the layer is not the first (the input's gradient is never needed). */
   private readonly dcols: Float | null;
-  /** z, a and delta as the GEMM writes them: (maxRows·P, F). */
+  /** z, a and delta as the GEMM writes them: (F, maxRows·P). */
   private readonly z: Float;
   private readonly a: Float;
   private readonly delta: Float;
+  private readonly r: (v: number) => number;
+  /** One channel's statistics at a time: [saturated, positions with z > 0]. */
+  private readonly one = new Float64Array(2);
 
   constructor(
     spec: Conv2dSpec,
@@ -67,16 +70,22 @@ export class Conv2dLayer implements Layer {
     this.z = alloc(k.dtype, maxRows * P * f);
     this.a = alloc(k.dtype, maxRows * P * f);
     this.delta = alloc(k.dtype, maxRows * P * f);
+    this.r = k.dtype === 'float32' ? Math.fround : (v: number): number => v;
   }
 
   forward(rows: number, x: Float, W: Float | null, b: Float | null, out: Float, _ctx: ForwardContext): void {
     const k = this.k;
-    const m = rows * this.positions;
+    const F = this.units;
+    const np = rows * this.positions;
+    const z = this.z;
     im2col(rows, this.geometry, x, this.cols);
-    k.gemmNT(m, this.units, this.K, this.cols, W!, this.z);
-    k.addBias(m, this.units, this.z, b!);
-    k.activate(this.activation, m, this.units, this.z, this.a);
-    nchwFromRows(rows, this.units, this.positions, this.a, out);
+    k.gemmNN(F, np, this.K, W!, this.cols, z);
+    for (let f = 0; f < F; f++) {
+      const bf = b![f]!;
+      for (let q = f * np; q < (f + 1) * np; q++) z[q] += bf;
+    }
+    k.activate(this.activation, F, np, z, this.a);
+    toNchw(rows, F, this.positions, this.a, out);
   }
 
   backward(
@@ -93,28 +102,42 @@ export class Conv2dLayer implements Layer {
     const k = this.k;
     const F = this.units;
     const K = this.K;
-    const m = rows * this.positions;
+    const np = rows * this.positions;
     const d = this.delta;
-    rowsFromNchw(rows, F, this.positions, gOut, d);
-    if (opts.gradIsZ !== true) k.activateBackward(this.activation, m, F, this.z, this.a, d);
+    const r = this.r;
+    fromNchw(rows, F, this.positions, gOut, d);
+    if (opts.gradIsZ !== true) k.activateBackward(this.activation, F, np, this.z, this.a, d);
+    k.gemmNT(F, K, np, d, this.cols, dW!);
+    for (let f = 0; f < F; f++) {
+      let acc = 0;
+      for (let q = f * np; q < (f + 1) * np; q++) acc = r(acc + d[q]!);
+      db![f] = acc;
+    }
     let bad = -1;
-    if (opts.check === undefined) k.gemmTN(F, K, m, d, this.cols, dW!);
-    else bad = k.gemmTNCheck(F, K, m, d, this.cols, dW!, opts.check === 'shared');
-    k.colSum(m, F, d, db!);
-    if (opts.check !== undefined && bad < 0) {
-      const bb = k.firstNonFinite(F, db!);
-      if (bb >= 0) bad = F * K + bb;
+    if (opts.check !== undefined) {
+      bad = k.firstNonFinite(F * K, dW!);
+      if (bad < 0) {
+        const bb = k.firstNonFinite(F, db!);
+        if (bb >= 0) bad = F * K + bb;
+      }
     }
     if (gIn !== null) {
       if (this.dcols === null) throw new RangeError(`model.layers[${this.index}]: the first layer computes no input gradient`);
-      k.gemmNN(m, K, F, d, W!, this.dcols);
+      k.gemmTN(K, np, F, W!, d, this.dcols);
       col2im(rows, this.geometry, this.dcols, gIn);
     }
     return bad;
   }
 
   stats(rows: number, out: Float64Array): void {
-    this.k.activationStats(this.activation, rows * this.positions, this.units, this.z, this.a, out);
+    const np = rows * this.positions;
+    const one = this.one;
+    for (let f = 0; f < this.units; f++) {
+      one.fill(0);
+      this.k.activationStats(this.activation, np, 1, this.z.subarray(f * np, (f + 1) * np), this.a.subarray(f * np, (f + 1) * np), one);
+      out[0] += one[0]!;
+      out[1 + f] += one[1]!;
+    }
   }
 
   kinks(rows: number, h: number): number {
