@@ -2,7 +2,7 @@
  * Issue 23: the bit-identical invariant for a convolutional network. config/digits-cnn.json
  * (conv, max-pool, conv, avg-pool, flatten, dropout, dense), float32, ends with the same
  * paramsSha256 on the main thread alone with the reference kernels, on 1, 2 and 3 threads, on
- * the native and WebAssembly kernels, with 1 thread + 2 remote worker processes, with a remote
+ * the native and WebAssembly kernels (and in the fma profile, native = reference), with 1 thread + 2 remote worker processes, with a remote
  * worker killed (SIGKILL) mid-run, and after kill -9 and --resume with another thread count.
  */
 import assert from 'node:assert/strict';
@@ -106,6 +106,21 @@ describe('convolutional network: the same bits on every executor (integration, i
       });
     }
   }
+
+  it("the fma kernel profile: the native FMA kernels on 2 threads end with the reference fma kernels' paramsSha256 (another one than portable)", async function () {
+    const fma = { ...base(), kernelProfile: 'fma' as const };
+    let native;
+    try {
+      native = await train({ ...fma, threads: 2 }, { runDir: tempDir(), kernels: 'native' });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'GS_ERR_KERNEL_PROFILE') this.skip();
+      throw e;
+    }
+    const ref = await train({ ...fma, threads: 1 }, { runDir: tempDir(), kernels: 'ref' });
+    assert.match(native.kernel, /-fma$/);
+    assert.equal(native.paramsSha256, ref.paramsSha256);
+    assert.notEqual(ref.paramsSha256, reference);
+  });
 
   it('1 local thread + 2 remote worker processes: the same paramsSha256, the layer list travelling in the run message', async () => {
     const { logger, records } = collectingLogger();
