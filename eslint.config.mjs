@@ -1,5 +1,6 @@
 // Lint: typescript-eslint recommended, plus the layer rule of STYLE.md:
-// cli → train → parallel → {observe, optim, data, model} → tensor; net sits below observe and parallel.
+// cli → train → parallel → {observe, optim, data, model} → tensor; net sits below observe and parallel;
+// export (ONNX, safetensors) sits beside train: it reads model and tensor, never files or config.
 // Top-level src/ modules (errors.ts, package-root.ts) are allowed everywhere, config.ts and env.ts where not forbidden.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -43,12 +44,13 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
-  layer('tensor', ['net', 'model', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
-  layer('model', ['net', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
-  layer('optim', ['net', 'model', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
-  layer('data', ['net', 'model', 'optim', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
-  layer('net', ['observe', 'parallel', 'train', 'cli', 'config']),
-  layer('observe', ['parallel', 'train', 'cli', 'config']),
-  layer('parallel', ['train', 'cli', 'config']),
+  layer('tensor', ['net', 'model', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env', 'export']),
+  layer('model', ['net', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env', 'export']),
+  layer('optim', ['net', 'model', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env', 'export']),
+  layer('data', ['net', 'model', 'optim', 'observe', 'parallel', 'train', 'cli', 'config', 'env', 'export']),
+  layer('net', ['observe', 'parallel', 'train', 'cli', 'config', 'export']),
+  layer('observe', ['parallel', 'train', 'cli', 'config', 'export']),
+  layer('parallel', ['train', 'cli', 'config', 'export']),
+  layer('export', ['net', 'optim', 'data', 'observe', 'parallel', 'train', 'cli', 'config', 'env']),
   layer('train', ['cli']),
 );

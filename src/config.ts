@@ -13,9 +13,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Errors, GradsyncError } from './errors';
 import { didYouMean } from './suggest';
+import { jsonErrorOffset } from './json-offset';
 import { DTYPES, type DType } from './tensor/dtype';
 import { ACTIVATIONS, KERNEL_PROFILES, type KernelProfile } from './tensor/kernels';
 import type { InitSpec } from './model/params';
+import type { ArrayData } from './data/arrays';
 import { LAYER_KINDS, LOSSES, type DropoutSpec, type LayerSpec, type LossKind } from './model/spec';
 import type { OptimizerSpec } from './optim/optimizer';
 import { CONSTANT, type Schedule } from './optim/schedule';
@@ -34,9 +36,16 @@ export type DataConfig =
       targets: number;
       classes: number | null;
       scale: number;
+      /** Whether the first line is a header: true, false, or 'auto' (detected, data/csv.ts). Default 'auto'. */
+      header: boolean | 'auto';
       heldOut: number;
       shuffle: boolean;
     }
+  /**
+   * Arrays in memory, given to train() from code as data: { x, y, … } (data/arrays.ts); the run's
+   * config keeps only this description of them, the arrays travel beside it.
+   */
+  | { source: 'memory'; name: string; classes: number | null; heldOut: number; shuffle: boolean }
   /**
    * Gzipped IDX files (MNIST / Fashion-MNIST layout) in `dir`. `heldOut` null (the default):
    * the held-out data is the t10k split; a fraction: that much of the train split, held out as
@@ -61,9 +70,22 @@ export interface ModelConfig {
   layers: LayerConfig[];
   /** 'half-sse' (½·Σ(y−ŷ)², the original) or 'cross-entropy' (softmax output). Default 'cross-entropy'. */
   loss: LossKind;
-  /** Initialisation. Default { scheme: 'glorot-uniform' }. */
-  init: InitSpec;
+  /**
+   * Initialisation: { scheme: 'glorot-uniform' | 'he-uniform', gain?, bias? }, { scheme: 'values', layers },
+   * or { scheme: 'safetensors', path } — the weights of a safetensors file named as a PyTorch
+   * nn.Sequential's state dict (docs/export.md), `path` relative to the config file.
+   * Default { scheme: 'glorot-uniform' }.
+   */
+  init: InitConfig;
 }
+
+/** Initial weights read from a safetensors file (train/init-weights.ts reads it; the model layer never does). */
+export interface WeightsFileInit {
+  scheme: 'safetensors';
+  path: string;
+}
+
+export type InitConfig = InitSpec | WeightsFileInit;
 
 export interface CheckpointConfig {
   /** Write a checkpoint every N steps (0: only at the end). Default 0. */
@@ -219,6 +241,33 @@ export const DEFAULTS: RunConfig = {
   diagnosis: {},
 };
 
+/**
+ * What train() takes from code: a config as a JSON file has it (every field optional, validated
+ * and filled with DEFAULTS), whose data may be arrays in memory, data: { x, y, … }
+ * (data/arrays.ts) with heldOut and shuffle as for a file.
+ */
+export interface TrainConfig extends Partial<
+  Omit<RunConfig, 'data' | 'model' | 'optimizer' | 'schedule' | 'checkpoint' | 'earlyStopping'>
+> {
+  data?: (ArrayData & { source?: 'memory'; heldOut?: number; shuffle?: boolean }) | Partial<Exclude<DataConfig, { source: 'memory' }>>;
+  model?: Partial<ModelConfig>;
+  optimizer?: Partial<OptimizerSpec>;
+  schedule?: Partial<Schedule>;
+  checkpoint?: Partial<CheckpointConfig>;
+  earlyStopping?: Partial<EarlyStoppingConfig> | null;
+}
+
+/** Whether `c` has every field of a RunConfig (as validate() returns one); otherwise train() validates it first. */
+export function isRunConfig(c: RunConfig | TrainConfig): c is RunConfig {
+  return Object.keys(DEFAULTS).every((k) => (c as Record<string, unknown>)[k] !== undefined);
+}
+
+/** The in-memory arrays of a config's data (data: { x, y, … }), or null. */
+export function arraysOf(c: RunConfig | TrainConfig): ArrayData | null {
+  const d = c.data as unknown;
+  return isObj(d) && ('x' in d || 'y' in d) ? (d as unknown as ArrayData) : null;
+}
+
 type Json = unknown;
 const isObj = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -274,7 +323,14 @@ function str(p: string, v: Json): string {
 
 function validateData(v: Json): DataConfig {
   const base = isObj(v) ? v : keys('data', v, []);
-  const source = oneOf('data.source', base.source ?? 'digits', ['digits', 'doubling', 'csv', 'idx'] as const);
+  const inMemory = 'x' in base || 'y' in base;
+  const source = oneOf('data.source', base.source ?? (inMemory ? 'memory' : 'digits'), [
+    'digits',
+    'doubling',
+    'csv',
+    'idx',
+    ...(inMemory || base.source === 'memory' ? (['memory'] as const) : []),
+  ] as const);
   const frac = (x: Json, d: number): number => (x === undefined ? d : num('data.heldOut', x, { min: 0, max: 0.9 }));
   const shuffle = base.shuffle === undefined ? true : bool('data.shuffle', base.shuffle);
   switch (source) {
@@ -285,7 +341,7 @@ function validateData(v: Json): DataConfig {
       keys('data', v, ['source', 'heldOut', 'shuffle']);
       return { source, heldOut: frac(base.heldOut, 0), shuffle: base.shuffle === undefined ? false : shuffle };
     case 'csv': {
-      keys('data', v, ['source', 'path', 'label', 'targets', 'classes', 'scale', 'heldOut', 'shuffle']);
+      keys('data', v, ['source', 'path', 'label', 'targets', 'classes', 'scale', 'header', 'heldOut', 'shuffle']);
       return {
         source,
         path: str('data.path', base.path),
@@ -293,10 +349,13 @@ function validateData(v: Json): DataConfig {
         targets: base.targets === undefined ? 1 : num('data.targets', base.targets, { int: true, min: 1 }),
         classes: base.classes === undefined || base.classes === null ? null : num('data.classes', base.classes, { int: true, min: 2 }),
         scale: base.scale === undefined ? 1 : num('data.scale', base.scale, { gt: 0 }),
+        header: base.header === undefined || base.header === 'auto' ? 'auto' : headerFlag(base.header),
         heldOut: frac(base.heldOut, 0.2),
         shuffle,
       };
     }
+    case 'memory':
+      return validateMemoryData(v, base, frac, shuffle);
     case 'idx':
       keys('data', v, ['source', 'dir', 'scale', 'shuffle', 'heldOut']);
       return {
@@ -368,9 +427,44 @@ function validateLayer(l: Json, i: number): LayerConfig {
   }
 }
 
-function validateInit(v: Json): InitSpec {
-  const o = keys('model.init', v, ['scheme', 'gain', 'bias', 'layers']);
-  const scheme = oneOf('model.init.scheme', o.scheme, ['glorot-uniform', 'he-uniform', 'values'] as const);
+function headerFlag(v: Json): boolean {
+  if (typeof v !== 'boolean') throw Errors.config('data.header', `must be true, false or "auto", got ${show(v)}`);
+  return v;
+}
+
+/**
+ * In-memory data (`x` and `y` given): the arrays themselves are checked where the data is built
+ * (data/arrays.ts); here their presence and the other keys; the RunConfig keeps only their
+ * description. Default heldOut 0 (Keras's validation_split), shuffle true.
+ */
+function validateMemoryData(v: Json, base: Record<string, Json>, frac: (x: Json, d: number) => number, shuffle: boolean): DataConfig {
+  keys('data', v, ['source', 'x', 'shape', 'y', 'classes', 'name', 'heldOut', 'shuffle']);
+  if (!('x' in base) && !('y' in base))
+    throw Errors.config(
+      'data.source',
+      '"memory" is for arrays given to train() from code, as data: { x, y }',
+      'a config file names a file instead: "source": "csv" with "path"',
+    );
+  if (base.x === undefined)
+    throw Errors.config('data.x', 'is required with data.y: the features, one array per example or a flat array with data.shape');
+  if (base.y === undefined)
+    throw Errors.config('data.y', 'is required with data.x: the class labels or regression targets, one per example');
+  return {
+    source: 'memory',
+    name: base.name === undefined ? 'arrays' : str('data.name', base.name),
+    classes: base.classes === undefined || base.classes === null ? null : num('data.classes', base.classes, { int: true, min: 2 }),
+    heldOut: frac(base.heldOut, 0),
+    shuffle,
+  };
+}
+
+function validateInit(v: Json): InitConfig {
+  const o = keys('model.init', v, ['scheme', 'gain', 'bias', 'layers', 'path']);
+  const scheme = oneOf('model.init.scheme', o.scheme, ['glorot-uniform', 'he-uniform', 'values', 'safetensors'] as const);
+  if (scheme === 'safetensors') {
+    keys('model.init', v, ['scheme', 'path']);
+    return { scheme, path: str('model.init.path', o.path) };
+  }
   if (scheme === 'values') {
     keys('model.init', v, ['scheme', 'layers']);
     if (!Array.isArray(o.layers)) throw Errors.config('model.init.layers', 'must be an array of {W, b}');
@@ -650,110 +744,7 @@ export function loadConfigFile(file: string): RunConfig {
   const dir = path.dirname(path.resolve(file));
   if (cfg.data.source === 'csv') cfg.data = { ...cfg.data, path: path.resolve(dir, cfg.data.path) };
   if (cfg.data.source === 'idx') cfg.data = { ...cfg.data, dir: path.resolve(dir, cfg.data.dir) };
+  if (cfg.model.init.scheme === 'safetensors')
+    cfg.model = { ...cfg.model, init: { ...cfg.model.init, path: path.resolve(dir, cfg.model.init.path) } };
   return cfg;
-}
-
-/**
- * The offset of the first JSON syntax error in `text` (Node 20's JSON.parse messages do not
- * always carry a position). A minimal recursive-descent recogniser of RFC 8259.
- */
-export function jsonErrorOffset(text: string): number {
-  let i = 0;
-  const ws = (): void => {
-    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
-  };
-  const fail = (): never => {
-    throw i;
-  };
-  const lit = (w: string): void => {
-    if (text.startsWith(w, i)) i += w.length;
-    else fail();
-  };
-  const str = (): void => {
-    i++;
-    while (i < text.length && text[i] !== '"') {
-      if (text.charCodeAt(i) < 0x20) fail();
-      if (text[i] === '\\') {
-        i++;
-        if (text[i] === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
-          i += 4;
-        } else if (!'"\\/bfnrt'.includes(text[i] ?? '')) fail();
-      }
-      i++;
-    }
-    if (i >= text.length) fail();
-    i++;
-  };
-  const num = (): void => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
-    if (!m) fail();
-    i += m![0].length;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail();
-        str();
-        ws();
-        if (text[i] !== ':') fail();
-        i++;
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return;
-        }
-        fail();
-      }
-    }
-    if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return;
-        }
-        fail();
-      }
-    }
-    if (c === '"') return str();
-    if (c === 't') return lit('true');
-    if (c === 'f') return lit('false');
-    if (c === 'n') return lit('null');
-    return num();
-  };
-  try {
-    value();
-    ws();
-    if (i < text.length) fail();
-  } catch (at) {
-    if (typeof at === 'number') return at;
-    throw at;
-  }
-  return text.length;
 }

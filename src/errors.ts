@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'GS_ERR_USAGE'
   | 'GS_ERR_DATA'
   | 'GS_ERR_CHECKPOINT'
+  | 'GS_ERR_WEIGHTS'
   | 'GS_ERR_SHAPE'
   | 'GS_ERR_GRADCHECK'
   | 'GS_ERR_NONFINITE'
@@ -46,6 +47,9 @@ export const Errors = {
     new GradsyncError('GS_ERR_DATA', `${file}${where ? ` (${where})` : ''}: ${message}`, hint),
   checkpoint: (file: string, message: string, hint?: string): GradsyncError =>
     new GradsyncError('GS_ERR_CHECKPOINT', `checkpoint ${file}: ${message}`, hint),
+  /** A weights file (safetensors) that cannot be read or does not fit the model; `where` names the tensor or the byte. */
+  weights: (file: string, where: string, message: string, hint?: string): GradsyncError =>
+    new GradsyncError('GS_ERR_WEIGHTS', `${file}${where ? ` (${where})` : ''}: ${message}`, hint),
   shape: (message: string): GradsyncError => new GradsyncError('GS_ERR_SHAPE', message, undefined, 1),
   gradcheck: (message: string): GradsyncError => new GradsyncError('GS_ERR_GRADCHECK', message, undefined, 1),
   nonFinite: (message: string): GradsyncError => new GradsyncError('GS_ERR_NONFINITE', message, undefined, 1),

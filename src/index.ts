@@ -4,7 +4,7 @@
  */
 
 export { GradsyncError, Errors, type ErrorCode } from './errors';
-export { validate as validateConfig, loadConfigFile, DEFAULTS, type RunConfig } from './config';
+export { validate as validateConfig, loadConfigFile, DEFAULTS, type RunConfig, type TrainConfig } from './config';
 export { alloc, type DType, type Float } from './tensor/dtype';
 export { Rng } from './tensor/rng';
 export { referenceKernels, KERNEL_SPEC_VERSION, type KernelSet, type Activation } from './tensor/kernels';
@@ -16,5 +16,11 @@ export { gradcheck, type GradcheckOptions, type GradcheckResult } from './model/
 export { train, type TrainOptions, type TrainSummary } from './train/loop';
 export { readCheckpoint, writeCheckpoint, type Checkpoint } from './train/checkpoint';
 export { loadRunData, modelSpecOf } from './train/setup';
+export { fromArrays, type ArrayData, type FlatArray } from './data/arrays';
+export { type Dataset } from './data/dataset';
 export { evaluate } from './train/evaluate';
 export type { StepRecord, LayerRecord, Diagnosis } from './observe/schema';
+export { toOnnx, ONNX_OPSET, ONNX_INPUT, ONNX_OUTPUT, type OnnxOptions } from './export/onnx';
+export { toSafetensors, stateDictOf, loadStateDict } from './export/state-dict';
+export { encodeSafetensors, decodeSafetensors, type SafetensorsContents } from './export/safetensors';
+export { sequentialOf, sequentialSource } from './export/layers';

@@ -62,6 +62,26 @@ describe('config', () => {
     assert.deepEqual(idx({ heldOut: 0 }), { source: 'idx', dir: 'd', scale: 1 / 255, shuffle: true, heldOut: 0 });
   });
 
+  it('a CSV source\'s header is "auto" unless forced with true or false (issue 25)', () => {
+    const csv = (extra: Record<string, unknown>): unknown => {
+      const d = validate({ data: { source: 'csv', path: 'd.csv', ...extra } }).data;
+      return d.source === 'csv' ? d.header : null;
+    };
+    assert.equal(csv({}), 'auto');
+    assert.equal(csv({ header: 'auto' }), 'auto');
+    assert.equal(csv({ header: true }), true);
+    assert.equal(csv({ header: false }), false);
+  });
+
+  it('in-memory data (data: { x, y }) is described in the RunConfig without its arrays, heldOut 0 by default (issue 25)', () => {
+    const d = validate({ data: { x: [[1], [2]], y: [0, 1] } }).data;
+    assert.deepEqual(d, { source: 'memory', name: 'arrays', classes: null, heldOut: 0, shuffle: true });
+    const named = validate({
+      data: { source: 'memory', x: [1, 2], shape: [2, 1], y: [0, 1], name: 'xor', classes: 3, heldOut: 0.5, shuffle: false },
+    });
+    assert.deepEqual(named.data, { source: 'memory', name: 'xor', classes: 3, heldOut: 0.5, shuffle: false });
+  });
+
   // [config, field named in the message, a part of the message]
   const bad: [unknown, string, RegExp][] = [
     [[], '', /must be an object/],
@@ -88,11 +108,19 @@ describe('config', () => {
       /needs the last layer's activation to be "softmax"/,
     ],
     [{ model: { init: { scheme: 'values', layers: [{ W: [1, 'x'], b: [0] }] } } }, 'model.init.layers[0].W[1]', /finite number/],
+    [{ model: { init: { scheme: 'safetensors' } } }, 'model.init.path', /must be a non-empty string, got undefined/],
+    [{ model: { init: { scheme: 'safetensors', path: 'w.safetensors', gain: 2 } } }, 'model.init.gain', /unknown key/],
     [{ data: { source: 'csv' } }, 'data.path', /non-empty string/],
     [{ data: { source: 'digits', heldOut: 1.5 } }, 'data.heldOut', /must be ≤ 0.9/],
     [{ data: { source: 'digits', path: 'x' } }, 'data.path', /unknown key/],
     [{ data: { source: 'idx', dir: 'd', heldOut: 0.95 } }, 'data.heldOut', /must be ≤ 0.9/],
     [{ data: { source: 'idx', dir: 'd', heldOut: 'test' } }, 'data.heldOut', /must be a finite number, got "test"/],
+    [{ data: { source: 'csv', path: 'd.csv', header: 'yes' } }, 'data.header', /must be true, false or "auto", got "yes"/],
+    [{ data: { source: 'memory' } }, 'data.source', /"memory" is for arrays given to train\(\) from code/],
+    [{ data: { x: [[1]] } }, 'data.y', /is required with data.x/],
+    [{ data: { y: [1] } }, 'data.x', /is required with data.y/],
+    [{ data: { x: [[1]], y: [0], label: 'last' } }, 'data.label', /unknown key/],
+    [{ data: { x: [[1]], y: [0], heldOut: 0.95 } }, 'data.heldOut', /must be ≤ 0.9/],
     [{ weightDecay: -0.1 }, 'weightDecay', /must be ≥ 0/],
     [{ clipNorm: 0 }, 'clipNorm', /must be > 0/],
     [{ reduction: 'avg' }, 'reduction', /must be one of "sum", "mean"/],

@@ -4,9 +4,9 @@
  */
 
 import { Errors } from '../errors';
-import { Rng } from '../tensor/rng';
 import { gradcheck, type GradcheckResult } from '../model/gradcheck';
-import { initParams, layoutOf } from '../model/params';
+import { layoutOf } from '../model/params';
+import { initialParams } from '../train/init-weights';
 import { dataShapeOf, loadRunData, modelSpecOf } from '../train/setup';
 import { configWithFlags } from './train';
 import { intFlag } from './flags';
@@ -37,7 +37,7 @@ export async function gradcheckCommand(file: string | undefined, f: GradcheckFla
   const spec = modelSpecOf(cfg, ds.inputs, ds.outputs, dataShapeOf(cfg, ds));
   const layout = layoutOf(spec);
   const params = new Float64Array(layout.size);
-  initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
+  initialParams(cfg, spec, layout, params);
   const rows = Math.min(ds.n, f.examples !== undefined ? intFlag('examples', f.examples, 1) : 32);
   const res: GradcheckResult = gradcheck(spec, params, ds.x, ds.y, rows, {
     ...(f.eps !== undefined ? { eps: pos('eps', f.eps) } : {}),

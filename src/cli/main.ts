@@ -13,6 +13,7 @@ import { kernelInfo } from '../tensor/select';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
 import { gradcheckCommand, type GradcheckFlags } from './gradcheck';
 import { predictCommand, type PredictFlags } from './predict';
+import { exportCommand, type ExportFlags } from './export';
 import { trainCommand, type TrainFlags } from './train';
 import { tailCommand } from './tail';
 import { workerCommand, type WorkerFlags } from './worker';
@@ -53,6 +54,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option(
       '--resume <checkpoint|run-dir>',
       'continue from a checkpoint file, or from the newest valid checkpoint of a run folder (same log, same config unless one is given)',
+    )
+    .option(
+      '--auto-resume',
+      'with --run-dir: continue from its newest valid checkpoint when it has one, else start there (a job that may restart)',
     )
     .option('--kernels <k>', 'auto | native | wasm | ref', 'auto')
     .option(
@@ -106,6 +111,17 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--json', 'print all outputs as one JSON object on stdout')
     .action(async (f: PredictFlags) => {
       code = await predictCommand(f, io);
+    });
+
+  program
+    .command('export')
+    .description('write a trained model as ONNX (runs in onnxruntime) or safetensors (a PyTorch nn.Sequential state dict); docs/export.md')
+    .requiredOption('--checkpoint <file|run-dir>', 'checkpoint written by train, or a run folder: its newest valid checkpoint')
+    .requiredOption('--format <f>', 'onnx | safetensors')
+    .requiredOption('--out <file>', 'file to write (atomically)')
+    .option('--json', 'print a JSON summary object on stdout')
+    .action(async (f: ExportFlags) => {
+      code = await exportCommand(f, io);
     });
 
   program

@@ -4,7 +4,8 @@
  *
  * A run folder means its newest checkpoint that verifies, as `train --resume` picks it. A bad
  * row from stdin is reported on stderr and reading goes on (the exit code is then 2); in a file
- * (--input) it ends the command with exit 2 naming the line.
+ * (--input) it ends the command with exit 2 naming the line. A classifier whose checkpoint has
+ * class names (trained on named labels, data/labels.ts) prints the name; otherwise the index.
  */
 
 import * as fs from 'node:fs';
@@ -50,7 +51,8 @@ export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
   const classify = (spec.layers[spec.layers.length - 1] as DenseSpec).activation === 'softmax';
   const json = f.json === true;
   const out = humanOut(io, json);
-  const results: { output: number[]; class?: number }[] = [];
+  const names = ck.header.labelNames ?? null;
+  const results: { output: number[]; class?: number; label?: string }[] = [];
   const source = f.input ?? '(stdin)';
   let input: NodeJS.ReadableStream;
   if (f.input) {
@@ -81,10 +83,14 @@ export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
     const X = model.input();
     for (let i = 0; i < row.length; i++) X[i] = row[i]! * scale;
     const y = Array.from(model.forward(ck.params, 1));
-    const r: { output: number[]; class?: number } = { output: y };
-    if (classify) r.class = y.indexOf(Math.max(...y));
+    const r: { output: number[]; class?: number; label?: string } = { output: y };
+    if (classify) {
+      r.class = y.indexOf(Math.max(...y));
+      const name = names?.[r.class];
+      if (name !== undefined) r.label = name;
+    }
     results.push(r);
-    out.write(classify ? `class ${r.class}  (p = ${y[r.class!]!.toFixed(4)})\n` : `${y.join(', ')}\n`);
+    out.write(classify ? `class ${r.label ?? r.class}  (p = ${y[r.class!]!.toFixed(4)})\n` : `${y.join(', ')}\n`);
   }
   if (json) io.stdout.write(`${JSON.stringify({ checkpoint: found.file, rows: results.length, results, rejected })}\n`);
   if (rejected.length > 0) {

@@ -9,8 +9,9 @@ import { Errors, GradsyncError } from '../errors';
 import { startLiveServer, type LiveServer } from '../observe/live-server';
 import { train, type TrainSummary } from '../train/loop';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { findResumePoint } from '../train/checkpoint';
+import { findResumePoint, listCheckpoints } from '../train/checkpoint';
 import type { ExecutorContext, ExecutorSource } from '../train/loop';
 import { startCoordinator } from '../parallel/coordinator-server';
 import { isLoopback } from '../net/loopback';
@@ -29,6 +30,7 @@ export interface TrainFlags {
   dtype?: string;
   runDir?: string;
   resume?: string;
+  autoResume?: boolean;
   kernels?: string;
   kernelProfile?: string;
   json?: boolean;
@@ -91,7 +93,21 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   }
 }
 
-export async function trainCommand(file: string | undefined, f: TrainFlags, io: Io): Promise<number> {
+/**
+ * --auto-resume: the flags with --resume RUN_DIR when the run folder holds a checkpoint, as they
+ * are otherwise (a fresh start there). A job that may be restarted (an evicted pod) runs one
+ * command every time, as Keras's BackupAndRestore: the first run starts, a restart continues.
+ * A folder whose checkpoints all fail to verify is an error (findResumePoint), never a silent restart.
+ */
+export function withAutoResume(f: TrainFlags): TrainFlags {
+  if (f.autoResume !== true) return f;
+  if (f.runDir === undefined) throw Errors.usage('--auto-resume needs --run-dir: the folder a restarted run continues from');
+  if (f.resume !== undefined) throw Errors.usage('--auto-resume and --resume exclude each other: --auto-resume resumes --run-dir');
+  return listCheckpoints(path.join(f.runDir, 'checkpoints')).length > 0 ? { ...f, resume: f.runDir } : f;
+}
+
+export async function trainCommand(file: string | undefined, flags: TrainFlags, io: Io): Promise<number> {
+  const f = withAutoResume(flags);
   const listen = f.listen !== undefined ? parseListen(f.listen) : null;
   const token = readToken(f.tokenFile);
   if (listen && token === undefined && !isLoopback(listen.host)) {
@@ -140,12 +156,29 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
       }
     : undefined;
   const tty = out.isTTY === true && f.progress !== false;
+  // SIGTERM (a pod evicted, a job cancelled) or Ctrl-C: the step in progress ends, its
+  // checkpoint and the end record are written, and the exit status is 128 + the signal's
+  // number, so a scheduler restarts the run and --auto-resume continues from that step (a
+  // Job must not count it as done); a second signal exits at once
+  const stop = new AbortController();
+  let caught: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (caught !== null) process.exit(signalStatus(sig));
+    caught = sig;
+    io.stderr.write(
+      `gradsync: ${sig}: stopping after the step in progress (checkpoint, then exit ${signalStatus(sig)}); ${sig} again exits now\n`,
+    );
+    stop.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   let bar: cliProgress.SingleBar | null = null;
   let total = 0;
   let lastLine = 0;
   let summary: TrainSummary;
   try {
     summary = await train(cfg, {
+      signal: stop.signal,
       ...(tee ? { tee, onLogger: (log: pino.Logger) => live?.useLogger(log) } : {}),
       ...(f.runDir !== undefined ? { runDir: f.runDir } : resumeRunDir !== undefined ? { runDir: resumeRunDir } : {}),
       ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
@@ -220,6 +253,8 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
       },
     });
   } finally {
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
     await live?.close();
   }
   if (bar) (bar as cliProgress.SingleBar).stop();
@@ -235,5 +270,16 @@ export async function trainCommand(file: string | undefined, f: TrainFlags, io: 
   for (const [k, v] of Object.entries(summary.diagnosis.evidence)) out.write(`  ${k}: ${v}\n`);
   out.write(`paramsSha256 ${summary.paramsSha256}\ncheckpoint: ${summary.checkpoint}\n`);
   if (json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (caught !== null && summary.interrupted) {
+    io.stderr.write(
+      `gradsync: stopped by ${caught} after step ${summary.steps}: continue with --resume ${summary.runDir} (or --auto-resume)\n`,
+    );
+    return signalStatus(caught);
+  }
   return 0;
+}
+
+/** The shell's exit status for a process ended by `sig` (128 + its number: 143 for SIGTERM, 130 for SIGINT). */
+function signalStatus(sig: NodeJS.Signals): number {
+  return 128 + os.constants.signals[sig];
 }

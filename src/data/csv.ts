@@ -6,17 +6,24 @@
  * recognised by its magic bytes (1f 8b), not by the name. Quoting is not supported. A field
  * is a number when Number() gives a finite value and the field is not empty or whitespace
  * only ('abc', '1e999', '' and ' ' are not numbers; ' 2 ' is 2). The first line is a header
- * when `header` is true, or, with 'auto', when any of its fields is not a number.
+ * when `header` is true, never when it is false, and with 'auto' when any of its fields other
+ * than the label is not a number — or, when only its label is not a number, when every later
+ * line's label is (a header over class indices; a first line whose label is a name among
+ * names, `5.1,3.5,setosa`, is data). With label 'none' every field counts.
  *
- * Columns: with label 'last' (default) or 'first' that column is an integer class index
- * 0..classes-1, turned into a one-hot row of y; the other columns are features. With label
- * 'none' the last `targets` columns are real-valued targets (regression), the rest features.
+ * Columns: with label 'last' (default) or 'first' that column is the class, turned into a
+ * one-hot row of y; the other columns are features. The class column holds class indices
+ * (integers 0..classes-1) or class names, decided for the whole column (labels.ts): once one
+ * label is not a number, every label is a name — its text, without the spaces around it — and
+ * names are numbered in the order they first appear (Dataset.labelNames). With label 'none'
+ * the last `targets` columns are real-valued targets (regression), the rest features.
  * Features are multiplied by `scale`; targets never are.
  *
  * Content hash (see dataset.ts): the file's bytes as on disk, then the JSON of
  *   { format: 'csv', header, label, targets, classes, scale }
  * with header the resolved boolean, targets null unless label is 'none', classes the
- * resolved class count (null for regression), in that key order.
+ * resolved class count (null for regression), in that key order. (Class names and their
+ * order follow from the bytes and these options, so the hash covers them.)
  *
  * Errors are GradsyncError GS_ERR_DATA naming the file and the line (1-based, counting the
  * header) and column (1-based field number). Bad options are TypeError/RangeError naming
@@ -27,11 +34,12 @@
 import * as path from 'node:path';
 import { Errors } from '../errors';
 import { alloc } from '../tensor/dtype';
-import { allocLabels, checkLoadOptions, contentHash, type Dataset, type LoadOptions } from './dataset';
+import { checkLoadOptions, contentHash, type Dataset, type LoadOptions } from './dataset';
+import { classLabels, quote } from './labels';
 import { readSource } from './source-file';
 
 export interface CsvOptions extends LoadOptions {
-  /** Which column is the integer class label (one-hot y); 'none' for regression. Default 'last'. */
+  /** Which column is the class label, an index or a name (one-hot y); 'none' for regression. Default 'last'. */
   label?: 'last' | 'first' | 'none';
   /** With label 'none': the last `targets` columns are real-valued targets. Default 1. */
   targets?: number;
@@ -40,9 +48,6 @@ export interface CsvOptions extends LoadOptions {
   /** Number of classes; default max label + 1. */
   classes?: number;
 }
-
-/** Without an explicit `classes`, a label above this is taken for a data error, not a class. */
-const MAX_IMPLICIT_CLASSES = 65536;
 
 /** Loads `file` (see the header of this file for the format, the options and the hash). */
 export function loadCsv(file: string, opts: CsvOptions): Dataset {
@@ -83,7 +88,8 @@ export function loadCsv(file: string, opts: CsvOptions): Dataset {
   // 2. The first line fixes the column count and, with 'auto', whether it is a header.
   const first = text.slice(starts[0]!, ends[0]!).split(',');
   const cols = first.length;
-  const header = headerOpt === 'auto' ? first.some((f) => !isNumber(f)) : headerOpt;
+  const labelCol = label === 'first' ? 0 : label === 'last' ? cols - 1 : -1; // 0-based
+  const header = headerOpt === 'auto' ? autoHeader(text, starts, ends, lines, first, labelCol) : headerOpt;
   const firstData = header ? 1 : 0;
   const n = lines - firstData;
   if (n === 0) throw Errors.data(file, 'line 1', 'the CSV file has a header line but no data rows');
@@ -94,13 +100,11 @@ export function loadCsv(file: string, opts: CsvOptions): Dataset {
     throw Errors.data(file, 'line 1', `found ${cols} column${cols === 1 ? '' : 's'}, need ${need} (${why})`);
   }
   const inputs = label === 'none' ? cols - targets : cols - 1;
-  const labelCol = label === 'first' ? 0 : label === 'last' ? cols - 1 : -1; // 0-based
 
-  // 3. One pass over the data lines: features into x, labels or targets as they come.
+  // 3. One pass over the data lines: features into x, targets as they come, label fields kept as text.
   const x = alloc(dtype, n * inputs, shared); // (n, inputs)
-  const labels = label === 'none' ? null : allocLabels(n, shared);
+  const labelText: string[] | null = label === 'none' ? null : new Array<string>(n);
   const yReg = label === 'none' ? alloc(dtype, n * targets, shared) : null; // (n, targets)
-  let maxLabel = -1;
   for (let r = 0; r < n; r++) {
     const li = firstData + r;
     const lineNo = li + 1;
@@ -117,31 +121,15 @@ export function loadCsv(file: string, opts: CsvOptions): Dataset {
       if (comma === -1 || comma > end) comma = end;
       const field = text.slice(pos, comma);
       pos = comma + 1;
+      if (c === labelCol) {
+        labelText![r] = field;
+        continue;
+      }
       const v = Number(field);
       if (!Number.isFinite(v) || (v === 0 && field.trim() === '')) {
         throw Errors.data(file, `line ${lineNo}, column ${c + 1}`, `field ${quote(field)} is not a number`);
       }
-      if (c === labelCol) {
-        if (!Number.isInteger(v) || v < 0) {
-          throw Errors.data(file, `line ${lineNo}, column ${c + 1}`, `label ${quote(field)} is not a class index (an integer ≥ 0)`);
-        }
-        if (opts.classes !== undefined && v >= opts.classes) {
-          throw Errors.data(
-            file,
-            `line ${lineNo}, column ${c + 1}`,
-            `label ${v} is out of range: classes is ${opts.classes}, so labels are 0..${opts.classes - 1}`,
-          );
-        }
-        if (opts.classes === undefined && v >= MAX_IMPLICIT_CLASSES) {
-          throw Errors.data(
-            file,
-            `line ${lineNo}, column ${c + 1}`,
-            `label ${v} is too large (at most ${MAX_IMPLICIT_CLASSES - 1} unless the classes option says more)`,
-          );
-        }
-        labels![r] = v;
-        if (v > maxLabel) maxLabel = v;
-      } else if (yReg && c >= inputs) {
+      if (yReg && c >= inputs) {
         yReg[tk] = v;
         if (!Number.isFinite(yReg[tk]!))
           throw Errors.data(file, `line ${lineNo}, column ${c + 1}`, `target ${quote(field)} does not fit in ${dtype}`);
@@ -160,11 +148,20 @@ export function loadCsv(file: string, opts: CsvOptions): Dataset {
     if (pos <= end) throw wrongCount(file, text, starts[li]!, end, lineNo, cols, header);
   }
 
-  // 4. Classification: one-hot y over the resolved classes.
+  // 4. Classification: the label column as indices or names (labels.ts), then one-hot y.
   let classes: number | null = null;
+  let labels: Int32Array | null = null;
+  let labelNames: string[] | null = null;
   let y = yReg;
-  if (labels) {
-    classes = opts.classes ?? maxLabel + 1;
+  if (labelText) {
+    const where = (r: number): string => `line ${firstData + r + 1}, column ${labelCol + 1}`;
+    const raw = (r: number): { text: string; value: number | null } => {
+      const f = labelText[r]!;
+      return { text: f.trim(), value: isNumber(f) ? Number(f) : null };
+    };
+    const resolved = classLabels(n, raw, opts.classes, shared, (r, msg) => Errors.data(file, where(r), msg));
+    ({ labels, classes } = resolved);
+    labelNames = resolved.names;
     y = alloc(dtype, n * classes, shared); // (n, classes)
     for (let r = 0; r < n; r++) y[r * classes + labels[r]!] = 1;
   }
@@ -187,19 +184,32 @@ export function loadCsv(file: string, opts: CsvOptions): Dataset {
     y: y!,
     labels,
     classes,
+    ...(labelNames ? { labelNames } : {}),
     sha256,
   };
+}
+
+/**
+ * Whether the first line is a header under 'auto' (see the header of this file): any field
+ * but the label not a number; or only the label not a number while every later line's label
+ * (its first or last field) is one.
+ */
+function autoHeader(text: string, starts: number[], ends: number[], lines: number, first: string[], labelCol: number): boolean {
+  if (first.some((f, c) => c !== labelCol && !isNumber(f))) return true;
+  if (labelCol < 0 || isNumber(first[labelCol]!) || lines < 2) return false;
+  for (let li = 1; li < lines; li++) {
+    const line = text.slice(starts[li]!, ends[li]!);
+    const comma = labelCol === 0 ? line.indexOf(',') : -1;
+    const field = labelCol === 0 ? line.slice(0, comma < 0 ? line.length : comma) : line.slice(line.lastIndexOf(',') + 1);
+    if (!isNumber(field)) return false;
+  }
+  return true;
 }
 
 /** Whether a CSV field is a number in the sense of this loader. */
 function isNumber(field: string): boolean {
   const v = Number(field);
   return Number.isFinite(v) && !(v === 0 && field.trim() === '');
-}
-
-/** A field as it appears in messages: JSON-quoted, cut to 40 characters. */
-function quote(field: string): string {
-  return JSON.stringify(field.length > 40 ? `${field.slice(0, 40)}…` : field);
 }
 
 function wrongCount(file: string, text: string, start: number, end: number, lineNo: number, cols: number, header: boolean): Error {

@@ -14,15 +14,16 @@
  *       2. the separator "\0gradsync-data-v1\0" (ASCII);
  *       3. the JSON of the load options that change the values, with their defaults resolved,
  *          keys in the fixed order the loader writes them (see csv.ts and idx.ts);
- *   - the synthetic doubling set hashes its own float64 arrays the same way (datasets.ts);
+ *   - the synthetic doubling set hashes its own float64 arrays the same way (datasets.ts), and
+ *     in-memory arrays their values as float64 (arrays.ts);
  *   - a subset hashes the 64 ASCII hex characters of its parent's hash, then its indices as
  *     little-endian uint32.
  * dtype and shared are not part of the hash: they change how the rows are stored, not which
  * rows they are (a float32 load is the float64 load rounded element by element, and
  * toDtype keeps the hash). So two loads of the same file with the same options hash alike.
  *
- * Not here: reading files (csv.ts, idx.ts), the built-in sets and the held-out split
- * (datasets.ts), the data order of an epoch (batching.ts).
+ * Not here: reading files (csv.ts, idx.ts), in-memory arrays (arrays.ts), the built-in sets
+ * and the held-out split (datasets.ts), the data order of an epoch (batching.ts).
  */
 
 import * as crypto from 'node:crypto';
@@ -45,6 +46,11 @@ export interface Dataset {
   /** Class index per example (classification), else null. */
   labels: Int32Array | null;
   classes: number | null;
+  /**
+   * Class names by index, when the labels were names (a CSV column of strings, in-memory string
+   * labels: labels.ts); absent or null when they were indices.
+   */
+  labelNames?: readonly string[] | null;
   /** Content hash, lowercase hex; see the header of this file for its exact definition. */
   sha256: string;
 }
@@ -67,6 +73,18 @@ const HASH_SEPARATOR = '\0gradsync-data-v1\0';
 export function contentHash(sources: readonly Uint8Array[], options: Record<string, unknown>): string {
   const h = crypto.createHash('sha256');
   for (const s of sources) h.update(s);
+  h.update(HASH_SEPARATOR, 'latin1');
+  h.update(JSON.stringify(options), 'utf8');
+  return h.digest('hex');
+}
+
+/**
+ * contentHash over sources too large to copy at once: `feed` passes the source bytes, in
+ * order, to the update it is given; then the separator and the options, as contentHash does.
+ */
+export function streamedContentHash(feed: (update: (bytes: Uint8Array) => void) => void, options: Record<string, unknown>): string {
+  const h = crypto.createHash('sha256');
+  feed((b) => h.update(b));
   h.update(HASH_SEPARATOR, 'latin1');
   h.update(JSON.stringify(options), 'utf8');
   return h.digest('hex');
@@ -126,6 +144,7 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, name?: string, s
     y,
     labels,
     classes: ds.classes,
+    ...(ds.labelNames ? { labelNames: ds.labelNames } : {}),
     sha256: h.digest('hex'),
   };
 }

@@ -102,16 +102,29 @@ export const REDACT_PATHS = [
 ];
 
 /**
- * The run's two loggers over one file: `log` (redacted) for everything, and `steps`, the same
- * but without redaction, for step records: they hold only numbers and the executors' ids, and
- * redaction deep-clones every record, which a record written at every step need not pay.
+ * Writes one step record: level 'info', or 'warn' for a skipped step; `fields` in their order.
+ * The step line is the one record written at every step, so the run's writer builds it
+ * without pino (whose string building is most of a small model's step): the same line pino
+ * would write for the same fields, time aside.
+ */
+export type StepWriter = (level: 'info' | 'warn', fields: object) => void;
+
+/** A StepWriter over a caller's pino logger (TrainOptions.logger): the record goes through pino. */
+export function pinoStepWriter(log: pino.Logger): StepWriter {
+  return (level, fields) => log[level](fields, 'step');
+}
+
+/**
+ * The run's logger over its file, `log` (redacted), and `step`, the writer of step records
+ * into the same file: they hold only numbers and the executors' ids, so they need no
+ * redaction, and each is one JSON.stringify of its fields inside a prefix built once.
  */
 export function runLoggers(
   file: string,
   run: string,
   level: pino.LevelWithSilent = 'info',
   tee?: (line: string) => void,
-): { log: pino.Logger; steps: pino.Logger; close: () => void } {
+): { log: pino.Logger; step: StepWriter; close: () => void } {
   const dest = new LogFile(file);
   const base = { pid: process.pid, schema: LOG_SCHEMA_VERSION, run };
   const hooks = tee
@@ -124,11 +137,18 @@ export function runLoggers(
         },
       }
     : {};
-  return {
-    log: pino({ level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...hooks }, dest),
-    steps: pino({ level, base, ...hooks }, dest),
-    close: () => dest.close(),
+  const log = pino({ level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...hooks }, dest);
+  const bindings = `,"pid":${process.pid},"schema":${LOG_SCHEMA_VERSION},"run":${JSON.stringify(run)}`;
+  const min = level === 'silent' ? Infinity : pino.levels.values[level]!;
+  const step: StepWriter = (lvl, fields) => {
+    const n = lvl === 'warn' ? 40 : 30;
+    if (n < min) return;
+    const body = JSON.stringify(fields);
+    const line = `{"level":${n},"time":${Date.now()}${bindings}${body.length > 2 ? ',' + body.slice(1, -1) : ''},"msg":"step"}\n`;
+    tee?.(line);
+    dest.write(line);
   };
+  return { log, step, close: () => dest.close() };
 }
 
 /** A logger over any writable stream (tests collect records with it). */

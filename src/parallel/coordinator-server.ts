@@ -40,6 +40,7 @@ import { layoutOf } from '../model/params';
 import { statsLayoutOf } from '../model/model';
 import { DatasetOffer, type OfferedData } from './dataset-offer';
 import type { Executor } from './executor';
+import type { RunClose } from './messages';
 import { JoinGate } from './join-gate';
 import { JoinHandshake, type HandshakeOptions } from './join-handshake';
 import type { DeadlineOptions, RemoteExecutorOptions } from './remote-executor';
@@ -95,8 +96,8 @@ export interface Coordinator {
   current(): Executor[];
   /** Resolves once at least `n` workers have joined; rejects after timeoutMs. */
   waitForWorkers(n: number, timeoutMs: number): Promise<void>;
-  /** Closes every node (1001) and the server. */
-  close(): Promise<void>;
+  /** Closes every node (1001 when the run ended, 1012 when it was interrupted: see RunClose) and the server. */
+  close(why?: RunClose): Promise<void>;
 }
 
 function intOption(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
@@ -263,10 +264,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     url,
     current: () => roster.connected(),
     waitForWorkers: (n, timeoutMs) => roster.waitFor(n, timeoutMs),
-    close(): Promise<void> {
+    close(why: RunClose = 'ended'): Promise<void> {
       closing ??= (async () => {
         heartbeat.stop();
-        await roster.closeAll();
+        await roster.closeAll(why);
         for (const ws of wss.clients) ws.terminate();
         await closeServers(wss, server);
         log?.info({ port: actualPort }, 'remote: closed');

@@ -58,10 +58,15 @@ export const REMOTE_ID_PREFIX = 'remote-';
 export { CHALLENGE_PATH } from '../net/challenge';
 export const JOIN_PATH = '/gradsync/join';
 
+/** Why the coordinator closes its workers: the run ended, or it stopped before its end and may resume. */
+export type RunClose = 'ended' | 'interrupted';
+
 /** Websocket close codes of the remote protocol (ws closes with 1009 on maxPayload itself). */
 export const CLOSE = {
   /** The run ended (coordinator) or the worker is leaving. */
   goingAway: 1001,
+  /** The run stopped before its end (the coordinator was interrupted: it may be restarted and resume); workers with --retry join again. */
+  interrupted: 1012,
   /** A frame failed validation (malformed msgpack, unknown field, wrong shape, step, node). */
   badFrame: 1008,
   /** Protocol versions differ. */

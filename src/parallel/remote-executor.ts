@@ -28,7 +28,7 @@ import type { DType } from '../tensor/dtype';
 import { decodeWorkerMessage, encodeMessage, type WorkerFrameLimits } from './codec';
 import { leavesOf } from './compute-partials';
 import type { Executor, StepTask, WireStats } from './executor';
-import { CLOSE, PROTOCOL_VERSION } from './messages';
+import { CLOSE, PROTOCOL_VERSION, type RunClose } from './messages';
 import type { Partial } from './partial';
 import { nodeKey, ReductionTree, type TreeNode } from './tree';
 
@@ -167,8 +167,11 @@ export class RemoteExecutor implements Executor {
     // decoded partials own their memory (views of their frame); nothing to reuse
   }
 
-  /** Closes the connection (the run ended): 1001, then terminate if the peer lingers. */
-  close(): Promise<void> {
+  /**
+   * Closes the connection, then terminates it if the peer lingers: 1001 when the run ended,
+   * 1012 when it was interrupted (a worker that retries joins the restarted coordinator).
+   */
+  close(why: RunClose = 'ended'): Promise<void> {
     const ws = this.o.ws;
     this.settle(Errors.executor(`${this.id}: closed by the coordinator`));
     if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
@@ -178,7 +181,9 @@ export class RemoteExecutor implements Executor {
         clearTimeout(t);
         resolve();
       });
-      if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE.goingAway, 'gradsync run ended');
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (why === 'ended') ws.close(CLOSE.goingAway, 'gradsync run ended');
+      else ws.close(CLOSE.interrupted, 'gradsync run interrupted: the coordinator stopped before the end, it may resume');
     });
   }
 

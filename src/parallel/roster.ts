@@ -8,6 +8,7 @@
 import type { WebSocket } from 'ws';
 import type pino from 'pino';
 import { Errors } from '../errors';
+import type { RunClose } from './messages';
 import type { RemoteExecutor } from './remote-executor';
 
 export class Roster {
@@ -67,9 +68,9 @@ export class Roster {
     });
   }
 
-  /** Closes every joined node (1001). */
-  async closeAll(): Promise<void> {
-    await Promise.all([...this.active].map((e) => e.close()));
+  /** Closes every joined node (RemoteExecutor.close: 1001 at the run's end, 1012 when interrupted). */
+  async closeAll(why: RunClose = 'ended'): Promise<void> {
+    await Promise.all([...this.active].map((e) => e.close(why)));
   }
 
   private notify(): void {

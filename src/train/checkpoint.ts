@@ -8,6 +8,9 @@
  *   [16, 16+H)    header JSON (CheckpointHeader)
  *   [16+H, E−32)  payload: parameters, then each optimizer buffer, in the dtype's bytes
  *   [E−32, E)     sha256 of bytes [0, E−32)
+ * The header JSON grows by optional fields (kernelProfile, earlyStopping, labelNames): a file
+ * without one reads as before, and a reader that does not know one ignores it, so the format
+ * version stays 1.
  * Writes are atomic and durable: temp file in the same folder, write, fsync, close, rename,
  * fsync the folder (a crash leaves the old file or the new one, never half of one).
  * Reads verify the size, magic, version, checksum and payload length before using a byte.
@@ -49,6 +52,8 @@ export interface CheckpointHeader {
   createdAt: string;
   /** A run with config earlyStopping: its state after this step (early-stopping.ts). */
   earlyStopping?: EarlyStoppingState;
+  /** Class names by output index, when the data's labels were names (data/labels.ts); absent otherwise. */
+  labelNames?: string[];
 }
 
 export interface Checkpoint {
@@ -173,6 +178,9 @@ export function readCheckpoint(file: string): Checkpoint {
   } catch (e) {
     throw Errors.checkpoint(file, `header JSON at byte 16 does not parse: ${(e as Error).message}`);
   }
+  const names = header.labelNames;
+  if (names !== undefined && (!Array.isArray(names) || !names.every((x) => typeof x === 'string')))
+    throw Errors.checkpoint(file, 'header field labelNames is not an array of strings');
   const bpe = bytesPerElement(header.dtype);
   const nBuf = header.optimizer?.buffers ?? -1;
   const expected = header.paramCount * bpe * (1 + nBuf);

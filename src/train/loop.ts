@@ -23,14 +23,14 @@
 
 import * as os from 'node:os';
 import type pino from 'pino';
-import type { RunConfig } from '../config';
+import type { RunConfig, TrainConfig } from '../config';
 import { Errors } from '../errors';
 import { layoutOf, paramsSha256, paramsToArrays } from '../model/params';
 import { LearningRate } from '../optim/schedule';
 import type { ModelSpec } from '../model/spec';
 import { epochOrder, batchRange } from '../data/batching';
 import { targetRange, type Dataset } from '../data/dataset';
-import { runLoggers } from '../observe/logger';
+import { pinoStepWriter, runLoggers, type StepWriter } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
 import type { Diagnosis, StepRecord } from '../observe/schema';
 import type { ThreadPool } from '../parallel/pool-executor';
@@ -42,6 +42,7 @@ import { setUpExecutors, type LocalExecutors } from './executors';
 import type { ExecutorContext, ExecutorSource, StartInfo, TrainOptions, TrainSummary } from './options';
 import { prepare, type Prepared } from './prepare';
 import { Checkpoints, endTornLine } from './run-files';
+import { resolveRun } from './setup';
 
 export type { ExecutorContext, ExecutorSource, StartInfo, TrainOptions, TrainSummary } from './options';
 export { newRunId } from './prepare';
@@ -49,8 +50,15 @@ export { newRunId } from './prepare';
 /** A step record without what the logger adds (msg, and schema and run as its bindings). */
 type StepFields = Omit<StepRecord, 'msg' | 'schema' | 'run'>;
 
-export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
-  const p = prepare(cfg, opts);
+/**
+ * Trains the model `config` describes: a RunConfig (validateConfig, loadConfigFile), or a
+ * partial config as a JSON file has it, whose data may be arrays in memory: data: { x, y, … }
+ * (data/arrays.ts, setup.ts resolveRun).
+ */
+export async function train(config: RunConfig | TrainConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
+  const resolved = resolveRun(config, opts.data);
+  const cfg = resolved.cfg;
+  const p = prepare(cfg, resolved.data ? { ...opts, data: resolved.data } : opts);
   const { run, trainSet, spec, layout, kernels, params, opt, geometry, microBatch } = p;
   // the run folder and its log exist only once the data, model and checkpoint are known good;
   // a resumed run appends to the log: a line torn by the crash is ended first, so it stays one
@@ -58,9 +66,11 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
   if (p.logFile !== null && p.resume !== null) endTornLine(p.logFile);
   const {
     log,
-    steps: stepLog,
+    step: stepLog,
     close: closeLog,
-  } = opts.logger ? { log: opts.logger, steps: opts.logger, close: (): void => {} } : runLoggers(p.logFile!, run, 'info', opts.tee);
+  } = opts.logger
+    ? { log: opts.logger, step: pinoStepWriter(opts.logger), close: (): void => {} }
+    : runLoggers(p.logFile!, run, 'info', opts.tee);
   // the log file is closed however the run ends (a record after that opens it for its line: LogFile)
   try {
     opts.onLogger?.(log);
@@ -129,14 +139,15 @@ export async function train(cfg: RunConfig, opts: TrainOptions = {}): Promise<Tr
       { runDir: p.runDir, cfg, spec, data: trainSet, params, opt, perEpoch: p.perEpoch, log, earlyStopping: stopper },
       opts.clock ?? ((): number => performance.now()),
     );
-    let end: LoopEnd;
+    let end: LoopEnd | undefined;
     try {
       end = await runSteps({ cfg, opts, p, stepper, diagnoser, log, stepLog, checkpoints, stopper });
     } finally {
       try {
         await local.dispose();
       } finally {
-        await source?.close();
+        // an interrupted run tells its workers so (they may join it again when it resumes)
+        await source?.close(end?.interrupted === true ? 'interrupted' : 'ended');
       }
     }
     return finish(cfg, p, log, end, (performance.now() - t0) / 1000, checkpoints, pool, stopper);
@@ -208,7 +219,7 @@ interface LoopArgs {
   diagnoser: Diagnoser;
   log: pino.Logger;
   /** Where the step records go (the run's log, or opts.logger). */
-  stepLog: pino.Logger;
+  stepLog: StepWriter;
   checkpoints: Checkpoints;
   stopper: EarlyStopping | null;
 }
@@ -220,6 +231,8 @@ interface LoopEnd {
   lastStepLoss: number;
   diagnosis: Diagnosis;
   skippedSteps: number;
+  /** opts.signal stopped the run before its last step. */
+  interrupted: boolean;
 }
 
 /**
@@ -231,7 +244,13 @@ interface LoopEnd {
 async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   const { cfg, opts, p, stepper, diagnoser, stepLog } = a;
   const { run, trainSet, params, batch, microBatch, perEpoch, totalSteps } = p;
-  const end: LoopEnd = { stepsDone: p.startStep, lastStepLoss: NaN, diagnosis: { states: ['ok'], evidence: {} }, skippedSteps: 0 };
+  const end: LoopEnd = {
+    stepsDone: p.startStep,
+    lastStepLoss: NaN,
+    diagnosis: { states: ['ok'], evidence: {} },
+    skippedSteps: 0,
+    interrupted: false,
+  };
   let consecutiveSkips = 0;
   let orderEpoch = -1;
   let order = new Uint32Array(0);
@@ -248,7 +267,10 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       await new Promise<void>((resolve) => setImmediate(resolve));
       lastYield = performance.now();
     }
-    if (opts.signal?.aborted) break;
+    if (opts.signal?.aborted) {
+      end.interrupted = true;
+      break;
+    }
     const epoch = Math.floor((step - 1) / perEpoch);
     const inEpoch = (step - 1) % perEpoch;
     if (epoch !== orderEpoch) {
@@ -288,8 +310,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
     const tr = performance.now();
     end.diagnosis = fields.diagnosis = diagnoser.push(fields);
-    if (r.skipped !== undefined) stepLog.warn(fields, 'step');
-    else stepLog.info(fields, 'step');
+    stepLog(r.skipped !== undefined ? 'warn' : 'info', fields);
     opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
     recordMs = performance.now() - tr;
     if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
@@ -363,6 +384,7 @@ function finish(
     kernel: kernels.id,
     kernelProfile: kernels.profile,
     stoppedEarly: stopper?.stopped ?? false,
+    interrupted: end.interrupted,
     bestEpoch: stopper?.best.epoch ?? null,
     bestHeldOutLoss: stopper?.best.heldOutLoss ?? null,
   };
@@ -383,6 +405,7 @@ function finish(
       heldOutLoss: summary.heldOutLoss ?? undefined,
       paramsSha256: summary.paramsSha256,
       ...(stopper ? { stoppedEarly: summary.stoppedEarly, bestEpoch: summary.bestEpoch, bestHeldOutLoss: summary.bestHeldOutLoss } : {}),
+      ...(end.interrupted ? { interrupted: true } : {}),
       seconds,
       checkpoint,
     },

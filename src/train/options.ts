@@ -12,6 +12,7 @@ import type { ModelSpec } from '../model/spec';
 import type { Dataset } from '../data/dataset';
 import type { Diagnosis, StepRecord } from '../observe/schema';
 import type { Executor } from '../parallel/executor';
+import type { RunClose } from '../parallel/messages';
 import type { SkippedCheckpoint } from './checkpoint';
 import type { RunData } from './setup';
 import type { StrategySwitches } from './step-types';
@@ -83,7 +84,8 @@ export interface ExecutorContext {
 export interface ExecutorSource {
   /** The executors available now; read before every step. */
   current(): readonly Executor[];
-  close(): Promise<void>;
+  /** At the run's end ('ended'), or when opts.signal stopped it before its last step ('interrupted'). */
+  close(why?: RunClose): Promise<void>;
 }
 
 export interface StartInfo {
@@ -130,6 +132,8 @@ export interface TrainSummary {
   kernelProfile: KernelProfile;
   /** Early stopping ended the run before its last step (config earlyStopping). */
   stoppedEarly: boolean;
+  /** opts.signal stopped the run before its last step: the checkpoint holds the last step done, a resume continues from it. */
+  interrupted: boolean;
   /** With earlyStopping: the epoch (0-based, as in the records) of the best held-out evaluation; else null. */
   bestEpoch: number | null;
   /** With earlyStopping: the held-out loss at that evaluation; else null. */

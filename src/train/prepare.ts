@@ -1,7 +1,7 @@
 /**
  * prepare.ts — everything a run is before its first step, checked and built before anything is
  * written: the run id, the data, the model and its kernels, the weights and optimizer state —
- * new from cfg.model.init and the seed, or restored from a checkpoint (resume).
+ * new from cfg.model.init (and the seed, or a safetensors file), or restored from a checkpoint (resume).
  */
 
 import * as crypto from 'node:crypto';
@@ -9,10 +9,9 @@ import * as path from 'node:path';
 import { resolveThreads, type RunConfig } from '../config';
 import { Errors } from '../errors';
 import { alloc, type Float } from '../tensor/dtype';
-import { Rng } from '../tensor/rng';
 import { selectKernels } from '../tensor/select';
 import type { KernelSet } from '../tensor/kernels';
-import { initParams, layoutOf, newParams, type ParamLayout } from '../model/params';
+import { layoutOf, newParams, type ParamLayout } from '../model/params';
 import type { ModelSpec } from '../model/spec';
 import { newOptimizerState, type OptimizerState } from '../optim/optimizer';
 import { stepsPerEpoch } from '../data/batching';
@@ -20,6 +19,7 @@ import type { Dataset } from '../data/dataset';
 import type { LayerGeometry } from '../observe/grad-stats';
 import { assertCompatible, findResumePoint } from './checkpoint';
 import type { EarlyStoppingState } from './early-stopping';
+import { initialParams } from './init-weights';
 import type { StartInfo, TrainOptions } from './options';
 import { dataShapeOf, layerGeometryOf, loadRunData, modelSpecOf, type RunData } from './setup';
 
@@ -81,7 +81,7 @@ export function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
     resume = r.resume;
     earlyStopping = r.earlyStopping;
   } else {
-    initParams(layout, cfg.model.init, new Rng(cfg.seed), params);
+    initialParams(cfg, spec, layout, params);
   }
   const runDir = path.resolve(opts.runDir ?? path.join('runs', run));
   const batch = cfg.batch === 'full' ? trainSet.n : Math.min(cfg.batch, trainSet.n);

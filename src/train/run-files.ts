@@ -86,6 +86,7 @@ function saveCheckpoint(a: SaveArgs, st: CheckpointState): void {
         paramsSha256: paramsSha256(a.params),
         dataSha256: a.data.sha256,
         ...(a.earlyStopping ? { earlyStopping: a.earlyStopping.state() } : {}),
+        ...(a.data.labelNames ? { labelNames: [...a.data.labelNames] } : {}),
       },
       a.params,
       a.opt,

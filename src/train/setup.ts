@@ -1,11 +1,12 @@
 /**
- * setup.ts — from a RunConfig to the things a run needs: datasets and the model spec.
+ * setup.ts — from what train() is given to the things a run needs: the RunConfig (a partial
+ * config or one with in-memory arrays is validated first), the datasets and the model spec.
  * Not here: the step (step.ts), the loop (loop.ts).
  */
 
 import { constants as bufferConstants } from 'node:buffer';
 import * as os from 'node:os';
-import type { RunConfig } from '../config';
+import { arraysOf, isRunConfig, resolveThreads, validate, type RunConfig, type TrainConfig } from '../config';
 import { Errors, GradsyncError } from '../errors';
 import { fmtShape, kindOf, shapesOf, sizeOf, type DenseSpec, type LayerSpec, type ModelSpec } from '../model/spec';
 import { bytesPerElement } from '../tensor/dtype';
@@ -13,6 +14,7 @@ import { statsLayoutOf } from '../model/model';
 import { layoutOf, type ParamLayout } from '../model/params';
 import type { LayerGeometry } from '../observe/grad-stats';
 import type { Dataset } from '../data/dataset';
+import { fromArrays } from '../data/arrays';
 import { loadCsv } from '../data/csv';
 import { loadIdx } from '../data/idx';
 import { doubling, loadDigits, splitHeldOut } from '../data/datasets';
@@ -22,12 +24,34 @@ export interface RunData {
   heldOut: Dataset | null;
 }
 
+/**
+ * The RunConfig of what train() was given, and its data when that came as arrays: a complete
+ * RunConfig is used as it is; anything else — a partial config as in a JSON file, or one whose
+ * data is data: { x, y, … } — is validated (config.ts) and its arrays built into datasets here
+ * (data/arrays.ts; pool threads read them from shared memory), held out as a file's rows are.
+ */
+export function resolveRun(config: RunConfig | TrainConfig, given?: RunData): { cfg: RunConfig; data: RunData | undefined } {
+  const arrays = arraysOf(config);
+  const cfg = arrays === null && isRunConfig(config) ? config : validate(config);
+  if (arrays === null || given !== undefined) return { cfg, data: given };
+  const shared = resolveThreads(cfg.threads) > 1;
+  // a cross-entropy model's y are class labels, as PyTorch's CrossEntropyLoss takes them
+  const all = fromArrays(arrays, { dtype: cfg.dtype, shared, ...(cfg.model.loss === 'cross-entropy' ? { labels: true } : {}) });
+  return { cfg, data: heldOutSplit(cfg, all, shared) };
+}
+
 /** Loads the configured data in the run's dtype; train data goes to shared memory when `shared`. */
 export function loadRunData(cfg: RunConfig, shared = false): RunData {
   const d = cfg.data;
   const dtype = cfg.dtype;
   let all: Dataset;
   switch (d.source) {
+    case 'memory':
+      throw Errors.config(
+        'data',
+        `source "memory" describes arrays given to train() from code, and there are none here`,
+        'call train({ …, data: { x, y } }) from your code; a config file names a CSV or IDX file instead',
+      );
     case 'digits':
       all = loadDigits({ dtype, shared });
       break;
@@ -41,6 +65,7 @@ export function loadRunData(cfg: RunConfig, shared = false): RunData {
         scale: d.scale,
         label: d.label,
         targets: d.targets,
+        header: d.header,
         ...(d.classes !== null ? { classes: d.classes } : {}),
       });
       break;
@@ -54,10 +79,13 @@ export function loadRunData(cfg: RunConfig, shared = false): RunData {
       all = loadIdx(d.dir, 'train', { dtype, shared, scale: d.scale });
       break;
   }
-  if (d.heldOut !== null && d.heldOut > 0) {
-    const { train, heldOut } = splitHeldOut(all, d.heldOut, cfg.seed, shared);
-    return { train, heldOut };
-  }
+  return heldOutSplit(cfg, all, shared);
+}
+
+/** data.heldOut of `all` held out by the seeded split (datasets.ts), or none. */
+function heldOutSplit(cfg: RunConfig, all: Dataset, shared: boolean): RunData {
+  const h = cfg.data.heldOut;
+  if (h !== null && h > 0) return splitHeldOut(all, h, cfg.seed, shared);
   return { train: all, heldOut: null };
 }
 
@@ -163,6 +191,7 @@ export function inputScaleOf(cfg: RunConfig): number {
     case 'digits':
       return 1 / 16;
     case 'doubling':
+    case 'memory':
       return 1;
     case 'csv':
       return cfg.data.scale;

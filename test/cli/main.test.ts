@@ -372,4 +372,36 @@ describe('gradsync CLI', function () {
     const t2 = (failedAt[0]!.executors as { id: string; failed?: string }[]).find((e) => e.id === 'thread-2')!;
     assert.match(t2.failed ?? '', /injected fault: executor 2 throws at step 10/);
   });
+
+  it("train --auto-resume: starts in an empty --run-dir, continues from its newest checkpoint when restarted, to the uninterrupted run's paramsSha256", () => {
+    const dir = tempDir();
+    const sha = (r: { code: number; stdout: string; stderr: string }): string => {
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { paramsSha256: string }).paramsSha256;
+    };
+    const first = gradsync(['train', '--json', '--threads', '0', '--steps', '20', '--run-dir', dir, '--auto-resume']);
+    sha(first);
+    assert.doesNotMatch(first.stderr, /resumed from/);
+    // the "restart": the same command with the run's full length
+    const again = gradsync(['train', '--json', '--threads', '0', '--steps', '45', '--run-dir', dir, '--auto-resume']);
+    const resumed = sha(again);
+    assert.match(again.stderr, /resumed from .*step-00000020\.gsck at step 20/);
+    assert.equal(resumed, sha(gradsync(['train', '--json', '--threads', '0', '--steps', '45', '--run-dir', tempDir()])));
+  });
+
+  it('train --auto-resume: GS_ERR_USAGE without --run-dir or beside --resume; GS_ERR_CHECKPOINT when no checkpoint of the folder verifies', () => {
+    const noDir = gradsync(['train', '--auto-resume', '--steps', '2']);
+    assert.equal(noDir.code, 2);
+    assert.match(noDir.stderr, /GS_ERR_USAGE: --auto-resume needs --run-dir/);
+    const dir = tempDir();
+    const both = gradsync(['train', '--auto-resume', '--run-dir', dir, '--resume', dir, '--steps', '2']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /GS_ERR_USAGE: --auto-resume and --resume exclude each other/);
+    fs.mkdirSync(path.join(dir, 'checkpoints'));
+    fs.writeFileSync(path.join(dir, 'checkpoints', 'step-00000005.gsck'), 'not a checkpoint');
+    const bad = gradsync(['train', '--auto-resume', '--run-dir', dir, '--steps', '8']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /GS_ERR_CHECKPOINT: .*nothing to resume from: none of its 1 checkpoints verifies/);
+    assert.equal(fs.existsSync(path.join(dir, 'log.ndjson')), false, 'nothing started over it');
+  });
 });

@@ -106,6 +106,58 @@ describe('data/csv loadCsv', () => {
     });
   });
 
+  describe('class names (issue 25)', () => {
+    it('maps a label column of names to indices in first-seen order, under a detected header', () => {
+      const ds = loadCsv(write('sl,sw,species\n5.1,3.5,setosa\n6.3,3.3,virginica\n5.0,3.6,setosa\n5.7,2.8,versicolor\n'), f64);
+      assert.equal(ds.n, 4);
+      assert.deepEqual(ds.labelNames, ['setosa', 'virginica', 'versicolor']);
+      assert.deepEqual(Array.from(ds.labels!), [0, 1, 0, 2]);
+      assert.equal(ds.classes, 3);
+      assert.deepEqual(Array.from(ds.y.subarray(0, 3)), [1, 0, 0]);
+    });
+    it('takes a headerless first line whose only non-number is a class name for data', () => {
+      const ds = loadCsv(write('5.1,3.5,setosa\n6.3,3.3,virginica\n'), f64);
+      assert.equal(ds.n, 2);
+      assert.deepEqual(ds.labelNames, ['setosa', 'virginica']);
+    });
+    it('takes a first line whose only non-number is the label for a header when every later label is a number', () => {
+      const ds = loadCsv(write('1,2,label\n1,2,0\n3,4,1\n'), f64);
+      assert.equal(ds.n, 2);
+      assert.equal(ds.labelNames, undefined);
+      assert.deepEqual(Array.from(ds.labels!), [0, 1]);
+      const first = loadCsv(write('label,1,2\n1,7,8\n0,9,10\n'), { ...f64, label: 'first' });
+      assert.equal(first.n, 2);
+      assert.deepEqual(Array.from(first.labels!), [1, 0]);
+    });
+    it('reads names from the first column with label "first", trimming the spaces around them', () => {
+      const ds = loadCsv(write(' cat ,1,2\ndog,3,4\ncat,5,6\n'), { ...f64, label: 'first' });
+      assert.deepEqual(ds.labelNames, ['cat', 'dog']);
+      assert.deepEqual(Array.from(ds.labels!), [0, 1, 0]);
+      assert.deepEqual(Array.from(ds.x), [1, 2, 3, 4, 5, 6]);
+    });
+    it('treats a column that mixes numbers and names as names throughout ("1" is a name then)', () => {
+      const ds = loadCsv(write('1,2,1\n3,4,b\n5,6,1\n7,8,0\n'), f64);
+      assert.deepEqual(ds.labelNames, ['1', 'b', '0']);
+      assert.deepEqual(Array.from(ds.labels!), [0, 1, 0, 2]);
+    });
+    it('keeps the header choice forced by header: true and header: false', () => {
+      // an all-number first line skipped, and a first line whose label is a name kept as data
+      assert.equal(loadCsv(write('9,9,a\n1,2,b\n'), { ...f64, header: true }).n, 1);
+      const asData = loadCsv(write('1,2,label\n1,2,0\n3,4,1\n'), { ...f64, header: false });
+      assert.equal(asData.n, 3);
+      assert.deepEqual(asData.labelNames, ['label', '0', '1']);
+    });
+    it('names the line and column of a class name beyond classes, and of an empty label', () => {
+      assertDataError(
+        () => loadCsv(write('x,y\n1,a\n2,b\n3,c\n', 'three.csv'), { ...f64, classes: 2 }),
+        'three.csv',
+        'line 4, column 2',
+        'label "c" is class name number 3, but classes is 2',
+      );
+      assertDataError(() => loadCsv(write('1,a\n2,\n', 'empty.csv'), f64), 'empty.csv', 'line 2, column 2', 'the label is empty');
+    });
+  });
+
   describe('content hash', () => {
     it('is sha256 of the bytes on disk, the separator and the resolved options JSON, as documented', () => {
       const bytes = Buffer.from('1,2,0\n3,4,1\n');

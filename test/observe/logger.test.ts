@@ -1,13 +1,15 @@
 /**
  * The run's log file (observe/logger.ts LogFile, the destination of runLoggers): each record
  * one complete NDJSON line, appended; a short write continued from its byte; a write that
- * fails throws GS_ERR_IO naming the file and leaves the lines before it whole.
+ * fails throws GS_ERR_IO naming the file and leaves the lines before it whole. The step
+ * writer (runLoggers' `step`) writes the line pino would write for the same fields.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import * as path from 'node:path';
 import { GradsyncError } from '../../src/errors';
-import { LogFile, runLoggers } from '../../src/observe/logger';
+import pino from 'pino';
+import { LogFile, REDACT_PATHS, runLoggers } from '../../src/observe/logger';
 import { LOG_SCHEMA_VERSION } from '../../src/observe/schema';
 import { injectFsFault } from '../helpers/fs-faults';
 import { openOn, tempDir } from '../helpers/paths';
@@ -42,9 +44,9 @@ describe('LogFile (observe/logger.ts): the run log, one synchronous write per re
     const file = path.join(tempDir(), 'sub', 'log.ndjson');
     fs.mkdirSync(path.dirname(file));
     fs.writeFileSync(file, '{"earlier":true}\n');
-    const { log, steps } = runLoggers(file, 'run-a');
+    const { log, step } = runLoggers(file, 'run-a');
     log.info({ note: 'µ ‖W‖ — 2×' }, 'hello');
-    steps.info({ step: 1, loss: 0.25 }, 'step');
+    step('info', { step: 1, loss: 0.25 });
     const got = lines(file);
     assert.equal(got.length, 4, 'three lines and the empty string after the last newline');
     assert.equal(got[3], '');
@@ -159,5 +161,62 @@ describe('LogFile (observe/logger.ts): the run log, one synchronous write per re
       () => new LogFile(file),
       (e: unknown) => e instanceof GradsyncError && e.code === 'GS_ERR_IO' && e.message.startsWith(`log ${file}: EISDIR`),
     );
+  });
+});
+
+describe('runLoggers step writer (observe/logger.ts): the step record without pino', () => {
+  /** The line pino writes for `fields` at `level` with the run's bindings, collected from a stream. */
+  function pinoLine(run: string, level: 'info' | 'warn', fields: object): string {
+    const out: string[] = [];
+    const log = pino(
+      { base: { pid: process.pid, schema: LOG_SCHEMA_VERSION, run }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+      { write: (s: string) => void out.push(s) },
+    );
+    log[level](fields, 'step');
+    return out[0]!;
+  }
+  const noTime = (line: string): string => line.replace(/"time":\d+/, '"time":0');
+
+  it("writes, byte for byte apart from the time, pino's line for the same fields, to the file and the tee", () => {
+    const file = path.join(tempDir(), 'log.ndjson');
+    const teed: string[] = [];
+    const { step, close } = runLoggers(file, 'run "q" µ', 'info', (s) => teed.push(s));
+    const cases: ['info' | 'warn', object][] = [
+      ['info', { step: 1, epoch: 0, loss: 0.125, lr: 0.07, gradNorm: 3.2e-15, clipped: false }],
+      ['info', { step: 2, loss: NaN, throughput: Infinity, low: -Infinity, gone: undefined, tiny: 5e-324, neg: -0 }],
+      ['warn', { step: 3, skipped: 'non-finite gradient', layers: [{ layer: 0, w: [1, 2] }], split: { a: { b: null } } }],
+      ['info', { diagnosis: { states: ['ok'], evidence: { note: 'quote " backslash \\ newline \n ‖x‖' } } }],
+      ['info', {}],
+    ];
+    for (const [level, fields] of cases) step(level, fields);
+    close();
+    const got = lines(file).slice(0, -1);
+    assert.equal(got.length, cases.length);
+    cases.forEach(([level, fields], i) => {
+      const want = pinoLine('run "q" µ', level, fields);
+      assert.equal(noTime(got[i]! + '\n'), noTime(want), `case ${i}`);
+      assert.equal(teed[i], got[i]! + '\n', `tee ${i}`);
+      assert.ok(Math.abs((JSON.parse(got[i]!) as { time: number }).time - Date.now()) < 60_000, 'time is the epoch in ms');
+    });
+  });
+
+  it('writes no step record below the logger level, and a warn one at level warn', () => {
+    const file = path.join(tempDir(), 'log.ndjson');
+    const { step, close } = runLoggers(file, 'run-e', 'warn');
+    step('info', { step: 1 });
+    step('warn', { step: 2 });
+    close();
+    const got = lines(file)
+      .slice(0, -1)
+      .map((l) => JSON.parse(l) as { step: number; level: number });
+    assert.deepEqual(
+      got.map((r) => [r.step, r.level]),
+      [[2, 40]],
+    );
+    const silent = path.join(tempDir(), 'silent.ndjson');
+    const s = runLoggers(silent, 'run-f', 'silent');
+    s.step('warn', { step: 1 });
+    s.close();
+    assert.equal(fs.readFileSync(silent, 'utf8'), '');
   });
 });

@@ -48,6 +48,19 @@ function expectCheckpointError(file: string, msg: RegExp): void {
 }
 
 describe('checkpoints', () => {
+  it('keep class names in the header (labelNames); a file without them reads as before, one with bad ones is refused (issue 25)', () => {
+    const dir = tempDir();
+    const params = Float32Array.from({ length: 9 }, (_, i) => i);
+    const opt = newOptimizerState({ kind: 'sgd', lr: 0.1 }, 'float32', 9);
+    const header = { dtype: 'float32' as const, spec, config: DEFAULTS, step: 1, epoch: 0, cursor: 1, paramsSha256: 'x', dataSha256: 'd' };
+    const named = path.join(dir, 'named.gsck');
+    writeCheckpoint(named, { ...header, labelNames: ['cat', 'dog', 'émeu'] }, params, opt);
+    assert.deepEqual(readCheckpoint(named).header.labelNames, ['cat', 'dog', 'émeu']);
+    assert.equal(readCheckpoint(write(dir).file).header.labelNames, undefined);
+    const bad = path.join(dir, 'bad.gsck');
+    writeCheckpoint(bad, { ...header, labelNames: [1, 2] as unknown as string[] }, params, opt);
+    expectCheckpointError(bad, /header field labelNames is not an array of strings/);
+  });
   it('round-trip parameters and optimizer state bit for bit', () => {
     const dir = tempDir();
     const { file, params } = write(dir);
