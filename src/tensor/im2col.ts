@@ -52,6 +52,30 @@ export function im2col(rows: number, g: ConvGeometry, x: Float, cols: Float): vo
         const k = (ch * kh + i) * kw + j;
         const [lo, hi] = inside(ow, s, p, j, w);
         const row = k * NP;
+        // stride 1 and an output as wide as the input ('same' padding): the rows of one (k, n) are
+        // one contiguous run of the input, shifted by j − p; one copy, then the edge columns zeroed
+        if (s === 1 && ow === w) {
+          const y0 = Math.max(0, p - i);
+          const y1 = Math.min(oh, h + p - i);
+          for (let n = 0; n < rows; n++) {
+            const o0 = row + n * P;
+            const xc = n * inSize + ch * h * w;
+            cols.fill(0, o0, o0 + y0 * ow);
+            if (y1 > y0) {
+              const from = xc + (y0 - p + i) * w - p + j;
+              const lo0 = Math.max(from, xc);
+              const hi0 = Math.min(from + (y1 - y0) * w, xc + h * w);
+              cols.set(x.subarray(lo0, hi0), o0 + y0 * ow + (lo0 - from));
+              for (let y = y0; y < y1; y++) {
+                const o = o0 + y * ow;
+                for (let q = 0; q < lo; q++) cols[o + q] = 0;
+                for (let q = hi; q < ow; q++) cols[o + q] = 0;
+              }
+            }
+            cols.fill(0, o0 + Math.max(y0, y1) * ow, o0 + P);
+          }
+          continue;
+        }
         for (let n = 0; n < rows; n++) {
           const xc = n * inSize + ch * h * w;
           for (let y = 0; y < oh; y++) {
