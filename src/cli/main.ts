@@ -17,6 +17,7 @@ import { exportCommand, type ExportFlags } from './export';
 import { trainCommand, type TrainFlags } from './train';
 import { tailCommand } from './tail';
 import { workerCommand, type WorkerFlags } from './worker';
+import { viewCommand } from './view';
 import { readFileFlag, readToken } from './flags';
 import { processIo, type Io } from './io';
 import { packagePath } from './paths';
@@ -151,6 +152,35 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
         );
       } finally {
         process.removeListener('SIGINT', onInt);
+      }
+    });
+
+  program
+    .command('view')
+    .description('the dashboard of a run, finished or still running, from its log: served on loopback until Ctrl-C')
+    .argument('<run>', 'run folder (its log.ndjson) or log file')
+    .option('--port <p>', 'port to serve on (default: a free one, printed)')
+    .option('--host <h>', 'address to serve on (default 127.0.0.1; off loopback a token is required)')
+    .option('--token-file <file>', 'file whose first line is the token the page must prove (or GRADSYNC_TOKEN)')
+    .action(async (run: string, f: { port?: string; host?: string; tokenFile?: string }) => {
+      const token = readToken(f.tokenFile);
+      const stop = new AbortController();
+      const onInt = (): void => stop.abort();
+      process.once('SIGINT', onInt);
+      process.once('SIGTERM', onInt);
+      try {
+        code = await viewCommand(
+          run,
+          {
+            ...(f.port !== undefined ? { port: f.port } : {}),
+            ...(f.host !== undefined ? { host: f.host } : {}),
+            ...(token ? { token } : {}),
+          },
+          { ...io, signal: stop.signal },
+        );
+      } finally {
+        process.removeListener('SIGINT', onInt);
+        process.removeListener('SIGTERM', onInt);
       }
     });
 

@@ -1,5 +1,9 @@
 /**
  * cli/train.ts — `gradsync train [config]`: flags over the config, progress, summary.
+ * The console shows the progress bar (epoch, ETA) or about 20 plain step lines, one line per
+ * held-out evaluation and per worker joining, leaving, dropped or refused (run-events.ts: from
+ * the run's records, through TrainOptions.tee), and with --monitor the live stream's and the
+ * dashboard's address.
  */
 
 import * as cliProgress from 'cli-progress';
@@ -18,6 +22,8 @@ import { isLoopback } from '../net/loopback';
 import { intFlag, kernelFlag, readFileFlag, readToken } from './flags';
 import { defaultConfigPath } from './paths';
 import { fmt, humanOut, type Io } from './io';
+import { dashboardPagesOrNote } from './dashboard-assets';
+import { recordConsoleLine } from './run-events';
 
 export interface TrainFlags {
   threads?: string;
@@ -93,6 +99,22 @@ export function configWithFlags(file: string | undefined, f: TrainFlags, base?: 
   }
 }
 
+/** The plain lines' ETA: the steps still to go at the mean pace since the first step. */
+class Eta {
+  private t0 = 0;
+  private s0 = 0;
+  begin(startStep: number): void {
+    this.t0 = performance.now();
+    this.s0 = startStep;
+  }
+  line(step: number, total: number): string {
+    const done = step - this.s0;
+    if (done <= 0 || step >= total) return '';
+    const sec = (((performance.now() - this.t0) / done) * (total - step)) / 1000;
+    return ` eta ${sec < 90 ? `${Math.ceil(sec)} s` : `${Math.ceil(sec / 60)} min`}`;
+  }
+}
+
 /**
  * --auto-resume: the flags with --resume RUN_DIR when the run folder holds a checkpoint, as they
  * are otherwise (a fresh start there). A job that may be restarted (an evicted pod) runs one
@@ -139,22 +161,25 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
   const out = humanOut(io, json);
   // the live record stream: every log line, as published, to `gradsync tail ws://…` subscribers
   // (over wss:// with the workers' certificate); its own records go to the run's log once it exists
+  const pages = monitor ? dashboardPagesOrNote() : null;
   const live: LiveServer | null = monitor
-    ? await startLiveServer({ host: monitor.host, port: monitor.port, ...(token !== undefined ? { token } : {}), ...(tls ? { tls } : {}) })
+    ? await startLiveServer({
+        host: monitor.host,
+        port: monitor.port,
+        ...(token !== undefined ? { token } : {}),
+        ...(tls ? { tls } : {}),
+        pages: pages!.pages,
+      })
     : null;
-  if (live)
+  if (live) {
     out.write(
       `live record stream on ${live.url} (watch: gradsync tail ${live.url}${token !== undefined ? ', token required' : ''}${tls ? ', --ca CERT if self-signed' : ''})\n`,
     );
-  const tee = live
-    ? (line: string): void => {
-        try {
-          live.publish(JSON.parse(line) as object);
-        } catch {
-          /* a line that does not parse is not published */
-        }
-      }
-    : undefined;
+    const page = live.url.replace(/^ws/, 'http');
+    out.write(
+      pages!.note ?? `dashboard on ${page}/${token !== undefined ? ' (token: typed into the page, or ' + page + '/#token=…)' : ''}\n`,
+    );
+  }
   const tty = out.isTTY === true && f.progress !== false;
   // SIGTERM (a pod evicted, a job cancelled) or Ctrl-C: the step in progress ends, its
   // checkpoint and the end record are written, and the exit status is 128 + the signal's
@@ -173,13 +198,38 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   let bar: cliProgress.SingleBar | null = null;
+  /** A console line for a record other than a step (an epoch's evaluation, a worker's event), above the bar. */
+  const say = (line: string): void => {
+    if (bar) {
+      out.write(`\r\x1b[2K${line}\n`);
+      (bar as cliProgress.SingleBar).render();
+    } else out.write(`${line}\n`);
+  };
+  // every record of the run: published to the live stream; the ones with a console line, printed
+  const tee = (line: string): void => {
+    const isStep = line.endsWith('"msg":"step"}\n');
+    if (isStep && !live) return;
+    let rec: Record<string, unknown>;
+    try {
+      rec = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return; // a line that does not parse is neither published nor printed
+    }
+    live?.publish(rec, line.trimEnd());
+    if (!isStep) {
+      const l = recordConsoleLine(rec);
+      if (l !== null) say(l);
+    }
+  };
   let total = 0;
   let lastLine = 0;
+  const eta = new Eta();
   let summary: TrainSummary;
   try {
     summary = await train(cfg, {
       signal: stop.signal,
-      ...(tee ? { tee, onLogger: (log: pino.Logger) => live?.useLogger(log) } : {}),
+      tee,
+      ...(live ? { onLogger: (log: pino.Logger) => live.useLogger(log) } : {}),
       ...(f.runDir !== undefined ? { runDir: f.runDir } : resumeRunDir !== undefined ? { runDir: resumeRunDir } : {}),
       ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),
       kernels: kernelFlag(f.kernels),
@@ -218,6 +268,7 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
         : {}),
       onStart: (s) => {
         total = s.totalSteps;
+        eta.begin(s.startStep);
         out.write(
           `gradsync run ${s.run}: ${s.trainExamples} training examples${s.heldOutExamples ? `, ${s.heldOutExamples} held out` : ''}, ${s.totalSteps} steps, kernel ${s.kernel}, executors ${s.executors.join(', ')}\n`,
         );
@@ -229,25 +280,26 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
         if (tty) {
           bar = new cliProgress.SingleBar(
             {
-              format: 'train [{bar}] {value}/{total} steps | loss {loss} | ‖g‖ {gnorm} | {diag}',
+              format: 'train [{bar}] {value}/{total} steps | epoch {epoch} | ETA {eta_formatted} | loss {loss} | ‖g‖ {gnorm} | {diag}',
+              etaBuffer: 50,
               stream: out as NodeJS.WriteStream,
               hideCursor: true,
             },
             cliProgress.Presets.shades_classic,
           );
-          bar.start(s.totalSteps, s.startStep, { loss: '-', gnorm: '-', diag: '' });
+          bar.start(s.totalSteps, s.startStep, { epoch: '-', loss: '-', gnorm: '-', diag: '' });
         }
       },
       onStep: (r) => {
         if (bar) {
-          bar.update(r.step, { loss: fmt(r.loss, 4), gnorm: fmt(r.gradNorm, 3), diag: r.diagnosis.states.join(',') });
+          bar.update(r.step, { epoch: r.epoch, loss: fmt(r.loss, 4), gnorm: fmt(r.gradNorm, 3), diag: r.diagnosis.states.join(',') });
           return;
         }
         // plain lines: about 20 per run, plus the last step
         if (r.step === total || r.step - lastLine >= Math.max(1, Math.floor(total / 20))) {
           lastLine = r.step;
           out.write(
-            `step ${r.step}/${total} epoch ${r.epoch} loss ${fmt(r.loss)} gradNorm ${fmt(r.gradNorm)} ${r.diagnosis.states.join(',')}\n`,
+            `step ${r.step}/${total} epoch ${r.epoch} loss ${fmt(r.loss)} gradNorm ${fmt(r.gradNorm)} ${r.diagnosis.states.join(',')}${eta.line(r.step, total)}\n`,
           );
         }
       },

@@ -16,25 +16,9 @@
  */
 
 import * as crypto from 'node:crypto';
+import { AUTH_HEADERS, NONCE_RE, proofText, type ProofLabels } from './challenge-wire';
 
-/** Upgrade request / response headers of the handshake (lower case, as node delivers them). */
-export const AUTH_HEADERS = {
-  nonce: 'x-gradsync-nonce',
-  proof: 'x-gradsync-proof',
-  clientNonce: 'x-gradsync-client-nonce',
-  serverProof: 'x-gradsync-server-proof',
-} as const;
-
-/** The path of the one-time challenge nonce (HTTP GET), on either server. */
-export const CHALLENGE_PATH = '/gradsync/challenge';
-
-/** The two HMAC labels of one service: the client's proof and the server's answer. */
-export interface ProofLabels {
-  readonly client: string;
-  readonly server: string;
-}
-
-const NONCE_RE = /^[0-9a-f]{64}$/;
+export { AUTH_HEADERS, CHALLENGE_PATH, type ProofLabels } from './challenge-wire';
 
 export function newNonce(): string {
   return crypto.randomBytes(32).toString('hex');
@@ -47,7 +31,7 @@ export function isNonce(v: unknown): v is string {
 function hmac(token: string, label: string, ...parts: string[]): string {
   return crypto
     .createHmac('sha256', token)
-    .update(`${label}\n${parts.join('\n')}`, 'utf8')
+    .update(proofText(label, ...parts), 'utf8')
     .digest('hex');
 }
 

@@ -434,11 +434,17 @@ describe('remote: hostile peers', function () {
     it('`gradsync train --listen --tls-cert --tls-key` serves wss:// and `gradsync worker --join wss://… --ca` joins it', async () => {
       const bin = path.join(repoRoot(), 'bin', 'gradsync.js');
       const env = { ...process.env, GRADSYNC_TOKEN: TOKEN };
+      // The embedded default, with no duplicate of a slow node's range on the main thread: on a
+      // loaded machine that duplicate can win a step, and this test asserts every step is remote.
+      const cfgFile = path.join(tempRun, 'no-duplicates.json');
+      const dflt = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'config', 'default.json'), 'utf8'));
+      fs.writeFileSync(cfgFile, JSON.stringify({ ...dflt, duplicateStragglers: false }));
       const trainer = spawn(
         process.execPath,
         [
           bin,
           'train',
+          cfgFile,
           '--steps',
           '20',
           '--threads',
