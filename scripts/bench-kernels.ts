@@ -2,9 +2,9 @@
  * bench-kernels.ts — speed of every kernel implementation on the benchmark workload's shapes.
  *
  * Prints (1) GEMM GFLOP/s per KernelSet (native builds, WebAssembly SIMD, reference) for the float32 shapes of one training step of
- * MLP 784-256-128-10 (the calls Mlp makes) at 16, 64 and 128 rows per call (the micro-batch),
+ * MLP 784-256-128-10 (the calls Model makes) at 16, 64 and 128 rows per call (the micro-batch),
  * with a line per row count for all eight calls together (total flops / total time), and (2) full-step samples/s per KernelSet on one thread
- * (Mlp forward + backward + SGD lr 0.05 on the batch mean, random data of Fashion-MNIST's
+ * (Model forward + backward + SGD lr 0.05 on the batch mean, random data of Fashion-MNIST's
  * shape), side by side with PyTorch on one thread (scripts/bench_torch.py, run with
  * OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset) when a python3 with torch is found, with the BLAS it
  * ran on; no ratio when that is the reference BLAS or cannot be named (scripts/bench-blas.ts).
@@ -26,7 +26,7 @@ import { referenceKernels, type KernelSet } from '../src/tensor/kernels';
 import { Rng } from '../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
 import { wasmKernels, wasmLoadError } from '../src/tensor/fast/wasm';
-import { Mlp } from '../src/model/mlp';
+import { Model } from '../src/model/model';
 import type { ModelSpec } from '../src/model/spec';
 import { blasLine, machineHeader, pyScript, rate, torchPeer, WORKLOAD_LAYERS } from './bench-common';
 import { judgeBlas, type BlasVerdict, type TorchBlasProbe } from './bench-blas';
@@ -38,7 +38,7 @@ const LR = 0.05;
 const GEMM_ROWS = [16, 64, 128];
 type GemmName = keyof Pick<KernelSet, 'gemmNT' | 'gemmTN' | 'gemmNN'>;
 
-/** The GEMMs of one Mlp step on r rows: forward gemmNT(r, nOut, nIn), backward gemmTN(nOut, nIn, r), gemmNN(r, nIn, nOut). */
+/** The GEMMs of one Model step on r rows: forward gemmNT(r, nOut, nIn), backward gemmTN(nOut, nIn, r), gemmNN(r, nIn, nOut). */
 function stepShapes(r: number): [GemmName, number, number, number][] {
   return [
     ['gemmNT', r, 256, 784],
@@ -105,7 +105,7 @@ function stepRate(ks: KernelSet): number {
     loss: 'cross-entropy',
     dtype: 'float32',
   };
-  const mlp = new Mlp(spec, ks, BATCH);
+  const mlp = new Model(spec, ks, BATCH);
   const rng = new Rng(2);
   const params = alloc('float32', mlp.layout.size);
   randomFill(params, rng, -0.05, 0.05);

@@ -20,7 +20,7 @@ import { rate } from './bench-common';
 const SECONDS = Number(process.argv[2] ?? 1);
 
 type GemmName = 'gemmNT' | 'gemmTN' | 'gemmNN';
-/** The GEMMs of one forward + backward of MLP 784-256-128-10 on `rows` examples (model/mlp.ts). */
+/** The GEMMs of one forward + backward of MLP 784-256-128-10 on `rows` examples (model/layers/dense.ts). */
 function shapes(rows: number): [GemmName, number, number, number][] {
   return [
     ['gemmNT', rows, 256, 784],

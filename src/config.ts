@@ -18,7 +18,7 @@ import { DTYPES, type DType } from './tensor/dtype';
 import { ACTIVATIONS, KERNEL_PROFILES, type KernelProfile } from './tensor/kernels';
 import type { InitSpec } from './model/params';
 import type { ArrayData } from './data/arrays';
-import { LOSSES, type LayerSpec, type LossKind } from './model/spec';
+import { LAYER_KINDS, LOSSES, type DropoutSpec, type LayerSpec, type LossKind } from './model/spec';
 import type { OptimizerSpec } from './optim/optimizer';
 import { CONSTANT, type Schedule } from './optim/schedule';
 import { DIAGNOSIS_DEFAULTS, DIAGNOSIS_INTEGERS, type DiagnosisOptions } from './observe/diagnose';
@@ -53,9 +53,21 @@ export type DataConfig =
    */
   | { source: 'idx'; dir: string; scale: number; shuffle: boolean; heldOut: number | null };
 
+/** A layer as configured: a dropout's seed may be left out (the run's seed is used). */
+export type LayerConfig = Exclude<LayerSpec, DropoutSpec> | (Omit<DropoutSpec, 'seed'> & { seed?: number });
+
 export interface ModelConfig {
-  /** Dense layers, first hidden to output. Default: 64 tanh, 10 softmax. */
-  layers: LayerSpec[];
+  /**
+   * Shape of one example: [C, H, W], or a width. Default null: the data's own (the digits are
+   * [1, 8, 8] and IDX images [1, rows, cols] when a layer needs an image; otherwise flat).
+   */
+  input: [number, number, number] | number | null;
+  /**
+   * Layers, first to output: dense (`units`, `activation`; `type` may be left out), conv2d
+   * (`filters`, `kernel`, `stride` 1, `padding` 0, `activation`), maxpool2d / avgpool2d
+   * (`size`, `stride` = size), flatten, dropout (`rate`). Default: 64 tanh, 10 softmax.
+   */
+  layers: LayerConfig[];
   /** 'half-sse' (½·Σ(y−ŷ)², the original) or 'cross-entropy' (softmax output). Default 'cross-entropy'. */
   loss: LossKind;
   /**
@@ -198,6 +210,7 @@ export const DEFAULTS: RunConfig = {
   kernelProfile: 'portable',
   data: { source: 'digits', heldOut: 0.2, shuffle: true },
   model: {
+    input: null,
     layers: [
       { units: 64, activation: 'tanh' },
       { units: 10, activation: 'softmax' },
@@ -352,6 +365,65 @@ function validateData(v: Json): DataConfig {
         shuffle,
         heldOut: base.heldOut === undefined || base.heldOut === null ? null : frac(base.heldOut, 0),
       };
+  }
+}
+
+function validateInput(v: Json): ModelConfig['input'] {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'number') return num('model.input', v, { int: true, min: 1, max: 1 << 24 });
+  if (!Array.isArray(v) || v.length !== 3) throw Errors.config('model.input', `must be [C, H, W] or a width, got ${show(v)}`);
+  return v.map((x: Json, i: number) => num(`model.input[${i}]`, x, { int: true, min: 1, max: 1 << 16 })) as [number, number, number];
+}
+
+/** One entry of model.layers; a layer without `type` is dense. */
+function validateLayer(l: Json, i: number): LayerConfig {
+  const p = `model.layers[${i}]`;
+  const base = isObj(l) ? l : keys(p, l, []);
+  const type = base.type === undefined ? 'dense' : oneOf(`${p}.type`, base.type, LAYER_KINDS);
+  const int = (k: string, min = 1, max = 1 << 20): number => num(`${p}.${k}`, base[k], { int: true, min, max });
+  const opt = (k: string, min: number): number | undefined => (base[k] === undefined ? undefined : int(k, min, 1 << 16));
+  switch (type) {
+    case 'dense': {
+      keys(p, l, ['type', 'units', 'activation']);
+      // written without `type`, as MLP-only configs and records always were
+      return { units: int('units'), activation: oneOf(`${p}.activation`, base.activation, ACTIVATIONS) };
+    }
+    case 'conv2d': {
+      keys(p, l, ['type', 'filters', 'kernel', 'stride', 'padding', 'activation']);
+      const stride = opt('stride', 1);
+      const padding = opt('padding', 0);
+      return {
+        type,
+        filters: int('filters', 1, 1 << 16),
+        kernel: int('kernel', 1, 1 << 16),
+        ...(stride !== undefined ? { stride } : {}),
+        ...(padding !== undefined ? { padding } : {}),
+        activation: oneOf(
+          `${p}.activation`,
+          base.activation,
+          ACTIVATIONS.filter((a) => a !== 'softmax'),
+        ),
+      };
+    }
+    case 'maxpool2d':
+    case 'avgpool2d': {
+      keys(p, l, ['type', 'size', 'stride']);
+      const stride = opt('stride', 1);
+      return { type, size: int('size', 1, 1 << 16), ...(stride !== undefined ? { stride } : {}) };
+    }
+    case 'flatten':
+      keys(p, l, ['type']);
+      return { type };
+    case 'dropout': {
+      keys(p, l, ['type', 'rate', 'seed']);
+      const rate = num(`${p}.rate`, base.rate, { min: 0 });
+      if (!(rate < 1)) throw Errors.config(`${p}.rate`, `must be < 1, got ${rate}`);
+      return {
+        type,
+        rate,
+        ...(base.seed !== undefined ? { seed: num(`${p}.seed`, base.seed, { int: true, min: 0, max: 0xffffffff }) } : {}),
+      };
+    }
   }
 }
 
@@ -552,25 +624,26 @@ export function validate(input: Json): RunConfig {
     o.model === undefined
       ? d.model
       : (() => {
-          const m = keys('model', o.model, ['layers', 'loss', 'init']);
+          const m = keys('model', o.model, ['input', 'layers', 'loss', 'init']);
           const layersIn = m.layers ?? d.model.layers;
           if (!Array.isArray(layersIn) || layersIn.length === 0)
             throw Errors.config('model.layers', 'must be a non-empty array of {units, activation}');
-          const layers = layersIn.map((l: Json, i: number) => {
-            const lo = keys(`model.layers[${i}]`, l, ['units', 'activation']);
-            return {
-              units: num(`model.layers[${i}].units`, lo.units, { int: true, min: 1, max: 1 << 20 }),
-              activation: oneOf(`model.layers[${i}].activation`, lo.activation, ACTIVATIONS),
-            };
-          });
-          const loss = m.loss === undefined ? d.model.loss : oneOf('model.loss', m.loss, LOSSES);
-          if (loss === 'cross-entropy' && layers[layers.length - 1]!.activation !== 'softmax') {
+          const layers = layersIn.map((l: Json, i: number) => validateLayer(l, i));
+          const last = layers[layers.length - 1]!;
+          if (!('units' in last)) {
             throw Errors.config(
-              'model.loss',
-              `"cross-entropy" needs the last layer's activation to be "softmax", got "${layers[layers.length - 1]!.activation}"`,
+              `model.layers[${layers.length - 1}]`,
+              `the last layer must be dense (it gives the outputs the loss reads), got ${last.type}`,
             );
           }
-          return { layers, loss, init: m.init === undefined ? d.model.init : validateInit(m.init) };
+          const loss = m.loss === undefined ? d.model.loss : oneOf('model.loss', m.loss, LOSSES);
+          if (loss === 'cross-entropy' && last.activation !== 'softmax') {
+            throw Errors.config(
+              'model.loss',
+              `"cross-entropy" needs the last layer's activation to be "softmax", got "${last.activation}"`,
+            );
+          }
+          return { input: validateInput(m.input), layers, loss, init: m.init === undefined ? d.model.init : validateInit(m.init) };
         })();
   const batch = o.batch === undefined ? d.batch : o.batch === 'full' ? 'full' : num('batch', o.batch, { int: true, min: 1 });
   const diagnosis: Partial<DiagnosisOptions> = {};
@@ -627,8 +700,14 @@ export function validate(input: Json): RunConfig {
     shareTail: o.shareTail === undefined ? d.shareTail : bool('shareTail', o.shareTail),
     diagnosis,
   };
-  if (model.init.scheme === 'values' && model.init.layers.length !== model.layers.length) {
-    throw Errors.config('model.init.layers', `has ${model.init.layers.length} entries, model.layers has ${model.layers.length}`);
+  const withParams = model.layers.filter((l) => l.type === undefined || l.type === 'dense' || l.type === 'conv2d').length;
+  if (model.init.scheme === 'values' && model.init.layers.length !== withParams) {
+    throw Errors.config(
+      'model.init.layers',
+      withParams === model.layers.length
+        ? `has ${model.init.layers.length} entries, model.layers has ${model.layers.length}`
+        : `has ${model.init.layers.length} entries, model.layers has ${withParams} layers with parameters (dense, conv2d)`,
+    );
   }
   return cfg;
 }

@@ -9,7 +9,7 @@ export { alloc, type DType, type Float } from './tensor/dtype';
 export { Rng } from './tensor/rng';
 export { referenceKernels, KERNEL_SPEC_VERSION, type KernelSet, type Activation } from './tensor/kernels';
 export { selectKernels, kernelInfo } from './tensor/select';
-export { Mlp } from './model/mlp';
+export { Model } from './model/model';
 export { type ModelSpec, type LayerSpec, type LossKind } from './model/spec';
 export { layoutOf, initParams, paramsSha256, type InitSpec } from './model/params';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './model/gradcheck';

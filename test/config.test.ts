@@ -13,7 +13,7 @@ describe('config', () => {
   });
 
   it('the shipped configs validate: loading one is validating its JSON', () => {
-    for (const f of ['default.json', 'doubling.json']) {
+    for (const f of ['default.json', 'doubling.json', 'digits-cnn.json', 'fashion-cnn.json']) {
       const file = path.join(repoRoot(), 'config', f);
       assert.deepEqual(loadConfigFile(file), validate(JSON.parse(fs.readFileSync(file, 'utf8'))), f);
     }

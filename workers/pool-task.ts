@@ -194,7 +194,7 @@ export function serveWith(t: ServeTask, hooks: ServeHooks): ServeResult {
       lent = [];
       try {
         if (beforeCompute !== undefined) beforeCompute(step);
-        const batch = { order: t.order, start: ctl[C.START]!, end: ctl[C.END]!, microBatch: t.microBatch };
+        const batch = { step, order: t.order, start: ctl[C.START]!, end: ctl[C.END]!, microBatch: t.microBatch };
         const n = ctl[C.NODES]!;
         for (let k = 0; k < n; k++) {
           const node = { h: ctl[C.NODE_LIST + 2 * k]!, i: ctl[C.NODE_LIST + 2 * k + 1]! };

@@ -51,7 +51,7 @@ export async function exportCommand(f: ExportFlags, io: Io): Promise<number> {
       ? toOnnx(spec, layout, ck.params, { inputScale: scale, producerVersion: version, metadata: provenance })
       : toSafetensors(spec, layout, ck.params, { ...provenance, 'gradsync.input_scale': String(scale) });
   atomicWrite(f.out, [bytes]);
-  const seq = sequentialSource(sequentialOf(spec, layout, format));
+  const seq = sequentialSource(sequentialOf(spec, layout));
   const summary = {
     out: f.out,
     format,

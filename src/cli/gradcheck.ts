@@ -7,7 +7,7 @@ import { Errors } from '../errors';
 import { gradcheck, type GradcheckResult } from '../model/gradcheck';
 import { layoutOf } from '../model/params';
 import { initialParams } from '../train/init-weights';
-import { loadRunData, modelSpecOf } from '../train/setup';
+import { dataShapeOf, loadRunData, modelSpecOf } from '../train/setup';
 import { configWithFlags } from './train';
 import { intFlag } from './flags';
 import { fmt, humanOut, type Io } from './io';
@@ -34,7 +34,7 @@ export async function gradcheckCommand(file: string | undefined, f: GradcheckFla
   const cfg = configWithFlags(file, f.seed !== undefined ? { seed: f.seed, dtype: 'float64' } : { dtype: 'float64' });
   const data = loadRunData(cfg);
   const ds = data.train;
-  const spec = modelSpecOf(cfg, ds.inputs, ds.outputs);
+  const spec = modelSpecOf(cfg, ds.inputs, ds.outputs, dataShapeOf(cfg, ds));
   const layout = layoutOf(spec);
   const params = new Float64Array(layout.size);
   initialParams(cfg, spec, layout, params);
@@ -60,7 +60,7 @@ export async function gradcheckCommand(file: string | undefined, f: GradcheckFla
     );
     if (t.kinks > 0)
       out.write(
-        `warning: ${t.tensor}: ${t.kinks} entr${t.kinks === 1 ? 'y' : 'ies'} skipped: the ±ε perturbation crosses a ReLU kink, where the central difference is not a derivative\n`,
+        `warning: ${t.tensor}: ${t.kinks} entr${t.kinks === 1 ? 'y' : 'ies'} skipped: the ±ε perturbation crosses a ReLU or max-pool kink, where the central difference is not a derivative\n`,
       );
   }
   if (res.sweep.length > 0) {

@@ -12,7 +12,8 @@ import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { Errors, GradsyncError } from '../errors';
 import { selectKernels } from '../tensor/select';
-import { Mlp } from '../model/mlp';
+import { Model } from '../model/model';
+import type { DenseSpec } from '../model/spec';
 import { findResumePoint } from '../train/checkpoint';
 import { inputScaleOf } from '../train/setup';
 import { humanOut, type Io } from './io';
@@ -46,8 +47,8 @@ export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
   const scale = inputScaleOf(ck.header.config);
   // the kernel profile the model was trained in, so that its outputs are the run's own bits
   const { kernels } = selectKernels(spec.dtype, 'auto', ck.header.kernelProfile ?? 'portable');
-  const model = new Mlp(spec, kernels, 1);
-  const classify = spec.layers[spec.layers.length - 1]!.activation === 'softmax';
+  const model = new Model(spec, kernels, 1);
+  const classify = (spec.layers[spec.layers.length - 1] as DenseSpec).activation === 'softmax';
   const json = f.json === true;
   const out = humanOut(io, json);
   const names = ck.header.labelNames ?? null;

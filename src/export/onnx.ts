@@ -4,9 +4,10 @@
  *
  * The graph: input "input" (batch, inputs) with a symbolic batch dimension "batch"; when the run
  * scaled its raw features (data.scale, digits' 1/16), a Mul by that factor first, so the file
- * takes the rows `gradsync predict` takes; then each layer's nodes (layers.ts: Gemm with
- * transB = 1, and the activation: Relu, Sigmoid, Tanh, Softmax on axis 1, none for 'linear');
- * output "output" (batch, outputs). Weights are initializers named as the PyTorch state dict
+ * takes the rows `gradsync predict` takes; for an image model (model.input [C, H, W]) a Reshape
+ * to (batch, C, H, W); then each layer's nodes (layers.ts: Gemm with transB = 1, Conv, MaxPool,
+ * AveragePool, Flatten; the activation: Relu, Sigmoid, Tanh, Softmax on axis 1, none for
+ * 'linear'; nothing for dropout); output "output" (batch, outputs). Weights are initializers named as the PyTorch state dict
  * names them (0.weight, 0.bias, …), in raw_data (little-endian). A float32 model is FLOAT, a
  * float64 model DOUBLE (onnxruntime's CPU kernels of these ops take both).
  * Opset 17 (IR version 8): every op used is unchanged since opset 14, and any onnxruntime since
@@ -32,6 +33,9 @@ export const ONNX_BATCH_DIM = 'batch';
 const ELEM_TYPE = { float32: 1, float64: 11 } as const;
 /** AttributeProto.AttributeType.INT. */
 const ATTR_INT = 2;
+const ATTR_INTS = 7;
+/** TensorProto.DataType INT64 (Reshape's shape). */
+const INT64 = 7;
 
 let root: protobuf.Root | null = null;
 /** The ONNX schema, built once from the committed descriptor. */
@@ -53,12 +57,12 @@ interface NodeObj {
   op_type: string;
   input: string[];
   output: string[];
-  attribute: { name: string; type: number; i: number }[];
+  attribute: ({ name: string; type: number; i: number } | { name: string; type: number; ints: number[] })[];
 }
 
 /** Encodes the model (layout of `spec`, weights `params`) as an ONNX ModelProto. */
 export function toOnnx(spec: ModelSpec, layout: ParamLayout, params: Float, opts: OnnxOptions = {}): Uint8Array {
-  const seq = sequentialOf(spec, layout, 'ONNX');
+  const seq = sequentialOf(spec, layout);
   const elemType = ELEM_TYPE[spec.dtype];
   const initializer: object[] = [];
   const node: NodeObj[] = [];
@@ -73,7 +77,9 @@ export function toOnnx(spec: ModelSpec, layout: ParamLayout, params: Float, opts
         op_type: op,
         input: inputs,
         output: [out],
-        attribute: Object.entries(attrs).map(([k, v]) => ({ name: k, type: ATTR_INT, i: v })),
+        attribute: Object.entries(attrs).map(([k, v]) =>
+          Array.isArray(v) ? { name: k, type: ATTR_INTS, ints: v } : { name: k, type: ATTR_INT, i: v },
+        ),
       });
       return out;
     },
@@ -84,6 +90,11 @@ export function toOnnx(spec: ModelSpec, layout: ParamLayout, params: Float, opts
     const s = spec.dtype === 'float32' ? new Float32Array([scale]) : new Float64Array([scale]);
     g.initializer('input_scale', [], s);
     x = g.node('Mul', 'input_scale', [x, 'input_scale']);
+  }
+  if (spec.input !== undefined && spec.input.length === 3) {
+    // rows of C·H·W values, as predict reads them, into the NCHW the convolutions take
+    initializer.push({ name: 'input_shape', dims: [4], data_type: INT64, int64_data: [-1, ...spec.input] });
+    x = g.node('Reshape', 'input_shape', [x, 'input_shape']);
   }
   onnxLayers(g, spec, seq, params, x);
   // the graph's output is the last node's

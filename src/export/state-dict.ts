@@ -20,7 +20,7 @@ import { fromLeBytes } from './tensor-bytes';
 
 /** The parameters of `params` (layout of `spec`) as named tensors, in state-dict order (views, not copies). */
 export function stateDictOf(spec: ModelSpec, layout: ParamLayout, params: Float): TensorToWrite[] {
-  return paramTensorsOf(sequentialOf(spec, layout, 'safetensors')).map((t) => ({
+  return paramTensorsOf(sequentialOf(spec, layout)).map((t) => ({
     name: t.name,
     dtype: spec.dtype,
     shape: t.shape,
@@ -30,7 +30,7 @@ export function stateDictOf(spec: ModelSpec, layout: ParamLayout, params: Float)
 
 /** A safetensors file of the model's state dict; `metadata` adds string entries to its __metadata__. */
 export function toSafetensors(spec: ModelSpec, layout: ParamLayout, params: Float, metadata: Record<string, string> = {}): Buffer {
-  const seq = sequentialOf(spec, layout, 'safetensors');
+  const seq = sequentialOf(spec, layout);
   return encodeSafetensors(stateDictOf(spec, layout, params), {
     // what safetensors.torch.save_file writes, so that readers which look for it find it
     format: 'pt',
@@ -42,7 +42,7 @@ export function toSafetensors(spec: ModelSpec, layout: ParamLayout, params: Floa
 
 /** Fills `params` (layout of `spec`) from the tensors of a decoded safetensors file, checking names, shapes, dtypes and values. */
 export function loadStateDict(spec: ModelSpec, layout: ParamLayout, st: SafetensorsContents, params: Float, file: string): void {
-  const seq = sequentialOf(spec, layout, 'safetensors');
+  const seq = sequentialOf(spec, layout);
   const expected = paramTensorsOf(seq);
   const model = sequentialSource(seq);
   const hint = `the model is ${model}`;

@@ -9,15 +9,17 @@
  * A tensor passes when its largest error is ≤ threshold. J is the run's objective: the loss
  * over the given examples under `reduction` ('sum' or 'mean') plus λ/2·‖θ‖² when weight
  * decay λ is on (whose gradient is the original's dJdW += λ·W).
- * An entry whose ±ε perturbation flips a relu unit (a kink) is excluded from the maximum and
- * counted in `kinks`: there the function is not differentiable and the check would lie.
+ * An entry whose ±ε perturbation flips a relu unit or changes a max-pool winner (a kink) is
+ * excluded from the maximum and counted in `kinks`: there the function is not differentiable
+ * and the check would lie. Every layer kind is covered; dropout runs in training mode with the
+ * mask of `step` for examples 0 … rows−1, fixed across the perturbations.
  * Not here: printing (cli/gradcheck.ts), choosing the data (train/).
  */
 
 import type { Float } from '../tensor/dtype';
 import { referenceKernels, type KernelSet } from '../tensor/kernels';
 import { Rng } from '../tensor/rng';
-import { Mlp } from './mlp';
+import { Model } from './model';
 import type { ModelSpec } from './spec';
 
 export interface GradcheckOptions {
@@ -39,6 +41,8 @@ export interface GradcheckOptions {
   reduction?: 'sum' | 'mean';
   /** Also report the largest error per tensor for each of these ε (the ε sweep). */
   sweep?: number[];
+  /** The step whose dropout masks are used (examples numbered 0 … rows−1). Default 1. */
+  step?: number;
   /** The kernels whose backward is checked (float64). Default: the reference kernels. */
   kernels?: KernelSet;
 }
@@ -52,7 +56,7 @@ export interface TensorCheck {
   maxAbsError: number;
   /** Entry with the largest error, with both gradients there. */
   worst: { index: number; analytic: number; numeric: number };
-  /** Entries skipped because ±ε crossed a relu kink. */
+  /** Entries skipped because ±ε crossed a kink (a relu unit's sign, a max-pool winner). */
   kinks: number;
   pass: boolean;
 }
@@ -84,14 +88,15 @@ export function gradcheck(
   const lambda = opts.weightDecay ?? 0;
   const reduction = opts.reduction ?? 'sum';
   const spec64: ModelSpec = { ...spec, dtype: 'float64' };
-  const model = new Mlp(spec64, opts.kernels ?? referenceKernels('float64'), rows);
+  const model = new Model(spec64, opts.kernels ?? referenceKernels('float64'), rows);
   const theta = Float64Array.from(params);
   model.input().set(Array.prototype.slice.call(x, 0, rows * spec.inputs));
   model.target().set(Array.prototype.slice.call(y, 0, rows * model.outputs));
 
   const scale = reduction === 'mean' ? 1 / rows : 1;
+  const ctx = { train: { step: opts.step ?? 1, order: Uint32Array.from({ length: rows }, (_, i) => i), from: 0 } };
   const objective = (p: Float): number => {
-    model.forward(p, rows);
+    model.forward(p, rows, ctx);
     let j = model.loss(rows) * scale;
     if (lambda !== 0) {
       let s = 0;
@@ -102,16 +107,16 @@ export function gradcheck(
   };
 
   const analytic = new Float64Array(theta.length);
-  model.forward(theta, rows);
+  model.forward(theta, rows, ctx);
   model.backward(theta, rows, analytic);
   for (let i = 0; i < analytic.length; i++) analytic[i] = analytic[i]! * scale + lambda * theta[i]!;
 
   const rng = new Rng(opts.seed ?? 1);
   const tensors: { name: string; from: number; size: number; picks: number[] }[] = [];
-  for (const [l, s] of model.layout.layers.entries()) {
+  for (const s of model.layout.layers) {
     for (const [name, from, size] of [
-      [`dJdW[${l}]`, s.w, s.nOut * s.nIn],
-      [`dJdWb[${l}]`, s.b, s.nOut],
+      [`dJdW[${s.layer}]`, s.w, s.wSize],
+      [`dJdWb[${s.layer}]`, s.b, s.bSize],
     ] as const) {
       let picks: number[];
       if (size <= k) picks = Array.from({ length: size }, (_, i) => i);
@@ -128,10 +133,10 @@ export function gradcheck(
     const saved = theta[i]!;
     theta[i] = saved + e;
     const jp = objective(theta);
-    const patP = model.reluPattern(rows);
+    const patP = model.kinkPattern(rows);
     theta[i] = saved - e;
     const jm = objective(theta);
-    const patM = model.reluPattern(rows);
+    const patM = model.kinkPattern(rows);
     theta[i] = saved;
     return { numeric: (jp - jm) / (2 * e), kink: patP !== patM };
   };

@@ -7,12 +7,17 @@
 import type { LayerRecord } from './schema';
 
 export interface LayerGeometry {
-  nIn: number;
-  nOut: number;
-  /** Element offsets of W and b in the flat buffers. */
+  /** Index in the model's layer list (the record's `layer`). */
+  layer: number;
+  /** Element offsets and lengths of W and b in the flat buffers. */
   w: number;
+  wSize: number;
   b: number;
+  bSize: number;
   activation: string;
+  /** Units counted per example (dense: outputs; conv2d: channels) and the positions each has (1, or OH·OW). */
+  units: number;
+  positions: number;
   /** Offset of this layer's counts in the stats buffer: [saturated, per-unit z>0 counts…]. */
   statsOffset: number;
 }
@@ -27,18 +32,18 @@ export function layerRecords(layers: LayerGeometry[], norms: Float64Array, stats
     const W = Math.sqrt(norms[4 * l + 2]!);
     let dead = 0;
     if (s.activation === 'relu' && examples > 0) {
-      for (let j = 0; j < s.nOut; j++) if (stats[s.statsOffset + 1 + j] === 0) dead++;
+      for (let j = 0; j < s.units; j++) if (stats[s.statsOffset + 1 + j] === 0) dead++;
     }
     const sat = s.activation === 'tanh' || s.activation === 'sigmoid';
     return {
-      layer: l,
+      layer: s.layer,
       activation: s.activation,
       dJdW: Math.sqrt(norms[4 * l]!),
       dJdWb: Math.sqrt(norms[4 * l + 1]!),
       W,
       updateRatio: W > 0 ? Math.sqrt(norms[4 * l + 3]!) / W : 0,
-      saturated: sat && examples > 0 ? stats[s.statsOffset]! / (examples * s.nOut) : 0,
-      dead: dead / s.nOut,
+      saturated: sat && examples > 0 ? stats[s.statsOffset]! / (examples * s.units * s.positions) : 0,
+      dead: dead / s.units,
     };
   });
 }

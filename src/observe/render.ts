@@ -172,12 +172,32 @@ export class Summary {
     if (this.steps > 0) this.reset();
     const m = rec.model as { inputs?: unknown; layers?: unknown; loss?: unknown; dtype?: unknown } | undefined;
     if (m && Array.isArray(m.layers)) {
-      const ls = m.layers.slice(0, 64) as { units?: unknown; activation?: unknown }[];
+      const ls = m.layers.slice(0, 64) as {
+        type?: unknown;
+        units?: unknown;
+        filters?: unknown;
+        kernel?: unknown;
+        size?: unknown;
+        activation?: unknown;
+      }[];
+      // a layer without type is dense (the records of MLP-only runs)
+      const desc = (l: (typeof ls)[number]): string => {
+        const t = l?.type ?? 'dense';
+        if (t === 'dense') return `${String(l?.units)} ${String(l?.activation)}`;
+        if (t === 'conv2d') return `conv ${String(l?.filters)}×${String(l?.kernel)} ${String(l?.activation)}`;
+        if (t === 'maxpool2d' || t === 'avgpool2d') return `${t === 'maxpool2d' ? 'max' : 'avg'}pool ${String(l?.size)}`;
+        return String(t);
+      };
+      const input = Array.isArray((m as { input?: unknown }).input)
+        ? `[${(m as { input: unknown[] }).input.join(', ')}]`
+        : String(m.inputs ?? '?');
       this.model = clean(
-        `${String(m.inputs ?? '?')} > ${ls.map((l) => `${String(l?.units)} ${String(l?.activation)}`).join(' > ')}${m.layers.length > 64 ? ' > ...' : ''}, ${String(m.loss)}, ${String(m.dtype)}`,
+        `${input} > ${ls.map(desc).join(' > ')}${m.layers.length > 64 ? ' > ...' : ''}, ${String(m.loss)}, ${String(m.dtype)}`,
         300,
       );
-      this.startModel = { layers: ls.map((l) => String(l?.activation ?? '')), loss: String(m.loss ?? '') };
+      // the records have a row per layer with parameters (dense, conv2d)
+      const withParams = ls.filter((l) => l?.type === undefined || l.type === 'dense' || l.type === 'conv2d');
+      this.startModel = { layers: withParams.map((l) => String(l?.activation ?? '')), loss: String(m.loss ?? '') };
     }
   }
 

@@ -21,7 +21,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { Errors } from '../errors';
 import { bytesPerElement, type DType, type Float } from '../tensor/dtype';
 import { KERNEL_PROFILES, type KernelProfile } from '../tensor/kernels';
-import { checkModelSpec, outputsOf, type LayerSpec, type ModelSpec } from '../model/spec';
+import { checkModelSpec, outputsOf, shapesOf, sizeOf, type LayerSpec, type ModelSpec } from '../model/spec';
 import { layoutOf } from '../model/params';
 
 /** Largest model (parameters) and workspace (values) a run on the wire may ask a worker for: 2^24. */
@@ -344,6 +344,21 @@ export interface CoordinatorFrameLimits {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/** Every field a layer of a run's spec may carry (model/spec.ts). */
+const LAYER_FIELDS = ['type', 'units', 'activation', 'filters', 'kernel', 'stride', 'padding', 'size', 'rate', 'seed'];
+
+/** Values a worker's model holds per example: every layer's output, and a convolution's im2col matrix (twice: it and its gradient). */
+function workspacePerExample(ms: ModelSpec): number {
+  const shapes = shapesOf(ms);
+  let units = ms.inputs;
+  for (let i = 0; i < ms.layers.length; i++) {
+    units += sizeOf(shapes[i + 1]!);
+    const l = ms.layers[i]!;
+    if (l.type === 'conv2d') units += 2 * sizeOf(shapes[i + 1]!.slice(1)) * shapes[i]![0]! * l.kernel * l.kernel;
+  }
+  return units;
+}
+
 /** Decodes and validates a frame from the coordinator (run, chunk, step, error). */
 export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFrameLimits): CoordinatorMessage {
   const m = decodeMap(frame, lim.maxBytes, { maxDepth: 4, maxItems: 4096 });
@@ -355,15 +370,27 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
         throw Errors.wire(`field "profile" must be one of ${KERNEL_PROFILES.join(', ')}`);
       const spec = m.spec as Record<string, unknown>;
       if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw Errors.wire('field "spec" must be a map');
-      allow(spec, ['inputs', 'layers', 'loss', 'dtype'], 'run.spec');
+      allow(spec, ['inputs', 'input', 'layers', 'loss', 'dtype'], 'run.spec');
       if (!Array.isArray(spec.layers) || spec.layers.length > 64)
         throw Errors.wire('field "spec.layers" must be an array of at most 64 layers');
+      if (spec.input !== undefined && (!Array.isArray(spec.input) || spec.input.length > 3))
+        throw Errors.wire('field "spec.input" must be an array of at most 3 integers');
       const layers = (spec.layers as unknown[]).map((l, i) => {
         if (typeof l !== 'object' || l === null || Array.isArray(l)) throw Errors.wire(`field "spec.layers[${i}]" must be a map`);
-        allow(l as Record<string, unknown>, ['units', 'activation'], 'run.spec.layers');
-        return { units: (l as LayerSpec).units, activation: (l as LayerSpec).activation };
+        const lm = l as Record<string, unknown>;
+        allow(lm, LAYER_FIELDS, 'run.spec.layers');
+        // only the fields present are copied: checkModelSpec below checks each kind's
+        const out: Record<string, unknown> = {};
+        for (const k of LAYER_FIELDS) if (lm[k] !== undefined) out[k] = lm[k];
+        return out as unknown as LayerSpec;
       });
-      const ms: ModelSpec = { inputs: spec.inputs as number, layers, loss: spec.loss as ModelSpec['loss'], dtype: spec.dtype as DType };
+      const ms: ModelSpec = {
+        inputs: spec.inputs as number,
+        ...(spec.input !== undefined ? { input: [...(spec.input as number[])] } : {}),
+        layers,
+        loss: spec.loss as ModelSpec['loss'],
+        dtype: spec.dtype as DType,
+      };
       try {
         checkModelSpec(ms);
       } catch (e) {
@@ -373,7 +400,7 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
       const params = layoutOf(ms).size;
       if (params > MAX_RUN_PARAMS) throw Errors.wire(`field "spec": ${params} parameters exceed the wire's limit of ${MAX_RUN_PARAMS}`);
       const microBatch = int(m, 'microBatch', 1, 1 << 20);
-      const units = ms.inputs + ms.layers.reduce((a, l) => a + l.units, 0);
+      const units = workspacePerExample(ms);
       if (microBatch * units > MAX_RUN_PARAMS)
         throw Errors.wire(`fields "microBatch" × units (${microBatch} × ${units}) exceed the workspace limit of ${MAX_RUN_PARAMS} values`);
       const d = m.data as Record<string, unknown>;

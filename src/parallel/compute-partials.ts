@@ -11,7 +11,7 @@
 
 import type { Float } from '../tensor/dtype';
 import type { KernelSet } from '../tensor/kernels';
-import { Mlp } from '../model/mlp';
+import { Model } from '../model/model';
 import type { ModelSpec } from '../model/spec';
 import { addPartial, newPartial, type Partial } from './partial';
 import { combineNode, ReductionTree, type TreeNode } from './tree';
@@ -24,6 +24,8 @@ export interface ExampleSource {
 
 /** What a step's batch is. */
 export interface BatchRef {
+  /** The step the batch belongs to: dropout's masks are drawn for (seed, step, example, layer). */
+  step: number;
   /** The epoch's example order. */
   order: Uint32Array;
   /** Positions [start, end) of the order. */
@@ -37,7 +39,7 @@ export function leavesOf(b: BatchRef): number {
 }
 
 export class PartialComputer {
-  readonly model: Mlp;
+  readonly model: Model;
   private readonly data: ExampleSource;
   private readonly free: Partial[] = [];
 
@@ -54,7 +56,7 @@ export class PartialComputer {
     slots?: Partial[],
     fixed = slots !== undefined,
   ) {
-    this.model = new Mlp(spec, kernels, microBatch);
+    this.model = new Model(spec, kernels, microBatch);
     this.data = data;
     if (slots !== undefined) this.free.push(...[...slots].reverse());
     this.fixed = fixed;
@@ -157,7 +159,7 @@ export class PartialComputer {
     into.bad = this.model.lastBad;
   }
 
-  /** Leaf j into a fresh partial, or into `into`; `check`: Mlp.backward's (model.lastBad set). */
+  /** Leaf j into a fresh partial, or into `into`; `check`: Model.backward's (model.lastBad set). */
   private leaf(params: Float, batch: BatchRef, j: number, check?: 'local' | 'shared', into?: Partial): Partial {
     const m = this.model;
     const from = batch.start + j * batch.microBatch;
@@ -169,7 +171,7 @@ export class PartialComputer {
     k.gatherRows(rows, batch.order, from, nIn, this.data.x, m.input());
     k.gatherRows(rows, batch.order, from, nOut, this.data.y, m.target());
     const p = into ?? this.acquire();
-    m.forward(params, rows);
+    m.forward(params, rows, { train: { step: batch.step, order: batch.order, from } });
     p.lossSum = m.backward(params, rows, p.grads, p.stats, check);
     p.count = rows;
     return p;

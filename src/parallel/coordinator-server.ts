@@ -37,7 +37,7 @@ import { selectKernels } from '../tensor/select';
 import type { ModelSpec } from '../model/spec';
 import type { KernelProfile } from '../tensor/kernels';
 import { layoutOf } from '../model/params';
-import { statsLayoutOf } from '../model/mlp';
+import { statsLayoutOf } from '../model/model';
 import { DatasetOffer, type OfferedData } from './dataset-offer';
 import type { Executor } from './executor';
 import type { RunClose } from './messages';

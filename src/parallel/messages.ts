@@ -12,7 +12,8 @@ import type { DType, Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
 import type { KernelProfile } from '../tensor/kernels';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: the run's spec carries a layer list of any kind (model/spec.ts) and the example shape; a version-1 worker cannot run it and is refused at hello. */
+export const PROTOCOL_VERSION = 2;
 
 /** One tree node's partial: what a pool thread or a remote worker returns per node. */
 export interface PartialMessage {
@@ -27,7 +28,7 @@ export interface PartialMessage {
   count: number;
   /** Σ per-example loss, float64. */
   lossSum: number;
-  /** Activation counts (model/mlp.ts StatsLayout). */
+  /** Activation counts (model/model.ts StatsLayout). */
   stats: Float64Array;
   /** Σ dJdW, Σ dJdWb of every layer, in the parameter layout. */
   grads: Float;

@@ -2,7 +2,7 @@
  * partial.ts — the value of a reduction-tree node: summed gradients and statistics.
  *
  * grads: Σ dJdW, Σ dJdWb of every layer over the node's examples, in the parameter layout
- * (model/params.ts). stats: activation counts (model/mlp.ts StatsLayout). lossSum: Σ of the
+ * (model/params.ts). stats: activation counts (model/model.ts StatsLayout). lossSum: Σ of the
  * per-example loss (float64). count: examples. Adding two partials is element-wise in the
  * dtype (a Float32Array store rounds the float64 sum once, which is the float32 sum).
  * Not here: the wire encoding (codec.ts), the order of additions (tree.ts).

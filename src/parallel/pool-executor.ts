@@ -19,7 +19,7 @@ import { Piscina } from 'piscina';
 import type pino from 'pino';
 import type { Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
-import { statsLayoutOf } from '../model/mlp';
+import { statsLayoutOf } from '../model/model';
 import { layoutOf } from '../model/params';
 import { Errors } from '../errors';
 import { TaskWithdrawn, type Executor, type StepTask } from './executor';

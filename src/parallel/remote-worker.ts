@@ -349,7 +349,12 @@ class WorkerSession {
     const params = this.params!;
     params.set(m.params);
     const t0 = performance.now();
-    const task: StepTask = { step: m.step, epoch: 0, params, batch: { order: m.order, start: 0, end: m.order.length, microBatch: mb } };
+    const task: StepTask = {
+      step: m.step,
+      epoch: 0,
+      params,
+      batch: { step: m.step, order: m.order, start: 0, end: m.order.length, microBatch: mb },
+    };
     const { partials, pieces } = await computeSplit(this.execs, task, tree, nodes);
     const computeMs = performance.now() - t0;
     const msgs: PartialMessage[] = partials.map((p, k) => ({

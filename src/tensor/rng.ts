@@ -38,6 +38,23 @@ export class Rng {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1; // the all-zero state is a fixed point
   }
 
+  /**
+   * A generator that is a pure function of the keys (e.g. seed, step, example, layer): the
+   * keys are folded into one 32-bit seed, each through splitmix32's finaliser, so distinct
+   * key lists collide with probability about 2^-32.
+   */
+  static keyed(keys: readonly number[]): Rng {
+    let h = 0x243f6a88;
+    for (const k of keys) {
+      h = (h ^ (k >>> 0)) >>> 0;
+      h = (h + 0x9e3779b9) >>> 0;
+      h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+      h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+      h = (h ^ (h >>> 16)) >>> 0;
+    }
+    return new Rng(h);
+  }
+
   state(): RngState {
     return [this.s0, this.s1, this.s2, this.s3];
   }

@@ -25,7 +25,7 @@ import * as path from 'node:path';
 import { Errors, GradsyncError } from '../errors';
 import type { RunConfig } from '../config';
 import { bytesPerElement, view, type DType, type Float } from '../tensor/dtype';
-import type { ModelSpec } from '../model/spec';
+import { describeModel, type ModelSpec } from '../model/spec';
 import type { KernelProfile } from '../tensor/kernels';
 import type { OptimizerState } from '../optim/optimizer';
 import type { EarlyStoppingState } from './early-stopping';
@@ -219,7 +219,7 @@ export function readCheckpoint(file: string): Checkpoint {
  */
 export function assertCompatible(file: string, ck: Checkpoint, spec: ModelSpec, profile: KernelProfile = 'portable'): void {
   const a = ck.header.spec;
-  const desc = (s: ModelSpec): string => `${s.inputs}-${s.layers.map((l) => `${l.units}${l.activation}`).join('-')} ${s.loss} ${s.dtype}`;
+  const desc = describeModel;
   if (desc(a) !== desc(spec)) {
     throw new GradsyncError(
       'GS_ERR_CHECKPOINT',

@@ -6,7 +6,7 @@
 
 import type { Float } from '../tensor/dtype';
 import type { KernelSet } from '../tensor/kernels';
-import { Mlp } from '../model/mlp';
+import { Model } from '../model/model';
 import type { ModelSpec } from '../model/spec';
 import type { Dataset } from '../data/dataset';
 
@@ -19,7 +19,7 @@ export interface Evaluation {
 }
 
 export function evaluate(spec: ModelSpec, kernels: KernelSet, params: Float, ds: Dataset, chunk = 256): Evaluation {
-  const m = new Mlp(spec, kernels, Math.max(1, Math.min(chunk, ds.n)));
+  const m = new Model(spec, kernels, Math.max(1, Math.min(chunk, ds.n)));
   let lossSum = 0;
   let correct = 0;
   const nIn = ds.inputs;

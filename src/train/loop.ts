@@ -25,7 +25,7 @@ import * as os from 'node:os';
 import type pino from 'pino';
 import type { RunConfig, TrainConfig } from '../config';
 import { Errors } from '../errors';
-import { paramsSha256, paramsToArrays } from '../model/params';
+import { layoutOf, paramsSha256, paramsToArrays } from '../model/params';
 import { LearningRate } from '../optim/schedule';
 import type { ModelSpec } from '../model/spec';
 import { epochOrder, batchRange } from '../data/batching';
@@ -157,14 +157,15 @@ export async function train(config: RunConfig | TrainConfig, opts: TrainOptions 
 }
 
 function diagnoserOf(cfg: RunConfig, spec: ModelSpec, trainSet: Dataset): Diagnoser {
+  const layout = layoutOf(spec);
   const range = targetRange(trainSet);
   return new Diagnoser(
     {
-      outputActivation: spec.layers[spec.layers.length - 1]!.activation,
+      outputActivation: layout.layers[layout.layers.length - 1]!.activation,
       loss: spec.loss,
       targetMin: range.min,
       targetMax: range.max,
-      layerActivations: spec.layers.map((l) => l.activation),
+      layerActivations: layout.layers.map((s) => s.activation),
     },
     cfg.diagnosis,
   );
@@ -279,7 +280,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     const { start, end: stop } = batchRange(trainSet.n, batch, inEpoch);
     const ts = performance.now();
     const lr = rates.at(step);
-    const r = await stepper.run({ step, epoch, params, batch: { order, start, end: stop, microBatch } }, lr);
+    const r = await stepper.run({ step, epoch, params, batch: { step, order, start, end: stop, microBatch } }, lr);
     const stepMs = performance.now() - ts;
     r.split.recordMs = round3(recordMs);
     if (r.skipped !== undefined) {

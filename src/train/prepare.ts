@@ -21,7 +21,7 @@ import { assertCompatible, findResumePoint } from './checkpoint';
 import type { EarlyStoppingState } from './early-stopping';
 import { initialParams } from './init-weights';
 import type { StartInfo, TrainOptions } from './options';
-import { layerGeometryOf, loadRunData, modelSpecOf, type RunData } from './setup';
+import { dataShapeOf, layerGeometryOf, loadRunData, modelSpecOf, type RunData } from './setup';
 
 export function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -64,7 +64,7 @@ export function prepare(cfg: RunConfig, opts: TrainOptions): Prepared {
   const trainSet = data.train;
   if (trainSet.n === 0) throw Errors.config('data', `the training set "${trainSet.name}" has no examples`);
   checkEarlyStopping(cfg, data);
-  const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs);
+  const spec = modelSpecOf(cfg, trainSet.inputs, trainSet.outputs, dataShapeOf(cfg, trainSet));
   const layout = layoutOf(spec);
   const { kernels, fallbackNote } = selectKernels(spec.dtype, opts.kernels ?? 'auto', cfg.kernelProfile);
   // parameters live in shared memory so pool threads read them without a copy

@@ -66,8 +66,8 @@ export class ReferenceStepper {
     // reduction and weight decay per tensor, W then b; Σg² is each layer's (W + b), added in layer order
     let sumsq = 0;
     for (const l of s.layers) {
-      const w = this.tensor(g, task.params, l.w, l.w + l.nOut * l.nIn, divisor);
-      const b = this.tensor(g, task.params, l.b, l.b + l.nOut, divisor);
+      const w = this.tensor(g, task.params, l.w, l.w + l.wSize, divisor);
+      const b = this.tensor(g, task.params, l.b, l.b + l.bSize, divisor);
       sumsq += w + b;
     }
     const gradNorm = Math.sqrt(sumsq);

@@ -7,11 +7,11 @@
 import { constants as bufferConstants } from 'node:buffer';
 import * as os from 'node:os';
 import { arraysOf, isRunConfig, resolveThreads, validate, type RunConfig, type TrainConfig } from '../config';
-import { Errors } from '../errors';
-import type { ModelSpec } from '../model/spec';
+import { Errors, GradsyncError } from '../errors';
+import { fmtShape, kindOf, shapesOf, sizeOf, type DenseSpec, type LayerSpec, type ModelSpec } from '../model/spec';
 import { bytesPerElement } from '../tensor/dtype';
-import { statsLayoutOf } from '../model/mlp';
-import type { ParamLayout } from '../model/params';
+import { statsLayoutOf } from '../model/model';
+import { layoutOf, type ParamLayout } from '../model/params';
 import type { LayerGeometry } from '../observe/grad-stats';
 import type { Dataset } from '../data/dataset';
 import { fromArrays } from '../data/arrays';
@@ -89,18 +89,61 @@ function heldOutSplit(cfg: RunConfig, all: Dataset, shared: boolean): RunData {
   return { train: all, heldOut: null };
 }
 
-/** The model spec of a run over data with `inputs` features and `outputs` targets. */
-export function modelSpecOf(cfg: RunConfig, inputs: number, outputs: number): ModelSpec {
+/**
+ * The model spec of a run over data with `inputs` features and `outputs` targets. The example
+ * shape is model.input, else the data's own ([1, 8, 8] for the digits, [1, rows, cols] for IDX
+ * images) when a layer needs an image, else the flat width. Dropout layers get the run's seed.
+ * Shapes that do not fit are a GS_ERR_CONFIG naming the layer, its input shape and what would fit.
+ */
+export function modelSpecOf(cfg: RunConfig, inputs: number, outputs: number, dataShape?: number[]): ModelSpec {
   const last = cfg.model.layers[cfg.model.layers.length - 1]!;
-  if (last.units !== outputs) {
+  if (kindOf(last) !== 'dense')
+    throw Errors.config(
+      `model.layers[${cfg.model.layers.length - 1}]`,
+      `the last layer must be dense (it gives the outputs the loss reads), got ${kindOf(last)}`,
+    );
+  const units = (last as DenseSpec).units;
+  if (units !== outputs) {
     throw Errors.config(
       'model.layers',
-      `the last layer has ${last.units} units but the data has ${outputs} target${outputs === 1 ? '' : 's'} per example`,
+      `the last layer has ${units} units but the data has ${outputs} target${outputs === 1 ? '' : 's'} per example`,
     );
   }
-  const spec: ModelSpec = { inputs, layers: cfg.model.layers, loss: cfg.model.loss, dtype: cfg.dtype };
+  const wantsImage = cfg.model.layers.some((l) => kindOf(l) !== 'dense' && kindOf(l) !== 'dropout');
+  let input: number[] | undefined;
+  if (cfg.model.input !== null) input = typeof cfg.model.input === 'number' ? [cfg.model.input] : [...cfg.model.input];
+  else if (wantsImage && dataShape !== undefined) input = [...dataShape];
+  if (input !== undefined && sizeOf(input) !== inputs) {
+    throw Errors.config('model.input', `${fmtShape(input)} holds ${sizeOf(input)} values but the data has ${inputs} features per example`);
+  }
+  if (input !== undefined && input.length === 1) input = undefined;
+  if (wantsImage && input === undefined) {
+    throw Errors.config(
+      'model.input',
+      `the model has image layers but the data has no image shape; give model.input as [C, H, W] with C·H·W = ${inputs}`,
+    );
+  }
+  const layers = cfg.model.layers.map((l): LayerSpec => (l.type === 'dropout' ? { ...l, seed: l.seed ?? cfg.seed >>> 0 } : l));
+  const spec: ModelSpec = { inputs, ...(input !== undefined ? { input } : {}), layers, loss: cfg.model.loss, dtype: cfg.dtype };
+  try {
+    shapesOf(spec);
+  } catch (e) {
+    const m = /^(model\.layers\[\d+\]) (.*)$/s.exec((e as Error).message);
+    if (e instanceof GradsyncError && e.code === 'GS_ERR_SHAPE' && m) throw Errors.config(m[1]!, m[2]!);
+    throw e;
+  }
   checkModelFits(spec);
   return spec;
+}
+
+/** The shape of one example of a configured data source, when it has one (digits, IDX images). */
+export function dataShapeOf(cfg: RunConfig, ds: { inputs: number }): number[] | undefined {
+  if (cfg.data.source === 'digits') return [1, 8, 8];
+  if (cfg.data.source === 'idx') {
+    const side = Math.round(Math.sqrt(ds.inputs));
+    if (side * side === ds.inputs) return [1, side, side];
+  }
+  return undefined;
 }
 
 /** Bytes as a reader wants them: B, KiB, MiB, GiB, TiB with three significant digits. */
@@ -128,23 +171,18 @@ export function checkModelFits(spec: ModelSpec, memoryBytes = os.totalmem()): vo
       ? `more than one buffer can hold (${fmtBytes(perBuffer)}, Node's largest ArrayBuffer)`
       : `and a run holds two copies (weights, gradient): more than half of this machine's ${fmtBytes(memoryBytes)} of memory`;
   let total = 0;
-  let nIn = spec.inputs;
-  spec.layers.forEach((l, i) => {
-    const bytes = (l.units * nIn + l.units) * el;
+  const all = layoutOf(spec).size * el;
+  for (const l of layoutOf(spec).layers) {
+    const bytes = (l.wSize + l.bSize) * el;
     total += bytes;
     if (total > perBuffer) {
-      const all = spec.layers.reduce(
-        (acc, m, j) => acc + (m.units * (j === 0 ? spec.inputs : spec.layers[j - 1]!.units) + m.units) * el,
-        0,
-      );
       throw Errors.config(
-        `model.layers[${i}]`,
-        `${l.units} units × ${nIn} inputs: ${fmtBytes(bytes)} of ${spec.dtype} parameters; the model's parameters need ${fmtBytes(all)} (${all} bytes), ${why}`,
+        `model.layers[${l.layer}]`,
+        `${l.kind === 'dense' ? `${l.wShape[0]} units × ${l.wShape[1]} inputs` : `W ${fmtShape(l.wShape)}`}: ${fmtBytes(bytes)} of ${spec.dtype} parameters; the model's parameters need ${fmtBytes(all)} (${all} bytes), ${why}`,
         'use fewer units, or float32',
       );
     }
-    nIn = l.units;
-  });
+  }
 }
 
 /** The factor the run multiplies raw input features by (predict applies it to its input rows). */
@@ -165,13 +203,23 @@ export function inputScaleOf(cfg: RunConfig): number {
 /** Each layer's place in the parameter vector, its activation and where its statistics go (the step's records). */
 export function layerGeometryOf(spec: ModelSpec, layout: ParamLayout): LayerGeometry[] {
   const stats = statsLayoutOf(spec);
-  return layout.layers.map((s, l) => ({ ...s, activation: spec.layers[l]!.activation, statsOffset: stats.offsets[l]! }));
+  return layout.layers.map((s, l) => ({
+    layer: s.layer,
+    w: s.w,
+    wSize: s.wSize,
+    b: s.b,
+    bSize: s.bSize,
+    activation: s.activation,
+    units: s.units,
+    positions: s.positions,
+    statsOffset: stats.offsets[l]!,
+  }));
 }
 
 /** The parameter tensors' [from, to) ranges, W then b layer by layer (a shared tail's units are cut from them). */
 export function paramTensorsOf(layout: ParamLayout): { from: number; to: number }[] {
   return layout.layers.flatMap((s) => [
-    { from: s.w, to: s.w + s.nOut * s.nIn },
-    { from: s.b, to: s.b + s.nOut },
+    { from: s.w, to: s.w + s.wSize },
+    { from: s.b, to: s.b + s.bSize },
   ]);
 }

@@ -85,7 +85,7 @@ export class Stepper {
     this.poolSpins = pool?.opts.spin === true;
     this.poolShares = pool !== undefined && pool !== null && pool.executors.length > 0;
     this.poolThreads = pool?.executors ?? [];
-    this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.nOut * s.nIn, b: s.b, bEnd: s.b + s.nOut }));
+    this.ranges = settings.layers.map((s) => ({ w: s.w, wEnd: s.w + s.wSize, b: s.b, bEnd: s.b + s.bSize }));
     this.norms = new Float64Array(4 * settings.layers.length);
     this.stragglers = new Stragglers(this.speeds, main, this.sw.stragglers);
     this.auditor = new Auditor(settings.audit ?? 0, settings.seed ?? 0);

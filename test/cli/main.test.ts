@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { repoRoot, tempDir } from '../helpers/paths';
 
 function gradsync(
@@ -228,6 +229,37 @@ describe('gradsync CLI', function () {
       assert.ok(res.tensors.some((t) => t.tensor === 'dJdW[0]'));
       assert.match(r.stderr, /gradcheck passed/);
     }
+  });
+
+  it('gradcheck covers every layer with parameters of a CNN (conv, pools, flatten, dropout in its training mask; issue 23)', () => {
+    const r = gradsync(['gradcheck', cfg('digits-cnn.json'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout) as { pass: boolean; tensors: { tensor: string }[] };
+    assert.equal(res.pass, true);
+    assert.deepEqual(
+      res.tensors.map((t) => t.tensor),
+      ['dJdW[0]', 'dJdWb[0]', 'dJdW[2]', 'dJdWb[2]', 'dJdW[6]', 'dJdWb[6]'],
+    );
+  });
+
+  it('predict answers a CNN checkpoint from rows of C·H·W values, dropout inactive (issue 23)', () => {
+    const dir = tempDir();
+    const t = gradsync(['train', cfg('digits-cnn.json'), '--json', '--run-dir', dir, '--steps', '120', '--threads', '1']);
+    assert.equal(t.code, 0, t.stderr);
+    const text = zlib.gunzipSync(fs.readFileSync(path.join(repoRoot(), 'config', 'data', 'digits.csv.gz'))).toString('utf8');
+    const lines = text.split('\n').slice(0, 20);
+    const rows = lines.map((l) => l.split(',').slice(0, 64).join(',')).join('\n');
+    const labels = lines.map((l) => Number(l.split(',')[64]));
+    const a = gradsync(['predict', '--checkpoint', dir, '--json'], `${rows}\n`);
+    const b = gradsync(['predict', '--checkpoint', dir, '--json'], `${rows}\n`);
+    assert.equal(a.code, 0, a.stderr);
+    const out = JSON.parse(a.stdout) as { rows: number; results: { output: number[]; class: number }[] };
+    assert.equal(out.rows, 20);
+    assert.equal(a.stdout, b.stdout, 'the same outputs twice: no dropout mask at predict');
+    const right = out.results.filter((r, i) => r.class === labels[i]).length;
+    assert.ok(right >= 15, `${right} of 20 rows classified right`);
+    const short = gradsync(['predict', '--checkpoint', dir], '0.5,0.5\n');
+    assert.match(short.stderr, /line 1: expected 64 numbers, found 2/);
   });
 
   it('gradcheck --sweep reports the error for each ε', () => {

@@ -7,11 +7,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { GradsyncError } from '../../src/errors';
 import { layoutOf } from '../../src/model/params';
-import type { LayerSpec, ModelSpec } from '../../src/model/spec';
 import { onnxSchema, toOnnx } from '../../src/export/onnx';
-import { toSafetensors } from '../../src/export/state-dict';
 import { readCheckpoint } from '../../src/train/checkpoint';
 import { assertClose } from '../helpers/close';
 import { repoRoot } from '../helpers/paths';
@@ -28,7 +25,12 @@ interface Decoded {
   opset_import: { domain?: string; version: number }[];
   producer_name: string;
   graph: {
-    node: { op_type: string; input: string[]; output: string[]; attribute?: { name: string; i: number }[] }[];
+    node: {
+      op_type: string;
+      input: string[];
+      output: string[];
+      attribute?: { name: string; type?: number; i: number; ints?: number[] }[];
+    }[];
     initializer: { name: string; dims: number[]; data_type: number }[];
     input: { name: string; type: { tensor_type: { elem_type: number; shape: { dim: { dim_param?: string; dim_value?: number }[] } } } }[];
     output: { name: string; type: { tensor_type: { elem_type: number; shape: { dim: { dim_param?: string; dim_value?: number }[] } } } }[];
@@ -52,7 +54,10 @@ describe('export: ONNX', function () {
     assert.match(proto, /SPDX-License-Identifier: Apache-2\.0/);
   });
 
-  for (const c of EXPORT_CASES) {
+  // onnxruntime's CPU provider has no float64 Conv or pooling kernels: that file is valid ONNX
+  // (DOUBLE) which it cannot run; its layers are checked against PyTorch (torch.test.ts)
+  const runnable = EXPORT_CASES.filter((c) => !(c.config.dtype === 'float64' && JSON.stringify(c.config).includes('conv2d')));
+  for (const c of runnable) {
     it(`${c.name}: onnxruntime gives predict's outputs for the exported file (gradsync export --format onnx)`, async () => {
       const { dir, checkpoint } = trainCase(c);
       const out = path.join(dir, 'model.onnx');
@@ -127,26 +132,41 @@ describe('export: ONNX', function () {
     assert.equal(m.metadata_props.find((p) => p.key === 'gradsync.input_scale')?.value, '0.0625');
   });
 
-  it('a layer kind with no mapping is GS_ERR_NOT_IMPLEMENTED naming the kind and the layer, for both formats', () => {
-    const spec: ModelSpec = {
-      inputs: 4,
-      layers: [{ units: 3, activation: 'relu' }, { units: 2, activation: 'softmax', kind: 'conv2d' } as LayerSpec],
-      loss: 'cross-entropy',
-      dtype: 'float32',
-    };
-    const layout = layoutOf(spec);
-    const params = new Float32Array(layout.size);
-    for (const [format, f] of [
-      ['ONNX', () => toOnnx(spec, layout, params)],
-      ['safetensors', () => toSafetensors(spec, layout, params)],
-    ] as const) {
-      assert.throws(f, (e: unknown) => {
-        assert.ok(e instanceof GradsyncError);
-        assert.equal(e.code, 'GS_ERR_NOT_IMPLEMENTED');
-        assert.equal(e.message, `${format} export of layer kind "conv2d" (model.layers[1]) is not implemented yet`);
-        return true;
-      });
-    }
+  it('a CNN: Reshape to NCHW, Conv with its strides and pads, MaxPool, AveragePool, Flatten, no node for dropout; module indices as nn.Sequential counts them', () => {
+    const { checkpoint } = trainCase(EXPORT_CASES[3]!);
+    const ck = readCheckpoint(checkpoint);
+    const spec = ck.header.spec;
+    const m = decode(toOnnx(spec, layoutOf(spec), ck.params, { inputScale: 1 / 16 }));
+    assert.deepEqual(
+      m.graph.node.map((n) => n.op_type),
+      ['Mul', 'Reshape', 'Conv', 'Tanh', 'MaxPool', 'Conv', 'Relu', 'AveragePool', 'Flatten', 'Gemm', 'Softmax'],
+    );
+    const attrs = (op: string): unknown =>
+      m.graph.node.find((n) => n.op_type === op)!.attribute?.map((a) => [a.name, a.type === 7 ? a.ints : a.i]);
+    assert.deepEqual(attrs('Conv'), [
+      ['kernel_shape', [3, 3]],
+      ['strides', [2, 2]],
+      ['pads', [1, 1, 1, 1]],
+    ]);
+    assert.deepEqual(attrs('MaxPool'), [
+      ['kernel_shape', [2, 2]],
+      ['strides', [2, 2]],
+    ]);
+    assert.deepEqual(attrs('Flatten'), [['axis', 1]]);
+    // Sequential(Conv2d 0, Tanh 1, MaxPool2d 2, Conv2d 3, ReLU 4, AvgPool2d 5, Flatten 6, Dropout 7, Linear 8, Softmax 9)
+    assert.deepEqual(
+      m.graph.initializer.map((t) => [t.name, t.dims]),
+      [
+        ['input_scale', []],
+        ['input_shape', [4]],
+        ['0.weight', [6, 1, 3, 3]],
+        ['0.bias', [6]],
+        ['3.weight', [4, 6, 1, 1]],
+        ['3.bias', [4]],
+        ['8.weight', [10, 4]],
+        ['8.bias', [10]],
+      ],
+    );
   });
 
   it('export refuses an unknown --format (exit 2, GS_ERR_USAGE) and writes nothing', () => {

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfigFile } from '../../src/config';
-import { Mlp } from '../../src/model/mlp';
+import { Model } from '../../src/model/model';
 import { selectKernels } from '../../src/tensor/select';
 import { prepare } from '../../src/train/prepare';
 import { NO_TORCH, torchPython } from '../../scripts/bench-common';
@@ -19,7 +19,7 @@ import { fixture, tempDir } from '../helpers/paths';
 import { cli, EXPORT_CASES, predictOutputs, rowsFor, trainCase } from '../helpers/export-run';
 
 /** The nn.Sequential each case documents (docs/export.md), written out by hand, and its input scale. */
-const TORCH: Record<string, { sequential: string; scale: number }> = {
+const TORCH: Record<string, { sequential: string; scale: number; input_shape?: number[] }> = {
   'float32 digits relu-sigmoid-tanh-softmax': {
     sequential:
       'nn.Sequential(nn.Linear(64, 24), nn.ReLU(), nn.Linear(24, 16), nn.Sigmoid(), nn.Linear(16, 12), nn.Tanh(), nn.Linear(12, 10), nn.Softmax(dim=1))',
@@ -31,6 +31,18 @@ const TORCH: Record<string, { sequential: string; scale: number }> = {
     scale: 1 / 16,
   },
   'float32 sine regression tanh-linear': { sequential: 'nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))', scale: 1 },
+  'float32 digits CNN conv(stride 2, pad 1)-maxpool-conv-avgpool-flatten-dropout-dense': {
+    sequential:
+      'nn.Sequential(nn.Conv2d(1, 6, 3, stride=2, padding=1), nn.Tanh(), nn.MaxPool2d(2), nn.Conv2d(6, 4, 1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Dropout(0.2), nn.Linear(4, 10), nn.Softmax(dim=1))',
+    scale: 1 / 16,
+    input_shape: [1, 8, 8],
+  },
+  'float64 digits CNN conv(pad 1)-avgpool(stride 1)-flatten-dense-dense': {
+    sequential:
+      'nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.Sigmoid(), nn.AvgPool2d(2, stride=1), nn.Flatten(), nn.Linear(147, 12), nn.ReLU(), nn.Linear(12, 10), nn.Softmax(dim=1))',
+    scale: 1 / 16,
+    input_shape: [1, 8, 8],
+  },
 };
 
 const TOL = { float32: { rtol: 1e-5, atol: 1e-6 }, float64: { rtol: 1e-10, atol: 1e-12 } } as const;
@@ -78,7 +90,14 @@ describe('export: safetensors and PyTorch', function () {
       const dtype = c.config.dtype as 'float32' | 'float64';
       const scale = TORCH[c.name]!.scale;
       const scaled = rows.map((r) => r.map((v) => v * scale));
-      const want = torch('make', weights, { sequential: TORCH[c.name]!.sequential, dtype, rows: scaled, seed: 7 });
+      const t = TORCH[c.name]!;
+      const want = torch('make', weights, {
+        sequential: t.sequential,
+        dtype,
+        rows: scaled,
+        seed: 7,
+        ...(t.input_shape ? { input_shape: t.input_shape } : {}),
+      });
       const cfgFile = path.join(dir, 'config.json');
       fs.writeFileSync(
         cfgFile,
@@ -88,9 +107,9 @@ describe('export: safetensors and PyTorch', function () {
         }),
       );
       const p = prepare(loadConfigFile(cfgFile), { runDir: tempDir() });
-      const mlp = new Mlp(p.spec, selectKernels(p.spec.dtype, 'ref', 'portable').kernels, rows.length);
-      mlp.input().set(scaled.flat());
-      const y = Array.from(mlp.forward(p.params, rows.length));
+      const model = new Model(p.spec, selectKernels(p.spec.dtype, 'ref', 'portable').kernels, rows.length);
+      model.input().set(scaled.flat());
+      const y = Array.from(model.forward(p.params, rows.length));
       assertClose(y, want.outputs.flat(), { ...TOL[dtype], label: `${c.name} gradsync forward vs torch ${want.torch}` });
     });
   }

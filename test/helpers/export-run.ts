@@ -28,7 +28,7 @@ export interface ExportCase {
   max: number;
 }
 
-const digits = (dtype: string, layers: { units: number; activation: string }[]): Record<string, unknown> => ({
+const digits = (dtype: string, layers: object[]): Record<string, unknown> => ({
   dtype,
   data: { source: 'digits', heldOut: 0.2, shuffle: true },
   model: { layers, loss: 'cross-entropy' },
@@ -39,6 +39,12 @@ const digits = (dtype: string, layers: { units: number; activation: string }[]):
   seed: 3,
   threads: 1,
 });
+
+/** A small CNN on the digits as images ([1, 8, 8]). */
+const cnnDigits = (dtype: string, layers: object[]): Record<string, unknown> => {
+  const c = digits(dtype, []);
+  return { ...c, model: { input: [1, 8, 8], layers, loss: 'cross-entropy' } };
+};
 
 /** Every activation in both dtypes, a scaled input (digits: 1/16), an identity layer between two others, a regression output. */
 export const EXPORT_CASES: ExportCase[] = [
@@ -92,6 +98,32 @@ export const EXPORT_CASES: ExportCase[] = [
     },
     inputs: 1,
     max: 3,
+  },
+  {
+    name: 'float32 digits CNN conv(stride 2, pad 1)-maxpool-conv-avgpool-flatten-dropout-dense',
+    config: cnnDigits('float32', [
+      { type: 'conv2d', filters: 6, kernel: 3, stride: 2, padding: 1, activation: 'tanh' },
+      { type: 'maxpool2d', size: 2 },
+      { type: 'conv2d', filters: 4, kernel: 1, activation: 'relu' },
+      { type: 'avgpool2d', size: 2 },
+      { type: 'flatten' },
+      { type: 'dropout', rate: 0.2 },
+      { units: 10, activation: 'softmax' },
+    ]),
+    inputs: 64,
+    max: 16,
+  },
+  {
+    name: 'float64 digits CNN conv(pad 1)-avgpool(stride 1)-flatten-dense-dense',
+    config: cnnDigits('float64', [
+      { type: 'conv2d', filters: 3, kernel: 3, padding: 1, activation: 'sigmoid' },
+      { type: 'avgpool2d', size: 2, stride: 1 },
+      { type: 'flatten' },
+      { units: 12, activation: 'relu' },
+      { units: 10, activation: 'softmax' },
+    ]),
+    inputs: 64,
+    max: 16,
   },
 ];
 

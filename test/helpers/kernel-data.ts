@@ -108,7 +108,7 @@ export function data(dtype: DType, n: number, rng: Rng, special = 0): Float {
 
 // ---- GEMM shapes ------------------------------------------------------------------------------
 
-/** The calls Mlp makes for MLP 784-256-128-10 on 16, 64 and 128 rows, and one wider NN. */
+/** The calls Model makes for MLP 784-256-128-10 on 16, 64 and 128 rows, and one wider NN. */
 export const WORKLOAD_ROWS = [16, 64, 128];
 export const WORKLOAD = {
   gemmNT: WORKLOAD_ROWS.flatMap((r) => [

@@ -3,7 +3,7 @@
  * softmax cross-entropy) on seeded random weights and inputs: what a kernel set computes for a
  * whole model, to compare with the reference bit for bit.
  */
-import { Mlp } from '../../src/model/mlp';
+import { Model } from '../../src/model/model';
 import type { ModelSpec } from '../../src/model/spec';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import type { KernelSet } from '../../src/tensor/kernels';
@@ -20,7 +20,7 @@ export function workloadPass(ks: KernelSet, dtype: DType, seed: number, rows = 3
     loss: 'cross-entropy',
     dtype,
   };
-  const mlp = new Mlp(spec, ks, rows);
+  const mlp = new Model(spec, ks, rows);
   const rng = new Rng(seed);
   const params = alloc(dtype, mlp.layout.size);
   for (let i = 0; i < params.length; i++) params[i] = rng.uniform(-0.1, 0.1);

@@ -133,7 +133,7 @@ describe('audit: remote answers recomputed and compared bit for bit (integration
     let below = 0;
     for (let i = 1; i <= 20_000; i++) if (draw(1, i, 'remote-w') < 0.1) below++;
     assert.ok(below > 1800 && below < 2200, `${below} of 20000 below 0.1`);
-    const layers = [{ w: 0, b: 2, nIn: 2, nOut: 1 }] as never;
+    const layers = [{ layer: 0, w: 0, wSize: 2, b: 2, bSize: 1 }] as never;
     const p = (g: number[]) => ({ grads: Float64Array.from(g), stats: new Float64Array(1), lossSum: 1, count: 2, bad: -1 });
     assert.equal(firstDifference(p([1, 0, 2]), p([1, 0, 2]), layers), null);
     assert.equal(firstDifference(p([1, -0, 2]), p([1, 0, 2]), layers), 'dJdW[0] (element 1: got -0, recomputed 0)');

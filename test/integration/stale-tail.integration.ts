@@ -103,7 +103,7 @@ async function drive(cfg: RunConfig, withPool: boolean, steps = MIN_STEPS): Prom
       if ((step - 1) % perEpoch === 0) order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
       const { start, end } = batchRange(trainSet.n, batch, (step - 1) % perEpoch);
       const before = t1?.withdrawnTails ?? 0;
-      results.push(await stepper.run({ step, epoch, params, batch: { order, start, end, microBatch } }));
+      results.push(await stepper.run({ step, epoch, params, batch: { step, order, start, end, microBatch } }));
       if (step === STALL_STEP) stalled = performance.now();
       if (t1 !== undefined && t1.withdrawnTails > before) withdrawnAt.push(step);
     }

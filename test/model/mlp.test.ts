@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { Mlp } from '../../src/model/mlp';
+import { Model } from '../../src/model/model';
 import { initParams, layoutOf } from '../../src/model/params';
 import type { ModelSpec } from '../../src/model/spec';
 import { referenceKernels, type Activation, type KernelSet } from '../../src/tensor/kernels';
@@ -24,14 +24,14 @@ function digitsRows(n: number): { x: number[]; y: number[] } {
   return { x, y };
 }
 
-function caseModel(c: MlpCase): { m: Mlp; params: Float64Array } {
+function caseModel(c: MlpCase): { m: Model; params: Float64Array } {
   const spec: ModelSpec = {
     inputs: 64,
     layers: c.sizes.map((u, i) => ({ units: u, activation: c.activations[i] as Activation })),
     loss: c.loss,
     dtype: 'float64',
   };
-  const m = new Mlp(spec, referenceKernels('float64'), c.rows);
+  const m = new Model(spec, referenceKernels('float64'), c.rows);
   const params = new Float64Array(m.layout.size);
   initParams(m.layout, { scheme: 'values', layers: c.init.layers }, new Rng(1), params);
   const { x, y } = digitsRows(c.rows);
@@ -40,12 +40,12 @@ function caseModel(c: MlpCase): { m: Mlp; params: Float64Array } {
   return { m, params };
 }
 
-describe('Mlp: forward and backward against independent numpy references', () => {
+describe('Model: forward and backward against independent numpy references', () => {
   const ref = readReference();
 
   it('reproduces the original doubling network: step-1 gradient, |g| at step 1,000, final W, b and loss', () => {
     const spec: ModelSpec = { inputs: 1, layers: [{ units: 1, activation: 'tanh' }], loss: 'half-sse', dtype: 'float64' };
-    const m = new Mlp(spec, referenceKernels('float64'), 20);
+    const m = new Model(spec, referenceKernels('float64'), 20);
     for (let i = 0; i < 20; i++) {
       m.input()[i] = 0.025 * (i + 1);
       m.target()[i] = 2 * m.input()[i]!;
@@ -80,8 +80,8 @@ describe('Mlp: forward and backward against independent numpy references', () =>
       const loss = m.backward(params, c.rows, grads);
       assertClose(loss, c.step0.loss, { rtol: 1e-12, label: 'loss' });
       m.layout.layers.forEach((s, l) => {
-        assertClose(grads.subarray(s.w, s.w + s.nOut * s.nIn), c.step0.layers[l]!.dJdW, { rtol: 1e-9, atol: 1e-13, label: `dJdW[${l}]` });
-        assertClose(grads.subarray(s.b, s.b + s.nOut), c.step0.layers[l]!.dJdWb, { rtol: 1e-9, atol: 1e-13, label: `dJdWb[${l}]` });
+        assertClose(grads.subarray(s.w, s.w + s.wSize), c.step0.layers[l]!.dJdW, { rtol: 1e-9, atol: 1e-13, label: `dJdW[${l}]` });
+        assertClose(grads.subarray(s.b, s.b + s.bSize), c.step0.layers[l]!.dJdWb, { rtol: 1e-9, atol: 1e-13, label: `dJdWb[${l}]` });
       });
     });
     it(`matches numpy's losses over 5 SGD steps for the ${key} case`, () => {
@@ -132,7 +132,7 @@ describe('Mlp: forward and backward against independent numpy references', () =>
       loss: 'half-sse',
       dtype: 'float64',
     };
-    const m = new Mlp(spec, referenceKernels('float64'), 2);
+    const m = new Model(spec, referenceKernels('float64'), 2);
     const lay = layoutOf(spec);
     const p = new Float64Array(lay.size);
     // unit 0 of layer 0: z = 10·x (saturated), unit 1: z = 0.1·x (not)
@@ -187,7 +187,7 @@ describe('Mlp: forward and backward against independent numpy references', () =>
           if (at !== undefined) out[at] = NaN;
         },
       };
-      const mlp = new Mlp(spec, planted, 4);
+      const mlp = new Model(spec, planted, 4);
       for (let i = 0; i < 4 * 6; i++) mlp.input()[i] = rng.uniform(-1, 1);
       mlp.target().set([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0]);
       const grads = new Float64Array(lay.size);
@@ -232,13 +232,13 @@ describe('Mlp: forward and backward against independent numpy references', () =>
 
   it('refuses a workspace overflow and a kernel of the wrong dtype', () => {
     const spec: ModelSpec = { inputs: 2, layers: [{ units: 1, activation: 'linear' }], loss: 'half-sse', dtype: 'float64' };
-    const m = new Mlp(spec, referenceKernels('float64'), 4);
+    const m = new Model(spec, referenceKernels('float64'), 4);
     assert.throws(() => m.forward(new Float64Array(3), 5), { name: 'RangeError', message: /5 rows exceed the workspace's 4/ });
-    assert.throws(() => new Mlp(spec, referenceKernels('float32'), 4), {
+    assert.throws(() => new Model(spec, referenceKernels('float32'), 4), {
       name: 'TypeError',
       message: /kernels are float32, model is float64/,
     });
-    assert.throws(() => new Mlp({ ...spec, loss: 'cross-entropy' }, referenceKernels('float64'), 4), {
+    assert.throws(() => new Model({ ...spec, loss: 'cross-entropy' }, referenceKernels('float64'), 4), {
       code: 'GS_ERR_SHAPE',
       message: /needs the last layer's activation to be "softmax"/,
     });

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { loadDigits } from '../../src/data/datasets';
-import { statsLayoutOf } from '../../src/model/mlp';
+import { statsLayoutOf } from '../../src/model/model';
 import { layoutOf } from '../../src/model/params';
 import type { ModelSpec } from '../../src/model/spec';
 import { PartialComputer, leavesOf } from '../../src/parallel/compute-partials';
@@ -46,7 +46,7 @@ describe('PartialComputer', () => {
       [0, 96, 32],
       [7, 7 + 45, 4],
     ] as const) {
-      const batch = { order, start, end, microBatch: mb };
+      const batch = { step: 1, order, start, end, microBatch: mb };
       const tree = new ReductionTree(leavesOf(batch));
       const a = new PartialComputer(spec, referenceKernels('float32'), data, mb);
       const b = new PartialComputer(spec, referenceKernels('float32'), data, mb);
@@ -118,7 +118,7 @@ describe('PartialComputer', () => {
       ['one infinite input', bad],
     ] as const) {
       it(`writes computeNode's bits, stats and scalars, and its first non-finite index (${name} data), with every kernel set; computeNode's leaf index is a scan's`, () => {
-        const batch = { order, start: 3, end: 3 + 40, microBatch: 8 };
+        const batch = { step: 1, order, start: 3, end: 3 + 40, microBatch: 8 };
         for (const ks of kernelSets()) {
           const a = new PartialComputer(wide, ks, source, 8);
           const b = new PartialComputer(wide, ks, source, 8);
@@ -166,7 +166,7 @@ describe('PartialComputer', () => {
     const stats = statsLayoutOf(spec).size;
     const slots = [newPartial('float32', size, stats), newPartial('float32', size, stats)];
     const c = new PartialComputer(spec, referenceKernels('float32'), data, 4, slots);
-    const batch = { order, start: 0, end: 16, microBatch: 4 };
+    const batch = { step: 1, order, start: 0, end: 16, microBatch: 4 };
     // a height-1 node holds its left leaf while computing the right one: two slots
     const p = c.computeNode(params, batch, { h: 1, i: 0 });
     assert.ok(slots.includes(p));

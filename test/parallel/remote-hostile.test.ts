@@ -377,7 +377,7 @@ describe('remote: hostile peers', function () {
           step: 1,
           epoch: 0,
           params,
-          batch: { order: Uint32Array.from({ length: 16 }, (_, i) => i), start: 0, end: 16, microBatch: 8 },
+          batch: { step: 1, order: Uint32Array.from({ length: 16 }, (_, i) => i), start: 0, end: 16, microBatch: 8 },
         };
         const done = closed(ws);
         await assert.rejects(exec.compute(task, [{ h: 1, i: 0 }]), /missed the step deadline of 300 ms/);

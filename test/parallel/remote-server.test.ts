@@ -45,10 +45,13 @@ describe('remote: coordinator handshake', function () {
     );
     for (const r of refused) assert.match(String(r.peer), /^127\.0\.0\.1:\d+$/);
 
-    // wrong protocol version: 4001, both versions named
-    const v = await runWorkerWith({ url, token: TOKEN, id: 'old', threads: 0 }, { hello: { v: 999 } });
-    assert.equal(v.code, CLOSE.protocol);
-    assert.match(v.error!.message, /protocol version 999 .* 1/);
+    // wrong protocol version: 4001, both versions named; a version-1 worker (dense layers only) is refused (issue 23)
+    for (const old of [999, 1]) {
+      const v = await runWorkerWith({ url, token: TOKEN, id: 'old', threads: 0 }, { hello: { v: old } });
+      assert.equal(v.code, CLOSE.protocol);
+      assert.match(v.error!.message, new RegExp(`protocol version ${old} .* ${PROTOCOL_VERSION}`));
+    }
+    assert.equal(PROTOCOL_VERSION, 2);
 
     // malformed msgpack (0xc1 is never valid; a 4-GiB array header; a nested bomb)
     for (const bytes of [

@@ -195,7 +195,7 @@ describe('Stepper against the reference step (property)', function () {
   ): Promise<void> {
     for (let step = 1; step <= c.steps; step++) {
       const start = c.start + (step - 1) * c.batch;
-      const batch = { order, start, end: start + c.batch, microBatch };
+      const batch = { step, order, start, end: start + c.batch, microBatch };
       const lr = c.lrFactor === null ? undefined : OPTIMIZERS[c.optimizer].lr * c.lrFactor ** step;
       const got = await stepper.run({ step, epoch: 0, params, batch }, lr);
       const want = reference.run({ step, epoch: 0, params: refParams, batch }, lr);

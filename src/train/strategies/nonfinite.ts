@@ -97,9 +97,9 @@ export function check(
 
 /** Names a flat parameter index: 'dJdW[1]' or 'dJdWb[0]'. */
 export function tensorAt(layers: readonly LayerGeometry[], index: number): string {
-  for (const [l, s] of layers.entries()) {
-    if (index >= s.w && index < s.w + s.nOut * s.nIn) return `dJdW[${l}]`;
-    if (index >= s.b && index < s.b + s.nOut) return `dJdWb[${l}]`;
+  for (const s of layers) {
+    if (index >= s.w && index < s.w + s.wSize) return `dJdW[${s.layer}]`;
+    if (index >= s.b && index < s.b + s.bSize) return `dJdWb[${s.layer}]`;
   }
   return `index ${index}`;
 }
@@ -128,7 +128,9 @@ function pinExamples(
     const from = b.start + j * b.microBatch;
     const to = Math.min(from + b.microBatch, b.end);
     for (let pos = from; pos < to && rows.length < MAX_PINNED; pos++) {
-      const one = main.computeSync({ ...task, batch: { order: b.order, start: pos, end: pos + 1, microBatch: 1 } }, [{ h: 0, i: 0 }]);
+      const one = main.computeSync({ ...task, batch: { step: b.step, order: b.order, start: pos, end: pos + 1, microBatch: 1 } }, [
+        { h: 0, i: 0 },
+      ]);
       if (nonFinite(one[0]!)) rows.push(b.order[pos]!);
       main.recycle(one);
     }
