@@ -1,6 +1,8 @@
 /**
- * cli/predict.ts — `gradsync predict --checkpoint F|RUN_DIR [--input file.csv]`: one output line
- * per input row (the original's input loop), rows from stdin or a CSV file.
+ * cli/predict.ts — `gradsync predict --checkpoint F|RUN_DIR [--input FILE]`: one output line
+ * per input row (the original's input loop), rows from stdin, a CSV file, or the images of an
+ * IDX images file (gzipped or not, recognised by its magic bytes; each image one row, its raw
+ * pixels scaled as training scaled them).
  *
  * A run folder means its newest checkpoint that verifies, as `train --resume` picks it. A bad
  * row from stdin is reported on stderr and reading goes on (the exit code is then 2); in a file
@@ -13,6 +15,7 @@ import * as readline from 'node:readline';
 import { Errors, GradsyncError } from '../errors';
 import { selectKernels } from '../tensor/select';
 import { Model } from '../model/model';
+import { looksLikeIdxImages, readIdxImages } from '../data/idx';
 import type { DenseSpec } from '../model/spec';
 import { findResumePoint } from '../train/checkpoint';
 import { inputScaleOf } from '../train/setup';
@@ -54,6 +57,33 @@ export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
   const names = ck.header.labelNames ?? null;
   const results: { output: number[]; class?: number; label?: string }[] = [];
   const source = f.input ?? '(stdin)';
+  const emit = (y: number[]): void => {
+    const r: { output: number[]; class?: number; label?: string } = { output: y };
+    if (classify) {
+      r.class = y.indexOf(Math.max(...y));
+      const name = names?.[r.class];
+      if (name !== undefined) r.label = name;
+    }
+    results.push(r);
+    out.write(classify ? `class ${r.label ?? r.class}  (p = ${y[r.class!]!.toFixed(4)})\n` : `${y.join(', ')}\n`);
+  };
+  if (f.input && looksLikeIdxImages(f.input)) {
+    const img = readIdxImages(f.input);
+    const size = img.rows * img.cols;
+    if (size !== spec.inputs)
+      throw Errors.data(
+        f.input,
+        'byte 8',
+        `images of ${img.rows}×${img.cols} = ${size} pixels, but the model takes ${spec.inputs} inputs${spec.input ? ` (${spec.input.join('×')})` : ''}`,
+      );
+    const X = model.input();
+    for (let i = 0; i < img.n; i++) {
+      for (let j = 0; j < size; j++) X[j] = img.pixels[i * size + j]! * scale;
+      emit(Array.from(model.forward(ck.params, 1)));
+    }
+    if (json) io.stdout.write(`${JSON.stringify({ checkpoint: found.file, rows: results.length, results, rejected: [] })}\n`);
+    return 0;
+  }
   let input: NodeJS.ReadableStream;
   if (f.input) {
     if (!fs.existsSync(f.input)) throw Errors.data(f.input, '', 'no such file');
@@ -82,15 +112,7 @@ export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
     if (row === null) continue;
     const X = model.input();
     for (let i = 0; i < row.length; i++) X[i] = row[i]! * scale;
-    const y = Array.from(model.forward(ck.params, 1));
-    const r: { output: number[]; class?: number; label?: string } = { output: y };
-    if (classify) {
-      r.class = y.indexOf(Math.max(...y));
-      const name = names?.[r.class];
-      if (name !== undefined) r.label = name;
-    }
-    results.push(r);
-    out.write(classify ? `class ${r.label ?? r.class}  (p = ${y[r.class!]!.toFixed(4)})\n` : `${y.join(', ')}\n`);
+    emit(Array.from(model.forward(ck.params, 1)));
   }
   if (json) io.stdout.write(`${JSON.stringify({ checkpoint: found.file, rows: results.length, results, rejected })}\n`);
   if (rejected.length > 0) {

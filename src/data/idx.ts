@@ -108,6 +108,33 @@ export function loadIdx(dir: string, split: 'train' | 'test', opts: LoadOptions)
   };
 }
 
+/** An IDX images file's pixels as stored (unsigned bytes, n × rows × cols, row-major). */
+export interface IdxImages {
+  n: number;
+  rows: number;
+  cols: number;
+  /** The pixels after the 16-byte header: image i is bytes [i·rows·cols, (i + 1)·rows·cols). */
+  pixels: Uint8Array;
+}
+
+/** Whether `file` starts as an IDX images file does (00 00 08 03), gzipped or not; false when unreadable. */
+export function looksLikeIdxImages(file: string): boolean {
+  try {
+    const b = readSource(file, 'file', true).bytes;
+    return b.length >= 4 && b[0] === 0 && b[1] === 0 && b[2] === UBYTE && b[3] === 3;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads one IDX images file (gzipped or not) with the checks loadIdx makes; errors name the file and byte. */
+export function readIdxImages(file: string): IdxImages {
+  const img = readSource(file, 'IDX images file', true);
+  const [n, rows, cols] = parseHeader(file, img, 3);
+  checkLength(file, img, 16, n! * rows! * cols!, `${n} images of ${rows}×${cols}`);
+  return { n: n!, rows: rows!, cols: cols!, pixels: img.bytes.subarray(16) };
+}
+
 /** Checks magic and element type; returns the `ndims` dimensions. */
 function parseHeader(file: string, src: SourceFile, ndims: number): number[] {
   const b = src.bytes;
