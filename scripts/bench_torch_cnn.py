@@ -12,11 +12,10 @@ usage: bench_torch_cnn.py DIR [--epochs 1] [--threads 1] [--batch 128] [--steps 
 """
 import argparse
 import json
-import time
 
 import torch
 
-from bench_torch_train import find, idx
+from bench_torch_train import find, fit, idx
 
 
 def main():
@@ -45,28 +44,7 @@ def main():
             nn.init.kaiming_uniform_(m.weight, a=0, nonlinearity='relu')
             nn.init.zeros_(m.bias)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    n = x.shape[0]
-    rates = []
-    done = 0
-    for _ in range(a.epochs):
-        order = torch.randperm(n)
-        t0 = time.perf_counter()
-        seen = 0
-        for s in range(0, n, a.batch):
-            if a.steps and done >= a.steps:
-                break
-            b = order[s:s + a.batch]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[b]), y[b])
-            loss.backward()
-            opt.step()
-            seen += b.shape[0]
-            done += 1
-        if seen:
-            rates.append(seen / (time.perf_counter() - t0))
-    with torch.no_grad():
-        acc = (model(tx).argmax(1) == ty).float().mean().item()
+    rates, acc = fit(model, opt, x, y, tx, ty, a)
     print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'epochs': rates, 'accuracy': acc}))
 
 

@@ -39,6 +39,34 @@ def find(d, stem):
     raise SystemExit(f'bench_torch_train: {stem}[.gz] not in {d}')
 
 
+def fit(model, opt, x, y, tx, ty, a):
+    """Trains `a.epochs` epochs (or `a.steps` steps) of cross-entropy in batches of `a.batch`, a
+    fresh shuffle each epoch; returns the samples/s of each epoch's loop and the test accuracy."""
+    loss_fn = torch.nn.CrossEntropyLoss()
+    n = x.shape[0]
+    rates = []
+    done = 0
+    for _ in range(a.epochs):
+        order = torch.randperm(n)
+        t0 = time.perf_counter()
+        seen = 0
+        for s in range(0, n, a.batch):
+            if a.steps and done >= a.steps:
+                break
+            b = order[s:s + a.batch]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[b]), y[b])
+            loss.backward()
+            opt.step()
+            seen += b.shape[0]
+            done += 1
+        if seen:
+            rates.append(seen / (time.perf_counter() - t0))
+    with torch.no_grad():
+        acc = (model(tx).argmax(1) == ty).float().mean().item()
+    return rates, acc
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('dir')
@@ -63,28 +91,7 @@ def main():
             torch.nn.init.xavier_uniform_(m.weight)
             torch.nn.init.zeros_(m.bias)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    n = x.shape[0]
-    rates = []
-    done = 0
-    for _ in range(a.epochs):
-        order = torch.randperm(n)
-        t0 = time.perf_counter()
-        seen = 0
-        for s in range(0, n, a.batch):
-            if a.steps and done >= a.steps:
-                break
-            b = order[s:s + a.batch]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[b]), y[b])
-            loss.backward()
-            opt.step()
-            seen += b.shape[0]
-            done += 1
-        if seen:
-            rates.append(seen / (time.perf_counter() - t0))
-    with torch.no_grad():
-        acc = (model(tx).argmax(1) == ty).float().mean().item()
+    rates, acc = fit(model, opt, x, y, tx, ty, a)
     print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'epochs': rates, 'accuracy': acc, 'blas': probe()}))
 
 
