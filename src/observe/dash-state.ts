@@ -133,6 +133,8 @@ export class DashState {
   readonly loss = new Table(1, [true]);
   readonly gradNorm = new Table(1, [true]);
   readonly throughput = new Table(1, [true]);
+  /** The learning rate each step applied (the config's schedule): 0 is drawn (a warm-up from 0), so no log axis. */
+  readonly lr = new Table(1, [false]);
   /** x = epoch + 1 (the epochs done), ys = held-out loss, accuracy. */
   readonly evals = new Table(2, [true, false]);
   layers: LayerView[] = [];
@@ -191,6 +193,7 @@ export class DashState {
     this.loss.push(r.step, [r.loss]);
     this.gradNorm.push(r.step, [r.gradNorm]);
     this.throughput.push(r.step, [r.throughput]);
+    this.lr.push(r.step, [r.lr]);
     if (this.layers.length !== r.layers.length) {
       // a new model (a new start record, another log): its layers from here on
       this.layers = r.layers.map((l, i) => ({

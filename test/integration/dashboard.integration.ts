@@ -51,6 +51,8 @@ interface Shown {
   layerCanvases: number;
   lossSteps: number[];
   losses: (number | null)[];
+  lrPoints: number;
+  lrs: (number | null)[];
   evals: number;
   diagnosis: string[];
   evidence: string[];
@@ -72,6 +74,8 @@ const SHOWN = `(() => {
     layerCanvases: document.querySelectorAll('.layer-panel canvas').length,
     lossSteps: st.loss.cols[0].slice(),
     losses: st.loss.cols[1].slice(),
+    lrPoints: Number(q('lr').dataset.points),
+    lrs: st.lr.cols[1].slice(),
     evals: Number(q('evals').dataset.points),
     diagnosis: all('#diagnosis .state'),
     evidence: all('#evidence li'),
@@ -116,6 +120,12 @@ function assertShowsRun(s: Shown, log: Record<string, unknown>[], what: string):
     steps.map((r) => r.loss),
     `${what}: the log's losses`,
   );
+  assert.deepEqual(
+    s.lrs,
+    steps.map((r) => r.lr),
+    `${what}: the log's learning rates`,
+  );
+  assert.equal(s.lrPoints, steps.length, `${what}: a learning-rate point per step`);
   const layers = (last.layers as unknown[]).length;
   assert.equal(s.layers, layers, `${what}: layers`);
   assert.equal(s.panels, layers, `${what}: one panel per layer`);
@@ -213,9 +223,17 @@ describe('the dashboard in a browser (integration)', function () {
     let runDir = '';
     before(() => {
       runDir = path.join(tempDir(), 'run');
-      const r = spawnSync(process.execPath, [bin, 'train', '--steps', '300', '--threads', '0', '--run-dir', runDir, '--no-progress'], {
-        encoding: 'utf8',
-      });
+      // a schedule (linear warm-up, then cosine annealing per step), so the lr chart has a shape to show
+      const cfgFile = path.join(tempDir(), 'schedule.json');
+      const dflt = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'config', 'default.json'), 'utf8'));
+      fs.writeFileSync(cfgFile, JSON.stringify({ ...dflt, schedule: { kind: 'cosine', unit: 'step', tMax: 250, warmup: 50 } }));
+      const r = spawnSync(
+        process.execPath,
+        [bin, 'train', cfgFile, '--steps', '300', '--threads', '0', '--run-dir', runDir, '--no-progress'],
+        {
+          encoding: 'utf8',
+        },
+      );
       assert.equal(r.status, 0, r.stderr);
     });
 

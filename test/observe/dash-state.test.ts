@@ -38,6 +38,20 @@ describe('observe/dash-state', () => {
     t.cols[0]!.forEach((x, i) => assert.equal(t.cols[1]![i], (x as number) * 2, 'rows stay aligned'));
   });
 
+  it('DashState: a learning-rate point per step with the step record lr, 0 included (a warm-up from 0 is drawn)', () => {
+    const d = new DashState();
+    for (const [s, lr] of [
+      [1, 0],
+      [2, 0.05],
+      [3, 0.025],
+    ] as const)
+      d.add(step(s, { lr }));
+    assert.deepEqual(d.lr.cols, [
+      [1, 2, 3],
+      [0, 0.05, 0.025],
+    ]);
+  });
+
   it('DashState: the run info, one table per layer, evaluations, the diagnosis and its changes, executors with shares', () => {
     const d = new DashState();
     d.add({

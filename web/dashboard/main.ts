@@ -2,7 +2,7 @@
  * main.ts — the dashboard page: subscribes to the run (connect.ts), folds every record into a
  * DashState (observe/dash-state.ts) and redraws what changed at most every REDRAW_MS. The
  * page's state is also on `window.gradsyncDashboard` and in data attributes (body[data-status],
- * #loss[data-points], #layers[data-layers]) for a person's console and the browser tests.
+ * #loss[data-points], #lr[data-points], #layers[data-layers]) for a person's console and the browser tests.
  * A stream that breaks (the server dropped a page that fell behind) is opened again after
  * RETRY_MS with a fresh snapshot; one the run closed (1001) is not.
  */
@@ -106,6 +106,12 @@ class Page {
       log: true,
       series: [{ label: '‖g‖', col: 1, color: '#e07be0' }],
     });
+    this.add('lr', s.lr, {
+      title: 'learning rate per step',
+      xLabel: 'step',
+      log: false,
+      series: [{ label: 'lr', col: 1, color: '#5ad1c8' }],
+    });
     this.add('throughput', s.throughput, {
       title: 'throughput (examples/s)',
       xLabel: 'step',
@@ -190,6 +196,7 @@ class Page {
     for (const c of [...this.charts, ...this.layerCharts]) c.redraw(s.version);
     $('loss').dataset.points = String(s.loss.length);
     $('evals').dataset.points = String(s.evals.length);
+    $('lr').dataset.points = String(s.lr.length);
     this.drawHeader();
     this.drawDiagnosis();
     this.drawExecutors();
