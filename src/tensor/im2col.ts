@@ -16,7 +16,7 @@
  * float32 sum): every executor computes the same bits.
  *
  * toNchw / fromNchw move (F, rows·P) (a row per channel, as the GEMM writes it) to and from
- * (rows, F, P) (PyTorch's NCHW): copies only.
+ * (rows, F, P) (PyTorch's NCHW): copies only, one set() per (channel, example) run of P.
  * Not here: the GEMMs (kernels.ts), the layer (model/layers/conv2d.ts).
  */
 
@@ -130,8 +130,7 @@ export function toNchw(rows: number, f: number, p: number, src: Float, dst: Floa
   for (let ch = 0; ch < f; ch++) {
     for (let n = 0; n < rows; n++) {
       const s0 = ch * np + n * p;
-      const d0 = (n * f + ch) * p;
-      for (let q = 0; q < p; q++) dst[d0 + q] = src[s0 + q]!;
+      dst.set(src.subarray(s0, s0 + p), (n * f + ch) * p);
     }
   }
 }
@@ -142,8 +141,7 @@ export function fromNchw(rows: number, f: number, p: number, src: Float, dst: Fl
   for (let ch = 0; ch < f; ch++) {
     for (let n = 0; n < rows; n++) {
       const s0 = (n * f + ch) * p;
-      const d0 = ch * np + n * p;
-      for (let q = 0; q < p; q++) dst[d0 + q] = src[s0 + q]!;
+      dst.set(src.subarray(s0, s0 + p), ch * np + n * p);
     }
   }
 }

@@ -3,11 +3,12 @@
  *
  *   x      (rows, C, H, W)                W: (F, C, kh, kw) = (F, K), K = C·kh·kw   b: (F)
  *   cols   = im2col(x)                    (K, rows·P), P = OH·OW (tensor/im2col.ts)
- *   z      = W · cols, then + b per row   (F, rows·P)   kernels.gemmNN, then one add per element
+ *   z      = W · cols, then + b per row   (F, rows·P)   kernels.gemmNN, then one add per element (addInto)
  *   a      = f(z)                         (F, rows·P);  out = a as (rows, F, OH, OW)
  *   delta  = dJ/dz = dJ/da ⊙ f′           (F, rows·P)
  *   dJdW   = delta · colsᵀ                (F, K)        sum over (n, oh, ow) in increasing order, gemmNT
- *   dJdWb  = Σ_q delta[f, q]              (F)           q increasing from +0, each add rounded
+ *   dJdWb  = Σ_q delta[f, q]              (F)           q increasing from +0, each add rounded:
+ *                                                        gemmNT(delta, ones), each term delta·1 exact
  *   dcols  = Wᵀ · delta                   (K, rows·P)   kernels.gemmTN;  dJ/dx = col2im(dcols)
  * So each output element is one GEMM element (accumulated in increasing k = (c, i, j), mul
  * then add per the spec) and each weight gradient sums (n, oh, ow) in increasing order: the
@@ -41,7 +42,13 @@ export class Conv2dLayer implements Layer {
   private readonly z: Float;
   private readonly a: Float;
   private readonly delta: Float;
-  private readonly r: (v: number) => number;
+  /** A row of the bias add: one filter's bias repeated (maxRows·P). */
+  private readonly biasRow: Float;
+  /** Ones (maxRows·P): dJdWb = delta · ones, the rows' sums in increasing order (rule 1 with exact terms). */
+  private readonly ones: Float;
+  /** z's rows as views for the row length `zRowsNp` (rebuilt when a batch of another size comes). */
+  private zRows: Float[] = [];
+  private zRowsNp = -1;
   /** One channel's statistics at a time: [saturated, positions with z > 0]. */
   private readonly one = new Float64Array(2);
 
@@ -70,7 +77,8 @@ export class Conv2dLayer implements Layer {
     this.z = alloc(k.dtype, maxRows * P * f);
     this.a = alloc(k.dtype, maxRows * P * f);
     this.delta = alloc(k.dtype, maxRows * P * f);
-    this.r = k.dtype === 'float32' ? Math.fround : (v: number): number => v;
+    this.biasRow = alloc(k.dtype, maxRows * P);
+    this.ones = alloc(k.dtype, maxRows * P).fill(1);
   }
 
   forward(rows: number, x: Float, W: Float | null, b: Float | null, out: Float, _ctx: ForwardContext): void {
@@ -80,9 +88,14 @@ export class Conv2dLayer implements Layer {
     const z = this.z;
     im2col(rows, this.geometry, x, this.cols);
     k.gemmNN(F, np, this.K, W!, this.cols, z);
+    if (this.zRowsNp !== np) {
+      this.zRows = Array.from({ length: F }, (_, f) => z.subarray(f * np, (f + 1) * np));
+      this.zRowsNp = np;
+    }
+    // + b per row, after the whole dot product (rule 2): one rounded add per element
     for (let f = 0; f < F; f++) {
-      const bf = b![f]!;
-      for (let q = f * np; q < (f + 1) * np; q++) z[q] += bf;
+      this.biasRow.fill(b![f]!, 0, np);
+      k.addInto(np, this.zRows[f]!, this.biasRow);
     }
     k.activate(this.activation, F, np, z, this.a);
     toNchw(rows, F, this.positions, this.a, out);
@@ -104,15 +117,10 @@ export class Conv2dLayer implements Layer {
     const K = this.K;
     const np = rows * this.positions;
     const d = this.delta;
-    const r = this.r;
     fromNchw(rows, F, this.positions, gOut, d);
     if (opts.gradIsZ !== true) k.activateBackward(this.activation, F, np, this.z, this.a, d);
     k.gemmNT(F, K, np, d, this.cols, dW!);
-    for (let f = 0; f < F; f++) {
-      let acc = 0;
-      for (let q = f * np; q < (f + 1) * np; q++) acc = r(acc + d[q]!);
-      db![f] = acc;
-    }
+    k.gemmNT(F, 1, np, d, this.ones, db!);
     let bad = -1;
     if (opts.check !== undefined) {
       bad = k.firstNonFinite(F * K, dW!);

@@ -58,6 +58,7 @@ export class Pool2dLayer implements Layer {
     const { size, stride, r } = this;
     const arg = this.arg;
     const count = size * size;
+    if (arg !== null && size === 2 && stride === 2) return this.max2(rows, x, out, arg);
     let o = 0;
     for (let n = 0; n < rows; n++) {
       const xn = n * this.inSize;
@@ -87,6 +88,45 @@ export class Pool2dLayer implements Layer {
               for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) acc = r(acc + x[xn + first + i * w + j]!);
               out[o] = r(acc / count);
             }
+          }
+        }
+      }
+    }
+  }
+
+  /** Max-pool 2×2, stride 2: forward's loop unrolled, the same comparisons in the same order. */
+  private max2(rows: number, x: Float, out: Float, arg: Int32Array): void {
+    const [c, h, w] = this.inShape as [number, number, number];
+    const [, oh, ow] = this.outShape as [number, number, number];
+    let o = 0;
+    for (let n = 0; n < rows; n++) {
+      const xn = n * this.inSize;
+      for (let ch = 0; ch < c; ch++) {
+        const xc = ch * h * w;
+        for (let y = 0; y < oh; y++) {
+          for (let x0 = 0; x0 < ow; x0++, o++) {
+            const first = xc + 2 * y * w + 2 * x0;
+            const p = xn + first;
+            let best = x[p]!;
+            let at = first;
+            // strict: the first maximum stays; the first NaN wins and stays
+            let v = x[p + 1]!;
+            if (v > best || (v !== v && best === best)) {
+              best = v;
+              at = first + 1;
+            }
+            v = x[p + w]!;
+            if (v > best || (v !== v && best === best)) {
+              best = v;
+              at = first + w;
+            }
+            v = x[p + w + 1]!;
+            if (v > best || (v !== v && best === best)) {
+              best = v;
+              at = first + w + 1;
+            }
+            out[o] = best;
+            arg[o] = at;
           }
         }
       }

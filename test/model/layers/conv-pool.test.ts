@@ -153,6 +153,51 @@ describe('maxpool2d and avgpool2d', () => {
     assert.deepEqual(Array.from(gIn), [0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0, 0]);
   });
 
+  it("max 2×2 stride 2 (its own unrolled loop): on ties, NaNs and signed zeros, the definition's outputs and winners, both dtypes", () => {
+    const [c, h, w, rows] = [3, 6, 8, 2];
+    const values = [0, -0, 1, 1, 2, -1, NaN, Infinity, -Infinity];
+    for (const dtype of ['float32', 'float64'] as const) {
+      const spec: ModelSpec = {
+        inputs: c * h * w,
+        input: [c, h, w],
+        layers: [{ type: 'maxpool2d', size: 2 }, { type: 'flatten' }, { units: 1, activation: 'linear' }],
+        loss: 'half-sse',
+        dtype,
+      };
+      const m = new Model(spec, referenceKernels(dtype), rows);
+      const rng = new Rng(11);
+      const x = m.input();
+      for (let i = 0; i < rows * c * h * w; i++) x[i] = values[Math.floor(rng.uniform(0, values.length))]!;
+      const pool = m.layers[0]!;
+      const n = rows * pool.outSize;
+      const out = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
+      pool.forward(rows, x, null, null, out, {} as never);
+      const g = Float64Array.from({ length: n }, (_, i) => i + 1);
+      const gIn = new Float64Array(rows * c * h * w);
+      pool.backward(rows, x, out, g, null, null, null, gIn, {});
+      const wantOut: number[] = [];
+      const wantG = new Float64Array(rows * c * h * w);
+      for (let r = 0; r < rows; r++)
+        for (let ch = 0; ch < c; ch++)
+          for (let y = 0; y < h / 2; y++)
+            for (let x0 = 0; x0 < w / 2; x0++) {
+              let best = NaN;
+              let at = -1;
+              for (let i = 0; i < 2; i++)
+                for (let j = 0; j < 2; j++) {
+                  const q = r * c * h * w + ch * h * w + (2 * y + i) * w + 2 * x0 + j;
+                  const v = x[q]!;
+                  if (at < 0 || v > best || (Number.isNaN(v) && !Number.isNaN(best))) [best, at] = [v, q];
+                }
+              wantG[at] += g[wantOut.length]!;
+              wantOut.push(best);
+            }
+      assert.equal(wantOut.length, n);
+      wantOut.forEach((v, i) => assert.ok(Object.is(v, out[i]), `${dtype} output ${i}: ${out[i]} for ${v}`));
+      assert.deepEqual(Array.from(gIn), Array.from(wantG), `${dtype}: the gradient goes to the first winner`);
+    }
+  });
+
   it('max: a NaN in a window wins (NaN propagates)', () => {
     const spec: ModelSpec = {
       inputs: 4,
