@@ -6,6 +6,7 @@
  * dashboard's address.
  */
 
+import { browserWorkerPages } from './browser-worker-assets';
 import * as cliProgress from 'cli-progress';
 import type pino from 'pino';
 import { loadConfigFile, validate, type RunConfig } from '../config';
@@ -249,9 +250,13 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
                 logger: ctx.logger,
                 ...(token !== undefined ? { token } : {}),
                 ...(tls ? { tls } : {}),
+                pages: browserWorkerPages(),
               });
               out.write(
                 `listening for workers on ${c.url} (join: gradsync worker --join ${c.url}${token !== undefined ? ', token required' : ''})\n`,
+              );
+              out.write(
+                `browser worker: ${c.url.replace(/^ws/, 'http')}/worker${token !== undefined ? ' (give the token in the page, or as #token=…)' : ''}\n`,
               );
               if (waitWorkers > 0) {
                 out.write(`waiting for ${waitWorkers} worker${waitWorkers > 1 ? 's' : ''}…\n`);

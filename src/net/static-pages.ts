@@ -11,6 +11,8 @@ export interface StaticPage {
   /** Content-Type, e.g. 'text/html; charset=utf-8'. */
   type: string;
   body: Buffer;
+  /** Its Content Security Policy; default PAGE_CSP. */
+  csp?: string;
 }
 
 /** Files by request path ('/' included). */
@@ -21,6 +23,9 @@ export const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/** PAGE_CSP for a page that compiles the coordinator's WebAssembly (the browser worker and its Web Worker). */
+export const WASM_PAGE_CSP = PAGE_CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'");
+
 /** Answers the request from `pages` and returns true, or returns false (not one of them: the caller answers). */
 export function servePage(req: http.IncomingMessage, res: http.ServerResponse, pages: StaticPages | undefined): boolean {
   if (pages === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
@@ -30,7 +35,7 @@ export function servePage(req: http.IncomingMessage, res: http.ServerResponse, p
     'Content-Type': p.type,
     'Content-Length': p.body.length,
     'Cache-Control': 'no-cache',
-    'Content-Security-Policy': PAGE_CSP,
+    'Content-Security-Policy': p.csp ?? PAGE_CSP,
     'X-Content-Type-Options': 'nosniff',
     'X-Frame-Options': 'DENY',
     'Referrer-Policy': 'no-referrer',

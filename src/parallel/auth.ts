@@ -10,12 +10,12 @@
  * Not here: the HTTP and websocket plumbing (join-gate.ts, remote-worker.ts).
  */
 
-import { clientProof, serverProof, type ProofLabels } from '../net/challenge';
+import { clientProof, serverProof } from '../net/challenge';
+import { WORKER_LABELS } from './messages';
 
 export { AUTH_HEADERS, isNonce, newNonce, NonceStore, proofMatches } from '../net/challenge';
 
-/** The labels of a worker's join. */
-export const WORKER_LABELS: ProofLabels = { client: 'gradsync-worker-v1', server: 'gradsync-coordinator-v1' };
+export { WORKER_LABELS };
 
 /** The worker's proof for a coordinator nonce (hex). */
 export function workerProof(token: string, nonce: string): string {

@@ -344,6 +344,11 @@ export interface CoordinatorFrameLimits {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
+function hex64(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !HEX64.test(v)) throw Errors.wire(`field "${field}" must be 64 lowercase hex digits`);
+  return v;
+}
+
 /** Every field a layer of a run's spec may carry (model/spec.ts). */
 const LAYER_FIELDS = ['type', 'units', 'activation', 'filters', 'kernel', 'stride', 'padding', 'size', 'rate', 'seed'];
 
@@ -365,7 +370,7 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
   version(m, 'worker');
   switch (m.t) {
     case 'run': {
-      allow(m, ['t', 'v', 'run', 'executor', 'spec', 'profile', 'microBatch', 'data'], 'run');
+      allow(m, ['t', 'v', 'run', 'executor', 'spec', 'profile', 'microBatch', 'data', 'serverProof'], 'run');
       if (m.profile !== undefined && !KERNEL_PROFILES.includes(m.profile as KernelProfile))
         throw Errors.wire(`field "profile" must be one of ${KERNEL_PROFILES.join(', ')}`);
       const spec = m.spec as Record<string, unknown>;
@@ -434,6 +439,7 @@ export function decodeCoordinatorMessage(frame: Uint8Array, lim: CoordinatorFram
         ...(m.profile !== undefined ? { profile: m.profile as KernelProfile } : {}),
         microBatch,
         data,
+        ...(m.serverProof !== undefined ? { serverProof: hex64(m.serverProof, 'serverProof') } : {}),
       };
     }
     case 'chunk': {

@@ -30,6 +30,7 @@
 import type pino from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { isLoopback } from '../net/loopback';
+import type { StaticPages } from '../net/static-pages';
 import { closeServers, listenOn, startHeartbeat } from '../net/ws-serve';
 import { Errors, GradsyncError } from '../errors';
 import { bytesPerElement, dtypeOf, type Float } from '../tensor/dtype';
@@ -85,6 +86,8 @@ export interface CoordinatorOptions {
   headersTimeoutMs?: number;
   /** Open TCP connections at most (authenticated or not); more are refused by the kernel's accept. Default 1024. */
   maxConnections?: number;
+  /** The browser worker's files (GET /worker and what it loads); absent: not served. */
+  pages?: StaticPages;
 }
 
 export interface Coordinator {
@@ -228,9 +231,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     headersMs: o.headersMs,
     maxConnections: o.maxConnections,
     maxPayload,
-    onJoin: (ws, peer) => {
+    pages: opts.pages,
+    onJoin: (ws, peer, inBandProof) => {
       heartbeat.track(ws, peer);
-      new JoinHandshake(ws, peer, handshake).start();
+      new JoinHandshake(ws, peer, handshake, inBandProof).start();
     },
   });
   const { server, wss } = gate;

@@ -1,7 +1,7 @@
 /**
  * join-gate.ts — steps 1 and 2 of the handshake (coordinator-server.ts), the coordinator's
- * HTTP side: the challenge nonce, and the admission of an upgrade (header count, path, token
- * proof, room for one more connection). Everything refused gets a bare HTTP status and a
+ * HTTP side: the challenge nonce, the browser worker's page, and the admission of an upgrade
+ * (header count, path, origin, token proof, room for one more connection). Everything refused gets a bare HTTP status and a
  * coded log record naming the peer, never the headers (they carry the proof).
  * Not here: what an admitted connection says (join-handshake.ts), listening (net/ws-serve.ts).
  */
@@ -12,9 +12,11 @@ import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { refuse } from '../net/ws-serve';
-import { checkClientProof, NonceStore } from '../net/challenge';
+import { AUTH_HEADERS, checkClientProof, NonceStore } from '../net/challenge';
+import { crossOrigin, loopbackHost } from '../net/http-guard';
+import { servePage, type StaticPages } from '../net/static-pages';
 import { WORKER_LABELS } from './auth';
-import { CHALLENGE_PATH, JOIN_PATH } from './messages';
+import { CHALLENGE_PATH, JOIN_PATH, JOIN_PROOF_QUERY, WORKER_INFO_PATH } from './messages';
 
 /** Request headers an upgrade may carry; a worker sends about ten. */
 const MAX_REQUEST_HEADERS = 64;
@@ -33,8 +35,10 @@ export interface GateOptions {
   maxConnections: number;
   /** Largest frame a worker may send, bytes. */
   maxPayload: number;
-  /** Called with each admitted connection (steps 3 onward). */
-  onJoin(ws: WebSocket, peer: string): void;
+  /** The browser worker's files; absent: not served. */
+  pages?: StaticPages | undefined;
+  /** Called with each admitted connection (steps 3 onward); `inBandProof`: the coordinator's proof, for the run message (a proof in the query). */
+  onJoin(ws: WebSocket, peer: string, inBandProof?: string): void;
 }
 
 export class JoinGate {
@@ -43,6 +47,8 @@ export class JoinGate {
   private readonly nonces = new NonceStore();
   /** The coordinator's proof for the 101 answer of each admitted upgrade request. */
   private readonly serverProofs = new WeakMap<http.IncomingMessage, string>();
+  /** The same, for the run message, of the requests that proved the token in their query. */
+  private readonly inBandProofs = new WeakMap<http.IncomingMessage, string>();
 
   constructor(private readonly o: GateOptions) {
     this.server = this.httpServer();
@@ -124,10 +130,27 @@ export class JoinGate {
     return server;
   }
 
-  /** 1. A plain request: the challenge nonce on CHALLENGE_PATH, else how to join (426). */
+  /**
+   * 1. A plain request: the challenge nonce on CHALLENGE_PATH; the browser worker's files and
+   * whether it needs a token; else how to join (426). A browser's request from another site's
+   * page, or (without a token) to a name that is not loopback (DNS rebinding), is refused (403).
+   */
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (this.tooManyHeaders(req, peerOf(req.socket))) {
       res.writeHead(431, { Connection: 'close' }).end();
+      return;
+    }
+    if (this.foreignBrowser(req)) {
+      res
+        .writeHead(403, { 'Content-Type': 'text/plain', Connection: 'close' })
+        .end('refused: another origin, or a host name that is not loopback\n');
+      return;
+    }
+    if (servePage(req, res, this.o.pages)) return;
+    if (this.o.pages !== undefined && req.method === 'GET' && req.url === WORKER_INFO_PATH) {
+      res
+        .writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+        .end(JSON.stringify({ authRequired: this.o.token !== undefined }));
       return;
     }
     if (req.method === 'GET' && req.url === CHALLENGE_PATH) {
@@ -148,30 +171,56 @@ export class JoinGate {
       refuse(socket, '431 Request Header Fields Too Large');
       return;
     }
-    if (req.url !== JOIN_PATH) {
+    const target = new URL(req.url ?? '/', 'http://x');
+    if (target.pathname !== JOIN_PATH) {
       refuse(socket, '404 Not Found');
       return;
     }
-    if (!this.proven(req, socket, peer)) return;
+    if (this.foreignBrowser(req)) {
+      log?.warn({ code: 'GS_ERR_AUTH', peer, reason: 'cross-origin or non-loopback host' }, 'remote: join refused (403)');
+      refuse(socket, '403 Forbidden');
+      return;
+    }
+    if (!this.proven(req, socket, peer, target.searchParams)) return;
     if (this.wss.clients.size >= maxWorkers + 8) {
       log?.warn({ code: 'GS_ERR_EXECUTOR', peer, maxWorkers }, 'remote: join refused (503, full)');
       refuse(socket, '503 Service Unavailable');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.o.onJoin(ws, peer));
+    const inBand = this.inBandProofs.get(req);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.o.onJoin(ws, peer, inBand));
   }
 
-  /** With a token: the upgrade's proof checked against a fresh nonce (else 401); the coordinator's own proof kept for the 101. */
-  private proven(req: http.IncomingMessage, socket: Duplex, peer: string): boolean {
+  /** A browser's request that another site's page made, or (without a token) to a host name that is not loopback. */
+  private foreignBrowser(req: http.IncomingMessage): boolean {
+    return crossOrigin(req.headers) || (this.o.token === undefined && !loopbackHost(req.headers));
+  }
+
+  /**
+   * With a token: the upgrade's proof (its headers, or for a browser its query) checked against a
+   * fresh nonce (else 401); the coordinator's own proof kept for the 101 (and, for a proof in the
+   * query, for the run message: a browser cannot read the 101's headers).
+   */
+  private proven(req: http.IncomingMessage, socket: Duplex, peer: string, q: URLSearchParams): boolean {
     const token = this.o.token;
     if (token === undefined) return true;
-    const r = checkClientProof(req.headers, this.nonces, WORKER_LABELS, token);
+    const fromQuery = req.headers[AUTH_HEADERS.proof] === undefined && q.has(JOIN_PROOF_QUERY.proof);
+    const headers = fromQuery
+      ? {
+          ...req.headers,
+          [AUTH_HEADERS.nonce]: q.get(JOIN_PROOF_QUERY.nonce) ?? undefined,
+          [AUTH_HEADERS.proof]: q.get(JOIN_PROOF_QUERY.proof) ?? undefined,
+          [AUTH_HEADERS.clientNonce]: q.get(JOIN_PROOF_QUERY.clientNonce) ?? undefined,
+        }
+      : req.headers;
+    const r = checkClientProof(headers, this.nonces, WORKER_LABELS, token);
     if (!r.ok) {
       this.o.log?.warn({ code: 'GS_ERR_AUTH', peer, reason: r.reason }, 'remote: join refused (401)');
       refuse(socket, '401 Unauthorized');
       return false;
     }
     this.serverProofs.set(req, r.serverProof);
+    if (fromQuery) this.inBandProofs.set(req, r.serverProof);
     return true;
   }
 

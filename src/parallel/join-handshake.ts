@@ -50,6 +50,8 @@ export class JoinHandshake {
     private readonly ws: WebSocket,
     private readonly peer: string,
     private readonly o: HandshakeOptions,
+    /** The coordinator's proof, sent in the run message: for a worker that proved the token in the upgrade's query. */
+    private readonly inBandProof?: string,
   ) {
     this.plog = o.log?.child({ peer });
   }
@@ -155,6 +157,7 @@ export class JoinHandshake {
         ...(profile !== 'portable' ? { profile } : {}),
         microBatch: this.o.microBatch,
         data: this.o.offer.descriptor,
+        ...(this.inBandProof !== undefined ? { serverProof: this.inBandProof } : {}),
       }),
     );
     this.state = 'data';

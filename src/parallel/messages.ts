@@ -8,6 +8,7 @@
  * Not here: encoding and validation (codec.ts).
  */
 
+import type { ProofLabels } from '../net/challenge-wire';
 import type { DType, Float } from '../tensor/dtype';
 import type { ModelSpec } from '../model/spec';
 import type { KernelProfile } from '../tensor/kernels';
@@ -55,8 +56,23 @@ export interface PartialMessage {
 export const REMOTE_ID_PREFIX = 'remote-';
 
 /** The path of the one-time challenge nonce (HTTP GET, net/challenge.ts) and of the websocket upgrade. */
-export { CHALLENGE_PATH } from '../net/challenge';
+export { CHALLENGE_PATH } from '../net/challenge-wire';
 export const JOIN_PATH = '/gradsync/join';
+
+/** The HMAC labels of a worker's join (auth.ts; here so that the browser worker needs nothing of Node to prove a token). */
+export const WORKER_LABELS: ProofLabels = { client: 'gradsync-worker-v1', server: 'gradsync-coordinator-v1' };
+
+/** The browser worker's page (web/worker/), served by the coordinator's listener. */
+export const WORKER_PAGE_PATH = '/worker';
+
+/** GET: whether a join needs the token ({ authRequired }), for the browser worker's page. */
+export const WORKER_INFO_PATH = '/gradsync/worker-info';
+
+/**
+ * The join's proof in the upgrade's query, for a browser (which cannot set upgrade headers): the
+ * same values as the AUTH_HEADERS; the coordinator's proof then comes in the run message.
+ */
+export const JOIN_PROOF_QUERY = { nonce: 'nonce', proof: 'proof', clientNonce: 'cnonce' } as const;
 
 /** Why the coordinator closes its workers: the run ended, or it stopped before its end and may resume. */
 export type RunClose = 'ended' | 'interrupted';
@@ -134,6 +150,8 @@ export interface RunMessage {
   profile?: KernelProfile;
   microBatch: number;
   data: DataDescriptor;
+  /** The coordinator's proof (hex), for a worker that proved the token in the upgrade's query (a browser cannot read the 101's headers). */
+  serverProof?: string;
 }
 
 export interface NeedMessage {

@@ -16,7 +16,8 @@
  *     cover of its share, and every given node is combined from its pieces in the tree's
  *     order — the same bits as computing it whole. → done, then one partial per node.
  * Frames from the coordinator are bounded and validated too (codec.ts); a bad one ends the
- * session with 1008.
+ * session with 1008. Steps 2 to 4 are worker-session.ts's (the browser worker runs them too);
+ * here: step 1, the `ws` socket, the folder cache, the local pool.
  * Not here: the process entry (workers/remote-node.ts, cli/worker.ts).
  */
 
@@ -25,22 +26,16 @@ import * as os from 'node:os';
 import type pino from 'pino';
 import { WebSocket } from 'ws';
 import { Errors, GradsyncError } from '../errors';
-import { alloc, dtypeOf, type Float } from '../tensor/dtype';
-import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
-import { kernelProfiles, selectKernels, type KernelChoice } from '../tensor/select';
-import { layoutOf } from '../model/params';
+import { selectKernels, type KernelChoice } from '../tensor/select';
 import { proveToken } from '../net/challenge-client';
 import { AUTH_HEADERS, proofMatches, WORKER_LABELS } from './auth';
-import { decodeCoordinatorMessage, encodeMessage, encodePartial, type CoordinatorFrameLimits } from './codec';
-import type { Executor, StepTask } from './executor';
+import type { CoordinatorFrameLimits } from './codec';
 import { MainExecutor } from './main-executor';
-import { CLOSE, JOIN_PATH, PROTOCOL_VERSION, type PartialMessage, type RunMessage, type StepMessage } from './messages';
-import { addPartial, type Partial } from './partial';
-import { planRanges } from './planner';
+import { CLOSE, JOIN_PATH } from './messages';
 import type { WorkerHooks } from './hooks';
 import { ThreadPool } from './pool-executor';
-import { combineNode, nodeKey, ReductionTree, type TreeNode } from './tree';
-import { ChunkAssembly, dataViews, fromCache, toCache, type HeldData } from './worker-dataset';
+import { fromCache, toCache } from './worker-dataset';
+import { computeSplit, WorkerSession, type DataCache, type WorkerLink } from './worker-session';
 
 export interface WorkerOptions {
   /** ws://HOST:PORT or wss://HOST:PORT of the coordinator. */
@@ -81,41 +76,7 @@ function defaultId(): string {
   return `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
 }
 
-/** The partials of `nodes` (a contiguous run of tree nodes) computed by `execs` together. */
-export async function computeSplit(
-  execs: Executor[],
-  task: StepTask,
-  tree: ReductionTree,
-  nodes: TreeNode[],
-): Promise<{ partials: Partial[]; pieces: { exec: Executor; partials: Partial[] }[] }> {
-  if (execs.length === 1) {
-    const partials = await execs[0]!.compute(task, nodes);
-    return { partials, pieces: [{ exec: execs[0]!, partials }] };
-  }
-  const lo = tree.range(nodes[0]!)[0];
-  const hi = tree.range(nodes[nodes.length - 1]!)[1];
-  const plan = planRanges(
-    hi - lo,
-    execs.map((e) => ({ id: e.id, speed: 1 })),
-  );
-  const jobs = plan.map((p, k) => ({ exec: execs[k]!, cover: tree.cover(lo + p.lo, lo + p.hi) })).filter((j) => j.cover.length > 0);
-  const pieces = await Promise.all(
-    jobs.map(async (j) => ({ exec: j.exec, cover: j.cover, partials: await j.exec.compute(task, j.cover) })),
-  );
-  const byKey = new Map<string, Partial>();
-  for (const p of pieces) p.cover.forEach((n, k) => byKey.set(nodeKey(n), p.partials[k]!));
-  // a given node = left + right, recursively, down to the computed pieces: the tree's own order
-  const k = selectKernels(dtypeOf(pieces[0]!.partials[0]!.grads)).kernels;
-  const partials = nodes.map((n) =>
-    combineNode(
-      tree,
-      n,
-      (m) => byKey.get(nodeKey(m)),
-      (into, from) => addPartial(into, from, k),
-    ),
-  );
-  return { partials, pieces };
-}
+export { computeSplit };
 
 /** Joins the coordinator at opts.url and works until the session ends; resolves with how it ended. */
 export function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
@@ -169,211 +130,20 @@ function closeOf(ws: WebSocket): Promise<{ code: number; reason: string; err: Er
   });
 }
 
-/**
- * Steps 2 to 4 for one connection: hello, then the coordinator's frames one at a time, in
- * order (a step's compute is async when a pool computes it): the run and its data, then the
- * steps. A bad frame ends the session (leave): an error frame, then a close with its code.
- */
-class WorkerSession {
-  readonly exit: WorkerExit = { code: 0, reason: '', steps: 0, dataFromCache: null, error: null };
-  /** The run, from its message on. */
-  run: RunMessage | null = null;
-  /** The local pool (threads > 1), from the data on. */
-  pool: ThreadPool | null = null;
-  /** The frames received so far, each handled after the one before. */
-  queue: Promise<void> = Promise.resolve();
-  private held: HeldData | null = null;
-  private readonly incoming = new ChunkAssembly();
-  private execs: Executor[] = [];
-  private params: Float | null = null;
-  private readonly log: pino.Logger | undefined;
+/** The `ws` socket as the session's link. */
+function wsLink(ws: WebSocket): WorkerLink {
+  return {
+    send: (f) => ws.send(f),
+    isOpen: () => ws.readyState === WebSocket.OPEN,
+    close: (code, reason) => ws.close(code, reason),
+    terminate: () => ws.terminate(),
+  };
+}
 
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly opts: WorkerOptions,
-    private readonly hooks: WorkerHooks,
-    private readonly id: string,
-    private readonly limits: CoordinatorFrameLimits,
-    private readonly say: (line: string) => void,
-  ) {
-    this.log = opts.logger;
-  }
-
-  /** 2. → hello. */
-  hello(host: string): void {
-    this.say(`worker ${this.id}: connected to ${host}`);
-    this.ws.send(
-      encodeMessage({
-        t: 'hello',
-        v: PROTOCOL_VERSION,
-        id: this.id,
-        kernelSpec: KERNEL_SPEC_VERSION,
-        profiles: kernelProfiles(this.opts.kernels ?? 'auto'),
-        dtypes: ['float32', 'float64'],
-        threads: this.opts.threads,
-        ...this.hooks.hello,
-      } as never),
-    );
-  }
-
-  /** Queues a frame behind the ones before it. */
-  receive(frame: Buffer, isBinary: boolean): void {
-    this.queue = this.queue.then(() => this.handle(frame, isBinary));
-  }
-
-  /** Ends the session from this side: `e` logged and sent as an error frame, then a close with `code`. */
-  leave(code: number, e: Error): void {
-    const ws = this.ws;
-    this.log?.warn({ code: e instanceof GradsyncError ? e.code : 'GS_ERR_WIRE', closeCode: code, err: e.message }, 'worker: leaving');
-    this.say(`worker: leaving: ${e.message}`);
-    if (ws.readyState === WebSocket.OPEN) {
-      ws.send(
-        encodeMessage({
-          t: 'error',
-          v: PROTOCOL_VERSION,
-          code: e instanceof GradsyncError ? e.code : 'GS_ERR_WIRE',
-          message: e.message.slice(0, 900),
-        }),
-      );
-      ws.close(code, e.message.slice(0, 120));
-    } else ws.terminate();
-  }
-
-  private async handle(frame: Buffer, isBinary: boolean): Promise<void> {
-    try {
-      if (!isBinary) throw Errors.wire('text frames are not part of the protocol');
-      const m = decodeCoordinatorMessage(frame, this.limits);
-      switch (m.t) {
-        case 'run':
-          if (this.run !== null) throw Errors.wire('a second run message');
-          this.onRun(m);
-          return;
-        case 'chunk':
-          this.onChunk(m.seq, m.bytes);
-          return;
-        case 'step':
-          if (this.held === null) throw Errors.wire('a step before the data is ready');
-          await this.onStep(m);
-          return;
-        case 'error':
-          this.exit.error = { code: m.code, message: m.message };
-          this.log?.warn({ remote: { code: m.code, message: m.message } }, 'worker: the coordinator reported an error');
-          this.say(`worker ${this.id}: the coordinator says: ${m.code}: ${m.message}`);
-          return;
-      }
-    } catch (e) {
-      const ge = e as GradsyncError;
-      this.leave(ge.code === 'GS_ERR_DATA' ? CLOSE.dataHash : ge.code === 'GS_ERR_PROTOCOL' ? CLOSE.protocol : CLOSE.badFrame, e as Error);
-    }
-  }
-
-  /** 3. ← run: the data from the cache (hash checked), or → need. */
-  private onRun(r: RunMessage): void {
-    const { opts, id } = this;
-    this.run = r;
-    const d = r.data;
-    this.limits.run = {
-      dtype: r.spec.dtype,
-      paramCount: layoutOf(r.spec).size,
-      n: d.n,
-      chunkBytes: d.chunkBytes,
-      chunks: Math.ceil(d.bytes / d.chunkBytes),
-    };
-    const cached = fromCache(opts.dataDir, d, opts.threads > 1);
-    if (cached) {
-      this.exit.dataFromCache = true;
-      this.log?.info({ data: d.name, bytes: d.bytes }, 'worker: dataset from the cache');
-      this.say(`worker ${id}: dataset ${d.name} (${d.bytes} bytes) from the cache, hash checked`);
-      this.setUp(r, cached);
-      return;
-    }
-    this.exit.dataFromCache = false;
-    this.incoming.begin(d, opts.threads > 1);
-    this.ws.send(encodeMessage({ t: 'need', v: PROTOCOL_VERSION }));
-    this.say(`worker ${id}: receiving dataset ${d.name} (${d.bytes} bytes)`);
-  }
-
-  /** 3. ← chunk: once the last is in and its hash checks, the copy cached and the data set up. */
-  private onChunk(seq: number, bytes: Uint8Array): void {
-    const whole = this.incoming.add(seq, bytes);
-    if (whole === null) return;
-    const r = this.run!;
-    if (this.opts.dataDir) toCache(this.opts.dataDir, r.data, whole, this.log);
-    this.setUp(r, whole.buffer);
-  }
-
-  /** 3. The local executors over the data, the weights' buffer; → ready. */
-  private setUp(r: RunMessage, buf: ArrayBufferLike): void {
-    const { opts, log } = this;
-    const held = dataViews(buf, r.spec.dtype, r.data.n, r.data.inputs, r.data.outputs);
-    this.held = held;
-    const profile = r.profile ?? 'portable';
-    const { kernels } = selectKernels(r.spec.dtype, opts.kernels ?? 'auto', profile);
-    // one thread computes on the main thread itself: a pool of one only adds a hand-off (and a
-    // copy of every partial) per step, and the main thread has nothing else to do meanwhile
-    if (opts.threads > 1) {
-      this.pool = new ThreadPool({
-        threads: opts.threads,
-        spec: r.spec,
-        kernels: opts.kernels ?? 'auto',
-        profile,
-        microBatch: r.microBatch,
-        x: held.x,
-        y: held.y,
-        ...(log ? { logger: log } : {}),
-      });
-      this.execs = this.pool.executors;
-    } else this.execs = [new MainExecutor(r.spec, kernels, held, r.microBatch)];
-    this.params = alloc(r.spec.dtype, layoutOf(r.spec).size, opts.threads > 1);
-    this.ws.send(encodeMessage({ t: 'ready', v: PROTOCOL_VERSION }));
-    this.say(
-      `worker ${this.id}: ready for run ${r.run} as ${r.executor} (${opts.threads > 1 ? `${opts.threads} threads` : 'main thread'})`,
-    );
-  }
-
-  /** 4. ← step: its nodes checked (in the tree, contiguous), computed by the local executors; → done, then one partial per node. */
-  private async onStep(m: StepMessage): Promise<void> {
-    const { ws, hooks } = this;
-    const r = this.run!;
-    const mb = r.microBatch;
-    const leaves = Math.ceil(m.order.length / mb);
-    const tree = new ReductionTree(leaves);
-    const nodes = m.nodes.map(([h, i]) => ({ h, i }));
-    let prevEnd = -1;
-    for (const n of nodes) {
-      if (!tree.exists(n)) throw Errors.wire(`tree node ${n.h}:${n.i} is not in a tree of ${leaves} leaves`);
-      const [lo, hi] = tree.range(n);
-      if (prevEnd >= 0 && lo !== prevEnd) throw Errors.wire('the tree nodes of a step must be contiguous, left to right');
-      prevEnd = hi;
-    }
-    const params = this.params!;
-    params.set(m.params);
-    const t0 = performance.now();
-    const task: StepTask = {
-      step: m.step,
-      epoch: 0,
-      params,
-      batch: { step: m.step, order: m.order, start: 0, end: m.order.length, microBatch: mb },
-    };
-    const { partials, pieces } = await computeSplit(this.execs, task, tree, nodes);
-    const computeMs = performance.now() - t0;
-    const msgs: PartialMessage[] = partials.map((p, k) => ({
-      t: 'partial',
-      v: PROTOCOL_VERSION,
-      step: m.step,
-      node: [nodes[k]!.h, nodes[k]!.i],
-      dtype: r.spec.dtype,
-      count: p.count,
-      lossSum: p.lossSum,
-      stats: p.stats,
-      grads: p.grads,
-    }));
-    let frames = [encodeMessage({ t: 'done', v: PROTOCOL_VERSION, step: m.step, computeMs }), ...msgs.map(encodePartial)];
-    for (const piece of pieces) piece.exec.recycle(piece.partials);
-    if (hooks.tamper) frames = hooks.tamper(m.step, frames, msgs);
-    for (const f of frames) if (ws.readyState === WebSocket.OPEN) ws.send(f);
-    this.exit.steps++;
-  }
+/** The folder cache of worker-dataset.ts as the session's cache (null: no folder). */
+function folderCache(dir: string | null | undefined, log: pino.Logger | undefined): DataCache | null {
+  if (!dir) return null;
+  return { get: (d, shared) => fromCache(dir, d, shared), put: (d, bytes) => toCache(dir, d, bytes, log) };
 }
 
 /** runWorker with test hooks (parallel/hooks.ts WorkerHooks): frames rewritten, hello fields changed. */
@@ -392,7 +162,36 @@ export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Pr
     maxBufferedChunks: Math.ceil(maxPayload / 1024) + 64,
     ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
   });
-  const session = new WorkerSession(ws, opts, hooks, id, limits, say);
+  let pool: ThreadPool | null = null;
+  const threads = opts.threads;
+  const session = new WorkerSession(wsLink(ws), {
+    id,
+    threads,
+    kernels: opts.kernels ?? 'auto',
+    limits,
+    hooks,
+    cache: folderCache(opts.dataDir, opts.logger),
+    shared: threads > 1,
+    log: opts.logger,
+    say,
+    executors: (r, held, profile) => {
+      const { kernels } = selectKernels(r.spec.dtype, opts.kernels ?? 'auto', profile);
+      // one thread computes on the main thread itself: a pool of one only adds a hand-off (and a
+      // copy of every partial) per step, and the main thread has nothing else to do meanwhile
+      if (threads <= 1) return [new MainExecutor(r.spec, kernels, held, r.microBatch)];
+      pool = new ThreadPool({
+        threads,
+        spec: r.spec,
+        kernels: opts.kernels ?? 'auto',
+        profile,
+        microBatch: r.microBatch,
+        x: held.x,
+        y: held.y,
+        ...(opts.logger ? { logger: opts.logger } : {}),
+      });
+      return pool.executors;
+    },
+  });
   const refused = watchRefusal(ws, proof?.expect ?? null, opts.token !== undefined);
   ws.on('open', () => {
     const r = refused();
@@ -403,7 +202,7 @@ export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Pr
 
   const ended = await closeOf(ws);
   await session.queue.catch(() => undefined);
-  await session.pool?.close();
+  await (pool as ThreadPool | null)?.close();
   const exit = session.exit;
   exit.code = ended.code;
   exit.reason = ended.reason;

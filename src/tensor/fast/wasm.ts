@@ -102,10 +102,20 @@ const EXPORTS = [
 
 let wasm: WasmExports | null = null;
 let loadError: string | null = null;
+let given: Uint8Array | null = null;
+
+/**
+ * The module's bytes, for a thread that has no package folder to read them from (the browser
+ * worker fetches the same dist/wasm/kernels.wasm); call before the first kernel.
+ */
+export function useWasmBytes(bytes: Uint8Array): void {
+  given = bytes;
+}
 
 /** Compiles and instantiates the module once per thread; on failure remembers a one-line reason. */
 function load(): WasmExports | null {
   if (wasm !== null || loadError !== null) return wasm;
+  if (given !== null) return instantiate(given);
   const root = packageRoot();
   if (root === null) {
     loadError = 'cannot find the gradsync package folder';
@@ -126,6 +136,10 @@ function load(): WasmExports | null {
     loadError = `not built (${why}; run \`node scripts/build-wasm.js\`)`;
     return null;
   }
+  return instantiate(bytes);
+}
+
+function instantiate(bytes: Uint8Array): WasmExports | null {
   try {
     const exp = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmExports;
     for (const name of EXPORTS) {
