@@ -4,7 +4,9 @@
  * workload: the default digits run, `--threads 1` on the coordinator plus the one remote worker,
  * no straggler duplicates. Rounds alternate browser and Node in one sitting. A worker's figure is
  * from the coordinator's step records: its examples over its executor time (computeMs, which
- * counts the transfer too, for both alike). Prints each round and the ratio of the medians.
+ * counts the transfer too, for both alike). Prints each round and the ratio of the medians, for
+ * the default run (batch 32: a remote share of 8 examples a step, so the round trip dominates) and
+ * for batch 512 (a share of 256: the kernels dominate), which tells the two costs apart.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -68,31 +70,36 @@ async function main(): Promise<void> {
   const why = noChromiumReason();
   if (why !== null) throw new Error(`bench:browser-worker needs Chromium: ${why}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-bw-cfg-'));
-  const cfg = path.join(dir, 'default-no-duplicates.json');
   const dflt = JSON.parse(fs.readFileSync(path.join(root, 'config', 'default.json'), 'utf8')) as Record<string, unknown>;
-  fs.writeFileSync(cfg, JSON.stringify({ ...dflt, duplicateStragglers: false }));
+  const workloads: [string, Record<string, unknown>][] = [
+    ['default digits run (batch 32, micro-batch 8)', {}],
+    ['digits, batch 512, micro-batch 64, 150 steps', { batch: 512, microBatch: 64, steps: 150 }],
+  ];
   const browser = await launchChromium();
-  const rates = { browser: [] as number[], node: [] as number[] };
-  process.stdout.write(
-    `browser worker vs node worker (--kernels wasm), default digits run, --threads 1 + 1 remote, ${os.cpus()[0]?.model ?? '?'}\n`,
-  );
+  process.stdout.write(`browser worker vs node worker (--kernels wasm), --threads 1 + 1 remote, ${os.cpus()[0]?.model ?? '?'}\n`);
   try {
-    for (let k = 0; k < ROUNDS; k++) {
-      for (const kind of k % 2 === 0 ? (['browser', 'node'] as const) : (['node', 'browser'] as const)) {
-        const r = await round(kind, cfg, browser);
-        rates[kind].push(r);
-        process.stdout.write(`round ${k + 1} ${kind.padEnd(7)} ${r.toFixed(0)} samples/s\n`);
+    for (const [name, over] of workloads) {
+      const cfg = path.join(dir, `workload-${workloads.findIndex((w) => w[0] === name)}.json`);
+      fs.writeFileSync(cfg, JSON.stringify({ ...dflt, duplicateStragglers: false, ...over }));
+      process.stdout.write(`${name}\n`);
+      const rates = { browser: [] as number[], node: [] as number[] };
+      for (let k = 0; k < ROUNDS; k++) {
+        for (const kind of k % 2 === 0 ? (['browser', 'node'] as const) : (['node', 'browser'] as const)) {
+          const r = await round(kind, cfg, browser);
+          rates[kind].push(r);
+          process.stdout.write(`  round ${k + 1} ${kind.padEnd(7)} ${r.toFixed(0)} samples/s\n`);
+        }
       }
+      const b = median(rates.browser);
+      const n = median(rates.node);
+      process.stdout.write(
+        `  median: browser ${b.toFixed(0)} samples/s, node ${n.toFixed(0)} samples/s, ratio ${(b / n).toFixed(2)}× (target ≥ 0.8×)\n`,
+      );
     }
   } finally {
     await browser.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const b = median(rates.browser);
-  const n = median(rates.node);
-  process.stdout.write(
-    `median: browser ${b.toFixed(0)} samples/s, node ${n.toFixed(0)} samples/s, ratio ${(b / n).toFixed(2)}× (target ≥ 0.8×)\n`,
-  );
 }
 
 main().catch((e: Error) => {
