@@ -72,13 +72,14 @@ async function main() {
   const node = Object.keys(r.metafile.inputs).filter((f) => /^node:|^(fs|path|crypto|http|https|net|os)$/.test(f));
   if (node.length > 0) throw new Error(`the dashboard bundle imports Node modules: ${node.join(', ')}`);
   const uplotCss = fs.readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
-  fs.writeFileSync(path.join(out, 'dashboard.css'), `${fs.readFileSync(path.join(src, 'style.css'), 'utf8')}\n${uplotCss}\n`);
+  const baseCss = fs.readFileSync(path.join(src, '..', 'base.css'), 'utf8');
+  fs.writeFileSync(path.join(out, 'dashboard.css'), `${baseCss}\n${fs.readFileSync(path.join(src, 'style.css'), 'utf8')}\n${uplotCss}\n`);
   fs.copyFileSync(path.join(src, 'index.html'), path.join(out, 'index.html'));
   const size = fs.statSync(path.join(out, 'dashboard.js')).size;
   process.stdout.write(`build-web: dist/web/dashboard.js ${(size / 1024).toFixed(1)} KiB\n`);
   const pageSize = await bundle(path.join(workerSrc, 'page.ts'), path.join(out, 'worker-page.js'), []);
   const computeSize = await bundle(path.join(workerSrc, 'compute.ts'), path.join(out, 'worker-compute.js'), [shimPlugin]);
-  fs.copyFileSync(path.join(workerSrc, 'style.css'), path.join(out, 'worker.css'));
+  fs.writeFileSync(path.join(out, 'worker.css'), `${baseCss}\n${fs.readFileSync(path.join(workerSrc, 'style.css'), 'utf8')}\n`);
   fs.copyFileSync(path.join(workerSrc, 'index.html'), path.join(out, 'worker.html'));
   process.stdout.write(
     `build-web: dist/web/worker-page.js ${(pageSize / 1024).toFixed(1)} KiB, dist/web/worker-compute.js ${(computeSize / 1024).toFixed(1)} KiB\n`,

@@ -11,6 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { waitForLine } from '../helpers/child-output';
 import { repoRoot, tempDir } from '../helpers/paths';
 import { guardedPage, launchChromium, noChromiumReason } from '../helpers/chromium';
 
@@ -42,25 +43,6 @@ async function until(page: Page, ok: (s: Shown) => boolean, what: string, timeou
   }
 }
 
-function waitForLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const on = (d: Buffer): void => {
-      seen += d.toString();
-      const m = re.exec(seen);
-      if (m) {
-        child.stdout?.off('data', on);
-        child.stderr?.off('data', on);
-        resolve(m);
-      }
-    };
-    // with --json the console lines go to stderr
-    child.stdout?.on('data', on);
-    child.stderr?.on('data', on);
-    child.once('exit', (c) => reject(new Error(`exited (${c}) before printing ${re}: ${seen}`)));
-  });
-}
-
 const recordsOf = (file: string): Record<string, unknown>[] =>
   fs
     .readFileSync(file, 'utf8')
@@ -76,6 +58,13 @@ describe('the browser worker in a browser (integration)', function () {
   let cfgFile = '';
   let fmaCfg = '';
   let reference = '';
+  /**
+   * The reload test's run: full batches (1,438 examples), so that the main thread alone, while
+   * the page reloads, takes ~10 ms a step and cannot finish the run before the page joins again.
+   */
+  let reloadCfg = '';
+  let reloadReference = '';
+  const RELOAD_STEPS = '300';
   const STEPS = '900';
 
   before(async function () {
@@ -101,6 +90,27 @@ describe('the browser worker in a browser (integration)', function () {
     );
     assert.equal(r.status, 0, r.stderr);
     reference = (JSON.parse(r.stdout) as { paramsSha256: string }).paramsSha256;
+    reloadCfg = path.join(dir, 'full-batch.json');
+    fs.writeFileSync(reloadCfg, JSON.stringify({ ...dflt, duplicateStragglers: false, batch: 'full', microBatch: 64 }));
+    const rr = spawnSync(
+      process.execPath,
+      [
+        bin,
+        'train',
+        reloadCfg,
+        '--steps',
+        RELOAD_STEPS,
+        '--threads',
+        '1',
+        '--no-progress',
+        '--json',
+        '--run-dir',
+        path.join(dir, 'ref-full'),
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(rr.status, 0, rr.stderr);
+    reloadReference = (JSON.parse(rr.stdout) as { paramsSha256: string }).paramsSha256;
     browser = await launchChromium();
   });
   after(async () => {
@@ -112,6 +122,7 @@ describe('the browser worker in a browser (integration)', function () {
   async function trainer(
     cfg: string,
     runDir: string,
+    steps = STEPS,
   ): Promise<{ origin: string; exited: Promise<number | null>; stdout: () => string; child: ChildProcess }> {
     const child = spawn(
       process.execPath,
@@ -120,7 +131,7 @@ describe('the browser worker in a browser (integration)', function () {
         'train',
         cfg,
         '--steps',
-        STEPS,
+        steps,
         '--threads',
         '1',
         '--listen',
@@ -149,7 +160,7 @@ describe('the browser worker in a browser (integration)', function () {
 
   it('1 local thread + 1 browser worker end with the single-thread paramsSha256; the step records name the browser executor; a reload mid-run takes the dataset from IndexedDB; nothing is requested elsewhere', async () => {
     const runDir = path.join(dir, 'run-a');
-    const t = await trainer(cfgFile, runDir);
+    const t = await trainer(reloadCfg, runDir, RELOAD_STEPS);
     const g = await guardedPage(browser!, t.origin);
     await g.page.goto(`${t.origin}/worker#token=${TOKEN}`);
     const first = await until(g.page, (s) => s.state === 'computing' && s.steps >= 3, 'the first steps');
@@ -166,7 +177,7 @@ describe('the browser worker in a browser (integration)', function () {
     const again = await until(g.page, (s) => (s.state === 'computing' && s.steps >= 1) || s.state === 'disconnected', 'the rejoin');
     assert.equal(again.dataFromCache, true, `the reload takes the dataset from IndexedDB: ${JSON.stringify(again)}`);
     assert.equal(await t.exited, 0, 'train exits 0');
-    assert.equal(shaOf(t.stdout()), reference, 'the single-thread paramsSha256');
+    assert.equal(shaOf(t.stdout()), reloadReference, 'the single-thread paramsSha256');
     const log = recordsOf(path.join(runDir, 'log.ndjson'));
     const browserSteps = log.filter(
       (r) =>

@@ -10,6 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { waitForLine } from '../helpers/child-output';
 import { repoRoot, tempDir } from '../helpers/paths';
 import { guardedPage, launchChromium, noChromiumReason, screenshotDir } from '../helpers/chromium';
 
@@ -21,25 +22,6 @@ const recordsOf = (file: string): Record<string, unknown>[] =>
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-
-/** Resolves with the first match of `re` in the child's stdout or stderr; rejects when it exits first. */
-function waitForLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const on = (d: Buffer): void => {
-      seen += d.toString();
-      const m = re.exec(seen);
-      if (m) {
-        child.stdout?.off('data', on);
-        child.stderr?.off('data', on);
-        resolve(m);
-      }
-    };
-    child.stdout?.on('data', on);
-    child.stderr?.on('data', on);
-    child.once('exit', (c) => reject(new Error(`exited (${c}) before printing ${re}: ${seen}`)));
-  });
-}
 
 /** What the page shows, read from its DOM and its state (web/dashboard/main.ts). */
 interface Shown {
