@@ -1,6 +1,7 @@
 /**
  * The worker listener's side of the browser worker (join-gate.ts): the page's files with their
- * Content Security Policy, a browser request from another site's page refused, and a join whose
+ * Content Security Policy, a browser request from another site's page refused, a non-loopback
+ * Host refused without a token (DNS rebinding), and a join whose
  * token proof is in the upgrade's query getting the coordinator's proof in the run message.
  */
 import assert from 'node:assert/strict';
@@ -54,6 +55,31 @@ describe('join-gate: the browser worker', () => {
     try {
       const r = await get(c.port, WORKER_PAGE_PATH, { Origin: 'http://evil.example' });
       assert.equal(r.status, 403);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('without a token, refuses (403) a request or an upgrade to a host name that is not loopback (DNS rebinding), and serves loopback names', async () => {
+    const { logger, lines } = collectingLogger();
+    const c = await smallCoordinator(logger, { pages });
+    try {
+      for (const host of [`attacker.example:${c.port}`, `10.0.0.7:${c.port}`]) {
+        assert.equal((await get(c.port, WORKER_PAGE_PATH, { Host: host })).status, 403, host);
+        const ws = new WebSocket(`ws://127.0.0.1:${c.port}${JOIN_PATH}`, { headers: { Host: host } });
+        const status = await new Promise<number>((resolve, reject) => {
+          ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+          ws.on('open', () => reject(new Error(`an upgrade with Host ${host} was admitted`)));
+          ws.on('error', () => undefined);
+        });
+        assert.equal(status, 403, `upgrade with Host ${host}`);
+      }
+      for (const host of [`127.0.0.1:${c.port}`, `localhost:${c.port}`, `[::1]:${c.port}`])
+        assert.equal((await get(c.port, WORKER_PAGE_PATH, { Host: host })).status, 200, host);
+      assert.ok(
+        lines.some((l) => l.includes('remote: join refused (403)')),
+        'the refused upgrade is logged',
+      );
     } finally {
       await c.close();
     }
