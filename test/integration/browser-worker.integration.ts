@@ -193,6 +193,49 @@ describe('the browser worker in a browser (integration)', function () {
     await g.context.close();
   });
 
+  it('a cached dataset that no longer matches its hash is discarded: the reload downloads it again, the same paramsSha256', async () => {
+    const runDir = path.join(dir, 'run-corrupt');
+    const t = await trainer(reloadCfg, runDir, RELOAD_STEPS);
+    const g = await guardedPage(browser!, t.origin);
+    await g.page.goto(`${t.origin}/worker#token=${TOKEN}`);
+    await until(g.page, (s) => s.state === 'computing' && s.steps >= 3, 'the first steps');
+    // flip one byte of every cached copy (web/worker/idb-cache.ts: database gradsync-worker, store datasets)
+    const flipped = await g.page.evaluate(`new Promise((resolve, reject) => {
+      const open = indexedDB.open('gradsync-worker', 1);
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const tx = open.result.transaction('datasets', 'readwrite');
+        const store = tx.objectStore('datasets');
+        let n = 0;
+        store.openCursor().onsuccess = (e) => {
+          const cur = e.target.result;
+          if (cur === null) return;
+          const b = new Uint8Array(cur.value.slice(0));
+          b[b.length >> 1] ^= 0x40;
+          cur.update(b.buffer);
+          n++;
+          cur.continue();
+        };
+        tx.oncomplete = () => resolve(n);
+        tx.onerror = () => reject(tx.error);
+      };
+    })`);
+    assert.equal(flipped, 1, 'one cached dataset to corrupt');
+    await g.page.reload();
+    await g.page.waitForSelector('#token-form:not([hidden])');
+    await g.page.fill('#token', TOKEN);
+    await g.page.click('#token-form button');
+    const again = await until(g.page, (s) => (s.state === 'computing' && s.steps >= 1) || s.state === 'disconnected', 'the rejoin');
+    assert.equal(again.dataFromCache, false, `the corrupted copy is not used: ${JSON.stringify(again)}`);
+    assert.equal(await t.exited, 0, 'train exits 0');
+    assert.equal(shaOf(t.stdout()), reloadReference, 'the single-thread paramsSha256');
+    const streamed = recordsOf(path.join(runDir, 'log.ndjson')).filter((r) => r.msg === 'remote: streaming the dataset');
+    assert.equal(streamed.length, 2, 'the dataset travels again after the corrupted copy is discarded');
+    assert.deepEqual(g.foreign, [], 'no request off the coordinator');
+    assert.deepEqual(g.errors, [], 'no script error');
+    await g.context.close();
+  });
+
   it('a tab closed mid-run costs time, never a result: the same paramsSha256', async () => {
     const t = await trainer(cfgFile, path.join(dir, 'run-b'));
     const g = await guardedPage(browser!, t.origin);
