@@ -76,11 +76,9 @@ function main(): void {
     process.stdout.write('round | gradsync loop s | gradsync process s | numpy loop s | numpy process s\n');
     for (let r = 0; r < rounds; r++) {
       // alternate which goes first, so a slow minute of the host falls on both
-      const pair =
-        r % 2 === 0
-          ? [() => g.push(gradsync(a.kernels!, runDir)), () => py && n.push(numpy(py))]
-          : [() => py && n.push(numpy(py)), () => g.push(gradsync(a.kernels!, runDir))];
-      for (const f of pair) f();
+      const runG = (): void => void g.push(gradsync(a.kernels!, runDir));
+      const runN = (): void => void (py !== null && n.push(numpy(py)));
+      for (const f of r % 2 === 0 ? [runG, runN] : [runN, runG]) f();
       const last = n[n.length - 1];
       process.stdout.write(
         `${r + 1} | ${g[r]!.loop.toFixed(3)} | ${g[r]!.wall.toFixed(3)} | ${last ? last.loop.toFixed(3) : '-'} | ${last ? last.wall.toFixed(3) : '-'}\n`,

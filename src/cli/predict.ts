@@ -15,7 +15,7 @@ import * as readline from 'node:readline';
 import { Errors, GradsyncError } from '../errors';
 import { selectKernels } from '../tensor/select';
 import { Model } from '../model/model';
-import { looksLikeIdxImages, readIdxImages } from '../data/idx';
+import { idxImagesIn } from '../data/idx';
 import type { DenseSpec } from '../model/spec';
 import { findResumePoint } from '../train/checkpoint';
 import { inputScaleOf } from '../train/setup';
@@ -67,8 +67,8 @@ export async function predictCommand(f: PredictFlags, io: Io): Promise<number> {
     results.push(r);
     out.write(classify ? `class ${r.label ?? r.class}  (p = ${y[r.class!]!.toFixed(4)})\n` : `${y.join(', ')}\n`);
   };
-  if (f.input && looksLikeIdxImages(f.input)) {
-    const img = readIdxImages(f.input);
+  const img = f.input ? idxImagesIn(f.input) : null;
+  if (f.input && img !== null) {
     const size = img.rows * img.cols;
     if (size !== spec.inputs)
       throw Errors.data(

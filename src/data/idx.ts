@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import { Errors } from '../errors';
 import { alloc } from '../tensor/dtype';
 import { allocLabels, checkLoadOptions, contentHash, type Dataset, type LoadOptions } from './dataset';
-import { readSource, type SourceFile } from './source-file';
+import { readHead, readSource, type SourceFile } from './source-file';
 
 const CLASSES = 10;
 const UBYTE = 0x08;
@@ -117,22 +117,27 @@ export interface IdxImages {
   pixels: Uint8Array;
 }
 
-/** Whether `file` starts as an IDX images file does (00 00 08 03), gzipped or not; false when unreadable. */
-export function looksLikeIdxImages(file: string): boolean {
+/**
+ * `file` as an IDX images file (gzipped or not, known by its magic 00 00 08 03), with the checks
+ * loadIdx makes (errors name the file and byte); null when it does not start as one, or cannot be
+ * read (the caller's own reader then says why). The file is read once.
+ */
+export function idxImagesIn(file: string): IdxImages | null {
+  let img: SourceFile;
   try {
-    const b = readSource(file, 'file', true).bytes;
-    return b.length >= 4 && b[0] === 0 && b[1] === 0 && b[2] === UBYTE && b[3] === 3;
+    // the first 4 bytes tell a plain file (a CSV is not read whole here); gzip needs its contents
+    const head = readHead(file, 4);
+    const gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+    if (!gzip && !(head.length === 4 && head[0] === 0 && head[1] === 0 && head[2] === UBYTE && head[3] === 3)) return null;
+    img = readSource(file, 'IDX images file', true);
   } catch {
-    return false;
+    return null;
   }
-}
-
-/** Reads one IDX images file (gzipped or not) with the checks loadIdx makes; errors name the file and byte. */
-export function readIdxImages(file: string): IdxImages {
-  const img = readSource(file, 'IDX images file', true);
+  const b = img.bytes;
+  if (!(b.length >= 4 && b[0] === 0 && b[1] === 0 && b[2] === UBYTE && b[3] === 3)) return null;
   const [n, rows, cols] = parseHeader(file, img, 3);
   checkLength(file, img, 16, n! * rows! * cols!, `${n} images of ${rows}×${cols}`);
-  return { n: n!, rows: rows!, cols: cols!, pixels: img.bytes.subarray(16) };
+  return { n: n!, rows: rows!, cols: cols!, pixels: b.subarray(16) };
 }
 
 /** Checks magic and element type; returns the `ndims` dimensions. */

@@ -26,6 +26,17 @@ export interface SourceFile {
   cut: boolean;
 }
 
+/** The first `n` bytes of `file` as on disk (fewer when it is shorter); throws what fs throws. */
+export function readHead(file: string, n: number): Buffer {
+  const head = Buffer.alloc(n);
+  const fd = fs.openSync(file, 'r');
+  try {
+    return head.subarray(0, fs.readSync(fd, head, 0, n, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Reads `file`; `what` names its kind in messages ("CSV file", "IDX images file"). */
 export function readSource(file: string, what: string, partialGzip = false): SourceFile {
   let raw: Buffer;
