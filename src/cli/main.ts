@@ -4,23 +4,23 @@
  * Exit codes: 0 success; 1 a failed check or a runtime failure (gradcheck mismatch,
  * non-finite stop); 2 bad input (usage, config, data, checkpoint).
  * Commander parses the flags (well-kept, typed, generates --help): hand-written argv
- * parsing is where CLIs go wrong.
+ * parsing is where CLIs go wrong. Each command's module is loaded when that command runs, so a
+ * command does not pay for loading the others (ONNX export, the dashboard, the worker).
  */
 
 import { Command, CommanderError } from 'commander';
 import { GradsyncError } from '../errors';
 import { kernelInfo } from '../tensor/select';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
-import { gradcheckCommand, type GradcheckFlags } from './gradcheck';
-import { predictCommand, type PredictFlags } from './predict';
-import { exportCommand, type ExportFlags } from './export';
-import { trainCommand, type TrainFlags } from './train';
-import { tailCommand } from './tail';
-import { workerCommand, type WorkerFlags } from './worker';
-import { viewCommand } from './view';
+import type { GradcheckFlags } from './gradcheck';
+import type { PredictFlags } from './predict';
+import type { ExportFlags } from './export';
+import type { TrainFlags } from './train';
+import type { WorkerFlags } from './worker';
 import { readFileFlag, readToken } from './flags';
 import { processIo, type Io } from './io';
 import { packagePath } from './paths';
+import { load } from './lazy';
 import * as fs from 'node:fs';
 
 function version(): string {
@@ -86,7 +86,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--no-progress', 'plain lines instead of a progress bar')
     .option('--json', 'print one JSON summary object on stdout at the end')
     .action(async (config: string | undefined, f: TrainFlags) => {
-      code = await trainCommand(config, f, io);
+      code = await load<typeof import('./train')>('./train').trainCommand(config, f, io);
     });
 
   program
@@ -101,7 +101,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--sweep', 'also report the error for ε = 1e-2 … 1e-9')
     .option('--json', 'print the result as one JSON object on stdout')
     .action(async (config: string | undefined, f: GradcheckFlags) => {
-      code = await gradcheckCommand(config, f, io);
+      code = await load<typeof import('./gradcheck')>('./gradcheck').gradcheckCommand(config, f, io);
     });
 
   program
@@ -111,7 +111,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--input <file>', 'CSV/whitespace rows instead of stdin')
     .option('--json', 'print all outputs as one JSON object on stdout')
     .action(async (f: PredictFlags) => {
-      code = await predictCommand(f, io);
+      code = await load<typeof import('./predict')>('./predict').predictCommand(f, io);
     });
 
   program
@@ -122,7 +122,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .requiredOption('--out <file>', 'file to write (atomically)')
     .option('--json', 'print a JSON summary object on stdout')
     .action(async (f: ExportFlags) => {
-      code = await exportCommand(f, io);
+      code = await load<typeof import('./export')>('./export').exportCommand(f, io);
     });
 
   program
@@ -145,7 +145,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       const onInt = (): void => stop.abort();
       process.once('SIGINT', onInt);
       try {
-        code = await tailCommand(
+        code = await load<typeof import('./tail')>('./tail').tailCommand(
           target,
           { json: f.json === true, once: f.once === true, window: Number(f.window), ...(token ? { token } : {}), ...(ca ? { ca } : {}) },
           { ...io, signal: stop.signal },
@@ -169,7 +169,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       process.once('SIGINT', onInt);
       process.once('SIGTERM', onInt);
       try {
-        code = await viewCommand(
+        code = await load<typeof import('./view')>('./view').viewCommand(
           run,
           {
             ...(f.port !== undefined ? { port: f.port } : {}),
@@ -203,7 +203,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       '0',
     )
     .action(async (f: WorkerFlags) => {
-      code = await workerCommand(f, io);
+      code = await load<typeof import('./worker')>('./worker').workerCommand(f, io);
     });
 
   try {

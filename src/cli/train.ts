@@ -7,24 +7,24 @@
  */
 
 import { browserWorkerPages } from './browser-worker-assets';
-import * as cliProgress from 'cli-progress';
+import type * as cliProgress from 'cli-progress';
 import type pino from 'pino';
 import { loadConfigFile, validate, type RunConfig } from '../config';
 import { Errors, GradsyncError } from '../errors';
-import { startLiveServer, type LiveServer } from '../observe/live-server';
+import type { LiveServer } from '../observe/live-server';
 import { train, type TrainSummary } from '../train/loop';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findResumePoint, listCheckpoints } from '../train/checkpoint';
 import type { ExecutorContext, ExecutorSource } from '../train/loop';
-import { startCoordinator } from '../parallel/coordinator-server';
 import { isLoopback } from '../net/loopback';
 import { intFlag, kernelFlag, readFileFlag, readToken } from './flags';
 import { defaultConfigPath } from './paths';
 import { fmt, humanOut, type Io } from './io';
 import { dashboardPagesOrNote } from './dashboard-assets';
 import { recordConsoleLine } from './run-events';
+import { load } from './lazy';
 
 export interface TrainFlags {
   threads?: string;
@@ -164,7 +164,7 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
   // (over wss:// with the workers' certificate); its own records go to the run's log once it exists
   const pages = monitor ? dashboardPagesOrNote() : null;
   const live: LiveServer | null = monitor
-    ? await startLiveServer({
+    ? await load<typeof import('../observe/live-server')>('../observe/live-server').startLiveServer({
         host: monitor.host,
         port: monitor.port,
         ...(token !== undefined ? { token } : {}),
@@ -239,7 +239,7 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
       ...(listen
         ? {
             joinable: async (ctx: ExecutorContext): Promise<ExecutorSource> => {
-              const c = await startCoordinator({
+              const c = await load<typeof import('../parallel/coordinator-server')>('../parallel/coordinator-server').startCoordinator({
                 host: listen.host,
                 port: listen.port,
                 run: ctx.run,
@@ -283,14 +283,15 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
         if (s.resume) out.write(`resumed from ${s.resume.file} at step ${s.resume.step}\n`);
         out.write(`log: ${s.logFile ?? '(custom logger)'}\n`);
         if (tty) {
-          bar = new cliProgress.SingleBar(
+          const progress = load<typeof cliProgress>('cli-progress');
+          bar = new progress.SingleBar(
             {
               format: 'train [{bar}] {value}/{total} steps | epoch {epoch} | ETA {eta_formatted} | loss {loss} | ‖g‖ {gnorm} | {diag}',
               etaBuffer: 50,
               stream: out as NodeJS.WriteStream,
               hideCursor: true,
             },
-            cliProgress.Presets.shades_classic,
+            progress.Presets.shades_classic,
           );
           bar.start(s.totalSteps, s.startStep, { epoch: '-', loss: '-', gnorm: '-', diag: '' });
         }
