@@ -11,8 +11,11 @@
  * thread count; the ceiling (two 1-thread native trainers at once, summed) and the 2-thread row's
  * share of it; PyTorch on the same workload and steps on 1 and 2 threads
  * (scripts/bench_torch_cnn.py) and gradsync's ratio to it; then GEMM GFLOP/s on the conv shapes
- * of one micro-batch beside the dense layer's.
- * Flags: --steps N, --micro-batch N (default 32), --kernels LIST (default "native,wasm"), --no-torch.
+ * of one micro-batch beside the dense layer's. Where the CPU has FMA, the native rows and GEMMs
+ * run in both kernel profiles (docs/determinism.md#kernel-profiles): rows "native-fma" beside
+ * "native", each profile with its own paramsSha256.
+ * Flags: --steps N, --micro-batch N (default 32), --kernels LIST (default "native,wasm"), --no-torch,
+ * --no-fma.
  * Timings are printed, never asserted.
  */
 
@@ -21,10 +24,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectKernels } from '../src/tensor/select';
 import type { KernelChoice } from '../src/tensor/select';
+import type { KernelProfile } from '../src/tensor/kernels';
+import { nativeIsas } from '../src/tensor/fast/native';
 import { benchArgs, findData, machineHeader, median, pyScript, torchPeer } from './bench-common';
 import { rowRun, type Row, type RowSpec } from './bench-row';
 
-const USAGE = 'usage: node dist/scripts/bench-cnn.js [--steps 60] [--micro-batch 32] [--kernels native,wasm] [--no-torch]';
+const USAGE = 'usage: node dist/scripts/bench-cnn.js [--steps 60] [--micro-batch 32] [--kernels native,wasm] [--no-torch] [--no-fma]';
 
 function cnnSets(): string[] {
   const cfg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'config', 'fashion-cnn.json'), 'utf8')) as Record<
@@ -49,8 +54,8 @@ function gemmShapes(rows: number): { name: string; op: 'gemmNN' | 'gemmNT' | 'ge
   ];
 }
 
-function gflops(kernels: KernelChoice, rows: number): string[] {
-  const { kernels: k } = selectKernels('float32', kernels, 'portable');
+function gflops(kernels: KernelChoice, rows: number, profile: KernelProfile): string[] {
+  const { kernels: k } = selectKernels('float32', kernels, profile);
   return gemmShapes(rows).map((s) => {
     const A = new Float32Array(s.m * s.k).map((_, i) => ((i * 7919) % 13) / 13 - 0.5);
     const B = new Float32Array(s.k * s.n).map((_, i) => ((i * 104729) % 17) / 17 - 0.5);
@@ -64,7 +69,7 @@ function gflops(kernels: KernelChoice, rows: number): string[] {
     }
     const ms = median(times);
     return (
-      `  ${k.id.padEnd(16)} ${s.name.padEnd(15)} ${s.op}(${s.m}, ${s.n}, ${s.k})`.padEnd(64) +
+      `  ${k.id.padEnd(18)} ${s.name.padEnd(15)} ${s.op}(${s.m}, ${s.n}, ${s.k})`.padEnd(64) +
       `${((2 * s.m * s.n * s.k) / ms / 1e6).toFixed(1)} GFLOP/s`
     );
   });
@@ -88,6 +93,7 @@ async function main(): Promise<void> {
     'micro-batch': { type: 'string', default: '32' },
     kernels: { type: 'string', default: 'native,wasm' },
     'no-torch': { type: 'boolean', default: false },
+    'no-fma': { type: 'boolean', default: false },
   });
   const dir = findData();
   if (!dir) throw new Error('Fashion-MNIST not found (apt-get install dataset-fashion-mnist, or GRADSYNC_DATA_DIR)');
@@ -100,12 +106,14 @@ async function main(): Promise<void> {
   );
   const spec = (kernels: string, threads: number): RowSpec => ({ kernels, threads, batch: 128, microBatch, epochs: 1, steps, sets });
   const rows: Row[] = [];
-  for (const kernels of v.kernels!.split(',')) {
+  const withFma = !v['no-fma'] && nativeIsas('fma').length > 0;
+  const kinds = v.kernels!.split(',').flatMap((k) => (k === 'native' && withFma ? ['native', 'native-fma'] : [k]));
+  for (const kernels of kinds) {
     for (const threads of [1, 2]) {
       const r = await rowRun(spec(kernels, threads));
       rows.push(r);
       process.stdout.write(
-        `  ${r.kernel.padEnd(16)} ${r.name.padEnd(26)} ${Math.round(r.sps)} samples/s   median step ${r.medianStepMs.toFixed(1)} ms   sha ${r.sha.slice(0, 12)}\n`,
+        `  ${r.kernel.padEnd(18)} ${r.name.padEnd(26)} ${Math.round(r.sps)} samples/s   median step ${r.medianStepMs.toFixed(1)} ms   sha ${r.sha.slice(0, 12)}\n`,
       );
     }
   }
@@ -125,14 +133,21 @@ async function main(): Promise<void> {
         process.stdout.write(`  PyTorch: not measured (${t})\n`);
         break;
       }
-      const mine = rows.find((r) => r.kernels === 'native' && r.threads === threads);
+      const ratios = ['native', 'native-fma'].flatMap((kind) => {
+        const mine = rows.find((r) => r.kernels === kind && r.threads === threads);
+        return mine ? [`gradsync ${kind} ${threads} thread${threads > 1 ? 's' : ''}: ${(mine.sps / t.sps).toFixed(2)}×`] : [];
+      });
       process.stdout.write(
-        `  PyTorch ${t.version} ${threads} thread${threads > 1 ? 's' : ' '}       ${Math.round(t.sps)} samples/s${mine ? `   gradsync native ${threads} thread${threads > 1 ? 's' : ''}: ${(mine.sps / t.sps).toFixed(2)}×` : ''}\n`,
+        `  PyTorch ${t.version} ${threads} thread${threads > 1 ? 's' : ' '}       ${Math.round(t.sps)} samples/s${ratios.length > 0 ? `   ${ratios.join('   ')}` : ''}\n`,
       );
     }
   }
   process.stdout.write(`GEMM GFLOP/s on the shapes of one micro-batch (${microBatch} examples):\n`);
-  for (const kernels of v.kernels!.split(',')) process.stdout.write(`${gflops(kernels as KernelChoice, microBatch).join('\n')}\n`);
+  for (const kind of kinds) {
+    const profile: KernelProfile = kind === 'native-fma' ? 'fma' : 'portable';
+    const choice = (kind === 'native-fma' ? 'native' : kind) as KernelChoice;
+    process.stdout.write(`${gflops(choice, microBatch, profile).join('\n')}\n`);
+  }
 }
 
 main().catch((e: unknown) => {
