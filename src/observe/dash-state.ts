@@ -12,6 +12,7 @@
  */
 
 import type { Diagnosis, EvalRecord, ExecutorRecord, StepRecord } from './schema';
+import { EvidenceCarry } from './evidence';
 
 /** Rows kept per table before it is decimated. */
 export const TABLE_CAP = 4000;
@@ -140,6 +141,8 @@ export class DashState {
   layers: LayerView[] = [];
   diagnosis: (Diagnosis & { step: number }) | null = null;
   changes: (Diagnosis & { step: number })[] = [];
+  /** Step records carry evidence now and then: the last sentence seen for each state. */
+  private readonly carry = new EvidenceCarry();
   executors = new Map<string, ExecutorView>();
   examplesSeen = 0;
   events: DashEvent[] = [];
@@ -209,7 +212,7 @@ export class DashState {
       ),
     );
     if (r.diagnosis && Array.isArray(r.diagnosis.states)) {
-      const d = { states: r.diagnosis.states, evidence: r.diagnosis.evidence ?? {}, step: r.step };
+      const d = { ...this.carry.of(r.diagnosis), step: r.step };
       const prev = this.diagnosis;
       if (prev === null || prev.states.join(',') !== d.states.join(',')) {
         this.changes.push(d);

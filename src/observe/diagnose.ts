@@ -177,7 +177,8 @@ type LayerField = 'dJdW' | 'updateRatio' | 'saturated' | 'dead';
  * (the record is written while the threads compute): a healthy step allocates almost nothing
  * here — ring entries are reused, the window is walked by index, sums are loops in the order
  * the means are defined in (oldest first, from +0), and the evidence strings are built
- * only for a state that holds.
+ * only for a state that holds, and only when asked for (push, explain; pushStates gives the
+ * states alone).
  */
 export class Diagnoser {
   private readonly opts: DiagnosisOptions;
@@ -205,7 +206,32 @@ export class Diagnoser {
     this.ring = new Array<Entry | undefined>(this.opts.window);
   }
 
+  /** Steps in the diagnosis's sliding window. */
+  get window(): number {
+    return this.opts.window;
+  }
+
+  /** Adds a step and returns the diagnosis after it, with its evidence sentences. */
   push(rec: DiagnosisInput): Diagnosis {
+    this.observe(rec);
+    return this.diagnose(true);
+  }
+
+  /**
+   * Adds a step and returns the states after it alone (`evidence` empty): the same states as
+   * push(), without building the sentences; explain() builds them for the same moment.
+   */
+  pushStates(rec: DiagnosisInput): Diagnosis {
+    this.observe(rec);
+    return this.diagnose(false);
+  }
+
+  /** The diagnosis after the last step added, with its evidence (what push() returned for it). */
+  explain(): Diagnosis {
+    return this.diagnose(true);
+  }
+
+  private observe(rec: DiagnosisInput): void {
     const layers: LayerRecord[] = Array.isArray(rec.layers) ? rec.layers : [];
     const bad = nonFiniteParts(rec, layers);
     if (bad) {
@@ -214,7 +240,6 @@ export class Diagnoser {
     } else {
       this.add(rec, layers);
     }
-    return this.diagnose();
   }
 
   /** Each layer's activation into `out` (push: one array shape for V8), reused when it has the length. */
@@ -283,12 +308,13 @@ export class Diagnoser {
     return s / (to - from);
   }
 
-  private diagnose(): Diagnosis {
+  /** The states now; `words`: with their evidence sentences (else each state's evidence is ''). */
+  private diagnose(words: boolean): Diagnosis {
     const o = this.opts;
     const evidence: Partial<Record<DiagnosisState, string>> = {};
     let any = false;
     if (this.divergedAt !== null) {
-      evidence.diverged = `first non-finite value at ${this.divergedAt}; ${this.nonFiniteSteps} step(s) non-finite so far`;
+      evidence.diverged = words ? `first non-finite value at ${this.divergedAt}; ${this.nonFiniteSteps} step(s) non-finite so far` : '';
       any = true;
     }
     if (this.targetEvidence) {
@@ -304,7 +330,7 @@ export class Diagnoser {
       const lastE = win[wn - 1]!;
       const nLayers = lastE.dJdW.length;
       const acts = lastE.activations;
-      const span = wn - a > 1 ? `over steps ${win[a]!.step}-${lastE.step}` : `at step ${win[a]!.step}`;
+      const span = !words ? '' : wn - a > 1 ? `over steps ${win[a]!.step}-${lastE.step}` : `at step ${win[a]!.step}`;
 
       // saturated and dead-relus are direct measurements: reported from the first step
       let sat: string[] | null = null;
@@ -312,20 +338,23 @@ export class Diagnoser {
       for (let l = 0; l < nLayers; l++) {
         if (acts[l] === 'tanh' || acts[l] === 'sigmoid') {
           const s = this.layerMean('saturated', l, a, wn);
-          if (s >= o.saturatedFraction) (sat ??= []).push(`layer ${l} (${acts[l]}) ${pct(s)}`);
+          if (s >= o.saturatedFraction) (sat ??= []).push(words ? `layer ${l} (${acts[l]}) ${pct(s)}` : '');
         }
         if (acts[l] === 'relu') {
           const d = this.layerMean('dead', l, a, wn);
-          if (d >= o.deadFraction) (dead ??= []).push(`layer ${l} ${pct(d)}`);
+          if (d >= o.deadFraction) (dead ??= []).push(words ? `layer ${l} ${pct(d)}` : '');
         }
       }
       if (sat !== null) {
-        evidence.saturated = `${sat.join(', ')} of (unit, example) pairs saturated (derivative < 1 % of its maximum) ${span} (threshold ${pct(o.saturatedFraction)}): their gradients barely flow`;
+        evidence.saturated = words
+          ? `${sat.join(', ')} of (unit, example) pairs saturated (derivative < 1 % of its maximum) ${span} (threshold ${pct(o.saturatedFraction)}): their gradients barely flow`
+          : '';
         any = true;
       }
       if (dead !== null) {
-        evidence['dead-relus'] =
-          `${dead.join(', ')} of units inactive for every example of the batch ${span} (threshold ${pct(o.deadFraction)}): they get no gradient`;
+        evidence['dead-relus'] = words
+          ? `${dead.join(', ')} of units inactive for every example of the batch ${span} (threshold ${pct(o.deadFraction)}): they get no gradient`
+          : '';
         any = true;
       }
 
@@ -344,11 +373,13 @@ export class Diagnoser {
       let big: string[] | null = null;
       for (let l = 0; l < nLayers; l++) {
         const u = this.layerMean('updateRatio', l, a, wn);
-        if (u >= o.explodingUpdateRatio) (big ??= []).push(`layer ${l} ${fmtNum(u)}`);
+        if (u >= o.explodingUpdateRatio) (big ??= []).push(words ? `layer ${l} ${fmtNum(u)}` : '');
       }
       if (big !== null) {
         why = [
-          `update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`,
+          words
+            ? `update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`
+            : '',
         ];
       }
       let vanishing = false;
@@ -358,12 +389,16 @@ export class Diagnoser {
         const growth = minE.gradNorm > 0 ? gradNow / minE.gradNorm : gradNow > 0 ? Infinity : 0;
         if (growth >= o.explodingGrowth && lossNow >= minE.loss) {
           (why ??= []).unshift(
-            `global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`,
+            words
+              ? `global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`
+              : '',
           );
         }
         if (lossStart > 0 && lossNow >= o.explodingLossRatio * lossStart) {
           (why ??= []).push(
-            `the loss ${fmtNum(lossNow)} ${span} is ${fmtNum(lossNow / lossStart)}x its start ${fmtNum(lossStart)} (threshold ${fmtNum(o.explodingLossRatio)}x): the steps overshoot`,
+            words
+              ? `the loss ${fmtNum(lossNow)} ${span} is ${fmtNum(lossNow / lossStart)}x its start ${fmtNum(lossStart)} (threshold ${fmtNum(o.explodingLossRatio)}x): the steps overshoot`
+              : '',
           );
         }
 
@@ -383,14 +418,15 @@ export class Diagnoser {
           if (ratio <= o.vanishingLayerRatio && lossNow >= o.vanishingLossRatio * lossStart) {
             vanishing = true;
             any = true;
-            evidence.vanishing =
-              `|dJdW| of layer 0 is ${fmtNum(first)}, of layer ${maxL} ${fmtNum(later)} (ratio ${fmtNum(ratio)} <= ${fmtNum(o.vanishingLayerRatio)}) ${span}, ` +
-              `while the loss ${fmtNum(lossNow)} is still ${pct(lossNow / lossStart)} of its start ${fmtNum(lossStart)}: the early layers are barely learning`;
+            evidence.vanishing = words
+              ? `|dJdW| of layer 0 is ${fmtNum(first)}, of layer ${maxL} ${fmtNum(later)} (ratio ${fmtNum(ratio)} <= ${fmtNum(o.vanishingLayerRatio)}) ${span}, ` +
+                `while the loss ${fmtNum(lossNow)} is still ${pct(lossNow / lossStart)} of its start ${fmtNum(lossStart)}: the early layers are barely learning`
+              : '';
           }
         }
       }
       if (why !== null) {
-        evidence.exploding = `${why.join('; ')}: lower the learning rate or clip the gradient norm`;
+        evidence.exploding = words ? `${why.join('; ')}: lower the learning rate or clip the gradient norm` : '';
         any = true;
       }
 
@@ -408,8 +444,9 @@ export class Diagnoser {
         const gradRatio = gradNow / this.startGrad;
         if (rel < o.plateauRelChange && gradRatio <= o.convergedGradRatio) {
           if (evidence['dead-relus'] !== undefined) {
-            evidence['dead-relus'] +=
-              `; the loss is flat and the gradient small (${fmtNum(gradRatio)} of its start) because the units are dead, not because the run converged`;
+            if (words)
+              evidence['dead-relus'] +=
+                `; the loss is flat and the gradient small (${fmtNum(gradRatio)} of its start) because the units are dead, not because the run converged`;
           } else if (!vanishing && evidence.exploding === undefined && this.divergedAt === null) {
             let worst = 0;
             let worstM = this.layerMean('dJdW', 0, a, wn);
@@ -421,10 +458,11 @@ export class Diagnoser {
               }
             }
             any = true;
-            evidence.converged =
-              `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${wn} steps (threshold ${fmtNum(o.plateauRelChange)}), ` +
-              `global |g| ${fmtNum(gradNow)} is ${fmtNum(gradRatio)} of its start ${fmtNum(this.startGrad)} (threshold ${fmtNum(o.convergedGradRatio)}); ` +
-              `largest layer |dJdW| ${fmtNum(worstM)} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`;
+            evidence.converged = words
+              ? `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${wn} steps (threshold ${fmtNum(o.plateauRelChange)}), ` +
+                `global |g| ${fmtNum(gradNow)} is ${fmtNum(gradRatio)} of its start ${fmtNum(this.startGrad)} (threshold ${fmtNum(o.convergedGradRatio)}); ` +
+                `largest layer |dJdW| ${fmtNum(worstM)} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`
+              : '';
           }
         }
       }

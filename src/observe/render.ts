@@ -14,6 +14,7 @@
 import { Diagnoser, fmtNum, DIAGNOSIS_ORDER } from './diagnose';
 import { isEval, isStep, type FollowStats, type GsRecord } from './tail';
 import type { Diagnosis, DiagnosisState, ExecutorRecord, StepRecord } from './schema';
+import { EvidenceCarry } from './evidence';
 
 const BARS = '▁▂▃▄▅▆▇█';
 
@@ -109,6 +110,9 @@ export class Summary {
   private layers: Record<MetricKey, Series>[] = [];
   private fallback: Diagnoser | null = null;
   private fallbackDiagnosis: Diagnosis | null = null;
+  /** The latest record's diagnosis, with the evidence last seen for its states. */
+  private recordDiagnosis: Diagnosis | null = null;
+  private readonly carry = new EvidenceCarry();
   private startModel: { layers: string[]; loss: string } | null = null;
 
   constructor(opts: SummaryOptions = {}) {
@@ -134,7 +138,7 @@ export class Summary {
   /** The diagnosis to show: the record's own, else one computed here (v0 records carry none). */
   get diagnosis(): Diagnosis | null {
     const d = this.latest?.diagnosis;
-    if (d && Array.isArray(d.states)) return d;
+    if (d && Array.isArray(d.states)) return this.recordDiagnosis;
     return this.fallbackDiagnosis;
   }
 
@@ -165,6 +169,8 @@ export class Summary {
     this.layers = [];
     this.fallback = null;
     this.fallbackDiagnosis = null;
+    this.recordDiagnosis = null;
+    this.carry.reset();
     this.startModel = null;
   }
 
@@ -214,6 +220,7 @@ export class Summary {
     rec.layers.forEach((l, i) => {
       for (const m of METRICS) this.layers[i]![m.key].push(l[m.key]);
     });
+    if (rec.diagnosis && Array.isArray(rec.diagnosis.states)) this.recordDiagnosis = this.carry.of(rec.diagnosis);
     if (!rec.diagnosis) {
       // v0 records carry no diagnosis: compute one without target information
       if (!this.fallback) {

@@ -108,8 +108,14 @@ export interface StepRecord {
     tailShared?: boolean;
   };
   executors: ExecutorRecord[];
-  /** The diagnosis after this step (observe/diagnose.ts). */
-  diagnosis: Diagnosis;
+  /**
+   * The diagnosis after this step (observe/diagnose.ts). Its `evidence` is written on the first
+   * step record of a run, when the states differ from the previous step record's, every
+   * `window` steps of the diagnosis (fresh figures) and on the run's last step; a record
+   * without it has the states alone, and a reader keeps the last sentence seen for each state
+   * (withEvidence in diagnose.ts).
+   */
+  diagnosis: StepDiagnosis;
   /** Set when the step was skipped (non-finite gradient or loss) and the weights were not changed. */
   skipped?: string;
   /** With skipped: the training-set rows whose own loss or gradient is non-finite (recomputed on the main thread; at most 256). */
@@ -125,6 +131,9 @@ export interface Diagnosis {
   /** Numbers behind each state, keyed by state, as short human-readable sentences. */
   evidence: Partial<Record<DiagnosisState, string>>;
 }
+
+/** A step record's diagnosis: the states, and the evidence when the record carries it. */
+export type StepDiagnosis = Pick<Diagnosis, 'states'> & Partial<Pick<Diagnosis, 'evidence'>>;
 
 export interface EvalRecord {
   msg: 'eval';

@@ -32,7 +32,7 @@ import { epochOrder, batchRange } from '../data/batching';
 import { targetRange, type Dataset } from '../data/dataset';
 import { pinoStepWriter, runLoggers, type StepWriter } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
-import type { Diagnosis, StepRecord } from '../observe/schema';
+import type { Diagnosis, DiagnosisState, StepRecord } from '../observe/schema';
 import type { ThreadPool } from '../parallel/pool-executor';
 import { Stepper } from './step';
 import { round3 } from './step-types';
@@ -259,6 +259,9 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   const rates = new LearningRate(cfg.schedule, cfg.optimizer.lr, perEpoch);
   let lastYield = performance.now();
   const first = a.stopper?.stopped ? totalSteps + 1 : p.startStep + 1;
+  /** The step whose record last carried the evidence, and the states of the last record. */
+  let explained = 0;
+  let shown: readonly DiagnosisState[] = [];
   for (let step = first; step <= totalSteps; step++) {
     // A step computed on the main thread resolves through microtasks only; let the event
     // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
@@ -309,7 +312,16 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     if (r.skipped !== undefined) fields.skipped = r.skipped;
     if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
     const tr = performance.now();
-    end.diagnosis = fields.diagnosis = diagnoser.push(fields);
+    // the evidence sentences on the first record, when the states change, every window and
+    // at the last step; the states alone in between (schema.ts, StepRecord.diagnosis)
+    const d = diagnoser.pushStates(fields);
+    if (step === first || step === totalSteps || step - explained >= diagnoser.window || !sameStates(d.states, shown)) {
+      end.diagnosis = fields.diagnosis = diagnoser.explain();
+      explained = step;
+    } else {
+      fields.diagnosis = { states: d.states };
+    }
+    shown = d.states;
     stepLog(r.skipped !== undefined ? 'warn' : 'info', fields);
     opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
     recordMs = performance.now() - tr;
@@ -319,7 +331,15 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     end.stepsDone = step;
     if (afterStep(a, step, epoch, inEpoch)) break;
   }
+  // the run's diagnosis with its evidence, however the loop ended (early stopping, a signal)
+  if (end.stepsDone > p.startStep && explained !== end.stepsDone) end.diagnosis = diagnoser.explain();
   return end;
+}
+
+function sameStates(a: readonly DiagnosisState[], b: readonly DiagnosisState[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

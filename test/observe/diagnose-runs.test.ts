@@ -11,6 +11,7 @@ import pino from 'pino';
 import { train, validateConfig, loadConfigFile, type RunConfig } from '../../src/index';
 import type { DiagnosisState, StepRecord } from '../../src/observe/schema';
 import { tailCommand } from '../../src/cli/tail';
+import { Diagnoser, DIAGNOSIS_DEFAULTS } from '../../src/observe/diagnose';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -35,7 +36,39 @@ async function runOf(cfg: RunConfig, withLogFile = false): Promise<Run> {
     ...(withLogFile ? {} : { logger: pino({ level: 'silent' }) }),
   });
   const seen = new Set<DiagnosisState>(records.flatMap((r) => r.diagnosis.states));
+  evidenceWhenDue(records);
+  replayAgrees(records, cfg);
   return { records, final: summary.diagnosis.states, seen, runDir };
+}
+
+/** A record carries the evidence on the first step, when the states change, every window and at the last step; the states alone between. */
+function evidenceWhenDue(records: StepRecord[]): void {
+  let explained = 0;
+  let prev = '';
+  records.forEach((r, i) => {
+    const key = r.diagnosis.states.join(',');
+    const due = i === 0 || i === records.length - 1 || r.step - explained >= DIAGNOSIS_DEFAULTS.window || key !== prev;
+    assert.equal(r.diagnosis.evidence !== undefined, due, `step ${r.step}: evidence ${due ? 'expected' : 'not expected'}`);
+    if (due) {
+      explained = r.step;
+      const words = Object.keys(r.diagnosis.evidence!).sort();
+      assert.deepEqual(words, r.diagnosis.states.filter((x) => x !== 'ok').sort(), `step ${r.step}: a sentence per state`);
+    }
+    prev = key;
+  });
+}
+
+/** pushStates() gives push()'s states at every step, and explain() after it push()'s whole diagnosis. */
+function replayAgrees(records: StepRecord[], cfg: RunConfig): void {
+  const acts = cfg.model.layers.map((l) => ('activation' in l ? String(l.activation) : ''));
+  const ctx = { outputActivation: acts[acts.length - 1]!, loss: cfg.model.loss, targetMin: NaN, targetMax: NaN, layerActivations: acts };
+  const full = new Diagnoser(ctx);
+  const lean = new Diagnoser(ctx);
+  for (const r of records) {
+    const want = full.push(r);
+    assert.deepEqual(lean.pushStates(r).states, want.states, `step ${r.step}: the states`);
+    assert.deepEqual(lean.explain(), want, `step ${r.step}: the evidence`);
+  }
 }
 
 const digits = (layers: { units: number; activation: string }[], init: object, optimizer: object, steps: number): RunConfig =>
@@ -68,7 +101,7 @@ describe('observe/diagnose on recorded runs (issue 5)', () => {
     const firstConverged = r.records.findIndex((x) => x.diagnosis.states.includes('converged')) + 1;
     assert.ok(firstConverged > 50, `converged at step ${firstConverged}, before a full window`);
     assert.ok(!r.seen.has('vanishing') && !r.seen.has('exploding') && !r.seen.has('diverged'));
-    assert.match(r.records[r.records.length - 1]!.diagnosis.evidence.converged!, /stationary point/);
+    assert.match(r.records[r.records.length - 1]!.diagnosis.evidence!.converged!, /stationary point/);
 
     // and `tail --once` reads the same answer back from the run's log file
     const out = new (class extends Writable {
@@ -88,7 +121,7 @@ describe('observe/diagnose on recorded runs (issue 5)', () => {
     const r = await runOf(digits(stack(9, 32, 'sigmoid'), { scheme: 'glorot-uniform', gain: 0.1 }, { kind: 'sgd', lr: 0.1 }, 60));
     assert.deepEqual(r.final, ['vanishing']);
     assert.ok(!r.seen.has('converged'));
-    assert.match(r.records[r.records.length - 1]!.diagnosis.evidence.vanishing!, /\|dJdW\| of layer 0 is \S+, of layer 9/);
+    assert.match(r.records[r.records.length - 1]!.diagnosis.evidence!.vanishing!, /\|dJdW\| of layer 0 is \S+, of layer 9/);
   });
 
   it('a too-large learning rate is exploding or diverged', async () => {
@@ -102,7 +135,7 @@ describe('observe/diagnose on recorded runs (issue 5)', () => {
     const r = await runOf(digits(stack(2, 64, 'relu'), { scheme: 'he-uniform', bias: -5 }, { kind: 'sgd', lr: 0.1 }, 60));
     assert.deepEqual(r.final, ['dead-relus']);
     assert.ok(r.records.every((x) => x.diagnosis.states.includes('dead-relus')));
-    assert.match(r.records[r.records.length - 1]!.diagnosis.evidence['dead-relus']!, /layer 0 100 %, layer 1 100 %/);
+    assert.match(r.records[r.records.length - 1]!.diagnosis.evidence!['dead-relus']!, /layer 0 100 %, layer 1 100 %/);
   });
 
   it('a healthy run is ok at every step', async () => {
