@@ -8,7 +8,9 @@
  *     its own in the query (JOIN_PROOF_QUERY); the token never travels.
  *  2. The coordinator's proof comes in the run message; a run without the right one is left
  *     before anything of it is used.
- * Then steps 2–4 are worker-session.ts's. It reports its state to the page (page-protocol.ts).
+ * Then steps 2–4 are worker-session.ts's. It reports its state to the page (page-protocol.ts):
+ * a change at once, the steps at most every STEP_REPORT_MS (a render of the page per step took
+ * CPU from the round trip).
  */
 import { CHALLENGE_PATH, NONCE_RE, proofText } from '../../src/net/challenge-wire';
 import { hmacSha256, toHex, utf8 } from '../../src/net/sha256';
@@ -44,10 +46,36 @@ const shown: StateMessage = {
   dataFromCache: null,
 };
 
+/** Least time between two step reports to the page, ms. */
+const STEP_REPORT_MS = 250;
+let stepReportDue = 0;
+let stepTimer: ReturnType<typeof setTimeout> | null = null;
+
 function report(state: WorkerState, why: string): void {
+  if (stepTimer !== null) {
+    clearTimeout(stepTimer);
+    stepTimer = null;
+  }
   shown.state = state;
   shown.why = why;
   post({ ...shown });
+}
+
+/** A step's report: at once when none went out in the last STEP_REPORT_MS, else the latest one when that time is up. */
+function reportStep(why: string): void {
+  shown.why = why;
+  if (stepTimer !== null) return;
+  const now = performance.now();
+  if (now >= stepReportDue) {
+    stepReportDue = now + STEP_REPORT_MS;
+    report('computing', why);
+    return;
+  }
+  stepTimer = setTimeout(() => {
+    stepTimer = null;
+    stepReportDue = performance.now() + STEP_REPORT_MS;
+    report('computing', shown.why);
+  }, stepReportDue - now);
 }
 
 /** The browser's WebSocket as the session's link (a close code the browser does not allow is sent as 1000, the reason kept). */
@@ -117,7 +145,7 @@ async function start(token: string | null): Promise<void> {
       shown.steps++;
       shown.share = s.total > 0 ? s.samples / s.total : null;
       shown.samplesPerSec = totalMs > 0 ? (totalSamples * 1000) / totalMs : null;
-      report('computing', `step ${s.step}`);
+      reportStep(`step ${s.step}`);
     },
   });
   let opened = false;
