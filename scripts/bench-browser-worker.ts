@@ -1,42 +1,68 @@
 /**
  * bench-browser-worker.ts — npm run bench:browser-worker: the browser worker's samples/s against
  * a Node `gradsync worker --kernels wasm --threads 0` (the same WebAssembly kernels) on the same
- * workload: the default digits run, `--threads 1` on the coordinator plus the one remote worker,
- * no straggler duplicates. Rounds alternate browser and Node in one sitting. A worker's figure is
- * from the coordinator's step records: its examples over its executor time (computeMs, which
- * counts the transfer too, for both alike). Prints each round and the ratio of the medians, for
- * the default run (batch 32: a remote share of 8 examples a step, so the round trip dominates) and
- * for batch 512 (a share of 256: the kernels dominate), which tells the two costs apart.
+ * workload: `--threads 1` on the coordinator plus the one remote worker, no straggler duplicates.
+ * The browser is headless Chromium in two ways: opening the page with nothing attached (a user's
+ * browser), and driven by playwright as the tests drive it (DevTools' network domain reports
+ * every WebSocket frame to the driver). Rounds rotate the three in one sitting. A worker's
+ * figure is from the coordinator's step records: its examples over its executor time
+ * (computeMs, which counts the transfer too, for all alike), with that time's split: the
+ * worker's own compute, the rest (transferMs: decode, encode, the wire both ways), and the
+ * coordinator's main-thread share, which the remote's answer waits behind. Two workloads: the
+ * default digits run (a remote share of 8 examples a step: the round trip dominates) and batch
+ * 512 (a share of 256: the kernels dominate).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { guardedPage, launchChromium, noChromiumReason } from '../test/helpers/chromium';
+import { guardedPage, launchChromium, noChromiumReason, openPlain } from '../test/helpers/chromium';
 
 const root = path.resolve(__dirname, '..', '..');
 const bin = path.join(root, 'bin', 'gradsync.js');
 const ROUNDS = Number(process.env.GRADSYNC_BENCH_ROUNDS ?? 3);
 
+const KINDS = ['browser', 'devtools', 'node'] as const;
+type Kind = (typeof KINDS)[number];
+const LABEL: Record<Kind, string> = { browser: 'browser', devtools: 'browser+devtools', node: 'node (wasm)' };
+
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
-/** The remote executor's examples per second of its executor time, from a run's log. */
-function remoteRate(logFile: string): number {
+interface Round {
+  /** The remote executor's examples per second of its executor time. */
+  rate: number;
+  /** Per step, ms: the remote's executor time, its transfer part, the main thread's share. */
+  remoteMs: number;
+  transferMs: number;
+  mainMs: number;
+  remoteId: string;
+}
+
+/** A round's figures from the run's step records. */
+function readRound(logFile: string): Round {
   let ex = 0;
   let ms = 0;
+  let tr = 0;
+  let main = 0;
+  let steps = 0;
+  let remoteId = '';
   for (const l of fs.readFileSync(logFile, 'utf8').split('\n')) {
     if (!l.includes('"msg":"step"')) continue;
-    for (const e of (JSON.parse(l) as { executors: { kind: string; examples: number; computeMs: number }[] }).executors) {
+    steps++;
+    const rec = JSON.parse(l) as { executors: { id: string; kind: string; examples: number; computeMs: number; transferMs?: number }[] };
+    for (const e of rec.executors) {
       if (e.kind === 'remote') {
         ex += e.examples;
         ms += e.computeMs;
-      }
+        tr += e.transferMs ?? 0;
+        remoteId = e.id;
+      } else if (e.kind === 'main') main += e.computeMs;
     }
   }
-  return (ex * 1000) / ms;
+  return { rate: (ex * 1000) / ms, remoteMs: ms / steps, transferMs: tr / steps, mainMs: main / steps, remoteId };
 }
 
-async function round(kind: 'browser' | 'node', cfg: string, browser: import('playwright-core').Browser | null): Promise<number> {
+async function round(kind: Kind, cfg: string, browser: import('playwright-core').Browser): Promise<Round> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-bw-'));
   const t = spawn(
     process.execPath,
@@ -51,19 +77,25 @@ async function round(kind: 'browser' | 'node', cfg: string, browser: import('pla
   while (!/browser worker: (\S+)\/worker/.test(out)) await new Promise((r) => setTimeout(r, 50));
   const origin = /browser worker: (\S+)\/worker/.exec(out)![1]!;
   const join = /listening for workers on (\S+)/.exec(out)![1]!;
-  if (kind === 'browser') {
-    const g = await guardedPage(browser!, origin);
+  if (kind === 'devtools') {
+    const g = await guardedPage(browser, origin);
     await g.page.goto(`${origin}/worker`);
     await exited;
     await g.context.close();
+  } else if (kind === 'browser') {
+    const c = openPlain(`${origin}/worker`);
+    await exited;
+    await c.close();
   } else {
     const w = spawn(process.execPath, [bin, 'worker', '--join', join, '--kernels', 'wasm', '--threads', '0'], { stdio: 'ignore' });
     await exited;
     await new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)));
   }
-  const rate = remoteRate(path.join(runDir, 'log.ndjson'));
+  const r = readRound(path.join(runDir, 'log.ndjson'));
   fs.rmSync(runDir, { recursive: true, force: true });
-  return rate;
+  // the browser worker names itself browser-…; anything else joined this run in its place
+  if ((kind === 'node') === r.remoteId.includes('browser-')) throw new Error(`the ${kind} round's remote was ${r.remoteId}`);
+  return r;
 }
 
 async function main(): Promise<void> {
@@ -77,23 +109,29 @@ async function main(): Promise<void> {
   ];
   const browser = await launchChromium();
   process.stdout.write(`browser worker vs node worker (--kernels wasm), --threads 1 + 1 remote, ${os.cpus()[0]?.model ?? '?'}\n`);
+  process.stdout.write('per step, ms: remote = the remote executor time (its transfer part), main = the main thread share\n');
   try {
     for (const [name, over] of workloads) {
       const cfg = path.join(dir, `workload-${workloads.findIndex((w) => w[0] === name)}.json`);
       fs.writeFileSync(cfg, JSON.stringify({ ...dflt, duplicateStragglers: false, ...over }));
       process.stdout.write(`${name}\n`);
-      const rates = { browser: [] as number[], node: [] as number[] };
+      const rates: Record<Kind, number[]> = { browser: [], devtools: [], node: [] };
       for (let k = 0; k < ROUNDS; k++) {
-        for (const kind of k % 2 === 0 ? (['browser', 'node'] as const) : (['node', 'browser'] as const)) {
+        // each kind goes first in turn
+        for (let j = 0; j < KINDS.length; j++) {
+          const kind = KINDS[(j + k) % KINDS.length]!;
           const r = await round(kind, cfg, browser);
-          rates[kind].push(r);
-          process.stdout.write(`  round ${k + 1} ${kind.padEnd(7)} ${r.toFixed(0)} samples/s\n`);
+          rates[kind].push(r.rate);
+          process.stdout.write(
+            `  round ${k + 1} ${LABEL[kind].padEnd(16)} ${r.rate.toFixed(0).padStart(6)} samples/s   remote ${r.remoteMs.toFixed(3)} ` +
+              `(transfer ${r.transferMs.toFixed(3)}), main ${r.mainMs.toFixed(3)}\n`,
+          );
         }
       }
-      const b = median(rates.browser);
-      const n = median(rates.node);
+      const m = (k: Kind): number => median(rates[k]);
       process.stdout.write(
-        `  median: browser ${b.toFixed(0)} samples/s, node ${n.toFixed(0)} samples/s, ratio ${(b / n).toFixed(2)}× (target ≥ 0.8×)\n`,
+        `  median: browser ${m('browser').toFixed(0)}, browser+devtools ${m('devtools').toFixed(0)}, node ${m('node').toFixed(0)} samples/s; ` +
+          `ratio browser/node ${(m('browser') / m('node')).toFixed(2)}× (target ≥ 0.8×), browser+devtools/node ${(m('devtools') / m('node')).toFixed(2)}×\n`,
       );
     }
   } finally {

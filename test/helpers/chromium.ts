@@ -4,7 +4,9 @@
  * flags that keep it off the network (every non-loopback request goes to a dead proxy, every
  * name fails to resolve, no background services), and a guard that records any request that is
  * not to the one server a test allows. Tests skip, naming the reason, where there is no Chromium.
+ * For a bench, also a Chromium that only opens a URL, no DevTools client attached (openPlain).
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -76,6 +78,34 @@ export async function guardedPage(
   });
   page.on('pageerror', (e) => errors.push(e.message));
   return { context, page, foreign, errors };
+}
+
+/**
+ * A headless Chromium that opens `url` and nothing else drives, as a user's browser runs a page:
+ * under playwright (DevTools' network domain on), every WebSocket frame is also reported to the
+ * driver with its payload, which a bench would count as the page's time. close() ends Chromium
+ * and its child processes (its own process group) and removes its profile folder.
+ */
+export function openPlain(url: string): { exited: Promise<number | null>; close(): Promise<void> } {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-chromium-'));
+  const child = spawn(chromiumPath()!, ['--headless', ...OFFLINE_ARGS, `--user-data-dir=${profile}`, url], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    exited,
+    async close() {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        /* the group is gone already */
+      }
+      await exited;
+      // its children may still be writing the profile for a moment
+      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    },
+  };
 }
 
 /** The folder screenshots go to: it is kept after the tests, for a person to look at. */
