@@ -137,9 +137,7 @@ export class Summary {
 
   /** The diagnosis to show: the record's own, else one computed here (v0 records carry none). */
   get diagnosis(): Diagnosis | null {
-    const d = this.latest?.diagnosis;
-    if (d && Array.isArray(d.states)) return this.recordDiagnosis;
-    return this.fallbackDiagnosis;
+    return this.recordDiagnosis ?? this.fallbackDiagnosis;
   }
 
   /** Steps available to the sparklines (at most the window). */
@@ -220,7 +218,7 @@ export class Summary {
     rec.layers.forEach((l, i) => {
       for (const m of METRICS) this.layers[i]![m.key].push(l[m.key]);
     });
-    if (rec.diagnosis && Array.isArray(rec.diagnosis.states)) this.recordDiagnosis = this.carry.of(rec.diagnosis);
+    this.recordDiagnosis = rec.diagnosis && Array.isArray(rec.diagnosis.states) ? this.carry.of(rec.diagnosis) : null;
     if (!rec.diagnosis) {
       // v0 records carry no diagnosis: compute one without target information
       if (!this.fallback) {
