@@ -83,17 +83,22 @@ export async function guardedPage(
 /**
  * A headless Chromium that opens `url` and nothing else drives, as a user's browser runs a page:
  * under playwright (DevTools' network domain on), every WebSocket frame is also reported to the
- * driver with its payload, which a bench would count as the page's time. close() ends Chromium
- * and its child processes (its own process group) and removes its profile folder.
+ * driver with its payload, which a bench would count as the page's time. `args` go after the
+ * offline flags (a bench's diagnostic switches). close() ends Chromium and its child processes
+ * (its own process group, led by `pid`) and removes its profile folder.
  */
-export function openPlain(url: string): { exited: Promise<number | null>; close(): Promise<void> } {
+export function openPlain(
+  url: string,
+  args: readonly string[] = [],
+): { pid: number; exited: Promise<number | null>; close(): Promise<void> } {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-chromium-'));
-  const child = spawn(chromiumPath()!, ['--headless', ...OFFLINE_ARGS, `--user-data-dir=${profile}`, url], {
+  const child = spawn(chromiumPath()!, ['--headless', ...OFFLINE_ARGS, ...args, `--user-data-dir=${profile}`, url], {
     stdio: 'ignore',
     detached: true,
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
+    pid: child.pid!,
     exited,
     async close() {
       try {
