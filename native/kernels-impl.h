@@ -856,6 +856,35 @@ static void im2col(size_t rows, const GsConvGeom& g, const T* __restrict x, T* _
         size_t lo, hi;
         insideCols(g, j, &lo, &hi);
         T* row = cols + ((ch * g.kh + i) * g.kw + j) * NP;
+        // stride 1 and an output as wide as the input ('same' padding): the rows of one (k, n) are
+        // one contiguous run of the input, shifted by j − p; one copy, then the edge columns zeroed
+        if (g.stride == 1 && g.ow == g.w) {
+          const long y0 = (long)g.pad - (long)i > 0 ? (long)g.pad - (long)i : 0;
+          const long y1l = (long)g.h + (long)g.pad - (long)i;
+          const long y1 = y1l < (long)g.oh ? (y1l > y0 ? y1l : y0) : (long)g.oh;
+          for (size_t n = 0; n < rows; n++) {
+            T* o0 = row + n * P;
+            const T* xc = x + n * inSize + ch * plane;
+            memset(o0, 0, (size_t)y0 * g.ow * sizeof(T));
+            if (y1 > y0) {
+              // from = the input index of output (y0, 0): may lie before the plane (j < p) or run past it
+              const long from = (y0 - (long)g.pad + (long)i) * (long)g.w - (long)g.pad + (long)j;
+              const long len = (y1 - y0) * (long)g.w;
+              const long lo0 = from > 0 ? from : 0;
+              const long hi0 = from + len < (long)plane ? from + len : (long)plane;
+              T* dst = o0 + (size_t)y0 * g.ow;
+              if (hi0 > lo0) memcpy(dst + (lo0 - from), xc + lo0, (size_t)(hi0 - lo0) * sizeof(T));
+              for (long y = 0; y < y1 - y0; y++) {
+                T* o = dst + (size_t)y * g.ow;
+                for (size_t q = 0; q < lo; q++) o[q] = 0;
+                for (size_t q = hi; q < g.ow; q++) o[q] = 0;
+              }
+              // the run's ends outside the plane were not copied: they are edge columns, zeroed above
+            }
+            memset(o0 + (size_t)y1 * g.ow, 0, (size_t)(g.oh - (size_t)y1) * g.ow * sizeof(T));
+          }
+          continue;
+        }
         for (size_t n = 0; n < rows; n++) {
           const T* xc = x + n * inSize + ch * plane;
           for (size_t y = 0; y < g.oh; y++) {
