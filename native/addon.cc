@@ -10,7 +10,8 @@
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
 //                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
 //                                        reduceGrad, addReduceGrad, reduceSgd, activationStats, softmaxCE,
-//                                        gatherRows, gemmTNCheck, gemmNTAcc, im2col, col2im, maxPool }
+//                                        gatherRows, gemmTNCheck, gemmNTAcc, im2col, col2im, maxPool,
+//                                        maxPoolBackward }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -278,6 +279,34 @@ static napi_value maxPool(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// maxPoolBackward(rows, inSize, outSize, gOut, arg, gIn): every winner index is checked to lie
+// in its example (an index is never trusted to address memory).
+template <typename T>
+static napi_value maxPoolBackward(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 6, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t rows = a.dim(0, "rows"), inSize = a.dim(1, "inSize"), outSize = a.dim(2, "outSize");
+  if (a.failed) return nullptr;
+  if ((double)rows * inSize >= (double)MAX_DIM * MAX_DIM || (double)rows * outSize >= (double)MAX_DIM * MAX_DIM) {
+    a.fail("ERR_GS_NATIVE_DIM", "the input is too large");
+    return nullptr;
+  }
+  const T* gOut = (const T*)a.array(3, TA<T>::type, rows * outSize, "gOut");
+  const int32_t* arg = (const int32_t*)a.array(4, napi_int32_array, rows * outSize, "arg");
+  T* gIn = (T*)a.array(5, TA<T>::type, rows * inSize, "gIn");
+  if (a.failed) return nullptr;
+  for (size_t o = 0; o < rows * outSize; o++) {
+    if (arg[o] >= 0 && (size_t)arg[o] < inSize) continue;
+    char msg[160];
+    snprintf(msg, sizeof msg, "arg[%zu] = %d is outside an example's %zu inputs", o, arg[o], inSize);
+    a.fail("ERR_GS_NATIVE_INDEX", msg);
+    return nullptr;
+  }
+  ops->max_pool_backward(rows, inSize, outSize, gOut, arg, gIn);
+  return nullptr;
+}
+
 static double num(Args& a, size_t i, const char* name) {
   double v = 0;
   if (a.failed) return 0;
@@ -516,6 +545,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "im2col", convLayout<T, false>, ops);
   setFn(env, obj, "col2im", convLayout<T, true>, ops);
   setFn(env, obj, "maxPool", maxPool<T>, ops);
+  setFn(env, obj, "maxPoolBackward", maxPoolBackward<T>, ops);
   return obj;
 }
 

@@ -39,6 +39,7 @@ struct GsOps {
   void (*im2col)(size_t rows, const GsConvGeom& g, const T* x, T* cols);
   void (*col2im)(size_t rows, const GsConvGeom& g, const T* dcols, T* dx);
   void (*max_pool)(size_t rows, size_t c, size_t h, size_t w, size_t size, size_t stride, const T* x, T* out, int32_t* arg);
+  void (*max_pool_backward)(size_t rows, size_t in_size, size_t out_size, const T* g_out, const int32_t* arg, T* g_in);
 };
 
 struct GsKernelTable {

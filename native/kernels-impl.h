@@ -1046,6 +1046,20 @@ static void maxPool(size_t rows, size_t c, size_t h, size_t w, size_t size, size
   }
 }
 
+// maxPool's gradient (pool.ts maxPoolBackward): g_in ← +0, then each output's gradient added
+// to its winner, outputs in order (an add, not a copy: +0 + −0 is +0, as in the reference).
+// Every arg is in [0, in_size) (addon.cc checks).
+template <typename T>
+static void maxPoolBackward(size_t rows, size_t inSize, size_t outSize, const T* __restrict gOut, const int32_t* __restrict arg,
+                            T* __restrict gIn) {
+  for (size_t i = 0; i < rows * inSize; i++) gIn[i] = 0;
+  size_t o = 0;
+  for (size_t n = 0; n < rows; n++) {
+    T* g = gIn + n * inSize;
+    for (size_t e = 0; e < outSize; e++, o++) g[arg[o]] = g[arg[o]] + gOut[o];
+  }
+}
+
 // ---- GEMM ------------------------------------------------------------------------------------
 // Every product is computed as C(i, j) = Σ_p a(i, p)·b(p, j) by one register-tile loop over
 // MR rows i (values broadcast from the "A side") × NR = NV·W lanes j (vectors from the "B side").
@@ -1434,10 +1448,10 @@ static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
     addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, reduceSgd<float>, activationStats<float>, softmaxCE<float>, Gemm32::tnCheck,
-    Gemm32::ntAcc, im2col<float>, col2im<float>, maxPool<float> },
+    Gemm32::ntAcc, im2col<float>, col2im<float>, maxPool<float>, maxPoolBackward<float> },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
     addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, reduceSgd<double>, activationStats<double>, softmaxCE<double>, Gemm64::tnCheck,
-    Gemm64::ntAcc, im2col<double>, col2im<double>, maxPool<double> },
+    Gemm64::ntAcc, im2col<double>, col2im<double>, maxPool<double>, maxPoolBackward<double> },
 };
 
 }  // namespace

@@ -37,7 +37,7 @@
 
 import type { DType, Float } from './dtype';
 import { col2im, im2col, type ConvGeometry } from './im2col';
-import { maxPool } from './pool';
+import { maxPool, maxPoolBackward } from './pool';
 import { fma32, fma64 } from './fma';
 import { exp32, exp64, log32, log64, sigmoid32, sigmoid64, tanh32, tanh64 } from './spec-math';
 
@@ -194,6 +194,8 @@ export interface LayoutKernels {
   col2im(rows: number, g: ConvGeometry, dcols: Float, dx: Float): void;
   /** out (rows, c, oh, ow) and each winner's index in its example, pool.ts's maxPool. */
   maxPool(rows: number, c: number, h: number, w: number, size: number, stride: number, x: Float, out: Float, arg: Int32Array): void;
+  /** gIn (rows, inSize) from gOut (rows, outSize) and maxPool's winners, pool.ts's maxPoolBackward. */
+  maxPoolBackward(rows: number, inSize: number, outSize: number, gOut: Float, arg: Int32Array, gIn: Float): void;
 }
 
 /** What the rest of the code uses: the core operations, the shared-memory extension and the layout copies. */
@@ -269,6 +271,7 @@ export function withSharedDefaults(k: CoreKernels & Partial<SharedMemoryKernels 
     im2col: k.im2col ?? im2col,
     col2im: k.col2im ?? col2im,
     maxPool: k.maxPool ?? maxPool,
+    maxPoolBackward: k.maxPoolBackward ?? maxPoolBackward,
     gemmTNCheck:
       k.gemmTNCheck ??
       ((m, n, depth, A, B, C) => {

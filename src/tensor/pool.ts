@@ -5,7 +5,8 @@
  * oh = ⌊(h − size)/stride⌋ + 1 (likewise ow). Windows are visited in (n, c, oh, ow) order, each
  * window's elements in row-major order; the first maximum wins (a later equal value does not
  * replace it) and the first NaN wins over any number and stays, so NaN propagates as in
- * PyTorch. arg gets the winner's index within its example (c·h·w elements), for the gradient.
+ * PyTorch. arg gets the winner's index within its example (c·h·w elements), for the gradient
+ * (maxPoolBackward).
  * No arithmetic: every implementation gives the same bits.
  * Not here: the layer and its gradient (model/layers/pool2d.ts).
  */
@@ -53,6 +54,20 @@ export function maxPool(
         }
       }
     }
+  }
+}
+
+/**
+ * maxPool's gradient: gIn (rows, inSize) ← +0, then gIn[n, arg[o]] += gOut[o] for the outputs o
+ * of each example in increasing order (each add rounded to the dtype; where windows overlap an
+ * input adds its terms in window order).
+ */
+export function maxPoolBackward(rows: number, inSize: number, outSize: number, gOut: Float, arg: Int32Array, gIn: Float): void {
+  gIn.fill(0, 0, rows * inSize);
+  let o = 0;
+  for (let n = 0; n < rows; n++) {
+    const xn = n * inSize;
+    for (let e = 0; e < outSize; e++, o++) gIn[xn + arg[o]!] += gOut[o]!;
   }
 }
 

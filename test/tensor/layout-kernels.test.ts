@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { col2im, im2col, type ConvGeometry } from '../../src/tensor/im2col';
 import { referenceKernels, type KernelProfile, type KernelSet } from '../../src/tensor/kernels';
-import { maxPool } from '../../src/tensor/pool';
+import { maxPool, maxPoolBackward } from '../../src/tensor/pool';
 import { Rng } from '../../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { wasmKernels } from '../../src/tensor/fast/wasm';
@@ -178,6 +178,10 @@ describe('the layout kernels (im2col, col2im, maxPool) of every kernel set, bit 
             const want = alloc(dtype, rows * c * oh * ow);
             const wantArg = new Int32Array(want.length);
             maxPool(rows, c, h, w, size!, stride!, x, want, wantArg);
+            // the gradient: −0s among gOut (+0 + −0 is +0), overlapping windows where stride < size
+            const gOut = poolData(dtype, want.length, rng);
+            const wantG = alloc(dtype, x.length);
+            maxPoolBackward(rows, c * h * w, c * oh * ow, gOut, wantArg, wantG);
             for (const ks of sets(dtype, 'portable')) {
               for (const st of STORAGES) {
                 const label = `${ks.id} (${rows}, ${c}, ${h}, ${w}) size ${size} stride ${stride} ${st}`;
@@ -187,6 +191,10 @@ describe('the layout kernels (im2col, col2im, maxPool) of every kernel set, bit 
                 assertSameBits(out, want, label);
                 assertGuards(out, label);
                 assert.deepEqual(arg, wantArg, `${label}: winners`);
+                const g = place(data(dtype, x.length, rng), st);
+                ks.maxPoolBackward(rows, c * h * w, c * oh * ow, place(gOut, st), wantArg, g);
+                assertSameBits(g, wantG, `${label} backward`);
+                assertGuards(g, `${label} backward`);
                 checked++;
               }
             }
@@ -216,6 +224,16 @@ describe('the layout kernels (im2col, col2im, maxPool) of every kernel set, bit 
         assert.ok(Object.is(out[0], v), `${ks.id} ${x.join(', ')}: ${out[0]} vs ${v}`);
         assert.equal(arg[0], at, `${ks.id} ${x.join(', ')}: winner`);
       }
+    }
+  });
+
+  it('maxPoolBackward adds from +0: a −0 gradient becomes +0, and an input two windows chose gets both terms in window order', () => {
+    for (const ks of sets('float32', 'portable')) {
+      const g = new Float32Array(3).fill(NaN);
+      ks.maxPoolBackward(1, 3, 3, Float32Array.from([-0, 1e-8, 1]), Int32Array.from([0, 2, 2]), g);
+      assert.ok(Object.is(g[0], 0), `${ks.id}: ${g[0]}`);
+      assert.equal(g[1], 0);
+      assert.equal(g[2], Math.fround(Math.fround(1e-8) + 1), ks.id);
     }
   });
 
@@ -254,5 +272,9 @@ describe('the layout kernels (im2col, col2im, maxPool) of every kernel set, bit 
         message: 'arg must be an Int32Array',
       },
     );
+    assert.throws(() => ks.maxPoolBackward(2, 4, 1, new Float32Array(2), Int32Array.from([3, 4]), new Float32Array(8)), {
+      code: 'ERR_GS_NATIVE_INDEX',
+      message: "arg[1] = 4 is outside an example's 4 inputs",
+    });
   });
 });

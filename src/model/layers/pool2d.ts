@@ -93,15 +93,15 @@ export class Pool2dLayer implements Layer {
     const [, oh, ow] = this.outShape as [number, number, number];
     const { size, stride, r } = this;
     const arg = this.arg;
+    if (arg !== null) {
+      this.k.maxPoolBackward(rows, this.inSize, this.outSize, gOut, arg, gIn);
+      return -1;
+    }
     const count = size * size;
     gIn.fill(0, 0, rows * this.inSize);
     let o = 0;
     for (let n = 0; n < rows; n++) {
       const xn = n * this.inSize;
-      if (arg !== null) {
-        for (let e = 0; e < this.outSize; e++, o++) gIn[xn + arg[o]!] += gOut[o]!;
-        continue;
-      }
       for (let ch = 0; ch < c; ch++) {
         const xc = ch * h * w;
         for (let y = 0; y < oh; y++) {

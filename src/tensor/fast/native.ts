@@ -54,6 +54,7 @@ interface NativeOps {
   im2col(rows: number, c: number, h: number, w: number, kh: number, kw: number, stride: number, pad: number, x: Float, cols: Float): void;
   col2im(rows: number, c: number, h: number, w: number, kh: number, kw: number, stride: number, pad: number, dcols: Float, dx: Float): void;
   maxPool(rows: number, c: number, h: number, w: number, size: number, stride: number, x: Float, out: Float, arg: Int32Array): void;
+  maxPoolBackward(rows: number, inSize: number, outSize: number, gOut: Float, arg: Int32Array, gIn: Float): void;
 }
 
 interface Addon {
@@ -137,7 +138,8 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
   const a = load();
   if (a === null) throw new Error(loadError ?? 'native addon unavailable');
   const ops = a.kernels(isa, dtype);
-  if (typeof ops.maxPool !== 'function') throw new Error('native addon out of date (no maxPool; run `node scripts/build-native.js`)');
+  if (typeof ops.maxPoolBackward !== 'function')
+    throw new Error('native addon out of date (no maxPoolBackward; run `node scripts/build-native.js`)');
   const code = new Map<Activation, number>(ACTIVATIONS.map((f, i) => [f, i]));
   const act = (f: Activation): number => {
     const c = code.get(f);
@@ -171,6 +173,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     im2col: (rows, g, x, cols) => ops.im2col(rows, g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, x, cols),
     col2im: (rows, g, dcols, dx) => ops.col2im(rows, g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, dcols, dx),
     maxPool: ops.maxPool,
+    maxPoolBackward: ops.maxPoolBackward,
     exp: dtype === 'float64' ? exp64 : exp32,
     log: dtype === 'float64' ? log64 : log32,
   };
