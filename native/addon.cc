@@ -10,7 +10,8 @@
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
 //                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
 //                                        reduceGrad, addReduceGrad, reduceSgd, activationStats, softmaxCE,
-//                                        gatherRows, gemmTNCheck }
+//                                        gatherRows, gemmTNCheck, gemmNTAcc, im2col, col2im, maxPool,
+//                                        maxPoolBackward }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -109,7 +110,7 @@ static const size_t MAX_DIM = (size_t)1 << 31;
 
 struct Args {
   napi_env env;
-  static constexpr size_t MAX_ARGS = 9;
+  static constexpr size_t MAX_ARGS = 12;
   napi_value argv[MAX_ARGS];
   size_t argc;
   bool failed = false;
@@ -145,8 +146,11 @@ struct Args {
     void* data = nullptr;
     if (!is || napi_get_typedarray_info(env, argv[i], &t, &len, &data, nullptr, nullptr) != napi_ok || t != type) {
       char msg[128];
-      snprintf(msg, sizeof msg, "%s must be a %s", name,
-               type == napi_float32_array ? "Float32Array" : type == napi_float64_array ? "Float64Array" : "Uint32Array");
+      snprintf(msg, sizeof msg, "%s must be %s", name,
+               type == napi_float32_array   ? "a Float32Array"
+               : type == napi_float64_array ? "a Float64Array"
+               : type == napi_int32_array   ? "an Int32Array"
+                                            : "a Uint32Array");
       fail("ERR_GS_NATIVE_TYPE", msg);
       return nullptr;
     }
@@ -165,7 +169,7 @@ template <typename T> struct TA;
 template <> struct TA<float> { static constexpr napi_typedarray_type type = napi_float32_array; };
 template <> struct TA<double> { static constexpr napi_typedarray_type type = napi_float64_array; };
 
-enum GemmKind { NT, TN, NN, TN_CHECK };
+enum GemmKind { NT, TN, NN, TN_CHECK, NT_ACC };
 
 // Products are bounded: each dim < 2^31, so m·k etc. fit in size_t on 64-bit targets.
 // TN_CHECK is gemmTNCheck(m, n, k, A, B, C, shared): gemmTN and firstNonFinite(C) in one pass.
@@ -184,6 +188,7 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
   if (G == NT) ops->gemm_nt(m, n, k, A, B, C);
   if (G == TN) ops->gemm_tn(m, n, k, A, B, C);
   if (G == NN) ops->gemm_nn(m, n, k, A, B, C);
+  if (G == NT_ACC) ops->gemm_nt_acc(m, n, k, A, B, C);
   if (G != TN_CHECK) return nullptr;
   napi_value r;
   napi_create_double(env, (double)ops->gemm_tn_check(m, n, k, A, B, C, shared ? 1 : 0), &r);
@@ -213,6 +218,92 @@ static napi_value colSum(napi_env env, napi_callback_info info) {
   T* out = (T*)a.array(3, TA<T>::type, n, "out");
   if (a.failed) return nullptr;
   ops->col_sum(m, n, A, out);
+  return nullptr;
+}
+
+// im2col(rows, c, h, w, kh, kw, stride, pad, x, cols) and col2im(…, dcols, dx): the geometry is
+// checked as conv2d's spec checks it (a kernel within the padded input, stride ≥ 1), the output
+// size derived from it; x and dx hold rows·c·h·w elements, cols and dcols K·rows·oh·ow.
+template <typename T, bool Back>
+static napi_value convLayout(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 10, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  GsConvGeom g;
+  const size_t rows = a.dim(0, "rows");
+  g.c = a.dim(1, "c"), g.h = a.dim(2, "h"), g.w = a.dim(3, "w"), g.kh = a.dim(4, "kh"), g.kw = a.dim(5, "kw");
+  g.stride = a.dim(6, "stride"), g.pad = a.dim(7, "pad");
+  if (a.failed) return nullptr;
+  if (g.stride == 0 || g.kh == 0 || g.kw == 0 || g.kh > g.h + 2 * g.pad || g.kw > g.w + 2 * g.pad || g.pad >= MAX_DIM / 4) {
+    a.fail("ERR_GS_NATIVE_DIM", "the kernel must fit the padded input, with stride ≥ 1");
+    return nullptr;
+  }
+  g.oh = (g.h + 2 * g.pad - g.kh) / g.stride + 1;
+  g.ow = (g.w + 2 * g.pad - g.kw) / g.stride + 1;
+  const double img = (double)rows * g.c * g.h * g.w, col = (double)g.c * g.kh * g.kw * rows * g.oh * g.ow;
+  if (img >= (double)MAX_DIM * MAX_DIM || col >= (double)MAX_DIM * MAX_DIM) {
+    a.fail("ERR_GS_NATIVE_DIM", "the geometry is too large");
+    return nullptr;
+  }
+  const T* in = (const T*)a.array(8, TA<T>::type, Back ? (size_t)col : (size_t)img, Back ? "dcols" : "x");
+  T* out = (T*)a.array(9, TA<T>::type, Back ? (size_t)img : (size_t)col, Back ? "dx" : "cols");
+  if (a.failed) return nullptr;
+  if (Back) ops->col2im(rows, g, in, out);
+  else ops->im2col(rows, g, in, out);
+  return nullptr;
+}
+
+// maxPool(rows, c, h, w, size, stride, x, out, arg): windows that tile within the input (size ≤ h, w).
+template <typename T>
+static napi_value maxPool(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 9, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t rows = a.dim(0, "rows"), c = a.dim(1, "c"), h = a.dim(2, "h"), w = a.dim(3, "w");
+  const size_t size = a.dim(4, "size"), stride = a.dim(5, "stride");
+  if (a.failed) return nullptr;
+  if (size == 0 || stride == 0 || size > h || size > w) {
+    a.fail("ERR_GS_NATIVE_DIM", "the window must fit the input, with stride ≥ 1");
+    return nullptr;
+  }
+  const size_t oh = (h - size) / stride + 1, ow = (w - size) / stride + 1;
+  if ((double)rows * c * h * w >= (double)MAX_DIM * MAX_DIM || (double)c * h * w >= (double)MAX_DIM) {
+    a.fail("ERR_GS_NATIVE_DIM", "the input is too large");
+    return nullptr;
+  }
+  const T* x = (const T*)a.array(6, TA<T>::type, rows * c * h * w, "x");
+  T* out = (T*)a.array(7, TA<T>::type, rows * c * oh * ow, "out");
+  int32_t* arg = (int32_t*)a.array(8, napi_int32_array, rows * c * oh * ow, "arg");
+  if (a.failed) return nullptr;
+  ops->max_pool(rows, c, h, w, size, stride, x, out, arg);
+  return nullptr;
+}
+
+// maxPoolBackward(rows, inSize, outSize, gOut, arg, gIn): every winner index is checked to lie
+// in its example (an index is never trusted to address memory).
+template <typename T>
+static napi_value maxPoolBackward(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 6, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t rows = a.dim(0, "rows"), inSize = a.dim(1, "inSize"), outSize = a.dim(2, "outSize");
+  if (a.failed) return nullptr;
+  if ((double)rows * inSize >= (double)MAX_DIM * MAX_DIM || (double)rows * outSize >= (double)MAX_DIM * MAX_DIM) {
+    a.fail("ERR_GS_NATIVE_DIM", "the input is too large");
+    return nullptr;
+  }
+  const T* gOut = (const T*)a.array(3, TA<T>::type, rows * outSize, "gOut");
+  const int32_t* arg = (const int32_t*)a.array(4, napi_int32_array, rows * outSize, "arg");
+  T* gIn = (T*)a.array(5, TA<T>::type, rows * inSize, "gIn");
+  if (a.failed) return nullptr;
+  for (size_t o = 0; o < rows * outSize; o++) {
+    if (arg[o] >= 0 && (size_t)arg[o] < inSize) continue;
+    char msg[160];
+    snprintf(msg, sizeof msg, "arg[%zu] = %d is outside an example's %zu inputs", o, arg[o], inSize);
+    a.fail("ERR_GS_NATIVE_INDEX", msg);
+    return nullptr;
+  }
+  ops->max_pool_backward(rows, inSize, outSize, gOut, arg, gIn);
   return nullptr;
 }
 
@@ -450,6 +541,11 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "activationStats", activationStats<T>, ops);
   setFn(env, obj, "softmaxCE", softmaxCE<T>, ops);
   setFn(env, obj, "gatherRows", gatherRows<T>, ops);
+  setFn(env, obj, "gemmNTAcc", gemm<T, NT_ACC>, ops);
+  setFn(env, obj, "im2col", convLayout<T, false>, ops);
+  setFn(env, obj, "col2im", convLayout<T, true>, ops);
+  setFn(env, obj, "maxPool", maxPool<T>, ops);
+  setFn(env, obj, "maxPoolBackward", maxPoolBackward<T>, ops);
   return obj;
 }
 

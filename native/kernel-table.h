@@ -4,9 +4,16 @@
 #ifndef GRADSYNC_KERNEL_TABLE_H
 #define GRADSYNC_KERNEL_TABLE_H
 #include <stddef.h>
+#include <stdint.h>
 
 // Activation codes, in the order of ACTIVATIONS in src/tensor/kernels.ts.
 enum GsAct { GS_TANH = 0, GS_SIGMOID = 1, GS_RELU = 2, GS_LINEAR = 3, GS_SOFTMAX = 4 };
+
+// A convolution's geometry (src/tensor/im2col.ts ConvGeometry): input c × h × w, kernel kh × kw,
+// stride, zero padding on every side, output oh × ow.
+struct GsConvGeom {
+  size_t c, h, w, kh, kw, stride, pad, oh, ow;
+};
 
 template <typename T>
 struct GsOps {
@@ -28,6 +35,11 @@ struct GsOps {
   void (*activation_stats)(int f, size_t m, size_t n, const T* z, const T* a, double* out);
   double (*softmax_ce)(size_t rows, size_t n, const T* z, const T* a, const T* y, T* g);
   long (*gemm_tn_check)(size_t m, size_t n, size_t k, const T* A, const T* B, T* C, int shared);
+  void (*gemm_nt_acc)(size_t m, size_t n, size_t k, const T* A, const T* B, T* C);
+  void (*im2col)(size_t rows, const GsConvGeom& g, const T* x, T* cols);
+  void (*col2im)(size_t rows, const GsConvGeom& g, const T* dcols, T* dx);
+  void (*max_pool)(size_t rows, size_t c, size_t h, size_t w, size_t size, size_t stride, const T* x, T* out, int32_t* arg);
+  void (*max_pool_backward)(size_t rows, size_t in_size, size_t out_size, const T* g_out, const int32_t* arg, T* g_in);
 };
 
 struct GsKernelTable {

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <utility>
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -829,11 +831,240 @@ static void activationStats(int f, size_t m, size_t n, const T* z, const T* a, d
   }
 }
 
+// ---- convolution and pooling layout (src/tensor/im2col.ts, src/model/layers/pool2d.ts) ------
+// Copies, and col2im's adds: each dx element adds its terms in increasing k (im2col.ts), each
+// add rounded to T; the max-pool's comparisons are pool2d.ts's, in its order.
+
+// The output columns [lo, hi) whose input column q·s − p + j lies inside [0, w).
+static inline void insideCols(const GsConvGeom& g, size_t j, size_t* lo, size_t* hi) {
+  const long s = (long)g.stride, p = (long)g.pad, ow = (long)g.ow, w = (long)g.w, jj = (long)j;
+  long l = p - jj <= 0 ? 0 : (p - jj + s - 1) / s;
+  if (l > ow) l = ow;
+  long h = w - 1 + p - jj < 0 ? 0 : (w - 1 + p - jj) / s + 1;
+  if (h > ow) h = ow;
+  if (h < l) h = l;
+  *lo = (size_t)l;
+  *hi = (size_t)h;
+}
+
+template <typename T>
+static void im2col(size_t rows, const GsConvGeom& g, const T* __restrict x, T* __restrict cols) {
+  const size_t P = g.oh * g.ow, NP = rows * P, plane = g.h * g.w, inSize = g.c * plane;
+  for (size_t ch = 0; ch < g.c; ch++)
+    for (size_t i = 0; i < g.kh; i++)
+      for (size_t j = 0; j < g.kw; j++) {
+        size_t lo, hi;
+        insideCols(g, j, &lo, &hi);
+        T* row = cols + ((ch * g.kh + i) * g.kw + j) * NP;
+        // stride 1 and an output as wide as the input ('same' padding): the rows of one (k, n) are
+        // one contiguous run of the input, shifted by j − p; one copy, then the edge columns zeroed
+        if (g.stride == 1 && g.ow == g.w) {
+          const long y0 = (long)g.pad - (long)i > 0 ? (long)g.pad - (long)i : 0;
+          const long y1l = (long)g.h + (long)g.pad - (long)i;
+          const long y1 = y1l < (long)g.oh ? (y1l > y0 ? y1l : y0) : (long)g.oh;
+          for (size_t n = 0; n < rows; n++) {
+            T* o0 = row + n * P;
+            const T* xc = x + n * inSize + ch * plane;
+            memset(o0, 0, (size_t)y0 * g.ow * sizeof(T));
+            if (y1 > y0) {
+              // from = the input index of output (y0, 0): may lie before the plane (j < p) or run past it
+              const long from = (y0 - (long)g.pad + (long)i) * (long)g.w - (long)g.pad + (long)j;
+              const long len = (y1 - y0) * (long)g.w;
+              const long lo0 = from > 0 ? from : 0;
+              const long hi0 = from + len < (long)plane ? from + len : (long)plane;
+              T* dst = o0 + (size_t)y0 * g.ow;
+              if (hi0 > lo0) memcpy(dst + (lo0 - from), xc + lo0, (size_t)(hi0 - lo0) * sizeof(T));
+              for (long y = 0; y < y1 - y0; y++) {
+                T* o = dst + (size_t)y * g.ow;
+                for (size_t q = 0; q < lo; q++) o[q] = 0;
+                for (size_t q = hi; q < g.ow; q++) o[q] = 0;
+              }
+              // the run's ends outside the plane were not copied: they are edge columns, zeroed above
+            }
+            memset(o0 + (size_t)y1 * g.ow, 0, (size_t)(g.oh - (size_t)y1) * g.ow * sizeof(T));
+          }
+          continue;
+        }
+        for (size_t n = 0; n < rows; n++) {
+          const T* xc = x + n * inSize + ch * plane;
+          for (size_t y = 0; y < g.oh; y++) {
+            T* o = row + n * P + y * g.ow;
+            const long hy = (long)(y * g.stride + i) - (long)g.pad;
+            if (hy < 0 || hy >= (long)g.h) {
+              for (size_t q = 0; q < g.ow; q++) o[q] = 0;
+              continue;
+            }
+            const T* src = xc + (size_t)hy * g.w + j - g.pad;  // src[q·s] is inside for q in [lo, hi)
+            for (size_t q = 0; q < lo; q++) o[q] = 0;
+            if (g.stride == 1) memcpy(o + lo, src + lo, (hi - lo) * sizeof(T));
+            else for (size_t q = lo; q < hi; q++) o[q] = src[q * g.stride];
+            for (size_t q = hi; q < g.ow; q++) o[q] = 0;
+          }
+        }
+      }
+}
+
+template <typename T>
+static void col2im(size_t rows, const GsConvGeom& g, const T* __restrict dcols, T* __restrict dx) {
+  const size_t P = g.oh * g.ow, NP = rows * P, plane = g.h * g.w, inSize = g.c * plane;
+  for (size_t i = 0; i < rows * inSize; i++) dx[i] = 0;
+  // examples outer: one example's dx stays in L1 while its rows of dcols pass; each element
+  // still adds its terms in increasing k
+  for (size_t n = 0; n < rows; n++)
+    for (size_t ch = 0; ch < g.c; ch++)
+      for (size_t i = 0; i < g.kh; i++)
+        for (size_t j = 0; j < g.kw; j++) {
+          size_t lo, hi;
+          insideCols(g, j, &lo, &hi);
+          const T* row = dcols + ((ch * g.kh + i) * g.kw + j) * NP + n * P;
+          T* xc = dx + n * inSize + ch * plane;
+          for (size_t y = 0; y < g.oh; y++) {
+            const long hy = (long)(y * g.stride + i) - (long)g.pad;
+            if (hy < 0 || hy >= (long)g.h) continue;
+            const T* d = row + y * g.ow;
+            T* dst = xc + (size_t)hy * g.w + j - g.pad;
+            if (g.stride == 1) {
+              for (size_t q = lo; q < hi; q++) dst[q] = dst[q] + d[q];
+            } else {
+              for (size_t q = lo; q < hi; q++) dst[q * g.stride] = dst[q * g.stride] + d[q];
+            }
+          }
+        }
+}
+
+// Max over size × size windows at `stride` (no padding; the windows fit, pool2d.ts checks):
+// out (rows, c, oh, ow) and arg, the winner's index within its example. The first maximum in
+// row-major order wins; the first NaN wins over any number and stays (tensor/pool.ts).
+
+// Whether y, later in the window, replaces x: greater, or the first NaN. Branch-free: the
+// winner is data-dependent, and a mispredicted branch per element costs more than the compare.
+template <typename T>
+static inline bool takeLater(T x, T y) {
+  return (y > x) | ((y != y) & (x == x));
+}
+
+// 2 × 2 windows at stride 2 as a tournament, (a vs b) and (c vs d), then the pairs' winners:
+// the same winner as pool.ts's scan in row-major order (an earlier element is replaced only
+// by a greater one or by the first NaN, and each pair's winner is its earlier element unless
+// replaced). float32 runs W32 outputs at a time, the even and odd columns split by shuffles.
+typedef int32_t VI32 __attribute__((vector_size(GS_VBYTES)));
+template <size_t... I>
+static inline VF evenLanes(VF a, VF b, std::index_sequence<I...>) { return __builtin_shufflevector(a, b, (int)(2 * I)...); }
+template <size_t... I>
+static inline VF oddLanes(VF a, VF b, std::index_sequence<I...>) { return __builtin_shufflevector(a, b, (int)(2 * I + 1)...); }
+template <size_t... I>
+static inline VI32 iotaTimes2(std::index_sequence<I...>) { return VI32{(int32_t)(2 * I)...}; }
+
+static inline VI32 takeLaterV(VF x, VF y) { return (VI32)((y > x) | ((y != y) & (x == x))); }
+
+template <typename T>
+static inline void maxPool2Row(size_t ow, size_t w, const T* r0, int32_t first, T* out, int32_t* arg, size_t x0) {
+  for (; x0 < ow; x0++) {
+    const T* p = r0 + 2 * x0;
+    const int32_t i = first + (int32_t)(2 * x0);
+    const bool t01 = takeLater(p[0], p[1]), t23 = takeLater(p[w], p[w + 1]);
+    const T m01 = t01 ? p[1] : p[0], m23 = t23 ? p[w + 1] : p[w];
+    const int32_t i01 = t01 ? i + 1 : i, i23 = t23 ? i + (int32_t)w + 1 : i + (int32_t)w;
+    const bool t = takeLater(m01, m23);
+    out[x0] = t ? m23 : m01;
+    arg[x0] = t ? i23 : i01;
+  }
+}
+
+// L = W32 windows whose top rows start at top[0], top[2], …, bottom rows at bottom[0], …;
+// i: each window's first index.
+static inline void maxPool2V(const float* top, const float* bottom, VI32 i, int32_t w, VF* best, VI32* at) {
+  constexpr size_t L = W32;
+  const auto seq = std::make_index_sequence<L>{};
+  const VF a0 = loadu<VF>(top), a1 = loadu<VF>(top + L), c0 = loadu<VF>(bottom), c1 = loadu<VF>(bottom + L);
+  const VF a = evenLanes(a0, a1, seq), b = oddLanes(a0, a1, seq), c = evenLanes(c0, c1, seq), d = oddLanes(c0, c1, seq);
+  const VI32 t01 = takeLaterV(a, b), t23 = takeLaterV(c, d);
+  const VF m01 = t01 ? b : a, m23 = t23 ? d : c;
+  const VI32 i01 = t01 ? i + 1 : i, i23 = t23 ? i + (w + 1) : i + w;
+  const VI32 t = takeLaterV(m01, m23);
+  *best = t ? m23 : m01;
+  *at = t ? i23 : i01;
+}
+
+// One output row of ow windows, L at a time; the last, partial group through zero-padded copies
+// of its inputs (a scalar tail compiles to slow mask-register code in the AVX-512 builds).
+static inline void maxPool2RowV(size_t ow, size_t w, const float* r0, int32_t first, float* out, int32_t* arg) {
+  constexpr size_t L = W32;
+  const VI32 two = iotaTimes2(std::make_index_sequence<L>{});
+  VF best;
+  VI32 at;
+  size_t x0 = 0;
+  for (; x0 + L <= ow; x0 += L) {
+    maxPool2V(r0 + 2 * x0, r0 + w + 2 * x0, two + (first + (int32_t)(2 * x0)), (int32_t)w, &best, &at);
+    memcpy(out + x0, &best, sizeof best);
+    memcpy(arg + x0, &at, sizeof at);
+  }
+  if (x0 == ow) return;
+  const size_t rem = ow - x0;
+  float top[2 * L] = {}, bottom[2 * L] = {};
+  memcpy(top, r0 + 2 * x0, 2 * rem * sizeof(float));
+  memcpy(bottom, r0 + w + 2 * x0, 2 * rem * sizeof(float));
+  maxPool2V(top, bottom, two + (first + (int32_t)(2 * x0)), (int32_t)w, &best, &at);
+  memcpy(out + x0, &best, rem * sizeof(float));
+  memcpy(arg + x0, &at, rem * sizeof(int32_t));
+}
+
+template <typename T>
+static void maxPool(size_t rows, size_t c, size_t h, size_t w, size_t size, size_t stride, const T* __restrict x,
+                    T* __restrict out, int32_t* __restrict arg) {
+  const size_t oh = (h - size) / stride + 1, ow = (w - size) / stride + 1, inSize = c * h * w;
+  size_t o = 0;
+  for (size_t n = 0; n < rows; n++) {
+    const T* xn = x + n * inSize;
+    for (size_t ch = 0; ch < c; ch++) {
+      const size_t xc = ch * h * w;
+      if (size == 2 && stride == 2) {
+        for (size_t y = 0; y < oh; y++, o += ow) {
+          const size_t first = xc + 2 * y * w;
+          if constexpr (sizeof(T) == 4) maxPool2RowV(ow, w, xn + first, (int32_t)first, out + o, arg + o);
+          else maxPool2Row(ow, w, xn + first, (int32_t)first, out + o, arg + o, 0);
+        }
+        continue;
+      }
+      for (size_t y = 0; y < oh; y++)
+        for (size_t x0 = 0; x0 < ow; x0++, o++) {
+          const size_t first = xc + y * stride * w + x0 * stride;
+          T best = xn[first];
+          size_t at = first;
+          for (size_t i = 0; i < size; i++)
+            for (size_t j = 0; j < size; j++) {
+              const size_t q = first + i * w + j;
+              const T v = xn[q];
+              const bool take = takeLater(best, v);
+              best = take ? v : best;
+              at = take ? q : at;
+            }
+          out[o] = best;
+          arg[o] = (int32_t)at;
+        }
+    }
+  }
+}
+
+// maxPool's gradient (pool.ts maxPoolBackward): g_in ← +0, then each output's gradient added
+// to its winner, outputs in order (an add, not a copy: +0 + −0 is +0, as in the reference).
+// Every arg is in [0, in_size) (addon.cc checks).
+template <typename T>
+static void maxPoolBackward(size_t rows, size_t inSize, size_t outSize, const T* __restrict gOut, const int32_t* __restrict arg,
+                            T* __restrict gIn) {
+  for (size_t i = 0; i < rows * inSize; i++) gIn[i] = 0;
+  size_t o = 0;
+  for (size_t n = 0; n < rows; n++) {
+    T* g = gIn + n * inSize;
+    for (size_t e = 0; e < outSize; e++, o++) g[arg[o]] = g[arg[o]] + gOut[o];
+  }
+}
+
 // ---- GEMM ------------------------------------------------------------------------------------
 // Every product is computed as C(i, j) = Σ_p a(i, p)·b(p, j) by one register-tile loop over
 // MR rows i (values broadcast from the "A side") × NR = NV·W lanes j (vectors from the "B side").
-// Each output starts from +0 (or, for a later k block, from the value the earlier blocks left in
-// C) and adds its products in increasing p, one multiply then one add (madd: one fused
+// Each output starts from +0 (or, for a later k block or an accumulating call (ntAcc), from the
+// value in C) and adds its products in increasing p, one multiply then one add (madd: one fused
 // multiply-add in the fma profile's builds). Which operand plays which
 // side, whether C is written transposed, and the tile height are chosen per call (pick() below):
 // that changes the work and the memory traffic, never an element's operations.
@@ -1019,9 +1250,10 @@ struct Gemm {
 
   // C(i, j) = Σ_p a(i, p)·b(p, j) for i < M, j < N, stored at C[i·rsc + j·csc];
   // a(i, p) = aRows ? A[i·lda + p] : A[p·lda + i];  b(p, j) = bRows ? B[p·ldb + j] : B[j·ldb + p].
+  // acc: every output starts from its value in C rather than from +0 (gemmNTAcc).
   template <int MODE>
   static void run(size_t M, size_t N, size_t K, const T* A, size_t lda, bool aRows, const T* B, size_t ldb, bool bRows,
-                  T* C, size_t rsc, size_t csc, Sink<V, MODE>& sink) {
+                  T* C, size_t rsc, size_t csc, Sink<V, MODE>& sink, bool acc) {
     const size_t mPad = (M + MR - 1) / MR * MR;
     const size_t kcMax = K < KC ? K : KC;
     T* Ap = aRows ? nullptr : (T*)scratchA.get(mPad * kcMax * sizeof(T));
@@ -1071,8 +1303,9 @@ struct Gemm {
           const size_t mr = M - i0 < (size_t)MR ? M - i0 : MR;
           T* c = C + i0 * rsc + j0 * csc;
           const bool last = p0 + kc == K;
-          if (aRows) tile<true, MODE>(kc, A + i0 * lda + p0, lda, bp, ldbp, c, rsc, csc, mr, nr, p0 > 0, last, sink);
-          else tile<false, MODE>(kc, Ap + i0 * kc, MR, bp, ldbp, c, rsc, csc, mr, nr, p0 > 0, last, sink);
+          const bool load = acc || p0 > 0;
+          if (aRows) tile<true, MODE>(kc, A + i0 * lda + p0, lda, bp, ldbp, c, rsc, csc, mr, nr, load, last, sink);
+          else tile<false, MODE>(kc, Ap + i0 * kc, MR, bp, ldbp, c, rsc, csc, mr, nr, load, last, sink);
         }
       }
     }
@@ -1141,7 +1374,7 @@ struct GemmPick {
   };
 
   template <int MODE>
-  static void pick(size_t K, T* C, const Layout& x, const Layout& y, Sink<typename G1::V, MODE>& sink) {
+  static void pick(size_t K, T* C, const Layout& x, const Layout& y, Sink<typename G1::V, MODE>& sink, bool acc = false) {
     const Layout* ls[2] = {&x, &y};
     double best = 0;
     int bl = 0, bg = 0;
@@ -1155,13 +1388,13 @@ struct GemmPick {
       }
     }
     const Layout& L = *ls[bl];
-    if (bg == 0) G1::run(L.M, L.N, K, L.A, L.lda, L.aRows, L.B, L.ldb, L.bRows, C, L.rsc, L.csc, sink);
-    else if (bg == 1) G2::run(L.M, L.N, K, L.A, L.lda, L.aRows, L.B, L.ldb, L.bRows, C, L.rsc, L.csc, sink);
-    else G3::run(L.M, L.N, K, L.A, L.lda, L.aRows, L.B, L.ldb, L.bRows, C, L.rsc, L.csc, sink);
+    if (bg == 0) G1::run(L.M, L.N, K, L.A, L.lda, L.aRows, L.B, L.ldb, L.bRows, C, L.rsc, L.csc, sink, acc);
+    else if (bg == 1) G2::run(L.M, L.N, K, L.A, L.lda, L.aRows, L.B, L.ldb, L.bRows, C, L.rsc, L.csc, sink, acc);
+    else G3::run(L.M, L.N, K, L.A, L.lda, L.aRows, L.B, L.ldb, L.bRows, C, L.rsc, L.csc, sink, acc);
   }
-  static void pick(size_t K, T* C, const Layout& x, const Layout& y) {
+  static void pick(size_t K, T* C, const Layout& x, const Layout& y, bool acc = false) {
     Sink<typename G1::V, PLAIN> plain;
-    pick(K, C, x, y, plain);
+    pick(K, C, x, y, plain, acc);
   }
 
   static bool trivial(size_t m, size_t n, size_t k, T* C) {
@@ -1177,6 +1410,11 @@ struct GemmPick {
   static void nt(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) {
     if (trivial(m, n, k, C)) return;
     pick(k, C, Layout{m, n, A, k, true, B, k, false, n, 1}, Layout{n, m, B, k, true, A, k, false, 1, n});
+  }
+  // C (m, n) += A (m, k) · Bᵀ: nt with every output starting from its value in C
+  static void ntAcc(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) {
+    if (m == 0 || n == 0 || k == 0) return;
+    pick(k, C, Layout{m, n, A, k, true, B, k, false, n, 1}, Layout{n, m, B, k, true, A, k, false, 1, n}, true);
   }
   // C (m, n) = Aᵀ · B, A (k, m), B (k, n)
   static void tn(size_t m, size_t n, size_t k, const T* A, const T* B, T* C) {
@@ -1209,9 +1447,11 @@ typedef GemmPick<double, GS_MR64, GS_MR64B, GS_NV64> Gemm64;
 static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
-    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, reduceSgd<float>, activationStats<float>, softmaxCE<float>, Gemm32::tnCheck },
+    addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, reduceSgd<float>, activationStats<float>, softmaxCE<float>, Gemm32::tnCheck,
+    Gemm32::ntAcc, im2col<float>, col2im<float>, maxPool<float>, maxPoolBackward<float> },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
-    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, reduceSgd<double>, activationStats<double>, softmaxCE<double>, Gemm64::tnCheck },
+    addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, reduceSgd<double>, activationStats<double>, softmaxCE<double>, Gemm64::tnCheck,
+    Gemm64::ntAcc, im2col<double>, col2im<double>, maxPool<double>, maxPoolBackward<double> },
 };
 
 }  // namespace

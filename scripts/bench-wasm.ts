@@ -38,7 +38,7 @@ const SHAPES = [...shapes(128), ...shapes(16)];
 
 interface Raw {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  gemm_f32(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number): void;
+  gemm_f32(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number, acc: number): void;
 }
 
 /** The module instantiated on its own, to time the kernel without the copies. */
@@ -83,7 +83,7 @@ function main(): void {
     const cOff = pOff + Math.ceil(n / 8) * k * 32;
     const need = cOff + m * n * es;
     if (raw.memory.buffer.byteLength < need) raw.memory.grow(Math.ceil((need - raw.memory.buffer.byteLength) / 65536));
-    const kernel = rate(() => raw.gemm_f32(m, n, k, aOff, 4 * k * es, 4 * es, pOff, k * 32, cOff), SECONDS);
+    const kernel = rate(() => raw.gemm_f32(m, n, k, aOff, 4 * k * es, 4 * es, pOff, k * 32, cOff, 0), SECONDS);
     const row = [
       `${g} (${m}, ${n}, ${k})`,
       ((flop * total) / 1e9).toFixed(1),

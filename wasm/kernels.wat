@@ -4,7 +4,7 @@
 ;; activationStats. Hand-written text, assembled at build time by scripts/build-wasm.js (wabt).
 ;;
 ;; THE KERNEL SPEC (src/tensor/kernels.ts) holds here bit for bit: every GEMM output element starts
-;; at +0 and accumulates its k terms in increasing k, one multiply then one add per term (an
+;; at +0 (with $acc set, at its value in C: gemmNTAcc) and accumulates its k terms in increasing k, one multiply then one add per term (an
 ;; f32x4.mul then an f32x4.add, never fused; Wasm has no fused multiply-add outside relaxed
 ;; SIMD), each rounded to the dtype. Vector lanes run over independent output columns j, so the
 ;; lane count never changes a result.
@@ -17,7 +17,9 @@
 ;;  - B' in panels of NR columns (8 floats or 4 doubles = 32 bytes): B'(p, j) at
 ;;    b + (j / NR)·bps + p·32 + (j mod NR)·size, packed by $pack_rows (NN, TN) or, transposing,
 ;;    by $pack_cols_* (NT); bps = 32·k.
-;;  - C dense row-major (m, n).
+;;  - C dense row-major (m, n); with $acc the tiles start from C, read as whole vectors (lanes
+;;    past n or rows past m read what lies there, which the caller keeps inside memory, and
+;;    are never stored).
 ;; Register tile: 4 rows × 8 floats (f32) or 4 rows × 4 doubles (f64) = 8 accumulators, which
 ;; with 2 B vectors, a broadcast A value and a product fit V8's 16 xmm registers (larger tiles
 ;; or unrolling p spill them). The j loop is
@@ -35,7 +37,7 @@
   (func (export "gemm_f32")
     (param $m i32) (param $n i32) (param $k i32)
     (param $a i32) (param $abs i32) (param $acs i32)
-    (param $b i32) (param $bps i32) (param $c i32)
+    (param $b i32) (param $bps i32) (param $c i32) (param $acc i32)
     (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $cols i32)
     (local $pa i32) (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
     (local $b0 v128) (local $b1 v128) (local $av v128)
@@ -53,10 +55,22 @@
             (local.set $pa (i32.add (local.get $a) (i32.mul (i32.shr_u (local.get $i) (i32.const 2)) (local.get $abs))))
             (local.set $pb (i32.add (local.get $b) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $bps))))
             (local.set $pbEnd (i32.add (local.get $pb) (i32.shl (local.get $k) (i32.const 5))))
-            (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
-            (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
-            (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
-            (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))
+            (if (local.get $acc)
+              (then
+                (local.set $pc (i32.add (local.get $c)
+                  (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 2))))
+                (local.set $c00 (v128.load (local.get $pc))) (local.set $c01 (v128.load offset=16 (local.get $pc)))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (local.set $c10 (v128.load (local.get $pc))) (local.set $c11 (v128.load offset=16 (local.get $pc)))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (local.set $c20 (v128.load (local.get $pc))) (local.set $c21 (v128.load offset=16 (local.get $pc)))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (local.set $c30 (v128.load (local.get $pc))) (local.set $c31 (v128.load offset=16 (local.get $pc))))
+              (else
+                (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
+                (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
+                (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
+                (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))))
             ;; the k terms in increasing p: four broadcast A values against two B vectors
             (if (i32.ne (local.get $pb) (local.get $pbEnd))
               (then
@@ -119,7 +133,7 @@
   (func (export "gemm_f64")
     (param $m i32) (param $n i32) (param $k i32)
     (param $a i32) (param $abs i32) (param $acs i32)
-    (param $b i32) (param $bps i32) (param $c i32)
+    (param $b i32) (param $bps i32) (param $c i32) (param $acc i32)
     (local $i i32) (local $j i32) (local $r i32) (local $rows i32) (local $cols i32)
     (local $pa i32) (local $pb i32) (local $pbEnd i32) (local $pc i32) (local $cs i32)
     (local $b0 v128) (local $b1 v128) (local $av v128)
@@ -137,10 +151,22 @@
             (local.set $pa (i32.add (local.get $a) (i32.mul (i32.shr_u (local.get $i) (i32.const 2)) (local.get $abs))))
             (local.set $pb (i32.add (local.get $b) (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (local.get $bps))))
             (local.set $pbEnd (i32.add (local.get $pb) (i32.shl (local.get $k) (i32.const 5))))
-            (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
-            (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
-            (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
-            (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))
+            (if (local.get $acc)
+              (then
+                (local.set $pc (i32.add (local.get $c)
+                  (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 3))))
+                (local.set $c00 (v128.load (local.get $pc))) (local.set $c01 (v128.load offset=16 (local.get $pc)))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (local.set $c10 (v128.load (local.get $pc))) (local.set $c11 (v128.load offset=16 (local.get $pc)))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (local.set $c20 (v128.load (local.get $pc))) (local.set $c21 (v128.load offset=16 (local.get $pc)))
+                (local.set $pc (i32.add (local.get $pc) (local.get $cs)))
+                (local.set $c30 (v128.load (local.get $pc))) (local.set $c31 (v128.load offset=16 (local.get $pc))))
+              (else
+                (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
+                (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
+                (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
+                (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))))
             ;; the k terms in increasing p: four broadcast A values against two B vectors
             (if (i32.ne (local.get $pb) (local.get $pbEnd))
               (then

@@ -352,14 +352,16 @@ function hex64(v: unknown, field: string): string {
 /** Every field a layer of a run's spec may carry (model/spec.ts). */
 const LAYER_FIELDS = ['type', 'units', 'activation', 'filters', 'kernel', 'stride', 'padding', 'size', 'rate', 'seed'];
 
-/** Values a worker's model holds per example: every layer's output, and a convolution's im2col matrix (twice: it and its gradient). */
+/**
+ * Values a worker's model holds per example: every layer's output, and a convolution's z beside
+ * it (its im2col matrices are one example's, held once; model/layers/conv2d.ts).
+ */
 function workspacePerExample(ms: ModelSpec): number {
   const shapes = shapesOf(ms);
   let units = ms.inputs;
   for (let i = 0; i < ms.layers.length; i++) {
-    units += sizeOf(shapes[i + 1]!);
-    const l = ms.layers[i]!;
-    if (l.type === 'conv2d') units += 2 * sizeOf(shapes[i + 1]!.slice(1)) * shapes[i]![0]! * l.kernel * l.kernel;
+    const out = sizeOf(shapes[i + 1]!);
+    units += ms.layers[i]!.type === 'conv2d' ? 2 * out : out;
   }
   return units;
 }

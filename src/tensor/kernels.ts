@@ -2,8 +2,8 @@
  * kernels.ts — the reference kernels: the oracle every faster kernel must match bit for bit.
  *
  * THE KERNEL SPEC (version KERNEL_SPEC_VERSION), in one of two profiles (KernelProfile):
- *  1. Every GEMM output element starts at +0 and accumulates its k terms in increasing k, no
- *     reassociation, no split accumulators. Profile `portable`: one multiply then one add per
+ *  1. Every GEMM output element starts at +0 (gemmNTAcc: at its value in C) and accumulates
+ *     its k terms in increasing k, no reassociation, no split accumulators. Profile `portable`: one multiply then one add per
  *     term, each rounded to the dtype (no FMA). Profile `fma`: one fused multiply-add per
  *     term, acc ← RN(a·b + acc) rounded once (fma.ts). Loops may run in any order over
  *     *different* output elements (the n-outer loops below do), never change one element's order.
@@ -25,16 +25,19 @@
  *  9. Activation statistics (activationStats) are counts: exact in any order.
  * All matrices are dense row-major; shapes are given as (rows, cols).
  *
- * A KernelSet is two parts: CoreKernels, the operations the model and the optimizers need,
- * and SharedMemoryKernels, fused and streamed-store forms of core operations for the step's
- * tail and for pool threads writing memory another thread reads next. Each extension
- * operation is defined as its core composition (same bits); withSharedDefaults() completes a
- * core-only set with those compositions, so an implementation provides only what it speeds up.
+ * A KernelSet is three parts: CoreKernels, the operations the model and the optimizers need;
+ * SharedMemoryKernels, fused and streamed-store forms of core operations for the step's tail
+ * and for pool threads writing memory another thread reads next; and LayoutKernels, the
+ * copies of convolution and pooling. Each extension operation is defined as its core
+ * composition or its TypeScript loop (same bits); withSharedDefaults() completes a core-only
+ * set with those, so an implementation provides only what it speeds up.
  * The profiles differ in rule 1 alone; a run uses one, and every executor of it must compute it.
  * Not here: layers, losses (model/), anything that allocates in a hot loop.
  */
 
 import type { DType, Float } from './dtype';
+import { col2im, im2col, type ConvGeometry } from './im2col';
+import { maxPool, maxPoolBackward } from './pool';
 import { fma32, fma64 } from './fma';
 import { exp32, exp64, log32, log64, sigmoid32, sigmoid64, tanh32, tanh64 } from './spec-math';
 
@@ -69,6 +72,13 @@ export interface CoreKernels {
   readonly profile: KernelProfile;
   /** C (m, n) = A (m, k) · Bᵀ where B is (n, k). */
   gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
+  /**
+   * C (m, n) += A (m, k) · Bᵀ: each element continues from its value in C and adds its k terms
+   * in increasing order (rule 1 with the start taken from C), so gemmNT over the first k₁ terms
+   * then gemmNTAcc over the next k₂ gives gemmNT's bits over all k₁ + k₂ (a sum over examples
+   * computed one example at a time).
+   */
+  gemmNTAcc(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   /** C (m, n) = Aᵀ · B where A is (k, m) and B is (k, n). */
   gemmTN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   /** C (m, n) = A (m, k) · B (k, n). */
@@ -172,8 +182,24 @@ export interface SharedMemoryKernels {
   ): void;
 }
 
-/** What the rest of the code uses: the core operations and the shared-memory extension. */
-export type KernelSet = CoreKernels & SharedMemoryKernels;
+/**
+ * The copies of convolution and pooling (and col2im's adds), defined by the TypeScript loops
+ * of im2col.ts and pool.ts; an implementation with faster forms gives their bits, and
+ * withSharedDefaults() supplies those loops where it has none.
+ */
+export interface LayoutKernels {
+  /** cols (K, rows·P) ← x (rows, C, H, W), im2col.ts's im2col. */
+  im2col(rows: number, g: ConvGeometry, x: Float, cols: Float): void;
+  /** dx (rows, C, H, W) ← the adjoint of im2col over dcols (K, rows·P), im2col.ts's col2im. */
+  col2im(rows: number, g: ConvGeometry, dcols: Float, dx: Float): void;
+  /** out (rows, c, oh, ow) and each winner's index in its example, pool.ts's maxPool. */
+  maxPool(rows: number, c: number, h: number, w: number, size: number, stride: number, x: Float, out: Float, arg: Int32Array): void;
+  /** gIn (rows, inSize) from gOut (rows, outSize) and maxPool's winners, pool.ts's maxPoolBackward. */
+  maxPoolBackward(rows: number, inSize: number, outSize: number, gOut: Float, arg: Int32Array, gIn: Float): void;
+}
+
+/** What the rest of the code uses: the core operations, the shared-memory extension and the layout copies. */
+export type KernelSet = CoreKernels & SharedMemoryKernels & LayoutKernels;
 
 // ---- shared by both dtypes: a Float32Array store rounds the float64 sum of two float32
 // values once, which is the float32 sum --------------------------------------------------------
@@ -238,10 +264,14 @@ function sgdKeep(n: number, lr: number, g: Float, p: Float): void {
  * A full KernelSet from core operations and any of the extension's: each missing extension
  * operation is its core composition, so the set computes the reference's bits whatever it lacks.
  */
-export function withSharedDefaults(k: CoreKernels & Partial<SharedMemoryKernels>): KernelSet {
+export function withSharedDefaults(k: CoreKernels & Partial<SharedMemoryKernels & LayoutKernels>): KernelSet {
   const addReduceGrad = k.addReduceGrad ?? addReduceGradOf(k.addInto, k.reduceGrad);
   return {
     ...k,
+    im2col: k.im2col ?? im2col,
+    col2im: k.col2im ?? col2im,
+    maxPool: k.maxPool ?? maxPool,
+    maxPoolBackward: k.maxPoolBackward ?? maxPoolBackward,
     gemmTNCheck:
       k.gemmTNCheck ??
       ((m, n, depth, A, B, C) => {
@@ -421,6 +451,17 @@ const ref64: CoreKernels = {
       }
     }
   },
+  gemmNTAcc(m, n, k, A, B, C) {
+    for (let i = 0; i < m; i++) {
+      const ai = i * k;
+      for (let j = 0; j < n; j++) {
+        const bj = j * k;
+        let acc = C[i * n + j]!;
+        for (let p = 0; p < k; p++) acc += A[ai + p]! * B[bj + p]!;
+        C[i * n + j] = acc;
+      }
+    }
+  },
   gemmTN(m, n, k, A, B, C) {
     C.fill(0, 0, m * n);
     for (let p = 0; p < k; p++) {
@@ -541,6 +582,17 @@ const ref32: CoreKernels = {
       }
     }
   },
+  gemmNTAcc(m, n, k, A, B, C) {
+    for (let i = 0; i < m; i++) {
+      const ai = i * k;
+      for (let j = 0; j < n; j++) {
+        const bj = j * k;
+        let acc = C[i * n + j]!;
+        for (let p = 0; p < k; p++) acc = fr(acc + fr(A[ai + p]! * B[bj + p]!));
+        C[i * n + j] = acc;
+      }
+    }
+  },
   gemmTN(m, n, k, A, B, C) {
     C.fill(0, 0, m * n);
     for (let p = 0; p < k; p++) {
@@ -645,22 +697,24 @@ const ref32: CoreKernels = {
 // ---- the fma profile: the same kernels, each GEMM term one correctly rounded fma (fma.ts) ------
 
 /**
- * The three GEMMs with each term fma(a, b, acc): the loops of the portable reference, k in
+ * The GEMMs with each term fma(a, b, acc): the loops of the portable reference, k in
  * increasing order, the fused step in place of its multiply then add.
  */
-function fmaGemms(fma: (a: number, b: number, c: number) => number): Pick<CoreKernels, 'gemmNT' | 'gemmTN' | 'gemmNN'> {
-  return {
-    gemmNT(m, n, k, A, B, C) {
-      for (let i = 0; i < m; i++) {
-        const ai = i * k;
-        for (let j = 0; j < n; j++) {
-          const bj = j * k;
-          let acc = 0;
-          for (let p = 0; p < k; p++) acc = fma(A[ai + p]!, B[bj + p]!, acc);
-          C[i * n + j] = acc;
-        }
+function fmaGemms(fma: (a: number, b: number, c: number) => number): Pick<CoreKernels, 'gemmNT' | 'gemmNTAcc' | 'gemmTN' | 'gemmNN'> {
+  const nt = (m: number, n: number, k: number, A: Float, B: Float, C: Float, from: boolean): void => {
+    for (let i = 0; i < m; i++) {
+      const ai = i * k;
+      for (let j = 0; j < n; j++) {
+        const bj = j * k;
+        let acc = from ? C[i * n + j]! : 0;
+        for (let p = 0; p < k; p++) acc = fma(A[ai + p]!, B[bj + p]!, acc);
+        C[i * n + j] = acc;
       }
-    },
+    }
+  };
+  return {
+    gemmNT: (m, n, k, A, B, C) => nt(m, n, k, A, B, C, false),
+    gemmNTAcc: (m, n, k, A, B, C) => nt(m, n, k, A, B, C, true),
     gemmTN(m, n, k, A, B, C) {
       C.fill(0, 0, m * n);
       for (let p = 0; p < k; p++) {

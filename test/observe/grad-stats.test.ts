@@ -47,12 +47,11 @@ describe('per-layer statistics of a CNN (issue 23)', () => {
         [4, 2, 1],
       ],
     );
-    // the counts, by hand: channel j's positions with z > 0 over every example
+    // the counts, by hand: channel j's positions with z > 0 over every example (z is (rows, F, P))
     const z = (m.layers[0] as unknown as { z: Float64Array }).z;
-    const np = rows * 25;
     for (let f = 0; f < 3; f++) {
       let pos = 0;
-      for (let q = 0; q < np; q++) if (z[f * np + q]! > 0) pos++;
+      for (let n = 0; n < rows; n++) for (let q = 0; q < 25; q++) if (z[(n * 3 + f) * 25 + q]! > 0) pos++;
       assert.equal(stats[1 + f], pos, `channel ${f}`);
     }
     assert.equal(stats[2], 0, 'channel 1 never fires');

@@ -3,11 +3,11 @@
  *
  *   x (rows, C, H, W) → out (rows, C, OH, OW), OH = (H − size)/stride + 1 (the spec checks
  *   that windows tile the input exactly).
- * Order, fixed so that every executor computes the same bits (TypeScript loops, no kernels):
+ * Order, fixed so that every executor computes the same bits:
  *   - windows are visited in (n, c, oh, ow) order, each window's elements in row-major order;
- *   - max: the first maximum in row-major order wins (a later equal value does not replace
- *     it); a NaN wins over any number (the first NaN), so NaN propagates as in PyTorch. Its
- *     gradient goes to that one input;
+ *   - max: the kernels' maxPool (tensor/pool.ts, a copy): the first maximum in row-major order
+ *     wins (a later equal value does not replace it); a NaN wins over any number (the first
+ *     NaN), so NaN propagates as in PyTorch. Its gradient goes to that one input;
  *   - avg: the sum from +0 in window order, each add rounded to the dtype, then one division
  *     by size²; backward gives each input g/size² (one rounded division per window);
  *   - dJ/dx starts at +0 and, where windows overlap (stride < size), adds its terms in window order.
@@ -32,6 +32,7 @@ export class Pool2dLayer implements Layer {
   private readonly size: number;
   private readonly stride: number;
   private readonly r: (v: number) => number;
+  private readonly k: KernelSet;
   /** max: the winning input's index within its example, per output element (maxRows, outSize). */
   private readonly arg: Int32Array | null;
 
@@ -43,6 +44,7 @@ export class Pool2dLayer implements Layer {
     k: KernelSet,
     maxRows: number,
   ) {
+    this.k = k;
     this.kind = spec.type;
     this.size = spec.size;
     this.stride = spec.stride ?? spec.size;
@@ -56,9 +58,8 @@ export class Pool2dLayer implements Layer {
     const [c, h, w] = this.inShape as [number, number, number];
     const [, oh, ow] = this.outShape as [number, number, number];
     const { size, stride, r } = this;
-    const arg = this.arg;
+    if (this.arg !== null) return this.k.maxPool(rows, c, h, w, size, stride, x, out, this.arg);
     const count = size * size;
-    if (arg !== null && size === 2 && stride === 2) return this.max2(rows, x, out, arg);
     let o = 0;
     for (let n = 0; n < rows; n++) {
       const xn = n * this.inSize;
@@ -66,67 +67,10 @@ export class Pool2dLayer implements Layer {
         const xc = ch * h * w;
         for (let y = 0; y < oh; y++) {
           for (let x0 = 0; x0 < ow; x0++, o++) {
-            const first = xc + y * stride * w + x0 * stride;
-            if (arg !== null) {
-              let best = x[xn + first]!;
-              let at = first;
-              for (let i = 0; i < size; i++) {
-                for (let j = 0; j < size; j++) {
-                  const q = first + i * w + j;
-                  const v = x[xn + q]!;
-                  // strict: the first maximum stays; the first NaN wins and stays
-                  if (v > best || (v !== v && best === best)) {
-                    best = v;
-                    at = q;
-                  }
-                }
-              }
-              out[o] = best;
-              arg[o] = at;
-            } else {
-              let acc = 0;
-              for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) acc = r(acc + x[xn + first + i * w + j]!);
-              out[o] = r(acc / count);
-            }
-          }
-        }
-      }
-    }
-  }
-
-  /** Max-pool 2×2, stride 2: forward's loop unrolled, the same comparisons in the same order. */
-  private max2(rows: number, x: Float, out: Float, arg: Int32Array): void {
-    const [c, h, w] = this.inShape as [number, number, number];
-    const [, oh, ow] = this.outShape as [number, number, number];
-    let o = 0;
-    for (let n = 0; n < rows; n++) {
-      const xn = n * this.inSize;
-      for (let ch = 0; ch < c; ch++) {
-        const xc = ch * h * w;
-        for (let y = 0; y < oh; y++) {
-          for (let x0 = 0; x0 < ow; x0++, o++) {
-            const first = xc + 2 * y * w + 2 * x0;
-            const p = xn + first;
-            let best = x[p]!;
-            let at = first;
-            // strict: the first maximum stays; the first NaN wins and stays
-            let v = x[p + 1]!;
-            if (v > best || (v !== v && best === best)) {
-              best = v;
-              at = first + 1;
-            }
-            v = x[p + w]!;
-            if (v > best || (v !== v && best === best)) {
-              best = v;
-              at = first + w;
-            }
-            v = x[p + w + 1]!;
-            if (v > best || (v !== v && best === best)) {
-              best = v;
-              at = first + w + 1;
-            }
-            out[o] = best;
-            arg[o] = at;
+            const first = xn + xc + y * stride * w + x0 * stride;
+            let acc = 0;
+            for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) acc = r(acc + x[first + i * w + j]!);
+            out[o] = r(acc / count);
           }
         }
       }
@@ -149,15 +93,15 @@ export class Pool2dLayer implements Layer {
     const [, oh, ow] = this.outShape as [number, number, number];
     const { size, stride, r } = this;
     const arg = this.arg;
+    if (arg !== null) {
+      this.k.maxPoolBackward(rows, this.inSize, this.outSize, gOut, arg, gIn);
+      return -1;
+    }
     const count = size * size;
     gIn.fill(0, 0, rows * this.inSize);
     let o = 0;
     for (let n = 0; n < rows; n++) {
       const xn = n * this.inSize;
-      if (arg !== null) {
-        for (let e = 0; e < this.outSize; e++, o++) gIn[xn + arg[o]!] += gOut[o]!;
-        continue;
-      }
       for (let ch = 0; ch < c; ch++) {
         const xc = ch * h * w;
         for (let y = 0; y < oh; y++) {

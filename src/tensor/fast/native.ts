@@ -22,6 +22,7 @@ export type NativeIsa = 'avx512' | 'avx512-ymm' | 'avx2' | 'scalar' | 'avx512-fm
 
 interface NativeOps {
   gemmNT(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
+  gemmNTAcc(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   gemmTN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
   gemmTNCheck(m: number, n: number, k: number, A: Float, B: Float, C: Float, shared: boolean): number;
   gemmNN(m: number, n: number, k: number, A: Float, B: Float, C: Float): void;
@@ -50,6 +51,10 @@ interface NativeOps {
   activationStats(f: number, m: number, n: number, z: Float, a: Float, out: Float64Array): void;
   softmaxCE(rows: number, n: number, z: Float, a: Float, y: Float, g: Float): number;
   gatherRows(rows: number, order: Uint32Array, from: number, width: number, src: Float, dst: Float): void;
+  im2col(rows: number, c: number, h: number, w: number, kh: number, kw: number, stride: number, pad: number, x: Float, cols: Float): void;
+  col2im(rows: number, c: number, h: number, w: number, kh: number, kw: number, stride: number, pad: number, dcols: Float, dx: Float): void;
+  maxPool(rows: number, c: number, h: number, w: number, size: number, stride: number, x: Float, out: Float, arg: Int32Array): void;
+  maxPoolBackward(rows: number, inSize: number, outSize: number, gOut: Float, arg: Int32Array, gIn: Float): void;
 }
 
 interface Addon {
@@ -133,6 +138,8 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
   const a = load();
   if (a === null) throw new Error(loadError ?? 'native addon unavailable');
   const ops = a.kernels(isa, dtype);
+  if (typeof ops.maxPoolBackward !== 'function')
+    throw new Error('native addon out of date (no maxPoolBackward; run `node scripts/build-native.js`)');
   const code = new Map<Activation, number>(ACTIVATIONS.map((f, i) => [f, i]));
   const act = (f: Activation): number => {
     const c = code.get(f);
@@ -144,6 +151,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     dtype,
     profile: isa.endsWith('-fma') ? 'fma' : 'portable',
     gemmNT: ops.gemmNT,
+    gemmNTAcc: ops.gemmNTAcc,
     gemmTN: ops.gemmTN,
     gemmTNCheck: ops.gemmTNCheck,
     gemmNN: ops.gemmNN,
@@ -162,6 +170,10 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     activationStats: (f, m, n, z, a, out) => ops.activationStats(act(f), m, n, z, a, out),
     softmaxCE: ops.softmaxCE,
     gatherRows: ops.gatherRows,
+    im2col: (rows, g, x, cols) => ops.im2col(rows, g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, x, cols),
+    col2im: (rows, g, dcols, dx) => ops.col2im(rows, g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, dcols, dx),
+    maxPool: ops.maxPool,
+    maxPoolBackward: ops.maxPoolBackward,
     exp: dtype === 'float64' ? exp64 : exp32,
     log: dtype === 'float64' ? log64 : log32,
   };

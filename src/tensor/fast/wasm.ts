@@ -2,7 +2,7 @@
  * wasm.ts — KernelSets backed by the hand-written WebAssembly SIMD128 kernels (wasm/kernels.wat,
  * assembled at build time into dist/wasm/kernels.wasm by scripts/build-wasm.js).
  *
- * The three GEMMs (gemmTNCheck's scan of C too), firstNonFinite, addInto, sgdUpdate, reduceGrad
+ * The GEMMs (gemmNTAcc, which starts from C, and gemmTNCheck's scan of C too), firstNonFinite, addInto, sgdUpdate, reduceGrad
  * and reduceSgd, and in float32 tanh, addBias, colSum, activateBackward (tanh, sigmoid),
  * activationStats and the exponentials of softmax and softmaxCE run in WebAssembly and follow
  * THE KERNEL SPEC bit for bit (GEMM lanes over output columns, mul then add, k in increasing
@@ -45,8 +45,8 @@ const WASM_FILE = path.join('dist', 'wasm', 'kernels.wasm');
 
 interface WasmExports {
   memory: WasmMemory;
-  gemm_f32(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number): void;
-  gemm_f64(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number): void;
+  gemm_f32(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number, acc: number): void;
+  gemm_f64(m: number, n: number, k: number, a: number, abs: number, acs: number, b: number, bps: number, c: number, acc: number): void;
   pack_rows(k: number, rowBytes: number, src: number, dst: number, lgpw: number): void;
   pack_cols_32(rows: number, k: number, src: number, dst: number, lgw: number): void;
   pack_cols_64(rows: number, k: number, src: number, dst: number, lgw: number): void;
@@ -191,13 +191,15 @@ function checkArray(name: string, a: Float, dtype: DType, need: number): void {
   if (a.length < need) throw new RangeError(`${name} has ${a.length} elements, needs ${need}`);
 }
 
-type Gemm = 'NT' | 'TN' | 'NN';
+type Gemm = 'NT' | 'NTAcc' | 'TN' | 'NN';
 
 /**
  * One GEMM: checks, copies A and B in, packs them as the kernel reads them (wasm/kernels.wat), runs
  * the kernel, copies C out; with `check` (gemmTNCheck) returns firstNonFinite of C, else −1.
- * NT: C = A (m, k) · (B (n, k))ᵀ; TN: C = (A (k, m))ᵀ · B (k, n); NN: C = A (m, k) · B (k, n). Linear memory: [scratch | A | A packed | B | B packed | C],
- * each at a cache-line boundary.
+ * NT: C = A (m, k) · (B (n, k))ᵀ; NTAcc: C += the same, C copied in first; TN: C = (A (k, m))ᵀ · B (k, n);
+ * NN: C = A (m, k) · B (k, n). Linear memory: [scratch | A | A packed | B | B packed | C | padding],
+ * each at a cache-line boundary; NTAcc's tiles read C as whole vectors, past its last row and column
+ * (never stored), which the padding keeps inside memory.
  */
 function gemm(
   w: WasmExports,
@@ -217,7 +219,8 @@ function gemm(
   checkArray('A', A, dtype, m * k);
   checkArray('B', B, dtype, n * k);
   checkArray('C', C, dtype, m * n);
-  if (m === 0 || n === 0) return -1;
+  if (m === 0 || n === 0 || (kind === 'NTAcc' && k === 0)) return -1;
+  const acc = kind === 'NTAcc';
   const f32 = dtype === 'float32';
   const es = f32 ? 4 : 8;
   const packCols = f32 ? w.pack_cols_32 : w.pack_cols_64;
@@ -226,7 +229,7 @@ function gemm(
   const bOff = align(aPk + Math.ceil(m / 4) * 4 * k * es);
   const pOff = align(bOff + n * k * es);
   const cOff = align(pOff + Math.ceil((n * es) / PANEL_ROW) * k * PANEL_ROW);
-  ensure(w, cOff + m * n * es);
+  ensure(w, cOff + (m + 4) * n * es + 64);
   const view = f32 ? f32View : f64View;
   view.set(A.length === m * k ? A : A.subarray(0, m * k), aOff / es);
   view.set(B.length === n * k ? B : B.subarray(0, n * k), bOff / es);
@@ -234,9 +237,10 @@ function gemm(
   if (kind === 'TN') w.pack_rows(k, m * es, aOff, aPk, f32 ? 4 : 5);
   else packCols(m, k, aOff, aPk, 2);
   // B' in panels of 32-byte rows: 8 floats or 4 doubles
-  if (kind === 'NT') packCols(n, k, bOff, pOff, f32 ? 3 : 2);
+  if (kind === 'NT' || acc) packCols(n, k, bOff, pOff, f32 ? 3 : 2);
   else w.pack_rows(k, n * es, bOff, pOff, 5);
-  (f32 ? w.gemm_f32 : w.gemm_f64)(m, n, k, aPk, 4 * k * es, 4 * es, pOff, k * PANEL_ROW, cOff);
+  if (acc) view.set(C.length === m * n ? C : C.subarray(0, m * n), cOff / es);
+  (f32 ? w.gemm_f32 : w.gemm_f64)(m, n, k, aPk, 4 * k * es, 4 * es, pOff, k * PANEL_ROW, cOff, acc ? 1 : 0);
   // gemmTNCheck: C scanned where it is, before the copy out
   const bad = check ? (f32 ? w.first_non_finite_f32 : w.first_non_finite_f64)(m * n, cOff) : -1;
   C.set(view.subarray(cOff / es, cOff / es + m * n));
@@ -552,6 +556,7 @@ export function wasmKernels(dtype: DType): KernelSet {
     id: 'wasm-simd128',
     dtype,
     gemmNT: (m, n, k, A, B, C) => gemm(w, dtype, 'NT', m, n, k, A, B, C),
+    gemmNTAcc: (m, n, k, A, B, C) => gemm(w, dtype, 'NTAcc', m, n, k, A, B, C),
     gemmTN: (m, n, k, A, B, C) => gemm(w, dtype, 'TN', m, n, k, A, B, C),
     gemmNN: (m, n, k, A, B, C) => gemm(w, dtype, 'NN', m, n, k, A, B, C),
     // WebAssembly has no non-temporal store: the product, then the scan in linear memory
