@@ -274,7 +274,8 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     }
     const epoch = Math.floor((step - 1) / perEpoch);
     const inEpoch = (step - 1) % perEpoch;
-    if (epoch !== orderEpoch) {
+    // unshuffled, every epoch's order is the same identity: built once
+    if (epoch !== orderEpoch && (cfg.data.shuffle || orderEpoch < 0)) {
       order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
       orderEpoch = epoch;
     }
