@@ -4,8 +4,9 @@
  * from (scripts/seed_numpy.py, np.matrix), alternating in one sitting. Per round it prints
  * gradsync's training-loop seconds (the summary's `seconds`) and its process wall time, and
  * numpy's loop and process wall time; then the medians and their ratios, and whether both ended
- * at the same W and b (to a few ulps). Flags: --rounds N (default 5), --kernels auto|native|wasm|ref.
- * Timings are printed, never asserted.
+ * at the same W and b (to a few ulps). Flags: --rounds N (default 5), --kernels auto|native|wasm|ref,
+ * --before DIR: another gradsync folder (built; e.g. a worktree of main) run in the same rounds,
+ * alternating with this one, for a before/after in one sitting. Timings are printed, never asserted.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -14,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { benchArgs, machineHeader, median, pyScript } from './bench-common';
 
-const USAGE = 'usage: node dist/scripts/bench-seed.js [--rounds 5] [--kernels auto|native|wasm|ref]';
+const USAGE = 'usage: node dist/scripts/bench-seed.js [--rounds 5] [--kernels auto|native|wasm|ref] [--before DIR]';
 
 interface Run {
   loop: number;
@@ -33,9 +34,9 @@ function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): { out: str
   return { out: r.stdout, wall };
 }
 
-function gradsync(kernels: string, runDir: string): Run {
+function gradsync(kernels: string, runDir: string, from = root): Run {
   fs.rmSync(runDir, { recursive: true, force: true });
-  const bin = path.join(root, 'bin', 'gradsync.js');
+  const bin = path.join(from, 'bin', 'gradsync.js');
   const { out, wall } = timed(process.execPath, [
     bin,
     'train',
@@ -62,7 +63,14 @@ function numpy(py: string): Run {
 }
 
 function main(): void {
-  const a = benchArgs('bench-seed', USAGE, { rounds: { type: 'string', default: '5' }, kernels: { type: 'string', default: 'auto' } });
+  const a = benchArgs('bench-seed', USAGE, {
+    rounds: { type: 'string', default: '5' },
+    kernels: { type: 'string', default: 'auto' },
+    before: { type: 'string' },
+  });
+  const before = a.before === undefined ? null : path.resolve(a.before);
+  if (before !== null && !fs.existsSync(path.join(before, 'bin', 'gradsync.js')))
+    throw new Error(`--before ${a.before}: no bin/gradsync.js there`);
   const rounds = Number(a.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got "${a.rounds}"`);
   const py = numpyPython();
@@ -72,16 +80,21 @@ function main(): void {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradsync-bench-seed-'));
   const g: Run[] = [];
   const n: Run[] = [];
+  const b: Run[] = [];
   try {
-    process.stdout.write('round | gradsync loop s | gradsync process s | numpy loop s | numpy process s\n');
+    process.stdout.write(
+      `round | ${before !== null ? 'before loop s | before process s | ' : ''}gradsync loop s | gradsync process s | numpy loop s | numpy process s\n`,
+    );
     for (let r = 0; r < rounds; r++) {
-      // alternate which goes first, so a slow minute of the host falls on both
+      // alternate which goes first, so a slow minute of the host falls on all
       const runG = (): void => void g.push(gradsync(a.kernels!, runDir));
+      const runB = (): void => void (before !== null && b.push(gradsync(a.kernels!, runDir, before)));
       const runN = (): void => void (py !== null && n.push(numpy(py)));
-      for (const f of r % 2 === 0 ? [runG, runN] : [runN, runG]) f();
+      for (const f of r % 2 === 0 ? [runB, runG, runN] : [runN, runG, runB]) f();
       const last = n[n.length - 1];
+      const was = before !== null ? `${b[r]!.loop.toFixed(3)} | ${b[r]!.wall.toFixed(3)} | ` : '';
       process.stdout.write(
-        `${r + 1} | ${g[r]!.loop.toFixed(3)} | ${g[r]!.wall.toFixed(3)} | ${last ? last.loop.toFixed(3) : '-'} | ${last ? last.wall.toFixed(3) : '-'}\n`,
+        `${r + 1} | ${was}${g[r]!.loop.toFixed(3)} | ${g[r]!.wall.toFixed(3)} | ${last ? last.loop.toFixed(3) : '-'} | ${last ? last.wall.toFixed(3) : '-'}\n`,
       );
     }
   } finally {
@@ -89,6 +102,10 @@ function main(): void {
   }
   const gl = median(g.map((x) => x.loop));
   const gw = median(g.map((x) => x.wall));
+  if (b.length > 0)
+    process.stdout.write(
+      `median: before loop ${median(b.map((x) => x.loop)).toFixed(3)} s, process ${median(b.map((x) => x.wall)).toFixed(3)} s\n`,
+    );
   process.stdout.write(`median: gradsync loop ${gl.toFixed(3)} s, process ${gw.toFixed(3)} s`);
   if (n.length > 0) {
     const nl = median(n.map((x) => x.loop));

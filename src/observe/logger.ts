@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { LOG_SCHEMA_VERSION } from './schema';
+import { stepFieldsJson, type StepFields } from './step-json';
 import { Errors } from '../errors';
 
 /**
@@ -107,7 +108,7 @@ export const REDACT_PATHS = [
  * without pino (whose string building is most of a small model's step): the same line pino
  * would write for the same fields, time aside.
  */
-export type StepWriter = (level: 'info' | 'warn', fields: object) => void;
+export type StepWriter = (level: 'info' | 'warn', fields: StepFields) => void;
 
 /** A StepWriter over a caller's pino logger (TrainOptions.logger): the record goes through pino. */
 export function pinoStepWriter(log: pino.Logger): StepWriter {
@@ -117,7 +118,7 @@ export function pinoStepWriter(log: pino.Logger): StepWriter {
 /**
  * The run's logger over its file, `log` (redacted), and `step`, the writer of step records
  * into the same file: they hold only numbers and the executors' ids, so they need no
- * redaction, and each is one JSON.stringify of its fields inside a prefix built once.
+ * redaction, and each is its fields' JSON (step-json.ts) inside a prefix built once.
  */
 export function runLoggers(
   file: string,
@@ -143,8 +144,7 @@ export function runLoggers(
   const step: StepWriter = (lvl, fields) => {
     const n = lvl === 'warn' ? 40 : 30;
     if (n < min) return;
-    const body = JSON.stringify(fields);
-    const line = `{"level":${n},"time":${Date.now()}${bindings}${body.length > 2 ? ',' + body.slice(1, -1) : ''},"msg":"step"}\n`;
+    const line = `{"level":${n},"time":${Date.now()}${bindings},${stepFieldsJson(fields)},"msg":"step"}\n`;
     tee?.(line);
     dest.write(line);
   };

@@ -1,7 +1,8 @@
 /**
  * select.ts — chooses the kernel implementation for a dtype and a profile of the spec: native
  * (AVX-512, AVX2 or baseline C, by CPUID at run time), then WebAssembly SIMD, then the
- * TypeScript reference; for the `fma` profile native builds with FMA, then the reference.
+ * TypeScript reference; for the `fma` profile native builds with FMA, then the reference. The
+ * portable native set sends its tiny shapes to the reference (fast/tiny.ts), the same bits.
  *
  * Every implementation of a profile follows THE KERNEL SPEC bit for bit, so the choice changes
  * the speed, never a result; a worker may run a different one than the coordinator. When the
@@ -17,6 +18,7 @@ import { Errors } from '../errors';
 import type { DType } from './dtype';
 import { KERNEL_PROFILES, KERNEL_SPEC_VERSION, referenceKernels, type KernelProfile, type KernelSet } from './kernels';
 import { lineOffset as nativeLineOffset, nativeIsas, nativeKernels, nativeLoadError } from './fast/native';
+import { withTinyOnReference } from './fast/tiny';
 import { wasmKernels, wasmLoadError } from './fast/wasm';
 
 /** The kernel implementations a run may ask for; 'auto' = the fastest that runs here. */
@@ -75,7 +77,7 @@ export function selectKernels(
   const why: string[] = [];
   if (prefer !== 'wasm') {
     const nativeWhy = nativeUnavailable('portable');
-    if (nativeWhy === null) return { kernels: nativeKernels(nativeIsas()[0]!, dtype), fallbackNote: null };
+    if (nativeWhy === null) return { kernels: nativePortable(dtype), fallbackNote: null };
     why.push(`native kernels unavailable: ${nativeWhy}`);
   }
   const wasmWhy = wasmLoadError();
@@ -86,6 +88,15 @@ export function selectKernels(
   why.push(`WebAssembly SIMD kernels unavailable: ${wasmWhy}`);
   const ref = referenceKernels(dtype);
   return { kernels: ref, fallbackNote: `${why.join('; ')}; using ${ref.id}` };
+}
+
+const portable = new Map<DType, KernelSet>();
+
+/** The best native portable set, its tiny shapes on the reference (fast/tiny.ts): one per dtype. */
+function nativePortable(dtype: DType): KernelSet {
+  let k = portable.get(dtype);
+  if (k === undefined) portable.set(dtype, (k = withTinyOnReference(nativeKernels(nativeIsas()[0]!, dtype), referenceKernels(dtype))));
+  return k;
 }
 
 /**

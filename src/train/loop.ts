@@ -32,7 +32,8 @@ import { epochOrder, batchRange } from '../data/batching';
 import { targetRange, type Dataset } from '../data/dataset';
 import { pinoStepWriter, runLoggers, type StepWriter } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
-import type { Diagnosis, DiagnosisState, StepRecord } from '../observe/schema';
+import type { Diagnosis, DiagnosisState } from '../observe/schema';
+import type { StepFields } from '../observe/step-json';
 import type { ThreadPool } from '../parallel/pool-executor';
 import { Stepper } from './step';
 import { round3 } from './step-types';
@@ -46,9 +47,6 @@ import { resolveRun } from './setup';
 
 export type { ExecutorContext, ExecutorSource, StartInfo, TrainOptions, TrainSummary } from './options';
 export { newRunId } from './prepare';
-
-/** A step record without what the logger adds (msg, and schema and run as its bindings). */
-type StepFields = Omit<StepRecord, 'msg' | 'schema' | 'run'>;
 
 /**
  * Trains the model `config` describes: a RunConfig (validateConfig, loadConfigFile), or a
@@ -276,7 +274,8 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     }
     const epoch = Math.floor((step - 1) / perEpoch);
     const inEpoch = (step - 1) % perEpoch;
-    if (epoch !== orderEpoch) {
+    // unshuffled, every epoch's order is the same identity: built once
+    if (epoch !== orderEpoch && (cfg.data.shuffle || orderEpoch < 0)) {
       order = epochOrder(trainSet.n, cfg.seed, epoch, cfg.data.shuffle);
       orderEpoch = epoch;
     }

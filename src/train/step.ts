@@ -67,6 +67,9 @@ export class Stepper {
   private canShare = false;
   /** This step's learning rate. */
   private lr = 0;
+  /** runAlone's assignment, kept for the next step with the same number of leaves, and the one-entry work list over it. */
+  private alone: Assignment | null = null;
+  private readonly aloneWork: Assignment[] = [];
 
   constructor(
     private readonly settings: StepSettings,
@@ -118,7 +121,8 @@ export class Stepper {
    *  6. Update. Non-finite → skip (weights untouched) or stop, per config; else the
    *     optimizer writes θ_{t+1} in place.
    * With a shared tail (strategies/shared-tail.ts), 4's last add, 5 and 6 are split with a
-   * pool thread by blocks of the parameters: the same bits.
+   * pool thread by blocks of the parameters: the same bits. With the main thread the step's only
+   * executor (runAlone), 1, 2 and 4 are its synchronous computation of the tree's root.
    * `lr`: this step's learning rate (a schedule's; the optimizer's own by default).
    */
   async run(task: StepTask, lr = this.settings.optimizer.lr): Promise<StepResult> {
@@ -129,6 +133,7 @@ export class Stepper {
     // 1. Plan
     const tree = new ReductionTree(leavesOf(task.batch));
     const set = this.executorSet();
+    if (set.length === 1 && set[0] === this.main && !this.replicate) return this.runAlone(task, tree, t0);
     const work = this.plan(tree, set);
     // 2. Gather
     const settled = new Uint8Array(work.length);
@@ -146,6 +151,39 @@ export class Stepper {
     const combined = await this.combine(task, tree, set, work, checked.skipped === undefined && this.canShare);
     // 5. Reduce and 6. Update
     return this.finish(task, work, combined, checked, t0, tGathered, handoff);
+  }
+
+  /**
+   * Steps 1 to 6 when the main thread is the step's only executor: its one assignment is the
+   * whole batch, the tree's root, computed here synchronously — the partial, the checks and the
+   * record that plan, gather and combine give for that set, without their promises and maps.
+   */
+  private runAlone(task: StepTask, tree: ReductionTree, t0: number): StepResult {
+    const main = this.main;
+    main.yielding = false;
+    this.canShare = false;
+    let w = this.alone;
+    const work = this.aloneWork;
+    if (w === null || w.hi !== tree.leaves) w = this.alone = work[0] = assignment(main, 0, tree.leaves, tree);
+    else {
+      w.owner = main;
+      w.failed = undefined;
+      w.late = w.duplicated = w.audited = false;
+      w.straggler = w.twin = w.replica = undefined;
+    }
+    const s = now();
+    w.partials = main.computeSync(task, w.nodes);
+    w.ms = main.lastThreadMs = now() - s;
+    this.speeds.observe(main.id, tree.leaves, w.ms);
+    this.stragglers.measured.add(main.id);
+    w.examples = w.partials[0]!.count;
+    const tGathered = now();
+    // 3. Check, as run() does: blame and audit skip the main thread's range; check() names a non-finite root
+    blameFaulty(task, work, this.settings.layers, main);
+    this.auditor.run(task, work, this.settings.layers, main);
+    const checked = check(task, tree, work, this.settings.layers, main);
+    // 4. Combine: the root is the one partial
+    return this.finish(task, work, { root: w.partials[0]!, sumsq: NaN, tailDone: false }, checked, t0, tGathered, 0);
   }
 
   /** This step's executors: the set is fixed for the step (a node that joins now works from the next one). */

@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { GradsyncError } from '../../src/errors';
 import pino from 'pino';
 import { LogFile, REDACT_PATHS, runLoggers } from '../../src/observe/logger';
+import type { StepFields } from '../../src/observe/step-json';
+import { stepFields } from '../helpers/step-fields';
 import { LOG_SCHEMA_VERSION } from '../../src/observe/schema';
 import { injectFsFault } from '../helpers/fs-faults';
 import { openOn, tempDir } from '../helpers/paths';
@@ -46,7 +48,7 @@ describe('LogFile (observe/logger.ts): the run log, one synchronous write per re
     fs.writeFileSync(file, '{"earlier":true}\n');
     const { log, step } = runLoggers(file, 'run-a');
     log.info({ note: 'µ ‖W‖ — 2×' }, 'hello');
-    step('info', { step: 1, loss: 0.25 });
+    step('info', stepFields({ step: 1, loss: 0.25 }));
     const got = lines(file);
     assert.equal(got.length, 4, 'three lines and the empty string after the last newline');
     assert.equal(got[3], '');
@@ -181,12 +183,11 @@ describe('runLoggers step writer (observe/logger.ts): the step record without pi
     const file = path.join(tempDir(), 'log.ndjson');
     const teed: string[] = [];
     const { step, close } = runLoggers(file, 'run "q" µ', 'info', (s) => teed.push(s));
-    const cases: ['info' | 'warn', object][] = [
-      ['info', { step: 1, epoch: 0, loss: 0.125, lr: 0.07, gradNorm: 3.2e-15, clipped: false }],
-      ['info', { step: 2, loss: NaN, throughput: Infinity, low: -Infinity, gone: undefined, tiny: 5e-324, neg: -0 }],
-      ['warn', { step: 3, skipped: 'non-finite gradient', layers: [{ layer: 0, w: [1, 2] }], split: { a: { b: null } } }],
-      ['info', { diagnosis: { states: ['ok'], evidence: { note: 'quote " backslash \\ newline \n ‖x‖' } } }],
-      ['info', {}],
+    const cases: ['info' | 'warn', StepFields][] = [
+      ['info', stepFields({ step: 1, epoch: 0, loss: 0.125, lr: 0.07, gradNorm: 3.2e-15, clipped: false })],
+      ['info', stepFields({ step: 2, loss: NaN, throughput: Infinity, gradNorm: -Infinity, lr: 5e-324, stepMs: -0 })],
+      ['warn', stepFields({ step: 3, skipped: 'non-finite gradient "x" \\ \n', nonFiniteExamples: [3, 17] })],
+      ['info', stepFields({ diagnosis: { states: ['ok'], evidence: { ok: 'quote " backslash \\ newline \n ‖x‖' } } })],
     ];
     for (const [level, fields] of cases) step(level, fields);
     close();
@@ -203,8 +204,8 @@ describe('runLoggers step writer (observe/logger.ts): the step record without pi
   it('writes no step record below the logger level, and a warn one at level warn', () => {
     const file = path.join(tempDir(), 'log.ndjson');
     const { step, close } = runLoggers(file, 'run-e', 'warn');
-    step('info', { step: 1 });
-    step('warn', { step: 2 });
+    step('info', stepFields({ step: 1 }));
+    step('warn', stepFields({ step: 2 }));
     close();
     const got = lines(file)
       .slice(0, -1)
@@ -215,7 +216,7 @@ describe('runLoggers step writer (observe/logger.ts): the step record without pi
     );
     const silent = path.join(tempDir(), 'silent.ndjson');
     const s = runLoggers(silent, 'run-f', 'silent');
-    s.step('warn', { step: 1 });
+    s.step('warn', stepFields({ step: 1 }));
     s.close();
     assert.equal(fs.readFileSync(silent, 'utf8'), '');
   });
