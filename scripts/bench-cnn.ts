@@ -11,7 +11,7 @@
  * thread count; the ceiling (two 1-thread native trainers at once, summed) and the 2-thread row's
  * share of it; PyTorch on the same workload and steps on 1 and 2 threads
  * (scripts/bench_torch_cnn.py) and gradsync's ratio to it; then GEMM GFLOP/s on the conv shapes
- * of one micro-batch beside the dense layer's. Where the CPU has FMA, the native rows and GEMMs
+ * of one example (conv2d.ts runs them per example) beside the dense layer's on a micro-batch. Where the CPU has FMA, the native rows and GEMMs
  * run in both kernel profiles (docs/determinism.md#kernel-profiles): rows "native-fma" beside
  * "native", each profile with its own paramsSha256.
  * Flags: --steps N, --micro-batch N (default 32), --kernels LIST (default "native,wasm"), --no-torch,
@@ -39,16 +39,19 @@ function cnnSets(): string[] {
   return [`model=${JSON.stringify(cfg.model)}`, `optimizer=${JSON.stringify(cfg.optimizer)}`];
 }
 
-/** The conv GEMMs of one micro-batch of `rows` (conv2d.ts: z = W·cols, dJdW = delta·colsᵀ, dcols = Wᵀ·delta) and the first dense layer's. */
-function gemmShapes(rows: number): { name: string; op: 'gemmNN' | 'gemmNT' | 'gemmTN'; m: number; n: number; k: number }[] {
+/**
+ * The conv GEMMs of one example, as conv2d.ts runs them (z = W·cols, dJdW += delta·colsᵀ,
+ * dcols = Wᵀ·delta), and the first dense layer's on a micro-batch of `rows`.
+ */
+function gemmShapes(rows: number): { name: string; op: 'gemmNN' | 'gemmNT' | 'gemmNTAcc' | 'gemmTN'; m: number; n: number; k: number }[] {
   const p1 = 28 * 28;
   const p2 = 14 * 14;
   return [
-    { name: 'conv1 forward', op: 'gemmNN', m: 16, n: rows * p1, k: 25 },
-    { name: 'conv1 dJdW', op: 'gemmNT', m: 16, n: 25, k: rows * p1 },
-    { name: 'conv2 forward', op: 'gemmNN', m: 32, n: rows * p2, k: 400 },
-    { name: 'conv2 dJdW', op: 'gemmNT', m: 32, n: 400, k: rows * p2 },
-    { name: 'conv2 dcols', op: 'gemmTN', m: 400, n: rows * p2, k: 32 },
+    { name: 'conv1 forward', op: 'gemmNN', m: 16, n: p1, k: 25 },
+    { name: 'conv1 dJdW', op: 'gemmNTAcc', m: 16, n: 25, k: p1 },
+    { name: 'conv2 forward', op: 'gemmNN', m: 32, n: p2, k: 400 },
+    { name: 'conv2 dJdW', op: 'gemmNTAcc', m: 32, n: 400, k: p2 },
+    { name: 'conv2 dcols', op: 'gemmTN', m: 400, n: p2, k: 32 },
     { name: 'dense1 forward', op: 'gemmNT', m: rows, n: 128, k: 1568 },
     { name: 'dense1 dJdW', op: 'gemmTN', m: 128, n: 1568, k: rows },
   ];
@@ -61,11 +64,14 @@ function gflops(kernels: KernelChoice, rows: number, profile: KernelProfile): st
     const B = new Float32Array(s.k * s.n).map((_, i) => ((i * 104729) % 17) / 17 - 0.5);
     const C = new Float32Array(s.m * s.n);
     k[s.op](s.m, s.n, s.k, A, B, C);
+    // calls per timing: enough for about 2 ms (an example's GEMM takes microseconds)
+    let reps = 1;
+    for (let t0 = performance.now(); performance.now() - t0 < 2; reps++) k[s.op](s.m, s.n, s.k, A, B, C);
     const times: number[] = [];
     for (let r = 0; r < 7; r++) {
       const t0 = performance.now();
-      k[s.op](s.m, s.n, s.k, A, B, C);
-      times.push(performance.now() - t0);
+      for (let i = 0; i < reps; i++) k[s.op](s.m, s.n, s.k, A, B, C);
+      times.push((performance.now() - t0) / reps);
     }
     const ms = median(times);
     return (
@@ -142,7 +148,7 @@ async function main(): Promise<void> {
       );
     }
   }
-  process.stdout.write(`GEMM GFLOP/s on the shapes of one micro-batch (${microBatch} examples):\n`);
+  process.stdout.write(`GEMM GFLOP/s: the conv layers' on one example, the dense layer's on one micro-batch (${microBatch} examples):\n`);
   for (const kind of kinds) {
     const profile: KernelProfile = kind === 'native-fma' ? 'fma' : 'portable';
     const choice = (kind === 'native-fma' ? 'native' : kind) as KernelChoice;
