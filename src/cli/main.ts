@@ -69,7 +69,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--token-file <file>', 'file whose first line is the shared token of remote workers (or GRADSYNC_TOKEN)')
     .option('--tls-cert <file>', 'PEM certificate: remote workers join, and --monitor serves, over wss://')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
-    .option('--wait-workers <n>', 'with --listen: wait (up to 10 min) for n workers before the first step')
+    .option('--wait-workers <n>', 'with --listen: wait (up to 10 min; a signal stops the wait) for n workers before the first step')
     .option('--replicate <n>', 'with --listen: 2 = each remote range computed by two workers and compared (config replicate)')
     .option(
       '--audit <p>',

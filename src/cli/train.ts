@@ -261,7 +261,8 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
               if (waitWorkers > 0) {
                 out.write(`waiting for ${waitWorkers} worker${waitWorkers > 1 ? 's' : ''}…\n`);
                 try {
-                  await c.waitForWorkers(waitWorkers, 600_000);
+                  // a signal ends the wait: the run then stops as it does mid-step (checkpoint, 128 + signal)
+                  await c.waitForWorkers(waitWorkers, 600_000, stop.signal);
                 } catch (e) {
                   await c.close();
                   throw e;

@@ -97,8 +97,8 @@ export interface Coordinator {
   url: string;
   /** The joined, connected remote executors, in join order. */
   current(): Executor[];
-  /** Resolves once at least `n` workers have joined; rejects after timeoutMs. */
-  waitForWorkers(n: number, timeoutMs: number): Promise<void>;
+  /** Resolves once at least `n` workers have joined, or when `signal` aborts; rejects after timeoutMs. */
+  waitForWorkers(n: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Closes every node (1001 when the run ended, 1012 when it was interrupted: see RunClose) and the server. */
   close(why?: RunClose): Promise<void>;
 }
@@ -267,7 +267,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     port: actualPort,
     url,
     current: () => roster.connected(),
-    waitForWorkers: (n, timeoutMs) => roster.waitFor(n, timeoutMs),
+    waitForWorkers: (n, timeoutMs, signal) => roster.waitFor(n, timeoutMs, signal),
     close(why: RunClose = 'ended'): Promise<void> {
       closing ??= (async () => {
         heartbeat.stop();

@@ -52,18 +52,27 @@ export class Roster {
     this.taken.delete(exec.id);
   }
 
-  /** Resolves once at least `n` workers have joined; rejects after timeoutMs. */
-  waitFor(n: number, timeoutMs: number): Promise<void> {
-    if (this.connected().length >= n) return Promise.resolve();
+  /**
+   * Resolves once at least `n` workers have joined, or at once when `signal` aborts (the caller
+   * stops waiting, as for a signal: whoever aborted it knows why); rejects after timeoutMs.
+   */
+  waitFor(n: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.connected().length >= n || signal?.aborted === true) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        leave();
         reject(Errors.executor(`${this.connected().length} of ${n} workers joined within ${timeoutMs} ms`));
       }, timeoutMs);
-      const done = (): void => {
+      const leave = (): void => {
         clearTimeout(t);
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        signal?.removeEventListener('abort', done);
+      };
+      const done = (): void => {
+        leave();
         resolve();
       };
+      signal?.addEventListener('abort', done, { once: true });
       this.waiters.push({ n, resolve: done });
     });
   }

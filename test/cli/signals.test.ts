@@ -2,7 +2,8 @@
  * `gradsync train` stopped by a signal (a pod evicted, a job cancelled, Ctrl-C): the step in
  * progress ends, its checkpoint and an `end` record with `interrupted` are written, the exit
  * status is 128 + the signal's number, a joined worker is told with close code 1012 (the run
- * may resume), and --auto-resume continues to the uninterrupted run's paramsSha256.
+ * may resume), --auto-resume continues to the uninterrupted run's paramsSha256, and a signal
+ * ends --wait-workers' wait the same way.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -88,6 +89,23 @@ describe('gradsync train stopped by SIGTERM / SIGINT', function () {
       assert.equal(sha([...args, '--auto-resume']), sha(['train', '--threads', '0', '--steps', '1500', '--run-dir', tempDir()]));
     });
   }
+
+  it('SIGTERM while --wait-workers waits: the wait ends, step 0 is checkpointed, exit 143 (no second signal needed)', async () => {
+    const dir = tempDir();
+    const coord = start(['train', '--threads', '0', '--no-progress', '--run-dir', dir, '--listen', '127.0.0.1:0', '--wait-workers', '2']);
+    await waitFor(coord, () => coord.out.join('').includes('waiting for 2 workers…'), 'the waiting line');
+    coord.child.kill('SIGTERM');
+    assert.equal((await coord.exit).code, 143, coord.err.join(''));
+    assert.match(coord.err.join(''), /gradsync: stopped by SIGTERM after step 0: continue with --resume/);
+    const end = records(path.join(dir, 'log.ndjson')).find((r) => r.msg === 'end') as {
+      steps: number;
+      interrupted: boolean;
+      checkpoint: string;
+    };
+    assert.equal(end.interrupted, true);
+    assert.equal(end.steps, 0);
+    assert.equal(path.basename(end.checkpoint), 'step-00000000.gsck');
+  });
 
   it('a joined worker is told the run was interrupted (close 1012), not that it ended', async () => {
     const dir = tempDir();
