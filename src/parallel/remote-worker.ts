@@ -58,6 +58,8 @@ export interface WorkerOptions {
   maxPayload?: number;
   /** Largest dataset accepted, bytes. Default 8 GiB. */
   maxDataBytes?: number;
+  /** When it aborts, the worker leaves after the step in progress (WorkerSession.finishAndGo), and does not join again. */
+  signal?: AbortSignal;
 }
 
 export interface WorkerExit {
@@ -199,8 +201,12 @@ export async function runWorkerWith(opts: WorkerOptions, hooks: WorkerHooks): Pr
     else session.hello(base.host);
   });
   ws.on('message', (data: Buffer, isBinary: boolean) => session.receive(data, isBinary));
+  const go = (): void => session.finishAndGo('told to stop');
+  if (opts.signal?.aborted === true) go();
+  else opts.signal?.addEventListener('abort', go, { once: true });
 
   const ended = await closeOf(ws);
+  opts.signal?.removeEventListener('abort', go);
   await session.queue.catch(() => undefined);
   await (pool as ThreadPool | null)?.close();
   const exit = session.exit;

@@ -44,15 +44,16 @@ function retryable(r: { exit: WorkerExit } | { error: unknown }): boolean {
  * each other with exponential backoff (and ±20 % jitter, so that many workers do not come
  * back in lockstep) for up to retryMs after the last session that took part in a run; a
  * refusal (token, protocol, kernel, dataset hash, a bad frame) or the run's end stops at
- * once. The coordinator plans a rejoined worker from the step after it joins, as any new
- * node: the result does not change. Resolves with the last session's exit, or throws the
- * last attempt's error.
+ * once, and so does opts.signal (a worker told to stop). The coordinator plans a rejoined
+ * worker from the step after it joins, as any new node: the result does not change. Resolves
+ * with the last session's exit, or throws the last attempt's error.
  */
 export async function runWorkerRetrying(opts: WorkerOptions, retry: RetryOptions): Promise<WorkerExit> {
   const say = opts.onEvent ?? ((): void => undefined);
   const first = retry.firstDelayMs ?? 250;
   const cap = retry.maxDelayMs ?? 5000;
   let delay = first;
+  const stopped = (): boolean => opts.signal?.aborted === true;
   let deadline = Date.now() + retry.retryMs;
   for (;;) {
     let r: { exit: WorkerExit } | { error: unknown };
@@ -67,7 +68,7 @@ export async function runWorkerRetrying(opts: WorkerOptions, retry: RetryOptions
       delay = first;
     }
     const wait = Math.round(delay * (0.8 + 0.4 * Math.random()));
-    if (retry.retryMs <= 0 || !retryable(r) || Date.now() + wait > deadline) {
+    if (retry.retryMs <= 0 || !retryable(r) || Date.now() + wait > deadline || stopped()) {
       if ('exit' in r) return r.exit;
       throw r.error;
     }
@@ -76,7 +77,20 @@ export async function runWorkerRetrying(opts: WorkerOptions, retry: RetryOptions
     say(
       `worker: ${why}; joining again in ${(wait / 1000).toFixed(1)} s (trying for up to ${Math.round((deadline - Date.now()) / 1000)} s more)`,
     );
-    await new Promise((resolve) => setTimeout(resolve, wait));
+    // a stop (opts.signal) during the wait ends it: the last attempt's ending is the result
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, wait);
+      function done(): void {
+        clearTimeout(t);
+        opts.signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      opts.signal?.addEventListener('abort', done, { once: true });
+    });
+    if (stopped()) {
+      if ('exit' in r) return r.exit;
+      throw r.error;
+    }
     delay = Math.min(cap, delay * 2);
   }
 }

@@ -130,6 +130,8 @@ export class WorkerSession {
   private readonly incoming = new ChunkAssembly();
   private execs: Executor[] = [];
   private params: Float | null = null;
+  /** Set by finishAndGo: frames after the one being handled are dropped. */
+  private going = false;
 
   constructor(
     private readonly link: WorkerLink,
@@ -177,6 +179,23 @@ export class WorkerSession {
     } else link.terminate();
   }
 
+  /**
+   * Leaves between steps (a worker told to stop: SIGTERM, Ctrl-C): the frame being handled —
+   * a step's computation — finishes and its answer is sent, then the link closes with 1001
+   * and later frames are dropped. The coordinator sees a worker that left, not one that failed
+   * a step (unless its next step was already on the way: that range is recomputed there).
+   */
+  finishAndGo(why: string): void {
+    if (this.going) return;
+    this.going = true;
+    this.env.say(`worker ${this.env.id}: ${why}: leaving after the step in progress`);
+    this.queue = this.queue.then(() => {
+      this.env.log?.info({ closeCode: CLOSE.goingAway, why }, 'worker: leaving between steps');
+      if (this.link.isOpen()) this.link.close(CLOSE.goingAway, `gradsync worker leaving (${why})`.slice(0, 120));
+      else this.link.terminate();
+    });
+  }
+
   /** The executors, for the host to release when the session ends. */
   get executors(): readonly Executor[] {
     return this.execs;
@@ -184,6 +203,7 @@ export class WorkerSession {
 
   private async handle(frame: Uint8Array, isBinary: boolean): Promise<void> {
     const { env } = this;
+    if (this.going) return;
     try {
       if (!isBinary) throw Errors.wire('text frames are not part of the protocol');
       const m = decodeCoordinatorMessage(frame, env.limits);

@@ -2,8 +2,8 @@
  * `gradsync train` stopped by a signal (a pod evicted, a job cancelled, Ctrl-C): the step in
  * progress ends, its checkpoint and an `end` record with `interrupted` are written, the exit
  * status is 128 + the signal's number, a joined worker is told with close code 1012 (the run
- * may resume), --auto-resume continues to the uninterrupted run's paramsSha256, and a signal
- * ends --wait-workers' wait the same way.
+ * may resume), --auto-resume continues to the uninterrupted run's paramsSha256, a signal
+ * ends --wait-workers' wait the same way, and a worker told to stop leaves between steps.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -105,6 +105,57 @@ describe('gradsync train stopped by SIGTERM / SIGINT', function () {
     assert.equal(end.interrupted, true);
     assert.equal(end.steps, 0);
     assert.equal(path.basename(end.checkpoint), 'step-00000000.gsck');
+  });
+
+  it('SIGTERM to a worker: it answers the step in progress, closes with 1001 and exits 143; the run goes on without it', async () => {
+    const dir = tempDir();
+    const log = path.join(dir, 'log.ndjson');
+    const coord = start([
+      'train',
+      '--threads',
+      '0',
+      '--steps',
+      '100000',
+      '--no-progress',
+      '--run-dir',
+      dir,
+      '--listen',
+      '127.0.0.1:0',
+      '--wait-workers',
+      '1',
+    ]);
+    const listening = (): RegExpExecArray | null => /listening for workers on (ws:\/\/[^\s)]+)/.exec(coord.out.join(''));
+    await waitFor(coord, () => listening() !== null, 'the listen line');
+    const worker = start(['worker', '--join', listening()![1]!, '--threads', '0', '--id', 'w1']);
+    const withWorker = (r: Record<string, unknown>): boolean =>
+      r.msg === 'step' && (r.executors as { id: string }[]).some((e) => e.id === 'remote-w1');
+    await waitFor(coord, () => records(log).some(withWorker), 'a step with the worker');
+    worker.child.kill('SIGTERM');
+    assert.equal((await worker.exit).code, 143, worker.err.join(''));
+    const werr = worker.err.join('');
+    assert.match(werr, /gradsync worker: SIGTERM: leaving after the step in progress/);
+    assert.match(werr, /gradsync worker: stopped by SIGTERM after \d+ steps/);
+    // the coordinator saw a worker that left (1001), and its later steps run without it
+    await waitFor(coord, () => records(log).some((r) => r.msg === 'remote: worker left' && r.closeCode === 1001), 'the worker left record');
+    const leftAt = records(log).findIndex((r) => r.msg === 'remote: worker left');
+    await waitFor(
+      coord,
+      () =>
+        records(log)
+          .slice(leftAt)
+          .filter((r) => r.msg === 'step').length >= 3,
+      'three steps after it left',
+    );
+    assert.ok(
+      !records(log)
+        .slice(leftAt)
+        .filter((r) => r.msg === 'step')
+        .slice(1)
+        .some(withWorker),
+      'no step with the worker after it left',
+    );
+    coord.child.kill('SIGTERM');
+    assert.equal((await coord.exit).code, 143, coord.err.join(''));
   });
 
   it('a joined worker is told the run was interrupted (close 1012), not that it ended', async () => {
