@@ -436,32 +436,25 @@ function reduceGrad(n: number, g: Float, p: Float, divisor: number, lambda: numb
 
 // ---- float64 ---------------------------------------------------------------------------
 
+/** C (m, n) = A·Bᵀ, each element from +0, or with `from` from its value in C (gemmNTAcc). */
+function nt64(m: number, n: number, k: number, A: Float, B: Float, C: Float, from: boolean): void {
+  for (let i = 0; i < m; i++) {
+    const ai = i * k;
+    for (let j = 0; j < n; j++) {
+      const bj = j * k;
+      let acc = from ? C[i * n + j]! : 0;
+      for (let p = 0; p < k; p++) acc += A[ai + p]! * B[bj + p]!;
+      C[i * n + j] = acc;
+    }
+  }
+}
+
 const ref64: CoreKernels = {
   id: 'ref-ts',
   dtype: 'float64',
   profile: 'portable',
-  gemmNT(m, n, k, A, B, C) {
-    for (let i = 0; i < m; i++) {
-      const ai = i * k;
-      for (let j = 0; j < n; j++) {
-        const bj = j * k;
-        let acc = 0;
-        for (let p = 0; p < k; p++) acc += A[ai + p]! * B[bj + p]!;
-        C[i * n + j] = acc;
-      }
-    }
-  },
-  gemmNTAcc(m, n, k, A, B, C) {
-    for (let i = 0; i < m; i++) {
-      const ai = i * k;
-      for (let j = 0; j < n; j++) {
-        const bj = j * k;
-        let acc = C[i * n + j]!;
-        for (let p = 0; p < k; p++) acc += A[ai + p]! * B[bj + p]!;
-        C[i * n + j] = acc;
-      }
-    }
-  },
+  gemmNT: (m, n, k, A, B, C) => nt64(m, n, k, A, B, C, false),
+  gemmNTAcc: (m, n, k, A, B, C) => nt64(m, n, k, A, B, C, true),
   gemmTN(m, n, k, A, B, C) {
     C.fill(0, 0, m * n);
     for (let p = 0; p < k; p++) {
@@ -567,32 +560,25 @@ const ref64: CoreKernels = {
 
 const fr = Math.fround;
 
+/** nt64 in float32: the product rounded, then the sum (no FMA). */
+function nt32(m: number, n: number, k: number, A: Float, B: Float, C: Float, from: boolean): void {
+  for (let i = 0; i < m; i++) {
+    const ai = i * k;
+    for (let j = 0; j < n; j++) {
+      const bj = j * k;
+      let acc = from ? C[i * n + j]! : 0;
+      for (let p = 0; p < k; p++) acc = fr(acc + fr(A[ai + p]! * B[bj + p]!));
+      C[i * n + j] = acc;
+    }
+  }
+}
+
 const ref32: CoreKernels = {
   id: 'ref-ts',
   dtype: 'float32',
   profile: 'portable',
-  gemmNT(m, n, k, A, B, C) {
-    for (let i = 0; i < m; i++) {
-      const ai = i * k;
-      for (let j = 0; j < n; j++) {
-        const bj = j * k;
-        let acc = 0;
-        for (let p = 0; p < k; p++) acc = fr(acc + fr(A[ai + p]! * B[bj + p]!));
-        C[i * n + j] = acc;
-      }
-    }
-  },
-  gemmNTAcc(m, n, k, A, B, C) {
-    for (let i = 0; i < m; i++) {
-      const ai = i * k;
-      for (let j = 0; j < n; j++) {
-        const bj = j * k;
-        let acc = C[i * n + j]!;
-        for (let p = 0; p < k; p++) acc = fr(acc + fr(A[ai + p]! * B[bj + p]!));
-        C[i * n + j] = acc;
-      }
-    }
-  },
+  gemmNT: (m, n, k, A, B, C) => nt32(m, n, k, A, B, C, false),
+  gemmNTAcc: (m, n, k, A, B, C) => nt32(m, n, k, A, B, C, true),
   gemmTN(m, n, k, A, B, C) {
     C.fill(0, 0, m * n);
     for (let p = 0; p < k; p++) {

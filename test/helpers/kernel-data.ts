@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { referenceKernels } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
+import type { ConvGeometry } from '../../src/tensor/im2col';
 
 export const F32_MIN_NORMAL = 1.1754943508222875e-38;
 export const F64_MIN_NORMAL = 2.2250738585072014e-308;
@@ -88,6 +89,22 @@ export function specials(dtype: DType): number[] {
     -372.5,
   ];
   return [...common, ...(dtype === 'float32' ? edge32 : edge64)].map(f);
+}
+
+/** A convolution's geometry with its output size, or null where the kernel does not fit the padded input. */
+export function convGeometry(c: number, h: number, w: number, k: number, stride: number, pad: number): ConvGeometry | null {
+  if (k > h + 2 * pad || k > w + 2 * pad) return null;
+  return {
+    c,
+    h,
+    w,
+    kh: k,
+    kw: k,
+    stride,
+    pad,
+    oh: Math.floor((h + 2 * pad - k) / stride) + 1,
+    ow: Math.floor((w + 2 * pad - k) / stride) + 1,
+  };
 }
 
 /** n values from several scales, with a `special` fraction drawn from specials(). */

@@ -6,7 +6,7 @@ import { maxPool, maxPoolBackward } from '../../src/tensor/pool';
 import { Rng } from '../../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { wasmKernels } from '../../src/tensor/fast/wasm';
-import { assertGuards, assertSameBits, data, place, SHAPES, STORAGES } from '../helpers/kernel-data';
+import { assertGuards, assertSameBits, convGeometry, data, place, SHAPES, STORAGES } from '../helpers/kernel-data';
 
 const DTYPES: DType[] = ['float32', 'float64'];
 
@@ -20,20 +20,6 @@ function sets(dtype: DType, profile: KernelProfile): KernelSet[] {
 
 /** Ragged geometries: 1–3 channels, sizes 1–9, kernels 1–5, strides 1–3, paddings 0–2, and the bench CNN's two. */
 function* geometries(): Generator<ConvGeometry> {
-  const one = (c: number, h: number, w: number, k: number, stride: number, pad: number): ConvGeometry | null =>
-    k > h + 2 * pad || k > w + 2 * pad
-      ? null
-      : {
-          c,
-          h,
-          w,
-          kh: k,
-          kw: k,
-          stride,
-          pad,
-          oh: Math.floor((h + 2 * pad - k) / stride) + 1,
-          ow: Math.floor((w + 2 * pad - k) / stride) + 1,
-        };
   for (const c of [1, 3])
     for (const [h, w] of [
       [1, 1],
@@ -43,11 +29,11 @@ function* geometries(): Generator<ConvGeometry> {
       for (const k of [1, 2, 3, 5])
         for (const stride of [1, 2, 3])
           for (const pad of [0, 1, 2]) {
-            const g = one(c, h!, w!, k, stride, pad);
+            const g = convGeometry(c, h!, w!, k, stride, pad);
             if (g !== null) yield g;
           }
-  yield one(1, 28, 28, 5, 1, 2)!;
-  yield one(16, 14, 14, 5, 1, 2)!;
+  yield convGeometry(1, 28, 28, 5, 1, 2)!;
+  yield convGeometry(16, 14, 14, 5, 1, 2)!;
 }
 
 /** Values with every special (NaN, ±0, ±∞, subnormals) among them, and ties: a few distinct magnitudes repeated. */
