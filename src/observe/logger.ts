@@ -28,6 +28,8 @@ export class LogFile {
     return this.open;
   }
   private open: number;
+  /** Step lines held for one write (hold), oldest first. */
+  private held = '';
 
   constructor(readonly file: string) {
     try {
@@ -38,13 +40,34 @@ export class LogFile {
     }
   }
 
+  /** Writes `line` now, after any held lines. */
   write(line: string): void {
+    if (this.held.length > 0) this.flush();
+    this.put(line);
+  }
+
+  /** Holds `line` for the next flush (written at once past 64 KiB held). */
+  hold(line: string): void {
+    this.held += line;
+    if (this.held.length >= 1 << 16) this.flush();
+  }
+
+  /** Writes the held lines, in one write(2). */
+  flush(): void {
+    if (this.held.length === 0) return;
+    const lines = this.held;
+    this.held = '';
+    this.put(lines);
+  }
+
+  /** One string written whole: a short write is continued from the byte where it stopped. */
+  private put(line: string): void {
     if (this.open < 0) return this.late(line);
-    let n = this.put(line);
+    let n = this.writeOnce(line);
     const bytes = Buffer.byteLength(line);
     if (n === bytes) return;
     const b = Buffer.from(line);
-    while (n < bytes) n += this.put(b, n);
+    while (n < bytes) n += this.writeOnce(b, n);
   }
 
   /**
@@ -56,6 +79,7 @@ export class LogFile {
    */
   close(): void {
     if (this.open < 0) return;
+    this.flush();
     const fd = this.open;
     this.open = -1;
     try {
@@ -75,7 +99,7 @@ export class LogFile {
   }
 
   /** Writes `data` (a Buffer: from byte `from` on); returns the bytes written. */
-  private put(data: string | Buffer, from = 0): number {
+  private writeOnce(data: string | Buffer, from = 0): number {
     try {
       return typeof data === 'string' ? fs.writeSync(this.open, data) : fs.writeSync(this.open, data, from);
     } catch (e) {
@@ -106,13 +130,18 @@ export const REDACT_PATHS = [
  * Writes one step record: level 'info', or 'warn' for a skipped step; `fields` in their order.
  * The step line is the one record written at every step, so the run's writer builds it
  * without pino (whose string building is most of a small model's step): the same line pino
- * would write for the same fields, time aside.
+ * would write for the same fields, time aside. The run's writer holds the line (LogFile.hold)
+ * until flush.
  */
-export type StepWriter = (level: 'info' | 'warn', fields: StepFields) => void;
+export interface StepWriter {
+  write(level: 'info' | 'warn', fields: StepFields): void;
+  /** Writes the held step records to the file. */
+  flush(): void;
+}
 
 /** A StepWriter over a caller's pino logger (TrainOptions.logger): the record goes through pino. */
 export function pinoStepWriter(log: pino.Logger): StepWriter {
-  return (level, fields) => log[level](fields, 'step');
+  return { write: (level, fields) => log[level](fields, 'step'), flush: () => {} };
 }
 
 /**
@@ -141,12 +170,15 @@ export function runLoggers(
   const log = pino({ level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...hooks }, dest);
   const bindings = `,"pid":${process.pid},"schema":${LOG_SCHEMA_VERSION},"run":${JSON.stringify(run)}`;
   const min = level === 'silent' ? Infinity : pino.levels.values[level]!;
-  const step: StepWriter = (lvl, fields) => {
-    const n = lvl === 'warn' ? 40 : 30;
-    if (n < min) return;
-    const line = `{"level":${n},"time":${Date.now()}${bindings},${stepFieldsJson(fields)},"msg":"step"}\n`;
-    tee?.(line);
-    dest.write(line);
+  const step: StepWriter = {
+    write: (lvl, fields) => {
+      const n = lvl === 'warn' ? 40 : 30;
+      if (n < min) return;
+      const line = `{"level":${n},"time":${Date.now()}${bindings},${stepFieldsJson(fields)},"msg":"step"}\n`;
+      tee?.(line);
+      dest.hold(line);
+    },
+    flush: () => dest.flush(),
   };
   return { log, step, close: () => dest.close() };
 }

@@ -89,6 +89,8 @@ export async function train(config: RunConfig | TrainConfig, opts: TrainOptions 
       ...(opts.executors ? { custom: () => opts.executors!(ctx) } : {}),
     });
     const { main, pool, executors } = local;
+    // the pool's threads started and waiting, as the main thread is: the first step times the step, not their start
+    await pool?.prestart(params, trainSet.n);
     let joinable: ExecutorSource | null = null;
     try {
       joinable = opts.joinable ? await opts.joinable(ctx) : null;
@@ -263,8 +265,9 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   for (let step = first; step <= totalSteps; step++) {
     // A step computed on the main thread resolves through microtasks only; let the event
     // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
-    // and timers are served while training.
+    // and timers are served while training, and write the step records held since.
     if (performance.now() - lastYield > 5) {
+      stepLog.flush();
       await new Promise<void>((resolve) => setImmediate(resolve));
       lastYield = performance.now();
     }
@@ -321,7 +324,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       fields.diagnosis = { states: d.states };
     }
     shown = d.states;
-    stepLog(r.skipped !== undefined ? 'warn' : 'info', fields);
+    stepLog.write(r.skipped !== undefined ? 'warn' : 'info', fields);
     opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
     recordMs = performance.now() - tr;
     if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
@@ -330,6 +333,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     end.stepsDone = step;
     if (afterStep(a, step, epoch, inEpoch)) break;
   }
+  stepLog.flush();
   // the run's diagnosis with its evidence, however the loop ended (early stopping, a signal)
   if (end.stepsDone > p.startStep && explained !== end.stepsDone) end.diagnosis = diagnoser.explain();
   return end;
@@ -360,6 +364,7 @@ function afterStep(a: LoopArgs, step: number, epoch: number, inEpoch: number): b
     }
   }
   if (a.checkpoints.due(step) && step !== p.totalSteps) {
+    a.stepLog.flush(); // a checkpoint's steps are in the log before it exists
     a.checkpoints.write(step);
   }
   return false;
@@ -408,10 +413,12 @@ function finish(
     bestHeldOutLoss: stopper?.best.heldOutLoss ?? null,
   };
   if (layout.size <= 1000) summary.params = paramsToArrays(layout, params);
-  // per pool thread: the CPU it was pinned to (null: it floated) and the tasks withdrawn before it woke
+  // per pool thread: the CPU it was pinned to (null: it floated), its serve loops (more than one:
+  // its thread was replaced) and the tasks withdrawn before it woke
   const poolInfo = pool?.executors.map((e) => ({
     id: e.id,
     cpu: e.pinnedCpu(),
+    serveLoops: e.serveLoops,
     tailsWithdrawn: e.withdrawnTails,
     computesWithdrawn: e.withdrawnComputes,
   }));

@@ -41,14 +41,32 @@ function shortFirstWrite(fd: number, first: number): { calls: number[]; restore:
   };
 }
 
-describe('LogFile (observe/logger.ts): the run log, one synchronous write per record', () => {
+/** Patches fs.writeSync to record the bytes of each call; returns them and the restore. */
+function spyWrites(): { calls: number[]; restore: () => void } {
+  const m = fs as unknown as Record<string, unknown>;
+  const real = fs.writeSync;
+  const calls: number[] = [];
+  m.writeSync = (f: number, data: string | Uint8Array, ...rest: unknown[]): number => {
+    calls.push(typeof data === 'string' ? Buffer.byteLength(data) : data.length);
+    return (real as (...x: unknown[]) => number)(f, data, ...rest);
+  };
+  return {
+    calls,
+    restore: () => {
+      m.writeSync = real;
+    },
+  };
+}
+
+describe('LogFile (observe/logger.ts): the run log, synchronous writes', () => {
   it('writes each record as one complete line with the run and schema, appended after what the file held, text beyond ASCII intact', () => {
     const file = path.join(tempDir(), 'sub', 'log.ndjson');
     fs.mkdirSync(path.dirname(file));
     fs.writeFileSync(file, '{"earlier":true}\n');
     const { log, step } = runLoggers(file, 'run-a');
     log.info({ note: 'µ ‖W‖ — 2×' }, 'hello');
-    step('info', stepFields({ step: 1, loss: 0.25 }));
+    step.write('info', stepFields({ step: 1, loss: 0.25 }));
+    step.flush();
     const got = lines(file);
     assert.equal(got.length, 4, 'three lines and the empty string after the last newline');
     assert.equal(got[3], '');
@@ -189,7 +207,7 @@ describe('runLoggers step writer (observe/logger.ts): the step record without pi
       ['warn', stepFields({ step: 3, skipped: 'non-finite gradient "x" \\ \n', nonFiniteExamples: [3, 17] })],
       ['info', stepFields({ diagnosis: { states: ['ok'], evidence: { ok: 'quote " backslash \\ newline \n ‖x‖' } } })],
     ];
-    for (const [level, fields] of cases) step(level, fields);
+    for (const [level, fields] of cases) step.write(level, fields);
     close();
     const got = lines(file).slice(0, -1);
     assert.equal(got.length, cases.length);
@@ -201,11 +219,44 @@ describe('runLoggers step writer (observe/logger.ts): the step record without pi
     });
   });
 
+  it('holds step records until flush, and writes them in one write(2) before any other record, at 64 KiB held, and at close', () => {
+    const file = path.join(tempDir(), 'log.ndjson');
+    const { log, step, close } = runLoggers(file, 'run-h');
+    const steps = (): number[] =>
+      lines(file)
+        .slice(0, -1)
+        .map((l) => JSON.parse(l) as { step?: number; msg: string })
+        .map((r) => r.step ?? -1);
+    const spy = spyWrites();
+    try {
+      step.write('info', stepFields({ step: 1 }));
+      step.write('info', stepFields({ step: 2 }));
+      assert.deepEqual(steps(), [], 'held');
+      step.flush();
+      assert.deepEqual(steps(), [1, 2]);
+      assert.equal(spy.calls.length, 1, 'two records, one write');
+      step.write('info', stepFields({ step: 3 }));
+      log.info({}, 'eval');
+      assert.deepEqual(steps(), [1, 2, 3, -1], 'a record other than a step writes the held ones first');
+      // a long run of small steps: written as the held lines pass 64 KiB
+      const before = spy.calls.length;
+      let n = 4;
+      while (spy.calls.length === before) step.write('info', stepFields({ step: n++ }));
+      assert.ok(spy.calls.at(-1)! >= 1 << 16, `${spy.calls.at(-1)} bytes in the write`);
+      assert.equal(steps().length, n, 'steps 1 to n − 1 and the eval record');
+      step.write('info', stepFields({ step: n }));
+      close();
+      assert.equal(steps().at(-1), n, 'close writes what is held');
+    } finally {
+      spy.restore();
+    }
+  });
+
   it('writes no step record below the logger level, and a warn one at level warn', () => {
     const file = path.join(tempDir(), 'log.ndjson');
     const { step, close } = runLoggers(file, 'run-e', 'warn');
-    step('info', stepFields({ step: 1 }));
-    step('warn', stepFields({ step: 2 }));
+    step.write('info', stepFields({ step: 1 }));
+    step.write('warn', stepFields({ step: 2 }));
     close();
     const got = lines(file)
       .slice(0, -1)
@@ -216,7 +267,7 @@ describe('runLoggers step writer (observe/logger.ts): the step record without pi
     );
     const silent = path.join(tempDir(), 'silent.ndjson');
     const s = runLoggers(silent, 'run-f', 'silent');
-    s.step('warn', stepFields({ step: 1 }));
+    s.step.write('warn', stepFields({ step: 1 }));
     s.close();
     assert.equal(fs.readFileSync(silent, 'utf8'), '');
   });
