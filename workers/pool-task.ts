@@ -162,6 +162,8 @@ export function serveWith(t: ServeTask, hooks: ServeHooks): ServeResult {
   let lent: SlotPartial[] = [];
   let tasks = 0;
   let tail: TailContext | undefined;
+  Atomics.store(ctl, C.READY, 1);
+  Atomics.notify(ctl, C.READY);
   for (;;) {
     if (t.spin) {
       pollUntil(() => Atomics.load(ctl, C.SEQ) !== seen);

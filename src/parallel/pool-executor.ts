@@ -176,6 +176,19 @@ export class ThreadPool {
     return this.sharedOrder.copy;
   }
 
+  /**
+   * Starts every thread's serve loop on `params` and an order buffer of `examples` entries,
+   * and resolves once each has its kernels and waits for tasks (or has died: its first step
+   * then fails it as any step would). A run calls it before its first step, so that step does
+   * not wait for threads that are still starting; it never rejects.
+   */
+  async prestart(params: Float, examples: number): Promise<void> {
+    if (!isShared(params)) return;
+    if (this.sharedOrder.copy.length < examples)
+      this.sharedOrder = { source: null, copy: new Uint32Array(new SharedArrayBuffer(examples * 4)) };
+    await Promise.all(this.executors.map((e) => e.prestart(params, this.sharedOrder.copy)));
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.executors.map((e) => e.stop()));
     await this.pool.destroy();
@@ -204,6 +217,8 @@ export class PoolExecutor implements Executor {
   /** The last serve loop started, running or not (failure() reads why it ended). */
   private lastServing: Serving | null = null;
   private seq = 0;
+  /** Serve loops started over the run: one, unless its thread died or a task needed more slots. */
+  serveLoops = 0;
 
   constructor(
     private readonly owner: ThreadPool,
@@ -239,6 +254,7 @@ export class PoolExecutor implements Executor {
       cpu: o.cpus?.[this.index - 1] ?? null,
     };
     this.seq = 0;
+    this.serveLoops++;
     const run = this.owner.pool.run(task) as Promise<ServeResult>;
     const s: Serving = {
       control,
@@ -269,6 +285,18 @@ export class PoolExecutor implements Executor {
     );
     this.lastServing = s;
     return s;
+  }
+
+  /** Starts the serve loop (ThreadPool.prestart) and resolves once it is ready or has ended. */
+  async prestart(params: Float, order: Uint32Array): Promise<void> {
+    if (this.serving !== null) return;
+    const s = (this.serving = this.start(4, params, order));
+    for (;;) {
+      if (Atomics.load(s.control, C.READY) !== 0 || s.deadReason !== null) return;
+      const w = waitAsync(s.control, C.READY, 0);
+      // DEAD notifies DONE, not READY: the serve task's end settles the wait too
+      if (w.async) await Promise.race([w.value, s.done]);
+    }
   }
 
   async compute(task: StepTask, nodes: TreeNode[]): Promise<Partial[]> {
@@ -315,6 +343,11 @@ export class PoolExecutor implements Executor {
       out.push(readScalars(s.slots[slot]!));
     }
     return out;
+  }
+
+  /** Whether its serve loop has its kernels and waits for tasks. */
+  ready(): boolean {
+    return this.serving !== null && Atomics.load(this.serving.control, C.READY) !== 0;
   }
 
   /** Whether a compute task is posted and its thread has not finished it yet (a look, no wait). */

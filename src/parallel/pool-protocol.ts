@@ -71,13 +71,15 @@ export const C = {
   CLAIM: 14,
   /** Where the serve loop pinned its thread: 0 not asked, CPU + 1 pinned, −1 the pin failed. */
   PIN: 15,
+  /** Set (and notified) by the thread once its serve loop has its kernels and waits for tasks. */
+  READY: 16,
   /** (h, i) of each node, from here. */
-  NODE_LIST: 16,
+  NODE_LIST: 17,
   /** The slot holding each node's partial, from here. */
-  RESULT_SLOTS: 16 + 2 * MAX_NODES,
+  RESULT_SLOTS: 17 + 2 * MAX_NODES,
 } as const;
 
-export const CONTROL_INTS = 16 + 3 * MAX_NODES;
+export const CONTROL_INTS = 17 + 3 * MAX_NODES;
 
 /** Atomics.waitAsync (Node 16+; typed in lib ES2024, which this project does not target yet). */
 export const waitAsync = (

@@ -86,6 +86,64 @@ describe('local thread pool (integration)', function () {
     });
   }
 
+  it('prestart: each pool thread waits in its serve loop before the first step, and that loop serves every step of the run', async () => {
+    let pool: ThreadPool | null = null;
+    const s = await train(
+      { ...base(), threads: 0 },
+      {
+        runDir: tempDir(),
+        kernels: 'ref',
+        executors: async (ctx) => {
+          const shared = toDtype(ctx.data, ctx.spec.dtype, true);
+          pool = new ThreadPool({
+            cpus: null,
+            threads: 2,
+            spec: ctx.spec,
+            kernels: 'ref',
+            microBatch: ctx.microBatch,
+            x: shared.x,
+            y: shared.y,
+          });
+          assert.ok(
+            pool.executors.every((e) => !e.ready()),
+            'no serve loop before prestart',
+          );
+          await pool.prestart(ctx.params, ctx.data.n);
+          assert.deepEqual(
+            pool.executors.map((e) => [e.ready(), e.serveLoops]),
+            [
+              [true, 1],
+              [true, 1],
+            ],
+            'each thread waits for tasks',
+          );
+          return pool.executors;
+        },
+      },
+    ).finally(() => (pool as ThreadPool | null)?.close());
+    assert.equal(s.paramsSha256, reference);
+    // the prestarted loops fit every step: the run's params, an order buffer for every epoch, enough slots
+    assert.deepEqual(
+      (pool as ThreadPool | null)!.executors.map((e) => e.serveLoops),
+      [1, 1],
+    );
+  });
+
+  it('a run on 3 threads starts each pool thread once: its serve loop outlives every epoch (end record serveLoops 1)', async () => {
+    const { logger, records } = collectingLogger();
+    const s = await train({ ...base(), threads: 3 }, { runDir: tempDir(), logger, kernels: 'ref' });
+    assert.equal(s.paramsSha256, reference);
+    assert.ok(s.epochs > 2, `several epochs, each with its own order (${s.epochs})`);
+    const end = records.find((r) => r.msg === 'end') as { pool: { id: string; serveLoops: number }[] };
+    assert.deepEqual(
+      end.pool.map((p) => [p.id, p.serveLoops]),
+      [
+        ['thread-1', 1],
+        ['thread-2', 1],
+      ],
+    );
+  });
+
   // with shareTail (and no clipping), the step's tail (the root's add, reduce, update) is
   // shared with a pool thread, unit by unit (train/step.ts, parallel/tail.ts)
   const sgd = (): RunConfig => ({ ...base(), optimizer: { kind: 'sgd', lr: 0.1 }, weightDecay: 1e-4, shareTail: true });
