@@ -22,11 +22,12 @@ import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint';
 import { train, type ExecutorContext } from '../../src/train/loop';
 import { collectingLogger } from '../helpers/log-sink';
 import { repoRoot, tempDir } from '../helpers/paths';
+import { WorkerProcesses } from '../helpers/worker-process';
 
 const BIN = path.join(repoRoot(), 'bin', 'gradsync.js');
 const TOKEN = 'cnn-integration-token-7e2a';
 const STEPS = 60;
-const workerLog: string[] = [];
+const workers = new WorkerProcesses(TOKEN);
 const children: ChildProcess[] = [];
 
 function base(): RunConfig {
@@ -38,24 +39,6 @@ function base(): RunConfig {
     microBatch: 8,
     duplicateStragglers: false,
   };
-}
-
-function spawnWorker(url: string, id: string): ChildProcess {
-  const p = spawn(process.execPath, [BIN, 'worker', '--join', url, '--threads', '1', '--id', id], {
-    env: { ...process.env, GRADSYNC_TOKEN: TOKEN },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  p.stderr!.on('data', (c: Buffer) => workerLog.push(`[${id}] ${c.toString()}`));
-  children.push(p);
-  return p;
-}
-
-async function joined(c: Coordinator, n: number): Promise<void> {
-  try {
-    await c.waitForWorkers(n, 60_000);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}; worker output:\n${workerLog.join('')}`);
-  }
 }
 
 async function coordinator(ctx: ExecutorContext): Promise<Coordinator> {
@@ -82,6 +65,7 @@ describe('convolutional network: the same bits on every executor (integration, i
     assert.match(reference, /^[0-9a-f]{64}$/);
   });
   after(() => {
+    workers.killAll();
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   });
 
@@ -131,9 +115,9 @@ describe('convolutional network: the same bits on every executor (integration, i
         logger,
         joinable: async (ctx) => {
           const c = await coordinator(ctx);
-          spawnWorker(c.url, 'c1');
-          spawnWorker(c.url, 'c2');
-          await joined(c, 2);
+          workers.spawn(c.url, 'c1');
+          workers.spawn(c.url, 'c2');
+          await workers.joined(c, 2);
           return c;
         },
       },
@@ -170,9 +154,9 @@ describe('convolutional network: the same bits on every executor (integration, i
         },
         joinable: async (ctx) => {
           const c = await coordinator(ctx);
-          victim = spawnWorker(c.url, 'victim');
-          spawnWorker(c.url, 'stay');
-          await joined(c, 2);
+          victim = workers.spawn(c.url, 'victim');
+          workers.spawn(c.url, 'stay');
+          await workers.joined(c, 2);
           return c;
         },
       },

@@ -6,7 +6,7 @@
  * checkpoint of the other profile; the CLI refuses --kernels wasm with --kernel-profile fma.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import { loadConfigFile, validate, type RunConfig } from '../../src/config';
@@ -18,18 +18,10 @@ import { nativeIsas } from '../../src/tensor/fast/native';
 import { collectingLogger } from '../helpers/log-sink';
 import { coordinatorFor } from '../helpers/coordinator';
 import { repoRoot, tempDir } from '../helpers/paths';
+import { WorkerProcesses } from '../helpers/worker-process';
 
 const TOKEN = 'profile-token-9b2e';
 const BIN = path.join(repoRoot(), 'bin', 'gradsync.js');
-
-function spawnWorker(url: string, id: string, kernels: string, out: string[]): ChildProcess {
-  const p = spawn(process.execPath, [BIN, 'worker', '--join', url, '--threads', '1', '--kernels', kernels, '--id', id], {
-    env: { ...process.env, GRADSYNC_TOKEN: TOKEN },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  p.stderr!.on('data', (c: Buffer) => out.push(c.toString()));
-  return p;
-}
 
 describe('kernel profile fma (integration)', function () {
   this.timeout(180_000);
@@ -45,10 +37,8 @@ describe('kernel profile fma (integration)', function () {
     ...over,
   });
   let reference = '';
-  const children: ChildProcess[] = [];
-  after(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  });
+  const workers = new WorkerProcesses(TOKEN);
+  after(() => workers.killAll());
 
   before(async () => {
     // the oracle: the TypeScript reference's emulated fma, main thread alone
@@ -76,7 +66,6 @@ describe('kernel profile fma (integration)', function () {
   });
 
   it('1 local thread + a remote worker process on fma kernels end with the reference paramsSha256', async function () {
-    const out: string[] = [];
     const kernels = hasFma ? 'native' : 'ref';
     const { logger, records } = collectingLogger();
     const s = await train(
@@ -87,10 +76,8 @@ describe('kernel profile fma (integration)', function () {
         kernels,
         joinable: async (ctx: ExecutorContext): Promise<Coordinator> => {
           const c = await coordinatorFor(ctx, { token: TOKEN, profile: ctx.cfg.kernelProfile });
-          children.push(spawnWorker(c.url, 'f1', kernels, out));
-          await c.waitForWorkers(1, 60_000).catch((e: Error) => {
-            throw new Error(`${e.message}; worker output:\n${out.join('')}`);
-          });
+          workers.spawn(c.url, 'f1', kernels);
+          await workers.joined(c, 1);
           return c;
         },
       },
@@ -114,12 +101,9 @@ describe('kernel profile fma (integration)', function () {
         kernels: 'ref',
         joinable: async (ctx: ExecutorContext): Promise<Coordinator> => {
           const c = await coordinatorFor(ctx, { token: TOKEN, profile: ctx.cfg.kernelProfile });
-          const out: string[] = [];
-          const p = spawnWorker(c.url, 'wasm1', 'wasm', out);
-          children.push(p);
-          const [code] = (await once(p, 'exit')) as [number];
+          const [code] = (await once(workers.spawn(c.url, 'wasm1', 'wasm'), 'exit')) as [number];
           assert.equal(code, 1);
-          const printed = out.join('');
+          const printed = workers.output('wasm1');
           assert.match(printed, /GS_ERR_KERNEL_PROFILE/);
           assert.match(
             printed,

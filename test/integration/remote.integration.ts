@@ -5,7 +5,7 @@
  * and a run whose remote peers send bad frames (each refused, logged, closed, recomputed).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
@@ -24,29 +24,11 @@ import { CLOSE } from '../../src/parallel/messages';
 import { collectingLogger } from '../helpers/log-sink';
 import { coordinatorFor } from '../helpers/coordinator';
 import { repoRoot, tempDir } from '../helpers/paths';
+import { WorkerProcesses } from '../helpers/worker-process';
 
 const TOKEN = 'integration-token-4f1c';
 
-const workerLog: string[] = [];
-
-function spawnWorker(url: string, id: string): ChildProcess {
-  const p = spawn(
-    process.execPath,
-    [path.join(repoRoot(), 'bin', 'gradsync.js'), 'worker', '--join', url, '--threads', '1', '--kernels', 'ref', '--id', id],
-    { env: { ...process.env, GRADSYNC_TOKEN: TOKEN }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  p.stderr!.on('data', (c: Buffer) => workerLog.push(`[${id}] ${c.toString()}`));
-  return p;
-}
-
-/** Waits for n workers; on failure says what the worker processes printed. */
-async function joined(c: Coordinator, n: number): Promise<void> {
-  try {
-    await c.waitForWorkers(n, 60_000);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}; worker output:\n${workerLog.join('')}`);
-  }
-}
+const workers = new WorkerProcesses(TOKEN);
 
 const steps = (records: Record<string, unknown>[]): StepRecord[] => records.filter((r) => r.msg === 'step') as unknown as StepRecord[];
 
@@ -79,7 +61,6 @@ describe('remote worker nodes (integration)', function () {
     duplicateStragglers: false,
   });
   let reference = '';
-  const children: ChildProcess[] = [];
   /** A joinable that starts a coordinator and waits for worker processes `ids`; their exits land in `exits`. */
   const withWorkers =
     (ids: string[], exits: Promise<unknown>[]) =>
@@ -95,20 +76,16 @@ describe('remote worker nodes (integration)', function () {
         logger: ctx.logger,
       });
       for (const id of ids) {
-        const p = spawnWorker(c.url, id);
-        children.push(p);
-        exits.push(once(p, 'exit'));
+        exits.push(once(workers.spawn(c.url, id, 'ref'), 'exit'));
       }
-      await joined(c, ids.length);
+      await workers.joined(c, ids.length);
       return c;
     };
 
   before(async () => {
     reference = (await train({ ...base(), threads: 0 }, { runDir: tempDir(), kernels: 'ref' })).paramsSha256;
   });
-  after(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  });
+  after(() => workers.killAll());
 
   it('1 local thread + 2 remote worker processes end with the single-thread paramsSha256', async () => {
     const { logger, records, lines } = collectingLogger();
@@ -196,9 +173,8 @@ describe('remote worker nodes (integration)', function () {
       [
         80,
         async () => {
-          const p = spawnWorker(coord!.url, 'late');
-          children.push(p);
-          await joined(coord!, 2);
+          workers.spawn(coord!.url, 'late', 'ref');
+          await workers.joined(coord!, 2);
         },
       ],
     ]);
@@ -220,10 +196,9 @@ describe('remote worker nodes (integration)', function () {
             data: ctx.data,
             logger: ctx.logger,
           });
-          victim = spawnWorker(coord.url, 'victim');
-          const stay = spawnWorker(coord.url, 'stay');
-          children.push(victim, stay);
-          await joined(coord, 2);
+          victim = workers.spawn(coord.url, 'victim', 'ref');
+          workers.spawn(coord.url, 'stay', 'ref');
+          await workers.joined(coord, 2);
           return coord;
         },
       },
@@ -351,7 +326,7 @@ describe('remote worker nodes (integration)', function () {
             (e: unknown) => e,
           );
           trusted = runWorker({ url: c.url, token: TOKEN, id: 'tls', threads: 0, kernels: 'ref', ca: cert });
-          await joined(c, 1);
+          await workers.joined(c, 1);
           return c;
         },
       },
@@ -410,7 +385,7 @@ describe('remote worker nodes (integration)', function () {
       [
         60,
         async () => {
-          await joined(coord!, 1);
+          await workers.joined(coord!, 1);
         },
       ],
     ]);
@@ -435,7 +410,7 @@ describe('remote worker nodes (integration)', function () {
               logger: ctx.logger,
             });
             target = Number(new URL(coord.url).port);
-            await joined(coord, 1);
+            await workers.joined(coord, 1);
             return coord;
           },
         },
