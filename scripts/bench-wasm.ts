@@ -11,7 +11,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { alloc, type Float } from '../src/tensor/dtype';
-import { referenceKernels, type KernelSet } from '../src/tensor/kernels';
+import { referenceKernels } from '../src/tensor/reference-kernels';
+import type { KernelSet } from '../src/tensor/kernels';
 import { Rng } from '../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
 import { wasmKernels, wasmLoadError } from '../src/tensor/fast/wasm';

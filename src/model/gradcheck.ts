@@ -17,7 +17,8 @@
  */
 
 import type { Float } from '../tensor/dtype';
-import { referenceKernels, type KernelSet } from '../tensor/kernels';
+import { referenceKernels } from '../tensor/reference-kernels';
+import type { KernelSet } from '../tensor/kernels';
 import { Rng } from '../tensor/rng';
 import { Model } from './model';
 import type { ModelSpec } from './spec';

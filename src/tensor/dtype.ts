@@ -3,7 +3,7 @@
  *
  * A buffer is a Float64Array or a Float32Array; `shared` allocates it over a
  * SharedArrayBuffer so that pool threads can read it without a copy.
- * Not here: arithmetic (kernels.ts, spec-math.ts).
+ * Not here: arithmetic (reference-kernels.ts, spec-math.ts, fast/).
  */
 
 export type DType = 'float64' | 'float32';

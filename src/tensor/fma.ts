@@ -1,6 +1,6 @@
 /**
  * fma.ts — a correctly rounded fused multiply-add, emulated in binary64: the `fma` kernel
- * profile's oracle (kernels.ts), against which every hardware-FMA kernel is tested.
+ * profile's oracle (reference-kernels.ts), against which every hardware-FMA kernel is tested.
  *
  * fma32(a, b, c) = RN_float32(a·b + c) for float32 a, b, c: the product is exact in binary64
  * (24 + 24 significant bits ≤ 53, exponents far inside its range), the sum of two doubles is
@@ -13,7 +13,7 @@
  * steps are exact only away from overflow and underflow, so operands outside [2^-480, 2^480]
  * (and |c| > 2^1000) take an exact BigInt path instead; zeros and non-finite operands follow
  * IEEE 754's rules directly.
- * Not here: array loops (kernels.ts); the hardware fma the tests compare with (native/).
+ * Not here: array loops (reference-kernels.ts); the hardware fma the tests compare with (native/).
  */
 
 const F = new Float64Array(1);

@@ -11,12 +11,13 @@
  * WebAssembly computes the portable profile only: it has no deterministic fused multiply-add
  * (relaxed SIMD's madd may or may not fuse), so asking it for `fma` is an error.
  * Safe in worker threads: each thread loads the native addon and the WebAssembly module for itself.
- * Not here: the implementations (kernels.ts, fast/).
+ * Not here: the implementations (reference-kernels.ts, fast/).
  */
 
 import { Errors } from '../errors';
 import type { DType } from './dtype';
-import { KERNEL_PROFILES, KERNEL_SPEC_VERSION, referenceKernels, type KernelProfile, type KernelSet } from './kernels';
+import { KERNEL_PROFILES, KERNEL_SPEC_VERSION, type KernelProfile, type KernelSet } from './kernels';
+import { referenceKernels } from './reference-kernels';
 import { lineOffset as nativeLineOffset, nativeIsas, nativeKernels, nativeLoadError } from './fast/native';
 import { withTinyOnReference } from './fast/tiny';
 import { wasmKernels, wasmLoadError } from './fast/wasm';

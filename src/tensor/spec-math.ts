@@ -13,7 +13,7 @@
  * Accuracy (measured by test/tensor/spec-math.test.ts over dense grids against Math.*):
  *   exp64, log64: relative error ≤ 2 ulp; tanh64, sigmoid64: relative error ≤ 4 ulp.
  *   exp32, log32, tanh32, sigmoid32: relative error ≤ 4 ulp of float32 (≈ 4.8e-7).
- * Not here: array loops (kernels.ts).
+ * Not here: array loops (reference-kernels.ts).
  */
 
 const fr = Math.fround;

@@ -8,7 +8,8 @@
 
 import { Errors } from '../errors';
 import { alloc, type Float } from '../tensor/dtype';
-import { referenceKernels, type KernelProfile, type KernelSet } from '../tensor/kernels';
+import { referenceKernels } from '../tensor/reference-kernels';
+import type { KernelProfile, KernelSet } from '../tensor/kernels';
 import type { ModelSpec } from '../model/spec';
 import { optimizerStep, type OptimizerState } from '../optim/optimizer';
 import { clipByGlobalNorm } from '../optim/clip';

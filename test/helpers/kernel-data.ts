@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { Rng } from '../../src/tensor/rng';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import type { ConvGeometry } from '../../src/tensor/im2col';

@@ -15,7 +15,7 @@ import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';
 import { startCoordinator, type Coordinator } from '../../src/parallel/coordinator-server';
 import { runWorkerWith, type WorkerExit } from '../../src/parallel/remote-worker';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { train } from '../../src/train/loop';
 import { collectingLogger } from '../helpers/log-sink';
 import { repoRoot, tempDir } from '../helpers/paths';

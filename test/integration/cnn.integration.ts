@@ -17,7 +17,7 @@ import type { Executor } from '../../src/parallel/executor';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import { nativeIsas } from '../../src/tensor/fast/native';
 import { wasmLoadError } from '../../src/tensor/fast/wasm';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint';
 import { train, type ExecutorContext } from '../../src/train/loop';
 import { collectingLogger } from '../helpers/log-sink';

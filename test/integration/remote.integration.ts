@@ -19,7 +19,7 @@ import { runWorkerRetrying } from '../../src/parallel/worker-retry';
 import { encodePartial } from '../../src/parallel/codec';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { CLOSE } from '../../src/parallel/messages';
 import { collectingLogger } from '../helpers/log-sink';
 import { coordinatorFor } from '../helpers/coordinator';

@@ -19,7 +19,7 @@ import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';
 import { startCoordinator, type Coordinator } from '../../src/parallel/coordinator-server';
 import { startLiveServer, type LiveServer } from '../../src/observe/live-server';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { train } from '../../src/train/loop';
 import type { ExecutorContext } from '../../src/train/options';
 import { repoRoot, tempDir } from '../helpers/paths';

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { gradcheck } from '../../src/model/gradcheck';
 import { initParams, layoutOf } from '../../src/model/params';
 import type { LossKind, ModelSpec } from '../../src/model/spec';
-import { ACTIVATIONS, referenceKernels, type Activation, type KernelSet } from '../../src/tensor/kernels';
+import { ACTIVATIONS, type Activation, type KernelSet } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { Rng } from '../../src/tensor/rng';
 
 function problem(

@@ -3,7 +3,7 @@ import { Model } from '../../src/model/model';
 import { initParams } from '../../src/model/params';
 import type { ModelSpec } from '../../src/model/spec';
 import { layerRecords } from '../../src/observe/grad-stats';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { Rng } from '../../src/tensor/rng';
 import { layerGeometryOf } from '../../src/train/setup';
 

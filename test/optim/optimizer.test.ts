@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { newOptimizerState, optimizerStep } from '../../src/optim/optimizer';
 import { clipByGlobalNorm } from '../../src/optim/clip';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 
 describe('optimizers', () => {
   it('SGD is exactly the original: W −= lr·dJdW', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import { ACTIVATIONS, KERNEL_SPEC_VERSION, referenceKernels, type KernelSet } from '../../src/tensor/kernels';
+import { ACTIVATIONS, KERNEL_SPEC_VERSION, type KernelSet } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { Rng } from '../../src/tensor/rng';
 import { nativeIsas, nativeKernels, nativeLoadError } from '../../src/tensor/fast/native';
 import { isKernelChoice, KERNEL_CHOICES, kernelInfo, lineOffset, selectKernels } from '../../src/tensor/select';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { GradsyncError } from '../../src/errors';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import { referenceKernels, type KernelSet } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
+import type { KernelSet } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { kernelInfo, kernelProfiles, selectKernels } from '../../src/tensor/select';

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import { ACTIVATIONS, referenceCore, referenceKernels, withSharedDefaults, type Activation } from '../../src/tensor/kernels';
+import { ACTIVATIONS, type Activation } from '../../src/tensor/kernels';
+import { referenceCore, referenceKernels } from '../../src/tensor/reference-kernels';
+import { withSharedDefaults } from '../../src/tensor/kernel-defaults';
 import { Rng } from '../../src/tensor/rng';
 import { tanh32 } from '../../src/tensor/spec-math';
 import { assertBitEqual } from '../helpers/close';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { col2im, im2col, type ConvGeometry } from '../../src/tensor/im2col';
-import { referenceKernels, type KernelProfile, type KernelSet } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
+import type { KernelProfile, KernelSet } from '../../src/tensor/kernels';
 import { maxPool, maxPoolBackward } from '../../src/tensor/pool';
 import { Rng } from '../../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';

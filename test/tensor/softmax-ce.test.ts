@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import { referenceKernels, type KernelSet } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
+import type { KernelSet } from '../../src/tensor/kernels';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { wasmKernels, wasmLoadError } from '../../src/tensor/fast/wasm';
 import { Rng } from '../../src/tensor/rng';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import { referenceKernels, type KernelSet } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
+import type { KernelSet } from '../../src/tensor/kernels';
 import { Rng } from '../../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { TINY_ELEMENTS, TINY_GEMM, withTinyOnReference } from '../../src/tensor/fast/tiny';

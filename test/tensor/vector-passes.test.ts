@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
-import { NORM_BLOCK, referenceKernels, type KernelSet } from '../../src/tensor/kernels';
+import { NORM_BLOCK, type KernelSet } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { Rng } from '../../src/tensor/rng';
 import { assertBitEqual } from '../helpers/close';

@@ -10,7 +10,7 @@ import { GradsyncError } from '../../src/errors';
 import type { StepRecord } from '../../src/observe/schema';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { train } from '../../src/train/loop';
 import { collectingLogger } from '../helpers/log-sink';
 import { tempDir } from '../helpers/paths';

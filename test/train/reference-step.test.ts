@@ -17,7 +17,7 @@ import { newOptimizerState, type OptimizerSpec, type OptimizerState } from '../.
 import type { Executor } from '../../src/parallel/executor';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import { ThreadPool } from '../../src/parallel/pool-executor';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { Rng } from '../../src/tensor/rng';
 import { ReferenceStepper } from '../../src/train/reference-step';
 import { layerGeometryOf, paramTensorsOf } from '../../src/train/setup';

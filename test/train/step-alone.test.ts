@@ -12,7 +12,7 @@ import { initParams, layoutOf, newParams } from '../../src/model/params';
 import type { ModelSpec } from '../../src/model/spec';
 import { newOptimizerState, type OptimizerSpec } from '../../src/optim/optimizer';
 import { MainExecutor } from '../../src/parallel/main-executor';
-import { referenceKernels } from '../../src/tensor/kernels';
+import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { Rng } from '../../src/tensor/rng';
 import { layerGeometryOf } from '../../src/train/setup';
 import { Stepper, type StepResult, type StepSettings } from '../../src/train/step';

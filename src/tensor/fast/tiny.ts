@@ -7,7 +7,7 @@
  * at that size are sent to it: GEMMs below TINY_GEMM multiply-adds, and the cheap element-wise
  * passes below TINY_ELEMENTS elements; activate (the reference's tanh and sigmoid formulas),
  * gatherRows (its bounds check) and the shared-memory stores always stay on the fast set.
- * Not here: the implementations (kernels.ts, native.ts), choosing them (select.ts).
+ * Not here: the implementations (reference-kernels.ts, native.ts), choosing them (select.ts).
  */
 
 import type { KernelSet } from '../kernels';

@@ -19,15 +19,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Float } from '../dtype';
-import {
-  NORM_BLOCK,
-  referenceCore,
-  SATURATION_RATIO,
-  softmaxCE32Rows,
-  withSharedDefaults,
-  type Activation,
-  type KernelSet,
-} from '../kernels';
+import { NORM_BLOCK, SATURATION_RATIO, type Activation, type KernelSet } from '../kernels';
+import { referenceCore } from '../reference-kernels';
+import { softmaxCE32Rows } from '../softmax-ce';
+import { withSharedDefaults } from '../kernel-defaults';
 import { packageRoot } from '../../package-root';
 
 // The compiler's lib (ES2022, no DOM) has no WebAssembly types; these are the few used here.

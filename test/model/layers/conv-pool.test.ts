@@ -3,7 +3,7 @@ import { gradcheck } from '../../../src/model/gradcheck';
 import { Model } from '../../../src/model/model';
 import { initParams, layoutOf } from '../../../src/model/params';
 import type { LayerSpec, ModelSpec } from '../../../src/model/spec';
-import { referenceKernels } from '../../../src/tensor/kernels';
+import { referenceKernels } from '../../../src/tensor/reference-kernels';
 import { col2im, im2col, type ConvGeometry } from '../../../src/tensor/im2col';
 import { Rng } from '../../../src/tensor/rng';
 

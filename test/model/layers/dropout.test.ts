@@ -4,7 +4,7 @@ import { Model } from '../../../src/model/model';
 import { DropoutLayer } from '../../../src/model/layers/dropout';
 import { initParams, layoutOf } from '../../../src/model/params';
 import type { ModelSpec } from '../../../src/model/spec';
-import { referenceKernels } from '../../../src/tensor/kernels';
+import { referenceKernels } from '../../../src/tensor/reference-kernels';
 import { Rng } from '../../../src/tensor/rng';
 
 const k64 = referenceKernels('float64');

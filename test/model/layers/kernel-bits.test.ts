@@ -5,7 +5,8 @@ import type { LayerSpec, ModelSpec } from '../../../src/model/spec';
 import { alloc, type DType } from '../../../src/tensor/dtype';
 import { nativeIsas, nativeKernels } from '../../../src/tensor/fast/native';
 import { wasmKernels, wasmLoadError } from '../../../src/tensor/fast/wasm';
-import { referenceKernels, type KernelSet } from '../../../src/tensor/kernels';
+import { referenceKernels } from '../../../src/tensor/reference-kernels';
+import type { KernelSet } from '../../../src/tensor/kernels';
 import { Rng } from '../../../src/tensor/rng';
 import { assertSameBits, specials } from '../../helpers/kernel-data';
 

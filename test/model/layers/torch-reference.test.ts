@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { Model } from '../../../src/model/model';
 import type { ModelSpec } from '../../../src/model/spec';
-import { referenceKernels } from '../../../src/tensor/kernels';
+import { referenceKernels } from '../../../src/tensor/reference-kernels';
 import { nativeIsas, nativeKernels } from '../../../src/tensor/fast/native';
 import { assertClose } from '../../helpers/close';
 import { fixture } from '../../helpers/paths';
