@@ -11,7 +11,7 @@
 //                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
 //                                        reduceGrad, addReduceGrad, reduceSgd, activationStats, softmaxCE,
 //                                        gatherRows, gemmTNCheck, gemmNTAcc, im2col, col2im, maxPool,
-//                                        maxPoolBackward }
+//                                        maxPoolBackward, momentumUpdate }
 // Each function takes the KernelSet method's arguments (activations as their index in
 // ACTIVATIONS), checks every dimension and typed array (dtype and length), and works on the
 // typed arrays' memory in place — plain or SharedArrayBuffer-backed, any byteOffset, no copy.
@@ -388,6 +388,27 @@ static napi_value sgdUpdate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// momentumUpdate (n, lr, mu, nesterov, first, g, v, p, u): kernels-impl.h momentumUpdate.
+template <typename T>
+static napi_value momentumUpdate(napi_env env, napi_callback_info info) {
+  void* data;
+  Args a(env, info, 9, &data);
+  const GsOps<T>* ops = (const GsOps<T>*)data;
+  const size_t n = a.dim(0, "n");
+  const double lr = num(a, 1, "lr");
+  const double mu = num(a, 2, "mu");
+  bool nesterov = false, first = false;
+  if (!a.failed && napi_get_value_bool(env, a.argv[3], &nesterov) != napi_ok) a.fail("ERR_GS_NATIVE_ARGS", "nesterov must be a boolean");
+  if (!a.failed && napi_get_value_bool(env, a.argv[4], &first) != napi_ok) a.fail("ERR_GS_NATIVE_ARGS", "first must be a boolean");
+  const T* g = (const T*)a.array(5, TA<T>::type, n, "g");
+  T* v = (T*)a.array(6, TA<T>::type, n, "v");
+  T* p = (T*)a.array(7, TA<T>::type, n, "p");
+  T* u = (T*)a.array(8, TA<T>::type, n, "u");
+  if (a.failed) return nullptr;
+  ops->momentum_update(n, lr, mu, nesterov ? 1 : 0, first ? 1 : 0, g, v, p, u);
+  return nullptr;
+}
+
 // The reduce passes' divisor: an integer in [1, 2^24] (kernels.ts reduceGrad).
 static void checkDivisor(Args& a, double divisor) {
   if (!a.failed && !(divisor >= 1 && divisor <= 16777216.0 && divisor == (double)(int64_t)divisor)) a.fail("ERR_GS_NATIVE_NUMBER", "divisor must be an integer in [1, 2^24]");
@@ -546,6 +567,7 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "col2im", convLayout<T, true>, ops);
   setFn(env, obj, "maxPool", maxPool<T>, ops);
   setFn(env, obj, "maxPoolBackward", maxPoolBackward<T>, ops);
+  setFn(env, obj, "momentumUpdate", momentumUpdate<T>, ops);
   return obj;
 }
 

@@ -463,6 +463,29 @@ static void sgdUpdate(size_t n, double lr, const T* g, T* p, T* u) {
   }
 }
 
+// SGD with momentum (src/optim/optimizer.ts updateRange, PyTorch's rule; the same bits): per
+// element v = g on the first step, else (T)(mu·v + g); u = (T)(lr·(g + mu·v)) with Nesterov, else
+// (T)(lr·v), v as stored; p = p − u. Each product and sum in double, each stored value rounded to
+// T once (-ffp-contract=off: no fused multiply-add). A template per flag pair, so that each loop
+// is one straight pass the compiler vectorizes.
+template <typename T, bool NESTEROV, bool FIRST>
+static void momentumPass(size_t n, double lr, double mu, const T* __restrict g, T* __restrict v, T* __restrict p, T* __restrict u) {
+  for (size_t i = 0; i < n; i++) {
+    const double gi = (double)g[i];
+    const T vi = FIRST ? g[i] : (T)(mu * (double)v[i] + gi);
+    v[i] = vi;
+    const T ui = NESTEROV ? (T)(lr * (gi + mu * (double)vi)) : (T)(lr * (double)vi);
+    u[i] = ui;
+    p[i] = (T)((double)p[i] - (double)ui);
+  }
+}
+
+template <typename T>
+static void momentumUpdate(size_t n, double lr, double mu, int nesterov, int first, const T* g, T* v, T* p, T* u) {
+  if (nesterov) (first ? momentumPass<T, true, true> : momentumPass<T, true, false>)(n, lr, mu, g, v, p, u);
+  else (first ? momentumPass<T, false, true> : momentumPass<T, false, false>)(n, lr, mu, g, v, p, u);
+}
+
 typedef double VFD __attribute__((vector_size(2 * GS_VBYTES)));  // a VF's lanes as doubles
 // (T)(lr·g) per lane, the product in double: sgdUpdate's rounding
 static inline VF lrTimes(double lr, VF g) { return __builtin_convertvector(lr * __builtin_convertvector(g, VFD), VF); }
@@ -1448,10 +1471,10 @@ static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
     addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, reduceSgd<float>, activationStats<float>, softmaxCE<float>, Gemm32::tnCheck,
-    Gemm32::ntAcc, im2col<float>, col2im<float>, maxPool<float>, maxPoolBackward<float> },
+    Gemm32::ntAcc, im2col<float>, col2im<float>, maxPool<float>, maxPoolBackward<float>, momentumUpdate<float> },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
     addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, reduceSgd<double>, activationStats<double>, softmaxCE<double>, Gemm64::tnCheck,
-    Gemm64::ntAcc, im2col<double>, col2im<double>, maxPool<double>, maxPoolBackward<double> },
+    Gemm64::ntAcc, im2col<double>, col2im<double>, maxPool<double>, maxPoolBackward<double>, momentumUpdate<double> },
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 import { alloc, type DType, type Float } from '../tensor/dtype';
 import type { KernelSet } from '../tensor/kernels';
+import { momentumUpdate } from '../tensor/momentum';
 
 export type OptimizerSpec =
   | { kind: 'sgd'; lr: number }
@@ -68,7 +69,8 @@ export function commitStep(state: OptimizerState, sc: StepScalars): void {
 /**
  * Elements [from, to) of a step: params ← params − update, update written, the state's buffers
  * advanced. Element-wise, so any split of [0, n) into ranges gives the bits of one call
- * (the step's tail shared by threads, train/step.ts).
+ * (the step's tail shared by threads, train/step.ts). Momentum runs through `kernels`'
+ * momentumUpdate when given (the same bits as its TypeScript oracle, tensor/momentum.ts).
  */
 export function updateRange(
   spec: OptimizerSpec,
@@ -79,6 +81,7 @@ export function updateRange(
   from: number,
   to: number,
   sc: StepScalars,
+  kernels?: KernelSet,
 ): void {
   const lr = sc.lr;
   switch (spec.kind) {
@@ -89,13 +92,20 @@ export function updateRange(
       }
       break;
     case 'momentum': {
-      const v = state.buffers[0]!;
-      const mu = spec.momentum;
-      for (let i = from; i < to; i++) {
-        v[i] = sc.first ? grads[i]! : mu * v[i]! + grads[i]!; // PyTorch: the first step sets v = g
-        update[i] = spec.nesterov ? lr * (grads[i]! + mu * v[i]!) : lr * v[i]!;
-        params[i] = params[i]! - update[i]!;
-      }
+      // PyTorch: the first step sets v = g; the kernels' pass (native) or its TypeScript oracle
+      const whole = from === 0 && to === params.length;
+      const at = (a: Float): Float => (whole ? a : a.subarray(from, to));
+      (kernels?.momentumUpdate ?? momentumUpdate)(
+        to - from,
+        lr,
+        spec.momentum,
+        spec.nesterov,
+        sc.first,
+        at(grads),
+        at(state.buffers[0]!),
+        at(params),
+        at(update),
+      );
       break;
     }
     case 'adam': {
@@ -117,8 +127,8 @@ export function updateRange(
 }
 
 /**
- * One optimizer step: params ← params − update, update written into `update`. SGD runs
- * through the kernels' vector pass when `kernels` is given (the same bits, vectorised);
+ * One optimizer step: params ← params − update, update written into `update`. SGD and
+ * momentum run through the kernels' vector passes when `kernels` is given (the same bits, vectorised);
  * `shared`: other threads read the params next (KernelSet.sgdUpdateShared); `lr`: this step's rate.
  */
 export function optimizerStep(
@@ -134,6 +144,6 @@ export function optimizerStep(
   if (state.kind !== spec.kind) throw new TypeError(`optimizer state is ${state.kind}, spec is ${spec.kind}`);
   const sc = stepScalars(spec, state, lr);
   if (spec.kind === 'sgd' && kernels) (shared ? kernels.sgdUpdateShared : kernels.sgdUpdate)(params.length, lr, grads, params, update);
-  else updateRange(spec, state, params, grads, update, 0, params.length, sc);
+  else updateRange(spec, state, params, grads, update, 0, params.length, sc, kernels);
   commitStep(state, sc);
 }

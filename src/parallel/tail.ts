@@ -116,7 +116,7 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
       for (let j = 0; j < state.length; j++) k.copyShared(m, state[j]![i]!, oldState[j]![i]!);
       Atomics.store(sync, T.STATE + i, UNIT.TAKEN | UNIT.IN_OLD);
       k.addReduceGrad(m, a[i]!, b[i]!, p[i]!, t.divisor, t.lambda, pair, a[i]!);
-      updateRange(t.optimizer, t.state, t.params, t.a, t.u, views.units[2 * i]!, views.units[2 * i + 1]!, t.sc);
+      updateRange(t.optimizer, t.state, t.params, t.a, t.u, views.units[2 * i]!, views.units[2 * i + 1]!, t.sc, k);
     }
     t.sums[2 * i] = pair[0]!;
     t.sums[2 * i + 1] = pair[1]!;

@@ -1,14 +1,15 @@
 /**
  * kernel-defaults.ts — withSharedDefaults: a full KernelSet from core operations and any of the
  * extension's, each missing extension operation being its core composition or its TypeScript
- * loop (im2col.ts, pool.ts), as the spec defines it (kernels.ts): the same bits.
+ * loop (im2col.ts, pool.ts, momentum.ts), as the spec defines it (kernels.ts): the same bits.
  * Not here: the core operations themselves (reference-kernels.ts, fast/).
  */
 
 import type { Float } from './dtype';
 import { col2im, im2col } from './im2col';
 import { maxPool, maxPoolBackward } from './pool';
-import type { CoreKernels, KernelSet, LayoutKernels, SharedMemoryKernels } from './kernels';
+import { momentumUpdate } from './momentum';
+import type { CoreKernels, KernelSet, LayoutKernels, OptimizerKernels, SharedMemoryKernels } from './kernels';
 
 /** addReduceGrad as its two passes (the reference, and kernels that do not fuse them). */
 function addReduceGradOf(add: KernelSet['addInto'], reduce: KernelSet['reduceGrad']): KernelSet['addReduceGrad'] {
@@ -49,7 +50,7 @@ function sgdKeep(n: number, lr: number, g: Float, p: Float): void {
  * A full KernelSet from core operations and any of the extension's: each missing extension
  * operation is its core composition, so the set computes the reference's bits whatever it lacks.
  */
-export function withSharedDefaults(k: CoreKernels & Partial<SharedMemoryKernels & LayoutKernels>): KernelSet {
+export function withSharedDefaults(k: CoreKernels & Partial<SharedMemoryKernels & LayoutKernels & OptimizerKernels>): KernelSet {
   const addReduceGrad = k.addReduceGrad ?? addReduceGradOf(k.addInto, k.reduceGrad);
   return {
     ...k,
@@ -57,6 +58,7 @@ export function withSharedDefaults(k: CoreKernels & Partial<SharedMemoryKernels 
     col2im: k.col2im ?? col2im,
     maxPool: k.maxPool ?? maxPool,
     maxPoolBackward: k.maxPoolBackward ?? maxPoolBackward,
+    momentumUpdate: k.momentumUpdate ?? momentumUpdate,
     gemmTNCheck:
       k.gemmTNCheck ??
       ((m, n, depth, A, B, C) => {

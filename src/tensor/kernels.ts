@@ -26,11 +26,11 @@
  *  9. Activation statistics (activationStats) are counts: exact in any order.
  * All matrices are dense row-major; shapes are given as (rows, cols).
  *
- * A KernelSet is three parts: CoreKernels, the operations the model and the optimizers need;
+ * A KernelSet is four parts: CoreKernels, the operations the model and the optimizers need;
  * SharedMemoryKernels, fused and streamed-store forms of core operations for the step's tail
- * and for pool threads writing memory another thread reads next; and LayoutKernels, the
- * copies of convolution and pooling. Each extension operation is defined as its core
- * composition or its TypeScript loop (same bits); withSharedDefaults() (kernel-defaults.ts)
+ * and for pool threads writing memory another thread reads next; LayoutKernels, the copies of
+ * convolution and pooling; and OptimizerKernels, the element-wise update of momentum. Each
+ * extension operation is defined as its core composition or its TypeScript loop (same bits); withSharedDefaults() (kernel-defaults.ts)
  * completes a core-only set with those, so an implementation provides only what it speeds up.
  * The profiles differ in rule 1 alone; a run uses one, and every executor of it must compute it.
  * Not here: the implementations (the TypeScript reference, reference-kernels.ts, the oracle;
@@ -197,5 +197,15 @@ export interface LayoutKernels {
   maxPoolBackward(rows: number, inSize: number, outSize: number, gOut: Float, arg: Int32Array, gIn: Float): void;
 }
 
-/** What the rest of the code uses: the core operations, the shared-memory extension and the layout copies. */
-export type KernelSet = CoreKernels & SharedMemoryKernels & LayoutKernels;
+/**
+ * An optimizer's element-wise update beyond SGD's (a core operation), defined by its
+ * TypeScript loop (momentum.ts: each product and sum one binary64 operation, each stored value
+ * rounded once); withSharedDefaults() supplies that loop where an implementation has none.
+ */
+export interface OptimizerKernels {
+  /** SGD with momentum over n elements: v, u and p as momentum.ts's momentumUpdate writes them. */
+  momentumUpdate(n: number, lr: number, mu: number, nesterov: boolean, first: boolean, g: Float, v: Float, p: Float, u: Float): void;
+}
+
+/** What the rest of the code uses: the core operations and the three extensions. */
+export type KernelSet = CoreKernels & SharedMemoryKernels & LayoutKernels & OptimizerKernels;

@@ -55,6 +55,7 @@ interface NativeOps {
   col2im(rows: number, c: number, h: number, w: number, kh: number, kw: number, stride: number, pad: number, dcols: Float, dx: Float): void;
   maxPool(rows: number, c: number, h: number, w: number, size: number, stride: number, x: Float, out: Float, arg: Int32Array): void;
   maxPoolBackward(rows: number, inSize: number, outSize: number, gOut: Float, arg: Int32Array, gIn: Float): void;
+  momentumUpdate(n: number, lr: number, mu: number, nesterov: boolean, first: boolean, g: Float, v: Float, p: Float, u: Float): void;
 }
 
 interface Addon {
@@ -138,8 +139,8 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
   const a = load();
   if (a === null) throw new Error(loadError ?? 'native addon unavailable');
   const ops = a.kernels(isa, dtype);
-  if (typeof ops.maxPoolBackward !== 'function')
-    throw new Error('native addon out of date (no maxPoolBackward; run `node scripts/build-native.js`)');
+  if (typeof ops.momentumUpdate !== 'function')
+    throw new Error('native addon out of date (no momentumUpdate; run `node scripts/build-native.js`)');
   const code = new Map<Activation, number>(ACTIVATIONS.map((f, i) => [f, i]));
   const act = (f: Activation): number => {
     const c = code.get(f);
@@ -174,6 +175,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     col2im: (rows, g, dcols, dx) => ops.col2im(rows, g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, dcols, dx),
     maxPool: ops.maxPool,
     maxPoolBackward: ops.maxPoolBackward,
+    momentumUpdate: ops.momentumUpdate,
     exp: dtype === 'float64' ? exp64 : exp32,
     log: dtype === 'float64' ? log64 : log32,
   };
