@@ -4,7 +4,9 @@
  */
 
 export { GradsyncError, Errors, type ErrorCode } from './errors';
-export { validate as validateConfig, loadConfigFile, DEFAULTS, type RunConfig, type TrainConfig } from './config';
+export { validate as validateConfig } from './config/validate';
+export { loadConfigFile } from './config/load';
+export { DEFAULTS, type RunConfig, type TrainConfig } from './config';
 export { alloc, type DType, type Float } from './tensor/dtype';
 export { Rng } from './tensor/rng';
 export { referenceKernels } from './tensor/reference-kernels';

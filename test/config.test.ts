@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULTS, loadConfigFile, validate } from '../src/config';
+import { DEFAULTS } from '../src/config';
+import { loadConfigFile } from '../src/config/load';
+import { validate } from '../src/config/validate';
 import { GradsyncError } from '../src/errors';
 import { DIAGNOSIS_INTEGERS, Diagnoser } from '../src/observe/diagnose';
 import { MLP_CTX } from './observe/records';

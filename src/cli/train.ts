@@ -9,7 +9,9 @@
 import { browserWorkerPages } from './browser-worker-assets';
 import type * as cliProgress from 'cli-progress';
 import type pino from 'pino';
-import { loadConfigFile, validate, type RunConfig } from '../config';
+import { loadConfigFile } from '../config/load';
+import { validate } from '../config/validate';
+import type { RunConfig } from '../config';
 import { Errors, GradsyncError } from '../errors';
 import type { LiveServer } from '../observe/live-server';
 import { train, type TrainSummary } from '../train/loop';

@@ -6,7 +6,8 @@
 
 import { constants as bufferConstants } from 'node:buffer';
 import * as os from 'node:os';
-import { arraysOf, isRunConfig, resolveThreads, validate, type RunConfig, type TrainConfig } from '../config';
+import { arraysOf, isRunConfig, resolveThreads, type RunConfig, type TrainConfig } from '../config';
+import { validate } from '../config/validate';
 import { Errors, GradsyncError } from '../errors';
 import { fmtShape, kindOf, shapesOf, sizeOf, type DenseSpec, type LayerSpec, type ModelSpec } from '../model/spec';
 import { bytesPerElement } from '../tensor/dtype';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
 import { loadCsv } from '../../src/data/csv';
 import { repoRoot, tempDir } from '../helpers/paths';
 import { EXAMPLE_DATA, exampleDataDir } from './example-data';

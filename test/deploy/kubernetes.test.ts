@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Job } from 'kubernetes-models/batch/v1';
 import { ConfigMap, PersistentVolumeClaim, Service } from 'kubernetes-models/v1';
-import { validate } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import {
   argOf,
   DEPLOY_DIR,

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
 import { GradsyncError } from '../../src/errors';
 import { layoutOf, paramsSha256, paramsToArrays } from '../../src/model/params';
 import { readCheckpoint } from '../../src/train/checkpoint';

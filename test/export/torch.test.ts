@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
 import { Model } from '../../src/model/model';
 import { selectKernels } from '../../src/tensor/select';
 import { prepare } from '../../src/train/prepare';

@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { loadConfigFile, type RunConfig } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
+import type { RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';

@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { validate } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import { train } from '../../src/train/loop';
 import { find, podOf, readManifests, type Container, type PodSpec } from '../helpers/kubernetes';
 import { repoRoot, tempDir } from '../helpers/paths';

@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { loadConfigFile, type RunConfig } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
+import type { RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
 import { startCoordinator } from '../../src/parallel/coordinator-server';
 import { train } from '../../src/train/loop';

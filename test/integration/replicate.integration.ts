@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { loadConfigFile, type RunConfig } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
+import type { RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
 import { train } from '../../src/train/loop';
 import { runWorkerWith, type WorkerExit } from '../../src/parallel/remote-worker';

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
 import { readRecords } from '../../src/observe/tail';
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint';
 import { train } from '../../src/train/loop';

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { validate, type RunConfig } from '../../src/config';
+import { validate } from '../../src/config/validate';
+import type { RunConfig } from '../../src/config';
 import { stepsPerEpoch } from '../../src/data/batching';
 import type { StepRecord } from '../../src/observe/schema';
 import { LearningRate } from '../../src/optim/schedule';

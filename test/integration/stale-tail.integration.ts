@@ -10,7 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { loadConfigFile, type RunConfig } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
+import type { RunConfig } from '../../src/config';
 import { batchRange, epochOrder, stepsPerEpoch } from '../../src/data/batching';
 import { layoutOf, newParams, paramsSha256 } from '../../src/model/params';
 import { initialParams } from '../../src/train/init-weights';

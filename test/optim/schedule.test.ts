@@ -4,7 +4,7 @@
  * compared with ===, and the schedule as a pure function of the step.
  */
 import assert from 'node:assert/strict';
-import { validate } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import { LearningRate, type Schedule } from '../../src/optim/schedule';
 import { readSchedules, type ScheduleCase } from '../helpers/paths';
 

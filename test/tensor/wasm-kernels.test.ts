@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { validate } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import { alloc, type DType, type Float } from '../../src/tensor/dtype';
 import { referenceKernels } from '../../src/tensor/reference-kernels';
 import type { KernelSet } from '../../src/tensor/kernels';

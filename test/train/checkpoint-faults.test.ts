@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULTS, validate } from '../../src/config';
+import { DEFAULTS } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import { GradsyncError } from '../../src/errors';
 import type { ModelSpec } from '../../src/model/spec';
 import { newOptimizerState } from '../../src/optim/optimizer';

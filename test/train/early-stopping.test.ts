@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { validate, type EarlyStoppingConfig, type RunConfig } from '../../src/config';
+import { validate } from '../../src/config/validate';
+import type { EarlyStoppingConfig, RunConfig } from '../../src/config';
 import { GradsyncError } from '../../src/errors';
 import { loadDigits } from '../../src/data/datasets';
 import { EarlyStopping } from '../../src/train/early-stopping';

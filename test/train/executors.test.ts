@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { loadConfigFile, type RunConfig } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
+import type { RunConfig } from '../../src/config';
 import { layoutOf } from '../../src/model/params';
 import { allowedCpus, pinPlan } from '../../src/parallel/affinity';
 import { selectKernels } from '../../src/tensor/select';

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { validate, type TrainConfig } from '../../src/config';
+import { validate } from '../../src/config/validate';
+import type { TrainConfig } from '../../src/config';
 import { GradsyncError } from '../../src/errors';
 import { Rng } from '../../src/tensor/rng';
 import { fromArrays } from '../../src/data/arrays';

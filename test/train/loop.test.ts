@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile, validate } from '../../src/config';
+import { loadConfigFile } from '../../src/config/load';
+import { validate } from '../../src/config/validate';
 import { GradsyncError } from '../../src/errors';
 import type { StepRecord } from '../../src/observe/schema';
 import { readCheckpoint } from '../../src/train/checkpoint';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { validate, type RunConfig } from '../../src/config';
+import { validate } from '../../src/config/validate';
+import type { RunConfig } from '../../src/config';
 import { GradsyncError } from '../../src/errors';
 import { modelSpecOf } from '../../src/train/setup';
 

@@ -4,7 +4,7 @@
  * and the clean path never does this work.
  */
 import assert from 'node:assert/strict';
-import { validate } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import { doubling } from '../../src/data/datasets';
 import { GradsyncError } from '../../src/errors';
 import type { StepRecord } from '../../src/observe/schema';

@@ -3,7 +3,7 @@
  * the weights exactly as they were before it.
  */
 import assert from 'node:assert/strict';
-import { validate } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import { doubling } from '../../src/data/datasets';
 import type { StepRecord } from '../../src/observe/schema';
 import type { Executor } from '../../src/parallel/executor';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { validate } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import { GradsyncError } from '../../src/errors';
 import { readRecords } from '../../src/observe/tail';
 import { checkpointName, findResumePoint, listCheckpoints } from '../../src/train/checkpoint';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { validate } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import { splitHeldOut } from '../../src/data/datasets';
 import { loadIdx } from '../../src/data/idx';
 import { GradsyncError } from '../../src/errors';

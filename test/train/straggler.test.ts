@@ -4,7 +4,7 @@
  * the node sits out the steps until its late answer arrives.
  */
 import assert from 'node:assert/strict';
-import { validate } from '../../src/config';
+import { validate } from '../../src/config/validate';
 import type { StepRecord } from '../../src/observe/schema';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';
