@@ -1,7 +1,8 @@
 /**
  * config.ts — the run configuration: its type (every field's TSDoc giving its default), DEFAULTS,
  * TrainConfig (what train() takes from code), and what callers ask of a config (isRunConfig,
- * arraysOf, resolveThreads). Only cli/ and train/ import this file and config/.
+ * arraysOf, resolveThreads). Only cli/, train/ and the package's entry point (index.ts) import this
+ * file and config/.
  * Not here: validating a parsed config (config/validate.ts), reading a file (config/load.ts),
  * reading env vars (env.ts), applying the config (train/).
  */
