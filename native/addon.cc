@@ -8,7 +8,7 @@
 //                                        Float64Arrays (fma-probe.cc); throws without FMA. For the tests
 //   lineOffset(view): number           where a typed array's first element lies in its 64-byte line (0–63)
 //   kernels(isa, dtype): object        { gemmNT, gemmTN, gemmNN, addBias, colSum, activate, activateBackward,
-//                                        addInto, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
+//                                        addInto, addIntoCheck, firstNonFinite, sgdUpdate, sgdUpdateShared, copyShared,
 //                                        reduceGrad, addReduceGrad, reduceSgd, activationStats, softmaxCE,
 //                                        gatherRows, gemmTNCheck, gemmNTAcc, im2col, col2im, maxPool,
 //                                        maxPoolBackward, momentumUpdate }
@@ -337,26 +337,39 @@ static napi_value gatherRows(napi_env env, napi_callback_info info) {
     a.fail("ERR_GS_NATIVE_INDEX", msg);
     return nullptr;
   }
-  for (size_t r = 0; r < rows; r++) memcpy(dst + r * width, src + (size_t)order[from + r] * width, width * sizeof(T));
+  // rows come from scattered places in memory: each next row's lines are asked for while this
+  // one is copied, so their fetches overlap instead of each row waiting for its first lines
+  const size_t bytes = width * sizeof(T);
+  const auto row = [&](size_t r) { return (const char*)(src + (size_t)order[from + r] * width); };
+  constexpr size_t AHEAD = 3;
+  for (size_t r = 0; r < rows && r < AHEAD; r++)
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row(r) + b, 0, 3);
+  for (size_t r = 0; r < rows; r++) {
+    if (r + AHEAD < rows)
+      for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row(r + AHEAD) + b, 0, 3);
+    memcpy(dst + r * width, row(r), bytes);
+  }
   return nullptr;
 }
 
-// Two arrays of n: addInto (a ← a + b) or copyShared (dst ← src, streamed).
-template <typename T, bool Copy>
+// Two arrays of n: addInto (a ← a + b), addIntoCheck (the same, returning the sum's first
+// non-finite index) or copyShared (dst ← src, streamed, returning src's).
+enum PairOp { ADD, ADD_CHECK, COPY };
+template <typename T, PairOp Op>
 static napi_value pairPass(napi_env env, napi_callback_info info) {
   void* data;
   Args a(env, info, 3, &data);
   const GsOps<T>* ops = (const GsOps<T>*)data;
   const size_t n = a.dim(0, "n");
-  T* x = (T*)a.array(1, TA<T>::type, n, Copy ? "src" : "a");
-  T* y = (T*)a.array(2, TA<T>::type, n, Copy ? "dst" : "b");
+  T* x = (T*)a.array(1, TA<T>::type, n, Op == COPY ? "src" : "a");
+  T* y = (T*)a.array(2, TA<T>::type, n, Op == COPY ? "dst" : "b");
   if (a.failed) return nullptr;
-  if (!Copy) {
+  if (Op == ADD) {
     ops->add_into(n, x, y);
     return nullptr;
   }
   napi_value r;
-  napi_create_double(env, (double)ops->copy_stream(n, x, y), &r);
+  napi_create_double(env, (double)(Op == COPY ? ops->copy_stream(n, x, y) : ops->add_into_check(n, x, y)), &r);
   return r;
 }
 
@@ -551,11 +564,12 @@ static napi_value makeOps(napi_env env, const GsOps<T>* ops) {
   setFn(env, obj, "colSum", colSum<T>, ops);
   setFn(env, obj, "activate", activate<T>, ops);
   setFn(env, obj, "activateBackward", activateBackward<T>, ops);
-  setFn(env, obj, "addInto", pairPass<T, false>, ops);
+  setFn(env, obj, "addInto", pairPass<T, ADD>, ops);
+  setFn(env, obj, "addIntoCheck", pairPass<T, ADD_CHECK>, ops);
   setFn(env, obj, "firstNonFinite", firstNonFinite<T>, ops);
   setFn(env, obj, "sgdUpdate", sgdUpdate<T, false>, ops);
   setFn(env, obj, "sgdUpdateShared", sgdUpdate<T, true>, ops);
-  setFn(env, obj, "copyShared", pairPass<T, true>, ops);
+  setFn(env, obj, "copyShared", pairPass<T, COPY>, ops);
   setFn(env, obj, "reduceGrad", reducePass<T, false>, ops);
   setFn(env, obj, "addReduceGrad", reducePass<T, true>, ops);
   setFn(env, obj, "reduceSgd", reduceSgd<T>, ops);

@@ -41,6 +41,7 @@ struct GsOps {
   void (*max_pool)(size_t rows, size_t c, size_t h, size_t w, size_t size, size_t stride, const T* x, T* out, int32_t* arg);
   void (*max_pool_backward)(size_t rows, size_t in_size, size_t out_size, const T* g_out, const int32_t* arg, T* g_in);
   void (*momentum_update)(size_t n, double lr, double mu, int nesterov, int first, const T* g, T* v, T* p, T* u);
+  long (*add_into_check)(size_t n, T* a, const T* b);
 };
 
 struct GsKernelTable {

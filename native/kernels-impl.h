@@ -453,6 +453,28 @@ static long firstNonFinite(size_t n, const T* a) {
   return -1;
 }
 
+// addInto, returning firstNonFinite of the sum (−1: none): the scan in the add's own pass.
+template <typename T>
+static long addIntoCheck(size_t n, T* a, const T* b) {
+  long at = -1;
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    int bad = 0;
+    for (size_t j = 0; j < 64; j++) {
+      const T v = a[i + j] + b[i + j];
+      a[i + j] = v;
+      bad |= !(v - v == 0);
+    }
+    if (bad && at < 0) at = (long)i + firstNonFinite(64, a + i);
+  }
+  for (; i < n; i++) {
+    const T v = a[i] + b[i];
+    a[i] = v;
+    if (at < 0 && !(v - v == 0)) at = (long)i;
+  }
+  return at;
+}
+
 // u = lr·g computed in double and rounded to T once; p = p − u in T.
 template <typename T>
 static void sgdUpdate(size_t n, double lr, const T* g, T* p, T* u) {
@@ -1471,10 +1493,10 @@ static const GsKernelTable TABLE = {
   GS_TABLE_NAME,
   { Gemm32::nt, Gemm32::tn, Gemm32::nn, addBias<float>, colSum<float>, activate<float>, activateBackward<float>,
     addInto<float>, firstNonFinite<float>, sgdUpdate<float>, sgdUpdateStream<float>, copyStream<float>, reduceGrad<float>, addReduceGrad<float>, reduceSgd<float>, activationStats<float>, softmaxCE<float>, Gemm32::tnCheck,
-    Gemm32::ntAcc, im2col<float>, col2im<float>, maxPool<float>, maxPoolBackward<float>, momentumUpdate<float> },
+    Gemm32::ntAcc, im2col<float>, col2im<float>, maxPool<float>, maxPoolBackward<float>, momentumUpdate<float>, addIntoCheck<float> },
   { Gemm64::nt, Gemm64::tn, Gemm64::nn, addBias<double>, colSum<double>, activate<double>, activateBackward<double>,
     addInto<double>, firstNonFinite<double>, sgdUpdate<double>, sgdUpdateStream<double>, copyStream<double>, reduceGrad<double>, addReduceGrad<double>, reduceSgd<double>, activationStats<double>, softmaxCE<double>, Gemm64::tnCheck,
-    Gemm64::ntAcc, im2col<double>, col2im<double>, maxPool<double>, maxPoolBackward<double>, momentumUpdate<double> },
+    Gemm64::ntAcc, im2col<double>, col2im<double>, maxPool<double>, maxPoolBackward<double>, momentumUpdate<double>, addIntoCheck<double> },
 };
 
 }  // namespace

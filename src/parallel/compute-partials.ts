@@ -13,7 +13,7 @@ import type { Float } from '../tensor/dtype';
 import type { KernelSet } from '../tensor/kernels';
 import { Model } from '../model/model';
 import type { ModelSpec } from '../model/spec';
-import { addPartial, newPartial, type Partial } from './partial';
+import { addPartial, addScalars, newPartial, type Partial } from './partial';
 import { combineNode, ReductionTree, type TreeNode } from './tree';
 
 /** The examples, in the model's dtype: x (n, inputs), y (n, outputs). */
@@ -102,18 +102,25 @@ export class PartialComputer {
       p.bad = this.model.lastBad;
       return p;
     }
-    // leaves are computed as the walk reaches them; a right operand's buffer is reused at once
+    // leaves are computed as the walk reaches them; a right operand's buffer is reused at once.
+    // A sum of finite leaves can overflow: the node is scanned whole, by the add that makes it
+    // (the walk's last, kernels.addIntoCheck), or after the walk for a node of one leaf
+    let bad = -1;
+    let added = false;
     const p = combineNode(
       tree,
       n,
       (m) => (m.h === 0 ? this.leaf(params, batch, m.i) : undefined),
       (into, from) => {
-        addPartial(into, from, k);
+        if (scan) {
+          bad = k.addIntoCheck(into.grads.length, into.grads, from.grads);
+          addScalars(into, from);
+          added = true;
+        } else addPartial(into, from, k);
         this.release(from);
       },
     );
-    // a sum of finite leaves can overflow: the node is scanned whole
-    if (scan) p.bad = k.firstNonFinite(p.grads.length, p.grads);
+    if (scan) p.bad = added ? bad : k.firstNonFinite(p.grads.length, p.grads);
     return p;
   }
 

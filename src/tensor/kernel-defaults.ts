@@ -72,6 +72,12 @@ export function withSharedDefaults(k: CoreKernels & Partial<SharedMemoryKernels 
         dst.set(src.subarray(0, n));
         return k.firstNonFinite(n, src);
       }),
+    addIntoCheck:
+      k.addIntoCheck ??
+      ((n, a, b) => {
+        k.addInto(n, a, b);
+        return k.firstNonFinite(n, a);
+      }),
     addReduceGrad,
     reduceSgd: k.reduceSgd ?? reduceSgdOf(k.reduceGrad, addReduceGrad, sgdKeep),
   };

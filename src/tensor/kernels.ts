@@ -154,6 +154,11 @@ export interface SharedMemoryKernels {
    */
   copyShared(n: number, src: Float, dst: Float): number;
   /**
+   * addInto(a, b), returning firstNonFinite(n, a) of the sum: the same bits, the scan in the
+   * add's own pass where the kernels fuse them (native). Default: those two passes.
+   */
+  addIntoCheck(n: number, a: Float, b: Float): number;
+  /**
    * addInto(a, b) then reduceGrad on the sum, with the result in g (which may be a; a and b
    * are only read): the same bits, in one pass where the kernels fuse them (native). Default:
    * those two passes (addReduceGradOf).

@@ -162,6 +162,31 @@ describe('PartialComputer', () => {
     }
   });
 
+  it("every node's first non-finite index is a scan's of its sum (found by the add that makes it, kernels.addIntoCheck), nodes of one leaf included, with every kernel set", () => {
+    const badX = data.x.slice();
+    badX[order[13]! * 64 + 9] = Infinity;
+    badX[order[30]! * 64 + 2] = NaN;
+    const scan = referenceKernels('float32');
+    // 5 leaves: the last is a node's only leaf at every height above it
+    const batch = { step: 1, order, start: 3, end: 3 + 40, microBatch: 8 };
+    const tree = new ReductionTree(leavesOf(batch));
+    for (const ks of [referenceKernels('float32'), ...nativeIsas().map((isa) => nativeKernels(isa, 'float32'))]) {
+      for (const source of [data, { x: badX, y: data.y }]) {
+        const c = new PartialComputer(spec, ks, source, 8);
+        let nonFinite = 0;
+        for (let h = 1; h <= tree.height; h++) {
+          for (let i = 0; tree.exists({ h, i }); i++) {
+            const p = c.computeNode(params, batch, { h, i });
+            assert.equal(p.bad, scan.firstNonFinite(p.grads.length, p.grads), `${ks.id} node ${h}:${i}`);
+            if (p.bad >= 0) nonFinite++;
+            c.release(p);
+          }
+        }
+        assert.equal(nonFinite > 0, source !== data, `${ks.id}: non-finite nodes found`);
+      }
+    }
+  });
+
   it('a computer on fixed slots uses them and refuses a node that needs more', () => {
     const size = layoutOf(spec).size;
     const stats = statsLayoutOf(spec).size;

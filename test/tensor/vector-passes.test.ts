@@ -1,5 +1,5 @@
 /**
- * The vector passes of the kernel spec (rules 7 and 8): addInto, firstNonFinite, sgdUpdate,
+ * The vector passes of the kernel spec (rules 7 and 8): addInto, addIntoCheck, firstNonFinite, sgdUpdate,
  * reduceGrad, reduceSgd (the fused step tail), and the activation statistics (rule 9) — every native build against the reference, bit for bit, and the reference
  * against the plain formulas.
  */
@@ -351,6 +351,39 @@ describe('vector passes (kernel spec rules 7, 8)', () => {
             }
           }
           assert.equal(nat.firstNonFinite(n, data(dtype, n, 1)), -1);
+        }
+      });
+      it(`native-${isa} ${dtype}: addIntoCheck adds as addInto does and returns the sum's first non-finite index, an overflow included`, () => {
+        const big = dtype === 'float32' ? 3e38 : 1.7e308;
+        for (const n of [0, 1, 63, 64, 65, 200, 1000, NORM_BLOCK + 9]) {
+          const cases: [string, (a: Float, b: Float) => void][] = [
+            ['finite', () => {}],
+            ...[0, n >> 1, n - 1].flatMap((at): [string, (a: Float, b: Float) => void][] => [
+              [`NaN at ${at}`, (a) => void (a[at] = NaN)],
+              [`-Infinity at ${at} in b`, (_a, b) => void (b[at] = -Infinity)],
+              [
+                `an overflow at ${at}, a NaN after it`,
+                (a, b) => {
+                  a[at] = big;
+                  b[at] = big;
+                  if (at + 70 < n) a[at + 70] = NaN;
+                },
+              ],
+            ]),
+          ];
+          for (const [label, set] of cases) {
+            if (n === 0 && label !== 'finite') continue;
+            const a = copy(data(dtype, n, 11));
+            const b = copy(data(dtype, n, 12));
+            set(a, b);
+            const want = copy(a);
+            ref.addInto(n, want, b);
+            const got = copy(a);
+            const at = nat.addIntoCheck(n, got, b);
+            assertBitEqual(got, want, `addIntoCheck n=${n} ${label}`);
+            assert.equal(at, ref.firstNonFinite(n, want), `addIntoCheck n=${n} ${label}: the index`);
+            assert.equal(ref.addIntoCheck(n, copy(a), b), at, `the reference's default n=${n} ${label}`);
+          }
         }
       });
       it(`native-${isa} ${dtype}: activationStats counts what the reference counts, for every activation`, () => {

@@ -31,6 +31,7 @@ interface NativeOps {
   activate(f: number, m: number, n: number, z: Float, a: Float): void;
   activateBackward(f: number, m: number, n: number, z: Float, a: Float, g: Float): void;
   addInto(n: number, a: Float, b: Float): void;
+  addIntoCheck(n: number, a: Float, b: Float): number;
   firstNonFinite(n: number, a: Float): number;
   sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void;
   sgdUpdateShared(n: number, lr: number, g: Float, p: Float, u: Float): void;
@@ -139,8 +140,8 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
   const a = load();
   if (a === null) throw new Error(loadError ?? 'native addon unavailable');
   const ops = a.kernels(isa, dtype);
-  if (typeof ops.momentumUpdate !== 'function')
-    throw new Error('native addon out of date (no momentumUpdate; run `node scripts/build-native.js`)');
+  if (typeof ops.addIntoCheck !== 'function')
+    throw new Error('native addon out of date (no addIntoCheck; run `node scripts/build-native.js`)');
   const code = new Map<Activation, number>(ACTIVATIONS.map((f, i) => [f, i]));
   const act = (f: Activation): number => {
     const c = code.get(f);
@@ -161,6 +162,7 @@ export function nativeKernels(isa: NativeIsa, dtype: DType): KernelSet {
     activate: (f, m, n, z, out) => ops.activate(act(f), m, n, z, out),
     activateBackward: (f, m, n, z, out, g) => ops.activateBackward(act(f), m, n, z, out, g),
     addInto: ops.addInto,
+    addIntoCheck: ops.addIntoCheck,
     firstNonFinite: ops.firstNonFinite,
     sgdUpdate: ops.sgdUpdate,
     sgdUpdateShared: ops.sgdUpdateShared,
