@@ -337,8 +337,8 @@ static napi_value gatherRows(napi_env env, napi_callback_info info) {
     a.fail("ERR_GS_NATIVE_INDEX", msg);
     return nullptr;
   }
-  // rows come from scattered places in memory: each next row's lines are asked for while this
-  // one is copied, so their fetches overlap instead of each row waiting for its first lines
+  // rows come from scattered places in memory: the lines of the row AHEAD rows on are asked for
+  // while one is copied, so their fetches overlap instead of each row waiting for its first lines
   const size_t bytes = width * sizeof(T);
   const auto row = [&](size_t r) { return (const char*)(src + (size_t)order[from + r] * width); };
   constexpr size_t AHEAD = 3;
