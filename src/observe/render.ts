@@ -11,7 +11,8 @@
  * Not here: writing to a stream or refreshing it (cli/tail.ts), reading files (tail.ts).
  */
 
-import { Diagnoser, fmtNum, DIAGNOSIS_ORDER } from './diagnose';
+import { Diagnoser, DIAGNOSIS_ORDER } from './diagnose';
+import { fmtNum } from './diagnose-evidence';
 import { isEval, isStep, type FollowStats, type GsRecord } from './tail';
 import type { Diagnosis, DiagnosisState, ExecutorRecord, StepRecord } from './schema';
 import { EvidenceCarry } from './evidence';
