@@ -33,7 +33,7 @@ import type { CoordinatorFrameLimits } from './codec-messages';
 import { MainExecutor } from './main-executor';
 import { CLOSE, JOIN_PATH } from './messages';
 import type { WorkerHooks } from './hooks';
-import { ThreadPool } from './pool-executor';
+import { ThreadPool } from './thread-pool';
 import { fromCache, toCache } from './worker-dataset';
 import { computeSplit, WorkerSession, type DataCache, type WorkerLink } from './worker-session';
 
