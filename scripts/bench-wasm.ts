@@ -15,7 +15,8 @@ import { referenceKernels } from '../src/tensor/reference-kernels';
 import type { KernelSet } from '../src/tensor/kernels';
 import { Rng } from '../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../src/tensor/fast/native';
-import { wasmKernels, wasmLoadError } from '../src/tensor/fast/wasm';
+import { wasmKernels } from '../src/tensor/fast/wasm';
+import { wasmLoadError } from '../src/tensor/fast/wasm-module';
 import { rate } from './bench-common';
 
 const SECONDS = Number(process.argv[2] ?? 1);

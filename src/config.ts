@@ -15,7 +15,7 @@ import type { ArrayData } from './data/arrays';
 import type { DropoutSpec, LayerSpec, LossKind } from './model/spec';
 import type { OptimizerSpec } from './optim/optimizer';
 import { CONSTANT, type Schedule } from './optim/schedule';
-import type { DiagnosisOptions } from './observe/diagnose';
+import type { DiagnosisOptions } from './observe/diagnose-options';
 import { isObj } from './config/fields';
 
 export type DataConfig =

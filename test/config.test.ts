@@ -5,7 +5,8 @@ import { DEFAULTS } from '../src/config';
 import { loadConfigFile } from '../src/config/load';
 import { validate } from '../src/config/validate';
 import { GradsyncError } from '../src/errors';
-import { DIAGNOSIS_INTEGERS, Diagnoser } from '../src/observe/diagnose';
+import { Diagnoser } from '../src/observe/diagnose';
+import { DIAGNOSIS_INTEGERS } from '../src/observe/diagnose-options';
 import { MLP_CTX } from './observe/records';
 import { repoRoot, tempDir } from './helpers/paths';
 

@@ -29,7 +29,8 @@ import {
   type FollowStats,
   type GsRecord,
 } from '../observe/tail';
-import { Summary, renderScreen, renderPlain, stepLine, recordLine, diagnosisChange } from '../observe/render';
+import { renderScreen, renderPlain, stepLine, recordLine, diagnosisChange } from '../observe/render';
+import { Summary } from '../observe/tail-summary';
 import { subscribeLive, parseLiveUrl } from '../observe/live-client';
 import { isLoopback } from '../net/loopback';
 import type { Diagnosis } from '../observe/schema';

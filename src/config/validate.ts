@@ -11,7 +11,7 @@ import { Errors } from '../errors';
 import { DTYPES } from '../tensor/dtype';
 import { KERNEL_PROFILES } from '../tensor/kernels';
 import { LOSSES } from '../model/spec';
-import { DIAGNOSIS_DEFAULTS, DIAGNOSIS_INTEGERS, type DiagnosisOptions } from '../observe/diagnose';
+import { DIAGNOSIS_DEFAULTS, DIAGNOSIS_INTEGERS, type DiagnosisOptions } from '../observe/diagnose-options';
 import { DEFAULTS, type RunConfig } from '../config';
 import { bool, keys, num, oneOf, type Json } from './fields';
 import { validateData } from './validate-data';

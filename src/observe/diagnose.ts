@@ -23,70 +23,13 @@
  *                       the units are dead is not convergence: the dead-relus evidence says so).
  *
  * Numbers read from a log may be null (JSON has no NaN/Infinity): null counts as non-finite.
- * Not here: computing per-layer norms (grad-stats.ts), rendering (render.ts).
+ * Not here: the options and their defaults (diagnose-options.ts), number formatting and the
+ * target-range check (diagnose-evidence.ts), computing per-layer norms (grad-stats.ts), rendering (render.ts).
  */
 
 import type { Diagnosis, DiagnosisState, LayerRecord, StepRecord } from './schema';
-
-export interface DiagnosisOptions {
-  /** Steps kept in the sliding window; the plateau (converged) and the growth (exploding) are measured over it. Integer ≥ 4. Default 50. */
-  window: number;
-  /** Finite steps seen before vanishing and exploding may be reported (converged needs a full window). Integer ≥ 1. Default 10. */
-  warmupSteps: number;
-  /** Recent steps averaged for the "now" values (loss, gradient norms, update ratios, saturated and dead fractions). Integer ≥ 1. Default 5. */
-  smoothSteps: number;
-  /** converged: |mean loss of the window's second half − first half| / the larger of the two is below this. Default 1e-3. */
-  plateauRelChange: number;
-  /** converged: the recent global gradient norm is at most this fraction of its start (the first finite step's). Default 1e-2. */
-  convergedGradRatio: number;
-  /** vanishing: the first layer's ‖dJdW‖ / the largest later layer's ‖dJdW‖ is at most this (three orders of magnitude). Default 1e-3. */
-  vanishingLayerRatio: number;
-  /** vanishing: only while the recent loss is at least this fraction of the start loss (the first finite step's). Default 0.5. */
-  vanishingLossRatio: number;
-  /** saturated: a tanh/sigmoid layer's saturated fraction (LayerRecord.saturated) is at least this. Default 0.5. */
-  saturatedFraction: number;
-  /** dead-relus: a relu layer's dead fraction (LayerRecord.dead) is at least this. Default 0.5. */
-  deadFraction: number;
-  /** exploding: the recent global gradient norm / the smallest in the window is at least this, and the loss is not lower than at that smallest point. Default 1e2. */
-  explodingGrowth: number;
-  /** exploding: a layer's recent update/weight ratio ‖ΔW‖/‖W‖ is at least this (healthy training sits near 1e-3). Reported from the first step. Default 1. */
-  explodingUpdateRatio: number;
-  /** exploding: the recent loss is at least this multiple of the start loss (the steps overshoot). Default 3. */
-  explodingLossRatio: number;
-}
-
-export const DIAGNOSIS_DEFAULTS: DiagnosisOptions = Object.freeze({
-  window: 50,
-  warmupSteps: 10,
-  smoothSteps: 5,
-  plateauRelChange: 1e-3,
-  convergedGradRatio: 1e-2,
-  vanishingLayerRatio: 1e-3,
-  vanishingLossRatio: 0.5,
-  saturatedFraction: 0.5,
-  deadFraction: 0.5,
-  explodingGrowth: 1e2,
-  explodingUpdateRatio: 1,
-  explodingLossRatio: 3,
-});
-
-/** The options that count steps: integers from this minimum to 100,000; the others are finite numbers ≥ 0. */
-export const DIAGNOSIS_INTEGERS: Partial<Record<keyof DiagnosisOptions, number>> = Object.freeze({
-  window: 4,
-  warmupSteps: 1,
-  smoothSteps: 1,
-});
-
-export interface DiagnosisContext {
-  /** Activation of the output layer: 'tanh', 'sigmoid', 'softmax', 'relu', 'linear'. */
-  outputActivation: string;
-  loss: 'half-sse' | 'cross-entropy';
-  /** Smallest and largest target value of the training set (NaN when unknown: no range check). */
-  targetMin: number;
-  targetMax: number;
-  /** Activation of every layer, first hidden to output (used when a record's layer lacks one). */
-  layerActivations: string[];
-}
+import { DIAGNOSIS_DEFAULTS, DIAGNOSIS_INTEGERS, type DiagnosisContext, type DiagnosisOptions } from './diagnose-options';
+import { fin, fmtNum, pct, targetRangeEvidence } from './diagnose-evidence';
 
 /** States from the most to the least severe; a diagnosis lists its states in this order. */
 export const DIAGNOSIS_ORDER: readonly DiagnosisState[] = [
@@ -98,49 +41,6 @@ export const DIAGNOSIS_ORDER: readonly DiagnosisState[] = [
   'target-out-of-range',
   'converged',
 ];
-
-/** A number for evidence sentences: 3 significant digits, exponent form outside [1e-3, 1e4). */
-export function fmtNum(v: number | null | undefined): string {
-  if (v === null || v === undefined) return 'null';
-  if (!Number.isFinite(v)) return String(v);
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1e-3 && a < 1e4) return String(Number(v.toPrecision(3)));
-  return v.toExponential(1);
-}
-
-const pct = (f: number): string => `${Number((f * 100).toPrecision(3))} %`;
-const fin = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-
-/** Output range of an activation: [lo, hi] with open/closed ends; null when unbounded on both sides or unknown. */
-function rangeOf(act: string): { lo: number; hi: number; open: boolean; text: string } | null {
-  switch (act) {
-    case 'tanh':
-      return { lo: -1, hi: 1, open: true, text: '(-1, 1)' };
-    case 'sigmoid':
-      return { lo: 0, hi: 1, open: true, text: '(0, 1)' };
-    case 'softmax':
-      return { lo: 0, hi: 1, open: false, text: '[0, 1]' };
-    case 'relu':
-      return { lo: 0, hi: Infinity, open: false, text: '[0, inf)' };
-    default:
-      return null;
-  }
-}
-
-/** Evidence for target-out-of-range, or null when the targets fit (or are unknown). */
-export function targetRangeEvidence(ctx: DiagnosisContext): string | null {
-  const r = rangeOf(ctx.outputActivation);
-  if (!r || !fin(ctx.targetMin) || !fin(ctx.targetMax)) return null;
-  const below = r.open ? ctx.targetMin <= r.lo : ctx.targetMin < r.lo;
-  const above = r.open ? ctx.targetMax >= r.hi : ctx.targetMax > r.hi;
-  if (!below && !above) return null;
-  const bad = [below ? `min ${fmtNum(ctx.targetMin)}` : '', above ? `max ${fmtNum(ctx.targetMax)}` : ''].filter(Boolean).join(', ');
-  return (
-    `targets span [${fmtNum(ctx.targetMin)}, ${fmtNum(ctx.targetMax)}] (${bad}) but the ${ctx.outputActivation} output's range is ${r.text}: ` +
-    'the fit can never be exact and the loss cannot reach 0 (a model limit, not a gradient bug); rescale the targets or change the output activation'
-  );
-}
 
 interface Entry {
   step: number;

@@ -17,7 +17,7 @@
  *  5. ← need: the payload is streamed in chunks, one in flight at a time; or ← ready.
  *  6. ← ready (after need, within dataTimeoutMs): the node is an executor from the next step.
  * Every frame is capped (maxPayload = the largest legal frame, a partial of this model) and
- * validated (codec.ts) before use; compression is off; fragments and buffered chunks are
+ * validated (codec-messages.ts) before use; compression is off; fragments and buffered chunks are
  * capped; a bad frame is a coded log record naming the peer and a closed connection. Pings
  * every heartbeatMs; a node that missed the previous pong is terminated.
  * Without a token the server only starts on a loopback host. TLS when cert and key are given.

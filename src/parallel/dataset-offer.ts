@@ -8,7 +8,7 @@
 import * as crypto from 'node:crypto';
 import { WebSocket } from 'ws';
 import type { Dataset } from '../data/dataset';
-import { encodeMessage } from './codec';
+import { encodeMessage } from './codec-messages';
 import { PROTOCOL_VERSION, type DataDescriptor } from './messages';
 
 /** The dataset fields a coordinator offers. */

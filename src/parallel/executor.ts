@@ -69,7 +69,7 @@ export interface Executor {
   fault?(reason: string, found: 'nonfinite' | 'audit' | 'replicate'): void;
 }
 
-/** What the step needs of a thread pool (parallel/pool-executor.ts ThreadPool has it). */
+/** What the step needs of a thread pool (parallel/thread-pool.ts ThreadPool has it). */
 export interface PoolView {
   readonly executors: readonly Executor[];
   /** The shared tail's buffers (null: the tail is the main thread's alone). */

@@ -12,7 +12,7 @@ import { Errors, GradsyncError } from '../errors';
 import { KERNEL_SPEC_VERSION } from '../tensor/kernels';
 import type { ModelSpec } from '../model/spec';
 import type { KernelProfile } from '../tensor/kernels';
-import { decodeWorkerMessage, encodeMessage } from './codec';
+import { decodeWorkerMessage, encodeMessage } from './codec-messages';
 import type { DatasetOffer } from './dataset-offer';
 import { CLOSE, PROTOCOL_VERSION, REMOTE_ID_PREFIX, type HelloMessage } from './messages';
 import { RemoteExecutor, type RemoteExecutorOptions } from './remote-executor';

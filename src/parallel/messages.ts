@@ -5,7 +5,7 @@
  * Typed arrays travel as msgpack `bin` holding their little-endian bytes, described by the
  * message's own fields (dtype, lengths known from the run) — not as msgpackr's typed-array
  * extension, whose default pack() can corrupt Float32Array/Float64Array.
- * Not here: encoding and validation (codec.ts).
+ * Not here: encoding and validation (codec-messages.ts, codec-partials.ts).
  */
 
 import type { ProofLabels } from '../net/challenge-wire';

@@ -5,7 +5,7 @@
  * (model/params.ts). stats: activation counts (model/model.ts StatsLayout). lossSum: Σ of the
  * per-example loss (float64). count: examples. Adding two partials is element-wise in the
  * dtype (a Float32Array store rounds the float64 sum once, which is the float32 sum).
- * Not here: the wire encoding (codec.ts), the order of additions (tree.ts).
+ * Not here: the wire encoding (codec-partials.ts), the order of additions (tree.ts).
  */
 
 import { alloc, type DType, type Float } from '../tensor/dtype';

@@ -9,7 +9,7 @@
  *  3. arms the step deadline: max(floorMs, factor × the node's measured ms per leaf ×
  *     leaves), or firstMs before any measurement;
  *  4. collects done (the node's compute time) and one partial per node, each validated by
- *     codec.ts (step, node, dtype, shapes) and checked here (the node is one it was given,
+ *     codec-partials.ts (step, node, dtype, shapes) and checked here (the node is one it was given,
  *     once; the example count is the node's);
  *  5. resolves with the partials in node order — or rejects on disconnect, deadline or a bad
  *     frame, and the step recomputes the range elsewhere (train/step.ts): the result never
@@ -25,7 +25,7 @@ import type pino from 'pino';
 import { WebSocket } from 'ws';
 import { Errors, GradsyncError } from '../errors';
 import type { DType } from '../tensor/dtype';
-import { decodeWorkerMessage, encodeMessage, type WorkerFrameLimits } from './codec';
+import { decodeWorkerMessage, encodeMessage, type WorkerFrameLimits } from './codec-messages';
 import { leavesOf } from './compute-partials';
 import type { Executor, StepTask, WireStats } from './executor';
 import { CLOSE, PROTOCOL_VERSION, type RunClose } from './messages';

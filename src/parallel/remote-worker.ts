@@ -15,7 +15,7 @@
  *     the local executors (pool threads, or the main thread), each computes the canonical
  *     cover of its share, and every given node is combined from its pieces in the tree's
  *     order — the same bits as computing it whole. → done, then one partial per node.
- * Frames from the coordinator are bounded and validated too (codec.ts); a bad one ends the
+ * Frames from the coordinator are bounded and validated too (codec-messages.ts); a bad one ends the
  * session with 1008. Steps 2 to 4 are worker-session.ts's (the browser worker runs them too);
  * here: step 1, the `ws` socket, the folder cache, the local pool.
  * Not here: the process entry (workers/remote-node.ts, cli/worker.ts).
@@ -29,11 +29,11 @@ import { Errors, GradsyncError } from '../errors';
 import { selectKernels, type KernelChoice } from '../tensor/select';
 import { proveToken } from '../net/challenge-client';
 import { AUTH_HEADERS, proofMatches, WORKER_LABELS } from './auth';
-import type { CoordinatorFrameLimits } from './codec';
+import type { CoordinatorFrameLimits } from './codec-messages';
 import { MainExecutor } from './main-executor';
 import { CLOSE, JOIN_PATH } from './messages';
 import type { WorkerHooks } from './hooks';
-import { ThreadPool } from './pool-executor';
+import { ThreadPool } from './thread-pool';
 import { fromCache, toCache } from './worker-dataset';
 import { computeSplit, WorkerSession, type DataCache, type WorkerLink } from './worker-session';
 

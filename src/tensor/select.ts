@@ -20,7 +20,8 @@ import { KERNEL_PROFILES, KERNEL_SPEC_VERSION, type KernelProfile, type KernelSe
 import { referenceKernels } from './reference-kernels';
 import { lineOffset as nativeLineOffset, nativeIsas, nativeKernels, nativeLoadError } from './fast/native';
 import { withTinyOnReference } from './fast/tiny';
-import { wasmKernels, wasmLoadError } from './fast/wasm';
+import { wasmKernels } from './fast/wasm';
+import { wasmLoadError } from './fast/wasm-module';
 
 /** The kernel implementations a run may ask for; 'auto' = the fastest that runs here. */
 export const KERNEL_CHOICES = ['auto', 'native', 'wasm', 'ref'] as const;

@@ -16,7 +16,7 @@ import type { OptimizerSpec } from '../optim/optimizer';
 import { toDtype, type Dataset } from '../data/dataset';
 import type { Executor } from '../parallel/executor';
 import { MainExecutor } from '../parallel/main-executor';
-import { ThreadPool } from '../parallel/pool-executor';
+import { ThreadPool } from '../parallel/thread-pool';
 import { allowedCpus, idleHelpers, pinPlan, pinThisThread, type IdleHelpers } from '../parallel/affinity';
 import { paramTensorsOf } from './setup';
 

@@ -34,7 +34,7 @@ import { pinoStepWriter, runLoggers, type StepWriter } from '../observe/logger';
 import { Diagnoser } from '../observe/diagnose';
 import type { Diagnosis, DiagnosisState } from '../observe/schema';
 import type { StepFields } from '../observe/step-json';
-import type { ThreadPool } from '../parallel/pool-executor';
+import type { ThreadPool } from '../parallel/thread-pool';
 import { Stepper } from './step';
 import { round3 } from './step-types';
 import { EarlyStopping } from './early-stopping';

@@ -12,7 +12,7 @@ import type { RunConfig } from '../../src/config';
 import type { StepRecord } from '../../src/observe/schema';
 import { train } from '../../src/train/loop';
 import { runWorkerWith, type WorkerExit } from '../../src/parallel/remote-worker';
-import { encodePartial } from '../../src/parallel/codec';
+import { encodePartial } from '../../src/parallel/codec-partials';
 import { CLOSE } from '../../src/parallel/messages';
 import { AUDIT_FIRST, draw, firstDifference } from '../../src/train/strategies/audit';
 import { collectingLogger } from '../helpers/log-sink';

@@ -17,7 +17,7 @@ import { startCoordinator, type Coordinator } from '../../src/parallel/coordinat
 import type { Executor } from '../../src/parallel/executor';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import { nativeIsas } from '../../src/tensor/fast/native';
-import { wasmLoadError } from '../../src/tensor/fast/wasm';
+import { wasmLoadError } from '../../src/tensor/fast/wasm-module';
 import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint';
 import { train, type ExecutorContext } from '../../src/train/loop';

@@ -16,7 +16,7 @@ import { allowedCpus } from '../../src/parallel/affinity';
 import { loadDigits } from '../../src/data/datasets';
 import { toDtype, type Dataset } from '../../src/data/dataset';
 import { nativeIsas } from '../../src/tensor/fast/native';
-import { ThreadPool } from '../../src/parallel/pool-executor';
+import { ThreadPool } from '../../src/parallel/thread-pool';
 import { PoolFault, withPoolFault } from '../fixtures/faults';
 import { policies, SCHED_IDLE, SCHED_OTHER } from '../helpers/sched';
 import { collectingLogger } from '../helpers/log-sink';

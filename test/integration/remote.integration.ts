@@ -17,7 +17,7 @@ import { train, type ExecutorContext } from '../../src/train/loop';
 import { startCoordinator, type Coordinator } from '../../src/parallel/coordinator-server';
 import { runWorker, runWorkerWith, type WorkerExit } from '../../src/parallel/remote-worker';
 import { runWorkerRetrying } from '../../src/parallel/worker-retry';
-import { encodePartial } from '../../src/parallel/codec';
+import { encodePartial } from '../../src/parallel/codec-partials';
 import { MainExecutor } from '../../src/parallel/main-executor';
 import type { Executor } from '../../src/parallel/executor';
 import { referenceKernels } from '../../src/tensor/reference-kernels';

@@ -11,7 +11,8 @@ import pino from 'pino';
 import { train, validateConfig, loadConfigFile, type RunConfig } from '../../src/index';
 import type { DiagnosisState, StepRecord } from '../../src/observe/schema';
 import { tailCommand } from '../../src/cli/tail';
-import { Diagnoser, DIAGNOSIS_DEFAULTS } from '../../src/observe/diagnose';
+import { Diagnoser } from '../../src/observe/diagnose';
+import { DIAGNOSIS_DEFAULTS } from '../../src/observe/diagnose-options';
 
 const ROOT = path.resolve(__dirname, '../../..');
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { Diagnoser, DIAGNOSIS_DEFAULTS, DIAGNOSIS_ORDER, targetRangeEvidence, type DiagnosisContext } from '../../src/observe/diagnose';
+import { Diagnoser, DIAGNOSIS_ORDER } from '../../src/observe/diagnose';
+import { DIAGNOSIS_DEFAULTS, type DiagnosisContext } from '../../src/observe/diagnose-options';
+import { targetRangeEvidence } from '../../src/observe/diagnose-evidence';
 import type { Diagnosis } from '../../src/observe/schema';
 import { healthy, layer, MLP_CTX, stepRecord, type StepInput } from './records';
 

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { EvidenceCarry } from '../../src/observe/evidence';
 import { DashState } from '../../src/observe/dash-state';
-import { Summary, renderScreen } from '../../src/observe/render';
+import { renderScreen } from '../../src/observe/render';
+import { Summary } from '../../src/observe/tail-summary';
 import type { StepDiagnosis } from '../../src/observe/schema';
 import type { GsRecord } from '../../src/observe/tail';
 import { healthy, layer, stepRecord } from './records';

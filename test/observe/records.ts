@@ -1,7 +1,7 @@
 /**
  * records.ts — synthetic step records for the observe tests (a helper, not a test).
  */
-import type { DiagnosisContext } from '../../src/observe/diagnose';
+import type { DiagnosisContext } from '../../src/observe/diagnose-options';
 import type { LayerRecord, StepRecord } from '../../src/observe/schema';
 
 export type StepInput = Omit<StepRecord, 'diagnosis'>;

@@ -1,18 +1,9 @@
 /* eslint-disable no-control-regex -- these tests look for ANSI escapes on purpose */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import {
-  Summary,
-  renderScreen,
-  renderPlain,
-  sparkline,
-  stepLine,
-  recordLine,
-  diagnosisChange,
-  visibleWidth,
-  fitWidth,
-  wrap,
-} from '../../src/observe/render';
+import { renderScreen, renderPlain, stepLine, recordLine, diagnosisChange } from '../../src/observe/render';
+import { Summary } from '../../src/observe/tail-summary';
+import { sparkline, visibleWidth, fitWidth, wrap } from '../../src/observe/terminal-text';
 import { parseRecord, readRecords, type GsRecord } from '../../src/observe/tail';
 import type { StepRecord } from '../../src/observe/schema';
 import { healthy, layer, stepRecord } from './records';

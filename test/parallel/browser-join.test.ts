@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import { unpack } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { coordinatorProof, newNonce, workerProof } from '../../src/parallel/auth';
-import { encodeMessage } from '../../src/parallel/codec';
+import { encodeMessage } from '../../src/parallel/codec-messages';
 import { JOIN_PATH, PROTOCOL_VERSION, WORKER_INFO_PATH, WORKER_PAGE_PATH } from '../../src/parallel/messages';
 import { WASM_PAGE_CSP } from '../../src/net/static-pages';
 import { KERNEL_SPEC_VERSION } from '../../src/tensor/kernels';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { decodePartial, encodePartial, scanMsgpack, type PartialLimits } from '../../src/parallel/codec';
+import { decodePartial, encodePartial, type PartialLimits } from '../../src/parallel/codec-partials';
+import { scanMsgpack } from '../../src/parallel/codec-frame';
 import { PROTOCOL_VERSION, type PartialMessage } from '../../src/parallel/messages';
 import { GradsyncError } from '../../src/errors';
 import { assertBitEqual } from '../helpers/close';

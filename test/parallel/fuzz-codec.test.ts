@@ -1,6 +1,7 @@
 /**
- * Issue 7, part 5: fuzzing the wire. Every decoder of codec.ts — decodePartial,
- * decodeWorkerMessage (hello, need, ready, done, partial, error) and decodeCoordinatorMessage
+ * Issue 7, part 5: fuzzing the wire. Every decoder of the codec (codec-partials.ts,
+ * codec-messages.ts) — decodePartial, decodeWorkerMessage (hello, need, ready, done, partial,
+ * error) and decodeCoordinatorMessage
  * (run, chunk, step, error; before and after the run) — gets random bytes, truncated and
  * mutated valid frames, and structurally valid frames with hostile values (huge lengths,
  * deep nesting, wrong types, negative or enormous shapes, prototype keys). Each frame is
@@ -13,13 +14,12 @@ import { Packr } from 'msgpackr';
 import { GradsyncError } from '../../src/errors';
 import {
   decodeCoordinatorMessage,
-  decodePartial,
   decodeWorkerMessage,
   encodeMessage,
   type CoordinatorFrameLimits,
-  type PartialLimits,
   type WorkerFrameLimits,
-} from '../../src/parallel/codec';
+} from '../../src/parallel/codec-messages';
+import { decodePartial, type PartialLimits } from '../../src/parallel/codec-partials';
 import { PROTOCOL_VERSION, type CoordinatorMessage, type WorkerMessage } from '../../src/parallel/messages';
 
 const V = PROTOCOL_VERSION;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { unpack } from 'msgpackr';
-import { encodeMessage } from '../../src/parallel/codec';
+import { encodeMessage } from '../../src/parallel/codec-messages';
 import { PROTOCOL_VERSION, type DataDescriptor, type RunMessage } from '../../src/parallel/messages';
 import { WorkerSession, type DataCache, type StepDone, type WorkerLink } from '../../src/parallel/worker-session';
 import { layoutOf } from '../../src/model/params';

@@ -9,7 +9,8 @@ import { alloc, type DType } from '../../src/tensor/dtype';
 import { referenceKernels } from '../../src/tensor/reference-kernels';
 import type { KernelSet } from '../../src/tensor/kernels';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
-import { wasmKernels, wasmLoadError } from '../../src/tensor/fast/wasm';
+import { wasmKernels } from '../../src/tensor/fast/wasm';
+import { wasmLoadError } from '../../src/tensor/fast/wasm-module';
 import { Rng } from '../../src/tensor/rng';
 
 function sets(dtype: DType): KernelSet[] {

@@ -16,7 +16,7 @@ import type { ModelSpec } from '../../src/model/spec';
 import { newOptimizerState, type OptimizerSpec, type OptimizerState } from '../../src/optim/optimizer';
 import type { Executor } from '../../src/parallel/executor';
 import { MainExecutor } from '../../src/parallel/main-executor';
-import { ThreadPool } from '../../src/parallel/pool-executor';
+import { ThreadPool } from '../../src/parallel/thread-pool';
 import { referenceKernels } from '../../src/tensor/reference-kernels';
 import { Rng } from '../../src/tensor/rng';
 import { ReferenceStepper } from '../../src/train/reference-step';

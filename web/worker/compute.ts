@@ -17,7 +17,7 @@ import { hmacSha256, toHex, utf8 } from '../../src/net/sha256';
 import { Errors } from '../../src/errors';
 import { CLOSE, JOIN_PATH, JOIN_PROOF_QUERY, WORKER_LABELS } from '../../src/parallel/messages';
 import { WorkerSession, type WorkerLink } from '../../src/parallel/worker-session';
-import { useWasmBytes } from '../../src/tensor/fast/wasm';
+import { useWasmBytes } from '../../src/tensor/fast/wasm-module';
 import { indexedDbCache } from './idb-cache';
 import type { StartMessage, StateMessage, WorkerState } from './page-protocol';
 
