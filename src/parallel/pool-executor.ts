@@ -43,9 +43,6 @@ export function isShared(a: Float | Uint32Array): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
 }
 
-/** A compute task taken back before its thread started it (withdrawCompute); defined beside the Executor interface. */
-export { TaskWithdrawn };
-
 interface Serving {
   control: Int32Array;
   error: Uint8Array;
