@@ -2,9 +2,10 @@
  * pool-executor.ts — an executor backed by one thread of the run's pool (thread-pool.ts): the
  * main thread's side of the pool protocol (pool-protocol.ts).
  *
- * Each executor owns one thread for the run: its first compute() starts a serve loop there (one
- * long piscina task, workers/pool-task.ts) and every step after that is posted through shared
- * memory and atomics: no message, no structured clone, no copy of the partials.
+ * Each executor owns one thread for the run: a serve loop there (one long piscina task,
+ * workers/pool-task.ts), started before the first step (ThreadPool.prestart) or else by the
+ * first compute(); every step is posted to it through shared memory and atomics: no message,
+ * no structured clone, no copy of the partials.
  * A task that throws is reported in the control block; a thread that exits or runs out of
  * memory rejects its serve task. Either way compute() rejects, the step recomputes that
  * range on the main thread (train/step.ts), and the executor starts a new serve loop (on
