@@ -1,7 +1,8 @@
 /**
  * reduce.ts — step 5 over the combined root: the reduction ('mean' divides by the examples),
  * weight decay λ·θ and the per-layer sums of squares, one vector pass per tensor
- * (kernels.reduceGrad, kernel spec rules 7 and 8).
+ * (kernels.reduceGrad, kernel spec rules 7 and 8) — for SGD, with step 6's update in the same
+ * pass (kernels.reduceSgd).
  */
 
 import type { Float } from '../tensor/dtype';
@@ -44,6 +45,37 @@ export class Reducer {
       total += norms[4 * l]! + norms[4 * l + 1]!;
     }
     return total;
+  }
+
+  /**
+   * reduce() and then SGD's update at rate lr, per tensor in one pass (kernels.reduceSgd, the
+   * same bits as reduceGrad then sgdUpdate): params ← params − lr·g, and g ← the old params, so
+   * that restore() takes the step back. `shared`: other threads read params next.
+   */
+  reduceSgd(g: Float, params: Float, divisor: number, norms: Float64Array, lr: number, shared: boolean): number {
+    const k = this.kernels;
+    const out = this.pair;
+    let total = 0;
+    for (let l = 0; l < this.ranges.length; l++) {
+      const r = this.ranges[l]!;
+      const v = this.views(g, params, l);
+      k.reduceSgd(r.wEnd - r.w, v.gW, null, v.pW, divisor, this.lambda, lr, out, shared);
+      norms[4 * l] = out[0]!;
+      norms[4 * l + 2] = out[1]!;
+      k.reduceSgd(r.bEnd - r.b, v.gb, null, v.pb, divisor, this.lambda, lr, out, shared);
+      norms[4 * l + 1] = out[0]!;
+      total += norms[4 * l]! + norms[4 * l + 1]!;
+    }
+    return total;
+  }
+
+  /** After reduceSgd: every tensor's old weights, kept in g, back into params (a step that must not be taken). */
+  restore(g: Float, params: Float): void {
+    for (let l = 0; l < this.ranges.length; l++) {
+      const v = this.views(g, params, l);
+      v.pW.set(v.gW);
+      v.pb.set(v.gb);
+    }
   }
 
   /** Per-layer subarray views of (g, params), built by push (one shape for V8) and cached while the buffers stay the same. */

@@ -23,6 +23,12 @@ export interface StrategySwitches {
   withdraw: boolean;
   /** Duplicate a straggling remote node's range on the main thread (strategies/stragglers.ts; config duplicateStragglers). */
   stragglers: boolean;
+  /**
+   * SGD without clipping, its tail on the main thread: reduce and update each tensor in one pass
+   * (kernels.reduceSgd: reduceGrad then sgdUpdate, the same bits), the old weights kept in g
+   * until the step is known finite; off: the reduce pass, then the update's.
+   */
+  fusedSgd: boolean;
 }
 
 /** Every strategy on: the step as it runs by default. */
@@ -30,6 +36,7 @@ export const DEFAULT_STRATEGIES: Readonly<StrategySwitches> = Object.freeze({
   sharedTail: true,
   withdraw: true,
   stragglers: true,
+  fusedSgd: true,
 });
 
 export interface StepSettings {

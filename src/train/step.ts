@@ -9,7 +9,7 @@
 import { Errors } from '../errors';
 import { alloc, type Float } from '../tensor/dtype';
 import type { KernelSet } from '../tensor/kernels';
-import { commitStep, optimizerStep, type OptimizerState } from '../optim/optimizer';
+import { commitStep, optimizerStep, stepScalars, type OptimizerState } from '../optim/optimizer';
 import { clipByGlobalNorm, type LayerRange } from '../optim/clip';
 import { layerRecords } from '../observe/grad-stats';
 import { leavesOf } from '../parallel/compute-partials';
@@ -67,6 +67,8 @@ export class Stepper {
   private canShare = false;
   /** This step's learning rate. */
   private lr = 0;
+  /** SGD without clipping and the fusedSgd strategy: a tail on the main thread reduces and updates in one pass. */
+  private readonly fusedSgd: boolean;
   /** runAlone's assignment, kept for the next step with the same number of leaves, and the one-entry work list over it. */
   private alone: Assignment | null = null;
   private readonly aloneWork: Assignment[] = [];
@@ -95,6 +97,7 @@ export class Stepper {
     this.replicate = (settings.replicate ?? 1) === 2;
     this.gather = new Gather(this.speeds, this.stragglers, main);
     this.reducer = new Reducer(this.ranges, kernels, settings.weightDecay);
+    this.fusedSgd = this.sw.fusedSgd && settings.optimizer.kind === 'sgd' && settings.clipNorm === null;
     const tb = pool?.tail ?? null;
     this.tail =
       tb !== null && settings.clipNorm === null && this.sw.sharedTail
@@ -303,11 +306,20 @@ export class Stepper {
     const examples = root.count;
     const loss = root.lossSum / (mean ? examples : 1);
     let skipped = checked.skipped;
-    // 5. Reduce: one pass for reduction, weight decay and the per-layer norms
-    const sumsq = tailDone ? c.sumsq : this.reducer.reduce(g, params, mean ? examples : 1, norms);
+    // 5. Reduce: one pass for reduction, weight decay and the per-layer norms; for SGD without
+    // clipping (fusedSgd) the same pass is 6's update, the old weights kept in g meanwhile
+    const divisor = mean ? examples : 1;
+    const fused = !tailDone && skipped === undefined && this.fusedSgd;
+    const sumsq = tailDone
+      ? c.sumsq
+      : fused
+        ? this.reducer.reduceSgd(g, params, divisor, norms, this.lr, this.poolShares)
+        : this.reducer.reduce(g, params, divisor, norms);
     const gradNorm = Math.sqrt(sumsq);
-    if (skipped === undefined && !Number.isFinite(gradNorm))
+    if (skipped === undefined && !Number.isFinite(gradNorm)) {
       skipped = `the summed gradient is not finite (norm ${gradNorm}) at step ${task.step}: the partials were finite, their sum overflowed`;
+      if (fused) this.reducer.restore(g, params);
+    }
     const clipped = skipped === undefined && this.clip(g, gradNorm);
     const tReduced = now();
     // 6. Update
@@ -317,7 +329,7 @@ export class Stepper {
         throw Errors.nonFinite(`${skipped}; nonFinite policy is "stop"`);
       }
       for (let l = 0; l < this.ranges.length; l++) norms[4 * l + 3] = 0;
-    } else this.applyUpdate(params, g, tailDone);
+    } else this.applyUpdate(params, g, tailDone ? 'tail' : fused ? 'fused' : null);
     const layers = layerRecords(this.settings.layers, norms, root.stats, examples);
     const tUpdated = now();
     this.recycle(work);
@@ -353,14 +365,15 @@ export class Stepper {
     return true;
   }
 
-  /** 6. The optimizer's update of g (unless the shared tail ran it), and ‖ΔW‖² per layer. */
-  private applyUpdate(params: Float, g: Float, tailDone: boolean): void {
+  /** 6. The optimizer's update of g (unless the shared tail or the fused reduce ran it: `done`), and ‖ΔW‖² per layer. */
+  private applyUpdate(params: Float, g: Float, done: 'tail' | 'fused' | null): void {
     const opt = this.settings.optimizer;
-    if (tailDone)
-      commitStep(this.opt, this.tail!.sc); // what optimizerStep counts: the shared tail did the rest
+    // what optimizerStep counts, when the shared tail or reduceSgd did the rest
+    if (done === 'tail') commitStep(this.opt, this.tail!.sc);
+    else if (done === 'fused') commitStep(this.opt, stepScalars(opt, this.opt, this.lr));
     // SGD writes u = lr·g over g itself: nothing reads g after it (‖ΔW‖ = lr·‖g‖ below)
     else optimizerStep(opt, this.opt, params, g, opt.kind === 'sgd' ? g : this.update, this.kernels, this.poolShares, this.lr);
-    const u = tailDone ? this.tail!.u : this.update;
+    const u = done === 'tail' ? this.tail!.u : this.update;
     for (const [l, r] of this.ranges.entries()) {
       // SGD: ΔW = lr·g exactly as applied, so ‖ΔW‖² = lr²·Σg²(W) (no extra pass); else measure it
       this.norms[4 * l + 3] = opt.kind === 'sgd' ? this.lr * this.lr * this.norms[4 * l]! : sumSquares(u, r.w, r.wEnd);

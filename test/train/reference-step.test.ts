@@ -76,6 +76,7 @@ const arbCase: fc.Arbitrary<Case> = fc.record({
     sharedTail: bool,
     withdraw: bool,
     stragglers: bool,
+    fusedSgd: bool,
   }),
   seed: fc.integer({ min: 1, max: 1000 }),
   lrFactor: fc.constantFrom(null, 0.3, 1.7),
@@ -87,7 +88,7 @@ describe('Stepper against the reference step (property)', function () {
   /** One pool per (model, micro-batch, optimizer, threads), made when first needed, with its shared optimizer state. */
   const pools = new Map<string, { pool: ThreadPool; state: Float32Array[] }>();
   /** Steps that took each path: a property that held only on the plain path would prove little. */
-  const seen = { tailShared: 0, clipped: 0, pool: 0, partialLeaf: 0, scheduledTail: 0 };
+  const seen = { tailShared: 0, clipped: 0, pool: 0, partialLeaf: 0, scheduledTail: 0, fusedSgd: 0 };
   /** Steps of the faulty pools where a thread's task was withdrawn, or its range recomputed after a failure. */
   const faults = { late: 0, failed: 0 };
   const faultRuns: PoolFault[] = [];
@@ -204,6 +205,15 @@ describe('Stepper against the reference step (property)', function () {
       if (got.clipped) seen.clipped++;
       if (got.executors.some((e) => e.id !== 'main')) seen.pool++;
       if (c.batch % microBatch !== 0) seen.partialLeaf++;
+      // the main thread's own SGD tail in one pass (fusedSgd)
+      if (
+        c.optimizer === 'sgd' &&
+        c.clipNorm === null &&
+        c.strategies.fusedSgd &&
+        got.split.tailShared !== true &&
+        got.skipped === undefined
+      )
+        seen.fusedSgd++;
       if (got.executors.some((e) => e.late !== undefined)) faults.late++;
       if (got.executors.some((e) => e.failed !== undefined && e.late === undefined)) faults.failed++;
       assert.equal(got.skipped, want.skipped, `step ${step}: skipped`);
