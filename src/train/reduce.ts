@@ -31,20 +31,7 @@ export class Reducer {
    * Σθ²(W) at 4l + 2. Returns Σg² over all parameters.
    */
   reduce(g: Float, params: Float, divisor: number, norms: Float64Array): number {
-    const k = this.kernels;
-    const out = this.pair;
-    let total = 0;
-    for (let l = 0; l < this.ranges.length; l++) {
-      const r = this.ranges[l]!;
-      const v = this.views(g, params, l);
-      k.reduceGrad(r.wEnd - r.w, v.gW, v.pW, divisor, this.lambda, out);
-      norms[4 * l] = out[0]!;
-      norms[4 * l + 2] = out[1]!;
-      k.reduceGrad(r.bEnd - r.b, v.gb, v.pb, divisor, this.lambda, out);
-      norms[4 * l + 1] = out[0]!;
-      total += norms[4 * l]! + norms[4 * l + 1]!;
-    }
-    return total;
+    return this.pass(g, params, divisor, norms, null, false);
   }
 
   /**
@@ -53,20 +40,30 @@ export class Reducer {
    * that restore() takes the step back. `shared`: other threads read params next.
    */
   reduceSgd(g: Float, params: Float, divisor: number, norms: Float64Array, lr: number, shared: boolean): number {
-    const k = this.kernels;
+    return this.pass(g, params, divisor, norms, lr, shared);
+  }
+
+  /** reduce() or reduceSgd(): one kernel call per tensor (tensor()). */
+  private pass(g: Float, params: Float, divisor: number, norms: Float64Array, lr: number | null, shared: boolean): number {
     const out = this.pair;
     let total = 0;
     for (let l = 0; l < this.ranges.length; l++) {
       const r = this.ranges[l]!;
       const v = this.views(g, params, l);
-      k.reduceSgd(r.wEnd - r.w, v.gW, null, v.pW, divisor, this.lambda, lr, out, shared);
+      this.tensor(r.wEnd - r.w, v.gW, v.pW, divisor, lr, shared);
       norms[4 * l] = out[0]!;
       norms[4 * l + 2] = out[1]!;
-      k.reduceSgd(r.bEnd - r.b, v.gb, null, v.pb, divisor, this.lambda, lr, out, shared);
+      this.tensor(r.bEnd - r.b, v.gb, v.pb, divisor, lr, shared);
       norms[4 * l + 1] = out[0]!;
       total += norms[4 * l]! + norms[4 * l + 1]!;
     }
     return total;
+  }
+
+  /** One tensor's reduceGrad, or with an `lr` its reduceSgd; the sums in this.pair. */
+  private tensor(n: number, g: Float, p: Float, divisor: number, lr: number | null, shared: boolean): void {
+    if (lr === null) this.kernels.reduceGrad(n, g, p, divisor, this.lambda, this.pair);
+    else this.kernels.reduceSgd(n, g, null, p, divisor, this.lambda, lr, this.pair, shared);
   }
 
   /** After reduceSgd: every tensor's old weights, kept in g, back into params (a step that must not be taken). */
