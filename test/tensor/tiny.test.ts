@@ -59,10 +59,16 @@ describe('tiny shapes on the reference (tensor/fast/tiny.ts)', () => {
       [() => k.sgdUpdate(e, 0.1, x, x, x), 'fast.sgdUpdate'],
       [() => k.reduceGrad(e - 1, x, x, 1, 0, stats), 'ref.reduceGrad'],
       [() => k.reduceGrad(e, x, x, 1, 0, stats), 'fast.reduceGrad'],
+      [() => k.addIntoCheck(e - 1, x, x), 'ref.addIntoCheck'],
+      [() => k.addIntoCheck(e, x, x), 'fast.addIntoCheck'],
+      [() => k.reduceSgd(e - 1, x, null, x, 1, 0, 0.1, stats, false), 'ref.reduceSgd'],
+      [() => k.reduceSgd(e, x, null, x, 1, 0, 0.1, stats, false), 'fast.reduceSgd'],
+      [() => k.reduceSgd(1, x, null, x, 1, 0, 0.1, stats, true), 'fast.reduceSgd'], // shared stores stay native
+      [() => k.momentumUpdate(e - 1, 0.1, 0.9, false, false, x, x, x, x), 'ref.momentumUpdate'],
+      [() => k.momentumUpdate(e, 0.1, 0.9, false, false, x, x, x, x), 'fast.momentumUpdate'],
       // the reference is slower at every size for these: always the fast set
       [() => k.activate('tanh', 1, 1, x, x), 'fast.activate'],
       [() => k.gatherRows(1, order, 0, 1, x, x), 'fast.gatherRows'],
-      [() => k.reduceSgd(1, x, null, x, 1, 0, 0.1, stats, false), 'fast.reduceSgd'],
       [() => k.copyShared(1, x, x), 'fast.copyShared'],
     ];
     for (const [call, want] of cases) {
@@ -179,6 +185,33 @@ describe('tiny shapes on the reference (tensor/fast/tiny.ts)', () => {
             both.set(p);
             both.set(u, len);
             return both;
+          });
+          same('addIntoCheck', (ks) => {
+            const a = z.slice();
+            const at = ks.addIntoCheck(len, a, b);
+            const all = alloc(dtype, len + 1);
+            all.set(a);
+            all[len] = at;
+            return all;
+          });
+          same('momentumUpdate', (ks) => {
+            const [v, p, u] = [b.slice(), z.slice(), alloc(dtype, len)];
+            ks.momentumUpdate(len, 0.05, 0.9, true, false, z, v, p, u);
+            const all = alloc(dtype, 3 * len);
+            all.set(v);
+            all.set(p, len);
+            all.set(u, 2 * len);
+            return all;
+          });
+          same('reduceSgd', (ks) => {
+            const [a, p] = [b.slice(), z.slice()];
+            const out = new Float64Array(2);
+            ks.reduceSgd(len, a, null, p, 20, 1e-4, 0.07, out, false);
+            const all = new Float64Array(2 * len + 2);
+            all.set(a);
+            all.set(p, len);
+            all.set(out, 2 * len);
+            return all;
           });
           for (const [divisor, lambda] of [
             [1, 0],

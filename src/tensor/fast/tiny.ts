@@ -5,8 +5,9 @@
  * Every implementation of a profile computes the reference's bits (THE KERNEL SPEC), so which
  * one runs a call changes its speed, never its result. Only calls whose reference is faster
  * at that size are sent to it: GEMMs below TINY_GEMM multiply-adds, and the cheap element-wise
- * passes below TINY_ELEMENTS elements; activate (the reference's tanh and sigmoid formulas),
- * gatherRows (its bounds check) and the shared-memory stores always stay on the fast set.
+ * passes below TINY_ELEMENTS elements (reduceSgd too, unless its stores are shared); activate (the
+ * reference's tanh and sigmoid formulas), gatherRows (its bounds check) and the shared-memory
+ * stores always stay on the fast set.
  * Not here: the implementations (reference-kernels.ts, native.ts), choosing them (select.ts).
  */
 
@@ -42,5 +43,9 @@ export function withTinyOnReference(fast: KernelSet, ref: KernelSet): KernelSet 
     firstNonFinite: (n, a) => (n < E ? ref : fast).firstNonFinite(n, a),
     sgdUpdate: (n, lr, g, p, u) => (n < E ? ref : fast).sgdUpdate(n, lr, g, p, u),
     reduceGrad: (n, g, p, divisor, lambda, out) => (n < E ? ref : fast).reduceGrad(n, g, p, divisor, lambda, out),
+    addIntoCheck: (n, a, b) => (n < E ? ref : fast).addIntoCheck(n, a, b),
+    reduceSgd: (n, a, b, p, divisor, lambda, lr, out, shared) =>
+      (!shared && n < E ? ref : fast).reduceSgd(n, a, b, p, divisor, lambda, lr, out, shared),
+    momentumUpdate: (n, lr, mu, nesterov, first, g, v, p, u) => (n < E ? ref : fast).momentumUpdate(n, lr, mu, nesterov, first, g, v, p, u),
   };
 }
