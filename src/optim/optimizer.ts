@@ -67,52 +67,40 @@ export function commitStep(state: OptimizerState, sc: StepScalars): void {
 }
 
 /**
- * Elements [from, to) of a step: params ← params − update, update written, the state's buffers
- * advanced. Element-wise, so any split of [0, n) into ranges gives the bits of one call
- * (the step's tail shared by threads, train/step.ts). Momentum runs through `kernels`'
- * momentumUpdate when given (the same bits as its TypeScript oracle, tensor/momentum.ts).
+ * One step over the elements the arrays hold (each the same range of its tensor: the whole, or a
+ * unit of the step's tail shared by threads, train/step.ts): params ← params − update, update
+ * written, the state's buffers (`s0`: momentum's v, Adam's m; `s1`: Adam's v) advanced.
+ * Element-wise, so any split into ranges gives the bits of one call. Momentum runs through
+ * `kernels`' momentumUpdate when given (the same bits as its TypeScript oracle, tensor/momentum.ts).
  */
-export function updateRange(
+export function updateElements(
   spec: OptimizerSpec,
-  state: OptimizerState,
+  sc: StepScalars,
   params: Float,
   grads: Float,
   update: Float,
-  from: number,
-  to: number,
-  sc: StepScalars,
+  s0?: Float,
+  s1?: Float,
   kernels?: KernelSet,
 ): void {
   const lr = sc.lr;
+  const n = params.length;
   switch (spec.kind) {
     case 'sgd':
-      for (let i = from; i < to; i++) {
+      for (let i = 0; i < n; i++) {
         update[i] = lr * grads[i]!;
         params[i] = params[i]! - update[i]!;
       }
       break;
-    case 'momentum': {
-      // PyTorch: the first step sets v = g; the kernels' pass (native) or its TypeScript oracle
-      const whole = from === 0 && to === params.length;
-      const at = (a: Float): Float => (whole ? a : a.subarray(from, to));
-      (kernels?.momentumUpdate ?? momentumUpdate)(
-        to - from,
-        lr,
-        spec.momentum,
-        spec.nesterov,
-        sc.first,
-        at(grads),
-        at(state.buffers[0]!),
-        at(params),
-        at(update),
-      );
+    case 'momentum':
+      // PyTorch: the first step sets v = g
+      (kernels?.momentumUpdate ?? momentumUpdate)(n, lr, spec.momentum, spec.nesterov, sc.first, grads, s0!, params, update);
       break;
-    }
     case 'adam': {
-      const [m, v] = state.buffers as [Float, Float];
+      const [m, v] = [s0!, s1!];
       const { beta1: b1, beta2: b2, eps } = spec;
       const { c1, c2 } = sc;
-      for (let i = from; i < to; i++) {
+      for (let i = 0; i < n; i++) {
         const g = grads[i]!;
         m[i] = b1 * m[i]! + (1 - b1) * g;
         v[i] = b2 * v[i]! + (1 - b2) * (g * g);
@@ -144,6 +132,6 @@ export function optimizerStep(
   if (state.kind !== spec.kind) throw new TypeError(`optimizer state is ${state.kind}, spec is ${spec.kind}`);
   const sc = stepScalars(spec, state, lr);
   if (spec.kind === 'sgd' && kernels) (shared ? kernels.sgdUpdateShared : kernels.sgdUpdate)(params.length, lr, grads, params, update);
-  else updateRange(spec, state, params, grads, update, 0, params.length, sc, kernels);
+  else updateElements(spec, sc, params, grads, update, state.buffers[0], state.buffers[1], kernels);
   commitStep(state, sc);
 }

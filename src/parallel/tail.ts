@@ -17,7 +17,7 @@
 
 import { NORM_BLOCK, type KernelSet } from '../tensor/kernels';
 import type { Float } from '../tensor/dtype';
-import { updateRange, type OptimizerState, type StepScalars } from '../optim/optimizer';
+import { updateElements, type OptimizerState, type StepScalars } from '../optim/optimizer';
 import type { OptimizerSpec } from '../optim/optimizer';
 import { T } from './pool-protocol';
 
@@ -59,7 +59,7 @@ export interface TailShare {
   sums: Float64Array;
   /** The claim counter, the done count, the failure flag and the unit states (pool-protocol.ts T). */
   sync: Int32Array;
-  /** The optimizer: SGD runs the kernels' sgdUpdate; momentum and Adam updateRange, advancing `state`'s buffers (copied to `oldState` first) and writing u. */
+  /** The optimizer: SGD runs the kernels' sgdUpdate; momentum and Adam updateElements on the unit, advancing `state`'s buffers (copied to `oldState` first) and writing u. */
   optimizer: OptimizerSpec;
   state: OptimizerState;
   oldState: Float[];
@@ -93,7 +93,7 @@ export function resetTail(sync: Int32Array): void {
  * weights have changed and before it is marked done. Returns the units it ran.
  */
 export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken?: (unit: number) => void): number {
-  const [a, b, p, old] = [views.of(t.a), views.of(t.b), views.of(t.params), views.of(t.old)];
+  const [a, b, p, old, u] = [views.of(t.a), views.of(t.b), views.of(t.params), views.of(t.old), views.of(t.u)];
   const state = t.state.buffers.map((x) => views.of(x));
   const oldState = t.oldState.map((x) => views.of(x));
   const sgd = t.optimizer.kind === 'sgd';
@@ -116,7 +116,7 @@ export function runTailShare(k: KernelSet, views: UnitViews, t: TailShare, taken
       for (let j = 0; j < state.length; j++) k.copyShared(m, state[j]![i]!, oldState[j]![i]!);
       Atomics.store(sync, T.STATE + i, UNIT.TAKEN | UNIT.IN_OLD);
       k.addReduceGrad(m, a[i]!, b[i]!, p[i]!, t.divisor, t.lambda, pair, a[i]!);
-      updateRange(t.optimizer, t.state, t.params, t.a, t.u, views.units[2 * i]!, views.units[2 * i + 1]!, t.sc, k);
+      updateElements(t.optimizer, t.sc, p[i]!, a[i]!, u[i]!, state[0]?.[i], state[1]?.[i], k);
     }
     t.sums[2 * i] = pair[0]!;
     t.sums[2 * i + 1] = pair[1]!;

@@ -79,7 +79,7 @@ export class ReferenceStepper {
       return { loss, examples, gradNorm, clipped: false, skipped };
     }
     const clipped = s.clipNorm !== null && clipByGlobalNorm(g, gradNorm, s.clipNorm);
-    // no kernels: the optimizer's own element-wise loop (optim/optimizer.ts updateRange)
+    // no kernels: the optimizer's own element-wise loop (optim/optimizer.ts updateElements)
     optimizerStep(s.optimizer, this.opt, task.params, g, this.update, undefined, false, lr);
     return { loss, examples, gradNorm, clipped };
   }

@@ -6,7 +6,7 @@ import { momentumUpdate } from '../../src/tensor/momentum';
 import { Rng } from '../../src/tensor/rng';
 import { nativeIsas, nativeKernels } from '../../src/tensor/fast/native';
 import { wasmKernels } from '../../src/tensor/fast/wasm';
-import { commitStep, newOptimizerState, optimizerStep, stepScalars, updateRange, type OptimizerSpec } from '../../src/optim/optimizer';
+import { commitStep, newOptimizerState, optimizerStep, stepScalars, updateElements, type OptimizerSpec } from '../../src/optim/optimizer';
 import { assertGuards, assertSameBits, data, place, STORAGES } from '../helpers/kernel-data';
 
 const DTYPES: DType[] = ['float32', 'float64'];
@@ -65,7 +65,7 @@ describe('momentumUpdate (SGD with momentum over n elements)', function () {
   });
 
   for (const dtype of DTYPES) {
-    it(`${dtype}: updateRange through each kernel set, whole or unit by unit, and optimizerStep over steps, give the oracle's weights`, () => {
+    it(`${dtype}: updateElements through each kernel set, whole or unit by unit, and optimizerStep over steps, give the oracle's weights`, () => {
       const n = 2 * 16384 + 77;
       const spec: OptimizerSpec = { kind: 'momentum', lr: 0.05, momentum: 0.9, nesterov: false };
       const run = (ks: KernelSet | undefined, split: boolean): Float => {
@@ -78,7 +78,10 @@ describe('momentumUpdate (SGD with momentum over n elements)', function () {
           if (!split) optimizerStep(spec, st, p, g, u, ks);
           else {
             const sc = stepScalars(spec, st, spec.lr);
-            for (let a = 0; a < n; a += 16384) updateRange(spec, st, p, g, u, a, Math.min(n, a + 16384), sc, ks);
+            for (let a = 0; a < n; a += 16384) {
+              const at = (x: Float): Float => x.subarray(a, Math.min(n, a + 16384));
+              updateElements(spec, sc, at(p), at(g), at(u), at(st.buffers[0]!), undefined, ks);
+            }
             commitStep(st, sc);
           }
         }
@@ -87,7 +90,7 @@ describe('momentumUpdate (SGD with momentum over n elements)', function () {
       const want = run(undefined, false);
       for (const ks of sets(dtype)) {
         assertSameBits(run(ks, false), want, `${ks.id} optimizerStep`);
-        assertSameBits(run(ks, true), want, `${ks.id} updateRange unit by unit`);
+        assertSameBits(run(ks, true), want, `${ks.id} updateElements unit by unit`);
       }
     });
   }
