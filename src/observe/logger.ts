@@ -2,8 +2,9 @@
  * logger.ts — the pino logger of a run: NDJSON to a file, secrets redacted.
  *
  * Every record carries `schema` (LOG_SCHEMA_VERSION) and `run` as base bindings. Writes
- * are synchronous (LogFile: one write(2) per record): a kill -9 loses no completed line —
- * users tail this file while training runs.
+ * are synchronous (LogFile: one write(2) per record; the step records held by the loop for
+ * at most 5 ms are written together): a kill -9 loses no line already written, and at most
+ * those few milliseconds of step records — users tail this file while training runs.
  * Not here: what goes into a step record (train/step.ts), reading logs (tail.ts).
  */
 
@@ -22,14 +23,20 @@ import { Errors } from '../errors';
  * file; a short write (a nearly full file can take part of a line) is continued from the byte
  * where it stopped.
  */
+/** LogFile writes its held step lines once they pass this many bytes, */
+const HOLD_BYTES = 1 << 16;
+/** in a buffer of this many, room for any line of up to a third of the difference. */
+const HOLD_CAPACITY = 2 * HOLD_BYTES;
+
 export class LogFile {
   /** The open file's descriptor, or -1 once closed (close()). */
   get fd(): number {
     return this.open;
   }
   private open: number;
-  /** Step lines held for one write (hold), oldest first. */
-  private held = '';
+  /** Step lines held for one write (hold), oldest first: their UTF-8 in held[0, heldBytes). */
+  private readonly held = Buffer.allocUnsafe(HOLD_CAPACITY);
+  private heldBytes = 0;
 
   constructor(readonly file: string) {
     try {
@@ -42,22 +49,34 @@ export class LogFile {
 
   /** Writes `line` now, after any held lines. */
   write(line: string): void {
-    if (this.held.length > 0) this.flush();
+    this.flush();
     this.put(line);
   }
 
-  /** Holds `line` for the next flush (written at once past 64 KiB held). */
+  /**
+   * Holds `line` for the next flush (written at once past 64 KiB held), encoded into the hold
+   * buffer: the line's string is garbage at once, held lines are bytes, never a string the
+   * collector copies. A line that might not fit writes the held ones first (one that could
+   * not fit at all is written at once).
+   */
   hold(line: string): void {
-    this.held += line;
-    if (this.held.length >= 1 << 16) this.flush();
+    // a UTF-16 unit is at most 3 bytes of UTF-8
+    if (this.heldBytes + 3 * line.length > HOLD_CAPACITY) {
+      this.flush();
+      if (3 * line.length > HOLD_CAPACITY) return this.put(line);
+    }
+    this.heldBytes += this.held.write(line, this.heldBytes);
+    if (this.heldBytes >= HOLD_BYTES) this.flush();
   }
 
   /** Writes the held lines, in one write(2). */
   flush(): void {
-    if (this.held.length === 0) return;
-    const lines = this.held;
-    this.held = '';
-    this.put(lines);
+    if (this.heldBytes === 0) return;
+    const bytes = this.heldBytes;
+    this.heldBytes = 0;
+    if (this.open < 0) return this.late(this.held.subarray(0, bytes));
+    let n = 0;
+    while (n < bytes) n += this.writeOnce(this.held, n, bytes - n);
   }
 
   /** One string written whole: a short write is continued from the byte where it stopped. */
@@ -90,7 +109,7 @@ export class LogFile {
   }
 
   /** A line after close(): appended with a descriptor of its own, opened and closed for it. */
-  private late(line: string): void {
+  private late(line: string | Buffer): void {
     try {
       fs.appendFileSync(this.file, line);
     } catch (e) {
@@ -98,10 +117,10 @@ export class LogFile {
     }
   }
 
-  /** Writes `data` (a Buffer: from byte `from` on); returns the bytes written. */
-  private writeOnce(data: string | Buffer, from = 0): number {
+  /** Writes `data` (a Buffer: `length` bytes from byte `from` on, by default to its end); returns the bytes written. */
+  private writeOnce(data: string | Buffer, from = 0, length = data.length - from): number {
     try {
-      return typeof data === 'string' ? fs.writeSync(this.open, data) : fs.writeSync(this.open, data, from);
+      return typeof data === 'string' ? fs.writeSync(this.open, data) : fs.writeSync(this.open, data, from, length);
     } catch (e) {
       throw this.writeFailed(e);
     }

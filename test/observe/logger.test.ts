@@ -18,6 +18,12 @@ import { openOn, tempDir } from '../helpers/paths';
 
 const lines = (file: string): string[] => fs.readFileSync(file, 'utf8').split('\n');
 
+/** The bytes writeSync(fd, data, offset?, length?) is asked to write. */
+function asked(data: Uint8Array, rest: unknown[]): Uint8Array {
+  const from = typeof rest[0] === 'number' ? rest[0] : 0;
+  return data.subarray(from, typeof rest[1] === 'number' ? from + rest[1] : data.length);
+}
+
 /** Patches fs.writeSync so that the first write to `fd` takes only `first` bytes (what a kernel may do); returns the restore. */
 function shortFirstWrite(fd: number, first: number): { calls: number[]; restore: () => void } {
   const m = fs as unknown as Record<string, unknown>;
@@ -26,8 +32,8 @@ function shortFirstWrite(fd: number, first: number): { calls: number[]; restore:
   let done = false;
   m.writeSync = (f: number, data: string | Uint8Array, ...rest: unknown[]): number => {
     if (f !== fd) return (real as (...x: unknown[]) => number)(f, data, ...rest);
-    // writeSync(fd, string) or writeSync(fd, buffer[, offset]): the bytes asked for
-    const b = typeof data === 'string' ? Buffer.from(data) : data.subarray(typeof rest[0] === 'number' ? rest[0] : 0);
+    // writeSync(fd, string) or writeSync(fd, buffer[, offset[, length]]): the bytes asked for
+    const b = typeof data === 'string' ? Buffer.from(data) : asked(data, rest);
     calls.push(b.length);
     if (done) return real(f, b);
     done = true;
@@ -47,7 +53,7 @@ function spyWrites(): { calls: number[]; restore: () => void } {
   const real = fs.writeSync;
   const calls: number[] = [];
   m.writeSync = (f: number, data: string | Uint8Array, ...rest: unknown[]): number => {
-    calls.push(typeof data === 'string' ? Buffer.byteLength(data) : data.length);
+    calls.push(typeof data === 'string' ? Buffer.byteLength(data) : asked(data, rest).length);
     return (real as (...x: unknown[]) => number)(f, data, ...rest);
   };
   return {
@@ -250,6 +256,47 @@ describe('runLoggers step writer (observe/logger.ts): the step record without pi
     } finally {
       spy.restore();
     }
+  });
+
+  it('a line too long to hold writes the held ones, then itself at once: the order kept, text beyond ASCII intact', () => {
+    const file = path.join(tempDir(), 'log.ndjson');
+    const { step, close } = runLoggers(file, 'run µ', 'info');
+    const long = 'x‖'.repeat(50_000); // 200,000 bytes of UTF-8: more than the hold buffer's 128 KiB
+    step.write('info', stepFields({ step: 1 }));
+    step.write('info', stepFields({ step: 2, skipped: long }));
+    step.write('info', stepFields({ step: 3, executors: [{ id: 'µ‖', kind: 'remote', leaves: [0, 1], examples: 20, computeMs: 1 }] }));
+    const fd = fs.openSync(file, 'r');
+    const held = fs.fstatSync(fd).size;
+    fs.closeSync(fd);
+    assert.ok(held > 200_000, 'steps 1 and 2 are in the file once step 2 is written');
+    close();
+    const got = lines(file)
+      .slice(0, -1)
+      .map((l) => JSON.parse(l) as { step: number; skipped?: string; executors: { id: string }[] });
+    assert.deepEqual(
+      got.map((r) => r.step),
+      [1, 2, 3],
+    );
+    assert.equal(got[1]!.skipped, long);
+    assert.equal(got[2]!.executors[0]!.id, 'µ‖');
+  });
+
+  it('a held write cut short is continued from the byte where it stopped, inside a character of several bytes', () => {
+    const file = path.join(tempDir(), 'log.ndjson');
+    const dest = new LogFile(file);
+    const line = '{"a":"µµµµ","b":"‖x‖"}\n';
+    dest.hold(line);
+    dest.hold('{"next":2}\n');
+    const s = shortFirstWrite(dest.fd, 7);
+    try {
+      dest.flush();
+    } finally {
+      s.restore();
+    }
+    const bytes = Buffer.byteLength(line) + 11;
+    assert.deepEqual(s.calls, [bytes, bytes - 7], 'the held bytes in one write, then their rest from byte 7');
+    dest.close();
+    assert.equal(fs.readFileSync(file, 'utf8'), line + '{"next":2}\n');
   });
 
   it('writes no step record below the logger level, and a warn one at level warn', () => {
