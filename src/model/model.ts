@@ -17,7 +17,7 @@
 
 import { alloc, type Float } from '../tensor/dtype';
 import type { KernelSet } from '../tensor/kernels';
-import type { ForwardContext, Layer } from './layer';
+import type { BackwardOptions, ForwardContext, Layer } from './layer';
 import { Conv2dLayer } from './layers/conv2d';
 import { DenseLayer } from './layers/dense';
 import { DropoutLayer } from './layers/dropout';
@@ -104,6 +104,8 @@ export class Model {
   private readonly views = new WeakMap<Float, (Float | null)[]>();
   private readonly statViews = new WeakMap<Float64Array, Float64Array[]>();
   private readonly last: DenseLayer;
+  /** Each layer's backward options, per check: none, 'local', 'shared' (built once: the step makes no objects here). */
+  private readonly backOpts: { none: BackwardOptions[]; local: BackwardOptions[]; shared: BackwardOptions[] };
 
   constructor(spec: ModelSpec, kernels: KernelSet, maxRows: number) {
     checkModelSpec(spec);
@@ -125,6 +127,12 @@ export class Model {
     this.layout.layers.forEach((s, i) => (this.slotOf[s.layer] = i));
     this.last = this.layers[this.layers.length - 1] as DenseLayer;
     this.y = alloc(spec.dtype, maxRows * this.outputs);
+    const L = this.layers.length;
+    const optsFor = (check?: 'local' | 'shared'): BackwardOptions[] =>
+      this.layers.map((_, l) =>
+        Object.freeze({ ...(check !== undefined ? { check } : {}), gradIsZ: l === L - 1 && spec.loss === 'cross-entropy' }),
+      );
+    this.backOpts = { none: optsFor(), local: optsFor('local'), shared: optsFor('shared') };
   }
 
   /** The input buffer: fill rows × inputs, row-major (C·H·W per row), before forward(). */
@@ -162,7 +170,7 @@ export class Model {
   forward(params: Float, rows: number, ctx: ForwardContext = {}): Float {
     if (rows > this.maxRows) throw new RangeError(`forward: ${rows} rows exceed the workspace's ${this.maxRows}`);
     const p = this.slots(params);
-    this.layers.forEach((layer, l) => layer.forward(rows, this.a[l]!, p[2 * l]!, p[2 * l + 1]!, this.a[l + 1]!, ctx));
+    for (let l = 0; l < this.layers.length; l++) this.layers[l]!.forward(rows, this.a[l]!, p[2 * l]!, p[2 * l + 1]!, this.a[l + 1]!, ctx);
     return this.a[this.a.length - 1]!;
   }
 
@@ -191,6 +199,7 @@ export class Model {
     const p = this.slots(params);
     const gr = this.slots(grads);
     const lossSum = this.loss(rows);
+    const opts = this.backOpts[check ?? 'none'];
     let bad = -1;
     for (let l = L - 1; l >= 0; l--) {
       const layer = this.layers[l]!;
@@ -203,7 +212,7 @@ export class Model {
         gr[2 * l]!,
         gr[2 * l + 1]!,
         l > 0 ? this.g[l]! : null,
-        { ...(check !== undefined ? { check } : {}), gradIsZ: l === L - 1 && this.spec.loss === 'cross-entropy' },
+        opts[l]!,
       );
       // layers are walked from the last: an earlier layer's (lower index) replaces a later one's
       if (b >= 0) {
