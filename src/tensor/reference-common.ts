@@ -37,13 +37,24 @@ export function gatherRows(rows: number, order: Uint32Array, from: number, width
   for (let r = 0; r < rows; r++) {
     if (!(order[from + r]! < have)) throw new RangeError(`order[${from + r}] = ${order[from + r]} is past src's ${have} rows`);
   }
+  if (width < GATHER_VIEW_WIDTH) {
+    // narrow rows: element by element (a view per row would cost more than its copy)
+    for (let r = 0; r < rows; r++) {
+      const s0 = order[from + r]! * width;
+      const d0 = r * width;
+      for (let c = 0; c < width; c++) dst[d0 + c] = src[s0 + c]!;
+    }
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const e = order[from + r]!;
-    // one memcpy per row through a short-lived view, not element by element (the native
-    // kernels copy without the views)
+    // one memcpy per row through a short-lived view (the native kernels copy without the views)
     dst.set(src.subarray(e * width, e * width + width), r * width);
   }
 }
+
+/** gatherRows copies rows at least this wide through a view, narrower ones element by element. */
+const GATHER_VIEW_WIDTH = 16;
 
 export function sgdUpdate(n: number, lr: number, g: Float, p: Float, u: Float): void {
   for (let i = 0; i < n; i++) {

@@ -25,7 +25,7 @@ describe('gatherRows kernel (KernelSet.gatherRows)', () => {
     for (const k of sets(dtype)) {
       it(`${k.id} ${dtype}: row r of dst is row order[from + r] of src; the rest of dst is untouched`, () => {
         const rng = new Rng(11);
-        for (const width of [1, 10, 784]) {
+        for (const width of [1, 10, 15, 16, 784]) {
           const n = 50;
           const src = alloc(dtype, n * width);
           for (let i = 0; i < src.length; i++) src[i] = rng.uniform(-1, 1);

@@ -5,9 +5,9 @@
  * Every implementation of a profile computes the reference's bits (THE KERNEL SPEC), so which
  * one runs a call changes its speed, never its result. Only calls whose reference is faster
  * at that size are sent to it: GEMMs below TINY_GEMM multiply-adds, and the cheap element-wise
- * passes below TINY_ELEMENTS elements (reduceSgd too, unless its stores are shared); activate (the
- * reference's tanh and sigmoid formulas), gatherRows (its bounds check) and the shared-memory
- * stores always stay on the fast set.
+ * passes and gathers below TINY_ELEMENTS elements (reduceSgd too, unless its stores are shared);
+ * activate (the reference's tanh and sigmoid formulas) and the shared-memory stores always stay
+ * on the fast set.
  * Not here: the implementations (reference-kernels.ts, native.ts), choosing them (select.ts).
  */
 
@@ -35,6 +35,7 @@ export function withTinyOnReference(fast: KernelSet, ref: KernelSet): KernelSet 
     gemmTN: (m, n, k, A, B, C) => (m * n * k < G ? ref : fast).gemmTN(m, n, k, A, B, C),
     gemmNN: (m, n, k, A, B, C) => (m * n * k < G ? ref : fast).gemmNN(m, n, k, A, B, C),
     gemmTNCheck: (m, n, k, A, B, C, shared) => (!shared && m * n * k < G ? ref : fast).gemmTNCheck(m, n, k, A, B, C, shared),
+    gatherRows: (rows, order, from, width, src, dst) => (rows * width < E ? ref : fast).gatherRows(rows, order, from, width, src, dst),
     addBias: (m, n, C, b) => (m * n < E ? ref : fast).addBias(m, n, C, b),
     colSum: (m, n, A, out) => (m * n < E ? ref : fast).colSum(m, n, A, out),
     activateBackward: (f, m, n, z, a, g) => (m * n < E ? ref : fast).activateBackward(f, m, n, z, a, g),
