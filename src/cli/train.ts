@@ -211,7 +211,6 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
   // every record of the run: published to the live stream; the ones with a console line, printed
   const tee = (line: string): void => {
     const isStep = line.endsWith('"msg":"step"}\n');
-    if (isStep && !live) return;
     let rec: Record<string, unknown>;
     try {
       rec = JSON.parse(line) as Record<string, unknown>;
@@ -232,6 +231,8 @@ export async function trainCommand(file: string | undefined, flags: TrainFlags, 
     summary = await train(cfg, {
       signal: stop.signal,
       tee,
+      // the step records only to the live stream: the console prints them through onStep
+      teeSteps: live !== null,
       ...(live ? { onLogger: (log: pino.Logger) => live.useLogger(log) } : {}),
       ...(f.runDir !== undefined ? { runDir: f.runDir } : resumeRunDir !== undefined ? { runDir: resumeRunDir } : {}),
       ...(f.resume !== undefined ? { resumeFrom: f.resume } : {}),

@@ -167,12 +167,14 @@ export function pinoStepWriter(log: pino.Logger): StepWriter {
  * The run's logger over its file, `log` (redacted), and `step`, the writer of step records
  * into the same file: they hold only numbers and the executors' ids, so they need no
  * redaction, and each is its fields' JSON (step-json.ts) inside a prefix built once.
+ * `tee` receives every line written, the step records' only with `teeSteps`.
  */
 export function runLoggers(
   file: string,
   run: string,
   level: pino.LevelWithSilent = 'info',
   tee?: (line: string) => void,
+  teeSteps = true,
 ): { log: pino.Logger; step: StepWriter; close: () => void } {
   const dest = new LogFile(file);
   const base = { pid: process.pid, schema: LOG_SCHEMA_VERSION, run };
@@ -194,7 +196,7 @@ export function runLoggers(
       const n = lvl === 'warn' ? 40 : 30;
       if (n < min) return;
       const line = `{"level":${n},"time":${Date.now()}${bindings},${stepFieldsJson(fields)},"msg":"step"}\n`;
-      tee?.(line);
+      if (teeSteps) tee?.(line);
       dest.hold(line);
     },
     flush: () => dest.flush(),

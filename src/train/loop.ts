@@ -68,7 +68,7 @@ export async function train(config: RunConfig | TrainConfig, opts: TrainOptions 
     close: closeLog,
   } = opts.logger
     ? { log: opts.logger, step: pinoStepWriter(opts.logger), close: (): void => {} }
-    : runLoggers(p.logFile!, run, 'info', opts.tee);
+    : runLoggers(p.logFile!, run, 'info', opts.tee, opts.teeSteps ?? true);
   // the log file is closed however the run ends (a record after that opens it for its line: LogFile)
   try {
     opts.onLogger?.(log);

@@ -51,6 +51,8 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Receives every log line of the run after redaction (the live record stream). */
   tee?: (line: string) => void;
+  /** false: tee receives every line but the step records' (a caller that prints only the other records). Default true. */
+  teeSteps?: boolean;
   /**
    * Called once with the run's logger (or opts.logger) as soon as it exists, before the run's
    * first record: what the caller started before the run (the live record stream) logs there.

@@ -299,6 +299,26 @@ describe('runLoggers step writer (observe/logger.ts): the step record without pi
     assert.equal(fs.readFileSync(file, 'utf8'), line + '{"next":2}\n');
   });
 
+  it('teeSteps false: the tee receives every line but the step records, which the file still has', () => {
+    const file = path.join(tempDir(), 'log.ndjson');
+    const teed: string[] = [];
+    const { log, step, close } = runLoggers(file, 'run-t', 'info', (s) => teed.push(s), false);
+    step.write('info', stepFields({ step: 1 }));
+    log.info({ step: 1 }, 'eval');
+    step.write('warn', stepFields({ step: 2 }));
+    close();
+    assert.deepEqual(
+      teed.map((l) => (JSON.parse(l) as { msg: string }).msg),
+      ['eval'],
+    );
+    assert.deepEqual(
+      lines(file)
+        .slice(0, -1)
+        .map((l) => (JSON.parse(l) as { msg: string }).msg),
+      ['step', 'eval', 'step'],
+    );
+  });
+
   it('writes no step record below the logger level, and a warn one at level warn', () => {
     const file = path.join(tempDir(), 'log.ndjson');
     const { step, close } = runLoggers(file, 'run-e', 'warn');
