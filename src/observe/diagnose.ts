@@ -22,14 +22,22 @@
  *                       exploding, vanishing or dead-relus (a gradient that is small because
  *                       the units are dead is not convergence: the dead-relus evidence says so).
  *
+ * Each step is measured once (measure): the numbers every state and every sentence needs go
+ * into a Measures object allocated once per Diagnoser, and the states that hold come back as a
+ * bit mask (bit i: DIAGNOSIS_ORDER[i]). The sentences are written from those numbers only when
+ * asked for (push, explain: diagnose-words.ts); pushStates gives the states alone, as one
+ * frozen object per set of states.
+ *
  * Numbers read from a log may be null (JSON has no NaN/Infinity): null counts as non-finite.
- * Not here: the options and their defaults (diagnose-options.ts), number formatting and the
- * target-range check (diagnose-evidence.ts), computing per-layer norms (grad-stats.ts), rendering (render.ts).
+ * Not here: the options and their defaults (diagnose-options.ts), the sentences (diagnose-words.ts),
+ * number formatting and the target-range check (diagnose-evidence.ts), computing per-layer norms
+ * (grad-stats.ts), rendering (render.ts).
  */
 
 import type { Diagnosis, DiagnosisState, LayerRecord, StepRecord } from './schema';
 import { DIAGNOSIS_DEFAULTS, DIAGNOSIS_INTEGERS, type DiagnosisContext, type DiagnosisOptions } from './diagnose-options';
-import { fin, fmtNum, pct, targetRangeEvidence } from './diagnose-evidence';
+import { fin, fmtNum, targetRangeEvidence } from './diagnose-evidence';
+import { Bit, evidenceOf, growLayers, newMeasures, type Measures } from './diagnose-words';
 
 /** States from the most to the least severe; a diagnosis lists its states in this order. */
 export const DIAGNOSIS_ORDER: readonly DiagnosisState[] = [
@@ -41,6 +49,11 @@ export const DIAGNOSIS_ORDER: readonly DiagnosisState[] = [
   'target-out-of-range',
   'converged',
 ];
+
+/** The states alone, as pushStates() gives them: frozen, one object per set of states. */
+export interface DiagnosisStates {
+  readonly states: readonly DiagnosisState[];
+}
 
 interface Entry {
   step: number;
@@ -72,13 +85,31 @@ export type DiagnosisInput = Pick<StepRecord, 'step' | 'loss' | 'gradNorm' | 'la
 
 type LayerField = 'dJdW' | 'updateRatio' | 'saturated' | 'dead';
 
+/** The states of a mask, in DIAGNOSIS_ORDER; ['ok'] for none. */
+function statesOf(mask: number): DiagnosisState[] {
+  const states: DiagnosisState[] = [];
+  for (let i = 0; i < DIAGNOSIS_ORDER.length; i++) if (mask & (1 << i)) states.push(DIAGNOSIS_ORDER[i]!);
+  return mask === 0 ? ['ok'] : states;
+}
+
+/** pushStates()'s objects, by mask, made on first use and shared by every Diagnoser. */
+const STATES_BY_MASK: (DiagnosisStates | undefined)[] = [];
+
+function frozenStates(mask: number): DiagnosisStates {
+  let s = STATES_BY_MASK[mask];
+  if (s === undefined) {
+    s = Object.freeze({ states: Object.freeze(statesOf(mask)) });
+    STATES_BY_MASK[mask] = s;
+  }
+  return s;
+}
+
 /**
  * Runs after every step on the coordinator's thread, in the step's critical path on a pool
- * (the record is written while the threads compute): a healthy step allocates almost nothing
- * here — ring entries are reused, the window is walked by index, sums are loops in the order
- * the means are defined in (oldest first, from +0), and the evidence strings are built
- * only for a state that holds, and only when asked for (push, explain; pushStates gives the
- * states alone).
+ * (the record is written while the threads compute): pushStates allocates nothing for a finite
+ * step whose states were seen before and whose layer count is the ring entry's it reuses — the
+ * Measures and the entries are reused, the window is walked by index, sums are loops in the
+ * order the means are defined in (oldest first, from +0) — and only push and explain write sentences.
  */
 export class Diagnoser {
   private readonly opts: DiagnosisOptions;
@@ -96,6 +127,9 @@ export class Diagnoser {
   private nonFiniteSteps = 0;
   /** The window of the diagnosis in progress, oldest first (its first recent() slots). */
   private readonly win: Entry[] = [];
+  /** The last measure's numbers, and the states it found (a mask of Bit). */
+  private readonly m: Measures;
+  private mask = 0;
 
   constructor(ctx: DiagnosisContext, opts: Partial<DiagnosisOptions> = {}) {
     const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
@@ -104,6 +138,8 @@ export class Diagnoser {
     this.ctx = ctx;
     this.targetEvidence = targetRangeEvidence(ctx);
     this.ring = new Array<Entry | undefined>(this.opts.window);
+    this.m = newMeasures(this.targetEvidence, ctx.layerActivations.length);
+    this.mask = this.measure();
   }
 
   /** Steps in the diagnosis's sliding window. */
@@ -111,24 +147,28 @@ export class Diagnoser {
     return this.opts.window;
   }
 
-  /** Adds a step and returns the diagnosis after it, with its evidence sentences. */
+  /** Adds a step and returns the diagnosis after it, with its evidence sentences (a new object). */
   push(rec: DiagnosisInput): Diagnosis {
     this.observe(rec);
-    return this.diagnose(true);
+    this.mask = this.measure();
+    return this.explain();
   }
 
   /**
-   * Adds a step and returns the states after it alone (`evidence` empty): the same states as
-   * push(), without building the sentences; explain() builds them for the same moment.
+   * Adds a step and returns the states after it alone (no `evidence`): push()'s states, without
+   * the sentences; explain() writes them for the same moment. The object is frozen and the same
+   * one for the same states (across Diagnosers too): a caller may compare two by identity.
    */
-  pushStates(rec: DiagnosisInput): Diagnosis {
+  pushStates(rec: DiagnosisInput): DiagnosisStates {
     this.observe(rec);
-    return this.diagnose(false);
+    this.mask = this.measure();
+    return frozenStates(this.mask);
   }
 
-  /** The diagnosis after the last step added, with its evidence (what push() returned for it). */
+  /** The diagnosis after the last step added, with its evidence (what push() returned for it; a new object). */
   explain(): Diagnosis {
-    return this.diagnose(true);
+    if (this.mask === 0) return { states: ['ok'], evidence: {} };
+    return { states: statesOf(this.mask), evidence: evidenceOf(this.m, this.mask, this.opts) };
   }
 
   private observe(rec: DiagnosisInput): void {
@@ -208,169 +248,168 @@ export class Diagnoser {
     return s / (to - from);
   }
 
-  /** The states now; `words`: with their evidence sentences (else each state's evidence is ''). */
-  private diagnose(words: boolean): Diagnosis {
+  /** The states now, as a mask of Bit, with their numbers in this.m. */
+  private measure(): number {
     const o = this.opts;
-    const evidence: Partial<Record<DiagnosisState, string>> = {};
-    let any = false;
-    if (this.divergedAt !== null) {
-      evidence.diverged = words ? `first non-finite value at ${this.divergedAt}; ${this.nonFiniteSteps} step(s) non-finite so far` : '';
-      any = true;
-    }
-    if (this.targetEvidence) {
-      evidence['target-out-of-range'] = this.targetEvidence;
-      any = true;
-    }
-
+    const m = this.m;
+    let mask = 0;
+    m.divergedAt = this.divergedAt;
+    m.nonFiniteSteps = this.nonFiniteSteps;
+    if (this.divergedAt !== null) mask |= Bit.diverged;
+    if (this.targetEvidence) mask |= Bit.targetOutOfRange;
     const wn = this.recent(o.window);
-    const win = this.win;
     // the "now" values: the last smoothSteps entries of the window, [a, wn)
     const a = Math.max(0, wn - o.smoothSteps);
-    if (wn > a) {
-      const lastE = win[wn - 1]!;
-      const nLayers = lastE.dJdW.length;
-      const acts = lastE.activations;
-      const span = !words ? '' : wn - a > 1 ? `over steps ${win[a]!.step}-${lastE.step}` : `at step ${win[a]!.step}`;
+    if (wn > a) mask |= this.measureWindow(wn, a, mask);
+    return mask;
+  }
 
-      // saturated and dead-relus are direct measurements: reported from the first step
-      let sat: string[] | null = null;
-      let dead: string[] | null = null;
-      for (let l = 0; l < nLayers; l++) {
-        if (acts[l] === 'tanh' || acts[l] === 'sigmoid') {
-          const s = this.layerMean('saturated', l, a, wn);
-          if (s >= o.saturatedFraction) (sat ??= []).push(words ? `layer ${l} (${acts[l]}) ${pct(s)}` : '');
-        }
-        if (acts[l] === 'relu') {
-          const d = this.layerMean('dead', l, a, wn);
-          if (d >= o.deadFraction) (dead ??= []).push(words ? `layer ${l} ${pct(d)}` : '');
-        }
-      }
-      if (sat !== null) {
-        evidence.saturated = words
-          ? `${sat.join(', ')} of (unit, example) pairs saturated (derivative < 1 % of its maximum) ${span} (threshold ${pct(o.saturatedFraction)}): their gradients barely flow`
-          : '';
-        any = true;
-      }
-      if (dead !== null) {
-        evidence['dead-relus'] = words
-          ? `${dead.join(', ')} of units inactive for every example of the batch ${span} (threshold ${pct(o.deadFraction)}): they get no gradient`
-          : '';
-        any = true;
-      }
+  /** measure() over a window of wn entries, the "now" span [a, wn); `mask`: the states so far. */
+  private measureWindow(wn: number, a: number, mask: number): number {
+    const m = this.m;
+    const win = this.win;
+    const lastE = win[wn - 1]!;
+    const n = lastE.dJdW.length;
+    if (m.sat.length < n) growLayers(m, n);
+    m.spanFrom = win[a]!.step;
+    m.spanTo = lastE.step;
+    m.spanSteps = wn - a;
+    m.windowSteps = wn;
+    m.layers = n;
+    m.acts = lastE.activations;
+    let lossSum = 0;
+    let gradSum = 0;
+    for (let i = a; i < wn; i++) {
+      lossSum += win[i]!.loss;
+      gradSum += win[i]!.gradNorm;
+    }
+    m.lossNow = lossSum / (wn - a);
+    m.gradNow = gradSum / (wn - a);
+    m.lossStart = this.startLoss;
+    m.gradStart = this.startGrad;
+    mask |= this.measureLayers(wn, a);
+    // exploding: update ratios are a direct measurement (from the first step); growth needs a warm-up
+    m.grew = false;
+    m.lossRose = false;
+    if (this.finite >= this.opts.warmupSteps) mask |= this.measureTrend(wn, a);
+    if (m.bigAny || m.grew || m.lossRose) mask |= Bit.exploding;
+    return mask | this.measureConverged(wn, a, mask);
+  }
 
-      let lossSum = 0;
-      let gradSum = 0;
-      for (let i = a; i < wn; i++) {
-        lossSum += win[i]!.loss;
-        gradSum += win[i]!.gradNorm;
-      }
-      const lossNow = lossSum / (wn - a);
-      const gradNow = gradSum / (wn - a);
-      const lossStart = this.startLoss;
-
-      // exploding: update ratios are a direct measurement (from the first step); growth needs a warm-up
-      let why: string[] | null = null;
-      let big: string[] | null = null;
-      for (let l = 0; l < nLayers; l++) {
-        const u = this.layerMean('updateRatio', l, a, wn);
-        if (u >= o.explodingUpdateRatio) (big ??= []).push(words ? `layer ${l} ${fmtNum(u)}` : '');
-      }
-      if (big !== null) {
-        why = [
-          words
-            ? `update/weight ratio |dW|/|W| ${big.join(', ')} ${span} (threshold ${fmtNum(o.explodingUpdateRatio)}; healthy training sits near 1e-3)`
-            : '',
-        ];
-      }
-      let vanishing = false;
-      if (this.finite >= o.warmupSteps) {
-        let minE = win[0]!;
-        for (let i = 0; i < wn; i++) if (win[i]!.gradNorm < minE.gradNorm) minE = win[i]!;
-        const growth = minE.gradNorm > 0 ? gradNow / minE.gradNorm : gradNow > 0 ? Infinity : 0;
-        if (growth >= o.explodingGrowth && lossNow >= minE.loss) {
-          (why ??= []).unshift(
-            words
-              ? `global |g| grew ${fmtNum(growth)}x, from ${fmtNum(minE.gradNorm)} at step ${minE.step} to ${fmtNum(gradNow)} (mean ${span}), while the loss went from ${fmtNum(minE.loss)} to ${fmtNum(lossNow)}`
-              : '',
-          );
-        }
-        if (lossStart > 0 && lossNow >= o.explodingLossRatio * lossStart) {
-          (why ??= []).push(
-            words
-              ? `the loss ${fmtNum(lossNow)} ${span} is ${fmtNum(lossNow / lossStart)}x its start ${fmtNum(lossStart)} (threshold ${fmtNum(o.explodingLossRatio)}x): the steps overshoot`
-              : '',
-          );
-        }
-
-        // vanishing: the first layer against the strongest later layer, while the loss is still high
-        if (nLayers >= 2 && lossStart > 0) {
-          const first = this.layerMean('dJdW', 0, a, wn);
-          let maxL = 1;
-          let later = this.layerMean('dJdW', 1, a, wn);
-          for (let l = 2; l < nLayers; l++) {
-            const m = this.layerMean('dJdW', l, a, wn);
-            if (m > later) {
-              maxL = l;
-              later = m;
-            }
-          }
-          const ratio = later > 0 ? first / later : NaN;
-          if (ratio <= o.vanishingLayerRatio && lossNow >= o.vanishingLossRatio * lossStart) {
-            vanishing = true;
-            any = true;
-            evidence.vanishing = words
-              ? `|dJdW| of layer 0 is ${fmtNum(first)}, of layer ${maxL} ${fmtNum(later)} (ratio ${fmtNum(ratio)} <= ${fmtNum(o.vanishingLayerRatio)}) ${span}, ` +
-                `while the loss ${fmtNum(lossNow)} is still ${pct(lossNow / lossStart)} of its start ${fmtNum(lossStart)}: the early layers are barely learning`
-              : '';
-          }
+  /** saturated, dead-relus and the update ratios: direct measurements, reported from the first step. */
+  private measureLayers(wn: number, a: number): number {
+    const o = this.opts;
+    const m = this.m;
+    const acts = m.acts;
+    let mask = 0;
+    m.bigAny = false;
+    for (let l = 0; l < m.layers; l++) {
+      m.satHit[l] = 0;
+      m.deadHit[l] = 0;
+      m.bigHit[l] = 0;
+      if (acts[l] === 'tanh' || acts[l] === 'sigmoid') {
+        const s = this.layerMean('saturated', l, a, wn);
+        if (s >= o.saturatedFraction) {
+          m.satHit[l] = 1;
+          m.sat[l] = s;
+          mask |= Bit.saturated;
         }
       }
-      if (why !== null) {
-        evidence.exploding = words ? `${why.join('; ')}: lower the learning rate or clip the gradient norm` : '';
-        any = true;
-      }
-
-      // converged: a full window, a plateau, and a small gradient everywhere
-      if (this.finite >= Math.max(o.window, o.warmupSteps) && this.startGrad > 0) {
-        const half = Math.floor(wn / 2);
-        let s1 = 0;
-        for (let i = 0; i < half; i++) s1 += win[i]!.loss;
-        let s2 = 0;
-        for (let i = wn - half; i < wn; i++) s2 += win[i]!.loss;
-        const m1 = s1 / half;
-        const m2 = s2 / half;
-        const denom = Math.max(Math.abs(m1), Math.abs(m2));
-        const rel = denom > 0 ? Math.abs(m2 - m1) / denom : 0;
-        const gradRatio = gradNow / this.startGrad;
-        if (rel < o.plateauRelChange && gradRatio <= o.convergedGradRatio) {
-          if (evidence['dead-relus'] !== undefined) {
-            if (words)
-              evidence['dead-relus'] +=
-                `; the loss is flat and the gradient small (${fmtNum(gradRatio)} of its start) because the units are dead, not because the run converged`;
-          } else if (!vanishing && evidence.exploding === undefined && this.divergedAt === null) {
-            let worst = 0;
-            let worstM = this.layerMean('dJdW', 0, a, wn);
-            for (let l = 1; l < nLayers; l++) {
-              const m = this.layerMean('dJdW', l, a, wn);
-              if (m > worstM) {
-                worst = l;
-                worstM = m;
-              }
-            }
-            any = true;
-            evidence.converged = words
-              ? `loss ${fmtNum(m2)} changed ${fmtNum(rel)} (relative) over the last ${wn} steps (threshold ${fmtNum(o.plateauRelChange)}), ` +
-                `global |g| ${fmtNum(gradNow)} is ${fmtNum(gradRatio)} of its start ${fmtNum(this.startGrad)} (threshold ${fmtNum(o.convergedGradRatio)}); ` +
-                `largest layer |dJdW| ${fmtNum(worstM)} (layer ${worst}): a stationary point, gradients are small in every layer, not vanishing`
-              : '';
-          }
+      if (acts[l] === 'relu') {
+        const d = this.layerMean('dead', l, a, wn);
+        if (d >= o.deadFraction) {
+          m.deadHit[l] = 1;
+          m.dead[l] = d;
+          mask |= Bit.deadRelus;
         }
+      }
+      const u = this.layerMean('updateRatio', l, a, wn);
+      if (u >= o.explodingUpdateRatio) {
+        m.bigHit[l] = 1;
+        m.big[l] = u;
+        m.bigAny = true;
       }
     }
-    if (!any) return { states: ['ok'], evidence: {} };
-    const states: DiagnosisState[] = [];
-    for (const st of DIAGNOSIS_ORDER) if (evidence[st] !== undefined) states.push(st);
-    return { states, evidence };
+    return mask;
+  }
+
+  /** After the warm-up: exploding's growth of ‖g‖ and rise of the loss, and vanishing. */
+  private measureTrend(wn: number, a: number): number {
+    const o = this.opts;
+    const m = this.m;
+    const win = this.win;
+    let minE = win[0]!;
+    for (let i = 0; i < wn; i++) if (win[i]!.gradNorm < minE.gradNorm) minE = win[i]!;
+    const growth = minE.gradNorm > 0 ? m.gradNow / minE.gradNorm : m.gradNow > 0 ? Infinity : 0;
+    m.grew = growth >= o.explodingGrowth && m.lossNow >= minE.loss;
+    m.growth = growth;
+    m.minStep = minE.step;
+    m.minGrad = minE.gradNorm;
+    m.minLoss = minE.loss;
+    const lossStart = m.lossStart;
+    m.lossRose = lossStart > 0 && m.lossNow >= o.explodingLossRatio * lossStart;
+
+    // vanishing: the first layer against the strongest later layer, while the loss is still high
+    if (m.layers < 2 || !(lossStart > 0)) return 0;
+    const first = this.layerMean('dJdW', 0, a, wn);
+    let maxL = 1;
+    let later = this.layerMean('dJdW', 1, a, wn);
+    for (let l = 2; l < m.layers; l++) {
+      const x = this.layerMean('dJdW', l, a, wn);
+      if (x > later) {
+        maxL = l;
+        later = x;
+      }
+    }
+    // if/else, not a ternary with a NaN arm: that one boxed the quotient (an allocation a step, Node 20)
+    let ratio = NaN;
+    if (later > 0) ratio = first / later;
+    m.first = first;
+    m.later = later;
+    m.maxL = maxL;
+    m.ratio = ratio;
+    return ratio <= o.vanishingLayerRatio && m.lossNow >= o.vanishingLossRatio * lossStart ? Bit.vanishing : 0;
+  }
+
+  /** converged: a full window, a plateau, and a small gradient everywhere; `mask`: the states so far. */
+  private measureConverged(wn: number, a: number, mask: number): number {
+    const o = this.opts;
+    const m = this.m;
+    const win = this.win;
+    m.deadFlat = false;
+    if (!(this.finite >= Math.max(o.window, o.warmupSteps) && this.startGrad > 0)) return 0;
+    const half = Math.floor(wn / 2);
+    let s1 = 0;
+    for (let i = 0; i < half; i++) s1 += win[i]!.loss;
+    let s2 = 0;
+    for (let i = wn - half; i < wn; i++) s2 += win[i]!.loss;
+    const m1 = s1 / half;
+    const m2 = s2 / half;
+    const denom = Math.max(Math.abs(m1), Math.abs(m2));
+    const rel = denom > 0 ? Math.abs(m2 - m1) / denom : 0;
+    const gradRatio = m.gradNow / this.startGrad;
+    m.m2 = m2;
+    m.rel = rel;
+    m.gradRatio = gradRatio;
+    if (!(rel < o.plateauRelChange && gradRatio <= o.convergedGradRatio)) return 0;
+    // a gradient that is small because the units are dead is not convergence
+    if (mask & Bit.deadRelus) {
+      m.deadFlat = true;
+      return 0;
+    }
+    if (mask & (Bit.vanishing | Bit.exploding | Bit.diverged)) return 0;
+    let worst = 0;
+    let worstM = this.layerMean('dJdW', 0, a, wn);
+    for (let l = 1; l < m.layers; l++) {
+      const x = this.layerMean('dJdW', l, a, wn);
+      if (x > worstM) {
+        worst = l;
+        worstM = x;
+      }
+    }
+    m.worst = worst;
+    m.worstM = worstM;
+    return Bit.converged;
   }
 }
 

@@ -12,18 +12,21 @@ import type { Diagnosis, DiagnosisState, StepDiagnosis } from './schema';
 export class EvidenceCarry {
   private seen: Partial<Record<DiagnosisState, string>> = {};
 
-  /** The diagnosis of the next record, in order, with evidence for its states where any was seen. */
+  /**
+   * The diagnosis of the next record, in order, with evidence for its states where any was seen:
+   * a new object with its own states array (a record's may be frozen: Diagnoser.pushStates).
+   */
   of(d: StepDiagnosis): Diagnosis {
     if (d.evidence !== undefined && d.evidence !== null && typeof d.evidence === 'object') {
       for (const [k, v] of Object.entries(d.evidence)) if (typeof v === 'string') this.seen[k as DiagnosisState] = v;
-      return { states: d.states, evidence: d.evidence };
+      return { states: d.states.slice(), evidence: d.evidence };
     }
     const evidence: Partial<Record<DiagnosisState, string>> = {};
     for (const s of d.states) {
       const v = this.seen[s];
       if (v !== undefined) evidence[s] = v;
     }
-    return { states: d.states, evidence };
+    return { states: d.states.slice(), evidence };
   }
 
   /** Forgets what was seen (a new run in the same stream). */

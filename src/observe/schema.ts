@@ -132,8 +132,14 @@ export interface Diagnosis {
   evidence: Partial<Record<DiagnosisState, string>>;
 }
 
-/** A step record's diagnosis: the states, and the evidence when the record carries it. */
-export type StepDiagnosis = Pick<Diagnosis, 'states'> & Partial<Pick<Diagnosis, 'evidence'>>;
+/**
+ * A step record's diagnosis: the states, and the evidence when the record carries it. Read-only:
+ * a record without evidence holds Diagnoser.pushStates' frozen object, shared by every such record.
+ */
+export interface StepDiagnosis {
+  readonly states: readonly DiagnosisState[];
+  readonly evidence?: Diagnosis['evidence'];
+}
 
 export interface EvalRecord {
   msg: 'eval';

@@ -31,8 +31,8 @@ import type { ModelSpec } from '../model/spec';
 import { epochOrder, batchRange } from '../data/batching';
 import { targetRange, type Dataset } from '../data/dataset';
 import { pinoStepWriter, runLoggers, type StepWriter } from '../observe/logger';
-import { Diagnoser } from '../observe/diagnose';
-import type { Diagnosis, DiagnosisState } from '../observe/schema';
+import { Diagnoser, type DiagnosisStates } from '../observe/diagnose';
+import type { Diagnosis } from '../observe/schema';
 import type { StepFields } from '../observe/step-json';
 import type { ThreadPool } from '../parallel/thread-pool';
 import { Stepper } from './step';
@@ -261,7 +261,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   const first = a.stopper?.stopped ? totalSteps + 1 : p.startStep + 1;
   /** The step whose record last carried the evidence, and the states of the last record. */
   let explained = 0;
-  let shown: readonly DiagnosisState[] = [];
+  let shown: DiagnosisStates | null = null;
   for (let step = first; step <= totalSteps; step++) {
     // A step computed on the main thread resolves through microtasks only; let the event
     // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
@@ -315,15 +315,16 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
     const tr = performance.now();
     // the evidence sentences on the first record, when the states change, every window and
-    // at the last step; the states alone in between (schema.ts, StepRecord.diagnosis)
+    // at the last step; the states alone in between (schema.ts, StepRecord.diagnosis): pushStates'
+    // frozen object, one per set of states, so that the same states are the same object
     const d = diagnoser.pushStates(fields);
-    if (step === first || step === totalSteps || step - explained >= diagnoser.window || !sameStates(d.states, shown)) {
+    if (step === first || step === totalSteps || step - explained >= diagnoser.window || d !== shown) {
       end.diagnosis = fields.diagnosis = diagnoser.explain();
       explained = step;
     } else {
-      fields.diagnosis = { states: d.states };
+      fields.diagnosis = d;
     }
-    shown = d.states;
+    shown = d;
     stepLog.write(r.skipped !== undefined ? 'warn' : 'info', fields);
     opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
     recordMs = performance.now() - tr;
@@ -337,12 +338,6 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   // the run's diagnosis with its evidence, however the loop ended (early stopping, a signal)
   if (end.stepsDone > p.startStep && explained !== end.stepsDone) end.diagnosis = diagnoser.explain();
   return end;
-}
-
-function sameStates(a: readonly DiagnosisState[], b: readonly DiagnosisState[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**

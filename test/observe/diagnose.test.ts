@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { Diagnoser, DIAGNOSIS_ORDER } from '../../src/observe/diagnose';
-import { DIAGNOSIS_DEFAULTS, type DiagnosisContext } from '../../src/observe/diagnose-options';
+import { DIAGNOSIS_DEFAULTS, type DiagnosisContext, type DiagnosisOptions } from '../../src/observe/diagnose-options';
 import { targetRangeEvidence } from '../../src/observe/diagnose-evidence';
-import type { Diagnosis } from '../../src/observe/schema';
+import type { Diagnosis, LayerRecord } from '../../src/observe/schema';
 import { healthy, layer, MLP_CTX, stepRecord, type StepInput } from './records';
 
 function run(d: Diagnoser, from: number, to: number, rec: (step: number) => StepInput): Diagnosis[] {
@@ -308,6 +309,104 @@ describe('observe/diagnose', () => {
         [...idx].sort((a, b) => a - b),
       );
     }
+  });
+
+  describe('pushStates', () => {
+    /** A relu, tanh, sigmoid, softmax run through every state in turn, some together, ending diverged. */
+    const acts = ['relu', 'tanh', 'sigmoid', 'softmax'];
+    const ctx: DiagnosisContext = { ...MLP_CTX, layerActivations: acts };
+    const tour = (s: number): StepInput => {
+      if (s <= 60) return healthy(s, acts);
+      const r = healthy(s, acts);
+      const at = (o: Partial<LayerRecord>[]): StepInput => ({ ...r, layers: acts.map((a, i) => layer(i, a, { ...r.layers[i], ...o[i] })) });
+      if (s <= 120) return at([{}, { saturated: 0.8 }, { saturated: 0.6 + 0.01 * (s % 3) }]);
+      if (s <= 150) return at([{ dead: 0.75 }]);
+      if (s <= 180) return at([{ dead: 0.75 }, { saturated: 0.9 }]);
+      if (s <= 240) return at([{ dead: 0.6 }, { updateRatio: 3, saturated: 0.7 }, {}, { updateRatio: 1.5 }]);
+      if (s <= 300) return { ...r, loss: 0.5 * 1.05 ** (s - 240), gradNorm: 0.01 * 1.3 ** (s - 240) };
+      const still = (loss: number, g: number, first: number, o: Partial<LayerRecord> = {}): StepInput =>
+        stepRecord(s, { loss, gradNorm: g, layers: acts.map((a, i) => layer(i, a, { dJdW: i === 0 ? first : g, saturated: 0, ...o })) });
+      if (s <= 400) return still(2, 0.1, 1e-7);
+      if (s <= 520) return still(0.05, 1e-6, 1e-6);
+      if (s <= 600) return still(0.05, 1e-6, 1e-6, { dead: 0.9 });
+      const d = still(0.05, 1e-6, 1e-6);
+      if (s === 601) d.layers[1]!.W = NaN;
+      return d;
+    };
+    const runs: [string, DiagnosisContext, Partial<DiagnosisOptions>, (s: number) => StepInput, number][] = [
+      ['the tour', ctx, {}, tour, 650],
+      ['the tour, short windows and no smoothing', ctx, { window: 8, warmupSteps: 3, smoothSteps: 1 }, tour, 650],
+      ['the tour, targets out of range', { ...ctx, targetMax: 2 }, {}, tour, 650],
+      ['the original problem', DOUBLING_CTX, {}, converging, 300],
+    ];
+
+    it("gives push()'s states, and explain() after it push()'s whole diagnosis, at every step, through every state", () => {
+      const seen = new Set<string>();
+      const words = new Set<string>();
+      for (const [name, c, o, rec, steps] of runs) {
+        const full = new Diagnoser(c, o);
+        const lean = new Diagnoser(c, o);
+        for (let s = 1; s <= steps; s++) {
+          const want = full.push(rec(s));
+          const got = lean.pushStates(rec(s));
+          assert.deepEqual(got, { states: want.states }, `${name}, step ${s}: the states`);
+          // deep-equal, and the same sentences in the same key order (what a record's JSON shows)
+          const told = lean.explain();
+          assert.deepEqual(told, want, `${name}, step ${s}: the evidence`);
+          assert.equal(JSON.stringify(told), JSON.stringify(want), `${name}, step ${s}: the evidence's order`);
+          for (const st of want.states) seen.add(st);
+          for (const v of Object.values(want.evidence)) {
+            if (/because the units are dead/.test(v)) words.add('dead and flat');
+            if (/ over steps \d+-\d+/.test(v)) words.add('over steps');
+            if (/ at step \d+ /.test(v)) words.add('at step');
+            if (/global \|g\| grew/.test(v)) words.add('grew');
+            if (/update\/weight ratio .*layer 1 3, layer 3 1\.5/.test(v)) words.add('update ratios');
+            if (/x its start/.test(v)) words.add('loss rose');
+          }
+        }
+      }
+      assert.deepEqual([...seen].sort(), ['ok', ...DIAGNOSIS_ORDER].sort());
+      assert.deepEqual([...words].sort(), ['at step', 'dead and flat', 'grew', 'loss rose', 'over steps', 'update ratios']);
+    });
+
+    it('writes the bytes that the one-function Diagnoser (commit 721bf80) wrote for the same records', () => {
+      // sha256 of every push()'s JSON over the runs above, one line each, recorded with that
+      // implementation: a sentence, a number's format or a key's order that changes changes it
+      const h = createHash('sha256');
+      for (const [, c, o, rec, steps] of runs) {
+        const d = new Diagnoser(c, o);
+        for (let s = 1; s <= steps; s++) h.update(JSON.stringify(d.push(rec(s))) + '\n');
+      }
+      assert.equal(h.digest('hex'), 'c2d8272be71d0610f858095fd00426b8cfafccced9d3ed44f2b05fba1a7eb19f');
+    });
+
+    it('returns one frozen object per set of states, without evidence, the same one for the same states', () => {
+      const byStates = new Map<string, object>();
+      for (const [name, c, o, rec, steps] of runs) {
+        const d = new Diagnoser(c, o);
+        for (let s = 1; s <= steps; s++) {
+          const x = d.pushStates(rec(s));
+          assert.ok(Object.isFrozen(x) && Object.isFrozen(x.states), `${name}, step ${s}: frozen`);
+          assert.ok(!('evidence' in x), `${name}, step ${s}: no evidence`);
+          const key = x.states.join(',');
+          if (!byStates.has(key)) byStates.set(key, x);
+          assert.equal(x, byStates.get(key), `${name}, step ${s}: the same object for ${key}`);
+        }
+      }
+      assert.ok(byStates.size >= 8, `only ${byStates.size} sets of states`);
+    });
+
+    it('leaves push() and explain() new objects of their own', () => {
+      const d = new Diagnoser(MLP_CTX);
+      const a = d.push(healthy(1));
+      const b = d.explain();
+      assert.deepEqual(a, { states: ['ok'], evidence: {} });
+      assert.notEqual(a, b);
+      assert.notEqual(a.states, b.states);
+      a.states.push('converged');
+      assert.deepEqual(d.explain().states, ['ok']);
+      assert.deepEqual(d.pushStates(healthy(2)).states, ['ok']);
+    });
   });
 
   it('is a pure function of the records pushed: two diagnosers fed the same records agree', () => {
