@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { LOG_SCHEMA_VERSION } from './schema';
+import { LOG_SCHEMA_VERSION, type StepRecord } from './schema';
 import { stepFieldsJson, type StepFields } from './step-json';
 import { Errors } from '../errors';
 
@@ -153,14 +153,21 @@ export const REDACT_PATHS = [
  * until flush.
  */
 export interface StepWriter {
-  write(level: 'info' | 'warn', fields: StepFields): void;
+  write(level: 'info' | 'warn', fields: StepFields | StepRecord): void;
   /** Writes the held step records to the file. */
   flush(): void;
 }
 
 /** A StepWriter over a caller's pino logger (TrainOptions.logger): the record goes through pino. */
 export function pinoStepWriter(log: pino.Logger): StepWriter {
-  return { write: (level, fields) => log[level](fields, 'step'), flush: () => {} };
+  return {
+    // a whole record (train/loop.ts hands one): its msg, schema and run are the logger's to write
+    write: (level, rec) => {
+      const { msg: _msg, schema: _schema, run: _run, ...fields } = rec as StepRecord;
+      log[level](fields, 'step');
+    },
+    flush: () => {},
+  };
 }
 
 /**

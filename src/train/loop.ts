@@ -32,8 +32,7 @@ import { epochOrder, batchRange } from '../data/batching';
 import { targetRange, type Dataset } from '../data/dataset';
 import { pinoStepWriter, runLoggers, type StepWriter } from '../observe/logger';
 import { Diagnoser, type DiagnosisStates } from '../observe/diagnose';
-import type { Diagnosis } from '../observe/schema';
-import type { StepFields } from '../observe/step-json';
+import { LOG_SCHEMA_VERSION, type Diagnosis, type StepRecord } from '../observe/schema';
 import type { ThreadPool } from '../parallel/thread-pool';
 import { Stepper } from './step';
 import { round3 } from './step-types';
@@ -295,8 +294,12 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       consecutiveSkips = 0;
     }
     end.lastStepLoss = r.loss;
-    // the record's fields, in the log line's order, built once: no copies (spreads) of it per step
-    const fields: StepFields = {
+    // the record, its fields in the log line's order, built once: the log line and onStep
+    // read this one object (no copies, no spreads, per step)
+    const fields: StepRecord = {
+      msg: 'step',
+      schema: LOG_SCHEMA_VERSION,
+      run,
       step,
       epoch,
       loss: r.loss,
@@ -326,7 +329,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     }
     shown = d;
     stepLog.write(r.skipped !== undefined ? 'warn' : 'info', fields);
-    opts.onStep?.({ msg: 'step', schema: 1, run, ...fields });
+    opts.onStep?.(fields);
     recordMs = performance.now() - tr;
     if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
       throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);

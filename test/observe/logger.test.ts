@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import * as path from 'node:path';
 import { GradsyncError } from '../../src/errors';
 import pino from 'pino';
-import { LogFile, REDACT_PATHS, runLoggers } from '../../src/observe/logger';
+import { LogFile, pinoStepWriter, REDACT_PATHS, runLoggers, streamLogger } from '../../src/observe/logger';
 import type { StepFields } from '../../src/observe/step-json';
 import { stepFields } from '../helpers/step-fields';
 import { LOG_SCHEMA_VERSION } from '../../src/observe/schema';
@@ -317,6 +317,15 @@ describe('runLoggers step writer (observe/logger.ts): the step record without pi
         .map((l) => (JSON.parse(l) as { msg: string }).msg),
       ['step', 'eval', 'step'],
     );
+  });
+
+  it("pinoStepWriter: a whole record (the loop's) goes through the caller's pino logger with msg, schema and run once each", () => {
+    const out: string[] = [];
+    const log = streamLogger({ write: (s: string) => void out.push(s) }, 'run-p');
+    pinoStepWriter(log).write('warn', { msg: 'step', schema: LOG_SCHEMA_VERSION, run: 'run-p', ...stepFields({ step: 4 }) });
+    assert.equal(out.length, 1);
+    for (const key of ['"msg":', '"schema":', '"run":', '"step":']) assert.equal(out[0]!.split(key).length - 1, 1, `${key} once`);
+    assert.equal(noTime(out[0]!), noTime(pinoLine('run-p', 'warn', stepFields({ step: 4 }))));
   });
 
   it('writes no step record below the logger level, and a warn one at level warn', () => {
