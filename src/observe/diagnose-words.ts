@@ -78,6 +78,8 @@ export interface Measures {
 
 /** A Measures for `layers` layers (grown by the Diagnoser when a record has more). */
 export function newMeasures(targetEvidence: string | null, layers: number): Measures {
+  // the fractional fields start at NaN, not 0: a double from the first store, so the object
+  // keeps one shape (a field that holds 0 and later 0.5 changes it, and V8 recompiles its readers)
   return {
     divergedAt: null,
     nonFiniteSteps: 0,
@@ -95,25 +97,25 @@ export function newMeasures(targetEvidence: string | null, layers: number): Meas
     bigHit: new Uint8Array(layers),
     big: new Float64Array(layers),
     bigAny: false,
-    lossNow: 0,
-    gradNow: 0,
-    lossStart: 0,
-    gradStart: 0,
+    lossNow: NaN,
+    gradNow: NaN,
+    lossStart: NaN,
+    gradStart: NaN,
     grew: false,
-    growth: 0,
+    growth: NaN,
     minStep: 0,
-    minGrad: 0,
-    minLoss: 0,
+    minGrad: NaN,
+    minLoss: NaN,
     lossRose: false,
-    first: 0,
-    later: 0,
+    first: NaN,
+    later: NaN,
     maxL: 0,
-    ratio: 0,
-    m2: 0,
-    rel: 0,
-    gradRatio: 0,
+    ratio: NaN,
+    m2: NaN,
+    rel: NaN,
+    gradRatio: NaN,
     worst: 0,
-    worstM: 0,
+    worstM: NaN,
     deadFlat: false,
   };
 }
