@@ -15,7 +15,7 @@ import { checkModelSpec, outputsOf, shapesOf, sizeOf, type LayerSpec, type Model
 import { layoutOf } from '../model/params';
 import { PROTOCOL_VERSION, type CoordinatorMessage, type DataDescriptor, type WorkerMessage } from './messages';
 import { decodeMap, le, packr, shown, typedFrom } from './codec-frame';
-import { encodePartial, partialFields, type PartialLimits } from './codec-partials';
+import { encodePartial, partialFields, protocolVersion, type PartialLimits } from './codec-partials';
 
 /** Largest model (parameters) and workspace (values) a run on the wire may ask a worker for: 2^24. */
 export const MAX_RUN_PARAMS = 1 << 24;
@@ -53,7 +53,12 @@ const int = (m: Record<string, unknown>, k: string, min: number, max: number): n
 function allow(m: Record<string, unknown>, keys: readonly string[], what: string): void {
   for (const k of Object.keys(m)) if (!keys.includes(k)) throw Errors.wire(`unknown field "${k.slice(0, 40)}" in a ${what} message`);
 }
+/**
+ * A frame's protocol version: not an integer (absent, a string: bytes that happen to decode as
+ * a map) is a bad frame (GS_ERR_WIRE, close 1008); another version is GS_ERR_PROTOCOL (4001).
+ */
 function version(m: Record<string, unknown>, mine: string): void {
+  protocolVersion(m.v);
   if (m.v !== PROTOCOL_VERSION) {
     throw Errors.protocol(
       `protocol version ${shown(m.v)} of the ${mine === 'coordinator' ? 'worker' : 'coordinator'} does not match this ${mine}'s ${PROTOCOL_VERSION}`,

@@ -53,6 +53,14 @@ export function decodePartial(frame: Uint8Array, lim: PartialLimits): PartialMes
   });
 }
 
+/** A message's field "v" that is not an integer: a bad frame, not another protocol version (GS_ERR_WIRE). */
+export function protocolVersion(v: unknown): void {
+  if (!Number.isSafeInteger(v))
+    throw Errors.wire(
+      `field "v" must be the protocol version, an integer; got ${typeof v === 'string' ? JSON.stringify(v.slice(0, 20)) : shown(v)}`,
+    );
+}
+
 export function partialFields(
   m: Record<string, unknown>,
   lim: Omit<PartialLimits, 'step'>,
@@ -60,6 +68,7 @@ export function partialFields(
 ): PartialMessage {
   for (const k of Object.keys(m)) if (!PARTIAL_KEYS.includes(k)) throw Errors.wire(`unknown field "${k.slice(0, 40)}"`);
   if (m.t !== 'partial') throw Errors.wire(`field "t" must be "partial", got ${JSON.stringify(m.t)?.slice(0, 40)}`);
+  protocolVersion(m.v);
   if (m.v !== PROTOCOL_VERSION)
     throw Errors.protocol(`field "v": protocol version ${shown(m.v)} does not match this coordinator's ${PROTOCOL_VERSION}`);
   checkStep(m.step);

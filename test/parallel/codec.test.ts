@@ -65,6 +65,18 @@ describe('codec: partial messages', () => {
       new RegExp(`protocol version 999 does not match this coordinator's ${PROTOCOL_VERSION}$`),
       'GS_ERR_PROTOCOL',
     );
+    // a "v" that is no version at all (bytes that happen to decode as a map): a bad frame, not another protocol
+    const { v: _v, ...unversioned } = message('float32');
+    for (const [m, got] of [
+      [unversioned, 'undefined'],
+      [{ ...unversioned, v: '2' }, '"2"'],
+      [{ ...unversioned, v: 2.5 }, '2.5'],
+    ] as const)
+      expectWire(
+        new Packr({ useRecords: false }).pack(m),
+        limits('float32'),
+        new RegExp(`field "v" must be the protocol version, an integer; got ${got}$`),
+      );
     expectWire(
       encodePartial({ ...message('float32'), step: 11 }),
       limits('float32'),

@@ -53,8 +53,10 @@ describe('remote: coordinator handshake', function () {
     }
     assert.equal(PROTOCOL_VERSION, 2);
 
-    // malformed msgpack (0xc1 is never valid; a 4-GiB array header; a nested bomb)
+    // malformed msgpack (0xc1 is never valid; a 4-GiB array header; a nested bomb), and an empty
+    // map (bytes that decode, with no protocol version: a bad frame, not another version)
     for (const bytes of [
+      Buffer.from([0x80]),
       Buffer.from([0xc1]),
       Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
       Buffer.alloc(3 * 2000, Buffer.from([0xdc, 0xff, 0xff])),
