@@ -56,6 +56,8 @@ export interface DiagnosisStates {
 }
 
 interface Entry {
+  /** Its place among the finite steps (1, 2, …): what the minimum's queue expires by. */
+  seq: number;
   step: number;
   loss: number;
   gradNorm: number;
@@ -108,16 +110,32 @@ function frozenStates(mask: number): DiagnosisStates {
  * Runs after every step on the coordinator's thread, in the step's critical path on a pool
  * (the record is written while the threads compute): pushStates allocates nothing for a finite
  * step whose states were seen before and whose layer count is the ring entry's it reuses — the
- * Measures and the entries are reused, the window is walked by index, sums are loops in the
- * order the means are defined in (oldest first, from +0) — and only push and explain write sentences.
+ * Measures and the entries are reused, the window is read in place in the ring, its smallest
+ * |g| is kept by a queue as the steps come, sums are loops in the order the means are defined in
+ * (oldest first, from +0), the plateau's only once the gradient is small — and only push and
+ * explain write sentences.
  */
 export class Diagnoser {
   private readonly opts: DiagnosisOptions;
   private readonly ctx: DiagnosisContext;
   private readonly targetEvidence: string | null;
-  /** Ring of the last `window` finite steps; entries are reused. */
+  /**
+   * Ring of the last `window` finite steps, each entry stored twice, at slot h and h + window:
+   * the last k entries, oldest first, are ring[w0 … w0 + k) for w0 = head − k + window, a
+   * window read in place (recent() copies nothing). Entries are reused.
+   */
   private readonly ring: (Entry | undefined)[];
   private head = 0;
+  /** The window of the diagnosis in progress: ring[w0 …] (recent()). */
+  private w0 = 0;
+  /**
+   * The window's entries of increasing gradNorm from the oldest minimum on (a monotonic queue,
+   * circular, `window` slots): its first is the window's smallest gradNorm, the oldest of equal
+   * ones — what exploding's growth is measured from, kept as the steps come (O(1) a step).
+   */
+  private readonly minQ: (Entry | undefined)[];
+  private qFirst = 0;
+  private qLen = 0;
   /** Finite steps seen so far. */
   private finite = 0;
   /** Loss and global gradient norm of the first finite step ("the start"). */
@@ -125,8 +143,6 @@ export class Diagnoser {
   private startGrad = NaN;
   private divergedAt: string | null = null;
   private nonFiniteSteps = 0;
-  /** The window of the diagnosis in progress, oldest first (its first recent() slots). */
-  private readonly win: Entry[] = [];
   /** The last measure's numbers, and the states it found (a mask of Bit). */
   private readonly m: Measures;
   private mask = 0;
@@ -137,7 +153,8 @@ export class Diagnoser {
     checkOptions(this.opts);
     this.ctx = ctx;
     this.targetEvidence = targetRangeEvidence(ctx);
-    this.ring = new Array<Entry | undefined>(this.opts.window);
+    this.ring = new Array<Entry | undefined>(2 * this.opts.window);
+    this.minQ = new Array<Entry | undefined>(this.opts.window);
     this.m = newMeasures(this.targetEvidence, ctx.layerActivations.length);
     this.mask = this.measure();
   }
@@ -196,9 +213,17 @@ export class Diagnoser {
 
   private add(rec: DiagnosisInput, layers: LayerRecord[]): void {
     const n = layers.length;
+    const W = this.opts.window;
+    const seq = this.finite + 1;
+    // the entry leaving the window (the one about to be reused) leaves the minimum's queue first
+    while (this.qLen > 0 && this.minQ[this.qFirst]!.seq <= seq - W) {
+      this.qFirst = (this.qFirst + 1) % W;
+      this.qLen--;
+    }
     let e = this.ring[this.head];
     if (e === undefined || e.dJdW.length !== n) {
       e = {
+        seq: 0,
         step: 0,
         loss: 0,
         gradNorm: 0,
@@ -209,7 +234,9 @@ export class Diagnoser {
         activations: [],
       };
       this.ring[this.head] = e;
+      this.ring[this.head + W] = e;
     }
+    e.seq = seq;
     e.step = rec.step;
     e.loss = rec.loss;
     e.gradNorm = rec.gradNorm;
@@ -221,30 +248,30 @@ export class Diagnoser {
       e.dead[l] = fin(r.dead) ? r.dead : 0;
     }
     e.activations = this.activationsOf(layers, e.activations);
-    this.head = (this.head + 1) % this.ring.length;
-    this.finite++;
+    // into the minimum's queue: the larger ones before it can no longer be the window's minimum
+    while (this.qLen > 0 && this.minQ[(this.qFirst + this.qLen - 1) % W]!.gradNorm > e.gradNorm) this.qLen--;
+    this.minQ[(this.qFirst + this.qLen) % W] = e;
+    this.qLen++;
+    this.head = (this.head + 1) % W;
+    this.finite = seq;
     if (this.finite === 1) {
       this.startLoss = rec.loss;
       this.startGrad = rec.gradNorm;
     }
   }
 
-  /** The last n finite entries into this.win, oldest first; returns how many. */
-  private recent(n: number): number {
-    const k = Math.min(n, this.finite, this.ring.length);
-    const w = this.win;
-    for (let i = k, j = 0; i >= 1; i--, j++) {
-      const e = this.ring[(this.head - i + this.ring.length) % this.ring.length]!;
-      if (j < w.length) w[j] = e;
-      else w.push(e);
-    }
+  /** The window: the last min(window, finite) entries, at ring[w0 …), oldest first; returns how many. */
+  private recent(): number {
+    const W = this.opts.window;
+    const k = Math.min(W, this.finite);
+    this.w0 = this.head - k + W;
     return k;
   }
 
   /** Mean of a layer's field over window entries [from, to), summed oldest first from +0. */
   private layerMean(k: LayerField, l: number, from: number, to: number): number {
     let s = 0;
-    for (let i = from; i < to; i++) s += this.win[i]![k][l] ?? 0;
+    for (let i = from; i < to; i++) s += this.ring[this.w0 + i]![k][l] ?? 0;
     return s / (to - from);
   }
 
@@ -257,7 +284,7 @@ export class Diagnoser {
     m.nonFiniteSteps = this.nonFiniteSteps;
     if (this.divergedAt !== null) mask |= Bit.diverged;
     if (this.targetEvidence) mask |= Bit.targetOutOfRange;
-    const wn = this.recent(o.window);
+    const wn = this.recent();
     // the "now" values: the last smoothSteps entries of the window, [a, wn)
     const a = Math.max(0, wn - o.smoothSteps);
     if (wn > a) mask |= this.measureWindow(wn, a, mask);
@@ -267,11 +294,12 @@ export class Diagnoser {
   /** measure() over a window of wn entries, the "now" span [a, wn); `mask`: the states so far. */
   private measureWindow(wn: number, a: number, mask: number): number {
     const m = this.m;
-    const win = this.win;
-    const lastE = win[wn - 1]!;
+    const ring = this.ring;
+    const w0 = this.w0;
+    const lastE = ring[w0 + wn - 1]!;
     const n = lastE.dJdW.length;
     if (m.sat.length < n) growLayers(m, n);
-    m.spanFrom = win[a]!.step;
+    m.spanFrom = ring[w0 + a]!.step;
     m.spanTo = lastE.step;
     m.spanSteps = wn - a;
     m.windowSteps = wn;
@@ -280,8 +308,9 @@ export class Diagnoser {
     let lossSum = 0;
     let gradSum = 0;
     for (let i = a; i < wn; i++) {
-      lossSum += win[i]!.loss;
-      gradSum += win[i]!.gradNorm;
+      const e = ring[w0 + i]!;
+      lossSum += e.loss;
+      gradSum += e.gradNorm;
     }
     m.lossNow = lossSum / (wn - a);
     m.gradNow = gradSum / (wn - a);
@@ -337,9 +366,8 @@ export class Diagnoser {
   private measureTrend(wn: number, a: number): number {
     const o = this.opts;
     const m = this.m;
-    const win = this.win;
-    let minE = win[0]!;
-    for (let i = 0; i < wn; i++) if (win[i]!.gradNorm < minE.gradNorm) minE = win[i]!;
+    // the window's smallest gradNorm, the oldest of equal ones (the minimum's queue keeps it)
+    const minE = this.minQ[this.qFirst]!;
     const growth = minE.gradNorm > 0 ? m.gradNow / minE.gradNorm : m.gradNow > 0 ? Infinity : 0;
     m.grew = growth >= o.explodingGrowth && m.lossNow >= minE.loss;
     m.growth = growth;
@@ -375,23 +403,26 @@ export class Diagnoser {
   private measureConverged(wn: number, a: number, mask: number): number {
     const o = this.opts;
     const m = this.m;
-    const win = this.win;
     m.deadFlat = false;
     if (!(this.finite >= Math.max(o.window, o.warmupSteps) && this.startGrad > 0)) return 0;
+    // the gradient first: while it is not small, the plateau's sums are not needed (nor read)
+    const gradRatio = m.gradNow / this.startGrad;
+    m.gradRatio = gradRatio;
+    if (!(gradRatio <= o.convergedGradRatio)) return 0;
+    const ring = this.ring;
+    const w0 = this.w0;
     const half = Math.floor(wn / 2);
     let s1 = 0;
-    for (let i = 0; i < half; i++) s1 += win[i]!.loss;
+    for (let i = 0; i < half; i++) s1 += ring[w0 + i]!.loss;
     let s2 = 0;
-    for (let i = wn - half; i < wn; i++) s2 += win[i]!.loss;
+    for (let i = wn - half; i < wn; i++) s2 += ring[w0 + i]!.loss;
     const m1 = s1 / half;
     const m2 = s2 / half;
     const denom = Math.max(Math.abs(m1), Math.abs(m2));
     const rel = denom > 0 ? Math.abs(m2 - m1) / denom : 0;
-    const gradRatio = m.gradNow / this.startGrad;
     m.m2 = m2;
     m.rel = rel;
-    m.gradRatio = gradRatio;
-    if (!(rel < o.plateauRelChange && gradRatio <= o.convergedGradRatio)) return 0;
+    if (!(rel < o.plateauRelChange)) return 0;
     // a gradient that is small because the units are dead is not convergence
     if (mask & Bit.deadRelus) {
       m.deadFlat = true;

@@ -409,6 +409,33 @@ describe('observe/diagnose', () => {
     });
   });
 
+  it("exploding's growth is measured from the window's smallest |g|, the oldest of equal ones, as a scan of the window finds it", () => {
+    // many ties (four values), non-finite steps (not in the window) and a window that wraps many times
+    const W = 6;
+    const d = new Diagnoser(TANH_OK_CTX, { window: W, warmupSteps: 1, smoothSteps: 1, explodingGrowth: 3 });
+    const values = [1, 2, 4, 8];
+    let x = 12345;
+    const next = (): number => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const finite: { step: number; gradNorm: number }[] = [];
+    let exploded = 0;
+    for (let step = 1; step <= 400; step++) {
+      const gradNorm = next() < 0.05 ? NaN : values[Math.floor(next() * 4)]!;
+      const r = d.push(stepRecord(step, { loss: 1, gradNorm, layers: [layer(0, 'tanh', { updateRatio: 0 })] }));
+      if (Number.isNaN(gradNorm)) continue;
+      finite.push({ step, gradNorm });
+      const win = finite.slice(-W);
+      let min = win[0]!;
+      for (const e of win) if (e.gradNorm < min.gradNorm) min = e;
+      const grew = gradNorm / min.gradNorm >= 3;
+      assert.equal(r.states.includes('exploding'), grew, `step ${step}`);
+      if (grew) {
+        exploded++;
+        assert.match(r.evidence.exploding!, new RegExp(`from ${min.gradNorm} at step ${min.step} to ${gradNorm} `), `step ${step}`);
+      }
+    }
+    assert.ok(exploded > 40, `${exploded} steps exploding`);
+  });
+
   it('is a pure function of the records pushed: two diagnosers fed the same records agree', () => {
     const a = new Diagnoser(DOUBLING_CTX);
     const b = new Diagnoser(DOUBLING_CTX);
