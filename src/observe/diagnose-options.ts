@@ -2,8 +2,11 @@
  * diagnose-options.ts — what a Diagnoser is built from: its thresholds and window sizes
  * (DiagnosisOptions) with their defaults and the integer ones' minimums, and what is known of the
  * run at construction (DiagnosisContext: activations, loss, target range).
- * Not here: checking the options (diagnose.ts), the states (diagnose.ts).
+ * and checkOptions, which refuses an unknown option or a value out of range.
+ * Not here: the states (diagnose.ts).
  */
+
+import { fin } from './diagnose-evidence';
 
 export interface DiagnosisOptions {
   /** Steps kept in the sliding window; the plateau (converged) and the growth (exploding) are measured over it. Integer ≥ 4. Default 50. */
@@ -63,4 +66,17 @@ export interface DiagnosisContext {
   targetMax: number;
   /** Activation of every layer, first hidden to output (used when a record's layer lacks one). */
   layerActivations: string[];
+}
+
+/** Throws a TypeError naming an unknown option, a RangeError naming one out of range. */
+export function checkOptions(o: DiagnosisOptions): void {
+  for (const [k, v] of Object.entries(o)) {
+    if (!(k in DIAGNOSIS_DEFAULTS))
+      throw new TypeError(`diagnosis option "${k}" is unknown (allowed: ${Object.keys(DIAGNOSIS_DEFAULTS).join(', ')})`);
+    if (!fin(v) || v < 0) throw new RangeError(`diagnosis option "${k}" must be a finite number ≥ 0, got ${String(v)}`);
+  }
+  for (const [k, min] of Object.entries(DIAGNOSIS_INTEGERS) as [keyof DiagnosisOptions, number][]) {
+    if (!Number.isInteger(o[k]) || o[k] < min || o[k] > 100_000)
+      throw new RangeError(`diagnosis option "${k}" must be an integer in [${min}, 100000], got ${o[k]}`);
+  }
 }

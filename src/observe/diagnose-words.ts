@@ -1,13 +1,14 @@
 /**
  * diagnose-words.ts — the evidence sentences of a diagnosis, written from the numbers a
  * Diagnoser measured (Measures) for the states that hold (a mask of Bit): nothing is decided
- * here, every number is one the decision used.
+ * here, every number is one the decision used. Also the list of a record's non-finite parts,
+ * the diverged state's evidence (nonFiniteParts).
  * Not here: measuring and deciding the states (diagnose.ts), writing one number (diagnose-evidence.ts).
  */
 
-import type { DiagnosisState } from './schema';
+import type { DiagnosisState, LayerRecord, StepRecord } from './schema';
 import type { DiagnosisOptions } from './diagnose-options';
-import { fmtNum, pct } from './diagnose-evidence';
+import { fin, fmtNum, pct } from './diagnose-evidence';
 
 /** A state's bit in a mask of states: bit i stands for DIAGNOSIS_ORDER[i] (diagnose.ts). */
 export const Bit = {
@@ -188,4 +189,27 @@ function explodingWhy(m: Measures, o: DiagnosisOptions, span: string): string {
     );
   }
   return why.join('; ');
+}
+
+const NORM_FIELDS = ['dJdW', 'dJdWb', 'W', 'updateRatio'] as const;
+
+/** "layer 2 dJdW = NaN, loss = null"-style list of the non-finite parts of a record, or null when all are finite. */
+export function nonFiniteParts(rec: Pick<StepRecord, 'loss' | 'gradNorm'>, layers: LayerRecord[]): string | null {
+  let clean = fin(rec.loss) && fin(rec.gradNorm);
+  for (let l = 0; l < layers.length && clean; l++) {
+    const lr = layers[l]!;
+    clean = fin(lr.dJdW) && fin(lr.dJdWb) && fin(lr.W) && fin(lr.updateRatio);
+  }
+  if (clean) return null;
+  const parts: string[] = [];
+  for (let l = 0; l < layers.length; l++) {
+    const lr = layers[l]!;
+    const fields = NORM_FIELDS.filter((k) => !fin(lr[k]));
+    if (fields.length > 0)
+      parts.push(`layer ${typeof lr.layer === 'number' ? lr.layer : l} ${fields.map((k) => `${k} = ${fmtNum(lr[k])}`).join(', ')}`);
+  }
+  const shown = parts.length > 3 ? [...parts.slice(0, 3), `${parts.length - 3} more layer(s)`] : parts;
+  if (!fin(rec.loss)) shown.push(`loss = ${fmtNum(rec.loss)}`);
+  if (!fin(rec.gradNorm)) shown.push(`global |g| = ${fmtNum(rec.gradNorm)}`);
+  return shown.length > 0 ? shown.join('; ') : null;
 }

@@ -29,15 +29,15 @@
  * frozen object per set of states.
  *
  * Numbers read from a log may be null (JSON has no NaN/Infinity): null counts as non-finite.
- * Not here: the options and their defaults (diagnose-options.ts), the sentences (diagnose-words.ts),
+ * Not here: the options, their defaults and their checks (diagnose-options.ts), the sentences (diagnose-words.ts),
  * number formatting and the target-range check (diagnose-evidence.ts), computing per-layer norms
  * (grad-stats.ts), rendering (render.ts).
  */
 
 import type { Diagnosis, DiagnosisState, LayerRecord, StepRecord } from './schema';
-import { DIAGNOSIS_DEFAULTS, DIAGNOSIS_INTEGERS, type DiagnosisContext, type DiagnosisOptions } from './diagnose-options';
-import { fin, fmtNum, targetRangeEvidence } from './diagnose-evidence';
-import { Bit, evidenceOf, growLayers, newMeasures, type Measures } from './diagnose-words';
+import { checkOptions, DIAGNOSIS_DEFAULTS, type DiagnosisContext, type DiagnosisOptions } from './diagnose-options';
+import { fin, targetRangeEvidence } from './diagnose-evidence';
+import { Bit, evidenceOf, growLayers, newMeasures, nonFiniteParts, type Measures } from './diagnose-words';
 
 /** States from the most to the least severe; a diagnosis lists its states in this order. */
 export const DIAGNOSIS_ORDER: readonly DiagnosisState[] = [
@@ -66,20 +66,6 @@ interface Entry {
   saturated: Float64Array;
   dead: Float64Array;
   activations: string[];
-}
-
-const NORM_FIELDS = ['dJdW', 'dJdWb', 'W', 'updateRatio'] as const;
-
-function checkOptions(o: DiagnosisOptions): void {
-  for (const [k, v] of Object.entries(o)) {
-    if (!(k in DIAGNOSIS_DEFAULTS))
-      throw new TypeError(`diagnosis option "${k}" is unknown (allowed: ${Object.keys(DIAGNOSIS_DEFAULTS).join(', ')})`);
-    if (!fin(v) || v < 0) throw new RangeError(`diagnosis option "${k}" must be a finite number ≥ 0, got ${String(v)}`);
-  }
-  for (const [k, min] of Object.entries(DIAGNOSIS_INTEGERS) as [keyof DiagnosisOptions, number][]) {
-    if (!Number.isInteger(o[k]) || o[k] < min || o[k] > 100_000)
-      throw new RangeError(`diagnosis option "${k}" must be an integer in [${min}, 100000], got ${o[k]}`);
-  }
 }
 
 /** The record fields a Diagnoser reads. */
@@ -442,25 +428,4 @@ export class Diagnoser {
     m.worstM = worstM;
     return Bit.converged;
   }
-}
-
-/** "layer 2 dJdW = NaN, loss = null"-style list of the non-finite parts of a record, or null when all are finite. */
-function nonFiniteParts(rec: DiagnosisInput, layers: LayerRecord[]): string | null {
-  let clean = fin(rec.loss) && fin(rec.gradNorm);
-  for (let l = 0; l < layers.length && clean; l++) {
-    const lr = layers[l]!;
-    clean = fin(lr.dJdW) && fin(lr.dJdWb) && fin(lr.W) && fin(lr.updateRatio);
-  }
-  if (clean) return null;
-  const parts: string[] = [];
-  for (let l = 0; l < layers.length; l++) {
-    const lr = layers[l]!;
-    const fields = NORM_FIELDS.filter((k) => !fin(lr[k]));
-    if (fields.length > 0)
-      parts.push(`layer ${typeof lr.layer === 'number' ? lr.layer : l} ${fields.map((k) => `${k} = ${fmtNum(lr[k])}`).join(', ')}`);
-  }
-  const shown = parts.length > 3 ? [...parts.slice(0, 3), `${parts.length - 3} more layer(s)`] : parts;
-  if (!fin(rec.loss)) shown.push(`loss = ${fmtNum(rec.loss)}`);
-  if (!fin(rec.gradNorm)) shown.push(`global |g| = ${fmtNum(rec.gradNorm)}`);
-  return shown.length > 0 ? shown.join('; ') : null;
 }
