@@ -366,15 +366,8 @@ export class Diagnoser {
     // vanishing: the first layer against the strongest later layer, while the loss is still high
     if (m.layers < 2 || !(lossStart > 0)) return 0;
     const first = this.layerMean('dJdW', 0, a, wn);
-    let maxL = 1;
-    let later = this.layerMean('dJdW', 1, a, wn);
-    for (let l = 2; l < m.layers; l++) {
-      const x = this.layerMean('dJdW', l, a, wn);
-      if (x > later) {
-        maxL = l;
-        later = x;
-      }
-    }
+    const maxL = this.largestDJdW(1, a, wn);
+    const later = this.layerMean('dJdW', maxL, a, wn);
     // if/else, not a ternary with a NaN arm: that one boxed the quotient (an allocation a step, Node 20)
     let ratio = NaN;
     if (later > 0) ratio = first / later;
@@ -415,17 +408,22 @@ export class Diagnoser {
       return 0;
     }
     if (mask & (Bit.vanishing | Bit.exploding | Bit.diverged)) return 0;
-    let worst = 0;
-    let worstM = this.layerMean('dJdW', 0, a, wn);
-    for (let l = 1; l < m.layers; l++) {
+    m.worst = this.largestDJdW(0, a, wn);
+    m.worstM = this.layerMean('dJdW', m.worst, a, wn);
+    return Bit.converged;
+  }
+
+  /** The layer of [from, layers) whose mean |dJdW| over [a, wn) is the largest, the first of equal ones. */
+  private largestDJdW(from: number, a: number, wn: number): number {
+    let best = from;
+    let bestMean = this.layerMean('dJdW', from, a, wn);
+    for (let l = from + 1; l < this.m.layers; l++) {
       const x = this.layerMean('dJdW', l, a, wn);
-      if (x > worstM) {
-        worst = l;
-        worstM = x;
+      if (x > bestMean) {
+        best = l;
+        bestMean = x;
       }
     }
-    m.worst = worst;
-    m.worstM = worstM;
-    return Bit.converged;
+    return best;
   }
 }
