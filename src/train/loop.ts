@@ -34,7 +34,7 @@ import { pinoStepWriter, runLoggers, type StepWriter } from '../observe/logger';
 import { Diagnoser, type DiagnosisStates } from '../observe/diagnose';
 import { LOG_SCHEMA_VERSION, type Diagnosis, type StepRecord } from '../observe/schema';
 import type { ThreadPool } from '../parallel/thread-pool';
-import { Stepper } from './step';
+import { Stepper, type StepResult } from './step';
 import { round3 } from './step-types';
 import { EarlyStopping } from './early-stopping';
 import { evaluate } from './evaluate';
@@ -242,7 +242,7 @@ interface LoopEnd {
  */
 async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   const { cfg, opts, p, stepper, diagnoser, stepLog } = a;
-  const { run, trainSet, params, batch, microBatch, perEpoch, totalSteps } = p;
+  const { trainSet, params, batch, microBatch, perEpoch, totalSteps } = p;
   const end: LoopEnd = {
     stepsDone: p.startStep,
     lastStepLoss: NaN,
@@ -258,9 +258,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   const rates = new LearningRate(cfg.schedule, cfg.optimizer.lr, perEpoch);
   let lastYield = performance.now();
   const first = a.stopper?.stopped ? totalSteps + 1 : p.startStep + 1;
-  /** The step whose record last carried the evidence, and the states of the last record. */
-  let explained = 0;
-  let shown: DiagnosisStates | null = null;
+  const records: RecordState = { first, explained: 0, shown: null };
   for (let step = first; step <= totalSteps; step++) {
     // A step computed on the main thread resolves through microtasks only; let the event
     // loop run at least every 5 ms so sockets (live stream, remote workers, heartbeats)
@@ -294,42 +292,8 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
       consecutiveSkips = 0;
     }
     end.lastStepLoss = r.loss;
-    // the record, its fields in the log line's order, built once: the log line and onStep
-    // read this one object (no copies, no spreads, per step)
-    const fields: StepRecord = {
-      msg: 'step',
-      schema: LOG_SCHEMA_VERSION,
-      run,
-      step,
-      epoch,
-      loss: r.loss,
-      examples: r.examples,
-      lr,
-      gradNorm: r.gradNorm,
-      clipped: r.clipped,
-      layers: r.layers,
-      throughput: r.examples / (stepMs / 1000),
-      stepMs: Math.round(stepMs * 1000) / 1000,
-      split: r.split,
-      executors: r.executors,
-      diagnosis: end.diagnosis,
-    };
-    if (r.skipped !== undefined) fields.skipped = r.skipped;
-    if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
     const tr = performance.now();
-    // the evidence sentences on the first record, when the states change, every window and
-    // at the last step; the states alone in between (schema.ts, StepRecord.diagnosis): pushStates'
-    // frozen object, one per set of states, so that the same states are the same object
-    const d = diagnoser.pushStates(fields);
-    if (step === first || step === totalSteps || step - explained >= diagnoser.window || d !== shown) {
-      end.diagnosis = fields.diagnosis = diagnoser.explain();
-      explained = step;
-    } else {
-      fields.diagnosis = d;
-    }
-    shown = d;
-    stepLog.write(r.skipped !== undefined ? 'warn' : 'info', fields);
-    opts.onStep?.(fields);
+    writeRecord(a, records, end, { step, epoch, lr, stepMs }, r);
     recordMs = performance.now() - tr;
     if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
       throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
@@ -339,8 +303,66 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
   }
   stepLog.flush();
   // the run's diagnosis with its evidence, however the loop ended (early stopping, a signal)
-  if (end.stepsDone > p.startStep && explained !== end.stepsDone) end.diagnosis = diagnoser.explain();
+  if (end.stepsDone > p.startStep && records.explained !== end.stepsDone) end.diagnosis = diagnoser.explain();
   return end;
+}
+
+/** What the records of a run's steps carry from one to the next. */
+interface RecordState {
+  /** The run's first step here. */
+  readonly first: number;
+  /** The step whose record last carried the evidence. */
+  explained: number;
+  /** The states of the last record. */
+  shown: DiagnosisStates | null;
+}
+
+/**
+ * A step's record: its fields in the log line's order, built once (the log line and onStep read
+ * this one object: no copies, no spreads), the diagnosis after it, the line, onStep. The
+ * evidence sentences go on the first record, when the states change, every window and at the
+ * last step; the states alone in between (schema.ts, StepRecord.diagnosis): pushStates' frozen
+ * object, one per set of states, so that the same states are the same object.
+ */
+function writeRecord(
+  a: LoopArgs,
+  rs: RecordState,
+  end: LoopEnd,
+  t: { step: number; epoch: number; lr: number; stepMs: number },
+  r: StepResult,
+): void {
+  const { step, stepMs } = t;
+  const fields: StepRecord = {
+    msg: 'step',
+    schema: LOG_SCHEMA_VERSION,
+    run: a.p.run,
+    step,
+    epoch: t.epoch,
+    loss: r.loss,
+    examples: r.examples,
+    lr: t.lr,
+    gradNorm: r.gradNorm,
+    clipped: r.clipped,
+    layers: r.layers,
+    throughput: r.examples / (stepMs / 1000),
+    stepMs: Math.round(stepMs * 1000) / 1000,
+    split: r.split,
+    executors: r.executors,
+    diagnosis: end.diagnosis,
+  };
+  if (r.skipped !== undefined) fields.skipped = r.skipped;
+  if (r.nonFiniteExamples !== undefined) fields.nonFiniteExamples = r.nonFiniteExamples;
+  const diagnoser = a.diagnoser;
+  const d = diagnoser.pushStates(fields);
+  if (step === rs.first || step === a.p.totalSteps || step - rs.explained >= diagnoser.window || d !== rs.shown) {
+    end.diagnosis = fields.diagnosis = diagnoser.explain();
+    rs.explained = step;
+  } else {
+    fields.diagnosis = d;
+  }
+  rs.shown = d;
+  a.stepLog.write(r.skipped !== undefined ? 'warn' : 'info', fields);
+  a.opts.onStep?.(fields);
 }
 
 /**
