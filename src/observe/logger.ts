@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { LOG_SCHEMA_VERSION, type StepRecord } from './schema';
-import { stepFieldsJson, type StepFields } from './step-json';
+import { stepLine, type StepFields } from './step-json';
 import { Errors } from '../errors';
 
 /**
@@ -196,13 +196,13 @@ export function runLoggers(
       }
     : {};
   const log = pino({ level, base, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...hooks }, dest);
-  const bindings = `,"pid":${process.pid},"schema":${LOG_SCHEMA_VERSION},"run":${JSON.stringify(run)}`;
+  const bindings = `,"pid":${process.pid},"schema":${LOG_SCHEMA_VERSION},"run":${JSON.stringify(run)},`;
   const min = level === 'silent' ? Infinity : pino.levels.values[level]!;
   const step: StepWriter = {
     write: (lvl, fields) => {
       const n = lvl === 'warn' ? 40 : 30;
       if (n < min) return;
-      const line = `{"level":${n},"time":${Date.now()}${bindings},${stepFieldsJson(fields)},"msg":"step"}\n`;
+      const line = stepLine(n === 40 ? '{"level":40,"time":' : '{"level":30,"time":', Date.now(), bindings, fields, ',"msg":"step"}\n');
       if (teeSteps) tee?.(line);
       dest.hold(line);
     },
