@@ -6,7 +6,7 @@
  * numpy's loop and process wall time; then the medians and their ratios, and whether both ended
  * at the same W and b (to a few ulps). Flags: --rounds N (default 5), --kernels auto|native|wasm|ref,
  * --before DIR: another gradsync folder (built; e.g. a worktree of main) run in the same rounds,
- * alternating with this one, for a before/after in one sitting. Timings are printed, never asserted.
+ * alternating with this one, for a before/after in one sitting (with the rounds this build won). Timings are printed, never asserted.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -102,10 +102,15 @@ function main(): void {
   }
   const gl = median(g.map((x) => x.loop));
   const gw = median(g.map((x) => x.wall));
-  if (b.length > 0)
+  if (b.length > 0) {
+    const bl = median(b.map((x) => x.loop));
+    // the rounds are paired (same minute of the host): how many this build won says more than the medians on a noisy host
+    const won = g.filter((x, r) => x.loop < b[r]!.loop).length;
     process.stdout.write(
-      `median: before loop ${median(b.map((x) => x.loop)).toFixed(3)} s, process ${median(b.map((x) => x.wall)).toFixed(3)} s\n`,
+      `median: before loop ${bl.toFixed(3)} s, process ${median(b.map((x) => x.wall)).toFixed(3)} s\n` +
+        `this build / before: loop ${(gl / bl).toFixed(3)}× (medians), faster in ${won} rounds of ${rounds}\n`,
     );
+  }
   process.stdout.write(`median: gradsync loop ${gl.toFixed(3)} s, process ${gw.toFixed(3)} s`);
   if (n.length > 0) {
     const nl = median(n.map((x) => x.loop));
