@@ -30,7 +30,7 @@ export class MainExecutor implements Executor {
   computeSync(task: StepTask, nodes: TreeNode[]): Partial[] {
     // a loop, not map(): every executor's result array has one shape (train/step.ts run())
     const out: Partial[] = [];
-    for (const n of nodes) out.push(this.computer.computeNode(task.params, task.batch, n));
+    for (let i = 0; i < nodes.length; i++) out.push(this.computer.computeNode(task.params, task.batch, nodes[i]!));
     return out;
   }
 
@@ -71,7 +71,7 @@ export class MainExecutor implements Executor {
   }
 
   recycle(partials: Partial[]): void {
-    for (const p of partials) this.computer.release(p);
+    for (let i = 0; i < partials.length; i++) this.computer.release(partials[i]!);
   }
 
   close(): Promise<void> {

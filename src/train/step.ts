@@ -374,15 +374,19 @@ export class Stepper {
     // SGD writes u = lr·g over g itself: nothing reads g after it (‖ΔW‖ = lr·‖g‖ below)
     else optimizerStep(opt, this.opt, params, g, opt.kind === 'sgd' ? g : this.update, this.kernels, this.poolShares, this.lr);
     const u = done === 'tail' ? this.tail!.u : this.update;
-    for (const [l, r] of this.ranges.entries()) {
+    for (let l = 0; l < this.ranges.length; l++) {
       // SGD: ΔW = lr·g exactly as applied, so ‖ΔW‖² = lr²·Σg²(W) (no extra pass); else measure it
+      const r = this.ranges[l]!;
       this.norms[4 * l + 3] = opt.kind === 'sgd' ? this.lr * this.lr * this.norms[4 * l]! : sumSquares(u, r.w, r.wEnd);
     }
   }
 
   private recycle(work: Assignment[]): void {
-    for (const w of work) w.owner.recycle(w.partials);
-    this.main.recycle(this.extra.splice(0));
+    for (let i = 0; i < work.length; i++) work[i]!.owner.recycle(work[i]!.partials);
+    if (this.extra.length > 0) {
+      this.main.recycle(this.extra);
+      this.extra.length = 0;
+    }
   }
 }
 

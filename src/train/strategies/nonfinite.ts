@@ -28,6 +28,9 @@ export interface CheckResult {
   nonFiniteExamples?: number[];
 }
 
+/** check()'s answer for a step whose partials are all finite (shared: nothing reads it but the step). */
+const ALL_FINITE: CheckResult = Object.freeze({});
+
 const nonFinite = (p: Partial): boolean => p.bad >= 0 || !Number.isFinite(p.lossSum);
 
 /**
@@ -37,7 +40,8 @@ const nonFinite = (p: Partial): boolean => p.bad >= 0 || !Number.isFinite(p.loss
  */
 export function blameFaulty(task: StepTask, work: readonly Assignment[], layers: readonly LayerGeometry[], main: MainExecutor): number {
   let faulted = 0;
-  for (const w of work) {
+  for (let i = 0; i < work.length; i++) {
+    const w = work[i]!;
     if (w.owner === main) continue;
     const bad = w.partials.findIndex(nonFinite);
     if (bad < 0) continue;
@@ -69,30 +73,24 @@ export function check(
   layers: readonly LayerGeometry[],
   main: MainExecutor,
 ): CheckResult {
-  let skipped: string | undefined;
-  let badNode: { node: TreeNode; exec: string } | null = null;
-  for (const w of work) {
-    w.partials.forEach((p, k) => {
-      if (skipped !== undefined) return;
+  // the first non-finite partial, in the work's order (index loops: no iterator a step)
+  for (let i = 0; i < work.length; i++) {
+    const w = work[i]!;
+    for (let k = 0; k < w.partials.length; k++) {
+      const p = w.partials[k]!;
       const where = !Number.isFinite(p.lossSum)
         ? `the loss (${p.lossSum})`
         : p.bad >= 0
           ? `${tensorAt(layers, p.bad)} (element ${p.bad})`
           : null;
-      if (where !== null) {
-        const node = w.nodes[k]!;
-        skipped = `non-finite value in ${where} from executor ${w.owner.id}, tree node ${nodeKey(node)}, step ${task.step}`;
-        badNode = { node, exec: w.owner.id };
-      }
-    });
+      if (where === null) continue;
+      const node = w.nodes[k]!;
+      const skipped = `non-finite value in ${where} from executor ${w.owner.id}, tree node ${nodeKey(node)}, step ${task.step}`;
+      const pin = pinExamples(task, tree, { node, exec: w.owner.id }, main);
+      return pin.rows.length > 0 ? { skipped: skipped + pin.note, nonFiniteExamples: pin.rows } : { skipped: skipped + pin.note };
+    }
   }
-  let nonFiniteExamples: number[] | undefined;
-  if (badNode !== null) {
-    const pin = pinExamples(task, tree, badNode, main);
-    skipped += pin.note;
-    if (pin.rows.length > 0) nonFiniteExamples = pin.rows;
-  }
-  return { ...(skipped !== undefined ? { skipped } : {}), ...(nonFiniteExamples !== undefined ? { nonFiniteExamples } : {}) };
+  return ALL_FINITE;
 }
 
 /** Names a flat parameter index: 'dJdW[1]' or 'dJdWb[0]'. */
