@@ -14,7 +14,7 @@ import type { KernelSet } from '../tensor/kernels';
 import { Model } from '../model/model';
 import type { ModelSpec } from '../model/spec';
 import { addPartial, addScalars, newPartial, type Partial } from './partial';
-import { combineNode, ReductionTree, type TreeNode } from './tree';
+import { combineNode, treeOf, type TreeNode } from './tree';
 
 /** The examples, in the model's dtype: x (n, inputs), y (n, outputs). */
 export interface ExampleSource {
@@ -93,7 +93,7 @@ export class PartialComputer {
    * the partial, kernels.copyShared).
    */
   computeNode(params: Float, batch: BatchRef, n: TreeNode, scan = true): Partial {
-    const tree = new ReductionTree(leavesOf(batch));
+    const tree = treeOf(leavesOf(batch));
     if (!tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not in a tree of ${tree.leaves} leaves`);
     const k = this.model.kernels;
     // a leaf alone: checked as its GEMMs store it (kernels.gemmTNCheck), no scan after
@@ -131,7 +131,7 @@ export class PartialComputer {
    * the cost of holding the node's leaves at once.
    */
   async computeNodeYielding(params: Float, batch: BatchRef, n: TreeNode, pause: () => Promise<void>): Promise<Partial> {
-    const tree = new ReductionTree(leavesOf(batch));
+    const tree = treeOf(leavesOf(batch));
     if (!tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not in a tree of ${tree.leaves} leaves`);
     const [lo, hi] = tree.range(n);
     const leaves = new Map<number, Partial>();
@@ -159,7 +159,7 @@ export class PartialComputer {
    * with into.bad set, and no copy of the gradients after. `into` is not this computer's.
    */
   computeLeafShared(params: Float, batch: BatchRef, n: TreeNode, into: Partial): void {
-    const tree = new ReductionTree(leavesOf(batch));
+    const tree = treeOf(leavesOf(batch));
     if (n.h !== 0 || !tree.exists(n)) throw new RangeError(`node ${n.h}:${n.i} is not a leaf of a tree of ${tree.leaves} leaves`);
     into.stats.fill(0);
     this.leaf(params, batch, n.i, 'shared', into);

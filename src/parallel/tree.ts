@@ -78,6 +78,14 @@ export class ReductionTree {
   }
 }
 
+let lastTree: ReductionTree | null = null;
+
+/** The tree of `leaves` leaves: immutable, so the last one asked for is reused (a step makes none). */
+export function treeOf(leaves: number): ReductionTree {
+  if (lastTree === null || lastTree.leaves !== leaves) lastTree = new ReductionTree(leaves);
+  return lastTree;
+}
+
 /**
  * The value of node `n` in the tree's fixed order: `get(m)` returns a value already known for
  * node m (a computed leaf, a partial received for a whole node) or undefined; unknown nodes

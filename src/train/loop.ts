@@ -243,7 +243,7 @@ async function runSteps(a: LoopArgs): Promise<LoopEnd> {
     }
     end.lastStepLoss = r.loss;
     const tr = performance.now();
-    writeRecord(a, records, end, { step, epoch, lr, stepMs }, r);
+    writeRecord(a, records, end, step, epoch, lr, stepMs, r);
     recordMs = performance.now() - tr;
     if (r.skipped !== undefined && consecutiveSkips >= cfg.maxSkips) {
       throw Errors.nonFinite(`${consecutiveSkips} consecutive steps skipped (maxSkips ${cfg.maxSkips}); last: ${r.skipped}`);
@@ -278,19 +278,21 @@ function writeRecord(
   a: LoopArgs,
   rs: RecordState,
   end: LoopEnd,
-  t: { step: number; epoch: number; lr: number; stepMs: number },
+  step: number,
+  epoch: number,
+  lr: number,
+  stepMs: number,
   r: StepResult,
 ): void {
-  const { step, stepMs } = t;
   const fields: StepRecord = {
     msg: 'step',
     schema: LOG_SCHEMA_VERSION,
     run: a.p.run,
     step,
-    epoch: t.epoch,
+    epoch,
     loss: r.loss,
     examples: r.examples,
-    lr: t.lr,
+    lr,
     gradNorm: r.gradNorm,
     clipped: r.clipped,
     layers: r.layers,

@@ -17,7 +17,7 @@ import type { Executor, PoolView, StepTask } from '../parallel/executor';
 import type { MainExecutor } from '../parallel/main-executor';
 import { addPartial, addScalars, type Partial } from '../parallel/partial';
 import { everyoneWorks, planRanges, SpeedMeter } from '../parallel/planner';
-import { combineNode, combineToRoot, nodeKey, ReductionTree, type TreeNode } from '../parallel/tree';
+import { combineNode, combineToRoot, nodeKey, treeOf, type ReductionTree, type TreeNode } from '../parallel/tree';
 import { Reducer } from './reduce';
 import { Gather } from './step-gather';
 import { DEFAULT_STRATEGIES, now, round3, type Assignment, type StepResult, type StepSettings, type StrategySwitches } from './step-types';
@@ -134,7 +134,7 @@ export class Stepper {
     const settling = settleTails(this.poolThreads);
     if (settling !== null) await settling;
     // 1. Plan
-    const tree = new ReductionTree(leavesOf(task.batch));
+    const tree = treeOf(leavesOf(task.batch));
     const set = this.executorSet();
     if (set.length === 1 && set[0] === this.main && !this.replicate) return this.runAlone(task, tree, t0);
     const work = this.plan(tree, set);
