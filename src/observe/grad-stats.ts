@@ -28,14 +28,16 @@ export interface LayerGeometry {
  * activation counts over `examples` examples.
  */
 export function layerRecords(layers: LayerGeometry[], norms: Float64Array, stats: Float64Array, examples: number): LayerRecord[] {
-  return layers.map((s, l) => {
+  const out: LayerRecord[] = [];
+  for (let l = 0; l < layers.length; l++) {
+    const s = layers[l]!;
     const W = Math.sqrt(norms[4 * l + 2]!);
     let dead = 0;
     if (s.activation === 'relu' && examples > 0) {
       for (let j = 0; j < s.units; j++) if (stats[s.statsOffset + 1 + j] === 0) dead++;
     }
     const sat = s.activation === 'tanh' || s.activation === 'sigmoid';
-    return {
+    out.push({
       layer: s.layer,
       activation: s.activation,
       dJdW: Math.sqrt(norms[4 * l]!),
@@ -44,6 +46,7 @@ export function layerRecords(layers: LayerGeometry[], norms: Float64Array, stats
       updateRatio: W > 0 ? Math.sqrt(norms[4 * l + 3]!) / W : 0,
       saturated: sat && examples > 0 ? stats[s.statsOffset]! / (examples * s.units * s.positions) : 0,
       dead: dead / s.units,
-    };
-  });
+    });
+  }
+  return out;
 }

@@ -190,7 +190,7 @@ export class Stepper {
   }
 
   /** This step's executors: the set is fixed for the step (a node that joins now works from the next one). */
-  private executorSet(): Executor[] {
+  private executorSet(): readonly Executor[] {
     const listed = typeof this.executors === 'function' ? [...this.executors()] : this.executors;
     // an executor still busy with an earlier step (a straggler whose range was duplicated) sits this one out
     const free = this.stragglers.free(listed);
@@ -203,7 +203,7 @@ export class Stepper {
    * it has seen, and a map() result, a field first set on a late step or a boolean array can
    * change shape later, which makes V8 throw the compiled step away and compile it again.
    */
-  private plan(tree: ReductionTree, set: Executor[]): Assignment[] {
+  private plan(tree: ReductionTree, set: readonly Executor[]): Assignment[] {
     // replicate 2: the remote workers in pairs, each pair one entry at its slower one's speed
     const { entries, twins } = this.replicate ? pairUp(set) : { entries: set, twins: undefined };
     const speed = (i: number): number => {

@@ -29,10 +29,14 @@ export function handoffMs(work: readonly Assignment[], main: MainExecutor): numb
 /** One record per executor of the step: its leaves, examples and time, why it failed or was late, its wire. */
 export function executorRecords(work: readonly Assignment[]): ExecutorRecord[] {
   let slowest = -1;
-  work.forEach((w, i) => {
+  for (let i = 0; i < work.length; i++) {
+    const w = work[i]!;
     if (w.nodes.length > 0 && (slowest < 0 || w.ms > work[slowest]!.ms)) slowest = i;
-  });
-  return work.map((w, i) => {
+  }
+  // loops and push, not forEach and map: no closure a step
+  const out: ExecutorRecord[] = [];
+  for (let i = 0; i < work.length; i++) {
+    const w = work[i]!;
     const r: ExecutorRecord = {
       id: w.exec.id,
       kind: w.exec.kind,
@@ -56,6 +60,7 @@ export function executorRecords(work: readonly Assignment[]): ExecutorRecord[] {
       if (w.failed === undefined && !w.duplicated && w.exec.lastThreadMs !== undefined)
         r.transferMs = round3(Math.max(0, w.ms - w.exec.lastThreadMs));
     }
-    return r;
-  });
+    out.push(r);
+  }
+  return out;
 }

@@ -29,9 +29,9 @@ export class Stragglers {
     private readonly duplicate: boolean,
   ) {}
 
-  /** The listed executors not still busy with an earlier step. */
-  free(listed: readonly Executor[]): Executor[] {
-    return listed.filter((e) => !this.busy.has(e));
+  /** The listed executors not still busy with an earlier step (`listed` itself when none is). */
+  free(listed: readonly Executor[]): readonly Executor[] {
+    return this.busy.size === 0 ? listed : listed.filter((e) => !this.busy.has(e));
   }
 
   /**
