@@ -243,6 +243,7 @@ export class Model {
       v = this.layout.layers.map((s, i) => stats.subarray(this.statsLayout.offsets[i]!, this.statsLayout.offsets[i]! + 1 + s.units));
       this.statViews.set(stats, v);
     }
-    this.layout.layers.forEach((s, i) => this.layers[s.layer]!.stats(rows, v[i]!));
+    const ls = this.layout.layers;
+    for (let i = 0; i < ls.length; i++) this.layers[ls[i]!.layer]!.stats(rows, v[i]!);
   }
 }
