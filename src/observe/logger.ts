@@ -15,19 +15,19 @@ import { LOG_SCHEMA_VERSION, type StepRecord } from './schema';
 import { stepLine, type StepFields } from './step-json';
 import { Errors } from '../errors';
 
-/**
- * The run's log file as a pino destination: each record is one synchronous write(2) of the
- * line pino built, appended (O_APPEND). Not pino.destination({ sync: true }): sonic-boom's
- * sync path re-encodes every written line into a Buffer after writing it, on the step's path
- * (docs/performance.md). A write that fails (disk full, I/O error) throws GS_ERR_IO naming the
- * file; a short write (a nearly full file can take part of a line) is continued from the byte
- * where it stopped.
- */
-/** LogFile writes its held step lines once they pass this many bytes, */
+/** Held step lines are written once they pass this many bytes… */
 const HOLD_BYTES = 1 << 16;
-/** in a buffer of this many, room for any line of up to a third of the difference. */
+/** …from a buffer of this many: a line of up to (HOLD_CAPACITY − HOLD_BYTES) / 3 UTF-16 units always fits. */
 const HOLD_CAPACITY = 2 * HOLD_BYTES;
 
+/**
+ * The run's log file as a pino destination: each record is one synchronous write(2) of the
+ * line pino built, appended (O_APPEND); the step lines held (hold) go out together, in one.
+ * Not pino.destination({ sync: true }): sonic-boom's sync path re-encodes every written line
+ * into a Buffer after writing it, on the step's path (docs/performance.md). A write that fails
+ * (disk full, I/O error) throws GS_ERR_IO naming the file; a short write (a nearly full file
+ * can take part of a line) is continued from the byte where it stopped.
+ */
 export class LogFile {
   /** The open file's descriptor, or -1 once closed (close()). */
   get fd(): number {

@@ -97,7 +97,8 @@ export function updateElements(
       (kernels?.momentumUpdate ?? momentumUpdate)(n, lr, spec.momentum, spec.nesterov, sc.first, grads, s0!, params, update);
       break;
     case 'adam': {
-      const [m, v] = [s0!, s1!];
+      const m = s0!;
+      const v = s1!;
       const { beta1: b1, beta2: b2, eps } = spec;
       const { c1, c2 } = sc;
       for (let i = 0; i < n; i++) {
